@@ -1,0 +1,18 @@
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace blip {
+
+// Counts per minute of the hour (UTC), e.g. of outage starts.
+struct MinuteOfHourHistogram {
+  std::array<int64_t, 60> bins{};
+  void add(int64_t wall_ms, int64_t weight = 1);
+  int64_t total() const;
+  // Three lines for an 80-column terminal: bars of block characters, the
+  // minute axis, and the peak.
+  std::string render(const std::string& label) const;
+};
+
+}  // namespace blip

@@ -1,0 +1,26 @@
+#pragma once
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "blip/adapters/curl_uv.hpp"
+#include "blip/config/config.hpp"
+#include "blip/core/loop.hpp"
+#include "blip/probes/probe.hpp"
+
+namespace blip {
+
+// Loads and validates the configuration directory; prints every error to
+// `err` as file:line:col: message and returns nullopt when there are any.
+std::optional<std::vector<ProbeConfig>> load_probes_or_report(const std::string& config_dir, std::ostream& err);
+
+// The loop and the probes built on it, torn down in the right order.
+struct ProbeRuntime {
+  explicit ProbeRuntime(const std::vector<ProbeConfig>& configs);
+  EventLoop loop;
+  CurlMultiUv curl{loop.get()};
+  std::vector<std::unique_ptr<Probe>> probes;
+};
+
+}  // namespace blip

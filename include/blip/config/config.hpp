@@ -1,0 +1,74 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace blip {
+
+struct StatusRange {
+  int first;
+  int last;
+};
+
+struct HttpSettings {
+  std::string url;  // may hold a password: never log it, use ProbeConfig::target_display
+  std::string method = "GET";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<StatusRange> expect_status{{200, 399}};
+  std::string expect_body;
+  bool follow_redirects = false;
+  bool tls_verify = true;
+  bool reuse_connection = false;
+  int64_t max_body_bytes = 1 << 20;
+  std::string username;
+  std::string password;
+};
+
+struct TcpSettings {
+  std::string host;
+  std::string port;
+};
+
+using ProbeSettings = std::variant<HttpSettings, TcpSettings>;
+
+struct ProbeConfig {
+  std::string name;
+  std::string type;
+  int64_t interval_ms = 1000;
+  int64_t timeout_ms = 2000;
+  std::optional<int64_t> degraded_after_ms;
+  int confirm = 2;
+  std::vector<std::string> tags;
+  std::string target_display;  // the target with any password redacted
+  std::string source;          // "file:line" where the probe is defined
+  ProbeSettings settings;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;  // 0 when the error concerns a whole file or directory
+  int column = 0;
+  std::string message;
+  // "file:line:col: message", or "file: message" without a position.
+  std::string to_string() const;
+};
+
+struct LoadedConfig {
+  std::vector<ProbeConfig> probes;
+  std::vector<ConfigError> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+inline constexpr int64_t kMinimumIntervalMs = 50;
+
+// Loads every *.toml in `directory` in name order. Collects every error it can
+// find rather than stopping at the first, so `blip check` shows them all.
+LoadedConfig load_config_directory(const std::string& directory);
+
+// Replaces the password of a URL with "***" (for logs, feed and reports).
+std::string redact_url(const std::string& url);
+
+}  // namespace blip

@@ -1,0 +1,17 @@
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace blip {
+
+// Wall clock in milliseconds since the Unix epoch (what samples are stamped with).
+int64_t wall_now_ms();
+// Monotonic clock in microseconds (what latencies and schedules are measured with).
+int64_t mono_now_us();
+
+// "2026-11-25T14:00:03.250Z"
+std::string format_iso8601_ms(int64_t wall_ms);
+// Accepts "2026-11-25T14:00:03Z", with optional ".mmm" and a date-only form; returns false if unparsable.
+bool parse_iso8601_ms(const std::string& text, int64_t& wall_ms);
+
+}  // namespace blip

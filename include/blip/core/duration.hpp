@@ -1,0 +1,16 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace blip {
+
+// Parses "250ms", "2s", "5m", "1h", "7d" and sums like "1m30s" into milliseconds.
+// Returns nullopt with `error` set when the text is not a duration.
+std::optional<int64_t> parse_duration_ms(std::string_view text, std::string* error = nullptr);
+
+// The shortest exact spelling: 250 -> "250ms", 90000 -> "1m30s".
+std::string format_duration_ms(int64_t ms);
+
+}  // namespace blip

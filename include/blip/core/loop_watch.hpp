@@ -1,0 +1,34 @@
+#pragma once
+#include <cstdint>
+#include <functional>
+
+#include "blip/core/loop.hpp"
+#include "blip/core/sample.hpp"
+
+namespace blip {
+
+// Ticks on the loop to measure its own lag, and reports blind windows when
+// the loop stalled or the wall clock moved differently from the monotonic one
+// (a suspended VM, a clock step).
+class LoopWatch {
+ public:
+  using BlindSink = std::function<void(const BlindWindow&)>;
+  LoopWatch(uv_loop_t* loop, BlindSink sink, int64_t tick_ms = 100, int64_t blind_after_ms = 500);
+  void stop() { timer_.stop(); }
+  int64_t last_lag_us() const { return last_lag_us_; }
+  int64_t max_lag_us() const { return max_lag_us_; }
+
+ private:
+  void tick();
+
+  BlindSink sink_;
+  int64_t tick_ms_;
+  int64_t blind_after_ms_;
+  int64_t last_mono_us_;
+  int64_t last_wall_ms_;
+  int64_t last_lag_us_ = 0;
+  int64_t max_lag_us_ = 0;
+  Timer timer_;
+};
+
+}  // namespace blip

@@ -1,0 +1,85 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace blip {
+
+enum class Status : uint8_t { up = 0, degraded = 1, down = 2 };
+
+// Why a sample was down. Stored as a number: append only, never renumber.
+enum class ErrorClass : uint8_t {
+  none = 0,
+  timeout = 1,
+  refused = 2,
+  dns = 3,
+  tls = 4,
+  http_status = 5,
+  body_mismatch = 6,
+  body_too_large = 7,
+  redirects = 8,
+  reset = 9,
+  protocol = 10,
+  auth = 11,
+  lag = 12,
+  query = 13,
+  unreachable = 14,
+  internal = 15,
+};
+inline constexpr uint8_t kErrorClassCount = 16;
+
+std::string_view to_string(Status status);
+std::string_view to_string(ErrorClass error);
+std::optional<Status> parse_status(std::string_view text);
+std::optional<ErrorClass> parse_error_class(std::string_view text);
+
+// Durations of the phases of one attempt, in microseconds (0 when a phase did not happen).
+struct Phases {
+  int64_t dns_us = 0;
+  int64_t connect_us = 0;
+  int64_t tls_us = 0;
+  int64_t first_byte_us = 0;  // request sent until the first response byte
+};
+
+// What a probe reports about one attempt; the scheduler adds the timing.
+struct ProbeResult {
+  bool ok = false;
+  ErrorClass error = ErrorClass::none;
+  Phases phases;
+  std::string detail;  // short, human-readable, never a secret
+
+  static ProbeResult success(Phases phases = {}, std::string detail = {}) {
+    return {true, ErrorClass::none, phases, std::move(detail)};
+  }
+  static ProbeResult failure(ErrorClass error, std::string detail, Phases phases = {}) {
+    return {false, error, phases, std::move(detail)};
+  }
+};
+
+// One probe attempt as stored.
+struct Sample {
+  int64_t sent_ms = 0;     // wall clock when the attempt started
+  int64_t latency_us = 0;  // monotonic time from start to answer (or to the timeout)
+  Status status = Status::up;
+  ErrorClass error = ErrorClass::none;
+  Phases phases;
+  std::string detail;
+
+  // When the answer came (wall clock), which is what ends an outage.
+  int64_t completed_ms() const { return sent_ms + latency_us / 1000; }
+};
+
+}  // namespace blip
+
+namespace blip {
+
+// A span of time in which blip could not see: it was not running, its event
+// loop stalled, or the wall clock jumped. Never counted as up or as down.
+struct BlindWindow {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  std::string reason;  // "not_running", "loop_stall", "clock_jump"
+};
+
+}  // namespace blip

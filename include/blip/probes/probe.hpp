@@ -1,0 +1,46 @@
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "blip/config/config.hpp"
+#include "blip/core/sample.hpp"
+
+namespace blip {
+
+class CurlMultiUv;
+
+using AttemptId = uint64_t;
+using ProbeDone = std::function<void(ProbeResult)>;
+
+// One configured probe. The scheduler starts attempts, times them and enforces
+// the timeout; a probe only performs the I/O and says what happened.
+class Probe {
+ public:
+  virtual ~Probe() = default;
+  // Starts one attempt. `done` is called exactly once (possibly from inside
+  // start() when the attempt fails at once) unless cancel(id) comes first.
+  // Several attempts of one probe may be in flight.
+  virtual void start(AttemptId id, ProbeDone done) = 0;
+  // Abandons an attempt (its deadline passed, or blip is stopping); its `done`
+  // is not called afterwards. Unknown ids are ignored.
+  virtual void cancel(AttemptId id) noexcept = 0;
+};
+
+// What probes share on one loop.
+struct ProbeContext {
+  uv_loop_t* loop;
+  CurlMultiUv* curl;
+};
+
+using ProbeFactory = std::unique_ptr<Probe> (*)(const ProbeConfig&, ProbeContext&);
+
+std::unique_ptr<Probe> make_http_probe(const ProbeConfig& config, ProbeContext& context);
+std::unique_ptr<Probe> make_tcp_probe(const ProbeConfig& config, ProbeContext& context);
+
+// Builds the probe for config.type from the registry table; throws on an unknown type.
+std::unique_ptr<Probe> make_probe(const ProbeConfig& config, ProbeContext& context);
+
+}  // namespace blip

@@ -1,0 +1,84 @@
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "blip/config/config.hpp"
+#include "blip/core/loop.hpp"
+#include "blip/core/sample.hpp"
+#include "blip/probes/probe.hpp"
+
+namespace blip {
+
+// Distribution of how late ticks fired against their schedule, in microseconds.
+class LagHistogram {
+ public:
+  void record(int64_t lag_us);
+  int64_t percentile_us(double fraction) const;
+  int64_t count() const { return count_; }
+
+ private:
+  static constexpr int64_t kBucketUs = 10;
+  static constexpr size_t kBuckets = 100'000;  // up to 1 s; beyond that the last bucket
+  std::vector<uint32_t> buckets_ = std::vector<uint32_t>(kBuckets + 1, 0);
+  int64_t count_ = 0;
+};
+
+// Fires each probe on its interval, enforces its timeout, times each attempt
+// and hands finished samples, per probe in send order, to the sink.
+class Scheduler {
+ public:
+  using SampleSink = std::function<void(size_t probe_index, const Sample&)>;
+
+  // `probes[i]` runs `configs[i]`. With `single_shot`, start() fires each probe
+  // once at once; follow it with stop() to learn when all have answered.
+  Scheduler(uv_loop_t* loop, const std::vector<ProbeConfig>& configs,
+            std::vector<std::unique_ptr<Probe>>& probes, SampleSink sink, bool single_shot = false);
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+  ~Scheduler();
+
+  void start();
+  // Stops firing; `on_drained` runs once every attempt in flight has finished
+  // or timed out, so every sample sent is delivered.
+  void stop(std::function<void()> on_drained);
+  // Stops at once: attempts in flight are abandoned without a sample.
+  void abandon();
+
+  const LagHistogram& schedule_lag() const { return schedule_lag_; }
+
+ private:
+  struct InFlight {
+    int64_t sent_ms;
+    int64_t sent_mono_us;
+    Timer deadline;
+  };
+  struct ProbeState {
+    size_t index = 0;
+    const ProbeConfig* config;
+    Probe* probe;
+    Timer tick;
+    int64_t next_due_us = 0;
+    AttemptId next_id = 0;
+    AttemptId next_to_deliver = 0;
+    std::map<AttemptId, InFlight> in_flight;
+    std::map<AttemptId, Sample> finished;  // waiting for earlier attempts
+  };
+
+  void arm(ProbeState& state);
+  void fire(ProbeState& state);
+  void complete(ProbeState& state, AttemptId id, ProbeResult result, int64_t latency_us);
+  void check_drained();
+
+  uv_loop_t* loop_;
+  std::vector<std::unique_ptr<ProbeState>> states_;
+  SampleSink sink_;
+  bool single_shot_;
+  bool stopping_ = false;
+  std::function<void()> on_drained_;
+  LagHistogram schedule_lag_;
+};
+
+}  // namespace blip

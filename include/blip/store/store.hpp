@@ -1,0 +1,89 @@
+#pragma once
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "blip/analysis/outage_tracker.hpp"
+#include "blip/config/config.hpp"
+#include "blip/core/sample.hpp"
+#include "blip/store/sample_codec.hpp"
+
+namespace blip {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct OutageRecord {
+  int64_t id = 0;
+  std::string probe;
+  int64_t start_ms = 0;
+  std::optional<int64_t> end_ms;  // none while still open
+  ErrorClass error = ErrorClass::none;
+  std::string detail;
+  int64_t down_samples = 0;
+  std::string end_reason;  // "recovered", "shutdown", "blip_stopped"
+};
+
+// blip's SQLite database. Samples are buffered and written by flush() in one
+// transaction, packed per probe and minute; outages and blind windows are
+// written as they happen.
+class Store {
+ public:
+  enum class Mode { read_write, read_only };
+  static constexpr int kSchemaVersion = 1;
+
+  // Throws StoreError naming the file when it cannot be opened or migrated.
+  Store(const std::string& path, Mode mode);
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  ~Store();
+
+  // Writing (the daemon).
+  int64_t register_probe(const ProbeConfig& probe);
+  void add_sample(int64_t probe_id, const Sample& sample);
+  int64_t open_outage(int64_t probe_id, const OutageTransition& opened);
+  void close_outage(int64_t outage_id, int64_t end_ms, int64_t down_samples, const std::string& end_reason);
+  // Ends every outage still open (blip is stopping, or a previous run stopped with some open).
+  void close_open_outages(int64_t end_ms, const std::string& end_reason);
+  void add_blind_window(const BlindWindow& window);
+  // Writes every buffered sample and the "alive until" mark in one transaction.
+  void flush(int64_t now_ms);
+  int64_t prune_samples_before(int64_t cutoff_ms);
+  // When the previous run was last known alive (none for a new database).
+  std::optional<int64_t> last_alive_ms() const;
+
+  // Reading (reports and tests).
+  std::vector<std::string> probe_names() const;
+  std::vector<OutageRecord> outages(int64_t from_ms, int64_t to_ms, const std::string& probe = "") const;
+  std::vector<BlindWindow> blind_windows(int64_t from_ms, int64_t to_ms) const;
+  std::vector<Sample> samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
+
+ private:
+  struct ProbeBuffer {
+    std::vector<Sample> pending;
+    std::optional<SampleBlockEncoder> block;
+  };
+  class Statement;
+
+  void exec(const char* sql) const;
+  void migrate();
+  int64_t detail_id(const std::string& text);
+  void write_block(int64_t probe_id, const SampleBlockEncoder& block);
+  SampleBlockEncoder begin_block(int64_t probe_id, int64_t minute_ms);
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  std::map<int64_t, ProbeBuffer> buffers_;
+  std::unordered_map<std::string, int64_t> detail_ids_;
+};
+
+}  // namespace blip

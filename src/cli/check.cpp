@@ -1,0 +1,18 @@
+#include <fmt/format.h>
+
+#include <ostream>
+
+#include "blip/cli/commands.hpp"
+#include "blip/cli/probe_runtime.hpp"
+
+namespace blip {
+
+int run_check(const CheckOptions& options, std::ostream& out, std::ostream& err) {
+  auto probes = load_probes_or_report(options.config_dir, err);
+  if (!probes) return kExitUsage;
+  out << fmt::format("{}: configuration ok, {} probe{}\n", options.config_dir, probes->size(),
+                     probes->size() == 1 ? "" : "s");
+  return kExitOk;
+}
+
+}  // namespace blip

@@ -1,0 +1,21 @@
+#include <curl/curl.h>
+
+#include <ostream>
+
+#include "blip/cli/probe_runtime.hpp"
+
+namespace blip {
+
+std::optional<std::vector<ProbeConfig>> load_probes_or_report(const std::string& config_dir, std::ostream& err) {
+  LoadedConfig loaded = load_config_directory(config_dir);
+  for (const ConfigError& error : loaded.errors) err << error.to_string() << '\n';
+  if (!loaded.ok()) return std::nullopt;
+  return std::move(loaded.probes);
+}
+
+ProbeRuntime::ProbeRuntime(const std::vector<ProbeConfig>& configs) {
+  ProbeContext context{loop.get(), &curl};
+  for (const ProbeConfig& config : configs) probes.push_back(make_probe(config, context));
+}
+
+}  // namespace blip

@@ -1,0 +1,148 @@
+// `blip run`: the daemon. Wires scheduler -> outage trackers -> store, plus
+// one maintenance timer (flush, retention) and the loop watch.
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+
+#include "blip/analysis/outage_tracker.hpp"
+#include "blip/cli/commands.hpp"
+#include "blip/cli/probe_runtime.hpp"
+#include "blip/core/clock.hpp"
+#include "blip/core/duration.hpp"
+#include "blip/core/loop_watch.hpp"
+#include "blip/scheduler/scheduler.hpp"
+#include "blip/store/store.hpp"
+
+namespace blip {
+namespace {
+
+constexpr uint64_t kFlushEveryMs = 1000;
+constexpr int kPruneEveryTicks = 60;
+
+struct ProbeTracking {
+  int64_t probe_id;
+  OutageTracker tracker;
+  int64_t open_outage_id = 0;
+};
+
+}  // namespace
+
+int run_daemon(const RunOptions& options) {
+  auto configs = load_probes_or_report(options.config_dir, std::cerr);
+  if (!configs) return kExitUsage;
+  std::string problem;
+  auto retain_ms = parse_duration_ms(options.retain, &problem);
+  if (!retain_ms) {
+    std::cerr << "--retain: " << problem << '\n';
+    return kExitUsage;
+  }
+  std::optional<Store> store;
+  try {
+    store.emplace(options.db_path, Store::Mode::read_write);
+  } catch (const StoreError& error) {
+    std::cerr << error.what() << '\n';
+    return kExitUsage;
+  }
+
+  // Whatever a previous run left open ended, as far as we know, when it was last alive.
+  const int64_t started_ms = wall_now_ms();
+  if (auto last_alive = store->last_alive_ms()) {
+    store->close_open_outages(*last_alive, "blip_stopped");
+    if (started_ms > *last_alive) store->add_blind_window({*last_alive, started_ms, "not_running"});
+  }
+  std::vector<ProbeTracking> tracking;
+  for (const ProbeConfig& probe : *configs) {
+    tracking.push_back({store->register_probe(probe), OutageTracker(probe.confirm)});
+  }
+
+  ProbeRuntime runtime(*configs);
+  auto on_sample = [&](size_t index, const Sample& sample) {
+    ProbeTracking& probe = tracking[index];
+    store->add_sample(probe.probe_id, sample);
+    auto transition = probe.tracker.observe(sample);
+    if (!transition) return;
+    const std::string& name = (*configs)[index].name;
+    try {
+      if (transition->kind == OutageTransition::Kind::opened) {
+        probe.open_outage_id = store->open_outage(probe.probe_id, *transition);
+        spdlog::warn("outage: opened probe={} start={} error={} detail=\"{}\"", name,
+                     format_iso8601_ms(transition->start_ms), to_string(transition->error), transition->detail);
+      } else {
+        store->close_outage(probe.open_outage_id, transition->end_ms, transition->down_samples, "recovered");
+        spdlog::info("outage: closed probe={} duration={} down_samples={}", name,
+                     format_duration_ms(transition->end_ms - transition->start_ms), transition->down_samples);
+      }
+    } catch (const StoreError& error) {
+      spdlog::error("store: outage write failed probe={} err={}", name, error.what());
+    }
+  };
+  Scheduler scheduler(runtime.loop.get(), *configs, runtime.probes, on_sample);
+
+  LoopWatch loop_watch(runtime.loop.get(), [&](const BlindWindow& window) {
+    spdlog::warn("blind: reason={} start={} duration={}", window.reason, format_iso8601_ms(window.start_ms),
+                 format_duration_ms(window.end_ms - window.start_ms));
+    try {
+      store->add_blind_window(window);
+    } catch (const StoreError& error) {
+      spdlog::error("store: blind window write failed err={}", error.what());
+    }
+  });
+
+  auto flush = [&] {
+    try {
+      store->flush(wall_now_ms());
+    } catch (const StoreError& error) {
+      spdlog::error("store: flush failed, samples kept for the next try err={}", error.what());
+    }
+  };
+  int maintenance_ticks = 0;
+  Timer maintenance(runtime.loop.get(), [&] {
+    flush();
+    if (++maintenance_ticks % kPruneEveryTicks == 0) {
+      try {
+        int64_t removed = store->prune_samples_before(wall_now_ms() - *retain_ms);
+        if (removed > 0) spdlog::info("store: pruned sample_blocks={}", removed);
+      } catch (const StoreError& error) {
+        spdlog::error("store: prune failed err={}", error.what());
+      }
+    }
+  });
+  maintenance.start(kFlushEveryMs, kFlushEveryMs);
+
+  bool stopping = false;
+  auto finish = [&] {
+    loop_watch.stop();
+    maintenance.stop();
+    flush();
+    try {
+      store->close_open_outages(wall_now_ms(), "shutdown");
+    } catch (const StoreError& error) {
+      spdlog::error("store: closing outages failed err={}", error.what());
+    }
+    const auto& lag = scheduler.schedule_lag();
+    spdlog::info("run: stopped samples={} schedule_lag_p50_us={} schedule_lag_p99_us={} max_loop_lag_us={}",
+                 lag.count(), lag.percentile_us(0.5), lag.percentile_us(0.99), loop_watch.max_lag_us());
+    runtime.loop.stop();
+  };
+  auto on_signal = [&] {
+    if (!stopping) {
+      stopping = true;
+      spdlog::info("run: stopping, waiting for probes in flight");
+      scheduler.stop(finish);
+    } else {
+      spdlog::warn("run: second signal, abandoning probes in flight");
+      scheduler.abandon();
+      finish();
+    }
+  };
+  SignalWatcher sigterm(runtime.loop.get(), SIGTERM, on_signal);
+  SignalWatcher sigint(runtime.loop.get(), SIGINT, on_signal);
+
+  spdlog::info("run: started probes={} db={} config={}", configs->size(), options.db_path, options.config_dir);
+  scheduler.start();
+  runtime.loop.run();
+  return kExitOk;
+}
+
+}  // namespace blip

@@ -1,0 +1,421 @@
+#include "blip/config/config.hpp"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "blip/core/duration.hpp"
+
+namespace blip {
+
+std::string ConfigError::to_string() const {
+  if (line == 0) return fmt::format("{}: {}", file, message);
+  return fmt::format("{}:{}:{}: {}", file, line, column, message);
+}
+
+std::string redact_url(const std::string& url) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> handle(curl_url(), curl_url_cleanup);
+  if (!handle || curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
+    return "<unparsable url>";
+  }
+  char* password = nullptr;
+  if (curl_url_get(handle.get(), CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
+    curl_free(password);
+    curl_url_set(handle.get(), CURLUPART_PASSWORD, "***", 0);
+  }
+  char* redacted = nullptr;
+  if (curl_url_get(handle.get(), CURLUPART_URL, &redacted, 0) != CURLUE_OK) {
+    return "<unparsable url>";
+  }
+  std::string out = redacted;
+  curl_free(redacted);
+  return out;
+}
+
+namespace {
+
+// Reads the keys of one TOML table, records an error (with the file position)
+// for every bad value, and remembers which keys were read so the rest can be
+// reported as unknown.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string file, std::vector<ConfigError>& errors)
+      : table_(table), file_(std::move(file)), errors_(errors) {}
+
+  void error_at(const toml::source_region& where, std::string message) {
+    errors_.push_back({file_, static_cast<int>(where.begin.line),
+                       static_cast<int>(where.begin.column), std::move(message)});
+  }
+  void error_at_table(std::string message) { error_at(table_.source(), std::move(message)); }
+
+  const toml::node* find(std::string_view key) {
+    read_.insert(std::string(key));
+    return table_.get(key);
+  }
+
+  std::optional<std::string> string(std::string_view key) {
+    const toml::node* node = find(key);
+    if (!node) return std::nullopt;
+    return expand(*node, key);
+  }
+
+  std::string required_string(std::string_view key, std::string_view context) {
+    const toml::node* node = find(key);
+    if (!node) {
+      error_at_table(fmt::format("{}: missing required key \"{}\"", context, key));
+      return {};
+    }
+    return expand(*node, key).value_or("");
+  }
+
+  std::optional<int64_t> duration(std::string_view key) {
+    auto text = string(key);
+    if (!text) return std::nullopt;
+    std::string problem;
+    auto ms = parse_duration_ms(*text, &problem);
+    if (!ms) error_at(table_.get(key)->source(), fmt::format("{}: {}", key, problem));
+    return ms;
+  }
+
+  std::optional<bool> boolean(std::string_view key) {
+    const toml::node* node = find(key);
+    if (!node) return std::nullopt;
+    if (!node->is_boolean()) {
+      error_at(node->source(), fmt::format("{}: expected true or false", key));
+      return std::nullopt;
+    }
+    return node->value<bool>();
+  }
+
+  std::optional<int64_t> integer(std::string_view key) {
+    const toml::node* node = find(key);
+    if (!node) return std::nullopt;
+    if (!node->is_integer()) {
+      error_at(node->source(), fmt::format("{}: expected an integer", key));
+      return std::nullopt;
+    }
+    return node->value<int64_t>();
+  }
+
+  std::vector<std::string> string_list(std::string_view key) {
+    std::vector<std::string> out;
+    const toml::node* node = find(key);
+    if (!node) return out;
+    const toml::array* array = node->as_array();
+    if (!array) {
+      error_at(node->source(), fmt::format("{}: expected a list of strings", key));
+      return out;
+    }
+    for (const toml::node& item : *array) {
+      if (auto value = expand(item, key)) out.push_back(*value);
+    }
+    return out;
+  }
+
+  // Reads a password from `password` or `password_file` (never both).
+  std::string secret(std::string_view context) {
+    auto inline_password = string("password");
+    const toml::node* file_node = find("password_file");
+    if (!file_node) return inline_password.value_or("");
+    auto path = expand(*file_node, "password_file");
+    if (!path) return {};
+    if (inline_password) {
+      error_at(file_node->source(), fmt::format("{}: set password or password_file, not both", context));
+      return {};
+    }
+    std::ifstream in(*path);
+    if (!in) {
+      error_at(file_node->source(),
+               fmt::format("password_file: cannot read \"{}\": {}", *path, std::strerror(errno)));
+      return {};
+    }
+    std::string secret_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!secret_text.empty() && (secret_text.back() == '\n' || secret_text.back() == '\r')) {
+      secret_text.pop_back();
+    }
+    return secret_text;
+  }
+
+  void reject_unknown_keys(std::string_view context) {
+    for (auto&& [key, node] : table_) {
+      if (!read_.contains(std::string(key.str()))) {
+        error_at(key.source(), fmt::format("{}: unknown key \"{}\"", context, key.str()));
+      }
+    }
+  }
+
+  const toml::table& table() const { return table_; }
+
+ private:
+  // Expands ${NAME} from the environment; "$$" is a literal "$".
+  std::optional<std::string> expand(const toml::node& node, std::string_view key) {
+    const auto* value = node.as_string();
+    if (!value) {
+      error_at(node.source(), fmt::format("{}: expected a string", key));
+      return std::nullopt;
+    }
+    const std::string& text = value->get();
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '$') {
+        out += '$';
+        ++i;
+      } else if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '{') {
+        size_t close = text.find('}', i + 2);
+        if (close == std::string::npos) {
+          error_at(node.source(), fmt::format("{}: unterminated \"${{\" in string", key));
+          return std::nullopt;
+        }
+        std::string name = text.substr(i + 2, close - i - 2);
+        const char* env = std::getenv(name.c_str());
+        if (!env) {
+          error_at(node.source(),
+                   fmt::format("{}: environment variable \"{}\" is not set", key, name));
+          return std::nullopt;
+        }
+        out += env;
+        i = close;
+      } else {
+        out += text[i];
+      }
+    }
+    return out;
+  }
+
+  const toml::table& table_;
+  std::string file_;
+  std::vector<ConfigError>& errors_;
+  std::set<std::string> read_;
+};
+
+bool split_host_port(const std::string& address, std::string& host, std::string& port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) return false;
+  host = address.substr(0, colon);
+  port = address.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::vector<StatusRange> read_expect_status(TableReader& reader) {
+  const toml::node* node = reader.find("expect_status");
+  if (!node) return {{200, 399}};
+  std::vector<StatusRange> ranges;
+  auto add = [&](const toml::node& item) {
+    if (auto code = item.value<int64_t>(); code && item.is_integer() && *code >= 100 && *code <= 599) {
+      ranges.push_back({static_cast<int>(*code), static_cast<int>(*code)});
+      return;
+    }
+    int first = 0;
+    int last = 0;
+    char extra = 0;
+    auto text = item.value<std::string>();
+    if (text && std::sscanf(text->c_str(), "%d-%d%c", &first, &last, &extra) == 2 && first >= 100 &&
+        last <= 599 && first <= last) {
+      ranges.push_back({first, last});
+      return;
+    }
+    reader.error_at(item.source(),
+                    "expect_status: expected status codes like 200 or ranges like \"200-299\"");
+  };
+  if (const toml::array* array = node->as_array()) {
+    for (const toml::node& item : *array) add(item);
+  } else {
+    add(*node);
+  }
+  return ranges;
+}
+
+ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::string& context) {
+  HttpSettings http;
+  http.url = reader.required_string("url", context);
+  if (!http.url.empty()) {
+    std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> url(curl_url(), curl_url_cleanup);
+    char* scheme = nullptr;
+    if (curl_url_set(url.get(), CURLUPART_URL, http.url.c_str(), 0) != CURLUE_OK ||
+        curl_url_get(url.get(), CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+      reader.error_at(reader.table().get("url")->source(), "url: not a valid URL");
+    } else {
+      if (std::strcmp(scheme, "http") != 0 && std::strcmp(scheme, "https") != 0) {
+        reader.error_at(reader.table().get("url")->source(),
+                        fmt::format("url: scheme \"{}\" is not http or https", scheme));
+      }
+      curl_free(scheme);
+    }
+    probe.target_display = redact_url(http.url);
+  }
+  if (auto method = reader.string("method")) {
+    static const std::set<std::string> kMethods{"GET", "HEAD", "POST", "PUT", "OPTIONS", "DELETE", "PATCH"};
+    if (!kMethods.contains(*method)) {
+      reader.error_at(reader.table().get("method")->source(),
+                      fmt::format("method: unsupported HTTP method \"{}\"", *method));
+    }
+    http.method = *method;
+  }
+  if (const toml::node* headers = reader.find("headers")) {
+    if (const toml::table* table = headers->as_table()) {
+      for (auto&& [key, value] : *table) {
+        if (auto text = value.value<std::string>()) {
+          http.headers.emplace_back(std::string(key.str()), *text);
+        } else {
+          reader.error_at(value.source(), fmt::format("headers: value of \"{}\" must be a string", key.str()));
+        }
+      }
+    } else {
+      reader.error_at(headers->source(), "headers: expected a table like { Host = \"example.org\" }");
+    }
+  }
+  http.expect_status = read_expect_status(reader);
+  http.expect_body = reader.string("expect_body").value_or("");
+  http.follow_redirects = reader.boolean("follow_redirects").value_or(false);
+  http.tls_verify = reader.boolean("tls_verify").value_or(true);
+  http.reuse_connection = reader.boolean("reuse_connection").value_or(false);
+  if (auto max_body = reader.integer("max_body_bytes")) {
+    if (*max_body <= 0) {
+      reader.error_at(reader.table().get("max_body_bytes")->source(), "max_body_bytes: must be positive");
+    }
+    http.max_body_bytes = *max_body;
+  }
+  http.username = reader.string("username").value_or("");
+  http.password = reader.secret(context);
+  return http;
+}
+
+ProbeSettings read_tcp(TableReader& reader, ProbeConfig& probe, const std::string& context) {
+  TcpSettings tcp;
+  std::string address = reader.required_string("address", context);
+  if (!address.empty() && !split_host_port(address, tcp.host, tcp.port)) {
+    reader.error_at(reader.table().get("address")->source(),
+                    fmt::format("address: expected host:port, got \"{}\"", address));
+  }
+  probe.target_display = address;
+  return tcp;
+}
+
+using SettingsReader = std::function<ProbeSettings(TableReader&, ProbeConfig&, const std::string&)>;
+
+// The probe types the configuration knows, and how to read each one's keys.
+const std::map<std::string, SettingsReader, std::less<>> kProbeTypeReaders{
+    {"http", read_http},
+    {"tcp", read_tcp},
+};
+
+std::string known_types() {
+  std::string out;
+  for (const auto& [name, reader] : kProbeTypeReaders) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+void read_probe(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
+  ProbeConfig probe;
+  probe.name = reader.required_string("name", "probe");
+  std::string context = probe.name.empty() ? "probe" : fmt::format("probe \"{}\"", probe.name);
+  probe.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
+  probe.type = reader.required_string("type", context);
+  auto type_reader = kProbeTypeReaders.find(probe.type);
+  if (!probe.type.empty() && type_reader == kProbeTypeReaders.end()) {
+    reader.error_at(reader.table().get("type")->source(),
+                    fmt::format("{}: unknown probe type \"{}\" (expected one of: {})", context,
+                                probe.type, known_types()));
+  }
+  if (auto interval = reader.duration("interval")) {
+    probe.interval_ms = *interval;
+    if (*interval < kMinimumIntervalMs) {
+      reader.error_at(reader.table().get("interval")->source(),
+                      fmt::format("interval: {} is below the minimum of {}",
+                                  format_duration_ms(*interval), format_duration_ms(kMinimumIntervalMs)));
+    }
+  }
+  if (auto timeout = reader.duration("timeout")) {
+    probe.timeout_ms = *timeout;
+    if (*timeout <= 0) {
+      reader.error_at(reader.table().get("timeout")->source(), "timeout: must be greater than zero");
+    }
+  }
+  probe.degraded_after_ms = reader.duration("degraded_after");
+  if (auto confirm = reader.integer("confirm")) {
+    if (*confirm < 1 || *confirm > 1000) {
+      reader.error_at(reader.table().get("confirm")->source(), "confirm: must be between 1 and 1000");
+    }
+    probe.confirm = static_cast<int>(*confirm);
+  }
+  probe.tags = reader.string_list("tags");
+  if (type_reader != kProbeTypeReaders.end()) {
+    probe.settings = type_reader->second(reader, probe, context);
+    // Only report unknown keys once the type is known: they depend on it.
+    reader.reject_unknown_keys(context);
+  }
+  for (const ProbeConfig& existing : loaded.probes) {
+    if (!probe.name.empty() && existing.name == probe.name) {
+      reader.error_at(reader.table().get("name")->source(),
+                      fmt::format("duplicate probe name \"{}\" (first defined at {})", probe.name,
+                                  existing.source));
+    }
+  }
+  loaded.probes.push_back(std::move(probe));
+}
+
+void load_file(const std::filesystem::path& path, LoadedConfig& loaded) {
+  const std::string file = path.string();
+  toml::table root;
+  try {
+    root = toml::parse_file(file);
+  } catch (const toml::parse_error& error) {
+    loaded.errors.push_back({file, static_cast<int>(error.source().begin.line),
+                             static_cast<int>(error.source().begin.column),
+                             std::string(error.description())});
+    return;
+  }
+  TableReader top(root, file, loaded.errors);
+  const toml::node* probes = top.find("probe");
+  top.reject_unknown_keys("top level (expected [[probe]] tables)");
+  if (!probes) return;
+  const toml::array* array = probes->as_array();
+  if (!array || !array->is_array_of_tables()) {
+    top.error_at(probes->source(), "probe: expected [[probe]] tables");
+    return;
+  }
+  for (const toml::node& node : *array) {
+    TableReader reader(*node.as_table(), file, loaded.errors);
+    read_probe(reader, file, loaded);
+  }
+}
+
+}  // namespace
+
+LoadedConfig load_config_directory(const std::string& directory) {
+  LoadedConfig loaded;
+  std::error_code error;
+  std::vector<std::filesystem::path> files;
+  for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end;
+       it.increment(error)) {
+    if (it->path().extension() == ".toml") files.push_back(it->path());
+  }
+  if (error) {
+    loaded.errors.push_back({directory, 0, 0, "cannot read configuration directory: " + error.message()});
+    return loaded;
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) load_file(file, loaded);
+  if (files.empty()) {
+    loaded.errors.push_back({directory, 0, 0, "no *.toml files in configuration directory"});
+  } else if (loaded.probes.empty() && loaded.errors.empty()) {
+    loaded.errors.push_back({directory, 0, 0, "no [[probe]] defined"});
+  }
+  return loaded;
+}
+
+}  // namespace blip

@@ -1,0 +1,63 @@
+#include <CLI/CLI.hpp>
+#include <curl/curl.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "blip/cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"blip: high-frequency synthetic uptime prober"};
+  app.require_subcommand(1);
+  int exit_code = blip::kExitOk;
+
+  blip::CheckOptions check;
+  auto* check_command = app.add_subcommand("check", "validate the configuration (like nginx -t)");
+  check_command->add_option("-c,--config", check.config_dir, "probe configuration directory")->capture_default_str();
+
+  blip::OnceOptions once;
+  auto* once_command = app.add_subcommand("once", "run each probe once and print the results");
+  once_command->add_option("-c,--config", once.config_dir, "probe configuration directory")->capture_default_str();
+  once_command->add_option("--probe", once.probe, "only this probe");
+
+  blip::RunOptions run;
+  auto* run_command = app.add_subcommand("run", "probe forever and store every sample");
+  run_command->add_option("-c,--config", run.config_dir, "probe configuration directory")->capture_default_str();
+  run_command->add_option("--db", run.db_path, "SQLite database file")->capture_default_str();
+  run_command->add_option("--retain", run.retain, "how long raw samples are kept")->capture_default_str();
+
+  blip::ReportOptions report;
+  auto* report_command = app.add_subcommand("report", "outage windows and their time-of-hour pattern");
+  report_command->add_option("--db", report.db_path, "SQLite database file")->capture_default_str();
+  auto* since = report_command->add_option("--since", report.since, "how far back, e.g. 24h or 7d")->capture_default_str();
+  auto* from = report_command->add_option("--from", report.from, "range start, ISO-8601 UTC");
+  report_command->add_option("--to", report.to, "range end, ISO-8601 UTC (default now)")->needs(from);
+  since->excludes(from);
+  report_command->add_option("--probe", report.probe, "only this probe");
+  report_command->add_option("--format", report.format, "table, json or csv")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    app.exit(error);
+    return blip::kExitUsage;
+  }
+
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  try {
+    if (*check_command) exit_code = blip::run_check(check, std::cout, std::cerr);
+    if (*once_command) exit_code = blip::run_once(once, std::cout, std::cerr);
+    if (*run_command) exit_code = blip::run_daemon(run);
+    if (*report_command) exit_code = blip::run_report(report, std::cout, std::cerr);
+  } catch (const std::exception& error) {
+    std::cerr << "blip: " << error.what() << '\n';
+    exit_code = blip::kExitUsage;
+  }
+  curl_global_cleanup();
+  return exit_code;
+}

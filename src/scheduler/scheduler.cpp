@@ -1,0 +1,159 @@
+#include "blip/scheduler/scheduler.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "blip/core/clock.hpp"
+#include "blip/core/duration.hpp"
+
+namespace blip {
+
+void LagHistogram::record(int64_t lag_us) {
+  size_t bucket = static_cast<size_t>(std::clamp<int64_t>(lag_us / kBucketUs, 0, kBuckets));
+  ++buckets_[bucket];
+  ++count_;
+}
+
+int64_t LagHistogram::percentile_us(double fraction) const {
+  if (count_ == 0) return 0;
+  auto target = static_cast<int64_t>(fraction * static_cast<double>(count_));
+  int64_t seen = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    seen += buckets_[i];
+    if (seen > target) return static_cast<int64_t>(i) * kBucketUs;
+  }
+  return static_cast<int64_t>(kBuckets) * kBucketUs;
+}
+
+Scheduler::Scheduler(uv_loop_t* loop, const std::vector<ProbeConfig>& configs,
+                     std::vector<std::unique_ptr<Probe>>& probes, SampleSink sink, bool single_shot)
+    : loop_(loop), sink_(std::move(sink)), single_shot_(single_shot) {
+  for (size_t i = 0; i < configs.size(); ++i) {
+    auto state = std::make_unique<ProbeState>();
+    state->index = i;
+    state->config = &configs[i];
+    state->probe = probes[i].get();
+    states_.push_back(std::move(state));
+  }
+}
+
+Scheduler::~Scheduler() { abandon(); }
+
+void Scheduler::start() {
+  const int64_t now = mono_now_us();
+  for (size_t i = 0; i < states_.size(); ++i) {
+    ProbeState& state = *states_[i];
+    state.tick = Timer(loop_, [this, &state] { fire(state); });
+    // Spread first firings over one interval so probes do not fire in lock-step.
+    int64_t offset = single_shot_ ? 0
+                                  : state.config->interval_ms * 1000 * static_cast<int64_t>(i) /
+                                        static_cast<int64_t>(states_.size());
+    state.next_due_us = now + offset;
+    if (single_shot_) {
+      fire(state);
+    } else {
+      arm(state);
+    }
+  }
+}
+
+void Scheduler::arm(ProbeState& state) {
+  int64_t wait_us = state.next_due_us - mono_now_us();
+  state.tick.start(static_cast<uint64_t>(std::max<int64_t>(0, (wait_us + 999) / 1000)));
+}
+
+void Scheduler::fire(ProbeState& state) {
+  const int64_t now_us = mono_now_us();
+  if (now_us < state.next_due_us) {  // libuv timers have millisecond resolution
+    arm(state);
+    return;
+  }
+  schedule_lag_.record(now_us - state.next_due_us);
+  const int64_t interval_us = state.config->interval_ms * 1000;
+  // After a stall, skip the slots that were missed rather than firing a burst.
+  while (state.next_due_us <= now_us) state.next_due_us += interval_us;
+  if (!single_shot_) arm(state);
+
+  // Attempts end by their deadline, so this bound is only reached if a probe
+  // ignores cancel(); it keeps memory flat even then.
+  const size_t max_in_flight =
+      static_cast<size_t>(state.config->timeout_ms / state.config->interval_ms) + 2;
+  if (state.in_flight.size() >= max_in_flight) {
+    spdlog::warn("scheduler: too many attempts in flight probe={} in_flight={}", state.config->name,
+                 state.in_flight.size());
+    return;
+  }
+  const AttemptId id = state.next_id++;
+  auto [entry, inserted] = state.in_flight.emplace(id, InFlight{wall_now_ms(), now_us, Timer()});
+  entry->second.deadline = Timer(loop_, [this, &state, id] {
+    state.probe->cancel(id);
+    complete(state, id,
+             ProbeResult::failure(ErrorClass::timeout,
+                                  fmt::format("no answer within {}", format_duration_ms(state.config->timeout_ms))),
+             state.config->timeout_ms * 1000);
+  });
+  entry->second.deadline.start(static_cast<uint64_t>(state.config->timeout_ms));
+  state.probe->start(id, [this, &state, id](ProbeResult result) {
+    auto flight = state.in_flight.find(id);
+    if (flight == state.in_flight.end()) return;
+    complete(state, id, std::move(result), mono_now_us() - flight->second.sent_mono_us);
+  });
+}
+
+void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, int64_t latency_us) {
+  auto flight = state.in_flight.find(id);
+  if (flight == state.in_flight.end()) return;
+  Sample sample;
+  sample.sent_ms = flight->second.sent_ms;
+  sample.latency_us = latency_us;
+  sample.error = result.error;
+  sample.phases = result.phases;
+  sample.detail = std::move(result.detail);
+  if (!result.ok) {
+    sample.status = Status::down;
+  } else if (state.config->degraded_after_ms && latency_us > *state.config->degraded_after_ms * 1000) {
+    sample.status = Status::degraded;
+  }
+  state.in_flight.erase(flight);  // closes the deadline timer, even when it is the caller
+  state.finished.emplace(id, std::move(sample));
+  // Deliver in send order: an outage is a run of consecutive samples as sent.
+  for (auto next = state.finished.begin();
+       next != state.finished.end() && next->first == state.next_to_deliver;
+       next = state.finished.begin()) {
+    sink_(state.index, next->second);
+    state.finished.erase(next);
+    ++state.next_to_deliver;
+  }
+  check_drained();
+}
+
+void Scheduler::stop(std::function<void()> on_drained) {
+  stopping_ = true;
+  on_drained_ = std::move(on_drained);
+  for (auto& state : states_) state->tick.stop();
+  check_drained();
+}
+
+void Scheduler::check_drained() {
+  if (!stopping_) return;
+  for (auto& state : states_) {
+    if (!state->in_flight.empty()) return;
+  }
+  if (auto drained = std::move(on_drained_)) {
+    on_drained_ = nullptr;
+    drained();
+  }
+}
+
+void Scheduler::abandon() {
+  for (auto& state : states_) {
+    state->tick.close();
+    for (auto& [id, flight] : state->in_flight) state->probe->cancel(id);
+    state->in_flight.clear();
+    state->finished.clear();
+  }
+}
+
+}  // namespace blip

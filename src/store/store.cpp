@@ -1,0 +1,338 @@
+#include "blip/store/store.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+namespace blip {
+namespace {
+
+// Each entry moves the schema one version up; never edit a released one.
+constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
+  CREATE TABLE probes(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    target TEXT NOT NULL,
+    interval_ms INTEGER NOT NULL,
+    confirm INTEGER NOT NULL);
+  CREATE TABLE details(id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+  CREATE TABLE sample_blocks(
+    probe_id INTEGER NOT NULL REFERENCES probes(id),
+    minute_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY(probe_id, minute_ms)) WITHOUT ROWID;
+  CREATE TABLE outages(
+    id INTEGER PRIMARY KEY,
+    probe_id INTEGER NOT NULL REFERENCES probes(id),
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER,
+    error TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    down_samples INTEGER NOT NULL,
+    end_reason TEXT);
+  CREATE INDEX outages_by_start ON outages(start_ms);
+  CREATE TABLE blind_windows(
+    id INTEGER PRIMARY KEY,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL);
+  CREATE INDEX blind_windows_by_start ON blind_windows(start_ms);
+  CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+)sql"};
+
+constexpr int64_t kMinuteMs = 60'000;
+
+}  // namespace
+
+// A prepared statement, reset on destruction.
+class Store::Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &statement_, nullptr) != SQLITE_OK) {
+      throw StoreError(fmt::format("sqlite prepare failed: {}", sqlite3_errmsg(db)));
+    }
+  }
+  ~Statement() { sqlite3_finalize(statement_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int index, int64_t value) {
+    sqlite3_bind_int64(statement_, index, value);
+    return *this;
+  }
+  Statement& bind(int index, const std::string& value) {
+    sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind_blob(int index, const std::string& value) {
+    sqlite3_bind_blob(statement_, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+    return *this;
+  }
+  // True while there is a row; throws on error.
+  bool step() {
+    int rc = sqlite3_step(statement_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw StoreError(fmt::format("sqlite: {}", sqlite3_errmsg(db_)));
+  }
+  int64_t integer(int column) const { return sqlite3_column_int64(statement_, column); }
+  bool is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
+  std::string text(int column) const {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(statement_, column));
+    return data ? std::string(data, static_cast<size_t>(sqlite3_column_bytes(statement_, column))) : "";
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* statement_ = nullptr;
+};
+
+Store::Store(const std::string& path, Mode mode) : path_(path) {
+  int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw StoreError(fmt::format("cannot open database {}: {}", path, message));
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  try {
+    if (mode == Mode::read_write) {
+      exec("PRAGMA journal_mode=WAL");
+      // NORMAL in WAL mode survives a killed process; only an OS crash may lose the last commits.
+      exec("PRAGMA synchronous=NORMAL");
+      exec("PRAGMA foreign_keys=ON");
+      migrate();
+    } else {
+      Statement version(db_, "PRAGMA user_version");
+      version.step();
+      int64_t found = version.integer(0);
+      if (found > kSchemaVersion) {
+        throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})",
+                                     path, found, kSchemaVersion));
+      }
+      if (found < 1) throw StoreError(fmt::format("{} is not a blip database (no schema)", path));
+    }
+  } catch (const StoreError& error) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    std::string message = error.what();
+    if (message.find(path) == std::string::npos) message = fmt::format("database {}: {}", path, message);
+    throw StoreError(message);
+  }
+}
+
+Store::~Store() {
+  try {
+    bool pending = false;
+    for (auto& [id, buffer] : buffers_) pending = pending || !buffer.pending.empty();
+    if (pending) spdlog::warn("store: closing with unflushed samples path={}", path_);
+  } catch (...) {
+  }
+  sqlite3_close(db_);
+}
+
+void Store::exec(const char* sql) const {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error ? error : sqlite3_errmsg(db_);
+    sqlite3_free(error);
+    throw StoreError(fmt::format("sqlite: {}", message));
+  }
+}
+
+void Store::migrate() {
+  Statement version(db_, "PRAGMA user_version");
+  version.step();
+  const int64_t found = version.integer(0);
+  if (found > kSchemaVersion) {
+    throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})", path_,
+                                 found, kSchemaVersion));
+  }
+  for (int64_t next = found; next < kSchemaVersion; ++next) {
+    exec("BEGIN IMMEDIATE");
+    try {
+      exec(kMigrations[static_cast<size_t>(next)]);
+      exec(fmt::format("PRAGMA user_version={}", next + 1).c_str());
+      exec("COMMIT");
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+  }
+}
+
+int64_t Store::register_probe(const ProbeConfig& probe) {
+  Statement upsert(db_,
+                   "INSERT INTO probes(name, type, target, interval_ms, confirm) VALUES(?,?,?,?,?) "
+                   "ON CONFLICT(name) DO UPDATE SET type=excluded.type, target=excluded.target, "
+                   "interval_ms=excluded.interval_ms, confirm=excluded.confirm");
+  upsert.bind(1, probe.name).bind(2, probe.type).bind(3, probe.target_display);
+  upsert.bind(4, probe.interval_ms).bind(5, static_cast<int64_t>(probe.confirm)).step();
+  Statement select(db_, "SELECT id FROM probes WHERE name=?");
+  select.bind(1, probe.name).step();
+  return select.integer(0);
+}
+
+void Store::add_sample(int64_t probe_id, const Sample& sample) { buffers_[probe_id].pending.push_back(sample); }
+
+int64_t Store::detail_id(const std::string& text) {
+  if (text.empty()) return 0;
+  if (auto found = detail_ids_.find(text); found != detail_ids_.end()) return found->second;
+  Statement insert(db_, "INSERT INTO details(text) VALUES(?) ON CONFLICT(text) DO NOTHING");
+  insert.bind(1, text).step();
+  Statement select(db_, "SELECT id FROM details WHERE text=?");
+  select.bind(1, text).step();
+  int64_t id = select.integer(0);
+  if (detail_ids_.size() > 10'000) detail_ids_.clear();  // details are few; bound the cache anyway
+  detail_ids_.emplace(text, id);
+  return id;
+}
+
+SampleBlockEncoder Store::begin_block(int64_t probe_id, int64_t minute_ms) {
+  Statement existing(db_, "SELECT count, data FROM sample_blocks WHERE probe_id=? AND minute_ms=?");
+  existing.bind(1, probe_id).bind(2, minute_ms);
+  if (!existing.step()) return SampleBlockEncoder(minute_ms);
+  // A previous run wrote part of this minute: continue its block rather than overwrite it.
+  std::string bytes = existing.text(1);
+  auto decoded = decode_sample_block(minute_ms, bytes);
+  int64_t last_ms = decoded.empty() ? minute_ms : decoded.back().sample.sent_ms;
+  return SampleBlockEncoder(minute_ms, std::move(bytes), static_cast<int64_t>(decoded.size()), last_ms);
+}
+
+void Store::write_block(int64_t probe_id, const SampleBlockEncoder& block) {
+  Statement upsert(db_,
+                   "INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?) "
+                   "ON CONFLICT(probe_id, minute_ms) DO UPDATE SET count=excluded.count, data=excluded.data");
+  upsert.bind(1, probe_id).bind(2, block.base_ms()).bind(3, block.count()).bind_blob(4, block.bytes()).step();
+}
+
+void Store::flush(int64_t now_ms) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    for (auto& [probe_id, buffer] : buffers_) {
+      if (buffer.pending.empty()) continue;
+      for (const Sample& sample : buffer.pending) {
+        int64_t minute_ms = sample.sent_ms - sample.sent_ms % kMinuteMs;
+        // A sample stamped earlier than the open block (the wall clock stepped
+        // back) stays in it: its own time is exact within the block.
+        if (!buffer.block || minute_ms > buffer.block->base_ms()) {
+          if (buffer.block) write_block(probe_id, *buffer.block);
+          buffer.block = begin_block(probe_id, minute_ms);
+        }
+        buffer.block->append(sample, sample.status == Status::down ? detail_id(sample.detail) : 0);
+      }
+      write_block(probe_id, *buffer.block);
+    }
+    Statement alive(db_, "INSERT INTO meta(key, value) VALUES('last_alive_ms', ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+    alive.bind(1, now_ms).step();
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    // Blocks may hold samples that were rolled back: rebuild them from the database next time.
+    for (auto& [probe_id, buffer] : buffers_) buffer.block.reset();
+    throw;
+  }
+  for (auto& [probe_id, buffer] : buffers_) buffer.pending.clear();
+}
+
+int64_t Store::open_outage(int64_t probe_id, const OutageTransition& opened) {
+  Statement insert(db_,
+                   "INSERT INTO outages(probe_id, start_ms, error, detail, down_samples) VALUES(?,?,?,?,?)");
+  insert.bind(1, probe_id).bind(2, opened.start_ms).bind(3, std::string(to_string(opened.error)));
+  insert.bind(4, opened.detail).bind(5, opened.down_samples).step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void Store::close_outage(int64_t outage_id, int64_t end_ms, int64_t down_samples, const std::string& end_reason) {
+  Statement update(db_, "UPDATE outages SET end_ms=?, down_samples=?, end_reason=? WHERE id=?");
+  update.bind(1, end_ms).bind(2, down_samples).bind(3, end_reason).bind(4, outage_id).step();
+}
+
+void Store::close_open_outages(int64_t end_ms, const std::string& end_reason) {
+  Statement update(db_, "UPDATE outages SET end_ms=max(?, start_ms), end_reason=? WHERE end_ms IS NULL");
+  update.bind(1, end_ms).bind(2, end_reason).step();
+}
+
+void Store::add_blind_window(const BlindWindow& window) {
+  Statement insert(db_, "INSERT INTO blind_windows(start_ms, end_ms, reason) VALUES(?,?,?)");
+  insert.bind(1, window.start_ms).bind(2, window.end_ms).bind(3, window.reason).step();
+}
+
+int64_t Store::prune_samples_before(int64_t cutoff_ms) {
+  Statement remove(db_, "DELETE FROM sample_blocks WHERE minute_ms < ?");
+  remove.bind(1, cutoff_ms - cutoff_ms % kMinuteMs).step();
+  return sqlite3_changes(db_);
+}
+
+std::optional<int64_t> Store::last_alive_ms() const {
+  Statement select(db_, "SELECT value FROM meta WHERE key='last_alive_ms'");
+  if (!select.step()) return std::nullopt;
+  return select.integer(0);
+}
+
+std::vector<std::string> Store::probe_names() const {
+  std::vector<std::string> names;
+  Statement select(db_, "SELECT name FROM probes ORDER BY name");
+  while (select.step()) names.push_back(select.text(0));
+  return names;
+}
+
+std::vector<OutageRecord> Store::outages(int64_t from_ms, int64_t to_ms, const std::string& probe) const {
+  Statement select(db_,
+                   "SELECT o.id, p.name, o.start_ms, o.end_ms, o.error, o.detail, o.down_samples, "
+                   "coalesce(o.end_reason, '') FROM outages o JOIN probes p ON p.id = o.probe_id "
+                   "WHERE o.start_ms < ?1 AND (o.end_ms IS NULL OR o.end_ms > ?2) AND (?3 = '' OR p.name = ?3) "
+                   "ORDER BY o.start_ms, p.name");
+  select.bind(1, to_ms).bind(2, from_ms).bind(3, probe);
+  std::vector<OutageRecord> rows;
+  while (select.step()) {
+    OutageRecord row;
+    row.id = select.integer(0);
+    row.probe = select.text(1);
+    row.start_ms = select.integer(2);
+    if (!select.is_null(3)) row.end_ms = select.integer(3);
+    row.error = parse_error_class(select.text(4)).value_or(ErrorClass::internal);
+    row.detail = select.text(5);
+    row.down_samples = select.integer(6);
+    row.end_reason = select.text(7);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::vector<BlindWindow> Store::blind_windows(int64_t from_ms, int64_t to_ms) const {
+  Statement select(db_,
+                   "SELECT start_ms, end_ms, reason FROM blind_windows WHERE start_ms < ? AND end_ms > ? "
+                   "ORDER BY start_ms");
+  select.bind(1, to_ms).bind(2, from_ms);
+  std::vector<BlindWindow> rows;
+  while (select.step()) rows.push_back({select.integer(0), select.integer(1), select.text(2)});
+  return rows;
+}
+
+std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
+  Statement select(db_,
+                   "SELECT b.minute_ms, b.data FROM sample_blocks b JOIN probes p ON p.id = b.probe_id "
+                   "WHERE p.name = ? AND b.minute_ms >= ? AND b.minute_ms < ? ORDER BY b.minute_ms");
+  // A block holds samples from its minute on (later ones only after a clock step back).
+  select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs - kMinuteMs).bind(3, to_ms);
+  std::map<int64_t, std::string> details;
+  Statement detail(db_, "SELECT id, text FROM details");
+  while (detail.step()) details.emplace(detail.integer(0), detail.text(1));
+  std::vector<Sample> out;
+  while (select.step()) {
+    for (StoredSample& stored : decode_sample_block(select.integer(0), select.text(1))) {
+      if (stored.sample.sent_ms < from_ms || stored.sample.sent_ms >= to_ms) continue;
+      if (auto text = details.find(stored.detail_id); text != details.end()) stored.sample.detail = text->second;
+      out.push_back(std::move(stored.sample));
+    }
+  }
+  return out;
+}
+
+}  // namespace blip

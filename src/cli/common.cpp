@@ -3,6 +3,7 @@
 #include <ostream>
 
 #include "blip/cli/probe_runtime.hpp"
+#include "blip/scheduler/scheduler.hpp"
 
 namespace blip {
 
@@ -16,6 +17,17 @@ std::optional<std::vector<ProbeConfig>> load_probes_or_report(const std::string&
 ProbeRuntime::ProbeRuntime(const std::vector<ProbeConfig>& configs) {
   ProbeContext context{loop.get(), &curl};
   for (const ProbeConfig& config : configs) probes.push_back(make_probe(config, context));
+}
+
+std::vector<Sample> run_each_probe_once(const std::vector<ProbeConfig>& configs) {
+  std::vector<Sample> samples(configs.size());
+  ProbeRuntime runtime(configs);
+  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes,
+                      [&](size_t index, const Sample& sample) { samples[index] = sample; }, true);
+  scheduler.start();
+  scheduler.stop([&] { runtime.loop.stop(); });
+  runtime.loop.run();
+  return samples;
 }
 
 }  // namespace blip

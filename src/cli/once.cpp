@@ -5,7 +5,6 @@
 
 #include "blip/cli/commands.hpp"
 #include "blip/cli/probe_runtime.hpp"
-#include "blip/scheduler/scheduler.hpp"
 
 namespace blip {
 namespace {
@@ -24,15 +23,7 @@ int run_once(const OnceOptions& options, std::ostream& out, std::ostream& err) {
       return kExitUsage;
     }
   }
-  std::vector<std::optional<Sample>> results(configs->size());
-  {
-    ProbeRuntime runtime(*configs);
-    Scheduler scheduler(runtime.loop.get(), *configs, runtime.probes,
-                        [&](size_t index, const Sample& sample) { results[index] = sample; }, true);
-    scheduler.start();
-    scheduler.stop([&] { runtime.loop.stop(); });
-    runtime.loop.run();
-  }
+  const std::vector<Sample> results = run_each_probe_once(*configs);
   size_t name_width = 5;
   size_t target_width = 6;
   for (const ProbeConfig& probe : *configs) {
@@ -45,7 +36,7 @@ int run_once(const OnceOptions& options, std::ostream& out, std::ostream& err) {
   bool any_down = false;
   for (size_t i = 0; i < configs->size(); ++i) {
     const ProbeConfig& probe = (*configs)[i];
-    const Sample& sample = *results[i];
+    const Sample& sample = results[i];
     any_down = any_down || sample.status == Status::down;
     out << fmt::format("{:<{}}  {:<4}  {:<{}}  {:<8}  {:>9}  {:>8}  {:>8}  {:>8}  {:>10}  {:<13}  {}\n", probe.name,
                        name_width, probe.type, probe.target_display, target_width, to_string(sample.status),

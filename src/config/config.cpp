@@ -15,6 +15,7 @@
 #include <memory>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <toml++/toml.h>
 
 #include "blip/core/duration.hpp"
@@ -82,7 +83,13 @@ class TableReader {
   }
 
   std::optional<int64_t> duration(std::string_view key) {
-    auto text = string(key);
+    const toml::node* node = find(key);
+    if (!node) return std::nullopt;
+    if (!node->is_string()) {
+      error_at(node->source(), fmt::format("{}: expected a duration in quotes, like \"2s\"", key));
+      return std::nullopt;
+    }
+    auto text = expand(*node, key);
     if (!text) return std::nullopt;
     std::string problem;
     auto ms = parse_duration_ms(*text, &problem);
@@ -136,7 +143,10 @@ class TableReader {
       error_at(file_node->source(), fmt::format("{}: set password or password_file, not both", context));
       return {};
     }
-    std::ifstream in(*path);
+    // A relative path is read from the configuration file's own directory.
+    std::filesystem::path secret_path(*path);
+    if (secret_path.is_relative()) secret_path = std::filesystem::path(file_).parent_path() / secret_path;
+    std::ifstream in(secret_path);
     if (!in) {
       error_at(file_node->source(),
                fmt::format("password_file: cannot read \"{}\": {}", *path, std::strerror(errno)));
@@ -159,7 +169,6 @@ class TableReader {
 
   const toml::table& table() const { return table_; }
 
- private:
   // Expands ${NAME} from the environment; "$$" is a literal "$".
   std::optional<std::string> expand(const toml::node& node, std::string_view key) {
     const auto* value = node.as_string();
@@ -268,10 +277,8 @@ ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::stri
   if (const toml::node* headers = reader.find("headers")) {
     if (const toml::table* table = headers->as_table()) {
       for (auto&& [key, value] : *table) {
-        if (auto text = value.value<std::string>()) {
+        if (auto text = reader.expand(value, fmt::format("headers.{}", key.str()))) {
           http.headers.emplace_back(std::string(key.str()), *text);
-        } else {
-          reader.error_at(value.source(), fmt::format("headers: value of \"{}\" must be a string", key.str()));
         }
       }
     } else {
@@ -409,7 +416,15 @@ LoadedConfig load_config_directory(const std::string& directory) {
     return loaded;
   }
   std::sort(files.begin(), files.end());
-  for (const auto& file : files) load_file(file, loaded);
+  for (const auto& file : files) {
+    const size_t first_error = loaded.errors.size();
+    load_file(file, loaded);
+    // Keys are checked in a fixed order; show each file's errors in line order.
+    std::stable_sort(loaded.errors.begin() + static_cast<std::ptrdiff_t>(first_error), loaded.errors.end(),
+                     [](const ConfigError& a, const ConfigError& b) {
+                       return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                     });
+  }
   if (files.empty()) {
     loaded.errors.push_back({directory, 0, 0, "no *.toml files in configuration directory"});
   } else if (loaded.probes.empty() && loaded.errors.empty()) {

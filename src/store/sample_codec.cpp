@@ -6,8 +6,6 @@
 namespace blip {
 namespace {
 
-enum PhaseBits : uint8_t { kDns = 1, kConnect = 2, kTls = 4, kFirstByte = 8 };
-
 void put_varint(std::string& out, uint64_t value) {
   while (value >= 0x80) {
     out.push_back(static_cast<char>((value & 0x7f) | 0x80));
@@ -40,7 +38,6 @@ class Reader {
     }
     throw std::runtime_error("sample block has an overlong varint");
   }
-  int64_t signed_varint() { return static_cast<int64_t>(varint()); }
 
  private:
   std::string_view bytes_;
@@ -49,20 +46,33 @@ class Reader {
 
 }  // namespace
 
+// Times are stored in 10 µs units: finer than any network phase we care about,
+// and it keeps a loopback sample's numbers within one varint byte.
+constexpr int64_t kTimeUnitUs = 10;
+
+uint64_t to_units(int64_t us) { return static_cast<uint64_t>((std::max<int64_t>(0, us) + kTimeUnitUs / 2) / kTimeUnitUs); }
+
 void SampleBlockEncoder::append(const Sample& sample, int64_t detail_id) {
-  put_varint(bytes_, zigzag(sample.sent_ms - previous_ms_));
+  // Delta of delta: a probe firing on its interval costs one byte for its time.
+  const int64_t delta = sample.sent_ms - previous_ms_;
+  put_varint(bytes_, zigzag(delta - previous_delta_));
   previous_ms_ = sample.sent_ms;
-  bytes_.push_back(static_cast<char>((static_cast<uint8_t>(sample.status) << 6) |
-                                     (static_cast<uint8_t>(sample.error) & 0x3f)));
-  put_varint(bytes_, static_cast<uint64_t>(std::max<int64_t>(0, sample.latency_us)));
+  previous_delta_ = delta;
   const Phases& p = sample.phases;
-  uint8_t present = (p.dns_us > 0 ? kDns : 0) | (p.connect_us > 0 ? kConnect : 0) |
-                    (p.tls_us > 0 ? kTls : 0) | (p.first_byte_us > 0 ? kFirstByte : 0);
-  bytes_.push_back(static_cast<char>(present));
-  for (int64_t phase : {p.dns_us, p.connect_us, p.tls_us, p.first_byte_us}) {
-    if (phase > 0) put_varint(bytes_, static_cast<uint64_t>(phase));
+  const int64_t phases[] = {p.dns_us, p.connect_us, p.tls_us, p.first_byte_us};
+  uint8_t header = static_cast<uint8_t>(static_cast<uint8_t>(sample.status) << 6);
+  for (int i = 0; i < 4; ++i) {
+    if (to_units(phases[i]) > 0) header |= static_cast<uint8_t>(1 << i);
   }
-  if (sample.status == Status::down) put_varint(bytes_, static_cast<uint64_t>(detail_id));
+  bytes_.push_back(static_cast<char>(header));
+  if (sample.status == Status::down) {
+    bytes_.push_back(static_cast<char>(sample.error));
+    put_varint(bytes_, static_cast<uint64_t>(detail_id));
+  }
+  put_varint(bytes_, to_units(sample.latency_us));
+  for (int i = 0; i < 4; ++i) {
+    if (header & (1 << i)) put_varint(bytes_, to_units(phases[i]));
+  }
   ++count_;
 }
 
@@ -70,24 +80,28 @@ std::vector<StoredSample> decode_sample_block(int64_t base_ms, std::string_view 
   std::vector<StoredSample> out;
   Reader reader(bytes);
   int64_t previous_ms = base_ms;
+  int64_t previous_delta = 0;
   while (!reader.done()) {
     StoredSample stored;
     Sample& s = stored.sample;
-    s.sent_ms = previous_ms + unzigzag(reader.varint());
+    const int64_t delta = previous_delta + unzigzag(reader.varint());
+    s.sent_ms = previous_ms + delta;
     previous_ms = s.sent_ms;
-    uint8_t status_error = reader.byte();
-    if ((status_error >> 6) > 2 || (status_error & 0x3f) >= kErrorClassCount) {
-      throw std::runtime_error("sample block has an invalid status");
+    previous_delta = delta;
+    const uint8_t header = reader.byte();
+    if ((header >> 6) > 2 || (header & 0x30) != 0) throw std::runtime_error("sample block has an invalid header");
+    s.status = static_cast<Status>(header >> 6);
+    if (s.status == Status::down) {
+      uint8_t error = reader.byte();
+      if (error >= kErrorClassCount) throw std::runtime_error("sample block has an invalid error class");
+      s.error = static_cast<ErrorClass>(error);
+      stored.detail_id = static_cast<int64_t>(reader.varint());
     }
-    s.status = static_cast<Status>(status_error >> 6);
-    s.error = static_cast<ErrorClass>(status_error & 0x3f);
-    s.latency_us = reader.signed_varint();
-    uint8_t present = reader.byte();
-    if (present & kDns) s.phases.dns_us = reader.signed_varint();
-    if (present & kConnect) s.phases.connect_us = reader.signed_varint();
-    if (present & kTls) s.phases.tls_us = reader.signed_varint();
-    if (present & kFirstByte) s.phases.first_byte_us = reader.signed_varint();
-    if (s.status == Status::down) stored.detail_id = reader.signed_varint();
+    s.latency_us = static_cast<int64_t>(reader.varint()) * kTimeUnitUs;
+    int64_t* phases[] = {&s.phases.dns_us, &s.phases.connect_us, &s.phases.tls_us, &s.phases.first_byte_us};
+    for (int i = 0; i < 4; ++i) {
+      if (header & (1 << i)) *phases[i] = static_cast<int64_t>(reader.varint()) * kTimeUnitUs;
+    }
     out.push_back(std::move(stored));
   }
   return out;

@@ -199,8 +199,11 @@ SampleBlockEncoder Store::begin_block(int64_t probe_id, int64_t minute_ms) {
   // A previous run wrote part of this minute: continue its block rather than overwrite it.
   std::string bytes = existing.text(1);
   auto decoded = decode_sample_block(minute_ms, bytes);
-  int64_t last_ms = decoded.empty() ? minute_ms : decoded.back().sample.sent_ms;
-  return SampleBlockEncoder(minute_ms, std::move(bytes), static_cast<int64_t>(decoded.size()), last_ms);
+  const size_t n = decoded.size();
+  const int64_t last_ms = n == 0 ? minute_ms : decoded[n - 1].sample.sent_ms;
+  const int64_t before_last_ms = n < 2 ? minute_ms : decoded[n - 2].sample.sent_ms;
+  return SampleBlockEncoder(minute_ms, std::move(bytes), static_cast<int64_t>(n), last_ms,
+                            n == 0 ? 0 : last_ms - before_last_ms);
 }
 
 void Store::write_block(int64_t probe_id, const SampleBlockEncoder& block) {

@@ -23,4 +23,7 @@ struct ProbeRuntime {
   std::vector<std::unique_ptr<Probe>> probes;
 };
 
+// Runs one attempt of every probe at once and returns the samples, in order.
+std::vector<Sample> run_each_probe_once(const std::vector<ProbeConfig>& configs);
+
 }  // namespace blip

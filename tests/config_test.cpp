@@ -1,0 +1,362 @@
+// Tests of the probes.d loader. The error strings are the interface of
+// `blip check`, so the invalid-config cases assert them exactly.
+
+#include "blip/config/config.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "blip/core/duration.hpp"
+
+namespace blip {
+namespace {
+
+const std::string kProbesDir = BLIP_TESTDATA "/probes.d";
+
+std::vector<std::string> error_strings(const LoadedConfig& loaded) {
+  std::vector<std::string> out;
+  for (const ConfigError& error : loaded.errors) out.push_back(error.to_string());
+  return out;
+}
+
+// A directory from mkdtemp, removed with everything in it at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "blip-config-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
+    }
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::string file = path_ + "/" + name;
+    std::ofstream(file) << text;
+    return file;
+  }
+
+ private:
+  std::string path_;
+};
+
+// Sets an environment variable for the length of a test.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+// ---------------------------------------------------------------------------
+// Invalid configurations: one fixture directory per case under
+// testdata/probes.d, and every error `blip check` would print for it. In the
+// expected strings "{dir}" stands for the fixture directory as passed to the
+// loader.
+
+struct InvalidCase {
+  std::string dir;
+  std::vector<std::string> errors;
+};
+
+std::string expand_dir(std::string text, const std::string& dir) {
+  const std::string placeholder = "{dir}";
+  for (size_t at = text.find(placeholder); at != std::string::npos;
+       at = text.find(placeholder, at + dir.size())) {
+    text.replace(at, placeholder.size(), dir);
+  }
+  return text;
+}
+
+const InvalidCase kInvalidCases[] = {
+    {"invalid-toml-syntax",
+     {"{dir}/web.toml:2:12: Error while parsing string: unescaped control characters other than "
+      "TAB (U+0009) are explicitly prohibited"}},
+    {"invalid-unknown-probe-key",
+     {"{dir}/web.toml:5:1: probe \"web\": unknown key \"expect_code\""}},
+    {"invalid-unknown-top-level-key",
+     {"{dir}/web.toml:1:1: top level (expected [[probe]] tables): unknown key \"interval\""}},
+    {"invalid-unknown-probe-type",
+     {"{dir}/web.toml:3:8: probe \"web\": unknown probe type \"ping\" (expected one of: http, "
+      "tcp)"}},
+    {"invalid-duplicate-name",
+     {"{dir}/20-web-again.toml:4:8: duplicate probe name \"web\" (first defined at "
+      "{dir}/10-web.toml:1)"}},
+    {"invalid-duration",
+     {"{dir}/web.toml:5:12: interval: invalid duration \"fast\": expected a number (write whole "
+      "numbers with a unit: 250ms, 2s, 5m, 1h, 7d)"}},
+    {"invalid-duration-unit",
+     {"{dir}/web.toml:5:11: timeout: invalid duration \"5x\": unknown unit \"x\" (write whole "
+      "numbers with a unit: 250ms, 2s, 5m, 1h, 7d)"}},
+    {"invalid-unset-env",
+     {"{dir}/web.toml:4:7: url: environment variable \"BLIP_TEST_SURELY_UNSET_VAR\" is not set"}},
+    {"invalid-interval-too-short",
+     {"{dir}/web.toml:5:12: interval: 10ms is below the minimum of 50ms"}},
+    {"invalid-zero-timeout", {"{dir}/web.toml:5:11: timeout: must be greater than zero"}},
+    {"invalid-missing-url", {"{dir}/web.toml:1:1: probe \"web\": missing required key \"url\""}},
+    {"invalid-missing-address",
+     {"{dir}/db.toml:1:1: probe \"db\": missing required key \"address\""}},
+    {"invalid-address-without-port",
+     {"{dir}/db.toml:4:11: address: expected host:port, got \"127.0.0.1\""}},
+    {"invalid-url-scheme", {"{dir}/web.toml:4:7: url: scheme \"ftp\" is not http or https"}},
+    {"invalid-expect-status",
+     {"{dir}/web.toml:5:23: expect_status: expected status codes like 200 or ranges like "
+      "\"200-299\""}},
+    {"invalid-missing-password-file",
+     {"{dir}/web.toml:6:17: password_file: cannot read \"/nonexistent/blip-test/web-password\": No "
+      "such file or directory"}},
+    {"invalid-confirm-zero", {"{dir}/web.toml:5:11: confirm: must be between 1 and 1000"}},
+    {"invalid-several-errors",
+     {"{dir}/web.toml:5:12: interval: invalid duration \"fast\": expected a number (write whole "
+      "numbers with a unit: 250ms, 2s, 5m, 1h, 7d)",
+      "{dir}/web.toml:6:11: confirm: must be between 1 and 1000",
+      "{dir}/web.toml:7:1: probe \"web\": unknown key \"expect_bdy\""}},
+    // Holds only web.toml.example: a directory without any *.toml file.
+    {"invalid-no-toml-files", {"{dir}: no *.toml files in configuration directory"}},
+    // No fixture: the directory does not exist.
+    {"invalid-missing-directory",
+     {"{dir}: cannot read configuration directory: No such file or directory"}},
+};
+
+class InvalidConfigTest : public testing::TestWithParam<InvalidCase> {};
+
+TEST_P(InvalidConfigTest, ReportsEveryErrorWithItsPosition) {
+  const std::string dir = kProbesDir + "/" + GetParam().dir;
+  std::vector<std::string> expected;
+  for (const std::string& error : GetParam().errors) expected.push_back(expand_dir(error, dir));
+
+  LoadedConfig loaded = load_config_directory(dir);
+
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_EQ(error_strings(loaded), expected);
+}
+
+// "invalid-toml-syntax" -> "invalid_toml_syntax" (gtest names allow no dashes).
+std::string case_name(const testing::TestParamInfo<InvalidCase>& param_info) {
+  std::string name = param_info.param.dir;
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, InvalidConfigTest, testing::ValuesIn(kInvalidCases), case_name);
+
+// ---------------------------------------------------------------------------
+// The valid Mastodon-shaped configuration: 10-mastodon-web.toml holds web and
+// streaming, 20-mastodon-db.toml holds db.
+
+class GoodConfigTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    loaded_ = load_config_directory(kProbesDir + "/good");
+    ASSERT_TRUE(loaded_.ok()) << testing::PrintToString(error_strings(loaded_));
+    ASSERT_EQ(loaded_.probes.size(), 3u);
+  }
+
+  LoadedConfig loaded_;
+};
+
+TEST_F(GoodConfigTest, LoadsEveryProbeInFileNameOrder) {
+  std::vector<std::string> names;
+  for (const ProbeConfig& probe : loaded_.probes) names.push_back(probe.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"web", "streaming", "db"}));
+}
+
+TEST_F(GoodConfigTest, ParsesHttpProbeSettings) {
+  const ProbeConfig& web = loaded_.probes[0];
+  EXPECT_EQ(web.type, "http");
+  EXPECT_EQ(web.interval_ms, 250);
+  EXPECT_EQ(web.timeout_ms, 2000);
+  EXPECT_EQ(web.degraded_after_ms, std::optional<int64_t>(500));
+  EXPECT_EQ(web.confirm, 3);
+  EXPECT_EQ(web.tags, (std::vector<std::string>{"mastodon", "web"}));
+  EXPECT_EQ(web.target_display, "http://127.0.0.1:3000/health");
+  EXPECT_EQ(web.source, kProbesDir + "/good/10-mastodon-web.toml:3");
+  ASSERT_TRUE(std::holds_alternative<HttpSettings>(web.settings));
+  const auto& web_http = std::get<HttpSettings>(web.settings);
+  EXPECT_EQ(web_http.url, "http://127.0.0.1:3000/health");
+  EXPECT_EQ(web_http.method, "GET");
+  EXPECT_EQ(web_http.headers, (std::vector<std::pair<std::string, std::string>>{
+                                  {"Host", "social.example.org"}, {"X-Forwarded-Proto", "https"}}));
+  ASSERT_EQ(web_http.expect_status.size(), 1u);  // the default
+  EXPECT_EQ(web_http.expect_status[0].first, 200);
+  EXPECT_EQ(web_http.expect_status[0].last, 399);
+  EXPECT_EQ(web_http.expect_body, "OK");
+
+  const ProbeConfig& streaming = loaded_.probes[1];
+  EXPECT_EQ(streaming.interval_ms, 1000);
+  EXPECT_EQ(streaming.timeout_ms, 1500);
+  EXPECT_EQ(streaming.degraded_after_ms, std::nullopt);
+  EXPECT_EQ(streaming.confirm, 2);  // the default
+  EXPECT_EQ(streaming.target_display, "http://127.0.0.1:4000/api/v1/streaming/health");
+  ASSERT_TRUE(std::holds_alternative<HttpSettings>(streaming.settings));
+  const auto& streaming_http = std::get<HttpSettings>(streaming.settings);
+  ASSERT_EQ(streaming_http.expect_status.size(), 2u);
+  EXPECT_EQ(streaming_http.expect_status[0].first, 101);
+  EXPECT_EQ(streaming_http.expect_status[0].last, 101);
+  EXPECT_EQ(streaming_http.expect_status[1].first, 200);
+  EXPECT_EQ(streaming_http.expect_status[1].last, 299);
+  EXPECT_TRUE(streaming_http.headers.empty());
+  EXPECT_EQ(streaming_http.expect_body, "");
+}
+
+TEST_F(GoodConfigTest, ParsesTcpProbeSettings) {
+  const ProbeConfig& db = loaded_.probes[2];
+  EXPECT_EQ(db.type, "tcp");
+  EXPECT_EQ(db.interval_ms, 5000);
+  EXPECT_EQ(db.timeout_ms, 2000);  // the default
+  EXPECT_EQ(db.tags, (std::vector<std::string>{"mastodon", "postgres"}));
+  EXPECT_EQ(db.target_display, "127.0.0.1:5432");
+  EXPECT_EQ(db.source, kProbesDir + "/good/20-mastodon-db.toml:3");
+  ASSERT_TRUE(std::holds_alternative<TcpSettings>(db.settings));
+  EXPECT_EQ(std::get<TcpSettings>(db.settings).host, "127.0.0.1");
+  EXPECT_EQ(std::get<TcpSettings>(db.settings).port, "5432");
+}
+
+// ---------------------------------------------------------------------------
+// Environment variables and secrets.
+
+TEST(ConfigEnvTest, ExpandsEnvironmentVariablesAndDoubledDollar) {
+  ScopedEnv host("BLIP_TEST_WEB_HOST", "127.0.0.1");
+  ScopedEnv tag("BLIP_TEST_TAG", "production");
+  TempDir dir;
+  dir.write("web.toml", R"toml([[probe]]
+name = "web"
+type = "http"
+url = "http://${BLIP_TEST_WEB_HOST}:3000/health"
+expect_body = "costs $$5 (${BLIP_TEST_TAG})"
+tags = ["${BLIP_TEST_TAG}", "$${BLIP_TEST_TAG}"]
+headers = { Authorization = "Bearer ${BLIP_TEST_TAG}" }
+)toml");
+
+  LoadedConfig loaded = load_config_directory(dir.path());
+
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  ASSERT_EQ(loaded.probes.size(), 1u);
+  const auto& http = std::get<HttpSettings>(loaded.probes[0].settings);
+  EXPECT_EQ(http.url, "http://127.0.0.1:3000/health");
+  EXPECT_EQ(http.expect_body, "costs $5 (production)");
+  ASSERT_EQ(http.headers.size(), 1u);
+  EXPECT_EQ(http.headers[0].second, "Bearer production");
+  EXPECT_EQ(loaded.probes[0].tags, (std::vector<std::string>{"production", "${BLIP_TEST_TAG}"}));
+}
+
+TEST(ConfigSecretTest, ReadsPasswordFileWithoutTrailingNewline) {
+  TempDir dir;
+  const std::string secret_file = dir.write("web-password", "hunter2\n");
+  dir.write("web.toml",
+            "[[probe]]\n"
+            "name = \"web\"\n"
+            "type = \"http\"\n"
+            "url = \"http://127.0.0.1:3000/admin\"\n"
+            "username = \"blip\"\n"
+            "password_file = \"" +
+                secret_file + "\"\n");
+
+  LoadedConfig loaded = load_config_directory(dir.path());
+
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  ASSERT_EQ(loaded.probes.size(), 1u);
+  const auto& http = std::get<HttpSettings>(loaded.probes[0].settings);
+  EXPECT_EQ(http.username, "blip");
+  EXPECT_EQ(http.password, "hunter2");
+}
+
+TEST(ConfigSecretTest, RedactsThePasswordOfAUrl) {
+  EXPECT_EQ(redact_url("http://u:secret@h/x"), "http://u:***@h/x");
+  EXPECT_EQ(redact_url("http://127.0.0.1:3000/health"), "http://127.0.0.1:3000/health");
+}
+
+TEST(ConfigSecretTest, TargetDisplayNeverShowsTheUrlPassword) {
+  TempDir dir;
+  dir.write("web.toml", R"toml([[probe]]
+name = "web"
+type = "http"
+url = "http://blip:hunter2@127.0.0.1:3000/admin"
+)toml");
+
+  LoadedConfig loaded = load_config_directory(dir.path());
+
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  ASSERT_EQ(loaded.probes.size(), 1u);
+  EXPECT_EQ(loaded.probes[0].target_display, "http://blip:***@127.0.0.1:3000/admin");
+  EXPECT_EQ(loaded.probes[0].target_display.find("hunter2"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// Durations.
+
+TEST(DurationTest, ParsesEveryUnitAndSums) {
+  const std::pair<const char*, int64_t> cases[] = {
+      {"250ms", 250},      {"2s", 2'000},     {"5m", 300'000}, {"1h", 3'600'000},
+      {"7d", 604'800'000}, {"1m30s", 90'000}, {"0s", 0},
+  };
+  for (const auto& [text, ms] : cases) {
+    SCOPED_TRACE(text);
+    EXPECT_EQ(parse_duration_ms(text), std::optional<int64_t>(ms));
+  }
+}
+
+TEST(DurationTest, RejectsWhatIsNotADuration) {
+#define HINT " (write whole numbers with a unit: 250ms, 2s, 5m, 1h, 7d)"
+  const std::pair<const char*, const char*> cases[] = {
+      {"", "invalid duration \"\": empty" HINT},
+      {"5", "invalid duration \"5\": missing unit" HINT},
+      {"ms", "invalid duration \"ms\": expected a number" HINT},
+      {"-1s", "invalid duration \"-1s\": expected a number" HINT},
+      {"1.5s", "invalid duration \"1.5s\": unknown unit \".\"" HINT},
+      {"2w", "invalid duration \"2w\": unknown unit \"w\"" HINT},
+      {"99999999d", "invalid duration \"99999999d\": too large" HINT},
+  };
+  for (const auto& [text, message] : cases) {
+    SCOPED_TRACE(text);
+    std::string error;
+    EXPECT_EQ(parse_duration_ms(text, &error), std::nullopt);
+    EXPECT_EQ(error, message);
+  }
+#undef HINT
+}
+
+TEST(DurationTest, FormatsTheShortestExactSpellingThatParsesBack) {
+  const std::pair<int64_t, const char*> cases[] = {
+      {0, "0s"},
+      {250, "250ms"},
+      {2'000, "2s"},
+      {90'000, "1m30s"},
+      {3'600'000, "1h"},
+      {604'800'000, "7d"},
+      {90'061'001, "1d1h1m1s1ms"},
+  };
+  for (const auto& [ms, text] : cases) {
+    SCOPED_TRACE(text);
+    EXPECT_EQ(format_duration_ms(ms), text);
+    EXPECT_EQ(parse_duration_ms(format_duration_ms(ms)), std::optional<int64_t>(ms));
+  }
+}
+
+}  // namespace
+}  // namespace blip

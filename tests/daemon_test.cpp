@@ -1,0 +1,171 @@
+// End to end: the real blip binary against a real nginx, stopped and killed for real.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "blip/core/clock.hpp"
+#include "blip/store/store.hpp"
+#include "support/servers.hpp"
+
+namespace blip {
+namespace {
+
+using namespace std::chrono_literals;
+using test::ChildProcess;
+using test::TempDir;
+
+void sleep_for(std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); }
+
+class Daemon {
+ public:
+  Daemon(const TempDir& dir, const std::string& config)
+      : db_(dir.file("blip.db")), log_(dir.file("blip.log")) {
+    dir.write("probes.d/probes.toml", config);
+    process_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db_}, log_, log_);
+  }
+  ChildProcess& process() { return *process_; }
+  const std::string& db() const { return db_; }
+  std::string log() const { return test::read_file(log_); }
+
+ private:
+  std::string db_;
+  std::string log_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+std::string http_config(const std::string& name, const std::string& url, const std::string& interval,
+                        const std::string& timeout) {
+  return "[[probe]]\nname = \"" + name + "\"\ntype = \"http\"\nurl = \"" + url + "\"\ninterval = \"" + interval +
+         "\"\ntimeout = \"" + timeout + "\"\n";
+}
+
+// Every gap between consecutive samples is about one interval: nothing was lost.
+void expect_no_gaps(const std::vector<Sample>& samples, int64_t interval_ms) {
+  for (size_t i = 1; i < samples.size(); ++i) {
+    int64_t gap = samples[i].sent_ms - samples[i - 1].sent_ms;
+    ASSERT_GT(gap, interval_ms / 2) << "at sample " << i;
+    ASSERT_LT(gap, interval_ms * 2) << "at sample " << i;
+  }
+}
+
+TEST(Daemon, OutageEdgesFollowAFrozenNginx) {
+  test::NginxServer nginx;
+  TempDir dir;
+  Daemon blip(dir, http_config("web", nginx.url("/health"), "250ms", "1s"));
+  sleep_for(2s);
+  const int64_t frozen_ms = wall_now_ms();
+  nginx.freeze();
+  sleep_for(3s);
+  const int64_t thawed_ms = wall_now_ms();
+  nginx.thaw();
+  sleep_for(2s);
+  blip.process().signal(SIGTERM);
+  ASSERT_EQ(blip.process().wait(), 0) << blip.log();
+
+  Store store(blip.db(), Store::Mode::read_only);
+  auto outages = store.outages(0, INT64_MAX);
+  ASSERT_EQ(outages.size(), 1U) << blip.log();
+  EXPECT_NEAR(static_cast<double>(outages[0].start_ms), static_cast<double>(frozen_ms), 500.0);
+  ASSERT_TRUE(outages[0].end_ms.has_value());
+  EXPECT_NEAR(static_cast<double>(*outages[0].end_ms), static_cast<double>(thawed_ms), 500.0);
+  EXPECT_EQ(outages[0].error, ErrorClass::timeout);
+  EXPECT_EQ(outages[0].end_reason, "recovered");
+
+  std::string json;
+  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--format", "json"}, &json), 0)
+      << json;
+  auto report = nlohmann::json::parse(json);
+  ASSERT_EQ(report["outages"].size(), 1U);
+  EXPECT_EQ(report["outages"][0]["probe"], "web");
+  EXPECT_EQ(report["outages"][0]["start"], format_iso8601_ms(outages[0].start_ms));
+  EXPECT_EQ(report["minute_of_hour"]["outage_starts"][(outages[0].start_ms / 60'000) % 60], 1);
+
+  std::string csv;
+  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--format", "csv"}, &csv), 0);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2) << csv;
+  std::string table;
+  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db()}, &table), 0);
+  EXPECT_NE(table.find("no answer within 1s"), std::string::npos) << table;
+}
+
+TEST(Daemon, SigtermStoresEverySampleSentBeforeIt) {
+  test::NginxServer nginx;
+  test::MisbehavingServer hanging(test::MisbehavingServer::Mode::hang);
+  TempDir dir;
+  // The hanging target keeps about ten attempts in flight when the signal comes.
+  Daemon blip(dir, http_config("web", nginx.url("/health"), "100ms", "1s") +
+                       http_config("hang", "http://127.0.0.1:" + std::to_string(hanging.port()) + "/", "100ms",
+                                   "1s"));
+  sleep_for(3s);
+  const int64_t signalled_ms = wall_now_ms();
+  blip.process().signal(SIGTERM);
+  ASSERT_EQ(blip.process().wait(), 0) << blip.log();
+
+  Store store(blip.db(), Store::Mode::read_only);
+  for (const std::string probe : {"web", "hang"}) {
+    SCOPED_TRACE(probe);
+    auto samples = store.samples(probe, 0, INT64_MAX);
+    ASSERT_GE(samples.size(), 25U);
+    expect_no_gaps(samples, 100);
+    EXPECT_GE(samples.back().sent_ms, signalled_ms - 200) << "the last attempts before the signal are stored";
+    EXPECT_LE(samples.back().sent_ms, signalled_ms + 50);
+  }
+  auto hang = store.samples("hang", 0, INT64_MAX);
+  EXPECT_EQ(hang.back().error, ErrorClass::timeout);
+}
+
+TEST(Daemon, KillDashNineLosesAtMostTheLastSecond) {
+  test::NginxServer nginx;
+  TempDir dir;
+  std::string config = http_config("web", nginx.url("/health"), "100ms", "1s");
+  {
+    Daemon blip(dir, config);
+    sleep_for(3500ms);
+    const int64_t killed_ms = wall_now_ms();
+    blip.process().signal(SIGKILL);
+    blip.process().wait();
+    Store store(blip.db(), Store::Mode::read_write);  // opens and recovers the WAL
+    auto samples = store.samples("web", 0, INT64_MAX);
+    ASSERT_FALSE(samples.empty());
+    expect_no_gaps(samples, 100);
+    EXPECT_GE(samples.back().sent_ms, killed_ms - 1000 - 150);
+  }
+  // The next run records the time blip was not running as blind, not as up or down.
+  Daemon again(dir, config);
+  sleep_for(1500ms);
+  again.process().signal(SIGTERM);
+  ASSERT_EQ(again.process().wait(), 0) << again.log();
+  Store store(again.db(), Store::Mode::read_only);
+  auto blind = store.blind_windows(0, INT64_MAX);
+  ASSERT_GE(blind.size(), 1U);
+  EXPECT_EQ(blind[0].reason, "not_running");
+  EXPECT_GT(blind[0].end_ms, blind[0].start_ms);
+}
+
+TEST(Daemon, BadInputExitsTwoWithAClearMessage) {
+  TempDir dir;
+  dir.write("probes.d/a.toml", "[[probe]]\nname = \"x\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\n");
+  dir.write("bad.d/a.toml", "[[probe]]\nname = \"x\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\nintervl = \"1s\"\n");
+  std::string output;
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "check", "-c", dir.file("probes.d")}, &output), 0) << output;
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "check", "-c", dir.file("bad.d")}, &output), 2);
+  EXPECT_EQ(output, dir.file("bad.d/a.toml") + ":5:1: probe \"x\": unknown key \"intervl\"\n");
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("bad.d"), "--db", dir.file("x.db")}, &output), 2);
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", "/nonexistent-dir/blip.db"},
+                              &output),
+            2);
+  EXPECT_EQ(output, "cannot open database /nonexistent-dir/blip.db: unable to open database file\n");
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("missing.db")}, &output), 2);
+  EXPECT_NE(output.find("missing.db"), std::string::npos) << output;
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--since", "soon"}, &output), 2);
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "frobnicate"}, &output), 2);
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "once", "-c", dir.file("probes.d")}, &output), 1) << output;
+  EXPECT_NE(output.find("refused"), std::string::npos) << output;
+}
+
+}  // namespace
+}  // namespace blip

@@ -1,0 +1,181 @@
+#include "blip/store/store.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <random>
+
+#include "blip/store/sample_codec.hpp"
+#include "support/process.hpp"
+
+namespace blip {
+namespace {
+
+Sample make_sample(int64_t sent_ms, Status status, int64_t latency_us) {
+  Sample sample;
+  sample.sent_ms = sent_ms;
+  sample.latency_us = latency_us;
+  sample.status = status;
+  sample.phases = {latency_us / 10, latency_us / 5, 0, latency_us / 2};
+  if (status == Status::down) {
+    sample.error = ErrorClass::refused;
+    sample.detail = "connection refused";
+  }
+  return sample;
+}
+
+// Times are kept to 10 µs.
+void expect_same(const Sample& a, const Sample& b) {
+  EXPECT_EQ(a.sent_ms, b.sent_ms);
+  EXPECT_NEAR(a.latency_us, b.latency_us, 5);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.error, b.error);
+  EXPECT_NEAR(a.phases.dns_us, b.phases.dns_us, 5);
+  EXPECT_NEAR(a.phases.connect_us, b.phases.connect_us, 5);
+  EXPECT_NEAR(a.phases.tls_us, b.phases.tls_us, 5);
+  EXPECT_NEAR(a.phases.first_byte_us, b.phases.first_byte_us, 5);
+}
+
+ProbeConfig probe_named(const std::string& name) {
+  ProbeConfig probe;
+  probe.name = name;
+  probe.type = "http";
+  probe.target_display = "http://127.0.0.1/health";
+  return probe;
+}
+
+TEST(SampleCodec, RoundTripsRandomSamplesIncludingClockStepsBack) {
+  std::mt19937_64 random(42);
+  SampleBlockEncoder encoder(1'700'000'000'000);
+  std::vector<Sample> written;
+  int64_t t = 1'700'000'000'000;
+  for (int i = 0; i < 500; ++i) {
+    t += static_cast<int64_t>(random() % 400) - 20;  // occasionally backwards
+    auto status = static_cast<Status>(random() % 3);
+    written.push_back(make_sample(t, status, static_cast<int64_t>(random() % 3'000'000)));
+    encoder.append(written.back(), status == Status::down ? 7 : 0);
+  }
+  auto decoded = decode_sample_block(1'700'000'000'000, encoder.bytes());
+  ASSERT_EQ(decoded.size(), written.size());
+  for (size_t i = 0; i < written.size(); ++i) {
+    expect_same(decoded[i].sample, written[i]);
+    EXPECT_EQ(decoded[i].detail_id, written[i].status == Status::down ? 7 : 0);
+  }
+}
+
+TEST(SampleCodec, TypicalSampleTakesFarLessThanAPlainRow) {
+  SampleBlockEncoder encoder(0);
+  // A loopback HTTP probe at 4 Hz with a little jitter in its send times.
+  for (int i = 0; i < 240; ++i) encoder.append(make_sample(i * 250 + i % 3, Status::up, 900 + i % 50), 0);
+  double bytes_per_sample = static_cast<double>(encoder.bytes().size()) / 240.0;
+  EXPECT_LE(bytes_per_sample, 8.0);
+}
+
+TEST(SampleCodec, TruncatedBlockIsAnErrorNotACrash) {
+  SampleBlockEncoder encoder(0);
+  encoder.append(make_sample(5, Status::down, 1'000'000), 3);
+  std::string bytes = encoder.bytes();
+  EXPECT_THROW(decode_sample_block(0, bytes.substr(0, bytes.size() - 1)), std::runtime_error);
+}
+
+TEST(Store, SamplesOutagesAndBlindWindowsRoundTrip) {
+  test::TempDir dir;
+  const std::string path = dir.file("blip.db");
+  std::vector<Sample> written;
+  {
+    Store store(path, Store::Mode::read_write);
+    int64_t web = store.register_probe(probe_named("web"));
+    for (int i = 0; i < 600; ++i) {  // 2.5 minutes at 4 Hz, spanning minute blocks
+      written.push_back(make_sample(1'700'000'000'000 + i * 250, i % 50 == 7 ? Status::down : Status::up, 1200));
+      store.add_sample(web, written.back());
+      if (i % 40 == 0) store.flush(written.back().sent_ms);
+    }
+    store.flush(1'700'000'200'000);
+    int64_t id = store.open_outage(web, {OutageTransition::Kind::opened, 1'700'000'001'000, 0, ErrorClass::refused,
+                                         "connection refused", 2});
+    store.close_outage(id, 1'700'000'004'000, 12, "recovered");
+    store.open_outage(web, {OutageTransition::Kind::opened, 1'700'000'100'000, 0, ErrorClass::timeout, "slow", 2});
+    store.add_blind_window({1'700'000'050'000, 1'700'000'051'000, "loop_stall"});
+  }
+  Store store(path, Store::Mode::read_only);
+  auto samples = store.samples("web", 0, INT64_MAX);
+  ASSERT_EQ(samples.size(), written.size());
+  for (size_t i = 0; i < written.size(); ++i) {
+    expect_same(samples[i], written[i]);
+    EXPECT_EQ(samples[i].detail, written[i].detail);
+  }
+  auto outages = store.outages(0, INT64_MAX);
+  ASSERT_EQ(outages.size(), 2U);
+  EXPECT_EQ(outages[0].probe, "web");
+  EXPECT_EQ(outages[0].end_ms, 1'700'000'004'000);
+  EXPECT_EQ(outages[0].down_samples, 12);
+  EXPECT_EQ(outages[0].error, ErrorClass::refused);
+  EXPECT_FALSE(outages[1].end_ms.has_value());
+  EXPECT_EQ(store.outages(1'700'000'050'000, INT64_MAX).size(), 1U) << "only the open one overlaps";
+  ASSERT_EQ(store.blind_windows(0, INT64_MAX).size(), 1U);
+  EXPECT_EQ(store.last_alive_ms(), 1'700'000'200'000);
+}
+
+TEST(Store, RestartWithinAMinuteContinuesItsBlock) {
+  test::TempDir dir;
+  const std::string path = dir.file("blip.db");
+  for (int run = 0; run < 2; ++run) {
+    Store store(path, Store::Mode::read_write);
+    int64_t web = store.register_probe(probe_named("web"));
+    for (int i = 0; i < 10; ++i) store.add_sample(web, make_sample(1'700'000'040'000 + run * 10'000 + i * 250, Status::up, 800));
+    store.flush(0);
+  }
+  Store store(path, Store::Mode::read_only);
+  EXPECT_EQ(store.samples("web", 0, INT64_MAX).size(), 20U);
+}
+
+TEST(Store, ClosingOpenOutagesAndPruning) {
+  test::TempDir dir;
+  Store store(dir.file("blip.db"), Store::Mode::read_write);
+  int64_t web = store.register_probe(probe_named("web"));
+  store.open_outage(web, {OutageTransition::Kind::opened, 1000, 0, ErrorClass::timeout, "", 2});
+  store.close_open_outages(5000, "shutdown");
+  auto outages = store.outages(0, INT64_MAX);
+  ASSERT_EQ(outages.size(), 1U);
+  EXPECT_EQ(outages[0].end_ms, 5000);
+  EXPECT_EQ(outages[0].end_reason, "shutdown");
+  store.add_sample(web, make_sample(60'000, Status::up, 1));
+  store.add_sample(web, make_sample(180'000, Status::up, 1));
+  store.flush(0);
+  EXPECT_EQ(store.prune_samples_before(120'000), 1);
+  EXPECT_EQ(store.samples("web", 0, INT64_MAX).size(), 1U);
+}
+
+TEST(Store, RefusesADatabaseFromANewerBlip) {
+  test::TempDir dir;
+  const std::string path = dir.file("blip.db");
+  { Store store(path, Store::Mode::read_write); }
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  for (auto mode : {Store::Mode::read_write, Store::Mode::read_only}) {
+    try {
+      Store store(path, mode);
+      FAIL() << "opened a schema-99 database";
+    } catch (const StoreError& error) {
+      EXPECT_EQ(std::string(error.what()),
+                "database " + path + " was written by a newer blip (schema 99, this blip knows 1)");
+    }
+  }
+}
+
+TEST(Store, UnopenablePathsNameTheFile) {
+  try {
+    Store store("/nonexistent-dir/blip.db", Store::Mode::read_write);
+    FAIL();
+  } catch (const StoreError& error) {
+    EXPECT_EQ(std::string(error.what()), "cannot open database /nonexistent-dir/blip.db: unable to open database file");
+  }
+  test::TempDir dir;
+  dir.write("not-a-db", "this is plain text, not SQLite\n");
+  EXPECT_THROW(Store(dir.file("not-a-db"), Store::Mode::read_only), StoreError);
+}
+
+}  // namespace
+}  // namespace blip

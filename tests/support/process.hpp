@@ -1,0 +1,53 @@
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace blip::test {
+
+// A child process started with execvp; killed (SIGKILL) if still running when destroyed.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path = "/dev/null",
+               const std::string& stderr_path = "/dev/null");
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  ~ChildProcess();
+  pid_t pid() const { return pid_; }
+  void signal(int signal_number) const;
+  // Waits for the exit status (-1 on timeout; then the process is still running).
+  int wait(int timeout_ms = 30'000);
+  bool running();
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+// Runs a command to completion and returns its exit status; output captured into `output`.
+int run_command(const std::vector<std::string>& argv, std::string* output = nullptr, int timeout_ms = 60'000);
+
+// A fresh directory under $TMPDIR, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  void write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+std::string read_file(const std::string& path);
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_port();
+// Waits until something accepts TCP connections on 127.0.0.1:port.
+bool wait_for_port(int port, int timeout_ms = 10'000);
+
+}  // namespace blip::test

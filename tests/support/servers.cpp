@@ -1,0 +1,162 @@
+#include "support/servers.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace blip::test {
+
+NginxServer::NginxServer() : port_(free_port()) {
+  std::filesystem::create_directories(dir_.file("logs"));
+  std::filesystem::create_directories(dir_.file("tmp"));
+  {
+    // Sparse: 100 MB of body without 100 MB of disk.
+    std::ofstream big(dir_.file("big.bin"));
+    big.seekp(100 * 1024 * 1024 - 1);
+    big.put('\0');
+  }
+  dir_.write("nginx.conf", fmt::format(R"(
+load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+pid {0}/nginx.pid;
+error_log {0}/logs/error.log;
+events {{ worker_connections 512; }}
+http {{
+  access_log off;
+  client_body_temp_path {0}/tmp;
+  proxy_temp_path {0}/tmp;
+  fastcgi_temp_path {0}/tmp;
+  uwsgi_temp_path {0}/tmp;
+  scgi_temp_path {0}/tmp;
+  server {{
+    listen 127.0.0.1:{1} backlog=4096;
+    location = /health {{ default_type text/plain; return 200 "OK"; }}
+    location = /missing {{ return 404; }}
+    location = /wrong-body {{ default_type text/plain; return 200 "NOPE"; }}
+    location = /loop {{ return 302 /loop; }}
+    location = /big {{ default_type application/octet-stream; alias {0}/big.bin; }}
+    location = /slow {{ default_type text/plain; echo_sleep 3; echo "OK"; }}
+  }}
+}}
+)",
+                                       dir_.path(), port_));
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"nginx", "-e", dir_.file("logs/error.log"), "-c", dir_.file("nginx.conf"), "-p",
+                               dir_.path()},
+      dir_.file("logs/stdout"), dir_.file("logs/stderr"));
+  if (!wait_for_port(port_)) {
+    throw std::runtime_error("nginx did not start: " + read_file(dir_.file("logs/stderr")) +
+                             read_file(dir_.file("logs/error.log")));
+  }
+}
+
+NginxServer::~NginxServer() {
+  thaw();
+  process_->signal(SIGTERM);
+  process_->wait(5000);
+}
+
+std::string NginxServer::url(const std::string& path) const { return fmt::format("http://127.0.0.1:{}{}", port_, path); }
+void NginxServer::freeze() const { process_->signal(SIGSTOP); }
+void NginxServer::thaw() const { process_->signal(SIGCONT); }
+
+MisbehavingServer::MisbehavingServer(Mode mode) : mode_(mode) {
+  listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  int yes = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(listen_fd_, 128) != 0) {
+    throw std::runtime_error("MisbehavingServer: bind/listen failed");
+  }
+  socklen_t length = sizeof address;
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
+  port_ = ntohs(address.sin_port);
+  if (pipe(stop_pipe_) != 0) throw std::runtime_error("pipe failed");
+  thread_ = std::thread([this] { serve(); });
+}
+
+MisbehavingServer::~MisbehavingServer() {
+  (void)!write(stop_pipe_[1], "x", 1);
+  thread_.join();
+  for (int fd : held_) close(fd);
+  close(listen_fd_);
+  close(stop_pipe_[0]);
+  close(stop_pipe_[1]);
+}
+
+void MisbehavingServer::serve() {
+  for (;;) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) continue;
+    if (fds[1].revents) return;
+    int client = accept(listen_fd_, nullptr, nullptr);
+    if (client < 0) continue;
+    switch (mode_) {
+      case Mode::garbage: {
+        char buffer[4096];
+        (void)!read(client, buffer, sizeof buffer);
+        const char garbage[] = "\x16\x03\x01 this is not HTTP at all \xff\xfe\r\n\r\n";
+        (void)!write(client, garbage, sizeof garbage - 1);
+        close(client);
+        break;
+      }
+      case Mode::reset: {
+        char buffer[4096];
+        (void)!read(client, buffer, sizeof buffer);
+        linger hard{1, 0};  // close() now sends RST instead of FIN
+        setsockopt(client, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+        close(client);
+        break;
+      }
+      case Mode::hang:
+        held_.push_back(client);
+        break;
+    }
+  }
+}
+
+}  // namespace blip::test
+
+#include "blip/cli/probe_runtime.hpp"
+
+namespace blip::test {
+
+Sample probe_once(const ProbeConfig& config) { return run_each_probe_once({config}).at(0); }
+
+ProbeConfig http_probe(const std::string& url, int64_t timeout_ms) {
+  ProbeConfig config;
+  config.name = "http-under-test";
+  config.type = "http";
+  config.timeout_ms = timeout_ms;
+  config.interval_ms = 250;
+  HttpSettings http;
+  http.url = url;
+  config.target_display = redact_url(url);
+  config.settings = http;
+  return config;
+}
+
+ProbeConfig tcp_probe(const std::string& host, int port, int64_t timeout_ms) {
+  ProbeConfig config;
+  config.name = "tcp-under-test";
+  config.type = "tcp";
+  config.timeout_ms = timeout_ms;
+  config.interval_ms = 250;
+  config.settings = TcpSettings{host, std::to_string(port)};
+  config.target_display = fmt::format("{}:{}", host, port);
+  return config;
+}
+
+}  // namespace blip::test

@@ -1,0 +1,66 @@
+#pragma once
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/process.hpp"
+
+namespace blip::test {
+
+// A private nginx on 127.0.0.1 (one process, so SIGSTOP freezes all of it) with:
+//   /health -> 200 "OK"     /missing -> 404        /wrong-body -> 200 "NOPE"
+//   /loop -> 302 to itself  /big -> a 100 MB body  /slow -> "OK" after 3 s
+class NginxServer {
+ public:
+  NginxServer();
+  ~NginxServer();
+  int port() const { return port_; }
+  std::string url(const std::string& path) const;
+  void freeze() const;  // SIGSTOP: connections queue in the kernel, nothing answers
+  void thaw() const;    // SIGCONT
+  pid_t pid() const { return process_->pid(); }
+
+ private:
+  TempDir dir_;
+  int port_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// A TCP server on 127.0.0.1 that misbehaves in one way, for the cases nginx will not do.
+class MisbehavingServer {
+ public:
+  enum class Mode {
+    garbage,  // answers any request with bytes that are not HTTP
+    reset,    // accepts, then resets the connection (RST)
+    hang,     // accepts and never answers
+  };
+  explicit MisbehavingServer(Mode mode);
+  ~MisbehavingServer();
+  int port() const { return port_; }
+
+ private:
+  void serve();
+  Mode mode_;
+  int listen_fd_ = -1;
+  int stop_pipe_[2] = {-1, -1};
+  int port_ = 0;
+  std::vector<int> held_;
+  std::thread thread_;
+};
+
+}  // namespace blip::test
+
+#include "blip/config/config.hpp"
+#include "blip/core/sample.hpp"
+
+namespace blip::test {
+
+// One attempt through the real loop, probe and scheduler (run_each_probe_once).
+Sample probe_once(const ProbeConfig& config);
+
+ProbeConfig http_probe(const std::string& url, int64_t timeout_ms = 1000);
+ProbeConfig tcp_probe(const std::string& host, int port, int64_t timeout_ms = 1000);
+
+}  // namespace blip::test

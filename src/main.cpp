@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 #include <curl/curl.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
     return blip::kExitUsage;
   }
 
+  // Logs go to stderr; stdout carries only command output (tables, JSON, CSV).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("blip"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   try {

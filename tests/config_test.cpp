@@ -360,3 +360,24 @@ TEST(DurationTest, FormatsTheShortestExactSpellingThatParsesBack) {
 
 }  // namespace
 }  // namespace blip
+
+namespace blip {
+namespace {
+
+TEST(DurationTest, BriefFormatForReports) {
+  EXPECT_EQ(format_duration_brief(2788), "2.79s");
+  EXPECT_EQ(format_duration_brief(27'840), "27.8s");
+  EXPECT_EQ(format_duration_brief(272'000), "4m32s");
+  EXPECT_EQ(format_duration_brief(7'500'000), "2h05m");
+  EXPECT_EQ(format_duration_brief(3 * 86'400'000 + 4 * 3'600'000), "3d04h");
+}
+
+TEST(ShippedExamples, MastodonProbesDirectoryIsValid) {
+  ScopedEnv domain("MASTODON_DOMAIN", "social.example.org");
+  LoadedConfig loaded = load_config_directory(BLIP_TESTDATA "/../../probes.d");
+  EXPECT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  EXPECT_GE(loaded.probes.size(), 5u);
+}
+
+}  // namespace
+}  // namespace blip

@@ -75,7 +75,7 @@ void print_table(std::ostream& out, const ReportOptions& options, const Range& r
     out << "Summary\n";
     for (const auto& [probe, totals] : per_probe) {
       out << fmt::format("  {:<24} {:>4} outage{}  {:>10} down\n", probe, totals.first, totals.first == 1 ? " " : "s",
-                         format_duration_ms(totals.second));
+                         format_duration_brief(totals.second));
     }
     size_t probe_width = 5;
     for (const OutageRecord& outage : outages) probe_width = std::max(probe_width, outage.probe.size());
@@ -88,7 +88,7 @@ void print_table(std::ostream& out, const ReportOptions& options, const Range& r
       }
       out << fmt::format("  {:<{}}  {:<24}  {:<24}  {:>9}  {:>7}  {:<13}  {}\n", outage.probe, probe_width,
                          format_iso8601_ms(outage.start_ms), end_text(outage),
-                         format_duration_ms(effective_end(outage, range) - outage.start_ms), outage.down_samples,
+                         format_duration_brief(effective_end(outage, range) - outage.start_ms), outage.down_samples,
                          to_string(outage.error), detail);
     }
     out << '\n';
@@ -97,7 +97,7 @@ void print_table(std::ostream& out, const ReportOptions& options, const Range& r
     out << fmt::format("Blind windows ({}): blip could not see; neither up nor down\n", blind.size());
     for (const BlindWindow& window : blind) {
       out << fmt::format("  {:<24}  {:<24}  {:>9}  {}\n", format_iso8601_ms(window.start_ms),
-                         format_iso8601_ms(window.end_ms), format_duration_ms(window.end_ms - window.start_ms),
+                         format_iso8601_ms(window.end_ms), format_duration_brief(window.end_ms - window.start_ms),
                          window.reason);
     }
     out << '\n';

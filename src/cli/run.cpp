@@ -71,7 +71,7 @@ int run_daemon(const RunOptions& options) {
       } else {
         store->close_outage(probe.open_outage_id, transition->end_ms, transition->down_samples, "recovered");
         spdlog::info("outage: closed probe={} duration={} down_samples={}", name,
-                     format_duration_ms(transition->end_ms - transition->start_ms), transition->down_samples);
+                     format_duration_brief(transition->end_ms - transition->start_ms), transition->down_samples);
       }
     } catch (const StoreError& error) {
       spdlog::error("store: outage write failed probe={} err={}", name, error.what());
@@ -81,7 +81,7 @@ int run_daemon(const RunOptions& options) {
 
   LoopWatch loop_watch(runtime.loop.get(), [&](const BlindWindow& window) {
     spdlog::warn("blind: reason={} start={} duration={}", window.reason, format_iso8601_ms(window.start_ms),
-                 format_duration_ms(window.end_ms - window.start_ms));
+                 format_duration_brief(window.end_ms - window.start_ms));
     try {
       store->add_blind_window(window);
     } catch (const StoreError& error) {

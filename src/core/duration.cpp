@@ -59,4 +59,14 @@ std::string format_duration_ms(int64_t ms) {
   return out;
 }
 
+std::string format_duration_brief(int64_t ms) {
+  if (ms < 0) return "-" + format_duration_brief(-ms);
+  const double seconds = static_cast<double>(ms) / 1000.0;
+  if (ms < 10'000) return fmt::format("{:.2f}s", seconds);
+  if (ms < 60'000) return fmt::format("{:.1f}s", seconds);
+  if (ms < 3'600'000) return fmt::format("{}m{:02}s", ms / 60'000, ms / 1000 % 60);
+  if (ms < 86'400'000) return fmt::format("{}h{:02}m", ms / 3'600'000, ms / 60'000 % 60);
+  return fmt::format("{}d{:02}h", ms / 86'400'000, ms / 3'600'000 % 24);
+}
+
 }  // namespace blip

@@ -13,4 +13,7 @@ std::optional<int64_t> parse_duration_ms(std::string_view text, std::string* err
 // The shortest exact spelling: 250 -> "250ms", 90000 -> "1m30s".
 std::string format_duration_ms(int64_t ms);
 
+// For people reading reports: "2.79s", "27.8s", "4m32s", "2h05m", "3d04h".
+std::string format_duration_brief(int64_t ms);
+
 }  // namespace blip

@@ -146,6 +146,46 @@ TEST(Daemon, KillDashNineLosesAtMostTheLastSecond) {
   EXPECT_GT(blind[0].end_ms, blind[0].start_ms);
 }
 
+TEST(Daemon, MisbehavingTargetsAreDownSamplesAndBlipKeepsRunning) {
+  test::NginxServer nginx;
+  test::MisbehavingServer garbage(test::MisbehavingServer::Mode::garbage);
+  test::MisbehavingServer reset(test::MisbehavingServer::Mode::reset);
+  test::MisbehavingServer hang(test::MisbehavingServer::Mode::hang);
+  auto local = [](int port) { return "http://127.0.0.1:" + std::to_string(port) + "/"; };
+  TempDir dir;
+  Daemon blip(dir, http_config("garbage", local(garbage.port()), "100ms", "500ms") +
+                       http_config("reset", local(reset.port()), "100ms", "500ms") +
+                       http_config("hang", local(hang.port()), "100ms", "500ms") +
+                       http_config("big", nginx.url("/big"), "200ms", "2s") +
+                       http_config("loop", nginx.url("/loop"), "100ms", "500ms") + "follow_redirects = true\n" +
+                       http_config("refused", local(test::free_port()), "100ms", "500ms") +
+                       http_config("healthy", nginx.url("/health"), "100ms", "500ms"));
+  sleep_for(4s);
+  ASSERT_TRUE(blip.process().running()) << blip.log();
+  blip.process().signal(SIGTERM);
+  ASSERT_EQ(blip.process().wait(), 0) << blip.log();
+
+  Store store(blip.db(), Store::Mode::read_only);
+  const std::vector<std::pair<std::string, ErrorClass>> expected{
+      {"garbage", ErrorClass::protocol}, {"reset", ErrorClass::reset},          {"hang", ErrorClass::timeout},
+      {"big", ErrorClass::body_too_large}, {"loop", ErrorClass::redirects}, {"refused", ErrorClass::refused}};
+  for (const auto& [probe, error] : expected) {
+    SCOPED_TRACE(probe);
+    auto samples = store.samples(probe, 0, INT64_MAX);
+    ASSERT_GE(samples.size(), 10U);
+    for (const Sample& sample : samples) {
+      ASSERT_EQ(sample.status, Status::down);
+      ASSERT_EQ(sample.error, error) << sample.detail;
+    }
+    auto outages = store.outages(0, INT64_MAX, probe);
+    ASSERT_EQ(outages.size(), 1U);
+    EXPECT_EQ(outages[0].error, error);
+    EXPECT_EQ(outages[0].end_reason, "shutdown");
+  }
+  for (const Sample& sample : store.samples("healthy", 0, INT64_MAX)) EXPECT_EQ(sample.status, Status::up);
+  EXPECT_TRUE(store.outages(0, INT64_MAX, "healthy").empty());
+}
+
 TEST(Daemon, BadInputExitsTwoWithAClearMessage) {
   TempDir dir;
   dir.write("probes.d/a.toml", "[[probe]]\nname = \"x\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\n");

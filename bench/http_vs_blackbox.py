@@ -535,9 +535,11 @@ def main():
         nginx = start_nginx(args.work, nginx_port)
         say(f"nginx (one process, master_process off) on 127.0.0.1:{nginx_port}; load average at start: "
             + open("/proc/loadavg").read().split()[0:3].__str__())
-        rates = []
+        rates, labels = [], {}
         for r in args.rates.split(","):
-            rates.append(find_max(args, args.work, nginx_port) if r == "max" else int(r))
+            rate = find_max(args, args.work, nginx_port) if r == "max" else int(r)
+            rates.append(rate)
+            labels[rate] = f"{rate} (max)" if r == "max" else f"{rate}"
         rows = []
         say(f"== {args.reps} repetitions x rates {rates}, {args.duration}s window after {args.warmup}s warm-up; "
             "tools alternate which goes first")
@@ -568,7 +570,7 @@ def main():
             "| peak RSS MiB | blip CPU/probe ÷ blackbox CPU/probe |")
         say("|---:|---|---:|---:|---:|---:|---:|")
         for rate in rates:
-            label = f"{rate}" + (" (max)" if rate not in (100, 1000) and "max" in args.rates else "")
+            label = labels[rate]
             b = [r for r in rows if r["tool"] == "blip" and r["target"] == rate]
             x = [r for r in rows if r["tool"] == "blackbox" and r["target"] == rate]
             ratios = [rb["cpu_ms_per_1000"] / rx["cpu_ms_per_1000"] for rb, rx in zip(

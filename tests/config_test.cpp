@@ -101,7 +101,7 @@ const InvalidCase kInvalidCases[] = {
      {"{dir}/web.toml:1:1: top level (expected [[probe]] tables): unknown key \"interval\""}},
     {"invalid-unknown-probe-type",
      {"{dir}/web.toml:3:8: probe \"web\": unknown probe type \"ping\" (expected one of: http, "
-      "tcp)"}},
+      "postgres, redis, tcp)"}},
     {"invalid-duplicate-name",
      {"{dir}/20-web-again.toml:4:8: duplicate probe name \"web\" (first defined at "
       "{dir}/10-web.toml:1)"}},

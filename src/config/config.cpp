@@ -1,6 +1,7 @@
 #include "blip/config/config.hpp"
 
 #include <curl/curl.h>
+#include <libpq-fe.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -44,6 +45,23 @@ std::string redact_url(const std::string& url) {
   std::string out = redacted;
   curl_free(redacted);
   return out;
+}
+
+std::string redact_postgres_dsn(const std::string& dsn) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (!options) {
+    PQfreemem(error);
+    return {};
+  }
+  std::string shown;
+  for (PQconninfoOption* option = options; option->keyword; ++option) {
+    if (!option->val || std::strcmp(option->keyword, "password") == 0) continue;
+    if (!shown.empty()) shown += ' ';
+    shown += fmt::format("{}={}", option->keyword, option->val);
+  }
+  PQconninfoFree(options);
+  return shown;
 }
 
 namespace {
@@ -312,11 +330,90 @@ ProbeSettings read_tcp(TableReader& reader, ProbeConfig& probe, const std::strin
   return tcp;
 }
 
+// Reads `key` as one of `names` (the enum's values in order); the default stays on error.
+template <typename Enum, size_t N>
+Enum read_choice(TableReader& reader, std::string_view key, const std::array<std::string_view, N>& names,
+                 Enum fallback) {
+  auto text = reader.string(key);
+  if (!text) return fallback;
+  for (size_t i = 0; i < N; ++i) {
+    if (*text == names[i]) return static_cast<Enum>(i);
+  }
+  std::string expected;
+  for (std::string_view name : names) expected += (expected.empty() ? "" : ", ") + std::string(name);
+  reader.error_at(reader.table().get(key)->source(),
+                  fmt::format("{}: unknown value \"{}\" (expected one of: {})", key, *text, expected));
+  return fallback;
+}
+
+ProbeSettings read_postgres(TableReader& reader, ProbeConfig& probe, const std::string& context) {
+  PostgresSettings pg;
+  pg.dsn = reader.required_string("dsn", context);
+  if (!pg.dsn.empty()) {
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(pg.dsn.c_str(), &error);
+    if (!options) {
+      std::string message = error ? error : "cannot parse";
+      while (!message.empty() && message.back() == '\n') message.pop_back();
+      reader.error_at(reader.table().get("dsn")->source(), fmt::format("dsn: {}", message));
+      PQfreemem(error);
+    }
+    PQconninfoFree(options);
+    probe.target_display = redact_postgres_dsn(pg.dsn);
+  }
+  pg.password = reader.secret(context);
+  pg.mode = read_choice(reader, "mode", std::array<std::string_view, 3>{"read", "write", "replication"},
+                        PostgresSettings::Mode::read);
+  if (auto query = reader.string("query")) {
+    if (pg.mode != PostgresSettings::Mode::read) {
+      reader.error_at(reader.table().get("query")->source(), "query: only used with mode = \"read\"");
+    }
+    pg.query = *query;
+  }
+  pg.role = read_choice(reader, "role", std::array<std::string_view, 2>{"standby", "primary"},
+                        PostgresSettings::Role::standby);
+  if (auto max_lag = reader.duration("max_lag")) pg.max_lag_ms = *max_lag;
+  if (auto min_replicas = reader.integer("min_replicas")) {
+    if (*min_replicas < 1) reader.error_at(reader.table().get("min_replicas")->source(), "min_replicas: must be at least 1");
+    pg.min_replicas = static_cast<int>(*min_replicas);
+  }
+  pg.reconnect_each = reader.boolean("reconnect_each").value_or(false);
+  return pg;
+}
+
+ProbeSettings read_redis(TableReader& reader, ProbeConfig& probe, const std::string& context) {
+  RedisSettings redis;
+  std::string address = reader.required_string("address", context);
+  if (!address.empty() && !split_host_port(address, redis.host, redis.port)) {
+    reader.error_at(reader.table().get("address")->source(),
+                    fmt::format("address: expected host:port, got \"{}\"", address));
+  }
+  probe.target_display = address;
+  redis.username = reader.string("username").value_or("");
+  redis.password = reader.secret(context);
+  if (auto db = reader.integer("db")) {
+    if (*db < 0) reader.error_at(reader.table().get("db")->source(), "db: must be 0 or more");
+    redis.db = *db;
+  }
+  redis.mode = read_choice(reader, "mode", std::array<std::string_view, 3>{"ping", "write", "sidekiq"},
+                           RedisSettings::Mode::ping);
+  if (reader.table().get("queues")) {
+    redis.queues = reader.string_list("queues");
+    if (redis.queues.empty()) reader.error_at(reader.table().get("queues")->source(), "queues: must not be empty");
+  }
+  redis.key_namespace = reader.string("namespace").value_or("");
+  if (auto latency = reader.duration("max_latency")) redis.max_latency_ms = *latency;
+  if (auto age = reader.duration("max_heartbeat_age")) redis.max_heartbeat_age_ms = *age;
+  return redis;
+}
+
 using SettingsReader = std::function<ProbeSettings(TableReader&, ProbeConfig&, const std::string&)>;
 
 // The probe types the configuration knows, and how to read each one's keys.
 const std::map<std::string, SettingsReader, std::less<>> kProbeTypeReaders{
     {"http", read_http},
+    {"postgres", read_postgres},
+    {"redis", read_redis},
     {"tcp", read_tcp},
 };
 

@@ -8,6 +8,8 @@ namespace blip {
 namespace {
 const std::map<std::string_view, ProbeFactory> kProbeTypes{
     {"http", make_http_probe},
+    {"postgres", make_postgres_probe},
+    {"redis", make_redis_probe},
     {"tcp", make_tcp_probe},
 };
 }  // namespace

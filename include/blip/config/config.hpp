@@ -32,7 +32,34 @@ struct TcpSettings {
   std::string port;
 };
 
-using ProbeSettings = std::variant<HttpSettings, TcpSettings>;
+struct PostgresSettings {
+  enum class Mode { read, write, replication };
+  enum class Role { standby, primary };
+  std::string dsn;       // libpq conninfo or URI; may hold a password: never log it
+  std::string password;  // from password / password_file, passed to libpq separately
+  Mode mode = Mode::read;
+  std::string query = "SELECT 1";  // read mode
+  Role role = Role::standby;       // replication mode
+  int64_t max_lag_ms = 30'000;     // replication mode, standby
+  int min_replicas = 1;            // replication mode, primary
+  bool reconnect_each = false;
+};
+
+struct RedisSettings {
+  enum class Mode { ping, write, sidekiq };
+  std::string host;
+  std::string port;
+  std::string username;
+  std::string password;
+  int64_t db = 0;
+  Mode mode = Mode::ping;
+  std::vector<std::string> queues{"default", "push", "ingress", "mailers", "pull", "scheduler", "fasp"};
+  std::string key_namespace;  // redis-namespace prefix, e.g. "mastodon"
+  int64_t max_latency_ms = 60'000;
+  int64_t max_heartbeat_age_ms = 60'000;
+};
+
+using ProbeSettings = std::variant<HttpSettings, TcpSettings, PostgresSettings, RedisSettings>;
 
 struct ProbeConfig {
   std::string name;
@@ -70,5 +97,7 @@ LoadedConfig load_config_directory(const std::string& directory);
 
 // Replaces the password of a URL with "***" (for logs, feed and reports).
 std::string redact_url(const std::string& url);
+// A libpq conninfo string or URI shown without its password. Empty when unparsable.
+std::string redact_postgres_dsn(const std::string& dsn);
 
 }  // namespace blip

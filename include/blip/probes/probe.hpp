@@ -39,6 +39,8 @@ using ProbeFactory = std::unique_ptr<Probe> (*)(const ProbeConfig&, ProbeContext
 
 std::unique_ptr<Probe> make_http_probe(const ProbeConfig& config, ProbeContext& context);
 std::unique_ptr<Probe> make_tcp_probe(const ProbeConfig& config, ProbeContext& context);
+std::unique_ptr<Probe> make_postgres_probe(const ProbeConfig& config, ProbeContext& context);
+std::unique_ptr<Probe> make_redis_probe(const ProbeConfig& config, ProbeContext& context);
 
 // Builds the probe for config.type from the registry table; throws on an unknown type.
 std::unique_ptr<Probe> make_probe(const ProbeConfig& config, ProbeContext& context);

@@ -1,1 +1,232 @@
+// The Postgres probe against real PostgreSQL 15 clusters on loopback.
 #include <gtest/gtest.h>
+
+#include <thread>
+
+#include "support/postgres_server.hpp"
+#include "support/servers.hpp"
+
+namespace blip {
+namespace {
+
+using namespace std::chrono_literals;
+
+ProbeConfig postgres_probe(const std::string& name, const std::string& dsn,
+                           PostgresSettings::Mode mode = PostgresSettings::Mode::read, int64_t timeout_ms = 1000) {
+  ProbeConfig config;
+  config.name = name;
+  config.type = "postgres";
+  config.interval_ms = 100;
+  config.timeout_ms = timeout_ms;
+  PostgresSettings pg;
+  pg.dsn = dsn;
+  pg.mode = mode;
+  config.target_display = redact_postgres_dsn(dsn);
+  config.settings = pg;
+  return config;
+}
+
+PostgresSettings& pg(ProbeConfig& config) { return std::get<PostgresSettings>(config.settings); }
+
+size_t count_status(const std::vector<Sample>& samples, Status status) {
+  return static_cast<size_t>(std::count_if(samples.begin(), samples.end(), [&](const Sample& s) { return s.status == status; }));
+}
+
+class PostgresProbeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new test::PostgresServer(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static test::PostgresServer* server_;
+};
+test::PostgresServer* PostgresProbeTest::server_ = nullptr;
+
+TEST_F(PostgresProbeTest, ReadWriteAuthAndErrorCases) {
+  struct Case {
+    std::string name;
+    std::string dsn;
+    PostgresSettings::Mode mode;
+    std::string query;
+    Status status;
+    ErrorClass error;
+  };
+  const auto read = PostgresSettings::Mode::read;
+  const std::vector<Case> cases{
+      {"superuser SELECT 1", server_->dsn(), read, "", Status::up, ErrorClass::none},
+      {"password role", server_->dsn("blip", "blip-secret"), read, "", Status::up, ErrorClass::none},
+      {"wrong password", server_->dsn("blip", "not-the-password"), read, "", Status::down, ErrorClass::auth},
+      {"no password", server_->dsn("blip"), read, "", Status::down, ErrorClass::auth},
+      {"unknown database", server_->dsn() + " dbname=nope", read, "", Status::down, ErrorClass::auth},
+      {"custom query", server_->dsn(), read, "SELECT count(*) FROM pg_class", Status::up, ErrorClass::none},
+      {"bad query", server_->dsn(), read, "SELECT * FROM no_such_table", Status::down, ErrorClass::query},
+      {"write heartbeat", server_->dsn("blip", "blip-secret"), PostgresSettings::Mode::write, "", Status::up,
+       ErrorClass::none},
+      {"URI form", "postgresql://postgres@127.0.0.1:" + std::to_string(server_->port()) + "/postgres", read, "",
+       Status::up, ErrorClass::none},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ProbeConfig config = postgres_probe("pg", c.dsn, c.mode);
+    if (!c.query.empty()) pg(config).query = c.query;
+    Sample sample = test::probe_once(config);
+    EXPECT_EQ(sample.status, c.status) << sample.detail;
+    EXPECT_EQ(sample.error, c.error) << sample.detail;
+    EXPECT_EQ(sample.detail.find("secret"), std::string::npos) << sample.detail;
+    EXPECT_EQ(sample.detail.find("not-the-password"), std::string::npos) << sample.detail;
+    EXPECT_EQ(config.target_display.find("password"), std::string::npos) << config.target_display;
+  }
+  EXPECT_EQ(server_->sql("SELECT count(*) FROM blip_heartbeat WHERE probe = 'pg'"), "1");
+}
+
+TEST_F(PostgresProbeTest, SeparatePasswordSetting) {
+  ProbeConfig config = postgres_probe("pg", server_->dsn("blip"));
+  pg(config).password = "blip-secret";
+  EXPECT_EQ(test::probe_once(config).status, Status::up);
+}
+
+TEST_F(PostgresProbeTest, WritesStallUnderATableLockWhileReadsStayUp) {
+  test::probe_once(postgres_probe("db-write", server_->dsn(), PostgresSettings::Mode::write));  // creates the table
+  std::vector<ProbeConfig> configs{postgres_probe("db-write", server_->dsn(), PostgresSettings::Mode::write, 500),
+                                   postgres_probe("db-read", server_->dsn(), PostgresSettings::Mode::read, 500)};
+  auto samples = test::run_probes_for(configs, 4s, [] {
+    std::this_thread::sleep_for(500ms);
+    // Another session takes the heartbeat table for 2 s, as a long migration or a backup's lock would.
+    server_->sql("BEGIN; LOCK TABLE blip_heartbeat IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT");
+  });
+  const auto& writes = samples[0];
+  const auto& reads = samples[1];
+  EXPECT_GE(count_status(writes, Status::down), 10U);
+  for (const Sample& sample : writes) {
+    if (sample.status == Status::down) {
+      EXPECT_EQ(sample.error, ErrorClass::timeout) << sample.detail;
+    }
+  }
+  EXPECT_EQ(writes.back().status, Status::up) << "writes recover once the lock is gone";
+  EXPECT_EQ(count_status(reads, Status::down), 0U);
+  EXPECT_GE(reads.size(), 30U);
+}
+
+TEST_F(PostgresProbeTest, FrozenServerTimesOutOthersStayOnTimeAndItRecovers) {
+  test::NginxServer nginx;
+  std::vector<ProbeConfig> configs{postgres_probe("db", server_->dsn(), PostgresSettings::Mode::read, 500),
+                                   test::http_probe(nginx.url("/health"), 500)};
+  configs[1].interval_ms = 100;
+  auto samples = test::run_probes_for(configs, 6s, [] {
+    std::this_thread::sleep_for(1500ms);
+    server_->freeze();
+    std::this_thread::sleep_for(3s);
+    server_->thaw();
+  });
+  const auto& db = samples[0];
+  ASSERT_GE(count_status(db, Status::down), 20U);
+  for (const Sample& sample : db) {
+    if (sample.status != Status::down) continue;
+    EXPECT_EQ(sample.error, ErrorClass::timeout) << sample.detail;
+    EXPECT_LE(sample.latency_us, 600'000) << "a timeout is reported within the timeout";
+  }
+  EXPECT_EQ(db.back().status, Status::up) << "recovers after SIGCONT without a restart";
+  EXPECT_EQ(count_status(samples[1], Status::down), 0U);
+  EXPECT_LT(test::largest_gap_ms(samples[1]), 250) << "the other probe kept its schedule";
+  EXPECT_LT(test::largest_gap_ms(db), 250) << "the frozen probe kept its own schedule too";
+}
+
+TEST_F(PostgresProbeTest, ReconnectsAfterTheServerIsKilledAndRestarted) {
+  ProbeConfig config = postgres_probe("db", server_->dsn());
+  auto samples = test::run_probes_for({config}, 5s, [] {
+    std::this_thread::sleep_for(1s);
+    server_->stop();
+    std::this_thread::sleep_for(1s);
+    server_->start();
+  });
+  const auto& db = samples[0];
+  ASSERT_GE(count_status(db, Status::down), 3U);
+  bool saw_refused = false;
+  for (const Sample& sample : db) saw_refused = saw_refused || sample.error == ErrorClass::refused;
+  EXPECT_TRUE(saw_refused);
+  EXPECT_EQ(db.back().status, Status::up);
+}
+
+TEST_F(PostgresProbeTest, ReconnectEachOpensAFreshConnection) {
+  ProbeConfig config = postgres_probe("db", server_->dsn());
+  pg(config).reconnect_each = true;
+  auto samples = test::run_probes_for({config}, 1s);
+  ASSERT_GE(samples[0].size(), 5U);
+  for (const Sample& sample : samples[0]) {
+    EXPECT_EQ(sample.status, Status::up) << sample.detail;
+    EXPECT_GT(sample.phases.connect_us, 0) << "each sample connected anew";
+  }
+}
+
+TEST(PostgresProbeWrongPeer, NotPostgresOnThePortIsAProtocolError) {
+  test::NginxServer nginx;
+  Sample http = test::probe_once(postgres_probe("db", "host=127.0.0.1 port=" + std::to_string(nginx.port())));
+  EXPECT_EQ(http.status, Status::down);
+  EXPECT_EQ(http.error, ErrorClass::protocol) << http.detail;
+  Sample refused = test::probe_once(postgres_probe("db", "host=127.0.0.1 port=" + std::to_string(test::free_port())));
+  EXPECT_EQ(refused.error, ErrorClass::refused) << refused.detail;
+}
+
+TEST(PostgresReplication, StandbyStreamingLagAndPrimaryReplicas) {
+  test::PostgresServer primary;
+  test::PostgresServer standby(&primary);
+  primary.sql("CREATE TABLE ticks(at timestamptz)");
+  ProbeConfig on_standby = postgres_probe("replica", standby.dsn(), PostgresSettings::Mode::replication);
+  pg(on_standby).max_lag_ms = 1000;
+  ProbeConfig on_primary = postgres_probe("replicas", primary.dsn(), PostgresSettings::Mode::replication);
+  pg(on_primary).role = PostgresSettings::Role::primary;
+
+  // Healthy: streaming, no lag, one replica.
+  for (int attempt = 0; attempt < 50 && test::probe_once(on_standby).status != Status::up; ++attempt) {
+    std::this_thread::sleep_for(100ms);  // the receiver may still be starting
+  }
+  Sample streaming = test::probe_once(on_standby);
+  EXPECT_EQ(streaming.status, Status::up) << streaming.detail;
+  Sample replicas = test::probe_once(on_primary);
+  EXPECT_EQ(replicas.status, Status::up) << replicas.detail;
+
+  // The standby probe pointed at the primary is down: it is not a standby.
+  ProbeConfig wrong_role = on_standby;
+  pg(wrong_role).dsn = primary.dsn();
+  EXPECT_EQ(test::probe_once(wrong_role).error, ErrorClass::replication);
+
+  // Replay paused while the primary keeps writing: the lag grows past max_lag.
+  standby.sql("SELECT pg_wal_replay_pause()");
+  auto paused = test::run_probes_for({on_standby}, 3s, [&] {
+    for (int i = 0; i < 25; ++i) {
+      primary.sql("INSERT INTO ticks VALUES (now())");
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  ASSERT_FALSE(paused[0].empty());
+  EXPECT_EQ(paused[0].front().status, Status::up) << paused[0].front().detail;
+  EXPECT_EQ(paused[0].back().status, Status::down);
+  EXPECT_EQ(paused[0].back().error, ErrorClass::lag) << paused[0].back().detail;
+  standby.sql("SELECT pg_wal_replay_resume()");
+
+  // An idle primary: no lag however long since the last commit.
+  auto idle = test::run_probes_for({on_standby}, 1500ms);
+  EXPECT_EQ(idle[0].back().status, Status::up) << idle[0].back().detail;
+
+  // The standby stops replicating: both probes go down.
+  standby.sql("ALTER SYSTEM SET primary_conninfo = ''");
+  standby.sql("SELECT pg_reload_conf()");
+  Sample stopped;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    stopped = test::probe_once(on_standby);
+    if (stopped.status == Status::down) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(stopped.error, ErrorClass::replication) << stopped.detail;
+  Sample none = test::probe_once(on_primary);
+  for (int attempt = 0; attempt < 50 && none.status != Status::down; ++attempt) {
+    std::this_thread::sleep_for(100ms);
+    none = test::probe_once(on_primary);
+  }
+  EXPECT_EQ(none.error, ErrorClass::replication) << none.detail;
+  EXPECT_EQ(none.detail, "0 replicas streaming, 1 expected");
+}
+
+}  // namespace
+}  // namespace blip

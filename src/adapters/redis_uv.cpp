@@ -1,1 +1,419 @@
-// placeholder
+// The bridge between hiredis's async API and the libuv loop.
+//
+// hiredis lifetimes, as 0.14.1 implements them (async.c):
+// - redisAsyncFree() frees at once unless REDIS_IN_CALLBACK is set (inside a
+//   reply callback), when it is deferred until that callback returns.
+// - Freeing runs every pending reply callback with a NULL reply, then the
+//   adapter's cleanup, then the disconnect callback (only if connected).
+// - The connect and disconnect callbacks run WITHOUT REDIS_IN_CALLBACK: freeing
+//   the context from them frees it twice. So do the NULL-reply callbacks that
+//   run while hiredis frees the context after an error.
+// Hence `context->data` points back to the RedisConnection only while its
+// owner wants callbacks; it is cleared before we free a context, and before
+// we hand a context that hiredis is freeing back to hiredis.
+#include "blip/adapters/redis_uv.hpp"
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+
+#include "blip/core/clock.hpp"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wcast-align"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#pragma GCC diagnostic pop
+
+namespace blip {
+namespace {
+
+// libuv reports an error on a watched socket (POLLERR: an asynchronous connect
+// that was refused, a reset) by stopping the watch and passing status
+// UV_EBADF. The stock adapter ignores that status, so the connection would
+// hang until its owner gives up and a refused or reset connection would look
+// like a timeout. Let hiredis read and write instead: that surfaces the error.
+void poll_with_errors(uv_poll_t* handle, int status, int events) {
+  if (status < 0) events = UV_READABLE | UV_WRITABLE;
+  redisLibuvPoll(handle, 0, events);
+}
+
+void watch(redisLibuvEvents* watched) {
+  if (watched->events) {
+    uv_poll_start(&watched->handle, watched->events, poll_with_errors);
+  } else {
+    uv_poll_stop(&watched->handle);
+  }
+}
+
+void add_read(void* privdata) {
+  auto* watched = static_cast<redisLibuvEvents*>(privdata);
+  watched->events |= UV_READABLE;
+  watch(watched);
+}
+
+void del_read(void* privdata) {
+  auto* watched = static_cast<redisLibuvEvents*>(privdata);
+  watched->events &= ~UV_READABLE;
+  watch(watched);
+}
+
+void add_write(void* privdata) {
+  auto* watched = static_cast<redisLibuvEvents*>(privdata);
+  watched->events |= UV_WRITABLE;
+  watch(watched);
+}
+
+void del_write(void* privdata) {
+  auto* watched = static_cast<redisLibuvEvents*>(privdata);
+  watched->events &= ~UV_WRITABLE;
+  watch(watched);
+}
+
+RedisReply convert(const redisReply& reply) {
+  RedisReply out;
+  switch (reply.type) {
+    case REDIS_REPLY_STRING:
+      out.type = RedisReply::Type::string;
+      out.text.assign(reply.str, reply.len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = RedisReply::Type::status;
+      out.text.assign(reply.str, reply.len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = RedisReply::Type::error;
+      out.text.assign(reply.str, reply.len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = RedisReply::Type::integer;
+      out.integer = reply.integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = RedisReply::Type::array;
+      out.elements.reserve(reply.elements);
+      for (size_t i = 0; i < reply.elements; ++i) {
+        if (reply.element[i]) out.elements.push_back(convert(*reply.element[i]));
+      }
+      break;
+    default: out.type = RedisReply::Type::nil; break;
+  }
+  return out;
+}
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+
+}  // namespace
+
+ErrorClass classify_redis_error_reply(std::string_view message) {
+  if (!message.empty() && message.front() == '-') message.remove_prefix(1);
+  if (starts_with(message, "NOAUTH") || starts_with(message, "WRONGPASS") || starts_with(message, "NOPERM") ||
+      starts_with(message, "ERR AUTH") || lowercase(message).find("invalid password") != std::string::npos) {
+    return ErrorClass::auth;
+  }
+  return ErrorClass::query;
+}
+
+struct RedisConnection::Resolve {
+  uv_getaddrinfo_t request{};
+  RedisConnection* owner = nullptr;  // null once the owner closed: the callback then only frees
+};
+
+struct RedisConnection::PendingCommand {
+  ReplyCallback on_reply;
+};
+
+RedisConnection::RedisConnection(uv_loop_t* loop, RedisEndpoint endpoint, FailureCallback on_failure)
+    : loop_(loop), endpoint_(std::move(endpoint)), on_failure_(std::move(on_failure)), created_us_(mono_now_us()) {
+  // Always through the thread pool, even for a numeric address, so that a
+  // failure is reported from the loop and never from inside this constructor.
+  auto* resolve = new Resolve{};
+  resolve->owner = this;
+  resolve->request.data = resolve;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = uv_getaddrinfo(loop_, &resolve->request, &RedisConnection::on_resolved, endpoint_.host.c_str(),
+                          endpoint_.port.c_str(), &hints);
+  if (rc != 0) {
+    delete resolve;
+    spdlog::error("redis: uv_getaddrinfo failed host={} err={}", endpoint_.host, uv_strerror(rc));
+    state_ = State::failed;  // command() refuses; the owner sees that at once
+    return;
+  }
+  resolve_ = resolve;
+}
+
+RedisConnection::~RedisConnection() { close(); }
+
+void RedisConnection::close() noexcept {
+  if (resolve_) {
+    resolve_->owner = nullptr;
+    // Fails when the lookup is already running; on_resolved then frees it later.
+    uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_->request));
+    resolve_ = nullptr;
+  }
+  if (redisAsyncContext* context = std::exchange(context_, nullptr)) {
+    context->data = nullptr;  // pending callbacks now run with NULL replies and are dropped
+    redisAsyncFree(context);  // deferred by hiredis when we are inside one of its reply callbacks
+  }
+  waiting_.clear();
+  on_failure_ = nullptr;
+  if (state_ != State::failed) state_ = State::closed;
+}
+
+bool RedisConnection::command(std::vector<std::string> argv, ReplyCallback on_reply) {
+  switch (state_) {
+    case State::resolving: waiting_.emplace_back(std::move(argv), std::move(on_reply)); return true;
+    case State::open: return send(std::move(argv), std::move(on_reply));
+    default: return false;
+  }
+}
+
+bool RedisConnection::send(std::vector<std::string> argv, ReplyCallback on_reply) {
+  std::vector<const char*> pointers;
+  std::vector<size_t> lengths;
+  for (const std::string& arg : argv) {
+    pointers.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  auto pending = std::make_unique<PendingCommand>(PendingCommand{std::move(on_reply)});
+  // hiredis formats (copies) the arguments at once; from here on it owns `pending` until on_reply.
+  if (redisAsyncCommandArgv(context_, &RedisConnection::on_reply, pending.get(), static_cast<int>(argv.size()),
+                            pointers.data(), lengths.data()) != REDIS_OK) {
+    return false;
+  }
+  pending.release();
+  return true;
+}
+
+void RedisConnection::on_resolved(uv_getaddrinfo_t* request, int status, addrinfo* addresses) {
+  auto* resolve = static_cast<Resolve*>(request->data);
+  RedisConnection* self = resolve->owner;
+  delete resolve;
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(addresses, &uv_freeaddrinfo);
+  if (!self) return;  // closed while resolving (status is then usually UV_ECANCELED)
+  try {
+    self->resolve_ = nullptr;
+    self->resolved_us_ = mono_now_us();
+    if (status != 0 || !addresses) {
+      self->state_ = State::failed;
+      self->report({ErrorClass::dns, fmt::format("resolve {}: {}", self->endpoint_.host, uv_strerror(status))});
+      return;
+    }
+    // Prefer IPv4, as hiredis's own lookup did: "localhost" often lists ::1
+    // first while Redis is commonly bound to 127.0.0.1 only.
+    const addrinfo* chosen = addresses;
+    for (const addrinfo* candidate = addresses; candidate; candidate = candidate->ai_next) {
+      if (candidate->ai_family == AF_INET) {
+        chosen = candidate;
+        break;
+      }
+    }
+    char text[INET6_ADDRSTRLEN] = {};
+    int port = 0;
+    if (chosen->ai_family == AF_INET) {
+      const auto* address = reinterpret_cast<const sockaddr_in*>(chosen->ai_addr);
+      uv_ip4_name(address, text, sizeof text);
+      port = ntohs(address->sin_port);
+    } else {
+      const auto* address = reinterpret_cast<const sockaddr_in6*>(chosen->ai_addr);
+      uv_ip6_name(address, text, sizeof text);
+      port = ntohs(address->sin6_port);
+    }
+    owned.reset();
+    self->connect_to(text, port);
+  } catch (const std::exception& error) {
+    spdlog::error("redis: resolve callback failed err={}", error.what());
+  } catch (...) {
+    spdlog::error("redis: resolve callback failed");
+  }
+}
+
+void RedisConnection::connect_to(const std::string& address, int port) {
+  // A numeric address: hiredis's getaddrinfo does not block on it.
+  redisAsyncContext* context = redisAsyncConnect(address.c_str(), port);
+  if (!context) {
+    state_ = State::failed;
+    report({ErrorClass::internal, "out of memory"});
+    return;
+  }
+  if (context->err) {  // e.g. refused at once on loopback
+    RedisFailure failure = failure_of(*context);
+    redisAsyncFree(context);
+    state_ = State::failed;
+    report(failure);
+    return;
+  }
+  if (redisLibuvAttach(context, loop_) != REDIS_OK) {
+    // The adapter installs its hooks before it can fail; free must not call its cleanup on NULL.
+    context->ev.addRead = context->ev.delRead = context->ev.addWrite = context->ev.delWrite = nullptr;
+    context->ev.cleanup = nullptr;
+    redisAsyncFree(context);
+    state_ = State::failed;
+    report({ErrorClass::internal, "cannot watch the socket"});
+    return;
+  }
+  context->ev.addRead = add_read;
+  context->ev.delRead = del_read;
+  context->ev.addWrite = add_write;
+  context->ev.delWrite = del_write;
+  context->data = this;
+  context_ = context;
+  state_ = State::open;
+  // Setting the connect callback also starts watching for writability, which is how connect completes.
+  redisAsyncSetConnectCallback(context, &RedisConnection::on_connected);
+  redisAsyncSetDisconnectCallback(context, &RedisConnection::on_disconnected);
+  if (!queue_handshake()) {
+    fail({ErrorClass::internal, "hiredis refused a command"});
+    return;
+  }
+  for (auto& [argv, on_reply] : std::exchange(waiting_, {})) {
+    if (!send(std::move(argv), std::move(on_reply))) {
+      fail({ErrorClass::internal, "hiredis refused a command"});
+      return;
+    }
+  }
+}
+
+bool RedisConnection::queue_handshake() {
+  // Pipelined ahead of the first command: when AUTH fails, fail() drops the
+  // connection from AUTH's callback, before the commands behind it answer.
+  bool queued = true;
+  if (!endpoint_.password.empty() || !endpoint_.username.empty()) {
+    std::vector<std::string> argv{"AUTH"};
+    if (!endpoint_.username.empty()) argv.push_back(endpoint_.username);
+    argv.push_back(endpoint_.password);
+    queued = send(std::move(argv), [this](const RedisReply& reply) {
+      if (reply.is_error()) fail({ErrorClass::auth, "AUTH failed: " + reply.text});
+    });
+  }
+  if (queued && endpoint_.db != 0) {
+    queued = send({"SELECT", std::to_string(endpoint_.db)}, [this](const RedisReply& reply) {
+      if (reply.is_error()) {
+        fail({classify_redis_error_reply(reply.text), fmt::format("SELECT {} failed: {}", endpoint_.db, reply.text)});
+      }
+    });
+  }
+  return queued;
+}
+
+void RedisConnection::on_connected(const redisAsyncContext* context, int status) {
+  auto* self = static_cast<RedisConnection*>(context->data);
+  if (!self) return;
+  try {
+    if (status == REDIS_OK) {
+      self->connected_us_ = mono_now_us();
+    } else {
+      self->lost(self->failure_of(*context));  // hiredis frees the context when this returns
+    }
+  } catch (const std::exception& error) {
+    spdlog::error("redis: connect callback failed err={}", error.what());
+  } catch (...) {
+    spdlog::error("redis: connect callback failed");
+  }
+}
+
+void RedisConnection::on_disconnected(const redisAsyncContext* context, int status) {
+  auto* self = static_cast<RedisConnection*>(context->data);
+  if (!self) return;
+  try {
+    // An idle connection that the server closed, or a failure with no command pending.
+    self->lost(status == REDIS_OK ? RedisFailure{ErrorClass::reset, "connection closed"} : self->failure_of(*context));
+  } catch (const std::exception& error) {
+    spdlog::error("redis: disconnect callback failed err={}", error.what());
+  } catch (...) {
+    spdlog::error("redis: disconnect callback failed");
+  }
+}
+
+void RedisConnection::on_reply(redisAsyncContext* context, void* reply, void* privdata) {
+  // Every command's callback runs exactly once (with NULL when the context is
+  // freed), so this is where its PendingCommand is freed.
+  std::unique_ptr<PendingCommand> pending(static_cast<PendingCommand*>(privdata));
+  auto* self = static_cast<RedisConnection*>(context->data);
+  if (!self) return;
+  try {
+    if (!reply) {
+      self->lost(self->failure_of(*context));  // hiredis is freeing the context after an error
+      return;
+    }
+    RedisReply converted = convert(*static_cast<const redisReply*>(reply));
+    ReplyCallback on_reply = std::move(pending->on_reply);
+    if (on_reply) on_reply(converted);  // may destroy `self`
+  } catch (const std::exception& error) {
+    spdlog::error("redis: reply callback failed err={}", error.what());
+  } catch (...) {
+    spdlog::error("redis: reply callback failed");
+  }
+}
+
+void RedisConnection::lost(const RedisFailure& failure) {
+  if (context_) {
+    context_->data = nullptr;  // the callbacks still to come from this context are dropped
+    context_ = nullptr;        // hiredis frees it, not us
+  }
+  state_ = State::failed;
+  report(failure);
+}
+
+void RedisConnection::fail(const RedisFailure& failure) {
+  if (redisAsyncContext* context = std::exchange(context_, nullptr)) {
+    context->data = nullptr;
+    redisAsyncFree(context);  // deferred by hiredis when inside one of its reply callbacks
+  }
+  state_ = State::failed;
+  report(failure);
+}
+
+void RedisConnection::report(const RedisFailure& failure) {
+  waiting_.clear();
+  FailureCallback on_failure = std::move(on_failure_);
+  on_failure_ = nullptr;
+  if (!on_failure) return;
+  RedisFailure shown = failure;
+  if (!endpoint_.password.empty()) {
+    for (size_t at = shown.message.find(endpoint_.password); at != std::string::npos;
+         at = shown.message.find(endpoint_.password, at + 3)) {
+      shown.message.replace(at, endpoint_.password.size(), "***");
+    }
+  }
+  on_failure(*this, shown);  // may destroy this connection: nothing after it
+}
+
+RedisFailure RedisConnection::failure_of(const redisAsyncContext& context) const {
+  const redisContext& c = context.c;
+  std::string text = c.errstr;
+  switch (c.err) {
+    case REDIS_ERR_IO: {
+      std::string lower = lowercase(text);
+      if (lower.find("refused") != std::string::npos) return {ErrorClass::refused, text};
+      if (lower.find("timed out") != std::string::npos) return {ErrorClass::timeout, text};
+      if (lower.find("unreachable") != std::string::npos) return {ErrorClass::unreachable, text};
+      return {ErrorClass::reset, text.empty() ? "connection lost" : text};
+    }
+    case REDIS_ERR_EOF: return {ErrorClass::reset, "connection closed by the server"};
+    case REDIS_ERR_PROTOCOL: return {ErrorClass::protocol, "not a Redis reply: " + text};
+    case REDIS_ERR_OOM: return {ErrorClass::internal, "out of memory"};
+    case REDIS_ERR_OTHER:  // e.g. "-ERR max number of clients reached" sent unasked
+      return {classify_redis_error_reply(text), text};
+    default: return {ErrorClass::reset, "connection closed"};
+  }
+}
+
+}  // namespace blip

@@ -1,13 +1,299 @@
-// Placeholder until the Postgres probe lands.
+// Postgres probe: read (SELECT 1 or a query), write (a committed heartbeat
+// upsert) and replication (standby streaming and replay lag, or replicas
+// present on a primary), over persistent asynchronous libpq connections.
+//
+// A timed-out attempt is abandoned by dropping its connection, never by
+// PQcancel (which blocks). So that a dropped connection does not leave a
+// backend waiting for ever on a lock, every session sets statement_timeout to
+// the probe's timeout: the server ends the statement itself.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <deque>
+#include <memory>
+#include <unordered_map>
+
+#include "blip/adapters/pq_uv.hpp"
+#include "blip/core/clock.hpp"
+#include "blip/core/duration.hpp"
 #include "blip/probes/probe.hpp"
 
 namespace blip {
 namespace {
+
+constexpr const char* kCreateHeartbeat =
+    "CREATE TABLE IF NOT EXISTS blip_heartbeat(probe text PRIMARY KEY, beat timestamptz NOT NULL)";
+constexpr const char* kWriteHeartbeat =
+    "INSERT INTO blip_heartbeat(probe, beat) VALUES ($1, now()) "
+    "ON CONFLICT (probe) DO UPDATE SET beat = excluded.beat";
+constexpr const char* kStandbyState =
+    "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_wal_receiver LIMIT 1), "
+    "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0')::bigint, "
+    "pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint";
+constexpr const char* kPrimaryState =
+    "SELECT pg_is_in_recovery(), (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming')";
+
+bool contains(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
+
+// libpq reports connection failures as text only.
+ErrorClass classify_connect_error(const std::string& error) {
+  if (contains(error, "Connection refused")) return ErrorClass::refused;
+  if (contains(error, "authentication") || contains(error, "pg_hba.conf") || contains(error, "does not exist") ||
+      contains(error, "password")) {
+    return ErrorClass::auth;
+  }
+  if (contains(error, "could not translate host name")) return ErrorClass::dns;
+  if (contains(error, "server closed the connection unexpectedly")) return ErrorClass::reset;
+  if (contains(error, "timeout expired")) return ErrorClass::timeout;
+  return ErrorClass::protocol;
+}
+
+ErrorClass classify_query_error(const PgQueryResult& result) {
+  if (result.sqlstate.rfind("28", 0) == 0 || result.sqlstate == "3D000") return ErrorClass::auth;
+  if (result.sqlstate == "57014") return ErrorClass::timeout;  // statement_timeout
+  if (result.sqlstate.empty()) return classify_connect_error(result.error);  // the connection broke
+  return ErrorClass::query;
+}
+
+std::string megabytes(int64_t bytes) { return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6); }
+
 class PostgresProbe final : public Probe {
  public:
-  void start(AttemptId, ProbeDone done) override { done(ProbeResult::failure(ErrorClass::internal, "postgres probe not built yet")); }
-  void cancel(AttemptId) noexcept override {}
+  PostgresProbe(const ProbeConfig& config, ProbeContext& context)
+      : name_(config.name),
+        settings_(std::get<PostgresSettings>(config.settings)),
+        timeout_ms_(config.timeout_ms),
+        loop_(context.loop) {
+    char* error = nullptr;
+    if (PQconninfoOption* options = PQconninfoParse(settings_.dsn.c_str(), &error)) {
+      for (PQconninfoOption* option = options; option->keyword; ++option) {
+        if (std::string_view(option->keyword) == "host" && option->val) host_ = option->val;
+        if (std::string_view(option->keyword) == "hostaddr" && option->val) host_.clear();
+      }
+      PQconninfoFree(options);
+    }
+    PQfreemem(error);
+  }
+  ~PostgresProbe() override {
+    for (auto& [id, attempt] : attempts_) {
+      if (attempt.resolve) attempt.resolve->abandoned = true;
+    }
+  }
+
+  void start(AttemptId id, ProbeDone done) override {
+    Attempt& attempt = attempts_[id];
+    attempt.done = std::move(done);
+    attempt.started_us = mono_now_us();
+    while (!idle_.empty()) {
+      std::unique_ptr<PgConnection> connection = std::move(idle_.back());
+      idle_.pop_back();
+      if (connection->usable()) {
+        attempt.connection = std::move(connection);
+        attempt.resolved_us = attempt.connected_us = attempt.started_us;
+        return run_check(id);
+      }
+    }
+    resolve_then_connect(id);
+  }
+
+  void cancel(AttemptId id) noexcept override {
+    auto found = attempts_.find(id);
+    if (found == attempts_.end()) return;
+    if (found->second.resolve) found->second.resolve->abandoned = true;
+    attempts_.erase(found);  // drops its connection
+  }
+
+ private:
+  // A uv_getaddrinfo request outlives an abandoned attempt; it frees itself.
+  struct Resolve {
+    uv_getaddrinfo_t request{};
+    PostgresProbe* probe = nullptr;
+    AttemptId id = 0;
+    bool abandoned = false;
+  };
+  struct Attempt {
+    ProbeDone done;
+    std::unique_ptr<PgConnection> connection;
+    Resolve* resolve = nullptr;
+    int64_t started_us = 0;
+    int64_t resolved_us = 0;
+    int64_t connected_us = 0;
+  };
+
+  // libpq resolves host names with a blocking getaddrinfo: resolve on libuv's
+  // thread pool first and hand libpq the address (host stays for TLS and pg_hba).
+  void resolve_then_connect(AttemptId id) {
+    Attempt& attempt = attempts_.at(id);
+    if (host_.empty() || host_.front() == '/' || host_.find(',') != std::string::npos || is_numeric(host_)) {
+      attempt.resolved_us = attempt.started_us;
+      return connect(id, "");
+    }
+    auto* resolve = new Resolve{{}, this, id, false};
+    resolve->request.data = resolve;
+    attempt.resolve = resolve;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = uv_getaddrinfo(
+        loop_, &resolve->request,
+        [](uv_getaddrinfo_t* request, int status, addrinfo* addresses) {
+          std::unique_ptr<Resolve> resolved(static_cast<Resolve*>(request->data));
+          std::string address;
+          if (status == 0) {
+            char text[INET6_ADDRSTRLEN] = {};
+            if (addresses->ai_family == AF_INET) {
+              uv_ip4_name(reinterpret_cast<sockaddr_in*>(addresses->ai_addr), text, sizeof text);
+            } else {
+              uv_ip6_name(reinterpret_cast<sockaddr_in6*>(addresses->ai_addr), text, sizeof text);
+            }
+            address = text;
+          }
+          uv_freeaddrinfo(addresses);
+          if (resolved->abandoned) return;
+          PostgresProbe* self = resolved->probe;
+          auto found = self->attempts_.find(resolved->id);
+          if (found == self->attempts_.end()) return;
+          found->second.resolve = nullptr;
+          found->second.resolved_us = mono_now_us();
+          if (status != 0) {
+            return self->finish(resolved->id, ProbeResult::failure(ErrorClass::dns,
+                                                                   fmt::format("resolve {}: {}", self->host_,
+                                                                               uv_strerror(status))));
+          }
+          self->connect(resolved->id, address);
+        },
+        host_.c_str(), nullptr, &hints);
+    if (rc != 0) {
+      delete resolve;
+      attempt.resolve = nullptr;
+      finish(id, ProbeResult::failure(ErrorClass::dns, uv_strerror(rc)));
+    }
+  }
+
+  static bool is_numeric(const std::string& host) {
+    unsigned char buffer[sizeof(in6_addr)];
+    return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+  }
+
+  void connect(AttemptId id, const std::string& address) {
+    std::vector<std::pair<std::string, std::string>> options{{"application_name", "blip"}};
+    if (!address.empty()) options.emplace_back("hostaddr", address);
+    Attempt& attempt = attempts_.at(id);
+    attempt.connection = std::make_unique<PgConnection>(loop_, settings_.dsn, settings_.password, options);
+    attempt.connection->connect([this, id](bool ok, const std::string& error) {
+      if (!ok) return finish(id, ProbeResult::failure(classify_connect_error(error), error));
+      attempts_.at(id).connected_us = mono_now_us();
+      std::string setup = fmt::format("SET statement_timeout = {}", timeout_ms_);
+      if (settings_.mode == PostgresSettings::Mode::write) setup += fmt::format("; {}", kCreateHeartbeat);
+      attempts_.at(id).connection->query(setup, {}, [this, id](PgQueryResult result) {
+        if (!result.ok) return finish(id, ProbeResult::failure(classify_query_error(result), result.error));
+        run_check(id);
+      });
+    });
+  }
+
+  void run_check(AttemptId id) {
+    Attempt& attempt = attempts_.at(id);
+    const int64_t query_started_us = mono_now_us();
+    auto on_result = [this, id, query_started_us](PgQueryResult result) {
+      Attempt& finished = attempts_.at(id);
+      Phases phases;
+      phases.dns_us = finished.resolved_us - finished.started_us;
+      phases.connect_us = finished.connected_us - finished.resolved_us;
+      phases.first_byte_us = mono_now_us() - query_started_us;
+      if (!result.ok) return finish(id, ProbeResult::failure(classify_query_error(result), result.error, phases));
+      ProbeResult verdict = evaluate(result);
+      verdict.phases = phases;
+      finish(id, std::move(verdict), /*keep_connection=*/true);
+    };
+    switch (settings_.mode) {
+      case PostgresSettings::Mode::read:
+        return attempt.connection->query(settings_.query, {}, on_result);
+      case PostgresSettings::Mode::write:
+        return attempt.connection->query(kWriteHeartbeat, {name_}, on_result);
+      case PostgresSettings::Mode::replication:
+        return attempt.connection->query(
+            settings_.role == PostgresSettings::Role::standby ? kStandbyState : kPrimaryState, {}, on_result);
+    }
+  }
+
+  ProbeResult evaluate(const PgQueryResult& result) {
+    switch (settings_.mode) {
+      case PostgresSettings::Mode::read:
+        return ProbeResult::success({}, fmt::format("{} row{}", result.rows.size(), result.rows.size() == 1 ? "" : "s"));
+      case PostgresSettings::Mode::write:
+        return ProbeResult::success({}, "heartbeat committed");
+      case PostgresSettings::Mode::replication:
+        if (result.rows.size() != 1 || result.rows[0].size() < 2) {
+          return ProbeResult::failure(ErrorClass::protocol, "unexpected replication status shape");
+        }
+        return settings_.role == PostgresSettings::Role::standby ? evaluate_standby(result.rows[0])
+                                                                 : evaluate_primary(result.rows[0]);
+    }
+    return ProbeResult::failure(ErrorClass::internal, "unknown mode");
+  }
+
+  ProbeResult evaluate_primary(const std::vector<std::optional<std::string>>& row) {
+    if (row[0] == "t") return ProbeResult::failure(ErrorClass::replication, "expected a primary, found a standby");
+    const int streaming = row[1] ? std::stoi(*row[1]) : 0;
+    std::string detail = fmt::format("{} replica{} streaming, {} expected", streaming, streaming == 1 ? "" : "s",
+                                     settings_.min_replicas);
+    if (streaming < settings_.min_replicas) return ProbeResult::failure(ErrorClass::replication, detail);
+    return ProbeResult::success({}, detail);
+  }
+
+  // Lag is measured in WAL, not in time since the last replayed commit (which
+  // grows without bound on an idle primary): the standby lags by how long the
+  // oldest WAL it has received but not replayed has been waiting.
+  ProbeResult evaluate_standby(const std::vector<std::optional<std::string>>& row) {
+    if (row[0] != "t") return ProbeResult::failure(ErrorClass::replication, "not a standby: pg_is_in_recovery() is false");
+    if (row[1] != "streaming") {
+      received_.clear();
+      return ProbeResult::failure(ErrorClass::replication,
+                                  fmt::format("WAL receiver is not streaming (status: {})", row[1].value_or("none")));
+    }
+    if (row.size() < 4 || !row[2] || !row[3]) return ProbeResult::failure(ErrorClass::protocol, "no WAL positions");
+    const int64_t received = std::stoll(*row[2]);
+    const int64_t replayed = std::stoll(*row[3]);
+    const int64_t now_ms = mono_now_us() / 1000;
+    if (received_.empty() || received_.back().second != received) received_.emplace_back(now_ms, received);
+    while (!received_.empty() && received_.front().second <= replayed) received_.pop_front();
+    if (received_.size() > 10'000) received_.pop_front();  // bound memory; the oldest entry stays a lower bound
+    const int64_t lag_ms = received_.empty() ? 0 : now_ms - received_.front().first;
+    if (lag_ms > settings_.max_lag_ms) {
+      return ProbeResult::failure(ErrorClass::lag, fmt::format("replay {} behind receive for {} (max_lag {})",
+                                                               megabytes(received - replayed),
+                                                               format_duration_brief(lag_ms),
+                                                               format_duration_ms(settings_.max_lag_ms)));
+    }
+    return ProbeResult::success({}, fmt::format("streaming, replay lag {}", format_duration_brief(lag_ms)));
+  }
+
+  void finish(AttemptId id, ProbeResult result, bool keep_connection = false) {
+    auto node = attempts_.extract(id);
+    if (node.empty()) return;
+    Attempt& attempt = node.mapped();
+    if (keep_connection && !settings_.reconnect_each && attempt.connection && attempt.connection->usable()) {
+      idle_.push_back(std::move(attempt.connection));
+    }
+    auto done = std::move(attempt.done);
+    done(std::move(result));
+    // `node` (and a dropped connection) is destroyed here, after the callback returned.
+  }
+
+  std::string name_;
+  const PostgresSettings& settings_;
+  int64_t timeout_ms_;
+  uv_loop_t* loop_;
+  std::string host_;
+  std::unordered_map<AttemptId, Attempt> attempts_;
+  std::vector<std::unique_ptr<PgConnection>> idle_;
+  std::deque<std::pair<int64_t, int64_t>> received_;  // (monotonic ms first seen, receive LSN)
 };
+
 }  // namespace
-std::unique_ptr<Probe> make_postgres_probe(const ProbeConfig&, ProbeContext&) { return std::make_unique<PostgresProbe>(); }
+
+std::unique_ptr<Probe> make_postgres_probe(const ProbeConfig& config, ProbeContext& context) {
+  return std::make_unique<PostgresProbe>(config, context);
+}
+
 }  // namespace blip

@@ -160,3 +160,34 @@ ProbeConfig tcp_probe(const std::string& host, int port, int64_t timeout_ms) {
 }
 
 }  // namespace blip::test
+
+#include <thread>
+
+#include "blip/scheduler/scheduler.hpp"
+
+namespace blip::test {
+
+std::vector<std::vector<Sample>> run_probes_for(const std::vector<ProbeConfig>& configs,
+                                                std::chrono::milliseconds duration,
+                                                const std::function<void()>& meanwhile) {
+  std::vector<std::vector<Sample>> samples(configs.size());
+  ProbeRuntime runtime(configs);
+  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes,
+                      [&](size_t index, const Sample& sample) { samples[index].push_back(sample); });
+  Timer stop(runtime.loop.get(), [&] { scheduler.stop([&] { runtime.loop.stop(); }); });
+  stop.start(static_cast<uint64_t>(duration.count()));
+  std::thread background;
+  if (meanwhile) background = std::thread(meanwhile);
+  scheduler.start();
+  runtime.loop.run();
+  if (background.joinable()) background.join();
+  return samples;
+}
+
+int64_t largest_gap_ms(const std::vector<Sample>& samples) {
+  int64_t largest = 0;
+  for (size_t i = 1; i < samples.size(); ++i) largest = std::max(largest, samples[i].sent_ms - samples[i - 1].sent_ms);
+  return largest;
+}
+
+}  // namespace blip::test

@@ -64,3 +64,20 @@ ProbeConfig http_probe(const std::string& url, int64_t timeout_ms = 1000);
 ProbeConfig tcp_probe(const std::string& host, int port, int64_t timeout_ms = 1000);
 
 }  // namespace blip::test
+
+#include <chrono>
+#include <functional>
+
+namespace blip::test {
+
+// Runs the probes on the real scheduler for `duration` (then drains), while
+// `meanwhile` runs on another thread (to freeze or kill a server mid-run).
+// Returns each probe's samples in send order.
+std::vector<std::vector<Sample>> run_probes_for(const std::vector<ProbeConfig>& configs,
+                                                std::chrono::milliseconds duration,
+                                                const std::function<void()>& meanwhile = {});
+
+// The largest gap between consecutive send times, in ms.
+int64_t largest_gap_ms(const std::vector<Sample>& samples);
+
+}  // namespace blip::test

@@ -26,8 +26,9 @@ enum class ErrorClass : uint8_t {
   query = 13,
   unreachable = 14,
   internal = 15,
+  replication = 16,  // not a streaming standby, or too few replicas
 };
-inline constexpr uint8_t kErrorClassCount = 16;
+inline constexpr uint8_t kErrorClassCount = 17;
 
 std::string_view to_string(Status status);
 std::string_view to_string(ErrorClass error);

@@ -1,0 +1,115 @@
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blip/core/sample.hpp"
+
+struct redisAsyncContext;
+
+namespace blip {
+
+// One reply as plain data, so code above the adapter never sees hiredis types.
+struct RedisReply {
+  enum class Type { string, array, integer, nil, status, error };
+  Type type = Type::nil;
+  std::string text;  // string, status and error replies
+  long long integer = 0;
+  std::vector<RedisReply> elements;
+
+  bool is_error() const { return type == Type::error; }
+};
+
+// Where a connection goes and what it sends before any command.
+struct RedisEndpoint {
+  std::string host;  // a name (resolved with uv_getaddrinfo) or a numeric address
+  std::string port;
+  std::string username;  // AUTH user pass when set, AUTH pass otherwise
+  std::string password;  // no AUTH when both are empty
+  int64_t db = 0;        // SELECT when not 0
+};
+
+// Why a connection ended. The message never holds the password.
+struct RedisFailure {
+  ErrorClass error = ErrorClass::internal;
+  std::string message;
+};
+
+// auth for NOAUTH, WRONGPASS, "invalid password" and "ERR AUTH ..."; query for any other error reply.
+ErrorClass classify_redis_error_reply(std::string_view message);
+
+// One hiredis async connection driven by the libuv loop (hiredis's libuv
+// adapter). It resolves the host without blocking (hiredis 0.14 would resolve
+// names blocking), connects, pipelines AUTH/SELECT ahead of the first command,
+// and runs commands. hiredis 0.14 has no timeouts: the owner abandons a
+// connection that does not answer by destroying it.
+//
+// Contracts:
+// - Callbacks run only from the loop, never from inside a call into this class.
+// - A command's callback runs at most once, with its reply (error replies
+//   included). It never runs after close() or destruction, nor once the
+//   connection has failed: then on_failure runs instead, once.
+// - The connection may be destroyed from inside any of its callbacks.
+class RedisConnection {
+ public:
+  using ReplyCallback = std::function<void(const RedisReply&)>;
+  using FailureCallback = std::function<void(RedisConnection&, const RedisFailure&)>;
+
+  RedisConnection(uv_loop_t* loop, RedisEndpoint endpoint, FailureCallback on_failure);
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+  ~RedisConnection();
+
+  // Queues a command (sent once connected, after the handshake). False when the
+  // connection is closed or failed, or hiredis refused it; `on_reply` is then dropped.
+  bool command(std::vector<std::string> argv, ReplyCallback on_reply);
+  // Neither failed nor closed (it may still be connecting).
+  bool usable() const { return state_ == State::resolving || state_ == State::open; }
+  // Drops the connection; commands in flight are abandoned without callbacks.
+  void close() noexcept;
+
+  // Phase timings of establishing the connection, in microseconds (0 until known).
+  int64_t resolve_duration_us() const { return resolved_us_ ? resolved_us_ - created_us_ : 0; }
+  int64_t connect_duration_us() const { return connected_us_ ? connected_us_ - resolved_us_ : 0; }
+  // Monotonic time at which TCP connect completed (0 until then).
+  int64_t connected_at_us() const { return connected_us_; }
+
+ private:
+  enum class State { resolving, open, failed, closed };
+  struct Resolve;
+  struct PendingCommand;
+
+  static void on_resolved(uv_getaddrinfo_t* request, int status, addrinfo* addresses);
+  static void on_connected(const redisAsyncContext* context, int status);
+  static void on_disconnected(const redisAsyncContext* context, int status);
+  static void on_reply(redisAsyncContext* context, void* reply, void* privdata);
+
+  void connect_to(const std::string& address, int port);
+  bool queue_handshake();
+  bool send(std::vector<std::string> argv, ReplyCallback on_reply);
+  // The context is being freed by hiredis itself: forget it, report.
+  void lost(const RedisFailure& failure);
+  // Frees the context ourselves (hiredis defers this while inside one of its callbacks), then reports.
+  void fail(const RedisFailure& failure);
+  void report(const RedisFailure& failure);
+  RedisFailure failure_of(const redisAsyncContext& context) const;
+
+  uv_loop_t* loop_;
+  RedisEndpoint endpoint_;
+  FailureCallback on_failure_;
+  State state_ = State::resolving;
+  Resolve* resolve_ = nullptr;           // while resolving; frees itself in on_resolved
+  redisAsyncContext* context_ = nullptr;  // while open
+  // Commands queued before the context exists.
+  std::vector<std::pair<std::vector<std::string>, ReplyCallback>> waiting_;
+  int64_t created_us_ = 0;
+  int64_t resolved_us_ = 0;
+  int64_t connected_us_ = 0;
+};
+
+}  // namespace blip

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   run_command->add_option("-c,--config", run.config_dir, "probe configuration directory")->capture_default_str();
   run_command->add_option("--db", run.db_path, "SQLite database file")->capture_default_str();
   run_command->add_option("--retain", run.retain, "how long raw samples are kept")->capture_default_str();
+  run_command->add_option("--retain-rollups", run.retain_rollups, "how long per-minute rollups are kept")
+      ->capture_default_str();
 
   blip::ReportOptions report;
   auto* report_command = app.add_subcommand("report", "outage windows and their time-of-hour pattern");

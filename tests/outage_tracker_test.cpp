@@ -75,6 +75,42 @@ TEST(OutageTracker, ConfirmOfOneOpensOnTheFirstDownSample) {
   EXPECT_EQ(transitions[0].start_ms, 1'000'250);
 }
 
+TEST(OutageTracker, BrownoutsAreRunsOfDegradedSamples) {
+  OutageTracker brownouts(2, Status::degraded);
+  auto transitions = run(brownouts, "ugggudgg");
+  ASSERT_EQ(transitions.size(), 3U);
+  EXPECT_EQ(transitions[0].kind, OutageTransition::Kind::opened);
+  EXPECT_EQ(transitions[0].start_ms, 1'000'250);
+  EXPECT_EQ(transitions[1].kind, OutageTransition::Kind::closed);
+  EXPECT_EQ(transitions[1].down_samples, 3);
+  EXPECT_EQ(transitions[2].start_ms, 1'001'500) << "a down sample ends a brownout run too";
+}
+
+TEST(IncidentTracker, OverlappingOutagesShareAnIncidentWithTheEarliestStart) {
+  IncidentTracker incidents(10'000);
+  auto db = incidents.outage_opened(100'000);
+  EXPECT_TRUE(db.started);
+  // web's outage is detected later but began earlier: the incident starts with it.
+  auto web = incidents.outage_opened(99'000);
+  EXPECT_FALSE(web.started);
+  EXPECT_EQ(web.incident, db.incident);
+  EXPECT_EQ(web.start_ms, 99'000);
+  EXPECT_EQ(incidents.outage_closed(105'000), std::nullopt) << "web is still down";
+  EXPECT_EQ(incidents.outage_closed(104'000), std::optional<int64_t>(105'000));
+}
+
+TEST(IncidentTracker, JoinGapDecidesBetweenOneIncidentAndTwo) {
+  IncidentTracker incidents(10'000);
+  int64_t first = incidents.outage_opened(0).incident;
+  incidents.outage_closed(5'000);
+  auto soon = incidents.outage_opened(14'000);
+  EXPECT_EQ(soon.incident, first) << "starts within 10 s of the end";
+  incidents.outage_closed(20'000);
+  auto later = incidents.outage_opened(31'000);
+  EXPECT_TRUE(later.started);
+  EXPECT_EQ(later.incident, first + 1);
+}
+
 TEST(MinuteOfHourHistogram, BinsByUtcMinuteAndRendersEveryNonEmptyBin) {
   MinuteOfHourHistogram histogram;
   histogram.add(0);                       // :00

@@ -146,6 +146,47 @@ TEST(Store, ClosingOpenOutagesAndPruning) {
   EXPECT_EQ(store.samples("web", 0, INT64_MAX).size(), 1U);
 }
 
+TEST(Store, RollupsSummarizeEachMinuteAndOutlivePrunedSamples) {
+  test::TempDir dir;
+  Store store(dir.file("blip.db"), Store::Mode::read_write);
+  int64_t web = store.register_probe(probe_named("web"));
+  for (int i = 0; i < 240; ++i) {  // two minutes at 2 Hz; minute 2 has 10 down samples
+    Status status = i >= 120 && i < 130 ? Status::down : i % 40 == 0 ? Status::degraded : Status::up;
+    store.add_sample(web, make_sample(60'000 + i * 500, status, 1000 + (i % 120) * 10));
+  }
+  store.flush(0);
+  auto rollups = store.rollups("web", 0, INT64_MAX);
+  ASSERT_EQ(rollups.size(), 2U);
+  EXPECT_EQ(rollups[0].minute_ms, 60'000);
+  EXPECT_EQ(rollups[0].count, 120);
+  EXPECT_EQ(rollups[0].down, 0);
+  EXPECT_EQ(rollups[0].degraded, 3);
+  EXPECT_NEAR(rollups[0].p50_us, 1600, 10);
+  EXPECT_NEAR(rollups[0].max_us, 2190, 10);
+  EXPECT_EQ(rollups[1].down, 10);
+  EXPECT_EQ(store.prune_samples_before(180'000), 2);
+  EXPECT_EQ(store.rollups("web", 0, INT64_MAX).size(), 2U) << "rollups are kept longer than raw samples";
+  EXPECT_EQ(store.prune_rollups_before(120'001), 1);
+}
+
+TEST(Store, BrownoutsAndIncidentsAreStoredApart) {
+  test::TempDir dir;
+  Store store(dir.file("blip.db"), Store::Mode::read_write);
+  int64_t web = store.register_probe(probe_named("web"));
+  int64_t db = store.register_probe(probe_named("db"));
+  int64_t incident = store.open_incident(1000);
+  store.open_outage(db, {OutageTransition::Kind::opened, 1000, 0, ErrorClass::timeout, "", 2}, OutageKind::outage,
+                    incident);
+  store.open_outage(web, {OutageTransition::Kind::opened, 2000, 0, ErrorClass::none, "", 2}, OutageKind::brownout);
+  store.close_open_outages(9000, "shutdown");
+  auto outages = store.outages(0, INT64_MAX);
+  ASSERT_EQ(outages.size(), 1U);
+  EXPECT_EQ(outages[0].incident_id, incident);
+  auto brownouts = store.outages(0, INT64_MAX, "", OutageKind::brownout);
+  ASSERT_EQ(brownouts.size(), 1U);
+  EXPECT_EQ(brownouts[0].probe, "web");
+}
+
 TEST(Store, RefusesADatabaseFromANewerBlip) {
   test::TempDir dir;
   const std::string path = dir.file("blip.db");
@@ -160,7 +201,8 @@ TEST(Store, RefusesADatabaseFromANewerBlip) {
       FAIL() << "opened a schema-99 database";
     } catch (const StoreError& error) {
       EXPECT_EQ(std::string(error.what()),
-                "database " + path + " was written by a newer blip (schema 99, this blip knows 1)");
+                "database " + path + " was written by a newer blip (schema 99, this blip knows " +
+                    std::to_string(Store::kSchemaVersion) + ")");
     }
   }
 }

@@ -1,9 +1,11 @@
 #include "blip/analysis/outage_tracker.hpp"
 
+#include <algorithm>
+
 namespace blip {
 
 std::optional<OutageTransition> OutageTracker::observe(const Sample& sample) {
-  if (sample.status == Status::down) {
+  if (sample.status == counted_) {
     if (consecutive_down_++ == 0) {
       first_down_ms_ = sample.sent_ms;
       first_error_ = sample.error;
@@ -22,6 +24,26 @@ std::optional<OutageTransition> OutageTracker::observe(const Sample& sample) {
   open_ = false;
   return OutageTransition{OutageTransition::Kind::closed, first_down_ms_, sample.completed_ms(),
                           first_error_, first_detail_, down_samples};
+}
+
+IncidentTracker::Membership IncidentTracker::outage_opened(int64_t start_ms) {
+  const bool joins = incident_ > 0 && (open_outages_ > 0 || start_ms <= end_ms_ + join_gap_ms_);
+  if (joins) {
+    start_ms_ = std::min(start_ms_, start_ms);
+  } else {
+    ++incident_;
+    start_ms_ = start_ms;
+    end_ms_ = start_ms;
+  }
+  ++open_outages_;
+  return {incident_, !joins, start_ms_};
+}
+
+std::optional<int64_t> IncidentTracker::outage_closed(int64_t end_ms) {
+  if (open_outages_ == 0) return std::nullopt;
+  end_ms_ = std::max(end_ms_, end_ms);
+  if (--open_outages_ > 0) return std::nullopt;
+  return end_ms_;
 }
 
 }  // namespace blip

@@ -22,8 +22,17 @@ constexpr int kPruneEveryTicks = 60;
 
 struct ProbeTracking {
   int64_t probe_id;
-  OutageTracker tracker;
+  OutageTracker outages;
+  OutageTracker brownouts;
   int64_t open_outage_id = 0;
+  int64_t open_brownout_id = 0;
+};
+
+// The incident the tracker is in, as stored.
+struct CurrentIncident {
+  IncidentTracker tracker;
+  int64_t id = 0;
+  int64_t start_ms = 0;
 };
 
 }  // namespace
@@ -35,6 +44,11 @@ int run_daemon(const RunOptions& options) {
   auto retain_ms = parse_duration_ms(options.retain, &problem);
   if (!retain_ms) {
     std::cerr << "--retain: " << problem << '\n';
+    return kExitUsage;
+  }
+  auto retain_rollups_ms = parse_duration_ms(options.retain_rollups, &problem);
+  if (!retain_rollups_ms) {
+    std::cerr << "--retain-rollups: " << problem << '\n';
     return kExitUsage;
   }
   std::optional<Store> store;
@@ -53,26 +67,50 @@ int run_daemon(const RunOptions& options) {
   }
   std::vector<ProbeTracking> tracking;
   for (const ProbeConfig& probe : *configs) {
-    tracking.push_back({store->register_probe(probe), OutageTracker(probe.confirm)});
+    tracking.push_back({store->register_probe(probe), OutageTracker(probe.confirm),
+                        OutageTracker(probe.confirm, Status::degraded)});
   }
+  CurrentIncident incident;
 
   ProbeRuntime runtime(*configs);
+  auto record_outage = [&](const std::string& name, ProbeTracking& probe, const OutageTransition& transition) {
+    if (transition.kind == OutageTransition::Kind::opened) {
+      auto membership = incident.tracker.outage_opened(transition.start_ms);
+      incident.start_ms = membership.start_ms;
+      if (membership.started) {
+        incident.id = store->open_incident(membership.start_ms);
+      } else {
+        store->update_incident(incident.id, incident.start_ms, std::nullopt);
+      }
+      probe.open_outage_id = store->open_outage(probe.probe_id, transition, OutageKind::outage, incident.id);
+      spdlog::warn("outage: opened probe={} start={} error={} detail=\"{}\" incident={}", name,
+                   format_iso8601_ms(transition.start_ms), to_string(transition.error), transition.detail, incident.id);
+    } else {
+      store->close_outage(probe.open_outage_id, transition.end_ms, transition.down_samples, "recovered");
+      if (auto incident_end = incident.tracker.outage_closed(transition.end_ms)) {
+        store->update_incident(incident.id, incident.start_ms, *incident_end);
+      }
+      spdlog::info("outage: closed probe={} duration={} down_samples={}", name,
+                   format_duration_brief(transition.end_ms - transition.start_ms), transition.down_samples);
+    }
+  };
+  auto record_brownout = [&](const std::string& name, ProbeTracking& probe, const OutageTransition& transition) {
+    if (transition.kind == OutageTransition::Kind::opened) {
+      probe.open_brownout_id = store->open_outage(probe.probe_id, transition, OutageKind::brownout);
+      spdlog::info("brownout: opened probe={} start={}", name, format_iso8601_ms(transition.start_ms));
+    } else {
+      store->close_outage(probe.open_brownout_id, transition.end_ms, transition.down_samples, "recovered");
+      spdlog::info("brownout: closed probe={} duration={}", name,
+                   format_duration_brief(transition.end_ms - transition.start_ms));
+    }
+  };
   auto on_sample = [&](size_t index, const Sample& sample) {
     ProbeTracking& probe = tracking[index];
     store->add_sample(probe.probe_id, sample);
-    auto transition = probe.tracker.observe(sample);
-    if (!transition) return;
     const std::string& name = (*configs)[index].name;
     try {
-      if (transition->kind == OutageTransition::Kind::opened) {
-        probe.open_outage_id = store->open_outage(probe.probe_id, *transition);
-        spdlog::warn("outage: opened probe={} start={} error={} detail=\"{}\"", name,
-                     format_iso8601_ms(transition->start_ms), to_string(transition->error), transition->detail);
-      } else {
-        store->close_outage(probe.open_outage_id, transition->end_ms, transition->down_samples, "recovered");
-        spdlog::info("outage: closed probe={} duration={} down_samples={}", name,
-                     format_duration_brief(transition->end_ms - transition->start_ms), transition->down_samples);
-      }
+      if (auto transition = probe.outages.observe(sample)) record_outage(name, probe, *transition);
+      if (auto transition = probe.brownouts.observe(sample)) record_brownout(name, probe, *transition);
     } catch (const StoreError& error) {
       spdlog::error("store: outage write failed probe={} err={}", name, error.what());
     }
@@ -102,7 +140,10 @@ int run_daemon(const RunOptions& options) {
     if (++maintenance_ticks % kPruneEveryTicks == 0) {
       try {
         int64_t removed = store->prune_samples_before(wall_now_ms() - *retain_ms);
-        if (removed > 0) spdlog::info("store: pruned sample_blocks={}", removed);
+        int64_t removed_rollups = store->prune_rollups_before(wall_now_ms() - *retain_rollups_ms);
+        if (removed + removed_rollups > 0) {
+          spdlog::info("store: pruned sample_blocks={} rollups={}", removed, removed_rollups);
+        }
       } catch (const StoreError& error) {
         spdlog::error("store: prune failed err={}", error.what());
       }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 
 namespace blip {
@@ -41,6 +42,25 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
     reason TEXT NOT NULL);
   CREATE INDEX blind_windows_by_start ON blind_windows(start_ms);
   CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+)sql", R"sql(
+  ALTER TABLE outages ADD COLUMN kind TEXT NOT NULL DEFAULT 'outage';
+  ALTER TABLE outages ADD COLUMN incident_id INTEGER REFERENCES incidents(id);
+  CREATE INDEX outages_by_incident ON outages(incident_id);
+  CREATE TABLE incidents(
+    id INTEGER PRIMARY KEY,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER);
+  CREATE INDEX incidents_by_start ON incidents(start_ms);
+  CREATE TABLE rollups(
+    probe_id INTEGER NOT NULL REFERENCES probes(id),
+    minute_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    down INTEGER NOT NULL,
+    degraded INTEGER NOT NULL,
+    p50_us INTEGER NOT NULL,
+    p95_us INTEGER NOT NULL,
+    max_us INTEGER NOT NULL,
+    PRIMARY KEY(probe_id, minute_ms)) WITHOUT ROWID;
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
@@ -211,6 +231,38 @@ void Store::write_block(int64_t probe_id, const SampleBlockEncoder& block) {
                    "INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?) "
                    "ON CONFLICT(probe_id, minute_ms) DO UPDATE SET count=excluded.count, data=excluded.data");
   upsert.bind(1, probe_id).bind(2, block.base_ms()).bind(3, block.count()).bind_blob(4, block.bytes()).step();
+  // The minute's rollup is rewritten with its block, so the two always agree.
+  Rollup rollup = summarize_minute(block.base_ms(), decode_sample_block(block.base_ms(), block.bytes()));
+  Statement rollup_upsert(db_,
+                          "INSERT OR REPLACE INTO rollups(probe_id, minute_ms, count, down, degraded, p50_us, p95_us, "
+                          "max_us) VALUES(?,?,?,?,?,?,?,?)");
+  rollup_upsert.bind(1, probe_id).bind(2, rollup.minute_ms).bind(3, rollup.count).bind(4, rollup.down);
+  rollup_upsert.bind(5, rollup.degraded).bind(6, rollup.p50_us).bind(7, rollup.p95_us).bind(8, rollup.max_us).step();
+}
+
+Rollup summarize_minute(int64_t minute_ms, const std::vector<StoredSample>& samples) {
+  Rollup rollup;
+  rollup.minute_ms = minute_ms;
+  std::vector<int64_t> latencies;
+  for (const StoredSample& stored : samples) {
+    ++rollup.count;
+    if (stored.sample.status == Status::down) {
+      ++rollup.down;
+    } else {
+      if (stored.sample.status == Status::degraded) ++rollup.degraded;
+      latencies.push_back(stored.sample.latency_us);  // answered samples only: a timeout is not a latency
+    }
+  }
+  if (!latencies.empty()) {
+    std::sort(latencies.begin(), latencies.end());
+    auto at = [&](double fraction) {
+      return latencies[std::min(latencies.size() - 1, static_cast<size_t>(fraction * static_cast<double>(latencies.size())))];
+    };
+    rollup.p50_us = at(0.5);
+    rollup.p95_us = at(0.95);
+    rollup.max_us = latencies.back();
+  }
+  return rollup;
 }
 
 void Store::flush(int64_t now_ms) {
@@ -243,12 +295,29 @@ void Store::flush(int64_t now_ms) {
   for (auto& [probe_id, buffer] : buffers_) buffer.pending.clear();
 }
 
-int64_t Store::open_outage(int64_t probe_id, const OutageTransition& opened) {
+int64_t Store::open_outage(int64_t probe_id, const OutageTransition& opened, OutageKind kind,
+                           std::optional<int64_t> incident_id) {
   Statement insert(db_,
-                   "INSERT INTO outages(probe_id, start_ms, error, detail, down_samples) VALUES(?,?,?,?,?)");
+                   "INSERT INTO outages(probe_id, start_ms, error, detail, down_samples, kind, incident_id) "
+                   "VALUES(?,?,?,?,?,?,?)");
   insert.bind(1, probe_id).bind(2, opened.start_ms).bind(3, std::string(to_string(opened.error)));
-  insert.bind(4, opened.detail).bind(5, opened.down_samples).step();
+  insert.bind(4, opened.detail).bind(5, opened.down_samples).bind(6, std::string(to_string(kind)));
+  if (incident_id) insert.bind(7, *incident_id);
+  insert.step();
   return sqlite3_last_insert_rowid(db_);
+}
+
+int64_t Store::open_incident(int64_t start_ms) {
+  Statement insert(db_, "INSERT INTO incidents(start_ms) VALUES(?)");
+  insert.bind(1, start_ms).step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void Store::update_incident(int64_t incident_id, int64_t start_ms, std::optional<int64_t> end_ms) {
+  Statement update(db_, "UPDATE incidents SET start_ms=?, end_ms=? WHERE id=?");
+  update.bind(1, start_ms);
+  if (end_ms) update.bind(2, *end_ms);
+  update.bind(3, incident_id).step();
 }
 
 void Store::close_outage(int64_t outage_id, int64_t end_ms, int64_t down_samples, const std::string& end_reason) {
@@ -259,6 +328,30 @@ void Store::close_outage(int64_t outage_id, int64_t end_ms, int64_t down_samples
 void Store::close_open_outages(int64_t end_ms, const std::string& end_reason) {
   Statement update(db_, "UPDATE outages SET end_ms=max(?, start_ms), end_reason=? WHERE end_ms IS NULL");
   update.bind(1, end_ms).bind(2, end_reason).step();
+  Statement incidents(db_,
+                      "UPDATE incidents SET end_ms=(SELECT max(end_ms) FROM outages WHERE incident_id=incidents.id) "
+                      "WHERE end_ms IS NULL");
+  incidents.step();
+}
+
+int64_t Store::prune_rollups_before(int64_t cutoff_ms) {
+  Statement remove(db_, "DELETE FROM rollups WHERE minute_ms < ?");
+  remove.bind(1, cutoff_ms - cutoff_ms % kMinuteMs).step();
+  return sqlite3_changes(db_);
+}
+
+std::vector<Rollup> Store::rollups(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
+  Statement select(db_,
+                   "SELECT r.minute_ms, r.count, r.down, r.degraded, r.p50_us, r.p95_us, r.max_us FROM rollups r "
+                   "JOIN probes p ON p.id = r.probe_id WHERE p.name = ? AND r.minute_ms >= ? AND r.minute_ms < ? "
+                   "ORDER BY r.minute_ms");
+  select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, to_ms);
+  std::vector<Rollup> rows;
+  while (select.step()) {
+    rows.push_back({select.integer(0), select.integer(1), select.integer(2), select.integer(3), select.integer(4),
+                    select.integer(5), select.integer(6)});
+  }
+  return rows;
 }
 
 void Store::add_blind_window(const BlindWindow& window) {
@@ -285,13 +378,16 @@ std::vector<std::string> Store::probe_names() const {
   return names;
 }
 
-std::vector<OutageRecord> Store::outages(int64_t from_ms, int64_t to_ms, const std::string& probe) const {
+std::string_view to_string(OutageKind kind) { return kind == OutageKind::outage ? "outage" : "brownout"; }
+
+std::vector<OutageRecord> Store::outages(int64_t from_ms, int64_t to_ms, const std::string& probe,
+                                         OutageKind kind) const {
   Statement select(db_,
                    "SELECT o.id, p.name, o.start_ms, o.end_ms, o.error, o.detail, o.down_samples, "
-                   "coalesce(o.end_reason, '') FROM outages o JOIN probes p ON p.id = o.probe_id "
+                   "coalesce(o.end_reason, ''), o.incident_id FROM outages o JOIN probes p ON p.id = o.probe_id "
                    "WHERE o.start_ms < ?1 AND (o.end_ms IS NULL OR o.end_ms > ?2) AND (?3 = '' OR p.name = ?3) "
-                   "ORDER BY o.start_ms, p.name");
-  select.bind(1, to_ms).bind(2, from_ms).bind(3, probe);
+                   "AND o.kind = ?4 ORDER BY o.start_ms, p.name");
+  select.bind(1, to_ms).bind(2, from_ms).bind(3, probe).bind(4, std::string(to_string(kind)));
   std::vector<OutageRecord> rows;
   while (select.step()) {
     OutageRecord row;
@@ -303,6 +399,8 @@ std::vector<OutageRecord> Store::outages(int64_t from_ms, int64_t to_ms, const s
     row.detail = select.text(5);
     row.down_samples = select.integer(6);
     row.end_reason = select.text(7);
+    if (!select.is_null(8)) row.incident_id = select.integer(8);
+    row.kind = kind;
     rows.push_back(std::move(row));
   }
   return rows;

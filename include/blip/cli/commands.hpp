@@ -26,6 +26,7 @@ struct RunOptions {
   std::string config_dir = "./probes.d";
   std::string db_path = "./blip.db";
   std::string retain = "14d";
+  std::string retain_rollups = "400d";
 };
 int run_daemon(const RunOptions& options);
 

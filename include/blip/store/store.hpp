@@ -22,8 +22,14 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Outages are runs of down samples; brownouts are runs of degraded ones.
+enum class OutageKind { outage, brownout };
+std::string_view to_string(OutageKind kind);
+
 struct OutageRecord {
   int64_t id = 0;
+  OutageKind kind = OutageKind::outage;
+  std::optional<int64_t> incident_id;  // outages only
   std::string probe;
   int64_t start_ms = 0;
   std::optional<int64_t> end_ms;  // none while still open
@@ -33,13 +39,25 @@ struct OutageRecord {
   std::string end_reason;  // "recovered", "shutdown", "blip_stopped"
 };
 
+// One probe's samples of one minute, summarized; kept far longer than raw samples.
+struct Rollup {
+  int64_t minute_ms = 0;
+  int64_t count = 0;
+  int64_t down = 0;
+  int64_t degraded = 0;
+  int64_t p50_us = 0;  // latency percentiles of the answered samples
+  int64_t p95_us = 0;
+  int64_t max_us = 0;
+};
+Rollup summarize_minute(int64_t minute_ms, const std::vector<StoredSample>& samples);
+
 // blip's SQLite database. Samples are buffered and written by flush() in one
 // transaction, packed per probe and minute; outages and blind windows are
 // written as they happen.
 class Store {
  public:
   enum class Mode { read_write, read_only };
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Throws StoreError naming the file when it cannot be opened or migrated.
   Store(const std::string& path, Mode mode);
@@ -50,20 +68,27 @@ class Store {
   // Writing (the daemon).
   int64_t register_probe(const ProbeConfig& probe);
   void add_sample(int64_t probe_id, const Sample& sample);
-  int64_t open_outage(int64_t probe_id, const OutageTransition& opened);
+  int64_t open_outage(int64_t probe_id, const OutageTransition& opened, OutageKind kind = OutageKind::outage,
+                      std::optional<int64_t> incident_id = std::nullopt);
+  int64_t open_incident(int64_t start_ms);
+  void update_incident(int64_t incident_id, int64_t start_ms, std::optional<int64_t> end_ms);
   void close_outage(int64_t outage_id, int64_t end_ms, int64_t down_samples, const std::string& end_reason);
-  // Ends every outage still open (blip is stopping, or a previous run stopped with some open).
+  // Ends every outage, brownout and incident still open (blip is stopping, or
+  // a previous run stopped with some open).
   void close_open_outages(int64_t end_ms, const std::string& end_reason);
   void add_blind_window(const BlindWindow& window);
   // Writes every buffered sample and the "alive until" mark in one transaction.
   void flush(int64_t now_ms);
   int64_t prune_samples_before(int64_t cutoff_ms);
+  int64_t prune_rollups_before(int64_t cutoff_ms);
   // When the previous run was last known alive (none for a new database).
   std::optional<int64_t> last_alive_ms() const;
 
   // Reading (reports and tests).
   std::vector<std::string> probe_names() const;
-  std::vector<OutageRecord> outages(int64_t from_ms, int64_t to_ms, const std::string& probe = "") const;
+  std::vector<OutageRecord> outages(int64_t from_ms, int64_t to_ms, const std::string& probe = "",
+                                    OutageKind kind = OutageKind::outage) const;
+  std::vector<Rollup> rollups(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
   std::vector<BlindWindow> blind_windows(int64_t from_ms, int64_t to_ms) const;
   std::vector<Sample> samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
 

@@ -88,10 +88,10 @@ TEST(OutageTracker, BrownoutsAreRunsOfDegradedSamples) {
 
 TEST(IncidentTracker, OverlappingOutagesShareAnIncidentWithTheEarliestStart) {
   IncidentTracker incidents(10'000);
-  auto db = incidents.outage_opened(100'000);
+  auto db = incidents.outage_opened(0, 100'000);
   EXPECT_TRUE(db.started);
   // web's outage is detected later but began earlier: the incident starts with it.
-  auto web = incidents.outage_opened(99'000);
+  auto web = incidents.outage_opened(1, 99'000);
   EXPECT_FALSE(web.started);
   EXPECT_EQ(web.incident, db.incident);
   EXPECT_EQ(web.start_ms, 99'000);
@@ -101,14 +101,17 @@ TEST(IncidentTracker, OverlappingOutagesShareAnIncidentWithTheEarliestStart) {
 
 TEST(IncidentTracker, JoinGapDecidesBetweenOneIncidentAndTwo) {
   IncidentTracker incidents(10'000);
-  int64_t first = incidents.outage_opened(0).incident;
+  int64_t first = incidents.outage_opened(0, 0).incident;
   incidents.outage_closed(5'000);
-  auto soon = incidents.outage_opened(14'000);
-  EXPECT_EQ(soon.incident, first) << "starts within 10 s of the end";
+  auto soon = incidents.outage_opened(1, 14'000);
+  EXPECT_EQ(soon.incident, first) << "another probe, within 10 s of the end";
   incidents.outage_closed(20'000);
-  auto later = incidents.outage_opened(31'000);
+  auto later = incidents.outage_opened(2, 31'000);
   EXPECT_TRUE(later.started);
   EXPECT_EQ(later.incident, first + 1);
+  incidents.outage_closed(32'000);
+  auto again = incidents.outage_opened(2, 35'000);
+  EXPECT_TRUE(again.started) << "the same probe down again is a new incident";
 }
 
 TEST(MinuteOfHourHistogram, BinsByUtcMinuteAndRendersEveryNonEmptyBin) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <random>
 
@@ -26,7 +27,7 @@ PatternInput observed(std::vector<int64_t> starts, int64_t from_ms, int64_t to_m
 
 // Distance between two phases on a circle of circumference `period_ms`.
 double circular_distance(double a_ms, double b_ms, int64_t period_ms) {
-  const double period = static_cast<double>(period_ms);
+  const auto period = static_cast<double>(period_ms);
   double difference = std::fmod(std::abs(a_ms - b_ms), period);
   return std::min(difference, period - difference);
 }
@@ -35,20 +36,25 @@ double circular_distance(double a_ms, double b_ms, int64_t period_ms) {
 template <typename Jitter>
 std::vector<int64_t> regular_starts(int64_t first_ms, int64_t period_ms, int count, Jitter jitter) {
   std::vector<int64_t> starts;
+  starts.reserve(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) starts.push_back(first_ms + i * period_ms + jitter());
   return starts;
 }
 
-std::vector<int64_t> uniform_starts(std::mt19937_64& random, int count, int64_t from_ms, int64_t to_ms) {
+std::vector<int64_t> uniform_starts(std::mt19937_64& random, int count, int64_t from_ms,
+                                    int64_t to_ms) {
   std::uniform_int_distribution<int64_t> when(from_ms, to_ms - 1);
   std::vector<int64_t> starts;
+  starts.reserve(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) starts.push_back(when(random));
   return starts;
 }
 
 // An upper bound for the observed rate of an event of probability `rate` in
 // `trials` trials: three binomial standard deviations above it.
-double binomial_bound(double rate, int trials) { return rate + 3.0 * std::sqrt(rate * (1 - rate) / trials); }
+double binomial_bound(double rate, int trials) {
+  return rate + 3.0 * std::sqrt(rate * (1 - rate) / trials);
+}
 
 TEST(Pattern, HourlyStartsAtTheTopOfTheHourOver12HoursArePeriod1hPhase0) {
   std::mt19937_64 random(1);
@@ -72,7 +78,8 @@ TEST(Pattern, HourlyStartsAtTheTopOfTheHourOver12HoursArePeriod1hPhase0) {
     }
   }
   EXPECT_EQ(result.candidates.back().period_ms, 4 * kHour);
-  EXPECT_NE(result.verdict.find("6h and longer need 3 cycles"), std::string::npos) << result.verdict;
+  EXPECT_NE(result.verdict.find("6h and longer need 3 cycles"), std::string::npos)
+      << result.verdict;
 }
 
 TEST(Pattern, StartsEvery15MinutesArePeriod15mNot30mOr1h) {
@@ -93,7 +100,8 @@ TEST(Pattern, StartsEvery15MinutesArePeriod15mNot30mOr1h) {
 
 TEST(Pattern, UniformlyRandomStartsHaveNoFinding) {
   std::mt19937_64 random(3);
-  auto input = observed(uniform_starts(random, 30, kMidnight, kMidnight + 2 * kDay), kMidnight, kMidnight + 2 * kDay);
+  auto input = observed(uniform_starts(random, 30, kMidnight, kMidnight + 2 * kDay), kMidnight,
+                        kMidnight + 2 * kDay);
   PatternResult result = find_period(input);
   EXPECT_EQ(result.outcome, PatternResult::Outcome::no_pattern);
   EXPECT_FALSE(result.finding) << result.verdict;
@@ -113,16 +121,19 @@ TEST(Pattern, TwoOutagesAreNotEnoughData) {
 TEST(Pattern, DailyAt0300Over5DaysIsPeriod24hAt0300) {
   std::mt19937_64 random(5);
   std::uniform_int_distribution<int64_t> jitter(-30 * kSecond, 30 * kSecond);
-  auto input = observed(regular_starts(kMidnight + 3 * kHour, kDay, 5, [&] { return jitter(random); }), kMidnight,
-                        kMidnight + 5 * kDay);
+  auto input =
+      observed(regular_starts(kMidnight + 3 * kHour, kDay, 5, [&] { return jitter(random); }),
+               kMidnight, kMidnight + 5 * kDay);
   PatternResult result = find_period(input);
   ASSERT_TRUE(result.finding) << result.verdict;
   EXPECT_EQ(result.finding->period_ms, kDay) << result.verdict;
   EXPECT_LT(circular_distance(result.finding->phase_ms, 3 * kHour, kDay), 30 * kSecond);
   EXPECT_EQ(result.finding->in_cluster, 5);
-  EXPECT_TRUE(result.finding->phase_words.starts_with("+02:59:") || result.finding->phase_words.starts_with("+03:00:"))
+  EXPECT_TRUE(result.finding->phase_words.starts_with("+02:59:") ||
+              result.finding->phase_words.starts_with("+03:00:"))
       << result.finding->phase_words;
-  EXPECT_TRUE(result.finding->phase_words.ends_with(" after midnight UTC")) << result.finding->phase_words;
+  EXPECT_TRUE(result.finding->phase_words.ends_with(" after midnight UTC"))
+      << result.finding->phase_words;
   // Five starts cannot pass with Zar's approximation alone (it bottoms out at
   // p = 0.0016 for n = 5, above 0.01 / 15); the arc bound carries them.
   EXPECT_LT(result.finding->p_value, result.per_period_threshold);
@@ -130,7 +141,8 @@ TEST(Pattern, DailyAt0300Over5DaysIsPeriod24hAt0300) {
 
 TEST(Pattern, ForcedPeriodReportsItsStatisticsEvenWhenNotSignificant) {
   std::mt19937_64 random(6);
-  auto input = observed(uniform_starts(random, 20, kMidnight, kMidnight + kDay), kMidnight, kMidnight + kDay);
+  auto input = observed(uniform_starts(random, 20, kMidnight, kMidnight + kDay), kMidnight,
+                        kMidnight + kDay);
   PatternResult result = find_period(input, kHour);
   EXPECT_TRUE(result.forced);
   ASSERT_TRUE(result.finding) << result.verdict;
@@ -145,18 +157,19 @@ TEST(Pattern, ForcedPeriodReportsItsStatisticsEvenWhenNotSignificant) {
 }
 
 TEST(Pattern, ForcedPeriodNeedsThreeCyclesToo) {
-  auto input = observed({kMidnight + kHour, kMidnight + 2 * kHour, kMidnight + 3 * kHour}, kMidnight,
-                        kMidnight + 36 * kHour);
+  auto input = observed({kMidnight + kHour, kMidnight + 2 * kHour, kMidnight + 3 * kHour},
+                        kMidnight, kMidnight + 36 * kHour);
   PatternResult result = find_period(input, kDay);
   EXPECT_EQ(result.outcome, PatternResult::Outcome::not_enough_data);
   EXPECT_FALSE(result.finding);
-  EXPECT_EQ(result.verdict,
-            "not enough data yet: 1d12h of observed time; the requested period 24h needs 3 cycles (3d)");
+  EXPECT_EQ(
+      result.verdict,
+      "not enough data yet: 1d12h of observed time; the requested period 24h needs 3 cycles (3d)");
 }
 
 TEST(Pattern, ForcedDivisorOfTheTruePeriodIsReportedAsAsked) {
-  auto input = observed(regular_starts(kMidnight, kHour, 12, [] { return int64_t{0}; }), kMidnight - kMinute,
-                        kMidnight + 12 * kHour - kMinute);
+  auto input = observed(regular_starts(kMidnight, kHour, 12, [] { return int64_t{0}; }),
+                        kMidnight - kMinute, kMidnight + 12 * kHour - kMinute);
   PatternResult result = find_period(input, 15 * kMinute);
   ASSERT_TRUE(result.finding);
   EXPECT_EQ(result.finding->period_ms, 15 * kMinute);
@@ -166,6 +179,7 @@ TEST(Pattern, ForcedDivisorOfTheTruePeriodIsReportedAsAsked) {
 TEST(Pattern, PhaseWrapsAroundTheTopOfTheHour) {
   // Half the starts at :59:50, half at :00:10: the mean is :00:00, not :30:00.
   std::vector<int64_t> starts;
+  starts.reserve(12);
   for (int hour = 0; hour < 12; ++hour) {
     starts.push_back(kMidnight + hour * kHour + (hour % 2 == 0 ? 10 * kSecond : -10 * kSecond));
   }
@@ -185,7 +199,7 @@ TEST(Pattern, PhaseWords) {
     int64_t offset_ms;
     const char* phase_words;
   };
-  const Case cases[] = {
+  const auto cases = std::to_array<Case>({
       {"minute", kMinute, 20 * kSecond, "+20s into each minute"},
       {"5 minutes", 5 * kMinute, 70 * kSecond, "+1m10s into each 5m"},
       {"quarter hour", 15 * kMinute, 4 * kMinute + 10 * kSecond,
@@ -193,12 +207,20 @@ TEST(Pattern, PhaseWords) {
       {"hour", kHour, 12 * kMinute + 5 * kSecond, "+00:12:05 past the hour"},
       {"just before the hour", kHour, -10 * kSecond, "00:00:10 before the hour"},
       {"2 hours", 2 * kHour, 30 * kMinute, "+00:30:00 into each 2h from 00:00 UTC"},
-      {"6 hours", 6 * kHour, kHour, "+01:00:00 into each 6h (at 01:00:00, 07:00:00, 13:00:00, 19:00:00 UTC)"},
+      {"6 hours", 6 * kHour, kHour,
+       "+01:00:00 into each 6h (at 01:00:00, 07:00:00, 13:00:00, 19:00:00 UTC)"},
       {"day", kDay, 3 * kHour + 5 * kSecond, "+03:00:05 after midnight UTC"},
       {"day, late", kDay, 23 * kHour, "01:00:00 before midnight UTC"},
-  };
+      {"just before each minute", kMinute, -2 * kSecond, "2s before each minute"},
+      {"just before each quarter", 15 * kMinute, -5 * kSecond,
+       "5s before each 15m (:14:55, :29:55, :44:55, :59:55 past each hour)"},
+      {"45 minutes", 45 * kMinute, 10 * kMinute, "+10m00s into each 45m from 00:00 UTC"},
+      {"not on the clock", 7 * kHour, kHour,
+       "centred on 2026-11-23T01:00:00.000Z and every 7h from there"},
+  });
   for (const Case& c : cases) {
-    auto input = observed(regular_starts(kMidnight + c.period_ms + c.offset_ms, c.period_ms, 8, [] { return int64_t{0}; }),
+    auto input = observed(regular_starts(kMidnight + c.period_ms + c.offset_ms, c.period_ms, 8,
+                                         [] { return int64_t{0}; }),
                           kMidnight, kMidnight + 10 * c.period_ms);
     PatternResult result = find_period(input, c.period_ms);
     ASSERT_TRUE(result.finding) << c.name << ": " << result.verdict;
@@ -207,12 +229,14 @@ TEST(Pattern, PhaseWords) {
 }
 
 TEST(Pattern, FindingInWords) {
-  auto input = observed(regular_starts(kMidnight + 12 * kSecond, kHour, 10, [] { return int64_t{0}; }),
-                        kMidnight - 30 * kMinute, kMidnight + 9 * kHour + 30 * kMinute);
+  auto input =
+      observed(regular_starts(kMidnight + 12 * kSecond, kHour, 10, [] { return int64_t{0}; }),
+               kMidnight - 30 * kMinute, kMidnight + 9 * kHour + 30 * kMinute);
   PatternResult result = find_period(input);
   ASSERT_TRUE(result.finding) << result.verdict;
   EXPECT_EQ(result.finding->words,
-            "every 1h: 10 of 10 outages began within 10.0s of +00:00:12 past the hour (spread 0.00s, p < 0.0001)");
+            "every 1h: 10 of 10 outages began within 10.0s of +00:00:12 past the hour (spread "
+            "0.00s, p < 0.0001)");
   EXPECT_EQ(result.verdict.rfind("outages recur every 1h: 10 of 10", 0), 0U) << result.verdict;
   EXPECT_NE(result.verdict.find("Bonferroni"), std::string::npos) << result.verdict;
 }
@@ -222,20 +246,22 @@ TEST(Pattern, TooLittleObservedTimeIsNotEnoughData) {
                         kMidnight + 2 * kMinute);
   PatternResult result = find_period(input);
   EXPECT_EQ(result.outcome, PatternResult::Outcome::not_enough_data);
-  EXPECT_EQ(result.verdict,
-            "not enough data yet: 2m00s of observed time; the shortest period, 1m, needs 3 cycles (3m)");
+  EXPECT_EQ(
+      result.verdict,
+      "not enough data yet: 2m00s of observed time; the shortest period, 1m, needs 3 cycles (3m)");
 }
 
 TEST(Pattern, BlindTimeDoesNotCountAsObserved) {
   // 4 days of range, but blip saw only 2 of them: 24h cannot be tested.
-  auto input = observed(regular_starts(kMidnight + 3 * kHour, kDay, 4, [] { return int64_t{0}; }), kMidnight,
-                        kMidnight + 4 * kDay);
+  auto input = observed(regular_starts(kMidnight + 3 * kHour, kDay, 4, [] { return int64_t{0}; }),
+                        kMidnight, kMidnight + 4 * kDay);
   input.observed_ms = 2 * kDay;
   PatternResult result = find_period(input);
   for (const PeriodFinding& candidate : result.candidates) {
     EXPECT_LT(candidate.period_ms, kDay);
   }
-  EXPECT_NE(result.verdict.find("24h and longer need 3 cycles of observed time (3d), have 2d00h"), std::string::npos)
+  EXPECT_NE(result.verdict.find("24h and longer need 3 cycles of observed time (3d), have 2d00h"),
+            std::string::npos)
       << result.verdict;
 }
 
@@ -251,8 +277,8 @@ TEST(Pattern, StartsThatComeTogetherCountOnce) {
   for (int trial = 0; trial < 20; ++trial) {
     std::vector<int64_t> starts;
     for (int incident = 0; incident < 10; ++incident) {
-      const int64_t first = kMidnight + incident * slot + within_slot(random);
-      for (int probe = 0; probe < 5; ++probe) starts.push_back(first + probe * 2 * kSecond);
+      const int64_t first = kMidnight + int64_t{incident} * slot + within_slot(random);
+      for (int probe = 0; probe < 5; ++probe) starts.push_back(first + 2 * kSecond * probe);
     }
     auto input = observed(starts, kMidnight, kMidnight + 2 * kDay);
     PatternResult result = find_period(input);
@@ -277,7 +303,7 @@ TEST(Pattern, PartialCyclesDoNotMakeADailyPattern) {
   EXPECT_FALSE(result.finding) << result.verdict;
   const PeriodFinding& day = result.candidates.back();
   ASSERT_EQ(day.period_ms, kDay);
-  EXPECT_NEAR(day.outages, 3000 * 6 / 7, 150);  // the first half day is not folded
+  EXPECT_NEAR(day.outages, 3000.0 * 6 / 7, 150);  // the first half day is not folded
 }
 
 TEST(Pattern, RayleighPValue) {
@@ -304,8 +330,8 @@ TEST(PatternProperty, FalsePositiveRateStaysUnderTheSignificance) {
   for (int trial = 0; trial < kTrials; ++trial) {
     const int64_t from = kMidnight + offset(random);
     const int64_t to = from + observed_time(random);
-    PatternResult result = find_period(observed(uniform_starts(random, count(random), from, to), from, to), {},
-                                       kSignificance);
+    PatternResult result = find_period(
+        observed(uniform_starts(random, count(random), from, to), from, to), {}, kSignificance);
     if (result.finding) ++findings;
     for (const PeriodFinding& candidate : result.candidates) {
       ++tests;
@@ -334,7 +360,8 @@ TEST(PatternProperty, HourlyStartsWithRandomPhaseAndNoiseAreFoundAtTheirPhase) {
       EXPECT_LT(circular_distance(result.finding->phase_ms, static_cast<double>(true_phase), kHour),
                 4.0 * static_cast<double>(sigma) / std::sqrt(24.0) + kSecond)
           << "sigma " << sigma;
-      EXPECT_NEAR(result.finding->spread_ms, static_cast<double>(sigma), 0.5 * static_cast<double>(sigma));
+      EXPECT_NEAR(result.finding->spread_ms, static_cast<double>(sigma),
+                  0.5 * static_cast<double>(sigma));
     }
   }
 }
@@ -346,8 +373,9 @@ TEST(PatternProperty, HeavyNoiseFindsNothingFalse) {
   std::normal_distribution<double> noise(0, static_cast<double>(20 * kMinute));
   int hourly = 0;
   for (int trial = 0; trial < 30; ++trial) {
-    auto input = observed(regular_starts(kMidnight, kHour, 24, [&] { return static_cast<int64_t>(noise(random)); }),
-                          kMidnight - 30 * kMinute, kMidnight + kDay - 30 * kMinute);
+    auto input = observed(
+        regular_starts(kMidnight, kHour, 24, [&] { return static_cast<int64_t>(noise(random)); }),
+        kMidnight - 30 * kMinute, kMidnight + kDay - 30 * kMinute);
     PatternResult result = find_period(input);
     if (!result.finding) continue;
     EXPECT_EQ(result.finding->period_ms, kHour) << result.verdict;

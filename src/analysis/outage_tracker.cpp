@@ -26,15 +26,19 @@ std::optional<OutageTransition> OutageTracker::observe(const Sample& sample) {
                           first_error_, first_detail_, down_samples};
 }
 
-IncidentTracker::Membership IncidentTracker::outage_opened(int64_t start_ms) {
-  const bool joins = incident_ > 0 && (open_outages_ > 0 || start_ms <= end_ms_ + join_gap_ms_);
+IncidentTracker::Membership IncidentTracker::outage_opened(size_t probe, int64_t start_ms) {
+  const bool member = std::find(probes_.begin(), probes_.end(), probe) != probes_.end();
+  const bool joins =
+      incident_ > 0 && (open_outages_ > 0 || (!member && start_ms <= end_ms_ + join_gap_ms_));
   if (joins) {
     start_ms_ = std::min(start_ms_, start_ms);
   } else {
     ++incident_;
     start_ms_ = start_ms;
     end_ms_ = start_ms;
+    probes_.clear();
   }
+  if (!member || !joins) probes_.push_back(probe);
   ++open_outages_;
   return {incident_, !joins, start_ms_};
 }

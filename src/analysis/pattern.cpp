@@ -23,12 +23,14 @@ int64_t floor_mod(int64_t value, int64_t divisor) {
   return remainder < 0 ? remainder + divisor : remainder;
 }
 
-// Zar, Biostatistical Analysis (eq. 27.4), after Greenwood & Durand. Good for
-// n >= 6 but it never drops below exp(sqrt(1+4n) - (1+2n)) however tight the
-// cluster: 0.0016 for n = 5, 0.034 for n = 3.
+// Zar, Biostatistical Analysis (eq. 27.4). Checked by simulation: close to
+// exact from n = 5 (a little liberal for n = 3-4 near p = 0.1), but it never
+// drops below exp(sqrt(1+4n) - (1+2n)) however tight the cluster: 0.0016 for
+// n = 5, 0.034 for n = 3, so a handful of starts could never be significant.
 double zar_p_value(int n, double resultant_length) {
   const double count = n;
-  const double inside = 1.0 + 4.0 * count + 4.0 * (count * count - resultant_length * resultant_length);
+  const double inside =
+      1.0 + 4.0 * count + 4.0 * (count * count - resultant_length * resultant_length);
   return std::exp(std::sqrt(std::max(inside, 0.0)) - (1.0 + 2.0 * count));
 }
 
@@ -75,43 +77,50 @@ std::string clock_text(int64_t seconds) {
 // that divides a day, phase 0 falls on midnight UTC and on every multiple of
 // the period after it.
 std::string describe_phase(int64_t period_ms, double phase_ms, int64_t range_start_ms) {
-  const int64_t period_s = period_ms / 1000;
-  int64_t phase_s = std::llround(phase_ms / 1000.0);
   if (period_ms % 1000 != 0 || kDayMs % period_ms != 0) {
     // Cycles that do not line up with the clock: name the first cluster centre in range.
-    const int64_t phase = std::llround(phase_ms);
-    const int64_t first = range_start_ms + floor_mod(phase - range_start_ms, period_ms);
+    const int64_t first =
+        range_start_ms + floor_mod(std::llround(phase_ms) - range_start_ms, period_ms);
     return fmt::format("centred on {} and every {} from there", format_iso8601_ms(first),
                        period_name(period_ms));
   }
-  if (phase_s >= period_s) phase_s -= period_s;  // rounding up to the next cycle
-  if (period_ms == kMinuteMs) return fmt::format("+{}s into each minute", phase_s);
-  if (period_ms < kHourMs) {
-    std::string text = fmt::format("+{} into each {}", minutes_seconds(phase_s), period_name(period_ms));
-    if (kHourMs % period_ms != 0) return text + " from 00:00 UTC";
-    if (period_ms >= 10 * kMinuteMs) {
-      std::vector<std::string> marks;
-      for (int64_t s = phase_s; s < 3600; s += period_s) marks.push_back(fmt::format(":{:02}:{:02}", s / 60, s % 60));
-      text += fmt::format(" ({} past each hour)", fmt::join(marks, ", "));
-    }
-    return text;
-  }
-  // Hours and longer. A phase in the last tenth of a cycle reads better as
-  // "before": 00:00:10 before the hour rather than +00:59:50 past it.
+  const int64_t period_s = period_ms / 1000;
+  const int64_t phase_s =
+      std::llround(phase_ms / 1000.0) % period_s;  // rounding may reach the next cycle
+  // A phase in the last tenth of a cycle reads better as "before": 00:00:10
+  // before the hour rather than +00:59:50 past it.
   const bool before = phase_s * 10 >= period_s * 9;
-  const std::string offset = clock_text(before ? period_s - phase_s : phase_s);
+  const int64_t offset_s = before ? period_s - phase_s : phase_s;
+
+  // Where the cluster falls on the clock, when that is a short list.
+  std::vector<std::string> marks;
+  if (period_ms < kHourMs && period_ms >= 10 * kMinuteMs && kHourMs % period_ms == 0) {
+    for (int64_t s = phase_s; s < 3600; s += period_s) {
+      marks.push_back(fmt::format(":{:02}:{:02}", s / 60, s % 60));
+    }
+  }
+  if (period_ms > kHourMs && period_ms < kDayMs && kDayMs / period_ms <= 8) {
+    for (int64_t s = phase_s; s < kDayMs / 1000; s += period_s) marks.push_back(clock_text(s));
+  }
+
   if (period_ms == kHourMs) {
-    return before ? offset + " before the hour" : "+" + offset + " past the hour";
+    return before ? clock_text(offset_s) + " before the hour"
+                  : "+" + clock_text(offset_s) + " past the hour";
   }
   if (period_ms == kDayMs) {
-    return before ? offset + " before midnight UTC" : "+" + offset + " after midnight UTC";
+    return before ? clock_text(offset_s) + " before midnight UTC"
+                  : "+" + clock_text(offset_s) + " after midnight UTC";
   }
-  if (before) return fmt::format("{} before each {} mark from 00:00 UTC", offset, period_name(period_ms));
-  std::string text = fmt::format("+{} into each {} from 00:00 UTC", offset, period_name(period_ms));
-  if (kDayMs / period_ms <= 8) {
-    std::vector<std::string> marks;
-    for (int64_t s = phase_s; s < kDayMs / 1000; s += period_s) marks.push_back(clock_text(s));
-    text = fmt::format("+{} into each {} (at {} UTC)", offset, period_name(period_ms), fmt::join(marks, ", "));
+  const bool short_period = period_ms < kHourMs;
+  const std::string offset = short_period ? minutes_seconds(offset_s) : clock_text(offset_s);
+  const std::string cycle = period_ms == kMinuteMs ? "minute" : period_name(period_ms);
+  std::string text = before ? fmt::format("{} before each {}", offset, cycle)
+                            : fmt::format("+{} into each {}", offset, cycle);
+  if (!marks.empty()) {
+    text += short_period ? fmt::format(" ({} past each hour)", fmt::join(marks, ", "))
+                         : fmt::format(" (at {} UTC)", fmt::join(marks, ", "));
+  } else if (kHourMs % period_ms != 0) {
+    text += " from 00:00 UTC";  // e.g. 2h, 45m: cycles counted from midnight
   }
   return text;
 }
@@ -135,7 +144,7 @@ PeriodFinding fold(const std::vector<int64_t>& starts, int64_t period_ms, const 
   finding.cycles = observed_ms / static_cast<double>(period_ms);
   const int64_t whole_cycles = (input.range_end_ms - input.range_start_ms) / period_ms;
   const int64_t window_start = input.range_end_ms - whole_cycles * period_ms;
-  const double period = static_cast<double>(period_ms);
+  const auto period = static_cast<double>(period_ms);
 
   std::vector<double> angles;
   double sum_cos = 0;
@@ -162,14 +171,16 @@ PeriodFinding fold(const std::vector<int64_t>& starts, int64_t period_ms, const 
 
   // Circular standard deviation sqrt(-2 ln R̄), in ms. It grows without bound
   // as R̄ -> 0; past half a period it no longer says anything, so it stops there.
-  const double spread_radians = mean_length > 0 ? std::sqrt(-2.0 * std::log(mean_length)) : std::numbers::pi;
+  const double spread_radians =
+      mean_length > 0 ? std::sqrt(-2.0 * std::log(mean_length)) : std::numbers::pi;
   finding.spread_ms = std::min(spread_radians, std::numbers::pi) * period / kTwoPi;
 
   // About 95% of a tight cluster lies within two standard deviations; the
   // floor (1 s or a degree of the cycle) keeps an exactly regular schedule
   // from having a window of zero width, and the cap (half the cycle in all)
   // keeps a loose one from counting every start.
-  finding.window_ms = std::min(period / 4.0, std::max(2.0 * finding.spread_ms, std::max(1000.0, period / 360.0)));
+  finding.window_ms =
+      std::min(period / 4.0, std::max(2.0 * finding.spread_ms, std::max(1000.0, period / 360.0)));
   const double window_radians = finding.window_ms / period * kTwoPi;
   for (double angle : angles) {
     const double distance = std::abs(std::remainder(angle - mean_angle, kTwoPi));
@@ -177,10 +188,11 @@ PeriodFinding fold(const std::vector<int64_t>& starts, int64_t period_ms, const 
   }
   finding.share = static_cast<double>(finding.in_cluster) / n;
   finding.phase_words = describe_phase(period_ms, finding.phase_ms, input.range_start_ms);
-  finding.words = fmt::format("every {}: {} of {} {} began within {} of {} (spread {}, {})",
-                              period_name(period_ms), finding.in_cluster, n, outages_word(n),
-                              format_duration_brief(std::llround(finding.window_ms)), finding.phase_words,
-                              format_duration_brief(std::llround(finding.spread_ms)), p_text(finding.p_value));
+  finding.words =
+      fmt::format("every {}: {} of {} {} began within {} of {} (spread {}, {})",
+                  period_name(period_ms), finding.in_cluster, n, outages_word(n),
+                  format_duration_brief(std::llround(finding.window_ms)), finding.phase_words,
+                  format_duration_brief(std::llround(finding.spread_ms)), p_text(finding.p_value));
   return finding;
 }
 
@@ -194,17 +206,21 @@ double rayleigh_p_value(int n, double resultant_length) {
   // tighter one. Both fall as R grows, so the minimum rejects above the lower
   // of their two critical values of R: its false-positive rate is the larger
   // of the two rates, and the bound's is at most the threshold by construction.
-  const double p = std::min(zar_p_value(n, resultant_length), arc_bound_p_value(n, resultant_length));
+  const double p =
+      std::min(zar_p_value(n, resultant_length), arc_bound_p_value(n, resultant_length));
   return std::clamp(p, 0.0, 1.0);
 }
 
 std::string period_name(int64_t period_ms) {
   // Whole hours up to a day read as hours ("24h", not "1d"), as in the list of candidates.
-  if (period_ms > 0 && period_ms % kHourMs == 0 && period_ms <= kDayMs) return fmt::format("{}h", period_ms / kHourMs);
+  if (period_ms > 0 && period_ms % kHourMs == 0 && period_ms <= kDayMs) {
+    return fmt::format("{}h", period_ms / kHourMs);
+  }
   return format_duration_ms(period_ms);
 }
 
-PatternResult find_period(const PatternInput& input, std::optional<int64_t> forced_period_ms, double significance) {
+PatternResult find_period(const PatternInput& input, std::optional<int64_t> forced_period_ms,
+                          double significance) {
   PatternResult result;
   result.forced = forced_period_ms.has_value();
   result.significance = significance;
@@ -212,20 +228,24 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
   result.independent_starts = static_cast<int>(starts.size());
   // Observed time cannot exceed the range it was observed in.
   const int64_t range_ms = std::max<int64_t>(0, input.range_end_ms - input.range_start_ms);
-  const double observed_ms = static_cast<double>(std::clamp<int64_t>(input.observed_ms, 0, range_ms));
+  const double observed_ms =
+      static_cast<double>(std::clamp<int64_t>(input.observed_ms, 0, range_ms));
   const std::string observed_text = format_duration_brief(static_cast<int64_t>(observed_ms));
 
-  std::string counted = fmt::format("{} {} in range", result.outages_in_range, outages_word(result.outages_in_range));
+  std::string counted =
+      fmt::format("{} {} in range", result.outages_in_range, outages_word(result.outages_in_range));
   if (result.independent_starts != result.outages_in_range) {
-    counted += fmt::format(" ({} separate starts: starts within {} of each other count once)",
-                           result.independent_starts, format_duration_brief(input.coalesce_within_ms));
+    counted +=
+        fmt::format(" ({} separate starts: starts within {} of each other count once)",
+                    result.independent_starts, format_duration_brief(input.coalesce_within_ms));
   }
   if (forced_period_ms && *forced_period_ms <= 0) {
     result.verdict = "no pattern computed: the period must be positive";
     return result;
   }
   if (result.independent_starts < kPatternMinOutages) {
-    result.verdict = not_enough(fmt::format("{}; a pattern needs at least {}", counted, kPatternMinOutages));
+    result.verdict =
+        not_enough(fmt::format("{}; a pattern needs at least {}", counted, kPatternMinOutages));
     return result;
   }
 
@@ -245,13 +265,16 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
   if (result.candidates.empty()) {
     const int64_t shortest = periods.front();
     if (observed_ms < static_cast<double>(kPatternMinCycles) * static_cast<double>(shortest)) {
-      const std::string which = forced_period_ms ? "the requested period " + period_name(shortest)
-                                                 : "the shortest period, " + period_name(shortest) + ",";
-      result.verdict = not_enough(fmt::format("{} of observed time; {} needs {} cycles ({})", observed_text, which,
-                                              kPatternMinCycles, format_duration_ms(kPatternMinCycles * shortest)));
+      const std::string which = forced_period_ms
+                                    ? "the requested period " + period_name(shortest)
+                                    : "the shortest period, " + period_name(shortest) + ",";
+      result.verdict = not_enough(fmt::format("{} of observed time; {} needs {} cycles ({})",
+                                              observed_text, which, kPatternMinCycles,
+                                              format_duration_ms(kPatternMinCycles * shortest)));
     } else {
-      result.verdict = not_enough(fmt::format("{}; fewer than {} fall in the whole cycles that can be tested", counted,
-                                              kPatternMinOutages));
+      result.verdict =
+          not_enough(fmt::format("{}; fewer than {} fall in the whole cycles that can be tested",
+                                 counted, kPatternMinOutages));
     }
     return result;
   }
@@ -259,22 +282,27 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
   // Each period tested is another chance for noise to look like a schedule:
   // 15 tests at 1% each would report a pattern in random data about 14% of
   // the time. Bonferroni keeps the chance of any false finding below
-  // `significance`; the periods are far from independent only when a
-  // pattern is present, so little power is lost in random data.
+  // `significance`. In random data the phases at different periods are
+  // nearly independent, so it is barely conservative (Šidák's exact
+  // threshold for 15 independent tests is 0.01 / 14.9).
   result.per_period_threshold = significance / result.periods_tested;
-  for (PeriodFinding& candidate : result.candidates) candidate.significant = candidate.p_value < result.per_period_threshold;
+  for (PeriodFinding& candidate : result.candidates) {
+    candidate.significant = candidate.p_value < result.per_period_threshold;
+  }
   const std::string rule =
       result.periods_tested == 1
           ? fmt::format("needs p < {}", significance)
-          : fmt::format("each needs p < {:.2g} = {} / {} periods, Bonferroni", result.per_period_threshold,
-                        significance, result.periods_tested);
+          : fmt::format("each needs p < {:.2g} = {} / {} periods, Bonferroni",
+                        result.per_period_threshold, significance, result.periods_tested);
 
   if (forced_period_ms) {
     const PeriodFinding& candidate = result.candidates.front();
     result.finding = candidate;
-    result.outcome = candidate.significant ? PatternResult::Outcome::pattern : PatternResult::Outcome::no_pattern;
-    result.verdict = fmt::format("at the requested period {}: {}; {} ({})", period_name(candidate.period_ms),
-                                 candidate.words, candidate.significant ? "significant" : "not significant", rule);
+    result.outcome = candidate.significant ? PatternResult::Outcome::pattern
+                                           : PatternResult::Outcome::no_pattern;
+    result.verdict = fmt::format("at the requested period {}: {}; {} ({})",
+                                 period_name(candidate.period_ms), candidate.words,
+                                 candidate.significant ? "significant" : "not significant", rule);
     return result;
   }
 
@@ -284,30 +312,33 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
   // clumps (hourly starts by 2h sit at 0 and at 1h) whose vectors cancel.
   auto longest = std::find_if(result.candidates.rbegin(), result.candidates.rend(),
                               [](const PeriodFinding& candidate) { return candidate.significant; });
-  const int significant_count = static_cast<int>(std::count_if(
-      result.candidates.begin(), result.candidates.end(), [](const PeriodFinding& c) { return c.significant; }));
+  const int significant_count =
+      static_cast<int>(std::count_if(result.candidates.begin(), result.candidates.end(),
+                                     [](const PeriodFinding& c) { return c.significant; }));
   std::string untested;
   if (shortest_untested) {
-    untested = fmt::format("; {} and longer need {} cycles of observed time ({}), have {}",
-                           period_name(*shortest_untested), kPatternMinCycles,
-                           format_duration_ms(kPatternMinCycles * *shortest_untested), observed_text);
+    untested =
+        fmt::format("; {} and longer need {} cycles of observed time ({}), have {}",
+                    period_name(*shortest_untested), kPatternMinCycles,
+                    format_duration_ms(kPatternMinCycles * *shortest_untested), observed_text);
   }
   if (longest != result.candidates.rend()) {
     result.finding = *longest;
     result.outcome = PatternResult::Outcome::pattern;
-    result.verdict = fmt::format("outages recur {} (the longest of {} significant periods; {}){}", longest->words,
-                                 significant_count, rule, untested);
+    result.verdict = fmt::format("outages recur {} (the longest of {} significant periods; {}){}",
+                                 longest->words, significant_count, rule, untested);
     return result;
   }
   const PeriodFinding& closest = *std::min_element(
       result.candidates.begin(), result.candidates.end(),
       [](const PeriodFinding& a, const PeriodFinding& b) { return a.p_value < b.p_value; });
   result.outcome = PatternResult::Outcome::no_pattern;
-  result.verdict = fmt::format("no pattern: {} show no significant clustering at any period from {} to {} "
-                               "(closest: {}, {}; {}){}",
-                               counted, period_name(result.candidates.front().period_ms),
-                               period_name(result.candidates.back().period_ms), period_name(closest.period_ms),
-                               p_text(closest.p_value), rule, untested);
+  result.verdict = fmt::format(
+      "no pattern: {} show no significant clustering at any period from {} to {} "
+      "(closest: {}, {}; {}){}",
+      counted, period_name(result.candidates.front().period_ms),
+      period_name(result.candidates.back().period_ms), period_name(closest.period_ms),
+      p_text(closest.p_value), rule, untested);
   return result;
 }
 
@@ -315,6 +346,8 @@ void HourOfDayHistogram::add(int64_t wall_ms, int64_t weight) {
   bins[static_cast<size_t>(floor_mod(wall_ms, kDayMs) / kHourMs)] += weight;
 }
 
-int64_t HourOfDayHistogram::total() const { return std::accumulate(bins.begin(), bins.end(), int64_t{0}); }
+int64_t HourOfDayHistogram::total() const {
+  return std::accumulate(bins.begin(), bins.end(), int64_t{0});
+}
 
 }  // namespace blip

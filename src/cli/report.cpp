@@ -1,4 +1,6 @@
-// `blip report`: outage windows, blind windows and the minute-of-hour histogram.
+// `blip report`: what happened in a range, read from outages, incidents,
+// blind windows and per-minute rollups (never from raw samples, so a report
+// over months stays fast), and when outages tend to start.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <ostream>
 
 #include "blip/analysis/histogram.hpp"
+#include "blip/analysis/pattern.hpp"
 #include "blip/cli/commands.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
@@ -18,6 +21,45 @@ namespace {
 struct Range {
   int64_t from_ms;
   int64_t to_ms;
+  int64_t length() const { return to_ms - from_ms; }
+};
+
+struct ProbeSummary {
+  std::string probe;
+  int64_t observed_ms = 0;  // minutes with samples, less blind time
+  int64_t down_ms = 0;      // outage time in range, less blind time
+  int64_t samples = 0;
+  int outages = 0;
+  int brownouts = 0;
+  int64_t longest_ms = 0;
+  int64_t repair_total_ms = 0;  // over closed outages, for MTTR
+  int closed = 0;
+  double uptime() const {
+    return observed_ms > 0 ? std::clamp(1.0 - static_cast<double>(down_ms) / static_cast<double>(observed_ms), 0.0, 1.0)
+                           : 1.0;
+  }
+  int64_t mttr_ms() const { return closed > 0 ? repair_total_ms / closed : 0; }
+};
+
+struct Incident {
+  int64_t id = 0;
+  int64_t start_ms = 0;
+  std::optional<int64_t> end_ms;
+  std::vector<const OutageRecord*> outages;  // by start: the first is the likely root cause
+};
+
+struct Report {
+  Range range;
+  std::vector<ProbeSummary> summaries;
+  std::vector<OutageRecord> outages;
+  std::vector<OutageRecord> brownouts;
+  std::vector<Incident> incidents;
+  std::vector<BlindWindow> blind;
+  MinuteOfHourHistogram outage_starts;
+  MinuteOfHourHistogram down_seconds;
+  HourOfDayHistogram hour_of_day;
+  PatternResult incident_pattern;
+  std::map<std::string, PatternResult> probe_patterns;
 };
 
 std::optional<Range> resolve_range(const ReportOptions& options, std::ostream& err) {
@@ -48,96 +90,326 @@ std::optional<Range> resolve_range(const ReportOptions& options, std::ostream& e
   return range;
 }
 
-// The outage's end for durations; an open outage lasts until the end of the range.
+// An open outage lasts until the end of the range.
 int64_t effective_end(const OutageRecord& outage, const Range& range) {
   return outage.end_ms.value_or(std::max(outage.start_ms, range.to_ms));
 }
+
+int64_t overlap(int64_t a_start, int64_t a_end, int64_t b_start, int64_t b_end) {
+  return std::max<int64_t>(0, std::min(a_end, b_end) - std::max(a_start, b_start));
+}
+
+int64_t blind_overlap(const std::vector<BlindWindow>& blind, int64_t start_ms, int64_t end_ms) {
+  int64_t total = 0;
+  for (const BlindWindow& window : blind) total += overlap(window.start_ms, window.end_ms, start_ms, end_ms);
+  return total;
+}
+
+bool touches_blind(const OutageRecord& outage, const Report& report) {
+  return blind_overlap(report.blind, outage.start_ms - 1, effective_end(outage, report.range) + 1) > 0;
+}
+
+Report gather(const Store& store, const ReportOptions& options, const Range& range,
+              std::optional<int64_t> forced_period_ms) {
+  Report report;
+  report.range = range;
+  report.outages = store.outages(range.from_ms, range.to_ms, options.probe, OutageKind::outage);
+  report.brownouts = store.outages(range.from_ms, range.to_ms, options.probe, OutageKind::brownout);
+  report.blind = store.blind_windows(range.from_ms, range.to_ms);
+
+  std::vector<std::string> probes;
+  if (options.probe.empty()) {
+    probes = store.probe_names();
+  } else {
+    probes.push_back(options.probe);
+  }
+  int64_t first_data_ms = range.to_ms;
+  std::map<std::string, std::vector<int64_t>> starts_by_probe;
+  for (const std::string& probe : probes) {
+    RollupTotals totals = store.rollup_totals(probe, range.from_ms, range.to_ms);
+    if (totals.minutes == 0) continue;
+    ProbeSummary summary;
+    summary.probe = probe;
+    summary.samples = totals.samples;
+    const int64_t first = std::max(range.from_ms, totals.first_minute_ms);
+    first_data_ms = std::min(first_data_ms, first);
+    summary.observed_ms = std::max<int64_t>(
+        0, std::min(totals.minutes * 60'000, range.to_ms - first) - blind_overlap(report.blind, first, range.to_ms));
+    report.summaries.push_back(summary);
+  }
+  auto summary_of = [&](const std::string& probe) -> ProbeSummary& {
+    for (ProbeSummary& summary : report.summaries) {
+      if (summary.probe == probe) return summary;
+    }
+    report.summaries.push_back({probe});
+    return report.summaries.back();
+  };
+
+  std::map<int64_t, Incident> incidents;
+  for (const OutageRecord& outage : report.outages) {
+    const int64_t from = std::max(outage.start_ms, range.from_ms);
+    const int64_t until = std::min(effective_end(outage, range), range.to_ms);
+    ProbeSummary& summary = summary_of(outage.probe);
+    ++summary.outages;
+    summary.down_ms += std::max<int64_t>(0, until - from - blind_overlap(report.blind, from, until));
+    summary.longest_ms = std::max(summary.longest_ms, effective_end(outage, range) - outage.start_ms);
+    if (outage.end_ms) {
+      summary.repair_total_ms += *outage.end_ms - outage.start_ms;
+      ++summary.closed;
+    }
+    if (outage.start_ms >= range.from_ms) {
+      report.outage_starts.add(outage.start_ms);
+      report.hour_of_day.add(outage.start_ms);
+      starts_by_probe[outage.probe].push_back(outage.start_ms);
+    }
+    // Spread each outage's down time over the minutes it covered.
+    for (int64_t t = from; t < until;) {
+      const int64_t minute_end = std::min(until, t - t % 60'000 + 60'000);
+      report.down_seconds.add(t, (minute_end - t + 500) / 1000);
+      t = minute_end;
+    }
+    if (outage.incident_id) {
+      Incident& incident = incidents[*outage.incident_id];
+      incident.id = *outage.incident_id;
+      incident.outages.push_back(&outage);
+    }
+  }
+  for (const OutageRecord& brownout : report.brownouts) ++summary_of(brownout.probe).brownouts;
+  std::sort(report.summaries.begin(), report.summaries.end(),
+            [](const ProbeSummary& a, const ProbeSummary& b) { return a.probe < b.probe; });
+
+  std::vector<int64_t> incident_starts;
+  for (auto& [id, incident] : incidents) {
+    std::sort(incident.outages.begin(), incident.outages.end(),
+              [](const OutageRecord* a, const OutageRecord* b) { return a->start_ms < b->start_ms; });
+    incident.start_ms = incident.outages.front()->start_ms;
+    bool open = false;
+    int64_t end = incident.start_ms;
+    for (const OutageRecord* outage : incident.outages) {
+      open = open || !outage->end_ms;
+      end = std::max(end, outage->end_ms.value_or(end));
+    }
+    if (!open) incident.end_ms = end;
+    incident_starts.push_back(incident.start_ms);
+    report.incidents.push_back(std::move(incident));
+  }
+  std::sort(report.incidents.begin(), report.incidents.end(),
+            [](const Incident& a, const Incident& b) { return a.start_ms < b.start_ms; });
+
+  auto pattern_for = [&](const std::vector<int64_t>& starts, int64_t observed_ms) {
+    PatternInput input;
+    input.start_ms = starts;
+    input.observed_ms = observed_ms;
+    input.range_start_ms = first_data_ms;
+    input.range_end_ms = range.to_ms;
+    return find_period(input, forced_period_ms);
+  };
+  const int64_t observed_all =
+      std::max<int64_t>(0, range.to_ms - first_data_ms - blind_overlap(report.blind, first_data_ms, range.to_ms));
+  report.incident_pattern = pattern_for(incident_starts, observed_all);
+  for (const ProbeSummary& summary : report.summaries) {
+    report.probe_patterns[summary.probe] = pattern_for(starts_by_probe[summary.probe], summary.observed_ms);
+  }
+  return report;
+}
+
+std::string percent(double fraction) { return fmt::format("{:.3f}%", fraction * 100.0); }
 
 std::string end_text(const OutageRecord& outage) {
   return outage.end_ms ? format_iso8601_ms(*outage.end_ms) : "(ongoing)";
 }
 
-void print_table(std::ostream& out, const ReportOptions& options, const Range& range,
-                 const std::vector<OutageRecord>& outages, const std::vector<BlindWindow>& blind,
-                 const MinuteOfHourHistogram& starts, const MinuteOfHourHistogram& down_seconds) {
-  out << fmt::format("blip report  {} .. {}  db={}{}\n\n", format_iso8601_ms(range.from_ms),
-                     format_iso8601_ms(range.to_ms), options.db_path,
-                     options.probe.empty() ? "" : "  probe=" + options.probe);
-  std::map<std::string, std::pair<int64_t, int64_t>> per_probe;  // count, down ms
-  for (const OutageRecord& outage : outages) {
-    auto& [count, down_ms] = per_probe[outage.probe];
-    ++count;
-    down_ms += effective_end(outage, range) - outage.start_ms;
-  }
-  if (outages.empty()) {
-    out << "No outages in range.\n\n";
-  } else {
-    out << "Summary\n";
-    for (const auto& [probe, totals] : per_probe) {
-      out << fmt::format("  {:<24} {:>4} outage{}  {:>10} down\n", probe, totals.first, totals.first == 1 ? " " : "s",
-                         format_duration_brief(totals.second));
+// "db-write → web-health +1.80s → streaming +2.10s"
+std::string incident_chain(const Incident& incident) {
+  std::string chain;
+  for (const OutageRecord* outage : incident.outages) {
+    if (chain.empty()) {
+      chain = outage->probe;
+    } else {
+      chain += fmt::format(" → {} +{}", outage->probe, format_duration_brief(outage->start_ms - incident.start_ms));
     }
-    size_t probe_width = 5;
-    for (const OutageRecord& outage : outages) probe_width = std::max(probe_width, outage.probe.size());
-    out << fmt::format("\nOutages ({})\n  {:<{}}  {:<24}  {:<24}  {:>9}  {:>7}  {:<13}  {}\n", outages.size(), "PROBE",
-                       probe_width, "START", "END", "DURATION", "SAMPLES", "ERROR", "DETAIL");
-    for (const OutageRecord& outage : outages) {
-      std::string detail = outage.detail;
-      if (outage.end_reason == "shutdown" || outage.end_reason == "blip_stopped") {
-        detail += fmt::format(" [ended by {}]", outage.end_reason == "shutdown" ? "blip shutdown" : "blip stopping");
-      }
-      out << fmt::format("  {:<{}}  {:<24}  {:<24}  {:>9}  {:>7}  {:<13}  {}\n", outage.probe, probe_width,
-                         format_iso8601_ms(outage.start_ms), end_text(outage),
-                         format_duration_brief(effective_end(outage, range) - outage.start_ms), outage.down_samples,
-                         to_string(outage.error), detail);
+  }
+  return chain;
+}
+
+std::string hour_strip(const HourOfDayHistogram& histogram) {
+  static const char* kLevels[] = {" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+  const int64_t peak = *std::max_element(histogram.bins.begin(), histogram.bins.end());
+  std::string bars;
+  for (int64_t count : histogram.bins) {
+    const int64_t level = peak == 0 || count == 0 ? 0 : std::max<int64_t>(1, (count * 8 + peak - 1) / peak);
+    bars += kLevels[level];
+  }
+  return fmt::format("Outage starts by hour of the day (UTC)\n  |{}|\n  00    06    12    18   23\n", bars);
+}
+
+void print_outage_rows(std::ostream& out, const std::string& title, const std::vector<OutageRecord>& rows,
+                       const Report& report, const char* count_label) {
+  if (rows.empty()) return;
+  size_t width = 5;
+  for (const OutageRecord& row : rows) width = std::max(width, row.probe.size());
+  out << fmt::format("{} ({})\n  {:<{}}  {:<24}  {:<24}  {:>8}  {:>7}  {:<13}  {}\n", title, rows.size(), "PROBE", width,
+                     "START", "END", "DURATION", count_label, "ERROR", "DETAIL");
+  for (const OutageRecord& row : rows) {
+    std::string notes = row.detail;
+    if (row.incident_id) notes += fmt::format(" [incident {}]", *row.incident_id);
+    if (row.end_reason == "shutdown" || row.end_reason == "blip_stopped") notes += " [ended when blip stopped]";
+    if (touches_blind(row, report)) notes += " [touches a blind window]";
+    out << fmt::format("  {:<{}}  {:<24}  {:<24}  {:>8}  {:>7}  {:<13}  {}\n", row.probe, width,
+                       format_iso8601_ms(row.start_ms), end_text(row),
+                       format_duration_brief(effective_end(row, report.range) - row.start_ms), row.down_samples,
+                       row.kind == OutageKind::outage ? to_string(row.error) : "-", notes);
+  }
+  out << '\n';
+}
+
+void print_table(std::ostream& out, const ReportOptions& options, const Report& report) {
+  out << fmt::format("blip report  {} .. {}  db={}{}\n\n", format_iso8601_ms(report.range.from_ms),
+                     format_iso8601_ms(report.range.to_ms), options.db_path,
+                     options.probe.empty() ? "" : "  probe=" + options.probe);
+  if (report.summaries.empty()) {
+    out << "No samples in range.\n";
+    return;
+  }
+  size_t width = 5;
+  for (const ProbeSummary& summary : report.summaries) width = std::max(width, summary.probe.size());
+  out << fmt::format("Summary (uptime counts time, blind windows excluded)\n  {:<{}}  {:>9}  {:>7}  {:>9}  {:>8}  {:>8}  {:>9}\n",
+                     "PROBE", width, "UPTIME", "OUTAGES", "DOWN", "LONGEST", "MTTR", "BROWNOUTS");
+  for (const ProbeSummary& summary : report.summaries) {
+    out << fmt::format("  {:<{}}  {:>9}  {:>7}  {:>9}  {:>8}  {:>8}  {:>9}\n", summary.probe, width,
+                       percent(summary.uptime()), summary.outages, format_duration_brief(summary.down_ms),
+                       summary.outages ? format_duration_brief(summary.longest_ms) : "-",
+                       summary.closed ? format_duration_brief(summary.mttr_ms()) : "-", summary.brownouts);
+  }
+  out << '\n';
+  if (report.outages.empty()) out << "No outages in range.\n\n";
+  if (!report.incidents.empty()) {
+    out << fmt::format("Incidents ({}): outages of several probes together; the first is the likely cause\n",
+                       report.incidents.size());
+    for (const Incident& incident : report.incidents) {
+      const int64_t end = incident.end_ms.value_or(report.range.to_ms);
+      out << fmt::format("  #{:<4} {}  {:>8}  {}\n", incident.id, format_iso8601_ms(incident.start_ms),
+                         format_duration_brief(end - incident.start_ms), incident_chain(incident));
     }
     out << '\n';
   }
-  if (!blind.empty()) {
-    out << fmt::format("Blind windows ({}): blip could not see; neither up nor down\n", blind.size());
-    for (const BlindWindow& window : blind) {
-      out << fmt::format("  {:<24}  {:<24}  {:>9}  {}\n", format_iso8601_ms(window.start_ms),
+  print_outage_rows(out, "Outages", report.outages, report, "SAMPLES");
+  print_outage_rows(out, "Brownouts (slower than degraded_after)", report.brownouts, report, "SAMPLES");
+  if (!report.blind.empty()) {
+    out << fmt::format("Blind windows ({}): blip could not see; neither up nor down\n", report.blind.size());
+    for (const BlindWindow& window : report.blind) {
+      out << fmt::format("  {:<24}  {:<24}  {:>8}  {}\n", format_iso8601_ms(window.start_ms),
                          format_iso8601_ms(window.end_ms), format_duration_brief(window.end_ms - window.start_ms),
                          window.reason);
     }
     out << '\n';
   }
-  out << starts.render("Outage starts by minute of the hour (UTC)") << '\n';
-  out << down_seconds.render("Down seconds by minute of the hour (UTC)");
+  out << report.outage_starts.render("Outage starts by minute of the hour (UTC)") << '\n';
+  out << report.down_seconds.render("Down seconds by minute of the hour (UTC)") << '\n';
+  out << hour_strip(report.hour_of_day) << '\n';
+  out << "Pattern\n";
+  out << fmt::format("  all incidents: {}\n", report.incident_pattern.verdict);
+  for (const auto& [probe, pattern] : report.probe_patterns) {
+    if (pattern.outages_in_range > 0) out << fmt::format("  {}: {}\n", probe, pattern.verdict);
+  }
 }
 
-void print_json(std::ostream& out, const Range& range, const std::vector<OutageRecord>& outages,
-                const std::vector<BlindWindow>& blind, const MinuteOfHourHistogram& starts,
-                const MinuteOfHourHistogram& down_seconds) {
-  nlohmann::json report;
-  report["from"] = format_iso8601_ms(range.from_ms);
-  report["to"] = format_iso8601_ms(range.to_ms);
-  report["outages"] = nlohmann::json::array();
-  for (const OutageRecord& outage : outages) {
-    report["outages"].push_back({
-        {"probe", outage.probe},
-        {"start", format_iso8601_ms(outage.start_ms)},
-        {"end", outage.end_ms ? nlohmann::json(format_iso8601_ms(*outage.end_ms)) : nlohmann::json(nullptr)},
-        {"duration_ms", effective_end(outage, range) - outage.start_ms},
-        {"ongoing", !outage.end_ms.has_value()},
-        {"down_samples", outage.down_samples},
-        {"error", std::string(to_string(outage.error))},
-        {"detail", outage.detail},
-        {"end_reason", outage.end_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(outage.end_reason)},
-    });
-  }
-  report["blind_windows"] = nlohmann::json::array();
-  for (const BlindWindow& window : blind) {
-    report["blind_windows"].push_back({{"start", format_iso8601_ms(window.start_ms)},
-                                       {"end", format_iso8601_ms(window.end_ms)},
-                                       {"duration_ms", window.end_ms - window.start_ms},
-                                       {"reason", window.reason}});
-  }
-  report["minute_of_hour"] = {{"outage_starts", starts.bins}, {"down_seconds", down_seconds.bins}};
-  out << report.dump(2) << '\n';
+nlohmann::json outage_json(const OutageRecord& outage, const Report& report) {
+  return {
+      {"probe", outage.probe},
+      {"start", format_iso8601_ms(outage.start_ms)},
+      {"end", outage.end_ms ? nlohmann::json(format_iso8601_ms(*outage.end_ms)) : nlohmann::json(nullptr)},
+      {"duration_ms", effective_end(outage, report.range) - outage.start_ms},
+      {"ongoing", !outage.end_ms.has_value()},
+      {"samples", outage.down_samples},
+      {"error", outage.kind == OutageKind::outage ? nlohmann::json(std::string(to_string(outage.error)))
+                                                  : nlohmann::json(nullptr)},
+      {"detail", outage.detail},
+      {"incident", outage.incident_id ? nlohmann::json(*outage.incident_id) : nlohmann::json(nullptr)},
+      {"end_reason", outage.end_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(outage.end_reason)},
+      {"touches_blind_window", touches_blind(outage, report)},
+  };
 }
 
-// RFC 4180 quoting for the free-text detail.
+nlohmann::json pattern_json(const PatternResult& pattern) {
+  auto finding_json = [](const PeriodFinding& finding) {
+    return nlohmann::json{{"period", period_name(finding.period_ms)},
+                          {"period_ms", finding.period_ms},
+                          {"phase_ms", finding.phase_ms},
+                          {"phase", finding.phase_words},
+                          {"spread_ms", finding.spread_ms},
+                          {"share", finding.share},
+                          {"in_cluster", finding.in_cluster},
+                          {"outages", finding.outages},
+                          {"cycles", finding.cycles},
+                          {"rayleigh_z", finding.rayleigh_z},
+                          {"p_value", finding.p_value},
+                          {"significant", finding.significant},
+                          {"words", finding.words}};
+  };
+  static const char* kOutcomes[] = {"pattern", "no_pattern", "not_enough_data"};
+  nlohmann::json json{{"outcome", kOutcomes[static_cast<int>(pattern.outcome)]},
+                      {"verdict", pattern.verdict},
+                      {"forced", pattern.forced},
+                      {"significance", pattern.significance},
+                      {"per_period_threshold", pattern.per_period_threshold},
+                      {"outages_in_range", pattern.outages_in_range},
+                      {"independent_starts", pattern.independent_starts},
+                      {"finding", pattern.finding ? finding_json(*pattern.finding) : nlohmann::json(nullptr)}};
+  json["candidates"] = nlohmann::json::array();
+  for (const PeriodFinding& candidate : pattern.candidates) json["candidates"].push_back(finding_json(candidate));
+  return json;
+}
+
+void print_json(std::ostream& out, const Report& report) {
+  nlohmann::json json;
+  json["from"] = format_iso8601_ms(report.range.from_ms);
+  json["to"] = format_iso8601_ms(report.range.to_ms);
+  json["probes"] = nlohmann::json::array();
+  for (const ProbeSummary& summary : report.summaries) {
+    json["probes"].push_back({{"probe", summary.probe},
+                              {"uptime", summary.uptime()},
+                              {"observed_ms", summary.observed_ms},
+                              {"down_ms", summary.down_ms},
+                              {"samples", summary.samples},
+                              {"outages", summary.outages},
+                              {"brownouts", summary.brownouts},
+                              {"longest_outage_ms", summary.longest_ms},
+                              {"mttr_ms", summary.mttr_ms()}});
+  }
+  json["incidents"] = nlohmann::json::array();
+  for (const Incident& incident : report.incidents) {
+    nlohmann::json order = nlohmann::json::array();
+    for (const OutageRecord* outage : incident.outages) {
+      order.push_back({{"probe", outage->probe}, {"after_ms", outage->start_ms - incident.start_ms}});
+    }
+    json["incidents"].push_back(
+        {{"id", incident.id},
+         {"start", format_iso8601_ms(incident.start_ms)},
+         {"end", incident.end_ms ? nlohmann::json(format_iso8601_ms(*incident.end_ms)) : nlohmann::json(nullptr)},
+         {"root_probe", incident.outages.front()->probe},
+         {"order", order}});
+  }
+  json["outages"] = nlohmann::json::array();
+  for (const OutageRecord& outage : report.outages) json["outages"].push_back(outage_json(outage, report));
+  json["brownouts"] = nlohmann::json::array();
+  for (const OutageRecord& brownout : report.brownouts) json["brownouts"].push_back(outage_json(brownout, report));
+  json["blind_windows"] = nlohmann::json::array();
+  for (const BlindWindow& window : report.blind) {
+    json["blind_windows"].push_back({{"start", format_iso8601_ms(window.start_ms)},
+                                     {"end", format_iso8601_ms(window.end_ms)},
+                                     {"duration_ms", window.end_ms - window.start_ms},
+                                     {"reason", window.reason}});
+  }
+  json["minute_of_hour"] = {{"outage_starts", report.outage_starts.bins},
+                            {"down_seconds", report.down_seconds.bins}};
+  json["hour_of_day"] = {{"outage_starts", report.hour_of_day.bins}};
+  json["pattern"] = {{"incidents", pattern_json(report.incident_pattern)}, {"probes", nlohmann::json::object()}};
+  for (const auto& [probe, pattern] : report.probe_patterns) json["pattern"]["probes"][probe] = pattern_json(pattern);
+  out << json.dump(2) << '\n';
+}
+
+// RFC 4180 quoting for free text.
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
   std::string quoted = "\"";
@@ -145,13 +417,14 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
-void print_csv(std::ostream& out, const Range& range, const std::vector<OutageRecord>& outages) {
-  out << "probe,start,end,duration_ms,down_samples,error,detail,end_reason\n";
-  for (const OutageRecord& outage : outages) {
-    out << fmt::format("{},{},{},{},{},{},{},{}\n", csv_field(outage.probe), format_iso8601_ms(outage.start_ms),
+void print_csv(std::ostream& out, const Report& report) {
+  out << "probe,start,end,duration_ms,down_samples,error,detail,incident,end_reason\n";
+  for (const OutageRecord& outage : report.outages) {
+    out << fmt::format("{},{},{},{},{},{},{},{},{}\n", csv_field(outage.probe), format_iso8601_ms(outage.start_ms),
                        outage.end_ms ? format_iso8601_ms(*outage.end_ms) : "",
-                       effective_end(outage, range) - outage.start_ms, outage.down_samples, to_string(outage.error),
-                       csv_field(outage.detail), outage.end_reason);
+                       effective_end(outage, report.range) - outage.start_ms, outage.down_samples,
+                       to_string(outage.error), csv_field(outage.detail),
+                       outage.incident_id ? std::to_string(*outage.incident_id) : "", outage.end_reason);
   }
 }
 
@@ -161,6 +434,15 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
   if (options.format != "table" && options.format != "json" && options.format != "csv") {
     err << fmt::format("--format: expected table, json or csv, got \"{}\"\n", options.format);
     return kExitUsage;
+  }
+  std::optional<int64_t> forced_period_ms;
+  if (options.period != "auto") {
+    std::string problem;
+    forced_period_ms = parse_duration_ms(options.period, &problem);
+    if (!forced_period_ms || *forced_period_ms <= 0) {
+      err << "--period: " << (problem.empty() ? "must be positive" : problem) << " (or auto)\n";
+      return kExitUsage;
+    }
   }
   auto range = resolve_range(options, err);
   if (!range) return kExitUsage;
@@ -174,27 +456,13 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
         return kExitUsage;
       }
     }
-    auto outages = store.outages(range->from_ms, range->to_ms, options.probe);
-    auto blind = store.blind_windows(range->from_ms, range->to_ms);
-    MinuteOfHourHistogram starts;
-    MinuteOfHourHistogram down_seconds;
-    for (const OutageRecord& outage : outages) {
-      if (outage.start_ms >= range->from_ms) starts.add(outage.start_ms);
-      // Spread each outage's down time over the minutes it covered.
-      int64_t from = std::max(outage.start_ms, range->from_ms);
-      int64_t until = std::min(effective_end(outage, *range), range->to_ms);
-      for (int64_t t = from; t < until;) {
-        int64_t minute_end = std::min(until, t - t % 60'000 + 60'000);
-        down_seconds.bins[static_cast<size_t>((t / 60'000) % 60)] += (minute_end - t + 500) / 1000;
-        t = minute_end;
-      }
-    }
+    Report report = gather(store, options, *range, forced_period_ms);
     if (options.format == "json") {
-      print_json(out, *range, outages, blind, starts, down_seconds);
+      print_json(out, report);
     } else if (options.format == "csv") {
-      print_csv(out, *range, outages);
+      print_csv(out, report);
     } else {
-      print_table(out, options, *range, outages, blind, starts, down_seconds);
+      print_table(out, options, report);
     }
   } catch (const StoreError& error) {
     err << error.what() << '\n';

@@ -73,9 +73,10 @@ int run_daemon(const RunOptions& options) {
   CurrentIncident incident;
 
   ProbeRuntime runtime(*configs);
-  auto record_outage = [&](const std::string& name, ProbeTracking& probe, const OutageTransition& transition) {
+  auto record_outage = [&](size_t index, ProbeTracking& probe, const OutageTransition& transition) {
+    const std::string& name = (*configs)[index].name;
     if (transition.kind == OutageTransition::Kind::opened) {
-      auto membership = incident.tracker.outage_opened(transition.start_ms);
+      auto membership = incident.tracker.outage_opened(index, transition.start_ms);
       incident.start_ms = membership.start_ms;
       if (membership.started) {
         incident.id = store->open_incident(membership.start_ms);
@@ -109,7 +110,7 @@ int run_daemon(const RunOptions& options) {
     store->add_sample(probe.probe_id, sample);
     const std::string& name = (*configs)[index].name;
     try {
-      if (auto transition = probe.outages.observe(sample)) record_outage(name, probe, *transition);
+      if (auto transition = probe.outages.observe(sample)) record_outage(index, probe, *transition);
       if (auto transition = probe.brownouts.observe(sample)) record_brownout(name, probe, *transition);
     } catch (const StoreError& error) {
       spdlog::error("store: outage write failed probe={} err={}", name, error.what());

@@ -135,6 +135,10 @@ Store::Store(const std::string& path, Mode mode) : path_(path) {
                                      path, found, kSchemaVersion));
       }
       if (found < 1) throw StoreError(fmt::format("{} is not a blip database (no schema)", path));
+      if (found < kSchemaVersion) {
+        throw StoreError(fmt::format("database {} has schema {}, this blip reads {}: `blip run` upgrades it", path,
+                                     found, kSchemaVersion));
+      }
     }
   } catch (const StoreError& error) {
     sqlite3_close(db_);
@@ -376,6 +380,17 @@ std::vector<std::string> Store::probe_names() const {
   Statement select(db_, "SELECT name FROM probes ORDER BY name");
   while (select.step()) names.push_back(select.text(0));
   return names;
+}
+
+RollupTotals Store::rollup_totals(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
+  Statement select(db_,
+                   "SELECT count(*), coalesce(min(r.minute_ms), 0), coalesce(max(r.minute_ms), 0), "
+                   "coalesce(sum(r.count), 0), coalesce(sum(r.down), 0), coalesce(sum(r.degraded), 0) "
+                   "FROM rollups r JOIN probes p ON p.id = r.probe_id "
+                   "WHERE p.name = ? AND r.minute_ms >= ? AND r.minute_ms < ? AND r.count > 0");
+  select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, to_ms).step();
+  return {select.integer(0), select.integer(1), select.integer(2), select.integer(3), select.integer(4),
+          select.integer(5)};
 }
 
 std::string_view to_string(OutageKind kind) { return kind == OutageKind::outage ? "outage" : "brownout"; }

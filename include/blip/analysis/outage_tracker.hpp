@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "blip/core/sample.hpp"
 
@@ -41,18 +42,20 @@ class OutageTracker {
 
 // Groups outages of different probes into incidents, online: an outage joins
 // the current incident while any of its outages is still open, or when it
-// starts within `join_gap_ms` of the incident's end. Incidents are numbered
+// starts within `join_gap_ms` of the incident's end and its probe is not in
+// the incident yet (a probe that goes down again later is a new incident, or
+// a flapping probe would chain everything into one). Incidents are numbered
 // from 1 in the order they begin.
 class IncidentTracker {
  public:
-  explicit IncidentTracker(int64_t join_gap_ms = 10'000) : join_gap_ms_(join_gap_ms) {}
+  explicit IncidentTracker(int64_t join_gap_ms = 5'000) : join_gap_ms_(join_gap_ms) {}
 
   struct Membership {
     int64_t incident;   // its number
     bool started;       // this outage began a new incident
     int64_t start_ms;   // the incident's start so far (the earliest outage start)
   };
-  Membership outage_opened(int64_t start_ms);
+  Membership outage_opened(size_t probe, int64_t start_ms);
   // The incident's end when this was its last open outage (it may still be
   // extended by an outage starting within the join gap).
   std::optional<int64_t> outage_closed(int64_t end_ms);
@@ -64,6 +67,7 @@ class IncidentTracker {
   int64_t start_ms_ = 0;
   int64_t end_ms_ = 0;
   int open_outages_ = 0;
+  std::vector<size_t> probes_;  // in the current incident
 };
 
 }  // namespace blip

@@ -12,9 +12,8 @@ namespace blip {
 
 // The periods tried when none is forced, shortest first.
 inline constexpr std::array<int64_t, 15> kPatternPeriodsMs{
-    60'000,     120'000,    300'000,     600'000,     900'000,
-    1'200'000,  1'800'000,  3'600'000,   7'200'000,   10'800'000,
-    14'400'000, 21'600'000, 28'800'000,  43'200'000,  86'400'000,
+    60'000,    120'000,    300'000,    600'000,    900'000,    1'200'000,  1'800'000,  3'600'000,
+    7'200'000, 10'800'000, 14'400'000, 21'600'000, 28'800'000, 43'200'000, 86'400'000,
 };
 
 // A period needs this many outages and this many cycles of observed time to be tested.
@@ -38,19 +37,25 @@ struct PatternInput {
 // The statistics of the outage starts folded by one period.
 struct PeriodFinding {
   int64_t period_ms = 0;
-  double phase_ms = 0;    // mean phase in [0, period) from the Unix epoch: 0 is the top of the hour, midnight UTC for 24h
-  double spread_ms = 0;   // circular standard deviation, at most period/2
-  double window_ms = 0;   // half-width of the cluster that `share` counts: 2 spreads, at most period/4
-  double share = 0;       // fraction of the tested starts within ±window_ms of the phase
-  int in_cluster = 0;     // how many starts that is
-  int outages = 0;        // starts tested: those in the last whole cycles of the range
-  double cycles = 0;      // observed time / period
+  // Mean phase in [0, period), folded on Unix epoch time: 0 is the top of the
+  // hour for 1h, midnight UTC for 24h.
+  double phase_ms = 0;
+  // Circular standard deviation sqrt(-2 ln R̄), in ms, at most period/2.
+  double spread_ms = 0;
+  // Half-width of the cluster that `share` counts: two spreads, at most period/4.
+  double window_ms = 0;
+  double share = 0;    // fraction of the tested starts within ±window_ms of the phase
+  int in_cluster = 0;  // how many starts that is
+  int outages = 0;     // starts tested: those in the last whole cycles of the range
+  double cycles = 0;   // observed time / period
   double mean_resultant_length = 0;  // R̄ in [0, 1]
-  double rayleigh_z = 0;  // n R̄²
-  double p_value = 1;     // Rayleigh test against uniformly spread starts
-  bool significant = false;  // p_value below the result's per_period_threshold
-  std::string phase_words;   // "+00:12:05 past the hour"
-  std::string words;         // "every 1h: 9 of 10 outages began within 40.0s of +00:00:12 past the hour (spread 18.2s, p < 0.0001)"
+  double rayleigh_z = 0;             // n R̄²
+  double p_value = 1;                // Rayleigh test against uniformly spread starts
+  bool significant = false;          // p_value below the result's per_period_threshold
+  std::string phase_words;           // "+00:00:12 past the hour"
+  // "every 1h: 10 of 10 outages began within 10.0s of +00:00:12 past the hour
+  // (spread 0.00s, p < 0.0001)"
+  std::string words;
 };
 
 struct PatternResult {
@@ -59,10 +64,10 @@ struct PatternResult {
   // The longest significant period; with a forced period, its statistics
   // whenever there is enough data, significant or not.
   std::optional<PeriodFinding> finding;
-  std::string verdict;                   // one plain sentence for people
+  std::string verdict;                    // one plain sentence for people
   std::vector<PeriodFinding> candidates;  // every period tested, shortest first
   bool forced = false;
-  double significance = 0;               // the family-wise false-positive rate asked for
+  double significance = 0;  // the family-wise false-positive rate asked for
   // Bonferroni: significance / periods tested, so that the chance of any
   // finding in data without a pattern stays below `significance`.
   double per_period_threshold = 0;

@@ -37,6 +37,7 @@ struct ReportOptions {
   std::string to;
   std::string probe;
   std::string format = "table";
+  std::string period = "auto";  // or a duration that forces the pattern's period
 };
 int run_report(const ReportOptions& options, std::ostream& out, std::ostream& err);
 

@@ -49,6 +49,15 @@ struct Rollup {
   int64_t p95_us = 0;
   int64_t max_us = 0;
 };
+// One probe's rollups over a range, added up in SQL.
+struct RollupTotals {
+  int64_t minutes = 0;  // minutes with at least one sample
+  int64_t first_minute_ms = 0;
+  int64_t last_minute_ms = 0;
+  int64_t samples = 0;
+  int64_t down = 0;
+  int64_t degraded = 0;
+};
 Rollup summarize_minute(int64_t minute_ms, const std::vector<StoredSample>& samples);
 
 // blip's SQLite database. Samples are buffered and written by flush() in one
@@ -89,6 +98,7 @@ class Store {
   std::vector<OutageRecord> outages(int64_t from_ms, int64_t to_ms, const std::string& probe = "",
                                     OutageKind kind = OutageKind::outage) const;
   std::vector<Rollup> rollups(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
+  RollupTotals rollup_totals(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
   std::vector<BlindWindow> blind_windows(int64_t from_ms, int64_t to_ms) const;
   std::vector<Sample> samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
 

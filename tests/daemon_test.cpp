@@ -186,6 +186,53 @@ TEST(Daemon, MisbehavingTargetsAreDownSamplesAndBlipKeepsRunning) {
   EXPECT_TRUE(store.outages(0, INT64_MAX, "healthy").empty());
 }
 
+// The whole story: stalls on a schedule, and the report names the schedule.
+TEST(Daemon, ReportFindsTheStallSchedule) {
+  constexpr int kStalls = 5;
+  constexpr int64_t kOffsetMs = 20'000;  // each stall begins 20 s into a minute
+  test::NginxServer nginx;
+  TempDir dir;
+  Daemon blip(dir, http_config("web", nginx.url("/health"), "250ms", "1s"));
+  std::vector<std::pair<int64_t, int64_t>> stalls;  // freeze, thaw
+  for (int i = 0; i < kStalls; ++i) {
+    const int64_t now = wall_now_ms();
+    int64_t next = now - now % 60'000 + kOffsetMs;
+    if (next <= now + 500) next += 60'000;
+    sleep_for(std::chrono::milliseconds(next - now));
+    stalls.emplace_back(wall_now_ms(), 0);
+    nginx.freeze();
+    sleep_for(3s);
+    stalls.back().second = wall_now_ms();
+    nginx.thaw();
+  }
+  sleep_for(2s);
+  blip.process().signal(SIGTERM);
+  ASSERT_EQ(blip.process().wait(), 0) << blip.log();
+
+  std::string json;
+  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--format", "json"}, &json), 0)
+      << json;
+  auto report = nlohmann::json::parse(json);
+  ASSERT_EQ(report["outages"].size(), static_cast<size_t>(kStalls)) << json;
+  for (int i = 0; i < kStalls; ++i) {
+    int64_t start = 0;
+    int64_t end = 0;
+    ASSERT_TRUE(parse_iso8601_ms(report["outages"][i]["start"], start));
+    ASSERT_TRUE(parse_iso8601_ms(report["outages"][i]["end"], end));
+    EXPECT_NEAR(static_cast<double>(start), static_cast<double>(stalls[i].first), 250.0) << "stall " << i;
+    EXPECT_NEAR(static_cast<double>(end), static_cast<double>(stalls[i].second), 250.0) << "stall " << i;
+  }
+  const auto& pattern = report["pattern"]["incidents"];
+  ASSERT_EQ(pattern["outcome"], "pattern") << pattern.dump(2);
+  EXPECT_EQ(pattern["finding"]["period"], "1m");
+  EXPECT_NEAR(pattern["finding"]["phase_ms"].get<double>(), static_cast<double>(kOffsetMs), 1000.0);
+  EXPECT_EQ(report["pattern"]["probes"]["web"]["finding"]["period"], "1m");
+
+  std::string table;
+  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h"}, &table), 0);
+  EXPECT_NE(table.find("every 1m"), std::string::npos) << table;
+}
+
 TEST(Daemon, BadInputExitsTwoWithAClearMessage) {
   TempDir dir;
   dir.write("probes.d/a.toml", "[[probe]]\nname = \"x\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\n");

@@ -439,8 +439,9 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
   if (options.period != "auto") {
     std::string problem;
     forced_period_ms = parse_duration_ms(options.period, &problem);
-    if (!forced_period_ms || *forced_period_ms <= 0) {
-      err << "--period: " << (problem.empty() ? "must be positive" : problem) << " (or auto)\n";
+    // Below a minute, outage edges (one probe interval) are a large part of the period.
+    if (!forced_period_ms || *forced_period_ms < 60'000) {
+      err << "--period: " << (problem.empty() ? "must be at least 1m" : problem) << " (or auto)\n";
       return kExitUsage;
     }
   }

@@ -7,6 +7,7 @@
 #include <regex>
 #include <thread>
 
+#include "blip/adapters/redis_uv.hpp"
 #include "blip/cli/probe_runtime.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/scheduler/scheduler.hpp"
@@ -46,13 +47,15 @@ struct Delivered {
 
 // Runs the probes on the real scheduler (not single-shot) for `duration_ms`,
 // then drains. `events` run on the loop at the given offsets (ms).
-std::vector<std::vector<Delivered>> run_for(const std::vector<ProbeConfig>& configs, int64_t duration_ms,
-                                            const std::vector<std::pair<int64_t, std::function<void()>>>& events = {}) {
+std::vector<std::vector<Delivered>> run_for(
+    const std::vector<ProbeConfig>& configs, int64_t duration_ms,
+    const std::vector<std::pair<int64_t, std::function<void()>>>& events = {}) {
   std::vector<std::vector<Delivered>> delivered(configs.size());
   ProbeRuntime runtime(configs);
-  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes, [&](size_t index, const Sample& sample) {
-    delivered[index].push_back({sample, wall_now_ms()});
-  });
+  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes,
+                      [&](size_t index, const Sample& sample) {
+                        delivered[index].push_back({sample, wall_now_ms()});
+                      });
   std::vector<std::unique_ptr<Timer>> timers;
   for (const auto& [at_ms, action] : events) {
     timers.push_back(std::make_unique<Timer>(runtime.loop.get(), action));
@@ -100,16 +103,17 @@ void run_mode_cases(const RedisServer& server, const std::vector<ModeCase>& case
 
 TEST(RedisProbe, ModesAndSelectWithoutPassword) {
   RedisServer server;
-  run_mode_cases(server, {
-                             {"ping", Mode::ping, "", "", 0, Status::up, ErrorClass::none, "PONG"},
-                             {"write", Mode::write, "", "", 0, Status::up, ErrorClass::none, "SET and GET"},
-                             {"ping in db 3", Mode::ping, "", "", 3, Status::up, ErrorClass::none, "PONG"},
-                             {"write in db 5", Mode::write, "", "", 5, Status::up, ErrorClass::none, ""},
-                             {"db out of range", Mode::ping, "", "", 99, Status::down, ErrorClass::query,
-                              "SELECT 99 failed: ERR DB index is out of range"},
-                             {"a password the server does not need", Mode::ping, "", "not-needed-pw", 0,
-                              Status::down, ErrorClass::auth, "AUTH failed"},
-                         });
+  run_mode_cases(server,
+                 {
+                     {"ping", Mode::ping, "", "", 0, Status::up, ErrorClass::none, "PONG"},
+                     {"write", Mode::write, "", "", 0, Status::up, ErrorClass::none, "SET and GET"},
+                     {"ping in db 3", Mode::ping, "", "", 3, Status::up, ErrorClass::none, "PONG"},
+                     {"write in db 5", Mode::write, "", "", 5, Status::up, ErrorClass::none, ""},
+                     {"db out of range", Mode::ping, "", "", 99, Status::down, ErrorClass::query,
+                      "SELECT 99 failed: ERR DB index is out of range"},
+                     {"a password the server does not need", Mode::ping, "", "not-needed-pw", 0,
+                      Status::down, ErrorClass::auth, "AUTH failed"},
+                 });
   // SELECT really switched databases: the write went to db 5 (and db 0, from the case before).
   EXPECT_NE(server.command({"GET", "blip:probe:redis-under-test"}, 5), "(nil)");
   std::string ttl = server.command({"PTTL", "blip:probe:redis-under-test"}, 5);
@@ -118,24 +122,56 @@ TEST(RedisProbe, ModesAndSelectWithoutPassword) {
   EXPECT_EQ(server.command({"EXISTS", "blip:probe:redis-under-test"}, 4), "0");
 }
 
+TEST(RedisProbe, ReadOnlyReplicaAnswersPingButFailsWrites) {
+  RedisServer server;
+  // A replica of a master that is not there: it still serves reads and PING, refuses writes.
+  server.command({"REPLICAOF", "127.0.0.1", std::to_string(test::free_port())});
+  run_mode_cases(server, {
+                             {"ping", Mode::ping, "", "", 0, Status::up, ErrorClass::none, "PONG"},
+                             {"write", Mode::write, "", "", 0, Status::down, ErrorClass::query,
+                              "SET: READONLY"},
+                         });
+}
+
+TEST(RedisProbe, ErrorRepliesAreClassified) {
+  const std::vector<std::pair<std::string, ErrorClass>> cases{
+      {"NOAUTH Authentication required.", ErrorClass::auth},
+      {"WRONGPASS invalid username-password pair or user is disabled.", ErrorClass::auth},
+      {"ERR invalid password", ErrorClass::auth},
+      {"-ERR AUTH <password> called without any password configured for the default user.",
+       ErrorClass::auth},
+      {"ERR Client sent AUTH, but no password is set", ErrorClass::auth},
+      {"ERR wrong number of arguments for 'auth' command", ErrorClass::auth},
+      {"NOPERM this user has no permissions to run the 'set' command", ErrorClass::auth},
+      {"ERR max number of clients reached", ErrorClass::query},
+      {"WRONGTYPE Operation against a key holding the wrong kind of value", ErrorClass::query},
+      {"READONLY You can't write against a read only replica.", ErrorClass::query},
+      {"ERR DB index is out of range", ErrorClass::query},
+      {"LOADING Redis is loading the dataset in memory", ErrorClass::query},
+  };
+  for (const auto& [reply, error] : cases)
+    EXPECT_EQ(classify_redis_error_reply(reply), error) << reply;
+}
+
 TEST(RedisProbe, AuthWithPasswordAndUsername) {
   RedisServer server(kServerPassword);
   run_mode_cases(server, {
-                             {"right password", Mode::ping, "", kServerPassword, 0, Status::up, ErrorClass::none, "PONG"},
-                             {"right password, write in db 2", Mode::write, "", kServerPassword, 2, Status::up,
-                              ErrorClass::none, ""},
-                             {"user default and right password", Mode::ping, "default", kServerPassword, 0, Status::up,
+                             {"right password", Mode::ping, "", kServerPassword, 0, Status::up,
                               ErrorClass::none, "PONG"},
-                             {"wrong password", Mode::ping, "", "wrong-pa55word", 0, Status::down, ErrorClass::auth,
-                              "WRONGPASS"},
-                             {"unknown user", Mode::ping, "nobody", kServerPassword, 0, Status::down, ErrorClass::auth,
-                              "WRONGPASS"},
-                             {"password required, none given", Mode::ping, "", "", 0, Status::down, ErrorClass::auth,
-                              "NOAUTH"},
-                             {"password required, none given, write", Mode::write, "", "", 0, Status::down,
+                             {"right password, write in db 2", Mode::write, "", kServerPassword, 2,
+                              Status::up, ErrorClass::none, ""},
+                             {"user default and right password", Mode::ping, "default",
+                              kServerPassword, 0, Status::up, ErrorClass::none, "PONG"},
+                             {"wrong password", Mode::ping, "", "wrong-pa55word", 0, Status::down,
+                              ErrorClass::auth, "WRONGPASS"},
+                             {"unknown user", Mode::ping, "nobody", kServerPassword, 0,
+                              Status::down, ErrorClass::auth, "WRONGPASS"},
+                             {"password required, none given", Mode::ping, "", "", 0, Status::down,
                               ErrorClass::auth, "NOAUTH"},
-                             {"password required, none given, sidekiq", Mode::sidekiq, "", "", 0, Status::down,
-                              ErrorClass::auth, "NOAUTH"},
+                             {"password required, none given, write", Mode::write, "", "", 0,
+                              Status::down, ErrorClass::auth, "NOAUTH"},
+                             {"password required, none given, sidekiq", Mode::sidekiq, "", "", 0,
+                              Status::down, ErrorClass::auth, "NOAUTH"},
                          });
 }
 
@@ -200,12 +236,31 @@ TEST(RedisProbe, OneConnectionServesManySamples) {
   ProbeConfig config = redis_probe(server.port(), Mode::write);
   config.interval_ms = 50;
   auto delivered = run_for({config}, 1000);
-  ASSERT_GE(delivered[0].size(), 15U);
+  ASSERT_GE(delivered[0].size(), 10U);
   for (const Delivered& d : delivered[0]) EXPECT_EQ(d.sample.status, Status::up) << d.sample.detail;
   // One connection for the probe, plus the one that asks the second time.
   EXPECT_LE(connections() - before, 2);
   EXPECT_EQ(delivered[0].front().sample.phases.connect_us > 0, true) << "the first sample connects";
-  EXPECT_EQ(delivered[0].back().sample.phases.connect_us, 0) << "later samples reuse the connection";
+  EXPECT_EQ(delivered[0].back().sample.phases.connect_us, 0)
+      << "later samples reuse the connection";
+}
+
+TEST(RedisProbe, ServerClosingTheIdleConnectionCostsNoSample) {
+  RedisServer server;
+  ProbeConfig config = redis_probe(server.port(), Mode::ping);
+  int64_t killed_at_ms = 0;
+  // Between two samples (they fire at 0, 100, 200, ... ms): the pool sees the close and reconnects.
+  auto delivered = run_for(
+      {config}, 1000, {{550, [&] {
+                          server.command({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+                          killed_at_ms = wall_now_ms();
+                        }}});
+  int reconnects = 0;
+  for (const Delivered& d : delivered[0]) {
+    EXPECT_EQ(d.sample.status, Status::up) << d.sample.detail;
+    if (d.sample.sent_ms > killed_at_ms && d.sample.phases.connect_us > 0) ++reconnects;
+  }
+  EXPECT_EQ(reconnects, 1);
 }
 
 TEST(RedisProbe, FrozenServerTimesOutWhileOthersKeepTheirScheduleAndItRecovers) {
@@ -246,7 +301,8 @@ TEST(RedisProbe, FrozenServerTimesOutWhileOthersKeepTheirScheduleAndItRecovers) 
   EXPECT_GE(timeouts, 20) << "about 30 attempts fall into the 3 s freeze";
   ASSERT_GE(frozen_samples.size(), 5U);
   for (size_t i = frozen_samples.size() - 5; i < frozen_samples.size(); ++i) {
-    EXPECT_EQ(frozen_samples[i].sample.status, Status::up) << "recovered after SIGCONT: " << frozen_samples[i].sample.detail;
+    EXPECT_EQ(frozen_samples[i].sample.status, Status::up)
+        << "recovered after SIGCONT: " << frozen_samples[i].sample.detail;
   }
 
   ASSERT_GE(healthy_samples.size(), 50U);
@@ -255,15 +311,19 @@ TEST(RedisProbe, FrozenServerTimesOutWhileOthersKeepTheirScheduleAndItRecovers) 
   for (size_t i = 0; i < healthy_samples.size(); ++i) {
     EXPECT_EQ(healthy_samples[i].sample.status, Status::up) << healthy_samples[i].sample.detail;
     if (i == 0) continue;
-    largest_send_gap = std::max(largest_send_gap, healthy_samples[i].sample.sent_ms - healthy_samples[i - 1].sample.sent_ms);
-    largest_arrival_gap = std::max(largest_arrival_gap, healthy_samples[i].arrived_ms - healthy_samples[i - 1].arrived_ms);
+    largest_send_gap = std::max(largest_send_gap, healthy_samples[i].sample.sent_ms -
+                                                      healthy_samples[i - 1].sample.sent_ms);
+    largest_arrival_gap = std::max(
+        largest_arrival_gap, healthy_samples[i].arrived_ms - healthy_samples[i - 1].arrived_ms);
   }
   EXPECT_LE(largest_send_gap, 250);
   EXPECT_LE(largest_arrival_gap, 250);
-  std::printf("[ timings  ] frozen probe: %d timeouts of %zu samples; healthy probe: %zu samples, largest gap "
-              "between sends %lld ms, between arrivals %lld ms\n",
-              timeouts, frozen_samples.size(), healthy_samples.size(), static_cast<long long>(largest_send_gap),
-              static_cast<long long>(largest_arrival_gap));
+  std::printf(
+      "[ timings  ] frozen probe: %d timeouts of %zu samples; healthy probe: %zu samples, largest "
+      "gap "
+      "between sends %lld ms, between arrivals %lld ms\n",
+      timeouts, frozen_samples.size(), healthy_samples.size(),
+      static_cast<long long>(largest_send_gap), static_cast<long long>(largest_arrival_gap));
 }
 
 TEST(RedisProbe, KilledServerIsRefusedThenTheSameProbeReconnects) {
@@ -315,7 +375,7 @@ TEST(RedisProbe, DestroyedOrCancelledWithAttemptsInFlightNeverCallsDone) {
     ProbeRuntime runtime({config});
     Probe& probe = *runtime.probes[0];
     int calls = 0;
-    auto count = [&](ProbeResult) { ++calls; };
+    auto count = [&](const ProbeResult&) { ++calls; };
     probe.start(1, count);
     probe.start(2, count);
     probe.cancel(2);  // while still resolving
@@ -325,7 +385,7 @@ TEST(RedisProbe, DestroyedOrCancelledWithAttemptsInFlightNeverCallsDone) {
     runtime.loop.run();  // attempt 1 is now connected and waiting on the frozen server
     probe.start(3, count);
     probe.start(4, count);
-    probe.cancel(1);  // while waiting for replies
+    probe.cancel(1);         // while waiting for replies
     runtime.probes.clear();  // attempt 3 and 4 still resolving or connecting
     EXPECT_EQ(calls, 0);
   }
@@ -338,7 +398,8 @@ std::string job_seconds(double enqueued_s) {
   return fmt::format(R"({{"class":"X","jid":"abc","enqueued_at":{:.3f}}})", enqueued_s);
 }
 std::string job_milliseconds(int64_t enqueued_ms) {
-  return fmt::format(R"({{"class":"X","jid":"abc","created_at":{0},"enqueued_at":{0}}})", enqueued_ms);
+  return fmt::format(R"({{"class":"X","jid":"abc","created_at":{0},"enqueued_at":{0}}})",
+                     enqueued_ms);
 }
 
 TEST(RedisProbe, SidekiqQueueLatencyAndHeartbeat) {
@@ -346,8 +407,10 @@ TEST(RedisProbe, SidekiqQueueLatencyAndHeartbeat) {
   using Commands = std::vector<std::vector<std::string>>;
   // Commands built at run time: every timestamp is relative to now.
   auto beat = [](const std::string& key, double age_s) {
-    return Commands{{"SADD", key.substr(0, key.find("host:")) + "processes", key.substr(key.find("host:"))},
-                    {"HSET", key, "beat", fmt::format("{:.3f}", wall_now_ms() / 1000.0 - age_s)}};
+    return Commands{
+        {"SADD", key.substr(0, key.find("host:")) + "processes", key.substr(key.find("host:"))},
+        {"HSET", key, "beat",
+         fmt::format("{:.3f}", static_cast<double>(wall_now_ms()) / 1000.0 - age_s)}};
   };
   auto now_s = [] { return static_cast<double>(wall_now_ms()) / 1000.0; };
   struct Case {
@@ -364,8 +427,8 @@ TEST(RedisProbe, SidekiqQueueLatencyAndHeartbeat) {
     return all;
   };
   const std::vector<Case> cases{
-      {"empty queues and a fresh beat", [&] { return beat("host:1:abc", 1); }, "", Status::up, ErrorClass::none,
-       R"(^1 process, worst queue default 0\.0s$)"},
+      {"empty queues and a fresh beat", [&] { return beat("host:1:abc", 1); }, "", Status::up,
+       ErrorClass::none, R"(^1 process, worst queue default 0\.0s$)"},
       {"fresh jobs, float seconds (Sidekiq 7)",
        [&] {
          return join({beat("host:1:abc", 2),
@@ -381,11 +444,15 @@ TEST(RedisProbe, SidekiqQueueLatencyAndHeartbeat) {
        },
        "", Status::up, ErrorClass::none, R"(^1 process, worst queue mailers 0\.\ds$)"},
       {"an old job, float seconds",
-       [&] { return join({beat("host:1:abc", 1), {{"LPUSH", "queue:push", job_seconds(now_s() - 95.2)}}}); }, "",
-       Status::down, ErrorClass::lag, R"(^queue push latency 95\.\ds > 60s$)"},
+       [&] {
+         return join(
+             {beat("host:1:abc", 1), {{"LPUSH", "queue:push", job_seconds(now_s() - 95.2)}}});
+       },
+       "", Status::down, ErrorClass::lag, R"(^queue push latency 95\.\ds > 60s$)"},
       {"an old job, integer milliseconds",
        [&] {
-         return join({beat("host:1:abc", 1), {{"LPUSH", "queue:ingress", job_milliseconds(wall_now_ms() - 95'200)}}});
+         return join({beat("host:1:abc", 1),
+                      {{"LPUSH", "queue:ingress", job_milliseconds(wall_now_ms() - 95'200)}}});
        },
        "", Status::down, ErrorClass::lag, R"(^queue ingress latency 95\.\ds > 60s$)"},
       {"only the oldest job (the right end) counts",
@@ -402,27 +469,47 @@ TEST(RedisProbe, SidekiqQueueLatencyAndHeartbeat) {
                        {"LPUSH", "queue:default", job_seconds(now_s() - 500)}}});
        },
        "", Status::up, ErrorClass::none, R"(^1 process, worst queue default 0\.\ds$)"},
-      {"stale heartbeat", [&] { return beat("host:1:abc", 312); }, "", Status::down, ErrorClass::lag,
-       R"(^no Sidekiq process beat within 60s \(newest 312s ago\)$)"},
-      {"no processes", [&] { return Commands{{"LPUSH", "queue:default", job_seconds(now_s())}}; }, "", Status::down,
-       ErrorClass::lag, R"(^no Sidekiq process beat within 60s \(no processes\)$)"},
+      {"stale heartbeat", [&] { return beat("host:1:abc", 312); }, "", Status::down,
+       ErrorClass::lag, R"(^no Sidekiq process beat within 60s \(newest 312s ago\)$)"},
+      {"no processes",
+       [&] {
+         return Commands{{"LPUSH", "queue:default", job_seconds(now_s())}};
+       },
+       "", Status::down, ErrorClass::lag,
+       R"(^no Sidekiq process beat within 60s \(no processes\)$)"},
       {"a process whose hash expired",
-       [&] { return Commands{{"SADD", "processes", "host:9:gone"}}; }, "", Status::down, ErrorClass::lag,
+       [&] {
+         return Commands{{"SADD", "processes", "host:9:gone"}};
+       },
+       "", Status::down, ErrorClass::lag,
        R"(^no Sidekiq process beat within 60s \(no beat recorded\)$)"},
       {"one stale and one fresh process",
-       [&] { return join({beat("host:1:abc", 312), beat("host:2:def", 3)}); }, "", Status::up, ErrorClass::none,
-       R"(^2 processes, worst queue default 0\.0s$)"},
+       [&] {
+         return join({beat("host:1:abc", 312), beat("host:2:def", 3)});
+       },
+       "", Status::up, ErrorClass::none, R"(^2 processes, worst queue default 0\.0s$)"},
       {"old job and no beat: both named",
-       [&] { return Commands{{"LPUSH", "queue:scheduler", job_seconds(now_s() - 70)}}; }, "", Status::down,
-       ErrorClass::lag, R"(^queue scheduler latency 70\.\ds > 60s; no Sidekiq process beat within 60s \(no processes\)$)"},
-      {"malformed JSON", [&] { return join({beat("host:1:abc", 1), {{"LPUSH", "queue:mailers", "{not json"}}}); }, "",
-       Status::down, ErrorClass::protocol, R"(^queue mailers: the oldest job is not JSON$)"},
+       [&] {
+         return Commands{{"LPUSH", "queue:scheduler", job_seconds(now_s() - 70)}};
+       },
+       "", Status::down, ErrorClass::lag,
+       R"(^queue scheduler latency 70\.\ds > 60s; no Sidekiq process beat within 60s \(no processes\)$)"},
+      {"malformed JSON",
+       [&] {
+         return join({beat("host:1:abc", 1), {{"LPUSH", "queue:mailers", "{not json"}}});
+       },
+       "", Status::down, ErrorClass::protocol, R"(^queue mailers: the oldest job is not JSON$)"},
       {"job without enqueued_at",
-       [&] { return join({beat("host:1:abc", 1), {{"LPUSH", "queue:default", R"({"class":"X"})"}}}); }, "",
-       Status::down, ErrorClass::protocol, R"(^queue default: the oldest job has no enqueued_at$)"},
+       [&] {
+         return join({beat("host:1:abc", 1), {{"LPUSH", "queue:default", R"({"class":"X"})"}}});
+       },
+       "", Status::down, ErrorClass::protocol,
+       R"(^queue default: the oldest job has no enqueued_at$)"},
       {"a queue key of the wrong type",
-       [&] { return join({beat("host:1:abc", 1), {{"SET", "queue:default", "x"}}}); }, "", Status::down,
-       ErrorClass::query, R"(^LINDEX queue:default: WRONGTYPE )"},
+       [&] {
+         return join({beat("host:1:abc", 1), {{"SET", "queue:default", "x"}}});
+       },
+       "", Status::down, ErrorClass::query, R"(^LINDEX queue:default: WRONGTYPE )"},
       {"namespace: old job",
        [&] {
          return join({beat("mastodon:host:1:abc", 1),
@@ -431,11 +518,15 @@ TEST(RedisProbe, SidekiqQueueLatencyAndHeartbeat) {
        "mastodon", Status::down, ErrorClass::lag, R"(^queue default latency 95\.\ds > 60s$)"},
       {"namespace: fresh",
        [&] {
-         return join({beat("mastodon:host:1:abc", 1), {{"LPUSH", "mastodon:queue:push", job_seconds(now_s() - 0.4)}}});
+         return join({beat("mastodon:host:1:abc", 1),
+                      {{"LPUSH", "mastodon:queue:push", job_seconds(now_s() - 0.4)}}});
        },
        "mastodon", Status::up, ErrorClass::none, R"(^1 process, worst queue push 0\.\ds$)"},
       {"namespace: keys without it are not seen",
-       [&] { return join({beat("host:1:abc", 1), {{"LPUSH", "queue:default", job_seconds(now_s() - 95)}}}); },
+       [&] {
+         return join(
+             {beat("host:1:abc", 1), {{"LPUSH", "queue:default", job_seconds(now_s() - 95)}}});
+       },
        "mastodon", Status::down, ErrorClass::lag, R"(\(no processes\)$)"},
   };
   for (const Case& c : cases) {
@@ -472,7 +563,9 @@ TEST(RedisProbe, SidekiqWithPasswordNamespaceAndLimits) {
   EXPECT_EQ(sample.error, ErrorClass::lag) << sample.detail;
   // Latencies keep growing while the test runs: match the format, not the tenths.
   EXPECT_TRUE(std::regex_match(
-      sample.detail, std::regex(R"(queue critical latency 2\.\ds > 1\.5s; no Sidekiq process beat within 4s \(newest 5s ago\))")))
+      sample.detail,
+      std::regex(
+          R"(queue critical latency 2\.\ds > 1\.5s; no Sidekiq process beat within 4s \(newest 5s ago\))")))
       << sample.detail;
   EXPECT_FALSE(has_password(sample, kServerPassword));
 }

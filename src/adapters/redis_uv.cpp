@@ -6,11 +6,13 @@
 // - Freeing runs every pending reply callback with a NULL reply, then the
 //   adapter's cleanup, then the disconnect callback (only if connected).
 // - The connect and disconnect callbacks run WITHOUT REDIS_IN_CALLBACK: freeing
-//   the context from them frees it twice. So do the NULL-reply callbacks that
-//   run while hiredis frees the context after an error.
+//   the context from them frees it twice (and after a successful connect
+//   callback hiredis goes on using the context).
+// - After an error hiredis frees the context itself; the reply callbacks with
+//   NULL it runs then must not touch it again.
 // Hence `context->data` points back to the RedisConnection only while its
-// owner wants callbacks; it is cleared before we free a context, and before
-// we hand a context that hiredis is freeing back to hiredis.
+// owner wants callbacks; it is cleared before we free a context, and as soon as
+// we learn that hiredis is freeing it.
 #include "blip/adapters/redis_uv.hpp"
 
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstring>
@@ -27,8 +30,6 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wold-style-cast"
 #pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wcast-align"
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -105,25 +106,35 @@ RedisReply convert(const redisReply& reply) {
         if (reply.element[i]) out.elements.push_back(convert(*reply.element[i]));
       }
       break;
-    default: out.type = RedisReply::Type::nil; break;
+    default:
+      out.type = RedisReply::Type::nil;
+      break;
   }
   return out;
 }
 
 std::string lowercase(std::string_view text) {
   std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
 
 }  // namespace
 
 ErrorClass classify_redis_error_reply(std::string_view message) {
   if (!message.empty() && message.front() == '-') message.remove_prefix(1);
-  if (starts_with(message, "NOAUTH") || starts_with(message, "WRONGPASS") || starts_with(message, "NOPERM") ||
-      starts_with(message, "ERR AUTH") || lowercase(message).find("invalid password") != std::string::npos) {
+  const std::string lower = lowercase(message);
+  // "ERR AUTH <password> called without any password configured", "ERR Client sent AUTH, but no
+  // password is set", "ERR invalid password", "ERR wrong number of arguments for 'auth' command"
+  // (a username sent to Redis 5), but not "ERR max number of clients reached" in reply to AUTH.
+  if (starts_with(message, "NOAUTH") || starts_with(message, "WRONGPASS") ||
+      starts_with(message, "NOPERM") || lower.find("invalid password") != std::string::npos ||
+      (starts_with(message, "ERR") && lower.find("auth") != std::string::npos)) {
     return ErrorClass::auth;
   }
   return ErrorClass::query;
@@ -138,8 +149,12 @@ struct RedisConnection::PendingCommand {
   ReplyCallback on_reply;
 };
 
-RedisConnection::RedisConnection(uv_loop_t* loop, RedisEndpoint endpoint, FailureCallback on_failure)
-    : loop_(loop), endpoint_(std::move(endpoint)), on_failure_(std::move(on_failure)), created_us_(mono_now_us()) {
+RedisConnection::RedisConnection(uv_loop_t* loop, RedisEndpoint endpoint,
+                                 FailureCallback on_failure)
+    : loop_(loop),
+      endpoint_(std::move(endpoint)),
+      on_failure_(std::move(on_failure)),
+      created_us_(mono_now_us()) {
   // Always through the thread pool, even for a numeric address, so that a
   // failure is reported from the loop and never from inside this constructor.
   auto* resolve = new Resolve{};
@@ -148,8 +163,8 @@ RedisConnection::RedisConnection(uv_loop_t* loop, RedisEndpoint endpoint, Failur
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  int rc = uv_getaddrinfo(loop_, &resolve->request, &RedisConnection::on_resolved, endpoint_.host.c_str(),
-                          endpoint_.port.c_str(), &hints);
+  int rc = uv_getaddrinfo(loop_, &resolve->request, &RedisConnection::on_resolved,
+                          endpoint_.host.c_str(), endpoint_.port.c_str(), &hints);
   if (rc != 0) {
     delete resolve;
     spdlog::error("redis: uv_getaddrinfo failed host={} err={}", endpoint_.host, uv_strerror(rc));
@@ -179,13 +194,17 @@ void RedisConnection::close() noexcept {
 
 bool RedisConnection::command(std::vector<std::string> argv, ReplyCallback on_reply) {
   switch (state_) {
-    case State::resolving: waiting_.emplace_back(std::move(argv), std::move(on_reply)); return true;
-    case State::open: return send(std::move(argv), std::move(on_reply));
-    default: return false;
+    case State::resolving:
+      waiting_.emplace_back(std::move(argv), std::move(on_reply));
+      return true;
+    case State::open:
+      return send(argv, std::move(on_reply));
+    default:
+      return false;
   }
 }
 
-bool RedisConnection::send(std::vector<std::string> argv, ReplyCallback on_reply) {
+bool RedisConnection::send(const std::vector<std::string>& argv, ReplyCallback on_reply) {
   std::vector<const char*> pointers;
   std::vector<size_t> lengths;
   for (const std::string& arg : argv) {
@@ -194,11 +213,12 @@ bool RedisConnection::send(std::vector<std::string> argv, ReplyCallback on_reply
   }
   auto pending = std::make_unique<PendingCommand>(PendingCommand{std::move(on_reply)});
   // hiredis formats (copies) the arguments at once; from here on it owns `pending` until on_reply.
-  if (redisAsyncCommandArgv(context_, &RedisConnection::on_reply, pending.get(), static_cast<int>(argv.size()),
-                            pointers.data(), lengths.data()) != REDIS_OK) {
+  if (redisAsyncCommandArgv(context_, &RedisConnection::on_reply, pending.get(),
+                            static_cast<int>(argv.size()), pointers.data(),
+                            lengths.data()) != REDIS_OK) {
     return false;
   }
-  pending.release();
+  static_cast<void>(pending.release());  // freed in on_reply
   return true;
 }
 
@@ -213,7 +233,8 @@ void RedisConnection::on_resolved(uv_getaddrinfo_t* request, int status, addrinf
     self->resolved_us_ = mono_now_us();
     if (status != 0 || !addresses) {
       self->state_ = State::failed;
-      self->report({ErrorClass::dns, fmt::format("resolve {}: {}", self->endpoint_.host, uv_strerror(status))});
+      self->report({ErrorClass::dns,
+                    fmt::format("resolve {}: {}", self->endpoint_.host, uv_strerror(status))});
       return;
     }
     // Prefer IPv4, as hiredis's own lookup did: "localhost" often lists ::1
@@ -225,19 +246,19 @@ void RedisConnection::on_resolved(uv_getaddrinfo_t* request, int status, addrinf
         break;
       }
     }
-    char text[INET6_ADDRSTRLEN] = {};
+    std::array<char, INET6_ADDRSTRLEN> text{};
     int port = 0;
     if (chosen->ai_family == AF_INET) {
       const auto* address = reinterpret_cast<const sockaddr_in*>(chosen->ai_addr);
-      uv_ip4_name(address, text, sizeof text);
+      uv_ip4_name(address, text.data(), text.size());
       port = ntohs(address->sin_port);
     } else {
       const auto* address = reinterpret_cast<const sockaddr_in6*>(chosen->ai_addr);
-      uv_ip6_name(address, text, sizeof text);
+      uv_ip6_name(address, text.data(), text.size());
       port = ntohs(address->sin6_port);
     }
     owned.reset();
-    self->connect_to(text, port);
+    self->connect_to(text.data(), port);
   } catch (const std::exception& error) {
     spdlog::error("redis: resolve callback failed err={}", error.what());
   } catch (...) {
@@ -253,7 +274,7 @@ void RedisConnection::connect_to(const std::string& address, int port) {
     report({ErrorClass::internal, "out of memory"});
     return;
   }
-  if (context->err) {  // e.g. refused at once on loopback
+  if (context->err) {  // the socket could not even be created or connected
     RedisFailure failure = failure_of(*context);
     redisAsyncFree(context);
     state_ = State::failed;
@@ -262,7 +283,8 @@ void RedisConnection::connect_to(const std::string& address, int port) {
   }
   if (redisLibuvAttach(context, loop_) != REDIS_OK) {
     // The adapter installs its hooks before it can fail; free must not call its cleanup on NULL.
-    context->ev.addRead = context->ev.delRead = context->ev.addWrite = context->ev.delWrite = nullptr;
+    context->ev.addRead = context->ev.delRead = context->ev.addWrite = context->ev.delWrite =
+        nullptr;
     context->ev.cleanup = nullptr;
     redisAsyncFree(context);
     state_ = State::failed;
@@ -276,7 +298,8 @@ void RedisConnection::connect_to(const std::string& address, int port) {
   context->data = this;
   context_ = context;
   state_ = State::open;
-  // Setting the connect callback also starts watching for writability, which is how connect completes.
+  // Setting the connect callback also starts watching for writability, which is how connect
+  // completes.
   redisAsyncSetConnectCallback(context, &RedisConnection::on_connected);
   redisAsyncSetDisconnectCallback(context, &RedisConnection::on_disconnected);
   if (!queue_handshake()) {
@@ -284,7 +307,7 @@ void RedisConnection::connect_to(const std::string& address, int port) {
     return;
   }
   for (auto& [argv, on_reply] : std::exchange(waiting_, {})) {
-    if (!send(std::move(argv), std::move(on_reply))) {
+    if (!send(argv, std::move(on_reply))) {
       fail({ErrorClass::internal, "hiredis refused a command"});
       return;
     }
@@ -299,14 +322,16 @@ bool RedisConnection::queue_handshake() {
     std::vector<std::string> argv{"AUTH"};
     if (!endpoint_.username.empty()) argv.push_back(endpoint_.username);
     argv.push_back(endpoint_.password);
-    queued = send(std::move(argv), [this](const RedisReply& reply) {
-      if (reply.is_error()) fail({ErrorClass::auth, "AUTH failed: " + reply.text});
+    queued = send(argv, [this](const RedisReply& reply) {
+      if (reply.is_error())
+        fail({classify_redis_error_reply(reply.text), "AUTH failed: " + reply.text});
     });
   }
   if (queued && endpoint_.db != 0) {
     queued = send({"SELECT", std::to_string(endpoint_.db)}, [this](const RedisReply& reply) {
       if (reply.is_error()) {
-        fail({classify_redis_error_reply(reply.text), fmt::format("SELECT {} failed: {}", endpoint_.db, reply.text)});
+        fail({classify_redis_error_reply(reply.text),
+              fmt::format("SELECT {} failed: {}", endpoint_.db, reply.text)});
       }
     });
   }
@@ -334,7 +359,8 @@ void RedisConnection::on_disconnected(const redisAsyncContext* context, int stat
   if (!self) return;
   try {
     // An idle connection that the server closed, or a failure with no command pending.
-    self->lost(status == REDIS_OK ? RedisFailure{ErrorClass::reset, "connection closed"} : self->failure_of(*context));
+    self->lost(status == REDIS_OK ? RedisFailure{ErrorClass::reset, "connection closed"}
+                                  : self->failure_of(*context));
   } catch (const std::exception& error) {
     spdlog::error("redis: disconnect callback failed err={}", error.what());
   } catch (...) {
@@ -407,12 +433,16 @@ RedisFailure RedisConnection::failure_of(const redisAsyncContext& context) const
       if (lower.find("unreachable") != std::string::npos) return {ErrorClass::unreachable, text};
       return {ErrorClass::reset, text.empty() ? "connection lost" : text};
     }
-    case REDIS_ERR_EOF: return {ErrorClass::reset, "connection closed by the server"};
-    case REDIS_ERR_PROTOCOL: return {ErrorClass::protocol, "not a Redis reply: " + text};
-    case REDIS_ERR_OOM: return {ErrorClass::internal, "out of memory"};
+    case REDIS_ERR_EOF:
+      return {ErrorClass::reset, "connection closed by the server"};
+    case REDIS_ERR_PROTOCOL:
+      return {ErrorClass::protocol, "not a Redis reply: " + text};
+    case REDIS_ERR_OOM:
+      return {ErrorClass::internal, "out of memory"};
     case REDIS_ERR_OTHER:  // e.g. "-ERR max number of clients reached" sent unasked
       return {classify_redis_error_reply(text), text};
-    default: return {ErrorClass::reset, "connection closed"};
+    default:
+      return {ErrorClass::reset, "connection closed"};
   }
 }
 

@@ -1,16 +1,16 @@
-// `blip run`: the daemon. Wires scheduler -> outage trackers -> store, plus
+// `blip run`: the daemon. Wires scheduler -> sample recorder -> store, plus
 // one maintenance timer (flush, retention) and the loop watch.
 #include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <iostream>
 
-#include "blip/analysis/outage_tracker.hpp"
 #include "blip/cli/commands.hpp"
 #include "blip/cli/probe_runtime.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
 #include "blip/core/loop_watch.hpp"
+#include "blip/recorder/sample_recorder.hpp"
 #include "blip/scheduler/scheduler.hpp"
 #include "blip/store/store.hpp"
 
@@ -19,21 +19,6 @@ namespace {
 
 constexpr uint64_t kFlushEveryMs = 1000;
 constexpr int kPruneEveryTicks = 60;
-
-struct ProbeTracking {
-  int64_t probe_id;
-  OutageTracker outages;
-  OutageTracker brownouts;
-  int64_t open_outage_id = 0;
-  int64_t open_brownout_id = 0;
-};
-
-// The incident the tracker is in, as stored.
-struct CurrentIncident {
-  IncidentTracker tracker;
-  int64_t id = 0;
-  int64_t start_ms = 0;
-};
 
 }  // namespace
 
@@ -65,58 +50,10 @@ int run_daemon(const RunOptions& options) {
     store->close_open_outages(*last_alive, "blip_stopped");
     if (started_ms > *last_alive) store->add_blind_window({*last_alive, started_ms, "not_running"});
   }
-  std::vector<ProbeTracking> tracking;
-  for (const ProbeConfig& probe : *configs) {
-    tracking.push_back({store->register_probe(probe), OutageTracker(probe.confirm),
-                        OutageTracker(probe.confirm, Status::degraded)});
-  }
-  CurrentIncident incident;
-
+  SampleRecorder recorder(*store, *configs);
   ProbeRuntime runtime(*configs);
-  auto record_outage = [&](size_t index, ProbeTracking& probe, const OutageTransition& transition) {
-    const std::string& name = (*configs)[index].name;
-    if (transition.kind == OutageTransition::Kind::opened) {
-      auto membership = incident.tracker.outage_opened(index, transition.start_ms);
-      incident.start_ms = membership.start_ms;
-      if (membership.started) {
-        incident.id = store->open_incident(membership.start_ms);
-      } else {
-        store->update_incident(incident.id, incident.start_ms, std::nullopt);
-      }
-      probe.open_outage_id = store->open_outage(probe.probe_id, transition, OutageKind::outage, incident.id);
-      spdlog::warn("outage: opened probe={} start={} error={} detail=\"{}\" incident={}", name,
-                   format_iso8601_ms(transition.start_ms), to_string(transition.error), transition.detail, incident.id);
-    } else {
-      store->close_outage(probe.open_outage_id, transition.end_ms, transition.down_samples, "recovered");
-      if (auto incident_end = incident.tracker.outage_closed(transition.end_ms)) {
-        store->update_incident(incident.id, incident.start_ms, *incident_end);
-      }
-      spdlog::info("outage: closed probe={} duration={} down_samples={}", name,
-                   format_duration_brief(transition.end_ms - transition.start_ms), transition.down_samples);
-    }
-  };
-  auto record_brownout = [&](const std::string& name, ProbeTracking& probe, const OutageTransition& transition) {
-    if (transition.kind == OutageTransition::Kind::opened) {
-      probe.open_brownout_id = store->open_outage(probe.probe_id, transition, OutageKind::brownout);
-      spdlog::info("brownout: opened probe={} start={}", name, format_iso8601_ms(transition.start_ms));
-    } else {
-      store->close_outage(probe.open_brownout_id, transition.end_ms, transition.down_samples, "recovered");
-      spdlog::info("brownout: closed probe={} duration={}", name,
-                   format_duration_brief(transition.end_ms - transition.start_ms));
-    }
-  };
-  auto on_sample = [&](size_t index, const Sample& sample) {
-    ProbeTracking& probe = tracking[index];
-    store->add_sample(probe.probe_id, sample);
-    const std::string& name = (*configs)[index].name;
-    try {
-      if (auto transition = probe.outages.observe(sample)) record_outage(index, probe, *transition);
-      if (auto transition = probe.brownouts.observe(sample)) record_brownout(name, probe, *transition);
-    } catch (const StoreError& error) {
-      spdlog::error("store: outage write failed probe={} err={}", name, error.what());
-    }
-  };
-  Scheduler scheduler(runtime.loop.get(), *configs, runtime.probes, on_sample);
+  Scheduler scheduler(runtime.loop.get(), *configs, runtime.probes,
+                      [&](size_t index, const Sample& sample) { recorder.record(index, sample); });
 
   LoopWatch loop_watch(runtime.loop.get(), [&](const BlindWindow& window) {
     spdlog::warn("blind: reason={} start={} duration={}", window.reason, format_iso8601_ms(window.start_ms),

@@ -27,15 +27,20 @@ constexpr size_t kMaxIdleConnections = 2;
 constexpr const char* kWriteExpiryMs = "60000";
 
 // 60000 -> "60s", 1500 -> "1.5s".
-std::string seconds_text(int64_t ms) { return fmt::format("{:g}s", static_cast<double>(ms) / 1000.0); }
+std::string seconds_text(int64_t ms) {
+  return fmt::format("{:g}s", static_cast<double>(ms) / 1000.0);
+}
 
 double wall_now_seconds() { return static_cast<double>(wall_now_ms()) / 1000.0; }
 
 class RedisProbe final : public Probe {
  public:
   RedisProbe(const ProbeConfig& config, ProbeContext& context)
-      : name_(config.name), settings_(std::get<RedisSettings>(config.settings)), loop_(context.loop) {
-    endpoint_ = {settings_.host, settings_.port, settings_.username, settings_.password, settings_.db};
+      : name_(config.name),
+        settings_(std::get<RedisSettings>(config.settings)),
+        loop_(context.loop) {
+    endpoint_ = {settings_.host, settings_.port, settings_.username, settings_.password,
+                 settings_.db};
     if (!settings_.key_namespace.empty()) key_prefix_ = settings_.key_namespace + ":";
   }
   // Attempts in flight are abandoned without calling done.
@@ -50,15 +55,25 @@ class RedisProbe final : public Probe {
     attempt.id = id;
     attempt.done = std::move(done);
     attempt.started_us = mono_now_us();
+    if (!attempts_.try_emplace(id, std::move(owned)).second) {
+      attempt.done(ProbeResult::failure(ErrorClass::internal, "attempt id already in flight"));
+      return;
+    }
     attempt.connection = take_connection(attempt.fresh_connection);
-    attempts_.emplace(id, std::move(owned));
     bool queued = false;
     switch (settings_.mode) {
-      case RedisSettings::Mode::ping: queued = start_ping(attempt); break;
-      case RedisSettings::Mode::write: queued = start_write(attempt); break;
-      case RedisSettings::Mode::sidekiq: queued = start_sidekiq(attempt); break;
+      case RedisSettings::Mode::ping:
+        queued = start_ping(attempt);
+        break;
+      case RedisSettings::Mode::write:
+        queued = start_write(attempt);
+        break;
+      case RedisSettings::Mode::sidekiq:
+        queued = start_sidekiq(attempt);
+        break;
     }
-    if (!queued) finish(id, ProbeResult::failure(ErrorClass::internal, "could not queue the command"), false);
+    if (!queued)
+      finish(id, ProbeResult::failure(ErrorClass::internal, "could not queue the command"), false);
   }
 
   void cancel(AttemptId id) noexcept override {
@@ -75,9 +90,9 @@ class RedisProbe final : public Probe {
     int64_t first_reply_us = 0;
     std::string written;  // write mode: the value SET stored
     // sidekiq mode
-    size_t outstanding = 0;              // replies still to come
+    size_t outstanding = 0;               // replies still to come
     std::vector<double> queue_latency_s;  // per configured queue
-    std::string job_problem;             // the first job that could not be read
+    std::string job_problem;              // the first job that could not be read
     size_t processes = 0;
     std::optional<double> newest_beat_s;
   };
@@ -94,15 +109,17 @@ class RedisProbe final : public Probe {
     }
     fresh = true;
     return std::make_unique<RedisConnection>(
-        loop_, endpoint_,
-        [this](RedisConnection& connection, const RedisFailure& failure) { on_connection_failure(connection, failure); });
+        loop_, endpoint_, [this](RedisConnection& connection, const RedisFailure& failure) {
+          on_connection_failure(connection, failure);
+        });
   }
 
   void on_connection_failure(RedisConnection& connection, const RedisFailure& failure) {
     for (auto& [id, attempt] : attempts_) {
       if (attempt->connection.get() == &connection) {
         const AttemptId failed = id;
-        finish(failed, ProbeResult::failure(failure.error, failure.message, phases_of(*attempt)), false);
+        finish(failed, ProbeResult::failure(failure.error, failure.message, phases_of(*attempt)),
+               false);
         return;
       }
     }
@@ -121,14 +138,16 @@ class RedisProbe final : public Probe {
     }
     result.detail = redact(std::move(result.detail));
     ProbeDone done = std::move(attempt->done);
-    attempt.reset();  // may close the connection from inside its own callback: RedisConnection allows that
+    attempt.reset();  // may close the connection from inside its own callback: RedisConnection
+                      // allows that
     done(std::move(result));
   }
 
   std::string redact(std::string detail) const {
     const std::string& password = settings_.password;
     if (password.empty()) return detail;
-    for (size_t at = detail.find(password); at != std::string::npos; at = detail.find(password, at + 3)) {
+    for (size_t at = detail.find(password); at != std::string::npos;
+         at = detail.find(password, at + 3)) {
       detail.replace(at, password.size(), "***");
     }
     return detail;
@@ -144,22 +163,25 @@ class RedisProbe final : public Probe {
       }
       sent_us = std::max(sent_us, attempt.connection->connected_at_us());
     }
-    if (attempt.first_reply_us) phases.first_byte_us = std::max<int64_t>(0, attempt.first_reply_us - sent_us);
+    if (attempt.first_reply_us)
+      phases.first_byte_us = std::max<int64_t>(0, attempt.first_reply_us - sent_us);
     return phases;
   }
 
   // The callback for one command of one attempt: ignored once the attempt has
   // ended; an error reply ends the attempt, naming the command.
-  RedisConnection::ReplyCallback on_reply_of(AttemptId id, std::string command, ReplyHandler handle) {
-    return [this, id, command = std::move(command), handle = std::move(handle)](const RedisReply& reply) {
+  RedisConnection::ReplyCallback on_reply_of(AttemptId id, std::string command,
+                                             ReplyHandler handle) {
+    return [this, id, command = std::move(command),
+            handle = std::move(handle)](const RedisReply& reply) {
       auto found = attempts_.find(id);
       if (found == attempts_.end()) return;
       Attempt& attempt = *found->second;
       if (!attempt.first_reply_us) attempt.first_reply_us = mono_now_us();
       if (reply.is_error()) {
         finish(id,
-               ProbeResult::failure(classify_redis_error_reply(reply.text), fmt::format("{}: {}", command, reply.text),
-                                    phases_of(attempt)),
+               ProbeResult::failure(classify_redis_error_reply(reply.text),
+                                    fmt::format("{}: {}", command, reply.text), phases_of(attempt)),
                false);
         return;
       }
@@ -168,31 +190,40 @@ class RedisProbe final : public Probe {
   }
 
   bool start_ping(Attempt& attempt) {
-    return attempt.connection->command({"PING"}, on_reply_of(attempt.id, "PING", [this](Attempt& a, const RedisReply& reply) {
-      if (reply.type == RedisReply::Type::status && reply.text == "PONG") {
-        finish(a.id, ProbeResult::success(phases_of(a), "PONG"), true);
-      } else {
-        finish(a.id, ProbeResult::failure(ErrorClass::protocol, "PING: the reply is not PONG", phases_of(a)), false);
-      }
-    }));
+    return attempt.connection->command(
+        {"PING"}, on_reply_of(attempt.id, "PING", [this](Attempt& a, const RedisReply& reply) {
+          if (reply.type == RedisReply::Type::status && reply.text == "PONG") {
+            finish(a.id, ProbeResult::success(phases_of(a), "PONG"), true);
+          } else {
+            finish(a.id,
+                   ProbeResult::failure(ErrorClass::protocol, "PING: the reply is not PONG",
+                                        phases_of(a)),
+                   false);
+          }
+        }));
   }
 
   // SET and GET are pipelined: one round trip.
   bool start_write(Attempt& attempt) {
     attempt.written = fmt::format("{}:{}", wall_now_ms(), attempt.id);
     const std::string key = "blip:probe:" + name_;
-    bool queued = attempt.connection->command({"SET", key, attempt.written, "PX", kWriteExpiryMs},
-                                              on_reply_of(attempt.id, "SET", [](Attempt&, const RedisReply&) {}));
+    bool queued = attempt.connection->command(
+        {"SET", key, attempt.written, "PX", kWriteExpiryMs},
+        on_reply_of(attempt.id, "SET", [](Attempt&, const RedisReply&) {}));
     return queued &&
-           attempt.connection->command({"GET", key}, on_reply_of(attempt.id, "GET", [this](Attempt& a, const RedisReply& reply) {
-             if (reply.type == RedisReply::Type::string && reply.text == a.written) {
-               finish(a.id, ProbeResult::success(phases_of(a), "SET and GET"), true);
-             } else {
-               finish(a.id,
-                      ProbeResult::failure(ErrorClass::query, "GET did not return the value SET wrote", phases_of(a)),
-                      true);
-             }
-           }));
+           attempt.connection->command(
+               {"GET", key},
+               on_reply_of(attempt.id, "GET", [this](Attempt& a, const RedisReply& reply) {
+                 if (reply.type == RedisReply::Type::string && reply.text == a.written) {
+                   finish(a.id, ProbeResult::success(phases_of(a), "SET and GET"), true);
+                 } else {
+                   finish(
+                       a.id,
+                       ProbeResult::failure(ErrorClass::query,
+                                            "GET did not return the value SET wrote", phases_of(a)),
+                       true);
+                 }
+               }));
   }
 
   // One LINDEX per queue and SMEMBERS processes, pipelined; then one HGET beat per process.
@@ -203,7 +234,8 @@ class RedisProbe final : public Probe {
     for (size_t i = 0; i < settings_.queues.size(); ++i) {
       const std::string key = key_prefix_ + "queue:" + settings_.queues[i];
       bool queued = attempt.connection->command(
-          {"LINDEX", key, "-1"}, on_reply_of(id, "LINDEX " + key, [this, i](Attempt& a, const RedisReply& reply) {
+          {"LINDEX", key, "-1"},
+          on_reply_of(id, "LINDEX " + key, [this, i](Attempt& a, const RedisReply& reply) {
             record_oldest_job(a, i, reply);
             reply_arrived(a);
           }));
@@ -211,23 +243,28 @@ class RedisProbe final : public Probe {
     }
     return attempt.connection->command(
         {"SMEMBERS", key_prefix_ + "processes"},
-        on_reply_of(id, "SMEMBERS " + key_prefix_ + "processes", [this](Attempt& a, const RedisReply& reply) {
-          a.processes = reply.elements.size();
-          for (const RedisReply& member : reply.elements) {
-            ++a.outstanding;
-            bool queued = a.connection->command(
-                {"HGET", key_prefix_ + member.text, "beat"},
-                on_reply_of(a.id, "HGET " + key_prefix_ + member.text, [this](Attempt& b, const RedisReply& beat) {
-                  record_beat(b, beat);
-                  reply_arrived(b);
-                }));
-            if (!queued) {
-              finish(a.id, ProbeResult::failure(ErrorClass::internal, "could not queue the command"), false);
-              return;
-            }
-          }
-          reply_arrived(a);
-        }));
+        on_reply_of(
+            id, "SMEMBERS " + key_prefix_ + "processes",
+            [this](Attempt& a, const RedisReply& reply) {
+              a.processes = reply.elements.size();
+              for (const RedisReply& member : reply.elements) {
+                ++a.outstanding;
+                bool queued =
+                    a.connection->command({"HGET", key_prefix_ + member.text, "beat"},
+                                          on_reply_of(a.id, "HGET " + key_prefix_ + member.text,
+                                                      [this](Attempt& b, const RedisReply& beat) {
+                                                        record_beat(b, beat);
+                                                        reply_arrived(b);
+                                                      }));
+                if (!queued) {
+                  finish(a.id,
+                         ProbeResult::failure(ErrorClass::internal, "could not queue the command"),
+                         false);
+                  return;
+                }
+              }
+              reply_arrived(a);
+            }));
   }
 
   void record_oldest_job(Attempt& attempt, size_t queue_index, const RedisReply& reply) const {
@@ -249,7 +286,8 @@ class RedisProbe final : public Probe {
       return;
     }
     double enqueued_s = enqueued->get<double>();
-    if (enqueued_s > 1e11) enqueued_s /= 1000.0;  // Sidekiq 8: integer milliseconds; before: float seconds
+    if (enqueued_s > 1e11)
+      enqueued_s /= 1000.0;  // Sidekiq 8: integer milliseconds; before: float seconds
     attempt.queue_latency_s[queue_index] = std::max(0.0, wall_now_seconds() - enqueued_s);
   }
 
@@ -269,7 +307,8 @@ class RedisProbe final : public Probe {
   void evaluate_sidekiq(Attempt& attempt) {
     const Phases phases = phases_of(attempt);
     if (!attempt.job_problem.empty()) {
-      finish(attempt.id, ProbeResult::failure(ErrorClass::protocol, attempt.job_problem, phases), true);
+      finish(attempt.id, ProbeResult::failure(ErrorClass::protocol, attempt.job_problem, phases),
+             true);
       return;
     }
     const double now_s = wall_now_seconds();
@@ -278,31 +317,38 @@ class RedisProbe final : public Probe {
     for (size_t i = 1; i < attempt.queue_latency_s.size(); ++i) {
       if (attempt.queue_latency_s[i] > attempt.queue_latency_s[worst]) worst = i;
     }
-    const std::string& worst_queue = settings_.queues.empty() ? std::string() : settings_.queues[worst];
-    const double worst_latency_s = attempt.queue_latency_s.empty() ? 0.0 : attempt.queue_latency_s[worst];
+    const std::string& worst_queue =
+        settings_.queues.empty() ? std::string() : settings_.queues[worst];
+    const double worst_latency_s =
+        attempt.queue_latency_s.empty() ? 0.0 : attempt.queue_latency_s[worst];
     if (worst_latency_s * 1000.0 > static_cast<double>(settings_.max_latency_ms)) {
       problems.push_back(fmt::format("queue {} latency {:.1f}s > {}", worst_queue, worst_latency_s,
                                      seconds_text(settings_.max_latency_ms)));
     }
-    const bool beating = attempt.newest_beat_s && (now_s - *attempt.newest_beat_s) * 1000.0 <=
-                                                      static_cast<double>(settings_.max_heartbeat_age_ms);
+    const bool beating =
+        attempt.newest_beat_s && (now_s - *attempt.newest_beat_s) * 1000.0 <=
+                                     static_cast<double>(settings_.max_heartbeat_age_ms);
     if (!beating) {
       std::string newest = attempt.processes == 0 ? "no processes"
                            : !attempt.newest_beat_s
                                ? "no beat recorded"
                                : fmt::format("newest {:.0f}s ago", now_s - *attempt.newest_beat_s);
-      problems.push_back(
-          fmt::format("no Sidekiq process beat within {} ({})", seconds_text(settings_.max_heartbeat_age_ms), newest));
+      problems.push_back(fmt::format("no Sidekiq process beat within {} ({})",
+                                     seconds_text(settings_.max_heartbeat_age_ms), newest));
     }
     if (!problems.empty()) {
-      finish(attempt.id, ProbeResult::failure(ErrorClass::lag, fmt::format("{}", fmt::join(problems, "; ")), phases),
+      finish(attempt.id,
+             ProbeResult::failure(ErrorClass::lag, fmt::format("{}", fmt::join(problems, "; ")),
+                                  phases),
              true);
       return;
     }
-    finish(attempt.id,
-           ProbeResult::success(phases, fmt::format("{} process{}, worst queue {} {:.1f}s", attempt.processes,
-                                                    attempt.processes == 1 ? "" : "es", worst_queue, worst_latency_s)),
-           true);
+    finish(
+        attempt.id,
+        ProbeResult::success(
+            phases, fmt::format("{} process{}, worst queue {} {:.1f}s", attempt.processes,
+                                attempt.processes == 1 ? "" : "es", worst_queue, worst_latency_s)),
+        true);
   }
 
   const std::string name_;

@@ -110,7 +110,15 @@ class TcpProbe final : public Probe {
     uv_tcp_init(self->loop_, &attempt->socket);
     attempt->socket_open = true;
     attempt->connect.data = attempt;
-    int rc = uv_tcp_connect(&attempt->connect, &attempt->socket, addresses->ai_addr, &TcpProbe::on_connected);
+    // Prefer IPv4: "localhost" often lists ::1 first while servers listen on 127.0.0.1.
+    const addrinfo* chosen = addresses;
+    for (const addrinfo* address = addresses; address; address = address->ai_next) {
+      if (address->ai_family == AF_INET) {
+        chosen = address;
+        break;
+      }
+    }
+    int rc = uv_tcp_connect(&attempt->connect, &attempt->socket, chosen->ai_addr, &TcpProbe::on_connected);
     uv_freeaddrinfo(addresses);
     if (rc != 0) self->finish(attempt, ProbeResult::failure(classify(rc), uv_strerror(rc)));
   }

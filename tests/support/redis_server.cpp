@@ -1,8 +1,8 @@
 #include "support/redis_server.hpp"
 
 #include <hiredis/hiredis.h>
-#include <signal.h>
 
+#include <csignal>
 #include <stdexcept>
 
 namespace blip::test {
@@ -12,8 +12,10 @@ std::string reply_text(const redisReply& reply) {
   switch (reply.type) {
     case REDIS_REPLY_STRING:
     case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR: return std::string(reply.str, reply.len);
-    case REDIS_REPLY_INTEGER: return std::to_string(reply.integer);
+    case REDIS_REPLY_ERROR:
+      return {reply.str, reply.len};
+    case REDIS_REPLY_INTEGER:
+      return std::to_string(reply.integer);
     case REDIS_REPLY_ARRAY: {
       std::string joined;
       for (size_t i = 0; i < reply.elements; ++i) {
@@ -22,7 +24,8 @@ std::string reply_text(const redisReply& reply) {
       }
       return joined;
     }
-    default: return "(nil)";
+    default:
+      return "(nil)";
   }
 }
 
@@ -34,7 +37,8 @@ std::string run(redisContext* context, const std::vector<std::string>& argv) {
     pointers.push_back(arg.data());
     lengths.push_back(arg.size());
   }
-  void* reply = redisCommandArgv(context, static_cast<int>(argv.size()), pointers.data(), lengths.data());
+  void* reply =
+      redisCommandArgv(context, static_cast<int>(argv.size()), pointers.data(), lengths.data());
   if (!reply) throw std::runtime_error(std::string("redis command failed: ") + context->errstr);
   std::string text = reply_text(*static_cast<redisReply*>(reply));
   freeReplyObject(reply);
@@ -43,7 +47,10 @@ std::string run(redisContext* context, const std::vector<std::string>& argv) {
 
 }  // namespace
 
-RedisServer::RedisServer(std::string password) : port_(free_port()), password_(std::move(password)) { start(); }
+RedisServer::RedisServer(std::string password)
+    : port_(free_port()), password_(std::move(password)) {
+  start();
+}
 
 RedisServer::~RedisServer() {
   if (process_) thaw();
@@ -51,11 +58,12 @@ RedisServer::~RedisServer() {
 }
 
 void RedisServer::start() {
-  std::vector<std::string> argv{"redis-server", "--port",       std::to_string(port_), "--bind", "127.0.0.1",
-                                "--save",       "",             "--appendonly",        "no",     "--dir",
-                                dir_.path(),    "--logfile",    dir_.file("redis.log")};
+  std::vector<std::string> argv{
+      "redis-server", "--port",    std::to_string(port_), "--bind", "127.0.0.1",
+      "--save",       "",          "--appendonly",        "no",     "--dir",
+      dir_.path(),    "--logfile", dir_.file("redis.log")};
   if (!password_.empty()) {
-    argv.push_back("--requirepass");
+    argv.emplace_back("--requirepass");
     argv.push_back(password_);
   }
   process_ = std::make_unique<ChildProcess>(argv, dir_.file("stdout"), dir_.file("stderr"));

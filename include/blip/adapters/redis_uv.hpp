@@ -40,7 +40,8 @@ struct RedisFailure {
   std::string message;
 };
 
-// auth for NOAUTH, WRONGPASS, "invalid password" and "ERR AUTH ..."; query for any other error reply.
+// auth for NOAUTH, WRONGPASS, NOPERM, "invalid password" and ERR replies about AUTH; query for any
+// other.
 ErrorClass classify_redis_error_reply(std::string_view message);
 
 // One hiredis async connection driven by the libuv loop (hiredis's libuv
@@ -91,10 +92,11 @@ class RedisConnection {
 
   void connect_to(const std::string& address, int port);
   bool queue_handshake();
-  bool send(std::vector<std::string> argv, ReplyCallback on_reply);
+  bool send(const std::vector<std::string>& argv, ReplyCallback on_reply);
   // The context is being freed by hiredis itself: forget it, report.
   void lost(const RedisFailure& failure);
-  // Frees the context ourselves (hiredis defers this while inside one of its callbacks), then reports.
+  // Frees the context ourselves (hiredis defers this while inside one of its callbacks), then
+  // reports.
   void fail(const RedisFailure& failure);
   void report(const RedisFailure& failure);
   RedisFailure failure_of(const redisAsyncContext& context) const;
@@ -103,7 +105,7 @@ class RedisConnection {
   RedisEndpoint endpoint_;
   FailureCallback on_failure_;
   State state_ = State::resolving;
-  Resolve* resolve_ = nullptr;           // while resolving; frees itself in on_resolved
+  Resolve* resolve_ = nullptr;            // while resolving; frees itself in on_resolved
   redisAsyncContext* context_ = nullptr;  // while open
   // Commands queued before the context exists.
   std::vector<std::pair<std::vector<std::string>, ReplyCallback>> waiting_;

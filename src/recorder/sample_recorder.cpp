@@ -1,0 +1,72 @@
+#include "blip/recorder/sample_recorder.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "blip/core/clock.hpp"
+#include "blip/core/duration.hpp"
+
+namespace blip {
+
+SampleRecorder::SampleRecorder(Store& store, const std::vector<ProbeConfig>& configs, bool log_transitions)
+    : store_(store), log_transitions_(log_transitions) {
+  for (const ProbeConfig& config : configs) {
+    probes_.push_back({&config, store_.register_probe(config), OutageTracker(config.confirm),
+                       OutageTracker(config.confirm, Status::degraded)});
+  }
+}
+
+void SampleRecorder::record(size_t probe_index, const Sample& sample) {
+  ProbeTracking& probe = probes_[probe_index];
+  store_.add_sample(probe.probe_id, sample);
+  try {
+    if (auto transition = probe.outages.observe(sample)) record_outage(probe_index, *transition);
+    if (auto transition = probe.brownouts.observe(sample)) record_brownout(probe, *transition);
+  } catch (const StoreError& error) {
+    spdlog::error("store: outage write failed probe={} err={}", probe.config->name, error.what());
+  }
+}
+
+void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& transition) {
+  ProbeTracking& probe = probes_[probe_index];
+  if (transition.kind == OutageTransition::Kind::opened) {
+    auto membership = incidents_.outage_opened(probe_index, transition.start_ms);
+    incident_start_ms_ = membership.start_ms;
+    if (membership.started) {
+      incident_id_ = store_.open_incident(membership.start_ms);
+    } else {
+      store_.update_incident(incident_id_, incident_start_ms_, std::nullopt);
+    }
+    probe.open_outage_id = store_.open_outage(probe.probe_id, transition, OutageKind::outage, incident_id_);
+    if (log_transitions_) {
+      spdlog::warn("outage: opened probe={} start={} error={} detail=\"{}\" incident={}", probe.config->name,
+                   format_iso8601_ms(transition.start_ms), to_string(transition.error), transition.detail,
+                   incident_id_);
+    }
+    return;
+  }
+  store_.close_outage(probe.open_outage_id, transition.end_ms, transition.down_samples, "recovered");
+  if (auto incident_end = incidents_.outage_closed(transition.end_ms)) {
+    store_.update_incident(incident_id_, incident_start_ms_, *incident_end);
+  }
+  if (log_transitions_) {
+    spdlog::info("outage: closed probe={} duration={} down_samples={}", probe.config->name,
+                 format_duration_brief(transition.end_ms - transition.start_ms), transition.down_samples);
+  }
+}
+
+void SampleRecorder::record_brownout(ProbeTracking& probe, const OutageTransition& transition) {
+  if (transition.kind == OutageTransition::Kind::opened) {
+    probe.open_brownout_id = store_.open_outage(probe.probe_id, transition, OutageKind::brownout);
+    if (log_transitions_) {
+      spdlog::info("brownout: opened probe={} start={}", probe.config->name, format_iso8601_ms(transition.start_ms));
+    }
+    return;
+  }
+  store_.close_outage(probe.open_brownout_id, transition.end_ms, transition.down_samples, "recovered");
+  if (log_transitions_) {
+    spdlog::info("brownout: closed probe={} duration={}", probe.config->name,
+                 format_duration_brief(transition.end_ms - transition.start_ms));
+  }
+}
+
+}  // namespace blip

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "support/postgres_server.hpp"
+#include "support/redis_server.hpp"
 #include "support/servers.hpp"
 
 namespace blip {
@@ -101,6 +102,7 @@ TEST_F(PostgresProbeTest, WritesStallUnderATableLockWhileReadsStayUp) {
   for (const Sample& sample : writes) {
     if (sample.status == Status::down) {
       EXPECT_EQ(sample.error, ErrorClass::timeout) << sample.detail;
+      EXPECT_NE(sample.detail.find("waiting for the query's result"), std::string::npos) << sample.detail;
     }
   }
   EXPECT_EQ(writes.back().status, Status::up) << "writes recover once the lock is gone";
@@ -124,6 +126,7 @@ TEST_F(PostgresProbeTest, FrozenServerTimesOutOthersStayOnTimeAndItRecovers) {
   for (const Sample& sample : db) {
     if (sample.status != Status::down) continue;
     EXPECT_EQ(sample.error, ErrorClass::timeout) << sample.detail;
+    EXPECT_NE(sample.detail.find("no answer within 500ms ("), std::string::npos) << sample.detail;
     EXPECT_LE(sample.latency_us, 600'000) << "a timeout is reported within the timeout";
   }
   EXPECT_EQ(db.back().status, Status::up) << "recovers after SIGCONT without a restart";
@@ -166,6 +169,31 @@ TEST(PostgresProbeWrongPeer, NotPostgresOnThePortIsAProtocolError) {
   EXPECT_EQ(http.error, ErrorClass::protocol) << http.detail;
   Sample refused = test::probe_once(postgres_probe("db", "host=127.0.0.1 port=" + std::to_string(test::free_port())));
   EXPECT_EQ(refused.error, ErrorClass::refused) << refused.detail;
+}
+
+// Each probe pointed at the other's server: a down sample of class protocol, quickly.
+TEST_F(PostgresProbeTest, PostgresAndRedisProbesPointedAtEachOther) {
+  test::RedisServer redis;
+  Sample postgres_at_redis =
+      test::probe_once(postgres_probe("db", "host=127.0.0.1 port=" + std::to_string(redis.port())));
+  // Redis waits for a line that libpq's binary startup message never ends, so
+  // nothing answers; the detail says how far the attempt got.
+  EXPECT_EQ(postgres_at_redis.status, Status::down);
+  EXPECT_EQ(postgres_at_redis.error, ErrorClass::timeout);
+  EXPECT_EQ(postgres_at_redis.detail, "no answer within 1s (connected, no Postgres answer to the startup message)");
+
+  ProbeConfig redis_at_postgres;
+  redis_at_postgres.name = "redis";
+  redis_at_postgres.type = "redis";
+  redis_at_postgres.timeout_ms = 1000;
+  RedisSettings settings;
+  settings.host = "127.0.0.1";
+  settings.port = std::to_string(server_->port());
+  redis_at_postgres.settings = settings;
+  Sample sample = test::probe_once(redis_at_postgres);
+  EXPECT_EQ(sample.status, Status::down);
+  EXPECT_NE(sample.error, ErrorClass::none);
+  EXPECT_TRUE(sample.error == ErrorClass::protocol || sample.error == ErrorClass::reset) << sample.detail;
 }
 
 TEST(PostgresReplication, StandbyStreamingLagAndPrimaryReplicas) {

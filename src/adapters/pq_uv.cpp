@@ -185,6 +185,22 @@ void PgConnection::advance_query(int events) {
   watch(UV_READABLE);
 }
 
+std::string PgConnection::progress() const {
+  if (phase_ == Phase::querying) return "waiting for the query's result";
+  if (phase_ != Phase::connecting || !connection_) return {};
+  switch (PQstatus(connection_)) {
+    case CONNECTION_STARTED: return "TCP connection not established";
+    case CONNECTION_MADE:
+    case CONNECTION_SSL_STARTUP:
+    case CONNECTION_AWAITING_RESPONSE: return "connected, no Postgres answer to the startup message";
+    case CONNECTION_AUTH_OK:
+    case CONNECTION_SETENV:
+    case CONNECTION_CHECK_WRITABLE:
+    case CONNECTION_CONSUME: return "authenticated, waiting for the server to be ready";
+    default: return "connecting";
+  }
+}
+
 void PgConnection::on_ready(int status, int events) {
   try {
     // On a socket error let libpq look for itself: its message says what happened.

@@ -4,8 +4,8 @@
 //
 // A timed-out attempt is abandoned by dropping its connection, never by
 // PQcancel (which blocks). So that a dropped connection does not leave a
-// backend waiting for ever on a lock, every session sets statement_timeout to
-// the probe's timeout: the server ends the statement itself.
+// backend waiting for ever on a lock, every session sets statement_timeout
+// just above the probe's timeout: the server ends the statement itself.
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
@@ -96,6 +96,16 @@ class PostgresProbe final : public Probe {
     resolve_then_connect(id);
   }
 
+  std::string progress(AttemptId id) const override {
+    auto found = attempts_.find(id);
+    if (found == attempts_.end()) return {};
+    if (found->second.resolve) return "resolving " + host_;
+    if (!found->second.connection) return {};
+    std::string where = found->second.connection->progress();
+    if (where == "waiting for the query's result" && found->second.connected_us == 0) where = "running the session setup";
+    return where;
+  }
+
   void cancel(AttemptId id) noexcept override {
     auto found = attempts_.find(id);
     if (found == attempts_.end()) return;
@@ -182,7 +192,10 @@ class PostgresProbe final : public Probe {
     attempt.connection->connect([this, id](bool ok, const std::string& error) {
       if (!ok) return finish(id, ProbeResult::failure(classify_connect_error(error), error));
       attempts_.at(id).connected_us = mono_now_us();
-      std::string setup = fmt::format("SET statement_timeout = {}", timeout_ms_);
+      // A second past our own deadline: we give up first and drop the
+      // connection; the server then ends the statement it would otherwise
+      // keep waiting on (a lock) for ever.
+      std::string setup = fmt::format("SET statement_timeout = {}", timeout_ms_ + 1000);
       if (settings_.mode == PostgresSettings::Mode::write) setup += fmt::format("; {}", kCreateHeartbeat);
       attempts_.at(id).connection->query(setup, {}, [this, id](PgQueryResult result) {
         if (!result.ok) return finish(id, ProbeResult::failure(classify_query_error(result), result.error));

@@ -88,11 +88,10 @@ void Scheduler::fire(ProbeState& state) {
   const AttemptId id = state.next_id++;
   auto [entry, inserted] = state.in_flight.emplace(id, InFlight{wall_now_ms(), now_us, Timer()});
   entry->second.deadline = Timer(loop_, [this, &state, id] {
+    std::string detail = fmt::format("no answer within {}", format_duration_ms(state.config->timeout_ms));
+    if (std::string progress = state.probe->progress(id); !progress.empty()) detail += " (" + progress + ")";
     state.probe->cancel(id);
-    complete(state, id,
-             ProbeResult::failure(ErrorClass::timeout,
-                                  fmt::format("no answer within {}", format_duration_ms(state.config->timeout_ms))),
-             state.config->timeout_ms * 1000);
+    complete(state, id, ProbeResult::failure(ErrorClass::timeout, std::move(detail)), state.config->timeout_ms * 1000);
   });
   entry->second.deadline.start(static_cast<uint64_t>(state.config->timeout_ms));
   state.probe->start(id, [this, &state, id](ProbeResult result) {

@@ -38,6 +38,9 @@ class PgConnection {
   void connect(Connected on_connected);
   void query(const std::string& sql, const std::vector<std::string>& params, QueryDone on_done);
   bool usable() const { return connection_ && PQstatus(connection_) == CONNECTION_OK; }
+  // Where a connection or query is waiting, in words: "connecting", "connected,
+  // no answer to the startup message", "waiting for the query's result".
+  std::string progress() const;
 
  private:
   enum class Phase { idle, connecting, querying };

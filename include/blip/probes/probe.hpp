@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "blip/config/config.hpp"
 #include "blip/core/sample.hpp"
@@ -27,6 +28,9 @@ class Probe {
   // Abandons an attempt (its deadline passed, or blip is stopping); its `done`
   // is not called afterwards. Unknown ids are ignored.
   virtual void cancel(AttemptId id) noexcept = 0;
+  // How far an attempt got, for the detail of a timeout: "connected, no
+  // answer to the startup message". Empty when the probe cannot tell.
+  virtual std::string progress(AttemptId) const { return {}; }
 };
 
 // What probes share on one loop.

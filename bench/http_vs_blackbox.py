@@ -31,7 +31,6 @@ few ticks, that is used instead.
 import argparse
 import asyncio
 import json
-import math
 import os
 import signal
 import socket
@@ -130,6 +129,39 @@ def cpu_ns(pid):
     if ticks_ns - total > 3 * 1_000_000_000 // CLK_TCK:
         return ticks_ns
     return total
+
+
+def system_ns():
+    """(busy, steal) CPU time of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+    tick = 1_000_000_000 // CLK_TCK
+    return (user + nice + system + irq + softirq) * tick, steal * tick
+
+
+class Window:
+    """CPU of the measured process, of nginx, of this script (the driver) and of the
+    whole machine over one window, so that the rest ('other') shows how busy the
+    machine was with things outside the benchmark."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.start = self._read()
+
+    def _read(self):
+        busy, steal = system_ns()
+        return (cpu_ns(self.pid), cpu_ns(NGINX_PID), cpu_ns(os.getpid()), busy, steal)
+
+    def close(self, seconds):
+        end = self._read()
+        tool, nginx, me, busy, steal = (e - s for e, s in zip(end, self.start))
+        return {"cpu_ns": tool, "nginx_cores": nginx / 1e9 / seconds, "driver_cores": me / 1e9 / seconds,
+                "other_cores": max(0.0, busy - tool - nginx - me) / 1e9 / seconds,
+                "steal_cores": steal / 1e9 / seconds}
+
+
+NGINX_PID = None
 
 
 def vm_hwm_kib(pid):
@@ -262,9 +294,10 @@ def run_blip(args, work, nginx_port, rate, duration, warmup, tag):
     time.sleep(warmup)
     if proc.poll() is not None:
         raise RuntimeError(f"blip exited early ({proc.returncode}); see {log_path}")
-    t0_ms, c0 = time.time() * 1000, cpu_ns(proc.pid)
+    t0_ms, window = time.time() * 1000, Window(proc.pid)
     time.sleep(duration)
-    t1_ms, c1 = time.time() * 1000, cpu_ns(proc.pid)
+    t1_ms = time.time() * 1000
+    load = window.close((t1_ms - t0_ms) / 1000)
     hwm = vm_hwm_kib(proc.pid)
     threads = len(os.listdir(f"/proc/{proc.pid}/task"))
     rc = stop(proc)
@@ -281,12 +314,12 @@ def run_blip(args, work, nginx_port, rate, duration, warmup, tag):
         "tool": "blip", "tag": tag, "target": rate, "probes": n, "interval_ms": interval_ms,
         "window_s": round(window_s, 3), "sent": n_all, "ok": n_up, "failed": n_down,
         "stored_total": total, "achieved": n_up / window_s,
-        "cpu_ms": (c1 - c0) / 1e6, "cpu_ms_per_1000": (c1 - c0) / 1e6 / max(1, n_all) * 1000,
+        "cpu_ms": load["cpu_ns"] / 1e6, "cpu_ms_per_1000": load["cpu_ns"] / 1e6 / max(1, n_all) * 1000,
         "lag_p50_us": int(fields.get("schedule_lag_p50_us", -1)),
         "lag_p99_us": int(fields.get("schedule_lag_p99_us", -1)),
         "max_loop_lag_us": int(fields.get("max_loop_lag_us", -1)),
         "rss_mib": hwm / 1024, "threads": threads, "exit": rc,
-        "nginx_conns": ng1[0] - ng0[0] - 1, "nginx_requests": ng1[1] - ng0[1] - 1,
+        "nginx_conns": ng1[0] - ng0[0] - 1, "nginx_requests": ng1[1] - ng0[1] - 1, **load,
     }
 
 
@@ -389,14 +422,14 @@ async def drive(bb_port, nginx_port, rate, warmup, duration, workers, request_ti
             await asyncio.sleep(delay)
         if i == first_window:
             state["t0"] = loop.time()
-            cpu["c0"] = cpu_ns(pid)
+            cpu["window"] = Window(pid)
         queue.put_nowait(due)
     # the window closes when the last request is due plus one slot
     delay = start + total / rate - loop.time()
     if delay > 0:
         await asyncio.sleep(delay)
     state["t1"] = loop.time()
-    cpu["c1"] = cpu_ns(pid)
+    load = cpu["window"].close(state["t1"] - state["t0"])
     hwm = vm_hwm_kib(pid)
     # drop what was never sent, let what is in flight finish (bounded by the request timeout)
     dropped = 0
@@ -408,7 +441,7 @@ async def drive(bb_port, nginx_port, rate, warmup, duration, workers, request_ti
     await asyncio.wait(tasks, timeout=request_timeout + 2)
     for t in tasks:
         t.cancel()
-    return window, state["t1"] - state["t0"], cpu["c1"] - cpu["c0"], hwm, dropped
+    return window, state["t1"] - state["t0"], load, hwm, dropped
 
 
 def run_blackbox(args, work, nginx_port, rate, duration, warmup, tag):
@@ -420,7 +453,7 @@ def run_blackbox(args, work, nginx_port, rate, duration, warmup, tag):
                  work, f"blackbox-{tag}")
     wait_port(port, proc)
     workers = min(256, max(8, rate // 10))
-    window, window_s, cpu, hwm, dropped = asyncio.run(
+    window, window_s, load, hwm, dropped = asyncio.run(
         drive(port, nginx_port, rate, warmup, duration, workers, args.timeout_ms / 1000 + 3, proc.pid))
     threads = len(os.listdir(f"/proc/{proc.pid}/task"))
     rc = stop(proc)
@@ -435,10 +468,10 @@ def run_blackbox(args, work, nginx_port, rate, duration, warmup, tag):
         "window_s": round(window_s, 3), "sent": window["sent"], "ok": window["ok"],
         "failed": window["failed"], "errors": window["errors"], "dropped": dropped,
         "achieved": window["ok"] / window_s,
-        "cpu_ms": cpu / 1e6, "cpu_ms_per_1000": cpu / 1e6 / max(1, window["sent"]) * 1000,
+        "cpu_ms": load["cpu_ns"] / 1e6, "cpu_ms_per_1000": load["cpu_ns"] / 1e6 / max(1, window["sent"]) * 1000,
         "lag_p50_us": pct(0.5), "lag_p99_us": pct(0.99),
         "rss_mib": hwm / 1024, "threads": threads, "exit": rc,
-        "nginx_conns": ng1[0] - ng0[0] - 1, "nginx_requests": ng1[1] - ng0[1] - 1,
+        "nginx_conns": ng1[0] - ng0[0] - 1, "nginx_requests": ng1[1] - ng0[1] - 1, **load,
     }
 
 
@@ -459,7 +492,8 @@ def find_max(args, work, nginx_port):
         ok = sustains(row, args)
         tried[rate] = ok
         say(f"   search rate={rate}/s probes={row['probes']} achieved={row['achieved']:.0f}/s "
-            f"p99_lag={row['lag_p99_us']}us cpu/1000={row['cpu_ms_per_1000']:.1f}ms -> {'pass' if ok else 'FAIL'}")
+            f"p99_lag={row['lag_p99_us']}us cpu/1000={row['cpu_ms_per_1000']:.1f}ms "
+            f"other load={row['other_cores']:.2f} cores -> {'pass' if ok else 'FAIL'}")
         LOG.write(json.dumps(row) + "\n")
         return ok
 
@@ -505,7 +539,7 @@ def median_row(rows):
 
 
 def main():
-    global LOG
+    global LOG, NGINX_PID
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--blip", required=True)
     p.add_argument("--blackbox", default="prometheus-blackbox-exporter")
@@ -533,6 +567,7 @@ def main():
     try:
         nginx_port = free_port()
         nginx = start_nginx(args.work, nginx_port)
+        NGINX_PID = nginx.pid
         say(f"nginx (one process, master_process off) on 127.0.0.1:{nginx_port}; load average at start: "
             + open("/proc/loadavg").read().split()[0:3].__str__())
         rates, labels = [], {}
@@ -555,7 +590,8 @@ def main():
                     say(f"   rep {rep + 1} rate {rate:>5}/s {tool:<8} achieved={row['achieved']:8.1f}/s "
                         f"ok={row['ok']} failed={row['failed']} cpu/1000={row['cpu_ms_per_1000']:7.1f}ms "
                         f"lag p50/p99={fmt_lag(row)}ms rss={row['rss_mib']:.1f}MiB "
-                        f"nginx conns/requests={row['nginx_conns']}/{row['nginx_requests']}")
+                        f"nginx conns/requests={row['nginx_conns']}/{row['nginx_requests']} "
+                        f"other load={row['other_cores']:.2f} cores")
         stop(nginx)
         if args.json:
             with open(args.json, "w") as f:
@@ -567,8 +603,8 @@ def main():
             f"(wall time of the whole run: {time.monotonic() - began:.0f} s).")
         say("")
         say("| target rate | tool | achieved probes/s | CPU ms per 1,000 probes | schedule lag p50 / p99 ms "
-            "| peak RSS MiB | blip CPU/probe ÷ blackbox CPU/probe |")
-        say("|---:|---|---:|---:|---:|---:|---:|")
+            "| peak RSS MiB | held the rate | blip CPU/probe ÷ blackbox CPU/probe |")
+        say("|---:|---|---:|---:|---:|---:|---:|---:|")
         for rate in rates:
             label = labels[rate]
             b = [r for r in rows if r["tool"] == "blip" and r["target"] == rate]
@@ -577,12 +613,28 @@ def main():
                 sorted(b, key=lambda r: r["rep"]), sorted(x, key=lambda r: r["rep"]))]
             ratio = statistics.median(ratios)
             mb, mx = median_row(b), median_row(x)
+            held_b = f"{sum(sustains(r, args) for r in b)}/{len(b)}"
+            held_x = f"{sum(sustains(r, args) for r in x)}/{len(x)}"
             say(f"| {label} | blip | {mb['achieved']:.0f} | {mb['cpu_ms_per_1000']:.0f} | {fmt_lag(mb)} | "
-                f"{mb['rss_mib']:.1f} | **{ratio:.2f}** (reps: {', '.join(f'{r:.2f}' for r in ratios)}) |")
+                f"{mb['rss_mib']:.1f} | {held_b} | **{ratio:.2f}** (reps: {', '.join(f'{r:.2f}' for r in ratios)}) |")
             say(f"| {label} | blackbox_exporter | {mx['achieved']:.0f} | {mx['cpu_ms_per_1000']:.0f} | "
-                f"{fmt_lag(mx)} | {mx['rss_mib']:.1f} | |")
+                f"{fmt_lag(mx)} | {mx['rss_mib']:.1f} | {held_x} | |")
         say("")
+        say("Each cell is the median over the repetitions; the ratio is the median of the per-repetition ratios.")
         say("Lag in parentheses (blackbox_exporter) is the driver's lateness: request sent minus request due.")
+        say(f"'held the rate': repetitions with achieved >= 95% of target and p99 lag <= {args.max_p99_ms:g} ms.")
+        say("")
+        say("Per repetition (cores = CPU seconds per second over the window; 'other' = the machine's busy time "
+            "minus the tool, nginx and this script's driver):")
+        say("")
+        say("| rep | rate | tool | achieved/s | CPU ms/1000 | lag p50 / p99 ms | RSS MiB "
+            "| nginx cores | driver cores | other cores | steal cores |")
+        say("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            say(f"| {r['rep'] + 1} | {r['target']} | {r['tool']} | {r['achieved']:.0f} | {r['cpu_ms_per_1000']:.0f} "
+                f"| {fmt_lag(r)} | {r['rss_mib']:.1f} | {r['nginx_cores']:.2f} | {r['driver_cores']:.2f} "
+                f"| {r['other_cores']:.2f} | {r['steal_cores']:.2f} |")
+        say("")
         bad = [r for r in rows if r["failed"] or r.get("errors")]
         if bad:
             say(f"Phases with failed probes: {[(r['tool'], r['target'], r['rep'], r['failed'], r.get('errors')) for r in bad]}")

@@ -61,6 +61,22 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
     p95_us INTEGER NOT NULL,
     max_us INTEGER NOT NULL,
     PRIMARY KEY(probe_id, minute_ms)) WITHOUT ROWID;
+)sql", R"sql(
+  -- A WITHOUT ROWID table keeps only ~1 KB of a row in its page and spills
+  -- the rest of each ~1.5 KB block to a mostly empty overflow page (about
+  -- 20 bytes a sample on disk); a rowid table keeps whole blocks in its pages.
+  CREATE TABLE sample_blocks_rowid(
+    id INTEGER PRIMARY KEY,
+    probe_id INTEGER NOT NULL REFERENCES probes(id),
+    minute_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    data BLOB NOT NULL);
+  INSERT INTO sample_blocks_rowid(probe_id, minute_ms, count, data)
+    SELECT probe_id, minute_ms, count, data FROM sample_blocks ORDER BY minute_ms, probe_id;
+  DROP TABLE sample_blocks;
+  ALTER TABLE sample_blocks_rowid RENAME TO sample_blocks;
+  CREATE UNIQUE INDEX sample_blocks_by_probe_minute ON sample_blocks(probe_id, minute_ms);
+  CREATE INDEX sample_blocks_by_minute ON sample_blocks(minute_ms);
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
@@ -169,9 +185,13 @@ void Store::exec(const char* sql) const {
 }
 
 void Store::migrate() {
-  Statement version(db_, "PRAGMA user_version");
-  version.step();
-  const int64_t found = version.integer(0);
+  int64_t found = 0;
+  {
+    // Finalized before migrating: an open statement would keep DROP TABLE from running.
+    Statement version(db_, "PRAGMA user_version");
+    version.step();
+    found = version.integer(0);
+  }
   if (found > kSchemaVersion) {
     throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})", path_,
                                  found, kSchemaVersion));

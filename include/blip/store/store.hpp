@@ -66,7 +66,7 @@ Rollup summarize_minute(int64_t minute_ms, const std::vector<StoredSample>& samp
 class Store {
  public:
   enum class Mode { read_write, read_only };
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Throws StoreError naming the file when it cannot be opened or migrated.
   Store(const std::string& path, Mode mode);

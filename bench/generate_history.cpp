@@ -1,0 +1,94 @@
+// Writes a realistic history into a blip database through blip's own
+// SampleRecorder and Store (the code `blip run` uses): N probes sampling at
+// R Hz for D days ending now, with an hourly incident (a backup's disk lock:
+// the db probes first, the web probes a little later) and random
+// single-probe outages. Used by bench/report_speed.sh.
+//
+// The daemon flushes every second and rewrites the open minute's block each
+// time; this flushes once a simulated minute, which leaves the same rows.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <random>
+
+#include "blip/core/clock.hpp"
+#include "blip/recorder/sample_recorder.hpp"
+#include "blip/store/store.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"generate a blip history database"};
+  std::string db_path = "history.db";
+  int probes = 20;
+  int rate_hz = 4;
+  int days = 30;
+  int incident_probes = 5;
+  app.add_option("--db", db_path)->capture_default_str();
+  app.add_option("--probes", probes)->capture_default_str();
+  app.add_option("--rate", rate_hz, "samples per second per probe")->capture_default_str();
+  app.add_option("--days", days)->capture_default_str();
+  app.add_option("--incident-probes", incident_probes, "probes hit by the hourly stall")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<blip::ProbeConfig> configs(static_cast<size_t>(probes));
+  for (int i = 0; i < probes; ++i) {
+    auto& config = configs[static_cast<size_t>(i)];
+    config.name = fmt::format("probe-{:02}", i);
+    config.type = i % 2 ? "http" : "postgres";
+    config.interval_ms = 1000 / rate_hz;
+    config.target_display = fmt::format("synthetic-{}", i);
+  }
+  blip::Store store(db_path, blip::Store::Mode::read_write);
+  blip::SampleRecorder recorder(store, configs, /*log_transitions=*/false);
+
+  std::mt19937_64 random(7);
+  std::lognormal_distribution<double> latency_ms(std::log(2.0), 0.4);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const int64_t interval_ms = 1000 / rate_hz;
+  const int64_t end_ms = blip::wall_now_ms();
+  const int64_t start_ms = end_ms - static_cast<int64_t>(days) * 86'400'000;
+  // Per probe: the end of its current random outage (one a day on average, 20-120 s).
+  std::vector<int64_t> random_outage_until(static_cast<size_t>(probes), 0);
+  const double outage_chance = static_cast<double>(interval_ms) / 86'400'000.0;
+
+  const auto started = std::chrono::steady_clock::now();
+  int64_t samples = 0;
+  int64_t next_flush_ms = start_ms - start_ms % 60'000 + 60'000;
+  for (int64_t t = start_ms; t < end_ms; t += interval_ms) {
+    const int64_t into_hour_ms = t % 3'600'000;
+    for (int i = 0; i < probes; ++i) {
+      auto index = static_cast<size_t>(i);
+      // Hourly: at +00:05 the first probes stall for 40 s, each a little later than the one before.
+      const bool hourly = i < incident_probes && into_hour_ms >= 5'000 + i * 800 && into_hour_ms < 45'000 + i * 800;
+      if (random_outage_until[index] < t && unit(random) < outage_chance) {
+        random_outage_until[index] = t + 20'000 + static_cast<int64_t>(unit(random) * 100'000);
+      }
+      const bool down = hourly || random_outage_until[index] >= t;
+      blip::Sample sample;
+      sample.sent_ms = t + i * interval_ms / probes;  // probes spread over the interval, as the scheduler does
+      if (down) {
+        sample.status = blip::Status::down;
+        sample.error = blip::ErrorClass::timeout;
+        sample.detail = "no answer within 1s";
+        sample.latency_us = 1'000'000;
+      } else {
+        sample.latency_us = static_cast<int64_t>(latency_ms(random) * 1000.0);
+        sample.phases.connect_us = sample.latency_us / 5;
+        sample.phases.first_byte_us = sample.latency_us / 2;
+      }
+      recorder.record(index, sample);
+      ++samples;
+    }
+    if (t >= next_flush_ms) {
+      store.flush(t);
+      next_flush_ms += 60'000;
+    }
+  }
+  store.flush(end_ms);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << fmt::format("samples={} probes={} days={} seconds={:.1f} samples_per_second={:.0f}\n", samples, probes,
+                           days, seconds, static_cast<double>(samples) / seconds);
+  return 0;
+}

@@ -233,14 +233,8 @@ std::string incident_chain(const Incident& incident) {
 }
 
 std::string hour_strip(const HourOfDayHistogram& histogram) {
-  static const char* kLevels[] = {" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
-  const int64_t peak = *std::max_element(histogram.bins.begin(), histogram.bins.end());
-  std::string bars;
-  for (int64_t count : histogram.bins) {
-    const int64_t level = peak == 0 || count == 0 ? 0 : std::max<int64_t>(1, (count * 8 + peak - 1) / peak);
-    bars += kLevels[level];
-  }
-  return fmt::format("Outage starts by hour of the day (UTC)\n  |{}|\n  00    06    12    18   23\n", bars);
+  return fmt::format("Outage starts by hour of the day (UTC)\n  |{}|\n  00    06    12    18   23\n",
+                     block_bars(histogram.bins));
 }
 
 void print_outage_rows(std::ostream& out, const std::string& title, const std::vector<OutageRecord>& rows,

@@ -319,14 +319,20 @@ ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::stri
   return http;
 }
 
-ProbeSettings read_tcp(TableReader& reader, ProbeConfig& probe, const std::string& context) {
-  TcpSettings tcp;
+// Reads the required `address = "host:port"` of tcp and redis probes.
+void read_address(TableReader& reader, ProbeConfig& probe, const std::string& context, std::string& host,
+                  std::string& port) {
   std::string address = reader.required_string("address", context);
-  if (!address.empty() && !split_host_port(address, tcp.host, tcp.port)) {
+  if (!address.empty() && !split_host_port(address, host, port)) {
     reader.error_at(reader.table().get("address")->source(),
                     fmt::format("address: expected host:port, got \"{}\"", address));
   }
   probe.target_display = address;
+}
+
+ProbeSettings read_tcp(TableReader& reader, ProbeConfig& probe, const std::string& context) {
+  TcpSettings tcp;
+  read_address(reader, probe, context, tcp.host, tcp.port);
   return tcp;
 }
 
@@ -383,12 +389,7 @@ ProbeSettings read_postgres(TableReader& reader, ProbeConfig& probe, const std::
 
 ProbeSettings read_redis(TableReader& reader, ProbeConfig& probe, const std::string& context) {
   RedisSettings redis;
-  std::string address = reader.required_string("address", context);
-  if (!address.empty() && !split_host_port(address, redis.host, redis.port)) {
-    reader.error_at(reader.table().get("address")->source(),
-                    fmt::format("address: expected host:port, got \"{}\"", address));
-  }
-  probe.target_display = address;
+  read_address(reader, probe, context, redis.host, redis.port);
   redis.username = reader.string("username").value_or("");
   redis.password = reader.secret(context);
   if (auto db = reader.integer("db")) {

@@ -1,9 +1,14 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 
 namespace blip {
+
+// One block character a count, scaled to the largest; any non-zero count
+// shows at least the lowest block, so a single event stays visible.
+std::string block_bars(std::span<const int64_t> counts);
 
 // Counts per minute of the hour (UTC), e.g. of outage starts.
 struct MinuteOfHourHistogram {

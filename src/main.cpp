@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   since->excludes(from);
   report_command->add_option("--probe", report.probe, "only this probe");
   report_command->add_option("--format", report.format, "table, json or csv")->capture_default_str();
+  report_command->add_option("--tz", report.tz, "also show start times in this time zone, e.g. Europe/Berlin");
   report_command->add_option("--period", report.period, "auto, or force the pattern's period, e.g. 1h")
       ->capture_default_str();
 

@@ -229,8 +229,11 @@ TEST(Daemon, ReportFindsTheStallSchedule) {
   EXPECT_EQ(report["pattern"]["probes"]["web"]["finding"]["period"], "1m");
 
   std::string table;
-  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h"}, &table), 0);
+  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--tz", "Asia/Kolkata"},
+                              &table),
+            0);
   EXPECT_NE(table.find("every 1m"), std::string::npos) << table;
+  EXPECT_NE(table.find(" IST "), std::string::npos) << "local times shown with --tz\n" << table;
 }
 
 TEST(Daemon, BadInputExitsTwoWithAClearMessage) {
@@ -249,6 +252,17 @@ TEST(Daemon, BadInputExitsTwoWithAClearMessage) {
   EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("missing.db")}, &output), 2);
   EXPECT_NE(output.find("missing.db"), std::string::npos) << output;
   EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--since", "soon"}, &output), 2);
+  dir.write("not-a-db", "plain text\n");
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("not-a-db")}, &output), 2);
+  EXPECT_NE(output.find("not-a-db"), std::string::npos) << output;
+  { Store empty(dir.file("empty.db"), Store::Mode::read_write); }
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("empty.db")}, &output), 0) << output;
+  EXPECT_NE(output.find("No samples in range."), std::string::npos) << output;
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("empty.db"), "--probe", "nope"}, &output), 2);
+  EXPECT_EQ(output, "--probe: no probe named \"nope\" in " + dir.file("empty.db") + " (known: )\n");
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("empty.db"), "--tz", "Mars/Olympus"}, &output),
+            2);
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("empty.db"), "--period", "5s"}, &output), 2);
   EXPECT_EQ(test::run_command({BLIP_BINARY, "frobnicate"}, &output), 2);
   EXPECT_EQ(test::run_command({BLIP_BINARY, "once", "-c", dir.file("probes.d")}, &output), 1) << output;
   EXPECT_NE(output.find("refused"), std::string::npos) << output;

@@ -237,20 +237,26 @@ std::string hour_strip(const HourOfDayHistogram& histogram) {
                      block_bars(histogram.bins));
 }
 
+// The start time in the --tz zone as an extra column, or nothing.
+std::string local_column(int64_t wall_ms, const std::string& zone) {
+  return zone.empty() ? "" : fmt::format("{:<28}  ", format_local(wall_ms, zone));
+}
+
 void print_outage_rows(std::ostream& out, const std::string& title, const std::vector<OutageRecord>& rows,
-                       const Report& report, const char* count_label) {
+                       const Report& report, const char* count_label, const std::string& zone) {
   if (rows.empty()) return;
   size_t width = 5;
   for (const OutageRecord& row : rows) width = std::max(width, row.probe.size());
-  out << fmt::format("{} ({})\n  {:<{}}  {:<24}  {:<24}  {:>8}  {:>7}  {:<13}  {}\n", title, rows.size(), "PROBE", width,
-                     "START", "END", "DURATION", count_label, "ERROR", "DETAIL");
+  out << fmt::format("{} ({})\n  {:<{}}  {:<24}  {}{:<24}  {:>8}  {:>7}  {:<13}  {}\n", title, rows.size(), "PROBE",
+                     width, "START", zone.empty() ? "" : fmt::format("{:<28}  ", "LOCAL START"), "END", "DURATION",
+                     count_label, "ERROR", "DETAIL");
   for (const OutageRecord& row : rows) {
     std::string notes = row.detail;
     if (row.incident_id) notes += fmt::format(" [incident {}]", *row.incident_id);
     if (row.end_reason == "shutdown" || row.end_reason == "blip_stopped") notes += " [ended when blip stopped]";
     if (touches_blind(row, report)) notes += " [touches a blind window]";
-    out << fmt::format("  {:<{}}  {:<24}  {:<24}  {:>8}  {:>7}  {:<13}  {}\n", row.probe, width,
-                       format_iso8601_ms(row.start_ms), end_text(row),
+    out << fmt::format("  {:<{}}  {:<24}  {}{:<24}  {:>8}  {:>7}  {:<13}  {}\n", row.probe, width,
+                       format_iso8601_ms(row.start_ms), local_column(row.start_ms, zone), end_text(row),
                        format_duration_brief(effective_end(row, report.range) - row.start_ms), row.down_samples,
                        row.kind == OutageKind::outage ? to_string(row.error) : "-", notes);
   }
@@ -258,9 +264,14 @@ void print_outage_rows(std::ostream& out, const std::string& title, const std::v
 }
 
 void print_table(std::ostream& out, const ReportOptions& options, const Report& report) {
-  out << fmt::format("blip report  {} .. {}  db={}{}\n\n", format_iso8601_ms(report.range.from_ms),
+  out << fmt::format("blip report  {} .. {}  db={}{}\n", format_iso8601_ms(report.range.from_ms),
                      format_iso8601_ms(report.range.to_ms), options.db_path,
                      options.probe.empty() ? "" : "  probe=" + options.probe);
+  if (!options.tz.empty()) {
+    out << fmt::format("local time ({}): {} .. {}\n", options.tz, format_local(report.range.from_ms, options.tz),
+                       format_local(report.range.to_ms, options.tz));
+  }
+  out << '\n';
   if (report.summaries.empty()) {
     out << "No samples in range.\n";
     return;
@@ -282,13 +293,14 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
                        report.incidents.size());
     for (const Incident& incident : report.incidents) {
       const int64_t end = incident.end_ms.value_or(report.range.to_ms);
-      out << fmt::format("  #{:<4} {}  {:>8}  {}\n", incident.id, format_iso8601_ms(incident.start_ms),
+      out << fmt::format("  #{:<4} {}  {}{:>8}  {}\n", incident.id, format_iso8601_ms(incident.start_ms),
+                         local_column(incident.start_ms, options.tz),
                          format_duration_brief(end - incident.start_ms), incident_chain(incident));
     }
     out << '\n';
   }
-  print_outage_rows(out, "Outages", report.outages, report, "SAMPLES");
-  print_outage_rows(out, "Brownouts (slower than degraded_after)", report.brownouts, report, "SAMPLES");
+  print_outage_rows(out, "Outages", report.outages, report, "SAMPLES", options.tz);
+  print_outage_rows(out, "Brownouts (slower than degraded_after)", report.brownouts, report, "SAMPLES", options.tz);
   if (!report.blind.empty()) {
     out << fmt::format("Blind windows ({}): blip could not see; neither up nor down\n", report.blind.size());
     for (const BlindWindow& window : report.blind) {
@@ -438,6 +450,10 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
       err << "--period: " << (problem.empty() ? "must be at least 1m" : problem) << " (or auto)\n";
       return kExitUsage;
     }
+  }
+  if (!options.tz.empty() && !known_time_zone(options.tz)) {
+    err << fmt::format("--tz: unknown time zone \"{}\" (like Europe/Berlin or UTC)\n", options.tz);
+    return kExitUsage;
   }
   auto range = resolve_range(options, err);
   if (!range) return kExitUsage;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 
 namespace blip {
 
@@ -60,6 +61,27 @@ bool parse_iso8601_ms(const std::string& text, int64_t& wall_ms) {
   utc.tm_mon -= 1;
   wall_ms = static_cast<int64_t>(timegm(&utc)) * 1000 + millis;
   return true;
+}
+
+bool known_time_zone(const std::string& zone) {
+  if (zone == "UTC") return true;
+  if (zone.empty() || zone.find("..") != std::string::npos) return false;
+  return std::filesystem::is_regular_file("/usr/share/zoneinfo/" + zone);
+}
+
+std::string format_local(int64_t wall_ms, const std::string& zone) {
+  static std::string current;
+  if (current != zone) {
+    setenv("TZ", zone.c_str(), 1);
+    tzset();
+    current = zone;
+  }
+  time_t seconds = static_cast<time_t>(wall_ms / 1000);
+  struct tm local {};
+  localtime_r(&seconds, &local);
+  char text[64];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S %Z", &local);
+  return text;
 }
 
 }  // namespace blip

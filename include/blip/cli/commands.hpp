@@ -38,6 +38,7 @@ struct ReportOptions {
   std::string probe;
   std::string format = "table";
   std::string period = "auto";  // or a duration that forces the pattern's period
+  std::string tz;               // also show times in this zone (table only)
 };
 int run_report(const ReportOptions& options, std::ostream& out, std::ostream& err);
 

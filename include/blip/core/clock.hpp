@@ -14,4 +14,9 @@ std::string format_iso8601_ms(int64_t wall_ms);
 // Accepts "2026-11-25T14:00:03Z", with optional ".mmm" and a date-only form; returns false if unparsable.
 bool parse_iso8601_ms(const std::string& text, int64_t& wall_ms);
 
+// Whether `zone` names a time zone this machine knows ("Europe/Berlin", "UTC").
+bool known_time_zone(const std::string& zone);
+// "2026-11-25 15:00:03 CET" in `zone`; the process's TZ is set to it.
+std::string format_local(int64_t wall_ms, const std::string& zone);
+
 }  // namespace blip

@@ -377,7 +377,7 @@ TEST(ShippedExamples, MastodonProbesDirectoryIsValid) {
   ScopedEnv password("BLIP_DB_PASSWORD", "example");
   LoadedConfig loaded = load_config_directory(BLIP_TESTDATA "/../../probes.d");
   EXPECT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
-  EXPECT_EQ(loaded.probes.size(), 9u);
+  EXPECT_EQ(loaded.probes.size(), 10u);
 }
 
 }  // namespace

@@ -59,19 +59,26 @@ void Scheduler::start() {
   }
 }
 
+// libuv timers count whole milliseconds of a loop time cached once per
+// iteration, so a timer fires up to a millisecond either side of a
+// microsecond due time. Arming rounded down and sending when within
+// kEarlyToleranceUs of due keeps sends on time without a second wake-up.
+constexpr int64_t kEarlyToleranceUs = 1000;
+
 void Scheduler::arm(ProbeState& state) {
-  int64_t wait_us = state.next_due_us - mono_now_us();
-  state.tick.start(static_cast<uint64_t>(std::max<int64_t>(0, (wait_us + 999) / 1000)));
+  const int64_t wait_us = state.next_due_us - mono_now_us();
+  state.tick.start(static_cast<uint64_t>(std::max<int64_t>(0, wait_us / 1000)));
 }
 
 void Scheduler::fire(ProbeState& state) {
   const int64_t now_us = mono_now_us();
-  if (now_us < state.next_due_us) {  // libuv timers have millisecond resolution
+  if (now_us + kEarlyToleranceUs < state.next_due_us) {
     arm(state);
     return;
   }
-  schedule_lag_.record(now_us - state.next_due_us);
+  schedule_lag_.record(std::max<int64_t>(0, now_us - state.next_due_us));
   const int64_t interval_us = state.config->interval_ms * 1000;
+  state.next_due_us += interval_us;
   // After a stall, skip the slots that were missed rather than firing a burst.
   while (state.next_due_us <= now_us) state.next_due_us += interval_us;
   if (!single_shot_) arm(state);

@@ -3,11 +3,15 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <iostream>
 
 #include "blip/cli/commands.hpp"
 
 int main(int argc, char** argv) {
+  // hiredis writes with write(2): a peer that reset the connection must be an
+  // error on that connection, not the end of the process.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"blip: high-frequency synthetic uptime prober"};
   app.require_subcommand(1);
   int exit_code = blip::kExitOk;

@@ -62,6 +62,7 @@ TEST_F(PostgresProbeTest, ReadWriteAuthAndErrorCases) {
       {"unknown database", server_->dsn() + " dbname=nope", read, "", Status::down, ErrorClass::auth},
       {"custom query", server_->dsn(), read, "SELECT count(*) FROM pg_class", Status::up, ErrorClass::none},
       {"bad query", server_->dsn(), read, "SELECT * FROM no_such_table", Status::down, ErrorClass::query},
+      {"COPY does not hang", server_->dsn(), read, "COPY (SELECT 1) TO STDOUT", Status::down, ErrorClass::protocol},
       {"write heartbeat", server_->dsn("blip", "blip-secret"), PostgresSettings::Mode::write, "", Status::up,
        ErrorClass::none},
       {"URI form", "postgresql://postgres@127.0.0.1:" + std::to_string(server_->port()) + "/postgres", read, "",
@@ -149,6 +150,18 @@ TEST_F(PostgresProbeTest, ReconnectsAfterTheServerIsKilledAndRestarted) {
   for (const Sample& sample : db) saw_refused = saw_refused || sample.error == ErrorClass::refused;
   EXPECT_TRUE(saw_refused);
   EXPECT_EQ(db.back().status, Status::up);
+}
+
+// A pooled connection the server closed while idle costs no down sample.
+TEST_F(PostgresProbeTest, ServerClosingTheIdleConnectionCostsNoSample) {
+  ProbeConfig config = postgres_probe("db", server_->dsn());
+  config.interval_ms = 200;
+  auto samples = test::run_probes_for({config}, 2s, [] {
+    std::this_thread::sleep_for(1s);
+    server_->sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'blip'");
+  });
+  ASSERT_GE(samples[0].size(), 8U);
+  for (const Sample& sample : samples[0]) EXPECT_EQ(sample.status, Status::up) << sample.detail;
 }
 
 TEST_F(PostgresProbeTest, ReconnectEachOpensAFreshConnection) {

@@ -157,6 +157,11 @@ void PgConnection::advance_query(int events) {
       return;
     }
     const ExecStatusType status = PQresultStatus(result);
+    if (status == PGRES_COPY_OUT || status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
+      // A COPY never ends by itself here; the owner drops the connection.
+      PQclear(result);
+      return fail("COPY is not supported as a probe query");
+    }
     const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
     if (!first_result_ || (first_result_->ok && !ok)) {
       PgQueryResult collected;

@@ -21,7 +21,9 @@ namespace {
 struct Range {
   int64_t from_ms;
   int64_t to_ms;
-  int64_t length() const { return to_ms - from_ms; }
+  // An outage still open lasts until here: the end of the range, or when blip
+  // was last known alive if it stopped without closing it (a crash).
+  int64_t open_until_ms;
 };
 
 struct ProbeSummary {
@@ -34,9 +36,10 @@ struct ProbeSummary {
   int64_t longest_ms = 0;
   int64_t repair_total_ms = 0;  // over closed outages, for MTTR
   int closed = 0;
-  double uptime() const {
-    return observed_ms > 0 ? std::clamp(1.0 - static_cast<double>(down_ms) / static_cast<double>(observed_ms), 0.0, 1.0)
-                           : 1.0;
+  // None without observed time (e.g. a range older than the rollups' retention).
+  std::optional<double> uptime() const {
+    if (observed_ms <= 0) return std::nullopt;
+    return std::clamp(1.0 - static_cast<double>(down_ms) / static_cast<double>(observed_ms), 0.0, 1.0);
   }
   int64_t mttr_ms() const { return closed > 0 ? repair_total_ms / closed : 0; }
 };
@@ -64,7 +67,7 @@ struct Report {
 
 std::optional<Range> resolve_range(const ReportOptions& options, std::ostream& err) {
   const int64_t now = wall_now_ms();
-  Range range{0, now};
+  Range range{0, now, now};
   if (!options.from.empty() || !options.to.empty()) {
     if (!options.from.empty() && !parse_iso8601_ms(options.from, range.from_ms)) {
       err << fmt::format("--from: cannot read \"{}\" as an ISO-8601 UTC time (2026-11-25T14:00:00Z)\n", options.from);
@@ -87,12 +90,12 @@ std::optional<Range> resolve_range(const ReportOptions& options, std::ostream& e
     err << "the range is empty: --from must be before --to\n";
     return std::nullopt;
   }
+  range.open_until_ms = std::min(range.to_ms, now);
   return range;
 }
 
-// An open outage lasts until the end of the range.
 int64_t effective_end(const OutageRecord& outage, const Range& range) {
-  return outage.end_ms.value_or(std::max(outage.start_ms, range.to_ms));
+  return outage.end_ms.value_or(std::max(outage.start_ms, range.open_until_ms));
 }
 
 int64_t overlap(int64_t a_start, int64_t a_end, int64_t b_start, int64_t b_end) {
@@ -109,9 +112,10 @@ bool touches_blind(const OutageRecord& outage, const Report& report) {
   return blind_overlap(report.blind, outage.start_ms - 1, effective_end(outage, report.range) + 1) > 0;
 }
 
-Report gather(const Store& store, const ReportOptions& options, const Range& range,
+Report gather(const Store& store, const ReportOptions& options, Range range,
               std::optional<int64_t> forced_period_ms) {
   Report report;
+  if (auto last_alive = store.last_alive_ms()) range.open_until_ms = std::min(range.open_until_ms, *last_alive);
   report.range = range;
   report.outages = store.outages(range.from_ms, range.to_ms, options.probe, OutageKind::outage);
   report.brownouts = store.outages(range.from_ms, range.to_ms, options.probe, OutageKind::brownout);
@@ -133,8 +137,9 @@ Report gather(const Store& store, const ReportOptions& options, const Range& ran
     summary.samples = totals.samples;
     const int64_t first = std::max(range.from_ms, totals.first_minute_ms);
     first_data_ms = std::min(first_data_ms, first);
+    // Minutes with samples already leave out the time blip was not running.
     summary.observed_ms = std::max<int64_t>(
-        0, std::min(totals.minutes * 60'000, range.to_ms - first) - blind_overlap(report.blind, first, range.to_ms));
+        0, std::min(totals.minutes * 60'000, range.to_ms - first - blind_overlap(report.blind, first, range.to_ms)));
     report.summaries.push_back(summary);
   }
   auto summary_of = [&](const std::string& probe) -> ProbeSummary& {
@@ -153,7 +158,7 @@ Report gather(const Store& store, const ReportOptions& options, const Range& ran
     ++summary.outages;
     summary.down_ms += std::max<int64_t>(0, until - from - blind_overlap(report.blind, from, until));
     summary.longest_ms = std::max(summary.longest_ms, effective_end(outage, range) - outage.start_ms);
-    if (outage.end_ms) {
+    if (outage.end_ms && outage.end_reason == "recovered") {  // not ended by blip stopping
       summary.repair_total_ms += *outage.end_ms - outage.start_ms;
       ++summary.closed;
     }
@@ -213,7 +218,9 @@ Report gather(const Store& store, const ReportOptions& options, const Range& ran
   return report;
 }
 
-std::string percent(double fraction) { return fmt::format("{:.3f}%", fraction * 100.0); }
+std::string percent(std::optional<double> fraction) {
+  return fraction ? fmt::format("{:.3f}%", *fraction * 100.0) : "n/a";
+}
 
 std::string end_text(const OutageRecord& outage) {
   return outage.end_ms ? format_iso8601_ms(*outage.end_ms) : "(ongoing)";
@@ -288,10 +295,14 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
   }
   out << '\n';
   if (report.outages.empty()) out << "No outages in range.\n\n";
-  if (!report.incidents.empty()) {
-    out << fmt::format("Incidents ({}): outages of several probes together; the first is the likely cause\n",
-                       report.incidents.size());
+  const auto shared = std::count_if(report.incidents.begin(), report.incidents.end(),
+                                    [](const Incident& incident) { return incident.outages.size() > 1; });
+  if (shared > 0) {
+    out << fmt::format("Incidents ({} of several outages; {} single-probe ones are only listed below):\n"
+                       "  outages that overlapped or began within 5 s; the first to go down is the likely cause\n",
+                       shared, report.incidents.size() - static_cast<size_t>(shared));
     for (const Incident& incident : report.incidents) {
+      if (incident.outages.size() < 2) continue;
       const int64_t end = incident.end_ms.value_or(report.range.to_ms);
       out << fmt::format("  #{:<4} {}  {}{:>8}  {}\n", incident.id, format_iso8601_ms(incident.start_ms),
                          local_column(incident.start_ms, options.tz),
@@ -374,7 +385,7 @@ void print_json(std::ostream& out, const Report& report) {
   json["probes"] = nlohmann::json::array();
   for (const ProbeSummary& summary : report.summaries) {
     json["probes"].push_back({{"probe", summary.probe},
-                              {"uptime", summary.uptime()},
+                              {"uptime", summary.uptime() ? nlohmann::json(*summary.uptime()) : nlohmann::json(nullptr)},
                               {"observed_ms", summary.observed_ms},
                               {"down_ms", summary.down_ms},
                               {"samples", summary.samples},

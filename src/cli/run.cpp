@@ -68,10 +68,13 @@ int run_daemon(const RunOptions& options) {
   auto flush = [&] {
     try {
       store->flush(wall_now_ms());
+      return true;
     } catch (const StoreError& error) {
       spdlog::error("store: flush failed, samples kept for the next try err={}", error.what());
+      return false;
     }
   };
+  int exit_code = kExitOk;
   int maintenance_ticks = 0;
   Timer maintenance(runtime.loop.get(), [&] {
     flush();
@@ -93,11 +96,17 @@ int run_daemon(const RunOptions& options) {
   auto finish = [&] {
     loop_watch.stop();
     maintenance.stop();
-    flush();
     try {
-      store->close_open_outages(wall_now_ms(), "shutdown");
+      recorder.close_open(wall_now_ms(), "shutdown");
     } catch (const StoreError& error) {
       spdlog::error("store: closing outages failed err={}", error.what());
+    }
+    // The last chance to store what is buffered: retry a little, then say so in the exit status.
+    bool flushed = false;
+    for (int attempt = 0; attempt < 3 && !flushed; ++attempt) flushed = flush();
+    if (!flushed) {
+      spdlog::error("run: samples could not be stored; exiting with status 1");
+      exit_code = 1;
     }
     const auto& lag = scheduler.schedule_lag();
     spdlog::info("run: stopped samples={} schedule_lag_p50_us={} schedule_lag_p99_us={} max_loop_lag_us={}",
@@ -121,7 +130,7 @@ int run_daemon(const RunOptions& options) {
   spdlog::info("run: started probes={} db={} config={}", configs->size(), options.db_path, options.config_dir);
   scheduler.start();
   runtime.loop.run();
-  return kExitOk;
+  return exit_code;
 }
 
 }  // namespace blip

@@ -56,7 +56,8 @@ std::string redact_postgres_dsn(const std::string& dsn) {
   }
   std::string shown;
   for (PQconninfoOption* option = options; option->keyword; ++option) {
-    if (!option->val || std::strcmp(option->keyword, "password") == 0) continue;
+    // libpq marks secret options (password, sslpassword) with '*'.
+    if (!option->val || std::strchr(option->dispchar, '*') != nullptr) continue;
     if (!shown.empty()) shown += ' ';
     shown += fmt::format("{}={}", option->keyword, option->val);
   }
@@ -359,9 +360,10 @@ ProbeSettings read_postgres(TableReader& reader, ProbeConfig& probe, const std::
     char* error = nullptr;
     PQconninfoOption* options = PQconninfoParse(pg.dsn.c_str(), &error);
     if (!options) {
-      std::string message = error ? error : "cannot parse";
-      while (!message.empty() && message.back() == '\n') message.pop_back();
-      reader.error_at(reader.table().get("dsn")->source(), fmt::format("dsn: {}", message));
+      // libpq's message may quote the whole DSN, password included: say less.
+      reader.error_at(reader.table().get("dsn")->source(),
+                      "dsn: not a valid libpq connection string or URI (check quoting, and percent-encode "
+                      "special characters in a URI)");
       PQfreemem(error);
     }
     PQconninfoFree(options);

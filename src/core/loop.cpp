@@ -1,9 +1,18 @@
 #include "blip/core/loop.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <stdexcept>
 #include <string>
 
 namespace blip {
+
+void report_callback_failure(const char* what) noexcept {
+  try {
+    spdlog::error("loop: callback failed err={}", what);
+  } catch (...) {
+  }
+}
 
 Timer::Timer(uv_loop_t* loop, std::function<void()> on_fire) {
   if (open(std::move(on_fire), [loop](uv_timer_t* handle) { return uv_timer_init(loop, handle); }) !=

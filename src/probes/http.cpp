@@ -114,6 +114,7 @@ class HttpProbe final : public Probe {
       // A fresh connection each time is what sees accept-queue and TLS stalls.
       curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
       curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+      curl_easy_setopt(easy, CURLOPT_DNS_CACHE_TIMEOUT, 0L);  // and a fresh lookup: DNS failures show at once
     }
     if (!settings_.username.empty() || !settings_.password.empty()) {
       curl_easy_setopt(easy, CURLOPT_USERNAME, settings_.username.c_str());

@@ -89,6 +89,7 @@ class PostgresProbe final : public Probe {
       idle_.pop_back();
       if (connection->usable()) {
         attempt.connection = std::move(connection);
+        attempt.reused = true;
         attempt.resolved_us = attempt.connected_us = attempt.started_us;
         return run_check(id);
       }
@@ -128,6 +129,8 @@ class PostgresProbe final : public Probe {
     int64_t started_us = 0;
     int64_t resolved_us = 0;
     int64_t connected_us = 0;
+    bool created_table = false;
+    bool reused = false;  // took an idle connection, which the server may have closed meanwhile
   };
 
   // libpq resolves host names with a blocking getaddrinfo: resolve on libuv's
@@ -196,7 +199,6 @@ class PostgresProbe final : public Probe {
       // connection; the server then ends the statement it would otherwise
       // keep waiting on (a lock) for ever.
       std::string setup = fmt::format("SET statement_timeout = {}", timeout_ms_ + 1000);
-      if (settings_.mode == PostgresSettings::Mode::write) setup += fmt::format("; {}", kCreateHeartbeat);
       attempts_.at(id).connection->query(setup, {}, [this, id](PgQueryResult result) {
         if (!result.ok) return finish(id, ProbeResult::failure(classify_query_error(result), result.error));
         run_check(id);
@@ -209,6 +211,23 @@ class PostgresProbe final : public Probe {
     const int64_t query_started_us = mono_now_us();
     auto on_result = [this, id, query_started_us](PgQueryResult result) {
       Attempt& finished = attempts_.at(id);
+      // An idle connection that broke while pooled (a restart, idle_session_timeout)
+      // says nothing about the server now: try once more on a new connection.
+      if (!result.ok && result.sqlstate.empty() && finished.reused) {
+        finished.reused = false;
+        finished.connection.reset();
+        return resolve_then_connect(id);
+      }
+      // The heartbeat table is created only when missing: CREATE needs a
+      // privilege that a monitoring role with a prepared table may lack.
+      if (!result.ok && result.sqlstate == "42P01" && settings_.mode == PostgresSettings::Mode::write &&
+          !finished.created_table) {
+        finished.created_table = true;
+        return finished.connection->query(kCreateHeartbeat, {}, [this, id](PgQueryResult created) {
+          if (!created.ok) return finish(id, ProbeResult::failure(classify_query_error(created), created.error));
+          run_check(id);
+        });
+      }
       Phases phases;
       phases.dns_us = finished.resolved_us - finished.started_us;
       phases.connect_us = finished.connected_us - finished.resolved_us;

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "blip/core/clock.hpp"
+#include "blip/core/loop.hpp"
 #include "blip/probes/probe.hpp"
 
 namespace blip {
@@ -92,7 +93,14 @@ class TcpProbe final : public Probe {
     done(std::move(result));
   }
 
-  static void on_resolved(uv_getaddrinfo_t* request, int status, addrinfo* addresses) {
+  static void on_resolved(uv_getaddrinfo_t* request, int status, addrinfo* addresses) noexcept {
+    try {
+      resolved(request, status, addresses);
+    } catch (const std::exception& error) {
+      report_callback_failure(error.what());
+    }
+  }
+  static void resolved(uv_getaddrinfo_t* request, int status, addrinfo* addresses) {
     auto* attempt = static_cast<Attempt*>(request->data);
     TcpProbe* self = attempt->probe;
     if (attempt->abandoned) {
@@ -123,7 +131,14 @@ class TcpProbe final : public Probe {
     if (rc != 0) self->finish(attempt, ProbeResult::failure(classify(rc), uv_strerror(rc)));
   }
 
-  static void on_connected(uv_connect_t* request, int status) {
+  static void on_connected(uv_connect_t* request, int status) noexcept {
+    try {
+      connected(request, status);
+    } catch (const std::exception& error) {
+      report_callback_failure(error.what());
+    }
+  }
+  static void connected(uv_connect_t* request, int status) {
     auto* attempt = static_cast<Attempt*>(request->data);
     if (attempt->abandoned) return;  // already closing; the close callback frees it
     Phases phases;

@@ -26,6 +26,18 @@ void SampleRecorder::record(size_t probe_index, const Sample& sample) {
   }
 }
 
+void SampleRecorder::close_open(int64_t end_ms, const std::string& end_reason) {
+  for (ProbeTracking& probe : probes_) {
+    if (probe.outages.is_open()) {
+      store_.close_outage(probe.open_outage_id, end_ms, probe.outages.consecutive_down(), end_reason);
+    }
+    if (probe.brownouts.is_open()) {
+      store_.close_outage(probe.open_brownout_id, end_ms, probe.brownouts.consecutive_down(), end_reason);
+    }
+  }
+  store_.close_open_outages(end_ms, end_reason);  // and their incidents
+}
+
 void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& transition) {
   ProbeTracking& probe = probes_[probe_index];
   if (transition.kind == OutageTransition::Kind::opened) {
@@ -36,6 +48,7 @@ void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& t
     } else {
       store_.update_incident(incident_id_, incident_start_ms_, std::nullopt);
     }
+    probe.open_outage_id = 0;  // if the insert fails, the close must not touch an older outage
     probe.open_outage_id = store_.open_outage(probe.probe_id, transition, OutageKind::outage, incident_id_);
     if (log_transitions_) {
       spdlog::warn("outage: opened probe={} start={} error={} detail=\"{}\" incident={}", probe.config->name,
@@ -56,6 +69,7 @@ void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& t
 
 void SampleRecorder::record_brownout(ProbeTracking& probe, const OutageTransition& transition) {
   if (transition.kind == OutageTransition::Kind::opened) {
+    probe.open_brownout_id = 0;
     probe.open_brownout_id = store_.open_outage(probe.probe_id, transition, OutageKind::brownout);
     if (log_transitions_) {
       spdlog::info("brownout: opened probe={} start={}", probe.config->name, format_iso8601_ms(transition.start_ms));

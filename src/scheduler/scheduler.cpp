@@ -39,7 +39,7 @@ Scheduler::Scheduler(uv_loop_t* loop, const std::vector<ProbeConfig>& configs,
   }
 }
 
-Scheduler::~Scheduler() { abandon(); }
+Scheduler::~Scheduler() { cancel_all(); }
 
 void Scheduler::start() {
   const int64_t now = mono_now_us();
@@ -154,6 +154,15 @@ void Scheduler::check_drained() {
 }
 
 void Scheduler::abandon() {
+  // Answered samples that waited only for an earlier attempt still in flight are delivered.
+  for (auto& state : states_) {
+    for (auto& [id, sample] : state->finished) sink_(state->index, sample);
+    state->finished.clear();
+  }
+  cancel_all();
+}
+
+void Scheduler::cancel_all() {
   for (auto& state : states_) {
     state->tick.close();
     for (auto& [id, flight] : state->in_flight) state->probe->cancel(id);

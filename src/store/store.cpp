@@ -184,6 +184,11 @@ void Store::exec(const char* sql) const {
   }
 }
 
+// SQLite may already have rolled back by itself (disk full, I/O error).
+void Store::rollback() noexcept {
+  if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
 void Store::migrate() {
   int64_t found = 0;
   {
@@ -203,7 +208,7 @@ void Store::migrate() {
       exec(fmt::format("PRAGMA user_version={}", next + 1).c_str());
       exec("COMMIT");
     } catch (...) {
-      exec("ROLLBACK");
+      rollback();
       throw;
     }
   }
@@ -310,11 +315,11 @@ void Store::flush(int64_t now_ms) {
                          "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
     alive.bind(1, now_ms).step();
     exec("COMMIT");
-  } catch (...) {
-    exec("ROLLBACK");
+  } catch (const std::exception& error) {
     // Blocks may hold samples that were rolled back: rebuild them from the database next time.
     for (auto& [probe_id, buffer] : buffers_) buffer.block.reset();
-    throw;
+    rollback();
+    throw StoreError(error.what());
   }
   for (auto& [probe_id, buffer] : buffers_) buffer.pending.clear();
 }
@@ -345,7 +350,7 @@ void Store::update_incident(int64_t incident_id, int64_t start_ms, std::optional
 }
 
 void Store::close_outage(int64_t outage_id, int64_t end_ms, int64_t down_samples, const std::string& end_reason) {
-  Statement update(db_, "UPDATE outages SET end_ms=?, down_samples=?, end_reason=? WHERE id=?");
+  Statement update(db_, "UPDATE outages SET end_ms=?, down_samples=?, end_reason=? WHERE id=? AND end_ms IS NULL");
   update.bind(1, end_ms).bind(2, down_samples).bind(3, end_reason).bind(4, outage_id).step();
 }
 

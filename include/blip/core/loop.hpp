@@ -7,6 +7,9 @@
 
 namespace blip {
 
+// Logs an exception caught at the edge of a libuv callback.
+void report_callback_failure(const char* what) noexcept;
+
 // Owns one libuv handle plus its callback. The handle memory is freed only in
 // uv_close's callback, so the owner may be destroyed at any time, even from
 // inside the handle's own callback; the callback never runs after that.
@@ -55,11 +58,17 @@ class OwnedHandle {
     state_ = state;
     return 0;
   }
-  static void invoke(UvType* handle) {
+  // Entered from libuv (C): nothing may propagate out of it.
+  static void invoke(UvType* handle) noexcept {
     auto* state = static_cast<State*>(handle->data);
-    if (state->callback) {
+    if (!state->callback) return;
+    try {
       auto callback = state->callback;  // the callback may destroy its owner
       callback();
+    } catch (const std::exception& error) {
+      report_callback_failure(error.what());
+    } catch (...) {
+      report_callback_failure("unknown exception");
     }
   }
   State* state_ = nullptr;

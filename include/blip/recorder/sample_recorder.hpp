@@ -18,6 +18,9 @@ class SampleRecorder {
   // Registers the probes in the store. `log_transitions` logs each outage and brownout.
   SampleRecorder(Store& store, const std::vector<ProbeConfig>& configs, bool log_transitions = true);
   void record(size_t probe_index, const Sample& sample);
+  // Ends every outage and brownout still open (blip is stopping), with the
+  // number of samples each has seen so far.
+  void close_open(int64_t end_ms, const std::string& end_reason);
 
  private:
   struct ProbeTracking {

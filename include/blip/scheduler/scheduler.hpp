@@ -44,7 +44,8 @@ class Scheduler {
   // Stops firing; `on_drained` runs once every attempt in flight has finished
   // or timed out, so every sample sent is delivered.
   void stop(std::function<void()> on_drained);
-  // Stops at once: attempts in flight are abandoned without a sample.
+  // Stops at once: attempts in flight are abandoned without a sample (those
+  // already answered are delivered).
   void abandon();
 
   const LagHistogram& schedule_lag() const { return schedule_lag_; }
@@ -71,6 +72,7 @@ class Scheduler {
   void fire(ProbeState& state);
   void complete(ProbeState& state, AttemptId id, ProbeResult result, int64_t latency_us);
   void check_drained();
+  void cancel_all();
 
   uv_loop_t* loop_;
   std::vector<std::unique_ptr<ProbeState>> states_;

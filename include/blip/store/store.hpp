@@ -110,6 +110,7 @@ class Store {
   class Statement;
 
   void exec(const char* sql) const;
+  void rollback() noexcept;
   void migrate();
   int64_t detail_id(const std::string& text);
   void write_block(int64_t probe_id, const SampleBlockEncoder& block);

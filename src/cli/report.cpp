@@ -244,6 +244,12 @@ std::string hour_strip(const HourOfDayHistogram& histogram) {
                      block_bars(histogram.bins));
 }
 
+// Whether an incident groups outages of more than one probe.
+bool shared_incident(const Report& report, int64_t id) {
+  return std::any_of(report.incidents.begin(), report.incidents.end(),
+                     [&](const Incident& incident) { return incident.id == id && incident.outages.size() > 1; });
+}
+
 // The start time in the --tz zone as an extra column, or nothing.
 std::string local_column(int64_t wall_ms, const std::string& zone) {
   return zone.empty() ? "" : fmt::format("{:<28}  ", format_local(wall_ms, zone));
@@ -259,7 +265,7 @@ void print_outage_rows(std::ostream& out, const std::string& title, const std::v
                      count_label, "ERROR", "DETAIL");
   for (const OutageRecord& row : rows) {
     std::string notes = row.detail;
-    if (row.incident_id) notes += fmt::format(" [incident {}]", *row.incident_id);
+    if (row.incident_id && shared_incident(report, *row.incident_id)) notes += fmt::format(" [incident {}]", *row.incident_id);
     if (row.end_reason == "shutdown" || row.end_reason == "blip_stopped") notes += " [ended when blip stopped]";
     if (touches_blind(row, report)) notes += " [touches a blind window]";
     out << fmt::format("  {:<{}}  {:<24}  {}{:<24}  {:>8}  {:>7}  {:<13}  {}\n", row.probe, width,

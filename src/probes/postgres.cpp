@@ -304,7 +304,9 @@ class PostgresProbe final : public Probe {
     auto node = attempts_.extract(id);
     if (node.empty()) return;
     Attempt& attempt = node.mapped();
-    if (keep_connection && !settings_.reconnect_each && attempt.connection && attempt.connection->usable()) {
+    // Two idle connections cover an attempt that overlaps the next; more would only hold backends.
+    if (keep_connection && !settings_.reconnect_each && attempt.connection && attempt.connection->usable() &&
+        idle_.size() < 2) {
       idle_.push_back(std::move(attempt.connection));
     }
     auto done = std::move(attempt.done);

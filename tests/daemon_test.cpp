@@ -236,6 +236,32 @@ TEST(Daemon, ReportFindsTheStallSchedule) {
   EXPECT_NE(table.find(" IST "), std::string::npos) << "local times shown with --tz\n" << table;
 }
 
+// blip itself frozen (as when its own VM stalls): a blind window, not an outage.
+TEST(Daemon, FrozenBlipRecordsABlindWindowNotAnOutage) {
+  test::NginxServer nginx;
+  TempDir dir;
+  Daemon blip(dir, http_config("web", nginx.url("/health"), "100ms", "500ms"));
+  sleep_for(1500ms);
+  const int64_t frozen_ms = wall_now_ms();
+  blip.process().signal(SIGSTOP);
+  sleep_for(2s);
+  blip.process().signal(SIGCONT);
+  sleep_for(1500ms);
+  blip.process().signal(SIGTERM);
+  ASSERT_EQ(blip.process().wait(), 0) << blip.log();
+
+  Store store(blip.db(), Store::Mode::read_only);
+  auto blind = store.blind_windows(0, INT64_MAX);
+  ASSERT_EQ(blind.size(), 1U) << blip.log();
+  EXPECT_EQ(blind[0].reason, "loop_stall");
+  EXPECT_NEAR(static_cast<double>(blind[0].start_ms), static_cast<double>(frozen_ms), 300.0);
+  EXPECT_NEAR(static_cast<double>(blind[0].end_ms - blind[0].start_ms), 2000.0, 300.0);
+  EXPECT_TRUE(store.outages(0, INT64_MAX).empty());
+  for (const Sample& sample : store.samples("web", 0, INT64_MAX)) {
+    EXPECT_EQ(sample.status, Status::up) << "answers that came during the freeze are not timeouts: " << sample.detail;
+  }
+}
+
 TEST(Daemon, BadInputExitsTwoWithAClearMessage) {
   TempDir dir;
   dir.write("probes.d/a.toml", "[[probe]]\nname = \"x\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\n");

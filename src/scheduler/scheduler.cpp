@@ -64,6 +64,8 @@ void Scheduler::start() {
 // microsecond due time. Arming rounded down and sending when within
 // kEarlyToleranceUs of due keeps sends on time without a second wake-up.
 constexpr int64_t kEarlyToleranceUs = 1000;
+// A deadline timer this late means the loop itself stalled.
+constexpr int64_t kLateDeadlineUs = 100'000;
 
 void Scheduler::arm(ProbeState& state) {
   const int64_t wait_us = state.next_due_us - mono_now_us();
@@ -93,8 +95,18 @@ void Scheduler::fire(ProbeState& state) {
     return;
   }
   const AttemptId id = state.next_id++;
-  auto [entry, inserted] = state.in_flight.emplace(id, InFlight{wall_now_ms(), now_us, Timer()});
+  auto [entry, inserted] = state.in_flight.emplace(id, InFlight{wall_now_ms(), now_us, Timer(), false});
   entry->second.deadline = Timer(loop_, [this, &state, id] {
+    InFlight& flight = state.in_flight.at(id);
+    // After a loop stall libuv runs timers before reading the sockets that
+    // became readable meanwhile: give one I/O poll the chance to deliver an
+    // answer that came in time before calling this attempt a timeout.
+    const int64_t late_us = mono_now_us() - flight.sent_mono_us - state.config->timeout_ms * 1000;
+    if (late_us > kLateDeadlineUs && !flight.deadline_deferred) {
+      flight.deadline_deferred = true;
+      flight.deadline.start(0);
+      return;
+    }
     std::string detail = fmt::format("no answer within {}", format_duration_ms(state.config->timeout_ms));
     if (std::string progress = state.probe->progress(id); !progress.empty()) detail += " (" + progress + ")";
     state.probe->cancel(id);

@@ -55,6 +55,7 @@ class Scheduler {
     int64_t sent_ms;
     int64_t sent_mono_us;
     Timer deadline;
+    bool deadline_deferred = false;
   };
   struct ProbeState {
     size_t index = 0;

@@ -84,22 +84,18 @@ class PostgresProbe final : public Probe {
     Attempt& attempt = attempts_[id];
     attempt.done = std::move(done);
     attempt.started_us = mono_now_us();
-    while (!idle_.empty()) {
-      std::unique_ptr<PgConnection> connection = std::move(idle_.back());
-      idle_.pop_back();
-      if (connection->usable()) {
-        attempt.connection = std::move(connection);
-        attempt.reused = true;
-        attempt.resolved_us = attempt.connected_us = attempt.started_us;
-        return run_check(id);
-      }
+    if (!use_idle_connection(id) && !open_connection_if_allowed(id)) {
+      // Every connection this probe may hold is busy (a slow or frozen server):
+      // wait for one rather than pile up backends; the deadline still applies.
+      attempt.waiting = true;
+      waiting_.push_back(id);
     }
-    resolve_then_connect(id);
   }
 
   std::string progress(AttemptId id) const override {
     auto found = attempts_.find(id);
     if (found == attempts_.end()) return {};
+    if (found->second.waiting) return fmt::format("waiting for a free connection, {} in use", kMaxConnections);
     if (found->second.resolve) return "resolving " + host_;
     if (!found->second.connection) return {};
     std::string where = found->second.connection->progress();
@@ -111,7 +107,25 @@ class PostgresProbe final : public Probe {
     auto found = attempts_.find(id);
     if (found == attempts_.end()) return;
     if (found->second.resolve) found->second.resolve->abandoned = true;
-    attempts_.erase(found);  // drops its connection
+    std::unique_ptr<PgConnection> connection = std::move(found->second.connection);
+    attempts_.erase(found);
+    if (connection && connection->querying()) {
+      // The server is working on (or waiting in) our statement: keep the
+      // connection until statement_timeout ends it, so a stalled server holds
+      // at most kMaxConnections of our backends instead of one per attempt.
+      PgConnection* draining = connection.get();
+      draining->redirect([this, draining](PgQueryResult) {
+        auto node = draining_.extract(draining);
+        if (!node.empty() && node.mapped()->usable()) idle_.push_back(std::move(node.mapped()));
+        serve_waiting();
+      });
+      draining_.emplace(draining, std::move(connection));
+    }
+    try {
+      serve_waiting();
+    } catch (...) {
+      // cancel() must not throw; a waiting attempt then times out on its own deadline.
+    }
   }
 
  private:
@@ -131,7 +145,59 @@ class PostgresProbe final : public Probe {
     int64_t connected_us = 0;
     bool created_table = false;
     bool reused = false;  // took an idle connection, which the server may have closed meanwhile
+    bool waiting = false;  // for a connection to come free
   };
+
+  // Connections one probe may hold at once (in use and idle): enough for an
+  // attempt that overlaps the next, few enough that a stalled server does not
+  // see its connection slots filled by its monitor.
+  static constexpr size_t kMaxConnections = 3;
+
+  size_t connections_held() const {
+    size_t held = idle_.size() + draining_.size();
+    for (const auto& [id, attempt] : attempts_) held += attempt.connection || attempt.resolve ? 1 : 0;
+    return held;
+  }
+
+  bool use_idle_connection(AttemptId id) {
+    while (!idle_.empty()) {
+      std::unique_ptr<PgConnection> connection = std::move(idle_.back());
+      idle_.pop_back();
+      if (connection->usable()) {
+        Attempt& attempt = attempts_.at(id);
+        attempt.connection = std::move(connection);
+        attempt.reused = true;
+        attempt.resolved_us = attempt.connected_us = mono_now_us();
+        run_check(id);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool open_connection_if_allowed(AttemptId id) {
+    if (connections_held() >= kMaxConnections) return false;
+    resolve_then_connect(id);
+    return true;
+  }
+
+  // A connection came free or was dropped: hand it on to the oldest waiting attempt.
+  void serve_waiting() {
+    while (!waiting_.empty()) {
+      const AttemptId id = waiting_.front();
+      auto found = attempts_.find(id);
+      if (found == attempts_.end()) {  // cancelled meanwhile
+        waiting_.pop_front();
+        continue;
+      }
+      found->second.waiting = false;
+      waiting_.pop_front();
+      if (use_idle_connection(id) || open_connection_if_allowed(id)) continue;
+      found->second.waiting = true;
+      waiting_.push_front(id);
+      return;
+    }
+  }
 
   // libpq resolves host names with a blocking getaddrinfo: resolve on libuv's
   // thread pool first and hand libpq the address (host stays for TLS and pg_hba).
@@ -224,7 +290,11 @@ class PostgresProbe final : public Probe {
           !finished.created_table) {
         finished.created_table = true;
         return finished.connection->query(kCreateHeartbeat, {}, [this, id](PgQueryResult created) {
-          if (!created.ok) return finish(id, ProbeResult::failure(classify_query_error(created), created.error));
+          // Another connection may have created it at the same moment (23505 on pg_type, or 42P07).
+          const bool raced = created.sqlstate == "23505" || created.sqlstate == "42P07";
+          if (!created.ok && !raced) {
+            return finish(id, ProbeResult::failure(classify_query_error(created), created.error));
+          }
           run_check(id);
         });
       }
@@ -304,13 +374,12 @@ class PostgresProbe final : public Probe {
     auto node = attempts_.extract(id);
     if (node.empty()) return;
     Attempt& attempt = node.mapped();
-    // Two idle connections cover an attempt that overlaps the next; more would only hold backends.
-    if (keep_connection && !settings_.reconnect_each && attempt.connection && attempt.connection->usable() &&
-        idle_.size() < 2) {
+    if (keep_connection && !settings_.reconnect_each && attempt.connection && attempt.connection->usable()) {
       idle_.push_back(std::move(attempt.connection));
     }
     auto done = std::move(attempt.done);
     done(std::move(result));
+    serve_waiting();
     // `node` (and a dropped connection) is destroyed here, after the callback returned.
   }
 
@@ -321,6 +390,8 @@ class PostgresProbe final : public Probe {
   std::string host_;
   std::unordered_map<AttemptId, Attempt> attempts_;
   std::vector<std::unique_ptr<PgConnection>> idle_;
+  std::deque<AttemptId> waiting_;
+  std::unordered_map<PgConnection*, std::unique_ptr<PgConnection>> draining_;  // given up on, result pending
   std::deque<std::pair<int64_t, int64_t>> received_;  // (monotonic ms first seen, receive LSN)
 };
 

@@ -38,6 +38,9 @@ class PgConnection {
   void connect(Connected on_connected);
   void query(const std::string& sql, const std::vector<std::string>& params, QueryDone on_done);
   bool usable() const { return connection_ && PQstatus(connection_) == CONNECTION_OK; }
+  bool querying() const { return phase_ == Phase::querying; }
+  // Sends the running query's result to `on_done` instead (its first owner gave up on it).
+  void redirect(QueryDone on_done) { on_query_done_ = std::move(on_done); }
   // Where a connection or query is waiting, in words: "connecting", "connected,
   // no answer to the startup message", "waiting for the query's result".
   std::string progress() const;

@@ -190,27 +190,29 @@ void Store::rollback() noexcept {
 }
 
 void Store::migrate() {
-  int64_t found = 0;
-  {
-    // Finalized before migrating: an open statement would keep DROP TABLE from running.
-    Statement version(db_, "PRAGMA user_version");
-    version.step();
-    found = version.integer(0);
-  }
-  if (found > kSchemaVersion) {
-    throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})", path_,
-                                 found, kSchemaVersion));
-  }
-  for (int64_t next = found; next < kSchemaVersion; ++next) {
-    exec("BEGIN IMMEDIATE");
-    try {
+  // The version is read inside the write transaction, so two daemons starting
+  // on one database at once migrate it once: the second waits, then finds it done.
+  exec("BEGIN IMMEDIATE");
+  try {
+    int64_t found = 0;
+    {
+      // Finalized before migrating: an open statement would keep DROP TABLE from running.
+      Statement version(db_, "PRAGMA user_version");
+      version.step();
+      found = version.integer(0);
+    }
+    if (found > kSchemaVersion) {
+      throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})",
+                                   path_, found, kSchemaVersion));
+    }
+    for (int64_t next = found; next < kSchemaVersion; ++next) {
       exec(kMigrations[static_cast<size_t>(next)]);
       exec(fmt::format("PRAGMA user_version={}", next + 1).c_str());
-      exec("COMMIT");
-    } catch (...) {
-      rollback();
-      throw;
     }
+    exec("COMMIT");
+  } catch (...) {
+    rollback();
+    throw;
   }
 }
 

@@ -380,5 +380,13 @@ TEST(ShippedExamples, MastodonProbesDirectoryIsValid) {
   EXPECT_EQ(loaded.probes.size(), 10u);
 }
 
+TEST(ConfigLimits, TimeoutAboveAnHourIsRejected) {
+  TempDir dir;
+  dir.write("web.toml", "[[probe]]\nname = \"web\"\ntype = \"tcp\"\naddress = \"127.0.0.1:80\"\ntimeout = \"2h\"\n");
+  LoadedConfig loaded = load_config_directory(dir.path());
+  EXPECT_EQ(error_strings(loaded),
+            (std::vector<std::string>{dir.path() + "/web.toml:5:11: timeout: 2h is above the maximum of 1h"}));
+}
+
 }  // namespace
 }  // namespace blip

@@ -450,6 +450,12 @@ void read_probe(TableReader& reader, const std::string& file, LoadedConfig& load
     probe.timeout_ms = *timeout;
     if (*timeout <= 0) {
       reader.error_at(reader.table().get("timeout")->source(), "timeout: must be greater than zero");
+    } else if (*timeout > kMaximumTimeoutMs) {
+      // A probe that may wait longer than this is not an uptime probe; it also keeps
+      // Postgres' statement_timeout (a 32-bit millisecond count) in range.
+      reader.error_at(reader.table().get("timeout")->source(),
+                      fmt::format("timeout: {} is above the maximum of {}", format_duration_ms(*timeout),
+                                  format_duration_ms(kMaximumTimeoutMs)));
     }
   }
   probe.degraded_after_ms = reader.duration("degraded_after");

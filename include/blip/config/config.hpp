@@ -90,6 +90,7 @@ struct LoadedConfig {
 };
 
 inline constexpr int64_t kMinimumIntervalMs = 50;
+inline constexpr int64_t kMaximumTimeoutMs = 3'600'000;
 
 // Loads every *.toml in `directory` in name order. Collects every error it can
 // find rather than stopping at the first, so `blip check` shows them all.

@@ -127,6 +127,10 @@ TEST(Store, RestartWithinAMinuteContinuesItsBlock) {
   }
   Store store(path, Store::Mode::read_only);
   EXPECT_EQ(store.samples("web", 0, INT64_MAX).size(), 20U);
+  auto rollups = store.rollups("web", 0, INT64_MAX);
+  ASSERT_EQ(rollups.size(), 1U);
+  EXPECT_EQ(rollups[0].count, 20) << "the rollup counts the first run's samples too";
+  EXPECT_NEAR(rollups[0].p50_us, 800, 10);
 }
 
 TEST(Store, ClosingOpenOutagesAndPruning) {

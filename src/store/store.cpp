@@ -243,27 +243,38 @@ int64_t Store::detail_id(const std::string& text) {
   return id;
 }
 
-SampleBlockEncoder Store::begin_block(int64_t probe_id, int64_t minute_ms) {
+void Store::begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer) {
+  buffer.minute = RollupAccumulator{};
   Statement existing(db_, "SELECT count, data FROM sample_blocks WHERE probe_id=? AND minute_ms=?");
   existing.bind(1, probe_id).bind(2, minute_ms);
-  if (!existing.step()) return SampleBlockEncoder(minute_ms);
+  if (!existing.step()) {
+    buffer.block.emplace(minute_ms);
+    return;
+  }
   // A previous run wrote part of this minute: continue its block rather than overwrite it.
   std::string bytes = existing.text(1);
-  auto decoded = decode_sample_block(minute_ms, bytes);
+  std::vector<StoredSample> decoded;
+  try {
+    decoded = decode_sample_block(minute_ms, bytes);
+  } catch (const std::runtime_error& error) {
+    throw StoreError(fmt::format("sample block of minute {} is corrupt: {}", minute_ms, error.what()));
+  }
+  for (const StoredSample& stored : decoded) buffer.minute.add(stored.sample);
   const size_t n = decoded.size();
   const int64_t last_ms = n == 0 ? minute_ms : decoded[n - 1].sample.sent_ms;
   const int64_t before_last_ms = n < 2 ? minute_ms : decoded[n - 2].sample.sent_ms;
-  return SampleBlockEncoder(minute_ms, std::move(bytes), static_cast<int64_t>(n), last_ms,
-                            n == 0 ? 0 : last_ms - before_last_ms);
+  buffer.block.emplace(minute_ms, std::move(bytes), static_cast<int64_t>(n), last_ms,
+                       n == 0 ? 0 : last_ms - before_last_ms);
 }
 
-void Store::write_block(int64_t probe_id, const SampleBlockEncoder& block) {
+void Store::write_block(int64_t probe_id, const ProbeBuffer& buffer) {
+  const SampleBlockEncoder& block = *buffer.block;
   Statement upsert(db_,
                    "INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?) "
                    "ON CONFLICT(probe_id, minute_ms) DO UPDATE SET count=excluded.count, data=excluded.data");
   upsert.bind(1, probe_id).bind(2, block.base_ms()).bind(3, block.count()).bind_blob(4, block.bytes()).step();
   // The minute's rollup is rewritten with its block, so the two always agree.
-  Rollup rollup = summarize_minute(block.base_ms(), decode_sample_block(block.base_ms(), block.bytes()));
+  const Rollup rollup = buffer.minute.rollup(block.base_ms());
   Statement rollup_upsert(db_,
                           "INSERT OR REPLACE INTO rollups(probe_id, minute_ms, count, down, degraded, p50_us, p95_us, "
                           "max_us) VALUES(?,?,?,?,?,?,?,?)");
@@ -271,28 +282,29 @@ void Store::write_block(int64_t probe_id, const SampleBlockEncoder& block) {
   rollup_upsert.bind(5, rollup.degraded).bind(6, rollup.p50_us).bind(7, rollup.p95_us).bind(8, rollup.max_us).step();
 }
 
-Rollup summarize_minute(int64_t minute_ms, const std::vector<StoredSample>& samples) {
-  Rollup rollup;
-  rollup.minute_ms = minute_ms;
-  std::vector<int64_t> latencies;
-  for (const StoredSample& stored : samples) {
-    ++rollup.count;
-    if (stored.sample.status == Status::down) {
-      ++rollup.down;
-    } else {
-      if (stored.sample.status == Status::degraded) ++rollup.degraded;
-      latencies.push_back(stored.sample.latency_us);  // answered samples only: a timeout is not a latency
-    }
+void RollupAccumulator::add(const Sample& sample) {
+  ++count_;
+  if (sample.status == Status::down) {
+    ++down_;
+    return;
   }
-  if (!latencies.empty()) {
-    std::sort(latencies.begin(), latencies.end());
-    auto at = [&](double fraction) {
-      return latencies[std::min(latencies.size() - 1, static_cast<size_t>(fraction * static_cast<double>(latencies.size())))];
-    };
-    rollup.p50_us = at(0.5);
-    rollup.p95_us = at(0.95);
-    rollup.max_us = latencies.back();
-  }
+  if (sample.status == Status::degraded) ++degraded_;
+  latencies_.push_back(sample.latency_us);
+}
+
+Rollup RollupAccumulator::rollup(int64_t minute_ms) const {
+  Rollup rollup{minute_ms, count_, down_, degraded_, 0, 0, 0};
+  if (latencies_.empty()) return rollup;
+  std::vector<int64_t> latencies = latencies_;
+  auto at = [&](double fraction) {
+    const size_t index =
+        std::min(latencies.size() - 1, static_cast<size_t>(fraction * static_cast<double>(latencies.size())));
+    std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(index), latencies.end());
+    return latencies[index];
+  };
+  rollup.p50_us = at(0.5);
+  rollup.p95_us = at(0.95);
+  rollup.max_us = *std::max_element(latencies.begin(), latencies.end());
   return rollup;
 }
 
@@ -306,12 +318,13 @@ void Store::flush(int64_t now_ms) {
         // A sample stamped earlier than the open block (the wall clock stepped
         // back) stays in it: its own time is exact within the block.
         if (!buffer.block || minute_ms > buffer.block->base_ms()) {
-          if (buffer.block) write_block(probe_id, *buffer.block);
-          buffer.block = begin_block(probe_id, minute_ms);
+          if (buffer.block) write_block(probe_id, buffer);
+          begin_block(probe_id, minute_ms, buffer);
         }
         buffer.block->append(sample, sample.status == Status::down ? detail_id(sample.detail) : 0);
+        buffer.minute.add(sample);
       }
-      write_block(probe_id, *buffer.block);
+      write_block(probe_id, buffer);
     }
     Statement alive(db_, "INSERT INTO meta(key, value) VALUES('last_alive_ms', ?) "
                          "ON CONFLICT(key) DO UPDATE SET value=excluded.value");

@@ -58,7 +58,19 @@ struct RollupTotals {
   int64_t down = 0;
   int64_t degraded = 0;
 };
-Rollup summarize_minute(int64_t minute_ms, const std::vector<StoredSample>& samples);
+// Builds one probe-minute's rollup as its samples arrive, so the flush never
+// has to decode the minute's block again to summarize it.
+class RollupAccumulator {
+ public:
+  void add(const Sample& sample);
+  Rollup rollup(int64_t minute_ms) const;
+
+ private:
+  int64_t count_ = 0;
+  int64_t down_ = 0;
+  int64_t degraded_ = 0;
+  std::vector<int64_t> latencies_;  // answered samples only: a timeout is not a latency
+};
 
 // blip's SQLite database. Samples are buffered and written by flush() in one
 // transaction, packed per probe and minute; outages and blind windows are
@@ -106,6 +118,7 @@ class Store {
   struct ProbeBuffer {
     std::vector<Sample> pending;
     std::optional<SampleBlockEncoder> block;
+    RollupAccumulator minute;  // of the samples in `block`
   };
   class Statement;
 
@@ -113,8 +126,9 @@ class Store {
   void rollback() noexcept;
   void migrate();
   int64_t detail_id(const std::string& text);
-  void write_block(int64_t probe_id, const SampleBlockEncoder& block);
-  SampleBlockEncoder begin_block(int64_t probe_id, int64_t minute_ms);
+  void write_block(int64_t probe_id, const ProbeBuffer& buffer);
+  // Starts the buffer's block for a minute, continuing one a previous run stored.
+  void begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer);
 
   std::string path_;
   sqlite3* db_ = nullptr;

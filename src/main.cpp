@@ -32,6 +32,19 @@ int main(int argc, char** argv) {
   run_command->add_option("--retain", run.retain, "how long raw samples are kept")->capture_default_str();
   run_command->add_option("--retain-rollups", run.retain_rollups, "how long per-minute rollups are kept")
       ->capture_default_str();
+  run_command->add_option("--listen", run.listen, "feed address ADDRESS:PORT (numeric), or off")->capture_default_str();
+  run_command->add_option("--feed-max-connections", run.feed_max_connections, "feed connections in all")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, 100000U));
+  run_command->add_option("--feed-max-per-client", run.feed_max_connections_per_client, "feed connections per client address")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, 100000U));
+  run_command->add_option("--feed-idle-timeout", run.feed_idle_timeout, "close a feed connection quiet this long")
+      ->capture_default_str();
+
+  blip::HealthOptions health;
+  auto* health_command = app.add_subcommand("health", "ask a running blip's /healthz (for container health checks)");
+  health_command->add_option("--listen", health.listen, "the feed address blip run listens on")->capture_default_str();
 
   blip::ReportOptions report;
   auto* report_command = app.add_subcommand("report", "outage windows and their time-of-hour pattern");
@@ -66,6 +79,7 @@ int main(int argc, char** argv) {
     if (*once_command) exit_code = blip::run_once(once, std::cout, std::cerr);
     if (*run_command) exit_code = blip::run_daemon(run);
     if (*report_command) exit_code = blip::run_report(report, std::cout, std::cerr);
+    if (*health_command) exit_code = blip::run_health(health, std::cout, std::cerr);
   } catch (const std::exception& error) {
     std::cerr << "blip: " << error.what() << '\n';
     exit_code = blip::kExitUsage;

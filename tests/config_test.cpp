@@ -98,7 +98,7 @@ const InvalidCase kInvalidCases[] = {
     {"invalid-unknown-probe-key",
      {"{dir}/web.toml:5:1: probe \"web\": unknown key \"expect_code\""}},
     {"invalid-unknown-top-level-key",
-     {"{dir}/web.toml:1:1: top level (expected [[probe]] tables): unknown key \"interval\""}},
+     {"{dir}/web.toml:1:1: top level (expected [[probe]] tables and at most one [page] table): unknown key \"interval\""}},
     {"invalid-unknown-probe-type",
      {"{dir}/web.toml:3:8: probe \"web\": unknown probe type \"ping\" (expected one of: http, "
       "postgres, redis, tcp)"}},
@@ -129,6 +129,12 @@ const InvalidCase kInvalidCases[] = {
      {"{dir}/web.toml:6:17: password_file: cannot read \"/nonexistent/blip-test/web-password\": No "
       "such file or directory"}},
     {"invalid-confirm-zero", {"{dir}/web.toml:5:11: confirm: must be between 1 and 1000"}},
+    {"invalid-page",
+     {"{dir}/web.toml:2:13: page: unknown time zone \"Mars/Olympus\" (like Europe/Berlin or Etc/UTC)",
+      "{dir}/web.toml:3:7: page: url must start with http:// or https://",
+      "{dir}/web.toml:4:1: page: unknown key \"title\""}},
+    {"invalid-second-page",
+     {"{dir}/20-more.toml:1:1: page: a second [page] table (the first is at {dir}/10-web.toml:1)"}},
     {"invalid-several-errors",
      {"{dir}/web.toml:5:12: interval: invalid duration \"fast\": expected a number (write whole "
       "numbers with a unit: 250ms, 2s, 5m, 1h, 7d)",
@@ -286,9 +292,40 @@ TEST(ConfigSecretTest, ReadsPasswordFileWithoutTrailingNewline) {
   EXPECT_EQ(http.password, "hunter2");
 }
 
-TEST(ConfigSecretTest, RedactsThePasswordOfAUrl) {
-  EXPECT_EQ(redact_url("http://u:secret@h/x"), "http://u:***@h/x");
-  EXPECT_EQ(redact_url("http://127.0.0.1:3000/health"), "http://127.0.0.1:3000/health");
+TEST(ConfigSecretTest, RedactsTheUserInfoAndQueryValuesOfAUrl) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"http://u:secret@h/x", "http://***@h/x"},
+      {"http://token@h/x", "http://***@h/x"},
+      {"http://127.0.0.1:3000/health", "http://127.0.0.1:3000/health"},
+      {"https://h/health?token=s3cret&verbose", "https://h/health?token=***&verbose"},
+      {"https://h/a?x=1&api_key=k#frag", "https://h/a?x=***&api_key=***#frag"},
+  };
+  for (const auto& [url, shown] : cases) EXPECT_EQ(redact_url(url), shown) << url;
+}
+
+TEST(ConfigPageTest, ReadsThePageTableWithDefaultsForTheRest) {
+  TempDir dir;
+  dir.write("web.toml", R"toml([page]
+name = "Example status"
+time_zone = "Europe/Berlin"
+
+[[probe]]
+name = "web"
+type = "http"
+url = "http://127.0.0.1:3000/health"
+)toml");
+  LoadedConfig loaded = load_config_directory(dir.path());
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  EXPECT_EQ(loaded.page.name, "Example status");
+  EXPECT_EQ(loaded.page.time_zone, "Europe/Berlin");
+  EXPECT_EQ(loaded.page.url, "");
+
+  TempDir bare;
+  bare.write("web.toml", "[[probe]]\nname = \"web\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\n");
+  LoadedConfig defaults = load_config_directory(bare.path());
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults.page.name, "blip");
+  EXPECT_EQ(defaults.page.time_zone, "Etc/UTC");
 }
 
 TEST(ConfigSecretTest, TargetDisplayNeverShowsTheUrlPassword) {
@@ -303,7 +340,7 @@ url = "http://blip:hunter2@127.0.0.1:3000/admin"
 
   ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
   ASSERT_EQ(loaded.probes.size(), 1u);
-  EXPECT_EQ(loaded.probes[0].target_display, "http://blip:***@127.0.0.1:3000/admin");
+  EXPECT_EQ(loaded.probes[0].target_display, "http://***@127.0.0.1:3000/admin");
   EXPECT_EQ(loaded.probes[0].target_display.find("hunter2"), std::string::npos);
 }
 

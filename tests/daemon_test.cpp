@@ -8,6 +8,7 @@
 
 #include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
+#include "support/daemon.hpp"
 #include "support/servers.hpp"
 
 namespace blip {
@@ -19,29 +20,8 @@ using test::TempDir;
 
 void sleep_for(std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); }
 
-class Daemon {
- public:
-  Daemon(const TempDir& dir, const std::string& config)
-      : db_(dir.file("blip.db")), log_(dir.file("blip.log")) {
-    dir.write("probes.d/probes.toml", config);
-    process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db_}, log_, log_);
-  }
-  ChildProcess& process() { return *process_; }
-  const std::string& db() const { return db_; }
-  std::string log() const { return test::read_file(log_); }
-
- private:
-  std::string db_;
-  std::string log_;
-  std::unique_ptr<ChildProcess> process_;
-};
-
-std::string http_config(const std::string& name, const std::string& url, const std::string& interval,
-                        const std::string& timeout) {
-  return "[[probe]]\nname = \"" + name + "\"\ntype = \"http\"\nurl = \"" + url + "\"\ninterval = \"" + interval +
-         "\"\ntimeout = \"" + timeout + "\"\n";
-}
+using test::Daemon;
+using test::http_config;
 
 // Every gap between consecutive samples is about one interval: nothing was lost.
 void expect_no_gaps(const std::vector<Sample>& samples, int64_t interval_ms) {
@@ -271,7 +251,8 @@ TEST(Daemon, BadInputExitsTwoWithAClearMessage) {
   EXPECT_EQ(test::run_command({BLIP_BINARY, "check", "-c", dir.file("bad.d")}, &output), 2);
   EXPECT_EQ(output, dir.file("bad.d/a.toml") + ":5:1: probe \"x\": unknown key \"intervl\"\n");
   EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("bad.d"), "--db", dir.file("x.db")}, &output), 2);
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", "/nonexistent-dir/blip.db"},
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", "/nonexistent-dir/blip.db",
+                               "--listen", "off"},
                               &output),
             2);
   EXPECT_EQ(output, "cannot open database /nonexistent-dir/blip.db: unable to open database file\n");

@@ -8,10 +8,10 @@
 namespace blip {
 
 int run_check(const CheckOptions& options, std::ostream& out, std::ostream& err) {
-  auto probes = load_probes_or_report(options.config_dir, err);
-  if (!probes) return kExitUsage;
-  out << fmt::format("{}: configuration ok, {} probe{}\n", options.config_dir, probes->size(),
-                     probes->size() == 1 ? "" : "s");
+  auto loaded = load_config_or_report(options.config_dir, err);
+  if (!loaded) return kExitUsage;
+  out << fmt::format("{}: configuration ok, {} probe{}\n", options.config_dir, loaded->probes.size(),
+                     loaded->probes.size() == 1 ? "" : "s");
   return kExitOk;
 }
 

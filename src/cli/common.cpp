@@ -7,11 +7,11 @@
 
 namespace blip {
 
-std::optional<std::vector<ProbeConfig>> load_probes_or_report(const std::string& config_dir, std::ostream& err) {
+std::optional<LoadedConfig> load_config_or_report(const std::string& config_dir, std::ostream& err) {
   LoadedConfig loaded = load_config_directory(config_dir);
   for (const ConfigError& error : loaded.errors) err << error.to_string() << '\n';
   if (!loaded.ok()) return std::nullopt;
-  return std::move(loaded.probes);
+  return loaded;
 }
 
 ProbeRuntime::ProbeRuntime(const std::vector<ProbeConfig>& configs) {

@@ -14,8 +14,9 @@ std::string millis(int64_t us) { return us > 0 ? fmt::format("{:.1f}ms", static_
 }  // namespace
 
 int run_once(const OnceOptions& options, std::ostream& out, std::ostream& err) {
-  auto configs = load_probes_or_report(options.config_dir, err);
-  if (!configs) return kExitUsage;
+  auto loaded = load_config_or_report(options.config_dir, err);
+  if (!loaded) return kExitUsage;
+  std::vector<ProbeConfig>* configs = &loaded->probes;
   if (!options.probe.empty()) {
     std::erase_if(*configs, [&](const ProbeConfig& probe) { return probe.name != options.probe; });
     if (configs->empty()) {

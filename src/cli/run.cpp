@@ -1,5 +1,6 @@
 // `blip run`: the daemon. Wires scheduler -> sample recorder -> store, plus
-// one maintenance timer (flush, retention) and the loop watch.
+// one maintenance timer (flush, retention, feed snapshot), the loop watch,
+// and the feed server on its own threads.
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -10,6 +11,7 @@
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
 #include "blip/core/loop_watch.hpp"
+#include "blip/feed/feed_server.hpp"
 #include "blip/recorder/sample_recorder.hpp"
 #include "blip/scheduler/scheduler.hpp"
 #include "blip/store/store.hpp"
@@ -23,8 +25,9 @@ constexpr int kPruneEveryTicks = 60;
 }  // namespace
 
 int run_daemon(const RunOptions& options) {
-  auto configs = load_probes_or_report(options.config_dir, std::cerr);
-  if (!configs) return kExitUsage;
+  auto loaded = load_config_or_report(options.config_dir, std::cerr);
+  if (!loaded) return kExitUsage;
+  const std::vector<ProbeConfig>& configs = loaded->probes;
   std::string problem;
   auto retain_ms = parse_duration_ms(options.retain, &problem);
   if (!retain_ms) {
@@ -36,6 +39,40 @@ int run_daemon(const RunOptions& options) {
     std::cerr << "--retain-rollups: " << problem << '\n';
     return kExitUsage;
   }
+  std::optional<ListenAddress> listen;
+  if (options.listen != "off") {
+    listen = parse_listen_address(options.listen, &problem);
+    if (!listen) {
+      std::cerr << "--listen: " << problem << '\n';
+      return kExitUsage;
+    }
+  }
+  auto idle_timeout_ms = parse_duration_ms(options.feed_idle_timeout, &problem);
+  if (!idle_timeout_ms || *idle_timeout_ms < 1000) {
+    std::cerr << "--feed-idle-timeout: " << (idle_timeout_ms ? "must be at least 1s" : problem) << '\n';
+    return kExitUsage;
+  }
+  // The feed reads the store through its own connection and the loop only through
+  // the board. It listens before the store opens, so a taken port changes nothing.
+  SnapshotBoard board;
+  std::optional<StatusFeed> feed;
+  std::optional<FeedServer> feed_server;
+  if (listen) {
+    feed.emplace(configs, loaded->page, board, options.db_path);
+    FeedLimits limits;
+    limits.max_connections = options.feed_max_connections;
+    limits.max_connections_per_client = options.feed_max_connections_per_client;
+    limits.idle_timeout_seconds = static_cast<unsigned>(*idle_timeout_ms / 1000);
+    try {
+      feed_server.emplace(*feed, *listen, limits);
+    } catch (const std::runtime_error& error) {
+      std::cerr << error.what() << '\n';
+      return kExitUsage;
+    }
+    if (!listen->loopback) spdlog::warn("feed: listening beyond loopback address={}", listen->text);
+    spdlog::info("feed: listening address={}", listen->text);
+  }
+
   std::optional<Store> store;
   try {
     store.emplace(options.db_path, Store::Mode::read_write);
@@ -50,14 +87,49 @@ int run_daemon(const RunOptions& options) {
     store->close_open_outages(*last_alive, "blip_stopped");
     if (started_ms > *last_alive) store->add_blind_window({*last_alive, started_ms, "not_running"});
   }
-  SampleRecorder recorder(*store, *configs);
-  ProbeRuntime runtime(*configs);
-  Scheduler scheduler(runtime.loop.get(), *configs, runtime.probes,
-                      [&](size_t index, const Sample& sample) { recorder.record(index, sample); });
+  SampleRecorder recorder(*store, configs);
+  ProbeRuntime runtime(configs);
 
-  LoopWatch loop_watch(runtime.loop.get(), [&](const BlindWindow& window) {
+  // What the feed sees: a snapshot the loop publishes every second and after transitions.
+  std::map<std::string, double> blind_seconds;
+  for (const auto& [reason, ms] : store->blind_ms_by_reason()) blind_seconds[reason] = static_cast<double>(ms) / 1000.0;
+  MetricHistogram flush_seconds(kLatencyBuckets);
+  bool last_flush_ok = true;
+  std::string last_flush_error;
+  uint64_t snapshot_sequence = 0;
+  uint64_t published_transitions = 0;
+  std::optional<LoopWatch> loop_watch;
+  auto publish = [&] {
+    if (!listen) return;
+    auto snapshot = std::make_shared<LiveSnapshot>();
+    snapshot->sequence = ++snapshot_sequence;
+    snapshot->transitions = published_transitions = recorder.transitions();
+    snapshot->taken_wall_ms = wall_now_ms();
+    snapshot->taken_mono_us = mono_now_us();
+    snapshot->started_wall_ms = started_ms;
+    snapshot->probes = recorder.live();
+    if (loop_watch) {
+      snapshot->loop_lag_us = loop_watch->last_lag_us();
+      snapshot->loop_lag = loop_watch->lag_histogram();
+    }
+    snapshot->blind_seconds = blind_seconds;
+    snapshot->store_pending_samples = store->pending_samples();
+    snapshot->store_flush = flush_seconds;
+    snapshot->last_flush_ok = last_flush_ok;
+    snapshot->last_flush_error = last_flush_error;
+    board.publish(std::move(snapshot));
+  };
+  // Transitions within one loop iteration make one snapshot.
+  Timer publish_soon(runtime.loop.get(), publish);
+  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes, [&](size_t index, const Sample& sample) {
+    recorder.record(index, sample);
+    if (listen && recorder.transitions() != published_transitions) publish_soon.start(0);
+  });
+
+  loop_watch.emplace(runtime.loop.get(), [&](const BlindWindow& window) {
     spdlog::warn("blind: reason={} start={} duration={}", window.reason, format_iso8601_ms(window.start_ms),
                  format_duration_brief(window.end_ms - window.start_ms));
+    blind_seconds[window.reason] += static_cast<double>(window.end_ms - window.start_ms) / 1000.0;
     try {
       store->add_blind_window(window);
     } catch (const StoreError& error) {
@@ -66,18 +138,23 @@ int run_daemon(const RunOptions& options) {
   });
 
   auto flush = [&] {
+    const int64_t began_us = mono_now_us();
     try {
       store->flush(wall_now_ms());
-      return true;
+      last_flush_ok = true;
     } catch (const StoreError& error) {
       spdlog::error("store: flush failed, samples kept for the next try err={}", error.what());
-      return false;
+      last_flush_ok = false;
+      last_flush_error = error.what();
     }
+    flush_seconds.observe(static_cast<double>(mono_now_us() - began_us) / 1e6);
+    return last_flush_ok;
   };
   int exit_code = kExitOk;
   int maintenance_ticks = 0;
   Timer maintenance(runtime.loop.get(), [&] {
     flush();
+    publish();
     if (++maintenance_ticks % kPruneEveryTicks == 0) {
       try {
         int64_t removed = store->prune_samples_before(wall_now_ms() - *retain_ms);
@@ -94,8 +171,9 @@ int run_daemon(const RunOptions& options) {
 
   bool stopping = false;
   auto finish = [&] {
-    loop_watch.stop();
+    loop_watch->stop();
     maintenance.stop();
+    publish_soon.stop();
     try {
       recorder.close_open(wall_now_ms(), "shutdown");
     } catch (const StoreError& error) {
@@ -110,7 +188,7 @@ int run_daemon(const RunOptions& options) {
     }
     const auto& lag = scheduler.schedule_lag();
     spdlog::info("run: stopped samples={} schedule_lag_p50_us={} schedule_lag_p99_us={} max_loop_lag_us={}",
-                 lag.count(), lag.percentile_us(0.5), lag.percentile_us(0.99), loop_watch.max_lag_us());
+                 lag.count(), lag.percentile_us(0.5), lag.percentile_us(0.99), loop_watch->max_lag_us());
     runtime.loop.stop();
   };
   auto on_signal = [&] {
@@ -127,7 +205,8 @@ int run_daemon(const RunOptions& options) {
   SignalWatcher sigterm(runtime.loop.get(), SIGTERM, on_signal);
   SignalWatcher sigint(runtime.loop.get(), SIGINT, on_signal);
 
-  spdlog::info("run: started probes={} db={} config={}", configs->size(), options.db_path, options.config_dir);
+  publish();
+  spdlog::info("run: started probes={} db={} config={}", configs.size(), options.db_path, options.config_dir);
   scheduler.start();
   runtime.loop.run();
   return exit_code;

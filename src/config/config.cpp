@@ -19,6 +19,7 @@
 #include <tuple>
 #include <toml++/toml.h>
 
+#include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
 
 namespace blip {
@@ -33,10 +34,31 @@ std::string redact_url(const std::string& url) {
   if (!handle || curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
     return "<unparsable url>";
   }
+  // Whatever part of the user info is there may be the secret: show that it exists, not what it is.
+  char* user = nullptr;
   char* password = nullptr;
-  if (curl_url_get(handle.get(), CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
-    curl_free(password);
-    curl_url_set(handle.get(), CURLUPART_PASSWORD, "***", 0);
+  const bool has_user = curl_url_get(handle.get(), CURLUPART_USER, &user, 0) == CURLUE_OK;
+  const bool has_password = curl_url_get(handle.get(), CURLUPART_PASSWORD, &password, 0) == CURLUE_OK;
+  curl_free(user);
+  curl_free(password);
+  if (has_user || has_password) {
+    curl_url_set(handle.get(), CURLUPART_USER, "***", 0);
+    curl_url_set(handle.get(), CURLUPART_PASSWORD, nullptr, 0);
+  }
+  char* query = nullptr;
+  if (curl_url_get(handle.get(), CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
+    std::string redacted_query;
+    std::string_view rest(query);
+    while (!rest.empty()) {
+      const size_t amp = rest.find('&');
+      std::string_view pair = rest.substr(0, amp);
+      const size_t equals = pair.find('=');
+      if (!redacted_query.empty()) redacted_query += '&';
+      redacted_query += equals == std::string_view::npos ? std::string(pair) : std::string(pair.substr(0, equals)) + "=***";
+      rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    }
+    curl_free(query);
+    curl_url_set(handle.get(), CURLUPART_QUERY, redacted_query.c_str(), 0);
   }
   char* redacted = nullptr;
   if (curl_url_get(handle.get(), CURLUPART_URL, &redacted, 0) != CURLUE_OK) {
@@ -481,6 +503,41 @@ void read_probe(TableReader& reader, const std::string& file, LoadedConfig& load
   loaded.probes.push_back(std::move(probe));
 }
 
+void read_page(TableReader& top, const toml::node& node, const std::string& file, LoadedConfig& loaded) {
+  const toml::table* table = node.as_table();
+  if (!table) {
+    top.error_at(node.source(), "page: expected a [page] table");
+    return;
+  }
+  const std::string source = fmt::format("{}:{}", file, table->source().begin.line);
+  if (!loaded.page.source.empty()) {
+    top.error_at(table->source(), fmt::format("page: a second [page] table (the first is at {})", loaded.page.source));
+    return;
+  }
+  TableReader reader(*table, file, loaded.errors);
+  PageConfig page;
+  page.source = source;
+  if (auto name = reader.string("name")) {
+    if (name->empty()) reader.error_at(table->get("name")->source(), "page: name must not be empty");
+    page.name = *name;
+  }
+  if (auto url = reader.string("url")) {
+    if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+      reader.error_at(table->get("url")->source(), "page: url must start with http:// or https://");
+    }
+    page.url = *url;
+  }
+  if (auto zone = reader.string("time_zone")) {
+    if (!known_time_zone(*zone)) {
+      reader.error_at(table->get("time_zone")->source(),
+                      fmt::format("page: unknown time zone \"{}\" (like Europe/Berlin or Etc/UTC)", *zone));
+    }
+    page.time_zone = *zone;
+  }
+  reader.reject_unknown_keys("page");
+  loaded.page = std::move(page);
+}
+
 void load_file(const std::filesystem::path& path, LoadedConfig& loaded) {
   const std::string file = path.string();
   toml::table root;
@@ -494,7 +551,9 @@ void load_file(const std::filesystem::path& path, LoadedConfig& loaded) {
   }
   TableReader top(root, file, loaded.errors);
   const toml::node* probes = top.find("probe");
-  top.reject_unknown_keys("top level (expected [[probe]] tables)");
+  const toml::node* page = top.find("page");
+  top.reject_unknown_keys("top level (expected [[probe]] tables and at most one [page] table)");
+  if (page) read_page(top, *page, file, loaded);
   if (!probes) return;
   const toml::array* array = probes->as_array();
   if (!array || !array->is_array_of_tables()) {

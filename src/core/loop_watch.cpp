@@ -24,6 +24,7 @@ void LoopWatch::tick() {
   const int64_t wall_gap_ms = wall_ms - last_wall_ms_;
   last_lag_us_ = std::max<int64_t>(0, mono_us - last_mono_us_ - tick_ms_ * 1000);
   max_lag_us_ = std::max(max_lag_us_, last_lag_us_);
+  lag_histogram_.observe(static_cast<double>(last_lag_us_) / 1e6);
   if (std::abs(wall_gap_ms - mono_gap_ms) > blind_after_ms_) {
     sink_({std::min(last_wall_ms_, wall_ms), wall_ms, "clock_jump"});
   } else if (last_lag_us_ / 1000 > blind_after_ms_) {

@@ -423,26 +423,38 @@ std::vector<std::string> Store::probe_names() const {
 }
 
 RollupTotals Store::rollup_totals(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
+  auto buckets = rollup_totals_by(probe, from_ms, to_ms, 0);
+  return buckets.empty() ? RollupTotals{} : buckets.front();
+}
+
+std::vector<RollupTotals> Store::rollup_totals_by(const std::string& probe, int64_t from_ms, int64_t to_ms,
+                                                  int64_t bucket_ms) const {
+  // Bucket 0 means one bucket for the whole range.
   Statement select(db_,
-                   "SELECT count(*), coalesce(min(r.minute_ms), 0), coalesce(max(r.minute_ms), 0), "
-                   "coalesce(sum(r.count), 0), coalesce(sum(r.down), 0), coalesce(sum(r.degraded), 0) "
+                   "SELECT count(*), min(r.minute_ms), max(r.minute_ms), sum(r.count), sum(r.down), sum(r.degraded) "
                    "FROM rollups r JOIN probes p ON p.id = r.probe_id "
-                   "WHERE p.name = ? AND r.minute_ms >= ? AND r.minute_ms < ? AND r.count > 0");
-  select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, to_ms).step();
-  return {select.integer(0), select.integer(1), select.integer(2), select.integer(3), select.integer(4),
-          select.integer(5)};
+                   "WHERE p.name = ?1 AND r.minute_ms >= ?2 AND r.minute_ms < ?3 AND r.count > 0 "
+                   "GROUP BY CASE WHEN ?4 = 0 THEN 0 ELSE r.minute_ms / ?4 END ORDER BY 2");
+  select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, to_ms).bind(4, bucket_ms);
+  std::vector<RollupTotals> buckets;
+  while (select.step()) {
+    buckets.push_back({select.integer(0), select.integer(1), select.integer(2), select.integer(3), select.integer(4),
+                       select.integer(5)});
+  }
+  return buckets;
 }
 
 std::string_view to_string(OutageKind kind) { return kind == OutageKind::outage ? "outage" : "brownout"; }
 
-std::vector<OutageRecord> Store::outages(int64_t from_ms, int64_t to_ms, const std::string& probe,
-                                         OutageKind kind) const {
-  Statement select(db_,
-                   "SELECT o.id, p.name, o.start_ms, o.end_ms, o.error, o.detail, o.down_samples, "
-                   "coalesce(o.end_reason, ''), o.incident_id FROM outages o JOIN probes p ON p.id = o.probe_id "
-                   "WHERE o.start_ms < ?1 AND (o.end_ms IS NULL OR o.end_ms > ?2) AND (?3 = '' OR p.name = ?3) "
-                   "AND o.kind = ?4 ORDER BY o.start_ms, p.name");
-  select.bind(1, to_ms).bind(2, from_ms).bind(3, probe).bind(4, std::string(to_string(kind)));
+namespace {
+
+constexpr const char* kOutageColumns =
+    "SELECT o.id, p.name, o.start_ms, o.end_ms, o.error, o.detail, o.down_samples, coalesce(o.end_reason, ''), "
+    "o.incident_id, o.kind FROM outages o JOIN probes p ON p.id = o.probe_id ";
+
+}  // namespace
+
+std::vector<OutageRecord> Store::read_outages(Statement& select) const {
   std::vector<OutageRecord> rows;
   while (select.step()) {
     OutageRecord row;
@@ -455,10 +467,51 @@ std::vector<OutageRecord> Store::outages(int64_t from_ms, int64_t to_ms, const s
     row.down_samples = select.integer(6);
     row.end_reason = select.text(7);
     if (!select.is_null(8)) row.incident_id = select.integer(8);
-    row.kind = kind;
+    row.kind = select.text(9) == "brownout" ? OutageKind::brownout : OutageKind::outage;
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+std::vector<OutageRecord> Store::outages(int64_t from_ms, int64_t to_ms, const std::string& probe,
+                                         OutageKind kind) const {
+  Statement select(db_, fmt::format("{} WHERE o.start_ms < ?1 AND (o.end_ms IS NULL OR o.end_ms > ?2) AND "
+                                    "(?3 = '' OR p.name = ?3) AND o.kind = ?4 ORDER BY o.start_ms, p.name",
+                                    kOutageColumns)
+                           .c_str());
+  select.bind(1, to_ms).bind(2, from_ms).bind(3, probe).bind(4, std::string(to_string(kind)));
+  return read_outages(select);
+}
+
+std::vector<OutageRecord> Store::recent_incident_outages(int64_t limit) const {
+  Statement select(db_, fmt::format("{} WHERE o.kind = 'outage' AND o.incident_id IN "
+                                    "(SELECT id FROM incidents ORDER BY start_ms DESC LIMIT ?) ORDER BY o.start_ms, p.name",
+                                    kOutageColumns)
+                           .c_str());
+  select.bind(1, limit);
+  return read_outages(select);
+}
+
+std::map<int64_t, OutageTotals> Store::outage_totals() const {
+  Statement select(db_,
+                   "SELECT probe_id, count(*), coalesce(sum(end_ms - start_ms), 0) FROM outages "
+                   "WHERE kind = 'outage' GROUP BY probe_id");
+  std::map<int64_t, OutageTotals> totals;
+  while (select.step()) totals[select.integer(0)] = {select.integer(1), select.integer(2)};
+  return totals;
+}
+
+std::map<std::string, int64_t> Store::blind_ms_by_reason() const {
+  Statement select(db_, "SELECT reason, sum(end_ms - start_ms) FROM blind_windows GROUP BY reason");
+  std::map<std::string, int64_t> totals;
+  while (select.step()) totals[select.text(0)] = select.integer(1);
+  return totals;
+}
+
+int64_t Store::pending_samples() const {
+  int64_t pending = 0;
+  for (const auto& [id, buffer] : buffers_) pending += static_cast<int64_t>(buffer.pending.size());
+  return pending;
 }
 
 std::vector<BlindWindow> Store::blind_windows(int64_t from_ms, int64_t to_ms) const {

@@ -27,6 +27,10 @@ struct RunOptions {
   std::string db_path = "./blip.db";
   std::string retain = "14d";
   std::string retain_rollups = "400d";
+  std::string listen = "127.0.0.1:9185";  // the feed; "off" for none
+  unsigned feed_max_connections = 256;
+  unsigned feed_max_connections_per_client = 32;
+  std::string feed_idle_timeout = "5s";
 };
 int run_daemon(const RunOptions& options);
 
@@ -41,5 +45,11 @@ struct ReportOptions {
   std::string tz;               // also show times in this zone (table only)
 };
 int run_report(const ReportOptions& options, std::ostream& out, std::ostream& err);
+
+struct HealthOptions {
+  std::string listen = "127.0.0.1:9185";
+};
+// Asks a running blip's /healthz: 0 healthy, 1 not (or unreachable).
+int run_health(const HealthOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace blip

@@ -13,7 +13,7 @@ namespace blip {
 
 // Loads and validates the configuration directory; prints every error to
 // `err` as file:line:col: message and returns nullopt when there are any.
-std::optional<std::vector<ProbeConfig>> load_probes_or_report(const std::string& config_dir, std::ostream& err);
+std::optional<LoadedConfig> load_config_or_report(const std::string& config_dir, std::ostream& err);
 
 // The loop and the probes built on it, torn down in the right order.
 struct ProbeRuntime {

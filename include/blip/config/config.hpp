@@ -74,6 +74,14 @@ struct ProbeConfig {
   ProbeSettings settings;
 };
 
+// The status page's identity, from a `[page]` table (at most one in probes.d).
+struct PageConfig {
+  std::string name = "blip";
+  std::string url;                    // where people open the page; empty: the feed's own address
+  std::string time_zone = "Etc/UTC";  // the zone the page shows times in
+  std::string source;                 // "file:line", empty when defaulted
+};
+
 struct ConfigError {
   std::string file;
   int line = 0;  // 0 when the error concerns a whole file or directory
@@ -85,6 +93,7 @@ struct ConfigError {
 
 struct LoadedConfig {
   std::vector<ProbeConfig> probes;
+  PageConfig page;
   std::vector<ConfigError> errors;
   bool ok() const { return errors.empty(); }
 };
@@ -96,7 +105,8 @@ inline constexpr int64_t kMaximumTimeoutMs = 3'600'000;
 // find rather than stopping at the first, so `blip check` shows them all.
 LoadedConfig load_config_directory(const std::string& directory);
 
-// Replaces the password of a URL with "***" (for logs, feed and reports).
+// A URL for logs, feed and reports: the user info becomes "***" and every
+// query value "***" (tokens travel there), the rest is kept.
 std::string redact_url(const std::string& url);
 // A libpq conninfo string or URI shown without its password. Empty when unparsable.
 std::string redact_postgres_dsn(const std::string& dsn);

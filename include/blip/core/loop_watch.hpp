@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "blip/core/loop.hpp"
+#include "blip/core/metric_histogram.hpp"
 #include "blip/core/sample.hpp"
 
 namespace blip {
@@ -17,6 +18,8 @@ class LoopWatch {
   void stop() { timer_.stop(); }
   int64_t last_lag_us() const { return last_lag_us_; }
   int64_t max_lag_us() const { return max_lag_us_; }
+  // Every tick's lag, for /metrics.
+  const MetricHistogram& lag_histogram() const { return lag_histogram_; }
 
  private:
   void tick();
@@ -28,6 +31,7 @@ class LoopWatch {
   int64_t last_wall_ms_;
   int64_t last_lag_us_ = 0;
   int64_t max_lag_us_ = 0;
+  MetricHistogram lag_histogram_{kLoopLagBuckets};
   Timer timer_;
 };
 

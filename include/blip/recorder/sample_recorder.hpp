@@ -5,6 +5,7 @@
 #include "blip/analysis/outage_tracker.hpp"
 #include "blip/config/config.hpp"
 #include "blip/core/sample.hpp"
+#include "blip/recorder/live_state.hpp"
 #include "blip/store/store.hpp"
 
 namespace blip {
@@ -22,6 +23,11 @@ class SampleRecorder {
   // number of samples each has seen so far.
   void close_open(int64_t end_ms, const std::string& end_reason);
 
+  // Each probe's live state, in configuration order, for feed snapshots.
+  const std::vector<ProbeLiveState>& live() const { return live_; }
+  // How many outages and brownouts opened or closed since the recorder started.
+  uint64_t transitions() const { return transitions_; }
+
  private:
   struct ProbeTracking {
     const ProbeConfig* config;
@@ -32,11 +38,13 @@ class SampleRecorder {
     int64_t open_brownout_id = 0;
   };
   void record_outage(size_t probe_index, const OutageTransition& transition);
-  void record_brownout(ProbeTracking& probe, const OutageTransition& transition);
+  void record_brownout(size_t probe_index, const OutageTransition& transition);
 
   Store& store_;
   bool log_transitions_;
   std::vector<ProbeTracking> probes_;
+  std::vector<ProbeLiveState> live_;
+  uint64_t transitions_ = 0;
   IncidentTracker incidents_;
   int64_t incident_id_ = 0;  // the current incident, as stored
   int64_t incident_start_ms_ = 0;

@@ -58,6 +58,12 @@ struct RollupTotals {
   int64_t down = 0;
   int64_t degraded = 0;
 };
+// What the store knows of one probe's outages, for counters that survive a restart.
+struct OutageTotals {
+  int64_t count = 0;
+  int64_t closed_ms = 0;  // the summed durations of the closed ones
+};
+
 // Builds one probe-minute's rollup as its samples arrive, so the flush never
 // has to decode the minute's block again to summarize it.
 class RollupAccumulator {
@@ -104,6 +110,8 @@ class Store {
   int64_t prune_rollups_before(int64_t cutoff_ms);
   // When the previous run was last known alive (none for a new database).
   std::optional<int64_t> last_alive_ms() const;
+  // Samples added and not yet flushed.
+  int64_t pending_samples() const;
 
   // Reading (reports and tests).
   std::vector<std::string> probe_names() const;
@@ -111,6 +119,15 @@ class Store {
                                     OutageKind kind = OutageKind::outage) const;
   std::vector<Rollup> rollups(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
   RollupTotals rollup_totals(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
+  // The same totals per bucket of `bucket_ms` (a multiple of a minute), only for buckets with samples.
+  std::vector<RollupTotals> rollup_totals_by(const std::string& probe, int64_t from_ms, int64_t to_ms,
+                                             int64_t bucket_ms) const;
+  // Outages (not brownouts) per probe id, over the whole history.
+  std::map<int64_t, OutageTotals> outage_totals() const;
+  // Blind time per reason over the whole history, in ms.
+  std::map<std::string, int64_t> blind_ms_by_reason() const;
+  // The outages of the `limit` most recent incidents, by start.
+  std::vector<OutageRecord> recent_incident_outages(int64_t limit) const;
   std::vector<BlindWindow> blind_windows(int64_t from_ms, int64_t to_ms) const;
   std::vector<Sample> samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
 
@@ -123,6 +140,7 @@ class Store {
   class Statement;
 
   void exec(const char* sql) const;
+  std::vector<OutageRecord> read_outages(Statement& select) const;
   void rollback() noexcept;
   void migrate();
   int64_t detail_id(const std::string& text);

@@ -1,0 +1,81 @@
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blip/report/report.hpp"
+#include "blip/store/store.hpp"
+
+namespace blip {
+
+// Per-probe rollup totals over any range, answered from cached whole hours
+// plus the store for the partial hours at its edges. Past hours never change,
+// so a status feed asked every second for 24h, 7d, 30d and 90 days reads a
+// few hundred rollup rows per probe instead of 130,000.
+class RollupHourCache {
+ public:
+  // Hours ending less than this before now may still receive samples.
+  static constexpr int64_t kSettleMs = 120'000;
+
+  RollupTotals totals(const Store& store, const std::string& probe, int64_t from_ms, int64_t to_ms, int64_t now_ms);
+
+ private:
+  struct ProbeHours {
+    int64_t known_from_ms = 0;  // hours in [known_from_ms, known_to_ms) are cached (absent: no samples)
+    int64_t known_to_ms = 0;
+    std::map<int64_t, RollupTotals> hours;
+  };
+  void cover(const Store& store, const std::string& probe, ProbeHours& cached, int64_t from_ms, int64_t to_ms);
+
+  std::map<std::string, ProbeHours> probes_;
+};
+
+// Adds b's totals to a's.
+void add_rollup_totals(RollupTotals& a, const RollupTotals& b);
+
+// One probe's last 90 days, one state a day (UTC), worst first.
+struct DayStrip {
+  enum class State : char { no_data = '-', operational = 'o', degraded = 'd', outage = 'x' };
+  std::vector<State> states;    // oldest first
+  std::vector<int64_t> down_ms;  // outage time in each day
+};
+
+// What the feed shows of the past, read from the store through its own
+// read-only connection.
+struct FeedHistory {
+  int64_t built_wall_ms = 0;
+  uint64_t transitions = 0;  // of the snapshot it was built for
+  Report month;              // the last 30 days: outages, incidents, the pattern
+  std::map<std::string, ProbeSummary> day, week;  // the last 24 h and 7 days, by probe
+  std::vector<Incident> recent_incidents;         // the 50 most recent, newest first
+  int64_t days_from_ms = 0;                       // midnight UTC that starts every DayStrip
+  std::map<std::string, DayStrip> days;
+  std::map<std::string, int64_t> first_seen_ms;  // each probe's first rollup in the last 90 days
+};
+
+inline constexpr int kFeedDays = 90;
+inline constexpr int64_t kRecentIncidents = 50;
+
+// Builds FeedHistory on the feed's threads, at most once per snapshot and
+// per second, and shares it until then.
+class FeedHistoryReader {
+ public:
+  explicit FeedHistoryReader(std::string db_path) : db_path_(std::move(db_path)) {}
+  // Throws StoreError when the database cannot be read.
+  std::shared_ptr<const FeedHistory> current(int64_t now_ms, uint64_t transitions);
+
+ private:
+  std::shared_ptr<const FeedHistory> build(int64_t now_ms, uint64_t transitions);
+
+  std::string db_path_;
+  std::mutex mutex_;
+  std::optional<Store> store_;  // opened on first use: `blip run` has created and migrated it by then
+  RollupHourCache hours_;
+  std::shared_ptr<const FeedHistory> current_;
+};
+
+}  // namespace blip

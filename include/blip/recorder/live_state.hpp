@@ -1,0 +1,75 @@
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blip/analysis/outage_tracker.hpp"
+#include "blip/core/metric_histogram.hpp"
+#include "blip/core/sample.hpp"
+
+namespace blip {
+
+// The phases /metrics reports, named as blackbox_exporter names them.
+inline constexpr std::array<std::string_view, 6> kMetricPhases{"resolve",    "connect",  "tls",
+                                                               "processing", "transfer", "total"};
+
+// What the loop knows about one probe right now.
+struct ProbeLiveState {
+  std::optional<Sample> last_sample;
+  int64_t state_changed_ms = 0;                // when it last went down, degraded or back (0: not yet)
+  std::optional<OutageTransition> open_outage;  // as it opened
+  int64_t open_outage_incident = 0;            // its incident, as stored
+  std::optional<int64_t> open_brownout_start_ms;
+  std::array<uint64_t, 3> samples_by_status{};  // up, degraded, down since blip started
+  int64_t outages_total = 0;                    // ever, as the store knows them
+  int64_t closed_outage_ms = 0;                 // the durations of every closed outage, ever
+  std::array<MetricHistogram, kMetricPhases.size()> durations{
+      MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets),
+      MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets)};
+
+  void observe(const Sample& sample);
+};
+
+// An immutable picture of the daemon, published by the loop at least once a
+// second and on every transition; the feed's threads only ever read it.
+struct LiveSnapshot {
+  uint64_t sequence = 0;      // grows with every snapshot
+  uint64_t transitions = 0;   // outage and brownout openings and closings since blip started
+  int64_t taken_wall_ms = 0;
+  int64_t taken_mono_us = 0;
+  int64_t started_wall_ms = 0;
+  std::vector<ProbeLiveState> probes;  // in configuration order
+  int64_t loop_lag_us = 0;             // of the last LoopWatch tick
+  MetricHistogram loop_lag;
+  std::map<std::string, double> blind_seconds;  // by reason, ever, as the store knows them
+  int64_t store_pending_samples = 0;
+  MetricHistogram store_flush;
+  bool last_flush_ok = true;
+  std::string last_flush_error;
+};
+
+// Hands snapshots from the loop to the feed: the loop swaps a pointer and
+// never waits for a reader longer than that.
+class SnapshotBoard {
+ public:
+  void publish(std::shared_ptr<const LiveSnapshot> snapshot) {
+    std::lock_guard lock(mutex_);
+    current_ = std::move(snapshot);
+  }
+  std::shared_ptr<const LiveSnapshot> current() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const LiveSnapshot> current_;
+};
+
+}  // namespace blip

@@ -1,0 +1,95 @@
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blip/analysis/histogram.hpp"
+#include "blip/analysis/pattern.hpp"
+#include "blip/store/store.hpp"
+
+// The one report model: what happened in a range, computed from outages,
+// incidents, blind windows and per-minute rollups. `blip report` renders it
+// as a table, JSON or CSV; the status feed serves it.
+
+namespace blip {
+
+struct ReportRange {
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  // An outage still open lasts until here: the end of the range, or when blip
+  // was last known alive if it stopped without closing it (a crash).
+  int64_t open_until_ms = 0;
+};
+
+struct ProbeSummary {
+  std::string probe;
+  int64_t observed_ms = 0;  // minutes with samples, less blind time
+  int64_t down_ms = 0;      // outage time in range, less blind time
+  int64_t samples = 0;
+  int outages = 0;
+  int brownouts = 0;
+  int64_t longest_ms = 0;
+  int64_t repair_total_ms = 0;  // over closed outages, for MTTR
+  int closed = 0;
+  // None without observed time (e.g. a range older than the rollups' retention).
+  std::optional<double> uptime() const;
+  int64_t mttr_ms() const { return closed > 0 ? repair_total_ms / closed : 0; }
+};
+
+struct Incident {
+  int64_t id = 0;
+  int64_t start_ms = 0;
+  std::optional<int64_t> end_ms;     // none while any of its outages is open
+  std::vector<OutageRecord> outages;  // by start: the first is the likely root cause
+  const std::string& first_down_probe() const { return outages.front().probe; }
+};
+
+// What a report reads from the store for one range.
+struct ReportData {
+  ReportRange range;
+  std::vector<std::string> probes;
+  std::vector<OutageRecord> outages;
+  std::vector<OutageRecord> brownouts;
+  std::vector<BlindWindow> blind;
+};
+
+struct Report {
+  ReportRange range;
+  std::vector<ProbeSummary> summaries;
+  std::vector<OutageRecord> outages;
+  std::vector<OutageRecord> brownouts;
+  std::vector<Incident> incidents;
+  std::vector<BlindWindow> blind;
+  MinuteOfHourHistogram outage_starts;
+  MinuteOfHourHistogram down_seconds;
+  HourOfDayHistogram hour_of_day;
+  PatternResult incident_pattern;
+  std::map<std::string, PatternResult> probe_patterns;
+};
+
+// Where a report's per-probe rollup totals come from: the store by default,
+// or a cache that answers the same for repeated ranges (the feed).
+using RollupTotalsSource = std::function<RollupTotals(const std::string& probe, int64_t from_ms, int64_t to_ms)>;
+
+// Reads outages, brownouts and blind windows of the range (of one probe, or all when empty).
+ReportData load_report_data(const Store& store, ReportRange range, const std::string& probe = "");
+// The part of already-loaded data that touches [from_ms, data.range.to_ms).
+ReportData narrow_report_data(const ReportData& data, int64_t from_ms);
+Report analyse_report(const ReportData& data, const RollupTotalsSource& totals,
+                      std::optional<int64_t> forced_period_ms = std::nullopt);
+// load + analyse with totals from the store.
+Report build_report(const Store& store, const ReportRange& range, const std::string& probe = "",
+                    std::optional<int64_t> forced_period_ms = std::nullopt);
+
+// Groups outages that carry an incident id into incidents, by start.
+std::vector<Incident> group_incidents(const std::vector<OutageRecord>& outages);
+
+int64_t effective_end(const OutageRecord& outage, const ReportRange& range);
+bool touches_blind(const OutageRecord& outage, const Report& report);
+// Whether incident `id` groups outages of more than one probe.
+bool shared_incident(const Report& report, int64_t id);
+
+}  // namespace blip

@@ -1,0 +1,18 @@
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include "blip/report/report.hpp"
+
+// The report's JSON fields, shared by `blip report --format json` and the
+// feed's summary.json, so both spell them the same way.
+
+namespace blip {
+
+nlohmann::json outage_json(const OutageRecord& outage, const Report& report);
+nlohmann::json pattern_json(const PatternResult& pattern);
+nlohmann::json summary_json(const ProbeSummary& summary);
+nlohmann::json blind_window_json(const BlindWindow& window);
+// The whole report, as `blip report --format json` prints it.
+nlohmann::json report_json(const Report& report);
+
+}  // namespace blip

@@ -1,0 +1,136 @@
+#include "blip/feed/history.hpp"
+
+#include <algorithm>
+
+namespace blip {
+namespace {
+
+constexpr int64_t kHourMs = 3'600'000;
+constexpr int64_t kDayMs = 86'400'000;
+
+int64_t floor_to(int64_t ms, int64_t unit) { return ms - ((ms % unit) + unit) % unit; }
+
+}  // namespace
+
+void add_rollup_totals(RollupTotals& a, const RollupTotals& b) {
+  if (b.minutes == 0) return;
+  if (a.minutes == 0) {
+    a.first_minute_ms = b.first_minute_ms;
+    a.last_minute_ms = b.last_minute_ms;
+  } else {
+    a.first_minute_ms = std::min(a.first_minute_ms, b.first_minute_ms);
+    a.last_minute_ms = std::max(a.last_minute_ms, b.last_minute_ms);
+  }
+  a.minutes += b.minutes;
+  a.samples += b.samples;
+  a.down += b.down;
+  a.degraded += b.degraded;
+}
+
+void RollupHourCache::cover(const Store& store, const std::string& probe, ProbeHours& cached, int64_t from_ms,
+                            int64_t to_ms) {
+  auto load = [&](int64_t a, int64_t b) {
+    for (const RollupTotals& hour : store.rollup_totals_by(probe, a, b, kHourMs)) {
+      cached.hours[floor_to(hour.first_minute_ms, kHourMs)] = hour;
+    }
+  };
+  if (cached.known_from_ms >= cached.known_to_ms) {
+    load(from_ms, to_ms);
+    cached.known_from_ms = from_ms;
+    cached.known_to_ms = to_ms;
+    return;
+  }
+  if (from_ms < cached.known_from_ms) {
+    load(from_ms, cached.known_from_ms);
+    cached.known_from_ms = from_ms;
+  }
+  if (to_ms > cached.known_to_ms) {
+    load(cached.known_to_ms, to_ms);
+    cached.known_to_ms = to_ms;
+  }
+}
+
+RollupTotals RollupHourCache::totals(const Store& store, const std::string& probe, int64_t from_ms, int64_t to_ms,
+                                     int64_t now_ms) {
+  const int64_t first_hour = floor_to(from_ms + kHourMs - 1, kHourMs);
+  const int64_t hours_end = floor_to(std::min(to_ms, now_ms - kSettleMs), kHourMs);
+  if (first_hour >= hours_end) return store.rollup_totals(probe, from_ms, to_ms);
+  RollupTotals sum;
+  if (from_ms < first_hour) add_rollup_totals(sum, store.rollup_totals(probe, from_ms, first_hour));
+  ProbeHours& cached = probes_[probe];
+  cover(store, probe, cached, first_hour, hours_end);
+  for (auto it = cached.hours.lower_bound(first_hour); it != cached.hours.end() && it->first < hours_end; ++it) {
+    add_rollup_totals(sum, it->second);
+  }
+  if (hours_end < to_ms) add_rollup_totals(sum, store.rollup_totals(probe, hours_end, to_ms));
+  return sum;
+}
+
+std::shared_ptr<const FeedHistory> FeedHistoryReader::current(int64_t now_ms, uint64_t transitions) {
+  std::lock_guard lock(mutex_);
+  if (!current_ || current_->transitions != transitions || now_ms - current_->built_wall_ms >= 1000 ||
+      now_ms < current_->built_wall_ms) {
+    current_ = build(now_ms, transitions);
+  }
+  return current_;
+}
+
+std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint64_t transitions) {
+  if (!store_) store_.emplace(db_path_, Store::Mode::read_only);
+  const Store& store = *store_;
+  auto history = std::make_shared<FeedHistory>();
+  history->built_wall_ms = now_ms;
+  history->transitions = transitions;
+  history->days_from_ms = floor_to(now_ms, kDayMs) - (kFeedDays - 1) * kDayMs;
+
+  auto totals = [&](const std::string& probe, int64_t from_ms, int64_t to_ms) {
+    return hours_.totals(store, probe, from_ms, to_ms, now_ms);
+  };
+  const ReportData quarter = load_report_data(store, {history->days_from_ms, now_ms, now_ms});
+  history->month = analyse_report(narrow_report_data(quarter, now_ms - 30 * kDayMs), totals);
+  for (const ProbeSummary& summary : analyse_report(narrow_report_data(quarter, now_ms - kDayMs), totals).summaries) {
+    history->day[summary.probe] = summary;
+  }
+  for (const ProbeSummary& summary :
+       analyse_report(narrow_report_data(quarter, now_ms - 7 * kDayMs), totals).summaries) {
+    history->week[summary.probe] = summary;
+  }
+  history->recent_incidents = group_incidents(store.recent_incident_outages(kRecentIncidents));
+  std::reverse(history->recent_incidents.begin(), history->recent_incidents.end());
+
+  // Each day keeps its worst state: an outage of any length marks it.
+  for (const std::string& probe : quarter.probes) {
+    DayStrip& strip = history->days[probe];
+    strip.states.assign(kFeedDays, DayStrip::State::no_data);
+    strip.down_ms.assign(kFeedDays, 0);
+    for (int day = 0; day < kFeedDays; ++day) {
+      const int64_t start = history->days_from_ms + day * kDayMs;
+      if (start >= now_ms) break;
+      if (totals(probe, start, std::min(start + kDayMs, now_ms)).minutes > 0) {
+        strip.states[static_cast<size_t>(day)] = DayStrip::State::operational;
+      }
+    }
+    const RollupTotals all = totals(probe, history->days_from_ms, now_ms);
+    if (all.minutes > 0) history->first_seen_ms[probe] = all.first_minute_ms;
+  }
+  auto mark = [&](const OutageRecord& outage, DayStrip::State state) {
+    auto found = history->days.find(outage.probe);
+    if (found == history->days.end()) return;
+    const int64_t end = effective_end(outage, quarter.range);
+    for (int64_t day_start = std::max(floor_to(outage.start_ms, kDayMs), history->days_from_ms); day_start < end;
+         day_start += kDayMs) {
+      const auto day = static_cast<size_t>((day_start - history->days_from_ms) / kDayMs);
+      if (day >= static_cast<size_t>(kFeedDays)) break;
+      DayStrip::State& current = found->second.states[day];
+      if (current != DayStrip::State::outage) current = state;  // brownouts are marked first
+      if (state == DayStrip::State::outage) {
+        found->second.down_ms[day] += std::min(end, day_start + kDayMs) - std::max(outage.start_ms, day_start);
+      }
+    }
+  };
+  for (const OutageRecord& brownout : quarter.brownouts) mark(brownout, DayStrip::State::degraded);
+  for (const OutageRecord& outage : quarter.outages) mark(outage, DayStrip::State::outage);
+  return history;
+}
+
+}  // namespace blip

@@ -1,0 +1,143 @@
+// /metrics: Prometheus text exposition format 0.0.4, from the live snapshot only.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+#include "blip/feed/status_feed.hpp"
+
+namespace blip {
+namespace {
+
+// Label values escape backslash, double quote and newline.
+std::string label_value(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string number(double value) { return fmt::format("{}", value); }
+
+class Exposition {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  void sample(std::string_view name, const std::string& labels, double value) {
+    out_ += labels.empty() ? fmt::format("{} {}\n", name, number(value))
+                           : fmt::format("{}{{{}}} {}\n", name, labels, number(value));
+  }
+  void histogram(std::string_view name, const std::string& labels, const MetricHistogram& histogram) {
+    const std::string prefix = labels.empty() ? "" : labels + ",";
+    uint64_t cumulative = 0;
+    const auto bounds = histogram.upper_bounds();
+    const auto& counts = histogram.bucket_counts();
+    for (size_t i = 0; i < counts.size(); ++i) {
+      cumulative += counts[i];
+      const std::string le = i < bounds.size() ? number(bounds[i]) : "+Inf";
+      out_ += fmt::format("{}_bucket{{{}le=\"{}\"}} {}\n", name, prefix, le, cumulative);
+    }
+    sample(fmt::format("{}_sum", name), labels, histogram.sum());
+    sample(fmt::format("{}_count", name), labels, static_cast<double>(histogram.count()));
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const LiveSnapshot& live,
+                               std::vector<double>& outage_seconds_floor) {
+  outage_seconds_floor.resize(probes.size(), 0.0);
+  std::vector<std::string> labels;
+  for (const ProbeConfig& probe : probes) {
+    labels.push_back(fmt::format("probe=\"{}\",type=\"{}\"", label_value(probe.name), label_value(probe.type)));
+  }
+  Exposition out;
+  auto per_probe = [&](std::string_view name, std::string_view type, std::string_view help, auto value_of) {
+    out.family(name, type, help);
+    for (size_t i = 0; i < probes.size(); ++i) {
+      if (auto value = value_of(live.probes[i], i)) out.sample(name, labels[i], *value);
+    }
+  };
+  using Value = std::optional<double>;
+
+  out.family("blip_build_info", "gauge", "Always 1; the version label says which blip is running.");
+  out.sample("blip_build_info", fmt::format("version=\"{}\"", BLIP_VERSION), 1);
+  per_probe("blip_probe_up", "gauge", "Whether the probe's last sample was answered (1) or down (0).",
+            [](const ProbeLiveState& state, size_t) -> Value {
+              if (!state.last_sample) return std::nullopt;
+              return state.last_sample->status == Status::down ? 0.0 : 1.0;
+            });
+  per_probe("blip_probe_state", "gauge",
+            "The probe's confirmed state: 0 up, 1 degraded (in a brownout), 2 down (in an outage).",
+            [](const ProbeLiveState& state, size_t) -> Value {
+              return state.open_outage ? 2.0 : state.open_brownout_start_ms ? 1.0 : 0.0;
+            });
+  per_probe("blip_last_sample_timestamp_seconds", "gauge", "When the probe's last sample was sent, Unix time.",
+            [](const ProbeLiveState& state, size_t) -> Value {
+              if (!state.last_sample) return std::nullopt;
+              return static_cast<double>(state.last_sample->sent_ms) / 1000.0;
+            });
+  per_probe("blip_outage_open", "gauge", "1 while the probe is in an outage.",
+            [](const ProbeLiveState& state, size_t) -> Value { return state.open_outage ? 1.0 : 0.0; });
+  per_probe("blip_outages_total", "counter", "Outages of the probe, ever, as stored (survives restarts).",
+            [](const ProbeLiveState& state, size_t) -> Value { return static_cast<double>(state.outages_total); });
+  per_probe("blip_outage_seconds_total", "counter",
+            "Seconds the probe spent in outages, ever, as stored (survives restarts), including an open outage so far.",
+            [&](const ProbeLiveState& state, size_t i) -> Value {
+              double ms = static_cast<double>(state.closed_outage_ms);
+              if (state.open_outage) ms += static_cast<double>(std::max<int64_t>(0, live.taken_wall_ms - state.open_outage->start_ms));
+              // An outage ends at its first answer, which may precede the snapshot that counted it open.
+              outage_seconds_floor[i] = std::max(outage_seconds_floor[i], ms / 1000.0);
+              return outage_seconds_floor[i];
+            });
+
+  out.family("blip_probe_samples_total", "counter", "Samples by result since this blip process started.");
+  static constexpr std::array<std::string_view, 3> kResults{"up", "degraded", "down"};
+  for (size_t i = 0; i < probes.size(); ++i) {
+    for (size_t result = 0; result < kResults.size(); ++result) {
+      out.sample("blip_probe_samples_total", fmt::format("{},result=\"{}\"", labels[i], kResults[result]),
+                 static_cast<double>(live.probes[i].samples_by_status[result]));
+    }
+  }
+  out.family("blip_probe_duration_seconds", "histogram",
+             "Duration of each phase of the probe's attempts since this blip process started (blackbox_exporter's "
+             "phase names; total includes timeouts).");
+  for (size_t i = 0; i < probes.size(); ++i) {
+    for (size_t phase = 0; phase < kMetricPhases.size(); ++phase) {
+      out.histogram("blip_probe_duration_seconds", fmt::format("{},phase=\"{}\"", labels[i], kMetricPhases[phase]),
+                    live.probes[i].durations[phase]);
+    }
+  }
+
+  out.family("blip_loop_lag_seconds", "histogram",
+             "How late the event loop's 100 ms watch tick fired, since this blip process started.");
+  out.histogram("blip_loop_lag_seconds", "", live.loop_lag);
+  out.family("blip_blind_seconds_total", "counter",
+             "Time blip could not see, by reason, ever, as stored (survives restarts).");
+  std::map<std::string, double> blind = live.blind_seconds;
+  for (const char* reason : {"not_running", "loop_stall", "clock_jump"}) blind.try_emplace(reason, 0.0);
+  for (const auto& [reason, seconds] : blind) {
+    out.sample("blip_blind_seconds_total", fmt::format("reason=\"{}\"", label_value(reason)), seconds);
+  }
+  out.family("blip_store_pending_samples", "gauge", "Samples waiting to be written to the database.");
+  out.sample("blip_store_pending_samples", "", static_cast<double>(live.store_pending_samples));
+  out.family("blip_store_flush_seconds", "histogram",
+             "Duration of each write of buffered samples to the database, since this blip process started.");
+  out.histogram("blip_store_flush_seconds", "", live.store_flush);
+  return out.take();
+}
+
+}  // namespace blip

@@ -1,0 +1,493 @@
+// Atlassian Statuspage's public v2 documents, field for field, built from
+// blip's live snapshot (component states) and its history (incidents,
+// uptime, the pattern), plus summary.json's `blip` object.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "blip/core/clock.hpp"
+#include "blip/core/duration.hpp"
+#include "blip/feed/status_feed.hpp"
+#include "blip/report/report_json.hpp"
+
+namespace blip {
+
+std::string stable_id(std::string_view text) {
+  uint64_t hash = 14695981039346656037ULL;  // FNV-1a
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string id(12, '0');
+  for (char& c : id) {
+    c = kAlphabet[hash % 36];
+    hash /= 36;
+    hash ^= hash << 13;  // 36^12 exceeds 2^62: stir the remaining bits back in
+  }
+  return id;
+}
+
+namespace {
+
+using nlohmann::json;
+
+enum class ComponentStatus { operational, degraded_performance, partial_outage, major_outage };
+
+std::string_view to_string(ComponentStatus status) {
+  static constexpr std::string_view kNames[] = {"operational", "degraded_performance", "partial_outage",
+                                                "major_outage"};
+  return kNames[static_cast<int>(status)];
+}
+
+json time_json(int64_t wall_ms) { return format_iso8601_ms(wall_ms); }
+json time_or_null(std::optional<int64_t> wall_ms) { return wall_ms ? time_json(*wall_ms) : json(nullptr); }
+
+struct Component {
+  std::string id;
+  std::string name;
+  std::optional<std::string> description;
+  ComponentStatus status = ComponentStatus::operational;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  std::optional<std::string> group_id;
+  std::vector<std::string> children;  // groups only
+  bool group = false;
+};
+
+// The page, its components in display order, and the worst status: what
+// every document shares.
+class Page {
+ public:
+  explicit Page(const FeedView& view) : view_(view) {
+    id_ = stable_id("page:" + view.page.name);
+    url_ = view.page.url;
+    // A probe's first tag names its group; a group stands where its first member would.
+    std::map<std::string, std::vector<size_t>> members;
+    for (size_t i = 0; i < view.probes.size(); ++i) {
+      if (!view.probes[i].tags.empty()) members[view.probes[i].tags.front()].push_back(i);
+    }
+    std::set<std::string> placed;
+    for (size_t i = 0; i < view.probes.size(); ++i) {
+      const auto& tags = view.probes[i].tags;
+      if (tags.empty()) {
+        add_probe(i, std::nullopt);
+      } else if (placed.insert(tags.front()).second) {
+        add_group(tags.front(), members[tags.front()]);
+      }
+    }
+    updated_ms_ = view.live.started_wall_ms;
+    for (const Component& component : components_) {
+      worst_ = std::max(worst_, component.status);
+      updated_ms_ = std::max(updated_ms_, component.updated_ms);
+    }
+  }
+
+  const std::string& id() const { return id_; }
+  const std::vector<Component>& components() const { return components_; }
+  const Component* component_of_probe(const std::string& probe) const {
+    auto found = probe_components_.find(probe);
+    return found == probe_components_.end() ? nullptr : &components_[found->second];
+  }
+  bool configured(const std::string& probe) const { return probe_components_.contains(probe); }
+
+  json page_json(int64_t updated_ms) const {
+    return {{"id", id_},
+            {"name", view_.page.name},
+            {"url", url_},
+            {"time_zone", view_.page.time_zone},
+            {"updated_at", time_json(updated_ms)}};
+  }
+  int64_t updated_ms() const { return updated_ms_; }
+
+  json status_json() const {
+    static constexpr std::pair<std::string_view, std::string_view> kIndicators[] = {
+        {"none", "All Systems Operational"},
+        {"minor", "Minor Service Outage"},
+        {"major", "Partial System Outage"},
+        {"critical", "Major Service Outage"},
+    };
+    const auto& [indicator, description] = kIndicators[static_cast<int>(worst_)];
+    return {{"indicator", indicator}, {"description", description}};
+  }
+
+  json component_json(const Component& component, int position) const {
+    json out{{"id", component.id},
+             {"name", component.name},
+             {"status", to_string(component.status)},
+             {"created_at", time_json(component.created_ms)},
+             {"updated_at", time_json(component.updated_ms)},
+             {"position", position},
+             {"description", component.description ? json(*component.description) : json(nullptr)},
+             {"showcase", false},
+             {"start_date", fmt::format("{:.10}", format_iso8601_ms(component.created_ms))},
+             {"group_id", component.group_id ? json(*component.group_id) : json(nullptr)},
+             {"page_id", id_},
+             {"group", component.group},
+             {"only_show_if_degraded", false}};
+    if (component.group) out["components"] = component.children;
+    return out;
+  }
+
+  json components_json() const {
+    json out = json::array();
+    for (size_t i = 0; i < components_.size(); ++i) out.push_back(component_json(components_[i], static_cast<int>(i + 1)));
+    return out;
+  }
+
+  json component_json_of(const std::string& probe) const {
+    auto found = probe_components_.find(probe);
+    return component_json(components_[found->second], static_cast<int>(found->second + 1));
+  }
+
+  json incident_json(const Incident& incident) const;
+
+ private:
+  void add_group(const std::string& name, const std::vector<size_t>& probes) {
+    const size_t group_index = components_.size();
+    Component group;
+    group.id = stable_id("group:" + name);
+    group.name = name;
+    group.group = true;
+    group.created_ms = INT64_MAX;
+    components_.push_back(std::move(group));
+    size_t down = 0;
+    ComponentStatus worst = ComponentStatus::operational;
+    for (size_t probe : probes) {
+      const Component child = add_probe(probe, components_[group_index].id);
+      Component& stored = components_[group_index];
+      stored.children.push_back(child.id);
+      stored.created_ms = std::min(stored.created_ms, child.created_ms);
+      stored.updated_ms = std::max(stored.updated_ms, child.updated_ms);
+      worst = std::max(worst, child.status);
+      down += child.status == ComponentStatus::major_outage;
+    }
+    components_[group_index].status = down == probes.size() ? ComponentStatus::major_outage
+                                      : down > 0             ? ComponentStatus::partial_outage
+                                                             : worst;
+  }
+
+  const Component& add_probe(size_t index, std::optional<std::string> group_id) {
+    const ProbeConfig& config = view_.probes[index];
+    const ProbeLiveState& live = view_.live.probes[index];
+    Component component;
+    component.id = stable_id("probe:" + config.name);
+    component.name = config.name;
+    component.description = fmt::format("{} {}", config.type, config.target_display);
+    component.status = live.open_outage              ? ComponentStatus::major_outage
+                       : live.open_brownout_start_ms ? ComponentStatus::degraded_performance
+                                                     : ComponentStatus::operational;
+    auto first_seen = view_.history.first_seen_ms.find(config.name);
+    component.created_ms = first_seen != view_.history.first_seen_ms.end()
+                               ? std::min(first_seen->second, view_.live.started_wall_ms)
+                               : view_.live.started_wall_ms;
+    component.updated_ms = std::max(component.created_ms, live.state_changed_ms);
+    component.group_id = std::move(group_id);
+    probe_components_[config.name] = components_.size();
+    components_.push_back(std::move(component));
+    return components_.back();
+  }
+
+  const FeedView& view_;
+  std::string id_;
+  std::string url_;
+  std::vector<Component> components_;
+  std::map<std::string, size_t> probe_components_;
+  ComponentStatus worst_ = ComponentStatus::operational;
+  int64_t updated_ms_ = 0;
+};
+
+std::string outage_cause(const OutageRecord& outage) {
+  return outage.detail.empty() ? std::string(to_string(outage.error))
+                               : fmt::format("{} ({})", to_string(outage.error), outage.detail);
+}
+
+// "web-health outage" or "db-write outage, then web-health, streaming +1 more"
+std::string incident_name(const Incident& incident) {
+  std::vector<std::string> probes;
+  for (const OutageRecord& outage : incident.outages) {
+    if (std::find(probes.begin(), probes.end(), outage.probe) == probes.end()) probes.push_back(outage.probe);
+  }
+  std::string name = probes.front() + " outage";
+  for (size_t i = 1; i < probes.size() && i < 3; ++i) name += (i == 1 ? ", then " : ", ") + probes[i];
+  if (probes.size() > 3) name += fmt::format(" +{} more", probes.size() - 3);
+  return name;
+}
+
+json Page::incident_json(const Incident& incident) const {
+  const std::string id = stable_id(fmt::format("incident:{}:{}", id_, incident.id));
+  struct Update {
+    int64_t at_ms;
+    std::string key;
+    std::string status;
+    std::string body;
+    const OutageRecord* outage;
+    bool opened;
+  };
+  std::vector<Update> updates;
+  std::set<std::string> probes;
+  for (const OutageRecord& outage : incident.outages) {
+    probes.insert(outage.probe);
+    const bool first = &outage == &incident.outages.front();
+    updates.push_back({outage.start_ms, fmt::format("{}:open", outage.id), "investigating",
+                       first ? fmt::format("{} went down: {}.", outage.probe, outage_cause(outage))
+                             : fmt::format("{} went down too, {} after {}: {}.", outage.probe,
+                                           format_duration_brief(outage.start_ms - incident.start_ms),
+                                           incident.first_down_probe(), outage_cause(outage)),
+                       &outage, true});
+    if (outage.end_ms) {
+      const bool seen = outage.end_reason == "recovered";
+      updates.push_back({*outage.end_ms, fmt::format("{}:close", outage.id), "investigating",
+                         seen ? fmt::format("{} answers again after {}.", outage.probe,
+                                            format_duration_brief(*outage.end_ms - outage.start_ms))
+                              : fmt::format("blip stopped while {} was down; the end was not seen.", outage.probe),
+                         &outage, false});
+    }
+  }
+  std::stable_sort(updates.begin(), updates.end(), [](const Update& a, const Update& b) { return a.at_ms > b.at_ms; });
+  if (incident.end_ms && !updates.empty()) {
+    updates.front().status = "resolved";
+    updates.front().body = fmt::format("Resolved after {}. {}", format_duration_brief(*incident.end_ms - incident.start_ms),
+                                       updates.front().body);
+  }
+  json update_list = json::array();
+  for (const Update& update : updates) {
+    json affected = json::array();
+    if (const Component* component = component_of_probe(update.outage->probe)) {
+      affected.push_back({{"code", component->id},
+                          {"name", component->name},
+                          {"old_status", update.opened ? "operational" : "major_outage"},
+                          {"new_status", update.opened ? "major_outage" : "operational"}});
+    }
+    update_list.push_back({{"id", stable_id(fmt::format("update:{}:{}", id, update.key))},
+                           {"status", update.status},
+                           {"body", update.body},
+                           {"incident_id", id},
+                           {"created_at", time_json(update.at_ms)},
+                           {"updated_at", time_json(update.at_ms)},
+                           {"display_at", time_json(update.at_ms)},
+                           {"affected_components", affected},
+                           {"deliver_notifications", false},
+                           {"custom_tweet", nullptr},
+                           {"tweet_id", nullptr}});
+  }
+  json components = json::array();
+  for (const std::string& probe : probes) {
+    if (configured(probe)) components.push_back(component_json_of(probe));
+  }
+  const int64_t updated_ms = updates.empty() ? incident.start_ms : updates.front().at_ms;
+  return {{"id", id},
+          {"name", incident_name(incident)},
+          {"status", incident.end_ms ? "resolved" : "investigating"},
+          {"impact", probes.size() > 1 ? "critical" : "major"},
+          {"created_at", time_json(incident.start_ms)},
+          {"updated_at", time_json(updated_ms)},
+          {"started_at", time_json(incident.start_ms)},
+          {"monitoring_at", nullptr},
+          {"resolved_at", time_or_null(incident.end_ms)},
+          {"shortlink", url_.empty() ? json(nullptr) : json(url_ + "#incident-" + id)},
+          {"page_id", id_},
+          {"components", components},
+          {"incident_updates", update_list}};
+}
+
+// Incidents that touch a configured probe (a probe removed from probes.d is history, not status).
+std::vector<const Incident*> visible_incidents(const Page& page, const FeedView& view, bool unresolved_only) {
+  std::vector<const Incident*> out;
+  for (const Incident& incident : view.history.recent_incidents) {
+    if (unresolved_only && incident.end_ms) continue;
+    if (std::any_of(incident.outages.begin(), incident.outages.end(),
+                    [&](const OutageRecord& outage) { return page.configured(outage.probe); })) {
+      out.push_back(&incident);
+    }
+  }
+  return out;
+}
+
+int64_t page_updated_ms(const Page& page, const std::vector<const Incident*>& incidents) {
+  int64_t updated = page.updated_ms();
+  for (const Incident* incident : incidents) {
+    updated = std::max(updated, incident->end_ms.value_or(incident->outages.back().start_ms));
+  }
+  return updated;
+}
+
+json incidents_array(const Page& page, const std::vector<const Incident*>& incidents) {
+  json out = json::array();
+  for (const Incident* incident : incidents) out.push_back(page.incident_json(*incident));
+  return out;
+}
+
+json uptime_json(const std::map<std::string, ProbeSummary>& summaries, const std::string& probe) {
+  auto found = summaries.find(probe);
+  if (found == summaries.end() || !found->second.uptime()) return nullptr;
+  return *found->second.uptime();
+}
+
+std::string_view probe_state(const ProbeLiveState& live) {
+  if (live.open_outage) return "down";
+  if (live.open_brownout_start_ms) return "degraded";
+  return live.last_sample ? "up" : "unknown";
+}
+
+json blip_object(const FeedView& view, const Page& page) {
+  const FeedHistory& history = view.history;
+  const Report& month = history.month;
+  std::map<std::string, ProbeSummary> month_by_probe;
+  for (const ProbeSummary& summary : month.summaries) month_by_probe[summary.probe] = summary;
+
+  json probes = json::array();
+  for (size_t i = 0; i < view.probes.size(); ++i) {
+    const ProbeConfig& config = view.probes[i];
+    const ProbeLiveState& live = view.live.probes[i];
+    json probe{{"probe", config.name},
+               {"type", config.type},
+               {"target", config.target_display},
+               {"tags", config.tags},
+               {"component_id", page.component_of_probe(config.name)->id},
+               {"state", probe_state(live)},
+               {"interval_ms", config.interval_ms},
+               {"uptime",
+                {{"24h", uptime_json(history.day, config.name)},
+                 {"7d", uptime_json(history.week, config.name)},
+                 {"30d", uptime_json(month_by_probe, config.name)}}},
+               {"first_seen_at", nullptr},
+               {"last_sample_at", nullptr},
+               {"outage", nullptr},
+               {"brownout", nullptr}};
+    if (auto seen = history.first_seen_ms.find(config.name); seen != history.first_seen_ms.end()) {
+      probe["first_seen_at"] = time_json(seen->second);
+    }
+    if (live.last_sample) {
+      const Sample& sample = *live.last_sample;
+      probe["last_sample_at"] = time_json(sample.sent_ms);
+      probe["last_result"] = to_string(sample.status);
+      probe["latency_ms"] = static_cast<double>(sample.latency_us) / 1000.0;
+      probe["phases_ms"] = {{"resolve", static_cast<double>(sample.phases.dns_us) / 1000.0},
+                            {"connect", static_cast<double>(sample.phases.connect_us) / 1000.0},
+                            {"tls", static_cast<double>(sample.phases.tls_us) / 1000.0},
+                            {"processing", static_cast<double>(sample.phases.first_byte_us) / 1000.0}};
+      probe["error"] = sample.status == Status::down ? json(std::string(to_string(sample.error))) : json(nullptr);
+      probe["detail"] = sample.detail;
+    }
+    if (live.open_outage) {
+      probe["outage"] = {{"start", time_json(live.open_outage->start_ms)},
+                         {"duration_ms", view.now_ms - live.open_outage->start_ms},
+                         {"error", to_string(live.open_outage->error)},
+                         {"detail", live.open_outage->detail}};
+    }
+    if (live.open_brownout_start_ms) {
+      probe["brownout"] = {{"start", time_json(*live.open_brownout_start_ms)},
+                           {"duration_ms", view.now_ms - *live.open_brownout_start_ms}};
+    }
+    if (auto strip = history.days.find(config.name); strip != history.days.end()) {
+      std::string states;
+      for (DayStrip::State state : strip->second.states) states += static_cast<char>(state);
+      probe["days"] = {{"states", states}, {"down_ms", strip->second.down_ms}};
+    }
+    probes.push_back(std::move(probe));
+  }
+
+  auto visible = [&](const OutageRecord& outage) { return page.configured(outage.probe); };
+  json recent = json::array();
+  for (auto it = month.outages.rbegin(); it != month.outages.rend() && recent.size() < 20; ++it) {
+    if (visible(*it)) recent.push_back(outage_json(*it, month));
+  }
+  // The last 24 hours, to the millisecond, for the page's timeline.
+  const int64_t day_from = view.now_ms - 86'400'000;
+  auto timeline_rows = [&](const std::vector<OutageRecord>& rows) {
+    json out = json::array();
+    for (const OutageRecord& row : rows) {
+      if (!visible(row) || effective_end(row, month.range) <= day_from) continue;
+      out.push_back({{"probe", row.probe},
+                     {"start", time_json(row.start_ms)},
+                     {"end", time_or_null(row.end_ms)},
+                     {"error", row.kind == OutageKind::outage ? json(std::string(to_string(row.error))) : json(nullptr)},
+                     {"detail", row.detail}});
+      if (out.size() >= 500) break;
+    }
+    return out;
+  };
+  json blind = json::array();
+  for (const BlindWindow& window : month.blind) {
+    if (window.end_ms > day_from) blind.push_back(blind_window_json(window));
+  }
+  json incidents = json::array();
+  for (const Incident& incident : history.recent_incidents) {
+    if (incidents.size() >= 10) break;
+    if (!std::any_of(incident.outages.begin(), incident.outages.end(), visible)) continue;
+    json order = json::array();
+    for (const OutageRecord& outage : incident.outages) {
+      order.push_back({{"probe", outage.probe}, {"after_ms", outage.start_ms - incident.start_ms}});
+    }
+    incidents.push_back({{"id", stable_id(fmt::format("incident:{}:{}", page.id(), incident.id))},
+                         {"name", incident_name(incident)},
+                         {"start", time_json(incident.start_ms)},
+                         {"end", time_or_null(incident.end_ms)},
+                         {"first_down_probe", incident.first_down_probe()},
+                         {"order", order}});
+  }
+  json patterns = json::object();
+  for (const auto& [probe, pattern] : month.probe_patterns) {
+    if (page.configured(probe)) patterns[probe] = pattern_json(pattern);
+  }
+  return {{"version", BLIP_VERSION},
+          {"generated_at", time_json(view.now_ms)},
+          {"started_at", time_json(view.live.started_wall_ms)},
+          {"loop_lag_ms", static_cast<double>(view.live.loop_lag_us) / 1000.0},
+          {"probes", probes},
+          {"recent_outages", recent},
+          {"recent_incidents", incidents},
+          {"blind_windows", blind},
+          {"days_from", fmt::format("{:.10}", format_iso8601_ms(history.days_from_ms))},
+          {"timeline", {{"from", time_json(day_from)},
+                        {"to", time_json(view.now_ms)},
+                        {"outages", timeline_rows(month.outages)},
+                        {"brownouts", timeline_rows(month.brownouts)}}},
+          {"minute_of_hour", {{"from", time_json(month.range.from_ms)}, {"outage_starts", month.outage_starts.bins}}},
+          {"pattern", {{"incidents", pattern_json(month.incident_pattern)}, {"probes", patterns}}}};
+}
+
+}  // namespace
+
+std::string statuspage_summary(const FeedView& view) {
+  Page page(view);
+  const auto unresolved = visible_incidents(page, view, true);
+  json out{{"page", page.page_json(page_updated_ms(page, unresolved))},
+           {"status", page.status_json()},
+           {"components", page.components_json()},
+           {"incidents", incidents_array(page, unresolved)},
+           {"scheduled_maintenances", json::array()},
+           {"blip", blip_object(view, page)}};
+  return out.dump();
+}
+
+std::string statuspage_status(const FeedView& view) {
+  Page page(view);
+  const auto unresolved = visible_incidents(page, view, true);
+  return json{{"page", page.page_json(page_updated_ms(page, unresolved))}, {"status", page.status_json()}}.dump();
+}
+
+std::string statuspage_components(const FeedView& view) {
+  Page page(view);
+  const auto unresolved = visible_incidents(page, view, true);
+  return json{{"page", page.page_json(page_updated_ms(page, unresolved))}, {"components", page.components_json()}}
+      .dump();
+}
+
+std::string statuspage_incidents(const FeedView& view, bool unresolved_only) {
+  Page page(view);
+  const auto incidents = visible_incidents(page, view, unresolved_only);
+  return json{{"page", page.page_json(page_updated_ms(page, incidents))},
+              {"incidents", incidents_array(page, incidents)}}
+      .dump();
+}
+
+std::string statuspage_scheduled_maintenances(const FeedView& view) {
+  Page page(view);
+  return json{{"page", page.page_json(page.updated_ms())}, {"scheduled_maintenances", json::array()}}.dump();
+}
+
+}  // namespace blip

@@ -1,0 +1,187 @@
+#include "blip/report/report.hpp"
+
+#include <algorithm>
+
+namespace blip {
+namespace {
+
+int64_t overlap(int64_t a_start, int64_t a_end, int64_t b_start, int64_t b_end) {
+  return std::max<int64_t>(0, std::min(a_end, b_end) - std::max(a_start, b_start));
+}
+
+int64_t blind_overlap(const std::vector<BlindWindow>& blind, int64_t start_ms, int64_t end_ms) {
+  int64_t total = 0;
+  for (const BlindWindow& window : blind) total += overlap(window.start_ms, window.end_ms, start_ms, end_ms);
+  return total;
+}
+
+}  // namespace
+
+std::optional<double> ProbeSummary::uptime() const {
+  if (observed_ms <= 0) return std::nullopt;
+  return std::clamp(1.0 - static_cast<double>(down_ms) / static_cast<double>(observed_ms), 0.0, 1.0);
+}
+
+int64_t effective_end(const OutageRecord& outage, const ReportRange& range) {
+  return outage.end_ms.value_or(std::max(outage.start_ms, range.open_until_ms));
+}
+
+bool touches_blind(const OutageRecord& outage, const Report& report) {
+  return blind_overlap(report.blind, outage.start_ms - 1, effective_end(outage, report.range) + 1) > 0;
+}
+
+bool shared_incident(const Report& report, int64_t id) {
+  return std::any_of(report.incidents.begin(), report.incidents.end(),
+                     [&](const Incident& incident) { return incident.id == id && incident.outages.size() > 1; });
+}
+
+ReportData load_report_data(const Store& store, ReportRange range, const std::string& probe) {
+  ReportData data;
+  if (auto last_alive = store.last_alive_ms()) range.open_until_ms = std::min(range.open_until_ms, *last_alive);
+  data.range = range;
+  data.outages = store.outages(range.from_ms, range.to_ms, probe, OutageKind::outage);
+  data.brownouts = store.outages(range.from_ms, range.to_ms, probe, OutageKind::brownout);
+  data.blind = store.blind_windows(range.from_ms, range.to_ms);
+  if (probe.empty()) {
+    data.probes = store.probe_names();
+  } else {
+    data.probes.push_back(probe);
+  }
+  return data;
+}
+
+ReportData narrow_report_data(const ReportData& data, int64_t from_ms) {
+  ReportData narrowed;
+  narrowed.range = data.range;
+  narrowed.range.from_ms = std::max(from_ms, data.range.from_ms);
+  narrowed.probes = data.probes;
+  // The store's own condition: starts before the range ends, ends after it starts (or is open).
+  auto keep = [&](const std::vector<OutageRecord>& rows, std::vector<OutageRecord>& out) {
+    for (const OutageRecord& row : rows) {
+      if (!row.end_ms || *row.end_ms > narrowed.range.from_ms) out.push_back(row);
+    }
+  };
+  keep(data.outages, narrowed.outages);
+  keep(data.brownouts, narrowed.brownouts);
+  for (const BlindWindow& window : data.blind) {
+    if (window.end_ms > narrowed.range.from_ms) narrowed.blind.push_back(window);
+  }
+  return narrowed;
+}
+
+std::vector<Incident> group_incidents(const std::vector<OutageRecord>& outages) {
+  std::map<int64_t, Incident> by_id;
+  for (const OutageRecord& outage : outages) {
+    if (!outage.incident_id) continue;
+    Incident& incident = by_id[*outage.incident_id];
+    incident.id = *outage.incident_id;
+    incident.outages.push_back(outage);
+  }
+  std::vector<Incident> incidents;
+  for (auto& [id, incident] : by_id) {
+    std::sort(incident.outages.begin(), incident.outages.end(),
+              [](const OutageRecord& a, const OutageRecord& b) { return a.start_ms < b.start_ms; });
+    incident.start_ms = incident.outages.front().start_ms;
+    bool open = false;
+    int64_t end = incident.start_ms;
+    for (const OutageRecord& outage : incident.outages) {
+      open = open || !outage.end_ms;
+      end = std::max(end, outage.end_ms.value_or(end));
+    }
+    if (!open) incident.end_ms = end;
+    incidents.push_back(std::move(incident));
+  }
+  std::sort(incidents.begin(), incidents.end(),
+            [](const Incident& a, const Incident& b) { return a.start_ms < b.start_ms; });
+  return incidents;
+}
+
+Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_of,
+                      std::optional<int64_t> forced_period_ms) {
+  const ReportRange& range = data.range;
+  Report report;
+  report.range = range;
+  report.outages = data.outages;
+  report.brownouts = data.brownouts;
+  report.blind = data.blind;
+
+  int64_t first_data_ms = range.to_ms;
+  std::map<std::string, std::vector<int64_t>> starts_by_probe;
+  for (const std::string& probe : data.probes) {
+    RollupTotals totals = totals_of(probe, range.from_ms, range.to_ms);
+    if (totals.minutes == 0) continue;
+    ProbeSummary summary;
+    summary.probe = probe;
+    summary.samples = totals.samples;
+    const int64_t first = std::max(range.from_ms, totals.first_minute_ms);
+    first_data_ms = std::min(first_data_ms, first);
+    // Minutes with samples already leave out the time blip was not running.
+    summary.observed_ms = std::max<int64_t>(
+        0, std::min(totals.minutes * 60'000, range.to_ms - first - blind_overlap(report.blind, first, range.to_ms)));
+    report.summaries.push_back(summary);
+  }
+  auto summary_of = [&](const std::string& probe) -> ProbeSummary& {
+    for (ProbeSummary& summary : report.summaries) {
+      if (summary.probe == probe) return summary;
+    }
+    report.summaries.push_back({probe});
+    return report.summaries.back();
+  };
+
+  for (const OutageRecord& outage : report.outages) {
+    const int64_t from = std::max(outage.start_ms, range.from_ms);
+    const int64_t until = std::min(effective_end(outage, range), range.to_ms);
+    ProbeSummary& summary = summary_of(outage.probe);
+    ++summary.outages;
+    summary.down_ms += std::max<int64_t>(0, until - from - blind_overlap(report.blind, from, until));
+    summary.longest_ms = std::max(summary.longest_ms, effective_end(outage, range) - outage.start_ms);
+    if (outage.end_ms && outage.end_reason == "recovered") {  // not ended by blip stopping
+      summary.repair_total_ms += *outage.end_ms - outage.start_ms;
+      ++summary.closed;
+    }
+    if (outage.start_ms >= range.from_ms) {
+      report.outage_starts.add(outage.start_ms);
+      report.hour_of_day.add(outage.start_ms);
+      starts_by_probe[outage.probe].push_back(outage.start_ms);
+    }
+    // Spread each outage's down time over the minutes it covered.
+    for (int64_t t = from; t < until;) {
+      const int64_t minute_end = std::min(until, t - t % 60'000 + 60'000);
+      report.down_seconds.add(t, (minute_end - t + 500) / 1000);
+      t = minute_end;
+    }
+  }
+  for (const OutageRecord& brownout : report.brownouts) ++summary_of(brownout.probe).brownouts;
+  std::sort(report.summaries.begin(), report.summaries.end(),
+            [](const ProbeSummary& a, const ProbeSummary& b) { return a.probe < b.probe; });
+
+  report.incidents = group_incidents(report.outages);
+  std::vector<int64_t> incident_starts;
+  for (const Incident& incident : report.incidents) incident_starts.push_back(incident.start_ms);
+
+  auto pattern_for = [&](const std::vector<int64_t>& starts, int64_t observed_ms) {
+    PatternInput input;
+    input.start_ms = starts;
+    input.observed_ms = observed_ms;
+    input.range_start_ms = first_data_ms;
+    input.range_end_ms = range.to_ms;
+    return find_period(input, forced_period_ms);
+  };
+  const int64_t observed_all =
+      std::max<int64_t>(0, range.to_ms - first_data_ms - blind_overlap(report.blind, first_data_ms, range.to_ms));
+  report.incident_pattern = pattern_for(incident_starts, observed_all);
+  for (const ProbeSummary& summary : report.summaries) {
+    report.probe_patterns[summary.probe] = pattern_for(starts_by_probe[summary.probe], summary.observed_ms);
+  }
+  return report;
+}
+
+Report build_report(const Store& store, const ReportRange& range, const std::string& probe,
+                    std::optional<int64_t> forced_period_ms) {
+  return analyse_report(
+      load_report_data(store, range, probe),
+      [&](const std::string& name, int64_t from_ms, int64_t to_ms) { return store.rollup_totals(name, from_ms, to_ms); },
+      forced_period_ms);
+}
+
+}  // namespace blip

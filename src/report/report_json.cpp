@@ -1,0 +1,113 @@
+#include "blip/report/report_json.hpp"
+
+#include "blip/core/clock.hpp"
+
+namespace blip {
+namespace {
+
+nlohmann::json time_or_null(std::optional<int64_t> wall_ms) {
+  return wall_ms ? nlohmann::json(format_iso8601_ms(*wall_ms)) : nlohmann::json(nullptr);
+}
+
+nlohmann::json finding_json(const PeriodFinding& finding) {
+  return {{"period", period_name(finding.period_ms)},
+          {"period_ms", finding.period_ms},
+          {"phase_ms", finding.phase_ms},
+          {"phase", finding.phase_words},
+          {"spread_ms", finding.spread_ms},
+          {"share", finding.share},
+          {"in_cluster", finding.in_cluster},
+          {"outages", finding.outages},
+          {"cycles", finding.cycles},
+          {"rayleigh_z", finding.rayleigh_z},
+          {"p_value", finding.p_value},
+          {"significant", finding.significant},
+          {"words", finding.words}};
+}
+
+}  // namespace
+
+nlohmann::json outage_json(const OutageRecord& outage, const Report& report) {
+  return {
+      {"probe", outage.probe},
+      {"start", format_iso8601_ms(outage.start_ms)},
+      {"end", time_or_null(outage.end_ms)},
+      {"duration_ms", effective_end(outage, report.range) - outage.start_ms},
+      {"ongoing", !outage.end_ms.has_value()},
+      {"samples", outage.down_samples},
+      {"error", outage.kind == OutageKind::outage ? nlohmann::json(std::string(to_string(outage.error)))
+                                                  : nlohmann::json(nullptr)},
+      {"detail", outage.detail},
+      {"incident", outage.incident_id ? nlohmann::json(*outage.incident_id) : nlohmann::json(nullptr)},
+      {"end_reason", outage.end_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(outage.end_reason)},
+      {"touches_blind_window", touches_blind(outage, report)},
+  };
+}
+
+nlohmann::json pattern_json(const PatternResult& pattern) {
+  static const char* kOutcomes[] = {"pattern", "no_pattern", "not_enough_data"};
+  nlohmann::json json{{"outcome", kOutcomes[static_cast<int>(pattern.outcome)]},
+                      {"verdict", pattern.verdict},
+                      {"forced", pattern.forced},
+                      {"significance", pattern.significance},
+                      {"per_period_threshold", pattern.per_period_threshold},
+                      {"outages_in_range", pattern.outages_in_range},
+                      {"independent_starts", pattern.independent_starts},
+                      {"finding", pattern.finding ? finding_json(*pattern.finding) : nlohmann::json(nullptr)}};
+  json["candidates"] = nlohmann::json::array();
+  for (const PeriodFinding& candidate : pattern.candidates) json["candidates"].push_back(finding_json(candidate));
+  return json;
+}
+
+nlohmann::json summary_json(const ProbeSummary& summary) {
+  return {{"probe", summary.probe},
+          {"uptime", summary.uptime() ? nlohmann::json(*summary.uptime()) : nlohmann::json(nullptr)},
+          {"observed_ms", summary.observed_ms},
+          {"down_ms", summary.down_ms},
+          {"samples", summary.samples},
+          {"outages", summary.outages},
+          {"brownouts", summary.brownouts},
+          {"longest_outage_ms", summary.longest_ms},
+          {"mttr_ms", summary.mttr_ms()}};
+}
+
+nlohmann::json blind_window_json(const BlindWindow& window) {
+  return {{"start", format_iso8601_ms(window.start_ms)},
+          {"end", format_iso8601_ms(window.end_ms)},
+          {"duration_ms", window.end_ms - window.start_ms},
+          {"reason", window.reason}};
+}
+
+nlohmann::json report_json(const Report& report) {
+  nlohmann::json json;
+  json["from"] = format_iso8601_ms(report.range.from_ms);
+  json["to"] = format_iso8601_ms(report.range.to_ms);
+  json["probes"] = nlohmann::json::array();
+  for (const ProbeSummary& summary : report.summaries) json["probes"].push_back(summary_json(summary));
+  json["incidents"] = nlohmann::json::array();
+  for (const Incident& incident : report.incidents) {
+    nlohmann::json order = nlohmann::json::array();
+    for (const OutageRecord& outage : incident.outages) {
+      order.push_back({{"probe", outage.probe}, {"after_ms", outage.start_ms - incident.start_ms}});
+    }
+    json["incidents"].push_back({{"id", incident.id},
+                                 {"start", format_iso8601_ms(incident.start_ms)},
+                                 {"end", time_or_null(incident.end_ms)},
+                                 {"root_probe", incident.first_down_probe()},
+                                 {"order", order}});
+  }
+  json["outages"] = nlohmann::json::array();
+  for (const OutageRecord& outage : report.outages) json["outages"].push_back(outage_json(outage, report));
+  json["brownouts"] = nlohmann::json::array();
+  for (const OutageRecord& brownout : report.brownouts) json["brownouts"].push_back(outage_json(brownout, report));
+  json["blind_windows"] = nlohmann::json::array();
+  for (const BlindWindow& window : report.blind) json["blind_windows"].push_back(blind_window_json(window));
+  json["minute_of_hour"] = {{"outage_starts", report.outage_starts.bins},
+                            {"down_seconds", report.down_seconds.bins}};
+  json["hour_of_day"] = {{"outage_starts", report.hour_of_day.bins}};
+  json["pattern"] = {{"incidents", pattern_json(report.incident_pattern)}, {"probes", nlohmann::json::object()}};
+  for (const auto& [probe, pattern] : report.probe_patterns) json["pattern"]["probes"][probe] = pattern_json(pattern);
+  return json;
+}
+
+}  // namespace blip

@@ -1,0 +1,33 @@
+#include "support/daemon.hpp"
+
+#include <signal.h>
+
+namespace blip::test {
+
+Daemon::Daemon(const TempDir& dir, const std::string& config, const std::vector<std::string>& extra_args)
+    : db_(dir.file("blip.db")), log_(dir.file("blip.log")), feed_port_(free_port()) {
+  dir.write("probes.d/probes.toml", config);
+  std::vector<std::string> argv{BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db_,
+                                "--listen", "127.0.0.1:" + std::to_string(feed_port_)};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<ChildProcess>(argv, log_, log_);
+}
+
+std::string Daemon::feed_url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(feed_port_) + path;
+}
+
+std::string Daemon::log() const { return read_file(log_); }
+
+int Daemon::stop() {
+  process_->signal(SIGTERM);
+  return process_->wait();
+}
+
+std::string http_config(const std::string& name, const std::string& url, const std::string& interval,
+                        const std::string& timeout) {
+  return "[[probe]]\nname = \"" + name + "\"\ntype = \"http\"\nurl = \"" + url + "\"\ninterval = \"" + interval +
+         "\"\ntimeout = \"" + timeout + "\"\n";
+}
+
+}  // namespace blip::test

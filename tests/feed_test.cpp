@@ -423,12 +423,17 @@ tags = ["backend"]
 )toml",
                                                          test::free_port()));
   wait_healthy(blip);
+  json summary;
   ASSERT_TRUE(wait_until(
       [&] {
-        const json summary = fetch_json(blip, "/api/v2/summary.json");
-        return status_of(summary, "queue") == "major_outage" && !summary["blip"]["probes"][0]["uptime"]["24h"].is_null();
+        summary = fetch_json(blip, "/api/v2/summary.json");
+        return status_of(summary, "queue") == "major_outage" && !summary["blip"]["probes"][3]["uptime"]["24h"].is_null();
       },
       10s));
+  // Down since its first sample: uptime counts from there, not from that minute's start
+  // (what is left is the second at most since the last flush).
+  EXPECT_EQ(summary["blip"]["probes"][3]["probe"], "queue");
+  EXPECT_LT(summary["blip"]["probes"][3]["uptime"]["24h"].get<double>(), 0.6) << summary["blip"]["probes"][3];
   std::filesystem::create_directories(BLIP_ARTIFACTS);
   const std::string screenshot = std::string(BLIP_ARTIFACTS) + "/status-page.png";
   std::filesystem::remove(screenshot);

@@ -17,9 +17,11 @@ void add_rollup_totals(RollupTotals& a, const RollupTotals& b) {
   if (a.minutes == 0) {
     a.first_minute_ms = b.first_minute_ms;
     a.last_minute_ms = b.last_minute_ms;
+    a.first_sample_ms = b.first_sample_ms;
   } else {
     a.first_minute_ms = std::min(a.first_minute_ms, b.first_minute_ms);
     a.last_minute_ms = std::max(a.last_minute_ms, b.last_minute_ms);
+    a.first_sample_ms = std::min(a.first_sample_ms, b.first_sample_ms);
   }
   a.minutes += b.minutes;
   a.samples += b.samples;
@@ -88,12 +90,10 @@ std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint
   };
   const ReportData quarter = load_report_data(store, {history->days_from_ms, now_ms, now_ms});
   history->month = analyse_report(narrow_report_data(quarter, now_ms - 30 * kDayMs), totals);
-  for (const ProbeSummary& summary : analyse_report(narrow_report_data(quarter, now_ms - kDayMs), totals).summaries) {
-    history->day[summary.probe] = summary;
-  }
-  for (const ProbeSummary& summary :
-       analyse_report(narrow_report_data(quarter, now_ms - 7 * kDayMs), totals).summaries) {
-    history->week[summary.probe] = summary;
+  // The shorter windows are only for their uptime.
+  for (auto [window_ms, summaries] : {std::pair{kDayMs, &history->day}, std::pair{7 * kDayMs, &history->week}}) {
+    const Report report = analyse_report(narrow_report_data(quarter, now_ms - window_ms), totals, std::nullopt, false);
+    for (const ProbeSummary& summary : report.summaries) (*summaries)[summary.probe] = summary;
   }
   history->recent_incidents = group_incidents(store.recent_incident_outages(kRecentIncidents));
   std::reverse(history->recent_incidents.begin(), history->recent_incidents.end());
@@ -111,7 +111,7 @@ std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint
       }
     }
     const RollupTotals all = totals(probe, history->days_from_ms, now_ms);
-    if (all.minutes > 0) history->first_seen_ms[probe] = all.first_minute_ms;
+    if (all.minutes > 0) history->first_seen_ms[probe] = all.first_sample_ms;
   }
   auto mark = [&](const OutageRecord& outage, DayStrip::State state) {
     auto found = history->days.find(outage.probe);

@@ -10,6 +10,8 @@ namespace blip {
 namespace {
 
 constexpr int64_t kCacheUs = 1'000'000;
+// While a newer one is being built, a response this old may still be served.
+constexpr int64_t kStaleUs = 5'000'000;
 // /healthz: the loop publishes a snapshot every second; older than this, it is not ticking.
 constexpr int64_t kHealthyWithinUs = 2'000'000;
 
@@ -32,55 +34,103 @@ constexpr std::string_view kText = "text/plain; charset=utf-8";
 StatusFeed::StatusFeed(std::vector<ProbeConfig> probes, PageConfig page, const SnapshotBoard& board,
                        std::string db_path)
     : probes_(std::move(probes)), page_(std::move(page)), board_(board), history_(std::move(db_path)) {
-  for (Document document : {Document::page, Document::summary, Document::status, Document::components,
-                            Document::incidents, Document::unresolved, Document::maintenances, Document::metrics,
-                            Document::health}) {
-    cache_[document];
+  auto page_response = std::make_shared<FeedResponse>(make_response(200, "text/html; charset=utf-8",
+                                                                    std::string(kStatusPageHtml)));
+  page_response->etag = quoted_hash(page_response->body);
+  page_response_ = std::move(page_response);
+  refresher_ = std::thread([this] { refresh_while_asked(); });
+}
+
+StatusFeed::~StatusFeed() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
   }
+  asked_.notify_all();
+  built_.notify_all();
+  refresher_.join();
 }
 
 std::shared_ptr<const FeedResponse> StatusFeed::respond(std::string_view path) {
   // The routes: one literal table.
-  static const std::map<std::string_view, Document> kRoutes{
-      {"/", Document::page},
-      {"/index.html", Document::page},
-      {"/status.json", Document::summary},
-      {"/api/v2/summary.json", Document::summary},
-      {"/api/v2/status.json", Document::status},
-      {"/api/v2/components.json", Document::components},
-      {"/api/v2/incidents.json", Document::incidents},
-      {"/api/v2/incidents/unresolved.json", Document::unresolved},
-      {"/api/v2/scheduled-maintenances.json", Document::maintenances},
-      {"/metrics", Document::metrics},
-      {"/healthz", Document::health},
+  enum class Special { none, page, health };
+  struct Route {
+    Special special;
+    Document document;
+  };
+  static const std::map<std::string_view, Route> kRoutes{
+      {"/", {Special::page, {}}},
+      {"/index.html", {Special::page, {}}},
+      {"/healthz", {Special::health, {}}},
+      {"/status.json", {Special::none, Document::summary}},
+      {"/api/v2/summary.json", {Special::none, Document::summary}},
+      {"/api/v2/status.json", {Special::none, Document::status}},
+      {"/api/v2/components.json", {Special::none, Document::components}},
+      {"/api/v2/incidents.json", {Special::none, Document::incidents}},
+      {"/api/v2/incidents/unresolved.json", {Special::none, Document::unresolved}},
+      {"/api/v2/scheduled-maintenances.json", {Special::none, Document::maintenances}},
+      {"/metrics", {Special::none, Document::metrics}},
   };
   auto route = kRoutes.find(path);
   if (route == kRoutes.end()) return nullptr;
+  if (route->second.special == Special::page) return page_response_;
   const auto live = board_.current();
-  if (route->second == Document::health) return std::make_shared<FeedResponse>(health(live.get()));
+  if (route->second.special == Special::health) return std::make_shared<FeedResponse>(health(live.get()));
 
-  Cached& cached = cache_.at(route->second);
-  std::lock_guard lock(cached.mutex);
-  const int64_t now_us = mono_now_us();
+  const Document document = route->second.document;
   const uint64_t sequence = live ? live->sequence : 0;
-  // A response lives for a second and for one snapshot; the page itself never changes.
-  const bool fresh = cached.response && cached.response->sequence == sequence &&
-                     now_us - cached.response->built_mono_us < kCacheUs;
-  if (cached.response && (fresh || route->second == Document::page)) return cached.response;
-  auto built = std::make_shared<FeedResponse>(build(route->second, live));
-  built->sequence = sequence;
-  built->built_mono_us = now_us;
-  if (built->status == 200) built->etag = quoted_hash(built->body);
-  cached.response = built;
-  return built;
+  const int64_t asked_us = mono_now_us();
+  std::unique_lock lock(mutex_);
+  std::shared_ptr<const FeedResponse> cached = cache_[document];
+  // Fresh: built within the second from the snapshot the loop published last.
+  if (cached && cached->sequence == sequence && asked_us - cached->built_mono_us < kCacheUs) return cached;
+  // While another request's rebuild runs, the last one built will do; else wait for a fresh one.
+  if (cached && building_.contains(document) && asked_us - cached->built_mono_us < kStaleUs) return cached;
+  wanted_.insert(document);
+  asked_.notify_one();
+  built_.wait_for(lock, std::chrono::seconds(30), [&] {
+    return stopping_ || (cache_[document] && cache_[document]->built_mono_us >= asked_us);
+  });
+  if (cache_[document]) return cache_[document];
+  return std::make_shared<FeedResponse>(make_response(503, kText, "the feed is shutting down\n"));
 }
 
-FeedResponse StatusFeed::build(Document document, const std::shared_ptr<const LiveSnapshot>& live) {
-  if (document == Document::page) return make_response(200, "text/html; charset=utf-8", std::string(kStatusPageHtml));
+void StatusFeed::refresh_while_asked() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    asked_.wait(lock, [&] { return stopping_ || !wanted_.empty(); });
+    if (stopping_) return;
+    const std::set<Document> documents = std::exchange(wanted_, {});
+    building_ = documents;
+    lock.unlock();
+    const auto live = board_.current();
+    std::vector<std::pair<Document, std::shared_ptr<FeedResponse>>> done;
+    for (Document document : documents) {
+      const int64_t began_us = mono_now_us();
+      std::shared_ptr<FeedResponse> response;
+      try {
+        response = std::make_shared<FeedResponse>(build(document, live.get()));
+      } catch (const std::exception& error) {
+        spdlog::error("feed: building a document failed err={}", error.what());
+        response = std::make_shared<FeedResponse>(make_response(500, kText, "internal error\n"));
+      }
+      response->sequence = live ? live->sequence : 0;
+      response->built_mono_us = began_us;
+      if (response->status == 200) response->etag = quoted_hash(response->body);
+      done.emplace_back(document, std::move(response));
+    }
+    lock.lock();
+    for (auto& [document, response] : done) cache_[document] = std::move(response);
+    building_.clear();
+    built_.notify_all();
+  }
+}
+
+FeedResponse StatusFeed::build(Document document, const LiveSnapshot* live) {
   if (!live) return make_response(503, kText, "starting: no snapshot from the probe loop yet\n");
   if (document == Document::metrics) {
     return make_response(200, "text/plain; version=0.0.4; charset=utf-8",
-                    prometheus_metrics(probes_, *live, outage_seconds_floor_));
+                         prometheus_metrics(probes_, *live, outage_seconds_floor_));
   }
   const int64_t now_ms = wall_now_ms();
   std::shared_ptr<const FeedHistory> history;
@@ -98,8 +148,9 @@ FeedResponse StatusFeed::build(Document document, const std::shared_ptr<const Li
     case Document::incidents: return make_response(200, kJson, statuspage_incidents(view, false));
     case Document::unresolved: return make_response(200, kJson, statuspage_incidents(view, true));
     case Document::maintenances: return make_response(200, kJson, statuspage_scheduled_maintenances(view));
-    default: return make_response(404, kText, "not found\n");
+    case Document::metrics: break;
   }
+  return make_response(500, kText, "internal error\n");
 }
 
 FeedResponse StatusFeed::health(const LiveSnapshot* live) const {

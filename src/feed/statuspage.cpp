@@ -431,7 +431,7 @@ json blip_object(const FeedView& view, const Page& page) {
   }
   json patterns = json::object();
   for (const auto& [probe, pattern] : month.probe_patterns) {
-    if (page.configured(probe)) patterns[probe] = pattern_json(pattern);
+    if (page.configured(probe)) patterns[probe] = pattern_json(pattern, false);
   }
   return {{"version", BLIP_VERSION},
           {"generated_at", time_json(view.now_ms)},
@@ -447,7 +447,7 @@ json blip_object(const FeedView& view, const Page& page) {
                         {"outages", timeline_rows(month.outages)},
                         {"brownouts", timeline_rows(month.brownouts)}}},
           {"minute_of_hour", {{"from", time_json(month.range.from_ms)}, {"outage_starts", month.outage_starts.bins}}},
-          {"pattern", {{"incidents", pattern_json(month.incident_pattern)}, {"probes", patterns}}}};
+          {"pattern", {{"incidents", pattern_json(month.incident_pattern, false)}, {"probes", patterns}}}};
 }
 
 }  // namespace

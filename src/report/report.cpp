@@ -97,7 +97,7 @@ std::vector<Incident> group_incidents(const std::vector<OutageRecord>& outages) 
 }
 
 Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_of,
-                      std::optional<int64_t> forced_period_ms) {
+                      std::optional<int64_t> forced_period_ms, bool find_patterns) {
   const ReportRange& range = data.range;
   Report report;
   report.range = range;
@@ -113,7 +113,7 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
     ProbeSummary summary;
     summary.probe = probe;
     summary.samples = totals.samples;
-    const int64_t first = std::max(range.from_ms, totals.first_minute_ms);
+    const int64_t first = std::max(range.from_ms, totals.first_sample_ms);
     first_data_ms = std::min(first_data_ms, first);
     // Minutes with samples already leave out the time blip was not running.
     summary.observed_ms = std::max<int64_t>(
@@ -156,6 +156,7 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
             [](const ProbeSummary& a, const ProbeSummary& b) { return a.probe < b.probe; });
 
   report.incidents = group_incidents(report.outages);
+  if (!find_patterns) return report;
   std::vector<int64_t> incident_starts;
   for (const Incident& incident : report.incidents) incident_starts.push_back(incident.start_ms);
 

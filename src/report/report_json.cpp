@@ -44,7 +44,7 @@ nlohmann::json outage_json(const OutageRecord& outage, const Report& report) {
   };
 }
 
-nlohmann::json pattern_json(const PatternResult& pattern) {
+nlohmann::json pattern_json(const PatternResult& pattern, bool with_candidates) {
   static const char* kOutcomes[] = {"pattern", "no_pattern", "not_enough_data"};
   nlohmann::json json{{"outcome", kOutcomes[static_cast<int>(pattern.outcome)]},
                       {"verdict", pattern.verdict},
@@ -54,6 +54,7 @@ nlohmann::json pattern_json(const PatternResult& pattern) {
                       {"outages_in_range", pattern.outages_in_range},
                       {"independent_starts", pattern.independent_starts},
                       {"finding", pattern.finding ? finding_json(*pattern.finding) : nlohmann::json(nullptr)}};
+  if (!with_candidates) return json;
   json["candidates"] = nlohmann::json::array();
   for (const PeriodFinding& candidate : pattern.candidates) json["candidates"].push_back(finding_json(candidate));
   return json;

@@ -77,6 +77,10 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
   ALTER TABLE sample_blocks_rowid RENAME TO sample_blocks;
   CREATE UNIQUE INDEX sample_blocks_by_probe_minute ON sample_blocks(probe_id, minute_ms);
   CREATE INDEX sample_blocks_by_minute ON sample_blocks(minute_ms);
+)sql", R"sql(
+  -- Uptime counts a probe's first minute from its first sample, not from the
+  -- minute's start (NULL in older rows: the minute's start).
+  ALTER TABLE rollups ADD COLUMN first_ms INTEGER;
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
@@ -277,13 +281,15 @@ void Store::write_block(int64_t probe_id, const ProbeBuffer& buffer) {
   const Rollup rollup = buffer.minute.rollup(block.base_ms());
   Statement rollup_upsert(db_,
                           "INSERT OR REPLACE INTO rollups(probe_id, minute_ms, count, down, degraded, p50_us, p95_us, "
-                          "max_us) VALUES(?,?,?,?,?,?,?,?)");
+                          "max_us, first_ms) VALUES(?,?,?,?,?,?,?,?,?)");
   rollup_upsert.bind(1, probe_id).bind(2, rollup.minute_ms).bind(3, rollup.count).bind(4, rollup.down);
-  rollup_upsert.bind(5, rollup.degraded).bind(6, rollup.p50_us).bind(7, rollup.p95_us).bind(8, rollup.max_us).step();
+  rollup_upsert.bind(5, rollup.degraded).bind(6, rollup.p50_us).bind(7, rollup.p95_us).bind(8, rollup.max_us);
+  rollup_upsert.bind(9, rollup.first_ms).step();
 }
 
 void RollupAccumulator::add(const Sample& sample) {
   ++count_;
+  first_ms_ = std::min(first_ms_, sample.sent_ms);
   if (sample.status == Status::down) {
     ++down_;
     return;
@@ -293,7 +299,7 @@ void RollupAccumulator::add(const Sample& sample) {
 }
 
 Rollup RollupAccumulator::rollup(int64_t minute_ms) const {
-  Rollup rollup{minute_ms, count_, down_, degraded_, 0, 0, 0};
+  Rollup rollup{minute_ms, count_, down_, degraded_, 0, 0, 0, count_ > 0 ? first_ms_ : minute_ms};
   if (latencies_.empty()) return rollup;
   std::vector<int64_t> latencies = latencies_;
   auto at = [&](double fraction) {
@@ -386,14 +392,15 @@ int64_t Store::prune_rollups_before(int64_t cutoff_ms) {
 
 std::vector<Rollup> Store::rollups(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
   Statement select(db_,
-                   "SELECT r.minute_ms, r.count, r.down, r.degraded, r.p50_us, r.p95_us, r.max_us FROM rollups r "
+                   "SELECT r.minute_ms, r.count, r.down, r.degraded, r.p50_us, r.p95_us, r.max_us, "
+                   "coalesce(r.first_ms, r.minute_ms) FROM rollups r "
                    "JOIN probes p ON p.id = r.probe_id WHERE p.name = ? AND r.minute_ms >= ? AND r.minute_ms < ? "
                    "ORDER BY r.minute_ms");
   select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, to_ms);
   std::vector<Rollup> rows;
   while (select.step()) {
     rows.push_back({select.integer(0), select.integer(1), select.integer(2), select.integer(3), select.integer(4),
-                    select.integer(5), select.integer(6)});
+                    select.integer(5), select.integer(6), select.integer(7)});
   }
   return rows;
 }
@@ -431,7 +438,8 @@ std::vector<RollupTotals> Store::rollup_totals_by(const std::string& probe, int6
                                                   int64_t bucket_ms) const {
   // Bucket 0 means one bucket for the whole range.
   Statement select(db_,
-                   "SELECT count(*), min(r.minute_ms), max(r.minute_ms), sum(r.count), sum(r.down), sum(r.degraded) "
+                   "SELECT count(*), min(r.minute_ms), max(r.minute_ms), sum(r.count), sum(r.down), sum(r.degraded), "
+                   "min(coalesce(r.first_ms, r.minute_ms)) "
                    "FROM rollups r JOIN probes p ON p.id = r.probe_id "
                    "WHERE p.name = ?1 AND r.minute_ms >= ?2 AND r.minute_ms < ?3 AND r.count > 0 "
                    "GROUP BY CASE WHEN ?4 = 0 THEN 0 ELSE r.minute_ms / ?4 END ORDER BY 2");
@@ -439,7 +447,7 @@ std::vector<RollupTotals> Store::rollup_totals_by(const std::string& probe, int6
   std::vector<RollupTotals> buckets;
   while (select.step()) {
     buckets.push_back({select.integer(0), select.integer(1), select.integer(2), select.integer(3), select.integer(4),
-                       select.integer(5)});
+                       select.integer(5), select.integer(6)});
   }
   return buckets;
 }

@@ -54,7 +54,7 @@ struct FeedHistory {
   std::vector<Incident> recent_incidents;         // the 50 most recent, newest first
   int64_t days_from_ms = 0;                       // midnight UTC that starts every DayStrip
   std::map<std::string, DayStrip> days;
-  std::map<std::string, int64_t> first_seen_ms;  // each probe's first rollup in the last 90 days
+  std::map<std::string, int64_t> first_seen_ms;  // each probe's first sample in the last 90 days
 };
 
 inline constexpr int kFeedDays = 90;

@@ -1,10 +1,13 @@
 #pragma once
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "blip/config/config.hpp"
@@ -45,29 +48,42 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
 // A 12-character id, stable for the same text, in the alphabet Statuspage uses.
 std::string stable_id(std::string_view text);
 
-// Builds and caches the feed's documents for the HTTP server. Called from
-// the server's threads; reads the loop's snapshots and the store, never the loop.
+// Builds and caches the feed's documents for the HTTP server. Documents are
+// built on the feed's own refresher thread, at most once per second and per
+// loop snapshot, and only when asked for; while one is being rebuilt, other
+// requests get the last one built (at most a few seconds old) rather than
+// queueing behind the rebuild. Reads the loop's snapshots and the store,
+// never the loop.
 class StatusFeed {
  public:
   StatusFeed(std::vector<ProbeConfig> probes, PageConfig page, const SnapshotBoard& board, std::string db_path);
-  // Null for a path the feed does not serve.
+  StatusFeed(const StatusFeed&) = delete;
+  StatusFeed& operator=(const StatusFeed&) = delete;
+  ~StatusFeed();
+  // Null for a path the feed does not serve. Called from the server's threads.
   std::shared_ptr<const FeedResponse> respond(std::string_view path);
 
  private:
-  enum class Document { page, summary, status, components, incidents, unresolved, maintenances, metrics, health };
-  struct Cached {
-    std::mutex mutex;
-    std::shared_ptr<const FeedResponse> response;
-  };
-  FeedResponse build(Document document, const std::shared_ptr<const LiveSnapshot>& live);
+  enum class Document { summary, status, components, incidents, unresolved, maintenances, metrics };
+  FeedResponse build(Document document, const LiveSnapshot* live);
   FeedResponse health(const LiveSnapshot* live) const;
+  void refresh_while_asked();  // the refresher thread
 
   std::vector<ProbeConfig> probes_;
   PageConfig page_;
   const SnapshotBoard& board_;
   FeedHistoryReader history_;
-  std::vector<double> outage_seconds_floor_;  // under the metrics entry's mutex
-  std::map<Document, Cached> cache_;
+  std::shared_ptr<const FeedResponse> page_response_;
+  std::vector<double> outage_seconds_floor_;  // the refresher's own
+
+  std::mutex mutex_;  // guards what follows
+  std::condition_variable asked_;
+  std::condition_variable built_;
+  std::set<Document> wanted_;
+  std::set<Document> building_;
+  std::map<Document, std::shared_ptr<const FeedResponse>> cache_;
+  bool stopping_ = false;
+  std::thread refresher_;
 };
 
 // The status page (status_page.html, compiled in).

@@ -78,8 +78,9 @@ using RollupTotalsSource = std::function<RollupTotals(const std::string& probe, 
 ReportData load_report_data(const Store& store, ReportRange range, const std::string& probe = "");
 // The part of already-loaded data that touches [from_ms, data.range.to_ms).
 ReportData narrow_report_data(const ReportData& data, int64_t from_ms);
+// Without `find_patterns` the pattern results stay empty (the feed's uptime windows).
 Report analyse_report(const ReportData& data, const RollupTotalsSource& totals,
-                      std::optional<int64_t> forced_period_ms = std::nullopt);
+                      std::optional<int64_t> forced_period_ms = std::nullopt, bool find_patterns = true);
 // load + analyse with totals from the store.
 Report build_report(const Store& store, const ReportRange& range, const std::string& probe = "",
                     std::optional<int64_t> forced_period_ms = std::nullopt);

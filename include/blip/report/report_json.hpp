@@ -9,7 +9,8 @@
 namespace blip {
 
 nlohmann::json outage_json(const OutageRecord& outage, const Report& report);
-nlohmann::json pattern_json(const PatternResult& pattern);
+// `with_candidates` adds every period tested (the report's evidence; large).
+nlohmann::json pattern_json(const PatternResult& pattern, bool with_candidates = true);
 nlohmann::json summary_json(const ProbeSummary& summary);
 nlohmann::json blind_window_json(const BlindWindow& window);
 // The whole report, as `blip report --format json` prints it.

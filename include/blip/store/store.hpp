@@ -48,6 +48,7 @@ struct Rollup {
   int64_t p50_us = 0;  // latency percentiles of the answered samples
   int64_t p95_us = 0;
   int64_t max_us = 0;
+  int64_t first_ms = 0;  // send time of its first sample: a probe's first minute is only partly watched
 };
 // One probe's rollups over a range, added up in SQL.
 struct RollupTotals {
@@ -57,6 +58,7 @@ struct RollupTotals {
   int64_t samples = 0;
   int64_t down = 0;
   int64_t degraded = 0;
+  int64_t first_sample_ms = 0;  // the send time of the first sample
 };
 // What the store knows of one probe's outages, for counters that survive a restart.
 struct OutageTotals {
@@ -75,6 +77,7 @@ class RollupAccumulator {
   int64_t count_ = 0;
   int64_t down_ = 0;
   int64_t degraded_ = 0;
+  int64_t first_ms_ = INT64_MAX;
   std::vector<int64_t> latencies_;  // answered samples only: a timeout is not a latency
 };
 
@@ -84,7 +87,7 @@ class RollupAccumulator {
 class Store {
  public:
   enum class Mode { read_write, read_only };
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Throws StoreError naming the file when it cannot be opened or migrated.
   Store(const std::string& path, Mode mode);

@@ -1,0 +1,148 @@
+// The feed's history: the hour cache answers exactly what the store answers,
+// and each day of the 90-day strip keeps its worst state.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "blip/core/clock.hpp"
+#include "blip/feed/history.hpp"
+#include "blip/recorder/sample_recorder.hpp"
+#include "support/process.hpp"
+
+namespace blip {
+namespace {
+
+constexpr int64_t kHourMs = 3'600'000;
+constexpr int64_t kDayMs = 86'400'000;
+
+ProbeConfig probe_config(const std::string& name) {
+  ProbeConfig config;
+  config.name = name;
+  config.type = "tcp";
+  config.interval_ms = 10'000;
+  config.confirm = 2;
+  config.degraded_after_ms = 500;
+  config.target_display = "127.0.0.1:1";
+  return config;
+}
+
+// Writes samples every 10 s from `from_ms` to `to_ms` through the recorder,
+// down inside `down` spans, slow inside `slow` spans, none inside `gaps`.
+struct Span {
+  int64_t from_ms;
+  int64_t to_ms;
+  bool contains(int64_t t) const { return t >= from_ms && t < to_ms; }
+};
+void write_history(Store& store, SampleRecorder& recorder, size_t probe, int64_t from_ms, int64_t to_ms,
+                   const std::vector<Span>& down, const std::vector<Span>& slow, const std::vector<Span>& gaps) {
+  int64_t next_flush = from_ms + 60'000;
+  for (int64_t t = from_ms; t < to_ms; t += 10'000) {
+    auto in = [t](const std::vector<Span>& spans) {
+      return std::any_of(spans.begin(), spans.end(), [t](const Span& span) { return span.contains(t); });
+    };
+    if (in(gaps)) continue;
+    Sample sample;
+    sample.sent_ms = t;
+    sample.latency_us = in(slow) ? 800'000 : 2'000;
+    sample.status = in(slow) ? Status::degraded : Status::up;
+    if (in(down)) {
+      sample.status = Status::down;
+      sample.error = ErrorClass::timeout;
+      sample.latency_us = 1'000'000;
+    }
+    recorder.record(probe, sample);
+    if (t >= next_flush) {
+      store.flush(t);
+      next_flush += 60'000;
+    }
+  }
+  store.flush(to_ms);
+}
+
+TEST(RollupHourCache, AnswersWhatTheStoreAnswersForAnyRange) {
+  test::TempDir dir;
+  const int64_t now = wall_now_ms();
+  const std::vector<ProbeConfig> configs{probe_config("a"), probe_config("b")};
+  {
+    Store store(dir.file("h.db"), Store::Mode::read_write);
+    SampleRecorder recorder(store, configs, false);
+    write_history(store, recorder, 0, now - 50 * kHourMs, now, {{now - 30 * kHourMs, now - 29 * kHourMs}}, {},
+                  {{now - 20 * kHourMs, now - 17 * kHourMs}});
+    write_history(store, recorder, 1, now - 7 * kHourMs, now - 90'000, {}, {}, {});
+  }
+  Store store(dir.file("h.db"), Store::Mode::read_only);
+  RollupHourCache cache;
+  auto expect_same = [&](const char* probe, int64_t from, int64_t to) {
+    const RollupTotals direct = store.rollup_totals(probe, from, to);
+    const RollupTotals cached = cache.totals(store, probe, from, to, now);
+    SCOPED_TRACE(testing::Message() << probe << " [" << format_iso8601_ms(from) << ", " << format_iso8601_ms(to) << ")");
+    ASSERT_EQ(cached.minutes, direct.minutes);
+    ASSERT_EQ(cached.samples, direct.samples);
+    ASSERT_EQ(cached.down, direct.down);
+    ASSERT_EQ(cached.degraded, direct.degraded);
+    if (direct.minutes > 0) {
+      ASSERT_EQ(cached.first_minute_ms, direct.first_minute_ms);
+      ASSERT_EQ(cached.last_minute_ms, direct.last_minute_ms);
+      ASSERT_EQ(cached.first_sample_ms, direct.first_sample_ms);
+    }
+  };
+  expect_same("b", now - 24 * kHourMs, now);
+  // The last minute and a half arrive later, as a running blip writes them: the cache must not have kept them out.
+  {
+    Store writer(dir.file("h.db"), Store::Mode::read_write);
+    SampleRecorder recorder(writer, configs, false);
+    write_history(writer, recorder, 1, now - 90'000, now, {}, {}, {});
+  }
+  expect_same("b", now - 24 * kHourMs, now);
+  std::mt19937_64 random(11);
+  std::uniform_int_distribution<int64_t> offset(0, 60 * kHourMs);
+  for (int i = 0; i < 300; ++i) {
+    int64_t from = now - offset(random);
+    int64_t to = now - offset(random);
+    if (from > to) std::swap(from, to);
+    if (i % 3 == 0) to = now;  // the feed's windows end now
+    for (const char* probe : {"a", "b", "nobody"}) expect_same(probe, from, to);
+  }
+}
+
+TEST(FeedHistoryReader, EachDayKeepsItsWorstStateAndTheUptimeWindowsDiffer) {
+  test::TempDir dir;
+  const int64_t now = wall_now_ms();
+  const int64_t today = now - now % kDayMs;
+  const std::vector<ProbeConfig> configs{probe_config("web")};
+  {
+    Store store(dir.file("h.db"), Store::Mode::read_write);
+    SampleRecorder recorder(store, configs, false);
+    // Ten days ago to now: a 30 s outage five days ago, a brownout three days ago,
+    // nothing at all eight days ago.
+    write_history(store, recorder, 0, today - 10 * kDayMs, now, {{today - 5 * kDayMs + 3'600'000, today - 5 * kDayMs + 3'630'000}},
+                  {{today - 3 * kDayMs + 7'200'000, today - 3 * kDayMs + 7'260'000}},
+                  {{today - 8 * kDayMs, today - 7 * kDayMs}});
+  }
+  FeedHistoryReader reader(dir.file("h.db"));
+  auto history = reader.current(now, 0);
+  ASSERT_TRUE(history);
+  const DayStrip& strip = history->days.at("web");
+  ASSERT_EQ(strip.states.size(), static_cast<size_t>(kFeedDays));
+  auto state_days_ago = [&](int days) { return strip.states[static_cast<size_t>(kFeedDays - 1 - days)]; };
+  EXPECT_EQ(state_days_ago(0), DayStrip::State::operational);
+  EXPECT_EQ(state_days_ago(3), DayStrip::State::degraded);
+  EXPECT_EQ(state_days_ago(5), DayStrip::State::outage);
+  EXPECT_NEAR(static_cast<double>(strip.down_ms[static_cast<size_t>(kFeedDays - 1 - 5)]), 30'000.0, 10.0)
+      << "down from the first down sample to the first answer after it";
+  EXPECT_EQ(state_days_ago(8), DayStrip::State::no_data);
+  EXPECT_EQ(state_days_ago(11), DayStrip::State::no_data);
+  EXPECT_EQ(state_days_ago(9), DayStrip::State::operational);
+  ASSERT_EQ(history->month.outages.size(), 1U);
+  ASSERT_EQ(history->recent_incidents.size(), 1U);
+  // The outage is in the 7-day and 30-day windows, not in the last 24 hours.
+  EXPECT_DOUBLE_EQ(*history->day.at("web").uptime(), 1.0);
+  EXPECT_LT(*history->week.at("web").uptime(), 1.0);
+  EXPECT_EQ(history->week.at("web").outages, 1);
+  // Shared until a second has passed or a transition happened.
+  EXPECT_EQ(reader.current(now + 500, 0), history);
+  EXPECT_NE(reader.current(now + 500, 1), history);
+}
+
+}  // namespace
+}  // namespace blip

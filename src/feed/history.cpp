@@ -88,7 +88,8 @@ std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint
   auto totals = [&](const std::string& probe, int64_t from_ms, int64_t to_ms) {
     return hours_.totals(store, probe, from_ms, to_ms, now_ms);
   };
-  const ReportData quarter = load_report_data(store, {history->days_from_ms, now_ms, now_ms});
+  // The feed runs inside the daemon that writes the store: an open outage is still going on.
+  const ReportData quarter = load_report_data(store, {history->days_from_ms, now_ms, now_ms}, "", true);
   history->month = analyse_report(narrow_report_data(quarter, now_ms - 30 * kDayMs), totals);
   // The shorter windows are only for their uptime.
   for (auto [window_ms, summaries] : {std::pair{kDayMs, &history->day}, std::pair{7 * kDayMs, &history->week}}) {

@@ -35,9 +35,11 @@ bool shared_incident(const Report& report, int64_t id) {
                      [&](const Incident& incident) { return incident.id == id && incident.outages.size() > 1; });
 }
 
-ReportData load_report_data(const Store& store, ReportRange range, const std::string& probe) {
+ReportData load_report_data(const Store& store, ReportRange range, const std::string& probe, bool writer_alive) {
   ReportData data;
-  if (auto last_alive = store.last_alive_ms()) range.open_until_ms = std::min(range.open_until_ms, *last_alive);
+  if (auto last_alive = store.last_alive_ms(); last_alive && !writer_alive) {
+    range.open_until_ms = std::min(range.open_until_ms, *last_alive);
+  }
   data.range = range;
   data.outages = store.outages(range.from_ms, range.to_ms, probe, OutageKind::outage);
   data.brownouts = store.outages(range.from_ms, range.to_ms, probe, OutageKind::brownout);

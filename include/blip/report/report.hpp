@@ -75,7 +75,10 @@ struct Report {
 using RollupTotalsSource = std::function<RollupTotals(const std::string& probe, int64_t from_ms, int64_t to_ms)>;
 
 // Reads outages, brownouts and blind windows of the range (of one probe, or all when empty).
-ReportData load_report_data(const Store& store, ReportRange range, const std::string& probe = "");
+// Open outages last until the store was last known alive, unless `writer_alive`
+// (the feed, inside the running daemon) says they are still going on.
+ReportData load_report_data(const Store& store, ReportRange range, const std::string& probe = "",
+                            bool writer_alive = false);
 // The part of already-loaded data that touches [from_ms, data.range.to_ms).
 ReportData narrow_report_data(const ReportData& data, int64_t from_ms);
 // Without `find_patterns` the pattern results stay empty (the feed's uptime windows).

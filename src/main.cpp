@@ -1,12 +1,12 @@
 #include <CLI/CLI.hpp>
 #include <curl/curl.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <iostream>
 
 #include "blip/cli/commands.hpp"
+#include "blip/cli/logging.hpp"
+#include "blip/core/version.hpp"
 
 int main(int argc, char** argv) {
   // hiredis writes with write(2): a peer that reset the connection must be an
@@ -14,7 +14,17 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"blip: high-frequency synthetic uptime prober"};
   app.require_subcommand(1);
+  app.fallthrough();  // --log-level and --log-format may follow the subcommand
+  app.set_version_flag("--version", blip::kBlipVersion);
   int exit_code = blip::kExitOk;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->envname("BLIP_LOG_LEVEL")
+      ->capture_default_str();
+  app.add_option("--log-format", log_format, "text, or json for one object per line")
+      ->envname("BLIP_LOG_FORMAT")
+      ->capture_default_str();
 
   blip::CheckOptions check;
   auto* check_command = app.add_subcommand("check", "validate the configuration (like nginx -t)");
@@ -32,7 +42,9 @@ int main(int argc, char** argv) {
   run_command->add_option("--retain", run.retain, "how long raw samples are kept")->capture_default_str();
   run_command->add_option("--retain-rollups", run.retain_rollups, "how long per-minute rollups are kept")
       ->capture_default_str();
-  run_command->add_option("--listen", run.listen, "feed address ADDRESS:PORT (numeric), or off")->capture_default_str();
+  run_command->add_option("--listen", run.listen, "feed address ADDRESS:PORT (numeric), or off")
+      ->envname("BLIP_LISTEN")
+      ->capture_default_str();
   run_command->add_option("--feed-max-connections", run.feed_max_connections, "feed connections in all")
       ->capture_default_str()
       ->check(CLI::Range(1U, 100000U));
@@ -44,7 +56,9 @@ int main(int argc, char** argv) {
 
   blip::HealthOptions health;
   auto* health_command = app.add_subcommand("health", "ask a running blip's /healthz (for container health checks)");
-  health_command->add_option("--listen", health.listen, "the feed address blip run listens on")->capture_default_str();
+  health_command->add_option("--listen", health.listen, "the feed address blip run listens on")
+      ->envname("BLIP_LISTEN")
+      ->capture_default_str();
 
   blip::ReportOptions report;
   auto* report_command = app.add_subcommand("report", "outage windows and their time-of-hour pattern");
@@ -65,14 +79,18 @@ int main(int argc, char** argv) {
     return app.exit(help);
   } catch (const CLI::CallForAllHelp& help) {
     return app.exit(help);
+  } catch (const CLI::CallForVersion& version) {
+    return app.exit(version);
   } catch (const CLI::ParseError& error) {
     app.exit(error);
     return blip::kExitUsage;
   }
 
   // Logs go to stderr; stdout carries only command output (tables, JSON, CSV).
-  spdlog::set_default_logger(spdlog::stderr_color_mt("blip"));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  if (auto problem = blip::configure_logging(log_level, log_format)) {
+    std::cerr << *problem << '\n';
+    return blip::kExitUsage;
+  }
   curl_global_init(CURL_GLOBAL_DEFAULT);
   try {
     if (*check_command) exit_code = blip::run_check(check, std::cout, std::cerr);

@@ -271,6 +271,26 @@ headers = { Authorization = "Bearer ${BLIP_TEST_TAG}" }
   EXPECT_EQ(loaded.probes[0].tags, (std::vector<std::string>{"production", "${BLIP_TEST_TAG}"}));
 }
 
+TEST(ConfigEnvTest, FallbackAppliesWhenTheVariableIsUnsetOrEmpty) {
+  ScopedEnv set("BLIP_TEST_SET", "redis.internal");
+  ScopedEnv empty("BLIP_TEST_EMPTY", "");
+  TempDir dir;
+  dir.write("cache.toml", R"toml([[probe]]
+name = "cache"
+type = "redis"
+address = "${BLIP_TEST_SET:-redis}:${BLIP_TEST_SURELY_UNSET_PORT:-6379}"
+password = "${BLIP_TEST_EMPTY:-}"
+namespace = "${BLIP_TEST_EMPTY:-mastodon}"
+)toml");
+  LoadedConfig loaded = load_config_directory(dir.path());
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  const auto& redis = std::get<RedisSettings>(loaded.probes[0].settings);
+  EXPECT_EQ(redis.host, "redis.internal");
+  EXPECT_EQ(redis.port, "6379");
+  EXPECT_EQ(redis.password, "");
+  EXPECT_EQ(redis.key_namespace, "mastodon");
+}
+
 TEST(ConfigSecretTest, ReadsPasswordFileWithoutTrailingNewline) {
   TempDir dir;
   const std::string secret_file = dir.write("web-password", "hunter2\n");

@@ -210,7 +210,7 @@ class TableReader {
 
   const toml::table& table() const { return table_; }
 
-  // Expands ${NAME} from the environment; "$$" is a literal "$".
+  // Expands ${NAME} and ${NAME:-fallback} from the environment; "$$" is a literal "$".
   std::optional<std::string> expand(const toml::node& node, std::string_view key) {
     const auto* value = node.as_string();
     if (!value) {
@@ -230,13 +230,22 @@ class TableReader {
           return std::nullopt;
         }
         std::string name = text.substr(i + 2, close - i - 2);
+        // ${NAME:-fallback}: the fallback when NAME is unset or empty, as in a shell.
+        std::optional<std::string> fallback;
+        if (size_t dash = name.find(":-"); dash != std::string::npos) {
+          fallback = name.substr(dash + 2);
+          name.resize(dash);
+        }
         const char* env = std::getenv(name.c_str());
-        if (!env) {
+        if (env && (*env != '\0' || !fallback)) {
+          out += env;
+        } else if (fallback) {
+          out += *fallback;
+        } else {
           error_at(node.source(),
                    fmt::format("{}: environment variable \"{}\" is not set", key, name));
           return std::nullopt;
         }
-        out += env;
         i = close;
       } else {
         out += text[i];

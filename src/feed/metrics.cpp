@@ -5,6 +5,7 @@
 #include <array>
 
 #include "blip/feed/status_feed.hpp"
+#include "blip/core/version.hpp"
 
 namespace blip {
 namespace {
@@ -74,7 +75,7 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
   using Value = std::optional<double>;
 
   out.family("blip_build_info", "gauge", "Always 1; the version label says which blip is running.");
-  out.sample("blip_build_info", fmt::format("version=\"{}\"", BLIP_VERSION), 1);
+  out.sample("blip_build_info", fmt::format("version=\"{}\"", label_value(kBlipVersion)), 1);
   per_probe("blip_probe_up", "gauge", "Whether the probe's last sample was answered (1) or down (0).",
             [](const ProbeLiveState& state, size_t) -> Value {
               if (!state.last_sample) return std::nullopt;

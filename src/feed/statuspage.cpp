@@ -9,6 +9,7 @@
 
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
+#include "blip/core/version.hpp"
 #include "blip/feed/status_feed.hpp"
 #include "blip/report/report_json.hpp"
 
@@ -433,7 +434,7 @@ json blip_object(const FeedView& view, const Page& page) {
   for (const auto& [probe, pattern] : month.probe_patterns) {
     if (page.configured(probe)) patterns[probe] = pattern_json(pattern, false);
   }
-  return {{"version", BLIP_VERSION},
+  return {{"version", kBlipVersion},
           {"generated_at", time_json(view.now_ms)},
           {"started_at", time_json(view.live.started_wall_ms)},
           {"loop_lag_ms", static_cast<double>(view.live.loop_lag_us) / 1000.0},

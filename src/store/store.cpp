@@ -140,6 +140,8 @@ Store::Store(const std::string& path, Mode mode) : path_(path) {
   }
   sqlite3_busy_timeout(db_, 5000);
   try {
+    // A read-only root file system (the container) has no writable /tmp for SQLite's temporary files.
+    exec("PRAGMA temp_store=MEMORY");
     if (mode == Mode::read_write) {
       exec("PRAGMA journal_mode=WAL");
       // NORMAL in WAL mode survives a killed process; only an OS crash may lose the last commits.

@@ -1,0 +1,267 @@
+// blip's image as operators run it: built from the Dockerfile with podman
+// (scripts/container), run read-only with every capability dropped against
+// the test stack's nginx, Postgres and Redis on loopback, healthy, watching a
+// real freeze, stopped with SIGTERM, its samples in the volume. And the
+// compose override checked beside a stand-in for Mastodon's compose file.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "blip/store/store.hpp"
+#include "support/http_client.hpp"
+#include "support/postgres_server.hpp"
+#include "support/redis_server.hpp"
+#include "support/servers.hpp"
+
+namespace blip {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using test::TempDir;
+
+const std::string kSource = BLIP_SOURCE_DIR;
+const std::string kContainer = kSource + "/scripts/container";
+const std::string kImage = "localhost/blip:test";
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step = 200ms) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(step);
+  }
+  return condition();
+}
+
+int podman(const std::vector<std::string>& args, std::string* output = nullptr, int timeout_ms = 120'000) {
+  std::vector<std::string> argv{kContainer, "podman"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return test::run_command(argv, output, timeout_ms);
+}
+
+std::string component_status(const json& summary, const std::string& name) {
+  for (const json& component : summary["components"]) {
+    if (component["name"] == name) return component["status"];
+  }
+  return "(missing)";
+}
+
+TEST(Container, ComposeOverrideFitsBesideMastodonsComposeFile) {
+  TempDir project;
+  std::filesystem::copy_file(kSource + "/tests/testdata/mastodon/docker-compose.yml", project.file("docker-compose.yml"));
+  std::filesystem::copy(kSource + "/deploy", project.file("deploy"), std::filesystem::copy_options::recursive);
+  project.write(".env.production", "LOCAL_DOMAIN=social.example\nDB_USER=mastodon\nDB_PASS=dbsecret\n");
+  std::string output;
+  ASSERT_EQ(test::run_command({"sh", "-c",
+                               "cd " + project.path() +
+                                   " && docker-compose -f docker-compose.yml -f deploy/compose.yaml config"},
+                              &output),
+            0)
+      << output;
+  const size_t blip = output.find("\n  blip:\n");
+  ASSERT_NE(blip, std::string::npos) << output;
+  const std::string service = output.substr(blip, output.find("\n  db:\n") > blip ? output.find("\n  db:\n") - blip : std::string::npos);
+  for (const char* expected : {"internal_network", "external_network", "127.0.0.1", "9185", "read_only: true",
+                               "/etc/blip/probes.d", "blip-data", "ALL"}) {
+    EXPECT_NE(service.find(expected), std::string::npos) << expected << " in\n" << service;
+  }
+  EXPECT_NE(output.find("internal: true"), std::string::npos) << "Mastodon's internal network stays internal";
+  // The probes it mounts are valid with Mastodon's variables.
+  std::string check;
+  EXPECT_EQ(test::run_command({"env", "LOCAL_DOMAIN=social.example", BLIP_BINARY, "check", "-c",
+                               kSource + "/deploy/probes.d"},
+                              &check),
+            0)
+      << check;
+}
+
+class ContainerImage : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string output;
+    if (test::run_command({kContainer, "podman", "version"}, &output, 600'000) != 0) {
+      skip_reason_ = "podman cannot be installed or run here: " + output;
+      return;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    build_status_ = test::run_command({kContainer, "build", kImage}, &build_log_, 40 * 60'000);
+    build_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+  void SetUp() override {
+    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+    ASSERT_EQ(build_status_, 0) << build_log_.substr(build_log_.size() > 8000 ? build_log_.size() - 8000 : 0);
+  }
+  static inline std::string skip_reason_;
+  static inline int build_status_ = -1;
+  static inline std::string build_log_;
+  static inline double build_seconds_ = 0;
+};
+
+TEST_F(ContainerImage, IsSmallNonRootAndLabelled) {
+  std::string inspect;
+  ASSERT_EQ(podman({"image", "inspect", kImage}, &inspect), 0) << inspect;
+  const json image = json::parse(inspect)[0];
+  const json& config = image["Config"];
+  EXPECT_EQ(config["User"], "10001:10001");
+  EXPECT_EQ(config["Entrypoint"], json::array({"blip"}));
+  EXPECT_EQ(config["Cmd"], json::array({"run", "-c", "/etc/blip/probes.d", "--db", "/var/lib/blip/blip.db",
+                                        "--listen", "0.0.0.0:9185"}));
+  EXPECT_TRUE(config["Volumes"].contains("/var/lib/blip"));
+  EXPECT_TRUE(config["ExposedPorts"].contains("9185/tcp"));
+  EXPECT_EQ(config["StopSignal"], "SIGTERM");
+  ASSERT_TRUE(image.contains("Healthcheck")) << "built with --format docker, which keeps HEALTHCHECK";
+  EXPECT_EQ(image["Healthcheck"]["Test"], json::array({"CMD", "blip", "health"})) << image["Healthcheck"];
+  ASSERT_TRUE(config.contains("Labels"));
+  const json& labels = config["Labels"];
+  for (const char* label : {"org.opencontainers.image.source", "org.opencontainers.image.version",
+                            "org.opencontainers.image.licenses"}) {
+    EXPECT_TRUE(labels.contains(label)) << label;
+  }
+  std::string version;
+  ASSERT_EQ(podman({"run", "--rm", "--no-healthcheck", "--network", "none", kImage, "--version"}, &version), 0) << version;
+  EXPECT_EQ(version, labels["org.opencontainers.image.version"].get<std::string>() + "\n");
+  // Only the runtime: no compiler, no headers, no package lists.
+  std::string listing;
+  EXPECT_EQ(podman({"run", "--rm", "--no-healthcheck", "--network", "none", "--entrypoint", "sh", kImage, "-c",
+                    "ls /usr/bin/c++ /usr/bin/gcc /usr/include/uv.h /var/lib/apt/lists/*_Packages 2>/dev/null | wc -l"},
+                   &listing),
+            0);
+  EXPECT_EQ(listing, "0\n");
+  const double megabytes = image["Size"].get<double>() / 1e6;
+  EXPECT_LT(megabytes, 250.0);
+  std::cerr << fmt::format("image: {:.1f} MB, built in {:.0f} s\n", megabytes, build_seconds_);
+}
+
+TEST_F(ContainerImage, ProbesTheStackReadOnlyAndStopsCleanlyOnSigterm) {
+  test::NginxServer nginx;
+  test::PostgresServer postgres;
+  test::RedisServer redis("redis-secret");
+  TempDir dir;
+  const int feed_port = test::free_port();
+  dir.write("probes.d/stack.toml", fmt::format(R"toml([page]
+name = "container test"
+
+[[probe]]
+name = "web"
+type = "http"
+url = "{0}"
+interval = "250ms"
+timeout = "300ms"
+tags = ["web"]
+
+[[probe]]
+name = "db-read"
+type = "postgres"
+dsn = "{1}"
+password = "${{DB_PASS}}"
+interval = "500ms"
+tags = ["db"]
+
+[[probe]]
+name = "db-write"
+type = "postgres"
+dsn = "{1}"
+password = "${{DB_PASS}}"
+mode = "write"
+interval = "500ms"
+tags = ["db"]
+
+[[probe]]
+name = "redis"
+type = "redis"
+address = "127.0.0.1:{2}"
+password = "${{REDIS_PASSWORD}}"
+interval = "500ms"
+tags = ["redis"]
+)toml",
+                                               nginx.url("/health"), postgres.dsn("blip"), redis.port()));
+  std::filesystem::create_directories(dir.file("data"));
+  ASSERT_EQ(chown(dir.file("data").c_str(), 10001, 10001), 0) << "the image's user owns its volume";
+  const std::string name = fmt::format("blip-test-{}", getpid());
+  std::string output;
+  podman({"rm", "-f", name}, &output);
+  // The image's own CMD, but the feed on a free port of the host's network (BLIP_LISTEN also tells the health check).
+  ASSERT_EQ(podman({"run", "-d", "--name", name, "--read-only", "--cap-drop=ALL", "--network", "host",
+                    "--security-opt", "no-new-privileges", "-v", dir.file("data") + ":/var/lib/blip", "-v",
+                    dir.file("probes.d") + ":/etc/blip/probes.d:ro", "-e",
+                    fmt::format("BLIP_LISTEN=127.0.0.1:{}", feed_port), "-e", "DB_PASS=blip-secret", "-e",
+                    "REDIS_PASSWORD=redis-secret", kImage, "run", "-c", "/etc/blip/probes.d", "--db",
+                    "/var/lib/blip/blip.db"},
+                   &output),
+            0)
+      << output;
+  struct Remove {
+    std::string name;
+    ~Remove() { podman({"rm", "-f", name}); }
+  } remove{name};
+  const auto started = std::chrono::steady_clock::now();
+  const bool healthy = wait_until([&] { return podman({"healthcheck", "run", name}) == 0; }, 60s, 250ms);
+  std::string logs;
+  podman({"logs", name}, &logs);
+  ASSERT_TRUE(healthy) << logs;
+  std::cerr << fmt::format("healthy after {:.2f} s\n",
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+
+  const std::string summary_url = fmt::format("http://127.0.0.1:{}/api/v2/summary.json", feed_port);
+  json summary;
+  auto all_operational = [&] {
+    auto response = test::http_request(summary_url);
+    if (response.status != 200) return false;
+    summary = json::parse(response.body);
+    for (const char* probe : {"web", "db-read", "db-write", "redis"}) {
+      if (component_status(summary, probe) != "operational") return false;
+    }
+    return summary["blip"]["probes"][3]["last_result"] == "up";
+  };
+  ASSERT_TRUE(wait_until(all_operational, 15s)) << summary.dump(2) << logs;
+  EXPECT_EQ(summary["page"]["name"], "container test");
+  for (const char* secret : {"blip-secret", "redis-secret"}) {
+    EXPECT_EQ(summary.dump().find(secret), std::string::npos) << secret;
+  }
+
+  // A real freeze, seen from outside through the feed.
+  nginx.freeze();
+  EXPECT_TRUE(wait_until(
+      [&] { return component_status(json::parse(test::http_request(summary_url).body), "web") == "major_outage"; }, 5s,
+      100ms));
+  std::this_thread::sleep_for(3s);
+  nginx.thaw();
+  EXPECT_TRUE(wait_until(
+      [&] { return component_status(json::parse(test::http_request(summary_url).body), "web") == "operational"; }, 5s,
+      100ms));
+
+  // podman stop sends the image's STOPSIGNAL, SIGTERM, to blip as PID 1.
+  const auto stopping = std::chrono::steady_clock::now();
+  ASSERT_EQ(podman({"stop", "-t", "10", name}, &output), 0) << output;
+  const double stop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopping).count();
+  EXPECT_LT(stop_seconds, 5.0) << "well inside compose's 10 s";
+  std::string exit_code;
+  ASSERT_EQ(podman({"inspect", "--format", "{{.State.ExitCode}}", name}, &exit_code), 0);
+  podman({"logs", name}, &logs);
+  EXPECT_EQ(exit_code, "0\n") << logs;
+  EXPECT_NE(logs.find("run: stopped"), std::string::npos) << logs;
+
+  // From the host: the volume holds the samples and the outage.
+  Store store(dir.file("data/blip.db"), Store::Mode::read_only);
+  const auto samples = store.samples("web", 0, INT64_MAX);
+  EXPECT_GE(samples.size(), 20U);
+  const auto outages = store.outages(0, INT64_MAX, "web");
+  ASSERT_EQ(outages.size(), 1U) << logs;
+  EXPECT_EQ(outages[0].end_reason, "recovered");
+  EXPECT_EQ(outages[0].error, ErrorClass::timeout);
+  for (const char* probe : {"db-read", "db-write", "redis"}) {
+    EXPECT_GE(store.samples(probe, 0, INT64_MAX).size(), 8U) << probe;
+    EXPECT_TRUE(store.outages(0, INT64_MAX, probe).empty()) << probe;
+  }
+  std::cerr << fmt::format("stopped in {:.2f} s\n", stop_seconds);
+}
+
+}  // namespace
+}  // namespace blip

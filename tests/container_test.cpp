@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
 #include "support/http_client.hpp"
 #include "support/postgres_server.hpp"
@@ -156,6 +157,14 @@ interval = "250ms"
 timeout = "300ms"
 tags = ["web"]
 
+# By name: resolved inside the container (its nsswitch.conf and /etc/hosts).
+[[probe]]
+name = "web-by-name"
+type = "http"
+url = "http://localhost:{3}/health"
+interval = "500ms"
+tags = ["web"]
+
 [[probe]]
 name = "db-read"
 type = "postgres"
@@ -181,7 +190,7 @@ password = "${{REDIS_PASSWORD}}"
 interval = "500ms"
 tags = ["redis"]
 )toml",
-                                               nginx.url("/health"), postgres.dsn("blip"), redis.port()));
+                                               nginx.url("/health"), postgres.dsn("blip"), redis.port(), nginx.port()));
   std::filesystem::create_directories(dir.file("data"));
   ASSERT_EQ(chown(dir.file("data").c_str(), 10001, 10001), 0) << "the image's user owns its volume";
   const std::string name = fmt::format("blip-test-{}", getpid());
@@ -215,10 +224,11 @@ tags = ["redis"]
     auto response = test::http_request(summary_url);
     if (response.status != 200) return false;
     summary = json::parse(response.body);
-    for (const char* probe : {"web", "db-read", "db-write", "redis"}) {
+    for (const char* probe : {"web", "web-by-name", "db-read", "db-write", "redis"}) {
       if (component_status(summary, probe) != "operational") return false;
     }
-    return summary["blip"]["probes"][3]["last_result"] == "up";
+    return std::all_of(summary["blip"]["probes"].begin(), summary["blip"]["probes"].end(),
+                       [](const json& probe) { return probe.value("last_result", "") == "up"; });
   };
   ASSERT_TRUE(wait_until(all_operational, 15s)) << summary.dump(2) << logs;
   EXPECT_EQ(summary["page"]["name"], "container test");
@@ -239,6 +249,7 @@ tags = ["redis"]
 
   // podman stop sends the image's STOPSIGNAL, SIGTERM, to blip as PID 1.
   const auto stopping = std::chrono::steady_clock::now();
+  const int64_t stopping_ms = wall_now_ms();
   ASSERT_EQ(podman({"stop", "-t", "10", name}, &output), 0) << output;
   const double stop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopping).count();
   EXPECT_LT(stop_seconds, 5.0) << "well inside compose's 10 s";
@@ -251,11 +262,13 @@ tags = ["redis"]
   // From the host: the volume holds the samples and the outage.
   Store store(dir.file("data/blip.db"), Store::Mode::read_only);
   const auto samples = store.samples("web", 0, INT64_MAX);
-  EXPECT_GE(samples.size(), 20U);
+  ASSERT_GE(samples.size(), 20U);
+  EXPECT_GE(samples.back().sent_ms, stopping_ms - 400) << "the samples up to the signal were flushed";
   const auto outages = store.outages(0, INT64_MAX, "web");
   ASSERT_EQ(outages.size(), 1U) << logs;
   EXPECT_EQ(outages[0].end_reason, "recovered");
   EXPECT_EQ(outages[0].error, ErrorClass::timeout);
+  EXPECT_EQ(store.outages(0, INT64_MAX, "web-by-name").size(), 1U) << "the same nginx, reached by name";
   for (const char* probe : {"db-read", "db-write", "redis"}) {
     EXPECT_GE(store.samples(probe, 0, INT64_MAX).size(), 8U) << probe;
     EXPECT_TRUE(store.outages(0, INT64_MAX, probe).empty()) << probe;

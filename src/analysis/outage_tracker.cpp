@@ -5,6 +5,8 @@
 namespace blip {
 
 std::optional<OutageTransition> OutageTracker::observe(const Sample& sample) {
+  // blip could not watch this attempt: it neither continues a run nor ends one.
+  if (sample.status == Status::blind) return std::nullopt;
   if (sample.status == counted_) {
     if (consecutive_down_++ == 0) {
       first_down_ms_ = sample.sent_ms;

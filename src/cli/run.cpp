@@ -136,6 +136,7 @@ int run_daemon(const RunOptions& options) {
       spdlog::error("store: blind window write failed err={}", error.what());
     }
   });
+  scheduler.set_stall_detector([&](int64_t since_mono_us) { return loop_watch->stalled_since(since_mono_us); });
 
   auto flush = [&] {
     const int64_t began_us = mono_now_us();

@@ -28,10 +28,16 @@ void LoopWatch::tick() {
   if (std::abs(wall_gap_ms - mono_gap_ms) > blind_after_ms_) {
     sink_({std::min(last_wall_ms_, wall_ms), wall_ms, "clock_jump"});
   } else if (last_lag_us_ / 1000 > blind_after_ms_) {
+    last_stall_end_mono_us_ = mono_us;
     sink_({last_wall_ms_ + tick_ms_, wall_ms, "loop_stall"});
   }
   last_mono_us_ = mono_us;
   last_wall_ms_ = wall_ms;
+}
+
+bool LoopWatch::stalled_since(int64_t mono_us) const {
+  if (last_stall_end_mono_us_ > mono_us) return true;
+  return mono_now_us() - last_mono_us_ > (tick_ms_ + blind_after_ms_) * 1000;
 }
 
 }  // namespace blip

@@ -4,7 +4,7 @@
 
 namespace blip {
 namespace {
-constexpr std::array<std::string_view, 3> kStatusNames{"up", "degraded", "down"};
+constexpr std::array<std::string_view, 4> kStatusNames{"up", "degraded", "down", "blind"};
 constexpr std::array<std::string_view, kErrorClassCount> kErrorNames{
     "none",          "timeout",  "refused",  "dns",      "tls",      "http_status",
     "body_mismatch", "body_too_large", "redirects", "reset", "protocol", "auth",

@@ -106,7 +106,8 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
             });
 
   out.family("blip_probe_samples_total", "counter", "Samples by result since this blip process started.");
-  static constexpr std::array<std::string_view, 3> kResults{"up", "degraded", "down"};
+  // blind: in flight while blip itself stalled, so neither up nor down.
+  static constexpr std::array<std::string_view, 4> kResults{"up", "degraded", "down", "blind"};
   for (size_t i = 0; i < probes.size(); ++i) {
     for (size_t result = 0; result < kResults.size(); ++result) {
       out.sample("blip_probe_samples_total", fmt::format("{},result=\"{}\"", labels[i], kResults[result]),

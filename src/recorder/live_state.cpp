@@ -5,6 +5,7 @@ namespace blip {
 void ProbeLiveState::observe(const Sample& sample) {
   last_sample = sample;
   ++samples_by_status[static_cast<size_t>(sample.status)];
+  if (sample.status == Status::blind) return;
   const Phases& phases = sample.phases;
   const int64_t phase_us[] = {phases.dns_us, phases.connect_us, phases.tls_us, phases.first_byte_us};
   int64_t before_transfer_us = 0;

@@ -73,6 +73,9 @@ void Scheduler::arm(ProbeState& state) {
 }
 
 void Scheduler::fire(ProbeState& state) {
+  // libuv's loop time is cached; after a callback that blocked, timers armed
+  // from it would expire at once: a deadline is armed against real time.
+  uv_update_time(loop_);
   const int64_t now_us = mono_now_us();
   if (now_us + kEarlyToleranceUs < state.next_due_us) {
     arm(state);
@@ -110,7 +113,8 @@ void Scheduler::fire(ProbeState& state) {
     std::string detail = fmt::format("no answer within {}", format_duration_ms(state.config->timeout_ms));
     if (std::string progress = state.probe->progress(id); !progress.empty()) detail += " (" + progress + ")";
     state.probe->cancel(id);
-    complete(state, id, ProbeResult::failure(ErrorClass::timeout, std::move(detail)), state.config->timeout_ms * 1000);
+    complete(state, id, ProbeResult::failure(ErrorClass::timeout, std::move(detail)),
+             mono_now_us() - flight.sent_mono_us);
   });
   entry->second.deadline.start(static_cast<uint64_t>(state.config->timeout_ms));
   state.probe->start(id, [this, &state, id](ProbeResult result) {
@@ -129,7 +133,14 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
   sample.error = result.error;
   sample.phases = result.phases;
   sample.detail = std::move(result.detail);
-  if (!result.ok) {
+  if (stalled_since_ && stalled_since_(flight->second.sent_mono_us)) {
+    // What the target did while blip could not run is unknown; the stall is not its latency.
+    sample.status = Status::blind;
+    sample.latency_us = 0;
+    sample.error = ErrorClass::none;
+    sample.phases = {};
+    sample.detail = "in flight while blip itself stalled";
+  } else if (!result.ok) {
     sample.status = Status::down;
   } else if (state.config->degraded_after_ms && latency_us > *state.config->degraded_after_ms * 1000) {
     sample.status = Status::degraded;

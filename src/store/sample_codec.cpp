@@ -89,7 +89,7 @@ std::vector<StoredSample> decode_sample_block(int64_t base_ms, std::string_view 
     previous_ms = s.sent_ms;
     previous_delta = delta;
     const uint8_t header = reader.byte();
-    if ((header >> 6) > 2 || (header & 0x30) != 0) throw std::runtime_error("sample block has an invalid header");
+    if ((header & 0x30) != 0) throw std::runtime_error("sample block has an invalid header");
     s.status = static_cast<Status>(header >> 6);
     if (s.status == Status::down) {
       uint8_t error = reader.byte();

@@ -292,6 +292,7 @@ void Store::write_block(int64_t probe_id, const ProbeBuffer& buffer) {
 void RollupAccumulator::add(const Sample& sample) {
   ++count_;
   first_ms_ = std::min(first_ms_, sample.sent_ms);
+  if (sample.status == Status::blind) return;  // no latency to speak of
   if (sample.status == Status::down) {
     ++down_;
     return;

@@ -18,6 +18,9 @@ class LoopWatch {
   void stop() { timer_.stop(); }
   int64_t last_lag_us() const { return last_lag_us_; }
   int64_t max_lag_us() const { return max_lag_us_; }
+  // Whether the loop stalled at any time after `mono_us`: a stall it recorded
+  // since, or one going on now that its next tick has not seen yet.
+  bool stalled_since(int64_t mono_us) const;
   // Every tick's lag, for /metrics.
   const MetricHistogram& lag_histogram() const { return lag_histogram_; }
 
@@ -31,6 +34,7 @@ class LoopWatch {
   int64_t last_wall_ms_;
   int64_t last_lag_us_ = 0;
   int64_t max_lag_us_ = 0;
+  int64_t last_stall_end_mono_us_ = 0;
   MetricHistogram lag_histogram_{kLoopLagBuckets};
   Timer timer_;
 };

@@ -6,7 +6,9 @@
 
 namespace blip {
 
-enum class Status : uint8_t { up = 0, degraded = 1, down = 2 };
+// `blind`: blip itself stalled while the attempt was in flight, so the
+// result says nothing about the target: neither up nor down, no latency.
+enum class Status : uint8_t { up = 0, degraded = 1, down = 2, blind = 3 };
 
 // Why a sample was down. Stored as a number: append only, never renumber.
 enum class ErrorClass : uint8_t {

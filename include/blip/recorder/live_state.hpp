@@ -26,7 +26,7 @@ struct ProbeLiveState {
   std::optional<OutageTransition> open_outage;  // as it opened
   int64_t open_outage_incident = 0;            // its incident, as stored
   std::optional<int64_t> open_brownout_start_ms;
-  std::array<uint64_t, 3> samples_by_status{};  // up, degraded, down since blip started
+  std::array<uint64_t, 4> samples_by_status{};  // up, degraded, down, blind since blip started
   int64_t outages_total = 0;                    // ever, as the store knows them
   int64_t closed_outage_ms = 0;                 // the durations of every closed outage, ever
   std::array<MetricHistogram, kMetricPhases.size()> durations{

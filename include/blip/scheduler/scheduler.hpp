@@ -49,6 +49,11 @@ class Scheduler {
   void abandon();
 
   const LagHistogram& schedule_lag() const { return schedule_lag_; }
+  // Tells whether blip's own loop stalled after a monotonic time; an attempt
+  // in flight across such a stall is stored as Status::blind.
+  void set_stall_detector(std::function<bool(int64_t since_mono_us)> stalled_since) {
+    stalled_since_ = std::move(stalled_since);
+  }
 
  private:
   struct InFlight {
@@ -81,6 +86,7 @@ class Scheduler {
   bool single_shot_;
   bool stopping_ = false;
   std::function<void()> on_drained_;
+  std::function<bool(int64_t)> stalled_since_;
   LagHistogram schedule_lag_;
 };
 

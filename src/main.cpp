@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
   run_command->add_option("--retain", run.retain, "how long raw samples are kept")->capture_default_str();
   run_command->add_option("--retain-rollups", run.retain_rollups, "how long per-minute rollups are kept")
       ->capture_default_str();
+  run_command->add_option("--store-queue", run.store_queue,
+                          "how much probing to hold in memory while the database cannot be written")
+      ->capture_default_str();
   run_command->add_option("--listen", run.listen, "feed address ADDRESS:PORT (numeric), or off")
       ->envname("BLIP_LISTEN")
       ->capture_default_str();

@@ -279,7 +279,7 @@ TEST(Daemon, BadInputExitsTwoWithAClearMessage) {
                                "--listen", "off"},
                               &output),
             2);
-  EXPECT_EQ(output, "cannot open database /nonexistent-dir/blip.db: unable to open database file\n");
+  EXPECT_EQ(output, "cannot open database /nonexistent-dir/blip.db: No such file or directory\n");
   EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("missing.db")}, &output), 2);
   EXPECT_NE(output.find("missing.db"), std::string::npos) << output;
   EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--since", "soon"}, &output), 2);

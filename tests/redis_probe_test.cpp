@@ -291,7 +291,7 @@ TEST(RedisProbe, FrozenServerTimesOutWhileOthersKeepTheirScheduleAndItRecovers) 
     const Sample& s = d.sample;
     if (s.status == Status::up) continue;
     EXPECT_EQ(s.error, ErrorClass::timeout) << s.detail;
-    EXPECT_EQ(s.latency_us, 500'000);
+    EXPECT_NEAR(static_cast<double>(s.latency_us), 500'000.0, 50'000.0) << "a timeout stores its real elapsed time";
     EXPECT_EQ(s.detail, "no answer within 500ms");
     EXPECT_LE(d.arrived_ms - s.sent_ms, 500 + 100) << "reported within its timeout";
     EXPECT_GE(s.sent_ms, frozen_from_ms - 500) << "down only around the freeze";

@@ -91,10 +91,15 @@ TEST(Store, SamplesOutagesAndBlindWindowsRoundTrip) {
       if (i % 40 == 0) store.flush(written.back().sent_ms);
     }
     store.flush(1'700'000'200'000);
-    int64_t id = store.open_outage(web, {OutageTransition::Kind::opened, 1'700'000'001'000, 0, ErrorClass::refused,
-                                         "connection refused", 2});
-    store.close_outage(id, 1'700'000'004'000, 12, "recovered");
-    store.open_outage(web, {OutageTransition::Kind::opened, 1'700'000'100'000, 0, ErrorClass::timeout, "slow", 2});
+    OutageRow refused{1, web, OutageKind::outage, std::nullopt, 1'700'000'001'000, std::nullopt, ErrorClass::refused,
+                      "connection refused", 2, ""};
+    store.write_outage(refused);
+    refused.end_ms = 1'700'000'004'000;
+    refused.down_samples = 12;
+    refused.end_reason = "recovered";
+    store.write_outage(refused);  // the same row again, closed
+    store.write_outage({2, web, OutageKind::outage, std::nullopt, 1'700'000'100'000, std::nullopt, ErrorClass::timeout,
+                        "slow", 2, ""});
     store.add_blind_window({1'700'000'050'000, 1'700'000'051'000, "loop_stall"});
   }
   Store store(path, Store::Mode::read_only);
@@ -137,7 +142,7 @@ TEST(Store, ClosingOpenOutagesAndPruning) {
   test::TempDir dir;
   Store store(dir.file("blip.db"), Store::Mode::read_write);
   int64_t web = store.register_probe(probe_named("web"));
-  store.open_outage(web, {OutageTransition::Kind::opened, 1000, 0, ErrorClass::timeout, "", 2});
+  store.write_outage({1, web, OutageKind::outage, std::nullopt, 1000, std::nullopt, ErrorClass::timeout, "", 2, ""});
   store.close_open_outages(5000, "shutdown");
   auto outages = store.outages(0, INT64_MAX);
   ASSERT_EQ(outages.size(), 1U);
@@ -178,10 +183,10 @@ TEST(Store, BrownoutsAndIncidentsAreStoredApart) {
   Store store(dir.file("blip.db"), Store::Mode::read_write);
   int64_t web = store.register_probe(probe_named("web"));
   int64_t db = store.register_probe(probe_named("db"));
-  int64_t incident = store.open_incident(1000);
-  store.open_outage(db, {OutageTransition::Kind::opened, 1000, 0, ErrorClass::timeout, "", 2}, OutageKind::outage,
-                    incident);
-  store.open_outage(web, {OutageTransition::Kind::opened, 2000, 0, ErrorClass::none, "", 2}, OutageKind::brownout);
+  const int64_t incident = 1;
+  store.write_incident({incident, 1000, std::nullopt});
+  store.write_outage({1, db, OutageKind::outage, incident, 1000, std::nullopt, ErrorClass::timeout, "", 2, ""});
+  store.write_outage({2, web, OutageKind::brownout, std::nullopt, 2000, std::nullopt, ErrorClass::none, "", 2, ""});
   store.close_open_outages(9000, "shutdown");
   auto outages = store.outages(0, INT64_MAX);
   ASSERT_EQ(outages.size(), 1U);
@@ -216,7 +221,7 @@ TEST(Store, UnopenablePathsNameTheFile) {
     Store store("/nonexistent-dir/blip.db", Store::Mode::read_write);
     FAIL();
   } catch (const StoreError& error) {
-    EXPECT_EQ(std::string(error.what()), "cannot open database /nonexistent-dir/blip.db: unable to open database file");
+    EXPECT_EQ(std::string(error.what()), "cannot open database /nonexistent-dir/blip.db: No such file or directory");
   }
   test::TempDir dir;
   dir.write("not-a-db", "this is plain text, not SQLite\n");

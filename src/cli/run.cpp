@@ -15,12 +15,23 @@
 #include "blip/recorder/sample_recorder.hpp"
 #include "blip/scheduler/scheduler.hpp"
 #include "blip/store/store.hpp"
+#include "blip/store/store_writer.hpp"
 
 namespace blip {
 namespace {
 
 constexpr uint64_t kFlushEveryMs = 1000;
-constexpr int kPruneEveryTicks = 60;
+// Inside compose's 10 s stop timeout, after at most one probe timeout of draining.
+constexpr std::chrono::milliseconds kFinishWithin{5000};
+
+// The recorder is built before the writer (it registers the probes the
+// writer then needs), so it writes through this until the writer exists.
+struct DeferredSink : RecordSink {
+  RecordSink* target = nullptr;
+  void add_sample(int64_t probe_id, const Sample& sample) override { target->add_sample(probe_id, sample); }
+  void write_outage(const OutageRow& row) override { target->write_outage(row); }
+  void write_incident(const IncidentRow& row) override { target->write_incident(row); }
+};
 
 }  // namespace
 
@@ -46,6 +57,11 @@ int run_daemon(const RunOptions& options) {
       std::cerr << "--listen: " << problem << '\n';
       return kExitUsage;
     }
+  }
+  auto queue_ms = parse_duration_ms(options.store_queue, &problem);
+  if (!queue_ms || *queue_ms < 1000) {
+    std::cerr << "--store-queue: " << (queue_ms ? "must be at least 1s" : problem) << '\n';
+    return kExitUsage;
   }
   auto idle_timeout_ms = parse_duration_ms(options.feed_idle_timeout, &problem);
   if (!idle_timeout_ms || *idle_timeout_ms < 1000) {
@@ -73,29 +89,48 @@ int run_daemon(const RunOptions& options) {
     spdlog::info("feed: listening address={}", listen->text);
   }
 
-  std::optional<Store> store;
+  // Startup touches the database from here, once; from then on only the writer thread does.
+  const int64_t started_ms = wall_now_ms();
+  std::unique_ptr<Store> store;
+  std::map<std::string, double> blind_seconds;
   try {
-    store.emplace(options.db_path, Store::Mode::read_write);
+    store = std::make_unique<Store>(options.db_path, Store::Mode::read_write);
+    // Whatever a previous run left open ended, as far as we know, when it was last alive.
+    if (auto last_alive = store->last_alive_ms()) {
+      store->close_open_outages(*last_alive, "blip_stopped");
+      if (started_ms > *last_alive) store->add_blind_window({*last_alive, started_ms, "not_running"});
+    }
+    for (const auto& [reason, ms] : store->blind_ms_by_reason()) {
+      blind_seconds[reason] = static_cast<double>(ms) / 1000.0;
+    }
   } catch (const StoreError& error) {
     std::cerr << error.what() << '\n';
     return kExitUsage;
   }
-
-  // Whatever a previous run left open ended, as far as we know, when it was last alive.
-  const int64_t started_ms = wall_now_ms();
-  if (auto last_alive = store->last_alive_ms()) {
-    store->close_open_outages(*last_alive, "blip_stopped");
-    if (started_ms > *last_alive) store->add_blind_window({*last_alive, started_ms, "not_running"});
+  StoreWriterOptions writer_options;
+  writer_options.retain_ms = *retain_ms;
+  writer_options.retain_rollups_ms = *retain_rollups_ms;
+  writer_options.max_queued_samples = 0;
+  for (const ProbeConfig& config : configs) writer_options.max_queued_samples += *queue_ms / config.interval_ms + 1;
+  DeferredSink writer_sink;
+  std::optional<StoreWriter> writer;  // built once the recorder has registered the probes
+  std::optional<SampleRecorder> recorder;
+  try {
+    recorder.emplace(*store, writer_sink, configs);
+  } catch (const StoreError& error) {
+    std::cerr << error.what() << '\n';
+    return kExitUsage;
   }
-  SampleRecorder recorder(*store, configs);
+  std::vector<std::pair<int64_t, ProbeConfig>> registered;
+  const auto probe_ids = recorder->probe_ids();
+  for (size_t i = 0; i < configs.size(); ++i) registered.emplace_back(probe_ids[i], configs[i]);
+  writer.emplace(std::move(store), options.db_path, std::move(registered), writer_options);
+  writer_sink.target = &*writer;
+  spdlog::info("store: writer started queue_limit_samples={} (about {} MB)", writer_options.max_queued_samples,
+               writer_options.max_queued_samples * 100 / 1'000'000);
   ProbeRuntime runtime(configs);
 
   // What the feed sees: a snapshot the loop publishes every second and after transitions.
-  std::map<std::string, double> blind_seconds;
-  for (const auto& [reason, ms] : store->blind_ms_by_reason()) blind_seconds[reason] = static_cast<double>(ms) / 1000.0;
-  MetricHistogram flush_seconds(kLatencyBuckets);
-  bool last_flush_ok = true;
-  std::string last_flush_error;
   uint64_t snapshot_sequence = 0;
   uint64_t published_transitions = 0;
   std::optional<LoopWatch> loop_watch;
@@ -103,70 +138,39 @@ int run_daemon(const RunOptions& options) {
     if (!listen) return;
     auto snapshot = std::make_shared<LiveSnapshot>();
     snapshot->sequence = ++snapshot_sequence;
-    snapshot->transitions = published_transitions = recorder.transitions();
+    snapshot->transitions = published_transitions = recorder->transitions();
     snapshot->taken_wall_ms = wall_now_ms();
     snapshot->taken_mono_us = mono_now_us();
     snapshot->started_wall_ms = started_ms;
-    snapshot->probes = recorder.live();
+    snapshot->probes = recorder->live();
     if (loop_watch) {
       snapshot->loop_lag_us = loop_watch->last_lag_us();
       snapshot->loop_lag = loop_watch->lag_histogram();
     }
     snapshot->blind_seconds = blind_seconds;
-    snapshot->store_pending_samples = store->pending_samples();
-    snapshot->store_flush = flush_seconds;
-    snapshot->last_flush_ok = last_flush_ok;
-    snapshot->last_flush_error = last_flush_error;
+    snapshot->store = writer->health();
     board.publish(std::move(snapshot));
   };
   // Transitions within one loop iteration make one snapshot.
   Timer publish_soon(runtime.loop.get(), publish);
   Scheduler scheduler(runtime.loop.get(), configs, runtime.probes, [&](size_t index, const Sample& sample) {
-    recorder.record(index, sample);
-    if (listen && recorder.transitions() != published_transitions) publish_soon.start(0);
+    recorder->record(index, sample);
+    if (listen && recorder->transitions() != published_transitions) publish_soon.start(0);
   });
 
   loop_watch.emplace(runtime.loop.get(), [&](const BlindWindow& window) {
     spdlog::warn("blind: reason={} start={} duration={}", window.reason, format_iso8601_ms(window.start_ms),
                  format_duration_brief(window.end_ms - window.start_ms));
     blind_seconds[window.reason] += static_cast<double>(window.end_ms - window.start_ms) / 1000.0;
-    try {
-      store->add_blind_window(window);
-    } catch (const StoreError& error) {
-      spdlog::error("store: blind window write failed err={}", error.what());
-    }
+    writer->add_blind_window(window);
   });
   scheduler.set_stall_detector([&](int64_t since_mono_us) { return loop_watch->stalled_since(since_mono_us); });
 
-  auto flush = [&] {
-    const int64_t began_us = mono_now_us();
-    try {
-      store->flush(wall_now_ms());
-      last_flush_ok = true;
-    } catch (const StoreError& error) {
-      spdlog::error("store: flush failed, samples kept for the next try err={}", error.what());
-      last_flush_ok = false;
-      last_flush_error = error.what();
-    }
-    flush_seconds.observe(static_cast<double>(mono_now_us() - began_us) / 1e6);
-    return last_flush_ok;
-  };
   int exit_code = kExitOk;
-  int maintenance_ticks = 0;
+  // The one maintenance timer: the writer writes what is queued, the feed gets a snapshot.
   Timer maintenance(runtime.loop.get(), [&] {
-    flush();
+    writer->flush(wall_now_ms());
     publish();
-    if (++maintenance_ticks % kPruneEveryTicks == 0) {
-      try {
-        int64_t removed = store->prune_samples_before(wall_now_ms() - *retain_ms);
-        int64_t removed_rollups = store->prune_rollups_before(wall_now_ms() - *retain_rollups_ms);
-        if (removed + removed_rollups > 0) {
-          spdlog::info("store: pruned sample_blocks={} rollups={}", removed, removed_rollups);
-        }
-      } catch (const StoreError& error) {
-        spdlog::error("store: prune failed err={}", error.what());
-      }
-    }
   });
   maintenance.start(kFlushEveryMs, kFlushEveryMs);
 
@@ -175,15 +179,10 @@ int run_daemon(const RunOptions& options) {
     loop_watch->stop();
     maintenance.stop();
     publish_soon.stop();
-    try {
-      recorder.close_open(wall_now_ms(), "shutdown");
-    } catch (const StoreError& error) {
-      spdlog::error("store: closing outages failed err={}", error.what());
-    }
-    // The last chance to store what is buffered: retry a little, then say so in the exit status.
-    bool flushed = false;
-    for (int attempt = 0; attempt < 3 && !flushed; ++attempt) flushed = flush();
-    if (!flushed) {
+    recorder->close_open(wall_now_ms(), "shutdown");
+    // The last chance to store what is queued: the writer retries for a while, then the exit status says so.
+    writer->flush(wall_now_ms());
+    if (!writer->finish(kFinishWithin)) {
       spdlog::error("run: samples could not be stored; exiting with status 1");
       exit_code = 1;
     }

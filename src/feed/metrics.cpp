@@ -134,11 +134,17 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
   for (const auto& [reason, seconds] : blind) {
     out.sample("blip_blind_seconds_total", fmt::format("reason=\"{}\"", label_value(reason)), seconds);
   }
-  out.family("blip_store_pending_samples", "gauge", "Samples waiting to be written to the database.");
-  out.sample("blip_store_pending_samples", "", static_cast<double>(live.store_pending_samples));
+  out.family("blip_store_pending_samples", "gauge", "Samples queued for the writer thread, not yet in the database.");
+  out.sample("blip_store_pending_samples", "", static_cast<double>(live.store.queued_samples));
+  out.family("blip_store_pending_bytes", "gauge", "About how much memory the queued samples take.");
+  out.sample("blip_store_pending_bytes", "", static_cast<double>(live.store.queued_bytes));
+  out.family("blip_store_dropped_samples_total", "counter",
+             "Samples dropped, oldest first, because the queue was full while the database could not be written, "
+             "since this blip process started (stored as store_dropped blind windows).");
+  out.sample("blip_store_dropped_samples_total", "", static_cast<double>(live.store.dropped_samples));
   out.family("blip_store_flush_seconds", "histogram",
-             "Duration of each write of buffered samples to the database, since this blip process started.");
-  out.histogram("blip_store_flush_seconds", "", live.store_flush);
+             "Duration of each write of the writer thread (one transaction), since this blip process started.");
+  out.histogram("blip_store_flush_seconds", "", live.store.write_seconds);
   return out.take();
 }
 

@@ -14,6 +14,8 @@ constexpr int64_t kCacheUs = 1'000'000;
 constexpr int64_t kStaleUs = 5'000'000;
 // /healthz: the loop publishes a snapshot every second; older than this, it is not ticking.
 constexpr int64_t kHealthyWithinUs = 2'000'000;
+// The writer writes every second; queued data older than this means it is stuck (a stalled disk).
+constexpr int64_t kStoreWritesWithinMs = 5'000;
 
 constexpr std::string_view kJson = "application/json; charset=utf-8";
 
@@ -162,8 +164,12 @@ FeedResponse StatusFeed::health(const LiveSnapshot* live) const {
   const int64_t age_us = mono_now_us() - live->taken_mono_us;
   if (age_us > kHealthyWithinUs) {
     response.body = fmt::format("loop stalled: no tick for {}\n", format_duration_brief(age_us / 1000));
-  } else if (!live->last_flush_ok) {
-    response.body = fmt::format("store: the last flush failed: {}\n", live->last_flush_error);
+  } else if (!live->store.last_write_ok) {
+    response.body = fmt::format("store: the last write failed ({} samples queued): {}\n", live->store.queued_samples,
+                                live->store.last_error);
+  } else if (live->store.unwritten_for_ms > kStoreWritesWithinMs) {
+    response.body = fmt::format("store: nothing written for {} ({} samples queued)\n",
+                                format_duration_brief(live->store.unwritten_for_ms), live->store.queued_samples);
   } else {
     response.status = 200;
     response.body = "ok\n";

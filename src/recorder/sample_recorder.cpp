@@ -7,14 +7,18 @@
 
 namespace blip {
 
-SampleRecorder::SampleRecorder(Store& store, const std::vector<ProbeConfig>& configs, bool log_transitions)
-    : store_(store), log_transitions_(log_transitions) {
+SampleRecorder::SampleRecorder(Store& store, RecordSink& sink, const std::vector<ProbeConfig>& configs,
+                               bool log_transitions)
+    : sink_(sink),
+      log_transitions_(log_transitions),
+      next_outage_id_(store.max_outage_id() + 1),
+      next_incident_id_(store.max_incident_id() + 1) {
   for (const ProbeConfig& config : configs) {
-    probes_.push_back({&config, store_.register_probe(config), OutageTracker(config.confirm),
-                       OutageTracker(config.confirm, Status::degraded)});
+    probes_.push_back({&config, store.register_probe(config), OutageTracker(config.confirm),
+                       OutageTracker(config.confirm, Status::degraded), std::nullopt, std::nullopt});
   }
   // Counters that survive a restart: what the store already holds.
-  const auto totals = store_.outage_totals();
+  const auto totals = store.outage_totals();
   live_.resize(probes_.size());
   for (size_t i = 0; i < probes_.size(); ++i) {
     if (auto found = totals.find(probes_[i].probe_id); found != totals.end()) {
@@ -24,28 +28,56 @@ SampleRecorder::SampleRecorder(Store& store, const std::vector<ProbeConfig>& con
   }
 }
 
+std::vector<int64_t> SampleRecorder::probe_ids() const {
+  std::vector<int64_t> ids;
+  for (const ProbeTracking& probe : probes_) ids.push_back(probe.probe_id);
+  return ids;
+}
+
 void SampleRecorder::record(size_t probe_index, const Sample& sample) {
   ProbeTracking& probe = probes_[probe_index];
-  store_.add_sample(probe.probe_id, sample);
   live_[probe_index].observe(sample);
   try {
+    sink_.add_sample(probe.probe_id, sample);
     if (auto transition = probe.outages.observe(sample)) record_outage(probe_index, *transition);
     if (auto transition = probe.brownouts.observe(sample)) record_brownout(probe_index, *transition);
   } catch (const StoreError& error) {
-    spdlog::error("store: outage write failed probe={} err={}", probe.config->name, error.what());
+    spdlog::error("store: write failed probe={} err={}", probe.config->name, error.what());
   }
 }
 
 void SampleRecorder::close_open(int64_t end_ms, const std::string& end_reason) {
   for (ProbeTracking& probe : probes_) {
-    if (probe.outages.is_open()) {
-      store_.close_outage(probe.open_outage_id, end_ms, probe.outages.consecutive_down(), end_reason);
-    }
-    if (probe.brownouts.is_open()) {
-      store_.close_outage(probe.open_brownout_id, end_ms, probe.brownouts.consecutive_down(), end_reason);
-    }
+    end_row(probe.open_outage, end_ms, probe.outages.consecutive_down(), end_reason);
+    end_row(probe.open_brownout, end_ms, probe.brownouts.consecutive_down(), end_reason);
   }
-  store_.close_open_outages(end_ms, end_reason);  // and their incidents
+  if (incident_.id != 0 && !incident_.end_ms) {
+    incident_.end_ms = std::max(end_ms, incident_.start_ms);
+    sink_.write_incident(incident_);
+  }
+}
+
+void SampleRecorder::end_row(std::optional<OutageRow>& open, int64_t end_ms, int64_t down_samples,
+                             const std::string& end_reason) {
+  if (!open) return;
+  OutageRow row = std::move(*open);
+  open.reset();
+  row.end_ms = std::max(end_ms, row.start_ms);
+  row.down_samples = down_samples;
+  row.end_reason = end_reason;
+  sink_.write_outage(row);
+}
+
+OutageRow SampleRecorder::opened_row(const ProbeTracking& probe, const OutageTransition& transition, OutageKind kind) {
+  OutageRow row;
+  row.id = next_outage_id_++;
+  row.probe_id = probe.probe_id;
+  row.kind = kind;
+  row.start_ms = transition.start_ms;
+  row.error = transition.error;
+  row.detail = transition.detail;
+  row.down_samples = transition.down_samples;
+  return row;
 }
 
 void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& transition) {
@@ -57,28 +89,28 @@ void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& t
     live.state_changed_ms = transition.start_ms;
     ++live.outages_total;
     auto membership = incidents_.outage_opened(probe_index, transition.start_ms);
-    incident_start_ms_ = membership.start_ms;
-    if (membership.started) {
-      incident_id_ = store_.open_incident(membership.start_ms);
-    } else {
-      store_.update_incident(incident_id_, incident_start_ms_, std::nullopt);
-    }
-    live.open_outage_incident = incident_id_;
-    probe.open_outage_id = 0;  // if the insert fails, the close must not touch an older outage
-    probe.open_outage_id = store_.open_outage(probe.probe_id, transition, OutageKind::outage, incident_id_);
+    if (membership.started) incident_.id = next_incident_id_++;
+    incident_.start_ms = membership.start_ms;
+    incident_.end_ms.reset();
+    sink_.write_incident(incident_);
+    live.open_outage_incident = incident_.id;
+    probe.open_outage = opened_row(probe, transition, OutageKind::outage);
+    probe.open_outage->incident_id = incident_.id;
+    sink_.write_outage(*probe.open_outage);
     if (log_transitions_) {
       spdlog::warn("outage: opened probe={} start={} error={} detail=\"{}\" incident={}", probe.config->name,
                    format_iso8601_ms(transition.start_ms), to_string(transition.error), transition.detail,
-                   incident_id_);
+                   incident_.id);
     }
     return;
   }
   live.open_outage.reset();
   live.state_changed_ms = transition.end_ms;
   live.closed_outage_ms += transition.end_ms - transition.start_ms;
-  store_.close_outage(probe.open_outage_id, transition.end_ms, transition.down_samples, "recovered");
+  end_row(probe.open_outage, transition.end_ms, transition.down_samples, "recovered");
   if (auto incident_end = incidents_.outage_closed(transition.end_ms)) {
-    store_.update_incident(incident_id_, incident_start_ms_, *incident_end);
+    incident_.end_ms = *incident_end;
+    sink_.write_incident(incident_);
   }
   if (log_transitions_) {
     spdlog::info("outage: closed probe={} duration={} down_samples={}", probe.config->name,
@@ -93,8 +125,8 @@ void SampleRecorder::record_brownout(size_t probe_index, const OutageTransition&
   if (transition.kind == OutageTransition::Kind::opened) {
     live.open_brownout_start_ms = transition.start_ms;
     live.state_changed_ms = transition.start_ms;
-    probe.open_brownout_id = 0;
-    probe.open_brownout_id = store_.open_outage(probe.probe_id, transition, OutageKind::brownout);
+    probe.open_brownout = opened_row(probe, transition, OutageKind::brownout);
+    sink_.write_outage(*probe.open_brownout);
     if (log_transitions_) {
       spdlog::info("brownout: opened probe={} start={}", probe.config->name, format_iso8601_ms(transition.start_ms));
     }
@@ -102,7 +134,7 @@ void SampleRecorder::record_brownout(size_t probe_index, const OutageTransition&
   }
   live.open_brownout_start_ms.reset();
   live.state_changed_ms = transition.end_ms;
-  store_.close_outage(probe.open_brownout_id, transition.end_ms, transition.down_samples, "recovered");
+  end_row(probe.open_brownout, transition.end_ms, transition.down_samples, "recovered");
   if (log_transitions_) {
     spdlog::info("brownout: closed probe={} duration={}", probe.config->name,
                  format_duration_brief(transition.end_ms - transition.start_ms));

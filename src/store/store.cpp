@@ -3,8 +3,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 
 namespace blip {
 namespace {
@@ -81,6 +87,11 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
   -- Uptime counts a probe's first minute from its first sample, not from the
   -- minute's start (NULL in older rows: the minute's start).
   ALTER TABLE rollups ADD COLUMN first_ms INTEGER;
+)sql", R"sql(
+  -- A minute's block may be several rows (parts appended by each write) until
+  -- the minute closes and they are merged; readers take them in id order.
+  DROP INDEX sample_blocks_by_probe_minute;
+  CREATE INDEX sample_blocks_by_probe_minute ON sample_blocks(probe_id, minute_ms, id);
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
@@ -130,12 +141,40 @@ class Store::Statement {
   sqlite3_stmt* statement_ = nullptr;
 };
 
+namespace {
+
+// One writer per database: an exclusive lock on a file beside it, held while
+// the Store lives. Returns the descriptor, or throws naming the holder.
+int lock_for_writing(const std::string& path) {
+  const std::string lock_path = path + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw StoreError(fmt::format("cannot open database {}: {}", path, std::strerror(errno)));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[64] = {};
+    const ssize_t got = pread(fd, holder, sizeof holder - 1, 0);
+    ::close(fd);
+    std::string who(holder, got > 0 ? static_cast<size_t>(got) : 0);
+    while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    throw StoreError(fmt::format("database {} is in use by another blip ({}); one blip writes a database at a time",
+                                 path, who.empty() ? "its lock file " + lock_path + " is held" : who));
+  }
+  const std::string me = fmt::format("pid {}", getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, me.data(), me.size(), 0) < 0) {
+    // The lock holds either way; only the message a second blip prints is poorer.
+  }
+  return fd;
+}
+
+}  // namespace
+
 Store::Store(const std::string& path, Mode mode) : path_(path) {
+  if (mode == Mode::read_write) lock_fd_ = lock_for_writing(path);
   int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   if (sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
     std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
+    if (lock_fd_ >= 0) ::close(lock_fd_);
     throw StoreError(fmt::format("cannot open database {}: {}", path, message));
   }
   sqlite3_busy_timeout(db_, 5000);
@@ -165,6 +204,7 @@ Store::Store(const std::string& path, Mode mode) : path_(path) {
   } catch (const StoreError& error) {
     sqlite3_close(db_);
     db_ = nullptr;
+    if (lock_fd_ >= 0) ::close(lock_fd_);
     std::string message = error.what();
     if (message.find(path) == std::string::npos) message = fmt::format("database {}: {}", path, message);
     throw StoreError(message);
@@ -179,6 +219,7 @@ Store::~Store() {
   } catch (...) {
   }
   sqlite3_close(db_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
 void Store::exec(const char* sql) const {
@@ -251,42 +292,77 @@ int64_t Store::detail_id(const std::string& text) {
 
 void Store::begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer) {
   buffer.minute = RollupAccumulator{};
-  Statement existing(db_, "SELECT count, data FROM sample_blocks WHERE probe_id=? AND minute_ms=?");
+  buffer.part_rows.clear();
+  buffer.block.emplace(minute_ms);
+  // A previous run (or a write of this run that failed after it) stored part
+  // of this minute: continue its block rather than overwrite it.
+  Statement existing(db_, "SELECT id, data FROM sample_blocks WHERE probe_id=? AND minute_ms=? ORDER BY id");
   existing.bind(1, probe_id).bind(2, minute_ms);
-  if (!existing.step()) {
-    buffer.block.emplace(minute_ms);
-    return;
+  while (existing.step()) {
+    std::vector<StoredSample> decoded;
+    try {
+      decoded = decode_sample_block(minute_ms, existing.text(1));
+    } catch (const std::runtime_error& error) {
+      throw StoreError(fmt::format("sample block of minute {} is corrupt: {}", minute_ms, error.what()));
+    }
+    for (const StoredSample& stored : decoded) {
+      buffer.block->append(stored.sample, stored.detail_id);
+      buffer.minute.add(stored.sample);
+    }
+    buffer.part_rows.push_back(existing.integer(0));
   }
-  // A previous run wrote part of this minute: continue its block rather than overwrite it.
-  std::string bytes = existing.text(1);
-  std::vector<StoredSample> decoded;
-  try {
-    decoded = decode_sample_block(minute_ms, bytes);
-  } catch (const std::runtime_error& error) {
-    throw StoreError(fmt::format("sample block of minute {} is corrupt: {}", minute_ms, error.what()));
-  }
-  for (const StoredSample& stored : decoded) buffer.minute.add(stored.sample);
-  const size_t n = decoded.size();
-  const int64_t last_ms = n == 0 ? minute_ms : decoded[n - 1].sample.sent_ms;
-  const int64_t before_last_ms = n < 2 ? minute_ms : decoded[n - 2].sample.sent_ms;
-  buffer.block.emplace(minute_ms, std::move(bytes), static_cast<int64_t>(n), last_ms,
-                       n == 0 ? 0 : last_ms - before_last_ms);
 }
 
-void Store::write_block(int64_t probe_id, const ProbeBuffer& buffer) {
-  const SampleBlockEncoder& block = *buffer.block;
-  Statement upsert(db_,
-                   "INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?) "
-                   "ON CONFLICT(probe_id, minute_ms) DO UPDATE SET count=excluded.count, data=excluded.data");
-  upsert.bind(1, probe_id).bind(2, block.base_ms()).bind(3, block.count()).bind_blob(4, block.bytes()).step();
-  // The minute's rollup is rewritten with its block, so the two always agree.
-  const Rollup rollup = buffer.minute.rollup(block.base_ms());
+void Store::write_rollup(int64_t probe_id, const ProbeBuffer& buffer) {
+  // The minute's rollup is rewritten with each write of its samples, so the two always agree.
+  const Rollup rollup = buffer.minute.rollup(buffer.block->base_ms());
   Statement rollup_upsert(db_,
                           "INSERT OR REPLACE INTO rollups(probe_id, minute_ms, count, down, degraded, p50_us, p95_us, "
                           "max_us, first_ms) VALUES(?,?,?,?,?,?,?,?,?)");
   rollup_upsert.bind(1, probe_id).bind(2, rollup.minute_ms).bind(3, rollup.count).bind(4, rollup.down);
   rollup_upsert.bind(5, rollup.degraded).bind(6, rollup.p50_us).bind(7, rollup.p95_us).bind(8, rollup.max_us);
   rollup_upsert.bind(9, rollup.first_ms).step();
+}
+
+void Store::close_minute(int64_t probe_id, ProbeBuffer& buffer) {
+  const SampleBlockEncoder& block = *buffer.block;
+  Statement insert(db_, "INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?)");
+  insert.bind(1, probe_id).bind(2, block.base_ms()).bind(3, block.count()).bind_blob(4, block.bytes()).step();
+  for (int64_t id : buffer.part_rows) {
+    Statement remove(db_, "DELETE FROM sample_blocks WHERE id=?");
+    remove.bind(1, id).step();
+  }
+  buffer.part_rows.clear();
+  write_rollup(probe_id, buffer);
+}
+
+void Store::write_samples(const std::vector<std::pair<int64_t, Sample>>& samples) {
+  // This write's new samples of each probe's open minute, appended as one part row.
+  std::map<int64_t, SampleBlockEncoder> parts;
+  for (const auto& [probe_id, sample] : samples) {
+    ProbeBuffer& buffer = buffers_[probe_id];
+    const int64_t minute_ms = sample.sent_ms - sample.sent_ms % kMinuteMs;
+    // A sample stamped earlier than the open block (the wall clock stepped
+    // back) stays in it: its own time is exact within the block.
+    if (!buffer.block || minute_ms > buffer.block->base_ms()) {
+      if (buffer.block) {
+        parts.erase(probe_id);  // the merged row holds them
+        close_minute(probe_id, buffer);
+      }
+      begin_block(probe_id, minute_ms, buffer);
+    }
+    const int64_t detail = sample.status == Status::down ? detail_id(sample.detail) : 0;
+    buffer.block->append(sample, detail);
+    buffer.minute.add(sample);
+    parts.try_emplace(probe_id, buffer.block->base_ms()).first->second.append(sample, detail);
+  }
+  for (const auto& [probe_id, part] : parts) {
+    Statement insert(db_, "INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?)");
+    insert.bind(1, probe_id).bind(2, part.base_ms()).bind(3, part.count()).bind_blob(4, part.bytes()).step();
+    ProbeBuffer& buffer = buffers_[probe_id];
+    buffer.part_rows.push_back(sqlite3_last_insert_rowid(db_));
+    write_rollup(probe_id, buffer);
+  }
 }
 
 void RollupAccumulator::add(const Sample& sample) {
@@ -317,27 +393,16 @@ Rollup RollupAccumulator::rollup(int64_t minute_ms) const {
   return rollup;
 }
 
-void Store::flush(int64_t now_ms) {
+void Store::write(const WriteBatch& batch) {
   exec("BEGIN IMMEDIATE");
   try {
-    for (auto& [probe_id, buffer] : buffers_) {
-      if (buffer.pending.empty()) continue;
-      for (const Sample& sample : buffer.pending) {
-        int64_t minute_ms = sample.sent_ms - sample.sent_ms % kMinuteMs;
-        // A sample stamped earlier than the open block (the wall clock stepped
-        // back) stays in it: its own time is exact within the block.
-        if (!buffer.block || minute_ms > buffer.block->base_ms()) {
-          if (buffer.block) write_block(probe_id, buffer);
-          begin_block(probe_id, minute_ms, buffer);
-        }
-        buffer.block->append(sample, sample.status == Status::down ? detail_id(sample.detail) : 0);
-        buffer.minute.add(sample);
-      }
-      write_block(probe_id, buffer);
-    }
+    write_samples(batch.samples);
+    for (const IncidentRow& incident : batch.incidents) upsert_incident(incident);
+    for (const OutageRow& outage : batch.outages) upsert_outage(outage);
+    for (const BlindWindow& window : batch.blind_windows) add_blind_window(window);
     Statement alive(db_, "INSERT INTO meta(key, value) VALUES('last_alive_ms', ?) "
                          "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
-    alive.bind(1, now_ms).step();
+    alive.bind(1, batch.alive_ms).step();
     exec("COMMIT");
   } catch (const std::exception& error) {
     // Blocks may hold samples that were rolled back: rebuild them from the database next time.
@@ -345,37 +410,63 @@ void Store::flush(int64_t now_ms) {
     rollback();
     throw StoreError(error.what());
   }
+}
+
+void Store::flush(int64_t now_ms) {
+  WriteBatch batch;
+  batch.alive_ms = now_ms;
+  for (const auto& [probe_id, buffer] : buffers_) {
+    for (const Sample& sample : buffer.pending) batch.samples.emplace_back(probe_id, sample);
+  }
+  write(batch);
   for (auto& [probe_id, buffer] : buffers_) buffer.pending.clear();
 }
 
-int64_t Store::open_outage(int64_t probe_id, const OutageTransition& opened, OutageKind kind,
-                           std::optional<int64_t> incident_id) {
-  Statement insert(db_,
-                   "INSERT INTO outages(probe_id, start_ms, error, detail, down_samples, kind, incident_id) "
-                   "VALUES(?,?,?,?,?,?,?)");
-  insert.bind(1, probe_id).bind(2, opened.start_ms).bind(3, std::string(to_string(opened.error)));
-  insert.bind(4, opened.detail).bind(5, opened.down_samples).bind(6, std::string(to_string(kind)));
-  if (incident_id) insert.bind(7, *incident_id);
-  insert.step();
-  return sqlite3_last_insert_rowid(db_);
+void Store::upsert_incident(const IncidentRow& row) {
+  Statement upsert(db_,
+                   "INSERT INTO incidents(id, start_ms, end_ms) VALUES(?1, ?2, ?3) "
+                   "ON CONFLICT(id) DO UPDATE SET start_ms=excluded.start_ms, end_ms=excluded.end_ms");
+  upsert.bind(1, row.id).bind(2, row.start_ms);
+  if (row.end_ms) upsert.bind(3, *row.end_ms);
+  upsert.step();
 }
 
-int64_t Store::open_incident(int64_t start_ms) {
-  Statement insert(db_, "INSERT INTO incidents(start_ms) VALUES(?)");
-  insert.bind(1, start_ms).step();
-  return sqlite3_last_insert_rowid(db_);
+void Store::upsert_outage(const OutageRow& row) {
+  Statement upsert(db_,
+                   "INSERT INTO outages(id, probe_id, start_ms, end_ms, error, detail, down_samples, end_reason, kind, "
+                   "incident_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                   "ON CONFLICT(id) DO UPDATE SET end_ms=excluded.end_ms, down_samples=excluded.down_samples, "
+                   "end_reason=excluded.end_reason, incident_id=excluded.incident_id");
+  upsert.bind(1, row.id).bind(2, row.probe_id).bind(3, row.start_ms);
+  if (row.end_ms) upsert.bind(4, *row.end_ms);
+  upsert.bind(5, std::string(to_string(row.error))).bind(6, row.detail).bind(7, row.down_samples);
+  if (!row.end_reason.empty()) upsert.bind(8, row.end_reason);
+  upsert.bind(9, std::string(to_string(row.kind)));
+  if (row.incident_id) upsert.bind(10, *row.incident_id);
+  upsert.step();
 }
 
-void Store::update_incident(int64_t incident_id, int64_t start_ms, std::optional<int64_t> end_ms) {
-  Statement update(db_, "UPDATE incidents SET start_ms=?, end_ms=? WHERE id=?");
-  update.bind(1, start_ms);
-  if (end_ms) update.bind(2, *end_ms);
-  update.bind(3, incident_id).step();
+void Store::write_outage(const OutageRow& row) { upsert_outage(row); }
+void Store::write_incident(const IncidentRow& row) { upsert_incident(row); }
+
+int64_t Store::max_outage_id() const {
+  Statement select(db_, "SELECT coalesce(max(id), 0) FROM outages");
+  select.step();
+  return select.integer(0);
 }
 
-void Store::close_outage(int64_t outage_id, int64_t end_ms, int64_t down_samples, const std::string& end_reason) {
-  Statement update(db_, "UPDATE outages SET end_ms=?, down_samples=?, end_reason=? WHERE id=? AND end_ms IS NULL");
-  update.bind(1, end_ms).bind(2, down_samples).bind(3, end_reason).bind(4, outage_id).step();
+int64_t Store::max_incident_id() const {
+  Statement select(db_, "SELECT coalesce(max(id), 0) FROM incidents");
+  select.step();
+  return select.integer(0);
+}
+
+void Store::set_auto_checkpoint(bool on) { exec(on ? "PRAGMA wal_autocheckpoint=1000" : "PRAGMA wal_autocheckpoint=0"); }
+
+void Store::checkpoint() {
+  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) != SQLITE_OK) {
+    throw StoreError(fmt::format("sqlite checkpoint: {}", sqlite3_errmsg(db_)));
+  }
 }
 
 void Store::close_open_outages(int64_t end_ms, const std::string& end_reason) {
@@ -538,7 +629,7 @@ std::vector<BlindWindow> Store::blind_windows(int64_t from_ms, int64_t to_ms) co
 std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
   Statement select(db_,
                    "SELECT b.minute_ms, b.data FROM sample_blocks b JOIN probes p ON p.id = b.probe_id "
-                   "WHERE p.name = ? AND b.minute_ms >= ? AND b.minute_ms < ? ORDER BY b.minute_ms");
+                   "WHERE p.name = ? AND b.minute_ms >= ? AND b.minute_ms < ? ORDER BY b.minute_ms, b.id");
   // A block holds samples from its minute on (later ones only after a clock step back).
   select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs - kMinuteMs).bind(3, to_ms);
   std::map<int64_t, std::string> details;

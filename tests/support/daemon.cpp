@@ -4,8 +4,9 @@
 
 namespace blip::test {
 
-Daemon::Daemon(const TempDir& dir, const std::string& config, const std::vector<std::string>& extra_args)
-    : db_(dir.file("blip.db")), log_(dir.file("blip.log")), feed_port_(free_port()) {
+Daemon::Daemon(const TempDir& dir, const std::string& config, const std::vector<std::string>& extra_args,
+               const std::string& db)
+    : db_(db.empty() ? dir.file("blip.db") : db), log_(dir.file("blip.log")), feed_port_(free_port()) {
   dir.write("probes.d/probes.toml", config);
   std::vector<std::string> argv{BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db_,
                                 "--listen", "127.0.0.1:" + std::to_string(feed_port_)};

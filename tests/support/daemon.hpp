@@ -11,7 +11,9 @@ namespace blip::test {
 // `dir`, with its feed on a free loopback port, logging to dir/blip.log.
 class Daemon {
  public:
-  Daemon(const TempDir& dir, const std::string& config, const std::vector<std::string>& extra_args = {});
+  // `db` defaults to dir/blip.db.
+  Daemon(const TempDir& dir, const std::string& config, const std::vector<std::string>& extra_args = {},
+         const std::string& db = "");
   ChildProcess& process() { return *process_; }
   const std::string& db() const { return db_; }
   int feed_port() const { return feed_port_; }

@@ -27,6 +27,7 @@ struct RunOptions {
   std::string db_path = "./blip.db";
   std::string retain = "14d";
   std::string retain_rollups = "400d";
+  std::string store_queue = "10m";  // samples held in memory while the database cannot be written
   std::string listen = "127.0.0.1:9185";  // the feed; "off" for none
   unsigned feed_max_connections = 256;
   unsigned feed_max_connections_per_client = 32;

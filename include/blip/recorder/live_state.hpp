@@ -12,6 +12,7 @@
 #include "blip/analysis/outage_tracker.hpp"
 #include "blip/core/metric_histogram.hpp"
 #include "blip/core/sample.hpp"
+#include "blip/store/store_writer.hpp"
 
 namespace blip {
 
@@ -48,10 +49,7 @@ struct LiveSnapshot {
   int64_t loop_lag_us = 0;             // of the last LoopWatch tick
   MetricHistogram loop_lag;
   std::map<std::string, double> blind_seconds;  // by reason, ever, as the store knows them
-  int64_t store_pending_samples = 0;
-  MetricHistogram store_flush;
-  bool last_flush_ok = true;
-  std::string last_flush_error;
+  StoreHealth store;                            // the writer thread's queue and last write
 };
 
 // Hands snapshots from the loop to the feed: the loop swaps a pointer and

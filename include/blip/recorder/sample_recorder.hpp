@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "blip/analysis/outage_tracker.hpp"
@@ -10,23 +11,28 @@
 
 namespace blip {
 
-// What `blip run` does with every sample: buffers it in the store, finds
+// What `blip run` does with every sample: hands it to the store, finds
 // outages and brownouts as they open and close, groups outages into
-// incidents, and writes each transition at once. Samples of one probe must
-// come in send order.
+// incidents, writes each transition at once, and keeps each probe's live
+// state. Samples of one probe must come in send order.
 class SampleRecorder {
  public:
-  // Registers the probes in the store. `log_transitions` logs each outage and brownout.
-  SampleRecorder(Store& store, const std::vector<ProbeConfig>& configs, bool log_transitions = true);
+  // Registers the probes in `store` and numbers outages and incidents on from
+  // what it holds; writes through `sink` (a StoreWriter), or the store itself.
+  SampleRecorder(Store& store, RecordSink& sink, const std::vector<ProbeConfig>& configs, bool log_transitions = true);
+  SampleRecorder(Store& store, const std::vector<ProbeConfig>& configs, bool log_transitions = true)
+      : SampleRecorder(store, store, configs, log_transitions) {}
   void record(size_t probe_index, const Sample& sample);
-  // Ends every outage and brownout still open (blip is stopping), with the
-  // number of samples each has seen so far.
+  // Ends every outage, brownout and incident still open (blip is stopping),
+  // with the number of samples each has seen so far.
   void close_open(int64_t end_ms, const std::string& end_reason);
 
   // Each probe's live state, in configuration order, for feed snapshots.
   const std::vector<ProbeLiveState>& live() const { return live_; }
   // How many outages and brownouts opened or closed since the recorder started.
   uint64_t transitions() const { return transitions_; }
+  // Each probe's id in the store, in configuration order.
+  std::vector<int64_t> probe_ids() const;
 
  private:
   struct ProbeTracking {
@@ -34,20 +40,24 @@ class SampleRecorder {
     int64_t probe_id;
     OutageTracker outages;
     OutageTracker brownouts;
-    int64_t open_outage_id = 0;
-    int64_t open_brownout_id = 0;
+    std::optional<OutageRow> open_outage;
+    std::optional<OutageRow> open_brownout;
   };
   void record_outage(size_t probe_index, const OutageTransition& transition);
   void record_brownout(size_t probe_index, const OutageTransition& transition);
+  OutageRow opened_row(const ProbeTracking& probe, const OutageTransition& transition, OutageKind kind);
+  // Writes an open row as ended there; nothing when none is open.
+  void end_row(std::optional<OutageRow>& open, int64_t end_ms, int64_t down_samples, const std::string& end_reason);
 
-  Store& store_;
+  RecordSink& sink_;
   bool log_transitions_;
   std::vector<ProbeTracking> probes_;
   std::vector<ProbeLiveState> live_;
   uint64_t transitions_ = 0;
   IncidentTracker incidents_;
-  int64_t incident_id_ = 0;  // the current incident, as stored
-  int64_t incident_start_ms_ = 0;
+  IncidentRow incident_;  // the current incident, as written
+  int64_t next_outage_id_;
+  int64_t next_incident_id_;
 };
 
 }  // namespace blip

@@ -39,6 +39,45 @@ struct OutageRecord {
   std::string end_reason;  // "recovered", "shutdown", "blip_stopped"
 };
 
+// One outage or brownout as the recorder knows it, written as an upsert: writing
+// it again when it closes, or into a database recreated meanwhile, is safe.
+struct OutageRow {
+  int64_t id = 0;  // assigned by the recorder
+  int64_t probe_id = 0;
+  OutageKind kind = OutageKind::outage;
+  std::optional<int64_t> incident_id;  // outages only
+  int64_t start_ms = 0;
+  std::optional<int64_t> end_ms;
+  ErrorClass error = ErrorClass::none;
+  std::string detail;
+  int64_t down_samples = 0;
+  std::string end_reason;
+};
+struct IncidentRow {
+  int64_t id = 0;
+  int64_t start_ms = 0;
+  std::optional<int64_t> end_ms;
+};
+
+// What SampleRecorder writes through: the Store itself (synchronously: the
+// history generator, tests) or the StoreWriter (its own thread: `blip run`).
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual void add_sample(int64_t probe_id, const Sample& sample) = 0;
+  virtual void write_outage(const OutageRow& row) = 0;
+  virtual void write_incident(const IncidentRow& row) = 0;
+};
+
+// Everything one write puts into the database, in one transaction.
+struct WriteBatch {
+  std::vector<std::pair<int64_t, Sample>> samples;  // probe id, sample; each probe's in send order
+  std::vector<IncidentRow> incidents;               // before the outages that name them
+  std::vector<OutageRow> outages;
+  std::vector<BlindWindow> blind_windows;
+  int64_t alive_ms = 0;  // written as the "last known alive" mark
+};
+
 // One probe's samples of one minute, summarized; kept far longer than raw samples.
 struct Rollup {
   int64_t minute_ms = 0;
@@ -81,28 +120,37 @@ class RollupAccumulator {
   std::vector<int64_t> latencies_;  // answered samples only: a timeout is not a latency
 };
 
-// blip's SQLite database. Samples are buffered and written by flush() in one
-// transaction, packed per probe and minute; outages and blind windows are
-// written as they happen.
-class Store {
+// blip's SQLite database. Samples are packed per probe and minute: each write
+// appends only its new samples as a part of the minute's block, and the
+// minute's parts are merged into one row when it closes, so a write costs the
+// same early and late in a minute. Outages, incidents and blind windows are
+// rows. One process writes a database at a time (a lock file beside it).
+class Store : public RecordSink {
  public:
   enum class Mode { read_write, read_only };
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
-  // Throws StoreError naming the file when it cannot be opened or migrated.
+  // Throws StoreError naming the file when it cannot be opened or migrated,
+  // or (read_write) when another process writes it.
   Store(const std::string& path, Mode mode);
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
-  ~Store();
+  ~Store() override;
 
-  // Writing (the daemon).
+  // Writing (the daemon through StoreWriter; the history generator and tests directly).
   int64_t register_probe(const ProbeConfig& probe);
-  void add_sample(int64_t probe_id, const Sample& sample);
-  int64_t open_outage(int64_t probe_id, const OutageTransition& opened, OutageKind kind = OutageKind::outage,
-                      std::optional<int64_t> incident_id = std::nullopt);
-  int64_t open_incident(int64_t start_ms);
-  void update_incident(int64_t incident_id, int64_t start_ms, std::optional<int64_t> end_ms);
-  void close_outage(int64_t outage_id, int64_t end_ms, int64_t down_samples, const std::string& end_reason);
+  // Buffers a sample for flush().
+  void add_sample(int64_t probe_id, const Sample& sample) override;
+  void write_outage(const OutageRow& row) override;
+  void write_incident(const IncidentRow& row) override;
+  // One transaction; on failure nothing of it is stored and StoreError is thrown.
+  void write(const WriteBatch& batch);
+  // The highest outage and incident ids so far (the recorder numbers on from them).
+  int64_t max_outage_id() const;
+  int64_t max_incident_id() const;
+  // SQLite checkpoints the WAL inside commits unless told not to; the writer thread checkpoints itself.
+  void set_auto_checkpoint(bool on);
+  void checkpoint();  // PASSIVE: copies what no reader needs, never waits for one
   // Ends every outage, brownout and incident still open (blip is stopping, or
   // a previous run stopped with some open).
   void close_open_outages(int64_t end_ms, const std::string& end_reason);
@@ -136,9 +184,10 @@ class Store {
 
  private:
   struct ProbeBuffer {
-    std::vector<Sample> pending;
-    std::optional<SampleBlockEncoder> block;
-    RollupAccumulator minute;  // of the samples in `block`
+    std::vector<Sample> pending;              // add_sample()'s, until flush()
+    std::optional<SampleBlockEncoder> block;  // every sample of the open minute
+    RollupAccumulator minute;                 // of the samples in `block`
+    std::vector<int64_t> part_rows;           // the open minute's rows, merged when it closes
   };
   class Statement;
 
@@ -147,12 +196,18 @@ class Store {
   void rollback() noexcept;
   void migrate();
   int64_t detail_id(const std::string& text);
-  void write_block(int64_t probe_id, const ProbeBuffer& buffer);
-  // Starts the buffer's block for a minute, continuing one a previous run stored.
+  void write_rollup(int64_t probe_id, const ProbeBuffer& buffer);
+  // Replaces the minute's parts by one row of all its samples.
+  void close_minute(int64_t probe_id, ProbeBuffer& buffer);
+  // Starts the buffer's block for a minute, continuing what a previous run stored of it.
   void begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer);
+  void write_samples(const std::vector<std::pair<int64_t, Sample>>& samples);
+  void upsert_outage(const OutageRow& row);
+  void upsert_incident(const IncidentRow& row);
 
   std::string path_;
   sqlite3* db_ = nullptr;
+  int lock_fd_ = -1;
   std::map<int64_t, ProbeBuffer> buffers_;
   std::unordered_map<std::string, int64_t> detail_ids_;
 };

@@ -1,0 +1,119 @@
+#pragma once
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "blip/core/metric_histogram.hpp"
+#include "blip/store/store.hpp"
+
+namespace blip {
+
+struct StoreWriterOptions {
+  // Samples queued beyond this (the disk stalled, the database locked or
+  // full) drop the oldest; outages, incidents and blind windows never drop.
+  int64_t max_queued_samples = 1'000'000;
+  int64_t retain_ms = 14 * 86'400'000LL;          // raw sample blocks
+  int64_t retain_rollups_ms = 400 * 86'400'000LL;  // per-minute rollups
+};
+
+// What the writer reports to the loop, for /healthz and /metrics.
+struct StoreHealth {
+  bool last_write_ok = true;
+  std::string last_error;
+  int64_t queued_samples = 0;
+  int64_t queued_bytes = 0;  // about: the samples and their details
+  int64_t queued_rows = 0;   // outages, incidents, blind windows
+  uint64_t dropped_samples = 0;
+  // How long what is queued now has waited since the last write that succeeded (0: nothing waits).
+  int64_t unwritten_for_ms = 0;
+  MetricHistogram write_seconds{kLatencyBuckets};
+};
+
+// The one thread that touches the database while blip runs. The loop hands it
+// samples and rows through a bounded queue and never waits on the disk; the
+// writer writes them in one transaction per turn (once a second, and at once
+// when a row comes), checkpoints the WAL itself (PASSIVE, never inside a
+// commit), prunes old data, retries what failed in order, reopens a database
+// file that was removed or replaced, and records what it had to drop as a
+// `store_dropped` blind window once it can write again.
+class StoreWriter : public RecordSink {
+ public:
+  // Takes a store the caller has opened and prepared; `probes` are its probe
+  // ids with their configuration (to register them again in a new file).
+  StoreWriter(std::unique_ptr<Store> store, std::string path, std::vector<std::pair<int64_t, ProbeConfig>> probes,
+              StoreWriterOptions options);
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+  ~StoreWriter() override;
+
+  // The loop's side: each takes a mutex for a push, never more.
+  void add_sample(int64_t probe_id, const Sample& sample) override;
+  void write_outage(const OutageRow& row) override;
+  void write_incident(const IncidentRow& row) override;
+  void add_blind_window(const BlindWindow& window);
+  // The maintenance tick: write what is queued, with this "alive" mark.
+  void flush(int64_t now_ms);
+  StoreHealth health() const;
+  // Writes everything queued and stops the thread; false if that did not succeed within `limit`.
+  bool finish(std::chrono::milliseconds limit);
+
+ private:
+  struct Queue {
+    std::deque<std::pair<int64_t, Sample>> samples;
+    std::vector<IncidentRow> incidents;
+    std::vector<OutageRow> outages;
+    std::vector<BlindWindow> blind_windows;
+    bool rows_empty() const { return incidents.empty() && outages.empty() && blind_windows.empty(); }
+  };
+  void run();
+  // One write of `batch`; false (and the reason logged) if it failed.
+  bool write(WriteBatch& batch);
+  void maintain();
+  bool reopen_if_replaced();
+  void requeue(WriteBatch& batch);          // under mutex_: a failed batch goes back in front
+  void drop_oldest_beyond_bound();          // under mutex_
+  int64_t map_probe(int64_t original_id) const;
+
+  std::string path_;
+  std::vector<std::pair<int64_t, ProbeConfig>> probes_;
+  StoreWriterOptions options_;
+
+  // The writer thread's own.
+  std::unique_ptr<Store> store_;
+  dev_t device_ = 0;
+  ino_t inode_ = 0;
+  std::map<int64_t, int64_t> probe_ids_;          // as first registered -> in the open file
+  std::map<int64_t, IncidentRow> incidents_seen_;  // rewritten into a new file
+  std::map<int64_t, OutageRow> open_outages_;      // likewise
+  int writes_ = 0;
+  int64_t failing_since_mono_us_ = 0;
+  int64_t last_failure_log_mono_us_ = 0;
+
+  mutable std::mutex mutex_;  // guards what follows
+  std::condition_variable wake_;
+  Queue queue_;
+  int64_t alive_ms_ = 0;
+  bool flush_requested_ = false;
+  bool stopping_ = false;
+  int64_t finish_by_mono_us_ = 0;  // once stopping: retry a failed write until then
+  int64_t queued_bytes_ = 0;
+  uint64_t dropped_ = 0;
+  int64_t dropped_from_ms_ = 0;  // the span of dropped samples not yet recorded as a blind window
+  int64_t dropped_to_ms_ = 0;
+  bool dropping_logged_ = false;
+  int64_t last_success_mono_us_ = 0;
+  StoreHealth health_;
+
+  std::thread thread_;
+};
+
+}  // namespace blip

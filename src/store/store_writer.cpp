@@ -1,0 +1,293 @@
+#include "blip/store/store_writer.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "blip/core/clock.hpp"
+#include "blip/core/duration.hpp"
+
+namespace blip {
+namespace {
+
+constexpr int64_t kRetryEveryUs = 1'000'000;
+constexpr int kCheckpointEveryWrites = 10;
+constexpr int kPruneEveryWrites = 60;
+constexpr int64_t kFailureLogEveryUs = 60'000'000;
+
+int64_t queued_size(const Sample& sample) {
+  return static_cast<int64_t>(sizeof(std::pair<int64_t, Sample>) + sample.detail.capacity());
+}
+
+bool file_identity(const std::string& path, dev_t& device, ino_t& inode) {
+  struct stat status {};
+  if (stat(path.c_str(), &status) != 0) return false;
+  device = status.st_dev;
+  inode = status.st_ino;
+  return true;
+}
+
+}  // namespace
+
+StoreWriter::StoreWriter(std::unique_ptr<Store> store, std::string path,
+                         std::vector<std::pair<int64_t, ProbeConfig>> probes, StoreWriterOptions options)
+    : path_(std::move(path)), probes_(std::move(probes)), options_(options), store_(std::move(store)) {
+  store_->set_auto_checkpoint(false);
+  file_identity(path_, device_, inode_);
+  for (const auto& [id, config] : probes_) probe_ids_[id] = id;
+  last_success_mono_us_ = mono_now_us();
+  thread_ = std::thread([this] { run(); });
+}
+
+StoreWriter::~StoreWriter() { finish(std::chrono::milliseconds(0)); }
+
+void StoreWriter::add_sample(int64_t probe_id, const Sample& sample) {
+  std::lock_guard lock(mutex_);
+  queue_.samples.emplace_back(probe_id, sample);
+  queued_bytes_ += queued_size(sample);
+  if (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples) drop_oldest_beyond_bound();
+}
+
+void StoreWriter::write_outage(const OutageRow& row) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.outages.push_back(row);
+  }
+  wake_.notify_one();
+}
+
+void StoreWriter::write_incident(const IncidentRow& row) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.incidents.push_back(row);
+  }
+  wake_.notify_one();
+}
+
+void StoreWriter::add_blind_window(const BlindWindow& window) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.blind_windows.push_back(window);
+  }
+  wake_.notify_one();
+}
+
+void StoreWriter::flush(int64_t now_ms) {
+  {
+    std::lock_guard lock(mutex_);
+    alive_ms_ = now_ms;
+    flush_requested_ = true;
+  }
+  wake_.notify_one();
+}
+
+StoreHealth StoreWriter::health() const {
+  std::lock_guard lock(mutex_);
+  StoreHealth health = health_;
+  health.queued_samples = static_cast<int64_t>(queue_.samples.size());
+  health.queued_bytes = queued_bytes_;
+  health.queued_rows = static_cast<int64_t>(queue_.incidents.size() + queue_.outages.size() + queue_.blind_windows.size());
+  health.dropped_samples = dropped_;
+  if (health.queued_samples + health.queued_rows > 0) {
+    health.unwritten_for_ms = (mono_now_us() - last_success_mono_us_) / 1000;
+  }
+  return health;
+}
+
+bool StoreWriter::finish(std::chrono::milliseconds limit) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable()) return health_.last_write_ok && queue_.samples.empty() && queue_.rows_empty();
+    stopping_ = true;
+    finish_by_mono_us_ = mono_now_us() + std::chrono::duration_cast<std::chrono::microseconds>(limit).count();
+  }
+  wake_.notify_one();
+  thread_.join();
+  std::lock_guard lock(mutex_);
+  return health_.last_write_ok && queue_.samples.empty() && queue_.rows_empty();
+}
+
+void StoreWriter::drop_oldest_beyond_bound() {
+  if (!dropping_logged_) {
+    spdlog::error("store: the database is not keeping up; dropping the oldest queued samples (the queue holds {} "
+                  "samples, about {} MB); outages and incidents are kept",
+                  options_.max_queued_samples, queued_bytes_ / 1'000'000);
+    dropping_logged_ = true;
+  }
+  while (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples) {
+    const Sample& oldest = queue_.samples.front().second;
+    dropped_from_ms_ = dropped_from_ms_ == 0 ? oldest.sent_ms : std::min(dropped_from_ms_, oldest.sent_ms);
+    dropped_to_ms_ = std::max(dropped_to_ms_, oldest.completed_ms());
+    queued_bytes_ -= queued_size(oldest);
+    queue_.samples.pop_front();
+    ++dropped_;
+  }
+}
+
+void StoreWriter::requeue(WriteBatch& batch) {
+  for (auto it = batch.samples.rbegin(); it != batch.samples.rend(); ++it) {
+    queued_bytes_ += queued_size(it->second);
+    queue_.samples.push_front(std::move(*it));
+  }
+  if (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples) drop_oldest_beyond_bound();
+  queue_.incidents.insert(queue_.incidents.begin(), batch.incidents.begin(), batch.incidents.end());
+  queue_.outages.insert(queue_.outages.begin(), batch.outages.begin(), batch.outages.end());
+  // The dropped span is added afresh to each attempt: only the batch's own windows go back.
+  std::erase_if(batch.blind_windows, [](const BlindWindow& window) { return window.reason == "store_dropped"; });
+  queue_.blind_windows.insert(queue_.blind_windows.begin(), batch.blind_windows.begin(), batch.blind_windows.end());
+}
+
+void StoreWriter::run() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [&] { return stopping_ || flush_requested_ || !queue_.rows_empty(); });
+    WriteBatch batch;
+    batch.alive_ms = alive_ms_ != 0 ? alive_ms_ : wall_now_ms();
+    batch.samples.assign(std::make_move_iterator(queue_.samples.begin()), std::make_move_iterator(queue_.samples.end()));
+    queue_.samples.clear();
+    queued_bytes_ = 0;
+    batch.incidents = std::exchange(queue_.incidents, {});
+    batch.outages = std::exchange(queue_.outages, {});
+    batch.blind_windows = std::exchange(queue_.blind_windows, {});
+    const int64_t dropped_to_ms = dropped_to_ms_;
+    if (dropped_to_ms != 0) batch.blind_windows.push_back({dropped_from_ms_, dropped_to_ms, "store_dropped"});
+    flush_requested_ = false;
+    lock.unlock();
+
+    const int64_t began_us = mono_now_us();
+    const bool ok = write(batch);
+    const double seconds = static_cast<double>(mono_now_us() - began_us) / 1e6;
+    if (ok) maintain();
+
+    lock.lock();
+    health_.write_seconds.observe(seconds);
+    health_.last_write_ok = ok;
+    if (ok) {
+      health_.last_error.clear();
+      last_success_mono_us_ = mono_now_us();
+      if (dropped_to_ms != 0) {
+        spdlog::warn("store: writing again; {} samples from {} to {} were dropped and are stored as a store_dropped "
+                     "blind window",
+                     dropped_, format_iso8601_ms(dropped_from_ms_), format_iso8601_ms(dropped_to_ms));
+        // Samples dropped while this write ran start the next span.
+        dropped_from_ms_ = dropped_to_ms_ == dropped_to_ms ? 0 : dropped_to_ms;
+        if (dropped_to_ms_ == dropped_to_ms) dropped_to_ms_ = 0;
+        dropping_logged_ = false;
+      }
+    } else {
+      requeue(batch);
+    }
+    const bool drained = queue_.samples.empty() && queue_.rows_empty();
+    if (stopping_ && ((ok && drained) || mono_now_us() >= finish_by_mono_us_)) return;
+    if (!ok) {
+      // Back off, then try again whether or not anything new came.
+      const int64_t wait_us = stopping_ ? std::min(kRetryEveryUs, finish_by_mono_us_ - mono_now_us()) : kRetryEveryUs;
+      wake_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(0, wait_us)),
+                     [&] { return stopping_ && mono_now_us() >= finish_by_mono_us_; });
+      flush_requested_ = true;
+    }
+  }
+}
+
+int64_t StoreWriter::map_probe(int64_t original_id) const {
+  auto found = probe_ids_.find(original_id);
+  return found == probe_ids_.end() ? original_id : found->second;
+}
+
+bool StoreWriter::reopen_if_replaced() {
+  if (store_) {
+    dev_t device = 0;
+    ino_t inode = 0;
+    if (file_identity(path_, device, inode) && device == device_ && inode == inode_) return false;
+    spdlog::error("store: the database file {} was removed or replaced; samples are kept until it can be created "
+                  "there again",
+                  path_);
+    store_.reset();
+  }
+  auto store = std::make_unique<Store>(path_, Store::Mode::read_write);  // throws while it cannot be created
+  store->set_auto_checkpoint(false);
+  for (const auto& [id, config] : probes_) probe_ids_[id] = store->register_probe(config);
+  file_identity(path_, device_, inode_);
+  store_ = std::move(store);
+  spdlog::warn("store: writing to a new database file {}", path_);
+  return true;
+}
+
+bool StoreWriter::write(WriteBatch& batch) {
+  try {
+    const bool fresh_file = reopen_if_replaced();
+    const bool same_ids = std::all_of(probe_ids_.begin(), probe_ids_.end(),
+                                      [](const auto& ids) { return ids.first == ids.second; });
+    if (fresh_file || !same_ids) {
+      // A new file lacks this run's open incidents and outages, and numbers its probes anew.
+      WriteBatch copy = batch;
+      if (fresh_file) {
+        std::vector<IncidentRow> incidents;
+        for (const auto& [id, incident] : incidents_seen_) incidents.push_back(incident);
+        copy.incidents.insert(copy.incidents.begin(), incidents.begin(), incidents.end());
+        std::vector<OutageRow> outages;
+        for (const auto& [id, outage] : open_outages_) outages.push_back(outage);
+        copy.outages.insert(copy.outages.begin(), outages.begin(), outages.end());
+      }
+      for (auto& [probe_id, sample] : copy.samples) probe_id = map_probe(probe_id);
+      for (OutageRow& outage : copy.outages) outage.probe_id = map_probe(outage.probe_id);
+      store_->write(copy);
+    } else {
+      store_->write(batch);
+    }
+    for (const IncidentRow& incident : batch.incidents) {
+      if (incident.end_ms) {
+        incidents_seen_.erase(incident.id);
+      } else {
+        incidents_seen_[incident.id] = incident;
+      }
+    }
+    for (const OutageRow& outage : batch.outages) {
+      if (outage.end_ms) {
+        open_outages_.erase(outage.id);
+      } else {
+        open_outages_[outage.id] = outage;
+      }
+    }
+    if (failing_since_mono_us_ != 0) {
+      spdlog::warn("store: writing again after {}", format_duration_brief((mono_now_us() - failing_since_mono_us_) / 1000));
+      failing_since_mono_us_ = 0;
+    }
+    return true;
+  } catch (const StoreError& error) {
+    const int64_t now_us = mono_now_us();
+    if (failing_since_mono_us_ == 0 || now_us - last_failure_log_mono_us_ > kFailureLogEveryUs) {
+      spdlog::error("store: write failed, samples kept for the next try{} err={}",
+                    failing_since_mono_us_ == 0
+                        ? ""
+                        : fmt::format(" (failing for {})", format_duration_brief((now_us - failing_since_mono_us_) / 1000)),
+                    error.what());
+      last_failure_log_mono_us_ = now_us;
+    }
+    if (failing_since_mono_us_ == 0) failing_since_mono_us_ = now_us;
+    std::lock_guard lock(mutex_);
+    health_.last_error = error.what();
+    return false;
+  }
+}
+
+void StoreWriter::maintain() {
+  ++writes_;
+  try {
+    if (writes_ % kCheckpointEveryWrites == 0) store_->checkpoint();
+    if (writes_ % kPruneEveryWrites == 0) {
+      const int64_t now_ms = wall_now_ms();
+      const int64_t removed = store_->prune_samples_before(now_ms - options_.retain_ms);
+      const int64_t removed_rollups = store_->prune_rollups_before(now_ms - options_.retain_rollups_ms);
+      if (removed + removed_rollups > 0) {
+        spdlog::info("store: pruned sample_blocks={} rollups={}", removed, removed_rollups);
+      }
+    }
+  } catch (const StoreError& error) {
+    spdlog::error("store: maintenance failed err={}", error.what());
+  }
+}
+
+}  // namespace blip

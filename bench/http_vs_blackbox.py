@@ -29,147 +29,25 @@ CPU time: the sum of /proc/PID/task/*/schedstat (ns); if /proc/PID/stat
 few ticks, that is used instead.
 """
 import argparse
-import asyncio
 import json
 import os
-import signal
-import socket
-import sqlite3
 import statistics
-import subprocess
-import sys
 import time
 import urllib.request
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-LOG = None  # set in main: a file that gets everything printed plus raw rows
-
-
-def say(*parts):
-    text = " ".join(str(p) for p in parts)
-    print(text, flush=True)
-    if LOG:
-        LOG.write(text + "\n")
-        LOG.flush()
-
+from common import (UP, DEGRADED, DOWN, Window, cpu_ns, exit_on_signals, free_port, kill_children, log_row,
+                    open_log, read_samples, run_exporter, say, spawn, stop, thread_count, vm_hwm_kib,
+                    wait_port, write_blackbox_config)
 
 # --------------------------------------------------------------------------
-# process bookkeeping: every child is recorded in WORK/pids so the shell
-# wrapper's EXIT trap can kill it even if this script dies hard.
+# nginx
 
-CHILDREN = []
-
-
-def spawn(args, work, name, **kwargs):
-    out = open(os.path.join(work, f"{name}.log"), "ab")
-    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
-    CHILDREN.append(proc)
-    with open(os.path.join(work, "pids"), "a") as f:
-        f.write(f"{proc.pid}\n")
-    return proc
+NGINX_PID = None  # set in main
 
 
-def stop(proc, timeout=15.0):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    if proc in CHILDREN:
-        CHILDREN.remove(proc)
-    return proc.returncode
-
-
-def kill_children():
-    for proc in list(CHILDREN):
-        if proc.poll() is None:
-            proc.kill()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-    CHILDREN.clear()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process {proc.args[0]} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
-
-
-# --------------------------------------------------------------------------
-# /proc readings
-
-def cpu_ns(pid):
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            pass  # thread exited between listdir and open
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks_ns = (int(fields[11]) + int(fields[12])) * 1_000_000_000 // CLK_TCK
-    if ticks_ns - total > 3 * 1_000_000_000 // CLK_TCK:
-        return ticks_ns
-    return total
-
-
-def system_ns():
-    """(busy, steal) CPU time of the whole machine so far, from /proc/stat."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
-    tick = 1_000_000_000 // CLK_TCK
-    return (user + nice + system + irq + softirq) * tick, steal * tick
-
-
-class Window:
-    """CPU of the measured process, of nginx, of this script (the driver) and of the
-    whole machine over one window, so that the rest ('other') shows how busy the
-    machine was with things outside the benchmark."""
-
-    def __init__(self, pid):
-        self.pid = pid
-        self.start = self._read()
-
-    def _read(self):
-        busy, steal = system_ns()
-        return (cpu_ns(self.pid), cpu_ns(NGINX_PID), cpu_ns(os.getpid()), busy, steal)
-
-    def close(self, seconds):
-        end = self._read()
-        tool, nginx, me, busy, steal = (e - s for e, s in zip(end, self.start))
-        return {"cpu_ns": tool, "nginx_cores": nginx / 1e9 / seconds, "driver_cores": me / 1e9 / seconds,
-                "other_cores": max(0.0, busy - tool - nginx - me) / 1e9 / seconds,
-                "steal_cores": steal / 1e9 / seconds}
-
-
-NGINX_PID = None
-
-
-def vm_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+def nginx_window(pid):
+    """A measuring window of `pid`, with nginx as the server."""
+    return Window(pid, lambda: cpu_ns(NGINX_PID), "nginx_cores")
 
 
 def nginx_status(port):
@@ -179,9 +57,6 @@ def nginx_status(port):
     accepts, _handled, requests = (int(x) for x in lines[2].split())
     return accepts, requests
 
-
-# --------------------------------------------------------------------------
-# nginx
 
 def start_nginx(work, port):
     root = os.path.join(work, "nginx")
@@ -220,55 +95,12 @@ http {{
 # --------------------------------------------------------------------------
 # blip
 
-def decode_blocks(db_path, t0_ms, t1_ms):
-    """Counts (all, up-or-degraded, down) samples with t0 <= sent_ms < t1, and the stored total."""
-    con = sqlite3.connect(db_path)
-    try:
-        total = con.execute("SELECT coalesce(sum(count), 0) FROM sample_blocks").fetchone()[0]
-        rows = con.execute("SELECT minute_ms, count, data FROM sample_blocks").fetchall()
-    finally:
-        con.close()
-    n_all = n_up = n_down = 0
-    for base_ms, count, data in rows:
-        pos = 0
-
-        def varint():
-            nonlocal pos
-            value, shift = 0, 0
-            while True:
-                b = data[pos]
-                pos += 1
-                value |= (b & 0x7F) << shift
-                if not b & 0x80:
-                    return value
-                shift += 7
-
-        prev_ms, prev_delta, seen = base_ms, 0, 0
-        while pos < len(data):
-            z = varint()
-            delta = prev_delta + ((z >> 1) ^ -(z & 1))
-            sent = prev_ms + delta
-            prev_ms, prev_delta = sent, delta
-            header = data[pos]
-            pos += 1
-            status = header >> 6
-            if status == 2:
-                pos += 1  # error class
-                varint()  # detail id
-            varint()  # latency
-            for i in range(4):
-                if header & (1 << i):
-                    varint()
-            seen += 1
-            if t0_ms <= sent < t1_ms:
-                n_all += 1
-                if status == 2:
-                    n_down += 1
-                else:
-                    n_up += 1
-        if seen != count:
-            raise RuntimeError(f"sample block at {base_ms} decodes to {seen} samples, count says {count}")
-    return n_all, n_up, n_down, total
+def window_counts(db_path, t0_ms, t1_ms):
+    """Counts (all, up-or-degraded, down) samples with t0 <= sent_ms < t1, and the stored total
+    (a blind sample counts in all only)."""
+    per_probe, total = read_samples(db_path)
+    statuses = [status for samples in per_probe.values() for sent, status in samples if t0_ms <= sent < t1_ms]
+    return len(statuses), sum(s in (UP, DEGRADED) for s in statuses), statuses.count(DOWN), total
 
 
 def blip_probe_layout(rate):
@@ -294,12 +126,12 @@ def run_blip(args, work, nginx_port, rate, duration, warmup, tag):
     time.sleep(warmup)
     if proc.poll() is not None:
         raise RuntimeError(f"blip exited early ({proc.returncode}); see {log_path}")
-    t0_ms, window = time.time() * 1000, Window(proc.pid)
+    t0_ms, window = time.time() * 1000, nginx_window(proc.pid)
     time.sleep(duration)
     t1_ms = time.time() * 1000
     load = window.close((t1_ms - t0_ms) / 1000)
     hwm = vm_hwm_kib(proc.pid)
-    threads = len(os.listdir(f"/proc/{proc.pid}/task"))
+    threads = thread_count(proc.pid)
     rc = stop(proc)
     ng1 = nginx_status(nginx_port)
     stop_line = ""
@@ -308,7 +140,7 @@ def run_blip(args, work, nginx_port, rate, duration, warmup, tag):
             if "run: stopped" in line:
                 stop_line = line.strip()
     fields = dict(kv.split("=", 1) for kv in stop_line.split() if "=" in kv)
-    n_all, n_up, n_down, total = decode_blocks(db, t0_ms, t1_ms)
+    n_all, n_up, n_down, total = window_counts(db, t0_ms, t1_ms)
     window_s = (t1_ms - t0_ms) / 1000
     return {
         "tool": "blip", "tag": tag, "target": rate, "probes": n, "interval_ms": interval_ms,
@@ -324,155 +156,20 @@ def run_blip(args, work, nginx_port, rate, duration, warmup, tag):
 
 
 # --------------------------------------------------------------------------
-# blackbox_exporter and its driver
-
-def write_blackbox_config(path, timeout_ms):
-    with open(path, "w") as f:
-        f.write(f"""# written by bench/http_vs_blackbox.py
-# The http prober builds a new client with keep-alives disabled for every
-# probe, so each probe opens a fresh TCP connection, as blip does by default.
-modules:
-  http_2xx:
-    prober: http
-    timeout: {timeout_ms}ms
-    http:
-      preferred_ip_protocol: ip4
-      ip_protocol_fallback: false
-""")
-
-
-async def read_response(reader):
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        if b":" in line:
-            k, v = line.split(b":", 1)
-            headers[k.strip().lower()] = v.strip().lower()
-    if b"content-length" in headers:
-        body = await reader.readexactly(int(headers[b"content-length"]))
-    elif headers.get(b"transfer-encoding") == b"chunked":
-        parts = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")
-                break
-            parts.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-        body = b"".join(parts)
-    else:
-        raise RuntimeError("response without length")
-    keep = headers.get(b"connection") != b"close"
-    return status, body, keep
-
-
-async def drive(bb_port, nginx_port, rate, warmup, duration, workers, request_timeout, pid):
-    """Open-loop: request i is due at start + i/rate. Returns per-window counts and the
-    exporter's CPU at the window edges (read from inside the loop at those instants)."""
-    loop = asyncio.get_running_loop()
-    request = (f"GET /probe?target=http://127.0.0.1:{nginx_port}/health&module=http_2xx HTTP/1.1\r\n"
-               f"Host: 127.0.0.1:{bb_port}\r\nUser-Agent: blip-bench\r\n\r\n").encode()
-    queue = asyncio.Queue()
-    window = {"ok": 0, "failed": 0, "errors": 0, "sent": 0, "lateness_us": []}
-    state = {"t0": None, "t1": None, "stopping": False}
-
-    async def worker():
-        reader = writer = None
-        while True:
-            item = await queue.get()
-            if item is None:
-                break
-            due = item
-            sent = loop.time()
-            in_window = state["t0"] is not None and state["t0"] <= sent and state["t1"] is None
-            if in_window:
-                window["sent"] += 1
-                window["lateness_us"].append((sent - due) * 1e6)
-            try:
-                if writer is None:
-                    reader, writer = await asyncio.open_connection("127.0.0.1", bb_port)
-                writer.write(request)
-                status, body, keep = await asyncio.wait_for(read_response(reader), request_timeout)
-                success = status == 200 and b"\nprobe_success 1\n" in body
-                if in_window:
-                    window["ok" if success else "failed"] += 1
-                if not keep:
-                    writer.close()
-                    reader = writer = None
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, RuntimeError, ValueError):
-                if in_window:
-                    window["errors"] += 1
-                if writer is not None:
-                    writer.close()
-                reader = writer = None
-        if writer is not None:
-            writer.close()
-
-    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
-    total = int(rate * (warmup + duration))
-    first_window = int(rate * warmup)
-    start = loop.time() + 0.05
-    cpu = {}
-    for i in range(total):
-        due = start + i / rate
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if i == first_window:
-            state["t0"] = loop.time()
-            cpu["window"] = Window(pid)
-        queue.put_nowait(due)
-    # the window closes when the last request is due plus one slot
-    delay = start + total / rate - loop.time()
-    if delay > 0:
-        await asyncio.sleep(delay)
-    state["t1"] = loop.time()
-    load = cpu["window"].close(state["t1"] - state["t0"])
-    hwm = vm_hwm_kib(pid)
-    # drop what was never sent, let what is in flight finish (bounded by the request timeout)
-    dropped = 0
-    while not queue.empty():
-        queue.get_nowait()
-        dropped += 1
-    for _ in tasks:
-        queue.put_nowait(None)
-    await asyncio.wait(tasks, timeout=request_timeout + 2)
-    for t in tasks:
-        t.cancel()
-    return window, state["t1"] - state["t0"], load, hwm, dropped
-
+# blackbox_exporter
 
 def run_blackbox(args, work, nginx_port, rate, duration, warmup, tag):
-    port = free_port()
     config = os.path.join(work, "blackbox.yml")
-    write_blackbox_config(config, args.timeout_ms)
+    write_blackbox_config(config, "http_2xx", "http", args.timeout_ms,
+                          "# The http prober builds a new client with keep-alives disabled for every\n"
+                          "# probe, so each probe opens a fresh TCP connection, as blip does by default.\n")
     ng0 = nginx_status(nginx_port)
-    proc = spawn([args.blackbox, f"--web.listen-address=127.0.0.1:{port}", f"--config.file={config}"],
-                 work, f"blackbox-{tag}")
-    wait_port(port, proc)
-    workers = min(256, max(8, rate // 10))
-    window, window_s, load, hwm, dropped = asyncio.run(
-        drive(port, nginx_port, rate, warmup, duration, workers, args.timeout_ms / 1000 + 3, proc.pid))
-    threads = len(os.listdir(f"/proc/{proc.pid}/task"))
-    rc = stop(proc)
+    row = run_exporter(args, work, tag, rate, duration, warmup, config, f"http://127.0.0.1:{nginx_port}/health",
+                       "http_2xx", nginx_window)
     ng1 = nginx_status(nginx_port)
-    late = sorted(window["lateness_us"])
-
-    def pct(p):
-        return int(late[min(len(late) - 1, int(p * len(late)))]) if late else -1
-
-    return {
-        "tool": "blackbox", "tag": tag, "target": rate, "workers": workers,
-        "window_s": round(window_s, 3), "sent": window["sent"], "ok": window["ok"],
-        "failed": window["failed"], "errors": window["errors"], "dropped": dropped,
-        "achieved": window["ok"] / window_s,
-        "cpu_ms": load["cpu_ns"] / 1e6, "cpu_ms_per_1000": load["cpu_ns"] / 1e6 / max(1, window["sent"]) * 1000,
-        "lag_p50_us": pct(0.5), "lag_p99_us": pct(0.99),
-        "rss_mib": hwm / 1024, "threads": threads, "exit": rc,
-        "nginx_conns": ng1[0] - ng0[0] - 1, "nginx_requests": ng1[1] - ng0[1] - 1, **load,
-    }
+    row["cpu_ms"] = row["cpu_ns"] / 1e6
+    row["nginx_conns"], row["nginx_requests"] = ng1[0] - ng0[0] - 1, ng1[1] - ng0[1] - 1
+    return row
 
 
 # --------------------------------------------------------------------------
@@ -494,7 +191,7 @@ def find_max(args, work, nginx_port):
         say(f"   search rate={rate}/s probes={row['probes']} achieved={row['achieved']:.0f}/s "
             f"p99_lag={row['lag_p99_us']}us cpu/1000={row['cpu_ms_per_1000']:.1f}ms "
             f"other load={row['other_cores']:.2f} cores -> {'pass' if ok else 'FAIL'}")
-        LOG.write(json.dumps(row) + "\n")
+        log_row(row)
         return ok
 
     good, bad = None, None
@@ -539,7 +236,7 @@ def median_row(rows):
 
 
 def main():
-    global LOG, NGINX_PID
+    global NGINX_PID
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--blip", required=True)
     p.add_argument("--blackbox", default="prometheus-blackbox-exporter")
@@ -555,14 +252,8 @@ def main():
     p.add_argument("--bisect-steps", type=int, default=2)
     p.add_argument("--json", help="also write all raw rows here")
     args = p.parse_args()
-    LOG = open(os.path.join(args.work, "bench.log"), "a")
-
-    def on_signal(signum, _frame):
-        kill_children()
-        sys.exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    open_log(args.work)
+    exit_on_signals()
     began = time.monotonic()
     try:
         nginx_port = free_port()
@@ -586,7 +277,7 @@ def main():
                     row = run(args, args.work, nginx_port, rate, args.duration, args.warmup, f"r{rep}-{rate}")
                     row["rep"] = rep
                     rows.append(row)
-                    LOG.write(json.dumps(row) + "\n")
+                    log_row(row)
                     say(f"   rep {rep + 1} rate {rate:>5}/s {tool:<8} achieved={row['achieved']:8.1f}/s "
                         f"ok={row['ok']} failed={row['failed']} cpu/1000={row['cpu_ms_per_1000']:7.1f}ms "
                         f"lag p50/p99={fmt_lag(row)}ms rss={row['rss_mib']:.1f}MiB "

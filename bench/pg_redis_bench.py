@@ -4,7 +4,7 @@ blackbox_exporter's tcp module (PING / +PONG) against the same Redis.
 
 Run through bench/pg_redis_bench.sh, which builds blip (Release) and hands this
 script the binaries and a scratch directory. Python 3 standard library only;
-the /proc readers come from bench/http_vs_blackbox.py (imported, not changed).
+what it shares with bench/http_vs_blackbox.py is in bench/common.py.
 
 Everything talks to 127.0.0.1 only. Every loop is bounded in count and time.
 
@@ -36,7 +36,6 @@ Phases (one tool, one workload, one rate), each a fresh process:
     rate, Postgres reads at --pg-rate) whose window spans a minute boundary.
 """
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -45,92 +44,17 @@ import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import http_vs_blackbox as hb  # noqa: E402  (decode_blocks, cpu_ns, system_ns, vm_hwm_kib, read_response)
+from common import (UP, DEGRADED, DOWN, Window, cpu_ns, exit_on_signals, free_port, kill_children, log_row, open_log,
+                    percentile, read_samples, run_exporter, say, spawn, stop, thread_count, tree_cpu_ns,
+                    vm_hwm_kib, wait_port, write_blackbox_config)
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PG_BIN = "/usr/lib/postgresql/15/bin/"
-LOG = None
-
-
-def say(*parts):
-    text = " ".join(str(p) for p in parts)
-    print(text, flush=True)
-    if LOG:
-        LOG.write(text + "\n")
-        LOG.flush()
 
 
 # --------------------------------------------------------------------------
-# processes: every child is recorded in WORK/pids for the shell's EXIT trap.
-
-CHILDREN = []
-
-
-def spawn(args, work, name, **kwargs):
-    out = open(os.path.join(work, f"{name}.log"), "ab")
-    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
-    CHILDREN.append(proc)
-    with open(os.path.join(work, "pids"), "a") as f:
-        f.write(f"{proc.pid}\n")
-    return proc
-
-
-def stop(proc, sig=signal.SIGTERM, timeout=15.0):
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    if proc in CHILDREN:
-        CHILDREN.remove(proc)
-    return proc.returncode
-
-
-def kill_children():
-    for proc in list(CHILDREN):
-        if proc.poll() is None:
-            proc.kill()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-    CHILDREN.clear()
-
-
-def ticks_ns(ticks):
-    return ticks * 1_000_000_000 // CLK_TCK
-
-
-def stat_fields(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
-
-
-def tree_cpu_ns(pid):
-    """CPU of a server and all its children, exited ones included: the parent's
-    utime+stime+cutime+cstime plus every live child's utime+stime. (A postmaster
-    reaps its backends at once, so an exited backend moves into cutime/cstime.)"""
-    f = stat_fields(pid)
-    total = sum(int(x) for x in f[11:15])
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as c:
-            kids = c.read().split()
-    except FileNotFoundError:
-        kids = []
-    for kid in kids:
-        try:
-            k = stat_fields(kid)
-            total += sum(int(x) for x in k[11:15])
-        except (FileNotFoundError, ProcessLookupError):
-            pass  # exited between the two reads: counted in the parent's cutime next time
-    return ticks_ns(total)
-
+# the measuring window
 
 def listen_overflows():
     """Machine-wide TcpExt ListenOverflows (accept queue full: a client's handshake is
@@ -143,43 +67,22 @@ def listen_overflows():
     return 0
 
 
-class Window:
-    """CPU of the measured tool, of the server and of this script (the driver), and
-    the machine's busy time, over one window."""
+class ServerWindow(Window):
+    """A Window with Redis or Postgres as the server, plus the connections the server
+    accepted in it, the ones open at its end and the machine's listen overflows."""
 
     def __init__(self, tool_pid, server):
-        self.tool_pid, self.server = tool_pid, server
-        self.start = self._read()
+        super().__init__(tool_pid, server.cpu_ns)
+        self.server = server
         self.conns0 = server.connections()
         self.overflows0 = listen_overflows()
 
-    def _read(self):
-        busy, steal = hb.system_ns()
-        return (hb.cpu_ns(self.tool_pid), self.server.cpu_ns(), hb.cpu_ns(os.getpid()), busy, steal)
-
     def close(self, seconds):
-        end = self._read()
-        tool, server, me, busy, steal = (e - s for e, s in zip(end, self.start))
-        return {"cpu_ns": tool, "tool_cores": tool / 1e9 / seconds, "server_cores": server / 1e9 / seconds,
-                "driver_cores": me / 1e9 / seconds,
-                "other_cores": max(0.0, busy - tool - server - me) / 1e9 / seconds,
-                "steal_cores": steal / 1e9 / seconds,
+        load = super().close(seconds)
+        return {"cpu_ns": load["cpu_ns"], "tool_cores": load["cpu_ns"] / 1e9 / seconds, **load,
                 "server_conns": self.server.connections() - self.conns0 - self.server.own_conns,
                 "held_conns": self.server.held(),
                 "listen_overflows": listen_overflows() - self.overflows0}
-
-
-def wait_port(port, proc, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 # --------------------------------------------------------------------------
@@ -189,13 +92,13 @@ class Redis:
     own_conns = 1  # the INFO read at the end of a window is itself a connection
 
     def __init__(self, work):
-        self.port = hb.free_port()
+        self.port = free_port()
         d = os.path.join(work, "redis")
         os.makedirs(d, exist_ok=True)
         self.proc = spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                            "--appendonly", "no", "--maxclients", "10000", "--dir", d,
                            "--logfile", os.path.join(d, "redis.log")], work, "redis-server")
-        wait_port(self.port, self.proc)
+        wait_port(self.port, self.proc, timeout=15.0)
         self.pid = self.proc.pid
 
     def info(self):
@@ -223,7 +126,7 @@ class Redis:
         return int(self.info()["connected_clients"]) - 1
 
     def cpu_ns(self):
-        return hb.cpu_ns(self.pid)
+        return cpu_ns(self.pid)
 
     def version(self):
         return self.info().get("redis_version", "?")
@@ -236,7 +139,7 @@ class Postgres:
     own_conns = 1  # the psql that reads pg_stat_database
 
     def __init__(self, work, max_connections):
-        self.port = hb.free_port()
+        self.port = free_port()
         self.dir = os.path.join(work, "pg")
         self.run_dir = os.path.join(self.dir, "run")
         data = os.path.join(self.dir, "data")
@@ -304,59 +207,11 @@ class Postgres:
         return tps, conn_ms
 
     def stop(self):
-        stop(self.proc, signal.SIGINT, 30)  # fast shutdown
+        stop(self.proc, signal.SIGINT, timeout=30)  # fast shutdown
 
 
 # --------------------------------------------------------------------------
 # blip's database
-
-def read_samples(db_path):
-    """{probe_id: [(sent_ms, down), ...]} decoded from sample_blocks (the format
-    bench/http_vs_blackbox.py's decode_blocks reads), and sum(count)."""
-    con = sqlite3.connect(db_path)
-    try:
-        total = con.execute("SELECT coalesce(sum(count), 0) FROM sample_blocks").fetchone()[0]
-        rows = con.execute("SELECT probe_id, minute_ms, count, data FROM sample_blocks ORDER BY probe_id, minute_ms").fetchall()
-    finally:
-        con.close()
-    out = {}
-    for probe_id, base_ms, count, data in rows:
-        pos = 0
-
-        def varint():
-            nonlocal pos
-            value, shift = 0, 0
-            while True:
-                b = data[pos]
-                pos += 1
-                value |= (b & 0x7F) << shift
-                if not b & 0x80:
-                    return value
-                shift += 7
-
-        samples = out.setdefault(probe_id, [])
-        prev_ms, prev_delta, seen = base_ms, 0, 0
-        while pos < len(data):
-            z = varint()
-            delta = prev_delta + ((z >> 1) ^ -(z & 1))
-            sent = prev_ms + delta
-            prev_ms, prev_delta = sent, delta
-            header = data[pos]
-            pos += 1
-            status = header >> 6
-            if status == 2:
-                pos += 1  # error class
-                varint()  # detail id
-            varint()  # latency
-            for i in range(4):
-                if header & (1 << i):
-                    varint()
-            samples.append((sent, status == 2))
-            seen += 1
-        if seen != count:
-            raise RuntimeError(f"sample block at {base_ms} decodes to {seen} samples, count says {count}")
-    return out, total
-
 
 def schedule_lags(samples, interval):
     """Schedule lag (ms) of each sample of one probe, from its stored send times.
@@ -384,19 +239,20 @@ def schedule_lags(samples, interval):
 
 def window_stats(db_path, t0_ms, t1_ms, interval, bucket_s=0):
     per_probe, total = read_samples(db_path)
-    n_all = n_down = run_down = run_all = 0
+    n_all = n_ok = n_down = run_down = run_all = 0
     lags = []
     buckets = {}
     for samples in per_probe.values():
         run_all += len(samples)
-        run_down += sum(down for _, down in samples)
-        for (sent, down), lag in zip(samples, schedule_lags(samples, interval)):
+        run_down += sum(status == DOWN for _, status in samples)
+        for (sent, status), lag in zip(samples, schedule_lags(samples, interval)):
             if t0_ms <= sent < t1_ms:
                 n_all += 1
-                n_down += down
+                n_ok += status in (UP, DEGRADED)
+                n_down += status == DOWN
                 lags.append(lag)
                 if bucket_s:
-                    buckets.setdefault(int((sent - t0_ms) // (bucket_s * 1000)), []).append((lag, down))
+                    buckets.setdefault(int((sent - t0_ms) // (bucket_s * 1000)), []).append((lag, status))
     lags.sort()
     per_bucket = []
     for k in sorted(buckets):
@@ -405,14 +261,11 @@ def window_stats(db_path, t0_ms, t1_ms, interval, bucket_s=0):
         b = sorted(lag for lag, _ in buckets[k])
         per_bucket.append({"from_s": k * bucket_s,
                            "wall": time.strftime("%H:%M:%S", time.gmtime(t0_ms / 1000 + k * bucket_s)),
-                           "achieved": sum(not d for _, d in buckets[k]) / bucket_s,
-                           "p99_ms": b[min(len(b) - 1, int(0.99 * len(b)))], "max_ms": b[-1]})
+                           "achieved": sum(status in (UP, DEGRADED) for _, status in buckets[k]) / bucket_s,
+                           "p99_ms": percentile(b, 0.99), "max_ms": b[-1]})
 
-    def pct(p):
-        return lags[min(len(lags) - 1, int(p * len(lags)))] if lags else -1
-
-    return {"sent": n_all, "failed": n_down, "ok": n_all - n_down, "run_down": run_down, "run_samples": run_all,
-            "stored_total": total, "wlag_p50_ms": pct(0.5), "wlag_p99_ms": pct(0.99),
+    return {"sent": n_all, "failed": n_down, "ok": n_ok, "run_down": run_down, "run_samples": run_all,
+            "stored_total": total, "wlag_p50_ms": percentile(lags, 0.5), "wlag_p99_ms": percentile(lags, 0.99),
             "wlag_max_ms": lags[-1] if lags else -1, "buckets": per_bucket}
 
 
@@ -473,13 +326,13 @@ def run_blip(args, work, kind, rate, duration, warmup, tag, redis, pg, bucket_s=
     time.sleep(warmup)
     if proc.poll() is not None:
         raise RuntimeError(f"blip exited early ({proc.returncode}); see {log_path}")
-    t0_ms, window = time.time() * 1000, Window(proc.pid, server)
+    t0_ms, window = time.time() * 1000, ServerWindow(proc.pid, server)
     time.sleep(duration)
     t1_ms = time.time() * 1000
     window_s = (t1_ms - t0_ms) / 1000
     load = window.close(window_s)
-    hwm = hb.vm_hwm_kib(proc.pid)
-    threads = len(os.listdir(f"/proc/{proc.pid}/task"))
+    hwm = vm_hwm_kib(proc.pid)
+    threads = thread_count(proc.pid)
     rc = stop(proc)
     run_overflows = listen_overflows() - overflows0
     fields, opened, closed, others = log_summary(log_path)
@@ -505,125 +358,19 @@ def run_blip(args, work, kind, rate, duration, warmup, tag, redis, pg, bucket_s=
 
 
 # --------------------------------------------------------------------------
-# blackbox_exporter and its driver
-
-def write_blackbox_config(path, timeout_ms):
-    with open(path, "w") as f:
-        f.write(f"""# written by bench/pg_redis_bench.py
-# The tcp prober dials a fresh connection for every probe, sends PING, waits
-# for a line matching ^+PONG and closes the connection.
-modules:
-  redis_ping:
-    prober: tcp
-    timeout: {timeout_ms}ms
-    tcp:
-      preferred_ip_protocol: ip4
-      ip_protocol_fallback: false
-      query_response:
-        - send: "PING"
-        - expect: "^\\\\+PONG"
-""")
-
-
-async def drive(bb_port, target, module, rate, warmup, duration, workers, request_timeout, window_args):
-    """Open-loop: request i is due at start + i/rate."""
-    loop = asyncio.get_running_loop()
-    request = (f"GET /probe?target={target}&module={module} HTTP/1.1\r\n"
-               f"Host: 127.0.0.1:{bb_port}\r\nUser-Agent: blip-bench\r\n\r\n").encode()
-    queue = asyncio.Queue()
-    window = {"ok": 0, "failed": 0, "errors": 0, "sent": 0, "lateness_us": []}
-    state = {"t0": None, "t1": None}
-
-    async def worker():
-        reader = writer = None
-        while True:
-            due = await queue.get()
-            if due is None:
-                break
-            sent = loop.time()
-            in_window = state["t0"] is not None and state["t0"] <= sent and state["t1"] is None
-            if in_window:
-                window["sent"] += 1
-                window["lateness_us"].append((sent - due) * 1e6)
-            try:
-                if writer is None:
-                    reader, writer = await asyncio.open_connection("127.0.0.1", bb_port)
-                writer.write(request)
-                status, body, keep = await asyncio.wait_for(hb.read_response(reader), request_timeout)
-                success = status == 200 and b"\nprobe_success 1\n" in body
-                if in_window:
-                    window["ok" if success else "failed"] += 1
-                if not keep:
-                    writer.close()
-                    reader = writer = None
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, RuntimeError, ValueError):
-                if in_window:
-                    window["errors"] += 1
-                if writer is not None:
-                    writer.close()
-                reader = writer = None
-        if writer is not None:
-            writer.close()
-
-    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
-    total = int(rate * (warmup + duration))
-    first_window = int(rate * warmup)
-    start = loop.time() + 0.05
-    meas = {}
-    for i in range(total):
-        due = start + i / rate
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if i == first_window:
-            state["t0"] = loop.time()
-            meas["window"] = Window(*window_args)
-        queue.put_nowait(due)
-    delay = start + total / rate - loop.time()
-    if delay > 0:
-        await asyncio.sleep(delay)
-    state["t1"] = loop.time()
-    load = meas["window"].close(state["t1"] - state["t0"])
-    hwm = hb.vm_hwm_kib(window_args[0])
-    dropped = 0
-    while not queue.empty():
-        queue.get_nowait()
-        dropped += 1
-    for _ in tasks:
-        queue.put_nowait(None)
-    await asyncio.wait(tasks, timeout=request_timeout + 2)
-    for t in tasks:
-        t.cancel()
-    return window, state["t1"] - state["t0"], load, hwm, dropped
-
+# blackbox_exporter
 
 def run_blackbox(args, work, rate, duration, warmup, tag, redis):
-    port = hb.free_port()
     config = os.path.join(work, "blackbox.yml")
-    write_blackbox_config(config, args.timeout_ms)
-    proc = spawn([args.blackbox, f"--web.listen-address=127.0.0.1:{port}", f"--config.file={config}"],
-                 work, f"blackbox-{tag}")
-    wait_port(port, proc)
-    workers = min(256, max(8, rate // 10))
-    window, window_s, load, hwm, dropped = asyncio.run(
-        drive(port, f"127.0.0.1:{redis.port}", "redis_ping", rate, warmup, duration, workers,
-              args.timeout_ms / 1000 + 3, (proc.pid, redis)))
-    threads = len(os.listdir(f"/proc/{proc.pid}/task"))
-    rc = stop(proc)
-    late = sorted(window["lateness_us"])
-
-    def pct(p):
-        return int(late[min(len(late) - 1, int(p * len(late)))]) if late else -1
-
-    return {
-        "tool": "blackbox", "kind": "redis", "tag": tag, "target": rate, "workers": workers,
-        "window_s": round(window_s, 3), "sent": window["sent"], "ok": window["ok"],
-        "failed": window["failed"], "errors": window["errors"], "dropped": dropped,
-        "achieved": window["ok"] / window_s,
-        "cpu_ms_per_1000": load["cpu_ns"] / 1e6 / max(1, window["sent"]) * 1000,
-        "lag_p50_us": pct(0.5), "lag_p99_us": pct(0.99), "max_loop_lag_us": -1,
-        "rss_mib": hwm / 1024, "threads": threads, "exit": rc, **load,
-    }
+    write_blackbox_config(config, "redis_ping", "tcp", args.timeout_ms,
+                          "# The tcp prober dials a fresh connection for every probe, sends PING, waits\n"
+                          "# for a line matching ^+PONG and closes the connection.\n",
+                          '      query_response:\n'
+                          '        - send: "PING"\n'
+                          '        - expect: "^\\\\+PONG"\n')
+    row = run_exporter(args, work, tag, rate, duration, warmup, config, f"127.0.0.1:{redis.port}", "redis_ping",
+                       lambda pid: ServerWindow(pid, redis), start_timeout=15.0)
+    return {"tool": "blackbox", "kind": "redis", **row, "max_loop_lag_us": -1}
 
 
 # --------------------------------------------------------------------------
@@ -667,7 +414,7 @@ def single_runs(args, work, kind, rates, redis, pg, stop_at_pass):
         row["search"] = True
         row["rep"] = -1
         rows.append(row)
-        LOG.write(json.dumps(row) + "\n")
+        log_row(row)
         say(f"   single {kind} {rate:>6}/s probes={row['probes']} {describe(row)} -> {'pass' if ok else 'FAIL'}")
         for line in row["log_problems"]:
             say(f"      log: {line}")
@@ -688,7 +435,6 @@ LABELS = {
 
 
 def main():
-    global LOG
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--blip", required=True)
     p.add_argument("--blackbox", default="prometheus-blackbox-exporter")
@@ -711,14 +457,8 @@ def main():
     p.add_argument("--pgbench-seconds", type=int, default=5, help="pgbench -C reference; 0 skips it")
     p.add_argument("--json", help="also write all raw rows here")
     args = p.parse_args()
-    LOG = open(os.path.join(args.work, "bench.log"), "a")
-
-    def on_signal(signum, _frame):
-        kill_children()
-        sys.exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    open_log(args.work)
+    exit_on_signals()
     began = time.monotonic()
     redis = pg = None
     try:
@@ -756,7 +496,7 @@ def main():
                 row["search"] = "long"
                 row["rep"] = -1
                 single_rows.append(row)
-                LOG.write(json.dumps(row) + "\n")
+                log_row(row)
                 say(f"   long {kind} {rate:>6}/s probes={row['probes']} {describe(row)}")
                 say("      per 10 s (UTC start, achieved/s, p99 lag ms, max lag ms): " + "; ".join(
                     f"{b['wall']} {b['achieved']:.0f} {b['p99_ms']} {b['max_ms']}" for b in row["buckets"]))
@@ -785,7 +525,7 @@ def main():
                     row = run_blackbox(args, args.work, rate, args.duration, args.warmup, tag, redis)
                 row["rep"] = rep
                 rows.append(row)
-                LOG.write(json.dumps(row) + "\n")
+                log_row(row)
                 say(f"   rep {rep + 1} {kind:<18} {tool:<8} {rate:>6}/s {describe(row)}")
                 for line in row.get("log_problems", []):
                     say(f"      log: {line}")

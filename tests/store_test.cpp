@@ -230,3 +230,26 @@ TEST(Store, UnopenablePathsNameTheFile) {
 
 }  // namespace
 }  // namespace blip
+
+namespace blip {
+namespace {
+
+TEST(RunningPercentile, AgreesWithSortingAfterEveryInsert) {
+  std::mt19937_64 random(3);
+  std::uniform_int_distribution<int64_t> latency(0, 5000);
+  for (double fraction : {0.0, 0.5, 0.95, 1.0}) {
+    RunningPercentile running(fraction);
+    std::vector<int64_t> values;
+    for (int i = 0; i < 500; ++i) {
+      values.push_back(i % 7 == 0 ? 100 : latency(random));  // with repeats
+      running.add(values.back());
+      std::vector<int64_t> sorted = values;
+      std::sort(sorted.begin(), sorted.end());
+      const size_t position = std::min(sorted.size() - 1, static_cast<size_t>(fraction * static_cast<double>(sorted.size())));
+      ASSERT_EQ(running.value(), sorted[position]) << "fraction " << fraction << " after " << values.size();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace blip

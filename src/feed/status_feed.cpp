@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
@@ -98,6 +100,8 @@ std::shared_ptr<const FeedResponse> StatusFeed::respond(std::string_view path) {
 }
 
 void StatusFeed::refresh_while_asked() {
+  // Building documents yields to the probe loop when the cores are busy.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
   std::unique_lock lock(mutex_);
   while (true) {
     asked_.wait(lock, [&] { return stopping_ || !wanted_.empty(); });

@@ -107,6 +107,12 @@ class Store::Statement {
     }
   }
   ~Statement() { sqlite3_finalize(statement_); }
+  // For a kept statement's next use.
+  Statement& reset() {
+    sqlite3_reset(statement_);
+    sqlite3_clear_bindings(statement_);
+    return *this;
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
@@ -218,8 +224,15 @@ Store::~Store() {
     if (pending) spdlog::warn("store: closing with unflushed samples path={}", path_);
   } catch (...) {
   }
+  prepared_.clear();  // finalized before the connection closes
   sqlite3_close(db_);
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
+
+Store::Statement& Store::prepared(const char* sql) {
+  auto& statement = prepared_[sql];
+  if (!statement) statement = std::make_unique<Statement>(db_, sql);
+  return statement->reset();
 }
 
 void Store::exec(const char* sql) const {
@@ -316,9 +329,9 @@ void Store::begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer
 void Store::write_rollup(int64_t probe_id, const ProbeBuffer& buffer) {
   // The minute's rollup is rewritten with each write of its samples, so the two always agree.
   const Rollup rollup = buffer.minute.rollup(buffer.block->base_ms());
-  Statement rollup_upsert(db_,
-                          "INSERT OR REPLACE INTO rollups(probe_id, minute_ms, count, down, degraded, p50_us, p95_us, "
-                          "max_us, first_ms) VALUES(?,?,?,?,?,?,?,?,?)");
+  Statement& rollup_upsert = prepared(
+      "INSERT OR REPLACE INTO rollups(probe_id, minute_ms, count, down, degraded, p50_us, p95_us, max_us, first_ms) "
+      "VALUES(?,?,?,?,?,?,?,?,?)");
   rollup_upsert.bind(1, probe_id).bind(2, rollup.minute_ms).bind(3, rollup.count).bind(4, rollup.down);
   rollup_upsert.bind(5, rollup.degraded).bind(6, rollup.p50_us).bind(7, rollup.p95_us).bind(8, rollup.max_us);
   rollup_upsert.bind(9, rollup.first_ms).step();
@@ -326,12 +339,18 @@ void Store::write_rollup(int64_t probe_id, const ProbeBuffer& buffer) {
 
 void Store::close_minute(int64_t probe_id, ProbeBuffer& buffer) {
   const SampleBlockEncoder& block = *buffer.block;
-  Statement insert(db_, "INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?)");
-  insert.bind(1, probe_id).bind(2, block.base_ms()).bind(3, block.count()).bind_blob(4, block.bytes()).step();
-  for (int64_t id : buffer.part_rows) {
-    Statement remove(db_, "DELETE FROM sample_blocks WHERE id=?");
-    remove.bind(1, id).step();
-  }
+  prepared("INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?)")
+      .bind(1, probe_id)
+      .bind(2, block.base_ms())
+      .bind(3, block.count())
+      .bind_blob(4, block.bytes())
+      .step();
+  // The parts are the minute's rows before the merged one just inserted.
+  prepared("DELETE FROM sample_blocks WHERE probe_id=? AND minute_ms=? AND id<?")
+      .bind(1, probe_id)
+      .bind(2, block.base_ms())
+      .bind(3, sqlite3_last_insert_rowid(db_))
+      .step();
   buffer.part_rows.clear();
   write_rollup(probe_id, buffer);
 }
@@ -357,11 +376,33 @@ void Store::write_samples(const std::vector<std::pair<int64_t, Sample>>& samples
     parts.try_emplace(probe_id, buffer.block->base_ms()).first->second.append(sample, detail);
   }
   for (const auto& [probe_id, part] : parts) {
-    Statement insert(db_, "INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?)");
-    insert.bind(1, probe_id).bind(2, part.base_ms()).bind(3, part.count()).bind_blob(4, part.bytes()).step();
+    prepared("INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?)")
+        .bind(1, probe_id)
+        .bind(2, part.base_ms())
+        .bind(3, part.count())
+        .bind_blob(4, part.bytes())
+        .step();
     ProbeBuffer& buffer = buffers_[probe_id];
     buffer.part_rows.push_back(sqlite3_last_insert_rowid(db_));
     write_rollup(probe_id, buffer);
+  }
+}
+
+void RunningPercentile::add(int64_t value) {
+  if (lower_.empty() || value <= lower_.top()) {
+    lower_.push(value);
+  } else {
+    upper_.push(value);
+  }
+  const size_t count = lower_.size() + upper_.size();
+  const size_t position = std::min(count - 1, static_cast<size_t>(fraction_ * static_cast<double>(count)));
+  while (lower_.size() > position + 1) {
+    upper_.push(lower_.top());
+    lower_.pop();
+  }
+  while (lower_.size() < position + 1) {
+    lower_.push(upper_.top());
+    upper_.pop();
   }
 }
 
@@ -374,22 +415,18 @@ void RollupAccumulator::add(const Sample& sample) {
     return;
   }
   if (sample.status == Status::degraded) ++degraded_;
-  latencies_.push_back(sample.latency_us);
+  p50_.add(sample.latency_us);
+  p95_.add(sample.latency_us);
+  max_us_ = std::max(max_us_, sample.latency_us);
+  any_latency_ = true;
 }
 
 Rollup RollupAccumulator::rollup(int64_t minute_ms) const {
   Rollup rollup{minute_ms, count_, down_, degraded_, 0, 0, 0, count_ > 0 ? first_ms_ : minute_ms};
-  if (latencies_.empty()) return rollup;
-  std::vector<int64_t> latencies = latencies_;
-  auto at = [&](double fraction) {
-    const size_t index =
-        std::min(latencies.size() - 1, static_cast<size_t>(fraction * static_cast<double>(latencies.size())));
-    std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(index), latencies.end());
-    return latencies[index];
-  };
-  rollup.p50_us = at(0.5);
-  rollup.p95_us = at(0.95);
-  rollup.max_us = *std::max_element(latencies.begin(), latencies.end());
+  if (!any_latency_) return rollup;
+  rollup.p50_us = p50_.value();
+  rollup.p95_us = p95_.value();
+  rollup.max_us = max_us_;
   return rollup;
 }
 

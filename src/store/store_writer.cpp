@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -16,6 +18,7 @@ constexpr int64_t kRetryEveryUs = 1'000'000;
 constexpr int kCheckpointEveryWrites = 10;
 constexpr int kPruneEveryWrites = 60;
 constexpr int64_t kFailureLogEveryUs = 60'000'000;
+constexpr int kWriterNice = 10;
 
 int64_t queued_size(const Sample& sample) {
   return static_cast<int64_t>(sizeof(std::pair<int64_t, Sample>) + sample.detail.capacity());
@@ -140,6 +143,8 @@ void StoreWriter::requeue(WriteBatch& batch) {
 }
 
 void StoreWriter::run() {
+  // The probe loop comes first: when the cores are busy, writing waits, probing does not.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWriterNice);
   std::unique_lock lock(mutex_);
   while (true) {
     wake_.wait(lock, [&] { return stopping_ || flush_requested_ || !queue_.rows_empty(); });
@@ -159,7 +164,11 @@ void StoreWriter::run() {
     const int64_t began_us = mono_now_us();
     const bool ok = write(batch);
     const double seconds = static_cast<double>(mono_now_us() - began_us) / 1e6;
-    if (ok) maintain();
+    if (ok) {
+      spdlog::debug("store: wrote samples={} rows={} seconds={:.6f}", batch.samples.size(),
+                    batch.incidents.size() + batch.outages.size() + batch.blind_windows.size(), seconds);
+      maintain();
+    }
 
     lock.lock();
     health_.write_seconds.observe(seconds);

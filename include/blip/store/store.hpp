@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -105,8 +106,22 @@ struct OutageTotals {
   int64_t closed_ms = 0;  // the summed durations of the closed ones
 };
 
-// Builds one probe-minute's rollup as its samples arrive, so the flush never
-// has to decode the minute's block again to summarize it.
+// One percentile of a growing set of values, exact, in O(log n) an insert and
+// O(1) a query: the element at sorted position min(n-1, floor(fraction n)).
+class RunningPercentile {
+ public:
+  explicit RunningPercentile(double fraction) : fraction_(fraction) {}
+  void add(int64_t value);
+  int64_t value() const { return lower_.empty() ? 0 : lower_.top(); }
+
+ private:
+  double fraction_;
+  std::priority_queue<int64_t> lower_;  // the smallest position+1 values; its top is the answer
+  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> upper_;
+};
+
+// Builds one probe-minute's rollup as its samples arrive: what a write costs
+// does not grow through the minute, and the block is never decoded again.
 class RollupAccumulator {
  public:
   void add(const Sample& sample);
@@ -117,7 +132,11 @@ class RollupAccumulator {
   int64_t down_ = 0;
   int64_t degraded_ = 0;
   int64_t first_ms_ = INT64_MAX;
-  std::vector<int64_t> latencies_;  // answered samples only: a timeout is not a latency
+  // Over answered samples only: a timeout is not a latency.
+  RunningPercentile p50_{0.5};
+  RunningPercentile p95_{0.95};
+  int64_t max_us_ = 0;
+  bool any_latency_ = false;
 };
 
 // blip's SQLite database. Samples are packed per probe and minute: each write
@@ -205,9 +224,13 @@ class Store : public RecordSink {
   void upsert_outage(const OutageRow& row);
   void upsert_incident(const IncidentRow& row);
 
+  // A prepared statement kept for the writes a second makes thousands of.
+  Statement& prepared(const char* sql);
+
   std::string path_;
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;
+  std::unordered_map<const char*, std::unique_ptr<Statement>> prepared_;
   std::map<int64_t, ProbeBuffer> buffers_;
   std::unordered_map<std::string, int64_t> detail_ids_;
 };

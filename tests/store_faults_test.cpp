@@ -77,9 +77,6 @@ class SmallDisk {
     if (mounted_) umount2(path_.c_str(), MNT_DETACH);
   }
   bool mounted() const { return mounted_; }
-  bool remount(bool read_only) const {
-    return mount("tmpfs", path_.c_str(), "tmpfs", MS_REMOUNT | (read_only ? MS_RDONLY : 0), nullptr) == 0;
-  }
   // Fills what is left with one file.
   void fill() const {
     std::ofstream filler(path_ + "/filler", std::ios::binary);
@@ -189,8 +186,50 @@ TEST(StoreFaults, AFullDiskDropsTheOldestSamplesAndRecordsTheSpanOnceItHasRoom) 
   EXPECT_TRUE(store.outages(0, INT64_MAX).empty());
 }
 
-// A read-only remount is refused while blip holds its files open (EBUSY, measured), so
-// the fault that can happen under a running blip is the file or directory going away.
+// A read-only remount is refused while blip holds its files open (EBUSY, measured); the
+// immutable flag makes the files read-only under a running blip, for root too, on ext4.
+TEST(StoreFaults, ADatabaseMadeReadOnlyIsLoggedProbingGoesOnAndTheQueueIsWrittenWhenItIsWritable) {
+  TempDir dir;
+  test::NginxServer nginx;
+  Daemon blip(dir, tcp_probes(2, nginx.port(), "100ms"));
+  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s));
+  sleep_for(1s);
+  const std::vector<std::string> files = {blip.db(), blip.db() + "-wal"};
+  auto set_immutable = [&](bool on) {
+    for (const std::string& file : files) {
+      std::string output;
+      if (test::run_command({"chattr", on ? "+i" : "-i", file}, &output) != 0) return output;
+    }
+    return std::string();
+  };
+  if (const std::string error = set_immutable(true); !error.empty()) {
+    GTEST_SKIP() << "this filesystem cannot make a file immutable: " << error;
+  }
+  const int64_t read_only_ms = wall_now_ms();
+  const bool logged = wait_until([&] { return blip.log().find("store: write failed") != std::string::npos; }, 10s);
+  const bool unhealthy = wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 503; }, 10s);
+  const double probed = metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
+  sleep_for(2s);
+  const double probed_later = metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
+  ASSERT_EQ(set_immutable(false), "");
+  const int64_t writable_ms = wall_now_ms();
+  EXPECT_TRUE(logged) << blip.log();
+  const std::string log = blip.log();
+  const size_t failed_at = log.find("store: write failed");
+  EXPECT_NE(log.find("is not writable"), std::string::npos) << "the log says why";
+  if (failed_at != std::string::npos) std::cerr << "logged: " << log.substr(failed_at, log.find('\n', failed_at) - failed_at) << "\n";
+  EXPECT_TRUE(unhealthy);
+  EXPECT_GT(probed_later, probed + 10) << "probing goes on";
+  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s)) << blip.log();
+  EXPECT_NE(blip.log().find("store: writing again after"), std::string::npos) << blip.log();
+  sleep_for(1s);
+  ASSERT_EQ(blip.stop(), 0) << blip.log();
+
+  Store store(blip.db(), Store::Mode::read_only);
+  expect_every_sample(store, read_only_ms - 1000, writable_ms + 1000, 100);
+  EXPECT_TRUE(store.blind_windows(0, INT64_MAX).empty()) << blip.log();
+}
+
 TEST(StoreFaults, ARemovedDatabaseDirectoryIsLoggedProbingGoesOnAndANewFileIsWrittenWhenItIsBack) {
   TempDir dir;
   test::NginxServer nginx;

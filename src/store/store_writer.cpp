@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
@@ -30,6 +33,17 @@ bool file_identity(const std::string& path, dev_t& device, ino_t& inode) {
   device = status.st_dev;
   inode = status.st_ino;
   return true;
+}
+
+// SQLite says "disk I/O error" for a file made read-only under it; the system says why.
+std::string unwritable_reason(const std::string& path) {
+  const std::string directory = std::filesystem::path(path).parent_path().string();
+  for (const std::string& file : {path, path + "-wal", directory.empty() ? std::string(".") : directory}) {
+    if (access(file.c_str(), W_OK) != 0 && errno != ENOENT) {
+      return fmt::format(" ({} is not writable: {})", file, std::strerror(errno));
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -266,18 +280,19 @@ bool StoreWriter::write(WriteBatch& batch) {
     }
     return true;
   } catch (const StoreError& error) {
+    const std::string reason = error.what() + unwritable_reason(path_);
     const int64_t now_us = mono_now_us();
     if (failing_since_mono_us_ == 0 || now_us - last_failure_log_mono_us_ > kFailureLogEveryUs) {
       spdlog::error("store: write failed, samples kept for the next try{} err={}",
                     failing_since_mono_us_ == 0
                         ? ""
                         : fmt::format(" (failing for {})", format_duration_brief((now_us - failing_since_mono_us_) / 1000)),
-                    error.what());
+                    reason);
       last_failure_log_mono_us_ = now_us;
     }
     if (failing_since_mono_us_ == 0) failing_since_mono_us_ = now_us;
     std::lock_guard lock(mutex_);
-    health_.last_error = error.what();
+    health_.last_error = reason;
     return false;
   }
 }

@@ -112,8 +112,14 @@ std::string PostgresServer::sql(const std::string& statement) const {
   int status = run_command(as_postgres({"psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h",
                                         dir_.file("run"), "-p", std::to_string(port_), "-U", "postgres", "-d",
                                         "postgres", "-c", statement}),
-                           &output);
-  if (status != 0) throw std::runtime_error("psql failed: " + output);
+                           &output, 30'000);
+  if (status != 0) {
+    // The server log says why when psql itself says nothing (a hang or a signal).
+    std::string log = read_file(dir_.file("postgres.log"));
+    if (log.size() > 4000) log = log.substr(log.size() - 4000);
+    throw std::runtime_error(fmt::format("psql on port {} failed (status {}) for \"{}\": {}\nserver log tail:\n{}", port_,
+                                         status, statement, output, log));
+  }
   while (!output.empty() && output.back() == '\n') output.pop_back();
   return output;
 }

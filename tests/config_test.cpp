@@ -121,6 +121,11 @@ const InvalidCase kInvalidCases[] = {
      {"{dir}/db.toml:1:1: probe \"db\": missing required key \"address\""}},
     {"invalid-address-without-port",
      {"{dir}/db.toml:4:11: address: expected host:port, got \"127.0.0.1\""}},
+    {"invalid-port-out-of-range",
+     {"{dir}/db.toml:4:11: address: expected host:port, got \"127.0.0.1:70000\""}},
+    {"invalid-postgres-service",
+     {"{dir}/db.toml:4:7: dsn: a service (service= or PGSERVICE) without host= is not supported: blip "
+      "resolves host names itself, so name the host in the dsn"}},
     {"invalid-url-scheme", {"{dir}/web.toml:4:7: url: scheme \"ftp\" is not http or https"}},
     {"invalid-expect-status",
      {"{dir}/web.toml:5:23: expect_status: expected status codes like 200 or ranges like "

@@ -140,49 +140,26 @@ ErrorClass classify_redis_error_reply(std::string_view message) {
   return ErrorClass::query;
 }
 
-struct RedisConnection::Resolve {
-  uv_getaddrinfo_t request{};
-  RedisConnection* owner = nullptr;  // null once the owner closed: the callback then only frees
-};
-
 struct RedisConnection::PendingCommand {
   ReplyCallback on_reply;
 };
 
-RedisConnection::RedisConnection(uv_loop_t* loop, RedisEndpoint endpoint,
-                                 FailureCallback on_failure)
+RedisConnection::RedisConnection(uv_loop_t* loop, Resolver& resolver, int64_t lookup_limit_ms,
+                                 RedisEndpoint endpoint, FailureCallback on_failure)
     : loop_(loop),
+      resolver_(resolver),
       endpoint_(std::move(endpoint)),
       on_failure_(std::move(on_failure)),
       created_us_(mono_now_us()) {
-  // Always through the thread pool, even for a numeric address, so that a
-  // failure is reported from the loop and never from inside this constructor.
-  auto* resolve = new Resolve{};
-  resolve->owner = this;
-  resolve->request.data = resolve;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  int rc = uv_getaddrinfo(loop_, &resolve->request, &RedisConnection::on_resolved,
-                          endpoint_.host.c_str(), endpoint_.port.c_str(), &hints);
-  if (rc != 0) {
-    delete resolve;
-    spdlog::error("redis: uv_getaddrinfo failed host={} err={}", endpoint_.host, uv_strerror(rc));
-    state_ = State::failed;  // command() refuses; the owner sees that at once
-    return;
-  }
-  resolve_ = resolve;
+  // The Resolver answers from the loop, never from inside this constructor.
+  lookup_ = resolver_.resolve(endpoint_.host, lookup_limit_ms,
+                              [this](const std::string& address, const std::string& error) { resolved(address, error); });
 }
 
 RedisConnection::~RedisConnection() { close(); }
 
 void RedisConnection::close() noexcept {
-  if (resolve_) {
-    resolve_->owner = nullptr;
-    // Fails when the lookup is already running; on_resolved then frees it later.
-    uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_->request));
-    resolve_ = nullptr;
-  }
+  if (lookup_) resolver_.cancel(std::exchange(lookup_, 0));
   if (redisAsyncContext* context = std::exchange(context_, nullptr)) {
     context->data = nullptr;  // pending callbacks now run with NULL replies and are dropped
     redisAsyncFree(context);  // deferred by hiredis when we are inside one of its reply callbacks
@@ -222,48 +199,15 @@ bool RedisConnection::send(const std::vector<std::string>& argv, ReplyCallback o
   return true;
 }
 
-void RedisConnection::on_resolved(uv_getaddrinfo_t* request, int status, addrinfo* addresses) {
-  auto* resolve = static_cast<Resolve*>(request->data);
-  RedisConnection* self = resolve->owner;
-  delete resolve;
-  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(addresses, &uv_freeaddrinfo);
-  if (!self) return;  // closed while resolving (status is then usually UV_ECANCELED)
-  try {
-    self->resolve_ = nullptr;
-    self->resolved_us_ = mono_now_us();
-    if (status != 0 || !addresses) {
-      self->state_ = State::failed;
-      self->report({ErrorClass::dns,
-                    fmt::format("resolve {}: {}", self->endpoint_.host, uv_strerror(status))});
-      return;
-    }
-    // Prefer IPv4, as hiredis's own lookup did: "localhost" often lists ::1
-    // first while Redis is commonly bound to 127.0.0.1 only.
-    const addrinfo* chosen = addresses;
-    for (const addrinfo* candidate = addresses; candidate; candidate = candidate->ai_next) {
-      if (candidate->ai_family == AF_INET) {
-        chosen = candidate;
-        break;
-      }
-    }
-    std::array<char, INET6_ADDRSTRLEN> text{};
-    int port = 0;
-    if (chosen->ai_family == AF_INET) {
-      const auto* address = reinterpret_cast<const sockaddr_in*>(chosen->ai_addr);
-      uv_ip4_name(address, text.data(), text.size());
-      port = ntohs(address->sin_port);
-    } else {
-      const auto* address = reinterpret_cast<const sockaddr_in6*>(chosen->ai_addr);
-      uv_ip6_name(address, text.data(), text.size());
-      port = ntohs(address->sin6_port);
-    }
-    owned.reset();
-    self->connect_to(text.data(), port);
-  } catch (const std::exception& error) {
-    spdlog::error("redis: resolve callback failed err={}", error.what());
-  } catch (...) {
-    spdlog::error("redis: resolve callback failed");
+void RedisConnection::resolved(const std::string& address, const std::string& error) {
+  lookup_ = 0;
+  resolved_us_ = mono_now_us();
+  if (address.empty()) {
+    state_ = State::failed;
+    report({ErrorClass::dns, error});
+    return;
   }
+  connect_to(address, std::stoi(endpoint_.port));
 }
 
 void RedisConnection::connect_to(const std::string& address, int port) {

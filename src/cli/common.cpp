@@ -15,7 +15,7 @@ std::optional<LoadedConfig> load_config_or_report(const std::string& config_dir,
 }
 
 ProbeRuntime::ProbeRuntime(const std::vector<ProbeConfig>& configs) {
-  ProbeContext context{loop.get(), &curl};
+  ProbeContext context{loop.get(), &curl, &resolver};
   for (const ProbeConfig& config : configs) probes.push_back(make_probe(config, context));
 }
 

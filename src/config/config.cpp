@@ -266,7 +266,8 @@ bool split_host_port(const std::string& address, std::string& host, std::string&
   host = address.substr(0, colon);
   port = address.substr(colon + 1);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+         std::stoi(port) >= 1 && std::stoi(port) <= 65535;
 }
 
 std::vector<StatusRange> read_expect_status(TableReader& reader) {
@@ -396,6 +397,20 @@ ProbeSettings read_postgres(TableReader& reader, ProbeConfig& probe, const std::
                       "dsn: not a valid libpq connection string or URI (check quoting, and percent-encode "
                       "special characters in a URI)");
       PQfreemem(error);
+    }
+    bool names_host = false;
+    bool names_service = std::getenv("PGSERVICE") != nullptr;
+    for (PQconninfoOption* option = options; option && option->keyword; ++option) {
+      if (!option->val) continue;
+      const std::string_view keyword = option->keyword;
+      names_host = names_host || keyword == "host" || keyword == "hostaddr";
+      names_service = names_service || keyword == "service";
+    }
+    if (names_service && !names_host) {
+      // libpq would read the host from pg_service.conf and resolve it with a blocking lookup.
+      reader.error_at(reader.table().get("dsn")->source(),
+                      "dsn: a service (service= or PGSERVICE) without host= is not supported: blip resolves "
+                      "host names itself, so name the host in the dsn");
     }
     PQconninfoFree(options);
     probe.target_display = redact_postgres_dsn(pg.dsn);

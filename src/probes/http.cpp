@@ -6,6 +6,8 @@
 #include <unordered_map>
 
 #include "blip/adapters/curl_uv.hpp"
+#include "blip/adapters/resolver.hpp"
+#include "blip/core/clock.hpp"
 #include "blip/probes/probe.hpp"
 
 namespace blip {
@@ -36,39 +38,76 @@ ErrorClass classify(CURLcode code) {
 class HttpProbe final : public Probe {
  public:
   HttpProbe(const ProbeConfig& config, ProbeContext& context)
-      : settings_(std::get<HttpSettings>(config.settings)), curl_(*context.curl) {
+      : settings_(std::get<HttpSettings>(config.settings)),
+        lookup_limit_ms_(Resolver::limit_for(config.timeout_ms)),
+        curl_(*context.curl),
+        resolver_(*context.resolver) {
     for (const auto& [name, value] : settings_.headers) {
       headers_ = curl_slist_append(headers_, fmt::format("{}: {}", name, value).c_str());
     }
+    if (CURLU* url = curl_url()) {
+      char* host = nullptr;
+      char* port = nullptr;
+      if (curl_url_set(url, CURLUPART_URL, settings_.url.c_str(), 0) == CURLUE_OK &&
+          curl_url_get(url, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+          curl_url_get(url, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        host_ = host;
+        port_ = port;
+      }
+      curl_free(host);
+      curl_free(port);
+      curl_url_cleanup(url);
+    }
+    if (host_.size() > 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
+    needs_lookup_ = !host_.empty() && !Resolver::is_numeric(host_);
   }
   ~HttpProbe() override {
-    for (auto& [id, attempt] : attempts_) curl_.remove(attempt->easy);
+    for (auto& [id, attempt] : attempts_) forget(*attempt);
     curl_slist_free_all(headers_);
   }
 
+  // A host name is looked up by blip's Resolver first and handed to curl as a
+  // CURLOPT_RESOLVE entry, so curl never starts its own lookup thread for it.
   void start(AttemptId id, ProbeDone done) override {
     auto attempt = std::make_unique<Attempt>(settings_.max_body_bytes, !settings_.expect_body.empty());
-    CURL* easy = attempt->easy;
-    configure(easy, *attempt);
-    attempts_.emplace(id, std::move(attempt));
-    curl_.add(easy, [this, id, done = std::move(done)](CURLcode code) {
-      auto node = attempts_.extract(id);
-      if (!node.empty()) done(evaluate(code, *node.mapped()));
+    attempt->done = std::move(done);
+    attempt->started_us = mono_now_us();
+    Attempt& started = *attempts_.emplace(id, std::move(attempt)).first->second;
+    if (!needs_lookup_) return transfer(id, started);
+    started.lookup = resolver_.resolve(host_, lookup_limit_ms_, [this, id](const std::string& address,
+                                                                           const std::string& error) {
+      Attempt& resolved = *attempts_.at(id);
+      resolved.lookup = 0;
+      resolved.lookup_us = mono_now_us() - resolved.started_us;
+      if (address.empty()) return finish(id, ProbeResult::failure(ErrorClass::dns, error, Phases{resolved.lookup_us}));
+      const bool v6 = address.find(':') != std::string::npos;
+      resolved.resolve = curl_slist_append(
+          nullptr, fmt::format("{}:{}:{}", host_, port_, v6 ? "[" + address + "]" : address).c_str());
+      transfer(id, resolved);
     });
   }
 
   void cancel(AttemptId id) noexcept override {
     auto node = attempts_.extract(id);
-    if (!node.empty()) curl_.remove(node.mapped()->easy);
+    if (!node.empty()) forget(*node.mapped());
   }
 
  private:
   struct Attempt {
     Attempt(int64_t max_body, bool keep) : easy(curl_easy_init()), body_limit(max_body), keep_body(keep) {}
-    ~Attempt() { curl_easy_cleanup(easy); }
+    ~Attempt() {
+      curl_easy_cleanup(easy);
+      curl_slist_free_all(resolve);
+    }
     Attempt(const Attempt&) = delete;
     Attempt& operator=(const Attempt&) = delete;
     CURL* easy;
+    ProbeDone done;
+    int64_t started_us = 0;
+    Resolver::Ticket lookup = 0;  // while resolving
+    int64_t lookup_us = 0;
+    curl_slist* resolve = nullptr;  // host:port:address for curl
+    bool transferring = false;
     int64_t body_limit;
     bool keep_body;
     int64_t body_bytes = 0;
@@ -87,9 +126,36 @@ class HttpProbe final : public Probe {
     return bytes;
   }
 
+  void transfer(AttemptId id, Attempt& attempt) {
+    configure(attempt.easy, attempt);
+    attempt.transferring = true;
+    curl_.add(attempt.easy, [this, id](CURLcode code) {
+      auto found = attempts_.find(id);
+      if (found == attempts_.end()) return;
+      found->second->transferring = false;
+      finish(id, evaluate(code, *found->second));
+    });
+  }
+
+  void forget(Attempt& attempt) noexcept {
+    if (attempt.lookup) resolver_.cancel(attempt.lookup);
+    if (attempt.transferring) curl_.remove(attempt.easy);
+  }
+
+  void finish(AttemptId id, ProbeResult result) {
+    auto node = attempts_.extract(id);
+    if (node.empty()) return;
+    auto done = std::move(node.mapped()->done);
+    done(std::move(result));
+  }
+
   void configure(CURL* easy, Attempt& attempt) const {
     curl_easy_setopt(easy, CURLOPT_URL, settings_.url.c_str());
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    if (attempt.resolve) curl_easy_setopt(easy, CURLOPT_RESOLVE, attempt.resolve);
+    // A redirect to another host, or a proxy, is still resolved by curl's thread:
+    // removing such a transfer must not wait for that lookup to end.
+    curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "blip/0.1");
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, attempt.error);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &HttpProbe::on_body);
@@ -140,6 +206,7 @@ class HttpProbe final : public Probe {
 
   ProbeResult evaluate(CURLcode code, Attempt& attempt) const {
     Phases phases = phases_of(attempt.easy);
+    phases.dns_us += attempt.lookup_us;
     if (code != CURLE_OK) {
       ErrorClass error = classify(code);
       std::string detail = error == ErrorClass::body_too_large
@@ -162,7 +229,12 @@ class HttpProbe final : public Probe {
   }
 
   const HttpSettings& settings_;
+  int64_t lookup_limit_ms_;
   CurlMultiUv& curl_;
+  Resolver& resolver_;
+  std::string host_;  // from the URL; looked up by blip unless numeric
+  std::string port_;
+  bool needs_lookup_ = false;
   curl_slist* headers_ = nullptr;
   std::unordered_map<AttemptId, std::unique_ptr<Attempt>> attempts_;
 };

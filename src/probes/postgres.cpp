@@ -4,16 +4,18 @@
 //
 // A timed-out attempt is abandoned by dropping its connection, never by
 // PQcancel (which blocks). So that a dropped connection does not leave a
-// backend waiting for ever on a lock, every session sets statement_timeout
+// backend waiting for ever on a lock, every session starts with statement_timeout
 // just above the probe's timeout: the server ends the statement itself.
-#include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <unordered_map>
 
 #include "blip/adapters/pq_uv.hpp"
+#include "blip/adapters/resolver.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
 #include "blip/probes/probe.hpp"
@@ -55,6 +57,29 @@ ErrorClass classify_query_error(const PgQueryResult& result) {
   return ErrorClass::query;
 }
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  if (text.empty()) return items;
+  size_t start = 0;
+  for (size_t comma = text.find(','); comma != std::string::npos; comma = text.find(',', start)) {
+    items.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  items.push_back(text.substr(start));
+  return items;
+}
+
+std::string join(const std::vector<std::string>& items, const char* separator = ",") {
+  std::string text;
+  for (size_t index = 0; index < items.size(); ++index) text += (index ? separator : "") + items[index];
+  return text;
+}
+
+std::string env_or_empty(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
 std::string megabytes(int64_t bytes) { return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6); }
 
 class PostgresProbe final : public Probe {
@@ -63,21 +88,40 @@ class PostgresProbe final : public Probe {
       : name_(config.name),
         settings_(std::get<PostgresSettings>(config.settings)),
         timeout_ms_(config.timeout_ms),
-        loop_(context.loop) {
+        loop_(context.loop),
+        resolver_(*context.resolver) {
+    std::string hosts;
+    std::string ports;
+    bool has_hostaddr = false;
     char* error = nullptr;
     if (PQconninfoOption* options = PQconninfoParse(settings_.dsn.c_str(), &error)) {
       for (PQconninfoOption* option = options; option->keyword; ++option) {
-        if (std::string_view(option->keyword) == "host" && option->val) host_ = option->val;
-        if (std::string_view(option->keyword) == "hostaddr" && option->val) host_.clear();
+        if (!option->val) continue;
+        const std::string_view keyword = option->keyword;
+        if (keyword == "host") hosts = option->val;
+        if (keyword == "port") ports = option->val;
+        if (keyword == "hostaddr") has_hostaddr = true;
+        if (keyword == "options") startup_options_ = std::string(option->val) + " ";
       }
       PQconninfoFree(options);
     }
     PQfreemem(error);
+    // libpq falls back to the environment for what the DSN leaves out.
+    if (hosts.empty() && !has_hostaddr && std::getenv("PGHOSTADDR") == nullptr) hosts = env_or_empty("PGHOST");
+    if (ports.empty()) ports = env_or_empty("PGPORT");
+    if (!has_hostaddr) {
+      hosts_ = split_list(hosts);
+      ports_ = split_list(ports);
+      needs_lookup_ = std::any_of(hosts_.begin(), hosts_.end(), [](const std::string& host) {
+        return !host.empty() && host.front() != '/' && !Resolver::is_numeric(host);
+      });
+    }
+    // Set at start-up rather than with SET: through a transaction-mode PgBouncer a SET
+    // would stay on the server connection for other clients.
+    startup_options_ += fmt::format("-c statement_timeout={}", timeout_ms_ + 1000);
   }
   ~PostgresProbe() override {
-    for (auto& [id, attempt] : attempts_) {
-      if (attempt.resolve) attempt.resolve->abandoned = true;
-    }
+    for (auto& [id, attempt] : attempts_) cancel_lookups(attempt);
   }
 
   void start(AttemptId id, ProbeDone done) override {
@@ -96,7 +140,7 @@ class PostgresProbe final : public Probe {
     auto found = attempts_.find(id);
     if (found == attempts_.end()) return {};
     if (found->second.waiting) return fmt::format("waiting for a free connection, {} in use", kMaxConnections);
-    if (found->second.resolve) return "resolving " + host_;
+    if (found->second.pending_lookups > 0) return "resolving " + join(hosts_);
     if (!found->second.connection) return {};
     std::string where = found->second.connection->progress();
     if (where == "waiting for the query's result" && found->second.connected_us == 0) where = "running the session setup";
@@ -106,7 +150,7 @@ class PostgresProbe final : public Probe {
   void cancel(AttemptId id) noexcept override {
     auto found = attempts_.find(id);
     if (found == attempts_.end()) return;
-    if (found->second.resolve) found->second.resolve->abandoned = true;
+    cancel_lookups(found->second);
     std::unique_ptr<PgConnection> connection = std::move(found->second.connection);
     attempts_.erase(found);
     if (connection && connection->querying()) {
@@ -129,17 +173,13 @@ class PostgresProbe final : public Probe {
   }
 
  private:
-  // A uv_getaddrinfo request outlives an abandoned attempt; it frees itself.
-  struct Resolve {
-    uv_getaddrinfo_t request{};
-    PostgresProbe* probe = nullptr;
-    AttemptId id = 0;
-    bool abandoned = false;
-  };
   struct Attempt {
     ProbeDone done;
     std::unique_ptr<PgConnection> connection;
-    Resolve* resolve = nullptr;
+    std::vector<Resolver::Ticket> lookups;  // per entry of hosts_: its lookup while running, else 0
+    size_t pending_lookups = 0;
+    std::vector<std::string> addresses;     // per entry of hosts_: numeric, or empty (a socket, or failed)
+    std::vector<std::string> lookup_errors;
     int64_t started_us = 0;
     int64_t resolved_us = 0;
     int64_t connected_us = 0;
@@ -155,7 +195,7 @@ class PostgresProbe final : public Probe {
 
   size_t connections_held() const {
     size_t held = idle_.size() + draining_.size();
-    for (const auto& [id, attempt] : attempts_) held += attempt.connection || attempt.resolve ? 1 : 0;
+    for (const auto& [id, attempt] : attempts_) held += attempt.connection || attempt.pending_lookups > 0 ? 1 : 0;
     return held;
   }
 
@@ -199,76 +239,71 @@ class PostgresProbe final : public Probe {
     }
   }
 
-  // libpq resolves host names with a blocking getaddrinfo: resolve on libuv's
-  // thread pool first and hand libpq the address (host stays for TLS and pg_hba).
+  // libpq resolves host names with a blocking getaddrinfo: blip's Resolver looks up
+  // every name of the host list first and libpq gets the addresses as hostaddr
+  // (host stays, for TLS and pg_hba); a name that fails is left out of the list.
   void resolve_then_connect(AttemptId id) {
     Attempt& attempt = attempts_.at(id);
-    if (host_.empty() || host_.front() == '/' || host_.find(',') != std::string::npos || is_numeric(host_)) {
+    if (!needs_lookup_) {
       attempt.resolved_us = attempt.started_us;
-      return connect(id, "");
+      return connect(id, {});
     }
-    auto* resolve = new Resolve{{}, this, id, false};
-    resolve->request.data = resolve;
-    attempt.resolve = resolve;
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = uv_getaddrinfo(
-        loop_, &resolve->request,
-        [](uv_getaddrinfo_t* request, int status, addrinfo* addresses) {
-          std::unique_ptr<Resolve> resolved(static_cast<Resolve*>(request->data));
-          std::string address;
-          if (status == 0) {
-            char text[INET6_ADDRSTRLEN] = {};
-            if (addresses->ai_family == AF_INET) {
-              uv_ip4_name(reinterpret_cast<sockaddr_in*>(addresses->ai_addr), text, sizeof text);
-            } else {
-              uv_ip6_name(reinterpret_cast<sockaddr_in6*>(addresses->ai_addr), text, sizeof text);
-            }
-            address = text;
-          }
-          uv_freeaddrinfo(addresses);
-          if (resolved->abandoned) return;
-          PostgresProbe* self = resolved->probe;
-          auto found = self->attempts_.find(resolved->id);
-          if (found == self->attempts_.end()) return;
-          found->second.resolve = nullptr;
-          found->second.resolved_us = mono_now_us();
-          if (status != 0) {
-            return self->finish(resolved->id, ProbeResult::failure(ErrorClass::dns,
-                                                                   fmt::format("resolve {}: {}", self->host_,
-                                                                               uv_strerror(status))));
-          }
-          self->connect(resolved->id, address);
-        },
-        host_.c_str(), nullptr, &hints);
-    if (rc != 0) {
-      delete resolve;
-      attempt.resolve = nullptr;
-      finish(id, ProbeResult::failure(ErrorClass::dns, uv_strerror(rc)));
+    // An attempt that waited for a free connection has less of its deadline left.
+    const int64_t limit_ms = Resolver::limit_for(timeout_ms_) - (mono_now_us() - attempt.started_us) / 1000;
+    attempt.addresses.assign(hosts_.size(), "");
+    attempt.lookups.assign(hosts_.size(), 0);
+    attempt.lookup_errors.clear();
+    for (size_t index = 0; index < hosts_.size(); ++index) {
+      const std::string& host = hosts_[index];
+      if (host.empty() || host.front() == '/') continue;
+      ++attempt.pending_lookups;
+      attempt.lookups[index] = resolver_.resolve(
+          host, std::max<int64_t>(limit_ms, 1), [this, id, index](const std::string& address, const std::string& error) {
+            Attempt& resolving = attempts_.at(id);
+            resolving.lookups[index] = 0;
+            resolving.addresses[index] = address;
+            if (!error.empty()) resolving.lookup_errors.push_back(error);
+            if (--resolving.pending_lookups == 0) resolved(id);
+          });
     }
   }
 
-  static bool is_numeric(const std::string& host) {
-    unsigned char buffer[sizeof(in6_addr)];
-    return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+  void resolved(AttemptId id) {
+    Attempt& attempt = attempts_.at(id);
+    attempt.resolved_us = mono_now_us();
+    std::vector<std::string> hosts, addresses, ports;
+    for (size_t index = 0; index < hosts_.size(); ++index) {
+      const std::string& host = hosts_[index];
+      const bool socket = host.empty() || host.front() == '/';
+      if (!socket && attempt.addresses[index].empty()) continue;
+      hosts.push_back(host);
+      addresses.push_back(socket ? "" : attempt.addresses[index]);
+      if (ports_.size() == hosts_.size()) ports.push_back(ports_[index]);
+    }
+    if (hosts.empty()) return finish(id, ProbeResult::failure(ErrorClass::dns, join(attempt.lookup_errors, "; ")));
+    std::vector<std::pair<std::string, std::string>> target{{"host", join(hosts)}, {"hostaddr", join(addresses)}};
+    if (!ports.empty()) target.emplace_back("port", join(ports));
+    connect(id, target);
   }
 
-  void connect(AttemptId id, const std::string& address) {
-    std::vector<std::pair<std::string, std::string>> options{{"application_name", "blip"}};
-    if (!address.empty()) options.emplace_back("hostaddr", address);
+  void cancel_lookups(Attempt& attempt) noexcept {
+    for (Resolver::Ticket ticket : attempt.lookups) {
+      if (ticket) resolver_.cancel(ticket);
+    }
+    attempt.lookups.clear();
+    attempt.pending_lookups = 0;
+  }
+
+  void connect(AttemptId id, std::vector<std::pair<std::string, std::string>> target) {
+    std::vector<std::pair<std::string, std::string>> options{{"application_name", "blip"},
+                                                             {"options", startup_options_}};
+    options.insert(options.end(), target.begin(), target.end());
     Attempt& attempt = attempts_.at(id);
     attempt.connection = std::make_unique<PgConnection>(loop_, settings_.dsn, settings_.password, options);
     attempt.connection->connect([this, id](bool ok, const std::string& error) {
       if (!ok) return finish(id, ProbeResult::failure(classify_connect_error(error), error));
       attempts_.at(id).connected_us = mono_now_us();
-      // A second past our own deadline: we give up first and drop the
-      // connection; the server then ends the statement it would otherwise
-      // keep waiting on (a lock) for ever.
-      std::string setup = fmt::format("SET statement_timeout = {}", timeout_ms_ + 1000);
-      attempts_.at(id).connection->query(setup, {}, [this, id](PgQueryResult result) {
-        if (!result.ok) return finish(id, ProbeResult::failure(classify_query_error(result), result.error));
-        run_check(id);
-      });
+      run_check(id);
     });
   }
 
@@ -374,6 +409,7 @@ class PostgresProbe final : public Probe {
     auto node = attempts_.extract(id);
     if (node.empty()) return;
     Attempt& attempt = node.mapped();
+    cancel_lookups(attempt);
     if (keep_connection && !settings_.reconnect_each && attempt.connection && attempt.connection->usable()) {
       idle_.push_back(std::move(attempt.connection));
     }
@@ -387,7 +423,11 @@ class PostgresProbe final : public Probe {
   const PostgresSettings& settings_;
   int64_t timeout_ms_;
   uv_loop_t* loop_;
-  std::string host_;
+  Resolver& resolver_;
+  std::vector<std::string> hosts_;  // the host list (DSN or PGHOST); empty when hostaddr is given
+  std::vector<std::string> ports_;
+  bool needs_lookup_ = false;
+  std::string startup_options_;
   std::unordered_map<AttemptId, Attempt> attempts_;
   std::vector<std::unique_ptr<PgConnection>> idle_;
   std::deque<AttemptId> waiting_;

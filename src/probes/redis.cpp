@@ -38,7 +38,9 @@ class RedisProbe final : public Probe {
   RedisProbe(const ProbeConfig& config, ProbeContext& context)
       : name_(config.name),
         settings_(std::get<RedisSettings>(config.settings)),
-        loop_(context.loop) {
+        loop_(context.loop),
+        resolver_(*context.resolver),
+        lookup_limit_ms_(Resolver::limit_for(config.timeout_ms)) {
     endpoint_ = {settings_.host, settings_.port, settings_.username, settings_.password,
                  settings_.db};
     if (!settings_.key_namespace.empty()) key_prefix_ = settings_.key_namespace + ":";
@@ -109,7 +111,7 @@ class RedisProbe final : public Probe {
     }
     fresh = true;
     return std::make_unique<RedisConnection>(
-        loop_, endpoint_, [this](RedisConnection& connection, const RedisFailure& failure) {
+        loop_, resolver_, lookup_limit_ms_, endpoint_, [this](RedisConnection& connection, const RedisFailure& failure) {
           on_connection_failure(connection, failure);
         });
   }
@@ -354,6 +356,8 @@ class RedisProbe final : public Probe {
   const std::string name_;
   const RedisSettings settings_;
   uv_loop_t* loop_;
+  Resolver& resolver_;
+  int64_t lookup_limit_ms_;
   RedisEndpoint endpoint_;
   std::string key_prefix_;  // "<namespace>:" or empty
   std::unordered_map<AttemptId, std::unique_ptr<Attempt>> attempts_;

@@ -1,8 +1,9 @@
-// TCP probe: resolve, connect, close. Nothing is sent.
+// TCP probe: resolve (blip's resolver), connect, close. Nothing is sent.
 #include <fmt/format.h>
 
 #include <unordered_map>
 
+#include "blip/adapters/resolver.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/loop.hpp"
 #include "blip/probes/probe.hpp"
@@ -24,7 +25,11 @@ ErrorClass classify(int uv_error) {
 class TcpProbe final : public Probe {
  public:
   TcpProbe(const ProbeConfig& config, ProbeContext& context)
-      : settings_(std::get<TcpSettings>(config.settings)), loop_(context.loop) {}
+      : settings_(std::get<TcpSettings>(config.settings)),
+        timeout_ms_(config.timeout_ms),
+        port_(std::stoi(settings_.port)),
+        loop_(context.loop),
+        resolver_(*context.resolver) {}
   ~TcpProbe() override {
     while (!attempts_.empty()) cancel(attempts_.begin()->first);
   }
@@ -35,19 +40,11 @@ class TcpProbe final : public Probe {
     attempt->id = id;
     attempt->done = std::move(done);
     attempt->started_us = mono_now_us();
-    attempt->resolve.data = attempt;
     attempts_.emplace(id, attempt);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = uv_getaddrinfo(loop_, &attempt->resolve, &TcpProbe::on_resolved, settings_.host.c_str(),
-                            settings_.port.c_str(), &hints);
-    if (rc != 0) {
-      attempts_.erase(id);
-      auto finished = std::move(attempt->done);
-      delete attempt;
-      finished(ProbeResult::failure(ErrorClass::dns, uv_strerror(rc)));
-    }
+    attempt->lookup = resolver_.resolve(settings_.host, Resolver::limit_for(timeout_ms_),
+                                        [this, attempt](const std::string& address, const std::string& error) {
+                                          resolved(attempt, address, error);
+                                        });
   }
 
   void cancel(AttemptId id) noexcept override {
@@ -58,7 +55,8 @@ class TcpProbe final : public Probe {
     if (attempt->socket_open) {
       close_and_free(attempt);  // the connect callback then sees UV_ECANCELED
     } else {
-      uv_cancel(reinterpret_cast<uv_req_t*>(&attempt->resolve));  // on_resolved frees it
+      resolver_.cancel(attempt->lookup);
+      delete attempt;
     }
   }
 
@@ -71,7 +69,7 @@ class TcpProbe final : public Probe {
     int64_t resolved_us = 0;
     bool abandoned = false;
     bool socket_open = false;
-    uv_getaddrinfo_t resolve{};
+    Resolver::Ticket lookup = 0;
     uv_tcp_t socket{};
     uv_connect_t connect{};
   };
@@ -93,42 +91,20 @@ class TcpProbe final : public Probe {
     done(std::move(result));
   }
 
-  static void on_resolved(uv_getaddrinfo_t* request, int status, addrinfo* addresses) noexcept {
-    try {
-      resolved(request, status, addresses);
-    } catch (const std::exception& error) {
-      report_callback_failure(error.what());
-    }
-  }
-  static void resolved(uv_getaddrinfo_t* request, int status, addrinfo* addresses) {
-    auto* attempt = static_cast<Attempt*>(request->data);
-    TcpProbe* self = attempt->probe;
-    if (attempt->abandoned) {
-      uv_freeaddrinfo(addresses);
-      delete attempt;
-      return;
-    }
+  void resolved(Attempt* attempt, const std::string& address, const std::string& error) {
     attempt->resolved_us = mono_now_us();
-    if (status != 0) {
-      self->finish(attempt, ProbeResult::failure(ErrorClass::dns, fmt::format("resolve {}: {}",
-                                                                              self->settings_.host,
-                                                                              uv_strerror(status))));
-      return;
+    if (address.empty()) return finish(attempt, ProbeResult::failure(ErrorClass::dns, error));
+    sockaddr_storage target{};
+    if (uv_ip4_addr(address.c_str(), port_, reinterpret_cast<sockaddr_in*>(&target)) != 0 &&
+        uv_ip6_addr(address.c_str(), port_, reinterpret_cast<sockaddr_in6*>(&target)) != 0) {
+      return finish(attempt, ProbeResult::failure(ErrorClass::dns, "resolve " + settings_.host + ": bad address " + address));
     }
-    uv_tcp_init(self->loop_, &attempt->socket);
+    uv_tcp_init(loop_, &attempt->socket);
     attempt->socket_open = true;
     attempt->connect.data = attempt;
-    // Prefer IPv4: "localhost" often lists ::1 first while servers listen on 127.0.0.1.
-    const addrinfo* chosen = addresses;
-    for (const addrinfo* address = addresses; address; address = address->ai_next) {
-      if (address->ai_family == AF_INET) {
-        chosen = address;
-        break;
-      }
-    }
-    int rc = uv_tcp_connect(&attempt->connect, &attempt->socket, chosen->ai_addr, &TcpProbe::on_connected);
-    uv_freeaddrinfo(addresses);
-    if (rc != 0) self->finish(attempt, ProbeResult::failure(classify(rc), uv_strerror(rc)));
+    int rc = uv_tcp_connect(&attempt->connect, &attempt->socket, reinterpret_cast<const sockaddr*>(&target),
+                            &TcpProbe::on_connected);
+    if (rc != 0) finish(attempt, ProbeResult::failure(classify(rc), uv_strerror(rc)));
   }
 
   static void on_connected(uv_connect_t* request, int status) noexcept {
@@ -150,7 +126,10 @@ class TcpProbe final : public Probe {
   }
 
   const TcpSettings& settings_;
+  int64_t timeout_ms_;
+  int port_;
   uv_loop_t* loop_;
+  Resolver& resolver_;
   std::unordered_map<AttemptId, Attempt*> attempts_;
 };
 

@@ -4,12 +4,16 @@
 
 namespace blip::test {
 
-Daemon::Daemon(const TempDir& dir, const std::string& config, const std::vector<std::string>& extra_args,
-               const std::string& db)
-    : db_(db.empty() ? dir.file("blip.db") : db), log_(dir.file("blip.log")), feed_port_(free_port()) {
+Daemon::Daemon(const TempDir& dir, const std::string& config,
+               const std::vector<std::string>& extra_args, const std::string& db,
+               const std::vector<std::string>& wrapper)
+    : db_(db.empty() ? dir.file("blip.db") : db),
+      log_(dir.file("blip.log")),
+      feed_port_(free_port()) {
   dir.write("probes.d/probes.toml", config);
-  std::vector<std::string> argv{BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db_,
-                                "--listen", "127.0.0.1:" + std::to_string(feed_port_)};
+  std::vector<std::string> argv = wrapper;
+  argv.insert(argv.end(), {BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db_, "--listen",
+                           "127.0.0.1:" + std::to_string(feed_port_)});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<ChildProcess>(argv, log_, log_);
 }
@@ -25,10 +29,10 @@ int Daemon::stop() {
   return process_->wait();
 }
 
-std::string http_config(const std::string& name, const std::string& url, const std::string& interval,
-                        const std::string& timeout) {
-  return "[[probe]]\nname = \"" + name + "\"\ntype = \"http\"\nurl = \"" + url + "\"\ninterval = \"" + interval +
-         "\"\ntimeout = \"" + timeout + "\"\n";
+std::string http_config(const std::string& name, const std::string& url,
+                        const std::string& interval, const std::string& timeout) {
+  return "[[probe]]\nname = \"" + name + "\"\ntype = \"http\"\nurl = \"" + url +
+         "\"\ninterval = \"" + interval + "\"\ntimeout = \"" + timeout + "\"\n";
 }
 
 }  // namespace blip::test

@@ -11,9 +11,9 @@ namespace blip::test {
 // `dir`, with its feed on a free loopback port, logging to dir/blip.log.
 class Daemon {
  public:
-  // `db` defaults to dir/blip.db.
+  // `db` defaults to dir/blip.db; `wrapper` is a command that execs its arguments (unshare …).
   Daemon(const TempDir& dir, const std::string& config, const std::vector<std::string>& extra_args = {},
-         const std::string& db = "");
+         const std::string& db = "", const std::vector<std::string>& wrapper = {});
   ChildProcess& process() { return *process_; }
   const std::string& db() const { return db_; }
   int feed_port() const { return feed_port_; }

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "blip/adapters/resolver.hpp"
 #include "blip/core/sample.hpp"
 
 struct redisAsyncContext;
@@ -27,7 +28,7 @@ struct RedisReply {
 
 // Where a connection goes and what it sends before any command.
 struct RedisEndpoint {
-  std::string host;  // a name (resolved with uv_getaddrinfo) or a numeric address
+  std::string host;  // a name (resolved with blip's Resolver) or a numeric address
   std::string port;
   std::string username;  // AUTH user pass when set, AUTH pass otherwise
   std::string password;  // no AUTH when both are empty
@@ -45,7 +46,7 @@ struct RedisFailure {
 ErrorClass classify_redis_error_reply(std::string_view message);
 
 // One hiredis async connection driven by the libuv loop (hiredis's libuv
-// adapter). It resolves the host without blocking (hiredis 0.14 would resolve
+// adapter). It resolves the host with blip's Resolver (hiredis 0.14 would resolve
 // names blocking), connects, pipelines AUTH/SELECT ahead of the first command,
 // and runs commands. hiredis 0.14 has no timeouts: the owner abandons a
 // connection that does not answer by destroying it.
@@ -61,7 +62,8 @@ class RedisConnection {
   using ReplyCallback = std::function<void(const RedisReply&)>;
   using FailureCallback = std::function<void(RedisConnection&, const RedisFailure&)>;
 
-  RedisConnection(uv_loop_t* loop, RedisEndpoint endpoint, FailureCallback on_failure);
+  RedisConnection(uv_loop_t* loop, Resolver& resolver, int64_t lookup_limit_ms, RedisEndpoint endpoint,
+                  FailureCallback on_failure);
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
   ~RedisConnection();
@@ -82,10 +84,9 @@ class RedisConnection {
 
  private:
   enum class State { resolving, open, failed, closed };
-  struct Resolve;
   struct PendingCommand;
 
-  static void on_resolved(uv_getaddrinfo_t* request, int status, addrinfo* addresses);
+  void resolved(const std::string& address, const std::string& error);
   static void on_connected(const redisAsyncContext* context, int status);
   static void on_disconnected(const redisAsyncContext* context, int status);
   static void on_reply(redisAsyncContext* context, void* reply, void* privdata);
@@ -102,10 +103,11 @@ class RedisConnection {
   RedisFailure failure_of(const redisAsyncContext& context) const;
 
   uv_loop_t* loop_;
+  Resolver& resolver_;
   RedisEndpoint endpoint_;
   FailureCallback on_failure_;
   State state_ = State::resolving;
-  Resolve* resolve_ = nullptr;            // while resolving; frees itself in on_resolved
+  Resolver::Ticket lookup_ = 0;           // while resolving
   redisAsyncContext* context_ = nullptr;  // while open
   // Commands queued before the context exists.
   std::vector<std::pair<std::vector<std::string>, ReplyCallback>> waiting_;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "blip/adapters/curl_uv.hpp"
+#include "blip/adapters/resolver.hpp"
 #include "blip/config/config.hpp"
 #include "blip/core/loop.hpp"
 #include "blip/probes/probe.hpp"
@@ -20,6 +21,7 @@ struct ProbeRuntime {
   explicit ProbeRuntime(const std::vector<ProbeConfig>& configs);
   EventLoop loop;
   CurlMultiUv curl{loop.get()};
+  Resolver resolver{loop.get()};
   std::vector<std::unique_ptr<Probe>> probes;
 };
 

@@ -12,6 +12,7 @@
 namespace blip {
 
 class CurlMultiUv;
+class Resolver;
 
 using AttemptId = uint64_t;
 using ProbeDone = std::function<void(ProbeResult)>;
@@ -37,6 +38,7 @@ class Probe {
 struct ProbeContext {
   uv_loop_t* loop;
   CurlMultiUv* curl;
+  Resolver* resolver;  // every name lookup goes here, never to getaddrinfo
 };
 
 using ProbeFactory = std::unique_ptr<Probe> (*)(const ProbeConfig&, ProbeContext&);

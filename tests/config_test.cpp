@@ -317,15 +317,20 @@ TEST(ConfigSecretTest, ReadsPasswordFileWithoutTrailingNewline) {
   EXPECT_EQ(http.password, "hunter2");
 }
 
-TEST(ConfigSecretTest, RedactsTheUserInfoAndQueryValuesOfAUrl) {
+TEST(ConfigSecretTest, RedactsTheUserInfoAndSecretQueryValuesOfAUrl) {
   const std::pair<const char*, const char*> cases[] = {
       {"http://u:secret@h/x", "http://***@h/x"},
       {"http://token@h/x", "http://***@h/x"},
       {"http://127.0.0.1:3000/health", "http://127.0.0.1:3000/health"},
       {"https://h/health?token=s3cret&verbose", "https://h/health?token=***&verbose"},
-      {"https://h/a?x=1&api_key=k#frag", "https://h/a?x=***&api_key=***#frag"},
+      {"https://h/a?x=1&api_key=k#frag", "https://h/a?x=1&api_key=***#frag"},
+      {"https://h/a?ACCESS_TOKEN=t&page=2", "https://h/a?ACCESS_TOKEN=***&page=2"},
+      {"https://h/a?X-Amz-Signature=abc&X-Amz-Date=1", "https://h/a?X-Amz-Signature=***&X-Amz-Date=1"},
+      {"https://h/a?keyboard=1&monkey=2", "https://h/a?keyboard=1&monkey=2"},
+      {"https://h/a?sig=1&client_secret=2&password=3", "https://h/a?sig=***&client_secret=***&password=***"},
   };
   for (const auto& [url, shown] : cases) EXPECT_EQ(redact_url(url), shown) << url;
+  EXPECT_EQ(redact_url("https://h/a?session=1&page=2", {"Session"}), "https://h/a?session=***&page=2");
 }
 
 TEST(ConfigPageTest, ReadsThePageTableWithDefaultsForTheRest) {

@@ -158,11 +158,15 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
 
 void print_json(std::ostream& out, const Report& report) { out << report_json(report).dump(2) << '\n'; }
 
-// RFC 4180 quoting for free text.
+// RFC 4180 quoting for free text; a cell a spreadsheet would run as a formula
+// (=, +, -, @, tab, CR first) is neutralised with a leading apostrophe.
 std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  const std::string cell = !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos
+                               ? "'" + text
+                               : text;
+  if (cell.find_first_of(",\"\n") == std::string::npos) return cell;
   std::string quoted = "\"";
-  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  for (char c : cell) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   return quoted + "\"";
 }
 

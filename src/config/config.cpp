@@ -29,7 +29,38 @@ std::string ConfigError::to_string() const {
   return fmt::format("{}:{}:{}: {}", file, line, column, message);
 }
 
-std::string redact_url(const std::string& url) {
+namespace {
+
+std::string lowercase(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+bool is_secret_parameter(std::string_view name, const std::vector<std::string>& also_secret) {
+  const std::string lower = lowercase(name);
+  auto listed = [&](std::string_view part) {
+    for (const auto* names : {&kSecretQueryParameters, &also_secret}) {
+      for (const std::string& secret : *names) {
+        if (lowercase(secret) == part) return true;
+      }
+    }
+    return false;
+  };
+  if (listed(lower)) return true;
+  size_t start = 0;
+  for (size_t end = 0; end <= lower.size(); ++end) {
+    if (end == lower.size() || lower[end] == '_' || lower[end] == '-' || lower[end] == '.') {
+      if (end > start && listed(std::string_view(lower).substr(start, end - start))) return true;
+      start = end + 1;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string redact_url(const std::string& url, const std::vector<std::string>& also_secret) {
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> handle(curl_url(), curl_url_cleanup);
   if (!handle || curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
     return "<unparsable url>";
@@ -54,7 +85,8 @@ std::string redact_url(const std::string& url) {
       std::string_view pair = rest.substr(0, amp);
       const size_t equals = pair.find('=');
       if (!redacted_query.empty()) redacted_query += '&';
-      redacted_query += equals == std::string_view::npos ? std::string(pair) : std::string(pair.substr(0, equals)) + "=***";
+      const bool secret = equals != std::string_view::npos && is_secret_parameter(pair.substr(0, equals), also_secret);
+      redacted_query += secret ? std::string(pair.substr(0, equals)) + "=***" : std::string(pair);
       rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
     }
     curl_free(query);
@@ -315,8 +347,9 @@ ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::stri
       }
       curl_free(scheme);
     }
-    probe.target_display = redact_url(http.url);
   }
+  if (reader.table().get("redact_query")) http.redact_query = reader.string_list("redact_query");
+  if (!http.url.empty()) probe.target_display = redact_url(http.url, http.redact_query);
   if (auto method = reader.string("method")) {
     static const std::set<std::string> kMethods{"GET", "HEAD", "POST", "PUT", "OPTIONS", "DELETE", "PATCH"};
     if (!kMethods.contains(*method)) {

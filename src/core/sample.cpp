@@ -1,5 +1,6 @@
 #include "blip/core/sample.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace blip {
@@ -30,6 +31,52 @@ std::optional<ErrorClass> parse_error_class(std::string_view text) {
     if (kErrorNames[i] == text) return static_cast<ErrorClass>(i);
   }
   return std::nullopt;
+}
+
+std::string sanitize_target_text(std::string_view text, size_t max_bytes) {
+  std::string out;
+  // One character past the cap is enough to know that it was cut.
+  for (size_t at = 0; at < text.size() && out.size() <= max_bytes;) {
+    const auto lead = static_cast<unsigned char>(text[at]);
+    if (lead < 0x80) {
+      ++at;
+      if (lead == '\n' || lead == '\r' || lead == '\t') {
+        if (!out.empty() && out.back() != ' ') out += ' ';  // a line break or tab: one space
+      } else if (lead >= 0x20 && lead != 0x7f) {
+        out += static_cast<char>(lead);
+      }  // every other control character (ESC of an ANSI sequence included) goes
+      continue;
+    }
+    // A well-formed UTF-8 sequence (no overlongs, no surrogates), else U+FFFD for one byte.
+    const size_t length = lead >= 0xc2 && lead <= 0xdf   ? 2
+                          : lead >= 0xe0 && lead <= 0xef ? 3
+                          : lead >= 0xf0 && lead <= 0xf4 ? 4
+                                                         : 0;
+    bool valid = length > 0 && at + length <= text.size();
+    for (size_t i = 1; valid && i < length; ++i) valid = (static_cast<unsigned char>(text[at + i]) & 0xc0) == 0x80;
+    if (valid && length >= 3) {
+      const auto second = static_cast<unsigned char>(text[at + 1]);
+      valid = !(lead == 0xe0 && second < 0xa0) && !(lead == 0xed && second >= 0xa0) &&
+              !(lead == 0xf0 && second < 0x90) && !(lead == 0xf4 && second >= 0x90);
+    }
+    if (!valid) {
+      out += "\xef\xbf\xbd";
+      ++at;
+      continue;
+    }
+    const bool c1_control = lead == 0xc2 && static_cast<unsigned char>(text[at + 1]) < 0xa0;
+    if (!c1_control) out.append(text.substr(at, length));
+    at += length;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (out.size() > max_bytes) {
+    const std::string_view ellipsis = "\xe2\x80\xa6";
+    size_t end = max_bytes > ellipsis.size() ? max_bytes - ellipsis.size() : 0;
+    while (end > 0 && (static_cast<unsigned char>(out[end]) & 0xc0) == 0x80) --end;  // a character's start
+    out.erase(end);
+    out += ellipsis;
+  }
+  return out;
 }
 
 }  // namespace blip

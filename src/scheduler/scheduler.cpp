@@ -132,7 +132,8 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
   sample.latency_us = latency_us;
   sample.error = result.error;
   sample.phases = result.phases;
-  sample.detail = std::move(result.detail);
+  // Details carry what targets sent; from here on (store, log, feed, report) they are safe text.
+  sample.detail = sanitize_target_text(result.detail);
   if (stalled_since_ && stalled_since_(flight->second.sent_mono_us)) {
     // What the target did while blip could not run is unknown; the stall is not its latency.
     sample.status = Status::blind;

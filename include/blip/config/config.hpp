@@ -25,6 +25,7 @@ struct HttpSettings {
   int64_t max_body_bytes = 1 << 20;
   std::string username;
   std::string password;
+  std::vector<std::string> redact_query;  // more secret query parameter names
 };
 
 struct TcpSettings {
@@ -105,9 +106,16 @@ inline constexpr int64_t kMaximumTimeoutMs = 3'600'000;
 // find rather than stopping at the first, so `blip check` shows them all.
 LoadedConfig load_config_directory(const std::string& directory);
 
-// A URL for logs, feed and reports: the user info becomes "***" and every
-// query value "***" (tokens travel there), the rest is kept.
-std::string redact_url(const std::string& url);
+// Query parameter names whose values are secrets (tokens travel there). A
+// parameter is secret when its name, or a `_`/`-`/`.`-separated part of it,
+// is one of these, ignoring case: `api_key`, `X-Amz-Signature`.
+inline const std::vector<std::string> kSecretQueryParameters{
+    "token", "access_token", "key", "apikey", "password", "passwd", "secret", "sig", "signature", "credential", "auth"};
+
+// A URL for logs, feed and reports: the user info becomes "***", and so does
+// the value of every secret query parameter (kSecretQueryParameters plus
+// `also_secret`, an http probe's `redact_query`); the rest is kept.
+std::string redact_url(const std::string& url, const std::vector<std::string>& also_secret = {});
 // A libpq conninfo string or URI shown without its password. Empty when unparsable.
 std::string redact_postgres_dsn(const std::string& dsn);
 

@@ -37,6 +37,13 @@ std::string_view to_string(ErrorClass error);
 std::optional<Status> parse_status(std::string_view text);
 std::optional<ErrorClass> parse_error_class(std::string_view text);
 
+// Text a target sent (a server's error message, a Redis reply) made safe for a
+// terminal, a log line, JSON and a report: control characters (C0, DEL, C1,
+// so no ANSI escape) become spaces or go, invalid UTF-8 becomes U+FFFD, and at
+// most `max_bytes` are kept (cut on a character boundary, marked with "…").
+inline constexpr size_t kMaxDetailBytes = 300;
+std::string sanitize_target_text(std::string_view text, size_t max_bytes = kMaxDetailBytes);
+
 // Durations of the phases of one attempt, in microseconds (0 when a phase did not happen).
 struct Phases {
   int64_t dns_us = 0;

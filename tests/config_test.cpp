@@ -115,6 +115,9 @@ const InvalidCase kInvalidCases[] = {
      {"{dir}/web.toml:4:7: url: environment variable \"BLIP_TEST_SURELY_UNSET_VAR\" is not set"}},
     {"invalid-interval-too-short",
      {"{dir}/web.toml:5:12: interval: 10ms is below the minimum of 50ms"}},
+    {"invalid-too-many-in-flight",
+     {"{dir}/web.toml:6:11: timeout: 10s at an interval of 50ms allows 200 attempts in flight; at most 40 "
+      "(lower the timeout or raise the interval)"}},
     {"invalid-zero-timeout", {"{dir}/web.toml:5:11: timeout: must be greater than zero"}},
     {"invalid-missing-url", {"{dir}/web.toml:1:1: probe \"web\": missing required key \"url\""}},
     {"invalid-missing-address",

@@ -315,7 +315,14 @@ TEST(Feed, EveryEndpointFollowsAFrozenAndThawedNginx) {
                          5s));
   const auto came_back = std::chrono::steady_clock::now() - thawed;
   EXPECT_LE(came_back, bound) << std::chrono::duration_cast<std::chrono::milliseconds>(came_back).count() << " ms";
-  summary = fetch_json(blip, "/api/v2/summary.json");
+  // History comes from the store, which the writer thread updates a moment after the live state.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        summary = fetch_json(blip, "/api/v2/summary.json");
+        const json& recent = summary["blip"]["recent_outages"];
+        return recent.size() == 1 && !recent[0]["end"].is_null();
+      },
+      3s));
   EXPECT_EQ(summary["status"]["indicator"], "none");
   EXPECT_EQ(status_of(summary, "frontend"), "operational");
   EXPECT_EQ(fetch_json(blip, "/api/v2/incidents/unresolved.json")["incidents"], json::array());

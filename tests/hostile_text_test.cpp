@@ -24,10 +24,17 @@ TEST(TargetText, ControlCharactersGoInvalidUtf8IsReplacedAndLengthIsCapped) {
   EXPECT_EQ(sanitize_target_text("one\r\ntwo\tthree\n"), "one two three");
   EXPECT_EQ(sanitize_target_text("bell\x07 del\x7f nul", 100), "bell del nul");
   EXPECT_EQ(sanitize_target_text(std::string("a\0b", 3)), "ab");
-  EXPECT_EQ(sanitize_target_text("C1 \xc2\x9b" "31m"), "C1 31m") << "U+009B is a one-character CSI";
-  EXPECT_EQ(sanitize_target_text("f\xc3\xbc\x72 gr\xc3\xb6\xc3\x9f\x65"), "f\xc3\xbcr gr\xc3\xb6\xc3\x9f" "e");
-  EXPECT_EQ(sanitize_target_text("bad \xff\xc0\x80 end"), "bad \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end");
-  EXPECT_EQ(sanitize_target_text("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd") << "a surrogate";
+  EXPECT_EQ(sanitize_target_text("C1 \xc2\x9b"
+                                 "31m"),
+            "C1 31m")
+      << "U+009B is a one-character CSI";
+  EXPECT_EQ(sanitize_target_text("f\xc3\xbc\x72 gr\xc3\xb6\xc3\x9f\x65"),
+            "f\xc3\xbcr gr\xc3\xb6\xc3\x9f"
+            "e");
+  EXPECT_EQ(sanitize_target_text("bad \xff\xc0\x80 end"),
+            "bad \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end");
+  EXPECT_EQ(sanitize_target_text("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd")
+      << "a surrogate";
   const std::string long_text(1000, 'x');
   const std::string capped = sanitize_target_text(long_text, 50);
   EXPECT_EQ(capped, std::string(47, 'x') + "\xe2\x80\xa6");
@@ -38,7 +45,8 @@ TEST(TargetText, ControlCharactersGoInvalidUtf8IsReplacedAndLengthIsCapped) {
   EXPECT_LE(cut.size(), 50U);
   EXPECT_EQ(cut.substr(cut.size() - 3), "\xe2\x80\xa6");
   EXPECT_EQ(sanitize_target_text(cut), cut) << "valid UTF-8";
-  EXPECT_EQ(sanitize_target_text(std::string(50, 'y'), 50), std::string(50, 'y')) << "exactly the cap is kept";
+  EXPECT_EQ(sanitize_target_text(std::string(50, 'y'), 50), std::string(50, 'y'))
+      << "exactly the cap is kept";
 }
 
 bool has_control_characters(const std::string& text) {
@@ -72,12 +80,14 @@ expect_status = [200]
 interval = "100ms"
 timeout = "1s"
 )",
-      fmt::arg("dsn", postgres.dsn()), fmt::arg("url", nginx.url("/no-such-page")), fmt::arg("token", token));
+      fmt::arg("dsn", postgres.dsn()), fmt::arg("url", nginx.url("/no-such-page")),
+      fmt::arg("token", token));
   test::Daemon blip(dir, config);
   std::this_thread::sleep_for(2500ms);
   std::vector<std::string> shown;
-  for (const char* path : {"/api/v2/summary.json", "/api/v2/components.json", "/api/v2/incidents.json",
-                           "/api/v2/incidents/unresolved.json", "/metrics", "/"}) {
+  for (const char* path :
+       {"/api/v2/summary.json", "/api/v2/components.json", "/api/v2/incidents.json",
+        "/api/v2/incidents/unresolved.json", "/metrics", "/"}) {
     shown.push_back(test::http_request(blip.feed_url(path)).body);
   }
   const std::string summary = shown[0];
@@ -91,14 +101,18 @@ timeout = "1s"
   EXPECT_NE(once.find("access_token=***&page=2"), std::string::npos) << once;
   shown.push_back(once);
   std::string table, json, csv;
-  for (auto [format, output] : {std::pair{"table", &table}, std::pair{"json", &json}, std::pair{"csv", &csv}}) {
-    ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--format", format}, output),
+  for (auto [format, output] :
+       {std::pair{"table", &table}, std::pair{"json", &json}, std::pair{"csv", &csv}}) {
+    ASSERT_EQ(test::run_command(
+                  {BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--format", format},
+                  output),
               0)
         << *output;
     shown.push_back(*output);
   }
   EXPECT_NE(table.find("=HYPERLINK"), std::string::npos) << table;
-  EXPECT_NE(csv.find("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")[31m red[0m second line"), std::string::npos)
+  EXPECT_NE(csv.find("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")[31m red[0m second line"),
+            std::string::npos)
       << "the CSV cell starts with an apostrophe, not a formula: " << csv;
   EXPECT_NE(summary.find("web-token"), std::string::npos) << summary;
   for (const std::string& text : shown) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <fmt/format.h>
+
 #include <random>
 
 #include "blip/store/sample_codec.hpp"
@@ -119,6 +121,78 @@ TEST(Store, SamplesOutagesAndBlindWindowsRoundTrip) {
   EXPECT_EQ(store.outages(1'700'000'050'000, INT64_MAX).size(), 1U) << "only the open one overlaps";
   ASSERT_EQ(store.blind_windows(0, INT64_MAX).size(), 1U);
   EXPECT_EQ(store.last_alive_ms(), 1'700'000'200'000);
+}
+
+TEST(SampleCodec, DetailTemplatesKeepTheTextAndMoveTheNumbersOut) {
+  std::string numbers;
+  const std::string text = "replay 12.5 MB behind receive for 31.2s (max_lag 30s), 0 of 3";
+  const std::string template_text = detail_template(text, numbers);
+  EXPECT_EQ(numbers, "12.5,31.2,30,0,3");
+  EXPECT_EQ(template_text.find_first_of("0123456789"), std::string::npos) << template_text;
+  EXPECT_EQ(detail_from_template(template_text, numbers), text);
+  EXPECT_EQ(detail_template("v1.2.3 at 10.0.0.1:5432.", numbers), std::string("v\x1f.\x1f at \x1f.\x1f:\x1f."));
+  EXPECT_EQ(detail_from_template(detail_template("v1.2.3 at 10.0.0.1:5432.", numbers), numbers), "v1.2.3 at 10.0.0.1:5432.");
+  EXPECT_EQ(detail_template("no numbers", numbers), "no numbers");
+  EXPECT_EQ(numbers, "");
+}
+
+// A standby lagging for an hour, every sample a different detail: the details table holds one
+// template, and each sample reads back its own numbers.
+TEST(Store, TwentyThousandDistinctLagDetailsInAnHourKeepTheDetailsTableSmall) {
+  test::TempDir dir;
+  const std::string path = dir.file("blip.db");
+  std::vector<Sample> written;
+  {
+    Store store(path, Store::Mode::read_write);
+    const int64_t replica = store.register_probe(probe_named("replica"));
+    for (int i = 0; i < 20'000; ++i) {
+      Sample sample = make_sample(1'700'000'000'000 + i * 180, Status::down, 900);
+      sample.error = ErrorClass::lag;
+      sample.detail = fmt::format("replay {:.1f} MB behind receive for {:.1f}s (max_lag 30s)", 1.0 + i * 0.01,
+                                  30.0 + i * 0.18);
+      written.push_back(sample);
+      store.add_sample(replica, sample);
+      if (i % 5 == 4) store.flush(sample.sent_ms);
+    }
+    store.flush(written.back().sent_ms + 60'000);
+  }
+  std::string count;
+  ASSERT_EQ(test::run_command({"sqlite3", path, "SELECT count(*) FROM details"}, &count), 0) << count;
+  EXPECT_EQ(count, "1\n");
+  Store store(path, Store::Mode::read_only);
+  const auto samples = store.samples("replica", 0, INT64_MAX);
+  ASSERT_EQ(samples.size(), written.size());
+  for (size_t i = 0; i < samples.size(); i += 997) EXPECT_EQ(samples[i].detail, written[i].detail);
+  EXPECT_EQ(samples.back().detail, written.back().detail);
+}
+
+TEST(Store, DetailsThatVaryInMoreThanNumbersStopAtTheBound) {
+  test::TempDir dir;
+  const std::string path = dir.file("blip.db");
+  auto letters = [](int value) {  // a distinct detail without a digit
+    std::string text = "error id ";
+    for (int i = 0; i < 4; ++i, value /= 26) text += static_cast<char>('a' + value % 26);
+    return text;
+  };
+  {
+    Store store(path, Store::Mode::read_write);
+    const int64_t web = store.register_probe(probe_named("web"));
+    for (int i = 0; i < 10'050; ++i) {
+      Sample sample = make_sample(1'700'000'000'000 + i * 50, Status::down, 900);
+      sample.detail = letters(i);
+      store.add_sample(web, sample);
+      if (i % 500 == 499) store.flush(sample.sent_ms);
+    }
+    store.flush(1'700'001'000'000);
+  }
+  std::string count;
+  ASSERT_EQ(test::run_command({"sqlite3", path, "SELECT count(*) FROM details"}, &count), 0) << count;
+  EXPECT_EQ(count, "10001\n") << "10,000 kept, and one row that stands in for the rest";
+  Store store(path, Store::Mode::read_only);
+  const auto samples = store.samples("web", 0, INT64_MAX);
+  ASSERT_EQ(samples.size(), 10'050U);
+  EXPECT_EQ(samples[9'999].detail, letters(9'999));
+  EXPECT_EQ(samples[10'049].detail.rfind("(detail not kept", 0), 0U) << samples[10'049].detail;
 }
 
 TEST(Store, RestartWithinAMinuteContinuesItsBlock) {

@@ -9,6 +9,7 @@
 #include "blip/cli/commands.hpp"
 #include "blip/cli/probe_runtime.hpp"
 #include "blip/core/clock.hpp"
+#include "blip/core/descriptors.hpp"
 #include "blip/core/duration.hpp"
 #include "blip/core/loop_watch.hpp"
 #include "blip/feed/feed_server.hpp"
@@ -35,7 +36,30 @@ struct DeferredSink : RecordSink {
 
 }  // namespace
 
+namespace {
+
+// Every hung attempt holds a socket: say at start whether the limit covers the worst case.
+void log_descriptor_room(int64_t limit, const std::vector<ProbeConfig>& configs) {
+  const int64_t in_use = open_descriptor_count();
+  const int64_t worst = worst_case_sockets(configs);
+  const int64_t per_probe = configs.empty() ? 1 : std::max<int64_t>(1, worst / static_cast<int64_t>(configs.size()));
+  const int64_t room = std::max<int64_t>(0, (limit - in_use) / per_probe);
+  if (in_use + worst > limit) {
+    spdlog::warn("run: open files limit {} is below what these probes can need ({} open now + {} sockets when every "
+                 "target hangs); room for about {} probes like these. An attempt that finds no descriptor is stored "
+                 "as blind, never as the target's failure. Raise the limit (ulimit -n, or the container's nofile "
+                 "ulimit)",
+                 limit, in_use, worst, room);
+  } else {
+    spdlog::info("run: open files limit={} open={} worst_case_sockets={} room for about {} probes like these", limit,
+                 in_use, worst, room);
+  }
+}
+
+}  // namespace
+
 int run_daemon(const RunOptions& options) {
+  const int64_t open_files_limit = raise_open_files_limit();
   auto loaded = load_config_or_report(options.config_dir, std::cerr);
   if (!loaded) return kExitUsage;
   const std::vector<ProbeConfig>& configs = loaded->probes;
@@ -207,6 +231,7 @@ int run_daemon(const RunOptions& options) {
 
   publish();
   spdlog::info("run: started probes={} db={} config={}", configs.size(), options.db_path, options.config_dir);
+  log_descriptor_room(open_files_limit, configs);
   scheduler.start();
   runtime.loop.run();
   return exit_code;

@@ -537,6 +537,18 @@ void read_probe(TableReader& reader, const std::string& file, LoadedConfig& load
                                   format_duration_ms(kMaximumTimeoutMs)));
     }
   }
+  if (probe.interval_ms >= kMinimumIntervalMs && probe.timeout_ms > 0 && probe.timeout_ms <= kMaximumTimeoutMs) {
+    // A hung target keeps every attempt until its deadline: each one is a socket.
+    const int64_t in_flight = (probe.timeout_ms + probe.interval_ms - 1) / probe.interval_ms;
+    if (in_flight > kMaxAttemptsInFlight) {
+      const toml::node* key = reader.table().get("timeout") ? reader.table().get("timeout") : reader.table().get("interval");
+      reader.error_at(key ? key->source() : reader.table().source(),
+                      fmt::format("timeout: {} at an interval of {} allows {} attempts in flight; at most {} (lower "
+                                  "the timeout or raise the interval)",
+                                  format_duration_ms(probe.timeout_ms), format_duration_ms(probe.interval_ms),
+                                  in_flight, kMaxAttemptsInFlight));
+    }
+  }
   probe.degraded_after_ms = reader.duration("degraded_after");
   if (auto confirm = reader.integer("confirm")) {
     if (*confirm < 1 || *confirm > 1000) {

@@ -1,8 +1,9 @@
 // Redis probe: `ping` (PING), `write` (SET with expiry, then GET) or `sidekiq`
 // (queue latency and process heartbeats), over persistent connections.
 //
-// Each attempt takes an idle connection from a small pool or opens a new one,
-// so an attempt stuck on a frozen server never delays the next. A connection
+// Each attempt takes an idle connection from a small pool or opens a new one (at
+// most three per probe; beyond that an attempt waits for one within its
+// deadline), so an attempt stuck on a frozen server never delays the next. A connection
 // goes back to the pool only after an attempt that got every reply; any
 // connection failure or error reply drops it, so the next attempt reconnects.
 // cancel() drops the attempt's connection with it.
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -61,25 +63,31 @@ class RedisProbe final : public Probe {
       attempt.done(ProbeResult::failure(ErrorClass::internal, "attempt id already in flight"));
       return;
     }
-    attempt.connection = take_connection(attempt.fresh_connection);
-    bool queued = false;
-    switch (settings_.mode) {
-      case RedisSettings::Mode::ping:
-        queued = start_ping(attempt);
-        break;
-      case RedisSettings::Mode::write:
-        queued = start_write(attempt);
-        break;
-      case RedisSettings::Mode::sidekiq:
-        queued = start_sidekiq(attempt);
-        break;
+    if (!take_connection(attempt)) {
+      // Every connection this probe may hold is busy (a slow or frozen server):
+      // wait for one rather than pile up connections; the deadline still applies.
+      attempt.waiting = true;
+      waiting_.push_back(id);
+      return;
     }
-    if (!queued)
-      finish(id, ProbeResult::failure(ErrorClass::internal, "could not queue the command"), false);
+    send_commands(id);
+  }
+
+  std::string progress(AttemptId id) const override {
+    auto found = attempts_.find(id);
+    if (found == attempts_.end()) return {};
+    if (found->second->waiting) return fmt::format("waiting for a free connection, {} in use", kMaxConnections);
+    if (found->second->connection && found->second->connection->resolving()) return "resolving " + settings_.host;
+    return {};
   }
 
   void cancel(AttemptId id) noexcept override {
     attempts_.erase(id);  // closes its connection: its replies are never waited for again
+    try {
+      serve_waiting();
+    } catch (...) {
+      // cancel() must not throw; a waiting attempt then times out on its own deadline.
+    }
   }
 
  private:
@@ -88,6 +96,7 @@ class RedisProbe final : public Probe {
     ProbeDone done;
     std::unique_ptr<RedisConnection> connection;
     bool fresh_connection = false;
+    bool waiting = false;  // for a connection to come free
     int64_t started_us = 0;
     int64_t first_reply_us = 0;
     std::string written;  // write mode: the value SET stored
@@ -100,20 +109,70 @@ class RedisProbe final : public Probe {
   };
   using ReplyHandler = std::function<void(Attempt&, const RedisReply&)>;
 
-  std::unique_ptr<RedisConnection> take_connection(bool& fresh) {
+  // Connections one probe may hold at once (in use and idle), as for Postgres:
+  // enough for an attempt that overlaps the next, few enough that a stalled
+  // server does not see its client slots filled by its monitor.
+  static constexpr size_t kMaxConnections = 3;
+
+  size_t connections_held() const {
+    size_t held = idle_.size();
+    for (const auto& [id, attempt] : attempts_) held += attempt->connection ? 1 : 0;
+    return held;
+  }
+
+  // An idle connection, or a new one while under kMaxConnections; false when none is free.
+  bool take_connection(Attempt& attempt) {
     while (!idle_.empty()) {
       std::unique_ptr<RedisConnection> connection = std::move(idle_.back());
       idle_.pop_back();
       if (connection->usable()) {
-        fresh = false;
-        return connection;
+        attempt.fresh_connection = false;
+        attempt.connection = std::move(connection);
+        return true;
       }
     }
-    fresh = true;
-    return std::make_unique<RedisConnection>(
-        loop_, resolver_, lookup_limit_ms_, endpoint_, [this](RedisConnection& connection, const RedisFailure& failure) {
+    if (connections_held() >= kMaxConnections) return false;
+    attempt.fresh_connection = true;
+    // An attempt that waited for a free connection has less of its deadline left for the lookup.
+    const int64_t lookup_limit_ms = std::max<int64_t>(1, lookup_limit_ms_ - (mono_now_us() - attempt.started_us) / 1000);
+    attempt.connection = std::make_unique<RedisConnection>(
+        loop_, resolver_, lookup_limit_ms, endpoint_, [this](RedisConnection& connection, const RedisFailure& failure) {
           on_connection_failure(connection, failure);
         });
+    return true;
+  }
+
+  void send_commands(AttemptId id) {
+    Attempt& attempt = *attempts_.at(id);
+    bool queued = false;
+    switch (settings_.mode) {
+      case RedisSettings::Mode::ping:
+        queued = start_ping(attempt);
+        break;
+      case RedisSettings::Mode::write:
+        queued = start_write(attempt);
+        break;
+      case RedisSettings::Mode::sidekiq:
+        queued = start_sidekiq(attempt);
+        break;
+    }
+    if (!queued) finish(id, ProbeResult::failure(ErrorClass::internal, "could not queue the command"), false);
+  }
+
+  // A connection came free or was dropped: hand one to the oldest waiting attempt.
+  void serve_waiting() {
+    while (!waiting_.empty()) {
+      auto found = attempts_.find(waiting_.front());
+      if (found == attempts_.end()) {  // cancelled meanwhile
+        waiting_.pop_front();
+        continue;
+      }
+      if (!take_connection(*found->second)) return;
+      found->second->waiting = false;
+      const AttemptId id = waiting_.front();
+      waiting_.pop_front();
+      send_commands(id);
+    }
   }
 
   void on_connection_failure(RedisConnection& connection, const RedisFailure& failure) {
@@ -127,6 +186,7 @@ class RedisProbe final : public Probe {
     }
     // An idle connection died (the server closed it or went away): forget it.
     std::erase_if(idle_, [&](const auto& idle) { return idle.get() == &connection; });
+    serve_waiting();
   }
 
   // Ends an attempt: its connection goes back to the pool or is closed, then done runs.
@@ -143,6 +203,7 @@ class RedisProbe final : public Probe {
     attempt.reset();  // may close the connection from inside its own callback: RedisConnection
                       // allows that
     done(std::move(result));
+    serve_waiting();
   }
 
   std::string redact(std::string detail) const {
@@ -362,6 +423,7 @@ class RedisProbe final : public Probe {
   std::string key_prefix_;  // "<namespace>:" or empty
   std::unordered_map<AttemptId, std::unique_ptr<Attempt>> attempts_;
   std::vector<std::unique_ptr<RedisConnection>> idle_;
+  std::deque<AttemptId> waiting_;
 };
 
 }  // namespace

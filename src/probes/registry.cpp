@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string_view>
@@ -13,6 +14,16 @@ const std::map<std::string_view, ProbeFactory> kProbeTypes{
     {"tcp", make_tcp_probe},
 };
 }  // namespace
+
+int64_t worst_case_sockets(const std::vector<ProbeConfig>& configs) {
+  constexpr int64_t kConnectionsPerProbe = 3;
+  int64_t sockets = 0;
+  for (const ProbeConfig& config : configs) {
+    const int64_t in_flight = (config.timeout_ms + config.interval_ms - 1) / std::max<int64_t>(config.interval_ms, 1);
+    sockets += config.type == "http" ? in_flight : std::min(in_flight, kConnectionsPerProbe);
+  }
+  return sockets;
+}
 
 std::unique_ptr<Probe> make_probe(const ProbeConfig& config, ProbeContext& context) {
   auto factory = kProbeTypes.find(config.type);

@@ -1,6 +1,7 @@
 // TCP probe: resolve (blip's resolver), connect, close. Nothing is sent.
 #include <fmt/format.h>
 
+#include <deque>
 #include <unordered_map>
 
 #include "blip/adapters/resolver.hpp"
@@ -31,6 +32,7 @@ class TcpProbe final : public Probe {
         loop_(context.loop),
         resolver_(*context.resolver) {}
   ~TcpProbe() override {
+    waiting_.clear();  // nothing may start connecting now
     while (!attempts_.empty()) cancel(attempts_.begin()->first);
   }
 
@@ -54,10 +56,17 @@ class TcpProbe final : public Probe {
     attempt->abandoned = true;
     if (attempt->socket_open) {
       close_and_free(attempt);  // the connect callback then sees UV_ECANCELED
+      serve_waiting();
     } else {
       resolver_.cancel(attempt->lookup);
       delete attempt;
     }
+  }
+
+  std::string progress(AttemptId id) const override {
+    auto found = attempts_.find(id);
+    if (found == attempts_.end() || found->second->address.empty() || found->second->socket_open) return {};
+    return fmt::format("waiting for a free connection, {} in use", kMaxConnections);
   }
 
  private:
@@ -70,11 +79,17 @@ class TcpProbe final : public Probe {
     bool abandoned = false;
     bool socket_open = false;
     Resolver::Ticket lookup = 0;
+    std::string address;  // resolved, waiting for a free connection
     uv_tcp_t socket{};
     uv_connect_t connect{};
   };
 
-  static void close_and_free(Attempt* attempt) {
+  // Connecting sockets one probe may hold at once: against a target that drops
+  // SYNs, later attempts wait for one within their deadline instead of piling up.
+  static constexpr int kMaxConnections = 3;
+
+  void close_and_free(Attempt* attempt) {
+    --sockets_open_;
     attempt->socket.data = attempt;
     uv_close(reinterpret_cast<uv_handle_t*>(&attempt->socket),
              [](uv_handle_t* handle) { delete static_cast<Attempt*>(handle->data); });
@@ -89,18 +104,35 @@ class TcpProbe final : public Probe {
       delete attempt;
     }
     done(std::move(result));
+    serve_waiting();
+  }
+
+  void serve_waiting() {
+    while (!waiting_.empty() && sockets_open_ < kMaxConnections) {
+      auto found = attempts_.find(waiting_.front());
+      waiting_.pop_front();
+      if (found != attempts_.end()) connect(found->second);  // else cancelled meanwhile
+    }
   }
 
   void resolved(Attempt* attempt, const std::string& address, const std::string& error) {
     attempt->resolved_us = mono_now_us();
     if (address.empty()) return finish(attempt, ProbeResult::failure(ErrorClass::dns, error));
+    attempt->address = address;
+    if (sockets_open_ >= kMaxConnections) return waiting_.push_back(attempt->id);
+    connect(attempt);
+  }
+
+  void connect(Attempt* attempt) {
     sockaddr_storage target{};
-    if (uv_ip4_addr(address.c_str(), port_, reinterpret_cast<sockaddr_in*>(&target)) != 0 &&
-        uv_ip6_addr(address.c_str(), port_, reinterpret_cast<sockaddr_in6*>(&target)) != 0) {
-      return finish(attempt, ProbeResult::failure(ErrorClass::dns, "resolve " + settings_.host + ": bad address " + address));
+    if (uv_ip4_addr(attempt->address.c_str(), port_, reinterpret_cast<sockaddr_in*>(&target)) != 0 &&
+        uv_ip6_addr(attempt->address.c_str(), port_, reinterpret_cast<sockaddr_in6*>(&target)) != 0) {
+      return finish(attempt, ProbeResult::failure(ErrorClass::dns, "resolve " + settings_.host + ": bad address " +
+                                                                       attempt->address));
     }
     uv_tcp_init(loop_, &attempt->socket);
     attempt->socket_open = true;
+    ++sockets_open_;
     attempt->connect.data = attempt;
     int rc = uv_tcp_connect(&attempt->connect, &attempt->socket, reinterpret_cast<const sockaddr*>(&target),
                             &TcpProbe::on_connected);
@@ -131,6 +163,8 @@ class TcpProbe final : public Probe {
   uv_loop_t* loop_;
   Resolver& resolver_;
   std::unordered_map<AttemptId, Attempt*> attempts_;
+  std::deque<AttemptId> waiting_;
+  int sockets_open_ = 0;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "blip/core/clock.hpp"
+#include "blip/core/descriptors.hpp"
 #include "blip/core/duration.hpp"
 
 namespace blip {
@@ -90,8 +91,7 @@ void Scheduler::fire(ProbeState& state) {
 
   // Attempts end by their deadline, so this bound is only reached if a probe
   // ignores cancel(); it keeps memory flat even then.
-  const size_t max_in_flight =
-      static_cast<size_t>(state.config->timeout_ms / state.config->interval_ms) + 2;
+  const size_t max_in_flight = static_cast<size_t>(kMaxAttemptsInFlight) + 2;
   if (state.in_flight.size() >= max_in_flight) {
     spdlog::warn("scheduler: too many attempts in flight probe={} in_flight={}", state.config->name,
                  state.in_flight.size());
@@ -141,6 +141,13 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
     sample.error = ErrorClass::none;
     sample.phases = {};
     sample.detail = "in flight while blip itself stalled";
+  } else if (!result.ok && out_of_descriptors(result.detail)) {
+    // blip had no socket to give this attempt: that says nothing about the target.
+    sample.status = Status::blind;
+    sample.latency_us = 0;
+    sample.error = ErrorClass::none;
+    sample.phases = {};
+    sample.detail = "blip is out of file descriptors: " + sample.detail;
   } else if (!result.ok) {
     sample.status = Status::down;
   } else if (state.config->degraded_after_ms && latency_us > *state.config->degraded_after_ms * 1000) {

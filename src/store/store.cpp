@@ -92,9 +92,15 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
   -- the minute closes and they are merged; readers take them in id order.
   DROP INDEX sample_blocks_by_probe_minute;
   CREATE INDEX sample_blocks_by_probe_minute ON sample_blocks(probe_id, minute_ms, id);
+)sql", R"sql(
+  -- New details rows are templates (each number a \x1f) and a down sample carries its
+  -- numbers in its block (header bit 4): a blip before this reads those blocks as corrupt.
+  SELECT 1;
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
+constexpr int64_t kMaxDetails = 10'000;
+constexpr std::string_view kDetailsFull = "(detail not kept: more than 10000 distinct details stored)";
 
 }  // namespace
 
@@ -293,12 +299,21 @@ void Store::add_sample(int64_t probe_id, const Sample& sample) { buffers_[probe_
 int64_t Store::detail_id(const std::string& text) {
   if (text.empty()) return 0;
   if (auto found = detail_ids_.find(text); found != detail_ids_.end()) return found->second;
+  if (detail_count_ < 0) {
+    Statement count(db_, "SELECT count(*) FROM details");
+    count.step();
+    detail_count_ = count.integer(0);
+  }
+  // Templates are few; text that varies in more than its numbers (an id in an error
+  // message) could still grow the table without end: past the bound one row stands in.
+  const std::string& stored = detail_count_ < kMaxDetails ? text : std::string(kDetailsFull);
   Statement insert(db_, "INSERT INTO details(text) VALUES(?) ON CONFLICT(text) DO NOTHING");
-  insert.bind(1, text).step();
+  insert.bind(1, stored).step();
+  detail_count_ += sqlite3_changes(db_);
   Statement select(db_, "SELECT id FROM details WHERE text=?");
-  select.bind(1, text).step();
+  select.bind(1, stored).step();
   int64_t id = select.integer(0);
-  if (detail_ids_.size() > 10'000) detail_ids_.clear();  // details are few; bound the cache anyway
+  if (detail_ids_.size() > 10'000) detail_ids_.clear();  // bound the cache too
   detail_ids_.emplace(text, id);
   return id;
 }
@@ -319,7 +334,7 @@ void Store::begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer
       throw StoreError(fmt::format("sample block of minute {} is corrupt: {}", minute_ms, error.what()));
     }
     for (const StoredSample& stored : decoded) {
-      buffer.block->append(stored.sample, stored.detail_id);
+      buffer.block->append(stored.sample, stored.detail_id, stored.detail_numbers);
       buffer.minute.add(stored.sample);
     }
     buffer.part_rows.push_back(existing.integer(0));
@@ -370,10 +385,12 @@ void Store::write_samples(const std::vector<std::pair<int64_t, Sample>>& samples
       }
       begin_block(probe_id, minute_ms, buffer);
     }
-    const int64_t detail = sample.status == Status::down ? detail_id(sample.detail) : 0;
-    buffer.block->append(sample, detail);
+    // The details table holds each detail's template once; its numbers stay with the sample.
+    std::string numbers;
+    const int64_t detail = sample.status == Status::down ? detail_id(detail_template(sample.detail, numbers)) : 0;
+    buffer.block->append(sample, detail, numbers);
     buffer.minute.add(sample);
-    parts.try_emplace(probe_id, buffer.block->base_ms()).first->second.append(sample, detail);
+    parts.try_emplace(probe_id, buffer.block->base_ms()).first->second.append(sample, detail, numbers);
   }
   for (const auto& [probe_id, part] : parts) {
     prepared("INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?)")
@@ -676,7 +693,9 @@ std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, in
   while (select.step()) {
     for (StoredSample& stored : decode_sample_block(select.integer(0), select.text(1))) {
       if (stored.sample.sent_ms < from_ms || stored.sample.sent_ms >= to_ms) continue;
-      if (auto text = details.find(stored.detail_id); text != details.end()) stored.sample.detail = text->second;
+      if (auto text = details.find(stored.detail_id); text != details.end()) {
+        stored.sample.detail = detail_from_template(text->second, stored.detail_numbers);
+      }
       out.push_back(std::move(stored.sample));
     }
   }

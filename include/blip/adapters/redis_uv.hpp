@@ -73,6 +73,7 @@ class RedisConnection {
   bool command(std::vector<std::string> argv, ReplyCallback on_reply);
   // Neither failed nor closed (it may still be connecting).
   bool usable() const { return state_ == State::resolving || state_ == State::open; }
+  bool resolving() const { return state_ == State::resolving; }
   // Drops the connection; commands in flight are abandoned without callbacks.
   void close() noexcept;
 

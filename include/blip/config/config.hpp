@@ -101,6 +101,9 @@ struct LoadedConfig {
 
 inline constexpr int64_t kMinimumIntervalMs = 50;
 inline constexpr int64_t kMaximumTimeoutMs = 3'600'000;
+// Attempts of one probe in flight at once (timeout ÷ interval, rounded up): the
+// default timeout at the minimum interval.
+inline constexpr int64_t kMaxAttemptsInFlight = 40;
 
 // Loads every *.toml in `directory` in name order. Collects every error it can
 // find rather than stopping at the first, so `blip check` shows them all.

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "blip/config/config.hpp"
 #include "blip/core/sample.hpp"
@@ -47,6 +48,10 @@ std::unique_ptr<Probe> make_http_probe(const ProbeConfig& config, ProbeContext& 
 std::unique_ptr<Probe> make_tcp_probe(const ProbeConfig& config, ProbeContext& context);
 std::unique_ptr<Probe> make_postgres_probe(const ProbeConfig& config, ProbeContext& context);
 std::unique_ptr<Probe> make_redis_probe(const ProbeConfig& config, ProbeContext& context);
+
+// The most sockets these probes hold at once when every target hangs: one per
+// http attempt in flight; tcp, redis and postgres hold at most three each.
+int64_t worst_case_sockets(const std::vector<ProbeConfig>& configs);
 
 // Builds the probe for config.type from the registry table; throws on an unknown type.
 std::unique_ptr<Probe> make_probe(const ProbeConfig& config, ProbeContext& context);

@@ -8,16 +8,25 @@
 
 namespace blip {
 
-// A stored sample; its down-sample detail is an id into the details table.
+// A stored sample; its down-sample detail is an id into the details table
+// (the detail's text with each number as kDetailNumber) plus its numbers.
 struct StoredSample {
   Sample sample;
-  int64_t detail_id = 0;  // 0: none
+  int64_t detail_id = 0;        // 0: none
+  std::string detail_numbers;   // comma-separated, in order
 };
+
+// Where a number stood in a stored detail template (details never hold control characters).
+inline constexpr char kDetailNumber = '\x1f';
+// "replay 1.2 MB behind for 31s" -> "replay \x1f MB behind for \x1fs", numbers "1.2,31".
+std::string detail_template(std::string_view detail, std::string& numbers);
+std::string detail_from_template(std::string_view template_text, std::string_view numbers);
 
 // Packs one probe's consecutive samples into a compact byte string. Per
 // sample: a zigzag varint of the change in send-time delta, a header byte
 // (status and which phases are non-zero), for down samples the error class
-// and a detail id, then varints of latency and the non-zero phases in 10 µs
+// and a detail id (and, with header bit 4, the detail's numbers as a
+// length-prefixed string), then varints of latency and the non-zero phases in 10 µs
 // units. About 6-9 bytes a sample, against ~25 for a plain SQLite row.
 // Only down samples carry an error class; others decode as ErrorClass::none.
 class SampleBlockEncoder {
@@ -31,7 +40,7 @@ class SampleBlockEncoder {
         previous_delta_(last_delta_ms),
         count_(count),
         bytes_(std::move(existing)) {}
-  void append(const Sample& sample, int64_t detail_id);
+  void append(const Sample& sample, int64_t detail_id, std::string_view detail_numbers = {});
   int64_t base_ms() const { return base_ms_; }
   int64_t count() const { return count_; }
   const std::string& bytes() const { return bytes_; }

@@ -147,7 +147,7 @@ class RollupAccumulator {
 class Store : public RecordSink {
  public:
   enum class Mode { read_write, read_only };
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   // Throws StoreError naming the file when it cannot be opened or migrated,
   // or (read_write) when another process writes it.
@@ -233,6 +233,7 @@ class Store : public RecordSink {
   std::unordered_map<const char*, std::unique_ptr<Statement>> prepared_;
   std::map<int64_t, ProbeBuffer> buffers_;
   std::unordered_map<std::string, int64_t> detail_ids_;
+  int64_t detail_count_ = -1;  // rows in details, once counted
 };
 
 }  // namespace blip

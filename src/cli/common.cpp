@@ -15,8 +15,13 @@ std::optional<LoadedConfig> load_config_or_report(const std::string& config_dir,
 }
 
 ProbeRuntime::ProbeRuntime(const std::vector<ProbeConfig>& configs) {
+  for (const ProbeConfig& config : configs) add(config);
+}
+
+Probe& ProbeRuntime::add(const ProbeConfig& config) {
   ProbeContext context{loop.get(), &curl, &resolver};
-  for (const ProbeConfig& config : configs) probes.push_back(make_probe(config, context));
+  probes.push_back(make_probe(config, context));
+  return *probes.back();
 }
 
 std::vector<Sample> run_each_probe_once(const std::vector<ProbeConfig>& configs) {

@@ -3,8 +3,13 @@
 // and the feed server on its own threads.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
+#include <deque>
+#include <numeric>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "blip/cli/commands.hpp"
 #include "blip/cli/probe_runtime.hpp"
@@ -153,6 +158,14 @@ int run_daemon(const RunOptions& options) {
   spdlog::info("store: writer started queue_limit_samples={} (about {} MB)", writer_options.max_queued_samples,
                writer_options.max_queued_samples * 100 / 1'000'000);
   ProbeRuntime runtime(configs);
+  // Probes by index (scheduler, recorder and runtime number them alike); a reload only
+  // appends, and a removed probe's slot stays empty. `active` is the configuration order.
+  std::deque<ProbeConfig> added_configs;  // stable addresses: probes keep references into them
+  std::vector<const ProbeConfig*> slots;
+  for (const ProbeConfig& config : configs) slots.push_back(&config);
+  std::vector<size_t> active(configs.size());
+  std::iota(active.begin(), active.end(), size_t{0});
+  auto active_configs = std::make_shared<const std::vector<ProbeConfig>>(configs);
 
   // What the feed sees: a snapshot the loop publishes every second and after transitions.
   uint64_t snapshot_sequence = 0;
@@ -166,7 +179,8 @@ int run_daemon(const RunOptions& options) {
     snapshot->taken_wall_ms = wall_now_ms();
     snapshot->taken_mono_us = mono_now_us();
     snapshot->started_wall_ms = started_ms;
-    snapshot->probes = recorder->live();
+    snapshot->configs = active_configs;
+    for (size_t index : active) snapshot->probes.push_back(recorder->live()[index]);
     if (loop_watch) {
       snapshot->loop_lag_us = loop_watch->last_lag_us();
       snapshot->loop_lag = loop_watch->lag_histogram();
@@ -226,6 +240,69 @@ int run_daemon(const RunOptions& options) {
       finish();
     }
   };
+  // SIGHUP: probes.d again, read on a thread of its own (the loop never waits for the disk).
+  // Unchanged probes keep their state, schedule and open outages; an invalid directory
+  // changes nothing.
+  auto apply_reload = [&](const LoadedConfig& next) {
+    if (stopping) return;
+    if (!next.ok()) {
+      for (const ConfigError& error : next.errors) spdlog::error("reload: {}", error.to_string());
+      spdlog::error("reload: {} error{} in {}; the running configuration is kept", next.errors.size(),
+                    next.errors.size() == 1 ? "" : "s", options.config_dir);
+      return;
+    }
+    const ProbeChanges changes = compare_probes(slots, next.probes);
+    const int64_t now_ms = wall_now_ms();
+    for (size_t index : changes.removed) {
+      scheduler.remove(index);
+      recorder->remove_probe(index, now_ms, "removed");
+      runtime.probes[index].reset();
+      slots[index] = nullptr;
+    }
+    std::vector<size_t> order;
+    std::vector<ProbeConfig> running;
+    for (size_t i = 0; i < next.probes.size(); ++i) {
+      size_t index = changes.kept[i].value_or(slots.size());
+      if (!changes.kept[i]) {
+        const ProbeConfig& config = added_configs.emplace_back(next.probes[i]);
+        recorder->add_probe(config, writer->add_probe(config));
+        scheduler.add(config, runtime.add(config));
+        slots.push_back(&config);
+      }
+      order.push_back(index);
+      running.push_back(*slots[index]);
+    }
+    active = std::move(order);
+    active_configs = std::make_shared<const std::vector<ProbeConfig>>(std::move(running));
+    publish();
+    const auto added = static_cast<size_t>(std::count(changes.kept.begin(), changes.kept.end(), std::nullopt));
+    spdlog::info("reload: probes={} kept={} added={} removed={}", active.size(), active.size() - added, added,
+                 changes.removed.size());
+  };
+  std::mutex reload_mutex;
+  std::optional<LoadedConfig> reloaded;  // guarded by reload_mutex
+  std::thread reload_thread;
+  AsyncWake reload_ready(runtime.loop.get(), [&] {
+    std::optional<LoadedConfig> next;
+    {
+      std::lock_guard lock(reload_mutex);
+      next = std::exchange(reloaded, std::nullopt);
+    }
+    if (!next) return;
+    reload_thread.join();
+    apply_reload(*next);
+  });
+  SignalWatcher sighup(runtime.loop.get(), SIGHUP, [&] {
+    if (stopping || reload_thread.joinable()) return;  // one reload at a time
+    reload_thread = std::thread([&] {
+      LoadedConfig next = load_config_directory(options.config_dir);
+      {
+        std::lock_guard lock(reload_mutex);
+        reloaded = std::move(next);
+      }
+      reload_ready.send();
+    });
+  });
   SignalWatcher sigterm(runtime.loop.get(), SIGTERM, on_signal);
   SignalWatcher sigint(runtime.loop.get(), SIGINT, on_signal);
 
@@ -234,6 +311,7 @@ int run_daemon(const RunOptions& options) {
   log_descriptor_room(open_files_limit, configs);
   scheduler.start();
   runtime.loop.run();
+  if (reload_thread.joinable()) reload_thread.join();
   return exit_code;
 }
 

@@ -637,6 +637,28 @@ void load_file(const std::filesystem::path& path, LoadedConfig& loaded) {
 
 }  // namespace
 
+ProbeChanges compare_probes(const std::vector<const ProbeConfig*>& running, const std::vector<ProbeConfig>& next) {
+  std::map<std::string, size_t> by_name;
+  for (size_t index = 0; index < running.size(); ++index) {
+    if (running[index]) by_name.emplace(running[index]->name, index);
+  }
+  ProbeChanges changes;
+  std::set<size_t> kept;
+  for (const ProbeConfig& config : next) {
+    auto found = by_name.find(config.name);
+    if (found != by_name.end() && running[found->second]->same_probe_as(config)) {
+      changes.kept.emplace_back(found->second);
+      kept.insert(found->second);
+    } else {
+      changes.kept.emplace_back(std::nullopt);
+    }
+  }
+  for (const auto& [name, index] : by_name) {
+    if (!kept.contains(index)) changes.removed.push_back(index);
+  }
+  return changes;
+}
+
 LoadedConfig load_config_directory(const std::string& directory) {
   LoadedConfig loaded;
   std::error_code error;

@@ -30,6 +30,13 @@ void Timer::stop() {
   if (state_) uv_timer_stop(&state_->handle);
 }
 
+AsyncWake::AsyncWake(uv_loop_t* loop, std::function<void()> on_wake) {
+  int rc = open(std::move(on_wake), [loop](uv_async_t* handle) {
+    return uv_async_init(loop, handle, [](uv_async_t* h) { invoke(h); });
+  });
+  if (rc != 0) throw std::runtime_error(std::string("uv_async_init failed: ") + uv_strerror(rc));
+}
+
 SignalWatcher::SignalWatcher(uv_loop_t* loop, int signal_number, std::function<void()> on_signal) {
   int rc = open(std::move(on_signal), [&](uv_signal_t* handle) {
     int init_rc = uv_signal_init(loop, handle);

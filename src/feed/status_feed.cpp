@@ -134,9 +134,11 @@ void StatusFeed::refresh_while_asked() {
 
 FeedResponse StatusFeed::build(Document document, const LiveSnapshot* live) {
   if (!live) return make_response(503, kText, "starting: no snapshot from the probe loop yet\n");
+  // After a reload the snapshot carries the probes now running.
+  const std::vector<ProbeConfig>& probes = live->configs ? *live->configs : probes_;
   if (document == Document::metrics) {
     return make_response(200, "text/plain; version=0.0.4; charset=utf-8",
-                         prometheus_metrics(probes_, *live, outage_seconds_floor_));
+                         prometheus_metrics(probes, *live, outage_seconds_floor_));
   }
   const int64_t now_ms = wall_now_ms();
   std::shared_ptr<const FeedHistory> history;
@@ -146,7 +148,7 @@ FeedResponse StatusFeed::build(Document document, const LiveSnapshot* live) {
     spdlog::error("feed: cannot read history err={}", error.what());
     return make_response(503, kText, "the database cannot be read right now\n");
   }
-  const FeedView view{probes_, page_, *live, *history, now_ms};
+  const FeedView view{probes, page_, *live, *history, now_ms};
   switch (document) {
     case Document::summary: return make_response(200, kJson, statuspage_summary(view));
     case Document::status: return make_response(200, kJson, statuspage_status(view));

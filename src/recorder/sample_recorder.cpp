@@ -46,6 +46,28 @@ void SampleRecorder::record(size_t probe_index, const Sample& sample) {
   }
 }
 
+size_t SampleRecorder::add_probe(const ProbeConfig& config, int64_t probe_id) {
+  probes_.push_back({&config, probe_id, OutageTracker(config.confirm), OutageTracker(config.confirm, Status::degraded),
+                     std::nullopt, std::nullopt});
+  live_.emplace_back();
+  return probes_.size() - 1;
+}
+
+void SampleRecorder::remove_probe(size_t probe_index, int64_t end_ms, const std::string& end_reason) {
+  ProbeTracking& probe = probes_.at(probe_index);
+  if (probe.open_outage) {
+    ++transitions_;
+    end_row(probe.open_outage, end_ms, probe.outages.consecutive_down(), end_reason);
+    if (auto incident_end = incidents_.outage_closed(end_ms)) {
+      incident_.end_ms = *incident_end;
+      sink_.write_incident(incident_);
+    }
+    if (log_transitions_) spdlog::info("outage: closed probe={} end_reason={}", probe.config->name, end_reason);
+  }
+  end_row(probe.open_brownout, end_ms, probe.brownouts.consecutive_down(), end_reason);
+  live_[probe_index] = ProbeLiveState{};
+}
+
 void SampleRecorder::close_open(int64_t end_ms, const std::string& end_reason) {
   for (ProbeTracking& probe : probes_) {
     end_row(probe.open_outage, end_ms, probe.outages.consecutive_down(), end_reason);

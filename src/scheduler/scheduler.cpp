@@ -166,6 +166,27 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
   check_drained();
 }
 
+size_t Scheduler::add(const ProbeConfig& config, Probe& probe) {
+  auto owned = std::make_unique<ProbeState>();
+  ProbeState& state = *owned;
+  state.index = states_.size();
+  state.config = &config;
+  state.probe = &probe;
+  states_.push_back(std::move(owned));
+  state.tick = Timer(loop_, [this, &state] { fire(state); });
+  state.next_due_us = mono_now_us();
+  if (!stopping_) arm(state);
+  return state.index;
+}
+
+void Scheduler::remove(size_t index) {
+  ProbeState& state = *states_.at(index);
+  if (!state.probe) return;
+  cancel(state);
+  state.probe = nullptr;
+  check_drained();
+}
+
 void Scheduler::stop(std::function<void()> on_drained) {
   stopping_ = true;
   on_drained_ = std::move(on_drained);
@@ -194,12 +215,17 @@ void Scheduler::abandon() {
 }
 
 void Scheduler::cancel_all() {
-  for (auto& state : states_) {
-    state->tick.close();
-    for (auto& [id, flight] : state->in_flight) state->probe->cancel(id);
-    state->in_flight.clear();
-    state->finished.clear();
-  }
+  for (auto& state : states_) cancel(*state);
+}
+
+void Scheduler::cancel(ProbeState& state) {
+  state.tick.close();
+  // Taken out first: a probe's cancel() may complete its other attempts (a connection came free).
+  const auto in_flight = std::move(state.in_flight);
+  state.in_flight.clear();
+  state.finished.clear();
+  if (!state.probe) return;
+  for (const auto& [id, flight] : in_flight) state.probe->cancel(id);
 }
 
 }  // namespace blip

@@ -67,6 +67,17 @@ void StoreWriter::add_sample(int64_t probe_id, const Sample& sample) {
   if (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples) drop_oldest_beyond_bound();
 }
 
+int64_t StoreWriter::add_probe(const ProbeConfig& config) {
+  int64_t id = 0;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_provisional_id_--;
+    queue_.new_probes.emplace_back(id, config);
+  }
+  wake_.notify_one();
+  return id;
+}
+
 void StoreWriter::write_outage(const OutageRow& row) {
   {
     std::lock_guard lock(mutex_);
@@ -170,6 +181,7 @@ void StoreWriter::run() {
     batch.incidents = std::exchange(queue_.incidents, {});
     batch.outages = std::exchange(queue_.outages, {});
     batch.blind_windows = std::exchange(queue_.blind_windows, {});
+    for (auto& added : std::exchange(queue_.new_probes, {})) unregistered_.push_back(std::move(added));
     const int64_t dropped_to_ms = dropped_to_ms_;
     if (dropped_to_ms != 0) batch.blind_windows.push_back({dropped_from_ms_, dropped_to_ms, "store_dropped"});
     flush_requested_ = false;
@@ -241,6 +253,12 @@ bool StoreWriter::reopen_if_replaced() {
 bool StoreWriter::write(WriteBatch& batch) {
   try {
     const bool fresh_file = reopen_if_replaced();
+    // Probes added while running, before any of their rows: found by name, or new.
+    for (const auto& [id, config] : unregistered_) {
+      probe_ids_[id] = store_->register_probe(config);
+      probes_.emplace_back(id, config);
+    }
+    unregistered_.clear();
     const bool same_ids = std::all_of(probe_ids_.begin(), probe_ids_.end(),
                                       [](const auto& ids) { return ids.first == ids.second; });
     if (fresh_file || !same_ids) {

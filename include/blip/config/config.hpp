@@ -11,6 +11,7 @@ namespace blip {
 struct StatusRange {
   int first;
   int last;
+  bool operator==(const StatusRange&) const = default;
 };
 
 struct HttpSettings {
@@ -26,11 +27,13 @@ struct HttpSettings {
   std::string username;
   std::string password;
   std::vector<std::string> redact_query;  // more secret query parameter names
+  bool operator==(const HttpSettings&) const = default;
 };
 
 struct TcpSettings {
   std::string host;
   std::string port;
+  bool operator==(const TcpSettings&) const = default;
 };
 
 struct PostgresSettings {
@@ -44,6 +47,7 @@ struct PostgresSettings {
   int64_t max_lag_ms = 30'000;     // replication mode, standby
   int min_replicas = 1;            // replication mode, primary
   bool reconnect_each = false;
+  bool operator==(const PostgresSettings&) const = default;
 };
 
 struct RedisSettings {
@@ -58,6 +62,7 @@ struct RedisSettings {
   std::string key_namespace;  // redis-namespace prefix, e.g. "mastodon"
   int64_t max_latency_ms = 60'000;
   int64_t max_heartbeat_age_ms = 60'000;
+  bool operator==(const RedisSettings&) const = default;
 };
 
 using ProbeSettings = std::variant<HttpSettings, TcpSettings, PostgresSettings, RedisSettings>;
@@ -73,6 +78,14 @@ struct ProbeConfig {
   std::string target_display;  // the target with any password redacted
   std::string source;          // "file:line" where the probe is defined
   ProbeSettings settings;
+
+  // The same probe: every setting alike, wherever in the files it is defined.
+  bool same_probe_as(const ProbeConfig& other) const {
+    ProbeConfig moved = other;
+    moved.source = source;
+    return *this == moved;
+  }
+  bool operator==(const ProbeConfig&) const = default;
 };
 
 // The status page's identity, from a `[page]` table (at most one in probes.d).
@@ -114,6 +127,15 @@ LoadedConfig load_config_directory(const std::string& directory);
 // is one of these, ignoring case: `api_key`, `X-Amz-Signature`.
 inline const std::vector<std::string> kSecretQueryParameters{
     "token", "access_token", "key", "apikey", "password", "passwd", "secret", "sig", "signature", "credential", "auth"};
+
+// How a reloaded configuration differs from the running probes, matched by
+// name; a probe whose settings changed is removed and added anew.
+struct ProbeChanges {
+  std::vector<size_t> removed;                // indexes into `running`
+  std::vector<std::optional<size_t>> kept;    // per probe of `next`: the running index it keeps, or none (added)
+};
+// `running` holds null for probes removed earlier.
+ProbeChanges compare_probes(const std::vector<const ProbeConfig*>& running, const std::vector<ProbeConfig>& next);
 
 // A URL for logs, feed and reports: the user info becomes "***", and so does
 // the value of every secret query parameter (kSecretQueryParameters plus

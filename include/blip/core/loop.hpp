@@ -82,6 +82,14 @@ class Timer : public OwnedHandle<uv_timer_t> {
   void stop();
 };
 
+// Wakes the loop from another thread: `on_wake` runs on the loop (several sends
+// before it runs make one call).
+class AsyncWake : public OwnedHandle<uv_async_t> {
+ public:
+  AsyncWake(uv_loop_t* loop, std::function<void()> on_wake);
+  void send() { uv_async_send(&state_->handle); }
+};
+
 class SignalWatcher : public OwnedHandle<uv_signal_t> {
  public:
   SignalWatcher(uv_loop_t* loop, int signal_number, std::function<void()> on_signal);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "blip/analysis/outage_tracker.hpp"
+#include "blip/config/config.hpp"
 #include "blip/core/metric_histogram.hpp"
 #include "blip/core/sample.hpp"
 #include "blip/store/store_writer.hpp"
@@ -45,7 +46,9 @@ struct LiveSnapshot {
   int64_t taken_wall_ms = 0;
   int64_t taken_mono_us = 0;
   int64_t started_wall_ms = 0;
-  std::vector<ProbeLiveState> probes;  // in configuration order
+  // The running probes' configuration (it changes on a reload) and their states, in its order.
+  std::shared_ptr<const std::vector<ProbeConfig>> configs;
+  std::vector<ProbeLiveState> probes;
   int64_t loop_lag_us = 0;             // of the last LoopWatch tick
   MetricHistogram loop_lag;
   std::map<std::string, double> blind_seconds;  // by reason, ever, as the store knows them

@@ -23,6 +23,11 @@ class SampleRecorder {
   SampleRecorder(Store& store, const std::vector<ProbeConfig>& configs, bool log_transitions = true)
       : SampleRecorder(store, store, configs, log_transitions) {}
   void record(size_t probe_index, const Sample& sample);
+  // A probe added while running (a reload), under its id in the store; returns its index.
+  size_t add_probe(const ProbeConfig& config, int64_t probe_id);
+  // A probe removed while running: its open outage and brownout end at `end_ms`
+  // with `end_reason`; it records nothing more.
+  void remove_probe(size_t probe_index, int64_t end_ms, const std::string& end_reason);
   // Ends every outage, brownout and incident still open (blip is stopping),
   // with the number of samples each has seen so far.
   void close_open(int64_t end_ms, const std::string& end_reason);

@@ -48,6 +48,12 @@ class Scheduler {
   // already answered are delivered).
   void abandon();
 
+  // A probe added while running (a reload): fires from now on; returns its index.
+  size_t add(const ProbeConfig& config, Probe& probe);
+  // A probe removed while running: it fires no more and its attempts in flight
+  // are abandoned without samples. Its index is never reused.
+  void remove(size_t index);
+
   const LagHistogram& schedule_lag() const { return schedule_lag_; }
   // Tells whether blip's own loop stalled after a monotonic time; an attempt
   // in flight across such a stall is stored as Status::blind.
@@ -65,7 +71,7 @@ class Scheduler {
   struct ProbeState {
     size_t index = 0;
     const ProbeConfig* config;
-    Probe* probe;
+    Probe* probe;  // null once removed
     Timer tick;
     int64_t next_due_us = 0;
     AttemptId next_id = 0;
@@ -79,6 +85,7 @@ class Scheduler {
   void complete(ProbeState& state, AttemptId id, ProbeResult result, int64_t latency_us);
   void check_drained();
   void cancel_all();
+  void cancel(ProbeState& state);
 
   uv_loop_t* loop_;
   std::vector<std::unique_ptr<ProbeState>> states_;

@@ -60,6 +60,9 @@ class StoreWriter : public RecordSink {
   void write_outage(const OutageRow& row) override;
   void write_incident(const IncidentRow& row) override;
   void add_blind_window(const BlindWindow& window);
+  // A probe added while running (a reload): the id to use for it now; the writer
+  // registers it (or finds it by name) in the file before its first samples.
+  int64_t add_probe(const ProbeConfig& config);
   // The maintenance tick: write what is queued, with this "alive" mark.
   void flush(int64_t now_ms);
   StoreHealth health() const;
@@ -72,7 +75,10 @@ class StoreWriter : public RecordSink {
     std::vector<IncidentRow> incidents;
     std::vector<OutageRow> outages;
     std::vector<BlindWindow> blind_windows;
-    bool rows_empty() const { return incidents.empty() && outages.empty() && blind_windows.empty(); }
+    std::vector<std::pair<int64_t, ProbeConfig>> new_probes;  // provisional id, config
+    bool rows_empty() const {
+      return incidents.empty() && outages.empty() && blind_windows.empty() && new_probes.empty();
+    }
   };
   void run();
   // One write of `batch`; false (and the reason logged) if it failed.
@@ -92,6 +98,7 @@ class StoreWriter : public RecordSink {
   dev_t device_ = 0;
   ino_t inode_ = 0;
   std::map<int64_t, int64_t> probe_ids_;          // as first registered -> in the open file
+  std::vector<std::pair<int64_t, ProbeConfig>> unregistered_;  // added while running, not yet in the file
   std::map<int64_t, IncidentRow> incidents_seen_;  // rewritten into a new file
   std::map<int64_t, OutageRow> open_outages_;      // likewise
   int writes_ = 0;
@@ -111,6 +118,7 @@ class StoreWriter : public RecordSink {
   int64_t dropped_to_ms_ = 0;
   bool dropping_logged_ = false;
   int64_t last_success_mono_us_ = 0;
+  int64_t next_provisional_id_ = -1;  // added probes count down: never a database id
   StoreHealth health_;
 
   std::thread thread_;

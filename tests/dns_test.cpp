@@ -75,6 +75,11 @@ TEST(Dns, ASilentResolverDownsOnlyTheProbesByName) {
   probe("redis-by-name", "redis", "address = \"redis.blip-test:" + redis_port + "\"");
   probe("db-by-name", "postgres",
         "dsn = \"host=db.blip-test port=" + pg_port + " dbname=postgres user=postgres\"");
+  // A host list: the dead name is left out once its lookup gives up, the address still serves.
+  config += fmt::format(
+      "[[probe]]\nname = \"db-list\"\ntype = \"postgres\"\ndsn = \"host=db.blip-test,127.0.0.1 port={0},{0} "
+      "dbname=postgres user=postgres\"\ninterval = \"1s\"\ntimeout = \"2s\"\n\n",
+      pg_port);
   probe("web", "http", "url = \"http://127.0.0.1:" + nginx_port + "/health\"");
   probe("redis", "redis", "address = \"127.0.0.1:" + redis_port + "\"");
   probe("db", "postgres",
@@ -119,6 +124,9 @@ TEST(Dns, ASilentResolverDownsOnlyTheProbesByName) {
       }
     }
   }
+  const auto listed = store.samples("db-list", from_ms, to_ms);
+  ASSERT_GE(listed.size(), 6U);
+  for (const Sample& sample : listed) EXPECT_EQ(sample.status, Status::up) << sample.detail;
   EXPECT_TRUE(store.blind_windows(0, INT64_MAX).empty())
       << "the loop never stalled: " << blip.log();
 }

@@ -24,22 +24,13 @@ namespace blip {
 namespace {
 
 using namespace std::chrono_literals;
+using test::wait_until;
 using nlohmann::json;
 using test::TempDir;
 
 const std::string kSource = BLIP_SOURCE_DIR;
 const std::string kContainer = kSource + "/scripts/container";
 const std::string kImage = "localhost/blip:test";
-
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = 200ms) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(step);
-  }
-  return condition();
-}
 
 int podman(const std::vector<std::string>& args, std::string* output = nullptr, int timeout_ms = 120'000) {
   std::vector<std::string> argv{kContainer, "podman"};
@@ -230,7 +221,7 @@ tags = ["redis"]
     return std::all_of(summary["blip"]["probes"].begin(), summary["blip"]["probes"].end(),
                        [](const json& probe) { return probe.value("last_result", "") == "up"; });
   };
-  ASSERT_TRUE(wait_until(all_operational, 15s)) << summary.dump(2) << logs;
+  ASSERT_TRUE(wait_until(all_operational, 15s, 200ms)) << summary.dump(2) << logs;
   EXPECT_EQ(summary["page"]["name"], "container test");
   for (const char* secret : {"blip-secret", "redis-secret"}) {
     EXPECT_EQ(summary.dump().find(secret), std::string::npos) << secret;

@@ -30,6 +30,7 @@ namespace blip {
 namespace {
 
 using namespace std::chrono_literals;
+using test::wait_until;
 using nlohmann::json;
 using test::ChildProcess;
 using test::Daemon;
@@ -56,16 +57,6 @@ json fetch_json(const Daemon& blip, const std::string& path) {
   EXPECT_EQ(response.status, 200) << path << ": " << response.error << response.body;
   EXPECT_EQ(response.header("content-type"), "application/json; charset=utf-8") << path;
   return json::parse(response.body.empty() ? "null" : response.body);
-}
-
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = 50ms) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(step);
-  }
-  return condition();
 }
 
 void wait_healthy(const Daemon& blip) {

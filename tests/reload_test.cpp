@@ -20,15 +20,7 @@ namespace blip {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return condition();
-}
+using test::wait_until;
 
 std::string tcp(const std::string& name, int port, const std::string& interval) {
   return fmt::format("[[probe]]\nname = \"{}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{}\"\ninterval = \"{}\"\n\n", name,

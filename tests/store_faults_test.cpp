@@ -26,21 +26,12 @@ namespace blip {
 namespace {
 
 using namespace std::chrono_literals;
+using test::wait_until;
 using test::ChildProcess;
 using test::Daemon;
 using test::TempDir;
 
 void sleep_for(std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); }
-
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = 100ms) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(step);
-  }
-  return condition();
-}
 
 // A metric's value from /metrics (the first series whose line starts with `series`), or -1.
 double metric(const Daemon& blip, const std::string& series) {

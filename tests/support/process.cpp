@@ -78,6 +78,16 @@ bool ChildProcess::running() {
   return true;
 }
 
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(step);
+  }
+  return condition();
+}
+
 int run_command(const std::vector<std::string>& argv, std::string* output, int timeout_ms) {
   TempDir dir;
   ChildProcess child(argv, dir.file("out"), dir.file("out"));

@@ -1,6 +1,8 @@
 #pragma once
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,10 @@ class ChildProcess {
   bool reaped_ = false;
   int status_ = 0;
 };
+
+// Polls `condition` every `step` until it holds or `timeout` passes; its last answer.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step = std::chrono::milliseconds(50));
 
 // Runs a command to completion and returns its exit status; output captured into `output`.
 int run_command(const std::vector<std::string>& argv, std::string* output = nullptr, int timeout_ms = 60'000);

@@ -1,8 +1,9 @@
-"""What bench/http_vs_blackbox.py and bench/pg_redis_bench.py share: logging, child
-processes, /proc CPU and memory readers, the measuring window, the decoder of
-blip's stored samples, and blackbox_exporter with its open-loop driver.
+"""What the benchmark drivers (bench/http_vs_blackbox.py, bench/pg_redis_bench.py,
+bench/store_bench.py) share: logging, child processes, /proc CPU and memory
+readers, the measuring window, the decoder of blip's stored samples and their
+schedule lag, a private Redis, and blackbox_exporter with its open-loop driver.
 
-Both drivers are run as scripts, so Python puts this directory first on sys.path
+The drivers are run as scripts, so Python puts this directory first on sys.path
 and `import common` finds this file from any working directory.
 """
 import asyncio
@@ -211,9 +212,10 @@ UP, DEGRADED, DOWN, BLIND = range(4)  # a sample's status; blind (blip itself st
 def decode_block(base_ms, data):
     """[(sent_ms, status), ...] of one sample block. Per sample: a zigzag varint of
     the change in send-time delta (the chain starts at base_ms), a header byte
-    (status in bits 6-7, bits 0-3 say which of 4 phases follow, bits 4-5 zero), for
-    a down sample an error-class byte and a varint detail id, then varints: the
-    latency and each phase present."""
+    (status in bits 6-7, bits 0-3 say which of 4 phases follow, bit 4 that the
+    detail's numbers follow its id, bit 5 zero), for a down sample an error-class
+    byte, a varint detail id and, with bit 4, a varint length and that many bytes
+    of numbers, then varints: the latency and each phase present."""
     pos = 0
 
     def varint():
@@ -235,12 +237,15 @@ def decode_block(base_ms, data):
         prev_ms, prev_delta = prev_ms + delta, delta
         header = data[pos]
         pos += 1
-        if header & 0x30:
+        if header & 0x20:
             raise RuntimeError(f"sample block at {base_ms} has an invalid header byte {header:#04x}")
         status = header >> 6
         if status == DOWN:
             pos += 1  # error class
             varint()  # detail id
+            if header & 0x10:
+                length = varint()  # (not `pos += varint()`: that reads pos before varint moves it)
+                pos += length  # the detail's numbers
         varint()  # latency
         for i in range(4):
             if header & (1 << i):
@@ -269,6 +274,80 @@ def read_samples(db_path):
             raise RuntimeError(f"sample block at {base_ms} decodes to {len(samples)} samples, count says {count}")
         out.setdefault(probe_id, []).extend(samples)
     return out, total
+
+
+def schedule_lags(samples, interval):
+    """Schedule lag (ms) of each sample of one probe, from its stored send times.
+
+    blip fires each probe on an absolute schedule phase + k*interval, never early,
+    and after firing at time t its next slot is the first one after t (missed slots
+    are skipped). The phase is the offset that minimises the mean lag; the first
+    sample's lag is its offset from the phase, every later sample's lag is its send
+    time minus the first slot after the previous send. Send times are whole
+    milliseconds of the wall clock, so each value is good to about ±1 ms."""
+    times = [t for t, _ in samples]
+    hist = {}
+    for t in times:
+        r = (t - times[0]) % interval
+        hist[r] = hist.get(r, 0) + 1
+    offset = min(range(interval), key=lambda c: sum(n * ((r - c) % interval) for r, n in hist.items()))
+    phase = times[0] + offset
+    # The phase is a whole millisecond, so a sample can look 1 ms early: allow for it.
+    lags = [max(0, (times[0] - phase + 1) % interval - 1)]
+    for prev, t in zip(times, times[1:]):
+        next_slot = phase + interval * ((prev + 1 - phase) // interval + 1)
+        lags.append(max(0, t - next_slot))
+    return lags
+
+
+# --------------------------------------------------------------------------
+# a private Redis
+
+class Redis:
+    own_conns = 1  # the INFO read at the end of a window is itself a connection
+
+    def __init__(self, work):
+        self.port = free_port()
+        d = os.path.join(work, "redis")
+        os.makedirs(d, exist_ok=True)
+        self.proc = spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no", "--maxclients", "10000", "--dir", d,
+                           "--logfile", os.path.join(d, "redis.log")], work, "redis-server")
+        wait_port(self.port, self.proc, timeout=15.0)
+        self.pid = self.proc.pid
+
+    def info(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"INFO\r\n")
+            data = b""
+            while b"\r\n" not in data:
+                data += s.recv(65536)
+            length = int(data[1:data.index(b"\r\n")])
+            body_start = data.index(b"\r\n") + 2
+            while len(data) < body_start + length:
+                data += s.recv(65536)
+        out = {}
+        for line in data[body_start:body_start + length].decode().splitlines():
+            if ":" in line:
+                k, v = line.split(":", 1)
+                out[k] = v
+        return out
+
+    def connections(self):
+        return int(self.info()["total_connections_received"])
+
+    def held(self):
+        """Client connections open now, not counting the one asking."""
+        return int(self.info()["connected_clients"]) - 1
+
+    def cpu_ns(self):
+        return cpu_ns(self.pid)
+
+    def version(self):
+        return self.info().get("redis_version", "?")
+
+    def stop(self):
+        stop(self.proc)
 
 
 # --------------------------------------------------------------------------

@@ -40,15 +40,14 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import time
 
-from common import (UP, DEGRADED, DOWN, Window, cpu_ns, exit_on_signals, free_port, kill_children, log_row, open_log,
-                    percentile, read_samples, run_exporter, say, spawn, stop, thread_count, tree_cpu_ns,
-                    vm_hwm_kib, wait_port, write_blackbox_config)
+from common import (UP, DEGRADED, DOWN, Redis, Window, exit_on_signals, free_port, kill_children, log_row, open_log,
+                    percentile, read_samples, run_exporter, say, schedule_lags, spawn, stop, thread_count,
+                    tree_cpu_ns, vm_hwm_kib, write_blackbox_config)
 
 PG_BIN = "/usr/lib/postgresql/15/bin/"
 
@@ -87,53 +86,6 @@ class ServerWindow(Window):
 
 # --------------------------------------------------------------------------
 # servers
-
-class Redis:
-    own_conns = 1  # the INFO read at the end of a window is itself a connection
-
-    def __init__(self, work):
-        self.port = free_port()
-        d = os.path.join(work, "redis")
-        os.makedirs(d, exist_ok=True)
-        self.proc = spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                           "--appendonly", "no", "--maxclients", "10000", "--dir", d,
-                           "--logfile", os.path.join(d, "redis.log")], work, "redis-server")
-        wait_port(self.port, self.proc, timeout=15.0)
-        self.pid = self.proc.pid
-
-    def info(self):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(b"INFO\r\n")
-            data = b""
-            while b"\r\n" not in data:
-                data += s.recv(65536)
-            length = int(data[1:data.index(b"\r\n")])
-            body_start = data.index(b"\r\n") + 2
-            while len(data) < body_start + length:
-                data += s.recv(65536)
-        out = {}
-        for line in data[body_start:body_start + length].decode().splitlines():
-            if ":" in line:
-                k, v = line.split(":", 1)
-                out[k] = v
-        return out
-
-    def connections(self):
-        return int(self.info()["total_connections_received"])
-
-    def held(self):
-        """Client connections open now, not counting the one asking."""
-        return int(self.info()["connected_clients"]) - 1
-
-    def cpu_ns(self):
-        return cpu_ns(self.pid)
-
-    def version(self):
-        return self.info().get("redis_version", "?")
-
-    def stop(self):
-        stop(self.proc)
-
 
 class Postgres:
     own_conns = 1  # the psql that reads pg_stat_database
@@ -212,30 +164,6 @@ class Postgres:
 
 # --------------------------------------------------------------------------
 # blip's database
-
-def schedule_lags(samples, interval):
-    """Schedule lag (ms) of each sample of one probe, from its stored send times.
-
-    blip fires each probe on an absolute schedule phase + k*interval, never early,
-    and after firing at time t its next slot is the first one after t (missed slots
-    are skipped). The phase is the offset that minimises the mean lag; the first
-    sample's lag is its offset from the phase, every later sample's lag is its send
-    time minus the first slot after the previous send. Send times are whole
-    milliseconds of the wall clock, so each value is good to about ±1 ms."""
-    times = [t for t, _ in samples]
-    hist = {}
-    for t in times:
-        r = (t - times[0]) % interval
-        hist[r] = hist.get(r, 0) + 1
-    offset = min(range(interval), key=lambda c: sum(n * ((r - c) % interval) for r, n in hist.items()))
-    phase = times[0] + offset
-    # The phase is a whole millisecond, so a sample can look 1 ms early: allow for it.
-    lags = [max(0, (times[0] - phase + 1) % interval - 1)]
-    for prev, t in zip(times, times[1:]):
-        next_slot = phase + interval * ((prev + 1 - phase) // interval + 1)
-        lags.append(max(0, t - next_slot))
-    return lags
-
 
 def window_stats(db_path, t0_ms, t1_ms, interval, bucket_s=0):
     per_probe, total = read_samples(db_path)

@@ -180,6 +180,7 @@ int run_daemon(const RunOptions& options) {
     snapshot->taken_mono_us = mono_now_us();
     snapshot->started_wall_ms = started_ms;
     snapshot->configs = active_configs;
+    snapshot->probes.reserve(active.size());
     for (size_t index : active) snapshot->probes.push_back(recorder->live()[index]);
     if (loop_watch) {
       snapshot->loop_lag_us = loop_watch->last_lag_us();

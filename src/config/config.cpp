@@ -539,7 +539,7 @@ void read_probe(TableReader& reader, const std::string& file, LoadedConfig& load
   }
   if (probe.interval_ms >= kMinimumIntervalMs && probe.timeout_ms > 0 && probe.timeout_ms <= kMaximumTimeoutMs) {
     // A hung target keeps every attempt until its deadline: each one is a socket.
-    const int64_t in_flight = (probe.timeout_ms + probe.interval_ms - 1) / probe.interval_ms;
+    const int64_t in_flight = probe.attempts_in_flight();
     if (in_flight > kMaxAttemptsInFlight) {
       const toml::node* key = reader.table().get("timeout") ? reader.table().get("timeout") : reader.table().get("interval");
       reader.error_at(key ? key->source() : reader.table().source(),

@@ -33,7 +33,13 @@ std::optional<ErrorClass> parse_error_class(std::string_view text) {
   return std::nullopt;
 }
 
-std::string sanitize_target_text(std::string_view text, size_t max_bytes) {
+std::string sanitize_target_text(std::string given, size_t max_bytes) {
+  // Printable ASCII within the cap, not ending in a space: nothing to do.
+  if (given.size() <= max_bytes && (given.empty() || given.back() != ' ') &&
+      std::all_of(given.begin(), given.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
+    return given;
+  }
+  const std::string_view text = given;
   std::string out;
   // One character past the cap is enough to know that it was cut.
   for (size_t at = 0; at < text.size() && out.size() <= max_bytes;) {

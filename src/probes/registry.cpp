@@ -19,8 +19,8 @@ int64_t worst_case_sockets(const std::vector<ProbeConfig>& configs) {
   constexpr int64_t kConnectionsPerProbe = 3;
   int64_t sockets = 0;
   for (const ProbeConfig& config : configs) {
-    const int64_t in_flight = (config.timeout_ms + config.interval_ms - 1) / std::max<int64_t>(config.interval_ms, 1);
-    sockets += config.type == "http" ? in_flight : std::min(in_flight, kConnectionsPerProbe);
+    sockets += config.type == "http" ? config.attempts_in_flight()
+                                     : std::min(config.attempts_in_flight(), kConnectionsPerProbe);
   }
   return sockets;
 }

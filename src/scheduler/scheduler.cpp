@@ -133,7 +133,7 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
   sample.error = result.error;
   sample.phases = result.phases;
   // Details carry what targets sent; from here on (store, log, feed, report) they are safe text.
-  sample.detail = sanitize_target_text(result.detail);
+  sample.detail = sanitize_target_text(std::move(result.detail));
   if (stalled_since_ && stalled_since_(flight->second.sent_mono_us)) {
     // What the target did while blip could not run is unknown; the stall is not its latency.
     sample.status = Status::blind;
@@ -141,7 +141,7 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
     sample.error = ErrorClass::none;
     sample.phases = {};
     sample.detail = "in flight while blip itself stalled";
-  } else if (!result.ok && out_of_descriptors(result.detail)) {
+  } else if (!result.ok && out_of_descriptors(sample.detail)) {
     // blip had no socket to give this attempt: that says nothing about the target.
     sample.status = Status::blind;
     sample.latency_us = 0;

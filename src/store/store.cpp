@@ -352,14 +352,18 @@ void Store::write_rollup(int64_t probe_id, const ProbeBuffer& buffer) {
   rollup_upsert.bind(9, rollup.first_ms).step();
 }
 
-void Store::close_minute(int64_t probe_id, ProbeBuffer& buffer) {
-  const SampleBlockEncoder& block = *buffer.block;
+void Store::insert_block(int64_t probe_id, const SampleBlockEncoder& block) {
   prepared("INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?)")
       .bind(1, probe_id)
       .bind(2, block.base_ms())
       .bind(3, block.count())
       .bind_blob(4, block.bytes())
       .step();
+}
+
+void Store::close_minute(int64_t probe_id, ProbeBuffer& buffer) {
+  const SampleBlockEncoder& block = *buffer.block;
+  insert_block(probe_id, block);
   // The parts are the minute's rows before the merged one just inserted.
   prepared("DELETE FROM sample_blocks WHERE probe_id=? AND minute_ms=? AND id<?")
       .bind(1, probe_id)
@@ -393,12 +397,7 @@ void Store::write_samples(const std::vector<std::pair<int64_t, Sample>>& samples
     parts.try_emplace(probe_id, buffer.block->base_ms()).first->second.append(sample, detail, numbers);
   }
   for (const auto& [probe_id, part] : parts) {
-    prepared("INSERT INTO sample_blocks(probe_id, minute_ms, count, data) VALUES(?,?,?,?)")
-        .bind(1, probe_id)
-        .bind(2, part.base_ms())
-        .bind(3, part.count())
-        .bind_blob(4, part.bytes())
-        .step();
+    insert_block(probe_id, part);
     ProbeBuffer& buffer = buffers_[probe_id];
     buffer.part_rows.push_back(sqlite3_last_insert_rowid(db_));
     write_rollup(probe_id, buffer);

@@ -38,8 +38,6 @@ class Resolver {
 
   Ticket resolve(const std::string& host, int64_t limit_ms, Done done);
   void cancel(Ticket ticket) noexcept;
-  // Lookups started and not yet delivered or cancelled.
-  size_t pending() const { return lookups_.size(); }
 
   static bool is_numeric(const std::string& host);
   // How long a probe with this timeout waits for a lookup: three quarters of it, so a

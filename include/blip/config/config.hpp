@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -78,6 +79,9 @@ struct ProbeConfig {
   std::string target_display;  // the target with any password redacted
   std::string source;          // "file:line" where the probe is defined
   ProbeSettings settings;
+
+  // Attempts in flight at once when the target hangs: timeout ÷ interval, rounded up.
+  int64_t attempts_in_flight() const { return (timeout_ms + interval_ms - 1) / std::max<int64_t>(interval_ms, 1); }
 
   // The same probe: every setting alike, wherever in the files it is defined.
   bool same_probe_as(const ProbeConfig& other) const {

@@ -42,7 +42,8 @@ std::optional<ErrorClass> parse_error_class(std::string_view text);
 // so no ANSI escape) become spaces or go, invalid UTF-8 becomes U+FFFD, and at
 // most `max_bytes` are kept (cut on a character boundary, marked with "…").
 inline constexpr size_t kMaxDetailBytes = 300;
-std::string sanitize_target_text(std::string_view text, size_t max_bytes = kMaxDetailBytes);
+// Takes its text by value: a clean detail (the usual case) is returned as it came.
+std::string sanitize_target_text(std::string text, size_t max_bytes = kMaxDetailBytes);
 
 // Durations of the phases of one attempt, in microseconds (0 when a phase did not happen).
 struct Phases {

@@ -218,6 +218,7 @@ class Store : public RecordSink {
   void write_rollup(int64_t probe_id, const ProbeBuffer& buffer);
   // Replaces the minute's parts by one row of all its samples.
   void close_minute(int64_t probe_id, ProbeBuffer& buffer);
+  void insert_block(int64_t probe_id, const SampleBlockEncoder& block);  // one sample_blocks row
   // Starts the buffer's block for a minute, continuing what a previous run stored of it.
   void begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer);
   void write_samples(const std::vector<std::pair<int64_t, Sample>>& samples);

@@ -66,7 +66,20 @@ struct RedisSettings {
   bool operator==(const RedisSettings&) const = default;
 };
 
-using ProbeSettings = std::variant<HttpSettings, TcpSettings, PostgresSettings, RedisSettings>;
+// A push monitor (`[[job]]`): blip does not probe it, the job reports in
+// through /ping/<token>. It is a ProbeConfig of type "job" so its outages,
+// incidents, feed component and metrics are a probe's.
+struct JobSettings {
+  std::string schedule;               // a cron expression; empty when `period` is set
+  std::string time_zone = "Etc/UTC";  // the zone `schedule` is read in
+  int64_t period_ms = 0;              // instead of a schedule: a start at least this often
+  int64_t grace_ms = 300'000;         // how late a start may be
+  int64_t max_run_ms = 0;             // the longest a run may take; 0: no limit
+  std::string token;                  // secret: never log it, never show it
+  bool operator==(const JobSettings&) const = default;
+};
+
+using ProbeSettings = std::variant<HttpSettings, TcpSettings, PostgresSettings, RedisSettings, JobSettings>;
 
 struct ProbeConfig {
   std::string name;
@@ -100,6 +113,58 @@ struct PageConfig {
   std::string source;                 // "file:line", empty when defaulted
 };
 
+// Which probes and jobs a `[[alert]]` or `[[maintenance]]` table covers: those
+// named in `probes`, and those carrying any of `tags`; both empty: all of them.
+struct Selector {
+  std::vector<std::string> probes;
+  std::vector<std::string> tags;
+  bool matches(const ProbeConfig& probe) const {
+    if (probes.empty() && tags.empty()) return true;
+    if (std::find(probes.begin(), probes.end(), probe.name) != probes.end()) return true;
+    return std::any_of(tags.begin(), tags.end(), [&](const std::string& tag) {
+      return std::find(probe.tags.begin(), probe.tags.end(), tag) != probe.tags.end();
+    });
+  }
+  bool operator==(const Selector&) const = default;
+};
+
+// `flapping = { outages = 3, within = "1h" }`: this many outages of one probe
+// within the window make one summary message instead of one each.
+struct FlappingRule {
+  int outages = 3;
+  int64_t within_ms = 3'600'000;
+  bool operator==(const FlappingRule&) const = default;
+};
+
+struct AlertConfig {
+  enum class Kind { webhook, slack, ntfy, alertmanager };
+  std::string name;  // defaults to "<kind>-<n>"
+  Kind kind = Kind::webhook;
+  std::string url;   // may hold a secret (a Slack webhook path, a token): never log it whole
+  std::vector<std::pair<std::string, std::string>> headers;  // values may be secrets
+  Selector selector;
+  bool send_resolved = true;
+  int64_t repeat_ms = 0;  // a reminder this often while still down; 0: none
+  std::optional<FlappingRule> flapping;
+  int64_t timeout_ms = 5'000;          // one send
+  int64_t retry_for_ms = 600'000;      // retries with backoff stop after this
+  std::string source;                  // "file:line"
+  bool operator==(const AlertConfig&) const = default;
+};
+std::string_view to_string(AlertConfig::Kind kind);
+
+// `[[maintenance]]`: alerts for the selected probes are held inside each window;
+// outages are still recorded (marked in_maintenance).
+struct MaintenanceConfig {
+  std::string name;
+  std::string start;                  // a cron expression, or one time (RFC 3339, or local "YYYY-MM-DD HH:MM")
+  int64_t duration_ms = 0;
+  std::string time_zone = "Etc/UTC";
+  Selector selector;
+  std::string source;
+  bool operator==(const MaintenanceConfig&) const = default;
+};
+
 struct ConfigError {
   std::string file;
   int line = 0;  // 0 when the error concerns a whole file or directory
@@ -110,7 +175,9 @@ struct ConfigError {
 };
 
 struct LoadedConfig {
-  std::vector<ProbeConfig> probes;
+  std::vector<ProbeConfig> probes;  // jobs among them, as type "job"
+  std::vector<AlertConfig> alerts;
+  std::vector<MaintenanceConfig> maintenance;
   PageConfig page;
   std::vector<ConfigError> errors;
   bool ok() const { return errors.empty(); }

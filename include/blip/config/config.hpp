@@ -118,11 +118,13 @@ struct PageConfig {
 struct Selector {
   std::vector<std::string> probes;
   std::vector<std::string> tags;
-  bool matches(const ProbeConfig& probe) const {
+  bool matches(const ProbeConfig& probe) const { return matches(probe.name, probe.tags); }
+  // The same, for what an AlertEvent carries (a probe's name and tags).
+  bool matches(const std::string& name, const std::vector<std::string>& probe_tags) const {
     if (probes.empty() && tags.empty()) return true;
-    if (std::find(probes.begin(), probes.end(), probe.name) != probes.end()) return true;
+    if (std::find(probes.begin(), probes.end(), name) != probes.end()) return true;
     return std::any_of(tags.begin(), tags.end(), [&](const std::string& tag) {
-      return std::find(probe.tags.begin(), probe.tags.end(), tag) != probe.tags.end();
+      return std::find(probe_tags.begin(), probe_tags.end(), tag) != probe_tags.end();
     });
   }
   bool operator==(const Selector&) const = default;

@@ -1,0 +1,84 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "blip/alerts/alert_event.hpp"
+#include "blip/config/config.hpp"
+
+namespace blip {
+
+// What one message to one `[[alert]]` is about: an AlertEvent as it came, or
+// what the dispatcher makes of events (a reminder, a flapping summary, an
+// Alertmanager re-send of a still-open outage).
+struct AlertMessage {
+  enum class Kind {
+    opened,         // an outage opened
+    closed,         // an outage closed (resolved)
+    reminder,       // `repeat`: still down; Alertmanager: the periodic re-send
+    flapping,       // the flapping rule's one summary
+    pattern_found,  // a periodic pattern first found
+    job_forecast,   // a job's runs will exceed max_run soon
+  };
+  AlertMessage() = default;
+  AlertMessage(Kind what, AlertEvent about, int64_t now)
+      : kind(what), event(std::move(about)), now_ms(now) {}
+  Kind kind = Kind::opened;
+  // The event: for a reminder the outage's opened event; for flapping the
+  // opened event that reached the threshold.
+  AlertEvent event;
+  int64_t now_ms = 0;  // when the message is made (a reminder's "still down after")
+  // flapping only: how many outages within how long, and the durations of
+  // those among them that have closed.
+  int flapping_outages = 0;
+  int64_t flapping_window_ms = 0;
+  std::vector<int64_t> flapping_closed_durations_ms;
+};
+std::string_view to_string(AlertMessage::Kind kind);
+
+// One HTTP POST, ready for the sender.
+struct AlertRequest {
+  std::string url;                   // may hold a secret: never log it whole
+  std::vector<std::string> headers;  // "Name: value"; values may be secrets: never log them
+  std::string body;
+};
+
+// The `[[alert]]` kind's name as config spells it ("webhook", …). The one
+// place blip/alerts names kinds (config.hpp declares a to_string for them
+// that config.cpp does not define yet).
+std::string_view alert_kind_name(AlertConfig::Kind kind);
+
+// The human line: "web-health is down: timeout (no answer within 1s)",
+// "web-health is back after 31s", "3 outages of web-health in the last 1h,
+// 31–58 s each", …; an event's `text`, when present, follows the first
+// sentence ("…; 3rd outage at about +00:20 this hour").
+std::string alert_summary(const AlertMessage& message);
+
+// "2.8s", "31s", "4m32s": how long an outage lasted, for people.
+std::string human_duration(int64_t ms);
+
+// The request for `alert`'s kind:
+//   webhook       JSON object (event, probe, type, tags, outage_id, start/end
+//                 in RFC 3339 and ms, duration_ms, error, detail, text, summary, …)
+//   slack         {"text": summary}
+//   ntfy          the summary as a text body; Title, Priority (high when down,
+//                 default otherwise) and Tags headers
+//   alertmanager  a JSON array of one alert POSTed to <url>/api/v2/alerts;
+//                 labels {alertname, probe, type, error}, annotations
+//                 {summary, description}, startsAt, and endsAt once resolved
+// The alert's own headers (an Authorization token) are added to each.
+AlertRequest build_alert_request(const AlertConfig& alert, const AlertMessage& message);
+
+// The Alertmanager `alertname` label for a message: BlipOutage (a probe),
+// BlipJobOutage (a job late, overrunning or failed), BlipFlapping,
+// BlipPattern, BlipJobForecast.
+std::string alertmanager_alert_name(const AlertMessage& message);
+
+// A URL as the alert logs show it: `redact_url`'s form for webhook and
+// alertmanager; only scheme://host[:port] for slack and ntfy, whose paths
+// are the secret (a Slack webhook's path is its key, an ntfy topic its password).
+std::string alert_url_for_logs(const AlertConfig& alert);
+
+}  // namespace blip

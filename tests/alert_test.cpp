@@ -1,0 +1,607 @@
+// Alerts against real receivers on loopback: a libmicrohttpd server that
+// records what it is sent, a server that accepts and never answers, and a real
+// Alertmanager. Every send runs through a real libuv loop and libcurl.
+#include <gtest/gtest.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "blip/adapters/curl_uv.hpp"
+#include "blip/alerts/alert_dispatcher.hpp"
+#include "blip/alerts/alert_payload.hpp"
+#include "blip/alerts/alert_sender.hpp"
+#include "blip/core/clock.hpp"
+#include "blip/core/loop.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/servers.hpp"
+
+namespace blip {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+struct ReceivedRequest {
+  std::string method;
+  std::string path;
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+  std::string header(const std::string& name) const {
+    auto found = headers.find(name);
+    return found == headers.end() ? std::string() : found->second;
+  }
+  json json_body() const { return json::parse(body); }
+};
+
+// An HTTP receiver on 127.0.0.1 (libmicrohttpd parses the requests) that
+// records every request and answers with the queued statuses, then 200.
+class Receiver {
+ public:
+  Receiver() {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;  // any free port; asked back below
+    daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, nullptr,
+                               nullptr, &Receiver::on_request, this, MHD_OPTION_SOCK_ADDR, &address,
+                               MHD_OPTION_NOTIFY_COMPLETED, &Receiver::on_completed, nullptr,
+                               MHD_OPTION_END);
+    if (!daemon_) throw std::runtime_error("receiver did not start");
+    port_ = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT)->port;
+  }
+  ~Receiver() { MHD_stop_daemon(daemon_); }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  void answer_with(std::vector<unsigned> statuses) {
+    std::lock_guard lock(mutex_);
+    statuses_.assign(statuses.begin(), statuses.end());
+  }
+  std::vector<ReceivedRequest> requests() const {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+  size_t count() const {
+    std::lock_guard lock(mutex_);
+    return requests_.size();
+  }
+  std::vector<ReceivedRequest> at(const std::string& path) const {
+    std::vector<ReceivedRequest> found;
+    for (const auto& request : requests()) {
+      if (request.path == path) found.push_back(request);
+    }
+    return found;
+  }
+
+ private:
+  static MHD_Result collect_header(void* cls, MHD_ValueKind, const char* key, const char* value) {
+    std::string name = key;
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    (*static_cast<std::map<std::string, std::string>*>(cls))[name] = value ? value : "";
+    return MHD_YES;
+  }
+  // A request whose connection died before it was answered.
+  static void on_completed(void*, MHD_Connection*, void** request_state,
+                           MHD_RequestTerminationCode) {
+    delete static_cast<ReceivedRequest*>(*request_state);
+    *request_state = nullptr;
+  }
+  static MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url,
+                               const char* method, const char*, const char* upload_data,
+                               size_t* upload_size, void** request_state) {
+    auto* self = static_cast<Receiver*>(cls);
+    auto* request = static_cast<ReceivedRequest*>(*request_state);
+    if (!request) {
+      request = new ReceivedRequest{method, url, {}, {}};
+      MHD_get_connection_values(connection, MHD_HEADER_KIND, &Receiver::collect_header,
+                                &request->headers);
+      *request_state = request;
+      return MHD_YES;
+    }
+    if (*upload_size > 0) {
+      request->body.append(upload_data, *upload_size);
+      *upload_size = 0;
+      return MHD_YES;
+    }
+    unsigned status = 200;
+    {
+      std::lock_guard lock(self->mutex_);
+      self->requests_.push_back(*request);
+      if (!self->statuses_.empty()) {
+        status = self->statuses_.front();
+        self->statuses_.pop_front();
+      }
+    }
+    delete request;
+    *request_state = nullptr;
+    MHD_Response* response =
+        MHD_create_response_from_buffer(2, const_cast<char*>("ok"), MHD_RESPMEM_PERSISTENT);
+    MHD_Result result = MHD_queue_response(connection, status, response);
+    MHD_destroy_response(response);
+    return result;
+  }
+
+  MHD_Daemon* daemon_ = nullptr;
+  int port_ = 0;
+  mutable std::mutex mutex_;
+  std::vector<ReceivedRequest> requests_;
+  std::deque<unsigned> statuses_;
+};
+
+// Runs the loop until `condition` holds or `timeout` passes; the condition's last answer.
+bool run_until(EventLoop& loop, const std::function<bool()>& condition,
+               std::chrono::milliseconds timeout) {
+  bool met = condition();
+  if (met) return true;
+  const int64_t deadline = mono_now_us() / 1000 + timeout.count();
+  Timer poll(loop.get(), [&] {
+    met = condition();
+    if (met || mono_now_us() / 1000 > deadline) loop.stop();
+  });
+  poll.start(5, 5);
+  loop.run();
+  return met;
+}
+
+void run_for(EventLoop& loop, std::chrono::milliseconds duration) {
+  run_until(
+      loop, [] { return false; }, duration);
+}
+
+AlertConfig alert_to(const std::string& name, AlertConfig::Kind kind, const std::string& url) {
+  AlertConfig alert;
+  alert.name = name;
+  alert.kind = kind;
+  alert.url = url;
+  alert.timeout_ms = 2000;
+  alert.retry_for_ms = 30'000;
+  return alert;
+}
+
+AlertEvent opened_event(const std::string& probe, int64_t outage_id, int64_t start_ms) {
+  AlertEvent event;
+  event.kind = AlertEvent::Kind::outage_opened;
+  event.probe = probe;
+  event.probe_type = "http";
+  event.tags = {"web"};
+  event.outage_id = outage_id;
+  event.start_ms = start_ms;
+  event.error = ErrorClass::timeout;
+  event.detail = "no answer within 1s";
+  event.at_ms = start_ms + 500;
+  return event;
+}
+
+AlertEvent closed_event(const AlertEvent& opened, int64_t duration_ms) {
+  AlertEvent event = opened;
+  event.kind = AlertEvent::Kind::outage_closed;
+  event.end_ms = opened.start_ms + duration_ms;
+  event.at_ms = event.end_ms;
+  event.text.clear();
+  return event;
+}
+
+// The loop, curl's bridge and a dispatcher, destroyed in the right order.
+struct Harness {
+  explicit Harness(std::vector<AlertConfig> alerts, AlertDispatcher::HoldCheck held = {},
+                   AlertDispatcher::Options options = {})
+      : curl(loop.get()),
+        dispatcher(loop.get(), curl, std::move(alerts), std::move(held), options) {}
+  EventLoop loop;
+  CurlMultiUv curl;
+  AlertDispatcher dispatcher;
+  uint64_t count(AlertConfig::Kind kind, AlertResult result) const {
+    return dispatcher.sender().count_of(kind, result);
+  }
+};
+
+TEST(AlertPayload, SummariesSayWhatHappenedInOneLine) {
+  AlertEvent opened = opened_event("web-health", 7, 1'700'000'000'000);
+  opened.text = "3rd outage at about +00:20 this hour";
+  EXPECT_EQ(
+      alert_summary({AlertMessage::Kind::opened, opened, opened.at_ms}),
+      "web-health is down: timeout (no answer within 1s); 3rd outage at about +00:20 this hour");
+  EXPECT_EQ(alert_summary({AlertMessage::Kind::closed, closed_event(opened, 31'000), 0}),
+            "web-health is back after 31s");
+  AlertMessage flapping{AlertMessage::Kind::flapping, opened, opened.at_ms};
+  flapping.flapping_outages = 3;
+  flapping.flapping_window_ms = 3'600'000;
+  flapping.flapping_closed_durations_ms = {58'000, 31'200};
+  EXPECT_EQ(alert_summary(flapping), "3 outages of web-health in the last 1h, 31–58 s each");
+  EXPECT_EQ(alert_summary({AlertMessage::Kind::reminder, opened, opened.start_ms + 300'000}),
+            "web-health is still down after 5m00s: timeout (no answer within 1s)");
+}
+
+TEST(AlertPayload, LogsNeverShowSecretPathsOrTokens) {
+  AlertConfig slack = alert_to("s", AlertConfig::Kind::slack,
+                               "https://hooks.slack.com/services/T000/B000/XXXXSECRET");
+  EXPECT_EQ(alert_url_for_logs(slack), "https://hooks.slack.com/***");
+  AlertConfig ntfy = alert_to("n", AlertConfig::Kind::ntfy, "http://127.0.0.1:8080/secret-topic");
+  EXPECT_EQ(alert_url_for_logs(ntfy), "http://127.0.0.1:8080/***");
+  AlertConfig hook =
+      alert_to("w", AlertConfig::Kind::webhook, "https://user:pw@example.org/hook?token=abc");
+  EXPECT_EQ(alert_url_for_logs(hook).find("abc"), std::string::npos);
+  EXPECT_EQ(alert_url_for_logs(hook).find("pw"), std::string::npos);
+}
+
+TEST(AlertSender, DebianCurlResolvesNamesOffTheLoop) {
+  EXPECT_TRUE(curl_resolves_names_off_loop());
+}
+
+TEST(AlertDispatcher, OpenedAndClosedReachEveryKindWithItsFields) {
+  Receiver receiver;
+  AlertConfig webhook = alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"));
+  webhook.headers = {{"Authorization", "Bearer s3cret"}};
+  Harness harness({webhook, alert_to("chat", AlertConfig::Kind::slack, receiver.url("/slack")),
+                   alert_to("phone", AlertConfig::Kind::ntfy, receiver.url("/blip-topic")),
+                   alert_to("am", AlertConfig::Kind::alertmanager, receiver.url("/"))});
+  const int64_t start = wall_now_ms() - 1000;
+  AlertEvent opened = opened_event("web-health", 42, start);
+  opened.text = "3rd outage at about +00:20 this hour";
+  harness.dispatcher.notify(opened);
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() == 4; }, 10s));
+
+  const json hook = receiver.at("/webhook").at(0).json_body();
+  EXPECT_EQ(receiver.at("/webhook").at(0).header("authorization"), "Bearer s3cret");
+  EXPECT_EQ(receiver.at("/webhook").at(0).header("content-type"), "application/json");
+  EXPECT_EQ(hook["event"], "outage_opened");
+  EXPECT_EQ(hook["alert"], "hook");
+  EXPECT_EQ(hook["probe"], "web-health");
+  EXPECT_EQ(hook["type"], "http");
+  EXPECT_EQ(hook["tags"], json::array({"web"}));
+  EXPECT_EQ(hook["outage_id"], 42);
+  EXPECT_EQ(hook["start"], format_iso8601_ms(start));
+  EXPECT_EQ(hook["start_ms"], start);
+  EXPECT_TRUE(hook["end"].is_null());
+  EXPECT_EQ(hook["error"], "timeout");
+  EXPECT_EQ(hook["detail"], "no answer within 1s");
+  EXPECT_EQ(hook["text"], "3rd outage at about +00:20 this hour");
+  EXPECT_EQ(
+      hook["summary"],
+      "web-health is down: timeout (no answer within 1s); 3rd outage at about +00:20 this hour");
+
+  EXPECT_EQ(receiver.at("/slack").at(0).json_body(),
+            json({{"text",
+                   "web-health is down: timeout (no answer within 1s); 3rd outage at about +00:20 "
+                   "this hour"}}));
+
+  const ReceivedRequest ntfy = receiver.at("/blip-topic").at(0);
+  EXPECT_EQ(ntfy.method, "POST");
+  EXPECT_EQ(ntfy.header("title"), "web-health is down");
+  EXPECT_EQ(ntfy.header("priority"), "high");
+  EXPECT_EQ(ntfy.header("tags"), "rotating_light,blip,http,web");
+  EXPECT_EQ(
+      ntfy.body,
+      "web-health is down: timeout (no answer within 1s); 3rd outage at about +00:20 this hour");
+
+  const json am = receiver.at("/api/v2/alerts").at(0).json_body();
+  ASSERT_TRUE(am.is_array());
+  ASSERT_EQ(am.size(), 1u);
+  EXPECT_EQ(am[0]["labels"], json({{"alertname", "BlipOutage"},
+                                   {"probe", "web-health"},
+                                   {"type", "http"},
+                                   {"error", "timeout"}}));
+  EXPECT_EQ(am[0]["startsAt"], format_iso8601_ms(start));
+  EXPECT_FALSE(am[0].contains("endsAt"));
+  EXPECT_EQ(am[0]["annotations"]["summary"], hook["summary"]);
+
+  AlertEvent closed = closed_event(opened, 31'000);
+  closed.error = ErrorClass::refused;  // the labels stay the opened ones
+  harness.dispatcher.notify(closed);
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() == 8; }, 10s));
+  const json hook_closed = receiver.at("/webhook").at(1).json_body();
+  EXPECT_EQ(hook_closed["event"], "outage_closed");
+  EXPECT_EQ(hook_closed["duration_ms"], 31'000);
+  EXPECT_EQ(hook_closed["end"], format_iso8601_ms(start + 31'000));
+  EXPECT_EQ(hook_closed["summary"], "web-health is back after 31s");
+  EXPECT_EQ(receiver.at("/slack").at(1).json_body()["text"], "web-health is back after 31s");
+  EXPECT_EQ(receiver.at("/blip-topic").at(1).header("priority"), "default");
+  EXPECT_EQ(receiver.at("/blip-topic").at(1).header("title"), "web-health is back");
+  const json am_closed = receiver.at("/api/v2/alerts").at(1).json_body();
+  EXPECT_EQ(am_closed[0]["endsAt"], format_iso8601_ms(start + 31'000));
+  EXPECT_EQ(am_closed[0]["labels"]["error"], "timeout");
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::sent), 2u);
+  EXPECT_EQ(harness.count(AlertConfig::Kind::alertmanager, AlertResult::sent), 2u);
+}
+
+TEST(AlertDispatcher, SendResolvedFalseSendsNoClosedMessage) {
+  Receiver receiver;
+  AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"));
+  hook.send_resolved = false;
+  Harness harness({hook});
+  AlertEvent opened = opened_event("web-health", 1, wall_now_ms());
+  harness.dispatcher.notify(opened);
+  harness.dispatcher.notify(closed_event(opened, 5000));
+  run_for(harness.loop, 700ms);
+  ASSERT_EQ(receiver.count(), 1u);
+  EXPECT_EQ(receiver.requests()[0].json_body()["event"], "outage_opened");
+}
+
+TEST(AlertDispatcher, FlappingSendsOneSummaryAfterTheFirstOutages) {
+  Receiver receiver;
+  AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"));
+  hook.flapping = FlappingRule{3, 3'600'000};
+  Harness harness({hook});
+  const int64_t start = wall_now_ms() - 60'000;
+  const std::vector<int64_t> durations{31'000, 58'000, 40'000, 35'000, 33'000};
+  for (int i = 0; i < 5; ++i) {
+    AlertEvent opened = opened_event("web-health", 100 + i, start + i * 1000);
+    harness.dispatcher.notify(opened);
+    harness.dispatcher.notify(closed_event(opened, durations[static_cast<size_t>(i)]));
+  }
+  run_until(
+      harness.loop, [&] { return receiver.count() >= 5; }, 10s);
+  run_for(harness.loop, 500ms);  // nothing more may come
+  std::vector<std::string> events;
+  for (const auto& request : receiver.requests())
+    events.push_back(request.json_body()["event"].get<std::string>());
+  std::sort(events.begin(), events.end());
+  EXPECT_EQ(events, (std::vector<std::string>{"flapping", "outage_closed", "outage_closed",
+                                              "outage_opened", "outage_opened"}));
+  for (const auto& request : receiver.requests()) {
+    const json body = request.json_body();
+    if (body["event"] != "flapping") continue;
+    // The third outage makes the summary; the first two had closed by then.
+    EXPECT_EQ(body["summary"], "3 outages of web-health in the last 1h, 31–58 s each");
+    EXPECT_EQ(body["flapping"]["outages"], 3);
+  }
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::suppressed),
+            5u);  // 2 opened, 3 closed
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::sent), 5u);
+}
+
+TEST(AlertDispatcher, RemindersAndAlertmanagerResendsArriveWhileDown) {
+  Receiver receiver;
+  AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"));
+  hook.repeat_ms = 1000;
+  AlertDispatcher::Options options;
+  options.tick_ms = 100;
+  options.alertmanager_resend_ms = 500;
+  Harness harness({hook, alert_to("am", AlertConfig::Kind::alertmanager, receiver.url(""))}, {},
+                  options);
+  AlertEvent opened = opened_event("web-health", 5, wall_now_ms());
+  opened.at_ms = opened.start_ms;
+  harness.dispatcher.notify(opened);
+  ASSERT_TRUE(run_until(
+      harness.loop,
+      [&] {
+        return receiver.at("/webhook").size() >= 3 && receiver.at("/api/v2/alerts").size() >= 3;
+      },
+      10s));
+  const auto hooks = receiver.at("/webhook");
+  EXPECT_EQ(hooks[0].json_body()["event"], "outage_opened");
+  EXPECT_EQ(hooks[1].json_body()["event"], "outage_reminder");
+  EXPECT_EQ(hooks[2].json_body()["event"], "outage_reminder");
+  EXPECT_TRUE(hooks[1].json_body()["summary"].get<std::string>().starts_with(
+      "web-health is still down after"));
+  for (const auto& request : receiver.at("/api/v2/alerts")) {
+    EXPECT_EQ(request.json_body()[0]["labels"]["alertname"], "BlipOutage");
+    EXPECT_FALSE(request.json_body()[0].contains("endsAt"));
+  }
+  // Once closed, no more reminders.
+  harness.dispatcher.notify(closed_event(opened, wall_now_ms() - opened.start_ms));
+  run_for(harness.loop, 300ms);
+  const size_t after_close = receiver.count();
+  run_for(harness.loop, 1500ms);
+  EXPECT_EQ(receiver.count(), after_close);
+}
+
+TEST(AlertDispatcher, RetriesA503UntilItIsAnswered) {
+  Receiver receiver;
+  receiver.answer_with({503, 503, 200});
+  Harness harness({alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"))});
+  harness.dispatcher.notify(opened_event("web-health", 1, wall_now_ms()));
+  ASSERT_TRUE(run_until(
+      harness.loop,
+      [&] { return harness.count(AlertConfig::Kind::webhook, AlertResult::sent) == 1; }, 15s));
+  EXPECT_EQ(receiver.count(), 3u);
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::retried), 2u);
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::failed), 0u);
+}
+
+TEST(AlertDispatcher, A400IsNotRetried) {
+  Receiver receiver;
+  receiver.answer_with({400});
+  Harness harness({alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"))});
+  harness.dispatcher.notify(opened_event("web-health", 1, wall_now_ms()));
+  ASSERT_TRUE(run_until(
+      harness.loop,
+      [&] { return harness.count(AlertConfig::Kind::webhook, AlertResult::failed) == 1; }, 10s));
+  run_for(harness.loop, 1500ms);
+  EXPECT_EQ(receiver.count(), 1u);
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::retried), 0u);
+}
+
+// The loop's own timers keep their time while alert sends hang for seconds.
+TEST(AlertDispatcher, HungReceiverTimesOutRetriesAndNeverStallsTheLoop) {
+  test::MisbehavingServer hung(test::MisbehavingServer::Mode::hang);
+  AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook,
+                              "http://127.0.0.1:" + std::to_string(hung.port()) + "/webhook");
+  // Attempts of 1 s, 1 s and 2 s apart, the last starting 5 s in: hung sends for about 7 s.
+  hook.timeout_ms = 1000;
+  hook.retry_for_ms = 6000;
+  Harness harness({hook});
+  int64_t last_fire_us = mono_now_us();
+  int64_t largest_gap_us = 0;
+  Timer ticker(harness.loop.get(), [&] {
+    const int64_t now = mono_now_us();
+    largest_gap_us = std::max(largest_gap_us, now - last_fire_us);
+    last_fire_us = now;
+  });
+  ticker.start(10, 10);
+  for (int i = 0; i < 4; ++i)
+    harness.dispatcher.notify(opened_event("probe-" + std::to_string(i), i, wall_now_ms()));
+  last_fire_us = mono_now_us();
+  ASSERT_TRUE(run_until(
+      harness.loop,
+      [&] { return harness.count(AlertConfig::Kind::webhook, AlertResult::failed) == 4; }, 30s));
+  ticker.stop();
+  // Each at least once; those that waited for a slot reach retry_for sooner (it counts from
+  // queueing).
+  EXPECT_GE(harness.count(AlertConfig::Kind::webhook, AlertResult::retried), 4u);
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::sent), 0u);
+  EXPECT_LT(largest_gap_us, 250'000) << "a 10 ms timer waited " << largest_gap_us / 1000 << " ms";
+  std::printf("largest gap of a 10 ms timer while alert sends hung: %.1f ms\n",
+              static_cast<double>(largest_gap_us) / 1000);
+}
+
+TEST(AlertDispatcher, StopAbandonsHungSendsWithinItsGrace) {
+  test::MisbehavingServer hung(test::MisbehavingServer::Mode::hang);
+  AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook,
+                              "http://127.0.0.1:" + std::to_string(hung.port()) + "/webhook");
+  hook.timeout_ms = 30'000;
+  Harness harness({hook});
+  for (int i = 0; i < 3; ++i)
+    harness.dispatcher.notify(opened_event("probe-" + std::to_string(i), i, wall_now_ms()));
+  run_until(
+      harness.loop, [&] { return harness.dispatcher.sender().in_flight() == 2; }, 5s);
+  ASSERT_EQ(harness.dispatcher.sender().in_flight(), 2u);
+  bool stopped = false;
+  const int64_t asked_us = mono_now_us();
+  harness.dispatcher.stop(300, [&] { stopped = true; });
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return stopped; }, 5s));
+  const int64_t took_ms = (mono_now_us() - asked_us) / 1000;
+  EXPECT_GE(took_ms, 250);
+  EXPECT_LT(took_ms, 2000);
+  EXPECT_EQ(harness.dispatcher.sender().in_flight(), 0u);
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::dropped),
+            3u);                                                      // 1 waiting, 2 abandoned
+  harness.dispatcher.notify(opened_event("late", 9, wall_now_ms()));  // ignored after stop
+  EXPECT_EQ(harness.dispatcher.sender().waiting(), 0u);
+}
+
+TEST(AlertSender, AFullQueueDropsTheOldestAndCountsThem) {
+  test::MisbehavingServer hung(test::MisbehavingServer::Mode::hang);
+  AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook,
+                              "http://127.0.0.1:" + std::to_string(hung.port()) + "/webhook");
+  hook.timeout_ms = 10'000;
+  AlertDispatcher::Options options;
+  options.sender.max_pending = 5;
+  Harness harness({hook}, {}, options);
+  for (int i = 0; i < 20; ++i)
+    harness.dispatcher.notify(opened_event("probe-" + std::to_string(i), i, wall_now_ms()));
+  run_for(harness.loop, 200ms);
+  EXPECT_EQ(harness.dispatcher.sender().in_flight(), 2u);
+  EXPECT_EQ(harness.dispatcher.sender().waiting(), 5u);
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::dropped), 13u);
+  bool found = false;
+  for (const AlertCount& count : harness.dispatcher.counts()) {
+    if (count.kind == AlertConfig::Kind::webhook && count.result == AlertResult::dropped)
+      found = count.count == 13;
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(harness.dispatcher.counts().size(), 4u * kAlertResultCount);
+}
+
+TEST(AlertDispatcher, HeldEventsAndUnselectedProbesAreNotSent) {
+  Receiver receiver;
+  AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"));
+  hook.selector.tags = {"web"};
+  hook.repeat_ms = 200;
+  AlertDispatcher::Options options;
+  options.tick_ms = 50;
+  Harness harness(
+      {hook}, [](const AlertEvent& event) { return event.probe == "in-maintenance"; }, options);
+  AlertEvent held = opened_event("in-maintenance", 1, wall_now_ms());
+  AlertEvent other = opened_event("db", 2, wall_now_ms());
+  other.tags = {"database"};
+  AlertEvent sent = opened_event("web-health", 3, wall_now_ms());
+  harness.dispatcher.notify(held);
+  harness.dispatcher.notify(other);
+  harness.dispatcher.notify(sent);
+  harness.dispatcher.notify(closed_event(sent, 1000));
+  run_for(harness.loop, 600ms);  // reminders of the held outage would come every 200 ms
+  harness.dispatcher.notify(closed_event(held, 2000));
+  harness.dispatcher.notify(closed_event(other, 2000));
+  run_for(harness.loop, 300ms);
+  ASSERT_EQ(receiver.count(), 2u);
+  for (const auto& request : receiver.requests())
+    EXPECT_EQ(request.json_body()["probe"], "web-health");
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::held), 2u);  // opened and closed
+}
+
+// A real Alertmanager: the opened event makes an active alert with blip's
+// labels, the closed one resolves it.
+class AlertmanagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port_ = test::free_port();
+    dir_.write("alertmanager.yml",
+               "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n");
+    server_ = std::make_unique<test::ChildProcess>(
+        std::vector<std::string>{
+            "/usr/bin/prometheus-alertmanager", "--config.file=" + dir_.file("alertmanager.yml"),
+            "--storage.path=" + dir_.file("data"),
+            "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--cluster.listen-address="},
+        dir_.file("stdout.log"), dir_.file("stderr.log"));
+    ASSERT_TRUE(test::wait_for_port(port_, 20'000)) << test::read_file(dir_.file("stderr.log"));
+  }
+  std::string base() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Alertmanager's own view: the alerts it holds active with blip's labels.
+  json active_alerts(const std::string& probe) const {
+    json found = json::array();
+    const test::HttpResponse response = test::http_request(base() + "/api/v2/alerts");
+    if (response.status != 200) return found;
+    for (const json& alert : json::parse(response.body)) {
+      if (alert["labels"].value("probe", "") == probe && alert["status"]["state"] == "active")
+        found.push_back(alert);
+    }
+    return found;
+  }
+
+  test::TempDir dir_;
+  int port_ = 0;
+  std::unique_ptr<test::ChildProcess> server_;
+};
+
+TEST_F(AlertmanagerTest, OpenedIsActiveAndClosedResolves) {
+  Harness harness({alert_to("am", AlertConfig::Kind::alertmanager, base())});
+  const int64_t start = wall_now_ms() - 2000;
+  AlertEvent opened = opened_event("web-health", 77, start);
+  opened.at_ms = wall_now_ms();
+  harness.dispatcher.notify(opened);
+  ASSERT_TRUE(run_until(
+      harness.loop,
+      [&] { return harness.count(AlertConfig::Kind::alertmanager, AlertResult::sent) == 1; }, 10s));
+  json active;
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        active = active_alerts("web-health");
+        return active.size() == 1;
+      },
+      10s))
+      << test::read_file(dir_.file("stderr.log"));
+  EXPECT_EQ(active[0]["labels"], json({{"alertname", "BlipOutage"},
+                                       {"probe", "web-health"},
+                                       {"type", "http"},
+                                       {"error", "timeout"}}));
+  EXPECT_EQ(active[0]["annotations"]["summary"],
+            "web-health is down: timeout (no answer within 1s)");
+
+  AlertEvent closed = closed_event(opened, wall_now_ms() - start);
+  harness.dispatcher.notify(closed);
+  ASSERT_TRUE(run_until(
+      harness.loop,
+      [&] { return harness.count(AlertConfig::Kind::alertmanager, AlertResult::sent) == 2; }, 10s));
+  EXPECT_TRUE(test::wait_until([&] { return active_alerts("web-health").empty(); }, 10s));
+  EXPECT_EQ(harness.count(AlertConfig::Kind::alertmanager, AlertResult::failed), 0u);
+}
+
+}  // namespace
+}  // namespace blip

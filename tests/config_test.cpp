@@ -136,6 +136,10 @@ const InvalidCase kInvalidCases[] = {
     {"invalid-missing-password-file",
      {"{dir}/web.toml:6:17: password_file: cannot read \"/nonexistent/blip-test/web-password\": No "
       "such file or directory"}},
+    {"invalid-missing-ca-file",
+     {"{dir}/web.toml:5:11: ca_file: cannot read \"certs/missing-private-ca.pem\": No such file or directory"}},
+    {"invalid-negative-min-cert-days",
+     {"{dir}/web.toml:5:17: min_cert_days: must be 0 (no warning) or more days"}},
     {"invalid-confirm-zero", {"{dir}/web.toml:5:11: confirm: must be between 1 and 1000"}},
     {"invalid-page",
      {"{dir}/web.toml:2:13: page: unknown time zone \"Mars/Olympus\" (like Europe/Berlin or Etc/UTC)",
@@ -277,6 +281,51 @@ headers = { Authorization = "Bearer ${BLIP_TEST_TAG}" }
   ASSERT_EQ(http.headers.size(), 1u);
   EXPECT_EQ(http.headers[0].second, "Bearer production");
   EXPECT_EQ(loaded.probes[0].tags, (std::vector<std::string>{"production", "${BLIP_TEST_TAG}"}));
+}
+
+TEST(ConfigTlsTest, ResolvesTlsFilesFromTheConfigDirectoryAndDefaultsMinCertDays) {
+  TempDir dir;
+  dir.write("private-ca.pem", "not parsed at load time\n");
+  dir.write("client.pem", "x\n");
+  dir.write("client.key", "x\n");
+  dir.write("web.toml", R"toml([[probe]]
+name = "web"
+type = "http"
+url = "https://127.0.0.1:3443/health"
+ca_file = "private-ca.pem"
+client_cert = "client.pem"
+client_key = "client.key"
+
+[[probe]]
+name = "public"
+type = "http"
+url = "https://127.0.0.1:3443/health"
+min_cert_days = 0
+)toml");
+  LoadedConfig loaded = load_config_directory(dir.path());
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  const auto& web = std::get<HttpSettings>(loaded.probes[0].settings);
+  EXPECT_EQ(web.ca_file, dir.path() + "/private-ca.pem");
+  EXPECT_EQ(web.client_cert, dir.path() + "/client.pem");
+  EXPECT_EQ(web.client_key, dir.path() + "/client.key");
+  EXPECT_EQ(web.min_cert_days, 14);
+  const auto& public_site = std::get<HttpSettings>(loaded.probes[1].settings);
+  EXPECT_EQ(public_site.ca_file, "");
+  EXPECT_EQ(public_site.min_cert_days, 0);
+}
+
+TEST(ConfigTlsTest, ClientKeyWithoutCertificateIsAnError) {
+  TempDir dir;
+  dir.write("client.key", "x\n");
+  dir.write("web.toml", R"toml([[probe]]
+name = "web"
+type = "http"
+url = "https://127.0.0.1:3443/health"
+client_key = "client.key"
+)toml");
+  LoadedConfig loaded = load_config_directory(dir.path());
+  EXPECT_EQ(error_strings(loaded),
+            (std::vector<std::string>{dir.path() + "/web.toml:5:14: probe \"web\": client_key needs client_cert"}));
 }
 
 TEST(ConfigEnvTest, FallbackAppliesWhenTheVariableIsUnsetOrEmpty) {

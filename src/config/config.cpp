@@ -331,6 +331,32 @@ std::vector<StatusRange> read_expect_status(TableReader& reader) {
   return ranges;
 }
 
+// Reads a path key of an http probe's TLS settings: relative to the
+// configuration file's directory (as password_file), and readable now, so a
+// typo shows at load time rather than as a tls down sample.
+std::string read_tls_file(TableReader& reader, std::string_view key) {
+  auto text = reader.string(key);
+  if (!text) return {};
+  const toml::node* node = reader.table().get(key);
+  if (text->empty()) {
+    reader.error_at(node->source(), fmt::format("{}: expected a file path", key));
+    return {};
+  }
+  std::filesystem::path path(*text);
+  if (path.is_relative()) path = std::filesystem::path(reader.file_).parent_path() / path;
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    reader.error_at(node->source(), fmt::format("{}: \"{}\" is a directory, not a file", key, *text));
+    return {};
+  }
+  std::ifstream in(path);
+  if (!in) {
+    reader.error_at(node->source(), fmt::format("{}: cannot read \"{}\": {}", key, *text, std::strerror(errno)));
+    return {};
+  }
+  return path.string();
+}
+
 ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::string& context) {
   HttpSettings http;
   http.url = reader.required_string("url", context);
@@ -382,6 +408,20 @@ ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::stri
   }
   http.username = reader.string("username").value_or("");
   http.password = reader.secret(context);
+  http.ca_file = read_tls_file(reader, "ca_file");
+  http.client_cert = read_tls_file(reader, "client_cert");
+  http.client_key = read_tls_file(reader, "client_key");
+  if (const toml::node* key = reader.table().get("client_key"); key && !reader.table().get("client_cert")) {
+    reader.error_at(key->source(), fmt::format("{}: client_key needs client_cert", context));
+  }
+  if (auto days = reader.integer("min_cert_days")) {
+    if (*days < 0) {
+      reader.error_at(reader.table().get("min_cert_days")->source(),
+                      "min_cert_days: must be 0 (no warning) or more days");
+    } else {
+      http.min_cert_days = *days;
+    }
+  }
   return http;
 }
 

@@ -91,6 +91,13 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
               if (!state.last_sample) return std::nullopt;
               return static_cast<double>(state.last_sample->sent_ms) / 1000.0;
             });
+  per_probe("blip_probe_tls_cert_expiry_timestamp_seconds", "gauge",
+            "When the earliest certificate of the peer's chain expires (notAfter), Unix time, as of the probe's "
+            "last TLS handshake.",
+            [](const ProbeLiveState& state, size_t) -> Value {
+              if (!state.cert_expiry_ms) return std::nullopt;
+              return static_cast<double>(*state.cert_expiry_ms) / 1000.0;
+            });
   per_probe("blip_outage_open", "gauge", "1 while the probe is in an outage.",
             [](const ProbeLiveState& state, size_t) -> Value { return state.open_outage ? 1.0 : 0.0; });
   per_probe("blip_outages_total", "counter", "Outages of the probe, ever, as stored (survives restarts).",

@@ -1,8 +1,14 @@
 // HTTP(S) probe: one curl easy handle per attempt on the shared multi handle.
 #include <curl/curl.h>
 #include <fmt/format.h>
+#include <openssl/asn1.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
+#include <algorithm>
+#include <ctime>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "blip/adapters/curl_uv.hpp"
@@ -24,6 +30,9 @@ ErrorClass classify(CURLcode code) {
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CIPHER:
     case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_ISSUER_ERROR: return ErrorClass::tls;
     case CURLE_TOO_MANY_REDIRECTS: return ErrorClass::redirects;
     case CURLE_WRITE_ERROR: return ErrorClass::body_too_large;  // only our write callback refuses
@@ -33,6 +42,52 @@ ErrorClass classify(CURLcode code) {
     case CURLE_PARTIAL_FILE: return ErrorClass::reset;
     default: return ErrorClass::protocol;
   }
+}
+
+constexpr int64_t kDayMs = 86'400'000;
+
+// The parsed CA store stays on the multi handle this long (curl's cache,
+// keyed by the CA file's path), so a fresh connection does not parse the
+// system's ~290 certificates again; a replaced CA file shows within the hour.
+constexpr long kCaCacheSeconds = 3600;
+
+std::optional<int64_t> not_after_ms(const X509* certificate) {
+  const ASN1_TIME* not_after = certificate ? X509_get0_notAfter(certificate) : nullptr;
+  std::tm when{};
+  if (!not_after || ASN1_TIME_to_tm(not_after, &when) != 1) return std::nullopt;
+  return static_cast<int64_t>(timegm(&when)) * 1000;
+}
+
+// The earliest notAfter of the chain the server sent, read from curl's
+// OpenSSL handle: the certificates are parsed already, so this costs a few
+// field reads (CURLOPT_CERTINFO would render every certificate as text on
+// every handshake). Only valid while the connection is open, so it is called
+// from the pre-request callback, right after the handshake.
+std::optional<int64_t> peer_chain_expiry_ms(CURL* easy) {
+  curl_tlssessioninfo* session = nullptr;
+  if (curl_easy_getinfo(easy, CURLINFO_TLS_SSL_PTR, &session) != CURLE_OK || !session ||
+      session->backend != CURLSSLBACKEND_OPENSSL || !session->internals) {
+    return std::nullopt;
+  }
+  auto* ssl = static_cast<SSL*>(session->internals);
+  std::optional<int64_t> earliest;
+  auto consider = [&](const X509* certificate) {
+    if (auto ms = not_after_ms(certificate)) earliest = earliest ? std::min(*earliest, *ms) : *ms;
+  };
+  // A client's peer chain starts with the server's own certificate.
+  if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl)) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) consider(sk_X509_value(chain, i));
+  }
+  // A resumed session carries no chain, only the peer's certificate.
+  if (!earliest) consider(SSL_get0_peer_certificate(ssl));
+  return earliest;
+}
+
+std::string days_text(int64_t ms) {
+  const int64_t days = ms / kDayMs;
+  if (days >= 1) return fmt::format("{} day{}", days, days == 1 ? "" : "s");
+  const int64_t hours = ms / 3'600'000;
+  return fmt::format("{} hour{}", hours, hours == 1 ? "" : "s");
 }
 
 class HttpProbe final : public Probe {
@@ -112,6 +167,8 @@ class HttpProbe final : public Probe {
     bool keep_body;
     int64_t body_bytes = 0;
     std::string body;  // kept only while expect_body needs it, up to body_limit
+    bool read_chain = true;                 // false: a reused connection whose chain is known already
+    std::optional<int64_t> cert_expiry_ms;  // from this attempt's handshakes
     char error[CURL_ERROR_SIZE] = {};
   };
 
@@ -126,7 +183,22 @@ class HttpProbe final : public Probe {
     return bytes;
   }
 
+  // Runs once the connection is up (the TLS handshake done), before the
+  // request is sent: the only moment the connection's SSL handle is certainly there.
+  static int on_connected(void* user, char*, char*, int, int) {
+    auto* attempt = static_cast<Attempt*>(user);
+    long new_connections = 0;
+    curl_easy_getinfo(attempt->easy, CURLINFO_NUM_CONNECTS, &new_connections);
+    if (new_connections > 0 || attempt->read_chain) {
+      if (auto expiry = peer_chain_expiry_ms(attempt->easy)) {
+        attempt->cert_expiry_ms = attempt->cert_expiry_ms ? std::min(*attempt->cert_expiry_ms, *expiry) : *expiry;
+      }
+    }
+    return CURL_PREREQFUNC_OK;
+  }
+
   void transfer(AttemptId id, Attempt& attempt) {
+    attempt.read_chain = !settings_.reuse_connection || !last_cert_expiry_ms_;
     configure(attempt.easy, attempt);
     attempt.transferring = true;
     curl_.add(attempt.easy, [this, id](CURLcode code) {
@@ -175,7 +247,18 @@ class HttpProbe final : public Probe {
     if (!settings_.tls_verify) {
       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else {
+      if (!settings_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, settings_.ca_file.c_str());
+      // Debian's libcurl also names a CA directory by default, and curl caches
+      // a store only when it comes from a CA file alone. The default bundle
+      // holds the same certificates as that directory.
+      curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
+      curl_easy_setopt(easy, CURLOPT_CA_CACHE_TIMEOUT, kCaCacheSeconds);
     }
+    if (!settings_.client_cert.empty()) curl_easy_setopt(easy, CURLOPT_SSLCERT, settings_.client_cert.c_str());
+    if (!settings_.client_key.empty()) curl_easy_setopt(easy, CURLOPT_SSLKEY, settings_.client_key.c_str());
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &HttpProbe::on_connected);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, &attempt);
     if (!settings_.reuse_connection) {
       // A fresh connection each time is what sees accept-queue and TLS stalls.
       curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
@@ -204,7 +287,41 @@ class HttpProbe final : public Probe {
     return phases;
   }
 
-  ProbeResult evaluate(CURLcode code, Attempt& attempt) const {
+  ProbeResult evaluate(CURLcode code, Attempt& attempt) {
+    ProbeResult result = evaluate_answer(code, attempt);
+    if (attempt.cert_expiry_ms) {
+      last_cert_expiry_ms_ = attempt.cert_expiry_ms;
+    } else if (code == CURLE_OK && settings_.reuse_connection) {
+      long new_connections = 0;
+      curl_easy_getinfo(attempt.easy, CURLINFO_NUM_CONNECTS, &new_connections);
+      if (new_connections == 0) attempt.cert_expiry_ms = last_cert_expiry_ms_;  // the same handshake as before
+    }
+    result.cert_expiry_ms = attempt.cert_expiry_ms;
+    if (result.ok && attempt.cert_expiry_ms) check_expiry(*attempt.cert_expiry_ms, result);
+    return result;
+  }
+
+  // An answered attempt whose certificate expires within min_cert_days is
+  // degraded; one that expired since its handshake (a kept connection) is down.
+  void check_expiry(int64_t expiry_ms, ProbeResult& result) const {
+    const int64_t left_ms = expiry_ms - wall_now_ms();
+    if (left_ms <= 0 && settings_.tls_verify) {
+      result = ProbeResult::failure(ErrorClass::tls,
+                                    fmt::format("certificate expired at {}", format_iso8601_ms(expiry_ms)),
+                                    result.phases);
+      result.cert_expiry_ms = expiry_ms;
+      return;
+    }
+    if (settings_.min_cert_days == 0 || left_ms >= settings_.min_cert_days * kDayMs) return;
+    result.degraded = true;
+    result.detail = left_ms > 0 ? fmt::format("certificate expires in {} ({}), below min_cert_days {}",
+                                              days_text(left_ms), format_iso8601_ms(expiry_ms),
+                                              settings_.min_cert_days)
+                                : fmt::format("certificate expired at {} (tls_verify is off)",
+                                              format_iso8601_ms(expiry_ms));
+  }
+
+  ProbeResult evaluate_answer(CURLcode code, Attempt& attempt) const {
     Phases phases = phases_of(attempt.easy);
     phases.dns_us += attempt.lookup_us;
     if (code != CURLE_OK) {
@@ -236,6 +353,7 @@ class HttpProbe final : public Probe {
   std::string port_;
   bool needs_lookup_ = false;
   curl_slist* headers_ = nullptr;
+  std::optional<int64_t> last_cert_expiry_ms_;  // of the last handshake seen, for a reused connection
   std::unordered_map<AttemptId, std::unique_ptr<Attempt>> attempts_;
 };
 

@@ -5,6 +5,8 @@ namespace blip {
 void ProbeLiveState::observe(const Sample& sample) {
   last_sample = sample;
   ++samples_by_status[static_cast<size_t>(sample.status)];
+  // Kept from the last handshake that showed a chain: a failed or blind attempt says nothing new.
+  if (sample.cert_expiry_ms) cert_expiry_ms = sample.cert_expiry_ms;
   if (sample.status == Status::blind) return;
   const Phases& phases = sample.phases;
   const int64_t phase_us[] = {phases.dns_us, phases.connect_us, phases.tls_us, phases.first_byte_us};

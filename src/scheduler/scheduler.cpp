@@ -132,6 +132,7 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
   sample.latency_us = latency_us;
   sample.error = result.error;
   sample.phases = result.phases;
+  sample.cert_expiry_ms = result.cert_expiry_ms;
   // Details carry what targets sent; from here on (store, log, feed, report) they are safe text.
   sample.detail = sanitize_target_text(std::move(result.detail));
   if (stalled_since_ && stalled_since_(flight->second.sent_mono_us)) {
@@ -150,7 +151,8 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
     sample.detail = "blip is out of file descriptors: " + sample.detail;
   } else if (!result.ok) {
     sample.status = Status::down;
-  } else if (state.config->degraded_after_ms && latency_us > *state.config->degraded_after_ms * 1000) {
+  } else if (result.degraded ||
+             (state.config->degraded_after_ms && latency_us > *state.config->degraded_after_ms * 1000)) {
     sample.status = Status::degraded;
   }
   state.in_flight.erase(flight);  // closes the deadline timer, even when it is the caller

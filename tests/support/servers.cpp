@@ -70,6 +70,63 @@ std::string NginxServer::url(const std::string& path) const { return fmt::format
 void NginxServer::freeze() const { process_->signal(SIGSTOP); }
 void NginxServer::thaw() const { process_->signal(SIGCONT); }
 
+TlsNginxServer::TlsNginxServer(const std::vector<TlsSite>& sites) {
+  std::filesystem::create_directories(dir_.file("logs"));
+  std::filesystem::create_directories(dir_.file("tmp"));
+  std::string servers;
+  for (const TlsSite& site : sites) {
+    ports_.push_back(free_port());
+    std::string client = site.client_ca_file.empty()
+                             ? ""
+                             : fmt::format("    ssl_client_certificate {};\n    ssl_verify_client on;\n",
+                                           site.client_ca_file);
+    servers += fmt::format(R"(  server {{
+    listen 127.0.0.1:{} ssl;
+    ssl_certificate {};
+    ssl_certificate_key {};
+{}    location = /health {{ default_type text/plain; return 200 "OK"; }}
+  }}
+)",
+                           ports_.back(), site.certificate_file, site.key_file, client);
+  }
+  dir_.write("nginx.conf", fmt::format(R"(
+daemon off;
+master_process off;
+worker_processes 1;
+pid {0}/nginx.pid;
+error_log {0}/logs/error.log;
+events {{ worker_connections 512; }}
+http {{
+  access_log off;
+  client_body_temp_path {0}/tmp;
+  proxy_temp_path {0}/tmp;
+  fastcgi_temp_path {0}/tmp;
+  uwsgi_temp_path {0}/tmp;
+  scgi_temp_path {0}/tmp;
+{1}}}
+)",
+                                       dir_.path(), servers));
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"nginx", "-e", dir_.file("logs/error.log"), "-c", dir_.file("nginx.conf"), "-p",
+                               dir_.path()},
+      dir_.file("logs/stdout"), dir_.file("logs/stderr"));
+  for (int port : ports_) {
+    if (!wait_for_port(port)) {
+      throw std::runtime_error("nginx (TLS) did not start: " + read_file(dir_.file("logs/stderr")) +
+                               read_file(dir_.file("logs/error.log")));
+    }
+  }
+}
+
+TlsNginxServer::~TlsNginxServer() {
+  process_->signal(SIGTERM);
+  process_->wait(5000);
+}
+
+std::string TlsNginxServer::url(size_t site, const std::string& path, const std::string& host) const {
+  return fmt::format("https://{}:{}{}", host, ports_.at(site), path);
+}
+
 MisbehavingServer::MisbehavingServer(Mode mode) : mode_(mode) {
   listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
   int yes = 1;

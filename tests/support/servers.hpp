@@ -28,6 +28,29 @@ class NginxServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// One HTTPS server block of a TlsNginxServer: its certificate (chain) and key,
+// and, for mutual TLS, the CA whose client certificates it requires.
+struct TlsSite {
+  std::string certificate_file;
+  std::string key_file;
+  std::string client_ca_file;  // empty: no client certificate asked for
+};
+
+// A private nginx on 127.0.0.1 serving each site over HTTPS on its own port,
+// each with /health -> 200 "OK".
+class TlsNginxServer {
+ public:
+  explicit TlsNginxServer(const std::vector<TlsSite>& sites);
+  ~TlsNginxServer();
+  int port(size_t site) const { return ports_.at(site); }
+  std::string url(size_t site, const std::string& path, const std::string& host = "127.0.0.1") const;
+
+ private:
+  TempDir dir_;
+  std::vector<int> ports_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
 // A TCP server on 127.0.0.1 that misbehaves in one way, for the cases nginx will not do.
 class MisbehavingServer {
  public:

@@ -28,6 +28,13 @@ struct HttpSettings {
   std::string username;
   std::string password;
   std::vector<std::string> redact_query;  // more secret query parameter names
+  // TLS: a private CA (PEM; instead of the system store) and a client
+  // certificate and key for mutual TLS, as paths resolved at load time.
+  std::string ca_file;
+  std::string client_cert;
+  std::string client_key;
+  // A certificate that expires within this many days makes a degraded sample; 0: never.
+  int64_t min_cert_days = 14;
   bool operator==(const HttpSettings&) const = default;
 };
 

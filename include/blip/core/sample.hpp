@@ -59,12 +59,18 @@ struct ProbeResult {
   ErrorClass error = ErrorClass::none;
   Phases phases;
   std::string detail;  // short, human-readable, never a secret
+  // Answered, but with a warning of the probe's own (a certificate close to
+  // its expiry): the sample is degraded whatever its latency.
+  bool degraded = false;
+  // The earliest notAfter of the peer's certificate chain (Unix ms), when the
+  // attempt spoke TLS; for the live state and /metrics, never stored.
+  std::optional<int64_t> cert_expiry_ms;
 
   static ProbeResult success(Phases phases = {}, std::string detail = {}) {
-    return {true, ErrorClass::none, phases, std::move(detail)};
+    return {true, ErrorClass::none, phases, std::move(detail), false, std::nullopt};
   }
   static ProbeResult failure(ErrorClass error, std::string detail, Phases phases = {}) {
-    return {false, error, phases, std::move(detail)};
+    return {false, error, phases, std::move(detail), false, std::nullopt};
   }
 };
 
@@ -76,6 +82,8 @@ struct Sample {
   ErrorClass error = ErrorClass::none;
   Phases phases;
   std::string detail;
+  // As in ProbeResult: the live state and /metrics read it; the sample codec does not store it.
+  std::optional<int64_t> cert_expiry_ms;
 
   // When the answer came (wall clock), which is what ends an outage.
   int64_t completed_ms() const { return sent_ms + latency_us / 1000; }

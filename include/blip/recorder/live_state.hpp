@@ -31,6 +31,7 @@ struct ProbeLiveState {
   std::array<uint64_t, 4> samples_by_status{};  // up, degraded, down, blind since blip started
   int64_t outages_total = 0;                    // ever, as the store knows them
   int64_t closed_outage_ms = 0;                 // the durations of every closed outage, ever
+  std::optional<int64_t> cert_expiry_ms;        // the last known peer certificate expiry (Unix ms)
   std::array<MetricHistogram, kMetricPhases.size()> durations{
       MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets),
       MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets)};

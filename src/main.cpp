@@ -63,6 +63,20 @@ int main(int argc, char** argv) {
       ->envname("BLIP_LISTEN")
       ->capture_default_str();
 
+  blip::ExecOptions exec;
+  auto* exec_command = app.add_subcommand("exec", "run a cron job, reporting its start, end, exit status and output to blip");
+  exec_command->add_option("job", exec.job, "the [[job]]'s name")->required();
+  exec_command->add_option("command", exec.command, "the command and its arguments, after --")->required();
+  exec_command->add_option("-c,--config", exec.config_dir, "configuration directory holding the job's token")
+      ->capture_default_str();
+  exec_command->add_option("--token-file", exec.token_file, "a file holding the job's token instead");
+  auto* exec_listen = exec_command->add_option("--listen", exec.listen, "blip's listener address")
+                          ->envname("BLIP_LISTEN")
+                          ->capture_default_str();
+  exec_command->add_option("--url", exec.url, "blip's base URL instead, e.g. http://blip:9185")
+      ->envname("BLIP_URL")
+      ->excludes(exec_listen);
+
   blip::ReportOptions report;
   auto* report_command = app.add_subcommand("report", "outage windows and their time-of-hour pattern");
   report_command->add_option("--db", report.db_path, "SQLite database file")->capture_default_str();
@@ -101,6 +115,7 @@ int main(int argc, char** argv) {
     if (*run_command) exit_code = blip::run_daemon(run);
     if (*report_command) exit_code = blip::run_report(report, std::cout, std::cerr);
     if (*health_command) exit_code = blip::run_health(health, std::cout, std::cerr);
+    if (*exec_command) exit_code = blip::run_exec(exec, std::cerr);
   } catch (const std::exception& error) {
     std::cerr << "blip: " << error.what() << '\n';
     exit_code = blip::kExitUsage;

@@ -98,7 +98,7 @@ const InvalidCase kInvalidCases[] = {
     {"invalid-unknown-probe-key",
      {"{dir}/web.toml:5:1: probe \"web\": unknown key \"expect_code\""}},
     {"invalid-unknown-top-level-key",
-     {"{dir}/web.toml:1:1: top level (expected [[probe]] tables and at most one [page] table): unknown key \"interval\""}},
+     {"{dir}/web.toml:1:1: top level (expected [[probe]], [[job]], [[alert]] and [[maintenance]] tables and at most one [page] table): unknown key \"interval\""}},
     {"invalid-unknown-probe-type",
      {"{dir}/web.toml:3:8: probe \"web\": unknown probe type \"ping\" (expected one of: http, "
       "postgres, redis, tcp)"}},

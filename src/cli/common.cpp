@@ -18,10 +18,10 @@ ProbeRuntime::ProbeRuntime(const std::vector<ProbeConfig>& configs) {
   for (const ProbeConfig& config : configs) add(config);
 }
 
-Probe& ProbeRuntime::add(const ProbeConfig& config) {
+Probe* ProbeRuntime::add(const ProbeConfig& config) {
   ProbeContext context{loop.get(), &curl, &resolver};
   probes.push_back(make_probe(config, context));
-  return *probes.back();
+  return probes.back().get();
 }
 
 std::vector<Sample> run_each_probe_once(const std::vector<ProbeConfig>& configs) {

@@ -95,6 +95,35 @@ void print_outage_rows(std::ostream& out, const std::string& title, const std::v
   out << '\n';
 }
 
+std::string job_schedule(const JobSettings& settings) {
+  return settings.schedule.empty() ? fmt::format("every {}", format_duration_ms(settings.period_ms))
+                                   : fmt::format("cron \"{}\" {}", settings.schedule, settings.time_zone);
+}
+
+std::string run_result(const JobRunRecord& run) {
+  if (!run.end_ms) return "running";
+  if (run.exit_status) return fmt::format("exit {}", *run.exit_status);
+  return run.failed ? "failed" : "ok";
+}
+
+void print_jobs(std::ostream& out, const Report& report) {
+  if (report.jobs.empty()) return;
+  out << fmt::format("Jobs ({})\n", report.jobs.size());
+  for (const JobSummary& job : report.jobs) {
+    out << fmt::format("  {}  {}  grace {}{}: {} runs in range, {} failed, {} over max_run\n", job.job,
+                       job_schedule(job.settings), format_duration_ms(job.settings.grace_ms),
+                       job.settings.max_run_ms ? ", max_run " + format_duration_ms(job.settings.max_run_ms) : "",
+                       job.runs, job.failed, job.overran);
+    for (const JobRunRecord& run : job.last_runs) {
+      out << fmt::format("    {:<24}  {:>9}  {}\n", run.start_ms ? format_iso8601_ms(*run.start_ms) : "(start not seen)",
+                         run.start_ms && run.end_ms ? format_duration_brief(*run.end_ms - *run.start_ms) : "-",
+                         run_result(run));
+    }
+    if (!job.trend_text.empty()) out << fmt::format("    trend: {}\n", job.trend_text);
+  }
+  out << '\n';
+}
+
 void print_table(std::ostream& out, const ReportOptions& options, const Report& report) {
   out << fmt::format("blip report  {} .. {}  db={}{}\n", format_iso8601_ms(report.range.from_ms),
                      format_iso8601_ms(report.range.to_ms), options.db_path,
@@ -146,6 +175,7 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
     }
     out << '\n';
   }
+  print_jobs(out, report);
   out << report.outage_starts.render("Outage starts by minute of the hour (UTC)") << '\n';
   out << report.down_seconds.render("Down seconds by minute of the hour (UTC)") << '\n';
   out << hour_strip(report.hour_of_day) << '\n';
@@ -153,6 +183,10 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
   out << fmt::format("  all incidents: {}\n", report.incident_pattern.verdict);
   for (const auto& [probe, pattern] : report.probe_patterns) {
     if (pattern.outages_in_range > 0) out << fmt::format("  {}: {}\n", probe, pattern.verdict);
+  }
+  for (const JobOverlap& overlap : report.job_overlaps) {
+    out << fmt::format("  {} of {} {} outages began while `{}` was running\n", overlap.during, overlap.outages,
+                       overlap.probe, overlap.job);
   }
 }
 

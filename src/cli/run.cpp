@@ -18,6 +18,11 @@
 #include "blip/core/duration.hpp"
 #include "blip/core/loop_watch.hpp"
 #include "blip/feed/feed_server.hpp"
+#include "blip/alerts/alert_dispatcher.hpp"
+#include "blip/alerts/outage_phase.hpp"
+#include "blip/analysis/maintenance.hpp"
+#include "blip/jobs/job_monitor.hpp"
+#include "blip/jobs/ping_inbox.hpp"
 #include "blip/recorder/sample_recorder.hpp"
 #include "blip/scheduler/scheduler.hpp"
 #include "blip/store/store.hpp"
@@ -37,6 +42,7 @@ struct DeferredSink : RecordSink {
   void add_sample(int64_t probe_id, const Sample& sample) override { target->add_sample(probe_id, sample); }
   void write_outage(const OutageRow& row) override { target->write_outage(row); }
   void write_incident(const IncidentRow& row) override { target->write_incident(row); }
+  void write_job_run(const JobRunRow& row) override { target->write_job_run(row); }
 };
 
 }  // namespace
@@ -97,6 +103,21 @@ int run_daemon(const RunOptions& options) {
     std::cerr << "--feed-idle-timeout: " << (idle_timeout_ms ? "must be at least 1s" : problem) << '\n';
     return kExitUsage;
   }
+  const bool has_jobs = std::any_of(configs.begin(), configs.end(), [](const ProbeConfig& c) { return c.type == "job"; });
+  if (has_jobs && !listen) {
+    std::cerr << "--listen off: jobs report in through the listener's /ping/<token>; give it an address\n";
+    return kExitUsage;
+  }
+  // Jobs by name and token, for the listener (which never sees the configuration).
+  PingInbox pings;
+  auto job_tokens = [](const std::vector<ProbeConfig>& probes) {
+    std::vector<std::pair<std::string, std::string>> tokens;
+    for (const ProbeConfig& probe : probes) {
+      if (const auto* job = std::get_if<JobSettings>(&probe.settings)) tokens.emplace_back(probe.name, job->token);
+    }
+    return tokens;
+  };
+  pings.set_jobs(job_tokens(configs));
   // The feed reads the store through its own connection and the loop only through
   // the board. It listens before the store opens, so a taken port changes nothing.
   SnapshotBoard board;
@@ -109,7 +130,7 @@ int run_daemon(const RunOptions& options) {
     limits.max_connections_per_client = options.feed_max_connections_per_client;
     limits.idle_timeout_seconds = static_cast<unsigned>(*idle_timeout_ms / 1000);
     try {
-      feed_server.emplace(*feed, *listen, limits);
+      feed_server.emplace(*feed, pings, *listen, limits);
     } catch (const std::runtime_error& error) {
       std::cerr << error.what() << '\n';
       return kExitUsage;
@@ -150,6 +171,22 @@ int run_daemon(const RunOptions& options) {
     std::cerr << error.what() << '\n';
     return kExitUsage;
   }
+  // What the store knows of each job's runs carries over a restart (read now: the writer owns the store next).
+  constexpr int64_t kJobHistoryRuns = 100;
+  std::map<size_t, std::vector<JobRunRow>> job_history;
+  int64_t last_job_run_id = 0;
+  try {
+    for (size_t i = 0; i < configs.size(); ++i) {
+      if (configs[i].type != "job") continue;
+      for (JobRunRecord& run : store->job_runs(configs[i].name, 0, INT64_MAX, kJobHistoryRuns)) {
+        job_history[i].push_back(std::move(run));
+      }
+    }
+    last_job_run_id = store->max_job_run_id();
+  } catch (const StoreError& error) {
+    std::cerr << error.what() << '\n';
+    return kExitUsage;
+  }
   std::vector<std::pair<int64_t, ProbeConfig>> registered;
   const auto probe_ids = recorder->probe_ids();
   for (size_t i = 0; i < configs.size(); ++i) registered.emplace_back(probe_ids[i], configs[i]);
@@ -168,6 +205,12 @@ int run_daemon(const RunOptions& options) {
   auto active_configs = std::make_shared<const std::vector<ProbeConfig>>(configs);
 
   // What the feed sees: a snapshot the loop publishes every second and after transitions.
+  std::function<std::optional<JobLiveState>(size_t, int64_t)> jobs_live = [](size_t, int64_t) { return std::nullopt; };
+  std::function<bool(const ProbeConfig&, int64_t)> maintenance_of = [](const ProbeConfig&, int64_t) { return false; };
+  std::function<std::vector<MaintenanceWindow>(int64_t)> maintenance_windows = [](int64_t) {
+    return std::vector<MaintenanceWindow>{};
+  };
+  std::function<std::vector<AlertCountRow>()> alert_counts = [] { return std::vector<AlertCountRow>{}; };
   uint64_t snapshot_sequence = 0;
   uint64_t published_transitions = 0;
   std::optional<LoopWatch> loop_watch;
@@ -181,7 +224,13 @@ int run_daemon(const RunOptions& options) {
     snapshot->started_wall_ms = started_ms;
     snapshot->configs = active_configs;
     snapshot->probes.reserve(active.size());
-    for (size_t index : active) snapshot->probes.push_back(recorder->live()[index]);
+    for (size_t index : active) {
+      snapshot->probes.push_back(recorder->live()[index]);
+      snapshot->probes.back().job = jobs_live(index, snapshot->taken_wall_ms);
+      snapshot->probes.back().in_maintenance = maintenance_of(*slots[index], snapshot->taken_wall_ms);
+    }
+    snapshot->maintenance = maintenance_windows(snapshot->taken_wall_ms);
+    snapshot->alert_counts = alert_counts();
     if (loop_watch) {
       snapshot->loop_lag_us = loop_watch->last_lag_us();
       snapshot->loop_lag = loop_watch->lag_histogram();
@@ -192,10 +241,81 @@ int run_daemon(const RunOptions& options) {
   };
   // Transitions within one loop iteration make one snapshot.
   Timer publish_soon(runtime.loop.get(), publish);
-  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes, [&](size_t index, const Sample& sample) {
+  auto record = [&](size_t index, const Sample& sample) {
     recorder->record(index, sample);
     if (listen && recorder->transitions() != published_transitions) publish_soon.start(0);
+  };
+  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes, record);
+  JobMonitor jobs(runtime.loop.get(), *writer, last_job_run_id, record);
+  for (size_t i = 0; i < configs.size(); ++i) {
+    if (configs[i].type == "job") jobs.add(i, configs[i], probe_ids[i], job_history[i], started_ms);
+  }
+  // Alerts: told of each outage as the recorder opens and closes it; held in maintenance windows.
+  const MaintenanceCalendar windows(loaded->maintenance);
+  auto config_named = [&](const std::string& name) -> const ProbeConfig* {
+    for (size_t index : active) {
+      if (slots[index]->name == name) return slots[index];
+    }
+    return nullptr;
+  };
+  AlertDispatcher alerts(runtime.loop.get(), runtime.curl, loaded->alerts, [&](const AlertEvent& event) {
+    const ProbeConfig* config = config_named(event.probe);
+    return config && windows.active(*config, event.start_ms != 0 ? event.start_ms : event.at_ms).has_value();
   });
+  OutagePhaseTracker phases;
+  SampleRecorder::OutageHooks hooks;
+  hooks.in_maintenance = [&](const ProbeConfig& config, int64_t start_ms) {
+    return windows.active(config, start_ms).has_value();
+  };
+  hooks.changed = [&](size_t index, const OutageRow& row) {
+    const ProbeConfig& config = *slots[index];
+    AlertEvent event;
+    event.kind = row.end_ms ? AlertEvent::Kind::outage_closed : AlertEvent::Kind::outage_opened;
+    event.probe = config.name;
+    event.probe_type = config.type;
+    event.tags = config.tags;
+    event.outage_id = row.id;
+    event.start_ms = row.start_ms;
+    event.end_ms = row.end_ms.value_or(0);
+    event.error = row.error;
+    event.detail = row.detail;
+    event.at_ms = wall_now_ms();
+    std::optional<std::string> newly_found;
+    if (!row.end_ms) {
+      auto observation = phases.opened(config.name, row.start_ms, started_ms);
+      event.text = std::move(observation.phase_text);
+      newly_found = std::move(observation.newly_found);
+    }
+    alerts.notify(event);
+    if (newly_found) {
+      AlertEvent found = event;
+      found.kind = AlertEvent::Kind::pattern_found;
+      found.text = *newly_found;
+      alerts.notify(found);
+    }
+  };
+  recorder->set_outage_hooks(std::move(hooks));
+  // Pings come from the listener's threads; the loop applies them, each to the job its token named.
+  AsyncWake pings_ready(runtime.loop.get(), [&] {
+    for (auto& [name, ping] : pings.take()) {
+      for (size_t index : active) {
+        if (slots[index]->name == name && slots[index]->type == "job") jobs.ping(index, ping);
+      }
+    }
+  });
+  pings.set_wake([&] { pings_ready.send(); });
+  pings_ready.send();  // any that came before the loop was ready
+  jobs_live = [&](size_t index, int64_t now_ms) { return jobs.live(index, now_ms); };
+  maintenance_of = [&](const ProbeConfig& config, int64_t now_ms) { return windows.active(config, now_ms).has_value(); };
+  constexpr int64_t kMaintenanceShownAheadMs = 7 * 86'400'000LL;
+  maintenance_windows = [&](int64_t now_ms) { return windows.between(now_ms, now_ms + kMaintenanceShownAheadMs); };
+  alert_counts = [&] {
+    std::vector<AlertCountRow> rows;
+    for (const AlertCount& count : alerts.counts()) {
+      rows.push_back({std::string(to_string(count.kind)), std::string(to_string(count.result)), count.count});
+    }
+    return rows;
+  };
 
   loop_watch.emplace(runtime.loop.get(), [&](const BlindWindow& window) {
     spdlog::warn("blind: reason={} start={} duration={}", window.reason, format_iso8601_ms(window.start_ms),
@@ -216,6 +336,8 @@ int run_daemon(const RunOptions& options) {
   bool stopping = false;
   auto finish = [&] {
     loop_watch->stop();
+    jobs.stop();
+    alerts.stop(0);  // a send still going is abandoned: stopping never waits on an endpoint
     maintenance.stop();
     publish_soon.stop();
     recorder->close_open(wall_now_ms(), "shutdown");
@@ -255,6 +377,7 @@ int run_daemon(const RunOptions& options) {
     const ProbeChanges changes = compare_probes(slots, next.probes);
     const int64_t now_ms = wall_now_ms();
     for (size_t index : changes.removed) {
+      jobs.remove(index);
       scheduler.remove(index);
       recorder->remove_probe(index, now_ms, "removed");
       runtime.probes[index].reset();
@@ -266,14 +389,17 @@ int run_daemon(const RunOptions& options) {
       size_t index = changes.kept[i].value_or(slots.size());
       if (!changes.kept[i]) {
         const ProbeConfig& config = added_configs.emplace_back(next.probes[i]);
-        recorder->add_probe(config, writer->add_probe(config));
-        scheduler.add(config, runtime.add(config));
+        const int64_t probe_id = writer->add_probe(config);
+        recorder->add_probe(config, probe_id);
+        const size_t added_index = scheduler.add(config, runtime.add(config));
+        if (config.type == "job") jobs.add(added_index, config, probe_id, {}, now_ms);
         slots.push_back(&config);
       }
       order.push_back(index);
       running.push_back(*slots[index]);
     }
     active = std::move(order);
+    pings.set_jobs(job_tokens(running));
     active_configs = std::make_shared<const std::vector<ProbeConfig>>(std::move(running));
     publish();
     const auto added = static_cast<size_t>(std::count(changes.kept.begin(), changes.kept.end(), std::nullopt));
@@ -311,7 +437,9 @@ int run_daemon(const RunOptions& options) {
   spdlog::info("run: started probes={} db={} config={}", configs.size(), options.db_path, options.config_dir);
   log_descriptor_room(open_files_limit, configs);
   scheduler.start();
+  jobs.start();
   runtime.loop.run();
+  pings.set_wake(nullptr);  // the listener outlives the loop's handles
   if (reload_thread.joinable()) reload_thread.join();
   return exit_code;
 }

@@ -20,9 +20,15 @@
 #include <toml++/toml.h>
 
 #include "blip/core/clock.hpp"
+#include "blip/core/cron.hpp"
 #include "blip/core/duration.hpp"
 
 namespace blip {
+
+std::string_view to_string(AlertConfig::Kind kind) {
+  constexpr std::array<std::string_view, 4> kNames{"webhook", "slack", "ntfy", "alertmanager"};
+  return kNames.at(static_cast<size_t>(kind));
+}
 
 std::string ConfigError::to_string() const {
   if (line == 0) return fmt::format("{}: {}", file, message);
@@ -205,15 +211,16 @@ class TableReader {
     return out;
   }
 
-  // Reads a password from `password` or `password_file` (never both).
-  std::string secret(std::string_view context) {
-    auto inline_password = string("password");
-    const toml::node* file_node = find("password_file");
-    if (!file_node) return inline_password.value_or("");
-    auto path = expand(*file_node, "password_file");
+  // Reads a secret from `key` or `<key>_file` (never both): a password, a token.
+  std::string secret(std::string_view context, std::string_view key = "password") {
+    const std::string file_key = fmt::format("{}_file", key);
+    auto inline_secret = string(key);
+    const toml::node* file_node = find(file_key);
+    if (!file_node) return inline_secret.value_or("");
+    auto path = expand(*file_node, file_key);
     if (!path) return {};
-    if (inline_password) {
-      error_at(file_node->source(), fmt::format("{}: set password or password_file, not both", context));
+    if (inline_secret) {
+      error_at(file_node->source(), fmt::format("{}: set {} or {}, not both", context, key, file_key));
       return {};
     }
     // A relative path is read from the configuration file's own directory.
@@ -221,8 +228,7 @@ class TableReader {
     if (secret_path.is_relative()) secret_path = std::filesystem::path(file_).parent_path() / secret_path;
     std::ifstream in(secret_path);
     if (!in) {
-      error_at(file_node->source(),
-               fmt::format("password_file: cannot read \"{}\": {}", *path, std::strerror(errno)));
+      error_at(file_node->source(), fmt::format("{}: cannot read \"{}\": {}", file_key, *path, std::strerror(errno)));
       return {};
     }
     std::string secret_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -230,6 +236,26 @@ class TableReader {
       secret_text.pop_back();
     }
     return secret_text;
+  }
+
+  // `probes` and `tags`: which probes and jobs a table applies to.
+  Selector selector() { return Selector{string_list("probes"), string_list("tags")}; }
+
+  // A time zone key, checked against the machine's zone files.
+  std::string time_zone(std::string_view context) {
+    auto zone = string("time_zone");
+    if (!zone) return "Etc/UTC";
+    if (!known_time_zone(*zone)) {
+      error_at(table_.get("time_zone")->source(),
+               fmt::format("{}: unknown time zone \"{}\" (like Europe/Berlin or Etc/UTC)", context, *zone));
+    }
+    return *zone;
+  }
+
+  // Where a key is, or the table when the key is absent.
+  const toml::source_region& where(std::string_view key) const {
+    const toml::node* node = table_.get(key);
+    return node ? node->source() : table_.source();
   }
 
   void reject_unknown_keys(std::string_view context) {
@@ -545,6 +571,16 @@ std::string known_types() {
   return out;
 }
 
+// A name for probes, jobs and alerts: shown in reports, URLs of the feed and metrics labels.
+void check_unique_name(TableReader& reader, const std::string& name, const LoadedConfig& loaded) {
+  for (const ProbeConfig& existing : loaded.probes) {
+    if (!name.empty() && existing.name == name) {
+      reader.error_at(reader.where("name"),
+                      fmt::format("duplicate probe name \"{}\" (first defined at {})", name, existing.source));
+    }
+  }
+}
+
 void read_probe(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
   ProbeConfig probe;
   probe.name = reader.required_string("name", "probe");
@@ -602,14 +638,181 @@ void read_probe(TableReader& reader, const std::string& file, LoadedConfig& load
     // Only report unknown keys once the type is known: they depend on it.
     reader.reject_unknown_keys(context);
   }
-  for (const ProbeConfig& existing : loaded.probes) {
-    if (!probe.name.empty() && existing.name == probe.name) {
-      reader.error_at(reader.table().get("name")->source(),
-                      fmt::format("duplicate probe name \"{}\" (first defined at {})", probe.name,
-                                  existing.source));
+  check_unique_name(reader, probe.name, loaded);
+  loaded.probes.push_back(std::move(probe));
+}
+
+// Jobs are evaluated once a second: their samples say whether the job is on time.
+constexpr int64_t kJobEvaluationMs = 1000;
+constexpr size_t kMinTokenLength = 16;
+
+void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
+  ProbeConfig job;
+  job.type = "job";
+  job.name = reader.required_string("name", "job");
+  const std::string context = job.name.empty() ? "job" : fmt::format("job \"{}\"", job.name);
+  job.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
+  job.interval_ms = kJobEvaluationMs;
+  job.timeout_ms = kJobEvaluationMs;
+  job.confirm = 1;
+  JobSettings settings;
+  settings.time_zone = reader.time_zone(context);
+  auto schedule = reader.string("schedule");
+  auto period = reader.duration("period");
+  if (schedule && period) {
+    reader.error_at(reader.where("period"), fmt::format("{}: set schedule or period, not both", context));
+  } else if (!schedule && !period) {
+    reader.error_at_table(fmt::format("{}: missing \"schedule\" (a cron expression) or \"period\"", context));
+  }
+  if (schedule) {
+    std::string problem;
+    if (!CronSchedule::parse(*schedule, settings.time_zone, &problem)) {
+      reader.error_at(reader.where("schedule"), fmt::format("schedule: {}", problem));
+    }
+    settings.schedule = *schedule;
+  }
+  if (period) {
+    if (*period < 1000) reader.error_at(reader.where("period"), "period: must be at least 1s");
+    settings.period_ms = *period;
+  }
+  if (auto grace = reader.duration("grace")) {
+    if (*grace < 0) reader.error_at(reader.where("grace"), "grace: must not be negative");
+    settings.grace_ms = *grace;
+  }
+  if (auto max_run = reader.duration("max_run")) {
+    if (*max_run <= 0) reader.error_at(reader.where("max_run"), "max_run: must be greater than zero");
+    settings.max_run_ms = *max_run;
+  }
+  settings.token = reader.secret(context, "token");
+  if (!reader.table().get("token") && !reader.table().get("token_file")) {
+    reader.error_at_table(fmt::format("{}: missing \"token\" or \"token_file\" (a secret of at least {} characters)",
+                                      context, kMinTokenLength));
+  } else if (settings.token.size() < kMinTokenLength ||
+             settings.token.find_first_of("/?#%& \t\r\n") != std::string::npos) {
+    // The token is a path segment of /ping/<token>: long enough not to guess, nothing to escape.
+    const std::string_view key = reader.table().get("token") ? "token" : "token_file";
+    reader.error_at(reader.where(key),
+                    fmt::format("{}: must be at least {} characters, without / ? # % & or spaces (try: openssl "
+                                "rand -hex 16)",
+                                key, kMinTokenLength));
+  }
+  job.tags = reader.string_list("tags");
+  job.target_display = settings.schedule.empty()
+                           ? fmt::format("every {}", format_duration_ms(settings.period_ms))
+                           : fmt::format("cron \"{}\" {}", settings.schedule, settings.time_zone);
+  job.settings = std::move(settings);
+  reader.reject_unknown_keys(context);
+  check_unique_name(reader, job.name, loaded);
+  loaded.probes.push_back(std::move(job));
+}
+
+void read_alert(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
+  AlertConfig alert;
+  alert.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
+  constexpr std::array<std::string_view, 4> kinds{"webhook", "slack", "ntfy", "alertmanager"};
+  alert.kind = read_choice(reader, "kind", kinds, AlertConfig::Kind::webhook);
+  if (!reader.table().get("kind")) reader.error_at_table("alert: missing required key \"kind\"");
+  alert.name = reader.string("name").value_or(fmt::format("{}-{}", to_string(alert.kind), loaded.alerts.size() + 1));
+  const std::string context = fmt::format("alert \"{}\"", alert.name);
+  alert.url = reader.required_string("url", context);
+  if (!alert.url.empty() && alert.url.rfind("http://", 0) != 0 && alert.url.rfind("https://", 0) != 0) {
+    reader.error_at(reader.where("url"), "url: must start with http:// or https://");
+  }
+  // Header values are often secrets: `${ENV}` in `headers`, or a file per header in `header_files`.
+  auto read_headers = [&](std::string_view key, bool from_files) {
+    const toml::node* node = reader.find(key);
+    if (!node) return;
+    const toml::table* table = node->as_table();
+    if (!table) {
+      reader.error_at(node->source(), fmt::format("{}: expected a table of header names to {}", key,
+                                                  from_files ? "files" : "values"));
+      return;
+    }
+    for (auto&& [name, value] : *table) {
+      auto text = reader.expand(value, key);
+      if (!text) continue;
+      if (!from_files) {
+        alert.headers.emplace_back(std::string(name.str()), *text);
+        continue;
+      }
+      std::filesystem::path path(*text);
+      if (path.is_relative()) path = std::filesystem::path(file).parent_path() / path;
+      std::ifstream in(path);
+      if (!in) {
+        reader.error_at(value.source(), fmt::format("{}: cannot read \"{}\": {}", key, *text, std::strerror(errno)));
+        continue;
+      }
+      std::string secret_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      while (!secret_text.empty() && (secret_text.back() == '\n' || secret_text.back() == '\r')) secret_text.pop_back();
+      alert.headers.emplace_back(std::string(name.str()), std::move(secret_text));
+    }
+  };
+  read_headers("headers", false);
+  read_headers("header_files", true);
+  alert.selector = reader.selector();
+  if (auto send_resolved = reader.boolean("send_resolved")) alert.send_resolved = *send_resolved;
+  if (auto repeat = reader.duration("repeat")) {
+    if (*repeat < 60'000) reader.error_at(reader.where("repeat"), "repeat: must be at least 1m");
+    alert.repeat_ms = *repeat;
+  }
+  if (auto timeout = reader.duration("timeout")) {
+    if (*timeout <= 0 || *timeout > 60'000) reader.error_at(reader.where("timeout"), "timeout: must be within (0s, 60s]");
+    alert.timeout_ms = *timeout;
+  }
+  if (auto retry_for = reader.duration("retry_for")) {
+    if (*retry_for < 0) reader.error_at(reader.where("retry_for"), "retry_for: must not be negative");
+    alert.retry_for_ms = *retry_for;
+  }
+  if (const toml::node* node = reader.find("flapping")) {
+    const toml::table* table = node->as_table();
+    if (!table) {
+      reader.error_at(node->source(), "flapping: expected a table like { outages = 3, within = \"1h\" }");
+    } else {
+      TableReader rule(*table, file, loaded.errors);
+      FlappingRule flapping;
+      if (auto outages = rule.integer("outages")) {
+        if (*outages < 2 || *outages > 1000) rule.error_at(rule.where("outages"), "flapping.outages: must be between 2 and 1000");
+        flapping.outages = static_cast<int>(*outages);
+      }
+      if (auto within = rule.duration("within")) {
+        if (*within < 60'000) rule.error_at(rule.where("within"), "flapping.within: must be at least 1m");
+        flapping.within_ms = *within;
+      }
+      rule.reject_unknown_keys("flapping");
+      alert.flapping = flapping;
     }
   }
-  loaded.probes.push_back(std::move(probe));
+  reader.reject_unknown_keys(context);
+  for (const AlertConfig& existing : loaded.alerts) {
+    if (existing.name == alert.name) {
+      reader.error_at(reader.where("name"),
+                      fmt::format("duplicate alert name \"{}\" (first defined at {})", alert.name, existing.source));
+    }
+  }
+  loaded.alerts.push_back(std::move(alert));
+}
+
+void read_maintenance(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
+  MaintenanceConfig window;
+  window.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
+  window.name = reader.string("name").value_or(fmt::format("maintenance-{}", loaded.maintenance.size() + 1));
+  const std::string context = fmt::format("maintenance \"{}\"", window.name);
+  window.time_zone = reader.time_zone(context);
+  window.start = reader.required_string("start", context);
+  if (!window.start.empty()) {
+    if (auto problem = validate_maintenance_start(window.start, window.time_zone)) {
+      reader.error_at(reader.where("start"), fmt::format("start: {}", *problem));
+    }
+  }
+  if (auto duration = reader.duration("duration")) {
+    if (*duration <= 0) reader.error_at(reader.where("duration"), "duration: must be greater than zero");
+    window.duration_ms = *duration;
+  } else {
+    reader.error_at_table(fmt::format("{}: missing required key \"duration\"", context));
+  }
+  window.selector = reader.selector();
+  reader.reject_unknown_keys(context);
+  loaded.maintenance.push_back(std::move(window));
 }
 
 void read_page(TableReader& top, const toml::node& node, const std::string& file, LoadedConfig& loaded) {
@@ -659,19 +862,27 @@ void load_file(const std::filesystem::path& path, LoadedConfig& loaded) {
     return;
   }
   TableReader top(root, file, loaded.errors);
-  const toml::node* probes = top.find("probe");
   const toml::node* page = top.find("page");
-  top.reject_unknown_keys("top level (expected [[probe]] tables and at most one [page] table)");
-  if (page) read_page(top, *page, file, loaded);
-  if (!probes) return;
-  const toml::array* array = probes->as_array();
-  if (!array || !array->is_array_of_tables()) {
-    top.error_at(probes->source(), "probe: expected [[probe]] tables");
-    return;
+  using TableArrayReader = void (*)(TableReader&, const std::string&, LoadedConfig&);
+  const std::array<std::pair<std::string_view, TableArrayReader>, 4> arrays{
+      {{"probe", read_probe}, {"job", read_job}, {"alert", read_alert}, {"maintenance", read_maintenance}}};
+  std::vector<std::tuple<std::string_view, const toml::node*, TableArrayReader>> found;
+  for (const auto& [key, read] : arrays) {
+    if (const toml::node* node = top.find(key)) found.emplace_back(key, node, read);
   }
-  for (const toml::node& node : *array) {
-    TableReader reader(*node.as_table(), file, loaded.errors);
-    read_probe(reader, file, loaded);
+  top.reject_unknown_keys(
+      "top level (expected [[probe]], [[job]], [[alert]] and [[maintenance]] tables and at most one [page] table)");
+  if (page) read_page(top, *page, file, loaded);
+  for (const auto& [key, node, read] : found) {
+    const toml::array* array = node->as_array();
+    if (!array || !array->is_array_of_tables()) {
+      top.error_at(node->source(), fmt::format("{0}: expected [[{0}]] tables", key));
+      continue;
+    }
+    for (const toml::node& item : *array) {
+      TableReader reader(*item.as_table(), file, loaded.errors);
+      read(reader, file, loaded);
+    }
   }
 }
 
@@ -724,7 +935,7 @@ LoadedConfig load_config_directory(const std::string& directory) {
   if (files.empty()) {
     loaded.errors.push_back({directory, 0, 0, "no *.toml files in configuration directory"});
   } else if (loaded.probes.empty() && loaded.errors.empty()) {
-    loaded.errors.push_back({directory, 0, 0, "no [[probe]] defined"});
+    loaded.errors.push_back({directory, 0, 0, "no [[probe]] or [[job]] defined"});
   }
   return loaded;
 }

@@ -9,7 +9,8 @@ constexpr std::array<std::string_view, 4> kStatusNames{"up", "degraded", "down",
 constexpr std::array<std::string_view, kErrorClassCount> kErrorNames{
     "none",          "timeout",  "refused",  "dns",      "tls",      "http_status",
     "body_mismatch", "body_too_large", "redirects", "reset", "protocol", "auth",
-    "lag",           "query",    "unreachable", "internal", "replication"};
+    "lag",           "query",    "unreachable", "internal", "replication",
+    "late",          "overrunning", "failed"};
 }  // namespace
 
 std::string_view to_string(Status status) { return kStatusNames.at(static_cast<size_t>(status)); }

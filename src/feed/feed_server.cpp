@@ -12,7 +12,16 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "blip/core/clock.hpp"
+
 namespace blip {
+
+// What the server's callbacks reach.
+struct FeedRoutes {
+  StatusFeed& feed;
+  PingInbox& pings;
+};
+
 namespace {
 
 constexpr unsigned kThreads = 2;  // one may build a document while the other answers /metrics or /healthz
@@ -80,11 +89,107 @@ MHD_Result queue_document(MHD_Connection* connection, std::shared_ptr<const Feed
   return result;
 }
 
+// A check-in in progress: its body arrives in pieces; only the tail is kept.
+struct PingRequest {
+  std::string body;
+  size_t received = 0;
+};
+int headers_seen;  // the request state of every other request: nothing to keep
+
+// "/ping/<token>[/start|/fail|/<0-255>]" → the token and what the ping says; false for any other path.
+bool parse_ping_path(std::string_view path, std::string_view& token, JobPing& ping) {
+  constexpr std::string_view prefix = "/ping/";
+  if (!path.starts_with(prefix)) return false;
+  path.remove_prefix(prefix.size());
+  const size_t slash = path.find('/');
+  token = path.substr(0, slash);
+  if (token.empty()) return false;
+  const std::string_view action = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+  ping.kind = JobPing::Kind::end;
+  if (action.empty()) {
+    ping.exit_status = 0;
+  } else if (action == "start") {
+    ping.kind = JobPing::Kind::start;
+  } else if (action == "fail") {
+    ping.failed = true;
+  } else {
+    if (action.size() > 3 || !std::all_of(action.begin(), action.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return false;
+    }
+    const int status = std::stoi(std::string(action));
+    if (status > 255) return false;
+    ping.exit_status = status;
+  }
+  return true;
+}
+
+MHD_Result answer_ping(MHD_Connection* connection, PingInbox& pings, std::string_view path, PingRequest& request) {
+  std::string_view token;
+  JobPing ping;
+  if (!parse_ping_path(path, token, ping)) return queue_text(connection, MHD_HTTP_NOT_FOUND, "not found\n");
+  if (request.received > kMaxPingBodyBytes) {
+    return queue_text(connection, MHD_HTTP_CONTENT_TOO_LARGE,
+                      fmt::format("body over {} bytes; send the last lines of the output\n", kMaxPingBodyBytes));
+  }
+  if (const char* rid = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "rid")) {
+    ping.rid = sanitize_target_text(rid, 64);
+  }
+  if (const char* duration = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "duration_ms")) {
+    char* end = nullptr;
+    const long long value = std::strtoll(duration, &end, 10);
+    if (end != duration && *end == '\0' && value >= 0 && value < 366LL * 86'400'000) ping.duration_ms = value;
+  }
+  ping.output = clean_run_output(request.body);
+  ping.received_ms = wall_now_ms();
+  switch (pings.submit(token, std::move(ping), mono_now_us())) {
+    case PingInbox::Verdict::accepted:
+      return queue_text(connection, MHD_HTTP_OK, "OK\n");
+    case PingInbox::Verdict::unknown_token:
+      return queue_text(connection, MHD_HTTP_NOT_FOUND, "unknown token\n");
+    case PingInbox::Verdict::rate_limited:
+      return queue_text(connection, MHD_HTTP_TOO_MANY_REQUESTS, "too many pings for this job\n", {{"Retry-After", "1"}});
+    case PingInbox::Verdict::queue_full:
+      break;
+  }
+  return queue_text(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "busy\n", {{"Retry-After", "1"}});
+}
+
 MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, const char* method,
-                      const char* /*version*/, const char* /*upload_data*/, size_t* upload_data_size,
+                      const char* /*version*/, const char* upload_data, size_t* upload_data_size,
                       void** request_state) noexcept {
-  static int headers_seen;
+  FeedRoutes& routes = *static_cast<FeedRoutes*>(cls);
+  const std::string_view path(url);
+  const bool ping_path = path.starts_with("/ping/");
   try {
+    if (ping_path) {
+      const std::string_view verb(method);
+      if (verb == "OPTIONS") {
+        return queue_text(connection, MHD_HTTP_NO_CONTENT, "",
+                          {{"Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS"},
+                           {"Access-Control-Allow-Headers", "Content-Type"},
+                           {"Access-Control-Max-Age", "86400"},
+                           {"Allow", "GET, HEAD, POST, OPTIONS"}});
+      }
+      if (verb != "GET" && verb != "HEAD" && verb != "POST") {
+        return queue_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET, HEAD, POST and OPTIONS\n",
+                          {{"Allow", "GET, HEAD, POST, OPTIONS"}});
+      }
+      if (*request_state == nullptr) {
+        *request_state = new PingRequest();
+        return MHD_YES;
+      }
+      auto& request = *static_cast<PingRequest*>(*request_state);
+      if (*upload_data_size != 0) {
+        request.received += *upload_data_size;
+        if (request.received <= kMaxPingBodyBytes) {
+          request.body.append(upload_data, *upload_data_size);
+          if (request.body.size() > 2 * kMaxRunOutputBytes) request.body.erase(0, request.body.size() - kMaxRunOutputBytes);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+      }
+      return answer_ping(connection, routes.pings, path, request);
+    }
     const std::string_view verb(method);
     const bool readable = verb == "GET" || verb == "HEAD";
     if (!readable && verb != "OPTIONS") {
@@ -107,13 +212,14 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
                          {"Access-Control-Max-Age", "86400"},
                          {"Allow", "GET, HEAD, OPTIONS"}});
     }
-    auto document = static_cast<StatusFeed*>(cls)->respond(url);
+    auto document = routes.feed.respond(url);
     if (!document) return queue_text(connection, MHD_HTTP_NOT_FOUND, "not found\n");
     return queue_document(connection, std::move(document));
   } catch (const std::exception& error) {
-    spdlog::error("feed: request failed url={} err={}", url, error.what());
+    // A ping's path holds its job's token: never logged.
+    spdlog::error("feed: request failed url={} err={}", ping_path ? "/ping/***" : url, error.what());
   } catch (...) {
-    spdlog::error("feed: request failed url={}", url);
+    spdlog::error("feed: request failed url={}", ping_path ? "/ping/***" : url);
   }
   return queue_text(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
 }
@@ -182,12 +288,23 @@ std::optional<ListenAddress> parse_listen_address(const std::string& text, std::
   return parsed;
 }
 
-FeedServer::FeedServer(StatusFeed& feed, const ListenAddress& address, const FeedLimits& limits) : feed_(feed) {
+namespace {
+
+void request_completed(void*, MHD_Connection*, void** request_state, MHD_RequestTerminationCode) noexcept {
+  if (*request_state != nullptr && *request_state != &headers_seen) delete static_cast<PingRequest*>(*request_state);
+  *request_state = nullptr;
+}
+
+}  // namespace
+
+FeedServer::FeedServer(StatusFeed& feed, PingInbox& pings, const ListenAddress& address, const FeedLimits& limits)
+    : routes_(std::make_unique<FeedRoutes>(FeedRoutes{feed, pings})) {
   const int fd = listen_on(address);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
   if (address.address.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
   daemon_ = MHD_start_daemon(
-      flags, 0, nullptr, nullptr, &on_request, &feed_, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
+      flags, 0, nullptr, nullptr, &on_request, routes_.get(), MHD_OPTION_NOTIFY_COMPLETED, &request_completed,
+      nullptr, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
       kThreads, MHD_OPTION_CONNECTION_LIMIT, limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
       limits.max_connections_per_client, MHD_OPTION_CONNECTION_TIMEOUT, limits.idle_timeout_seconds,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.request_memory_bytes, MHD_OPTION_EXTERNAL_LOGGER,

@@ -98,6 +98,18 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
               if (!state.cert_expiry_ms) return std::nullopt;
               return static_cast<double>(*state.cert_expiry_ms) / 1000.0;
             });
+  per_probe("blip_job_running", "gauge", "Jobs only: 1 while a run the job reported as started has not ended.",
+            [](const ProbeLiveState& state, size_t) -> Value {
+              if (!state.job) return std::nullopt;
+              return state.job->running_since_ms ? 1.0 : 0.0;
+            });
+  per_probe("blip_job_last_run_duration_seconds", "gauge", "Jobs only: how long the last finished run took.",
+            [](const ProbeLiveState& state, size_t) -> Value {
+              if (!state.job || !state.job->last_run || !state.job->last_run->start_ms) return std::nullopt;
+              return static_cast<double>(*state.job->last_run->end_ms - *state.job->last_run->start_ms) / 1000.0;
+            });
+  per_probe("blip_probe_in_maintenance", "gauge", "1 while a maintenance window covers the probe (alerts held).",
+            [](const ProbeLiveState& state, size_t) -> Value { return state.in_maintenance ? 1.0 : 0.0; });
   per_probe("blip_outage_open", "gauge", "1 while the probe is in an outage.",
             [](const ProbeLiveState& state, size_t) -> Value { return state.open_outage ? 1.0 : 0.0; });
   per_probe("blip_outages_total", "counter", "Outages of the probe, ever, as stored (survives restarts).",
@@ -152,6 +164,13 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
   out.family("blip_store_flush_seconds", "histogram",
              "Duration of each write of the writer thread (one transaction), since this blip process started.");
   out.histogram("blip_store_flush_seconds", "", live.store.write_seconds);
+  out.family("blip_alerts_total", "counter",
+             "Alert messages by kind and outcome (sent, failed, retried, dropped, held in maintenance, suppressed by a "
+             "flapping rule) since this blip process started.");
+  for (const AlertCountRow& row : live.alert_counts) {
+    out.sample("blip_alerts_total", fmt::format("kind=\"{}\",result=\"{}\"", label_value(row.kind), label_value(row.result)),
+               static_cast<double>(row.count));
+  }
   return out.take();
 }
 

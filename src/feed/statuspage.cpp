@@ -35,11 +35,13 @@ namespace {
 
 using nlohmann::json;
 
-enum class ComponentStatus { operational, degraded_performance, partial_outage, major_outage };
+// In order of how bad: the page shows the worst. A maintenance window is above
+// operational only (what is down during it was planned).
+enum class ComponentStatus { operational, under_maintenance, degraded_performance, partial_outage, major_outage };
 
 std::string_view to_string(ComponentStatus status) {
-  static constexpr std::string_view kNames[] = {"operational", "degraded_performance", "partial_outage",
-                                                "major_outage"};
+  static constexpr std::string_view kNames[] = {"operational", "under_maintenance", "degraded_performance",
+                                                "partial_outage", "major_outage"};
   return kNames[static_cast<int>(status)];
 }
 
@@ -106,6 +108,7 @@ class Page {
   json status_json() const {
     static constexpr std::pair<std::string_view, std::string_view> kIndicators[] = {
         {"none", "All Systems Operational"},
+        {"maintenance", "Service Under Maintenance"},
         {"minor", "Minor Service Outage"},
         {"major", "Partial System Outage"},
         {"critical", "Major Service Outage"},
@@ -177,7 +180,8 @@ class Page {
     component.id = stable_id("probe:" + config.name);
     component.name = config.name;
     component.description = fmt::format("{} {}", config.type, config.target_display);
-    component.status = live.open_outage              ? ComponentStatus::major_outage
+    component.status = live.in_maintenance           ? ComponentStatus::under_maintenance
+                       : live.open_outage            ? ComponentStatus::major_outage
                        : live.open_brownout_start_ms ? ComponentStatus::degraded_performance
                                                      : ComponentStatus::operational;
     auto first_seen = view_.history.first_seen_ms.find(config.name);
@@ -388,6 +392,16 @@ json blip_object(const FeedView& view, const Page& page) {
       for (DayStrip::State state : strip->second.states) states += static_cast<char>(state);
       probe["days"] = {{"states", states}, {"down_ms", strip->second.down_ms}};
     }
+    if (live.job) {
+      // A job: its state, the last runs and the trend of their durations (the last 30 days' report).
+      json job = {{"state", live.job->state},
+                  {"due_at", live.job->due_ms ? time_json(live.job->due_ms) : json(nullptr)},
+                  {"running_since", time_or_null(live.job->running_since_ms)}};
+      for (const JobSummary& summary : month.jobs) {
+        if (summary.job == config.name) job.update(job_json(summary));
+      }
+      probe["job"] = std::move(job);
+    }
     probes.push_back(std::move(probe));
   }
 
@@ -453,6 +467,32 @@ json blip_object(const FeedView& view, const Page& page) {
 
 }  // namespace
 
+namespace {
+
+// The `[[maintenance]]` windows active now or in the next 7 days, as Statuspage lists them.
+json scheduled_maintenances_json(const FeedView& view, const Page& page) {
+  json windows = json::array();
+  for (const MaintenanceWindow& window : view.live.maintenance) {
+    const bool in_progress = window.start_ms <= view.live.taken_wall_ms;
+    json components = json::array();
+    for (const ProbeConfig& probe : view.probes) {
+      if (window.selector.matches(probe)) components.push_back({{"id", stable_id("probe:" + probe.name)}, {"name", probe.name}});
+    }
+    windows.push_back({{"id", stable_id(fmt::format("maintenance:{}:{}", window.name, window.start_ms))},
+                       {"name", window.name},
+                       {"status", in_progress ? "in_progress" : "scheduled"},
+                       {"impact", "maintenance"},
+                       {"scheduled_for", time_json(window.start_ms)},
+                       {"scheduled_until", time_json(window.end_ms)},
+                       {"page_id", page.id()},
+                       {"components", std::move(components)},
+                       {"incident_updates", json::array()}});
+  }
+  return windows;
+}
+
+}  // namespace
+
 std::string statuspage_summary(const FeedView& view) {
   Page page(view);
   const auto unresolved = visible_incidents(page, view, true);
@@ -460,7 +500,7 @@ std::string statuspage_summary(const FeedView& view) {
            {"status", page.status_json()},
            {"components", page.components_json()},
            {"incidents", incidents_array(page, unresolved)},
-           {"scheduled_maintenances", json::array()},
+           {"scheduled_maintenances", scheduled_maintenances_json(view, page)},
            {"blip", blip_object(view, page)}};
   return out.dump();
 }
@@ -488,7 +528,9 @@ std::string statuspage_incidents(const FeedView& view, bool unresolved_only) {
 
 std::string statuspage_scheduled_maintenances(const FeedView& view) {
   Page page(view);
-  return json{{"page", page.page_json(page.updated_ms())}, {"scheduled_maintenances", json::array()}}.dump();
+  return json{{"page", page.page_json(page.updated_ms())},
+              {"scheduled_maintenances", scheduled_maintenances_json(view, page)}}
+      .dump();
 }
 
 }  // namespace blip

@@ -118,7 +118,9 @@ void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& t
     live.open_outage_incident = incident_.id;
     probe.open_outage = opened_row(probe, transition, OutageKind::outage);
     probe.open_outage->incident_id = incident_.id;
+    if (hooks_.in_maintenance) probe.open_outage->in_maintenance = hooks_.in_maintenance(*probe.config, transition.start_ms);
     sink_.write_outage(*probe.open_outage);
+    if (hooks_.changed) hooks_.changed(probe_index, *probe.open_outage);
     if (log_transitions_) {
       spdlog::warn("outage: opened probe={} start={} error={} detail=\"{}\" incident={}", probe.config->name,
                    format_iso8601_ms(transition.start_ms), to_string(transition.error), transition.detail,
@@ -129,7 +131,14 @@ void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& t
   live.open_outage.reset();
   live.state_changed_ms = transition.end_ms;
   live.closed_outage_ms += transition.end_ms - transition.start_ms;
+  std::optional<OutageRow> closed = probe.open_outage;
   end_row(probe.open_outage, transition.end_ms, transition.down_samples, "recovered");
+  if (hooks_.changed && closed) {
+    closed->end_ms = std::max(transition.end_ms, closed->start_ms);
+    closed->down_samples = transition.down_samples;
+    closed->end_reason = "recovered";
+    hooks_.changed(probe_index, *closed);
+  }
   if (auto incident_end = incidents_.outage_closed(transition.end_ms)) {
     incident_.end_ms = *incident_end;
     sink_.write_incident(incident_);

@@ -1,6 +1,9 @@
 #include "blip/report/report.hpp"
 
 #include <algorithm>
+#include <set>
+
+#include "blip/core/cron.hpp"
 
 namespace blip {
 namespace {
@@ -49,8 +52,83 @@ ReportData load_report_data(const Store& store, ReportRange range, const std::st
   } else {
     data.probes.push_back(probe);
   }
+  constexpr int64_t kJobRunsRead = 500;
+  for (auto& [name, settings] : store.jobs()) {
+    if (!probe.empty() && name != probe) continue;
+    data.jobs.push_back({name, settings, store.job_runs(name, 0, range.to_ms, kJobRunsRead)});
+  }
   return data;
 }
+
+int64_t job_period_ms(const JobSettings& settings, int64_t around_ms) {
+  if (settings.period_ms > 0) return settings.period_ms;
+  std::string problem;
+  const auto schedule = CronSchedule::parse(settings.schedule, settings.time_zone, &problem);
+  if (!schedule) return 0;
+  const auto first = schedule->next_after(around_ms);
+  const auto second = first ? schedule->next_after(*first) : std::nullopt;
+  return second ? *second - *first : 0;
+}
+
+namespace {
+
+std::vector<JobSummary> summarize_jobs(const std::vector<JobData>& jobs, const ReportRange& range) {
+  std::vector<JobSummary> summaries;
+  for (const JobData& data : jobs) {
+    JobSummary summary;
+    summary.job = data.job;
+    summary.settings = data.settings;
+    std::vector<RunPoint> finished;
+    for (const JobRunRecord& run : data.runs) {
+      const int64_t at = run.start_ms.value_or(run.end_ms.value_or(0));
+      if (run.start_ms && run.end_ms) finished.push_back({*run.start_ms, *run.end_ms - *run.start_ms});
+      if (at < range.from_ms) continue;
+      ++summary.runs;
+      summary.failed += run.failed ? 1 : 0;
+      const int64_t max_run = data.settings.max_run_ms;
+      if (max_run > 0 && run.start_ms && run.end_ms.value_or(range.open_until_ms) - *run.start_ms > max_run) {
+        ++summary.overran;
+      }
+      if (summary.last_runs.size() < kReportedRuns) summary.last_runs.push_back(run);
+    }
+    const int64_t period = job_period_ms(data.settings, range.to_ms);
+    summary.trend = fit_run_trend(std::move(finished), data.settings.max_run_ms, period);
+    if (summary.trend) {
+      summary.trend_text = describe_run_trend(*summary.trend, data.settings.max_run_ms, period, range.to_ms);
+    }
+    summaries.push_back(std::move(summary));
+  }
+  return summaries;
+}
+
+// Which probes' outages began while a job ran: a backup that stalls the site is named beside it.
+std::vector<JobOverlap> overlap_jobs(const std::vector<JobData>& jobs, const std::vector<OutageRecord>& outages,
+                                     const ReportRange& range) {
+  std::map<std::string, int> outages_by_probe;
+  std::set<std::string> job_names;
+  for (const JobData& job : jobs) job_names.insert(job.job);
+  for (const OutageRecord& outage : outages) {
+    if (outage.start_ms >= range.from_ms && !job_names.contains(outage.probe)) ++outages_by_probe[outage.probe];
+  }
+  std::vector<JobOverlap> overlaps;
+  for (const auto& [probe, count] : outages_by_probe) {
+    for (const JobData& job : jobs) {
+      JobOverlap overlap{probe, job.job, 0, count};
+      for (const OutageRecord& outage : outages) {
+        if (outage.probe != probe || outage.start_ms < range.from_ms) continue;
+        const bool during = std::any_of(job.runs.begin(), job.runs.end(), [&](const JobRunRecord& run) {
+          return run.start_ms && *run.start_ms <= outage.start_ms &&
+                 outage.start_ms < run.end_ms.value_or(range.open_until_ms);
+        });
+        overlap.during += during ? 1 : 0;
+      }
+      if (overlap.during > 0) overlaps.push_back(std::move(overlap));
+    }
+  }
+  return overlaps;
+}
+
+}  // namespace
 
 ReportData narrow_report_data(const ReportData& data, int64_t from_ms) {
   ReportData narrowed;
@@ -68,6 +146,7 @@ ReportData narrow_report_data(const ReportData& data, int64_t from_ms) {
   for (const BlindWindow& window : data.blind) {
     if (window.end_ms > narrowed.range.from_ms) narrowed.blind.push_back(window);
   }
+  narrowed.jobs = data.jobs;
   return narrowed;
 }
 
@@ -158,6 +237,8 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
             [](const ProbeSummary& a, const ProbeSummary& b) { return a.probe < b.probe; });
 
   report.incidents = group_incidents(report.outages);
+  report.jobs = summarize_jobs(data.jobs, range);
+  report.job_overlaps = overlap_jobs(data.jobs, report.outages, range);
   if (!find_patterns) return report;
   std::vector<int64_t> incident_starts;
   for (const Incident& incident : report.incidents) incident_starts.push_back(incident.start_ms);

@@ -41,6 +41,7 @@ nlohmann::json outage_json(const OutageRecord& outage, const Report& report) {
       {"incident", outage.incident_id ? nlohmann::json(*outage.incident_id) : nlohmann::json(nullptr)},
       {"end_reason", outage.end_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(outage.end_reason)},
       {"touches_blind_window", touches_blind(outage, report)},
+      {"in_maintenance", outage.in_maintenance},
   };
 }
 
@@ -79,6 +80,41 @@ nlohmann::json blind_window_json(const BlindWindow& window) {
           {"reason", window.reason}};
 }
 
+nlohmann::json job_run_json(const JobRunRecord& run) {
+  return {{"start", time_or_null(run.start_ms)},
+          {"end", time_or_null(run.end_ms)},
+          {"duration_ms", run.start_ms && run.end_ms ? nlohmann::json(*run.end_ms - *run.start_ms) : nlohmann::json(nullptr)},
+          {"exit_status", run.exit_status ? nlohmann::json(*run.exit_status) : nlohmann::json(nullptr)},
+          {"failed", run.failed},
+          {"rid", run.rid},
+          {"output", run.output}};
+}
+
+nlohmann::json job_json(const JobSummary& job) {
+  nlohmann::json json = {{"job", job.job},
+                         {"schedule", job.settings.schedule},
+                         {"time_zone", job.settings.time_zone},
+                         {"period_ms", job.settings.period_ms},
+                         {"grace_ms", job.settings.grace_ms},
+                         {"max_run_ms", job.settings.max_run_ms},
+                         {"runs", job.runs},
+                         {"failed", job.failed},
+                         {"overran", job.overran},
+                         {"last_runs", nlohmann::json::array()},
+                         {"trend", nullptr}};
+  for (const JobRunRecord& run : job.last_runs) json["last_runs"].push_back(job_run_json(run));
+  if (job.trend) {
+    json["trend"] = {{"runs", job.trend->runs},
+                     {"slope_ms_per_day", job.trend->slope_ms_per_day},
+                     {"fitted_first_ms", job.trend->fitted_first_ms},
+                     {"fitted_last_ms", job.trend->fitted_last_ms},
+                     {"exceeds_max_run_at", time_or_null(job.trend->exceeds_max_run_ms)},
+                     {"overlaps_next_start_at", time_or_null(job.trend->overlaps_next_start_ms)},
+                     {"text", job.trend_text}};
+  }
+  return json;
+}
+
 nlohmann::json report_json(const Report& report) {
   nlohmann::json json;
   json["from"] = format_iso8601_ms(report.range.from_ms);
@@ -108,6 +144,13 @@ nlohmann::json report_json(const Report& report) {
   json["hour_of_day"] = {{"outage_starts", report.hour_of_day.bins}};
   json["pattern"] = {{"incidents", pattern_json(report.incident_pattern)}, {"probes", nlohmann::json::object()}};
   for (const auto& [probe, pattern] : report.probe_patterns) json["pattern"]["probes"][probe] = pattern_json(pattern);
+  json["jobs"] = nlohmann::json::array();
+  for (const JobSummary& job : report.jobs) json["jobs"].push_back(job_json(job));
+  json["job_overlaps"] = nlohmann::json::array();
+  for (const JobOverlap& overlap : report.job_overlaps) {
+    json["job_overlaps"].push_back(
+        {{"probe", overlap.probe}, {"job", overlap.job}, {"outages_during_runs", overlap.during}, {"outages", overlap.outages}});
+  }
   return json;
 }
 

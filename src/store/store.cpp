@@ -96,6 +96,27 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
   -- New details rows are templates (each number a \x1f) and a down sample carries its
   -- numbers in its block (header bit 4): a blip before this reads those blocks as corrupt.
   SELECT 1;
+)sql", R"sql(
+  -- Jobs (push monitors) are probes of type 'job'; each run they report is a row.
+  CREATE TABLE job_runs(
+    id INTEGER PRIMARY KEY,
+    probe_id INTEGER NOT NULL REFERENCES probes(id),
+    rid TEXT NOT NULL DEFAULT '',
+    start_ms INTEGER,
+    end_ms INTEGER,
+    exit_status INTEGER,
+    failed INTEGER NOT NULL DEFAULT 0,
+    output TEXT NOT NULL DEFAULT '');
+  CREATE INDEX job_runs_by_probe ON job_runs(probe_id, coalesce(start_ms, end_ms));
+  ALTER TABLE outages ADD COLUMN in_maintenance INTEGER NOT NULL DEFAULT 0;
+  -- What the report needs of a job's configuration to forecast its runs (never its token).
+  CREATE TABLE job_settings(
+    probe_id INTEGER PRIMARY KEY REFERENCES probes(id),
+    schedule TEXT NOT NULL,
+    time_zone TEXT NOT NULL,
+    period_ms INTEGER NOT NULL,
+    grace_ms INTEGER NOT NULL,
+    max_run_ms INTEGER NOT NULL);
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
@@ -291,7 +312,32 @@ int64_t Store::register_probe(const ProbeConfig& probe) {
   upsert.bind(4, probe.interval_ms).bind(5, static_cast<int64_t>(probe.confirm)).step();
   Statement select(db_, "SELECT id FROM probes WHERE name=?");
   select.bind(1, probe.name).step();
-  return select.integer(0);
+  const int64_t id = select.integer(0);
+  if (const auto* job = std::get_if<JobSettings>(&probe.settings)) {
+    Statement settings(db_,
+                       "INSERT OR REPLACE INTO job_settings(probe_id, schedule, time_zone, period_ms, grace_ms, "
+                       "max_run_ms) VALUES(?,?,?,?,?,?)");
+    settings.bind(1, id).bind(2, job->schedule).bind(3, job->time_zone).bind(4, job->period_ms);
+    settings.bind(5, job->grace_ms).bind(6, job->max_run_ms).step();
+  }
+  return id;
+}
+
+std::vector<std::pair<std::string, JobSettings>> Store::jobs() const {
+  Statement select(db_,
+                   "SELECT p.name, j.schedule, j.time_zone, j.period_ms, j.grace_ms, j.max_run_ms FROM job_settings j "
+                   "JOIN probes p ON p.id = j.probe_id WHERE p.type = 'job' ORDER BY p.name");
+  std::vector<std::pair<std::string, JobSettings>> jobs;
+  while (select.step()) {
+    JobSettings job;
+    job.schedule = select.text(1);
+    job.time_zone = select.text(2);
+    job.period_ms = select.integer(3);
+    job.grace_ms = select.integer(4);
+    job.max_run_ms = select.integer(5);
+    jobs.emplace_back(select.text(0), std::move(job));
+  }
+  return jobs;
 }
 
 void Store::add_sample(int64_t probe_id, const Sample& sample) { buffers_[probe_id].pending.push_back(sample); }
@@ -453,6 +499,7 @@ void Store::write(const WriteBatch& batch) {
     for (const IncidentRow& incident : batch.incidents) upsert_incident(incident);
     for (const OutageRow& outage : batch.outages) upsert_outage(outage);
     for (const BlindWindow& window : batch.blind_windows) add_blind_window(window);
+    for (const JobRunRow& run : batch.job_runs) upsert_job_run(run);
     Statement alive(db_, "INSERT INTO meta(key, value) VALUES('last_alive_ms', ?) "
                          "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
     alive.bind(1, batch.alive_ms).step();
@@ -487,7 +534,7 @@ void Store::upsert_incident(const IncidentRow& row) {
 void Store::upsert_outage(const OutageRow& row) {
   Statement upsert(db_,
                    "INSERT INTO outages(id, probe_id, start_ms, end_ms, error, detail, down_samples, end_reason, kind, "
-                   "incident_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                   "incident_id, in_maintenance) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
                    "ON CONFLICT(id) DO UPDATE SET end_ms=excluded.end_ms, down_samples=excluded.down_samples, "
                    "end_reason=excluded.end_reason, incident_id=excluded.incident_id");
   upsert.bind(1, row.id).bind(2, row.probe_id).bind(3, row.start_ms);
@@ -496,7 +543,55 @@ void Store::upsert_outage(const OutageRow& row) {
   if (!row.end_reason.empty()) upsert.bind(8, row.end_reason);
   upsert.bind(9, std::string(to_string(row.kind)));
   if (row.incident_id) upsert.bind(10, *row.incident_id);
+  upsert.bind(11, static_cast<int64_t>(row.in_maintenance));
   upsert.step();
+}
+
+void Store::upsert_job_run(const JobRunRow& row) {
+  Statement upsert(db_,
+                   "INSERT INTO job_runs(id, probe_id, rid, start_ms, end_ms, exit_status, failed, output) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET start_ms=excluded.start_ms, "
+                   "end_ms=excluded.end_ms, exit_status=excluded.exit_status, failed=excluded.failed, "
+                   "output=excluded.output");
+  upsert.bind(1, row.id).bind(2, row.probe_id).bind(3, row.rid);
+  if (row.start_ms) upsert.bind(4, *row.start_ms);
+  if (row.end_ms) upsert.bind(5, *row.end_ms);
+  if (row.exit_status) upsert.bind(6, static_cast<int64_t>(*row.exit_status));
+  upsert.bind(7, static_cast<int64_t>(row.failed)).bind(8, row.output);
+  upsert.step();
+}
+
+void Store::write_job_run(const JobRunRow& row) { upsert_job_run(row); }
+
+int64_t Store::max_job_run_id() const {
+  Statement select(db_, "SELECT coalesce(max(id), 0) FROM job_runs");
+  select.step();
+  return select.integer(0);
+}
+
+std::vector<JobRunRecord> Store::job_runs(const std::string& job, int64_t from_ms, int64_t to_ms,
+                                          int64_t limit) const {
+  Statement select(db_,
+                   "SELECT r.id, r.probe_id, r.rid, r.start_ms, r.end_ms, r.exit_status, r.failed, r.output, p.name "
+                   "FROM job_runs r JOIN probes p ON p.id = r.probe_id WHERE p.name = ?1 AND "
+                   "coalesce(r.start_ms, r.end_ms) >= ?2 AND coalesce(r.start_ms, r.end_ms) < ?3 "
+                   "ORDER BY coalesce(r.start_ms, r.end_ms) DESC, r.id DESC LIMIT ?4");
+  select.bind(1, job).bind(2, from_ms).bind(3, to_ms).bind(4, limit);
+  std::vector<JobRunRecord> runs;
+  while (select.step()) {
+    JobRunRecord run;
+    run.id = select.integer(0);
+    run.probe_id = select.integer(1);
+    run.rid = select.text(2);
+    if (!select.is_null(3)) run.start_ms = select.integer(3);
+    if (!select.is_null(4)) run.end_ms = select.integer(4);
+    if (!select.is_null(5)) run.exit_status = static_cast<int>(select.integer(5));
+    run.failed = select.integer(6) != 0;
+    run.output = select.text(7);
+    run.job = select.text(8);
+    runs.push_back(std::move(run));
+  }
+  return runs;
 }
 
 void Store::write_outage(const OutageRow& row) { upsert_outage(row); }
@@ -605,7 +700,7 @@ namespace {
 
 constexpr const char* kOutageColumns =
     "SELECT o.id, p.name, o.start_ms, o.end_ms, o.error, o.detail, o.down_samples, coalesce(o.end_reason, ''), "
-    "o.incident_id, o.kind FROM outages o JOIN probes p ON p.id = o.probe_id ";
+    "o.incident_id, o.kind, o.in_maintenance FROM outages o JOIN probes p ON p.id = o.probe_id ";
 
 }  // namespace
 
@@ -623,6 +718,7 @@ std::vector<OutageRecord> Store::read_outages(Statement& select) const {
     row.end_reason = select.text(7);
     if (!select.is_null(8)) row.incident_id = select.integer(8);
     row.kind = select.text(9) == "brownout" ? OutageKind::brownout : OutageKind::outage;
+    row.in_maintenance = select.integer(10) != 0;
     rows.push_back(std::move(row));
   }
   return rows;

@@ -86,6 +86,14 @@ void StoreWriter::write_outage(const OutageRow& row) {
   wake_.notify_one();
 }
 
+void StoreWriter::write_job_run(const JobRunRow& row) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.job_runs.push_back(row);
+  }
+  wake_.notify_one();
+}
+
 void StoreWriter::write_incident(const IncidentRow& row) {
   {
     std::lock_guard lock(mutex_);
@@ -116,7 +124,8 @@ StoreHealth StoreWriter::health() const {
   StoreHealth health = health_;
   health.queued_samples = static_cast<int64_t>(queue_.samples.size());
   health.queued_bytes = queued_bytes_;
-  health.queued_rows = static_cast<int64_t>(queue_.incidents.size() + queue_.outages.size() + queue_.blind_windows.size());
+  health.queued_rows = static_cast<int64_t>(queue_.incidents.size() + queue_.outages.size() +
+                                            queue_.blind_windows.size() + queue_.job_runs.size());
   health.dropped_samples = dropped_;
   if (health.queued_samples + health.queued_rows > 0) {
     health.unwritten_for_ms = (mono_now_us() - last_success_mono_us_) / 1000;
@@ -162,6 +171,7 @@ void StoreWriter::requeue(WriteBatch& batch) {
   if (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples) drop_oldest_beyond_bound();
   queue_.incidents.insert(queue_.incidents.begin(), batch.incidents.begin(), batch.incidents.end());
   queue_.outages.insert(queue_.outages.begin(), batch.outages.begin(), batch.outages.end());
+  queue_.job_runs.insert(queue_.job_runs.begin(), batch.job_runs.begin(), batch.job_runs.end());
   // The dropped span is added afresh to each attempt: only the batch's own windows go back.
   std::erase_if(batch.blind_windows, [](const BlindWindow& window) { return window.reason == "store_dropped"; });
   queue_.blind_windows.insert(queue_.blind_windows.begin(), batch.blind_windows.begin(), batch.blind_windows.end());
@@ -181,6 +191,7 @@ void StoreWriter::run() {
     batch.incidents = std::exchange(queue_.incidents, {});
     batch.outages = std::exchange(queue_.outages, {});
     batch.blind_windows = std::exchange(queue_.blind_windows, {});
+    batch.job_runs = std::exchange(queue_.job_runs, {});
     for (auto& added : std::exchange(queue_.new_probes, {})) unregistered_.push_back(std::move(added));
     const int64_t dropped_to_ms = dropped_to_ms_;
     if (dropped_to_ms != 0) batch.blind_windows.push_back({dropped_from_ms_, dropped_to_ms, "store_dropped"});
@@ -274,6 +285,7 @@ bool StoreWriter::write(WriteBatch& batch) {
       }
       for (auto& [probe_id, sample] : copy.samples) probe_id = map_probe(probe_id);
       for (OutageRow& outage : copy.outages) outage.probe_id = map_probe(outage.probe_id);
+      for (JobRunRow& run : copy.job_runs) run.probe_id = map_probe(run.probe_id);
       store_->write(copy);
     } else {
       store_->write(batch);

@@ -3,6 +3,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace blip {
 
@@ -52,5 +53,17 @@ struct HealthOptions {
 };
 // Asks a running blip's /healthz: 0 healthy, 1 not (or unreachable).
 int run_health(const HealthOptions& options, std::ostream& out, std::ostream& err);
+
+struct ExecOptions {
+  std::string job;
+  std::string config_dir = "./probes.d";  // where the job's token is found
+  std::string token_file;                 // or here (BLIP_PING_TOKEN wins over both)
+  std::string listen = "127.0.0.1:9185";  // blip's listener, or
+  std::string url;                        // its base URL from elsewhere, e.g. http://blip:9185
+  std::vector<std::string> command;
+};
+// Runs the command, reporting its run to blip; returns the command's exit
+// status (128 + the signal when a signal ended it, 127 when it cannot run).
+int run_exec(const ExecOptions& options, std::ostream& err);
 
 }  // namespace blip

@@ -29,8 +29,11 @@ enum class ErrorClass : uint8_t {
   unreachable = 14,
   internal = 15,
   replication = 16,  // not a streaming standby, or too few replicas
+  late = 17,         // a job: no start by its schedule plus grace
+  overrunning = 18,  // a job: a run longer than max_run
+  failed = 19,       // a job: its last run ended with a non-zero exit status
 };
-inline constexpr uint8_t kErrorClassCount = 17;
+inline constexpr uint8_t kErrorClassCount = 20;
 
 std::string_view to_string(Status status);
 std::string_view to_string(ErrorClass error);

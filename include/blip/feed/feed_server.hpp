@@ -2,14 +2,19 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "blip/feed/status_feed.hpp"
+#include "blip/jobs/ping_inbox.hpp"
 
 struct MHD_Daemon;
 
 namespace blip {
+
+// A ping's body beyond this is refused; of what is accepted the last kMaxRunOutputBytes are kept.
+inline constexpr size_t kMaxPingBodyBytes = 1 << 20;
 
 // An address to listen on, "127.0.0.1:9185" or "[::1]:9185": numeric only, no lookup.
 struct ListenAddress {
@@ -30,17 +35,19 @@ struct FeedLimits {
 };
 
 // The feed's HTTP server: libmicrohttpd on its own threads, serving what
-// StatusFeed builds. Only GET, HEAD and OPTIONS; everything read-only.
+// StatusFeed builds, read-only (GET, HEAD and OPTIONS), and the jobs'
+// check-ins, `/ping/<token>[/start|/fail|/<exit status>]` (also POST, with
+// the job's output as the body), which it hands to `pings`.
 class FeedServer {
  public:
   // Throws std::runtime_error naming the address when it cannot listen.
-  FeedServer(StatusFeed& feed, const ListenAddress& address, const FeedLimits& limits);
+  FeedServer(StatusFeed& feed, PingInbox& pings, const ListenAddress& address, const FeedLimits& limits);
   FeedServer(const FeedServer&) = delete;
   FeedServer& operator=(const FeedServer&) = delete;
   ~FeedServer();
 
  private:
-  StatusFeed& feed_;
+  std::unique_ptr<struct FeedRoutes> routes_;
   MHD_Daemon* daemon_ = nullptr;
 };
 

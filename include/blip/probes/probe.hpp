@@ -54,6 +54,7 @@ std::unique_ptr<Probe> make_redis_probe(const ProbeConfig& config, ProbeContext&
 int64_t worst_case_sockets(const std::vector<ProbeConfig>& configs);
 
 // Builds the probe for config.type from the registry table; throws on an unknown type.
+// Null for a job (type "job"): blip does not probe jobs, they report in.
 std::unique_ptr<Probe> make_probe(const ProbeConfig& config, ProbeContext& context);
 
 }  // namespace blip

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "blip/analysis/maintenance.hpp"
 #include "blip/analysis/outage_tracker.hpp"
 #include "blip/config/config.hpp"
 #include "blip/core/metric_histogram.hpp"
@@ -20,6 +21,14 @@ namespace blip {
 // The phases /metrics reports, named as blackbox_exporter names them.
 inline constexpr std::array<std::string_view, 6> kMetricPhases{"resolve",    "connect",  "tls",
                                                                "processing", "transfer", "total"};
+
+// What the loop knows about one job right now (JobMonitor), for the feed and metrics.
+struct JobLiveState {
+  std::string state;  // up, running, late, overrunning, failed
+  int64_t due_ms = 0;  // a start later than this is late (0: none expected, or running)
+  std::optional<int64_t> running_since_ms;
+  std::optional<JobRunRow> last_run;  // the last that ended
+};
 
 // What the loop knows about one probe right now.
 struct ProbeLiveState {
@@ -36,7 +45,17 @@ struct ProbeLiveState {
       MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets),
       MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets), MetricHistogram(kLatencyBuckets)};
 
+  std::optional<JobLiveState> job;  // jobs only: filled in where the snapshot is taken
+  bool in_maintenance = false;      // a maintenance window covers it now
+
   void observe(const Sample& sample);
+};
+
+// Alerts sent, failed, … by kind, for /metrics.
+struct AlertCountRow {
+  std::string kind;
+  std::string result;
+  uint64_t count = 0;
 };
 
 // An immutable picture of the daemon, published by the loop at least once a
@@ -54,6 +73,8 @@ struct LiveSnapshot {
   MetricHistogram loop_lag;
   std::map<std::string, double> blind_seconds;  // by reason, ever, as the store knows them
   StoreHealth store;                            // the writer thread's queue and last write
+  std::vector<MaintenanceWindow> maintenance;   // active now or starting within 7 days
+  std::vector<AlertCountRow> alert_counts;
 };
 
 // Hands snapshots from the loop to the feed: the loop swaps a pointer and

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -32,6 +33,14 @@ class SampleRecorder {
   // with the number of samples each has seen so far.
   void close_open(int64_t end_ms, const std::string& end_reason);
 
+  // What `blip run` adds to outages: whether one began in a maintenance window
+  // (marked on its row), and who hears of each as it opens and closes (alerts).
+  struct OutageHooks {
+    std::function<bool(const ProbeConfig&, int64_t start_ms)> in_maintenance;
+    std::function<void(size_t probe_index, const OutageRow& row)> changed;  // closed: end_ms is set
+  };
+  void set_outage_hooks(OutageHooks hooks) { hooks_ = std::move(hooks); }
+
   // Each probe's live state, in configuration order, for feed snapshots.
   const std::vector<ProbeLiveState>& live() const { return live_; }
   // How many outages and brownouts opened or closed since the recorder started.
@@ -56,6 +65,7 @@ class SampleRecorder {
 
   RecordSink& sink_;
   bool log_transitions_;
+  OutageHooks hooks_;
   std::vector<ProbeTracking> probes_;
   std::vector<ProbeLiveState> live_;
   uint64_t transitions_ = 0;

@@ -8,6 +8,7 @@
 
 #include "blip/analysis/histogram.hpp"
 #include "blip/analysis/pattern.hpp"
+#include "blip/analysis/run_trend.hpp"
 #include "blip/store/store.hpp"
 
 // The one report model: what happened in a range, computed from outages,
@@ -47,6 +48,34 @@ struct Incident {
   const std::string& first_down_probe() const { return outages.front().probe; }
 };
 
+// One job's runs as a report reads them: the latest ones before the range
+// ends, newest first (more than the range holds: the trend needs 30).
+struct JobData {
+  std::string job;
+  JobSettings settings;
+  std::vector<JobRunRecord> runs;
+};
+
+struct JobSummary {
+  std::string job;
+  JobSettings settings;
+  std::vector<JobRunRecord> last_runs;  // in the range, newest first, at most kReportedRuns
+  int runs = 0;                         // in the range
+  int failed = 0;
+  int overran = 0;                      // took longer than max_run
+  std::optional<RunTrend> trend;        // over the last runs up to the range's end
+  std::string trend_text;
+};
+inline constexpr size_t kReportedRuns = 10;
+
+// How many of a probe's outages began while a job was running.
+struct JobOverlap {
+  std::string probe;
+  std::string job;
+  int during = 0;
+  int outages = 0;  // the probe's outages that began in the range
+};
+
 // What a report reads from the store for one range.
 struct ReportData {
   ReportRange range;
@@ -54,6 +83,7 @@ struct ReportData {
   std::vector<OutageRecord> outages;
   std::vector<OutageRecord> brownouts;
   std::vector<BlindWindow> blind;
+  std::vector<JobData> jobs;
 };
 
 struct Report {
@@ -68,7 +98,12 @@ struct Report {
   HourOfDayHistogram hour_of_day;
   PatternResult incident_pattern;
   std::map<std::string, PatternResult> probe_patterns;
+  std::vector<JobSummary> jobs;
+  std::vector<JobOverlap> job_overlaps;  // only pairs with at least one outage during a run
 };
+
+// The gap between a job's expected starts (its period, or its schedule's after `around_ms`); 0 when unknown.
+int64_t job_period_ms(const JobSettings& settings, int64_t around_ms);
 
 // Where a report's per-probe rollup totals come from: the store by default,
 // or a cache that answers the same for repeated ranges (the feed).

@@ -13,6 +13,7 @@ nlohmann::json outage_json(const OutageRecord& outage, const Report& report);
 nlohmann::json pattern_json(const PatternResult& pattern, bool with_candidates = true);
 nlohmann::json summary_json(const ProbeSummary& summary);
 nlohmann::json blind_window_json(const BlindWindow& window);
+nlohmann::json job_json(const JobSummary& job);
 // The whole report, as `blip report --format json` prints it.
 nlohmann::json report_json(const Report& report);
 

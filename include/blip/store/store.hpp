@@ -38,6 +38,7 @@ struct OutageRecord {
   std::string detail;
   int64_t down_samples = 0;
   std::string end_reason;  // "recovered", "shutdown", "blip_stopped"
+  bool in_maintenance = false;  // began inside a maintenance window of its probe
 };
 
 // One outage or brownout as the recorder knows it, written as an upsert: writing
@@ -53,11 +54,27 @@ struct OutageRow {
   std::string detail;
   int64_t down_samples = 0;
   std::string end_reason;
+  bool in_maintenance = false;
 };
 struct IncidentRow {
   int64_t id = 0;
   int64_t start_ms = 0;
   std::optional<int64_t> end_ms;
+};
+
+// One run of a job, as its pings told it; written as an upsert (at the start, again at the end).
+struct JobRunRow {
+  int64_t id = 0;  // assigned by the job monitor
+  int64_t probe_id = 0;
+  std::string rid;                 // the job's own run id (`?rid=`), empty when it sent none
+  std::optional<int64_t> start_ms;  // none when only the end was reported
+  std::optional<int64_t> end_ms;    // none while running (or never reported)
+  std::optional<int> exit_status;   // none for a plain /fail or while running
+  bool failed = false;
+  std::string output;  // the end ping's body: the last lines of the job's output, cleaned
+};
+struct JobRunRecord : JobRunRow {
+  std::string job;  // the job's name
 };
 
 // What SampleRecorder writes through: the Store itself (synchronously: the
@@ -68,6 +85,7 @@ class RecordSink {
   virtual void add_sample(int64_t probe_id, const Sample& sample) = 0;
   virtual void write_outage(const OutageRow& row) = 0;
   virtual void write_incident(const IncidentRow& row) = 0;
+  virtual void write_job_run(const JobRunRow& row) = 0;
 };
 
 // Everything one write puts into the database, in one transaction.
@@ -76,6 +94,7 @@ struct WriteBatch {
   std::vector<IncidentRow> incidents;               // before the outages that name them
   std::vector<OutageRow> outages;
   std::vector<BlindWindow> blind_windows;
+  std::vector<JobRunRow> job_runs;
   int64_t alive_ms = 0;  // written as the "last known alive" mark
 };
 
@@ -147,7 +166,7 @@ class RollupAccumulator {
 class Store : public RecordSink {
  public:
   enum class Mode { read_write, read_only };
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
   // Throws StoreError naming the file when it cannot be opened or migrated,
   // or (read_write) when another process writes it.
@@ -162,11 +181,13 @@ class Store : public RecordSink {
   void add_sample(int64_t probe_id, const Sample& sample) override;
   void write_outage(const OutageRow& row) override;
   void write_incident(const IncidentRow& row) override;
+  void write_job_run(const JobRunRow& row) override;
   // One transaction; on failure nothing of it is stored and StoreError is thrown.
   void write(const WriteBatch& batch);
   // The highest outage and incident ids so far (the recorder numbers on from them).
   int64_t max_outage_id() const;
   int64_t max_incident_id() const;
+  int64_t max_job_run_id() const;
   // SQLite checkpoints the WAL inside commits unless told not to; the writer thread checkpoints itself.
   void set_auto_checkpoint(bool on);
   void checkpoint();  // PASSIVE: copies what no reader needs, never waits for one
@@ -200,6 +221,10 @@ class Store : public RecordSink {
   std::vector<OutageRecord> recent_incident_outages(int64_t limit) const;
   std::vector<BlindWindow> blind_windows(int64_t from_ms, int64_t to_ms) const;
   std::vector<Sample> samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
+  // Every job the store knows, with its settings as last registered (the token left out).
+  std::vector<std::pair<std::string, JobSettings>> jobs() const;
+  // A job's runs that started (or, without a start, ended) in [from_ms, to_ms), newest first, at most `limit`.
+  std::vector<JobRunRecord> job_runs(const std::string& job, int64_t from_ms, int64_t to_ms, int64_t limit) const;
 
  private:
   struct ProbeBuffer {
@@ -224,6 +249,7 @@ class Store : public RecordSink {
   void write_samples(const std::vector<std::pair<int64_t, Sample>>& samples);
   void upsert_outage(const OutageRow& row);
   void upsert_incident(const IncidentRow& row);
+  void upsert_job_run(const JobRunRow& row);
 
   // A prepared statement kept for the writes a second makes thousands of.
   Statement& prepared(const char* sql);

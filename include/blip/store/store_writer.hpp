@@ -59,6 +59,7 @@ class StoreWriter : public RecordSink {
   void add_sample(int64_t probe_id, const Sample& sample) override;
   void write_outage(const OutageRow& row) override;
   void write_incident(const IncidentRow& row) override;
+  void write_job_run(const JobRunRow& row) override;
   void add_blind_window(const BlindWindow& window);
   // A probe added while running (a reload): the id to use for it now; the writer
   // registers it (or finds it by name) in the file before its first samples.
@@ -75,9 +76,10 @@ class StoreWriter : public RecordSink {
     std::vector<IncidentRow> incidents;
     std::vector<OutageRow> outages;
     std::vector<BlindWindow> blind_windows;
+    std::vector<JobRunRow> job_runs;
     std::vector<std::pair<int64_t, ProbeConfig>> new_probes;  // provisional id, config
     bool rows_empty() const {
-      return incidents.empty() && outages.empty() && blind_windows.empty() && new_probes.empty();
+      return incidents.empty() && outages.empty() && blind_windows.empty() && job_runs.empty() && new_probes.empty();
     }
   };
   void run();

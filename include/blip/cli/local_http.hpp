@@ -1,0 +1,21 @@
+#pragma once
+#include <curl/curl.h>
+
+#include <string>
+
+namespace blip {
+
+// The base URL of a running blip's listener ("http://127.0.0.1:9185") for
+// its --listen address; one listening on every address is asked on loopback.
+std::string feed_base_url(const std::string& listen);
+
+struct HttpAnswer {
+  CURLcode result = CURLE_OK;
+  long status = 0;
+  std::string body;  // the first 4 KiB
+};
+// One blocking request for the command line's clients (`health`, `exec`): no
+// proxy, no signals, at most `timeout_ms`. A non-empty `post_body` makes it a POST.
+HttpAnswer http_request(const std::string& url, long timeout_ms, const std::string& post_body = {});
+
+}  // namespace blip

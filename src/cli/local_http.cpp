@@ -1,0 +1,39 @@
+#include "blip/cli/local_http.hpp"
+
+#include <fmt/format.h>
+
+#include <memory>
+
+namespace blip {
+
+std::string feed_base_url(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon);
+  if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "[::]") host = "[::1]";
+  return fmt::format("http://{}:{}", host, listen.substr(colon + 1));
+}
+
+HttpAnswer http_request(const std::string& url, long timeout_ms, const std::string& post_body) {
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> easy(curl_easy_init(), curl_easy_cleanup);
+  HttpAnswer answer;
+  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy.get(), CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
+  if (!post_body.empty()) {
+    curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, post_body.data());
+    curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post_body.size()));
+  }
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &answer.body);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* sink) {
+    auto* text = static_cast<std::string*>(sink);
+    if (text->size() < 4096) text->append(data, size * count);
+    return size * count;
+  });
+  answer.result = curl_easy_perform(easy.get());
+  curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &answer.status);
+  return answer;
+}
+
+}  // namespace blip

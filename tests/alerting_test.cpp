@@ -1,0 +1,133 @@
+// Alerts from the real daemon while the outage is still on: nginx frozen for
+// 10 s at a 250 ms interval, a local receiver (Python's http.server) taking
+// the webhooks, a second alert with a flapping rule, and a third whose
+// receiver hangs, which must delay no probe.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "blip/core/clock.hpp"
+#include "support/daemon.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/servers.hpp"
+
+namespace blip {
+namespace {
+
+using namespace std::chrono_literals;
+using test::wait_until;
+
+// Records each POST as one JSON line: when it came (ms), its path and body.
+constexpr const char* kReceiver = R"py(
+import http.server, json, sys, time
+log = open(sys.argv[2], "a", buffering=1)
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode("utf-8", "replace")
+        log.write(json.dumps({"t": time.time() * 1000, "path": self.path, "body": body}) + "\n")
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+)py";
+
+struct Received {
+  double at_ms;
+  std::string path;
+  nlohmann::json body;
+};
+
+std::vector<Received> received(const std::string& log, const std::string& path) {
+  std::vector<Received> out;
+  std::istringstream lines(test::read_file(log));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    auto entry = nlohmann::json::parse(line);
+    if (entry["path"] != path) continue;
+    out.push_back({entry["t"].get<double>(), path, nlohmann::json::parse(entry["body"].get<std::string>())});
+  }
+  return out;
+}
+
+size_t count_event(const std::vector<Received>& messages, const std::string& event) {
+  return static_cast<size_t>(std::count_if(messages.begin(), messages.end(),
+                                           [&](const Received& message) { return message.body["event"] == event; }));
+}
+
+TEST(Alerting, OpenArrivesDuringTheOutageResolvedAfterItFlappingOnceAndAHungReceiverDelaysNoProbe) {
+  test::NginxServer nginx;
+  test::MisbehavingServer hung(test::MisbehavingServer::Mode::hang);
+  test::TempDir dir;
+  const int port = test::free_port();
+  dir.write("receiver.py", kReceiver);
+  test::ChildProcess receiver({"python3", dir.file("receiver.py"), std::to_string(port), dir.file("received.jsonl")});
+  ASSERT_TRUE(test::wait_for_port(port));
+  const std::string config =
+      test::http_config("web-health", nginx.url("/health"), "250ms", "1s") +
+      fmt::format("\n[[alert]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{0}/pager\"\n\n"
+                  "[[alert]]\nname = \"summary\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{0}/summary\"\n"
+                  "flapping = {{ outages = 3, within = \"1h\" }}\n\n"
+                  "[[alert]]\nname = \"hung\"\nkind = \"slack\"\nurl = \"http://127.0.0.1:{1}/services/T0/B0/secret\"\n"
+                  "timeout = \"5s\"\n",
+                  port, hung.port());
+  test::Daemon blip(dir, config);
+  ASSERT_TRUE(wait_until([&] { return blip.log().find("run: started") != std::string::npos; }, 10s)) << blip.log();
+  std::this_thread::sleep_for(2s);
+
+  nginx.freeze();
+  std::this_thread::sleep_for(10s);
+  const double thawed_ms = static_cast<double>(wall_now_ms());
+  nginx.thaw();
+  const std::string log = dir.file("received.jsonl");
+  ASSERT_TRUE(wait_until([&] { return count_event(received(log, "/pager"), "outage_closed") == 1; }, 10s)) << blip.log();
+  auto pager = received(log, "/pager");
+  ASSERT_EQ(count_event(pager, "outage_opened"), 1u);
+  const Received& opened = pager[0];
+  EXPECT_EQ(opened.body["event"], "outage_opened");
+  EXPECT_LT(opened.at_ms, thawed_ms - 5000) << "the page came while the outage was still on";
+  EXPECT_EQ(opened.body["probe"], "web-health");
+  EXPECT_EQ(opened.body["error"], "timeout");
+  const Received& closed = pager.back();
+  EXPECT_GT(closed.at_ms, thawed_ms);
+  const int64_t duration_ms = closed.body["duration_ms"].get<int64_t>();
+  EXPECT_GT(duration_ms, 9000);
+  EXPECT_LT(duration_ms, 12'500);
+  EXPECT_NE(closed.body["summary"].get<std::string>().find("is back after"), std::string::npos) << closed.body.dump();
+
+  // Two more short freezes: the third outage within the hour is one summary, not a third pair.
+  for (int i = 0; i < 2; ++i) {
+    std::this_thread::sleep_for(3s);
+    nginx.freeze();
+    std::this_thread::sleep_for(2s);
+    nginx.thaw();
+  }
+  ASSERT_TRUE(wait_until([&] { return count_event(received(log, "/summary"), "flapping") == 1; }, 10s)) << blip.log();
+  std::this_thread::sleep_for(2s);
+  const auto summary = received(log, "/summary");
+  EXPECT_EQ(count_event(summary, "flapping"), 1u);
+  EXPECT_EQ(count_event(summary, "outage_opened"), 2u);
+  EXPECT_EQ(count_event(received(log, "/pager"), "outage_opened"), 3u) << "an alert without the rule sends each one";
+
+  const auto metrics = test::http_request(blip.feed_url("/metrics")).body;
+  EXPECT_NE(metrics.find("blip_alerts_total{kind=\"webhook\",result=\"sent\"}"), std::string::npos);
+  EXPECT_NE(metrics.find("blip_alerts_total{kind=\"slack\",result=\"retried\"}"), std::string::npos);
+  ASSERT_EQ(blip.stop(), 0) << blip.log();
+  // The hung receiver held every slack send for 5 s; probes kept their schedule.
+  std::smatch match;
+  const std::string run_log = blip.log();
+  ASSERT_TRUE(std::regex_search(run_log, match, std::regex("schedule_lag_p99_us=(\\d+)"))) << run_log;
+  EXPECT_LT(std::stoll(match[1]), 50'000) << run_log;
+  EXPECT_EQ(run_log.find("secret"), std::string::npos) << "the slack webhook's path reached the log";
+  EXPECT_NE(run_log.find("alerts: "), std::string::npos);
+}
+
+}  // namespace
+}  // namespace blip

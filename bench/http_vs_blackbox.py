@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import time
 import urllib.request
 
@@ -58,7 +59,42 @@ def nginx_status(port):
     return accepts, requests
 
 
-def start_nginx(work, port):
+def tls_server(tls):
+    if not tls:
+        return ""
+    return f"""  server {{
+    listen 127.0.0.1:{tls['port']} ssl backlog=4096;
+    ssl_certificate {tls['cert']};
+    ssl_certificate_key {tls['key']};
+    location = /health {{ default_type text/plain; return 200 "OK"; }}
+  }}
+"""
+
+
+def target_url(args, nginx_port):
+    if args.https:
+        return f"https://127.0.0.1:{args.tls['port']}/health"
+    return f"http://127.0.0.1:{nginx_port}/health"
+
+
+def make_certificates(work):
+    """A private CA and a certificate for 127.0.0.1 signed by it (openssl CLI); returns their paths."""
+    d = os.path.join(work, "tls")
+    os.makedirs(d, exist_ok=True)
+    ca, ca_key, cert, key = (os.path.join(d, n) for n in ("ca.pem", "ca.key", "server.pem", "server.key"))
+    run = lambda *cmd: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "30",
+        "-subj", "/CN=bench private CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert + ".csr", "-subj", "/CN=127.0.0.1")
+    with open(cert + ".ext", "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", cert + ".csr", "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+        "-days", "30", "-extfile", cert + ".ext")
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+def start_nginx(work, port, tls=None):
+    """`tls` (make_certificates' paths, with "port"): also an HTTPS server for /health there."""
     root = os.path.join(work, "nginx")
     os.makedirs(os.path.join(root, "logs"), exist_ok=True)
     conf = os.path.join(root, "nginx.conf")
@@ -85,7 +121,7 @@ http {{
     location = /nginx_status {{ stub_status; }}
     location / {{ return 404; }}
   }}
-}}
+{tls_server(tls)}}}
 """)
     proc = spawn(["nginx", "-e", f"{root}/logs/error.log", "-p", root + "/", "-c", conf], work, "nginx")
     wait_port(port, proc)
@@ -116,8 +152,9 @@ def run_blip(args, work, nginx_port, rate, duration, warmup, tag):
     os.makedirs(os.path.join(phase, "probes.d"), exist_ok=True)
     with open(os.path.join(phase, "probes.d", "bench.toml"), "w") as f:
         for i in range(n):
+            ca = f'ca_file = "{args.tls["ca"]}"\n' if args.https else ""
             f.write(f'[[probe]]\nname = "p{i:04d}"\ntype = "http"\n'
-                    f'url = "http://127.0.0.1:{nginx_port}/health"\n'
+                    f'url = "{target_url(args, nginx_port)}"\n{ca}'
                     f'interval = "{interval_ms}ms"\ntimeout = "{args.timeout_ms}ms"\n\n')
     db = os.path.join(phase, "blip.db")
     log_path = os.path.join(work, f"blip-{tag}.log")
@@ -160,11 +197,12 @@ def run_blip(args, work, nginx_port, rate, duration, warmup, tag):
 
 def run_blackbox(args, work, nginx_port, rate, duration, warmup, tag):
     config = os.path.join(work, "blackbox.yml")
+    tls = f"      tls_config:\n        ca_file: {args.tls['ca']}\n" if args.https else ""
     write_blackbox_config(config, "http_2xx", "http", args.timeout_ms,
                           "# The http prober builds a new client with keep-alives disabled for every\n"
-                          "# probe, so each probe opens a fresh TCP connection, as blip does by default.\n")
+                          "# probe, so each probe opens a fresh TCP connection, as blip does by default.\n", tls)
     ng0 = nginx_status(nginx_port)
-    row = run_exporter(args, work, tag, rate, duration, warmup, config, f"http://127.0.0.1:{nginx_port}/health",
+    row = run_exporter(args, work, tag, rate, duration, warmup, config, target_url(args, nginx_port),
                        "http_2xx", nginx_window)
     ng1 = nginx_status(nginx_port)
     row["cpu_ms"] = row["cpu_ns"] / 1e6
@@ -251,13 +289,20 @@ def main():
     p.add_argument("--max-cap", type=int, default=16000)
     p.add_argument("--bisect-steps", type=int, default=2)
     p.add_argument("--json", help="also write all raw rows here")
+    p.add_argument("--https", action="store_true",
+                   help="probe https:// (a private CA's certificate, ca_file for both tools; a fresh TLS handshake "
+                        "per probe)")
     args = p.parse_args()
     open_log(args.work)
     exit_on_signals()
     began = time.monotonic()
     try:
         nginx_port = free_port()
-        nginx = start_nginx(args.work, nginx_port)
+        args.tls = None
+        if args.https:
+            args.tls = make_certificates(args.work)
+            args.tls["port"] = free_port()
+        nginx = start_nginx(args.work, nginx_port, args.tls)
         NGINX_PID = nginx.pid
         say(f"nginx (one process, master_process off) on 127.0.0.1:{nginx_port}; load average at start: "
             + open("/proc/loadavg").read().split()[0:3].__str__())

@@ -129,5 +129,50 @@ TEST(Alerting, OpenArrivesDuringTheOutageResolvedAfterItFlappingOnceAndAHungRece
   EXPECT_NE(run_log.find("alerts: "), std::string::npos);
 }
 
+TEST(Alerting, MaintenanceHoldsAlertsMarksOutagesAndShowsOnTheFeed) {
+  test::TempDir dir;
+  const int port = test::free_port();
+  dir.write("receiver.py", kReceiver);
+  test::ChildProcess receiver({"python3", dir.file("receiver.py"), std::to_string(port), dir.file("received.jsonl")});
+  ASSERT_TRUE(test::wait_for_port(port));
+  const int refused = test::free_port();
+  const std::string started = format_iso8601_ms(wall_now_ms() - 60'000);
+  const std::string config = fmt::format(
+      "[[probe]]\nname = \"db-port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{0}\"\ninterval = \"250ms\"\n"
+      "tags = [\"db\"]\n\n"
+      "[[probe]]\nname = \"web-port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{0}\"\ninterval = \"250ms\"\n\n"
+      "[[alert]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{1}/pager\"\n\n"
+      "[[maintenance]]\nname = \"db upgrade\"\nstart = \"{2}\"\nduration = \"1h\"\ntags = [\"db\"]\n",
+      refused, port, started.substr(0, 19) + "Z");
+  test::Daemon blip(dir, config);
+  const std::string log = dir.file("received.jsonl");
+  ASSERT_TRUE(wait_until([&] { return count_event(received(log, "/pager"), "outage_opened") == 1; }, 10s)) << blip.log();
+  std::this_thread::sleep_for(1s);
+  const auto pages = received(log, "/pager");
+  ASSERT_EQ(pages.size(), 1u);
+  EXPECT_EQ(pages[0].body["probe"], "web-port") << "db-port is in its window: held";
+  const auto summary = nlohmann::json::parse(test::http_request(blip.feed_url("/api/v2/summary.json")).body);
+  bool shown = false;
+  for (const auto& component : summary["components"]) {
+    if (component["name"] == "db-port") {
+      EXPECT_EQ(component["status"], "under_maintenance");
+      shown = true;
+    }
+  }
+  EXPECT_TRUE(shown) << summary.dump();
+  ASSERT_EQ(summary["scheduled_maintenances"].size(), 1u) << summary["scheduled_maintenances"].dump();
+  EXPECT_EQ(summary["scheduled_maintenances"][0]["status"], "in_progress");
+  EXPECT_EQ(summary["scheduled_maintenances"][0]["components"].size(), 1u);
+  const auto metrics = test::http_request(blip.feed_url("/metrics")).body;
+  EXPECT_NE(metrics.find("blip_alerts_total{kind=\"webhook\",result=\"held\"} 1"), std::string::npos) << metrics;
+  ASSERT_EQ(blip.stop(), 0);
+  std::string output;
+  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--format", "json"}, &output), 0);
+  const auto report = nlohmann::json::parse(output.substr(output.find('{')));
+  for (const auto& outage : report["outages"]) {
+    EXPECT_EQ(outage["in_maintenance"].get<bool>(), outage["probe"] == "db-port") << outage.dump();
+  }
+}
+
 }  // namespace
 }  // namespace blip

@@ -142,6 +142,42 @@ TEST(JobMonitor, OverrunStartsAtMaxRunAndFailureLastsUntilASuccess) {
   for (size_t i = 1; i < samples.all.size(); ++i) EXPECT_LE(samples.all[i - 1].sent_ms, samples.all[i].sent_ms);
 }
 
+TEST(JobMonitor, ForecastsAnOverrunOnceWhenTheTrendCrossesMaxRunSoon) {
+  EventLoop loop;
+  RecordedRuns runs;
+  JobSettings settings;
+  settings.schedule = "0 3 * * *";
+  settings.max_run_ms = 140 * 60'000;
+  const ProbeConfig config = job_config(settings);
+  JobMonitor monitor(loop.get(), runs, 30, [](size_t, const Sample&) {});
+  std::vector<std::string> told;
+  monitor.set_forecast_sink([&](size_t, const std::string& text) { told.push_back(text); });
+  const int64_t day = 86'400'000;
+  const int64_t first = at("2026-11-01T03:00:00Z");
+  std::vector<JobRunRow> history;  // newest first, growing from 41 min by about 3 min a night
+  for (int i = 28; i >= 0; --i) {
+    JobRunRow run;
+    run.id = i + 1;
+    run.start_ms = first + i * day;
+    run.end_ms = *run.start_ms + 41 * 60'000 + (130 - 41) * 60'000 * i / 29;
+    run.exit_status = 0;
+    history.push_back(run);
+  }
+  monitor.add(0, config, 7, history, first + 29 * day);
+  for (int night = 29; night <= 30; ++night) {
+    JobPing start;
+    start.kind = JobPing::Kind::start;
+    start.received_ms = first + night * day;
+    monitor.ping(0, start);
+    JobPing end;
+    end.exit_status = 0;
+    end.received_ms = start.received_ms + 41 * 60'000 + (130 - 41) * 60'000 * night / 29;
+    monitor.ping(0, end);
+  }
+  ASSERT_EQ(told.size(), 1u) << "told once, not at every run";
+  EXPECT_NE(told[0].find("exceeds max_run 2 h 20 min in 3 days"), std::string::npos) << told[0];
+}
+
 TEST(JobMonitor, RunOutputKeepsItsLastLinesClean) {
   std::string output;
   for (int i = 0; i < 2000; ++i) output += fmt::format("line {} \x1b[31mred\x1b[0m\n", i);

@@ -170,7 +170,7 @@ void AlertDispatcher::send(AlertState& alert, const AlertMessage& message) {
 void AlertDispatcher::skip(AlertState& alert, const AlertMessage& message, AlertResult why) {
   sender_.count(alert.config.kind, why);
   spdlog::info("alerts: alert={} kind={} event={} probe={} result={}", alert.config.name,
-               alert_kind_name(alert.config.kind), to_string(message.kind), message.event.probe,
+               to_string(alert.config.kind), to_string(message.kind), message.event.probe,
                to_string(why));
 }
 

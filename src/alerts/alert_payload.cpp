@@ -192,20 +192,6 @@ std::string_view to_string(AlertMessage::Kind kind) {
   return "unknown";
 }
 
-std::string_view alert_kind_name(AlertConfig::Kind kind) {
-  switch (kind) {
-    case AlertConfig::Kind::webhook:
-      return "webhook";
-    case AlertConfig::Kind::slack:
-      return "slack";
-    case AlertConfig::Kind::ntfy:
-      return "ntfy";
-    case AlertConfig::Kind::alertmanager:
-      return "alertmanager";
-  }
-  return "unknown";
-}
-
 std::string human_duration(int64_t ms) {
   if (ms < 0) ms = 0;
   if (ms < 10'000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);

@@ -292,7 +292,7 @@ void AlertSender::log_outcome(const Message& message, AlertResult result, long s
   spdlog::log(
       level,
       "alerts: alert={} kind={} event={} probe={} result={} attempts={} status={} target={}{}{}",
-      message.alert_name, alert_kind_name(message.kind), message.label.event, message.label.probe,
+      message.alert_name, to_string(message.kind), message.label.event, message.label.probe,
       to_string(result), message.attempts, status, message.url_for_logs,
       why.empty() ? "" : " why=", why);
 }

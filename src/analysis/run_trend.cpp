@@ -1,5 +1,7 @@
 #include "blip/analysis/run_trend.hpp"
 
+#include "blip/core/cron.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -163,6 +165,16 @@ std::string describe_run_trend(const RunTrend& trend, int64_t max_run_ms, int64_
     text += fmt::format("{} {}", clauses[i].what, when_in_words(clauses[i].at_ms, now_ms));
   }
   return text;
+}
+
+int64_t job_period_ms(const JobSettings& settings, int64_t around_ms) {
+  if (settings.period_ms > 0) return settings.period_ms;
+  std::string problem;
+  const auto schedule = CronSchedule::parse(settings.schedule, settings.time_zone, &problem);
+  if (!schedule) return 0;
+  const auto first = schedule->next_after(around_ms);
+  const auto second = first ? schedule->next_after(*first) : std::nullopt;
+  return second ? *second - *first : 0;
 }
 
 }  // namespace blip

@@ -295,6 +295,18 @@ int run_daemon(const RunOptions& options) {
     }
   };
   recorder->set_outage_hooks(std::move(hooks));
+  jobs.set_forecast_sink([&](size_t index, const std::string& text) {
+    const ProbeConfig& config = *slots[index];
+    AlertEvent event;
+    event.kind = AlertEvent::Kind::job_forecast;
+    event.probe = config.name;
+    event.probe_type = config.type;
+    event.tags = config.tags;
+    event.text = text;
+    event.at_ms = wall_now_ms();
+    spdlog::warn("job: forecast job={} {}", config.name, text);
+    alerts.notify(event);
+  });
   // Pings come from the listener's threads; the loop applies them, each to the job its token named.
   AsyncWake pings_ready(runtime.loop.get(), [&] {
     for (auto& [name, ping] : pings.take()) {

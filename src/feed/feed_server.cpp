@@ -45,6 +45,15 @@ MHD_Result queue_text(MHD_Connection* connection, unsigned status, std::string_v
   return result;
 }
 
+// A CORS preflight's answer: what a page on another origin may send here.
+MHD_Result queue_preflight(MHD_Connection* connection, const char* methods, const char* headers) {
+  return queue_text(connection, MHD_HTTP_NO_CONTENT, "",
+                    {{"Access-Control-Allow-Methods", methods},
+                     {"Access-Control-Allow-Headers", headers},
+                     {"Access-Control-Max-Age", "86400"},
+                     {"Allow", methods}});
+}
+
 // Whether an If-None-Match header names this ETag: in a list, weakly (W/"x"), or as "*".
 bool matches_etag(const char* if_none_match, const std::string& etag) {
   if (!if_none_match) return false;
@@ -163,13 +172,7 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
   try {
     if (ping_path) {
       const std::string_view verb(method);
-      if (verb == "OPTIONS") {
-        return queue_text(connection, MHD_HTTP_NO_CONTENT, "",
-                          {{"Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS"},
-                           {"Access-Control-Allow-Headers", "Content-Type"},
-                           {"Access-Control-Max-Age", "86400"},
-                           {"Allow", "GET, HEAD, POST, OPTIONS"}});
-      }
+      if (verb == "OPTIONS") return queue_preflight(connection, "GET, HEAD, POST, OPTIONS", "Content-Type");
       if (verb != "GET" && verb != "HEAD" && verb != "POST") {
         return queue_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET, HEAD, POST and OPTIONS\n",
                           {{"Allow", "GET, HEAD, POST, OPTIONS"}});
@@ -206,11 +209,7 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
       return MHD_YES;
     }
     if (verb == "OPTIONS") {
-      return queue_text(connection, MHD_HTTP_NO_CONTENT, "",
-                        {{"Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"},
-                         {"Access-Control-Allow-Headers", "If-None-Match, Cache-Control, Content-Type"},
-                         {"Access-Control-Max-Age", "86400"},
-                         {"Allow", "GET, HEAD, OPTIONS"}});
+      return queue_preflight(connection, "GET, HEAD, OPTIONS", "If-None-Match, Cache-Control, Content-Type");
     }
     auto document = routes.feed.respond(url);
     if (!document) return queue_text(connection, MHD_HTTP_NOT_FOUND, "not found\n");

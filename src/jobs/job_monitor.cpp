@@ -58,6 +58,9 @@ void JobMonitor::add(size_t index, const ProbeConfig& config, int64_t probe_id, 
     if (run.start_ms && !job.last_start_ms) job.last_start_ms = run.start_ms;
     if (run.end_ms && !job.last_end_ms) job.last_end_ms = run.end_ms;
     if (!run.end_ms && run.start_ms && job.open_runs.size() < kMaxOpenRuns) job.open_runs.insert(job.open_runs.begin(), run);
+    if (run.start_ms && run.end_ms && job.finished.size() < kTrendRuns) {
+      job.finished.insert(job.finished.begin(), RunPoint{*run.start_ms, *run.end_ms - *run.start_ms});
+    }
     if (run.end_ms && !job.last_run) {
       job.last_run = run;
       if (run.failed) job.failed_since_ms = std::max(*run.end_ms, watching_since_ms);
@@ -173,11 +176,27 @@ void JobMonitor::ping(size_t index, const JobPing& ping) {
       job.failed_since_ms.reset();
     }
     runs_.write_job_run(run);
+    if (run.start_ms) {
+      job.finished.push_back({*run.start_ms, *run.end_ms - *run.start_ms});
+      if (job.finished.size() > kTrendRuns) job.finished.erase(job.finished.begin());
+      forecast(index, job, at);
+    }
     spdlog::info("job: run ended job={} exit={} duration={}", job.config->name,
                  run.exit_status ? std::to_string(*run.exit_status) : std::string(run.failed ? "fail" : "-"),
                  run.start_ms ? format_duration_brief(*run.end_ms - *run.start_ms) : std::string("-"));
   }
   emit(index, job, at);
+}
+
+void JobMonitor::forecast(size_t index, Job& job, int64_t now_ms) {
+  const JobSettings& settings = *job.settings;
+  if (settings.max_run_ms <= 0 || !forecast_) return;
+  const int64_t period = job_period_ms(settings, now_ms);
+  const auto trend = fit_run_trend(job.finished, settings.max_run_ms, period);
+  const bool soon = trend && trend->exceeds_max_run_ms && *trend->exceeds_max_run_ms > now_ms &&
+                    *trend->exceeds_max_run_ms - now_ms <= kForecastHorizonMs;
+  if (soon && !job.forecast_told) forecast_(index, describe_run_trend(*trend, settings.max_run_ms, period, now_ms));
+  job.forecast_told = soon;
 }
 
 std::optional<JobLiveState> JobMonitor::live(size_t index, int64_t now_ms) const {

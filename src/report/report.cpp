@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <set>
 
-#include "blip/core/cron.hpp"
 
 namespace blip {
 namespace {
@@ -58,16 +57,6 @@ ReportData load_report_data(const Store& store, ReportRange range, const std::st
     data.jobs.push_back({name, settings, store.job_runs(name, 0, range.to_ms, kJobRunsRead)});
   }
   return data;
-}
-
-int64_t job_period_ms(const JobSettings& settings, int64_t around_ms) {
-  if (settings.period_ms > 0) return settings.period_ms;
-  std::string problem;
-  const auto schedule = CronSchedule::parse(settings.schedule, settings.time_zone, &problem);
-  if (!schedule) return 0;
-  const auto first = schedule->next_after(around_ms);
-  const auto second = first ? schedule->next_after(*first) : std::nullopt;
-  return second ? *second - *first : 0;
 }
 
 namespace {

@@ -14,17 +14,12 @@
 
 namespace blip::test {
 
-NginxServer::NginxServer() : port_(free_port()) {
-  std::filesystem::create_directories(dir_.file("logs"));
-  std::filesystem::create_directories(dir_.file("tmp"));
-  {
-    // Sparse: 100 MB of body without 100 MB of disk.
-    std::ofstream big(dir_.file("big.bin"));
-    big.seekp(100 * 1024 * 1024 - 1);
-    big.put('\0');
-  }
-  dir_.write("nginx.conf", fmt::format(R"(
-load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
+namespace {
+
+// The part every private nginx's configuration shares: one process in the
+// foreground, its files under `dir`, and the opening of the http block.
+std::string nginx_preamble(const std::string& dir) {
+  return fmt::format(R"(
 daemon off;
 master_process off;
 worker_processes 1;
@@ -38,7 +33,23 @@ http {{
   fastcgi_temp_path {0}/tmp;
   uwsgi_temp_path {0}/tmp;
   scgi_temp_path {0}/tmp;
-  server {{
+)",
+                     dir);
+}
+
+}  // namespace
+
+NginxServer::NginxServer() : port_(free_port()) {
+  std::filesystem::create_directories(dir_.file("logs"));
+  std::filesystem::create_directories(dir_.file("tmp"));
+  {
+    // Sparse: 100 MB of body without 100 MB of disk.
+    std::ofstream big(dir_.file("big.bin"));
+    big.seekp(100 * 1024 * 1024 - 1);
+    big.put('\0');
+  }
+  dir_.write("nginx.conf", "\nload_module /usr/lib/nginx/modules/ngx_http_echo_module.so;\n" +
+                               nginx_preamble(dir_.path()) + fmt::format(R"(  server {{
     listen 127.0.0.1:{1} backlog=4096;
     location = /health {{ default_type text/plain; return 200 "OK"; }}
     location = /missing {{ return 404; }}
@@ -89,23 +100,7 @@ TlsNginxServer::TlsNginxServer(const std::vector<TlsSite>& sites) {
 )",
                            ports_.back(), site.certificate_file, site.key_file, client);
   }
-  dir_.write("nginx.conf", fmt::format(R"(
-daemon off;
-master_process off;
-worker_processes 1;
-pid {0}/nginx.pid;
-error_log {0}/logs/error.log;
-events {{ worker_connections 512; }}
-http {{
-  access_log off;
-  client_body_temp_path {0}/tmp;
-  proxy_temp_path {0}/tmp;
-  fastcgi_temp_path {0}/tmp;
-  uwsgi_temp_path {0}/tmp;
-  scgi_temp_path {0}/tmp;
-{1}}}
-)",
-                                       dir_.path(), servers));
+  dir_.write("nginx.conf", nginx_preamble(dir_.path()) + servers + "}\n");
   process_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{"nginx", "-e", dir_.file("logs/error.log"), "-c", dir_.file("nginx.conf"), "-p",
                                dir_.path()},

@@ -45,10 +45,6 @@ struct AlertRequest {
   std::string body;
 };
 
-// The `[[alert]]` kind's name as config spells it ("webhook", …). The one
-// place blip/alerts names kinds (config.hpp declares a to_string for them
-// that config.cpp does not define yet).
-std::string_view alert_kind_name(AlertConfig::Kind kind);
 
 // The human line: "web-health is down: timeout (no answer within 1s)",
 // "web-health is back after 31s", "3 outages of web-health in the last 1h,

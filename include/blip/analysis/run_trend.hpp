@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "blip/config/config.hpp"
+
 namespace blip {
 
 // One finished run of a job.
@@ -40,5 +42,8 @@ std::optional<RunTrend> fit_run_trend(std::vector<RunPoint> runs, int64_t max_ru
 // at this rate a run exceeds max_run 3 h in 12 days, and overlaps its next
 // start in 19 days", or "runs held at about 41 min over 30 days".
 std::string describe_run_trend(const RunTrend& trend, int64_t max_run_ms, int64_t period_ms, int64_t now_ms);
+
+// The gap between a job's expected starts (its period, or its schedule's after `around_ms`); 0 when unknown.
+int64_t job_period_ms(const JobSettings& settings, int64_t around_ms);
 
 }  // namespace blip

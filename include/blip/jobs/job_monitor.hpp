@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "blip/analysis/run_trend.hpp"
 #include "blip/config/config.hpp"
 #include "blip/core/cron.hpp"
 #include "blip/core/loop.hpp"
@@ -43,6 +44,11 @@ class JobMonitor {
   using SampleSink = std::function<void(size_t index, const Sample&)>;
 
   JobMonitor(uv_loop_t* loop, RecordSink& runs, int64_t last_run_id, SampleSink samples);
+  // Told when, after a run ends, the trend of a job's durations says a run will
+  // exceed max_run within kForecastHorizonMs (once, until that stops being so).
+  using ForecastSink = std::function<void(size_t index, const std::string& text)>;
+  void set_forecast_sink(ForecastSink sink) { forecast_ = std::move(sink); }
+  static constexpr int64_t kForecastHorizonMs = 14 * 86'400'000LL;
   // `index` is the job's index in the recorder; `history` its recent runs from
   // the store, newest first (the last start, open runs and the last failure
   // carry over a restart); `watching_since_ms` when blip began to watch it.
@@ -71,6 +77,8 @@ class JobMonitor {
     std::optional<int64_t> failed_since_ms;  // latched until a run ends with 0
     int64_t last_sample_ms = 0;
     Status last_status = Status::up;
+    std::vector<RunPoint> finished;  // the last kTrendRuns with both ends, oldest first
+    bool forecast_told = false;
   };
   struct Verdict {
     Status status = Status::up;
@@ -83,11 +91,13 @@ class JobMonitor {
   // The time after which a start is late; 0 when none is expected.
   int64_t due_ms(const Job& job) const;
   void emit(size_t index, Job& job, int64_t now_ms);
+  void forecast(size_t index, Job& job, int64_t now_ms);
 
   uv_loop_t* loop_;
   RecordSink& runs_;
   int64_t next_run_id_;
   SampleSink samples_;
+  ForecastSink forecast_;
   std::map<size_t, Job> jobs_;
   Timer tick_;
 };

@@ -102,8 +102,6 @@ struct Report {
   std::vector<JobOverlap> job_overlaps;  // only pairs with at least one outage during a run
 };
 
-// The gap between a job's expected starts (its period, or its schedule's after `around_ms`); 0 when unknown.
-int64_t job_period_ms(const JobSettings& settings, int64_t around_ms);
 
 // Where a report's per-probe rollup totals come from: the store by default,
 // or a cache that answers the same for repeated ranges (the feed).

@@ -267,19 +267,24 @@ int run_daemon(const RunOptions& options) {
   hooks.in_maintenance = [&](const ProbeConfig& config, int64_t start_ms) {
     return windows.active(config, start_ms).has_value();
   };
-  hooks.changed = [&](size_t index, const OutageRow& row) {
-    const ProbeConfig& config = *slots[index];
+  auto event_of = [&](AlertEvent::Kind kind, const ProbeConfig& config) {
     AlertEvent event;
-    event.kind = row.end_ms ? AlertEvent::Kind::outage_closed : AlertEvent::Kind::outage_opened;
+    event.kind = kind;
     event.probe = config.name;
     event.probe_type = config.type;
     event.tags = config.tags;
+    event.at_ms = wall_now_ms();
+    return event;
+  };
+  hooks.changed = [&](size_t index, const OutageRow& row) {
+    const ProbeConfig& config = *slots[index];
+    AlertEvent event =
+        event_of(row.end_ms ? AlertEvent::Kind::outage_closed : AlertEvent::Kind::outage_opened, config);
     event.outage_id = row.id;
     event.start_ms = row.start_ms;
     event.end_ms = row.end_ms.value_or(0);
     event.error = row.error;
     event.detail = row.detail;
-    event.at_ms = wall_now_ms();
     std::optional<std::string> newly_found;
     if (!row.end_ms) {
       auto observation = phases.opened(config.name, row.start_ms, started_ms);
@@ -297,13 +302,8 @@ int run_daemon(const RunOptions& options) {
   recorder->set_outage_hooks(std::move(hooks));
   jobs.set_forecast_sink([&](size_t index, const std::string& text) {
     const ProbeConfig& config = *slots[index];
-    AlertEvent event;
-    event.kind = AlertEvent::Kind::job_forecast;
-    event.probe = config.name;
-    event.probe_type = config.type;
-    event.tags = config.tags;
+    AlertEvent event = event_of(AlertEvent::Kind::job_forecast, config);
     event.text = text;
-    event.at_ms = wall_now_ms();
     spdlog::warn("job: forecast job={} {}", config.name, text);
     alerts.notify(event);
   });

@@ -156,8 +156,7 @@ int run_exec(const ExecOptions& options, std::ostream& err) {
           if (n <= 0 && errno != EINTR) break;
           if (n > 0) written += n;
         }
-        tail.append(buffer.data(), static_cast<size_t>(got));
-        if (tail.size() > 2 * kMaxRunOutputBytes) tail.erase(0, tail.size() - kMaxRunOutputBytes);
+        keep_output_tail(tail, {buffer.data(), static_cast<size_t>(got)});
       }
     }
     int status = 0;

@@ -205,12 +205,11 @@ int run_daemon(const RunOptions& options) {
   auto active_configs = std::make_shared<const std::vector<ProbeConfig>>(configs);
 
   // What the feed sees: a snapshot the loop publishes every second and after transitions.
-  std::function<std::optional<JobLiveState>(size_t, int64_t)> jobs_live = [](size_t, int64_t) { return std::nullopt; };
-  std::function<bool(const ProbeConfig&, int64_t)> maintenance_of = [](const ProbeConfig&, int64_t) { return false; };
-  std::function<std::vector<MaintenanceWindow>(int64_t)> maintenance_windows = [](int64_t) {
-    return std::vector<MaintenanceWindow>{};
-  };
-  std::function<std::vector<AlertCountRow>()> alert_counts = [] { return std::vector<AlertCountRow>{}; };
+  // Built once the recorder's sink exists (they feed it); the snapshot reads them when they do.
+  const MaintenanceCalendar windows(loaded->maintenance);
+  constexpr int64_t kMaintenanceShownAheadMs = 7 * 86'400'000LL;
+  std::optional<JobMonitor> jobs;
+  std::optional<AlertDispatcher> alerts;
   uint64_t snapshot_sequence = 0;
   uint64_t published_transitions = 0;
   std::optional<LoopWatch> loop_watch;
@@ -226,11 +225,16 @@ int run_daemon(const RunOptions& options) {
     snapshot->probes.reserve(active.size());
     for (size_t index : active) {
       snapshot->probes.push_back(recorder->live()[index]);
-      snapshot->probes.back().job = jobs_live(index, snapshot->taken_wall_ms);
-      snapshot->probes.back().in_maintenance = maintenance_of(*slots[index], snapshot->taken_wall_ms);
+      if (jobs) snapshot->probes.back().job = jobs->live(index, snapshot->taken_wall_ms);
+      snapshot->probes.back().in_maintenance = windows.active(*slots[index], snapshot->taken_wall_ms).has_value();
     }
-    snapshot->maintenance = maintenance_windows(snapshot->taken_wall_ms);
-    snapshot->alert_counts = alert_counts();
+    snapshot->maintenance = windows.between(snapshot->taken_wall_ms, snapshot->taken_wall_ms + kMaintenanceShownAheadMs);
+    if (alerts) {
+      for (const AlertCount& count : alerts->counts()) {
+        snapshot->alert_counts.push_back(
+            {std::string(to_string(count.kind)), std::string(to_string(count.result)), count.count});
+      }
+    }
     if (loop_watch) {
       snapshot->loop_lag_us = loop_watch->last_lag_us();
       snapshot->loop_lag = loop_watch->lag_histogram();
@@ -246,19 +250,18 @@ int run_daemon(const RunOptions& options) {
     if (listen && recorder->transitions() != published_transitions) publish_soon.start(0);
   };
   Scheduler scheduler(runtime.loop.get(), configs, runtime.probes, record);
-  JobMonitor jobs(runtime.loop.get(), *writer, last_job_run_id, record);
+  jobs.emplace(runtime.loop.get(), *writer, last_job_run_id, record);
   for (size_t i = 0; i < configs.size(); ++i) {
-    if (configs[i].type == "job") jobs.add(i, configs[i], probe_ids[i], job_history[i], started_ms);
+    if (configs[i].type == "job") jobs->add(i, configs[i], probe_ids[i], job_history[i], started_ms);
   }
   // Alerts: told of each outage as the recorder opens and closes it; held in maintenance windows.
-  const MaintenanceCalendar windows(loaded->maintenance);
   auto config_named = [&](const std::string& name) -> const ProbeConfig* {
     for (size_t index : active) {
       if (slots[index]->name == name) return slots[index];
     }
     return nullptr;
   };
-  AlertDispatcher alerts(runtime.loop.get(), runtime.curl, loaded->alerts, [&](const AlertEvent& event) {
+  alerts.emplace(runtime.loop.get(), runtime.curl, loaded->alerts, [&](const AlertEvent& event) {
     const ProbeConfig* config = config_named(event.probe);
     return config && windows.active(*config, event.start_ms != 0 ? event.start_ms : event.at_ms).has_value();
   });
@@ -291,43 +294,32 @@ int run_daemon(const RunOptions& options) {
       event.text = std::move(observation.phase_text);
       newly_found = std::move(observation.newly_found);
     }
-    alerts.notify(event);
+    alerts->notify(event);
     if (newly_found) {
       AlertEvent found = event;
       found.kind = AlertEvent::Kind::pattern_found;
       found.text = *newly_found;
-      alerts.notify(found);
+      alerts->notify(found);
     }
   };
   recorder->set_outage_hooks(std::move(hooks));
-  jobs.set_forecast_sink([&](size_t index, const std::string& text) {
+  jobs->set_forecast_sink([&](size_t index, const std::string& text) {
     const ProbeConfig& config = *slots[index];
     AlertEvent event = event_of(AlertEvent::Kind::job_forecast, config);
     event.text = text;
     spdlog::warn("job: forecast job={} {}", config.name, text);
-    alerts.notify(event);
+    alerts->notify(event);
   });
   // Pings come from the listener's threads; the loop applies them, each to the job its token named.
   AsyncWake pings_ready(runtime.loop.get(), [&] {
     for (auto& [name, ping] : pings.take()) {
       for (size_t index : active) {
-        if (slots[index]->name == name && slots[index]->type == "job") jobs.ping(index, ping);
+        if (slots[index]->name == name && slots[index]->type == "job") jobs->ping(index, ping);
       }
     }
   });
   pings.set_wake([&] { pings_ready.send(); });
   pings_ready.send();  // any that came before the loop was ready
-  jobs_live = [&](size_t index, int64_t now_ms) { return jobs.live(index, now_ms); };
-  maintenance_of = [&](const ProbeConfig& config, int64_t now_ms) { return windows.active(config, now_ms).has_value(); };
-  constexpr int64_t kMaintenanceShownAheadMs = 7 * 86'400'000LL;
-  maintenance_windows = [&](int64_t now_ms) { return windows.between(now_ms, now_ms + kMaintenanceShownAheadMs); };
-  alert_counts = [&] {
-    std::vector<AlertCountRow> rows;
-    for (const AlertCount& count : alerts.counts()) {
-      rows.push_back({std::string(to_string(count.kind)), std::string(to_string(count.result)), count.count});
-    }
-    return rows;
-  };
 
   loop_watch.emplace(runtime.loop.get(), [&](const BlindWindow& window) {
     spdlog::warn("blind: reason={} start={} duration={}", window.reason, format_iso8601_ms(window.start_ms),
@@ -348,8 +340,8 @@ int run_daemon(const RunOptions& options) {
   bool stopping = false;
   auto finish = [&] {
     loop_watch->stop();
-    jobs.stop();
-    alerts.stop(0);  // a send still going is abandoned: stopping never waits on an endpoint
+    jobs->stop();
+    alerts->stop(0);  // a send still going is abandoned: stopping never waits on an endpoint
     maintenance.stop();
     publish_soon.stop();
     recorder->close_open(wall_now_ms(), "shutdown");
@@ -389,7 +381,7 @@ int run_daemon(const RunOptions& options) {
     const ProbeChanges changes = compare_probes(slots, next.probes);
     const int64_t now_ms = wall_now_ms();
     for (size_t index : changes.removed) {
-      jobs.remove(index);
+      jobs->remove(index);
       scheduler.remove(index);
       recorder->remove_probe(index, now_ms, "removed");
       runtime.probes[index].reset();
@@ -404,7 +396,7 @@ int run_daemon(const RunOptions& options) {
         const int64_t probe_id = writer->add_probe(config);
         recorder->add_probe(config, probe_id);
         const size_t added_index = scheduler.add(config, runtime.add(config));
-        if (config.type == "job") jobs.add(added_index, config, probe_id, {}, now_ms);
+        if (config.type == "job") jobs->add(added_index, config, probe_id, {}, now_ms);
         slots.push_back(&config);
       }
       order.push_back(index);
@@ -449,7 +441,7 @@ int run_daemon(const RunOptions& options) {
   spdlog::info("run: started probes={} db={} config={}", configs.size(), options.db_path, options.config_dir);
   log_descriptor_room(open_files_limit, configs);
   scheduler.start();
-  jobs.start();
+  jobs->start();
   runtime.loop.run();
   pings.set_wake(nullptr);  // the listener outlives the loop's handles
   if (reload_thread.joinable()) reload_thread.join();

@@ -184,10 +184,7 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
       auto& request = *static_cast<PingRequest*>(*request_state);
       if (*upload_data_size != 0) {
         request.received += *upload_data_size;
-        if (request.received <= kMaxPingBodyBytes) {
-          request.body.append(upload_data, *upload_data_size);
-          if (request.body.size() > 2 * kMaxRunOutputBytes) request.body.erase(0, request.body.size() - kMaxRunOutputBytes);
-        }
+        if (request.received <= kMaxPingBodyBytes) keep_output_tail(request.body, {upload_data, *upload_data_size});
         *upload_data_size = 0;
         return MHD_YES;
       }

@@ -17,6 +17,12 @@ constexpr int64_t kEarlyStartToleranceMs = 30'000;
 
 }  // namespace
 
+void keep_output_tail(std::string& tail, std::string_view data) {
+  tail.append(data);
+  // Trimmed in steps, not per byte: at most twice the cap is ever held.
+  if (tail.size() > 2 * kMaxRunOutputBytes) tail.erase(0, tail.size() - kMaxRunOutputBytes);
+}
+
 std::string clean_run_output(std::string_view output) {
   // Line by line, so the lines survive; the last ones are what a person needs.
   std::string cleaned;

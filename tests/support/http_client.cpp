@@ -1,5 +1,7 @@
 #include "support/http_client.hpp"
 
+#include "support/transcript.hpp"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -54,6 +56,10 @@ HttpResponse http_request(const std::string& url, const std::string& method, con
     return response;
   }
   curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  // The response only: a ping's URL carries its token, the request is the test's own.
+  std::string seen = std::to_string(response.status) + "\n";
+  for (const auto& [name, value] : response.headers) seen += name + ": " + value + "\n";
+  keep_transcript("http response", seen + response.body);
   return response;
 }
 

@@ -1,5 +1,7 @@
 #include "support/process.hpp"
 
+#include "support/transcript.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -8,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -40,6 +43,14 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
     execvp(args[0], args.data());
     _exit(127);
   }
+  // blip itself, or blip under a wrapper (unshare, setpriv): its output is a transcript.
+  if (std::find(argv.begin(), argv.end(), BLIP_BINARY) != argv.end()) {
+    for (const std::string& path : {stdout_path, stderr_path}) {
+      if (path != "/dev/null" && std::find(blip_output_.begin(), blip_output_.end(), path) == blip_output_.end()) {
+        blip_output_.push_back(path);
+      }
+    }
+  }
 }
 
 ChildProcess::~ChildProcess() {
@@ -48,6 +59,7 @@ ChildProcess::~ChildProcess() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
+  for (const std::string& path : blip_output_) keep_transcript("blip output " + path, read_file(path));
 }
 
 void ChildProcess::signal(int signal_number) const { kill(pid_, signal_number); }

@@ -24,6 +24,8 @@ class ChildProcess {
 
  private:
   pid_t pid_ = -1;
+  // blip's output files, kept as a transcript when the process is done with.
+  std::vector<std::string> blip_output_;
   bool reaped_ = false;
   int status_ = 0;
 };

@@ -19,6 +19,7 @@
 #include "support/postgres_server.hpp"
 #include "support/redis_server.hpp"
 #include "support/servers.hpp"
+#include "support/transcript.hpp"
 
 namespace blip {
 namespace {
@@ -209,6 +210,23 @@ tags = ["redis"]
   std::cerr << fmt::format("healthy after {:.2f} s\n",
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 
+  // What the running process holds: not root, no capability in any set, and a root
+  // filesystem it cannot write to (only its volume).
+  std::string status;
+  ASSERT_EQ(podman({"exec", name, "cat", "/proc/1/status"}, &status), 0) << status;
+  EXPECT_NE(status.find("\nUid:\t10001\t10001\t10001\t10001\n"), std::string::npos) << status;
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    EXPECT_NE(status.find(fmt::format("\n{}:\t0000000000000000\n", set)), std::string::npos) << set << "\n" << status;
+  }
+  EXPECT_NE(status.find("\nNoNewPrivs:\t1\n"), std::string::npos) << status;
+  for (const char* path : {"/x", "/usr/bin/x", "/etc/blip/x", "/var/lib/x"}) {
+    std::string write_error;
+    EXPECT_NE(podman({"exec", name, "sh", "-c", fmt::format("echo x > {}", path)}, &write_error), 0) << path;
+    EXPECT_NE(write_error.find("Read-only file system"), std::string::npos) << path << ": " << write_error;
+  }
+  EXPECT_EQ(podman({"exec", name, "sh", "-c", "echo x > /var/lib/blip/probe-write && rm /var/lib/blip/probe-write"}), 0)
+      << "the volume is writable";
+
   const std::string summary_url = fmt::format("http://127.0.0.1:{}/api/v2/summary.json", feed_port);
   json summary;
   auto all_operational = [&] {
@@ -249,6 +267,7 @@ tags = ["redis"]
   podman({"logs", name}, &logs);
   EXPECT_EQ(exit_code, "0\n") << logs;
   EXPECT_NE(logs.find("run: stopped"), std::string::npos) << logs;
+  test::keep_transcript("blip output (podman logs)", logs);
 
   // From the host: the volume holds the samples and the outage.
   Store store(dir.file("data/blip.db"), Store::Mode::read_only);

@@ -4,8 +4,11 @@
 #include <openssl/asn1.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <optional>
@@ -170,6 +173,7 @@ class HttpProbe final : public Probe {
     bool read_chain = true;                 // false: a reused connection whose chain is known already
     std::optional<int64_t> cert_expiry_ms;  // from this attempt's handshakes
     bool headers_ended = false;             // the last response's blank line came
+    int socket_errno = 0;                   // why socket() failed, if it did
     char error[CURL_ERROR_SIZE] = {};
   };
 
@@ -193,6 +197,13 @@ class HttpProbe final : public Probe {
     if (line.rfind("HTTP/", 0) == 0) attempt->headers_ended = false;  // a next response (a redirect, 100 Continue)
     if (line == "\r\n" || line == "\n") attempt->headers_ended = true;
     return size * count;
+  }
+
+  static curl_socket_t on_open_socket(void* user, curlsocktype, curl_sockaddr* address) {
+    auto* attempt = static_cast<Attempt*>(user);
+    const curl_socket_t socket_fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    attempt->socket_errno = socket_fd == CURL_SOCKET_BAD ? errno : 0;
+    return socket_fd;
   }
 
   // Runs once the connection is up (the TLS handshake done), before the
@@ -246,6 +257,8 @@ class HttpProbe final : public Probe {
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &attempt);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &HttpProbe::on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, &attempt);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &HttpProbe::on_open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &attempt);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     if (settings_.method == "HEAD") {
@@ -343,6 +356,9 @@ class HttpProbe final : public Probe {
       std::string detail = error == ErrorClass::body_too_large
                                ? fmt::format("body larger than {} bytes", settings_.max_body_bytes)
                                : (attempt.error[0] ? attempt.error : curl_easy_strerror(code));
+      // curl says "Couldn't connect to server" when socket() itself failed: name the cause, so that
+      // the scheduler can tell blip's own want of descriptors from a target that refuses.
+      if (attempt.socket_errno != 0) detail += fmt::format(" (socket: {})", std::strerror(attempt.socket_errno));
       return ProbeResult::failure(error, std::move(detail), phases);
     }
     if (!attempt.headers_ended) {

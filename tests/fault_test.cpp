@@ -5,11 +5,17 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <thread>
 
 #include "blip/cli/probe_runtime.hpp"
+#include "blip/core/clock.hpp"
 #include "support/hostile_server.hpp"
 #include "support/postgres_server.hpp"
 #include "support/redis_server.hpp"
@@ -158,6 +164,59 @@ TEST(PostgresFaults, MaxConnectionsReachedIsRefusedAndRecovers) {
   held.clear();  // psql killed: its backend goes, a slot frees
   ASSERT_TRUE(test::wait_until([&] { return probe_once(config).status == Status::up; }, 20s, 100ms))
       << "up again once a connection slot is free";
+}
+
+// SIGKILL to the postmaster and every backend, by their ids, as the OOM killer
+// or a crashed VM would leave it; then a start that must run crash recovery.
+TEST(PostgresFaults, KilledWithSigkillThenCrashRecoveryThenUpOnTheSameProbe) {
+  test::PostgresServer server;
+  const std::string data = server.sql("SHOW data_directory");
+  ProbeConfig config = postgres_probe(server.dsn(), PostgresSettings::Mode::write, 500);
+  int64_t killed_ms = 0;
+  int64_t restarted_ms = 0;
+  auto samples = test::run_probes_for({config}, 6s, [&] {
+    std::this_thread::sleep_for(1s);
+    const pid_t postmaster = std::stoi(test::read_file(data + "/postmaster.pid"));
+    std::vector<pid_t> backends;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::string stat = test::read_file(entry.path().string() + "/stat");
+      const size_t after_name = stat.rfind(')');
+      if (after_name == std::string::npos) continue;
+      int parent = 0;
+      if (std::sscanf(stat.c_str() + after_name + 1, " %*c %d", &parent) == 1 && parent == postmaster) {
+        backends.push_back(std::stoi(name));
+      }
+    }
+    killed_ms = wall_now_ms();
+    kill(postmaster, SIGKILL);
+    for (pid_t backend : backends) kill(backend, SIGKILL);
+    std::this_thread::sleep_for(1500ms);
+    server.start();  // the same data: "database system was interrupted", automatic recovery
+    restarted_ms = wall_now_ms();
+  });
+  const auto& db = samples[0];
+  ASSERT_GE(db.size(), 20U);
+  int refused = 0;
+  for (const Sample& sample : db) {
+    if (sample.sent_ms < killed_ms - 100) {
+      EXPECT_EQ(sample.status, Status::up) << sample.detail;
+    }
+    if (sample.status != Status::down) continue;
+    // The pooled connection breaks (reset), new ones find no listener or a server still recovering (refused).
+    EXPECT_TRUE(sample.error == ErrorClass::reset || sample.error == ErrorClass::refused)
+        << to_string(sample.error) << ": " << sample.detail;
+    refused += sample.error == ErrorClass::refused;
+  }
+  EXPECT_GE(refused, 5);
+  EXPECT_EQ(db.back().status, Status::up) << "the same probe reconnects after the restart: " << db.back().detail;
+  EXPECT_GT(db.back().sent_ms, restarted_ms);
+  std::map<std::string, int> seen;
+  for (const Sample& sample : db) {
+    if (sample.status == Status::down) ++seen[std::string(to_string(sample.error)) + " \"" + sample.detail.substr(0, 90) + "\""];
+  }
+  for (const auto& [what, count] : seen) std::printf("[ fault    ] postgres SIGKILLed: %3d x %s\n", count, what.c_str());
 }
 
 TEST(PostgresFaults, InRecoveryReadsAnswerWritesFailAndWithoutHotStandbyItRefuses) {

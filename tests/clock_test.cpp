@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "blip/analysis/outage_tracker.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
 #include "support/daemon.hpp"
@@ -73,6 +74,7 @@ TEST(ClockSteps, StepsForwardAndBackIntoAnOutageAreBlindWindowsNeverAnInvertedOu
   sleep(1s);
   step(0);  // back an hour, inside the second outage: it would end before it began
   sleep(1s);
+  const int64_t thaw_2 = wall_now_ms();
   flaky.thaw();
   sleep(1s);
   step(-kHourMs);  // back another hour, to before blip started
@@ -154,8 +156,39 @@ TEST(ClockSteps, StepsForwardAndBackIntoAnOutageAreBlindWindowsNeverAnInvertedOu
   // The first began before the forward step and ended after it: the step is inside it, and inside a blind window.
   EXPECT_NEAR(static_cast<double>(outages[0].start_ms), static_cast<double>(freeze_1), 500.0);
   EXPECT_NEAR(static_cast<double>(*outages[0].end_ms), static_cast<double>(thaw_1 + kHourMs), 500.0);
-  // The second began an hour ahead and its first answer came after the step back: cut to no length.
+  // The second began an hour ahead and its first answer came after the step back: its length is the
+  // monotonic clock's, from its start (not cut to nothing, not negative).
   EXPECT_NEAR(static_cast<double>(outages[1].start_ms), static_cast<double>(freeze_2 + kHourMs), 500.0);
+  EXPECT_NEAR(static_cast<double>(*outages[1].end_ms - outages[1].start_ms), static_cast<double>(thaw_2 - freeze_2),
+              600.0);
+}
+
+// The same rule on hand-made samples: an answer stamped before the outage began.
+TEST(ClockSteps, OutageClosedAfterAStepBackTakesItsMonotonicLength) {
+  OutageTracker tracker(2);
+  auto sample = [](int64_t sent_ms, int64_t sent_mono_us, Status status) {
+    Sample s;
+    s.sent_ms = sent_ms;
+    s.sent_mono_us = sent_mono_us;
+    s.latency_us = 2'000;
+    s.status = status;
+    s.error = status == Status::down ? ErrorClass::timeout : ErrorClass::none;
+    return s;
+  };
+  constexpr int64_t t = 1'800'000'000'000;
+  EXPECT_FALSE(tracker.observe(sample(t, 10'000'000, Status::down)));
+  ASSERT_TRUE(tracker.observe(sample(t + 100, 10'100'000, Status::down)));
+  // 3 s later on the monotonic clock, but the wall clock went back an hour meanwhile.
+  auto closed = tracker.observe(sample(t + 3'000 - kHourMs, 13'000'000, Status::up));
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->start_ms, t);
+  EXPECT_EQ(closed->end_ms, t + 3'002);
+  // Without monotonic times (samples from elsewhere) the end is never before the start.
+  OutageTracker plain(1);
+  ASSERT_TRUE(plain.observe(sample(t, 0, Status::down)));
+  auto cut = plain.observe(sample(t - kHourMs, 0, Status::up));
+  ASSERT_TRUE(cut);
+  EXPECT_EQ(cut->end_ms, t);
 }
 
 }  // namespace

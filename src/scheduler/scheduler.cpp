@@ -130,6 +130,7 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
   if (flight == state.in_flight.end()) return;
   Sample sample;
   sample.sent_ms = flight->second.sent_ms;
+  sample.sent_mono_us = flight->second.sent_mono_us;
   sample.latency_us = latency_us;
   sample.error = result.error;
   sample.phases = result.phases;

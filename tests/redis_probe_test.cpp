@@ -143,7 +143,7 @@ TEST(RedisProbe, ErrorRepliesAreClassified) {
       {"ERR Client sent AUTH, but no password is set", ErrorClass::auth},
       {"ERR wrong number of arguments for 'auth' command", ErrorClass::auth},
       {"NOPERM this user has no permissions to run the 'set' command", ErrorClass::auth},
-      {"ERR max number of clients reached", ErrorClass::query},
+      {"ERR max number of clients reached", ErrorClass::refused},  // as Postgres' "too many clients"
       {"WRONGTYPE Operation against a key holding the wrong kind of value", ErrorClass::query},
       {"READONLY You can't write against a read only replica.", ErrorClass::query},
       {"ERR DB index is out of range", ErrorClass::query},

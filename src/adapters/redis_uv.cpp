@@ -129,6 +129,8 @@ bool starts_with(std::string_view text, std::string_view prefix) {
 ErrorClass classify_redis_error_reply(std::string_view message) {
   if (!message.empty() && message.front() == '-') message.remove_prefix(1);
   const std::string lower = lowercase(message);
+  // maxclients reached: the server took the connection only to say so and close it.
+  if (lower.find("max number of clients reached") != std::string::npos) return ErrorClass::refused;
   // "ERR AUTH <password> called without any password configured", "ERR Client sent AUTH, but no
   // password is set", "ERR invalid password", "ERR wrong number of arguments for 'auth' command"
   // (a username sent to Redis 5), but not "ERR max number of clients reached" in reply to AUTH.

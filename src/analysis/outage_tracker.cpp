@@ -10,6 +10,7 @@ std::optional<OutageTransition> OutageTracker::observe(const Sample& sample) {
   if (sample.status == counted_) {
     if (consecutive_down_++ == 0) {
       first_down_ms_ = sample.sent_ms;
+      first_down_mono_us_ = sample.sent_mono_us;
       first_error_ = sample.error;
       first_detail_ = sample.detail;
     }
@@ -24,7 +25,13 @@ std::optional<OutageTransition> OutageTracker::observe(const Sample& sample) {
   consecutive_down_ = 0;
   if (!open_) return std::nullopt;
   open_ = false;
-  return OutageTransition{OutageTransition::Kind::closed, first_down_ms_, sample.completed_ms(),
+  int64_t end_ms = sample.completed_ms();
+  // The wall clock stepped back during the outage: its answer came "before" it began. Its length on the
+  // monotonic clock, from its start, is what is known; a forward step is a clock_jump blind window inside it.
+  if (end_ms < first_down_ms_ && sample.sent_mono_us > 0 && first_down_mono_us_ > 0) {
+    end_ms = first_down_ms_ + (sample.sent_mono_us + sample.latency_us - first_down_mono_us_) / 1000;
+  }
+  return OutageTransition{OutageTransition::Kind::closed, first_down_ms_, std::max(end_ms, first_down_ms_),
                           first_error_, first_detail_, down_samples};
 }
 

@@ -4,8 +4,11 @@
 #include <openssl/asn1.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <optional>
@@ -169,6 +172,8 @@ class HttpProbe final : public Probe {
     std::string body;  // kept only while expect_body needs it, up to body_limit
     bool read_chain = true;                 // false: a reused connection whose chain is known already
     std::optional<int64_t> cert_expiry_ms;  // from this attempt's handshakes
+    bool headers_ended = false;             // the last response's blank line came
+    int socket_errno = 0;                   // why socket() failed, if it did
     char error[CURL_ERROR_SIZE] = {};
   };
 
@@ -181,6 +186,24 @@ class HttpProbe final : public Probe {
     if (attempt->body_bytes > attempt->body_limit) return 0;
     if (attempt->keep_body) attempt->body.append(data, bytes);
     return bytes;
+  }
+
+  // curl 7.88 takes a connection closed in the middle of the headers for a
+  // complete answer (CURLE_OK, the status line's code): the blank line that
+  // ends them is what says the answer came whole.
+  static size_t on_header(char* data, size_t size, size_t count, void* user) {
+    auto* attempt = static_cast<Attempt*>(user);
+    const std::string_view line(data, size * count);
+    if (line.rfind("HTTP/", 0) == 0) attempt->headers_ended = false;  // a next response (a redirect, 100 Continue)
+    if (line == "\r\n" || line == "\n") attempt->headers_ended = true;
+    return size * count;
+  }
+
+  static curl_socket_t on_open_socket(void* user, curlsocktype, curl_sockaddr* address) {
+    auto* attempt = static_cast<Attempt*>(user);
+    const curl_socket_t socket_fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    attempt->socket_errno = socket_fd == CURL_SOCKET_BAD ? errno : 0;
+    return socket_fd;
   }
 
   // Runs once the connection is up (the TLS handshake done), before the
@@ -232,6 +255,10 @@ class HttpProbe final : public Probe {
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, attempt.error);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &HttpProbe::on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &attempt);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &HttpProbe::on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &attempt);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &HttpProbe::on_open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &attempt);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     if (settings_.method == "HEAD") {
@@ -329,7 +356,13 @@ class HttpProbe final : public Probe {
       std::string detail = error == ErrorClass::body_too_large
                                ? fmt::format("body larger than {} bytes", settings_.max_body_bytes)
                                : (attempt.error[0] ? attempt.error : curl_easy_strerror(code));
+      // curl says "Couldn't connect to server" when socket() itself failed: name the cause, so that
+      // the scheduler can tell blip's own want of descriptors from a target that refuses.
+      if (attempt.socket_errno != 0) detail += fmt::format(" (socket: {})", std::strerror(attempt.socket_errno));
       return ProbeResult::failure(error, std::move(detail), phases);
+    }
+    if (!attempt.headers_ended) {
+      return ProbeResult::failure(ErrorClass::reset, "connection closed in the middle of the response headers", phases);
     }
     long status = 0;
     curl_easy_getinfo(attempt.easy, CURLINFO_RESPONSE_CODE, &status);

@@ -40,6 +40,12 @@ bool contains(const std::string& text, const char* part) { return text.find(part
 // libpq reports connection failures as text only.
 ErrorClass classify_connect_error(const std::string& error) {
   if (contains(error, "Connection refused")) return ErrorClass::refused;
+  // The server answers but takes no session: every slot is taken (53300), or it is starting up, shutting
+  // down or in recovery without hot standby (57P03). It refuses the connection, it speaks Postgres fine.
+  if (contains(error, "too many clients") || contains(error, "remaining connection slots are reserved") ||
+      contains(error, "the database system is")) {
+    return ErrorClass::refused;
+  }
   if (contains(error, "authentication") || contains(error, "pg_hba.conf") || contains(error, "does not exist") ||
       contains(error, "password")) {
     return ErrorClass::auth;

@@ -130,6 +130,7 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
   if (flight == state.in_flight.end()) return;
   Sample sample;
   sample.sent_ms = flight->second.sent_ms;
+  sample.sent_mono_us = flight->second.sent_mono_us;
   sample.latency_us = latency_us;
   sample.error = result.error;
   sample.phases = result.phases;
@@ -150,6 +151,14 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
     sample.error = ErrorClass::none;
     sample.phases = {};
     sample.detail = "blip is out of file descriptors: " + sample.detail;
+    // Said in the log too (blind samples keep no detail in the store), at most every 10 s.
+    if (descriptor_warning_mono_us_ == 0 || mono_now_us() - descriptor_warning_mono_us_ > 10'000'000) {
+      descriptor_warning_mono_us_ = mono_now_us();
+      const int64_t open = open_descriptor_count();  // -1: not even one left to count them with
+      spdlog::warn("scheduler: out of file descriptors probe={} open={} detail=\"{}\"; attempts without a socket "
+                   "are stored as blind, not as the target's failure",
+                   state.config->name, open < 0 ? std::string("all") : std::to_string(open), sample.detail);
+    }
   } else if (!result.ok) {
     sample.status = Status::down;
   } else if (result.degraded ||

@@ -36,6 +36,7 @@ class OutageTracker {
   bool open_ = false;
   int64_t consecutive_down_ = 0;
   int64_t first_down_ms_ = 0;
+  int64_t first_down_mono_us_ = 0;
   ErrorClass first_error_ = ErrorClass::none;
   std::string first_detail_;
 };

@@ -96,6 +96,7 @@ class Scheduler {
   std::function<void()> on_drained_;
   std::function<bool(int64_t)> stalled_since_;
   LagHistogram schedule_lag_;
+  int64_t descriptor_warning_mono_us_ = 0;  // when the log last said blip ran out of descriptors
 };
 
 }  // namespace blip

@@ -668,8 +668,13 @@ TEST(Feed, SlowClientsAndSteadyLoadStarveNeitherProbingNorOtherClients) {
   }
   const std::string log = blip.log();
   const int64_t lag_p99_us = log_number(log, "schedule_lag_p99_us");
-  ASSERT_GE(lag_p99_us, 0) << log;
-  EXPECT_LT(lag_p99_us, 5000) << log;
+  ASSERT_NE(lag_p99_us, -1) << "the daemon logs its schedule lag when it stops\n" << log;
+  // The loop shares two cores with the feed's threads serving 200 requests a
+  // second, 500 slow connections and the test's own clients (and, on a CI
+  // machine, other jobs): the 1 % latest ticks may each wait out a CFS time
+  // slice or two (6-12 ms). 5 ms was within one slice of the quantum; 20 ms
+  // still fails a loop that serves requests itself, which makes most ticks wait.
+  EXPECT_LT(lag_p99_us, 20'000) << log;
 }
 
 }  // namespace

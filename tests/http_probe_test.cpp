@@ -190,7 +190,9 @@ TEST_F(HttpProbeTest, ManyProbesAtOnceAllAnswer) {
     configs.push_back(http_probe(nginx_->url("/health")));
     configs.back().name = "p" + std::to_string(i);
   }
-  for (const Sample& sample : run_each_probe_once(configs)) EXPECT_EQ(sample.status, Status::up) << sample.detail;
+  const std::vector<Sample> samples = run_each_probe_once(configs);
+  ASSERT_EQ(samples.size(), configs.size()) << "without samples the loop below checks nothing";
+  for (const Sample& sample : samples) EXPECT_EQ(sample.status, Status::up) << sample.detail;
 }
 
 }  // namespace

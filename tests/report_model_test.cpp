@@ -86,13 +86,13 @@ class ReportModel : public ::testing::Test {
     store.flush(F + 59 * kMinute + 30 * kSecond);  // the samples, and "last alive"
   }
 
-  Report report(int64_t from_ms, int64_t to_ms) {
+  Report report_for(int64_t from_ms, int64_t to_ms) {
     Store store(dir_.file("blip.db"), Store::Mode::read_only);
     return build_report(store, {from_ms, to_ms, to_ms});
   }
-  static const ProbeSummary& summary(const Report& report, const std::string& probe) {
-    for (const ProbeSummary& summary : report.summaries) {
-      if (summary.probe == probe) return summary;
+  static const ProbeSummary& summary_of(const Report& report, const std::string& probe) {
+    for (const ProbeSummary& candidate : report.summaries) {
+      if (candidate.probe == probe) return candidate;
     }
     throw std::runtime_error("no summary for " + probe);
   }
@@ -101,8 +101,8 @@ class ReportModel : public ::testing::Test {
 };
 
 TEST_F(ReportModel, TheHourAddsUpByHand) {
-  const Report hour = report(F, T);
-  const ProbeSummary& web = summary(hour, "web");
+  const Report hour = report_for(F, T);
+  const ProbeSummary& web = summary_of(hour, "web");
 
   // Observed: from the first sample (F+1m) to T is 59 minutes, less the blind
   // time in it. The stall and the jump overlap: their union [21m, 23m] is 2 min,
@@ -133,7 +133,7 @@ TEST_F(ReportModel, TheHourAddsUpByHand) {
   EXPECT_EQ(web.samples, 59);
 
   // No outages: down 0, uptime exactly 1, no MTTR, no longest.
-  const ProbeSummary& db = summary(hour, "db");
+  const ProbeSummary& db = summary_of(hour, "db");
   EXPECT_EQ(db.observed_ms, 57 * kMinute);
   EXPECT_EQ(db.down_ms, 0);
   EXPECT_EQ(db.outages, 0);
@@ -143,7 +143,7 @@ TEST_F(ReportModel, TheHourAddsUpByHand) {
   EXPECT_EQ(db.uptime().value_or(-1), 1.0);
   // A probe first seen at F+30m15s is observed from then on: 29m45s = 1,785,000 ms
   // (its 30 minutes with samples, 1,800,000 ms, is the larger bound; no blind time after 23m).
-  const ProbeSummary& cache = summary(hour, "cache");
+  const ProbeSummary& cache = summary_of(hour, "cache");
   EXPECT_EQ(cache.observed_ms, 29 * kMinute + 45 * kSecond);
   EXPECT_EQ(cache.samples, 30);
   EXPECT_EQ(cache.uptime().value_or(-1), 1.0);
@@ -157,7 +157,7 @@ TEST_F(ReportModel, OverlappingBlindWindowsAreSubtractedOnceAtTheRangeEdge) {
   // The range ends at F+22m, inside B and inside both overlapping windows:
   //   observed: F+1m .. F+22m = 21m, less blind [21m, 22m] (the union, clipped) = 20m
   //   down: A 2m + C 1m (as above) + B [20m, 22m] less [21m, 22m] = 1m  -> 4m
-  const ProbeSummary web = summary(report(F, F + 22 * kMinute), "web");
+  const ProbeSummary web = summary_of(report_for(F, F + 22 * kMinute), "web");
   EXPECT_EQ(web.observed_ms, 20 * kMinute);
   EXPECT_EQ(web.down_ms, 4 * kMinute);
   EXPECT_EQ(web.outages, 3);  // A, B, C
@@ -169,7 +169,7 @@ TEST_F(ReportModel, AnOutageOverTheRangeStartCountsOnlyItsPartInRange) {
   // the range; B starts at its end and is not in it. Observed: the minute at F+1m
   // has a sample, so blip was running at the range's start: 20m - 1m30s = 18m30s
   // (19 minutes with samples, 1,140,000 ms, is the larger bound).
-  const ProbeSummary web = summary(report(F + 90 * kSecond, F + 20 * kMinute), "web");
+  const ProbeSummary web = summary_of(report_for(F + 90 * kSecond, F + 20 * kMinute), "web");
   EXPECT_EQ(web.outages, 2);  // C and A
   EXPECT_EQ(web.down_ms, 30 * kSecond + 2 * kMinute);
   EXPECT_EQ(web.observed_ms, 18 * kMinute + 30 * kSecond);
@@ -185,7 +185,7 @@ TEST_F(ReportModel, AnOpenOutageLastsToTheRangeEndWhileTheWriterIsAlive) {
   const Report hour = analyse_report(
       data, [&](const std::string& probe, int64_t from, int64_t to) { return store.rollup_totals(probe, from, to); },
       std::nullopt, /*find_patterns=*/false);
-  const ProbeSummary& web = summary(hour, "web");
+  const ProbeSummary& web = summary_of(hour, "web");
   EXPECT_EQ(web.down_ms, 1'020'000);
   EXPECT_EQ(web.longest_ms, 12 * kMinute);  // D's 10 min is still shorter than C
   EXPECT_EQ(web.closed, 3);
@@ -195,7 +195,7 @@ TEST_F(ReportModel, ARangeWithoutSamplesHasNoUptime) {
   // The hour before F: no samples, so nothing was observed; C was going on in
   // its last 10 minutes, 5 of them before blip stopped running ([F-10m, F-5m]).
   // Its probe gets a summary for its outage, with down time and no uptime (not 0 %, not negative).
-  const Report before = report(F - 60 * kMinute, F);
+  const Report before = report_for(F - 60 * kMinute, F);
   ASSERT_EQ(before.summaries.size(), 1U);
   const ProbeSummary& web = before.summaries[0];
   EXPECT_EQ(web.probe, "web");

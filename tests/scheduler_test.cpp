@@ -77,8 +77,9 @@ ProbeConfig config_of(const std::string& name, int64_t interval_ms, int64_t time
 struct Rig {
   explicit Rig(std::vector<ProbeConfig> probe_configs) : configs(std::move(probe_configs)) {
     for (size_t i = 0; i < configs.size(); ++i) {
-      owned.push_back(std::make_unique<CommandedProbe>(i, sends));
-      probes.push_back(owned.back().get());
+      auto probe = std::make_unique<CommandedProbe>(i, sends);
+      probes.push_back(probe.get());
+      owned.push_back(std::move(probe));
     }
     scheduler = std::make_unique<Scheduler>(
         loop.get(), configs, owned,
@@ -255,7 +256,9 @@ TEST(Scheduler, AttemptsInFlightAreCappedAndSendingResumesWhenOneAnswers) {
   ASSERT_EQ(rig.delivered.size(), rig.sends.size());
   for (size_t i = 0; i < rig.delivered.size(); ++i) {
     EXPECT_EQ(rig.delivered[i].second.status, Status::up);
-    if (i > 0) EXPECT_GE(rig.delivered[i].second.sent_ms, rig.delivered[i - 1].second.sent_ms);
+    if (i > 0) {
+      EXPECT_GE(rig.delivered[i].second.sent_ms, rig.delivered[i - 1].second.sent_ms);
+    }
   }
 }
 

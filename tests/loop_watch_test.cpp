@@ -179,6 +179,32 @@ TEST(LoopWatch, AWallClockStepBackIsAClockJumpThatCoversNoTime) {
   EXPECT_LT(watched.watch.max_lag_us(), kBlindAfterMs * 1000);
 }
 
+TEST(LoopWatch, AStallWithAClockStepIsOneClockJumpAndStillAStallForAttemptsInFlight) {
+  // The loop blocked for 800 ms while the wall clock also stepped 10 s (a VM
+  // resumed and its clock corrected): one window, the jump's, covering both; an
+  // attempt sent before it was in flight across a stall all the same, so its
+  // result says nothing about the target (the scheduler stores it as blind).
+  Watched watched;
+  int64_t block_start_mono = 0;
+  bool stalled_for_old_attempt = false;
+  std::optional<WallClockOffset> stepped;
+  Timer ask(watched.loop.get(), [&] { stalled_for_old_attempt = watched.watch.stalled_since(block_start_mono - 1000); });
+  watched.run(
+      300,
+      [&] {
+        block_start_mono = mono_now_us();
+        std::this_thread::sleep_for(800ms);
+        stepped.emplace(10'000);
+        uv_update_time(watched.loop.get());
+        ask.start(300);  // after the tick that sees both
+      },
+      1800);
+  ASSERT_EQ(watched.windows.size(), 1U);
+  EXPECT_EQ(watched.windows[0].reason, "clock_jump");
+  EXPECT_GE(watched.windows[0].end_ms - watched.windows[0].start_ms, 10'000);
+  EXPECT_TRUE(stalled_for_old_attempt) << "an attempt in flight across the stall";
+}
+
 TEST(LoopWatch, AStepUnderTheThresholdIsNoJump) {
   // 300 ms of wall clock against the monotonic one: under the 500 ms of a jump
   // (an NTP slew or a small step); 200 ms of slack before it would count.

@@ -292,10 +292,10 @@ TEST(RedisProbe, FrozenServerTimesOutWhileOthersKeepTheirScheduleAndItRecovers) 
     if (s.status == Status::up) continue;
     EXPECT_EQ(s.error, ErrorClass::timeout) << s.detail;
     // A timeout's latency is the time the attempt really took: never less than the
-    // timeout (1 ms for libuv's whole-millisecond timers) and never more than the
+    // timeout (2 ms for libuv's whole-millisecond, possibly coarse, loop clock) and never more than the
     // wall time from its send to its delivery (+2 ms: two millisecond readings),
     // not a copy of the configured 500 ms.
-    EXPECT_GE(s.latency_us, 499'000) << "a timeout stores its real elapsed time";
+    EXPECT_GE(s.latency_us, 498'000) << "a timeout stores its real elapsed time";
     EXPECT_LE(s.latency_us, (d.arrived_ms - s.sent_ms + 2) * 1000) << "a timeout stores its real elapsed time";
     EXPECT_EQ(s.detail, "no answer within 500ms");
     // Reported by its deadline, not when the server thaws (the freeze lasts 3 s):

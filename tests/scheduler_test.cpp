@@ -294,7 +294,8 @@ TEST(Scheduler, AnUnansweredAttemptEndsAtItsDeadlineAsATimeout) {
   // Interval 1 s, timeout 200 ms, never answered: the deadline cancels the
   // attempt and stores a timeout whose latency is the elapsed time, measured,
   // not the configured number: it is at least the timeout (libuv's timers never
-  // fire early; 1 ms for its whole-millisecond clock) and at most what the test
+  // fire early by its own clock, which counts whole milliseconds and may be a
+  // coarse clock up to 1 ms behind: 2 ms) and at most what the test
   // itself saw pass between start() (before the send) and the sample.
   Rig rig({config_of("p", 1000, 200)});
   CommandedProbe& probe = *rig.probes[0];
@@ -313,9 +314,9 @@ TEST(Scheduler, AnUnansweredAttemptEndsAtItsDeadlineAsATimeout) {
   EXPECT_EQ(sample.error, ErrorClass::timeout);
   EXPECT_EQ(sample.detail, "no answer within 200ms");
   EXPECT_EQ(probe.cancelled, 1) << "the probe is told to give the attempt up";
-  EXPECT_GE(sample.latency_us, 200'000 - 1000);
+  EXPECT_GE(sample.latency_us, 200'000 - 2000);
   EXPECT_LE(sample.latency_us, delivered_mono_us - rig.started_before_us);
-  EXPECT_GT(delivered_mono_us - rig.sends[0].mono_us, 199'000) << "delivered at the deadline, not before";
+  EXPECT_GT(delivered_mono_us - rig.sends[0].mono_us, 198'000) << "delivered at the deadline, not before";
 }
 
 }  // namespace

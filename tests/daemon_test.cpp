@@ -276,11 +276,11 @@ TEST(Daemon, FrozenBlipRecordsABlindWindowNotAnOutage) {
   EXPECT_EQ(blind[0].reason, "loop_stall");
   // Against the freeze as it really was (a loaded machine wakes the test's sleep
   // late): the window starts where LoopWatch's next tick was due (at most a
-  // 100 ms tick after the freeze) and ends at its first tick after SIGCONT;
-  // 200 ms is slack for the signals' delivery and a late loop.
+  // 100 ms tick after the freeze) and ends at its first tick after SIGCONT,
+  // with 200-300 ms of slack for the signals' delivery and a late loop.
   EXPECT_NEAR(static_cast<double>(blind[0].start_ms), static_cast<double>(frozen_ms), 300.0);
   EXPECT_GE(blind[0].end_ms, continued_ms);
-  EXPECT_LE(blind[0].end_ms, continued_ms + 200);
+  EXPECT_LE(blind[0].end_ms, continued_ms + 300);
   EXPECT_GE(blind[0].end_ms - blind[0].start_ms, continued_ms - frozen_ms - 100 - 200);
   EXPECT_TRUE(store.outages(0, INT64_MAX).empty());
   for (const char* probe : {"web", "web-slow", "port", "slow-page"}) {

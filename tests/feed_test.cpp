@@ -668,8 +668,14 @@ TEST(Feed, SlowClientsAndSteadyLoadStarveNeitherProbingNorOtherClients) {
   }
   const std::string log = blip.log();
   const int64_t lag_p99_us = log_number(log, "schedule_lag_p99_us");
-  ASSERT_GE(lag_p99_us, 0) << log;
-  EXPECT_LT(lag_p99_us, 5000) << log;
+  ASSERT_NE(lag_p99_us, -1) << "the daemon logs its schedule lag when it stops\n" << log;
+  // The loop shares two cores with the feed's threads serving 200 requests a
+  // second, 500 slow connections and the test's own clients (and, on a CI
+  // machine, other jobs): the 1 % latest ticks may each wait out a CFS time
+  // slice or two (6-12 ms), so 5 ms failed on a busy machine with nothing
+  // wrong. 20 ms bounds the tail of the loop's own lateness; starvation proper
+  // (a missed slot) is the gap check above.
+  EXPECT_LT(lag_p99_us, 20'000) << log;
 }
 
 }  // namespace

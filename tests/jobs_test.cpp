@@ -226,7 +226,8 @@ TEST(Jobs, ExecReportsRunsAndLateOverrunAndFailedAreOutages) {
   test::ChildProcess long_run({BLIP_BINARY, "exec", "backup", "-c", dir.path() + "/probes.d", "--listen",
                                fmt::format("127.0.0.1:{}", blip.feed_port()), "--", "sleep", "30"});
   ASSERT_TRUE(wait_until([&] { return blip.log().find("error=overrunning") != std::string::npos; }, 8s)) << blip.log();
-  ASSERT_EQ(test::run_command({"pkill", "-KILL", "-f", "^sleep 30$"}), 0);
+  // Only this wrapper's child: a pattern over every process would also kill another test's `sleep 30`.
+  ASSERT_EQ(test::run_command({"pkill", "-KILL", "-P", std::to_string(long_run.pid()), "-x", "sleep"}), 0);
   EXPECT_EQ(long_run.wait(10'000), 128 + SIGKILL);
   ASSERT_TRUE(wait_until([&] { return blip.log().find("exit=137") != std::string::npos; }, 5s)) << blip.log();
   std::this_thread::sleep_for(1500ms);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -10,9 +11,18 @@
 
 namespace blip {
 
+namespace {
+std::atomic<int64_t> wall_clock_offset_ms{0};  // read from every thread that stamps a time
+}  // namespace
+
 int64_t wall_now_ms() {
   using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() +
+         wall_clock_offset_ms.load(std::memory_order_relaxed);
+}
+
+void set_wall_clock_offset_for_testing(int64_t offset_ms) {
+  wall_clock_offset_ms.store(offset_ms, std::memory_order_relaxed);
 }
 
 int64_t mono_now_us() { return static_cast<int64_t>(uv_hrtime() / 1000); }

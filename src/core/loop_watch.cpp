@@ -25,10 +25,13 @@ void LoopWatch::tick() {
   last_lag_us_ = std::max<int64_t>(0, mono_us - last_mono_us_ - tick_ms_ * 1000);
   max_lag_us_ = std::max(max_lag_us_, last_lag_us_);
   lag_histogram_.observe(static_cast<double>(last_lag_us_) / 1e6);
+  const bool stalled = last_lag_us_ / 1000 > blind_after_ms_;
+  // A stall the wall clock also jumped across is reported as the jump, and is
+  // still a stall for the attempts that were in flight across it.
+  if (stalled) last_stall_end_mono_us_ = mono_us;
   if (std::abs(wall_gap_ms - mono_gap_ms) > blind_after_ms_) {
     sink_({std::min(last_wall_ms_, wall_ms), wall_ms, "clock_jump"});
-  } else if (last_lag_us_ / 1000 > blind_after_ms_) {
-    last_stall_end_mono_us_ = mono_us;
+  } else if (stalled) {
     sink_({last_wall_ms_ + tick_ms_, wall_ms, "loop_stall"});
   }
   last_mono_us_ = mono_us;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
+#include <vector>
 
 
 namespace blip {
@@ -11,9 +13,22 @@ int64_t overlap(int64_t a_start, int64_t a_end, int64_t b_start, int64_t b_end) 
   return std::max<int64_t>(0, std::min(a_end, b_end) - std::max(a_start, b_start));
 }
 
+// The blind time in [start_ms, end_ms): the union of the windows, so time that two
+// windows cover (a loop stall inside a clock jump, a stall at a restart) counts once.
 int64_t blind_overlap(const std::vector<BlindWindow>& blind, int64_t start_ms, int64_t end_ms) {
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  for (const BlindWindow& window : blind) {
+    if (overlap(window.start_ms, window.end_ms, start_ms, end_ms) > 0) {
+      spans.emplace_back(std::max(window.start_ms, start_ms), std::min(window.end_ms, end_ms));
+    }
+  }
+  std::sort(spans.begin(), spans.end());
   int64_t total = 0;
-  for (const BlindWindow& window : blind) total += overlap(window.start_ms, window.end_ms, start_ms, end_ms);
+  int64_t covered_until = start_ms;
+  for (const auto& [from, until] : spans) {
+    total += std::max<int64_t>(0, until - std::max(from, covered_until));
+    covered_until = std::max(covered_until, until);
+  }
   return total;
 }
 

@@ -6,6 +6,9 @@ namespace blip {
 
 // Wall clock in milliseconds since the Unix epoch (what samples are stamped with).
 int64_t wall_now_ms();
+// Test seam: from now on wall_now_ms() reads `offset_ms` away from the system
+// clock, as after a clock step (LoopWatch's tests); 0 restores it.
+void set_wall_clock_offset_for_testing(int64_t offset_ms);
 // Monotonic clock in microseconds (what latencies and schedules are measured with).
 int64_t mono_now_us();
 

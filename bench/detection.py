@@ -307,7 +307,7 @@ def plan(args):
                 at += x + args.gap
             ends.append(at)
         t = max(ends)
-    if not args.short:  # the short mode's one quiet stretch is its first minute
+    if not args.short:  # the short mode has one quiet stretch, at its start
         quiets.append((t, args.quiet))
         t += args.quiet
     return stalls, quiets, t

@@ -42,12 +42,14 @@ import argparse
 import csv
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
 import statistics
 import struct
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -289,6 +291,7 @@ def plan(args):
     else:
         lengths, write_lengths, rounds = [0.5, 1, 2, 5, 15, 30, 60], [2, 5, 30], args.rounds
     stalls, quiets = [], []
+    rng = random.Random(args.seed)
     t = 0.0
     for r in range(rounds):
         quiets.append((t, args.quiet))
@@ -303,6 +306,9 @@ def plan(args):
                     events.insert(1 + 3 * j, ("write_lock", x))
             at = t + i * args.gap / len(SERVICES)
             for kind, x in events:
+                # A random part of the gap, so that stalls begin at every phase of
+                # every monitor's schedule (blip's 250 ms, a 60 s scrape), not at one.
+                at += rng.uniform(0, args.jitter)
                 stalls.append((at, service, kind, x, r))
                 at += x + args.gap
             ends.append(at)
@@ -651,6 +657,18 @@ def check_targets(rows, false_by, monitor):
 
 # --------------------------------------------------------------------------
 
+def thaw_on_signals(services):
+    """SIGTERM or SIGINT thaws every service and releases the lock before the children
+    are killed: a postmaster killed while its backends are stopped leaves them stopped."""
+    def on_signal(signum, _frame):
+        services.thaw_all()
+        kill_children()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
 def versions(args):
     def first_line(cmd):
         try:
@@ -682,20 +700,23 @@ def main():
     p.add_argument("--short", action="store_true",
                    help="a few minutes: 0.5/2/5/30 s on each service, one write-only stall, Prometheus at 15 s only")
     p.add_argument("--rounds", type=int, default=2, help="long mode: how often every length runs on every service")
-    p.add_argument("--gap", type=float, help="seconds of service between two stalls of a service "
-                                             "(default 30 short, 75 long: above one 60 s scrape plus its timeout)")
+    p.add_argument("--gap", type=float, help="least seconds of service between two stalls of a service "
+                                             "(default 25 short, 70 long: above one 60 s scrape plus its timeout)")
+    p.add_argument("--jitter", type=float, default=10.0,
+                   help="up to this many seconds (uniform) added to each gap, before the stall")
+    p.add_argument("--seed", type=int, default=12, help="of the jitter")
     p.add_argument("--quiet", type=float, help="seconds of each quiet stretch (default 30 short, 120 long)")
     p.add_argument("--warmup", type=float, default=15.0, help="seconds after everything started before the schedule")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
-    args.gap = args.gap if args.gap is not None else (30.0 if args.short else 75.0)
+    args.gap = args.gap if args.gap is not None else (25.0 if args.short else 70.0)
     args.quiet = args.quiet if args.quiet is not None else (30.0 if args.short else 120.0)
     args.scrape_intervals = [15] if args.short else [15, 60]
     open_log(args.work)
-    exit_on_signals()
+    exit_on_signals()  # until the services exist; then thaw_on_signals
     stalls, quiets, length_s = plan(args)
     say(f"== detection ({'short' if args.short else 'long'}): {len(stalls)} stalls, {len(quiets)} quiet stretches "
-        f"of {args.quiet:g} s, gap {args.gap:g} s; schedule {length_s / 60:.1f} min after a {args.warmup:g} s warm-up")
+        f"of {args.quiet:g} s, gap {args.gap:g} s + up to {args.jitter:g} s; schedule {length_s / 60:.1f} min after a {args.warmup:g} s warm-up")
     load_start = loadavg()
     info = versions(args)
     for k, v in info.items():
@@ -706,6 +727,7 @@ def main():
     truth = []
     try:
         services = Services(args.work)
+        thaw_on_signals(services)
         blips = {250: start_blip(args, args.work, 250, services), 1000: start_blip(args, args.work, 1000, services)}
         prom = start_prometheus(args, args.work, services)
         pollers = []

@@ -22,9 +22,10 @@ Ground truth (written to WORK/truth.json and truth.csv, CLOCK_REALTIME ms):
     Start = when the server answered the LOCK, end = just before COMMIT is sent.
   * quiet: nothing injected, and nothing ended within one gap before it; any
     outage overlapping one is a false outage.
-Each service has its own track of stalls with `gap` seconds of service between
-stalls; the three tracks run at the same time, staggered, since every monitor
-watches each service with a check of its own.
+Each service has its own track of stalls with `gap` seconds of service plus a
+random 0..`jitter` s between stalls (so that stalls begin at every phase of every
+monitor's schedule); the three tracks run at the same time, staggered, since
+every monitor watches each service with a check of its own.
 
 Monitors and where their outages are read from after the run:
   * blip: its own SQLite file (table outages, kind 'outage', joined to probes).

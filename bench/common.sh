@@ -67,3 +67,10 @@ bench_run() {
   py_pid=$!
   wait "$py_pid"
 }
+
+# bench_run with a blip binary of the caller's choosing (a sanitizer build in CI).
+bench_run_with() {
+  python3 "$here/$2" --blip "$1" --work "$work" "${@:3}" &
+  py_pid=$!
+  wait "$py_pid"
+}

@@ -283,6 +283,34 @@ headers = { Authorization = "Bearer ${BLIP_TEST_TAG}" }
   EXPECT_EQ(loaded.probes[0].tags, (std::vector<std::string>{"production", "${BLIP_TEST_TAG}"}));
 }
 
+// The fuzz target's seam: one file's text loads as the same file in a directory would.
+TEST(ConfigTextTest, LoadsOneFilesTextAsTheDirectoryLoadsTheFile) {
+  TempDir dir;
+  const std::string text = R"toml([[probe]]
+name = "web"
+type = "http"
+url = "http://127.0.0.1:3000/health"
+interval = "10ms"
+
+[[probe]]
+name = "db"
+type = "tcp"
+)toml";
+  const std::string file = dir.write("web.toml", text);
+
+  const LoadedConfig from_directory = load_config_directory(dir.path());
+  const LoadedConfig from_text = load_config_text(text, file);
+
+  EXPECT_EQ(error_strings(from_text), error_strings(from_directory));
+  EXPECT_EQ(error_strings(from_text),
+            (std::vector<std::string>{file + ":5:12: interval: 10ms is below the minimum of 50ms",
+                                      file + ":7:1: probe \"db\": missing required key \"address\""}));
+  ASSERT_EQ(from_text.probes.size(), from_directory.probes.size());
+  EXPECT_EQ(from_text.probes[0], from_directory.probes[0]);
+  dir.write("web.toml", "[[probe]\n");  // a TOML syntax error
+  EXPECT_EQ(error_strings(load_config_text("[[probe]\n", file)), error_strings(load_config_directory(dir.path())));
+}
+
 TEST(ConfigTlsTest, ResolvesTlsFilesFromTheConfigDirectoryAndDefaultsMinCertDays) {
   TempDir dir;
   dir.write("private-ca.pem", "not parsed at load time\n");

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <deque>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "blip/adapters/resolver.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
+#include "blip/probes/postgres_reply.hpp"
 #include "blip/probes/probe.hpp"
 
 namespace blip {
@@ -50,12 +52,6 @@ ErrorClass classify_connect_error(const std::string& error) {
   return ErrorClass::protocol;
 }
 
-ErrorClass classify_query_error(const PgQueryResult& result) {
-  if (result.sqlstate.rfind("28", 0) == 0 || result.sqlstate == "3D000") return ErrorClass::auth;
-  if (result.sqlstate == "57014") return ErrorClass::timeout;  // statement_timeout
-  if (result.sqlstate.empty()) return classify_connect_error(result.error);  // the connection broke
-  return ErrorClass::query;
-}
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> items;
@@ -328,7 +324,7 @@ class PostgresProbe final : public Probe {
           // Another connection may have created it at the same moment (23505 on pg_type, or 42P07).
           const bool raced = created.sqlstate == "23505" || created.sqlstate == "42P07";
           if (!created.ok && !raced) {
-            return finish(id, ProbeResult::failure(classify_query_error(created), created.error));
+            return finish(id, ProbeResult::failure(classify_postgres_error(created), created.error));
           }
           run_check(id);
         });
@@ -337,7 +333,7 @@ class PostgresProbe final : public Probe {
       phases.dns_us = finished.resolved_us - finished.started_us;
       phases.connect_us = finished.connected_us - finished.resolved_us;
       phases.first_byte_us = mono_now_us() - query_started_us;
-      if (!result.ok) return finish(id, ProbeResult::failure(classify_query_error(result), result.error, phases));
+      if (!result.ok) return finish(id, ProbeResult::failure(classify_postgres_error(result), result.error, phases));
       ProbeResult verdict = evaluate(result);
       verdict.phases = phases;
       finish(id, std::move(verdict), /*keep_connection=*/true);
@@ -436,6 +432,21 @@ class PostgresProbe final : public Probe {
 };
 
 }  // namespace
+
+ErrorClass classify_postgres_error(const PgQueryResult& result) {
+  if (result.sqlstate.rfind("28", 0) == 0 || result.sqlstate == "3D000") return ErrorClass::auth;
+  if (result.sqlstate == "57014") return ErrorClass::timeout;  // statement_timeout
+  if (result.sqlstate.empty()) return classify_connect_error(result.error);  // the connection broke
+  return ErrorClass::query;
+}
+
+std::optional<int64_t> postgres_integer(std::string_view text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [parsed_to, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || parsed_to != end) return std::nullopt;
+  return value;
+}
 
 std::unique_ptr<Probe> make_postgres_probe(const ProbeConfig& config, ProbeContext& context) {
   return std::make_unique<PostgresProbe>(config, context);

@@ -12,6 +12,7 @@
 #include "blip/core/sample.hpp"
 
 struct redisAsyncContext;
+struct redisReply;
 
 namespace blip {
 
@@ -25,6 +26,9 @@ struct RedisReply {
 
   bool is_error() const { return type == Type::error; }
 };
+
+// hiredis's reply tree as plain data (nil elements of an array are dropped).
+RedisReply convert_redis_reply(const redisReply& reply);
 
 // Where a connection goes and what it sends before any command.
 struct RedisEndpoint {

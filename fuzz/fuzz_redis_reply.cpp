@@ -1,5 +1,5 @@
 // A Redis server's bytes through hiredis's reply reader (the library's RESP
-// parser, as the connection uses it), then convert_redis_reply and what the
+// parser, bounded as the connection bounds it), then convert_redis_reply and what the
 // probe reads of a reply: error classification and the Sidekiq fields.
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
@@ -29,6 +29,7 @@ void read_reply(const blip::RedisReply& reply, int depth) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader(redisReaderCreate(), redisReaderFree);
+  blip::bound_redis_reply_arrays(reader.get());  // as RedisConnection's reader is
   if (redisReaderFeed(reader.get(), reinterpret_cast<const char*>(data), size) != REDIS_OK) return 0;
   for (;;) {
     void* raw = nullptr;

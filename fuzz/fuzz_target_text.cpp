@@ -1,11 +1,13 @@
 // Text a target or a job sent (an error message, a Redis reply, a job's
 // output) made safe to show and store: sanitize_target_text keeps at most its
 // cap of valid UTF-8 without control characters; clean_run_output keeps a
-// job's output within kMaxRunOutputBytes.
+// job's output within kMaxRunOutputBytes; the store's detail template (the
+// text with its numbers taken out) gives the same detail back.
 #include <string>
 
 #include "blip/core/sample.hpp"
 #include "blip/jobs/job_monitor.hpp"
+#include "blip/store/sample_codec.hpp"
 #include "fuzz_input.hpp"
 
 namespace {
@@ -45,6 +47,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string safe = blip::sanitize_target_text(std::string(text), cap);
     if (safe.size() > cap + 3) blip::fuzz::contract_broken("sanitized text over its cap");  // + "…"
     if (!clean_utf8(safe)) blip::fuzz::contract_broken("sanitized text is not clean UTF-8");
+  }
+  const std::string detail = blip::sanitize_target_text(std::string(text));
+  std::string numbers;
+  const std::string template_text = blip::detail_template(detail, numbers);
+  if (blip::detail_from_template(template_text, numbers) != detail) {
+    blip::fuzz::contract_broken("a detail does not come back from its template");
   }
   const std::string output = blip::clean_run_output(text);
   if (output.size() > blip::kMaxRunOutputBytes + 3) blip::fuzz::contract_broken("run output over its cap");

@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
 
 namespace blip {
@@ -309,6 +310,20 @@ type = "tcp"
   EXPECT_EQ(from_text.probes[0], from_directory.probes[0]);
   dir.write("web.toml", "[[probe]\n");  // a TOML syntax error
   EXPECT_EQ(error_strings(load_config_text("[[probe]\n", file)), error_strings(load_config_directory(dir.path())));
+}
+
+// Found by fuzz_maintenance_time: "Etc/UTC\0…" passed the zone file check (the
+// path stops at the NUL) though date cannot find it; ".tab" files passed too.
+TEST(ConfigTimeZoneTest, OnlyIanaNamesAreKnownZones) {
+  EXPECT_TRUE(known_time_zone("Europe/Berlin"));
+  EXPECT_TRUE(known_time_zone("Etc/GMT+1"));
+  EXPECT_FALSE(known_time_zone(std::string("Etc/UTC\0\0", 9)));
+  EXPECT_FALSE(known_time_zone("zone.tab"));
+  EXPECT_FALSE(known_time_zone("../zoneinfo/UTC"));
+  const LoadedConfig loaded = load_config_text("[page]\ntime_zone = \"Etc/UTC\\u0000\"\n", "page.toml");
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors[0].line, 2);
+  EXPECT_TRUE(loaded.errors[0].message.starts_with("page: unknown time zone")) << loaded.errors[0].message;
 }
 
 TEST(ConfigTlsTest, ResolvesTlsFilesFromTheConfigDirectoryAndDefaultsMinCertDays) {

@@ -126,6 +126,31 @@ RedisReply convert_redis_reply(const redisReply& reply) {
   return out;
 }
 
+namespace {
+
+const redisReplyObjectFunctions* hiredis_reply_functions = nullptr;
+
+// The count's type is int in hiredis 0.14, size_t in 1.x.
+template <typename Count>
+void* create_bounded_array(const redisReadTask* task, Count elements) {
+  if (static_cast<long long>(elements) > kMaxRedisReplyArrayElements) return nullptr;
+  return hiredis_reply_functions->createArray(task, elements);
+}
+
+}  // namespace
+
+void bound_redis_reply_arrays(redisReader* reader) {
+  if (reader == nullptr || reader->fn == nullptr) return;
+  // Every reader starts with hiredis's own functions: keep them but for arrays.
+  static redisReplyObjectFunctions bounded = [reader] {
+    hiredis_reply_functions = reader->fn;
+    redisReplyObjectFunctions functions = *reader->fn;
+    functions.createArray = create_bounded_array;
+    return functions;
+  }();
+  reader->fn = &bounded;
+}
+
 ErrorClass classify_redis_error_reply(std::string_view message) {
   if (!message.empty() && message.front() == '-') message.remove_prefix(1);
   const std::string lower = lowercase(message);
@@ -218,6 +243,7 @@ void RedisConnection::connect_to(const std::string& address, int port) {
     report({ErrorClass::internal, "out of memory"});
     return;
   }
+  bound_redis_reply_arrays(context->c.reader);
   if (context->err) {  // the socket could not even be created or connected
     RedisFailure failure = failure_of(*context);
     redisAsyncFree(context);

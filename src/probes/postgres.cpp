@@ -367,10 +367,11 @@ class PostgresProbe final : public Probe {
 
   ProbeResult evaluate_primary(const std::vector<std::optional<std::string>>& row) {
     if (row[0] == "t") return ProbeResult::failure(ErrorClass::replication, "expected a primary, found a standby");
-    const int streaming = row[1] ? std::stoi(*row[1]) : 0;
-    std::string detail = fmt::format("{} replica{} streaming, {} expected", streaming, streaming == 1 ? "" : "s",
+    const std::optional<int64_t> streaming = row[1] ? postgres_integer(*row[1]) : 0;
+    if (!streaming) return ProbeResult::failure(ErrorClass::protocol, "unexpected replica count");
+    std::string detail = fmt::format("{} replica{} streaming, {} expected", *streaming, *streaming == 1 ? "" : "s",
                                      settings_.min_replicas);
-    if (streaming < settings_.min_replicas) return ProbeResult::failure(ErrorClass::replication, detail);
+    if (*streaming < settings_.min_replicas) return ProbeResult::failure(ErrorClass::replication, detail);
     return ProbeResult::success({}, detail);
   }
 
@@ -384,9 +385,14 @@ class PostgresProbe final : public Probe {
       return ProbeResult::failure(ErrorClass::replication,
                                   fmt::format("WAL receiver is not streaming (status: {})", row[1].value_or("none")));
     }
-    if (row.size() < 4 || !row[2] || !row[3]) return ProbeResult::failure(ErrorClass::protocol, "no WAL positions");
-    const int64_t received = std::stoll(*row[2]);
-    const int64_t replayed = std::stoll(*row[3]);
+    // Parsed here, not with std::stoll: a throw would leave the attempt to time out.
+    const std::optional<int64_t> received_or = row.size() < 4 || !row[2] ? std::nullopt : postgres_integer(*row[2]);
+    const std::optional<int64_t> replayed_or = row.size() < 4 || !row[3] ? std::nullopt : postgres_integer(*row[3]);
+    if (!received_or || !replayed_or || *received_or < 0 || *replayed_or < 0) {
+      return ProbeResult::failure(ErrorClass::protocol, "no WAL positions");
+    }
+    const int64_t received = *received_or;
+    const int64_t replayed = *replayed_or;
     const int64_t now_ms = mono_now_us() / 1000;
     if (received_.empty() || received_.back().second != received) received_.emplace_back(now_ms, received);
     while (!received_.empty() && received_.front().second <= replayed) received_.pop_front();

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <deque>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -440,7 +441,8 @@ std::optional<double> sidekiq_beat_s(std::string_view beat) {
   double beat_s = 0;
   const char* end = beat.data() + beat.size();
   auto [parsed_to, error] = std::from_chars(beat.data(), end, beat_s);
-  if (error != std::errc() || parsed_to != end) return std::nullopt;
+  // from_chars reads "inf" and "nan": an infinite beat would keep a dead process alive for ever.
+  if (error != std::errc() || parsed_to != end || !std::isfinite(beat_s)) return std::nullopt;
   return beat_s;
 }
 

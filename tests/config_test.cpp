@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
 
 namespace blip {
@@ -281,6 +282,48 @@ headers = { Authorization = "Bearer ${BLIP_TEST_TAG}" }
   ASSERT_EQ(http.headers.size(), 1u);
   EXPECT_EQ(http.headers[0].second, "Bearer production");
   EXPECT_EQ(loaded.probes[0].tags, (std::vector<std::string>{"production", "${BLIP_TEST_TAG}"}));
+}
+
+// The fuzz target's seam: one file's text loads as the same file in a directory would.
+TEST(ConfigTextTest, LoadsOneFilesTextAsTheDirectoryLoadsTheFile) {
+  TempDir dir;
+  const std::string text = R"toml([[probe]]
+name = "web"
+type = "http"
+url = "http://127.0.0.1:3000/health"
+interval = "10ms"
+
+[[probe]]
+name = "db"
+type = "tcp"
+)toml";
+  const std::string file = dir.write("web.toml", text);
+
+  const LoadedConfig from_directory = load_config_directory(dir.path());
+  const LoadedConfig from_text = load_config_text(text, file);
+
+  EXPECT_EQ(error_strings(from_text), error_strings(from_directory));
+  EXPECT_EQ(error_strings(from_text),
+            (std::vector<std::string>{file + ":5:12: interval: 10ms is below the minimum of 50ms",
+                                      file + ":7:1: probe \"db\": missing required key \"address\""}));
+  ASSERT_EQ(from_text.probes.size(), from_directory.probes.size());
+  EXPECT_EQ(from_text.probes[0], from_directory.probes[0]);
+  dir.write("web.toml", "[[probe]\n");  // a TOML syntax error
+  EXPECT_EQ(error_strings(load_config_text("[[probe]\n", file)), error_strings(load_config_directory(dir.path())));
+}
+
+// Found by fuzz_maintenance_time: "Etc/UTC\0…" passed the zone file check (the
+// path stops at the NUL) though date cannot find it; ".tab" files passed too.
+TEST(ConfigTimeZoneTest, OnlyIanaNamesAreKnownZones) {
+  EXPECT_TRUE(known_time_zone("Europe/Berlin"));
+  EXPECT_TRUE(known_time_zone("Etc/GMT+1"));
+  EXPECT_FALSE(known_time_zone(std::string("Etc/UTC\0\0", 9)));
+  EXPECT_FALSE(known_time_zone("zone.tab"));
+  EXPECT_FALSE(known_time_zone("../zoneinfo/UTC"));
+  const LoadedConfig loaded = load_config_text("[page]\ntime_zone = \"Etc/UTC\\u0000\"\n", "page.toml");
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors[0].line, 2);
+  EXPECT_TRUE(loaded.errors[0].message.starts_with("page: unknown time zone")) << loaded.errors[0].message;
 }
 
 TEST(ConfigTlsTest, ResolvesTlsFilesFromTheConfigDirectoryAndDefaultsMinCertDays) {

@@ -1,8 +1,11 @@
 // The Postgres probe against real PostgreSQL 15 clusters on loopback.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <thread>
 
+#include "blip/probes/postgres_reply.hpp"
 #include "support/postgres_server.hpp"
 #include "support/redis_server.hpp"
 #include "support/servers.hpp"
@@ -43,6 +46,19 @@ class PostgresProbeTest : public ::testing::Test {
   static test::PostgresServer* server_;
 };
 test::PostgresServer* PostgresProbeTest::server_ = nullptr;
+
+// A server or pooler may send anything in a count or LSN column: std::stoll's
+// throw left the attempt to time out instead of failing it as a protocol error.
+TEST(PostgresReplies, IntegerColumnsAreReadWholeOrNotAtAll) {
+  EXPECT_EQ(postgres_integer("0"), 0);
+  EXPECT_EQ(postgres_integer("50331648"), 50331648);
+  EXPECT_EQ(postgres_integer("-1"), -1);
+  EXPECT_EQ(postgres_integer(""), std::nullopt);
+  EXPECT_EQ(postgres_integer("abc"), std::nullopt);
+  EXPECT_EQ(postgres_integer("12 "), std::nullopt);
+  EXPECT_EQ(postgres_integer("1.5"), std::nullopt);
+  EXPECT_EQ(postgres_integer("9223372036854775808"), std::nullopt);
+}
 
 TEST_F(PostgresProbeTest, ReadWriteAuthAndErrorCases) {
   struct Case {

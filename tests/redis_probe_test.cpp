@@ -1,6 +1,7 @@
 // Redis probe against real redis-servers (and a few non-Redis servers) on loopback.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include <chrono>
 #include <functional>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "blip/adapters/redis_uv.hpp"
+#include "blip/probes/sidekiq.hpp"
 #include "blip/cli/probe_runtime.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/scheduler/scheduler.hpp"
@@ -99,6 +101,41 @@ void run_mode_cases(const RedisServer& server, const std::vector<ModeCase>& case
     EXPECT_FALSE(has_password(sample, c.password)) << sample.detail;
     EXPECT_FALSE(has_password(sample, server.password())) << sample.detail;
   }
+}
+
+// Found by fuzz_sidekiq_job: from_chars reads "inf" and "nan", and a beat of
+// "inf" made a process with no real heartbeat look alive for ever.
+TEST(SidekiqReplies, OnlyFiniteBeatsAndEnqueuedTimesCount) {
+  EXPECT_EQ(sidekiq_beat_s("1764633601.5"), 1764633601.5);
+  EXPECT_EQ(sidekiq_beat_s("inf"), std::nullopt);
+  EXPECT_EQ(sidekiq_beat_s("nan"), std::nullopt);
+  EXPECT_EQ(sidekiq_beat_s("1e999"), std::nullopt);
+  std::string problem;
+  EXPECT_EQ(sidekiq_enqueued_at_s(R"({"class":"X","enqueued_at":1764633601654})", problem), 1764633601.654);
+  EXPECT_EQ(sidekiq_enqueued_at_s(R"({"class":"X","enqueued_at":1e999})", problem), std::nullopt);
+  EXPECT_EQ(problem, "is not JSON");  // nlohmann refuses a number past double's range
+  EXPECT_EQ(sidekiq_enqueued_at_s(R"({"class":"X","enqueued_at":"1764633601.6"})", problem), std::nullopt);
+  EXPECT_EQ(problem, "has no enqueued_at");
+  EXPECT_EQ(sidekiq_enqueued_at_s("[1]", problem), std::nullopt);
+  EXPECT_EQ(problem, "is not JSON");
+}
+
+// Found by fuzz_redis_reply: "*36035902\r\n" made hiredis 0.14 calloc 288 MB at once.
+TEST(SidekiqReplies, AnArrayLongerThanTheBoundIsAnErrorNotAnAllocation) {
+  auto read = [](const std::string& bytes) {
+    std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader(redisReaderCreate(), redisReaderFree);
+    bound_redis_reply_arrays(reader.get());
+    redisReaderFeed(reader.get(), bytes.data(), bytes.size());
+    void* reply = nullptr;
+    const int status = redisReaderGetReply(reader.get(), &reply);
+    if (reply) freeReplyObject(reply);
+    return status == REDIS_OK && reply != nullptr;
+  };
+  EXPECT_TRUE(read("*2\r\n$1\r\na\r\n$1\r\nb\r\n"));
+  std::string longest = fmt::format("*{}\r\n", kMaxRedisReplyArrayElements);
+  for (long long i = 0; i < kMaxRedisReplyArrayElements; ++i) longest += ":1\r\n";
+  EXPECT_TRUE(read(longest));
+  EXPECT_FALSE(read("*36035902\r\n"));
 }
 
 TEST(RedisProbe, ModesAndSelectWithoutPassword) {

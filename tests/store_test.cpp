@@ -80,6 +80,19 @@ TEST(SampleCodec, TruncatedBlockIsAnErrorNotACrash) {
   EXPECT_THROW(decode_sample_block(0, bytes.substr(0, bytes.size() - 1)), std::runtime_error);
 }
 
+// Found by fuzz_sample_codec: a corrupt varint overflowed int64 (UB) instead of being an error.
+TEST(SampleCodec, OutOfRangeTimesInACorruptBlockAreAnError) {
+  const std::string huge_varint = "\xff\xff\xff\xff\xff\xff\xff\xff\x7f";  // 2^63 - 1
+  // Send-time delta 0, header "up, no phases", then a latency of 2^63 - 1 units of 10 µs.
+  EXPECT_THROW(decode_sample_block(0, std::string("\x00\x00", 2) + huge_varint), std::runtime_error);
+  // A delta of delta that puts the send time past int64's range (zigzag 2^63 - 1 is -2^62).
+  EXPECT_THROW(decode_sample_block(INT64_MIN + 5, huge_varint + std::string("\x00\x00", 2)), std::runtime_error);
+  // A send time beyond a century from its block's minute.
+  SampleBlockEncoder far(0);
+  far.append(make_sample(int64_t{200} * 365 * 86'400'000, Status::up, 1'000), 0);
+  EXPECT_THROW(decode_sample_block(0, far.bytes()), std::runtime_error);
+}
+
 TEST(Store, SamplesOutagesAndBlindWindowsRoundTrip) {
   test::TempDir dir;
   const std::string path = dir.file("blip.db");

@@ -80,7 +80,20 @@ void del_write(void* privdata) {
   watch(watched);
 }
 
-RedisReply convert(const redisReply& reply) {
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+RedisReply convert_redis_reply(const redisReply& reply) {
   RedisReply out;
   switch (reply.type) {
     case REDIS_REPLY_STRING:
@@ -103,7 +116,7 @@ RedisReply convert(const redisReply& reply) {
       out.type = RedisReply::Type::array;
       out.elements.reserve(reply.elements);
       for (size_t i = 0; i < reply.elements; ++i) {
-        if (reply.element[i]) out.elements.push_back(convert(*reply.element[i]));
+        if (reply.element[i]) out.elements.push_back(convert_redis_reply(*reply.element[i]));
       }
       break;
     default:
@@ -113,18 +126,30 @@ RedisReply convert(const redisReply& reply) {
   return out;
 }
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+namespace {
 
-bool starts_with(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
+const redisReplyObjectFunctions* hiredis_reply_functions = nullptr;
+
+// The count's type is int in hiredis 0.14, size_t in 1.x.
+template <typename Count>
+void* create_bounded_array(const redisReadTask* task, Count elements) {
+  if (static_cast<long long>(elements) > kMaxRedisReplyArrayElements) return nullptr;
+  return hiredis_reply_functions->createArray(task, elements);
 }
 
 }  // namespace
+
+void bound_redis_reply_arrays(redisReader* reader) {
+  if (reader == nullptr || reader->fn == nullptr) return;
+  // Every reader starts with hiredis's own functions: keep them but for arrays.
+  static redisReplyObjectFunctions bounded = [reader] {
+    hiredis_reply_functions = reader->fn;
+    redisReplyObjectFunctions functions = *reader->fn;
+    functions.createArray = create_bounded_array;
+    return functions;
+  }();
+  reader->fn = &bounded;
+}
 
 ErrorClass classify_redis_error_reply(std::string_view message) {
   if (!message.empty() && message.front() == '-') message.remove_prefix(1);
@@ -220,6 +245,7 @@ void RedisConnection::connect_to(const std::string& address, int port) {
     report({ErrorClass::internal, "out of memory"});
     return;
   }
+  bound_redis_reply_arrays(context->c.reader);
   if (context->err) {  // the socket could not even be created or connected
     RedisFailure failure = failure_of(*context);
     redisAsyncFree(context);
@@ -325,7 +351,7 @@ void RedisConnection::on_reply(redisAsyncContext* context, void* reply, void* pr
       self->lost(self->failure_of(*context));  // hiredis is freeing the context after an error
       return;
     }
-    RedisReply converted = convert(*static_cast<const redisReply*>(reply));
+    RedisReply converted = convert_redis_reply(*static_cast<const redisReply*>(reply));
     ReplyCallback on_reply = std::move(pending->on_reply);
     if (on_reply) on_reply(converted);  // may destroy `self`
   } catch (const std::exception& error) {

@@ -125,6 +125,42 @@ std::string redact_postgres_dsn(const std::string& dsn) {
   return shown;
 }
 
+std::optional<std::string> expand_environment(std::string_view text, std::string* error) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '$') {
+      out += '$';
+      ++i;
+    } else if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '{') {
+      size_t close = text.find('}', i + 2);
+      if (close == std::string_view::npos) {
+        if (error) *error = "unterminated \"${\" in string";
+        return std::nullopt;
+      }
+      std::string name(text.substr(i + 2, close - i - 2));
+      // ${NAME:-fallback}: the fallback when NAME is unset or empty, as in a shell.
+      std::optional<std::string> fallback;
+      if (size_t dash = name.find(":-"); dash != std::string::npos) {
+        fallback = name.substr(dash + 2);
+        name.resize(dash);
+      }
+      const char* env = std::getenv(name.c_str());
+      if (env && (*env != '\0' || !fallback)) {
+        out += env;
+      } else if (fallback) {
+        out += *fallback;
+      } else {
+        if (error) *error = fmt::format("environment variable \"{}\" is not set", name);
+        return std::nullopt;
+      }
+      i = close;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // Reads the keys of one TOML table, records an error (with the file position)
@@ -268,48 +304,16 @@ class TableReader {
 
   const toml::table& table() const { return table_; }
 
-  // Expands ${NAME} and ${NAME:-fallback} from the environment; "$$" is a literal "$".
   std::optional<std::string> expand(const toml::node& node, std::string_view key) {
     const auto* value = node.as_string();
     if (!value) {
       error_at(node.source(), fmt::format("{}: expected a string", key));
       return std::nullopt;
     }
-    const std::string& text = value->get();
-    std::string out;
-    for (size_t i = 0; i < text.size(); ++i) {
-      if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '$') {
-        out += '$';
-        ++i;
-      } else if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '{') {
-        size_t close = text.find('}', i + 2);
-        if (close == std::string::npos) {
-          error_at(node.source(), fmt::format("{}: unterminated \"${{\" in string", key));
-          return std::nullopt;
-        }
-        std::string name = text.substr(i + 2, close - i - 2);
-        // ${NAME:-fallback}: the fallback when NAME is unset or empty, as in a shell.
-        std::optional<std::string> fallback;
-        if (size_t dash = name.find(":-"); dash != std::string::npos) {
-          fallback = name.substr(dash + 2);
-          name.resize(dash);
-        }
-        const char* env = std::getenv(name.c_str());
-        if (env && (*env != '\0' || !fallback)) {
-          out += env;
-        } else if (fallback) {
-          out += *fallback;
-        } else {
-          error_at(node.source(),
-                   fmt::format("{}: environment variable \"{}\" is not set", key, name));
-          return std::nullopt;
-        }
-        i = close;
-      } else {
-        out += text[i];
-      }
-    }
-    return out;
+    std::string problem;
+    auto expanded = expand_environment(value->get(), &problem);
+    if (!expanded) error_at(node.source(), fmt::format("{}: {}", key, problem));
+    return expanded;
   }
 
   const toml::table& table_;
@@ -850,17 +854,7 @@ void read_page(TableReader& top, const toml::node& node, const std::string& file
   loaded.page = std::move(page);
 }
 
-void load_file(const std::filesystem::path& path, LoadedConfig& loaded) {
-  const std::string file = path.string();
-  toml::table root;
-  try {
-    root = toml::parse_file(file);
-  } catch (const toml::parse_error& error) {
-    loaded.errors.push_back({file, static_cast<int>(error.source().begin.line),
-                             static_cast<int>(error.source().begin.column),
-                             std::string(error.description())});
-    return;
-  }
+void read_file_tables(const toml::table& root, const std::string& file, LoadedConfig& loaded) {
   TableReader top(root, file, loaded.errors);
   const toml::node* page = top.find("page");
   using TableArrayReader = void (*)(TableReader&, const std::string&, LoadedConfig&);
@@ -886,7 +880,33 @@ void load_file(const std::filesystem::path& path, LoadedConfig& loaded) {
   }
 }
 
+// Reads one file's tables; `parse` makes the TOML tree (from the file, or from text).
+void load_file(const std::string& file, const std::function<toml::table()>& parse, LoadedConfig& loaded) {
+  const size_t first_error = loaded.errors.size();
+  toml::table root;
+  try {
+    root = parse();
+  } catch (const toml::parse_error& error) {
+    loaded.errors.push_back({file, static_cast<int>(error.source().begin.line),
+                             static_cast<int>(error.source().begin.column),
+                             std::string(error.description())});
+    return;
+  }
+  read_file_tables(root, file, loaded);
+  // Keys are checked in a fixed order; show each file's errors in line order.
+  std::stable_sort(loaded.errors.begin() + static_cast<std::ptrdiff_t>(first_error), loaded.errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                   });
+}
+
 }  // namespace
+
+LoadedConfig load_config_text(std::string_view toml_text, const std::string& file_name) {
+  LoadedConfig loaded;
+  load_file(file_name, [&] { return toml::parse(toml_text, file_name); }, loaded);
+  return loaded;
+}
 
 ProbeChanges compare_probes(const std::vector<const ProbeConfig*>& running, const std::vector<ProbeConfig>& next) {
   std::map<std::string, size_t> by_name;
@@ -923,14 +943,9 @@ LoadedConfig load_config_directory(const std::string& directory) {
     return loaded;
   }
   std::sort(files.begin(), files.end());
-  for (const auto& file : files) {
-    const size_t first_error = loaded.errors.size();
-    load_file(file, loaded);
-    // Keys are checked in a fixed order; show each file's errors in line order.
-    std::stable_sort(loaded.errors.begin() + static_cast<std::ptrdiff_t>(first_error), loaded.errors.end(),
-                     [](const ConfigError& a, const ConfigError& b) {
-                       return std::tie(a.line, a.column) < std::tie(b.line, b.column);
-                     });
+  for (const auto& path : files) {
+    const std::string file = path.string();
+    load_file(file, [&] { return toml::parse_file(file); }, loaded);
   }
   if (files.empty()) {
     loaded.errors.push_back({directory, 0, 0, "no *.toml files in configuration directory"});

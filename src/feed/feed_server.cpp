@@ -105,33 +105,6 @@ struct PingRequest {
 };
 int headers_seen;  // the request state of every other request: nothing to keep
 
-// "/ping/<token>[/start|/fail|/<0-255>]" → the token and what the ping says; false for any other path.
-bool parse_ping_path(std::string_view path, std::string_view& token, JobPing& ping) {
-  constexpr std::string_view prefix = "/ping/";
-  if (!path.starts_with(prefix)) return false;
-  path.remove_prefix(prefix.size());
-  const size_t slash = path.find('/');
-  token = path.substr(0, slash);
-  if (token.empty()) return false;
-  const std::string_view action = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
-  ping.kind = JobPing::Kind::end;
-  if (action.empty()) {
-    ping.exit_status = 0;
-  } else if (action == "start") {
-    ping.kind = JobPing::Kind::start;
-  } else if (action == "fail") {
-    ping.failed = true;
-  } else {
-    if (action.size() > 3 || !std::all_of(action.begin(), action.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return false;
-    }
-    const int status = std::stoi(std::string(action));
-    if (status > 255) return false;
-    ping.exit_status = status;
-  }
-  return true;
-}
-
 MHD_Result answer_ping(MHD_Connection* connection, PingInbox& pings, std::string_view path, PingRequest& request) {
   std::string_view token;
   JobPing ping;
@@ -144,9 +117,7 @@ MHD_Result answer_ping(MHD_Connection* connection, PingInbox& pings, std::string
     ping.rid = sanitize_target_text(rid, 64);
   }
   if (const char* duration = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "duration_ms")) {
-    char* end = nullptr;
-    const long long value = std::strtoll(duration, &end, 10);
-    if (end != duration && *end == '\0' && value >= 0 && value < 366LL * 86'400'000) ping.duration_ms = value;
+    ping.duration_ms = parse_ping_duration_ms(duration);
   }
   ping.output = clean_run_output(request.body);
   ping.received_ms = wall_now_ms();

@@ -42,7 +42,7 @@ std::string clean_run_output(std::string_view output) {
 }
 
 JobMonitor::JobMonitor(uv_loop_t* loop, RecordSink& runs, int64_t last_run_id, SampleSink samples)
-    : loop_(loop), runs_(runs), next_run_id_(last_run_id + 1), samples_(std::move(samples)),
+    : runs_(runs), next_run_id_(last_run_id + 1), samples_(std::move(samples)),
       tick_(loop, [this] { evaluate(wall_now_ms()); }) {}
 
 void JobMonitor::start() { tick_.start(kEvaluateEveryMs, kEvaluateEveryMs); }

@@ -1,6 +1,8 @@
 #include "blip/jobs/ping_inbox.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <string>
 
 namespace blip {
 
@@ -20,7 +22,9 @@ void PingInbox::set_jobs(const std::vector<std::pair<std::string, std::string>>&
   std::vector<Entry> jobs;
   for (const auto& [name, token] : names_and_tokens) {
     // A job kept across a reload keeps what it has used of its rate.
-    auto kept = std::find_if(jobs_.begin(), jobs_.end(), [&](const Entry& entry) { return entry.name == name; });
+    // An init-capture: clang 14 cannot capture a structured binding itself.
+    auto kept = std::find_if(jobs_.begin(), jobs_.end(),
+                             [&wanted = name](const Entry& entry) { return entry.name == wanted; });
     jobs.push_back(kept != jobs_.end() ? *kept : Entry{name, token});
     jobs.back().token = token;
   }
@@ -60,6 +64,40 @@ PingInbox::Verdict PingInbox::submit(std::string_view token, JobPing ping, int64
     if (wake_) wake_();
   }
   return Verdict::accepted;
+}
+
+bool parse_ping_path(std::string_view path, std::string_view& token, JobPing& ping) {
+  constexpr std::string_view prefix = "/ping/";
+  if (!path.starts_with(prefix)) return false;
+  path.remove_prefix(prefix.size());
+  const size_t slash = path.find('/');
+  token = path.substr(0, slash);
+  if (token.empty()) return false;
+  const std::string_view action = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+  ping.kind = JobPing::Kind::end;
+  if (action.empty()) {
+    ping.exit_status = 0;
+  } else if (action == "start") {
+    ping.kind = JobPing::Kind::start;
+  } else if (action == "fail") {
+    ping.failed = true;
+  } else {
+    if (action.size() > 3 || !std::all_of(action.begin(), action.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return false;
+    }
+    const int status = std::stoi(std::string(action));
+    if (status > 255) return false;
+    ping.exit_status = status;
+  }
+  return true;
+}
+
+std::optional<int64_t> parse_ping_duration_ms(std::string_view text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [parsed_to, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || parsed_to != end || value < 0 || value >= 366LL * 86'400'000) return std::nullopt;
+  return value;
 }
 
 }  // namespace blip

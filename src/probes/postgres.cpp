@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <deque>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "blip/adapters/resolver.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
+#include "blip/probes/postgres_reply.hpp"
 #include "blip/probes/probe.hpp"
 
 namespace blip {
@@ -56,12 +58,6 @@ ErrorClass classify_connect_error(const std::string& error) {
   return ErrorClass::protocol;
 }
 
-ErrorClass classify_query_error(const PgQueryResult& result) {
-  if (result.sqlstate.rfind("28", 0) == 0 || result.sqlstate == "3D000") return ErrorClass::auth;
-  if (result.sqlstate == "57014") return ErrorClass::timeout;  // statement_timeout
-  if (result.sqlstate.empty()) return classify_connect_error(result.error);  // the connection broke
-  return ErrorClass::query;
-}
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> items;
@@ -334,7 +330,7 @@ class PostgresProbe final : public Probe {
           // Another connection may have created it at the same moment (23505 on pg_type, or 42P07).
           const bool raced = created.sqlstate == "23505" || created.sqlstate == "42P07";
           if (!created.ok && !raced) {
-            return finish(id, ProbeResult::failure(classify_query_error(created), created.error));
+            return finish(id, ProbeResult::failure(classify_postgres_error(created), created.error));
           }
           run_check(id);
         });
@@ -343,7 +339,7 @@ class PostgresProbe final : public Probe {
       phases.dns_us = finished.resolved_us - finished.started_us;
       phases.connect_us = finished.connected_us - finished.resolved_us;
       phases.first_byte_us = mono_now_us() - query_started_us;
-      if (!result.ok) return finish(id, ProbeResult::failure(classify_query_error(result), result.error, phases));
+      if (!result.ok) return finish(id, ProbeResult::failure(classify_postgres_error(result), result.error, phases));
       ProbeResult verdict = evaluate(result);
       verdict.phases = phases;
       finish(id, std::move(verdict), /*keep_connection=*/true);
@@ -377,10 +373,11 @@ class PostgresProbe final : public Probe {
 
   ProbeResult evaluate_primary(const std::vector<std::optional<std::string>>& row) {
     if (row[0] == "t") return ProbeResult::failure(ErrorClass::replication, "expected a primary, found a standby");
-    const int streaming = row[1] ? std::stoi(*row[1]) : 0;
-    std::string detail = fmt::format("{} replica{} streaming, {} expected", streaming, streaming == 1 ? "" : "s",
+    const std::optional<int64_t> streaming = row[1] ? postgres_integer(*row[1]) : 0;
+    if (!streaming) return ProbeResult::failure(ErrorClass::protocol, "unexpected replica count");
+    std::string detail = fmt::format("{} replica{} streaming, {} expected", *streaming, *streaming == 1 ? "" : "s",
                                      settings_.min_replicas);
-    if (streaming < settings_.min_replicas) return ProbeResult::failure(ErrorClass::replication, detail);
+    if (*streaming < settings_.min_replicas) return ProbeResult::failure(ErrorClass::replication, detail);
     return ProbeResult::success({}, detail);
   }
 
@@ -394,9 +391,14 @@ class PostgresProbe final : public Probe {
       return ProbeResult::failure(ErrorClass::replication,
                                   fmt::format("WAL receiver is not streaming (status: {})", row[1].value_or("none")));
     }
-    if (row.size() < 4 || !row[2] || !row[3]) return ProbeResult::failure(ErrorClass::protocol, "no WAL positions");
-    const int64_t received = std::stoll(*row[2]);
-    const int64_t replayed = std::stoll(*row[3]);
+    // Parsed here, not with std::stoll: a throw would leave the attempt to time out.
+    const std::optional<int64_t> received_or = row.size() < 4 || !row[2] ? std::nullopt : postgres_integer(*row[2]);
+    const std::optional<int64_t> replayed_or = row.size() < 4 || !row[3] ? std::nullopt : postgres_integer(*row[3]);
+    if (!received_or || !replayed_or || *received_or < 0 || *replayed_or < 0) {
+      return ProbeResult::failure(ErrorClass::protocol, "no WAL positions");
+    }
+    const int64_t received = *received_or;
+    const int64_t replayed = *replayed_or;
     const int64_t now_ms = mono_now_us() / 1000;
     if (received_.empty() || received_.back().second != received) received_.emplace_back(now_ms, received);
     while (!received_.empty() && received_.front().second <= replayed) received_.pop_front();
@@ -442,6 +444,21 @@ class PostgresProbe final : public Probe {
 };
 
 }  // namespace
+
+ErrorClass classify_postgres_error(const PgQueryResult& result) {
+  if (result.sqlstate.rfind("28", 0) == 0 || result.sqlstate == "3D000") return ErrorClass::auth;
+  if (result.sqlstate == "57014") return ErrorClass::timeout;  // statement_timeout
+  if (result.sqlstate.empty()) return classify_connect_error(result.error);  // the connection broke
+  return ErrorClass::query;
+}
+
+std::optional<int64_t> postgres_integer(std::string_view text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [parsed_to, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || parsed_to != end) return std::nullopt;
+  return value;
+}
 
 std::unique_ptr<Probe> make_postgres_probe(const ProbeConfig& config, ProbeContext& context) {
   return std::make_unique<PostgresProbe>(config, context);

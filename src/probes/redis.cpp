@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <deque>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "blip/adapters/redis_uv.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/probes/probe.hpp"
+#include "blip/probes/sidekiq.hpp"
 
 namespace blip {
 namespace {
@@ -338,29 +340,20 @@ class RedisProbe final : public Probe {
       attempt.job_problem = fmt::format("queue {}: LINDEX did not return a job", queue);
       return;
     }
-    nlohmann::json job = nlohmann::json::parse(reply.text, nullptr, /*allow_exceptions=*/false);
-    if (job.is_discarded() || !job.is_object()) {
-      attempt.job_problem = fmt::format("queue {}: the oldest job is not JSON", queue);
+    std::string problem;
+    const auto enqueued_s = sidekiq_enqueued_at_s(reply.text, problem);
+    if (!enqueued_s) {
+      attempt.job_problem = fmt::format("queue {}: the oldest job {}", queue, problem);
       return;
     }
-    auto enqueued = job.find("enqueued_at");
-    if (enqueued == job.end() || !enqueued->is_number()) {
-      attempt.job_problem = fmt::format("queue {}: the oldest job has no enqueued_at", queue);
-      return;
-    }
-    double enqueued_s = enqueued->get<double>();
-    if (enqueued_s > 1e11)
-      enqueued_s /= 1000.0;  // Sidekiq 8: integer milliseconds; before: float seconds
-    attempt.queue_latency_s[queue_index] = std::max(0.0, wall_now_seconds() - enqueued_s);
+    attempt.queue_latency_s[queue_index] = std::max(0.0, wall_now_seconds() - *enqueued_s);
   }
 
   static void record_beat(Attempt& attempt, const RedisReply& reply) {
     if (reply.type != RedisReply::Type::string) return;  // the process's hash expired
-    double beat_s = 0;
-    const char* end = reply.text.data() + reply.text.size();
-    auto [parsed_to, error] = std::from_chars(reply.text.data(), end, beat_s);
-    if (error != std::errc() || parsed_to != end) return;
-    if (!attempt.newest_beat_s || beat_s > *attempt.newest_beat_s) attempt.newest_beat_s = beat_s;
+    const auto beat_s = sidekiq_beat_s(reply.text);
+    if (!beat_s) return;
+    if (!attempt.newest_beat_s || *beat_s > *attempt.newest_beat_s) attempt.newest_beat_s = beat_s;
   }
 
   void reply_arrived(Attempt& attempt) {
@@ -427,6 +420,31 @@ class RedisProbe final : public Probe {
 };
 
 }  // namespace
+
+std::optional<double> sidekiq_enqueued_at_s(std::string_view job_json, std::string& problem) {
+  const nlohmann::json job = nlohmann::json::parse(job_json, nullptr, /*allow_exceptions=*/false);
+  if (job.is_discarded() || !job.is_object()) {
+    problem = "is not JSON";
+    return std::nullopt;
+  }
+  auto enqueued = job.find("enqueued_at");
+  if (enqueued == job.end() || !enqueued->is_number()) {
+    problem = "has no enqueued_at";
+    return std::nullopt;
+  }
+  double enqueued_s = enqueued->get<double>();
+  if (enqueued_s > 1e11) enqueued_s /= 1000.0;  // Sidekiq 8: integer milliseconds; before: float seconds
+  return enqueued_s;
+}
+
+std::optional<double> sidekiq_beat_s(std::string_view beat) {
+  double beat_s = 0;
+  const char* end = beat.data() + beat.size();
+  auto [parsed_to, error] = std::from_chars(beat.data(), end, beat_s);
+  // from_chars reads "inf" and "nan": an infinite beat would keep a dead process alive for ever.
+  if (error != std::errc() || parsed_to != end || !std::isfinite(beat_s)) return std::nullopt;
+  return beat_s;
+}
 
 std::unique_ptr<Probe> make_redis_probe(const ProbeConfig& config, ProbeContext& context) {
   return std::make_unique<RedisProbe>(config, context);

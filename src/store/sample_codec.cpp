@@ -1,6 +1,7 @@
 #include "blip/store/sample_codec.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 
 namespace blip {
@@ -38,6 +39,15 @@ class Reader {
     }
     throw std::runtime_error("sample block has an overlong varint");
   }
+  // A duration stored in `unit_us` units, in microseconds (a corrupt count
+  // must not overflow the multiplication).
+  int64_t time_us(int64_t unit_us) {
+    const uint64_t units = varint();
+    if (units > static_cast<uint64_t>(INT64_MAX / unit_us)) {
+      throw std::runtime_error("sample block has an out-of-range duration");
+    }
+    return static_cast<int64_t>(units) * unit_us;
+  }
   std::string bytes(uint64_t count) {
     if (count > bytes_.size() - position_) throw std::runtime_error("sample block truncated");
     std::string out(bytes_.substr(position_, count));
@@ -55,6 +65,9 @@ class Reader {
 // Times are stored in 10 µs units: finer than any network phase we care about,
 // and it keeps a loopback sample's numbers within one varint byte.
 constexpr int64_t kTimeUnitUs = 10;
+// A sample is sent within a century of its block's minute: clocks step, but
+// not that far, and a corrupt delta stops here instead of overflowing.
+constexpr int64_t kMaxSampleOffsetMs = int64_t{100} * 365 * 86'400'000;
 // Header bit 4: the detail's numbers follow its id (older blocks never set it).
 constexpr uint8_t kNumbersBit = 0x10;
 
@@ -134,8 +147,14 @@ std::vector<StoredSample> decode_sample_block(int64_t base_ms, std::string_view 
   while (!reader.done()) {
     StoredSample stored;
     Sample& s = stored.sample;
-    const int64_t delta = previous_delta + unzigzag(reader.varint());
-    s.sent_ms = previous_ms + delta;
+    int64_t delta = 0;
+    int64_t offset_ms = 0;
+    if (__builtin_add_overflow(previous_delta, unzigzag(reader.varint()), &delta) ||
+        __builtin_add_overflow(previous_ms, delta, &s.sent_ms) ||
+        __builtin_sub_overflow(s.sent_ms, base_ms, &offset_ms) || offset_ms > kMaxSampleOffsetMs ||
+        offset_ms < -kMaxSampleOffsetMs) {
+      throw std::runtime_error("sample block has an out-of-range send time");
+    }
     previous_ms = s.sent_ms;
     previous_delta = delta;
     const uint8_t header = reader.byte();
@@ -148,10 +167,10 @@ std::vector<StoredSample> decode_sample_block(int64_t base_ms, std::string_view 
       stored.detail_id = static_cast<int64_t>(reader.varint());
       if (header & kNumbersBit) stored.detail_numbers = reader.bytes(reader.varint());
     }
-    s.latency_us = static_cast<int64_t>(reader.varint()) * kTimeUnitUs;
+    s.latency_us = reader.time_us(kTimeUnitUs);
     int64_t* phases[] = {&s.phases.dns_us, &s.phases.connect_us, &s.phases.tls_us, &s.phases.first_byte_us};
     for (int i = 0; i < 4; ++i) {
-      if (header & (1 << i)) *phases[i] = static_cast<int64_t>(reader.varint()) * kTimeUnitUs;
+      if (header & (1 << i)) *phases[i] = reader.time_us(kTimeUnitUs);
     }
     out.push_back(std::move(stored));
   }

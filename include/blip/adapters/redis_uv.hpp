@@ -12,6 +12,8 @@
 #include "blip/core/sample.hpp"
 
 struct redisAsyncContext;
+struct redisReply;
+struct redisReader;
 
 namespace blip {
 
@@ -25,6 +27,16 @@ struct RedisReply {
 
   bool is_error() const { return type == Type::error; }
 };
+
+// hiredis's reply tree as plain data (nil elements of an array are dropped).
+RedisReply convert_redis_reply(const redisReply& reply);
+
+// hiredis 0.14 allocates an array reply's element pointers from the count the
+// server sends, before any element arrives ("*36035902\r\n" is 288 MB). A
+// reader bounded here fails a longer array as it fails an allocation, and the
+// connection ends with an error. blip's longest array is Sidekiq's process set.
+inline constexpr long long kMaxRedisReplyArrayElements = 100'000;
+void bound_redis_reply_arrays(redisReader* reader);
 
 // Where a connection goes and what it sends before any command.
 struct RedisEndpoint {

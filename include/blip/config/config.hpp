@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -201,6 +202,14 @@ inline constexpr int64_t kMaxAttemptsInFlight = 40;
 // Loads every *.toml in `directory` in name order. Collects every error it can
 // find rather than stopping at the first, so `blip check` shows them all.
 LoadedConfig load_config_directory(const std::string& directory);
+
+// Loads one file's text as load_config_directory loads a file named
+// `file_name` (relative `*_file` paths are read from its directory).
+LoadedConfig load_config_text(std::string_view toml_text, const std::string& file_name);
+
+// Expands ${NAME} and ${NAME:-fallback} from the environment; "$$" is a literal "$".
+// Nullopt with `error` set for an unterminated "${" or an unset variable.
+std::optional<std::string> expand_environment(std::string_view text, std::string* error);
 
 // Query parameter names whose values are secrets (tokens travel there). A
 // parameter is secret when its name, or a `_`/`-`/`.`-separated part of it,

@@ -93,7 +93,6 @@ class JobMonitor {
   void emit(size_t index, Job& job, int64_t now_ms);
   void forecast(size_t index, Job& job, int64_t now_ms);
 
-  uv_loop_t* loop_;
   RecordSink& runs_;
   int64_t next_run_id_;
   SampleSink samples_;

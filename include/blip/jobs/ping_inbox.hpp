@@ -3,6 +3,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,6 +12,13 @@
 #include "blip/jobs/job_monitor.hpp"
 
 namespace blip {
+
+// "/ping/<token>[/start|/fail|/<0-255>]" → the token (a view into `path`) and
+// what the ping says; false for any other path.
+bool parse_ping_path(std::string_view path, std::string_view& token, JobPing& ping);
+// A ping's `duration_ms` query value: a whole number of milliseconds under a
+// year (366 days), else nullopt.
+std::optional<int64_t> parse_ping_duration_ms(std::string_view text);
 
 // Hands job check-ins from the feed's threads to the loop: the listener
 // finds the job by its token (compared in constant time), limits each job's

@@ -30,31 +30,24 @@ using test::probe_once;
 
 ProbeConfig postgres_probe(const std::string& dsn, PostgresSettings::Mode mode = PostgresSettings::Mode::read,
                            int64_t timeout_ms = 1000) {
-  ProbeConfig config;
-  config.name = "pg-under-test";
-  config.type = "postgres";
-  config.interval_ms = 100;
-  config.timeout_ms = timeout_ms;
-  PostgresSettings pg;
-  pg.dsn = dsn;
-  pg.mode = mode;
-  config.target_display = redact_postgres_dsn(dsn);
-  config.settings = pg;
-  return config;
+  return test::postgres_probe("pg-under-test", dsn, mode, timeout_ms);
 }
 
 ProbeConfig redis_probe(int port, int64_t timeout_ms = 1000) {
-  ProbeConfig config;
-  config.name = "redis-under-test";
-  config.type = "redis";
-  config.interval_ms = 100;
-  config.timeout_ms = timeout_ms;
-  RedisSettings redis;
-  redis.host = "127.0.0.1";
-  redis.port = std::to_string(port);
-  config.target_display = fmt::format("127.0.0.1:{}", port);
-  config.settings = redis;
-  return config;
+  return test::redis_probe(port, RedisSettings::Mode::ping, timeout_ms);
+}
+
+// Probes until a sample is down (the server's refusal can take a moment to begin).
+Sample first_down_sample(const ProbeConfig& config) {
+  Sample sample;
+  EXPECT_TRUE(test::wait_until(
+      [&] {
+        sample = probe_once(config);
+        return sample.status == Status::down;
+      },
+      20s, 100ms))
+      << sample.detail;
+  return sample;
 }
 
 std::string local_dsn(int port) { return fmt::format("host=127.0.0.1 port={} dbname=postgres user=postgres", port); }
@@ -149,14 +142,8 @@ TEST(PostgresFaults, MaxConnectionsReachedIsRefusedAndRecovers) {
       20s));
   held.push_back(hold_postgres_connection(server.port()));  // the last slot
   const ProbeConfig config = postgres_probe(server.dsn());
-  Sample sample;
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        sample = probe_once(config);
-        return sample.status == Status::down;
-      },
-      20s, 100ms))
-      << sample.detail;
+  const Sample sample = first_down_sample(config);
+  ASSERT_EQ(sample.status, Status::down);
   EXPECT_EQ(to_string(sample.error), "refused") << sample.detail;
   EXPECT_NE(sample.detail.find("too many clients"), std::string::npos) << sample.detail;
   std::printf("[ fault    ] postgres max_connections reached: %s \"%s\"\n", std::string(to_string(sample.error)).c_str(),
@@ -273,14 +260,8 @@ TEST(RedisFaults, MaxClientsReachedIsRefusedAndRecovers) {
         "redis-cli", "-h", "127.0.0.1", "-p", std::to_string(server.port()), "BLPOP", "never-pushed", "600"}));
   }
   const ProbeConfig config = redis_probe(server.port());
-  Sample sample;
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        sample = probe_once(config);
-        return sample.status == Status::down;
-      },
-      20s, 100ms))
-      << sample.detail;
+  const Sample sample = first_down_sample(config);
+  ASSERT_EQ(sample.status, Status::down);
   EXPECT_EQ(to_string(sample.error), "refused") << sample.detail;
   EXPECT_NE(sample.detail.find("max number of clients reached"), std::string::npos) << sample.detail;
   std::printf("[ fault    ] redis maxclients reached: %s \"%s\"\n", std::string(to_string(sample.error)).c_str(),

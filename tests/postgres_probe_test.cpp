@@ -15,20 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ProbeConfig postgres_probe(const std::string& name, const std::string& dsn,
-                           PostgresSettings::Mode mode = PostgresSettings::Mode::read, int64_t timeout_ms = 1000) {
-  ProbeConfig config;
-  config.name = name;
-  config.type = "postgres";
-  config.interval_ms = 100;
-  config.timeout_ms = timeout_ms;
-  PostgresSettings pg;
-  pg.dsn = dsn;
-  pg.mode = mode;
-  config.target_display = redact_postgres_dsn(dsn);
-  config.settings = pg;
-  return config;
-}
+using test::postgres_probe;
 
 PostgresSettings& pg(ProbeConfig& config) { return std::get<PostgresSettings>(config.settings); }
 

@@ -25,20 +25,7 @@ using Mode = RedisSettings::Mode;
 
 constexpr const char* kServerPassword = "s3cret-pa55word";
 
-ProbeConfig redis_probe(int port, Mode mode = Mode::ping, int64_t timeout_ms = 1000) {
-  ProbeConfig config;
-  config.name = "redis-under-test";
-  config.type = "redis";
-  config.timeout_ms = timeout_ms;
-  config.interval_ms = 100;
-  RedisSettings redis;
-  redis.host = "127.0.0.1";
-  redis.port = std::to_string(port);
-  redis.mode = mode;
-  config.target_display = fmt::format("127.0.0.1:{}", port);
-  config.settings = redis;
-  return config;
-}
+using test::redis_probe;
 
 RedisSettings& settings_of(ProbeConfig& config) { return std::get<RedisSettings>(config.settings); }
 

@@ -211,6 +211,36 @@ ProbeConfig tcp_probe(const std::string& host, int port, int64_t timeout_ms) {
   return config;
 }
 
+ProbeConfig postgres_probe(const std::string& name, const std::string& dsn, PostgresSettings::Mode mode,
+                           int64_t timeout_ms) {
+  ProbeConfig config;
+  config.name = name;
+  config.type = "postgres";
+  config.interval_ms = 100;
+  config.timeout_ms = timeout_ms;
+  PostgresSettings pg;
+  pg.dsn = dsn;
+  pg.mode = mode;
+  config.target_display = redact_postgres_dsn(dsn);
+  config.settings = pg;
+  return config;
+}
+
+ProbeConfig redis_probe(int port, RedisSettings::Mode mode, int64_t timeout_ms) {
+  ProbeConfig config;
+  config.name = "redis-under-test";
+  config.type = "redis";
+  config.interval_ms = 100;
+  config.timeout_ms = timeout_ms;
+  RedisSettings redis;
+  redis.host = "127.0.0.1";
+  redis.port = std::to_string(port);
+  redis.mode = mode;
+  config.target_display = fmt::format("127.0.0.1:{}", port);
+  config.settings = redis;
+  return config;
+}
+
 }  // namespace blip::test
 
 #include <thread>

@@ -85,6 +85,10 @@ Sample probe_once(const ProbeConfig& config);
 
 ProbeConfig http_probe(const std::string& url, int64_t timeout_ms = 1000);
 ProbeConfig tcp_probe(const std::string& host, int port, int64_t timeout_ms = 1000);
+// Every 100 ms, as the Postgres and Redis tests probe.
+ProbeConfig postgres_probe(const std::string& name, const std::string& dsn,
+                           PostgresSettings::Mode mode = PostgresSettings::Mode::read, int64_t timeout_ms = 1000);
+ProbeConfig redis_probe(int port, RedisSettings::Mode mode = RedisSettings::Mode::ping, int64_t timeout_ms = 1000);
 
 }  // namespace blip::test
 

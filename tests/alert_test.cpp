@@ -25,6 +25,7 @@
 #include "blip/core/loop.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
+#include "support/hostile_server.hpp"
 #include "support/servers.hpp"
 
 namespace blip {
@@ -429,7 +430,7 @@ TEST(AlertDispatcher, A400IsNotRetried) {
 
 // The loop's own timers keep their time while alert sends hang for seconds.
 TEST(AlertDispatcher, HungReceiverTimesOutRetriesAndNeverStallsTheLoop) {
-  test::MisbehavingServer hung(test::MisbehavingServer::Mode::hang);
+  test::HostileServer hung(test::HostileServer::Mode::hang);
   AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook,
                               "http://127.0.0.1:" + std::to_string(hung.port()) + "/webhook");
   // Attempts of 1 s, 1 s and 2 s apart, the last starting 5 s in: hung sends for about 7 s.
@@ -461,7 +462,7 @@ TEST(AlertDispatcher, HungReceiverTimesOutRetriesAndNeverStallsTheLoop) {
 }
 
 TEST(AlertDispatcher, StopAbandonsHungSendsWithinItsGrace) {
-  test::MisbehavingServer hung(test::MisbehavingServer::Mode::hang);
+  test::HostileServer hung(test::HostileServer::Mode::hang);
   AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook,
                               "http://127.0.0.1:" + std::to_string(hung.port()) + "/webhook");
   hook.timeout_ms = 30'000;
@@ -487,7 +488,7 @@ TEST(AlertDispatcher, StopAbandonsHungSendsWithinItsGrace) {
 }
 
 TEST(AlertSender, AFullQueueDropsTheOldestAndCountsThem) {
-  test::MisbehavingServer hung(test::MisbehavingServer::Mode::hang);
+  test::HostileServer hung(test::HostileServer::Mode::hang);
   AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook,
                               "http://127.0.0.1:" + std::to_string(hung.port()) + "/webhook");
   hook.timeout_ms = 10'000;

@@ -15,6 +15,7 @@
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
+#include "support/hostile_server.hpp"
 #include "support/servers.hpp"
 
 namespace blip {
@@ -64,7 +65,7 @@ size_t count_event(const std::vector<Received>& messages, const std::string& eve
 
 TEST(Alerting, OpenArrivesDuringTheOutageResolvedAfterItFlappingOnceAndAHungReceiverDelaysNoProbe) {
   test::NginxServer nginx;
-  test::MisbehavingServer hung(test::MisbehavingServer::Mode::hang);
+  test::HostileServer hung(test::HostileServer::Mode::hang);
   test::TempDir dir;
   const int port = test::free_port();
   dir.write("receiver.py", kReceiver);

@@ -9,6 +9,7 @@
 #include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
 #include "support/daemon.hpp"
+#include "support/hostile_server.hpp"
 #include "support/servers.hpp"
 
 namespace blip {
@@ -86,7 +87,7 @@ TEST(Daemon, OutageEdgesFollowAFrozenNginx) {
 
 TEST(Daemon, SigtermStoresEverySampleSentBeforeIt) {
   test::NginxServer nginx;
-  test::MisbehavingServer hanging(test::MisbehavingServer::Mode::hang);
+  test::HostileServer hanging(test::HostileServer::Mode::hang);
   TempDir dir;
   // The hanging target keeps about ten attempts in flight when the signal comes.
   Daemon blip(dir, http_config("web", nginx.url("/health"), "100ms", "1s") +
@@ -147,9 +148,9 @@ TEST(Daemon, KillDashNineLosesAtMostTheLastSecond) {
 
 TEST(Daemon, MisbehavingTargetsAreDownSamplesAndBlipKeepsRunning) {
   test::NginxServer nginx;
-  test::MisbehavingServer garbage(test::MisbehavingServer::Mode::garbage);
-  test::MisbehavingServer reset(test::MisbehavingServer::Mode::reset);
-  test::MisbehavingServer hang(test::MisbehavingServer::Mode::hang);
+  test::HostileServer garbage(test::HostileServer::Mode::garbage);
+  test::HostileServer reset(test::HostileServer::Mode::reset);
+  test::HostileServer hang(test::HostileServer::Mode::hang);
   auto local = [](int port) { return "http://127.0.0.1:" + std::to_string(port) + "/"; };
   TempDir dir;
   Daemon blip(dir, http_config("garbage", local(garbage.port()), "100ms", "500ms") +

@@ -252,13 +252,16 @@ TEST(PostgresFaults, InRecoveryReadsAnswerWritesFailAndWithoutHotStandbyItRefuse
 
 TEST(RedisFaults, MaxClientsReachedIsRefusedAndRecovers) {
   test::RedisServer server;
-  server.command({"CONFIG", "SET", "maxclients", "2"});
-  // Two idle clients take both places (a fresh connection per command() would need a third).
+  // Two idle clients connect first, then the limit drops to two: set before they were in,
+  // command()'s own connection could still hold a place and turn one of them away.
   std::vector<std::unique_ptr<test::ChildProcess>> held;
   for (int i = 0; i < 2; ++i) {
     held.push_back(std::make_unique<test::ChildProcess>(std::vector<std::string>{
         "redis-cli", "-h", "127.0.0.1", "-p", std::to_string(server.port()), "BLPOP", "never-pushed", "600"}));
   }
+  ASSERT_TRUE(test::wait_until(
+      [&] { return server.command({"INFO", "clients"}).find("blocked_clients:2") != std::string::npos; }, 20s));
+  server.command({"CONFIG", "SET", "maxclients", "2"});
   const ProbeConfig config = redis_probe(server.port());
   const Sample sample = first_down_sample(config);
   ASSERT_EQ(sample.status, Status::down);

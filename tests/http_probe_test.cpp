@@ -7,13 +7,14 @@
 #include <thread>
 
 #include "blip/cli/probe_runtime.hpp"
+#include "support/hostile_server.hpp"
 #include "support/servers.hpp"
 
 namespace blip {
 namespace {
 
 using test::http_probe;
-using test::MisbehavingServer;
+using test::HostileServer;
 using test::probe_once;
 
 class HttpProbeTest : public ::testing::Test {
@@ -145,17 +146,17 @@ TEST_F(HttpProbeTest, DegradedWhenSlowerThanDegradedAfter) {
 TEST(HttpProbeMisbehaving, EachFailureIsADownSampleOfItsClass) {
   struct Case {
     std::string name;
-    MisbehavingServer::Mode mode;
+    HostileServer::Mode mode;
     ErrorClass error;
   };
   const std::vector<Case> cases{
-      {"garbage instead of HTTP", MisbehavingServer::Mode::garbage, ErrorClass::protocol},
-      {"connection reset", MisbehavingServer::Mode::reset, ErrorClass::reset},
-      {"accepts and hangs", MisbehavingServer::Mode::hang, ErrorClass::timeout},
+      {"garbage instead of HTTP", HostileServer::Mode::garbage, ErrorClass::protocol},
+      {"connection reset", HostileServer::Mode::reset, ErrorClass::reset},
+      {"accepts and hangs", HostileServer::Mode::hang, ErrorClass::timeout},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    MisbehavingServer server(c.mode);
+    HostileServer server(c.mode);
     Sample sample = probe_once(http_probe("http://127.0.0.1:" + std::to_string(server.port()) + "/health", 500));
     EXPECT_EQ(sample.status, Status::down);
     EXPECT_EQ(sample.error, c.error) << sample.detail;

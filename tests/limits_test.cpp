@@ -10,6 +10,7 @@
 #include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
 #include "support/daemon.hpp"
+#include "support/hostile_server.hpp"
 #include "support/servers.hpp"
 
 namespace blip {
@@ -19,7 +20,7 @@ using namespace std::chrono_literals;
 
 TEST(Limits, OutOfDescriptorsIsSaidAtStartAndNeverBecomesAnotherProbesOutage) {
   test::NginxServer nginx;
-  test::MisbehavingServer hang(test::MisbehavingServer::Mode::hang);
+  test::HostileServer hang(test::HostileServer::Mode::hang);
   test::TempDir dir;
   std::string config;
   for (int i = 0; i < 20; ++i) {

@@ -14,6 +14,7 @@
 #include "blip/core/clock.hpp"
 #include "blip/scheduler/scheduler.hpp"
 #include "support/redis_server.hpp"
+#include "support/hostile_server.hpp"
 #include "support/servers.hpp"
 
 namespace blip {
@@ -215,9 +216,9 @@ TEST(RedisProbe, HostNameIsResolvedAndPhasesAreRecorded) {
 
 TEST(RedisProbe, NotRedisOrNotThere) {
   test::NginxServer nginx;
-  test::MisbehavingServer garbage(test::MisbehavingServer::Mode::garbage);
-  test::MisbehavingServer reset(test::MisbehavingServer::Mode::reset);
-  test::MisbehavingServer hang(test::MisbehavingServer::Mode::hang);
+  test::HostileServer garbage(test::HostileServer::Mode::garbage);
+  test::HostileServer reset(test::HostileServer::Mode::reset);
+  test::HostileServer hang(test::HostileServer::Mode::hang);
   struct Case {
     std::string name;
     int port;

@@ -104,6 +104,12 @@ void HostileServer::serve() {
               (void)!write(fd, kGarbage, sizeof kGarbage - 1);
               closing.push_back(fd);
               continue;
+            case Mode::reset: {
+              linger hard{1, 0};  // close() now sends RST instead of FIN
+              setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+              closing.push_back(fd);
+              continue;
+            }
           }
         }
       }

@@ -14,6 +14,7 @@ class HostileServer {
     trickle,            // a valid HTTP answer, one byte a second
     close_mid_headers,  // the status line and half a header, then FIN
     garbage,            // bytes that are no protocol at all, then FIN
+    reset,              // RST instead of an answer
   };
   explicit HostileServer(Mode mode);
   ~HostileServer();

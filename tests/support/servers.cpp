@@ -122,63 +122,6 @@ std::string TlsNginxServer::url(size_t site, const std::string& path, const std:
   return fmt::format("https://{}:{}{}", host, ports_.at(site), path);
 }
 
-MisbehavingServer::MisbehavingServer(Mode mode) : mode_(mode) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-  int yes = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(listen_fd_, 128) != 0) {
-    throw std::runtime_error("MisbehavingServer: bind/listen failed");
-  }
-  socklen_t length = sizeof address;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
-  port_ = ntohs(address.sin_port);
-  if (pipe(stop_pipe_) != 0) throw std::runtime_error("pipe failed");
-  thread_ = std::thread([this] { serve(); });
-}
-
-MisbehavingServer::~MisbehavingServer() {
-  (void)!write(stop_pipe_[1], "x", 1);
-  thread_.join();
-  for (int fd : held_) close(fd);
-  close(listen_fd_);
-  close(stop_pipe_[0]);
-  close(stop_pipe_[1]);
-}
-
-void MisbehavingServer::serve() {
-  for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) continue;
-    if (fds[1].revents) return;
-    int client = accept(listen_fd_, nullptr, nullptr);
-    if (client < 0) continue;
-    switch (mode_) {
-      case Mode::garbage: {
-        char buffer[4096];
-        (void)!read(client, buffer, sizeof buffer);
-        const char garbage[] = "\x16\x03\x01 this is not HTTP at all \xff\xfe\r\n\r\n";
-        (void)!write(client, garbage, sizeof garbage - 1);
-        close(client);
-        break;
-      }
-      case Mode::reset: {
-        char buffer[4096];
-        (void)!read(client, buffer, sizeof buffer);
-        linger hard{1, 0};  // close() now sends RST instead of FIN
-        setsockopt(client, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
-        close(client);
-        break;
-      }
-      case Mode::hang:
-        held_.push_back(client);
-        break;
-    }
-  }
-}
-
 }  // namespace blip::test
 
 #include "blip/cli/probe_runtime.hpp"

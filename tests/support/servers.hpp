@@ -51,27 +51,6 @@ class TlsNginxServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
-// A TCP server on 127.0.0.1 that misbehaves in one way, for the cases nginx will not do.
-class MisbehavingServer {
- public:
-  enum class Mode {
-    garbage,  // answers any request with bytes that are not HTTP
-    reset,    // accepts, then resets the connection (RST)
-    hang,     // accepts and never answers
-  };
-  explicit MisbehavingServer(Mode mode);
-  ~MisbehavingServer();
-  int port() const { return port_; }
-
- private:
-  void serve();
-  Mode mode_;
-  int listen_fd_ = -1;
-  int stop_pipe_[2] = {-1, -1};
-  int port_ = 0;
-  std::vector<int> held_;
-  std::thread thread_;
-};
 
 }  // namespace blip::test
 

@@ -2,6 +2,7 @@
 // Shared by the fuzz targets: an input as text, and split into parts.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string_view>
 
 namespace blip::fuzz {
@@ -19,8 +20,9 @@ inline std::string_view take_line(std::string_view& rest) {
 }
 
 // Stops the run with a message libFuzzer keeps with the input: a broken contract, not a crash.
+// On stderr, which is unbuffered: stdout's buffer would die with the trap.
 [[noreturn]] inline void contract_broken(const char* what) {
-  __builtin_printf("contract broken: %s\n", what);
+  std::fprintf(stderr, "contract broken: %s\n", what);
   __builtin_trap();
 }
 

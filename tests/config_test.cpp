@@ -3,6 +3,7 @@
 
 #include "blip/config/config.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -324,6 +325,23 @@ TEST(ConfigTimeZoneTest, OnlyIanaNamesAreKnownZones) {
   ASSERT_EQ(loaded.errors.size(), 1u);
   EXPECT_EQ(loaded.errors[0].line, 2);
   EXPECT_TRUE(loaded.errors[0].message.starts_with("page: unknown time zone")) << loaded.errors[0].message;
+}
+
+// Found by fuzz_config in CI: `name = ""` loaded, a probe no URL, label or report row can name.
+TEST(ConfigNameTest, AnEmptyNameIsAnError) {
+  ScopedEnv empty("BLIP_TEST_EMPTY_NAME", "");
+  const char* const tables[] = {
+      "[[probe]]\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+      "[[job]]\nperiod = \"1h\"\ntoken = \"0123456789abcdef0123\"\n",
+  };
+  for (const char* name : {"\"\"", "\"${BLIP_TEST_EMPTY_NAME}\""}) {
+    for (const char* table : tables) {
+      const std::string text = fmt::format("{}name = {}\n", table, name);
+      const LoadedConfig loaded = load_config_text(text, "names.toml");
+      ASSERT_EQ(loaded.errors.size(), 1u) << text;
+      EXPECT_EQ(loaded.errors[0].to_string(), "names.toml:4:8: name must not be empty") << text;
+    }
+  }
 }
 
 TEST(ConfigTlsTest, ResolvesTlsFilesFromTheConfigDirectoryAndDefaultsMinCertDays) {

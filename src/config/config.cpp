@@ -577,6 +577,8 @@ std::string known_types() {
 
 // A name for probes, jobs and alerts: shown in reports, URLs of the feed and metrics labels.
 void check_unique_name(TableReader& reader, const std::string& name, const LoadedConfig& loaded) {
+  // Missing is reported by required_string; present but empty (or a ${VAR} set to "") here.
+  if (name.empty() && reader.table().get("name")) reader.error_at(reader.where("name"), "name must not be empty");
   for (const ProbeConfig& existing : loaded.probes) {
     if (!name.empty() && existing.name == name) {
       reader.error_at(reader.where("name"),

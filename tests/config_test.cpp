@@ -327,12 +327,15 @@ TEST(ConfigTimeZoneTest, OnlyIanaNamesAreKnownZones) {
   EXPECT_TRUE(loaded.errors[0].message.starts_with("page: unknown time zone")) << loaded.errors[0].message;
 }
 
-// Found by fuzz_config in CI: `name = ""` loaded, a probe no URL, label or report row can name.
+// Found by fuzz_config in CI: `name = ""` loaded, a probe no URL, label or report row can name;
+// alerts and maintenance windows, named in logs and the feed, too.
 TEST(ConfigNameTest, AnEmptyNameIsAnError) {
   ScopedEnv empty("BLIP_TEST_EMPTY_NAME", "");
   const char* const tables[] = {
       "[[probe]]\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
       "[[job]]\nperiod = \"1h\"\ntoken = \"0123456789abcdef0123\"\n",
+      "[[alert]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:1/\"\n",
+      "[[maintenance]]\nstart = \"0 3 * * *\"\nduration = \"1h\"\n",
   };
   for (const char* name : {"\"\"", "\"${BLIP_TEST_EMPTY_NAME}\""}) {
     for (const char* table : tables) {

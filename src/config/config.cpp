@@ -587,6 +587,14 @@ void check_unique_name(TableReader& reader, const std::string& name, const Loade
   }
 }
 
+// An alert's or a maintenance window's name, `fallback` when the table has none.
+std::string optional_name(TableReader& reader, std::string fallback) {
+  std::optional<std::string> name = reader.string("name");
+  if (!name) return fallback;
+  if (name->empty()) reader.error_at(reader.where("name"), "name must not be empty");
+  return *name;
+}
+
 void read_probe(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
   ProbeConfig probe;
   probe.name = reader.required_string("name", "probe");
@@ -718,7 +726,7 @@ void read_alert(TableReader& reader, const std::string& file, LoadedConfig& load
   constexpr std::array<std::string_view, 4> kinds{"webhook", "slack", "ntfy", "alertmanager"};
   alert.kind = read_choice(reader, "kind", kinds, AlertConfig::Kind::webhook);
   if (!reader.table().get("kind")) reader.error_at_table("alert: missing required key \"kind\"");
-  alert.name = reader.string("name").value_or(fmt::format("{}-{}", to_string(alert.kind), loaded.alerts.size() + 1));
+  alert.name = optional_name(reader, fmt::format("{}-{}", to_string(alert.kind), loaded.alerts.size() + 1));
   const std::string context = fmt::format("alert \"{}\"", alert.name);
   alert.url = reader.required_string("url", context);
   if (!alert.url.empty() && alert.url.rfind("http://", 0) != 0 && alert.url.rfind("https://", 0) != 0) {
@@ -801,7 +809,7 @@ void read_alert(TableReader& reader, const std::string& file, LoadedConfig& load
 void read_maintenance(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
   MaintenanceConfig window;
   window.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
-  window.name = reader.string("name").value_or(fmt::format("maintenance-{}", loaded.maintenance.size() + 1));
+  window.name = optional_name(reader, fmt::format("maintenance-{}", loaded.maintenance.size() + 1));
   const std::string context = fmt::format("maintenance \"{}\"", window.name);
   window.time_zone = reader.time_zone(context);
   window.start = reader.required_string("start", context);

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <system_error>
 
 namespace blip {
 
@@ -84,7 +85,8 @@ bool known_time_zone(const std::string& zone) {
       })) {
     return false;
   }
-  return std::filesystem::is_regular_file("/usr/share/zoneinfo/" + zone);
+  std::error_code error;  // a name too long for a path is not a zone, not an exception
+  return std::filesystem::is_regular_file("/usr/share/zoneinfo/" + zone, error);
 }
 
 std::string format_local(int64_t wall_ms, const std::string& zone) {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <random>
 
 #include "blip/store/sample_codec.hpp"
@@ -263,6 +264,45 @@ TEST(Store, RollupsSummarizeEachMinuteAndOutlivePrunedSamples) {
   EXPECT_EQ(store.prune_samples_before(180'000), 2);
   EXPECT_EQ(store.rollups("web", 0, INT64_MAX).size(), 2U) << "rollups are kept longer than raw samples";
   EXPECT_EQ(store.prune_rollups_before(120'001), 1);
+}
+
+// The soak's heap grew about 9 KiB a minute for hours and was freed at exit:
+// SQLite's page caches filling as the database grew. Each connection's stops at
+// Store::kPageCacheKiB, however large the database, and sqlite_memory() sees it.
+TEST(Store, EachConnectionsPageCacheStopsAtItsBoundWhateverTheDatabaseSize) {
+  test::TempDir dir;
+  const std::string path = dir.file("blip.db");
+  const int64_t bound = int64_t{Store::kPageCacheKiB} * 1024;
+  const int64_t before = sqlite_memory().page_cache_bytes;
+  Store writer(path, Store::Mode::read_write);
+  std::vector<int64_t> ids;
+  for (int p = 0; p < 40; ++p) ids.push_back(writer.register_probe(probe_named(fmt::format("probe-{}", p))));
+  // Distinct details per sample keep the blocks from compressing to nothing.
+  int64_t t = 1'700'000'000'000;
+  for (int minute = 0; minute < 120; ++minute) {
+    for (int tick = 0; tick < 60; ++tick, t += 1000) {
+      for (size_t p = 0; p < ids.size(); ++p) {
+        Sample sample = make_sample(t, (tick + p) % 7 == 0 ? Status::down : Status::up, 1000 + (t / 7 + p * 13) % 90'000);
+        writer.add_sample(ids[p], sample);
+      }
+    }
+    writer.flush(t);
+  }
+  const int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(path)) +
+                             static_cast<int64_t>(std::filesystem::file_size(path + "-wal"));
+  ASSERT_GT(file_bytes, 3 * bound) << "the database must outgrow the cache for this to mean anything";
+  const int64_t writing = sqlite_memory().page_cache_bytes - before;
+  EXPECT_GT(writing, bound / 2) << "the writer's cache filled";
+  EXPECT_LE(writing, bound + 64 * 1024);
+
+  Store reader(path, Store::Mode::read_only);
+  size_t read = 0;
+  for (int p = 0; p < 40; ++p) read += reader.samples(fmt::format("probe-{}", p), 0, INT64_MAX).size();
+  EXPECT_EQ(read, 40u * 120 * 60);
+  const SqliteMemory both = sqlite_memory();
+  EXPECT_GT(both.page_cache_bytes - before, bound + bound / 2) << "the reader's cache filled too";
+  EXPECT_LE(both.page_cache_bytes - before, 2 * bound + 128 * 1024);
+  EXPECT_GE(both.used_bytes, both.page_cache_bytes);
 }
 
 TEST(Store, BrownoutsAndIncidentsAreStoredApart) {

@@ -6,6 +6,7 @@
 
 #include "blip/feed/status_feed.hpp"
 #include "blip/core/version.hpp"
+#include "blip/store/store.hpp"
 
 namespace blip {
 namespace {
@@ -164,6 +165,12 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
   out.family("blip_store_flush_seconds", "histogram",
              "Duration of each write of the writer thread (one transaction), since this blip process started.");
   out.histogram("blip_store_flush_seconds", "", live.store.write_seconds);
+  const SqliteMemory sqlite = sqlite_memory();
+  out.family("blip_store_sqlite_memory_bytes", "gauge",
+             "Heap SQLite holds in this process (its page caches are bounded, 2 MiB a connection).");
+  out.sample("blip_store_sqlite_memory_bytes", "", static_cast<double>(sqlite.used_bytes));
+  out.family("blip_store_sqlite_page_cache_bytes", "gauge", "Of that, cached database pages.");
+  out.sample("blip_store_sqlite_page_cache_bytes", "", static_cast<double>(sqlite.page_cache_bytes));
   out.family("blip_alerts_total", "counter",
              "Alert messages by kind and outcome (sent, failed, retried, dropped, held in maintenance, suppressed by a "
              "flapping rule) since this blip process started.");

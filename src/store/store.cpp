@@ -200,6 +200,14 @@ int lock_for_writing(const std::string& path) {
 
 }  // namespace
 
+SqliteMemory sqlite_memory() {
+  sqlite3_int64 page_cache = 0;
+  sqlite3_int64 highest = 0;
+  // Without a SQLITE_CONFIG_PAGECACHE buffer every page is an "overflow" allocation.
+  sqlite3_status64(SQLITE_STATUS_PAGECACHE_OVERFLOW, &page_cache, &highest, 0);
+  return {sqlite3_memory_used(), page_cache};
+}
+
 Store::Store(const std::string& path, Mode mode) : path_(path) {
   if (mode == Mode::read_write) lock_fd_ = lock_for_writing(path);
   int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -214,6 +222,7 @@ Store::Store(const std::string& path, Mode mode) : path_(path) {
   try {
     // A read-only root file system (the container) has no writable /tmp for SQLite's temporary files.
     exec("PRAGMA temp_store=MEMORY");
+    exec(fmt::format("PRAGMA cache_size=-{}", kPageCacheKiB).c_str());
     if (mode == Mode::read_write) {
       exec("PRAGMA journal_mode=WAL");
       // NORMAL in WAL mode survives a killed process; only an OS crash may lose the last commits.

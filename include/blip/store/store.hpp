@@ -163,10 +163,20 @@ class RollupAccumulator {
 // minute's parts are merged into one row when it closes, so a write costs the
 // same early and late in a minute. Outages, incidents and blind windows are
 // rows. One process writes a database at a time (a lock file beside it).
+// What SQLite holds on the heap, over every connection of this process.
+struct SqliteMemory {
+  int64_t used_bytes = 0;        // everything SQLite has allocated
+  int64_t page_cache_bytes = 0;  // of which cached database pages
+};
+SqliteMemory sqlite_memory();
+
 class Store : public RecordSink {
  public:
   enum class Mode { read_write, read_only };
   static constexpr int kSchemaVersion = 7;
+  // Each connection's page cache fills as the database grows, up to this; the
+  // heap blip's connections (the writer, the feed's reader) take is bounded by it.
+  static constexpr int kPageCacheKiB = 2048;
 
   // Throws StoreError naming the file when it cannot be opened or migrated,
   // or (read_write) when another process writes it.

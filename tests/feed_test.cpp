@@ -356,7 +356,7 @@ TEST(Feed, PromtoolAcceptsTheMetricsAndPrometheusScrapesThem) {
         "blip_outages_total", "blip_outage_open", "blip_outage_seconds_total", "blip_last_sample_timestamp_seconds",
         "blip_loop_lag_seconds", "blip_blind_seconds_total", "blip_store_pending_samples",
         "blip_store_flush_seconds", "blip_store_sqlite_memory_bytes", "blip_store_sqlite_page_cache_bytes",
-        "blip_build_info"}) {
+        "blip_heap_in_use_bytes", "blip_build_info"}) {
     EXPECT_NE(metrics.body.find(fmt::format("# TYPE {} ", family)), std::string::npos) << family;
   }
   for (const char* phase : {"resolve", "connect", "processing", "transfer", "total"}) {

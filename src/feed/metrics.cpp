@@ -1,5 +1,6 @@
 // /metrics: Prometheus text exposition format 0.0.4, from the live snapshot only.
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <array>
@@ -165,6 +166,10 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
   out.family("blip_store_flush_seconds", "histogram",
              "Duration of each write of the writer thread (one transaction), since this blip process started.");
   out.histogram("blip_store_flush_seconds", "", live.store.write_seconds);
+  // glibc's count over all its arenas, SQLite's share included (under sanitizers their allocator's, not counted).
+  const struct mallinfo2 heap = mallinfo2();
+  out.family("blip_heap_in_use_bytes", "gauge", "Heap this blip process has allocated and not freed.");
+  out.sample("blip_heap_in_use_bytes", "", static_cast<double>(heap.uordblks + heap.hblkhd));
   const SqliteMemory sqlite = sqlite_memory();
   out.family("blip_store_sqlite_memory_bytes", "gauge",
              "Heap SQLite holds in this process (its page caches are bounded, 2 MiB a connection).");

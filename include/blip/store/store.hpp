@@ -158,11 +158,6 @@ class RollupAccumulator {
   bool any_latency_ = false;
 };
 
-// blip's SQLite database. Samples are packed per probe and minute: each write
-// appends only its new samples as a part of the minute's block, and the
-// minute's parts are merged into one row when it closes, so a write costs the
-// same early and late in a minute. Outages, incidents and blind windows are
-// rows. One process writes a database at a time (a lock file beside it).
 // What SQLite holds on the heap, over every connection of this process.
 struct SqliteMemory {
   int64_t used_bytes = 0;        // everything SQLite has allocated
@@ -170,6 +165,11 @@ struct SqliteMemory {
 };
 SqliteMemory sqlite_memory();
 
+// blip's SQLite database. Samples are packed per probe and minute: each write
+// appends only its new samples as a part of the minute's block, and the
+// minute's parts are merged into one row when it closes, so a write costs the
+// same early and late in a minute. Outages, incidents and blind windows are
+// rows. One process writes a database at a time (a lock file beside it).
 class Store : public RecordSink {
  public:
   enum class Mode { read_write, read_only };

@@ -277,7 +277,7 @@ TEST(Store, EachConnectionsPageCacheStopsAtItsBoundWhateverTheDatabaseSize) {
   Store writer(path, Store::Mode::read_write);
   std::vector<int64_t> ids;
   for (int p = 0; p < 40; ++p) ids.push_back(writer.register_probe(probe_named(fmt::format("probe-{}", p))));
-  // Distinct details per sample keep the blocks from compressing to nothing.
+  // Latencies that vary sample to sample keep the blocks from packing into almost nothing.
   int64_t t = 1'700'000'000'000;
   for (int minute = 0; minute < 120; ++minute) {
     for (int tick = 0; tick < 60; ++tick, t += 1000) {

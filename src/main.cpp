@@ -48,13 +48,30 @@ int main(int argc, char** argv) {
   run_command->add_option("--listen", run.listen, "feed address ADDRESS:PORT (numeric), or off")
       ->envname("BLIP_LISTEN")
       ->capture_default_str();
-  run_command->add_option("--feed-max-connections", run.feed_max_connections, "feed connections in all")
+  run_command->add_option("--public-listen", run.public_listen,
+                          "public status page address ADDRESS:PORT (numeric), or off: the page and the Statuspage "
+                          "documents only, with nothing private in them")
+      ->envname("BLIP_PUBLIC_LISTEN")
+      ->capture_default_str();
+  run_command->add_option("--allowed-hosts", run.allowed_hosts,
+                          "Host names the private face answers, comma-separated (besides IP literals and localhost)")
+      ->envname("BLIP_ALLOWED_HOSTS");
+  run_command->add_option("--trusted-proxy", run.trusted_proxies,
+                          "reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the "
+                          "client that limits apply to")
+      ->envname("BLIP_TRUSTED_PROXY");
+  run_command->add_option("--feed-max-connections", run.feed_max_connections, "connections in all, per face")
       ->capture_default_str()
       ->check(CLI::Range(1U, 100000U));
-  run_command->add_option("--feed-max-per-client", run.feed_max_connections_per_client, "feed connections per client address")
+  run_command->add_option("--feed-max-per-client", run.feed_max_connections_per_client,
+                          "connections per client (an IPv4 address, an IPv6 /64; behind --trusted-proxy, requests in "
+                          "flight per forwarded client)")
       ->capture_default_str()
       ->check(CLI::Range(1U, 100000U));
   run_command->add_option("--feed-idle-timeout", run.feed_idle_timeout, "close a feed connection quiet this long")
+      ->capture_default_str();
+  run_command->add_option("--feed-request-timeout", run.feed_request_timeout,
+                          "close a feed connection whose request (headers, body, answer) takes longer than this")
       ->capture_default_str();
 
   blip::HealthOptions health;

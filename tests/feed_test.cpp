@@ -222,7 +222,9 @@ TEST(Feed, EveryEndpointFollowsAFrozenAndThawedNginx) {
   // HTTP: caching, CORS, methods, unknown paths.
   auto first = fetch(blip, "/api/v2/components.json");
   ASSERT_EQ(first.status, 200);
-  EXPECT_EQ(first.header("access-control-allow-origin"), "*");
+  // CORS: any page may read the public face's documents; the private face is for the operator's own tools.
+  EXPECT_EQ(first.header("access-control-allow-origin"), "");
+  EXPECT_EQ(test::http_request(blip.public_url("/api/v2/components.json")).header("access-control-allow-origin"), "*");
   EXPECT_EQ(first.header("cache-control"), "max-age=1");
   const std::string etag = first.header("etag");
   ASSERT_TRUE(std::regex_match(etag, std::regex("\"[0-9a-z]{12}\""))) << etag;
@@ -233,13 +235,18 @@ TEST(Feed, EveryEndpointFollowsAFrozenAndThawedNginx) {
   EXPECT_EQ(again.status, 304);
   EXPECT_TRUE(again.body.empty());
   EXPECT_FALSE(again.header("etag").empty());
-  EXPECT_EQ(again.header("access-control-allow-origin"), "*");
+  EXPECT_EQ(again.header("access-control-allow-origin"), "");
   EXPECT_EQ(fetch(blip, "/api/v2/components.json", "GET", {"If-None-Match: \"nope\""}).status, 200);
   auto preflight = fetch(blip, "/api/v2/summary.json", "OPTIONS",
                          {"Origin: https://widget.example", "Access-Control-Request-Method: GET"});
   EXPECT_EQ(preflight.status, 204);
-  EXPECT_EQ(preflight.header("access-control-allow-origin"), "*");
-  EXPECT_NE(preflight.header("access-control-allow-methods").find("GET"), std::string::npos);
+  EXPECT_EQ(preflight.header("access-control-allow-origin"), "");
+  EXPECT_EQ(preflight.header("access-control-allow-methods"), "");
+  auto public_preflight = test::http_request(blip.public_url("/api/v2/summary.json"), "OPTIONS",
+                                             {"Origin: https://widget.example", "Access-Control-Request-Method: GET"});
+  EXPECT_EQ(public_preflight.status, 204);
+  EXPECT_EQ(public_preflight.header("access-control-allow-origin"), "*");
+  EXPECT_NE(public_preflight.header("access-control-allow-methods").find("GET"), std::string::npos);
   auto head = fetch(blip, "/api/v2/summary.json", "HEAD");
   EXPECT_EQ(head.status, 200);
   EXPECT_TRUE(head.body.empty());

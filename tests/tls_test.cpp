@@ -223,7 +223,8 @@ TEST_F(TlsProbeTest, ExpiryReachesMetricsAsTheCertificatesNotAfter) {
   ProbeConfig other = http_probe("http://127.0.0.1:1/health");
   other.name = "plain-web";
   std::vector<double> floor;
-  const std::string metrics = prometheus_metrics({config, other}, live, floor);
+  FeedRefusals refusals;
+  const std::string metrics = prometheus_metrics({config, other}, live, refusals, floor);
   EXPECT_NE(metrics.find(fmt::format("blip_probe_tls_cert_expiry_timestamp_seconds{{probe=\"private-web\",type="
                                      "\"http\"}} {}\n",
                                      expiry_ms / 1000)),

@@ -49,6 +49,20 @@ struct DeferredSink : RecordSink {
 
 namespace {
 
+// "a, b,c" -> {"a", "b", "c"}; empty items dropped.
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> items;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) items.emplace_back(item);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  }
+  return items;
+}
+
 // Every hung attempt holds a socket: say at start whether the limit covers the worst case.
 void log_descriptor_room(int64_t limit, const std::vector<ProbeConfig>& configs) {
   const int64_t in_use = open_descriptor_count();
@@ -85,13 +99,33 @@ int run_daemon(const RunOptions& options) {
     std::cerr << "--retain-rollups: " << problem << '\n';
     return kExitUsage;
   }
-  std::optional<ListenAddress> listen;
-  if (options.listen != "off") {
-    listen = parse_listen_address(options.listen, &problem);
-    if (!listen) {
-      std::cerr << "--listen: " << problem << '\n';
+  auto parse_listen = [&](const std::string& text, const char* flag) -> std::optional<std::optional<ListenAddress>> {
+    if (text == "off") return std::optional<ListenAddress>();
+    auto address = parse_listen_address(text, &problem);
+    if (!address) {
+      std::cerr << flag << ": " << problem << '\n';
+      return std::nullopt;
+    }
+    return address;
+  };
+  auto listen_option = parse_listen(options.listen, "--listen");
+  auto public_listen_option = parse_listen(options.public_listen, "--public-listen");
+  if (!listen_option || !public_listen_option) return kExitUsage;
+  const std::optional<ListenAddress> listen = *listen_option;
+  const std::optional<ListenAddress> public_listen = *public_listen_option;
+  FeedAccess access;
+  if (auto proxies = parse_address_ranges(options.trusted_proxies, &problem)) {
+    access.trusted_proxies = std::move(*proxies);
+  } else {
+    std::cerr << "--trusted-proxy: " << problem << '\n';
+    return kExitUsage;
+  }
+  for (const std::string& name : split_list(options.allowed_hosts)) {
+    if (name.find_first_of(" /:[]@") != std::string::npos) {
+      std::cerr << "--allowed-hosts: \"" << name << "\" is not a host name (no port, no scheme)\n";
       return kExitUsage;
     }
+    access.allowed_hosts.push_back(name);
   }
   auto queue_ms = parse_duration_ms(options.store_queue, &problem);
   if (!queue_ms || *queue_ms < 1000) {
@@ -101,6 +135,11 @@ int run_daemon(const RunOptions& options) {
   auto idle_timeout_ms = parse_duration_ms(options.feed_idle_timeout, &problem);
   if (!idle_timeout_ms || *idle_timeout_ms < 1000) {
     std::cerr << "--feed-idle-timeout: " << (idle_timeout_ms ? "must be at least 1s" : problem) << '\n';
+    return kExitUsage;
+  }
+  auto request_timeout_ms = parse_duration_ms(options.feed_request_timeout, &problem);
+  if (!request_timeout_ms || *request_timeout_ms < 1000) {
+    std::cerr << "--feed-request-timeout: " << (request_timeout_ms ? "must be at least 1s" : problem) << '\n';
     return kExitUsage;
   }
   const bool has_jobs = std::any_of(configs.begin(), configs.end(), [](const ProbeConfig& c) { return c.type == "job"; });
@@ -122,21 +161,27 @@ int run_daemon(const RunOptions& options) {
   // the board. It listens before the store opens, so a taken port changes nothing.
   SnapshotBoard board;
   std::optional<StatusFeed> feed;
-  std::optional<FeedServer> feed_server;
-  if (listen) {
+  std::optional<FeedServer> private_face;
+  std::optional<FeedServer> public_face;
+  if (listen || public_listen) {
     feed.emplace(configs, loaded->page, board, options.db_path);
     FeedLimits limits;
     limits.max_connections = options.feed_max_connections;
     limits.max_connections_per_client = options.feed_max_connections_per_client;
     limits.idle_timeout_seconds = static_cast<unsigned>(*idle_timeout_ms / 1000);
+    limits.request_time_ms = *request_timeout_ms;
     try {
-      feed_server.emplace(*feed, pings, *listen, limits);
+      if (listen) private_face.emplace(*feed, &pings, Audience::operator_view, *listen, limits, access);
+      if (public_listen) public_face.emplace(*feed, nullptr, Audience::public_view, *public_listen, limits, access);
     } catch (const std::runtime_error& error) {
       std::cerr << error.what() << '\n';
       return kExitUsage;
     }
-    if (!listen->loopback) spdlog::warn("feed: listening beyond loopback address={}", listen->text);
-    spdlog::info("feed: listening address={}", listen->text);
+    if (listen) {
+      if (!listen->loopback) spdlog::warn("feed: the private face listens beyond loopback address={}", listen->text);
+      spdlog::info("feed: private face listening address={}", listen->text);
+    }
+    if (public_listen) spdlog::info("feed: public face listening address={}", public_listen->text);
   }
 
   // Startup touches the database from here, once; from then on only the writer thread does.
@@ -214,7 +259,7 @@ int run_daemon(const RunOptions& options) {
   uint64_t published_transitions = 0;
   std::optional<LoopWatch> loop_watch;
   auto publish = [&] {
-    if (!listen) return;
+    if (!feed) return;
     auto snapshot = std::make_shared<LiveSnapshot>();
     snapshot->sequence = ++snapshot_sequence;
     snapshot->transitions = published_transitions = recorder->transitions();
@@ -247,7 +292,7 @@ int run_daemon(const RunOptions& options) {
   Timer publish_soon(runtime.loop.get(), publish);
   auto record = [&](size_t index, const Sample& sample) {
     recorder->record(index, sample);
-    if (listen && recorder->transitions() != published_transitions) publish_soon.start(0);
+    if (feed && recorder->transitions() != published_transitions) publish_soon.start(0);
   };
   Scheduler scheduler(runtime.loop.get(), configs, runtime.probes, record);
   jobs.emplace(runtime.loop.get(), *writer, last_job_run_id, record);

@@ -587,6 +587,26 @@ void check_unique_name(TableReader& reader, const std::string& name, const Loade
   }
 }
 
+// `display_name` and `description`: what the public status page shows of a probe or job.
+void read_presentation(TableReader& reader, ProbeConfig& probe) {
+  constexpr size_t kMaxDisplayName = 100;
+  constexpr size_t kMaxDescription = 500;
+  if (auto display_name = reader.string("display_name")) {
+    if (display_name->empty() || display_name->size() > kMaxDisplayName) {
+      reader.error_at(reader.where("display_name"),
+                      fmt::format("display_name: must be 1 to {} characters", kMaxDisplayName));
+    }
+    probe.display_name = std::move(display_name);
+  }
+  if (auto description = reader.string("description")) {
+    if (description->size() > kMaxDescription) {
+      reader.error_at(reader.where("description"),
+                      fmt::format("description: at most {} characters", kMaxDescription));
+    }
+    probe.description = std::move(description);
+  }
+}
+
 // An alert's or a maintenance window's name, `fallback` when the table has none.
 std::string optional_name(TableReader& reader, std::string fallback) {
   std::optional<std::string> name = reader.string("name");
@@ -647,6 +667,7 @@ void read_probe(TableReader& reader, const std::string& file, LoadedConfig& load
     probe.confirm = static_cast<int>(*confirm);
   }
   probe.tags = reader.string_list("tags");
+  read_presentation(reader, probe);
   if (type_reader != kProbeTypeReaders.end()) {
     probe.settings = type_reader->second(reader, probe, context);
     // Only report unknown keys once the type is known: they depend on it.
@@ -711,6 +732,7 @@ void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded
                                 key, kMinTokenLength));
   }
   job.tags = reader.string_list("tags");
+  read_presentation(reader, job);
   job.target_display = settings.schedule.empty()
                            ? fmt::format("every {}", format_duration_ms(settings.period_ms))
                            : fmt::format("cron \"{}\" {}", settings.schedule, settings.time_zone);
@@ -860,6 +882,7 @@ void read_page(TableReader& top, const toml::node& node, const std::string& file
     }
     page.time_zone = *zone;
   }
+  page.show_details = reader.boolean("show_details").value_or(false);
   reader.reject_unknown_keys("page");
   loaded.page = std::move(page);
 }

@@ -5,38 +5,90 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdarg>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
+#include <unordered_map>
 
 #include "blip/core/clock.hpp"
 
 namespace blip {
 
-// What the server's callbacks reach.
-struct FeedRoutes {
+// Per request: what its first call found, and a check-in's body as it arrives.
+struct FeedRequest {
+  bool ping = false;
+  std::string body;  // a check-in's output: only its tail is kept
+  size_t received = 0;
+  std::optional<ClientKey> forwarded;  // counted against this X-Forwarded-For client until it completes
+  int64_t waiting_since_us = INT64_MAX;  // put aside for a document since then: any built later will do
+  bool waited_too_long = false;          // and that took too long
+};
+
+// Everything the server's callbacks reach.
+struct FeedServer::State {
+  State(StatusFeed& feed_, PingInbox* pings_, Audience audience_, const FeedLimits& limits_, FeedAccess access_)
+      : feed(feed_), pings(pings_), audience(audience_), limits(limits_), access(std::move(access_)) {}
   StatusFeed& feed;
-  PingInbox& pings;
+  PingInbox* pings;
+  Audience audience;
+  FeedLimits limits;
+  FeedAccess access;
+
+  std::mutex mutex;  // guards what follows
+  struct Connection {
+    int fd = -1;
+    ClientKey client;
+    bool counted = false;  // in per_client (not a trusted proxy's)
+    int64_t request_began_us = 0;
+    bool cut = false;  // shut down for taking too long
+  };
+  std::unordered_map<MHD_Connection*, Connection> connections;
+  std::map<ClientKey, unsigned> per_client;
+  std::map<ClientKey, unsigned> forwarded_in_flight;
+  // Unknown-token check-ins per client: 10 at once, then one every 10 s.
+  PerClientRate guesses{0.1, 10.0, 10'000};
+  std::unordered_map<MHD_Connection*, std::pair<int64_t, FeedRequest*>> waiting;  // suspended: since when, for what
+  bool stopping = false;
+  std::condition_variable janitor_wake;
+  std::thread janitor;
+
+  bool is_public() const { return audience == Audience::public_view; }
+  void refuse(FeedRefusals::Reason reason) { feed.refusals().count(audience, reason); }
+  bool trusted_proxy(const sockaddr* address) const {
+    return std::any_of(access.trusted_proxies.begin(), access.trusted_proxies.end(),
+                       [&](const AddressRange& range) { return range.contains(address); });
+  }
+  // Wakes every request put aside for a document; called with `mutex` held.
+  void resume_waiting() {
+    for (auto& [connection, waiting_for] : waiting) MHD_resume_connection(connection);
+    waiting.clear();
+  }
+  void cut_slow_requests_until_stopped();
 };
 
 namespace {
 
-constexpr unsigned kThreads = 2;  // one may build a document while the other answers /metrics or /healthz
+constexpr unsigned kThreads = 2;
+constexpr auto kJanitorEvery = std::chrono::milliseconds(200);
 
-void add_common_headers(MHD_Response* response) {
-  MHD_add_response_header(response, "Access-Control-Allow-Origin", "*");
+void add_common_headers(const FeedServer::State& state, MHD_Response* response) {
+  // Any page may read the public face's documents; nothing but a page of its own reads the private face.
+  if (state.is_public()) MHD_add_response_header(response, "Access-Control-Allow-Origin", "*");
   MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
 }
 
-MHD_Result queue_text(MHD_Connection* connection, unsigned status, std::string_view text,
+MHD_Result queue_text(const FeedServer::State& state, MHD_Connection* connection, unsigned status, std::string_view text,
                       std::initializer_list<std::pair<const char*, const char*>> headers = {}) {
   MHD_Response* response =
       MHD_create_response_from_buffer(text.size(), const_cast<char*>(text.data()), MHD_RESPMEM_MUST_COPY);
   if (!response) return MHD_NO;
-  add_common_headers(response);
+  add_common_headers(state, response);
   MHD_add_response_header(response, "Content-Type", "text/plain; charset=utf-8");
   MHD_add_response_header(response, "Cache-Control", "no-store");
   for (const auto& [name, value] : headers) MHD_add_response_header(response, name, value);
@@ -45,9 +97,11 @@ MHD_Result queue_text(MHD_Connection* connection, unsigned status, std::string_v
   return result;
 }
 
-// A CORS preflight's answer: what a page on another origin may send here.
-MHD_Result queue_preflight(MHD_Connection* connection, const char* methods, const char* headers) {
-  return queue_text(connection, MHD_HTTP_NO_CONTENT, "",
+// A CORS preflight's answer: what a page on another origin may send here (the public face only).
+MHD_Result queue_preflight(const FeedServer::State& state, MHD_Connection* connection, const char* methods,
+                           const char* headers) {
+  if (!state.is_public()) return queue_text(state, connection, MHD_HTTP_NO_CONTENT, "", {{"Allow", methods}});
+  return queue_text(state, connection, MHD_HTTP_NO_CONTENT, "",
                     {{"Access-Control-Allow-Methods", methods},
                      {"Access-Control-Allow-Headers", headers},
                      {"Access-Control-Max-Age", "86400"},
@@ -61,13 +115,14 @@ bool matches_etag(const char* if_none_match, const std::string& etag) {
   return header == "*" || header.find(etag) != std::string_view::npos;
 }
 
-MHD_Result queue_document(MHD_Connection* connection, std::shared_ptr<const FeedResponse> document) {
+MHD_Result queue_document(const FeedServer::State& state, MHD_Connection* connection,
+                          std::shared_ptr<const FeedResponse> document) {
   const bool cacheable = !document->etag.empty();
   if (cacheable && matches_etag(MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "If-None-Match"),
                                 document->etag)) {
     MHD_Response* response = MHD_create_response_from_buffer(0, nullptr, MHD_RESPMEM_PERSISTENT);
     if (!response) return MHD_NO;
-    add_common_headers(response);
+    add_common_headers(state, response);
     MHD_add_response_header(response, "ETag", document->etag.c_str());
     MHD_add_response_header(response, "Cache-Control", "max-age=1");
     const MHD_Result result = MHD_queue_response(connection, MHD_HTTP_NOT_MODIFIED, response);
@@ -83,7 +138,7 @@ MHD_Result queue_document(MHD_Connection* connection, std::shared_ptr<const Feed
     delete keep;
     return MHD_NO;
   }
-  add_common_headers(response);
+  add_common_headers(state, response);
   MHD_add_response_header(response, "Content-Type", document->content_type.c_str());
   MHD_add_response_header(response, "Cache-Control", cacheable ? "max-age=1" : "no-store");
   if (cacheable) MHD_add_response_header(response, "ETag", document->etag.c_str());
@@ -98,19 +153,54 @@ MHD_Result queue_document(MHD_Connection* connection, std::shared_ptr<const Feed
   return result;
 }
 
-// A check-in in progress: its body arrives in pieces; only the tail is kept.
-struct PingRequest {
-  std::string body;
-  size_t received = 0;
-};
-int headers_seen;  // the request state of every other request: nothing to keep
+// The client a request counts against: the connection's, or behind a trusted proxy the one it forwards for.
+ClientKey requesting_client(const FeedServer::State& state, MHD_Connection* connection) {
+  const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const sockaddr* address = info ? info->client_addr : nullptr;
+  if (address && state.trusted_proxy(address)) {
+    const char* forwarded = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Forwarded-For");
+    if (auto client = forwarded ? forwarded_client(forwarded, state.access.trusted_proxies) : std::nullopt) {
+      return *client;
+    }
+  }
+  return client_key(address);
+}
 
-MHD_Result answer_ping(MHD_Connection* connection, PingInbox& pings, std::string_view path, PingRequest& request) {
+// A check-in's first call, with its headers only: the token is checked before any body is read.
+MHD_Result screen_ping(FeedServer::State& state, MHD_Connection* connection, std::string_view path) {
   std::string_view token;
   JobPing ping;
-  if (!parse_ping_path(path, token, ping)) return queue_text(connection, MHD_HTTP_NOT_FOUND, "not found\n");
+  if (!parse_ping_path(path, token, ping)) return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "not found\n");
+  if (!state.pings->knows(token)) {
+    bool guess_allowed;
+    {
+      std::lock_guard lock(state.mutex);
+      guess_allowed = state.guesses.take(requesting_client(state, connection), mono_now_us());
+    }
+    if (!guess_allowed) {
+      state.refuse(FeedRefusals::token_guesses);
+      return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS, "too many unknown tokens from this client\n",
+                        {{"Retry-After", "10"}});
+    }
+    return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "unknown token\n");
+  }
+  if (const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length")) {
+    char* end = nullptr;
+    const unsigned long long declared = std::strtoull(length, &end, 10);
+    if (end != length && declared > kMaxPingBodyBytes) {
+      return queue_text(state, connection, MHD_HTTP_CONTENT_TOO_LARGE,
+                        fmt::format("body over {} bytes; send the last lines of the output\n", kMaxPingBodyBytes));
+    }
+  }
+  return MHD_YES;
+}
+
+MHD_Result answer_ping(FeedServer::State& state, MHD_Connection* connection, std::string_view path, FeedRequest& request) {
+  std::string_view token;
+  JobPing ping;
+  if (!parse_ping_path(path, token, ping)) return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "not found\n");
   if (request.received > kMaxPingBodyBytes) {
-    return queue_text(connection, MHD_HTTP_CONTENT_TOO_LARGE,
+    return queue_text(state, connection, MHD_HTTP_CONTENT_TOO_LARGE,
                       fmt::format("body over {} bytes; send the last lines of the output\n", kMaxPingBodyBytes));
   }
   if (const char* rid = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "rid")) {
@@ -121,74 +211,177 @@ MHD_Result answer_ping(MHD_Connection* connection, PingInbox& pings, std::string
   }
   ping.output = clean_run_output(request.body);
   ping.received_ms = wall_now_ms();
-  switch (pings.submit(token, std::move(ping), mono_now_us())) {
+  switch (state.pings->submit(token, std::move(ping), mono_now_us())) {
     case PingInbox::Verdict::accepted:
-      return queue_text(connection, MHD_HTTP_OK, "OK\n");
+      return queue_text(state, connection, MHD_HTTP_OK, "OK\n");
     case PingInbox::Verdict::unknown_token:
-      return queue_text(connection, MHD_HTTP_NOT_FOUND, "unknown token\n");
+      return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "unknown token\n");
     case PingInbox::Verdict::rate_limited:
-      return queue_text(connection, MHD_HTTP_TOO_MANY_REQUESTS, "too many pings for this job\n", {{"Retry-After", "1"}});
+      return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS, "too many pings for this job\n",
+                        {{"Retry-After", "1"}});
     case PingInbox::Verdict::queue_full:
       break;
   }
-  return queue_text(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "busy\n", {{"Retry-After", "1"}});
+  return queue_text(state, connection, MHD_HTTP_SERVICE_UNAVAILABLE, "busy\n", {{"Retry-After", "1"}});
+}
+
+// A request's first call, with its headers: who may ask what, before anything is read or built.
+MHD_Result screen(FeedServer::State& state, MHD_Connection* connection, std::string_view path, std::string_view verb,
+                  FeedRequest& request) {
+  if (!state.is_public() &&
+      !host_allowed(MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Host"), state.access.allowed_hosts)) {
+    state.refuse(FeedRefusals::host);
+    return queue_text(state, connection, 421, "this Host is not served here (blip run --allowed-hosts)\n");
+  }
+  const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (info && state.trusted_proxy(info->client_addr)) {
+    // Behind a proxy every client shares its connections: the limit is on each one's requests in flight.
+    const ClientKey client = requesting_client(state, connection);
+    std::lock_guard lock(state.mutex);
+    if (state.forwarded_in_flight[client] >= state.limits.max_connections_per_client) {
+      state.refuse(FeedRefusals::per_client);
+      return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests from this client\n",
+                        {{"Retry-After", "1"}, {"Connection", "close"}});
+    }
+    ++state.forwarded_in_flight[client];
+    request.forwarded = client;
+  }
+  request.ping = !state.is_public() && path.starts_with("/ping/");
+  if (request.ping) {
+    if (verb == "OPTIONS") return queue_preflight(state, connection, "GET, HEAD, POST, OPTIONS", "Content-Type");
+    if (verb != "GET" && verb != "HEAD" && verb != "POST") {
+      return queue_text(state, connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET, HEAD, POST and OPTIONS\n",
+                        {{"Allow", "GET, HEAD, POST, OPTIONS"}});
+    }
+    return screen_ping(state, connection, path);
+  }
+  if (verb == "OPTIONS") {
+    return queue_preflight(state, connection, "GET, HEAD, OPTIONS", "If-None-Match, Cache-Control, Content-Type");
+  }
+  if (verb != "GET" && verb != "HEAD") {
+    return queue_text(state, connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET, HEAD and OPTIONS\n",
+                      {{"Allow", "GET, HEAD, OPTIONS"}});
+  }
+  return MHD_YES;
+}
+
+// A document's answer, or the request put aside until the document is built.
+MHD_Result answer_document(FeedServer::State& state, MHD_Connection* connection, const char* url, FeedRequest& request) {
+  using Kind = StatusFeed::Answer::Kind;
+  StatusFeed::Answer answer = state.feed.respond(url, state.audience, request.waiting_since_us);
+  if (answer.kind == Kind::building) {
+    // Asked again under the lock the built-listener takes: a document built in between is not missed.
+    std::lock_guard lock(state.mutex);
+    const int64_t now_us = mono_now_us();
+    answer = state.feed.respond(url, state.audience, std::min(request.waiting_since_us, now_us));
+    if (answer.kind == Kind::building && !state.stopping && !request.waited_too_long) {
+      MHD_suspend_connection(connection);
+      request.waiting_since_us = std::min(request.waiting_since_us, now_us);
+      state.waiting[connection] = {now_us, &request};
+      return MHD_YES;
+    }
+  }
+  if (answer.kind == Kind::not_found) return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "not found\n");
+  if (answer.kind == Kind::building) {
+    return queue_text(state, connection, MHD_HTTP_SERVICE_UNAVAILABLE, "the document is still being built; retry\n",
+                      {{"Retry-After", "1"}});
+  }
+  return queue_document(state, connection, std::move(answer.response));
 }
 
 MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, const char* method,
                       const char* /*version*/, const char* upload_data, size_t* upload_data_size,
                       void** request_state) noexcept {
-  FeedRoutes& routes = *static_cast<FeedRoutes*>(cls);
+  auto& state = *static_cast<FeedServer::State*>(cls);
   const std::string_view path(url);
   const bool ping_path = path.starts_with("/ping/");
   try {
-    if (ping_path) {
-      const std::string_view verb(method);
-      if (verb == "OPTIONS") return queue_preflight(connection, "GET, HEAD, POST, OPTIONS", "Content-Type");
-      if (verb != "GET" && verb != "HEAD" && verb != "POST") {
-        return queue_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET, HEAD, POST and OPTIONS\n",
-                          {{"Allow", "GET, HEAD, POST, OPTIONS"}});
-      }
-      if (*request_state == nullptr) {
-        *request_state = new PingRequest();
-        return MHD_YES;
-      }
-      auto& request = *static_cast<PingRequest*>(*request_state);
-      if (*upload_data_size != 0) {
+    if (*request_state == nullptr) {
+      auto* request = new FeedRequest();
+      *request_state = request;
+      return screen(state, connection, path, method, *request);
+    }
+    auto& request = *static_cast<FeedRequest*>(*request_state);
+    if (*upload_data_size != 0) {
+      // A check-in's output is kept (its tail); any other request's body is dropped.
+      if (request.ping) {
         request.received += *upload_data_size;
         if (request.received <= kMaxPingBodyBytes) keep_output_tail(request.body, {upload_data, *upload_data_size});
-        *upload_data_size = 0;
-        return MHD_YES;
       }
-      return answer_ping(connection, routes.pings, path, request);
-    }
-    const std::string_view verb(method);
-    const bool readable = verb == "GET" || verb == "HEAD";
-    if (!readable && verb != "OPTIONS") {
-      return queue_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET, HEAD and OPTIONS\n",
-                        {{"Allow", "GET, HEAD, OPTIONS"}});
-    }
-    // The first call has only the headers; a body, if any, comes next and is dropped.
-    if (*request_state == nullptr) {
-      *request_state = &headers_seen;
-      return MHD_YES;
-    }
-    if (*upload_data_size != 0) {
       *upload_data_size = 0;
       return MHD_YES;
     }
-    if (verb == "OPTIONS") {
-      return queue_preflight(connection, "GET, HEAD, OPTIONS", "If-None-Match, Cache-Control, Content-Type");
-    }
-    auto document = routes.feed.respond(url);
-    if (!document) return queue_text(connection, MHD_HTTP_NOT_FOUND, "not found\n");
-    return queue_document(connection, std::move(document));
+    if (request.ping) return answer_ping(state, connection, path, request);
+    return answer_document(state, connection, url, request);
   } catch (const std::exception& error) {
     // A ping's path holds its job's token: never logged.
     spdlog::error("feed: request failed url={} err={}", ping_path ? "/ping/***" : url, error.what());
   } catch (...) {
     spdlog::error("feed: request failed url={}", ping_path ? "/ping/***" : url);
   }
-  return queue_text(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+  return queue_text(state, connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+}
+
+void request_completed(void* cls, MHD_Connection* connection, void** request_state,
+                       MHD_RequestTerminationCode) noexcept {
+  auto& state = *static_cast<FeedServer::State*>(cls);
+  auto* request = static_cast<FeedRequest*>(*request_state);
+  *request_state = nullptr;
+  std::lock_guard lock(state.mutex);
+  // The next request on this connection has its own time.
+  if (auto found = state.connections.find(connection); found != state.connections.end()) {
+    found->second.request_began_us = mono_now_us();
+  }
+  if (request && request->forwarded) {
+    auto in_flight = state.forwarded_in_flight.find(*request->forwarded);
+    if (in_flight != state.forwarded_in_flight.end() && --in_flight->second == 0) state.forwarded_in_flight.erase(in_flight);
+  }
+  state.waiting.erase(connection);
+  delete request;
+}
+
+// libmicrohttpd's per-address limit counts exact addresses and cannot tell a
+// proxy: blip counts clients itself, an IPv6 /64 as one.
+MHD_Result accept_client(void* cls, const sockaddr* address, socklen_t) noexcept {
+  auto& state = *static_cast<FeedServer::State*>(cls);
+  if (state.trusted_proxy(address)) return MHD_YES;
+  std::lock_guard lock(state.mutex);
+  auto found = state.per_client.find(client_key(address));
+  if (found != state.per_client.end() && found->second >= state.limits.max_connections_per_client) {
+    state.refuse(FeedRefusals::per_client);
+    return MHD_NO;
+  }
+  return MHD_YES;
+}
+
+void connection_changed(void* cls, MHD_Connection* connection, void**, MHD_ConnectionNotificationCode code) noexcept {
+  auto& state = *static_cast<FeedServer::State*>(cls);
+  std::lock_guard lock(state.mutex);
+  if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+    // Called before libmicrohttpd closes the socket, so the janitor never shuts down a reused descriptor.
+    auto found = state.connections.find(connection);
+    if (found == state.connections.end()) return;
+    if (found->second.counted) {
+      auto count = state.per_client.find(found->second.client);
+      if (count != state.per_client.end() && --count->second == 0) state.per_client.erase(count);
+    }
+    state.connections.erase(found);
+    return;
+  }
+  const MHD_ConnectionInfo* fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+  const MHD_ConnectionInfo* address = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  FeedServer::State::Connection record;
+  record.fd = fd ? fd->connect_fd : -1;
+  record.client = client_key(address ? address->client_addr : nullptr);
+  record.request_began_us = mono_now_us();
+  record.counted = !(address && state.trusted_proxy(address->client_addr));
+  if (record.counted && ++state.per_client[record.client] > state.limits.max_connections_per_client) {
+    // Two accepted at once past the policy's check: the later one goes.
+    state.refuse(FeedRefusals::per_client);
+    if (record.fd >= 0) shutdown(record.fd, SHUT_RDWR);
+    record.cut = true;
+  }
+  state.connections[connection] = std::move(record);
 }
 
 void log_from_library(void*, const char* format, va_list arguments) {
@@ -199,16 +392,16 @@ void log_from_library(void*, const char* format, va_list arguments) {
   spdlog::debug("feed: {}", text);
 }
 
-int listen_on(const ListenAddress& address) {
+int listen_on(const ListenAddress& address, std::string_view flag) {
   const int fd = socket(address.address.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) throw std::runtime_error(fmt::format("--listen {}: {}", address.text, std::strerror(errno)));
+  if (fd < 0) throw std::runtime_error(fmt::format("{} {}: {}", flag, address.text, std::strerror(errno)));
   int yes = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   if (address.address.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
   if (bind(fd, reinterpret_cast<const sockaddr*>(&address.address), address.length) != 0 || listen(fd, 128) != 0) {
     const int error = errno;
     close(fd);
-    throw std::runtime_error(fmt::format("--listen {}: {}", address.text, std::strerror(error)));
+    throw std::runtime_error(fmt::format("{} {}: {}", flag, address.text, std::strerror(error)));
   }
   return fd;
 }
@@ -255,33 +448,70 @@ std::optional<ListenAddress> parse_listen_address(const std::string& text, std::
   return parsed;
 }
 
-namespace {
-
-void request_completed(void*, MHD_Connection*, void** request_state, MHD_RequestTerminationCode) noexcept {
-  if (*request_state != nullptr && *request_state != &headers_seen) delete static_cast<PingRequest*>(*request_state);
-  *request_state = nullptr;
-}
-
-}  // namespace
-
-FeedServer::FeedServer(StatusFeed& feed, PingInbox& pings, const ListenAddress& address, const FeedLimits& limits)
-    : routes_(std::make_unique<FeedRoutes>(FeedRoutes{feed, pings})) {
-  const int fd = listen_on(address);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-  if (address.address.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-  daemon_ = MHD_start_daemon(
-      flags, 0, nullptr, nullptr, &on_request, routes_.get(), MHD_OPTION_NOTIFY_COMPLETED, &request_completed,
-      nullptr, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
-      kThreads, MHD_OPTION_CONNECTION_LIMIT, limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-      limits.max_connections_per_client, MHD_OPTION_CONNECTION_TIMEOUT, limits.idle_timeout_seconds,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.request_memory_bytes, MHD_OPTION_EXTERNAL_LOGGER,
-      &log_from_library, nullptr, MHD_OPTION_END);
-  if (!daemon_) {
-    close(fd);
-    throw std::runtime_error(fmt::format("--listen {}: the HTTP server did not start", address.text));
+// The one thing libmicrohttpd 0.9.75 cannot do: end a request that is slow
+// but never idle (a byte every few seconds resets its idle timeout). Shutting
+// the socket down makes libmicrohttpd see the end of the stream and close it.
+void FeedServer::State::cut_slow_requests_until_stopped() {
+  const int64_t limit_us = limits.request_time_ms * 1000;
+  std::unique_lock lock(mutex);
+  while (!stopping) {
+    janitor_wake.wait_for(lock, kJanitorEvery);
+    const int64_t now_us = mono_now_us();
+    for (auto& [connection, record] : connections) {
+      if (record.cut || now_us - record.request_began_us <= limit_us) continue;
+      if (record.fd >= 0) shutdown(record.fd, SHUT_RDWR);
+      record.cut = true;
+      refuse(FeedRefusals::request_time);
+    }
+    // A request put aside for a document that takes this long is answered "retry" instead.
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      if (now_us - it->second.first <= limit_us / 2) {
+        ++it;
+        continue;
+      }
+      it->second.second->waited_too_long = true;
+      MHD_resume_connection(it->first);
+      it = waiting.erase(it);
+    }
   }
 }
 
-FeedServer::~FeedServer() { MHD_stop_daemon(daemon_); }
+FeedServer::FeedServer(StatusFeed& feed, PingInbox* pings, Audience audience, const ListenAddress& address,
+                       const FeedLimits& limits, FeedAccess access)
+    : state_(std::make_unique<State>(feed, pings, audience, limits, std::move(access))) {
+  const std::string_view flag = audience == Audience::public_view ? "--public-listen" : "--listen";
+  const int fd = listen_on(address, flag);
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+  if (address.address.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+  daemon_ = MHD_start_daemon(
+      flags, 0, &accept_client, state_.get(), &on_request, state_.get(), MHD_OPTION_NOTIFY_COMPLETED,
+      &request_completed, state_.get(), MHD_OPTION_NOTIFY_CONNECTION, &connection_changed, state_.get(),
+      MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, kThreads, MHD_OPTION_CONNECTION_LIMIT,
+      limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, limits.idle_timeout_seconds,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.request_memory_bytes, MHD_OPTION_EXTERNAL_LOGGER, &log_from_library,
+      nullptr, MHD_OPTION_END);
+  if (!daemon_) {
+    close(fd);
+    throw std::runtime_error(fmt::format("{} {}: the HTTP server did not start", flag, address.text));
+  }
+  state_->janitor = std::thread([state = state_.get()] { state->cut_slow_requests_until_stopped(); });
+  feed.add_built_listener(this, [state = state_.get()] {
+    std::lock_guard lock(state->mutex);
+    state->resume_waiting();
+  });
+}
+
+FeedServer::~FeedServer() {
+  state_->feed.remove_built_listener(this);
+  {
+    // No request is put aside from here on, and those that are get their answer before the server stops.
+    std::lock_guard lock(state_->mutex);
+    state_->stopping = true;
+    state_->resume_waiting();
+  }
+  state_->janitor_wake.notify_all();
+  state_->janitor.join();
+  MHD_stop_daemon(daemon_);
+}
 
 }  // namespace blip

@@ -61,7 +61,7 @@ class Exposition {
 }  // namespace
 
 std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const LiveSnapshot& live,
-                               std::vector<double>& outage_seconds_floor) {
+                               const FeedRefusals& refusals, std::vector<double>& outage_seconds_floor) {
   outage_seconds_floor.resize(probes.size(), 0.0);
   std::vector<std::string> labels;
   for (const ProbeConfig& probe : probes) {
@@ -182,6 +182,18 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
   for (const AlertCountRow& row : live.alert_counts) {
     out.sample("blip_alerts_total", fmt::format("kind=\"{}\",result=\"{}\"", label_value(row.kind), label_value(row.result)),
                static_cast<double>(row.count));
+  }
+  out.family("blip_feed_refused_total", "counter",
+             "Requests and connections the feed turned away, by face and reason: over the per-client connection "
+             "limit, over the time a request may take, a Host not allowed on the private face, unknown-token guesses "
+             "beyond their rate.");
+  for (const Audience audience : {Audience::operator_view, Audience::public_view}) {
+    for (int reason = 0; reason < FeedRefusals::kReasons; ++reason) {
+      out.sample("blip_feed_refused_total",
+                 fmt::format("face=\"{}\",reason=\"{}\"", audience == Audience::public_view ? "public" : "private",
+                             FeedRefusals::kReasonNames[reason]),
+                 static_cast<double>(refusals.counts[static_cast<int>(audience)][reason].load(std::memory_order_relaxed)));
+    }
   }
   return out.take();
 }

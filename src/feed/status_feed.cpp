@@ -12,8 +12,6 @@ namespace blip {
 namespace {
 
 constexpr int64_t kCacheUs = 1'000'000;
-// While a newer one is being built, a response this old may still be served.
-constexpr int64_t kStaleUs = 5'000'000;
 // /healthz: the loop publishes a snapshot every second; older than this, it is not ticking.
 constexpr int64_t kHealthyWithinUs = 2'000'000;
 // The writer writes every second; queued data older than this means it is stuck (a stalled disk).
@@ -51,52 +49,79 @@ StatusFeed::~StatusFeed() {
     stopping_ = true;
   }
   asked_.notify_all();
-  built_.notify_all();
   refresher_.join();
 }
 
-std::shared_ptr<const FeedResponse> StatusFeed::respond(std::string_view path) {
-  // The routes: one literal table.
-  enum class Special { none, page, health };
+StatusFeed::Answer StatusFeed::respond(std::string_view path, Audience audience, int64_t waiting_since_us) {
+  // The routes: one literal table. The public face has no /healthz or /metrics.
+  enum class Special { none, page, health, metrics };
   struct Route {
     Special special;
     Document document;
+    bool public_face;
   };
   static const std::map<std::string_view, Route> kRoutes{
-      {"/", {Special::page, {}}},
-      {"/index.html", {Special::page, {}}},
-      {"/healthz", {Special::health, {}}},
-      {"/status.json", {Special::none, Document::summary}},
-      {"/api/v2/summary.json", {Special::none, Document::summary}},
-      {"/api/v2/status.json", {Special::none, Document::status}},
-      {"/api/v2/components.json", {Special::none, Document::components}},
-      {"/api/v2/incidents.json", {Special::none, Document::incidents}},
-      {"/api/v2/incidents/unresolved.json", {Special::none, Document::unresolved}},
-      {"/api/v2/scheduled-maintenances.json", {Special::none, Document::maintenances}},
-      {"/metrics", {Special::none, Document::metrics}},
+      {"/", {Special::page, {}, true}},
+      {"/index.html", {Special::page, {}, true}},
+      {"/healthz", {Special::health, {}, false}},
+      {"/metrics", {Special::metrics, {}, false}},
+      {"/status.json", {Special::none, Document::summary, true}},
+      {"/api/v2/summary.json", {Special::none, Document::summary, true}},
+      {"/api/v2/status.json", {Special::none, Document::status, true}},
+      {"/api/v2/components.json", {Special::none, Document::components, true}},
+      {"/api/v2/incidents.json", {Special::none, Document::incidents, true}},
+      {"/api/v2/incidents/unresolved.json", {Special::none, Document::unresolved, true}},
+      {"/api/v2/scheduled-maintenances.json", {Special::none, Document::maintenances, true}},
   };
   auto route = kRoutes.find(path);
-  if (route == kRoutes.end()) return nullptr;
-  if (route->second.special == Special::page) return page_response_;
+  if (route == kRoutes.end() || (audience == Audience::public_view && !route->second.public_face)) return {};
+  using Kind = Answer::Kind;
+  switch (route->second.special) {
+    case Special::page: return {Kind::ready, page_response_};
+    case Special::health: return {Kind::ready, std::make_shared<FeedResponse>(health(board_.current().get()))};
+    case Special::metrics: return {Kind::ready, metrics(board_.current())};
+    case Special::none: break;
+  }
+  const Key key{route->second.document, audience};
   const auto live = board_.current();
-  if (route->second.special == Special::health) return std::make_shared<FeedResponse>(health(live.get()));
-
-  const Document document = route->second.document;
   const uint64_t sequence = live ? live->sequence : 0;
   const int64_t asked_us = mono_now_us();
-  std::unique_lock lock(mutex_);
-  std::shared_ptr<const FeedResponse> cached = cache_[document];
+  std::lock_guard lock(mutex_);
+  const std::shared_ptr<const FeedResponse>& cached = cache_[key];
+  const int64_t age_us = cached ? asked_us - cached->built_mono_us : INT64_MAX;
   // Fresh: built within the second from the snapshot the loop published last.
-  if (cached && cached->sequence == sequence && asked_us - cached->built_mono_us < kCacheUs) return cached;
-  // While another request's rebuild runs, the last one built will do; else wait for a fresh one.
-  if (cached && building_.contains(document) && asked_us - cached->built_mono_us < kStaleUs) return cached;
-  wanted_.insert(document);
-  asked_.notify_one();
-  built_.wait_for(lock, std::chrono::seconds(30), [&] {
-    return stopping_ || (cache_[document] && cache_[document]->built_mono_us >= asked_us);
-  });
-  if (cache_[document]) return cache_[document];
-  return std::make_shared<FeedResponse>(make_response(503, kText, "the feed is shutting down\n"));
+  if (cached && cached->sequence == sequence && age_us < kCacheUs) return {Kind::ready, cached};
+  if (cached && cached->built_mono_us >= waiting_since_us) return {Kind::ready, cached};
+  // While another request's rebuild runs, the last one built will do; else a fresh one is awaited.
+  if (building_.contains(key) && age_us < kServeStaleUs) return {Kind::ready, cached};
+  if (!stopping_ && wanted_.insert(key).second) asked_.notify_one();
+  if (stopping_) return {Kind::ready, std::make_shared<FeedResponse>(make_response(503, kText, "the feed is shutting down\n"))};
+  return {Kind::building, nullptr};
+}
+
+void StatusFeed::add_built_listener(const void* key, std::function<void()> listener) {
+  std::lock_guard lock(listeners_mutex_);
+  built_listeners_[key] = std::move(listener);
+}
+
+void StatusFeed::remove_built_listener(const void* key) {
+  std::lock_guard lock(listeners_mutex_);
+  built_listeners_.erase(key);
+}
+
+std::shared_ptr<const FeedResponse> StatusFeed::metrics(const std::shared_ptr<const LiveSnapshot>& live) {
+  if (!live) return std::make_shared<FeedResponse>(make_response(503, kText, "starting: no snapshot from the probe loop yet\n"));
+  std::lock_guard lock(metrics_mutex_);
+  if (metrics_ && metrics_->sequence == live->sequence && mono_now_us() - metrics_->built_mono_us < kCacheUs) return metrics_;
+  // After a reload the snapshot carries the probes now running.
+  const std::vector<ProbeConfig>& probes = live->configs ? *live->configs : probes_;
+  auto response = std::make_shared<FeedResponse>(make_response(
+      200, "text/plain; version=0.0.4; charset=utf-8", prometheus_metrics(probes, *live, refusals_, outage_seconds_floor_)));
+  response->sequence = live->sequence;
+  response->built_mono_us = mono_now_us();
+  response->etag = quoted_hash(response->body);
+  metrics_ = response;
+  return response;
 }
 
 void StatusFeed::refresh_while_asked() {
@@ -106,16 +131,16 @@ void StatusFeed::refresh_while_asked() {
   while (true) {
     asked_.wait(lock, [&] { return stopping_ || !wanted_.empty(); });
     if (stopping_) return;
-    const std::set<Document> documents = std::exchange(wanted_, {});
-    building_ = documents;
+    const std::set<Key> keys = std::exchange(wanted_, {});
+    building_ = keys;
     lock.unlock();
     const auto live = board_.current();
-    std::vector<std::pair<Document, std::shared_ptr<FeedResponse>>> done;
-    for (Document document : documents) {
+    std::vector<std::pair<Key, std::shared_ptr<FeedResponse>>> done;
+    for (const Key& key : keys) {
       const int64_t began_us = mono_now_us();
       std::shared_ptr<FeedResponse> response;
       try {
-        response = std::make_shared<FeedResponse>(build(document, live.get()));
+        response = std::make_shared<FeedResponse>(build(key, live.get()));
       } catch (const std::exception& error) {
         spdlog::error("feed: building a document failed err={}", error.what());
         response = std::make_shared<FeedResponse>(make_response(500, kText, "internal error\n"));
@@ -123,23 +148,24 @@ void StatusFeed::refresh_while_asked() {
       response->sequence = live ? live->sequence : 0;
       response->built_mono_us = began_us;
       if (response->status == 200) response->etag = quoted_hash(response->body);
-      done.emplace_back(document, std::move(response));
+      done.emplace_back(key, std::move(response));
     }
     lock.lock();
-    for (auto& [document, response] : done) cache_[document] = std::move(response);
+    for (auto& [key, response] : done) cache_[key] = std::move(response);
     building_.clear();
-    built_.notify_all();
+    lock.unlock();
+    {
+      std::lock_guard listeners(listeners_mutex_);
+      for (auto& [owner, listener] : built_listeners_) listener();
+    }
+    lock.lock();
   }
 }
 
-FeedResponse StatusFeed::build(Document document, const LiveSnapshot* live) {
+FeedResponse StatusFeed::build(Key key, const LiveSnapshot* live) {
   if (!live) return make_response(503, kText, "starting: no snapshot from the probe loop yet\n");
   // After a reload the snapshot carries the probes now running.
   const std::vector<ProbeConfig>& probes = live->configs ? *live->configs : probes_;
-  if (document == Document::metrics) {
-    return make_response(200, "text/plain; version=0.0.4; charset=utf-8",
-                         prometheus_metrics(probes, *live, outage_seconds_floor_));
-  }
   const int64_t now_ms = wall_now_ms();
   std::shared_ptr<const FeedHistory> history;
   try {
@@ -148,15 +174,14 @@ FeedResponse StatusFeed::build(Document document, const LiveSnapshot* live) {
     spdlog::error("feed: cannot read history err={}", error.what());
     return make_response(503, kText, "the database cannot be read right now\n");
   }
-  const FeedView view{probes, page_, *live, *history, now_ms};
-  switch (document) {
+  const FeedView view{key.second, probes, page_, *live, *history, now_ms};
+  switch (key.first) {
     case Document::summary: return make_response(200, kJson, statuspage_summary(view));
     case Document::status: return make_response(200, kJson, statuspage_status(view));
     case Document::components: return make_response(200, kJson, statuspage_components(view));
     case Document::incidents: return make_response(200, kJson, statuspage_incidents(view, false));
     case Document::unresolved: return make_response(200, kJson, statuspage_incidents(view, true));
     case Document::maintenances: return make_response(200, kJson, statuspage_scheduled_maintenances(view));
-    case Document::metrics: break;
   }
   return make_response(500, kText, "internal error\n");
 }

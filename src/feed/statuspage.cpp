@@ -89,12 +89,26 @@ class Page {
   }
 
   const std::string& id() const { return id_; }
+  bool is_public() const { return view_.audience == Audience::public_view; }
   const std::vector<Component>& components() const { return components_; }
   const Component* component_of_probe(const std::string& probe) const {
     auto found = probe_components_.find(probe);
     return found == probe_components_.end() ? nullptr : &components_[found->second];
   }
   bool configured(const std::string& probe) const { return probe_components_.contains(probe); }
+  // What a text calls a probe: its component's name; a probe no longer configured
+  // keeps its name for the operator and is no one in particular to the public.
+  std::string label(const std::string& probe) const {
+    if (const Component* component = component_of_probe(probe)) return component->name;
+    return is_public() ? "another component" : probe;
+  }
+  // Why an outage happened, as this audience may read it: the public sees the
+  // error class only with `[page] show_details`, and never the target's own text.
+  std::string cause(const OutageRecord& outage) const {
+    const std::string error(to_string(outage.error));
+    if (is_public()) return view_.page.show_details ? error : "";
+    return outage.detail.empty() ? error : fmt::format("{} ({})", error, outage.detail);
+  }
 
   json page_json(int64_t updated_ms) const {
     return {{"id", id_},
@@ -178,8 +192,9 @@ class Page {
     const ProbeLiveState& live = view_.live.probes[index];
     Component component;
     component.id = stable_id("probe:" + config.name);
-    component.name = config.name;
-    component.description = fmt::format("{} {}", config.type, config.target_display);
+    component.name = config.shown_name();
+    component.description = config.description;
+    if (!component.description && !is_public()) component.description = fmt::format("{} {}", config.type, config.target_display);
     component.status = live.in_maintenance           ? ComponentStatus::under_maintenance
                        : live.open_outage            ? ComponentStatus::major_outage
                        : live.open_brownout_start_ms ? ComponentStatus::degraded_performance
@@ -204,16 +219,17 @@ class Page {
   int64_t updated_ms_ = 0;
 };
 
-std::string outage_cause(const OutageRecord& outage) {
-  return outage.detail.empty() ? std::string(to_string(outage.error))
-                               : fmt::format("{} ({})", to_string(outage.error), outage.detail);
+// "web-health went down: timeout." — the cause left out where this audience may not read it.
+std::string with_cause(std::string text, const std::string& cause) {
+  return cause.empty() ? text + "." : fmt::format("{}: {}.", text, cause);
 }
 
 // "web-health outage" or "db-write outage, then web-health, streaming +1 more"
-std::string incident_name(const Incident& incident) {
+std::string incident_name(const Incident& incident, const Page& page) {
   std::vector<std::string> probes;
   for (const OutageRecord& outage : incident.outages) {
-    if (std::find(probes.begin(), probes.end(), outage.probe) == probes.end()) probes.push_back(outage.probe);
+    const std::string label = page.label(outage.probe);
+    if (std::find(probes.begin(), probes.end(), label) == probes.end()) probes.push_back(label);
   }
   std::string name = probes.front() + " outage";
   for (size_t i = 1; i < probes.size() && i < 3; ++i) name += (i == 1 ? ", then " : ", ") + probes[i];
@@ -222,6 +238,7 @@ std::string incident_name(const Incident& incident) {
 }
 
 json Page::incident_json(const Incident& incident) const {
+  auto label_of = [&](const std::string& probe) { return label(probe); };
   const std::string id = stable_id(fmt::format("incident:{}:{}", id_, incident.id));
   struct Update {
     int64_t at_ms;
@@ -236,18 +253,20 @@ json Page::incident_json(const Incident& incident) const {
   for (const OutageRecord& outage : incident.outages) {
     probes.insert(outage.probe);
     const bool first = &outage == &incident.outages.front();
+    const std::string label = label_of(outage.probe);
     updates.push_back({outage.start_ms, fmt::format("{}:open", outage.id), "investigating",
-                       first ? fmt::format("{} went down: {}.", outage.probe, outage_cause(outage))
-                             : fmt::format("{} went down too, {} after {}: {}.", outage.probe,
-                                           format_duration_brief(outage.start_ms - incident.start_ms),
-                                           incident.first_down_probe(), outage_cause(outage)),
+                       with_cause(first ? fmt::format("{} went down", label)
+                                        : fmt::format("{} went down too, {} after {}", label,
+                                                      format_duration_brief(outage.start_ms - incident.start_ms),
+                                                      label_of(incident.first_down_probe())),
+                                  cause(outage)),
                        &outage, true});
     if (outage.end_ms) {
       const bool seen = outage.end_reason == "recovered";
       updates.push_back({*outage.end_ms, fmt::format("{}:close", outage.id), "investigating",
-                         seen ? fmt::format("{} answers again after {}.", outage.probe,
+                         seen ? fmt::format("{} answers again after {}.", label,
                                             format_duration_brief(*outage.end_ms - outage.start_ms))
-                              : fmt::format("blip stopped while {} was down; the end was not seen.", outage.probe),
+                              : fmt::format("The monitor stopped while {} was down; the end was not seen.", label),
                          &outage, false});
     }
   }
@@ -284,7 +303,7 @@ json Page::incident_json(const Incident& incident) const {
   }
   const int64_t updated_ms = updates.empty() ? incident.start_ms : updates.front().at_ms;
   return {{"id", id},
-          {"name", incident_name(incident)},
+          {"name", incident_name(incident, *this)},
           {"status", incident.end_ms ? "resolved" : "investigating"},
           {"impact", probes.size() > 1 ? "critical" : "major"},
           {"created_at", time_json(incident.start_ms)},
@@ -337,7 +356,8 @@ std::string_view probe_state(const ProbeLiveState& live) {
   return live.last_sample ? "up" : "unknown";
 }
 
-json blip_object(const FeedView& view, const Page& page) {
+// summary.json's `blip` object for the operator: everything blip knows.
+json operator_blip_object(const FeedView& view, const Page& page) {
   const FeedHistory& history = view.history;
   const Report& month = history.month;
   std::map<std::string, ProbeSummary> month_by_probe;
@@ -417,6 +437,7 @@ json blip_object(const FeedView& view, const Page& page) {
     for (const OutageRecord& row : rows) {
       if (!visible(row) || effective_end(row, month.range) <= day_from) continue;
       out.push_back({{"probe", row.probe},
+                     {"component_id", page.component_of_probe(row.probe)->id},
                      {"start", time_json(row.start_ms)},
                      {"end", time_or_null(row.end_ms)},
                      {"error", row.kind == OutageKind::outage ? json(std::string(to_string(row.error))) : json(nullptr)},
@@ -438,10 +459,11 @@ json blip_object(const FeedView& view, const Page& page) {
       order.push_back({{"probe", outage.probe}, {"after_ms", outage.start_ms - incident.start_ms}});
     }
     incidents.push_back({{"id", stable_id(fmt::format("incident:{}:{}", page.id(), incident.id))},
-                         {"name", incident_name(incident)},
+                         {"name", incident_name(incident, page)},
                          {"start", time_json(incident.start_ms)},
                          {"end", time_or_null(incident.end_ms)},
                          {"first_down_probe", incident.first_down_probe()},
+                         {"first_down", page.label(incident.first_down_probe())},
                          {"order", order}});
   }
   json patterns = json::object();
@@ -465,6 +487,125 @@ json blip_object(const FeedView& view, const Page& page) {
           {"pattern", {{"incidents", pattern_json(month.incident_pattern, false)}, {"probes", patterns}}}};
 }
 
+// A pattern finding as the public may read it: when outages recur, in words and numbers.
+json public_pattern_json(const PatternResult& pattern) {
+  static const char* kOutcomes[] = {"pattern", "no_pattern", "not_enough_data"};
+  json finding = nullptr;
+  if (pattern.finding) {
+    const PeriodFinding& found = *pattern.finding;
+    finding = {{"period", period_name(found.period_ms)},
+               {"period_ms", found.period_ms},
+               {"phase_ms", found.phase_ms},
+               {"phase", found.phase_words},
+               {"spread_ms", found.spread_ms},
+               {"share", found.share},
+               {"in_cluster", found.in_cluster},
+               {"outages", found.outages},
+               {"words", found.words}};
+  }
+  return {{"outcome", kOutcomes[static_cast<int>(pattern.outcome)]}, {"verdict", pattern.verdict}, {"finding", finding}};
+}
+
+// summary.json's `blip` object for the public face. Built field by field from
+// what is chosen to be public (a new field is private until someone adds it
+// here): component names and states, uptime, the day strip, the timeline,
+// incidents with their times and components, the minute-of-hour strip and
+// finding. Never a probe's target, an error's detail, job output, a blind
+// window's reason, or blip's version and start.
+json public_blip_object(const FeedView& view, const Page& page) {
+  const FeedHistory& history = view.history;
+  const Report& month = history.month;
+  const bool details = view.page.show_details;
+  std::map<std::string, ProbeSummary> month_by_probe;
+  for (const ProbeSummary& summary : month.summaries) month_by_probe[summary.probe] = summary;
+
+  json components = json::array();
+  for (size_t i = 0; i < view.probes.size(); ++i) {
+    const ProbeConfig& config = view.probes[i];
+    const ProbeLiveState& live = view.live.probes[i];
+    json component{{"component_id", page.component_of_probe(config.name)->id},
+                   {"name", config.shown_name()},
+                   {"state", probe_state(live)},
+                   {"uptime",
+                    {{"24h", uptime_json(history.day, config.name)},
+                     {"7d", uptime_json(history.week, config.name)},
+                     {"30d", uptime_json(month_by_probe, config.name)}}},
+                   {"first_seen_at", nullptr},
+                   {"outage", nullptr},
+                   {"brownout", nullptr}};
+    if (auto seen = history.first_seen_ms.find(config.name); seen != history.first_seen_ms.end()) {
+      component["first_seen_at"] = time_json(seen->second);
+    }
+    if (live.open_outage) {
+      component["outage"] = {{"start", time_json(live.open_outage->start_ms)},
+                             {"duration_ms", view.now_ms - live.open_outage->start_ms}};
+      if (details) component["outage"]["error"] = to_string(live.open_outage->error);
+    }
+    if (live.open_brownout_start_ms) {
+      component["brownout"] = {{"start", time_json(*live.open_brownout_start_ms)},
+                               {"duration_ms", view.now_ms - *live.open_brownout_start_ms}};
+    }
+    if (auto strip = history.days.find(config.name); strip != history.days.end()) {
+      std::string states;
+      for (DayStrip::State state : strip->second.states) states += static_cast<char>(state);
+      component["days"] = {{"states", states}, {"down_ms", strip->second.down_ms}};
+    }
+    components.push_back(std::move(component));
+  }
+
+  const int64_t day_from = view.now_ms - 86'400'000;
+  auto timeline_rows = [&](const std::vector<OutageRecord>& rows, bool with_error) {
+    json out = json::array();
+    for (const OutageRecord& row : rows) {
+      if (!page.configured(row.probe) || effective_end(row, month.range) <= day_from) continue;
+      json entry{{"component_id", page.component_of_probe(row.probe)->id},
+                 {"start", time_json(row.start_ms)},
+                 {"end", time_or_null(row.end_ms)}};
+      if (with_error) entry["error"] = to_string(row.error);
+      out.push_back(std::move(entry));
+      if (out.size() >= 500) break;
+    }
+    return out;
+  };
+  json unwatched = json::array();
+  for (const BlindWindow& window : month.blind) {
+    if (window.end_ms > day_from) unwatched.push_back({{"start", time_json(window.start_ms)}, {"end", time_json(window.end_ms)}});
+  }
+  json incidents = json::array();
+  for (const Incident& incident : history.recent_incidents) {
+    if (incidents.size() >= 10) break;
+    if (!std::any_of(incident.outages.begin(), incident.outages.end(),
+                     [&](const OutageRecord& outage) { return page.configured(outage.probe); })) {
+      continue;
+    }
+    json order = json::array();
+    for (const OutageRecord& outage : incident.outages) {
+      order.push_back({{"component", page.label(outage.probe)}, {"after_ms", outage.start_ms - incident.start_ms}});
+    }
+    incidents.push_back({{"id", stable_id(fmt::format("incident:{}:{}", page.id(), incident.id))},
+                         {"name", incident_name(incident, page)},
+                         {"start", time_json(incident.start_ms)},
+                         {"end", time_or_null(incident.end_ms)},
+                         {"first_down", page.label(incident.first_down_probe())},
+                         {"order", order}});
+  }
+  json patterns = json::object();
+  for (const auto& [probe, pattern] : month.probe_patterns) {
+    if (const Component* component = page.component_of_probe(probe)) patterns[component->id] = public_pattern_json(pattern);
+  }
+  return {{"generated_at", time_json(view.now_ms)},
+          {"probes", components},
+          {"recent_incidents", incidents},
+          {"blind_windows", unwatched},
+          {"days_from", fmt::format("{:.10}", format_iso8601_ms(history.days_from_ms))},
+          {"timeline", {{"from", time_json(day_from)},
+                        {"to", time_json(view.now_ms)},
+                        {"outages", timeline_rows(month.outages, details)},
+                        {"brownouts", timeline_rows(month.brownouts, false)}}},
+          {"minute_of_hour", {{"from", time_json(month.range.from_ms)}, {"outage_starts", month.outage_starts.bins}}},
+          {"pattern", {{"incidents", public_pattern_json(month.incident_pattern)}, {"components", patterns}}}};
+}
+
 }  // namespace
 
 namespace {
@@ -476,7 +617,9 @@ json scheduled_maintenances_json(const FeedView& view, const Page& page) {
     const bool in_progress = window.start_ms <= view.live.taken_wall_ms;
     json components = json::array();
     for (const ProbeConfig& probe : view.probes) {
-      if (window.selector.matches(probe)) components.push_back({{"id", stable_id("probe:" + probe.name)}, {"name", probe.name}});
+      if (window.selector.matches(probe)) {
+        components.push_back({{"id", stable_id("probe:" + probe.name)}, {"name", probe.shown_name()}});
+      }
     }
     windows.push_back({{"id", stable_id(fmt::format("maintenance:{}:{}", window.name, window.start_ms))},
                        {"name", window.name},
@@ -501,7 +644,7 @@ std::string statuspage_summary(const FeedView& view) {
            {"components", page.components_json()},
            {"incidents", incidents_array(page, unresolved)},
            {"scheduled_maintenances", scheduled_maintenances_json(view, page)},
-           {"blip", blip_object(view, page)}};
+           {"blip", page.is_public() ? public_blip_object(view, page) : operator_blip_object(view, page)}};
   return out.dump();
 }
 

@@ -44,14 +44,24 @@ std::vector<std::pair<std::string, JobPing>> PingInbox::take() {
   return taken;
 }
 
+PingInbox::Entry* PingInbox::find(std::string_view token) {
+  // Every token is compared, so the time taken does not say which one came close.
+  Entry* job = nullptr;
+  for (Entry& entry : jobs_) {
+    if (constant_time_equal(entry.token, token)) job = &entry;
+  }
+  return job;
+}
+
+bool PingInbox::knows(std::string_view token) {
+  std::lock_guard lock(mutex_);
+  return find(token) != nullptr;
+}
+
 PingInbox::Verdict PingInbox::submit(std::string_view token, JobPing ping, int64_t now_mono_us) {
   {
     std::lock_guard lock(mutex_);
-    // Every token is compared, so the time taken does not say which one came close.
-    Entry* job = nullptr;
-    for (Entry& entry : jobs_) {
-      if (constant_time_equal(entry.token, token)) job = &entry;
-    }
+    Entry* job = find(token);
     if (!job) return Verdict::unknown_token;
     const double elapsed_s = job->refilled_us == 0 ? 0.0 : static_cast<double>(now_mono_us - job->refilled_us) / 1e6;
     job->tokens = std::min(kPingBurst, job->tokens + elapsed_s * kPingsPerSecond);

@@ -6,20 +6,27 @@ namespace blip::test {
 
 Daemon::Daemon(const TempDir& dir, const std::string& config,
                const std::vector<std::string>& extra_args, const std::string& db,
-               const std::vector<std::string>& wrapper)
+               const std::vector<std::string>& wrapper, const std::string& listen_host)
     : db_(db.empty() ? dir.file("blip.db") : db),
       log_(dir.file("blip.log")),
-      feed_port_(free_port()) {
+      host_(listen_host.find(':') != std::string::npos ? "[" + listen_host + "]" : listen_host),
+      feed_port_(free_port()),
+      public_port_(free_port()) {
   dir.write("probes.d/probes.toml", config);
   std::vector<std::string> argv = wrapper;
   argv.insert(argv.end(), {BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db_, "--listen",
-                           "127.0.0.1:" + std::to_string(feed_port_)});
+                           host_ + ":" + std::to_string(feed_port_), "--public-listen",
+                           host_ + ":" + std::to_string(public_port_)});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<ChildProcess>(argv, log_, log_);
 }
 
 std::string Daemon::feed_url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(feed_port_) + path;
+  return "http://" + host_ + ":" + std::to_string(feed_port_) + path;
+}
+
+std::string Daemon::public_url(const std::string& path) const {
+  return "http://" + host_ + ":" + std::to_string(public_port_) + path;
 }
 
 std::string Daemon::log() const { return read_file(log_); }

@@ -8,16 +8,21 @@
 namespace blip::test {
 
 // The real blip binary running `blip run` on a configuration written into
-// `dir`, with its feed on a free loopback port, logging to dir/blip.log.
+// `dir`, with its feed's private and public faces on free loopback ports,
+// logging to dir/blip.log.
 class Daemon {
  public:
-  // `db` defaults to dir/blip.db; `wrapper` is a command that execs its arguments (unshare …).
+  // `db` defaults to dir/blip.db; `wrapper` is a command that execs its arguments (unshare …);
+  // both faces listen on `listen_host` (a numeric address).
   Daemon(const TempDir& dir, const std::string& config, const std::vector<std::string>& extra_args = {},
-         const std::string& db = "", const std::vector<std::string>& wrapper = {});
+         const std::string& db = "", const std::vector<std::string>& wrapper = {},
+         const std::string& listen_host = "127.0.0.1");
   ChildProcess& process() { return *process_; }
   const std::string& db() const { return db_; }
   int feed_port() const { return feed_port_; }
   std::string feed_url(const std::string& path) const;
+  int public_port() const { return public_port_; }
+  std::string public_url(const std::string& path) const;
   std::string log() const;
   // SIGTERM; the exit status (-1 if it did not exit in time).
   int stop();
@@ -25,7 +30,9 @@ class Daemon {
  private:
   std::string db_;
   std::string log_;
+  std::string host_;  // as a URL writes it
   int feed_port_;
+  int public_port_;
   std::unique_ptr<ChildProcess> process_;
 };
 

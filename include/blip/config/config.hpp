@@ -97,6 +97,9 @@ struct ProbeConfig {
   std::optional<int64_t> degraded_after_ms;
   int confirm = 2;
   std::vector<std::string> tags;
+  // What the status page calls the component (default: `name`) and says of it: public text.
+  std::optional<std::string> display_name;
+  std::optional<std::string> description;
   std::string target_display;  // the target with any password redacted
   std::string source;          // "file:line" where the probe is defined
   ProbeSettings settings;
@@ -111,6 +114,8 @@ struct ProbeConfig {
     return *this == moved;
   }
   bool operator==(const ProbeConfig&) const = default;
+  // The name people see on the status page.
+  const std::string& shown_name() const { return display_name ? *display_name : name; }
 };
 
 // The status page's identity, from a `[page]` table (at most one in probes.d).
@@ -118,6 +123,7 @@ struct PageConfig {
   std::string name = "blip";
   std::string url;                    // where people open the page; empty: the feed's own address
   std::string time_zone = "Etc/UTC";  // the zone the page shows times in
+  bool show_details = false;          // the public face also shows error classes (never server text)
   std::string source;                 // "file:line", empty when defaulted
 };
 

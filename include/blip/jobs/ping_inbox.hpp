@@ -39,6 +39,8 @@ class PingInbox {
 
   // The listener's side (any thread).
   Verdict submit(std::string_view token, JobPing ping, int64_t now_mono_us);
+  // Whether a job has this token: asked before a check-in's body is read.
+  bool knows(std::string_view token);
 
  private:
   struct Entry {
@@ -51,6 +53,9 @@ class PingInbox {
   std::vector<Entry> jobs_;
   std::deque<std::pair<std::string, JobPing>> queue_;
   std::function<void()> wake_;
+
+  // The job with this token, every token compared; called with mutex_ held.
+  Entry* find(std::string_view token);
 };
 
 // Whether two strings are equal, in time that depends only on their lengths.

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include <stdexcept>
 
 #include "blip/core/clock.hpp"
+#include "blip/core/logging.hpp"
 
 namespace blip {
 
@@ -184,9 +184,9 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
     return queue_document(connection, std::move(document));
   } catch (const std::exception& error) {
     // A ping's path holds its job's token: never logged.
-    spdlog::error("feed: request failed url={} err={}", ping_path ? "/ping/***" : url, error.what());
+    log_error("feed: request failed url={} err={}", ping_path ? "/ping/***" : url, error.what());
   } catch (...) {
-    spdlog::error("feed: request failed url={}", ping_path ? "/ping/***" : url);
+    log_error("feed: request failed url={}", ping_path ? "/ping/***" : url);
   }
   return queue_text(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
 }
@@ -196,7 +196,7 @@ void log_from_library(void*, const char* format, va_list arguments) {
   std::vsnprintf(message, sizeof message, format, arguments);
   std::string_view text(message);
   while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-  spdlog::debug("feed: {}", text);
+  log_debug("feed: microhttpd said={}", text);
 }
 
 int listen_on(const ListenAddress& address) {

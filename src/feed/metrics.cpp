@@ -6,6 +6,7 @@
 #include <array>
 
 #include "blip/feed/status_feed.hpp"
+#include "blip/core/logging.hpp"
 #include "blip/core/version.hpp"
 #include "blip/store/store.hpp"
 
@@ -183,6 +184,10 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
     out.sample("blip_alerts_total", fmt::format("kind=\"{}\",result=\"{}\"", label_value(row.kind), label_value(row.result)),
                static_cast<double>(row.count));
   }
+  out.family("blip_log_dropped_total", "counter",
+             "Log lines dropped because stderr did not take them in time (the queue in front of it was full, or "
+             "writing failed), since this blip process started.");
+  out.sample("blip_log_dropped_total", "", static_cast<double>(log_dropped_lines()));
   return out.take();
 }
 

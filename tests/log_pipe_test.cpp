@@ -5,12 +5,16 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -21,6 +25,7 @@
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/servers.hpp"
+#include "support/transcript.hpp"
 
 namespace blip {
 namespace {
@@ -106,6 +111,25 @@ double metric(const std::string& exposition, const std::string& name) {
   return -1;
 }
 
+// Makes blip log more lines than its queue holds (2048) while stderr takes none:
+// SIGHUP with a file of 1500 errors in the directory logs each of them, and the
+// running configuration stays. True once /metrics counts dropped lines.
+bool log_past_the_queue(const test::TempDir& dir, test::ChildProcess& blip,
+                        const std::function<test::HttpResponse(const std::string&)>& feed) {
+  std::string broken;
+  for (int i = 0; i < 1500; ++i) {
+    broken += fmt::format("[[probe]]\nname = \"p{0}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\nbogus = {0}\n\n", i);
+  }
+  dir.write("probes.d/zz-broken.toml", broken);
+  return wait_until(
+      [&] {
+        blip.signal(SIGHUP);
+        std::this_thread::sleep_for(300ms);
+        return metric(feed("/metrics").body, "blip_log_dropped_total") > 0;
+      },
+      15s);
+}
+
 TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   test::NginxServer nginx;
   test::TempDir dir;
@@ -132,20 +156,7 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   stderr_pipe.write_end = -1;
   ASSERT_TRUE(wait_until([&] { return feed("/healthz").status == 200; }, 15s)) << "blip never came up";
 
-  // More lines than the queue holds: SIGHUP with a directory of 1500 errors logs each of them.
-  std::string broken;
-  for (int i = 0; i < 1500; ++i) {
-    broken += fmt::format("[[probe]]\nname = \"p{0}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\nbogus = {0}\n\n", i);
-  }
-  dir.write("probes.d/zz-broken.toml", broken);
-  ASSERT_TRUE(wait_until(
-      [&] {
-        blip.signal(SIGHUP);
-        std::this_thread::sleep_for(300ms);
-        return metric(feed("/metrics").body, "blip_log_dropped_total") > 0;
-      },
-      15s))
-      << feed("/metrics").body;
+  ASSERT_TRUE(log_past_the_queue(dir, blip, feed)) << feed("/metrics").body;
 
   std::this_thread::sleep_for(1s);
   const int64_t frozen_ms = wall_now_ms();
@@ -188,6 +199,66 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   EXPECT_LT(opened->at_ms, static_cast<double>(thawed_ms)) << "the page came while nginx was frozen";
   EXPECT_EQ(opened->body["probe"], "web");
   EXPECT_GT(closed->at_ms, static_cast<double>(thawed_ms));
+}
+
+// The reader comes back: the newest lines the queue kept come out, after one line
+// that says how many were dropped (the oldest: the outage that opened after the
+// burst is among those kept), and at SIGTERM the last lines are written before exit.
+TEST(LogPipe, WhenTheReaderComesBackTheKeptLinesFollowACountOfTheDroppedOnes) {
+  // A listener the probe connects to, closed later for an outage.
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(listen(listener, 64), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  test::TempDir dir;
+  dir.write("probes.d/probes.toml",
+            fmt::format("[[probe]]\nname = \"port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{}\"\ninterval = \"100ms\"\n",
+                        ntohs(address.sin_port)));
+  const int feed_port = test::free_port();
+  const auto feed = [&](const std::string& path) {
+    return test::http_request(fmt::format("http://127.0.0.1:{}{}", feed_port, path));
+  };
+  FullPipe stderr_pipe;
+  test::ChildProcess blip({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", dir.file("blip.db"), "--listen",
+                           fmt::format("127.0.0.1:{}", feed_port)},
+                          dir.file("stdout"), stderr_pipe.write_end);
+  close(stderr_pipe.write_end);
+  stderr_pipe.write_end = -1;
+  ASSERT_TRUE(wait_until([&] { return feed("/healthz").status == 200; }, 15s)) << "blip never came up";
+  ASSERT_TRUE(log_past_the_queue(dir, blip, feed)) << feed("/metrics").body;
+  close(listener);
+  ASSERT_TRUE(wait_until([&] { return feed("/metrics").body.find("blip_outage_open{probe=\"port\",type=\"tcp\"} 1") !=
+                                      std::string::npos; },
+                         5s));
+
+  std::mutex mutex;
+  std::string said;  // guarded by mutex
+  std::thread reader([&] {
+    char buffer[65536];
+    for (ssize_t got; (got = read(stderr_pipe.read_end, buffer, sizeof buffer)) > 0;) {
+      std::lock_guard lock(mutex);
+      said.append(buffer, static_cast<size_t>(got));
+    }
+  });
+  const auto read_so_far = [&] {
+    std::lock_guard lock(mutex);
+    return said;
+  };
+  EXPECT_TRUE(wait_until([&] { return read_so_far().find("outage: opened probe=port") != std::string::npos; }, 5s))
+      << read_so_far().substr(0, 2000);
+  blip.signal(SIGTERM);
+  EXPECT_EQ(blip.wait(5000), 0);
+  reader.join();  // the pipe's last writer is gone
+  test::keep_transcript("blip's stderr, read late", said);
+  const size_t notice = said.find("log: dropped lines_total=");
+  ASSERT_NE(notice, std::string::npos) << said.substr(0, 2000);
+  EXPECT_GT(std::stoll(said.substr(notice + std::string("log: dropped lines_total=").size())), 0);
+  EXPECT_LT(notice, said.find("outage: opened probe=port")) << "the count comes first, where the gap is";
+  EXPECT_NE(said.find("run: stopped samples="), std::string::npos) << "the last lines are written at exit";
 }
 
 }  // namespace

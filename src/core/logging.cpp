@@ -31,6 +31,9 @@ namespace {
 constexpr size_t kLogQueueLines = 2048;
 // How long one wait for stderr lasts before the writer looks whether it was told to give up.
 constexpr int kWritablePollMs = 100;
+// Queued by stop_logging() after every other line, never written. No logged line can equal
+// it: log_value() escapes control characters.
+constexpr std::string_view kEndOfLog = "\x01end of log\x01";
 
 // ---- values ---------------------------------------------------------------
 
@@ -196,21 +199,21 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
     socket_ = fstat(STDERR_FILENO, &about) == 0 && S_ISSOCK(about.st_mode);
   }
   void abandon() { abandoned_.store(true); }
-  bool idle() const { return !busy_.load(); }
+  // Whether the sink has come to kEndOfLog: then it is done with every line queued before it.
+  bool at_end() const { return at_end_.load(); }
   // The queue in front of this sink, whose overruns the "dropped" notice counts too.
   void set_queue(spdlog::details::thread_pool* queue) { queue_ = queue; }
 
  protected:
   void sink_it_(const spdlog::details::log_msg& message) override {
-    busy_.store(true);
-    if (abandoned_.load()) {
+    if (std::string_view(message.payload.data(), message.payload.size()) == kEndOfLog) {
+      at_end_.store(true);
+    } else if (abandoned_.load()) {
       unwritten_.fetch_add(1);
-      busy_.store(false);
-      return;
+    } else {
+      tell_what_was_dropped(message);
+      if (!write_line(message)) unwritten_.fetch_add(1);
     }
-    tell_what_was_dropped(message);
-    if (!write_line(message)) unwritten_.fetch_add(1);
-    busy_.store(false);
   }
   void flush_() override {}
 
@@ -281,7 +284,7 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
   spdlog::details::thread_pool* queue_ = nullptr;
   uint64_t reported_dropped_ = 0;
   std::atomic<bool> abandoned_{false};
-  std::atomic<bool> busy_{false};
+  std::atomic<bool> at_end_{false};
 };
 
 // Never destroyed: after a stop that had to give up, the writer thread is still
@@ -289,6 +292,8 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
 struct LogState {
   std::mutex mutex;  // guards queue (log_dropped_lines on the feed's threads, stop_logging)
   std::shared_ptr<spdlog::details::thread_pool> queue;
+  std::shared_ptr<spdlog::logger> queued_logger;
+  std::shared_ptr<spdlog::details::thread_pool> abandoned_queue;  // its writer never returned from write(2)
   std::shared_ptr<StderrSink> sink;
   std::atomic<uint64_t> unwritten{0};  // lines the sink could not write, or the logger failed on
   uint64_t overrun_at_stop = 0;
@@ -392,6 +397,7 @@ std::optional<std::string> configure_logging(const std::string& level, const std
     auto queue = std::make_shared<spdlog::details::thread_pool>(kLogQueueLines, 1);
     sink->set_queue(queue.get());
     logger = std::make_shared<spdlog::async_logger>("blip", sink, queue, spdlog::async_overflow_policy::overrun_oldest);
+    state.queued_logger = logger;
     std::lock_guard lock(state.mutex);
     state.queue = std::move(queue);
   } else {
@@ -417,7 +423,10 @@ void stop_logging(std::chrono::milliseconds drain_within) {
   auto silent = std::make_shared<spdlog::logger>("blip-stopped", std::make_shared<spdlog::sinks::null_sink_mt>());
   silent->set_level(spdlog::level::off);
   spdlog::set_default_logger(std::move(silent));
-  const auto drained = [&] { return queue->queue_size() == 0 && state.sink->idle(); };
+  // The last line queued, behind every other: the sink has dealt with them all when it gets to it.
+  const bool anything_queued = state.queued_logger->should_log(spdlog::level::critical);
+  if (anything_queued) state.queued_logger->log(spdlog::level::critical, kEndOfLog);
+  const auto drained = [&] { return !anything_queued || state.sink->at_end(); };
   const auto wait_for_drain = [&](std::chrono::milliseconds within) {
     const auto deadline = std::chrono::steady_clock::now() + within;
     while (!drained() && std::chrono::steady_clock::now() < deadline) {
@@ -429,16 +438,18 @@ void stop_logging(std::chrono::milliseconds drain_within) {
   // What stderr has not taken by now is dropped: a step of the sink's poll, then each line at once.
   state.sink->abandon();
   const bool stopped = wait_for_drain(std::chrono::milliseconds(kWritablePollMs * 5));
-  std::lock_guard lock(state.mutex);
-  state.overrun_at_stop = queue->overrun_counter();
-  state.queue.reset();
+  {
+    std::lock_guard lock(state.mutex);
+    state.overrun_at_stop = queue->overrun_counter();
+    state.queue.reset();
+  }
   // Only a writer that is out of the sink is joined (the pool's destructor joins it);
   // one still inside a write(2) keeps its pool, and the process ends around it.
   if (stopped) {
+    state.queued_logger.reset();
     queue.reset();
   } else {
-    static auto* kept = new std::shared_ptr<spdlog::details::thread_pool>();
-    *kept = std::move(queue);
+    state.abandoned_queue = std::move(queue);
   }
 }
 

@@ -176,8 +176,6 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   const int status = blip.wait(5000);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - term_at);
   ASSERT_EQ(status, 0) << "-1: still running 5 s after SIGTERM";
-  std::printf("[ log pipe ] %.0f lines dropped; exit %d %lld ms after SIGTERM\n", dropped, status,
-              static_cast<long long>(took.count()));
 
   Store store(dir.file("blip.db"), Store::Mode::read_only);
   const auto outages = store.outages(0, INT64_MAX);
@@ -185,6 +183,10 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   EXPECT_NEAR(static_cast<double>(outages[0].start_ms), static_cast<double>(frozen_ms), 500.0);
   ASSERT_TRUE(outages[0].end_ms.has_value());
   EXPECT_NEAR(static_cast<double>(*outages[0].end_ms), static_cast<double>(thawed_ms), 500.0);
+  std::printf("[ log pipe ] %.0f lines dropped; outage edges %+lld ms, %+lld ms off the freeze; exit %d %lld ms after "
+              "SIGTERM\n",
+              dropped, static_cast<long long>(outages[0].start_ms - frozen_ms),
+              static_cast<long long>(*outages[0].end_ms - thawed_ms), status, static_cast<long long>(took.count()));
   const auto samples = store.samples("web", 0, INT64_MAX);
   ASSERT_GT(samples.size(), 20U);
   for (size_t i = 1; i < samples.size(); ++i) {

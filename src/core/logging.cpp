@@ -446,12 +446,17 @@ void stop_logging(std::chrono::milliseconds drain_within) {
   // Only a writer that is out of the sink is joined (the pool's destructor joins it);
   // one still inside a write(2) keeps its pool, and the process ends around it.
   if (stopped) {
+    state.sink->set_queue(nullptr);
     state.queued_logger.reset();
     queue.reset();
   } else {
     state.abandoned_queue = std::move(queue);
   }
 }
+
+namespace log_detail {
+void count_unmade_line() noexcept { log_state().unwritten.fetch_add(1); }
+}  // namespace log_detail
 
 uint64_t log_dropped_lines() {
   LogState& state = log_state();

@@ -36,8 +36,9 @@ std::optional<std::string> configure_logging(const std::string& level, const std
                                              LogDelivery delivery = LogDelivery::direct);
 
 // At exit: gives queued lines up to `drain_within` to reach stderr, then drops
-// the rest. Returns within about drain_within + 0.6 s even when stderr is a
-// pipe nobody reads; the writer thread is then left behind, never joined.
+// the rest. Returns within about drain_within + 0.5 s even when stderr is a
+// pipe nobody reads; a writer thread still inside write(2) then is left
+// behind, never joined (the process ends around it). Later lines are dropped.
 void stop_logging(std::chrono::milliseconds drain_within);
 
 // Lines dropped since the start: overrun in the queue, or not writable to stderr.
@@ -96,28 +97,38 @@ std::string log_message(LogFormat<Args...> format, const Args&... args) {
       wrapped);
 }
 
+namespace log_detail {
+// A line that could not even be made (out of memory): counted with the dropped ones.
+void count_unmade_line() noexcept;
+}  // namespace log_detail
+
+// Never throws: logging is no reason for a caller (often a callback from C) to fail.
 template <typename... Args>
-void log_at(spdlog::level::level_enum level, LogFormat<Args...> format, const Args&... args) {
-  spdlog::logger* logger = spdlog::default_logger_raw();
-  if (logger == nullptr || !logger->should_log(level)) return;
-  const std::string message = log_message<Args...>(format, args...);
-  logger->log(level, spdlog::string_view_t(message.data(), message.size()));
+void log_at(spdlog::level::level_enum level, LogFormat<Args...> format, const Args&... args) noexcept {
+  try {
+    spdlog::logger* logger = spdlog::default_logger_raw();
+    if (logger == nullptr || !logger->should_log(level)) return;
+    const std::string message = log_message<Args...>(format, args...);
+    logger->log(level, spdlog::string_view_t(message.data(), message.size()));
+  } catch (...) {
+    log_detail::count_unmade_line();
+  }
 }
 
 template <typename... Args>
-void log_debug(LogFormat<Args...> format, const Args&... args) {
+void log_debug(LogFormat<Args...> format, const Args&... args) noexcept {
   log_at<Args...>(spdlog::level::debug, format, args...);
 }
 template <typename... Args>
-void log_info(LogFormat<Args...> format, const Args&... args) {
+void log_info(LogFormat<Args...> format, const Args&... args) noexcept {
   log_at<Args...>(spdlog::level::info, format, args...);
 }
 template <typename... Args>
-void log_warn(LogFormat<Args...> format, const Args&... args) {
+void log_warn(LogFormat<Args...> format, const Args&... args) noexcept {
   log_at<Args...>(spdlog::level::warn, format, args...);
 }
 template <typename... Args>
-void log_error(LogFormat<Args...> format, const Args&... args) {
+void log_error(LogFormat<Args...> format, const Args&... args) noexcept {
   log_at<Args...>(spdlog::level::err, format, args...);
 }
 

@@ -207,14 +207,14 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
 // that says how many were dropped (the oldest: the outage that opened after the
 // burst is among those kept), and at SIGTERM the last lines are written before exit.
 TEST(LogPipe, WhenTheReaderComesBackTheKeptLinesFollowACountOfTheDroppedOnes) {
-  // A listener the probe connects to, closed later for an outage.
+  // A listener the probe connects to (connect only), closed later for an outage.
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof address;
   ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(listen(listener, 64), 0);
+  ASSERT_EQ(listen(listener, SOMAXCONN), 0);  // never accepted: room for every attempt of the test
   ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
   test::TempDir dir;
   dir.write("probes.d/probes.toml",

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "blip/cli/commands.hpp"
-#include "blip/cli/logging.hpp"
+#include "blip/core/logging.hpp"
 #include "blip/core/version.hpp"
 
 int main(int argc, char** argv) {
@@ -120,8 +120,11 @@ int main(int argc, char** argv) {
     return blip::kExitUsage;
   }
 
-  // Logs go to stderr; stdout carries only command output (tables, JSON, CSV).
-  if (auto problem = blip::configure_logging(log_level, log_format)) {
+  // Logs go to stderr; stdout carries only command output (tables, JSON, CSV). The
+  // daemon's through a queue, so that no stderr (a full pipe nobody reads) stalls
+  // probing; the one-shot commands' directly, so that nothing they say is lost at exit.
+  const auto delivery = *run_command ? blip::LogDelivery::queued : blip::LogDelivery::direct;
+  if (auto problem = blip::configure_logging(log_level, log_format, delivery)) {
     std::cerr << *problem << '\n';
     return blip::kExitUsage;
   }
@@ -138,5 +141,7 @@ int main(int argc, char** argv) {
     exit_code = blip::kExitUsage;
   }
   curl_global_cleanup();
+  // Queued lines get a second to reach stderr, then are dropped: a stop never waits on a log reader.
+  blip::stop_logging(std::chrono::seconds(1));
   return exit_code;
 }

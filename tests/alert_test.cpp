@@ -320,6 +320,30 @@ TEST(AlertDispatcher, OpenedAndClosedReachEveryKindWithItsFields) {
   EXPECT_EQ(harness.count(AlertConfig::Kind::alertmanager, AlertResult::sent), 2u);
 }
 
+// A target's text in a Slack message is text: "<!channel>" would page a whole channel and
+// "<url|label>" would show a link under a label the target chose. Other kinds get it unchanged.
+TEST(AlertDispatcher, SlackGetsTargetTextAsTextNeverAMentionOrALink) {
+  Receiver receiver;
+  Harness harness({alert_to("chat", AlertConfig::Kind::slack, receiver.url("/slack")),
+                   alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"))});
+  AlertEvent opened = opened_event("cache<&>", 9, wall_now_ms() - 1000);
+  opened.error = ErrorClass::protocol;
+  opened.detail = "PING: ERR <!channel> <https://evil.example|click here> & <@U024BE7LH> &lt;";
+  opened.text = "see <#C024BE7LR>";
+  harness.dispatcher.notify(opened);
+  ASSERT_TRUE(run_until(harness.loop, [&] { return receiver.count() == 2; }, 10s));
+  EXPECT_EQ(receiver.at("/slack").at(0).json_body(),
+            json({{"text",
+                   "cache&lt;&amp;&gt; is down: protocol (PING: ERR &lt;!channel&gt; "
+                   "&lt;https://evil.example|click here&gt; &amp; &lt;@U024BE7LH&gt; &amp;lt;); "
+                   "see &lt;#C024BE7LR&gt;"}}));
+  const json hook = receiver.at("/webhook").at(0).json_body();
+  EXPECT_EQ(hook["detail"], opened.detail);
+  EXPECT_EQ(hook["summary"],
+            "cache<&> is down: protocol (PING: ERR <!channel> <https://evil.example|click here> & <@U024BE7LH> "
+            "&lt;); see <#C024BE7LR>");
+}
+
 TEST(AlertDispatcher, SendResolvedFalseSendsNoClosedMessage) {
   Receiver receiver;
   AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"));

@@ -71,14 +71,15 @@ TEST(Reload, SighupKeepsWhatIsUnchangedAndAnInvalidDirectoryChangesNothing) {
       << "the feed follows the new order";
   std::this_thread::sleep_for(1500ms);
 
-  // An invalid directory: every error logged as `blip check` prints it; the running probes go on.
+  // An invalid directory: every error logged as `blip check` prints it (a quoted value); the running probes go on.
   dir.write("probes.d/probes.toml", web + "[[probe]]\nname = \"bad\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\n"
                                           "interval = \"fast\"\n");
   const int64_t invalid_ms = wall_now_ms();
   blip.process().signal(SIGHUP);
   ASSERT_TRUE(wait_until([&] { return blip.log().find("the running configuration is kept") != std::string::npos; }, 5s))
       << blip.log();
-  EXPECT_NE(blip.log().find("reload: " + dir.file("probes.d/probes.toml") + ":12:12: interval: invalid duration \"fast\""),
+  EXPECT_NE(blip.log().find("reload: rejected error=\"" + dir.file("probes.d/probes.toml") +
+                            ":12:12: interval: invalid duration \\\"fast\\\""),
             std::string::npos)
       << blip.log();
   std::this_thread::sleep_for(1500ms);

@@ -1,8 +1,8 @@
 #include "blip/adapters/curl_uv.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <stdexcept>
+
+#include "blip/core/logging.hpp"
 
 namespace blip {
 
@@ -110,7 +110,7 @@ void CurlMultiUv::dispatch_finished() {
     try {
       node.mapped()(result);
     } catch (const std::exception& error) {
-      spdlog::error("curl: completion failed err={}", error.what());
+      log_error("curl: completion failed err={}", error.what());
     }
   }
 }

@@ -1,8 +1,8 @@
 #include "blip/adapters/pq_uv.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <utility>
+
+#include "blip/core/logging.hpp"
 
 namespace blip {
 
@@ -218,7 +218,7 @@ void PgConnection::on_ready(int status, int events) {
       unwatch();  // nothing expected: the server spoke out of turn; the next query will see it
     }
   } catch (const std::exception& error) {
-    spdlog::error("postgres: callback failed err={}", error.what());
+    log_error("postgres: callback failed err={}", error.what());
   }
 }
 

@@ -17,7 +17,6 @@
 
 #include <fmt/format.h>
 #include <netinet/in.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -26,6 +25,7 @@
 #include <cstring>
 
 #include "blip/core/clock.hpp"
+#include "blip/core/logging.hpp"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wold-style-cast"
@@ -320,9 +320,9 @@ void RedisConnection::on_connected(const redisAsyncContext* context, int status)
       self->lost(self->failure_of(*context));  // hiredis frees the context when this returns
     }
   } catch (const std::exception& error) {
-    spdlog::error("redis: connect callback failed err={}", error.what());
+    log_error("redis: connect callback failed err={}", error.what());
   } catch (...) {
-    spdlog::error("redis: connect callback failed");
+    log_error("redis: connect callback failed");
   }
 }
 
@@ -334,9 +334,9 @@ void RedisConnection::on_disconnected(const redisAsyncContext* context, int stat
     self->lost(status == REDIS_OK ? RedisFailure{ErrorClass::reset, "connection closed"}
                                   : self->failure_of(*context));
   } catch (const std::exception& error) {
-    spdlog::error("redis: disconnect callback failed err={}", error.what());
+    log_error("redis: disconnect callback failed err={}", error.what());
   } catch (...) {
-    spdlog::error("redis: disconnect callback failed");
+    log_error("redis: disconnect callback failed");
   }
 }
 
@@ -355,9 +355,9 @@ void RedisConnection::on_reply(redisAsyncContext* context, void* reply, void* pr
     ReplyCallback on_reply = std::move(pending->on_reply);
     if (on_reply) on_reply(converted);  // may destroy `self`
   } catch (const std::exception& error) {
-    spdlog::error("redis: reply callback failed err={}", error.what());
+    log_error("redis: reply callback failed err={}", error.what());
   } catch (...) {
-    spdlog::error("redis: reply callback failed");
+    log_error("redis: reply callback failed");
   }
 }
 

@@ -3,13 +3,13 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <array>
 #include <mutex>
 #include <stdexcept>
 
 #include "blip/core/duration.hpp"
+#include "blip/core/logging.hpp"
 
 namespace blip {
 namespace {
@@ -163,7 +163,7 @@ void Resolver::on_socket_state(void* self_ptr, int socket, int readable, int wri
   if (!watch) {
     watch = new SocketWatch{{}, socket, self};
     if (uv_poll_init_socket(self->loop_, &watch->poll, socket) != 0) {
-      spdlog::error("dns: cannot watch socket {}", socket);
+      log_error("dns: cannot watch socket {}", socket);
       delete watch;
       return;  // its queries then time out
     }

@@ -2,12 +2,11 @@
 // repeat, Alertmanager re-sends and the flapping rule (see the header).
 #include "blip/alerts/alert_dispatcher.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <optional>
 
 #include "blip/core/clock.hpp"
+#include "blip/core/logging.hpp"
 
 namespace blip {
 
@@ -75,8 +74,8 @@ void AlertDispatcher::on_opened(AlertState& alert, const AlertEvent& event, bool
         if (recent.end_ms > 0)
           summary.flapping_closed_durations_ms.push_back(recent.end_ms - recent.start_ms);
       }
-      spdlog::warn("alerts: flapping alert={} probe={} outages={} within={}ms", alert.config.name,
-                   event.probe, summary.flapping_outages, rule->within_ms);
+      log_warn("alerts: flapping alert={} probe={} outages={} within={}ms", alert.config.name,
+               event.probe, summary.flapping_outages, rule->within_ms);
       send(alert, summary);
       return;
     }
@@ -135,7 +134,7 @@ void AlertDispatcher::tick() {
         if (probe.flapping &&
             static_cast<int>(probe.recent.size()) < alert.config.flapping->outages) {
           probe.flapping = false;
-          spdlog::info("alerts: flapping ended alert={} probe={}", alert.config.name, name);
+          log_info("alerts: flapping ended alert={} probe={}", alert.config.name, name);
         }
       }
       for (auto& [id, outage] : probe.open) {
@@ -169,9 +168,9 @@ void AlertDispatcher::send(AlertState& alert, const AlertMessage& message) {
 
 void AlertDispatcher::skip(AlertState& alert, const AlertMessage& message, AlertResult why) {
   sender_.count(alert.config.kind, why);
-  spdlog::info("alerts: alert={} kind={} event={} probe={} result={}", alert.config.name,
-               to_string(alert.config.kind), to_string(message.kind), message.event.probe,
-               to_string(why));
+  log_info("alerts: alert={} kind={} event={} probe={} result={}", alert.config.name,
+           to_string(alert.config.kind), to_string(message.kind), message.event.probe,
+           to_string(why));
 }
 
 void AlertDispatcher::stop(int64_t grace_ms, std::function<void()> done) {

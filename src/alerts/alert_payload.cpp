@@ -32,6 +32,30 @@ std::string header_value(std::string_view text) {
   return value;
 }
 
+// Slack reads "<...>" in a message as a link or a mention (<!channel>) and "&" as the start of
+// an entity: text blip did not write itself (a probe's name, a target's error, a job's output)
+// must reach it as text. blip's own words carry no links or mentions, so all of it is escaped.
+std::string slack_text(std::string_view text) {
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        escaped += "&amp;";
+        break;
+      case '<':
+        escaped += "&lt;";
+        break;
+      case '>':
+        escaped += "&gt;";
+        break;
+      default:
+        escaped += c;
+    }
+  }
+  return escaped;
+}
+
 bool is_job(const AlertEvent& event) { return event.probe_type == "job"; }
 
 std::string error_words(const AlertEvent& event) {
@@ -260,7 +284,7 @@ AlertRequest build_alert_request(const AlertConfig& alert, const AlertMessage& m
       break;
     case AlertConfig::Kind::slack:
       request.headers.emplace_back("Content-Type: application/json");
-      request.body = dump(json{{"text", alert_summary(message)}});
+      request.body = dump(json{{"text", slack_text(alert_summary(message))}});
       break;
     case AlertConfig::Kind::ntfy: {
       const bool down = message.kind == AlertMessage::Kind::opened ||

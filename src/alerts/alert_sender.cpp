@@ -3,11 +3,11 @@
 #include "blip/alerts/alert_sender.hpp"
 
 #include <curl/curl.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include "blip/core/clock.hpp"
+#include "blip/core/logging.hpp"
 
 namespace blip {
 namespace {
@@ -95,7 +95,7 @@ AlertSender::AlertSender(uv_loop_t* loop, CurlMultiUv& curl, Options options)
   options_.max_pending = std::max<size_t>(options_.max_pending, 1);
   options_.max_in_flight_per_alert = std::max(options_.max_in_flight_per_alert, 1);
   if (!curl_resolves_names_off_loop()) {
-    spdlog::warn(
+    log_warn(
         "alerts: this libcurl resolves names on the calling thread; use IP addresses in alert "
         "URLs");
   }
@@ -289,12 +289,11 @@ void AlertSender::log_outcome(const Message& message, AlertResult result, long s
   const auto level = result == AlertResult::sent     ? spdlog::level::info
                      : result == AlertResult::failed ? spdlog::level::err
                                                      : spdlog::level::warn;
-  spdlog::log(
+  log_at(
       level,
-      "alerts: alert={} kind={} event={} probe={} result={} attempts={} status={} target={}{}{}",
+      "alerts: alert={} kind={} event={} probe={} result={} attempts={} status={} target={} why={}",
       message.alert_name, to_string(message.kind), message.label.event, message.label.probe,
-      to_string(result), message.attempts, status, message.url_for_logs,
-      why.empty() ? "" : " why=", why);
+      to_string(result), message.attempts, status, message.url_for_logs, why);
 }
 
 void AlertSender::stop(int64_t grace_ms, std::function<void()> done) {

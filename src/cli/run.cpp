@@ -1,8 +1,6 @@
 // `blip run`: the daemon. Wires scheduler -> sample recorder -> store, plus
 // one maintenance timer (flush, retention, feed snapshot), the loop watch,
 // and the feed server on its own threads.
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <csignal>
 #include <deque>
@@ -21,6 +19,7 @@
 #include "blip/alerts/alert_dispatcher.hpp"
 #include "blip/alerts/outage_phase.hpp"
 #include "blip/analysis/maintenance.hpp"
+#include "blip/core/logging.hpp"
 #include "blip/jobs/job_monitor.hpp"
 #include "blip/jobs/ping_inbox.hpp"
 #include "blip/recorder/sample_recorder.hpp"
@@ -70,14 +69,14 @@ void log_descriptor_room(int64_t limit, const std::vector<ProbeConfig>& configs)
   const int64_t per_probe = configs.empty() ? 1 : std::max<int64_t>(1, worst / static_cast<int64_t>(configs.size()));
   const int64_t room = std::max<int64_t>(0, (limit - in_use) / per_probe);
   if (in_use + worst > limit) {
-    spdlog::warn("run: open files limit {} is below what these probes can need ({} open now + {} sockets when every "
-                 "target hangs); room for about {} probes like these. An attempt that finds no descriptor is stored "
-                 "as blind, never as the target's failure. Raise the limit (ulimit -n, or the container's nofile "
-                 "ulimit)",
-                 limit, in_use, worst, room);
+    log_warn("run: open files limit {} is below what these probes can need ({} open now + {} sockets when every "
+             "target hangs); room for about {} probes like these. An attempt that finds no descriptor is stored "
+             "as blind, never as the target's failure. Raise the limit (ulimit -n, or the container's nofile "
+             "ulimit)",
+             limit, in_use, worst, room);
   } else {
-    spdlog::info("run: open files limit={} open={} worst_case_sockets={} room for about {} probes like these", limit,
-                 in_use, worst, room);
+    log_info("run: open files limit={} open={} worst_case_sockets={} room for about {} probes like these", limit,
+             in_use, worst, room);
   }
 }
 
@@ -178,10 +177,10 @@ int run_daemon(const RunOptions& options) {
       return kExitUsage;
     }
     if (listen) {
-      if (!listen->loopback) spdlog::warn("feed: the private face listens beyond loopback address={}", listen->text);
-      spdlog::info("feed: private face listening address={}", listen->text);
+      if (!listen->loopback) log_warn("feed: listening beyond loopback face=private address={}", listen->text);
+      log_info("feed: listening face=private address={}", listen->text);
     }
-    if (public_listen) spdlog::info("feed: public face listening address={}", public_listen->text);
+    if (public_listen) log_info("feed: listening face=public address={}", public_listen->text);
   }
 
   // Startup touches the database from here, once; from then on only the writer thread does.
@@ -237,8 +236,8 @@ int run_daemon(const RunOptions& options) {
   for (size_t i = 0; i < configs.size(); ++i) registered.emplace_back(probe_ids[i], configs[i]);
   writer.emplace(std::move(store), options.db_path, std::move(registered), writer_options);
   writer_sink.target = &*writer;
-  spdlog::info("store: writer started queue_limit_samples={} (about {} MB)", writer_options.max_queued_samples,
-               writer_options.max_queued_samples * 100 / 1'000'000);
+  log_info("store: writer started queue_limit_samples={} (about {} MB)", writer_options.max_queued_samples,
+           writer_options.max_queued_samples * 100 / 1'000'000);
   ProbeRuntime runtime(configs);
   // Probes by index (scheduler, recorder and runtime number them alike); a reload only
   // appends, and a removed probe's slot stays empty. `active` is the configuration order.
@@ -352,7 +351,7 @@ int run_daemon(const RunOptions& options) {
     const ProbeConfig& config = *slots[index];
     AlertEvent event = event_of(AlertEvent::Kind::job_forecast, config);
     event.text = text;
-    spdlog::warn("job: forecast job={} {}", config.name, text);
+    log_warn("job: forecast job={} text={}", config.name, text);
     alerts->notify(event);
   });
   // Pings come from the listener's threads; the loop applies them, each to the job its token named.
@@ -367,8 +366,8 @@ int run_daemon(const RunOptions& options) {
   pings_ready.send();  // any that came before the loop was ready
 
   loop_watch.emplace(runtime.loop.get(), [&](const BlindWindow& window) {
-    spdlog::warn("blind: reason={} start={} duration={}", window.reason, format_iso8601_ms(window.start_ms),
-                 format_duration_brief(window.end_ms - window.start_ms));
+    log_warn("blind: reason={} start={} duration={}", window.reason, format_iso8601_ms(window.start_ms),
+             format_duration_brief(window.end_ms - window.start_ms));
     blind_seconds[window.reason] += static_cast<double>(window.end_ms - window.start_ms) / 1000.0;
     writer->add_blind_window(window);
   });
@@ -393,21 +392,21 @@ int run_daemon(const RunOptions& options) {
     // The last chance to store what is queued: the writer retries for a while, then the exit status says so.
     writer->flush(wall_now_ms());
     if (!writer->finish(kFinishWithin)) {
-      spdlog::error("run: samples could not be stored; exiting with status 1");
+      log_error("run: samples could not be stored; exiting with status 1");
       exit_code = 1;
     }
     const auto& lag = scheduler.schedule_lag();
-    spdlog::info("run: stopped samples={} schedule_lag_p50_us={} schedule_lag_p99_us={} max_loop_lag_us={}",
-                 lag.count(), lag.percentile_us(0.5), lag.percentile_us(0.99), loop_watch->max_lag_us());
+    log_info("run: stopped samples={} schedule_lag_p50_us={} schedule_lag_p99_us={} max_loop_lag_us={}",
+             lag.count(), lag.percentile_us(0.5), lag.percentile_us(0.99), loop_watch->max_lag_us());
     runtime.loop.stop();
   };
   auto on_signal = [&] {
     if (!stopping) {
       stopping = true;
-      spdlog::info("run: stopping, waiting for probes in flight");
+      log_info("run: stopping, waiting for probes in flight");
       scheduler.stop(finish);
     } else {
-      spdlog::warn("run: second signal, abandoning probes in flight");
+      log_warn("run: second signal, abandoning probes in flight");
       scheduler.abandon();
       finish();
     }
@@ -418,9 +417,9 @@ int run_daemon(const RunOptions& options) {
   auto apply_reload = [&](const LoadedConfig& next) {
     if (stopping) return;
     if (!next.ok()) {
-      for (const ConfigError& error : next.errors) spdlog::error("reload: {}", error.to_string());
-      spdlog::error("reload: {} error{} in {}; the running configuration is kept", next.errors.size(),
-                    next.errors.size() == 1 ? "" : "s", options.config_dir);
+      for (const ConfigError& error : next.errors) log_error("reload: rejected error={}", error.to_string());
+      log_error("reload: rejected {} error{} in {}; the running configuration is kept", next.errors.size(),
+                next.errors.size() == 1 ? "" : "s", options.config_dir);
       return;
     }
     const ProbeChanges changes = compare_probes(slots, next.probes);
@@ -452,8 +451,8 @@ int run_daemon(const RunOptions& options) {
     active_configs = std::make_shared<const std::vector<ProbeConfig>>(std::move(running));
     publish();
     const auto added = static_cast<size_t>(std::count(changes.kept.begin(), changes.kept.end(), std::nullopt));
-    spdlog::info("reload: probes={} kept={} added={} removed={}", active.size(), active.size() - added, added,
-                 changes.removed.size());
+    log_info("reload: probes={} kept={} added={} removed={}", active.size(), active.size() - added, added,
+             changes.removed.size());
   };
   std::mutex reload_mutex;
   std::optional<LoadedConfig> reloaded;  // guarded by reload_mutex
@@ -483,7 +482,7 @@ int run_daemon(const RunOptions& options) {
   SignalWatcher sigint(runtime.loop.get(), SIGINT, on_signal);
 
   publish();
-  spdlog::info("run: started probes={} db={} config={}", configs.size(), options.db_path, options.config_dir);
+  log_info("run: started probes={} db={} config={}", configs.size(), options.db_path, options.config_dir);
   log_descriptor_room(open_files_limit, configs);
   scheduler.start();
   jobs->start();

@@ -1,15 +1,15 @@
 #include "blip/core/loop.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <stdexcept>
 #include <string>
+
+#include "blip/core/logging.hpp"
 
 namespace blip {
 
 void report_callback_failure(const char* what) noexcept {
   try {
-    spdlog::error("loop: callback failed err={}", what);
+    log_error("loop: callback failed err={}", what);
   } catch (...) {
   }
 }

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include <unordered_map>
 
 #include "blip/core/clock.hpp"
+#include "blip/core/logging.hpp"
 
 namespace blip {
 
@@ -315,9 +315,9 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
     return answer_document(state, connection, url, request);
   } catch (const std::exception& error) {
     // A ping's path holds its job's token: never logged.
-    spdlog::error("feed: request failed url={} err={}", ping_path ? "/ping/***" : url, error.what());
+    log_error("feed: request failed url={} err={}", ping_path ? "/ping/***" : url, error.what());
   } catch (...) {
-    spdlog::error("feed: request failed url={}", ping_path ? "/ping/***" : url);
+    log_error("feed: request failed url={}", ping_path ? "/ping/***" : url);
   }
   return queue_text(state, connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
 }
@@ -389,7 +389,7 @@ void log_from_library(void*, const char* format, va_list arguments) {
   std::vsnprintf(message, sizeof message, format, arguments);
   std::string_view text(message);
   while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-  spdlog::debug("feed: {}", text);
+  log_debug("feed: microhttpd said={}", text);
 }
 
 int listen_on(const ListenAddress& address, std::string_view flag) {

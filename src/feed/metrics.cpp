@@ -6,6 +6,7 @@
 #include <array>
 
 #include "blip/feed/status_feed.hpp"
+#include "blip/core/logging.hpp"
 #include "blip/core/version.hpp"
 #include "blip/store/store.hpp"
 
@@ -195,6 +196,10 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
                  static_cast<double>(refusals.counts[static_cast<int>(audience)][reason].load(std::memory_order_relaxed)));
     }
   }
+  out.family("blip_log_dropped_total", "counter",
+             "Log lines dropped because stderr did not take them in time (the queue in front of it was full, or "
+             "writing failed), since this blip process started.");
+  out.sample("blip_log_dropped_total", "", static_cast<double>(log_dropped_lines()));
   return out.take();
 }
 

@@ -1,12 +1,12 @@
 #include "blip/feed/status_feed.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
+#include "blip/core/logging.hpp"
 
 namespace blip {
 namespace {
@@ -142,7 +142,7 @@ void StatusFeed::refresh_while_asked() {
       try {
         response = std::make_shared<FeedResponse>(build(key, live.get()));
       } catch (const std::exception& error) {
-        spdlog::error("feed: building a document failed err={}", error.what());
+        log_error("feed: building a document failed err={}", error.what());
         response = std::make_shared<FeedResponse>(make_response(500, kText, "internal error\n"));
       }
       response->sequence = live ? live->sequence : 0;
@@ -171,7 +171,7 @@ FeedResponse StatusFeed::build(Key key, const LiveSnapshot* live) {
   try {
     history = history_.current(now_ms, live->transitions);
   } catch (const std::exception& error) {
-    spdlog::error("feed: cannot read history err={}", error.what());
+    log_error("feed: cannot read history err={}", error.what());
     return make_response(503, kText, "the database cannot be read right now\n");
   }
   const FeedView view{key.second, probes, page_, *live, *history, now_ms};

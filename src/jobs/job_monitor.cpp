@@ -1,12 +1,12 @@
 #include "blip/jobs/job_monitor.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
+#include "blip/core/logging.hpp"
 
 namespace blip {
 namespace {
@@ -187,9 +187,9 @@ void JobMonitor::ping(size_t index, const JobPing& ping) {
       if (job.finished.size() > kTrendRuns) job.finished.erase(job.finished.begin());
       forecast(index, job, at);
     }
-    spdlog::info("job: run ended job={} exit={} duration={}", job.config->name,
-                 run.exit_status ? std::to_string(*run.exit_status) : std::string(run.failed ? "fail" : "-"),
-                 run.start_ms ? format_duration_brief(*run.end_ms - *run.start_ms) : std::string("-"));
+    log_info("job: run ended job={} exit={} duration={}", job.config->name,
+             run.exit_status ? std::to_string(*run.exit_status) : std::string(run.failed ? "fail" : "-"),
+             run.start_ms ? format_duration_brief(*run.end_ms - *run.start_ms) : std::string("-"));
   }
   emit(index, job, at);
 }

@@ -1,9 +1,8 @@
 #include "blip/recorder/sample_recorder.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
+#include "blip/core/logging.hpp"
 
 namespace blip {
 
@@ -42,7 +41,7 @@ void SampleRecorder::record(size_t probe_index, const Sample& sample) {
     if (auto transition = probe.outages.observe(sample)) record_outage(probe_index, *transition);
     if (auto transition = probe.brownouts.observe(sample)) record_brownout(probe_index, *transition);
   } catch (const StoreError& error) {
-    spdlog::error("store: write failed probe={} err={}", probe.config->name, error.what());
+    log_error("store: write failed probe={} err={}", probe.config->name, error.what());
   }
 }
 
@@ -62,7 +61,7 @@ void SampleRecorder::remove_probe(size_t probe_index, int64_t end_ms, const std:
       incident_.end_ms = *incident_end;
       sink_.write_incident(incident_);
     }
-    if (log_transitions_) spdlog::info("outage: closed probe={} end_reason={}", probe.config->name, end_reason);
+    if (log_transitions_) log_info("outage: closed probe={} end_reason={}", probe.config->name, end_reason);
   }
   end_row(probe.open_brownout, end_ms, probe.brownouts.consecutive_down(), end_reason);
   live_[probe_index] = ProbeLiveState{};
@@ -122,9 +121,9 @@ void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& t
     sink_.write_outage(*probe.open_outage);
     if (hooks_.changed) hooks_.changed(probe_index, *probe.open_outage);
     if (log_transitions_) {
-      spdlog::warn("outage: opened probe={} start={} error={} detail=\"{}\" incident={}", probe.config->name,
-                   format_iso8601_ms(transition.start_ms), to_string(transition.error), transition.detail,
-                   incident_.id);
+      log_warn("outage: opened probe={} start={} error={} detail={} incident={}", probe.config->name,
+               format_iso8601_ms(transition.start_ms), to_string(transition.error), transition.detail,
+               incident_.id);
     }
     return;
   }
@@ -144,8 +143,8 @@ void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& t
     sink_.write_incident(incident_);
   }
   if (log_transitions_) {
-    spdlog::info("outage: closed probe={} duration={} down_samples={}", probe.config->name,
-                 format_duration_brief(transition.end_ms - transition.start_ms), transition.down_samples);
+    log_info("outage: closed probe={} duration={} down_samples={}", probe.config->name,
+             format_duration_brief(transition.end_ms - transition.start_ms), transition.down_samples);
   }
 }
 
@@ -159,7 +158,7 @@ void SampleRecorder::record_brownout(size_t probe_index, const OutageTransition&
     probe.open_brownout = opened_row(probe, transition, OutageKind::brownout);
     sink_.write_outage(*probe.open_brownout);
     if (log_transitions_) {
-      spdlog::info("brownout: opened probe={} start={}", probe.config->name, format_iso8601_ms(transition.start_ms));
+      log_info("brownout: opened probe={} start={}", probe.config->name, format_iso8601_ms(transition.start_ms));
     }
     return;
   }
@@ -167,8 +166,8 @@ void SampleRecorder::record_brownout(size_t probe_index, const OutageTransition&
   live.state_changed_ms = transition.end_ms;
   end_row(probe.open_brownout, transition.end_ms, transition.down_samples, "recovered");
   if (log_transitions_) {
-    spdlog::info("brownout: closed probe={} duration={}", probe.config->name,
-                 format_duration_brief(transition.end_ms - transition.start_ms));
+    log_info("brownout: closed probe={} duration={}", probe.config->name,
+             format_duration_brief(transition.end_ms - transition.start_ms));
   }
 }
 

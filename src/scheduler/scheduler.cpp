@@ -1,13 +1,13 @@
 #include "blip/scheduler/scheduler.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include "blip/core/clock.hpp"
 #include "blip/core/descriptors.hpp"
 #include "blip/core/duration.hpp"
+#include "blip/core/logging.hpp"
 
 namespace blip {
 
@@ -94,8 +94,8 @@ void Scheduler::fire(ProbeState& state) {
   // ignores cancel(); it keeps memory flat even then.
   const size_t max_in_flight = static_cast<size_t>(kMaxAttemptsInFlight) + 2;
   if (state.in_flight.size() >= max_in_flight) {
-    spdlog::warn("scheduler: too many attempts in flight probe={} in_flight={}", state.config->name,
-                 state.in_flight.size());
+    log_warn("scheduler: too many attempts in flight probe={} in_flight={}", state.config->name,
+             state.in_flight.size());
     return;
   }
   const AttemptId id = state.next_id++;
@@ -155,9 +155,9 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
     if (descriptor_warning_mono_us_ == 0 || mono_now_us() - descriptor_warning_mono_us_ > 10'000'000) {
       descriptor_warning_mono_us_ = mono_now_us();
       const int64_t open = open_descriptor_count();  // -1: not even one left to count them with
-      spdlog::warn("scheduler: out of file descriptors probe={} open={} detail=\"{}\"; attempts without a socket "
-                   "are stored as blind, not as the target's failure",
-                   state.config->name, open < 0 ? std::string("all") : std::to_string(open), sample.detail);
+      log_warn("scheduler: out of file descriptors probe={} open={} detail={} (attempts without a socket "
+               "are stored as blind, not as the target's failure)",
+               state.config->name, open < 0 ? std::string("all") : std::to_string(open), sample.detail);
     }
   } else if (!result.ok) {
     sample.status = Status::down;

@@ -1,7 +1,6 @@
 #include "blip/store/store.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,6 +10,8 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+
+#include "blip/core/logging.hpp"
 
 namespace blip {
 namespace {
@@ -257,7 +258,7 @@ Store::~Store() {
   try {
     bool pending = false;
     for (auto& [id, buffer] : buffers_) pending = pending || !buffer.pending.empty();
-    if (pending) spdlog::warn("store: closing with unflushed samples path={}", path_);
+    if (pending) log_warn("store: closing with unflushed samples path={}", path_);
   } catch (...) {
   }
   prepared_.clear();  // finalized before the connection closes

@@ -1,7 +1,6 @@
 #include "blip/store/store_writer.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
+#include "blip/core/logging.hpp"
 
 namespace blip {
 namespace {
@@ -148,9 +148,9 @@ bool StoreWriter::finish(std::chrono::milliseconds limit) {
 
 void StoreWriter::drop_oldest_beyond_bound() {
   if (!dropping_logged_) {
-    spdlog::error("store: the database is not keeping up; dropping the oldest queued samples (the queue holds {} "
-                  "samples, about {} MB); outages and incidents are kept",
-                  options_.max_queued_samples, queued_bytes_ / 1'000'000);
+    log_error("store: the database is not keeping up; dropping the oldest queued samples (the queue holds {} "
+              "samples, about {} MB); outages and incidents are kept",
+              options_.max_queued_samples, queued_bytes_ / 1'000'000);
     dropping_logged_ = true;
   }
   while (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples) {
@@ -202,8 +202,8 @@ void StoreWriter::run() {
     const bool ok = write(batch);
     const double seconds = static_cast<double>(mono_now_us() - began_us) / 1e6;
     if (ok) {
-      spdlog::debug("store: wrote samples={} rows={} seconds={:.6f}", batch.samples.size(),
-                    batch.incidents.size() + batch.outages.size() + batch.blind_windows.size(), seconds);
+      log_debug("store: wrote samples={} rows={} seconds={:.6f}", batch.samples.size(),
+                batch.incidents.size() + batch.outages.size() + batch.blind_windows.size(), seconds);
       maintain();
     }
 
@@ -214,9 +214,9 @@ void StoreWriter::run() {
       health_.last_error.clear();
       last_success_mono_us_ = mono_now_us();
       if (dropped_to_ms != 0) {
-        spdlog::warn("store: writing again; {} samples from {} to {} were dropped and are stored as a store_dropped "
-                     "blind window",
-                     dropped_, format_iso8601_ms(dropped_from_ms_), format_iso8601_ms(dropped_to_ms));
+        log_warn("store: writing again; {} samples from {} to {} were dropped and are stored as a store_dropped "
+                 "blind window",
+                 dropped_, format_iso8601_ms(dropped_from_ms_), format_iso8601_ms(dropped_to_ms));
         // Samples dropped while this write ran start the next span.
         dropped_from_ms_ = dropped_to_ms_ == dropped_to_ms ? 0 : dropped_to_ms;
         if (dropped_to_ms_ == dropped_to_ms) dropped_to_ms_ = 0;
@@ -247,9 +247,9 @@ bool StoreWriter::reopen_if_replaced() {
     dev_t device = 0;
     ino_t inode = 0;
     if (file_identity(path_, device, inode) && device == device_ && inode == inode_) return false;
-    spdlog::error("store: the database file {} was removed or replaced; samples are kept until it can be created "
-                  "there again",
-                  path_);
+    log_error("store: the database file {} was removed or replaced; samples are kept until it can be created "
+              "there again",
+              path_);
     store_.reset();
   }
   auto store = std::make_unique<Store>(path_, Store::Mode::read_write);  // throws while it cannot be created
@@ -257,7 +257,7 @@ bool StoreWriter::reopen_if_replaced() {
   for (const auto& [id, config] : probes_) probe_ids_[id] = store->register_probe(config);
   file_identity(path_, device_, inode_);
   store_ = std::move(store);
-  spdlog::warn("store: writing to a new database file {}", path_);
+  log_warn("store: writing to a new database file {}", path_);
   return true;
 }
 
@@ -305,7 +305,7 @@ bool StoreWriter::write(WriteBatch& batch) {
       }
     }
     if (failing_since_mono_us_ != 0) {
-      spdlog::warn("store: writing again after {}", format_duration_brief((mono_now_us() - failing_since_mono_us_) / 1000));
+      log_warn("store: writing again after {}", format_duration_brief((mono_now_us() - failing_since_mono_us_) / 1000));
       failing_since_mono_us_ = 0;
     }
     return true;
@@ -313,11 +313,12 @@ bool StoreWriter::write(WriteBatch& batch) {
     const std::string reason = error.what() + unwritable_reason(path_);
     const int64_t now_us = mono_now_us();
     if (failing_since_mono_us_ == 0 || now_us - last_failure_log_mono_us_ > kFailureLogEveryUs) {
-      spdlog::error("store: write failed, samples kept for the next try{} err={}",
-                    failing_since_mono_us_ == 0
-                        ? ""
-                        : fmt::format(" (failing for {})", format_duration_brief((now_us - failing_since_mono_us_) / 1000)),
-                    reason);
+      if (failing_since_mono_us_ == 0) {
+        log_error("store: write failed, samples kept for the next try err={}", reason);
+      } else {
+        log_error("store: write failed, samples kept for the next try failing_for={} err={}",
+                  format_duration_brief((now_us - failing_since_mono_us_) / 1000), reason);
+      }
       last_failure_log_mono_us_ = now_us;
     }
     if (failing_since_mono_us_ == 0) failing_since_mono_us_ = now_us;
@@ -336,11 +337,11 @@ void StoreWriter::maintain() {
       const int64_t removed = store_->prune_samples_before(now_ms - options_.retain_ms);
       const int64_t removed_rollups = store_->prune_rollups_before(now_ms - options_.retain_rollups_ms);
       if (removed + removed_rollups > 0) {
-        spdlog::info("store: pruned sample_blocks={} rollups={}", removed, removed_rollups);
+        log_info("store: pruned sample_blocks={} rollups={}", removed, removed_rollups);
       }
     }
   } catch (const StoreError& error) {
-    spdlog::error("store: maintenance failed err={}", error.what());
+    log_error("store: maintenance failed err={}", error.what());
   }
 }
 

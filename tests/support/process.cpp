@@ -23,6 +23,15 @@ namespace blip::test {
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path,
                            const std::string& stderr_path) {
+  start(argv, stdout_path, stderr_path, -1);
+}
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path, int stderr_fd) {
+  start(argv, stdout_path, "/dev/null", stderr_fd);
+}
+
+void ChildProcess::start(const std::vector<std::string>& argv, const std::string& stdout_path,
+                         const std::string& stderr_path, int stderr_fd) {
   // Everything the child needs is built before fork: between fork and exec the child may
   // only make async-signal-safe calls, or it can hang on a lock (malloc's) that another
   // thread of the test held at the fork.
@@ -35,7 +44,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = stderr_fd >= 0 ? stderr_fd : open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (out >= 0) dup2(out, 1);
     if (err >= 0) dup2(err, 2);
     int null_in = open("/dev/null", O_RDONLY);

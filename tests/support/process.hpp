@@ -13,6 +13,8 @@ class ChildProcess {
  public:
   ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path = "/dev/null",
                const std::string& stderr_path = "/dev/null");
+  // The same with stderr on a descriptor the caller holds (a pipe it never reads).
+  ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path, int stderr_fd);
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
   ~ChildProcess();
@@ -23,6 +25,8 @@ class ChildProcess {
   bool running();
 
  private:
+  void start(const std::vector<std::string>& argv, const std::string& stdout_path, const std::string& stderr_path,
+             int stderr_fd);
   pid_t pid_ = -1;
   // blip's output files, kept as a transcript when the process is done with.
   std::vector<std::string> blip_output_;

@@ -58,7 +58,7 @@ std::string human_duration(int64_t ms);
 // The request for `alert`'s kind:
 //   webhook       JSON object (event, probe, type, tags, outage_id, start/end
 //                 in RFC 3339 and ms, duration_ms, error, detail, text, summary, …)
-//   slack         {"text": summary}
+//   slack         {"text": summary}, with &, < and > as Slack's entities (never a link or mention)
 //   ntfy          the summary as a text body; Title, Priority (high when down,
 //                 default otherwise) and Tags headers
 //   alertmanager  a JSON array of one alert POSTed to <url>/api/v2/alerts;

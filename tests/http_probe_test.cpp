@@ -170,6 +170,7 @@ class HttpRedirectTest : public ::testing::Test {
     location = /to-big {{ return 302 http://127.0.0.1:{2}/big; }}
     location = /to-hang {{ return 302 http://127.0.0.1:{2}/hang; }}
     location = /loop {{ return 302 /loop; }}
+    location = /to-upper-case {{ return 302 http://LOCALHOST:{1}/final; }}
     location = /final {{ default_type text/plain; return 200 "OK"; }}
     # A redirect whose first byte comes after 300 ms, to a final answer as slow.
     location = /slow-to-other {{
@@ -292,6 +293,14 @@ TEST_F(HttpRedirectTest, CredentialsInTheUrlStayHomeToo) {
   EXPECT_EQ(sample.status, Status::up) << sample.detail;
   EXPECT_EQ(requests, (std::vector<std::string>{"home /to-other key=- auth=Basic cHJvYmU6aHVudGVyMg==",
                                                 "other /final " + kNoSecrets}));
+}
+
+TEST_F(HttpRedirectTest, AHostNameInAnotherCaseIsTheSameOrigin) {
+  ProbeConfig config = probe("/to-upper-case");
+  std::get<HttpSettings>(config.settings).url = fmt::format("http://localhost:{}/to-upper-case", home_port_);
+  auto [sample, requests] = probe_and_log(config, 2);
+  EXPECT_EQ(sample.status, Status::up) << sample.detail;
+  EXPECT_EQ(requests, (std::vector<std::string>{"home /to-upper-case " + kHomeSecrets, "home /final " + kHomeSecrets}));
 }
 
 TEST_F(HttpRedirectTest, ARedirectLoopEndsAsRedirectsAfterTenHops) {

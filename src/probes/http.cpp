@@ -75,11 +75,11 @@ std::string lowercase(std::string_view text) {
 // options, and only to the probe's own origin), its origin and its host.
 struct Hop {
   std::string url;
-  std::string scheme;  // lower case, as curl's URL parser gives it
-  std::string host;    // lower case, without an IPv6 address's brackets
+  std::string scheme;  // lower case
+  std::string host;    // as the URL spells it (curl's CURLOPT_RESOLVE entry), without an IPv6 address's brackets
   std::string port;    // the scheme's default when the URL names none
   bool same_origin(const Hop& other) const {
-    return scheme == other.scheme && host == other.host && port == other.port;
+    return scheme == other.scheme && lowercase(host) == lowercase(other.host) && port == other.port;
   }
 };
 
@@ -104,7 +104,6 @@ std::optional<Hop> parse_hop(const std::string& url, std::string* user = nullptr
     return std::nullopt;
   }
   hop.scheme = lowercase(hop.scheme);
-  hop.host = lowercase(hop.host);
   if (hop.host.size() > 2 && hop.host.front() == '[') hop.host = hop.host.substr(1, hop.host.size() - 2);
   return hop;
 }

@@ -41,7 +41,14 @@ COPY deploy/probes.d/ /etc/blip/probes.d/
 USER 10001:10001
 WORKDIR /var/lib/blip
 VOLUME /var/lib/blip
-EXPOSE 9185
+# Two faces. The private one (everything: /metrics, /healthz, /ping, the
+# operator's page) is CMD's --listen; it answers only Host names that are
+# loopback, IP literals or BLIP_ALLOWED_HOSTS (compose's service name), against
+# DNS rebinding. The public one (the page and the Statuspage documents) is for
+# a reverse proxy; compose publishes it and names that proxy in BLIP_TRUSTED_PROXY.
+ENV BLIP_PUBLIC_LISTEN=0.0.0.0:9186 \
+    BLIP_ALLOWED_HOSTS=blip
+EXPOSE 9185 9186
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["blip", "health"]
 ENTRYPOINT ["blip"]

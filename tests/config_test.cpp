@@ -12,12 +12,14 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "blip/cli/commands.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
 
@@ -571,6 +573,70 @@ TEST(ConfigLimits, TimeoutAboveAnHourIsRejected) {
   LoadedConfig loaded = load_config_directory(dir.path());
   EXPECT_EQ(error_strings(loaded),
             (std::vector<std::string>{dir.path() + "/web.toml:5:11: timeout: 2h is above the maximum of 1h"}));
+}
+
+// A job token of 16 to 31 characters loads, with a warning at the key: 32 hex
+// characters are 128 bits. Below 16 it stays an error.
+TEST(ConfigJobToken, AShortTokenIsAWarningAndATooShortOneAnError) {
+  TempDir dir;
+  dir.write("token.txt", std::string(20, 'f') + "\n");
+  struct Case {
+    std::string name;
+    std::string token_line;
+    std::vector<std::string> errors;
+    std::vector<std::string> warnings;
+  };
+  const std::string warning_text =
+      "20 characters; 32 or more (128 bits as hex) make it unguessable (try: openssl rand -hex 16)";
+  const std::vector<Case> cases{
+      {"32 characters", "token = \"" + std::string(32, 'a') + "\"", {}, {}},
+      {"31 characters", "token = \"" + std::string(31, 'a') + "\"", {},
+       {"{dir}/jobs.toml:4:9: token: 31 characters; 32 or more (128 bits as hex) make it unguessable (try: openssl "
+        "rand -hex 16)"}},
+      {"20 characters", "token = \"0123456789abcdef0123\"", {}, {"{dir}/jobs.toml:4:9: token: " + warning_text}},
+      {"20 characters from a file", "token_file = \"token.txt\"", {},
+       {"{dir}/jobs.toml:4:14: token_file: " + warning_text}},
+      {"15 characters", "token = \"" + std::string(15, 'a') + "\"",
+       {"{dir}/jobs.toml:4:9: token: must be at least 16 characters, without / ? # % & or spaces (try: openssl rand "
+        "-hex 16)"},
+       {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    dir.write("jobs.toml", "[[job]]\nname = \"dump\"\nperiod = \"1d\"\n" + c.token_line + "\n");
+    const LoadedConfig loaded = load_config_directory(dir.path());
+    std::vector<std::string> errors;
+    for (const std::string& error : c.errors) errors.push_back(expand_dir(error, dir.path()));
+    std::vector<std::string> warnings;
+    for (const std::string& warning : c.warnings) warnings.push_back(expand_dir(warning, dir.path()));
+    EXPECT_EQ(error_strings(loaded), errors);
+    std::vector<std::string> loaded_warnings;
+    for (const ConfigError& warning : loaded.warnings) loaded_warnings.push_back(warning.to_string());
+    EXPECT_EQ(loaded_warnings, warnings);
+  }
+}
+
+TEST(ConfigJobToken, CheckPrintsTheWarningAndPasses) {
+  TempDir dir;
+  dir.write("jobs.toml", "[[job]]\nname = \"dump\"\nperiod = \"1d\"\ntoken = \"0123456789abcdef0123\"\n");
+  std::ostringstream out;
+  std::ostringstream err;
+  EXPECT_EQ(run_check(CheckOptions{dir.path()}, out, err), kExitOk);
+  EXPECT_EQ(err.str(), dir.path() +
+                           "/jobs.toml:4:9: warning: token: 20 characters; 32 or more (128 bits as hex) make it "
+                           "unguessable (try: openssl rand -hex 16)\n");
+  EXPECT_EQ(out.str(), dir.path() + ": configuration ok, 0 probes, 1 job, 0 alerts, 0 maintenance windows\n");
+  // With an error beside it, both show and the check fails.
+  dir.write("web.toml", "[[probe]]\nname = \"web\"\ntype = \"tcp\"\n");
+  std::ostringstream failed_out;
+  std::ostringstream failed_err;
+  EXPECT_EQ(run_check(CheckOptions{dir.path()}, failed_out, failed_err), kExitUsage);
+  EXPECT_NE(failed_err.str().find("web.toml:1:1: probe \"web\": missing required key \"address\"\n"),
+            std::string::npos)
+      << failed_err.str();
+  EXPECT_NE(failed_err.str().find("jobs.toml:4:9: warning: token: 20 characters"), std::string::npos)
+      << failed_err.str();
+  EXPECT_EQ(failed_out.str(), "");
 }
 
 }  // namespace

@@ -11,6 +11,9 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "blip/core/clock.hpp"
@@ -46,33 +49,117 @@ std::string component_status(const json& summary, const std::string& name) {
   return "(missing)";
 }
 
+// The ${NAME} (or ${NAME:-...}) variables a directory of probe files reads, outside comment lines.
+std::set<std::string> variables_read(const std::string& directory) {
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    std::istringstream text(test::read_file(entry.path().string()));
+    for (std::string line; std::getline(text, line);) {
+      if (line.find_first_not_of(' ') != std::string::npos && line[line.find_first_not_of(' ')] == '#') continue;
+      for (size_t at = line.find("${"); at != std::string::npos; at = line.find("${", at + 2)) {
+        const size_t end = line.find_first_of(":}", at + 2);
+        if (end != std::string::npos) names.insert(line.substr(at + 2, end - at - 2));
+      }
+    }
+  }
+  return names;
+}
+
+// A published port as "host_ip:published:target", from compose's short or long form.
+std::string port_text(const json& port) {
+  if (port.is_string()) {
+    const std::string text = port.get<std::string>();
+    return text.substr(0, text.find('/'));
+  }
+  return fmt::format("{}:{}:{}", port.value("host_ip", ""), port.value("published", json("")).dump(),
+                     port.value("target", 0));
+}
+
 TEST(Container, ComposeOverrideFitsBesideMastodonsComposeFile) {
   TempDir project;
   std::filesystem::copy_file(kSource + "/tests/testdata/mastodon/docker-compose.yml", project.file("docker-compose.yml"));
   std::filesystem::copy(kSource + "/deploy", project.file("deploy"), std::filesystem::copy_options::recursive);
-  project.write(".env.production", "LOCAL_DOMAIN=social.example\nDB_USER=mastodon\nDB_PASS=dbsecret\n");
+  // Mastodon's secrets beside what blip needs: only the latter may reach blip.
+  project.write(".env.production",
+                "LOCAL_DOMAIN=social.example\nDB_USER=mastodon\nDB_PASS=dbsecret\nREDIS_PASSWORD=redissecret\n"
+                "SECRET_KEY_BASE=secret-key-base-value\nOTP_SECRET=otp-secret-value\n"
+                "VAPID_PRIVATE_KEY=vapid-private-value\nSMTP_PASSWORD=smtp-password-value\n"
+                "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY=ar-primary-key-value\n");
+  const std::string compose = "cd " + project.path() + " && docker-compose -f docker-compose.yml -f deploy/compose.yaml";
   std::string output;
   ASSERT_EQ(test::run_command({"sh", "-c",
-                               "cd " + project.path() +
-                                   " && docker-compose -f docker-compose.yml -f deploy/compose.yaml config"},
+                               compose + " --env-file .env.production config | python3 -c "
+                                         "'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'"},
                               &output),
             0)
       << output;
-  const size_t blip = output.find("\n  blip:\n");
-  ASSERT_NE(blip, std::string::npos) << output;
-  const std::string service = output.substr(blip, output.find("\n  db:\n") > blip ? output.find("\n  db:\n") - blip : std::string::npos);
-  for (const char* expected : {"internal_network", "external_network", "127.0.0.1", "9185", "read_only: true",
-                               "/etc/blip/probes.d", "blip-data", "ALL"}) {
-    EXPECT_NE(service.find(expected), std::string::npos) << expected << " in\n" << service;
+  const json rendered = json::parse(output.substr(output.find('{')));
+  ASSERT_TRUE(rendered["services"].contains("blip")) << rendered.dump(2);
+  const json& blip = rendered["services"]["blip"];
+  EXPECT_FALSE(blip.contains("env_file")) << "an env_file would pass every Mastodon secret";
+
+  // The environment: exactly what deploy/probes.d reads, and blip's own settings.
+  std::set<std::string> expected = variables_read(kSource + "/deploy/probes.d");
+  ASSERT_TRUE(expected.contains("DB_PASS") && expected.contains("LOCAL_DOMAIN")) << "read the probe files";
+  for (const char* own : {"BLIP_LOG_FORMAT", "BLIP_VANTAGE", "BLIP_ALLOWED_HOSTS", "BLIP_PUBLIC_LISTEN",
+                          "BLIP_TRUSTED_PROXY"}) {
+    expected.insert(own);
   }
-  EXPECT_NE(output.find("internal: true"), std::string::npos) << "Mastodon's internal network stays internal";
-  // The probes it mounts are valid with Mastodon's variables.
-  std::string check;
-  EXPECT_EQ(test::run_command({"env", "LOCAL_DOMAIN=social.example", BLIP_BINARY, "check", "-c",
-                               kSource + "/deploy/probes.d"},
-                              &check),
-            0)
-      << check;
+  std::set<std::string> passed;
+  for (const auto& [name, value] : blip["environment"].items()) passed.insert(name);
+  EXPECT_EQ(passed, expected);
+  const json& environment = blip["environment"];
+  EXPECT_EQ(environment.value("DB_PASS", ""), "dbsecret") << "read from .env.production";
+  EXPECT_EQ(environment.value("LOCAL_DOMAIN", ""), "social.example");
+  EXPECT_EQ(environment.value("BLIP_ALLOWED_HOSTS", ""), "blip") << "Prometheus and blip exec use blip:9185";
+  EXPECT_EQ(environment.value("BLIP_PUBLIC_LISTEN", ""), "0.0.0.0:9186");
+  EXPECT_FALSE(environment.value("BLIP_VANTAGE", "").empty());
+  for (const char* secret : {"SECRET_KEY_BASE", "OTP_SECRET", "VAPID_PRIVATE_KEY", "SMTP_PASSWORD",
+                             "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY", "secret-key-base-value", "otp-secret-value",
+                             "vapid-private-value", "smtp-password-value", "ar-primary-key-value"}) {
+    EXPECT_EQ(blip.dump().find(secret), std::string::npos) << secret;
+  }
+  EXPECT_NE(rendered["services"]["web"].dump().find("secret-key-base-value"), std::string::npos)
+      << "Mastodon's own services still get theirs (the stand-in's env_file was read)";
+
+  // Published: the public face on the host's loopback, nothing else (the private face stays internal).
+  ASSERT_TRUE(blip["ports"].is_array()) << blip.dump(2);
+  std::vector<std::string> ports;
+  for (const json& port : blip["ports"]) ports.push_back(port_text(port));
+  EXPECT_EQ(ports, std::vector<std::string>{"127.0.0.1:9186:9186"});
+
+  // The trusted proxy is blip_edge's subnet (its gateway is where the host's connections come from),
+  // a network only blip is on.
+  ASSERT_TRUE(blip["networks"].contains("internal_network") && blip["networks"].contains("blip_edge")) << blip.dump(2);
+  EXPECT_EQ(blip["networks"].size(), 2u);
+  ASSERT_TRUE(rendered["networks"].contains("blip_edge"));
+  EXPECT_EQ(rendered["networks"]["blip_edge"]["ipam"]["config"][0].value("subnet", "(none)"),
+            environment.value("BLIP_TRUSTED_PROXY", ""));
+  for (const auto& [name, service] : rendered["services"].items()) {
+    if (name != "blip") {
+      EXPECT_FALSE(service["networks"].contains("blip_edge")) << name;
+    }
+  }
+  EXPECT_TRUE(rendered["networks"]["internal_network"].value("internal", false)) << "Mastodon's stays internal";
+  EXPECT_EQ(blip["read_only"], true);
+  EXPECT_EQ(blip["cap_drop"], json::array({"ALL"}));
+  for (const char* expected_text : {"/etc/blip/probes.d:ro", "blip-data:/var/lib/blip"}) {
+    EXPECT_NE(blip["volumes"].dump().find(expected_text), std::string::npos) << expected_text << " in\n" << blip.dump(2);
+  }
+
+  // Without --env-file compose stops and says what is missing.
+  EXPECT_NE(test::run_command({"sh", "-c", compose + " config"}, &output), 0);
+  EXPECT_NE(output.find("--env-file .env.production"), std::string::npos) << output;
+
+  // The probes it mounts are valid with just the variables compose passes.
+  std::vector<std::string> check{"env", "-i"};
+  for (const auto& [name, value] : environment.items()) check.push_back(name + "=" + value.get<std::string>());
+  for (const std::string& part : {std::string(BLIP_BINARY), std::string("check"), std::string("-c"),
+                                  kSource + "/deploy/probes.d"}) {
+    check.push_back(part);
+  }
+  std::string result;
+  EXPECT_EQ(test::run_command(check, &result), 0) << result;
 }
 
 class ContainerImage : public testing::Test {
@@ -108,6 +195,11 @@ TEST_F(ContainerImage, IsSmallNonRootAndLabelled) {
                                         "--listen", "0.0.0.0:9185"}));
   EXPECT_TRUE(config["Volumes"].contains("/var/lib/blip"));
   EXPECT_TRUE(config["ExposedPorts"].contains("9185/tcp"));
+  EXPECT_TRUE(config["ExposedPorts"].contains("9186/tcp"));
+  for (const char* variable : {"BLIP_PUBLIC_LISTEN=0.0.0.0:9186", "BLIP_ALLOWED_HOSTS=blip"}) {
+    EXPECT_NE(std::find(config["Env"].begin(), config["Env"].end(), variable), config["Env"].end())
+        << variable << " in " << config["Env"];
+  }
   EXPECT_EQ(config["StopSignal"], "SIGTERM");
   ASSERT_TRUE(image.contains("Healthcheck")) << "built with --format docker, which keeps HEALTHCHECK";
   EXPECT_EQ(image["Healthcheck"]["Test"], json::array({"CMD", "blip", "health"})) << image["Healthcheck"];
@@ -188,11 +280,13 @@ tags = ["redis"]
   const std::string name = fmt::format("blip-test-{}", getpid());
   std::string output;
   podman({"rm", "-f", name}, &output);
-  // The image's own CMD, but the feed on a free port of the host's network (BLIP_LISTEN also tells the health check).
+  // The image's own CMD, but the feed on a free port of the host's network (BLIP_LISTEN also tells the
+  // health check), and the public face too: the image's 0.0.0.0:9186 would take the host's port.
   ASSERT_EQ(podman({"run", "-d", "--name", name, "--read-only", "--cap-drop=ALL", "--network", "host",
                     "--security-opt", "no-new-privileges", "-v", dir.file("data") + ":/var/lib/blip", "-v",
                     dir.file("probes.d") + ":/etc/blip/probes.d:ro", "-e",
-                    fmt::format("BLIP_LISTEN=127.0.0.1:{}", feed_port), "-e", "DB_PASS=blip-secret", "-e",
+                    fmt::format("BLIP_LISTEN=127.0.0.1:{}", feed_port), "-e",
+                    fmt::format("BLIP_PUBLIC_LISTEN=127.0.0.1:{}", test::free_port()), "-e", "DB_PASS=blip-secret", "-e",
                     "REDIS_PASSWORD=redis-secret", kImage, "run", "-c", "/etc/blip/probes.d", "--db",
                     "/var/lib/blip/blip.db"},
                    &output),

@@ -72,6 +72,16 @@ TEST(Dns, ASilentResolverDownsOnlyTheProbesByName) {
         name, type, target);
   };
   probe("web-by-name", "http", "url = \"http://web.blip-test:" + nginx_port + "/health\"");
+  // A redirect's host is looked up like the first one: by blip, inside the deadline (curl's own
+  // lookup would wait out the resolver's 5 s and end every attempt as a timeout).
+  const int redirecting_port = test::free_port();
+  test::CustomNginxServer redirecting({redirecting_port}, [&](const std::string&) {
+    return fmt::format("  server {{ listen 127.0.0.1:{}; location / {{ return 302 http://web.blip-test:{}/health; }}"
+                       " }}\n",
+                       redirecting_port, nginx_port);
+  });
+  probe("redirect-to-name", "http",
+        fmt::format("url = \"http://127.0.0.1:{}/\"\nfollow_redirects = true", redirecting_port));
   probe("redis-by-name", "redis", "address = \"redis.blip-test:" + redis_port + "\"");
   probe("db-by-name", "postgres",
         "dsn = \"host=db.blip-test port=" + pg_port + " dbname=postgres user=postgres\"");
@@ -93,7 +103,7 @@ TEST(Dns, ASilentResolverDownsOnlyTheProbesByName) {
   ASSERT_EQ(blip.stop(), 0) << blip.log();
 
   Store store(blip.db(), Store::Mode::read_only);
-  for (const std::string name : {"web-by-name", "redis-by-name", "db-by-name"}) {
+  for (const std::string name : {"web-by-name", "redirect-to-name", "redis-by-name", "db-by-name"}) {
     SCOPED_TRACE(name);
     const auto samples = store.samples(name, from_ms, to_ms);
     ASSERT_GE(samples.size(), 10U) << blip.log();

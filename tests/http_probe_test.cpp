@@ -1,10 +1,15 @@
 // HTTP and TCP probes against a real nginx and misbehaving servers on loopback.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include <chrono>
 #include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "blip/cli/probe_runtime.hpp"
 #include "support/hostile_server.hpp"
@@ -141,6 +146,213 @@ TEST_F(HttpProbeTest, DegradedWhenSlowerThanDegradedAfter) {
   EXPECT_EQ(sample.status, Status::degraded) << sample.detail;
   config.degraded_after_ms = 10'000;
   EXPECT_EQ(probe_once(config).status, Status::up);
+}
+
+// Two origins on loopback, two ports of one nginx ("home", the probe's own,
+// and "other"), that log every request as "<origin> <path> key=<X-Api-Key>
+// auth=<Authorization>" ("-" for a header that did not come).
+class HttpRedirectTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    home_port_ = test::free_port();
+    do other_port_ = test::free_port();
+    while (other_port_ == home_port_);
+    server_ = new test::CustomNginxServer({home_port_, other_port_}, [](const std::string& dir) {
+      return fmt::format(R"(  log_format seen '$server_port $uri key=$http_x_api_key auth=$http_authorization';
+  server {{
+    listen 127.0.0.1:{1};
+    access_log {0}/logs/seen.log seen;
+    location = /to-same {{ return 302 /final; }}
+    location = /to-other {{ return 302 http://127.0.0.1:{2}/final; }}
+    location = /to-other-and-back {{ return 302 http://127.0.0.1:{2}/back; }}
+    location = /to-name {{ return 302 http://localhost:{2}/final; }}
+    location = /to-ftp {{ return 302 ftp://127.0.0.1:{2}/final; }}
+    location = /to-big {{ return 302 http://127.0.0.1:{2}/big; }}
+    location = /to-hang {{ return 302 http://127.0.0.1:{2}/hang; }}
+    location = /loop {{ return 302 /loop; }}
+    location = /to-upper-case {{ return 302 http://LOCALHOST:{1}/final; }}
+    location = /final {{ default_type text/plain; return 200 "OK"; }}
+    # A redirect whose first byte comes after 300 ms, to a final answer as slow.
+    location = /slow-to-other {{
+      echo_status 302; add_header Location http://127.0.0.1:{2}/slow always; echo_sleep 0.3; echo moved;
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{2};
+    access_log {0}/logs/seen.log seen;
+    location = /final {{ default_type text/plain; return 200 "OK"; }}
+    location = /back {{ return 302 http://127.0.0.1:{1}/final; }}
+    location = /big {{ default_type text/plain; return 200 "{3}"; }}
+    location = /hang {{ default_type text/plain; echo_sleep 3; echo OK; }}
+    location = /slow {{ default_type text/plain; echo_sleep 0.3; echo OK; }}
+  }}
+)",
+                         dir, home_port_, other_port_, std::string(200, 'x'));
+    });
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  // A probe of `path` on the home origin that follows redirects and carries a
+  // custom header and basic credentials meant for home alone.
+  static ProbeConfig probe(const std::string& path, int64_t timeout_ms = 2000) {
+    ProbeConfig config = http_probe(fmt::format("http://127.0.0.1:{}{}", home_port_, path), timeout_ms);
+    auto& http = std::get<HttpSettings>(config.settings);
+    http.follow_redirects = true;
+    http.headers = {{"X-Api-Key", "key-for-home-only"}};
+    http.username = "probe";
+    http.password = "hunter2";
+    return config;
+  }
+
+  // Runs one attempt and returns it with the `count` requests the servers logged for it.
+  static std::pair<Sample, std::vector<std::string>> probe_and_log(const ProbeConfig& config, size_t count) {
+    const size_t logged_before = read_log().size();
+    Sample sample = probe_once(config);
+    std::vector<std::string> requests;
+    // nginx logs a request after answering it: the last line may come a moment after the answer.
+    test::wait_until(
+        [&] {
+          const std::vector<std::string> all = read_log();
+          requests.assign(all.begin() + static_cast<std::ptrdiff_t>(std::min(logged_before, all.size())), all.end());
+          return requests.size() >= count;
+        },
+        std::chrono::seconds(2), std::chrono::milliseconds(10));
+    return {sample, requests};
+  }
+
+  // The log's lines, with each port written as the origin's name.
+  static std::vector<std::string> read_log() {
+    std::vector<std::string> lines;
+    std::ifstream log(server_->file("logs/seen.log"));
+    for (std::string line; std::getline(log, line);) {
+      const std::string port = line.substr(0, line.find(' '));
+      const std::string origin = port == std::to_string(home_port_)    ? "home"
+                                 : port == std::to_string(other_port_) ? "other"
+                                                                       : port;
+      lines.push_back(origin + line.substr(port.size()));
+    }
+    return lines;
+  }
+
+  static inline int home_port_ = 0;
+  static inline int other_port_ = 0;
+  static inline test::CustomNginxServer* server_ = nullptr;
+};
+
+// What home may see: the key, and "probe:hunter2" as basic credentials.
+const std::string kHomeSecrets = "key=key-for-home-only auth=Basic cHJvYmU6aHVudGVyMg==";
+const std::string kNoSecrets = "key=- auth=-";
+
+struct RedirectCase {
+  std::string name;
+  std::string path;
+  std::vector<std::string> requests;  // as logged, in order
+  Status status;
+  ErrorClass error;
+};
+
+TEST_F(HttpRedirectTest, HeadersAndCredentialsReachOnlyTheProbesOwnOrigin) {
+  const std::vector<RedirectCase> cases{
+      {"same origin", "/to-same", {"home /to-same " + kHomeSecrets, "home /final " + kHomeSecrets}, Status::up,
+       ErrorClass::none},
+      {"another port is another origin", "/to-other", {"home /to-other " + kHomeSecrets, "other /final " + kNoSecrets},
+       Status::up, ErrorClass::none},
+      {"a name, looked up by blip, is another origin",
+       "/to-name",
+       {"home /to-name " + kHomeSecrets, "other /final " + kNoSecrets},
+       Status::up,
+       ErrorClass::none},
+      {"back home from another origin",
+       "/to-other-and-back",
+       {"home /to-other-and-back " + kHomeSecrets, "other /back " + kNoSecrets, "home /final " + kHomeSecrets},
+       Status::up,
+       ErrorClass::none},
+      {"a scheme blip does not speak", "/to-ftp", {"home /to-ftp " + kHomeSecrets}, Status::down,
+       ErrorClass::protocol},
+  };
+  for (const RedirectCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto [sample, requests] = probe_and_log(probe(c.path), c.requests.size());
+    EXPECT_EQ(sample.status, c.status) << sample.detail;
+    EXPECT_EQ(sample.error, c.error) << sample.detail;
+    EXPECT_EQ(requests, c.requests);
+  }
+}
+
+TEST_F(HttpRedirectTest, CredentialsInTheUrlStayHomeToo) {
+  ProbeConfig config = probe("/to-other");
+  auto& http = std::get<HttpSettings>(config.settings);
+  http.url = fmt::format("http://probe:hunter2@127.0.0.1:{}/to-other", home_port_);
+  http.username.clear();
+  http.password.clear();
+  http.headers.clear();
+  auto [sample, requests] = probe_and_log(config, 2);
+  EXPECT_EQ(sample.status, Status::up) << sample.detail;
+  EXPECT_EQ(requests, (std::vector<std::string>{"home /to-other key=- auth=Basic cHJvYmU6aHVudGVyMg==",
+                                                "other /final " + kNoSecrets}));
+}
+
+TEST_F(HttpRedirectTest, AHostNameInAnotherCaseIsTheSameOrigin) {
+  ProbeConfig config = probe("/to-upper-case");
+  std::get<HttpSettings>(config.settings).url = fmt::format("http://localhost:{}/to-upper-case", home_port_);
+  auto [sample, requests] = probe_and_log(config, 2);
+  EXPECT_EQ(sample.status, Status::up) << sample.detail;
+  EXPECT_EQ(requests, (std::vector<std::string>{"home /to-upper-case " + kHomeSecrets, "home /final " + kHomeSecrets}));
+}
+
+TEST_F(HttpRedirectTest, ARedirectLoopEndsAsRedirectsAfterTenHops) {
+  auto [sample, requests] = probe_and_log(probe("/loop"), 11);
+  EXPECT_EQ(sample.status, Status::down);
+  EXPECT_EQ(sample.error, ErrorClass::redirects) << sample.detail;
+  EXPECT_EQ(sample.detail, "Maximum (10) redirects followed");
+  EXPECT_EQ(requests, std::vector<std::string>(11, "home /loop " + kHomeSecrets)) << "the first request and ten more";
+}
+
+TEST_F(HttpRedirectTest, PhasesAreSummedOverHops) {
+  // Each hop's first byte comes after 300 ms: the attempt's first_byte is both.
+  Sample sample = probe_once(probe("/slow-to-other", 3000));
+  ASSERT_EQ(sample.status, Status::up) << sample.detail;
+  EXPECT_GE(sample.phases.first_byte_us, 590'000) << "the redirect's 300 ms and the answer's 300 ms";
+  EXPECT_GT(sample.phases.connect_us, 0);
+  EXPECT_GE(sample.latency_us, sample.phases.dns_us + sample.phases.connect_us + sample.phases.first_byte_us);
+}
+
+TEST_F(HttpRedirectTest, TheDeadlineCoversEveryHop) {
+  const auto started = std::chrono::steady_clock::now();
+  Sample sample = probe_once(probe("/to-hang", 1000));
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(sample.status, Status::down);
+  EXPECT_EQ(sample.error, ErrorClass::timeout) << sample.detail;
+  EXPECT_LT(elapsed, std::chrono::milliseconds(2500)) << "the second hop answers only after 3 s";
+}
+
+TEST_F(HttpRedirectTest, BodyLimitAndExpectedTextApplyToTheFinalAnswer) {
+  struct Case {
+    std::string name;
+    std::string path;
+    std::string expect_body;
+    Status status;
+    ErrorClass error;
+  };
+  // nginx's 302 page is 145 bytes and says "302 Found"; the final answers are "OK" and 200 bytes.
+  const std::vector<Case> cases{
+      {"a redirect's body is not counted", "/to-same", "OK", Status::up, ErrorClass::none},
+      {"a redirect's body is not the answer", "/to-same", "302 Found", Status::down, ErrorClass::body_mismatch},
+      {"the final body is counted", "/to-big", "", Status::down, ErrorClass::body_too_large},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ProbeConfig config = probe(c.path);
+    auto& http = std::get<HttpSettings>(config.settings);
+    http.max_body_bytes = 100;
+    http.expect_body = c.expect_body;
+    Sample sample = probe_once(config);
+    EXPECT_EQ(sample.status, c.status) << sample.detail;
+    EXPECT_EQ(sample.error, c.error) << sample.detail;
+  }
 }
 
 TEST(HttpProbeMisbehaving, EachFailureIsADownSampleOfItsClass) {

@@ -4,11 +4,13 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -260,6 +262,95 @@ TEST_F(TlsProbeTest, KeptConnectionReportsTheExpiryOfItsOneHandshake) {
     if (sample.phases.tls_us > 0) ++handshakes;
   }
   EXPECT_EQ(handshakes, 1);  // the rest reused the connection, and still knew the expiry
+}
+
+// What the probe's own origin (https, home) is trusted with goes to no other:
+// not to plain http on another port (a downgrade), not to another https origin;
+// home asks for a client certificate and the others would take one.
+TEST_F(TlsProbeTest, RedirectsCarryHeadersCredentialsAndClientCertificateOnlyToTheOwnOrigin) {
+  const int home = test::free_port();
+  int plain = test::free_port();
+  while (plain == home) plain = test::free_port();
+  int other = test::free_port();
+  while (other == home || other == plain) other = test::free_port();
+  const std::string valid_cert = certificates_->file("valid.pem");
+  const std::string valid_key = certificates_->file("valid.key");
+  const std::string client_ca = certificates_->file("client-ca.pem");
+  test::CustomNginxServer server({home, plain, other}, [&](const std::string& dir) {
+    const std::string tls = fmt::format(
+        "ssl_certificate {}; ssl_certificate_key {}; ssl_client_certificate {}; ssl_verify_client optional;",
+        valid_cert, valid_key, client_ca);
+    const std::string log = fmt::format("access_log {}/logs/seen.log seen;", dir);
+    return fmt::format(R"(  log_format seen '$server_port $uri key=$http_x_api_key auth=$http_authorization '
+                   'cert=$ssl_client_verify';
+  server {{
+    listen 127.0.0.1:{1} ssl; {4} {0}
+    location = /to-plain {{ return 302 http://127.0.0.1:{2}/final; }}
+    location = /to-other {{ return 302 https://127.0.0.1:{3}/final; }}
+    location = /to-same {{ return 302 /final; }}
+    location = /final {{ default_type text/plain; return 200 "OK"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{2}; {0}
+    location = /final {{ default_type text/plain; return 200 "OK"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{3} ssl; {4} {0}
+    location = /final {{ default_type text/plain; return 200 "OK"; }}
+  }}
+)",
+                       log, home, plain, other, tls);
+  });
+  auto read_log = [&] {
+    std::vector<std::string> lines;
+    std::istringstream log(test::read_file(server.file("logs/seen.log")));
+    for (std::string line; std::getline(log, line);) {
+      const std::string port = line.substr(0, line.find(' '));
+      const std::string origin = port == std::to_string(home)    ? "https home"
+                                 : port == std::to_string(plain) ? "http plain"
+                                 : port == std::to_string(other) ? "https other"
+                                                                 : port;
+      lines.push_back(origin + line.substr(port.size()));
+    }
+    return lines;
+  };
+  const std::string home_sees = "key=key-for-home-only auth=Basic cHJvYmU6aHVudGVyMg== cert=SUCCESS";
+  struct Case {
+    std::string name;
+    std::string path;
+    std::vector<std::string> requests;
+  };
+  const std::vector<Case> cases{
+      {"https to http is a downgrade", "/to-plain",
+       {"https home /to-plain " + home_sees, "http plain /final key=- auth=- cert=-"}},
+      {"another https origin", "/to-other",
+       {"https home /to-other " + home_sees, "https other /final key=- auth=- cert=NONE"}},
+      {"the same origin", "/to-same", {"https home /to-same " + home_sees, "https home /final " + home_sees}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ProbeConfig config = http_probe(fmt::format("https://127.0.0.1:{}{}", home, c.path));
+    auto& http = std::get<HttpSettings>(config.settings);
+    http.ca_file = certificates_->file("ca.pem");
+    http.client_cert = certificates_->file("client.pem");
+    http.client_key = certificates_->file("client.key");
+    http.follow_redirects = true;
+    http.headers = {{"X-Api-Key", "key-for-home-only"}};
+    http.username = "probe";  // "cHJvYmU6aHVudGVyMg==" in basic credentials
+    http.password = "hunter2";
+    const size_t logged_before = read_log().size();
+    Sample sample = probe_once(config);
+    EXPECT_EQ(sample.status, Status::up) << sample.detail;
+    std::vector<std::string> requests;
+    test::wait_until(  // nginx logs a request just after answering it
+        [&] {
+          const std::vector<std::string> all = read_log();
+          requests.assign(all.begin() + static_cast<std::ptrdiff_t>(std::min(logged_before, all.size())), all.end());
+          return requests.size() >= c.requests.size();
+        },
+        std::chrono::seconds(2), std::chrono::milliseconds(10));
+    EXPECT_EQ(requests, c.requests);
+  }
 }
 
 }  // namespace

@@ -680,6 +680,8 @@ void read_probe(TableReader& reader, const std::string& file, LoadedConfig& load
 // Jobs are evaluated once a second: their samples say whether the job is on time.
 constexpr int64_t kJobEvaluationMs = 1000;
 constexpr size_t kMinTokenLength = 16;
+// 128 bits as hex (openssl rand -hex 16): shorter tokens load, with a warning.
+constexpr size_t kRecommendedTokenLength = 32;
 
 void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
   ProbeConfig job;
@@ -730,6 +732,13 @@ void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded
                     fmt::format("{}: must be at least {} characters, without / ? # % & or spaces (try: openssl "
                                 "rand -hex 16)",
                                 key, kMinTokenLength));
+  } else if (settings.token.size() < kRecommendedTokenLength) {
+    const std::string_view key = reader.table().get("token") ? "token" : "token_file";
+    const toml::source_position at = reader.where(key).begin;
+    loaded.warnings.push_back({file, static_cast<int>(at.line), static_cast<int>(at.column),
+                               fmt::format("{}: {} characters; {} or more (128 bits as hex) make it unguessable "
+                                           "(try: openssl rand -hex 16)",
+                                           key, settings.token.size(), kRecommendedTokenLength)});
   }
   job.tags = reader.string_list("tags");
   read_presentation(reader, job);

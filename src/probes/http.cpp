@@ -1,4 +1,8 @@
 // HTTP(S) probe: one curl easy handle per attempt on the shared multi handle.
+// With follow_redirects blip follows each Location itself (curl's own following
+// would send custom headers and client certificates to any host it is sent to):
+// every hop's host is looked up by blip's resolver, and the probe's headers,
+// credentials and client certificate go only to hops of the URL's own origin.
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <openssl/asn1.h>
@@ -7,11 +11,15 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <cstdio>
 #include <ctime>
 #include <memory>
 #include <optional>
+#include <string_view>
+#include <utility>
 #include <unordered_map>
 
 #include "blip/adapters/curl_uv.hpp"
@@ -53,6 +61,60 @@ constexpr int64_t kDayMs = 86'400'000;
 // keyed by the CA file's path), so a fresh connection does not parse the
 // system's ~290 certificates again; a replaced CA file shows within the hour.
 constexpr long kCaCacheSeconds = 3600;
+
+// As many redirects as curl's CURLOPT_MAXREDIRS allowed before blip followed them itself.
+constexpr int kMaxRedirects = 10;
+
+std::string lowercase(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+// One request of an attempt: the URL (without user info: credentials go in
+// options, and only to the probe's own origin), its origin and its host.
+struct Hop {
+  std::string url;
+  std::string scheme;  // lower case
+  std::string host;    // as the URL spells it (curl's CURLOPT_RESOLVE entry), without an IPv6 address's brackets
+  std::string port;    // the scheme's default when the URL names none
+  bool same_origin(const Hop& other) const {
+    return scheme == other.scheme && lowercase(host) == lowercase(other.host) && port == other.port;
+  }
+};
+
+// Parses a URL into a Hop; `user` and `password` receive its user info (decoded), if asked.
+std::optional<Hop> parse_hop(const std::string& url, std::string* user = nullptr, std::string* password = nullptr) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> handle(curl_url(), curl_url_cleanup);
+  if (!handle || curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return std::nullopt;
+  auto part = [&](CURLUPart which, unsigned flags, std::string* into) {
+    char* text = nullptr;
+    const bool found = curl_url_get(handle.get(), which, &text, flags) == CURLUE_OK;
+    if (found && into) *into = text;
+    curl_free(text);
+    return found;
+  };
+  if (user) part(CURLUPART_USER, CURLU_URLDECODE, user);
+  if (password) part(CURLUPART_PASSWORD, CURLU_URLDECODE, password);
+  curl_url_set(handle.get(), CURLUPART_USER, nullptr, 0);
+  curl_url_set(handle.get(), CURLUPART_PASSWORD, nullptr, 0);
+  Hop hop;
+  if (!part(CURLUPART_SCHEME, 0, &hop.scheme) || !part(CURLUPART_HOST, 0, &hop.host) ||
+      !part(CURLUPART_PORT, CURLU_DEFAULT_PORT, &hop.port) || !part(CURLUPART_URL, 0, &hop.url)) {
+    return std::nullopt;
+  }
+  hop.scheme = lowercase(hop.scheme);
+  if (hop.host.size() > 2 && hop.host.front() == '[') hop.host = hop.host.substr(1, hop.host.size() - 2);
+  return hop;
+}
+
+Phases& operator+=(Phases& sum, const Phases& hop) {
+  sum.dns_us += hop.dns_us;
+  sum.connect_us += hop.connect_us;
+  sum.tls_us += hop.tls_us;
+  sum.first_byte_us += hop.first_byte_us;
+  return sum;
+}
 
 std::optional<int64_t> not_after_ms(const X509* certificate) {
   const ASN1_TIME* not_after = certificate ? X509_get0_notAfter(certificate) : nullptr;
@@ -103,46 +165,33 @@ class HttpProbe final : public Probe {
     for (const auto& [name, value] : settings_.headers) {
       headers_ = curl_slist_append(headers_, fmt::format("{}: {}", name, value).c_str());
     }
-    if (CURLU* url = curl_url()) {
-      char* host = nullptr;
-      char* port = nullptr;
-      if (curl_url_set(url, CURLUPART_URL, settings_.url.c_str(), 0) == CURLUE_OK &&
-          curl_url_get(url, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-          curl_url_get(url, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-        host_ = host;
-        port_ = port;
-      }
-      curl_free(host);
-      curl_free(port);
-      curl_url_cleanup(url);
+    // The URL's own user info becomes the credentials (unless the probe names
+    // them), so that the URL of each hop carries none.
+    std::string url_user;
+    std::string url_password;
+    if (auto hop = parse_hop(settings_.url, &url_user, &url_password)) {
+      first_hop_ = std::move(*hop);
+    } else {
+      first_hop_.url = settings_.url;  // curl says what is wrong with it
     }
-    if (host_.size() > 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
-    needs_lookup_ = !host_.empty() && !Resolver::is_numeric(host_);
+    if (!settings_.username.empty() || !settings_.password.empty()) {
+      credentials_ = {settings_.username, settings_.password};
+    } else if (!url_user.empty() || !url_password.empty()) {
+      credentials_ = {url_user, url_password};
+    }
   }
   ~HttpProbe() override {
     for (auto& [id, attempt] : attempts_) forget(*attempt);
     curl_slist_free_all(headers_);
   }
 
-  // A host name is looked up by blip's Resolver first and handed to curl as a
-  // CURLOPT_RESOLVE entry, so curl never starts its own lookup thread for it.
   void start(AttemptId id, ProbeDone done) override {
-    auto attempt = std::make_unique<Attempt>(settings_.max_body_bytes, !settings_.expect_body.empty());
+    auto attempt = std::make_unique<Attempt>(settings_.max_body_bytes, !settings_.expect_body.empty(),
+                                             settings_.follow_redirects);
     attempt->done = std::move(done);
     attempt->started_us = mono_now_us();
     Attempt& started = *attempts_.emplace(id, std::move(attempt)).first->second;
-    if (!needs_lookup_) return transfer(id, started);
-    started.lookup = resolver_.resolve(host_, lookup_limit_ms_, [this, id](const std::string& address,
-                                                                           const std::string& error) {
-      Attempt& resolved = *attempts_.at(id);
-      resolved.lookup = 0;
-      resolved.lookup_us = mono_now_us() - resolved.started_us;
-      if (address.empty()) return finish(id, ProbeResult::failure(ErrorClass::dns, error, Phases{resolved.lookup_us}));
-      const bool v6 = address.find(':') != std::string::npos;
-      resolved.resolve = curl_slist_append(
-          nullptr, fmt::format("{}:{}:{}", host_, port_, v6 ? "[" + address + "]" : address).c_str());
-      transfer(id, resolved);
-    });
+    begin_hop(id, started, first_hop_);
   }
 
   void cancel(AttemptId id) noexcept override {
@@ -152,7 +201,8 @@ class HttpProbe final : public Probe {
 
  private:
   struct Attempt {
-    Attempt(int64_t max_body, bool keep) : easy(curl_easy_init()), body_limit(max_body), keep_body(keep) {}
+    Attempt(int64_t max_body, bool keep, bool follow)
+        : easy(curl_easy_init()), body_limit(max_body), keep_body(keep), follow_redirects(follow) {}
     ~Attempt() {
       curl_easy_cleanup(easy);
       curl_slist_free_all(resolve);
@@ -162,12 +212,18 @@ class HttpProbe final : public Probe {
     CURL* easy;
     ProbeDone done;
     int64_t started_us = 0;
+    Hop hop;                      // the request under way
+    int redirects = 0;            // followed so far
+    Phases finished_hops;         // summed over the hops before this one, lookups included
     Resolver::Ticket lookup = 0;  // while resolving
-    int64_t lookup_us = 0;
+    int64_t lookup_us = 0;        // this hop's lookup
     curl_slist* resolve = nullptr;  // host:port:address for curl
     bool transferring = false;
     int64_t body_limit;
     bool keep_body;
+    bool follow_redirects;
+    bool has_location = false;  // the response so far has a Location header
+    bool redirecting = false;   // its headers ended: a 3xx with a Location
     int64_t body_bytes = 0;
     std::string body;  // kept only while expect_body needs it, up to body_limit
     bool read_chain = true;                 // false: a reused connection whose chain is known already
@@ -179,9 +235,12 @@ class HttpProbe final : public Probe {
 
   // Keeps at most body_limit bytes; returning less than offered makes curl
   // abort with CURLE_WRITE_ERROR, so a huge body never grows memory.
+  // A redirect's body, when blip follows it, is read and dropped, as curl's
+  // own following did: neither max_body_bytes nor expect_body sees it.
   static size_t on_body(char* data, size_t size, size_t count, void* user) {
     auto* attempt = static_cast<Attempt*>(user);
     size_t bytes = size * count;
+    if (attempt->follow_redirects && attempt->redirecting) return bytes;
     attempt->body_bytes += static_cast<int64_t>(bytes);
     if (attempt->body_bytes > attempt->body_limit) return 0;
     if (attempt->keep_body) attempt->body.append(data, bytes);
@@ -194,8 +253,18 @@ class HttpProbe final : public Probe {
   static size_t on_header(char* data, size_t size, size_t count, void* user) {
     auto* attempt = static_cast<Attempt*>(user);
     const std::string_view line(data, size * count);
-    if (line.rfind("HTTP/", 0) == 0) attempt->headers_ended = false;  // a next response (a redirect, 100 Continue)
-    if (line == "\r\n" || line == "\n") attempt->headers_ended = true;
+    if (line.rfind("HTTP/", 0) == 0) {  // a next response (after 100 Continue)
+      attempt->headers_ended = false;
+      attempt->has_location = false;
+    }
+    if (line.size() > 9 && lowercase(line.substr(0, 9)) == "location:") attempt->has_location = true;
+    if (line == "\r\n" || line == "\n") {
+      attempt->headers_ended = true;
+      // What curl's CURLINFO_REDIRECT_URL will say once the transfer is done: a 3xx with a Location.
+      long status = 0;
+      curl_easy_getinfo(attempt->easy, CURLINFO_RESPONSE_CODE, &status);
+      attempt->redirecting = attempt->has_location && status >= 300 && status <= 399;
+    }
     return size * count;
   }
 
@@ -220,16 +289,79 @@ class HttpProbe final : public Probe {
     return CURL_PREREQFUNC_OK;
   }
 
+  // A host name is looked up by blip's Resolver first and handed to curl as a
+  // CURLOPT_RESOLVE entry, so curl never starts its own lookup thread for it.
+  // Every hop's lookup ends by the same point of the attempt (limit_for its timeout).
+  void begin_hop(AttemptId id, Attempt& attempt, Hop hop) {
+    attempt.hop = std::move(hop);
+    attempt.lookup_us = 0;
+    curl_slist_free_all(attempt.resolve);
+    attempt.resolve = nullptr;
+    if (attempt.hop.host.empty() || Resolver::is_numeric(attempt.hop.host)) return transfer(id, attempt);
+    const int64_t hop_started_us = mono_now_us();
+    const int64_t limit_ms =
+        std::max<int64_t>(1, lookup_limit_ms_ - (hop_started_us - attempt.started_us) / 1000);
+    attempt.lookup = resolver_.resolve(
+        attempt.hop.host, limit_ms, [this, id, hop_started_us](const std::string& address, const std::string& error) {
+          Attempt& resolved = *attempts_.at(id);
+          resolved.lookup = 0;
+          resolved.lookup_us = mono_now_us() - hop_started_us;
+          if (address.empty()) {
+            Phases phases = resolved.finished_hops;
+            phases.dns_us += resolved.lookup_us;
+            return finish(id, ProbeResult::failure(ErrorClass::dns, error, phases));
+          }
+          const bool v6 = address.find(':') != std::string::npos;
+          resolved.resolve = curl_slist_append(
+              nullptr, fmt::format("{}:{}:{}", resolved.hop.host, resolved.hop.port, v6 ? "[" + address + "]" : address)
+                           .c_str());
+          transfer(id, resolved);
+        });
+  }
+
   void transfer(AttemptId id, Attempt& attempt) {
     attempt.read_chain = !settings_.reuse_connection || !last_cert_expiry_ms_;
+    attempt.headers_ended = false;
+    attempt.has_location = false;
+    attempt.redirecting = false;
+    attempt.body.clear();
+    attempt.body_bytes = 0;
+    attempt.socket_errno = 0;
+    attempt.error[0] = '\0';
+    curl_easy_reset(attempt.easy);  // keeps the multi handle's connections and caches
     configure(attempt.easy, attempt);
     attempt.transferring = true;
     curl_.add(attempt.easy, [this, id](CURLcode code) {
       auto found = attempts_.find(id);
       if (found == attempts_.end()) return;
       found->second->transferring = false;
-      finish(id, evaluate(code, *found->second));
+      answered(id, code, *found->second);
     });
+  }
+
+  // A response came: follow its redirect, or judge it.
+  void answered(AttemptId id, CURLcode code, Attempt& attempt) {
+    char* location = nullptr;
+    if (!settings_.follow_redirects || code != CURLE_OK || !attempt.headers_ended ||
+        curl_easy_getinfo(attempt.easy, CURLINFO_REDIRECT_URL, &location) != CURLE_OK || !location) {
+      return finish(id, evaluate(code, attempt));
+    }
+    if (attempt.redirects == kMaxRedirects) {
+      std::snprintf(attempt.error, sizeof attempt.error, "Maximum (%d) redirects followed", kMaxRedirects);
+      return finish(id, evaluate(CURLE_TOO_MANY_REDIRECTS, attempt));
+    }
+    std::optional<Hop> next = parse_hop(location);
+    if (!next || (next->scheme != "http" && next->scheme != "https")) {
+      // The Location is the server's text: name at most its scheme, and only a short one.
+      const std::string why = next && next->scheme.size() <= 16
+                                  ? fmt::format("redirect to an unsupported scheme \"{}\"", next->scheme)
+                                  : std::string("redirect to a URL blip cannot follow");
+      std::snprintf(attempt.error, sizeof attempt.error, "%s", why.c_str());
+      return finish(id, evaluate(CURLE_UNSUPPORTED_PROTOCOL, attempt));
+    }
+    attempt.finished_hops += hop_phases(attempt);
+    ++attempt.redirects;
+    begin_hop(id, attempt, std::move(*next));
   }
 
   void forget(Attempt& attempt) noexcept {
@@ -245,10 +377,10 @@ class HttpProbe final : public Probe {
   }
 
   void configure(CURL* easy, Attempt& attempt) const {
-    curl_easy_setopt(easy, CURLOPT_URL, settings_.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_URL, attempt.hop.url.c_str());
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     if (attempt.resolve) curl_easy_setopt(easy, CURLOPT_RESOLVE, attempt.resolve);
-    // A redirect to another host, or a proxy, is still resolved by curl's thread:
+    // A proxy named by the environment is still resolved by curl's thread:
     // removing such a transfer must not wait for that lookup to end.
     curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "blip/0.1");
@@ -260,16 +392,25 @@ class HttpProbe final : public Probe {
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &HttpProbe::on_open_socket);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &attempt);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     if (settings_.method == "HEAD") {
       curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     } else if (settings_.method != "GET") {
       curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, settings_.method.c_str());
     }
-    if (headers_) curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_);
-    if (settings_.follow_redirects) {
-      curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
-      curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 10L);
+    // curl never follows (CURLOPT_FOLLOWLOCATION stays off): answered() does.
+    // What the probe's own origin is trusted with goes nowhere else, not even
+    // to the same host over plain http.
+    const bool own_origin = attempt.hop.same_origin(first_hop_);
+    if (own_origin && headers_) curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_);
+    if (own_origin && credentials_) {
+      curl_easy_setopt(easy, CURLOPT_USERNAME, credentials_->first.c_str());
+      curl_easy_setopt(easy, CURLOPT_PASSWORD, credentials_->second.c_str());
+    }
+    if (own_origin && !settings_.client_cert.empty()) {
+      curl_easy_setopt(easy, CURLOPT_SSLCERT, settings_.client_cert.c_str());
+    }
+    if (own_origin && !settings_.client_key.empty()) {
+      curl_easy_setopt(easy, CURLOPT_SSLKEY, settings_.client_key.c_str());
     }
     if (!settings_.tls_verify) {
       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -282,8 +423,6 @@ class HttpProbe final : public Probe {
       curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
       curl_easy_setopt(easy, CURLOPT_CA_CACHE_TIMEOUT, kCaCacheSeconds);
     }
-    if (!settings_.client_cert.empty()) curl_easy_setopt(easy, CURLOPT_SSLCERT, settings_.client_cert.c_str());
-    if (!settings_.client_key.empty()) curl_easy_setopt(easy, CURLOPT_SSLKEY, settings_.client_key.c_str());
     curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &HttpProbe::on_connected);
     curl_easy_setopt(easy, CURLOPT_PREREQDATA, &attempt);
     if (!settings_.reuse_connection) {
@@ -292,22 +431,19 @@ class HttpProbe final : public Probe {
       curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
       curl_easy_setopt(easy, CURLOPT_DNS_CACHE_TIMEOUT, 0L);  // and a fresh lookup: DNS failures show at once
     }
-    if (!settings_.username.empty() || !settings_.password.empty()) {
-      curl_easy_setopt(easy, CURLOPT_USERNAME, settings_.username.c_str());
-      curl_easy_setopt(easy, CURLOPT_PASSWORD, settings_.password.c_str());
-    }
   }
 
-  static Phases phases_of(CURL* easy) {
+  // One hop's phases: curl's times since the hop's start, made each phase's own
+  // duration, and blip's lookup before it. An attempt's phases are the sums over its hops.
+  static Phases hop_phases(const Attempt& attempt) {
     curl_off_t resolved = 0, connected = 0, handshaken = 0, pretransfer = 0, first_byte = 0;
-    curl_easy_getinfo(easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved);
-    curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connected);
-    curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &handshaken);
-    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-    curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
-    // curl reports times since the start; store each phase's own duration.
+    curl_easy_getinfo(attempt.easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved);
+    curl_easy_getinfo(attempt.easy, CURLINFO_CONNECT_TIME_T, &connected);
+    curl_easy_getinfo(attempt.easy, CURLINFO_APPCONNECT_TIME_T, &handshaken);
+    curl_easy_getinfo(attempt.easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+    curl_easy_getinfo(attempt.easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
     Phases phases;
-    phases.dns_us = resolved;
+    phases.dns_us = attempt.lookup_us + resolved;
     phases.connect_us = connected > resolved ? connected - resolved : 0;
     phases.tls_us = handshaken > connected ? handshaken - connected : 0;
     phases.first_byte_us = first_byte > pretransfer ? first_byte - pretransfer : 0;
@@ -349,8 +485,8 @@ class HttpProbe final : public Probe {
   }
 
   ProbeResult evaluate_answer(CURLcode code, Attempt& attempt) const {
-    Phases phases = phases_of(attempt.easy);
-    phases.dns_us += attempt.lookup_us;
+    Phases phases = attempt.finished_hops;
+    phases += hop_phases(attempt);
     if (code != CURLE_OK) {
       ErrorClass error = classify(code);
       std::string detail = error == ErrorClass::body_too_large
@@ -382,10 +518,10 @@ class HttpProbe final : public Probe {
   int64_t lookup_limit_ms_;
   CurlMultiUv& curl_;
   Resolver& resolver_;
-  std::string host_;  // from the URL; looked up by blip unless numeric
-  std::string port_;
-  bool needs_lookup_ = false;
-  curl_slist* headers_ = nullptr;
+  Hop first_hop_;  // the configured URL, without its user info; its origin is the probe's own
+  // From username/password, or else the URL's user info: sent only to the probe's own origin.
+  std::optional<std::pair<std::string, std::string>> credentials_;
+  curl_slist* headers_ = nullptr;  // sent only to the probe's own origin
   std::optional<int64_t> last_cert_expiry_ms_;  // of the last handshake seen, for a reused connection
   std::unordered_map<AttemptId, std::unique_ptr<Attempt>> attempts_;
 };

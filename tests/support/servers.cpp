@@ -122,6 +122,29 @@ std::string TlsNginxServer::url(size_t site, const std::string& path, const std:
   return fmt::format("https://{}:{}{}", host, ports_.at(site), path);
 }
 
+CustomNginxServer::CustomNginxServer(const std::vector<int>& ports,
+                                     const std::function<std::string(const std::string& dir)>& http_block) {
+  std::filesystem::create_directories(dir_.file("logs"));
+  std::filesystem::create_directories(dir_.file("tmp"));
+  dir_.write("nginx.conf", "\nload_module /usr/lib/nginx/modules/ngx_http_echo_module.so;\n" +
+                               nginx_preamble(dir_.path()) + http_block(dir_.path()) + "}\n");
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"nginx", "-e", dir_.file("logs/error.log"), "-c", dir_.file("nginx.conf"), "-p",
+                               dir_.path()},
+      dir_.file("logs/stdout"), dir_.file("logs/stderr"));
+  for (int port : ports) {
+    if (!wait_for_port(port)) {
+      throw std::runtime_error("nginx did not start: " + read_file(dir_.file("logs/stderr")) +
+                               read_file(dir_.file("logs/error.log")));
+    }
+  }
+}
+
+CustomNginxServer::~CustomNginxServer() {
+  process_->signal(SIGTERM);
+  process_->wait(5000);
+}
+
 }  // namespace blip::test
 
 #include "blip/cli/probe_runtime.hpp"

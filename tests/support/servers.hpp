@@ -1,5 +1,6 @@
 #pragma once
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,6 +52,21 @@ class TlsNginxServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// A private nginx on 127.0.0.1 serving what a test writes into its http block
+// (server blocks, log formats), for routes the servers above lack. The text
+// comes from `http_block(dir)`, so access logs can go to file("logs/...");
+// it waits until every port in `ports` accepts connections.
+class CustomNginxServer {
+ public:
+  CustomNginxServer(const std::vector<int>& ports,
+                    const std::function<std::string(const std::string& dir)>& http_block);
+  ~CustomNginxServer();
+  std::string file(const std::string& name) const { return dir_.file(name); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<ChildProcess> process_;
+};
 
 }  // namespace blip::test
 

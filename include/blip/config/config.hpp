@@ -196,6 +196,8 @@ struct LoadedConfig {
   std::vector<MaintenanceConfig> maintenance;
   PageConfig page;
   std::vector<ConfigError> errors;
+  // Valid but unwise (a short job token): `blip check` prints them and still passes.
+  std::vector<ConfigError> warnings;
   bool ok() const { return errors.empty(); }
 };
 

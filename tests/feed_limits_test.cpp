@@ -133,7 +133,7 @@ class TrickleCrowd {
   }
   // The most connections open at once per target that the server had not closed, sampled each round.
   size_t most_open(size_t target) const { return most_open_[target].load(); }
-  // The longest any connection lived before the server closed it.
+  // The longest any connection lived, closed by the server or still open.
   std::chrono::milliseconds longest_life() const { return std::chrono::milliseconds(longest_life_ms_.load()); }
   int closed_by_server() const { return closed_.load(); }
 
@@ -188,7 +188,11 @@ class TrickleCrowd {
           client.fd = -1;
           continue;
         }
-        if (client.connected && client.sent > 1) ++open[client.target];
+        if (client.connected && client.sent > 1) {
+          ++open[client.target];
+          const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - client.since).count();
+          longest_life_ms_ = std::max<int64_t>(longest_life_ms_, age);
+        }
       }
       for (size_t target = 0; target < open.size(); ++target) {
         most_open_[target] = std::max(most_open_[target].load(), open[target]);
@@ -270,6 +274,14 @@ void hold_under_crowd(const std::string& listen_host, const std::vector<std::str
   const int closed = crowd->closed_by_server();
   crowd.reset();
 
+  auto slowest = [&](auto member) {
+    return std::max({(before_freeze.*member).count(), (during_freeze.*member).count(), (after_freeze.*member).count()});
+  };
+  std::cerr << fmt::format("crowd of {} x {} on {}: slowest /healthz {} ms, ping {} ms, public status {} ms; most held "
+                           "private {} public {}; longest life {} ms; {} closed by the server\n",
+                           crowd_sources.size(), per_source, listen_host, slowest(&Watch::slowest_health),
+                           slowest(&Watch::slowest_ping), slowest(&Watch::slowest_public), most_open_private,
+                           most_open_public, longest.count(), closed);
   for (const Watch* watch : {&before_freeze, &during_freeze, &after_freeze}) {
     EXPECT_EQ(watch->failures, 0) << watch->first_failure;
     EXPECT_LT(watch->slowest_health, 1000ms);
@@ -304,6 +316,8 @@ void hold_under_crowd(const std::string& listen_host, const std::vector<std::str
   EXPECT_NEAR(static_cast<double>(outages[0].start_ms), static_cast<double>(frozen_ms), 500.0);
   ASSERT_TRUE(outages[0].end_ms.has_value());
   EXPECT_NEAR(static_cast<double>(*outages[0].end_ms), static_cast<double>(thawed_ms), 500.0);
+  std::cerr << fmt::format("the 3 s freeze: outage edges {:+} ms, {:+} ms off\n", outages[0].start_ms - frozen_ms,
+                           *outages[0].end_ms - thawed_ms);
 }
 
 TEST(FeedLimits, SlowClientsFrom16AddressesHoldNeitherFaceNorTheProbes) {

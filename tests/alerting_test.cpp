@@ -17,6 +17,7 @@
 #include "support/process.hpp"
 #include "support/hostile_server.hpp"
 #include "support/servers.hpp"
+#include "support/webhook_receiver.hpp"
 
 namespace blip {
 namespace {
@@ -24,39 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::wait_until;
 
-// Records each POST as one JSON line: when it came (ms), its path and body.
-constexpr const char* kReceiver = R"py(
-import http.server, json, sys, time
-log = open(sys.argv[2], "a", buffering=1)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode("utf-8", "replace")
-        log.write(json.dumps({"t": time.time() * 1000, "path": self.path, "body": body}) + "\n")
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
-)py";
-
-struct Received {
-  double at_ms;
-  std::string path;
-  nlohmann::json body;
-};
-
-std::vector<Received> received(const std::string& log, const std::string& path) {
-  std::vector<Received> out;
-  std::istringstream lines(test::read_file(log));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty()) continue;
-    auto entry = nlohmann::json::parse(line);
-    if (entry["path"] != path) continue;
-    out.push_back({entry["t"].get<double>(), path, nlohmann::json::parse(entry["body"].get<std::string>())});
-  }
-  return out;
-}
+using Received = test::ReceivedPost;
 
 size_t count_event(const std::vector<Received>& messages, const std::string& event) {
   return static_cast<size_t>(std::count_if(messages.begin(), messages.end(),
@@ -67,10 +36,8 @@ TEST(Alerting, OpenArrivesDuringTheOutageResolvedAfterItFlappingOnceAndAHungRece
   test::NginxServer nginx;
   test::HostileServer hung(test::HostileServer::Mode::hang);
   test::TempDir dir;
-  const int port = test::free_port();
-  dir.write("receiver.py", kReceiver);
-  test::ChildProcess receiver({"python3", dir.file("receiver.py"), std::to_string(port), dir.file("received.jsonl")});
-  ASSERT_TRUE(test::wait_for_port(port));
+  test::WebhookReceiver receiver(dir);
+  const int port = receiver.port();
   const std::string config =
       test::http_config("web-health", nginx.url("/health"), "250ms", "1s") +
       fmt::format("\n[[alert]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{0}/pager\"\n\n"
@@ -87,9 +54,8 @@ TEST(Alerting, OpenArrivesDuringTheOutageResolvedAfterItFlappingOnceAndAHungRece
   std::this_thread::sleep_for(10s);
   const double thawed_ms = static_cast<double>(wall_now_ms());
   nginx.thaw();
-  const std::string log = dir.file("received.jsonl");
-  ASSERT_TRUE(wait_until([&] { return count_event(received(log, "/pager"), "outage_closed") == 1; }, 10s)) << blip.log();
-  auto pager = received(log, "/pager");
+  ASSERT_TRUE(wait_until([&] { return count_event(receiver.received("/pager"), "outage_closed") == 1; }, 10s)) << blip.log();
+  auto pager = receiver.received("/pager");
   ASSERT_EQ(count_event(pager, "outage_opened"), 1u);
   const Received& opened = pager[0];
   EXPECT_EQ(opened.body["event"], "outage_opened");
@@ -110,12 +76,12 @@ TEST(Alerting, OpenArrivesDuringTheOutageResolvedAfterItFlappingOnceAndAHungRece
     std::this_thread::sleep_for(2s);
     nginx.thaw();
   }
-  ASSERT_TRUE(wait_until([&] { return count_event(received(log, "/summary"), "flapping") == 1; }, 10s)) << blip.log();
+  ASSERT_TRUE(wait_until([&] { return count_event(receiver.received("/summary"), "flapping") == 1; }, 10s)) << blip.log();
   std::this_thread::sleep_for(2s);
-  const auto summary = received(log, "/summary");
+  const auto summary = receiver.received("/summary");
   EXPECT_EQ(count_event(summary, "flapping"), 1u);
   EXPECT_EQ(count_event(summary, "outage_opened"), 2u);
-  EXPECT_EQ(count_event(received(log, "/pager"), "outage_opened"), 3u) << "an alert without the rule sends each one";
+  EXPECT_EQ(count_event(receiver.received("/pager"), "outage_opened"), 3u) << "an alert without the rule sends each one";
 
   const auto metrics = test::http_request(blip.feed_url("/metrics")).body;
   EXPECT_NE(metrics.find("blip_alerts_total{kind=\"webhook\",result=\"sent\"}"), std::string::npos);
@@ -132,10 +98,8 @@ TEST(Alerting, OpenArrivesDuringTheOutageResolvedAfterItFlappingOnceAndAHungRece
 
 TEST(Alerting, MaintenanceHoldsAlertsMarksOutagesAndShowsOnTheFeed) {
   test::TempDir dir;
-  const int port = test::free_port();
-  dir.write("receiver.py", kReceiver);
-  test::ChildProcess receiver({"python3", dir.file("receiver.py"), std::to_string(port), dir.file("received.jsonl")});
-  ASSERT_TRUE(test::wait_for_port(port));
+  test::WebhookReceiver receiver(dir);
+  const int port = receiver.port();
   const int refused = test::free_port();
   const std::string started = format_iso8601_ms(wall_now_ms() - 60'000);
   const std::string config = fmt::format(
@@ -146,10 +110,9 @@ TEST(Alerting, MaintenanceHoldsAlertsMarksOutagesAndShowsOnTheFeed) {
       "[[maintenance]]\nname = \"db upgrade\"\nstart = \"{2}\"\nduration = \"1h\"\ntags = [\"db\"]\n",
       refused, port, started.substr(0, 19) + "Z");
   test::Daemon blip(dir, config);
-  const std::string log = dir.file("received.jsonl");
-  ASSERT_TRUE(wait_until([&] { return count_event(received(log, "/pager"), "outage_opened") == 1; }, 10s)) << blip.log();
+  ASSERT_TRUE(wait_until([&] { return count_event(receiver.received("/pager"), "outage_opened") == 1; }, 10s)) << blip.log();
   std::this_thread::sleep_for(1s);
-  const auto pages = received(log, "/pager");
+  const auto pages = receiver.received("/pager");
   ASSERT_EQ(pages.size(), 1u);
   EXPECT_EQ(pages[0].body["probe"], "web-port") << "db-port is in its window: held";
   const auto summary = nlohmann::json::parse(test::http_request(blip.feed_url("/api/v2/summary.json")).body);

@@ -25,6 +25,7 @@
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/servers.hpp"
+#include "support/webhook_receiver.hpp"
 #include "support/transcript.hpp"
 
 namespace blip {
@@ -33,37 +34,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::wait_until;
 
-// Records each POST as one JSON line: when it came (ms), its path and body.
-constexpr const char* kReceiver = R"py(
-import http.server, json, sys, time
-log = open(sys.argv[2], "a", buffering=1)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode("utf-8", "replace")
-        log.write(json.dumps({"t": time.time() * 1000, "path": self.path, "body": body}) + "\n")
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
-)py";
-
-struct Received {
-  double at_ms;
-  nlohmann::json body;
-};
-
-std::vector<Received> received(const std::string& log) {
-  std::vector<Received> out;
-  std::istringstream lines(test::read_file(log));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty()) continue;
-    const auto entry = nlohmann::json::parse(line);
-    out.push_back({entry["t"].get<double>(), nlohmann::json::parse(entry["body"].get<std::string>())});
-  }
-  return out;
-}
+using Received = test::ReceivedPost;
 
 const Received* find_event(const std::vector<Received>& messages, const std::string& event) {
   for (const Received& message : messages) {
@@ -133,11 +104,8 @@ bool log_past_the_queue(const test::TempDir& dir, test::ChildProcess& blip,
 TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   test::NginxServer nginx;
   test::TempDir dir;
-  const int receiver_port = test::free_port();
-  dir.write("receiver.py", kReceiver);
-  test::ChildProcess receiver(
-      {"python3", dir.file("receiver.py"), std::to_string(receiver_port), dir.file("received.jsonl")});
-  ASSERT_TRUE(test::wait_for_port(receiver_port));
+  test::WebhookReceiver receiver(dir);
+  const int receiver_port = receiver.port();
   dir.write("probes.d/probes.toml",
             test::http_config("web", nginx.url("/health"), "250ms", "1s") +
                 fmt::format("\n[[alert]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/pager\"\n",
@@ -164,9 +132,8 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   std::this_thread::sleep_for(3s);
   const int64_t thawed_ms = wall_now_ms();
   nginx.thaw();
-  const std::string hooks = dir.file("received.jsonl");
-  ASSERT_TRUE(wait_until([&] { return find_event(received(hooks), "outage_closed") != nullptr; }, 10s))
-      << test::read_file(hooks);
+  ASSERT_TRUE(wait_until([&] { return find_event(receiver.received(), "outage_closed") != nullptr; }, 10s))
+      << test::read_file(dir.file("received.jsonl"));
   const double dropped = metric(feed("/metrics").body, "blip_log_dropped_total");
   EXPECT_GT(dropped, 0);
   EXPECT_EQ(stderr_pipe.queued(), filled) << "nobody read the pipe, so blip could not write to it";
@@ -193,7 +160,7 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
     EXPECT_LT(samples[i].sent_ms - samples[i - 1].sent_ms, 500) << "probing paused before sample " << i;
   }
 
-  const auto pager = received(hooks);
+  const auto pager = receiver.received();
   const Received* opened = find_event(pager, "outage_opened");
   const Received* closed = find_event(pager, "outage_closed");
   ASSERT_NE(opened, nullptr);

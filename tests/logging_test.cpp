@@ -17,6 +17,7 @@
 #include "blip/core/sample.hpp"
 #include "support/daemon.hpp"
 #include "support/process.hpp"
+#include "support/webhook_receiver.hpp"
 
 namespace blip {
 namespace {
@@ -194,22 +195,6 @@ socketserver.ThreadingTCPServer.allow_reuse_address = True
 socketserver.ThreadingTCPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 )py";
 
-// Records each POST's body as one JSON line.
-constexpr const char* kReceiver = R"py(
-import http.server, json, sys
-log = open(sys.argv[2], "a", buffering=1)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode("utf-8", "replace")
-        log.write(json.dumps({"path": self.path, "body": body}) + "\n")
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
-)py";
-
 std::string hex(std::string_view bytes) {
   std::string out;
   for (char c : bytes) out += fmt::format("{:02x}", static_cast<unsigned char>(c));
@@ -230,18 +215,15 @@ TEST(JsonLog, AHostileRedisErrorStaysOneFieldInTheDaemonsLogAndTextInSlack) {
   const int redis_port = test::free_port();
   dir.write("redis.py", kFakeRedis);
   test::ChildProcess redis({"python3", dir.file("redis.py"), std::to_string(redis_port), hex("-" + error_text + "\r\n")});
-  const int receiver_port = test::free_port();
-  dir.write("receiver.py", kReceiver);
-  test::ChildProcess receiver(
-      {"python3", dir.file("receiver.py"), std::to_string(receiver_port), dir.file("received.jsonl")});
+  test::WebhookReceiver receiver(dir);
+  const int receiver_port = receiver.port();
   ASSERT_TRUE(test::wait_for_port(redis_port));
-  ASSERT_TRUE(test::wait_for_port(receiver_port));
   const std::string config = fmt::format(
       "[[probe]]\nname = \"cache\"\ntype = \"redis\"\naddress = \"127.0.0.1:{}\"\ninterval = \"100ms\"\n\n"
       "[[alert]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"http://127.0.0.1:{}/services/T0/B0/x\"\n",
       redis_port, receiver_port);
   test::Daemon blip(dir, config, {"--log-format", "json"});
-  ASSERT_TRUE(test::wait_until([&] { return !test::read_file(dir.file("received.jsonl")).empty(); }, 10s)) << blip.log();
+  ASSERT_TRUE(test::wait_until([&] { return !receiver.received().empty(); }, 10s)) << blip.log();
   ASSERT_EQ(blip.stop(), 0) << blip.log();
 
   const std::string expected_detail = sanitize_target_text("PING: " + error_text);
@@ -261,9 +243,9 @@ TEST(JsonLog, AHostileRedisErrorStaysOneFieldInTheDaemonsLogAndTextInSlack) {
   }
   EXPECT_EQ(opened_lines, 1u) << blip.log();
 
-  const std::vector<std::string> received = lines_of(test::read_file(dir.file("received.jsonl")));
+  const auto received = receiver.received();
   ASSERT_FALSE(received.empty());
-  const json slack = json::parse(json::parse(received[0])["body"].get<std::string>());
+  const json& slack = received[0].body;
   const std::string text = slack["text"];
   EXPECT_NE(text.find("&lt;!channel&gt; &lt;https://evil.example|click&gt; &amp; "), std::string::npos) << text;
   EXPECT_EQ(text.find_first_of("<>"), std::string::npos) << "a mention or link reached Slack: " << text;

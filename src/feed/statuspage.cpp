@@ -356,12 +356,43 @@ std::string_view probe_state(const ProbeLiveState& live) {
   return live.last_sample ? "up" : "unknown";
 }
 
+// What both faces show of a probe's past: uptime over 24 h, 7 and 30 days, when it
+// was first seen, and its 90-day strip.
+struct ProbeHistoryJson {
+  const FeedHistory& history;
+  std::map<std::string, ProbeSummary> month_by_probe;
+  explicit ProbeHistoryJson(const FeedHistory& feed_history) : history(feed_history) {
+    for (const ProbeSummary& summary : history.month.summaries) month_by_probe[summary.probe] = summary;
+  }
+  json uptime(const std::string& probe) const {
+    return {{"24h", uptime_json(history.day, probe)},
+            {"7d", uptime_json(history.week, probe)},
+            {"30d", uptime_json(month_by_probe, probe)}};
+  }
+  json first_seen(const std::string& probe) const {
+    auto seen = history.first_seen_ms.find(probe);
+    return seen == history.first_seen_ms.end() ? json(nullptr) : time_json(seen->second);
+  }
+  // Adds "days" when the probe has a strip.
+  void add_days(json& out, const std::string& probe) const {
+    auto strip = history.days.find(probe);
+    if (strip == history.days.end()) return;
+    std::string states;
+    for (DayStrip::State state : strip->second.states) states += static_cast<char>(state);
+    out["days"] = {{"states", states}, {"down_ms", strip->second.down_ms}};
+  }
+};
+
+json brownout_json(const ProbeLiveState& live, int64_t now_ms) {
+  if (!live.open_brownout_start_ms) return nullptr;
+  return {{"start", time_json(*live.open_brownout_start_ms)}, {"duration_ms", now_ms - *live.open_brownout_start_ms}};
+}
+
 // summary.json's `blip` object for the operator: everything blip knows.
 json operator_blip_object(const FeedView& view, const Page& page) {
   const FeedHistory& history = view.history;
   const Report& month = history.month;
-  std::map<std::string, ProbeSummary> month_by_probe;
-  for (const ProbeSummary& summary : month.summaries) month_by_probe[summary.probe] = summary;
+  const ProbeHistoryJson past(history);
 
   json probes = json::array();
   for (size_t i = 0; i < view.probes.size(); ++i) {
@@ -374,17 +405,11 @@ json operator_blip_object(const FeedView& view, const Page& page) {
                {"component_id", page.component_of_probe(config.name)->id},
                {"state", probe_state(live)},
                {"interval_ms", config.interval_ms},
-               {"uptime",
-                {{"24h", uptime_json(history.day, config.name)},
-                 {"7d", uptime_json(history.week, config.name)},
-                 {"30d", uptime_json(month_by_probe, config.name)}}},
-               {"first_seen_at", nullptr},
+               {"uptime", past.uptime(config.name)},
+               {"first_seen_at", past.first_seen(config.name)},
                {"last_sample_at", nullptr},
                {"outage", nullptr},
-               {"brownout", nullptr}};
-    if (auto seen = history.first_seen_ms.find(config.name); seen != history.first_seen_ms.end()) {
-      probe["first_seen_at"] = time_json(seen->second);
-    }
+               {"brownout", brownout_json(live, view.now_ms)}};
     if (live.last_sample) {
       const Sample& sample = *live.last_sample;
       probe["last_sample_at"] = time_json(sample.sent_ms);
@@ -403,15 +428,7 @@ json operator_blip_object(const FeedView& view, const Page& page) {
                          {"error", to_string(live.open_outage->error)},
                          {"detail", live.open_outage->detail}};
     }
-    if (live.open_brownout_start_ms) {
-      probe["brownout"] = {{"start", time_json(*live.open_brownout_start_ms)},
-                           {"duration_ms", view.now_ms - *live.open_brownout_start_ms}};
-    }
-    if (auto strip = history.days.find(config.name); strip != history.days.end()) {
-      std::string states;
-      for (DayStrip::State state : strip->second.states) states += static_cast<char>(state);
-      probe["days"] = {{"states", states}, {"down_ms", strip->second.down_ms}};
-    }
+    past.add_days(probe, config.name);
     if (live.job) {
       // A job: its state, the last runs and the trend of their durations (the last 30 days' report).
       json job = {{"state", live.job->state},
@@ -516,8 +533,7 @@ json public_blip_object(const FeedView& view, const Page& page) {
   const FeedHistory& history = view.history;
   const Report& month = history.month;
   const bool details = view.page.show_details;
-  std::map<std::string, ProbeSummary> month_by_probe;
-  for (const ProbeSummary& summary : month.summaries) month_by_probe[summary.probe] = summary;
+  const ProbeHistoryJson past(history);
 
   json components = json::array();
   for (size_t i = 0; i < view.probes.size(); ++i) {
@@ -526,30 +542,16 @@ json public_blip_object(const FeedView& view, const Page& page) {
     json component{{"component_id", page.component_of_probe(config.name)->id},
                    {"name", config.shown_name()},
                    {"state", probe_state(live)},
-                   {"uptime",
-                    {{"24h", uptime_json(history.day, config.name)},
-                     {"7d", uptime_json(history.week, config.name)},
-                     {"30d", uptime_json(month_by_probe, config.name)}}},
-                   {"first_seen_at", nullptr},
+                   {"uptime", past.uptime(config.name)},
+                   {"first_seen_at", past.first_seen(config.name)},
                    {"outage", nullptr},
-                   {"brownout", nullptr}};
-    if (auto seen = history.first_seen_ms.find(config.name); seen != history.first_seen_ms.end()) {
-      component["first_seen_at"] = time_json(seen->second);
-    }
+                   {"brownout", brownout_json(live, view.now_ms)}};
     if (live.open_outage) {
       component["outage"] = {{"start", time_json(live.open_outage->start_ms)},
                              {"duration_ms", view.now_ms - live.open_outage->start_ms}};
       if (details) component["outage"]["error"] = to_string(live.open_outage->error);
     }
-    if (live.open_brownout_start_ms) {
-      component["brownout"] = {{"start", time_json(*live.open_brownout_start_ms)},
-                               {"duration_ms", view.now_ms - *live.open_brownout_start_ms}};
-    }
-    if (auto strip = history.days.find(config.name); strip != history.days.end()) {
-      std::string states;
-      for (DayStrip::State state : strip->second.states) states += static_cast<char>(state);
-      component["days"] = {{"states", states}, {"down_ms", strip->second.down_ms}};
-    }
+    past.add_days(component, config.name);
     components.push_back(std::move(component));
   }
 

@@ -179,6 +179,11 @@ FeedResponse StatusFeed::health(const LiveSnapshot* live) const {
   } else {
     response.status = 200;
     response.body = "ok\n";
+    // Healthy (probing, writing), but the operator should know: a 503 would only restart it in a loop.
+    if (live->store.set_aside_at_ms != 0) {
+      response.body += fmt::format("store: the database was damaged ({}) and set aside at {}; blip writes a new one\n",
+                                   live->store.set_aside_reason, format_iso8601_ms(live->store.set_aside_at_ms));
+    }
   }
   return response;
 }

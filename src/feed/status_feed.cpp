@@ -143,7 +143,9 @@ FeedResponse StatusFeed::build(Document document, const LiveSnapshot* live) {
   const int64_t now_ms = wall_now_ms();
   std::shared_ptr<const FeedHistory> history;
   try {
-    history = history_.current(now_ms, live->transitions);
+    std::set<std::string> shown;
+    for (const ProbeConfig& probe : probes) shown.insert(probe.name);
+    history = history_.current(now_ms, live->transitions, shown);
   } catch (const std::exception& error) {
     spdlog::error("feed: cannot read history err={}", error.what());
     return make_response(503, kText, "the database cannot be read right now\n");

@@ -300,8 +300,8 @@ void Store::open_connection(Mode mode, bool check_damage) {
   }
   sqlite3_busy_timeout(db_, 5000);
   // Until the file is known to be sound, closing must neither checkpoint nor delete its
-  // WAL: a damaged database is moved aside as it was found.
-  if (check_damage) sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  // WAL: a damaged database is refused, or moved aside, as it was found.
+  if (mode == Mode::read_write) sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   // A read-only root file system (the container) has no writable /tmp for SQLite's temporary files.
   exec("PRAGMA temp_store=MEMORY");
   exec(fmt::format("PRAGMA cache_size=-{}", kPageCacheKiB).c_str());
@@ -317,10 +317,15 @@ void Store::open_connection(Mode mode, bool check_damage) {
         }
       }
       const int64_t began_us = mono_now_us();
-      Statement check(db_, "PRAGMA quick_check(3)");
       std::string problems;
-      while (check.step()) {
-        if (const std::string line = check.text(0); line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+      try {
+        Statement check(db_, "PRAGMA quick_check(3)");
+        while (check.step()) {
+          if (const std::string line = check.text(0); line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+        }
+      } catch (const StoreCorrupt& error) {
+        problems = error.what();  // SQLite gave up on a page the check could not even walk
+        if (problems.rfind("sqlite: ", 0) == 0) problems.erase(0, 8);
       }
       const int64_t took_us = mono_now_us() - began_us;
       spdlog::log(took_us > 1'000'000 ? spdlog::level::info : spdlog::level::debug,
@@ -332,7 +337,7 @@ void Store::open_connection(Mode mode, bool check_damage) {
     exec("PRAGMA synchronous=NORMAL");
     exec("PRAGMA foreign_keys=ON");
     migrate();
-    if (check_damage) sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
   } else {
     Statement version(db_, "PRAGMA user_version");
     version.step();
@@ -525,27 +530,27 @@ void Store::begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer
   buffer.minute = RollupAccumulator{};
   buffer.part_rows.clear();
   buffer.block.emplace(minute_ms);
+  // Its stored rows were damaged and are removed: the minute goes on from here.
   if (std::find(buffer.replace_minutes.begin(), buffer.replace_minutes.end(), minute_ms) !=
       buffer.replace_minutes.end()) {
-    // Its stored rows are damaged: what they held of the minute is lost, the minute goes on from here.
-    try {
-      prepared("DELETE FROM sample_blocks WHERE probe_id=? AND minute_ms=?").bind(1, probe_id).bind(2, minute_ms).step();
-    } catch (const StoreCorrupt& error) {
-      // Its pages are beyond removing (SQLite rolled the statement back): new rows go beside it.
-      spdlog::warn("store: a damaged sample block could not be removed and stays in the file probe_id={} minute={} "
-                   "err={}",
-                   probe_id, format_iso8601_ms(minute_ms), error.what());
-    }
     return;
   }
   // A previous run (or a write of this run that failed after it) stored part
-  // of this minute: continue its block rather than overwrite it.
-  Statement existing(db_, "SELECT id, data FROM sample_blocks WHERE probe_id=? AND minute_ms=? ORDER BY id");
-  existing.bind(1, probe_id).bind(2, minute_ms);
-  while (existing.step()) {
+  // of this minute: continue its block rather than overwrite it. The ids come from
+  // the index alone, so a row known to be damaged is never read.
+  std::vector<int64_t> rows;
+  Statement& ids = prepared("SELECT id FROM sample_blocks WHERE probe_id=? AND minute_ms=? ORDER BY id");
+  ids.bind(1, probe_id).bind(2, minute_ms);
+  while (ids.step()) {
+    if (!undeletable_rows_.contains(ids.integer(0))) rows.push_back(ids.integer(0));
+  }
+  for (int64_t row : rows) {
+    Statement& existing = prepared("SELECT data FROM sample_blocks WHERE id=?");
+    existing.bind(1, row);
+    if (!existing.step()) continue;
     std::vector<StoredSample> decoded;
     try {
-      decoded = decode_sample_block(minute_ms, existing.text(1));
+      decoded = decode_sample_block(minute_ms, existing.text(0));
     } catch (const std::runtime_error& error) {
       throw StoreCorrupt(fmt::format("sample block of minute {} is corrupt: {}", minute_ms, error.what()));
     }
@@ -553,7 +558,7 @@ void Store::begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer
       buffer.block->append(stored.sample, stored.detail_id, stored.detail_numbers);
       buffer.minute.add(stored.sample);
     }
-    buffer.part_rows.push_back(existing.integer(0));
+    buffer.part_rows.push_back(row);
   }
 }
 
@@ -647,54 +652,65 @@ void Store::write_probe_samples(int64_t probe_id, const std::vector<const Sample
   }
 }
 
-void Store::write_samples(const std::vector<std::pair<int64_t, Sample>>& samples) {
-  for (const auto& [probe_id, probe_samples] : by_probe(samples)) {
-    int64_t working_minute_ms = -1;
-    write_probe_samples(probe_id, probe_samples, working_minute_ms);
-  }
-}
+namespace {
 
-void Store::write_samples_each_probe_apart(const std::vector<std::pair<int64_t, Sample>>& samples) {
-  for (const auto& [probe_id, probe_samples] : by_probe(samples)) {
-    ProbeBuffer& buffer = buffers_[probe_id];
-    for (int attempt = 0;; ++attempt) {
-      exec("SAVEPOINT probe_samples");
-      int64_t working_minute_ms = -1;
-      try {
-        write_probe_samples(probe_id, probe_samples, working_minute_ms);
-        exec("RELEASE probe_samples");
-        break;
-      } catch (const StoreCorrupt& error) {
-        if (sqlite3_get_autocommit(db_)) throw;  // SQLite ended the transaction: nothing to go on with
-        exec("ROLLBACK TO probe_samples");
-        exec("RELEASE probe_samples");
-        buffer.block.reset();  // rebuilt from what is stored
-        forget_details();
-        const bool replaced_already = std::find(buffer.replace_minutes.begin(), buffer.replace_minutes.end(),
-                                                working_minute_ms) != buffer.replace_minutes.end();
-        // Each damaged block is counted and logged once, however often a write meets it again.
-        if (damage_reported_.size() > 10'000) damage_reported_.clear();
-        const bool first_report = damage_reported_.emplace(probe_id, working_minute_ms).second;
-        if (working_minute_ms >= 0 && !replaced_already && attempt < kMaxReplacedBlocks) {
-          buffer.replace_minutes.push_back(working_minute_ms);
-          if (first_report) {
-            ++damaged_blocks_;
-            spdlog::warn("store: a damaged sample block is begun anew probe_id={} minute={} err={} (what it held of "
-                         "that minute is lost; the rest of the write goes on)",
-                         probe_id, format_iso8601_ms(working_minute_ms), error.what());
-          }
-          continue;
-        }
-        damaged_dropped_samples_ += probe_samples.size();
-        if (damage_reported_.emplace(probe_id, -1 - working_minute_ms).second) {
-          spdlog::error("store: samples of probe_id={} could not be written: the database is damaged where they go "
-                        "(minute {}) err={}; the rest of the write goes on, and a restart sets the file aside",
-                        probe_id, format_iso8601_ms(std::max<int64_t>(0, working_minute_ms)), error.what());
-        }
-        break;
+// Damage met in one probe's samples, while a write looks for it.
+class DamagedSamples : public StoreCorrupt {
+ public:
+  DamagedSamples(const std::string& what, int64_t probe, int64_t minute)
+      : StoreCorrupt(what), probe_id(probe), minute_ms(minute) {}
+  int64_t probe_id;
+  int64_t minute_ms;  // -1: not known
+};
+
+}  // namespace
+
+bool Store::learn_from_damage(int64_t probe_id, int64_t minute_ms, const std::string& error,
+                              std::set<int64_t>& skipped) {
+  ProbeBuffer& buffer = buffers_[probe_id];
+  // Each damaged block is counted and logged once, however often a write meets it again.
+  if (damage_reported_.size() > 10'000) damage_reported_.clear();
+  const bool replaced = std::find(buffer.replace_minutes.begin(), buffer.replace_minutes.end(), minute_ms) !=
+                        buffer.replace_minutes.end();
+  if (minute_ms >= 0 && !replaced && buffer.replace_minutes.size() < static_cast<size_t>(kMaxReplacedBlocks)) {
+    // Each row on its own, outside a transaction: a row SQLite cannot even delete stays, and is never read again.
+    std::vector<int64_t> rows;
+    try {
+      {
+        Statement ids(db_, "SELECT id FROM sample_blocks WHERE probe_id=? AND minute_ms=?");
+        ids.bind(1, probe_id).bind(2, minute_ms);
+        while (ids.step()) rows.push_back(ids.integer(0));
       }
+      for (int64_t row : rows) {
+        try {
+          Statement remove(db_, "DELETE FROM sample_blocks WHERE id=?");
+          remove.bind(1, row).step();
+        } catch (const StoreCorrupt& undeletable) {
+          undeletable_rows_.insert(row);
+          spdlog::warn("store: a damaged sample block cannot be removed and stays in the file, unread probe_id={} "
+                       "minute={} row={} err={}",
+                       probe_id, format_iso8601_ms(minute_ms), row, undeletable.what());
+        }
+      }
+    } catch (const StoreCorrupt&) {
+      return learn_from_damage(probe_id, -1, error, skipped);  // not even its index can be read
     }
+    buffer.replace_minutes.push_back(minute_ms);
+    if (damage_reported_.emplace(probe_id, minute_ms).second) {
+      ++damaged_blocks_;
+      spdlog::warn("store: a damaged sample block was found and its minute begun anew probe_id={} minute={} err={} "
+                   "(what it held of that minute is lost; the rest of the write goes on)",
+                   probe_id, format_iso8601_ms(minute_ms), error);
+    }
+    return true;
   }
+  if (!skipped.insert(probe_id).second) return false;
+  if (damage_reported_.emplace(probe_id, -2 - std::max<int64_t>(-1, minute_ms)).second) {
+    spdlog::error("store: samples of probe_id={} cannot be written: the database is damaged where they go err={}; "
+                  "the rest of the write goes on, and a restart sets the file aside",
+                  probe_id, error);
+  }
+  return true;
 }
 
 void RunningPercentile::add(int64_t value) {
@@ -740,16 +756,28 @@ Rollup RollupAccumulator::rollup(int64_t minute_ms) const {
 }
 
 void Store::write(const WriteBatch& batch) {
-  try {
-    write_once(batch, false);
-  } catch (const StoreCorrupt& error) {
-    // Perhaps one probe's block: again, each probe's samples on their own, so that costs only that block.
-    spdlog::debug("store: a write met damage, writing each probe's samples apart err={}", error.what());
-    write_once(batch, true);
+  std::set<int64_t> skipped;  // probes whose samples this write cannot store
+  for (int pass = 0;; ++pass) {
+    try {
+      write_once(batch, pass > 0, skipped);
+      break;
+    } catch (const DamagedSamples& damage) {
+      // Learnt outside the transaction (SQLite bars writes in one that met corruption), then again.
+      if (pass > 3 * kMaxReplacedBlocks || !learn_from_damage(damage.probe_id, damage.minute_ms, damage.what(), skipped)) {
+        throw StoreCorrupt(damage.what());
+      }
+    } catch (const StoreCorrupt& error) {
+      if (pass > 0) throw;
+      // Perhaps one probe's block: again, finding whose, so that it costs only that block.
+      spdlog::debug("store: a write met damage, looking for it err={}", error.what());
+    }
+  }
+  for (const auto& [probe_id, samples] : batch.samples) {
+    if (skipped.contains(probe_id)) ++damaged_dropped_samples_;
   }
 }
 
-void Store::write_once(const WriteBatch& batch, bool each_probe_apart) {
+void Store::write_once(const WriteBatch& batch, bool find_damage, const std::set<int64_t>& skipped) {
   auto undo = [&] {
     // Blocks may hold samples that were rolled back: rebuild them from the database next time.
     for (auto& [probe_id, buffer] : buffers_) buffer.block.reset();
@@ -758,10 +786,15 @@ void Store::write_once(const WriteBatch& batch, bool each_probe_apart) {
   };
   exec("BEGIN IMMEDIATE");
   try {
-    if (each_probe_apart) {
-      write_samples_each_probe_apart(batch.samples);
-    } else {
-      write_samples(batch.samples);
+    for (const auto& [probe_id, samples] : by_probe(batch.samples)) {
+      if (skipped.contains(probe_id)) continue;
+      int64_t working_minute_ms = -1;
+      try {
+        write_probe_samples(probe_id, samples, working_minute_ms);
+      } catch (const StoreCorrupt& error) {
+        if (!find_damage) throw;
+        throw DamagedSamples(error.what(), probe_id, working_minute_ms);
+      }
     }
     for (const IncidentRow& incident : batch.incidents) upsert_incident(incident);
     for (const OutageRow& outage : batch.outages) upsert_outage(outage);
@@ -916,13 +949,22 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
   const int64_t samples_cutoff = cutoffs.samples_before_ms - cutoffs.samples_before_ms % kMinuteMs;
   const int64_t rollups_cutoff = cutoffs.rollups_before_ms - cutoffs.rollups_before_ms % kMinuteMs;
   PruneCounts removed;
+  // The ids from the index alone: a damaged row known to be beyond deleting is passed over.
+  std::vector<int64_t> old_blocks;
+  {
+    Statement select(db_, "SELECT id FROM sample_blocks WHERE minute_ms < ?1 ORDER BY minute_ms LIMIT ?2");
+    select.bind(1, samples_cutoff).bind(2, max_rows + static_cast<int64_t>(undeletable_rows_.size()));
+    while (select.step()) {
+      const int64_t row = select.integer(0);
+      if (!undeletable_rows_.contains(row) && static_cast<int64_t>(old_blocks.size()) < max_rows) {
+        old_blocks.push_back(row);
+      }
+    }
+  }
   exec("BEGIN IMMEDIATE");
   try {
-    Statement blocks(db_,
-                     "DELETE FROM sample_blocks WHERE id IN "
-                     "(SELECT id FROM sample_blocks WHERE minute_ms < ?1 ORDER BY minute_ms LIMIT ?2)");
-    blocks.bind(1, samples_cutoff).bind(2, max_rows).step();
-    removed.sample_blocks = sqlite3_changes(db_);
+    for (int64_t row : old_blocks) prepared("DELETE FROM sample_blocks WHERE id=?").bind(1, row).step();
+    removed.sample_blocks = static_cast<int64_t>(old_blocks.size());
 
     // Rollups have no index by minute alone: each probe's oldest, by its key, until the step's rows are used.
     std::vector<int64_t> probe_ids;
@@ -942,11 +984,31 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
     }
 
     // A run's output goes with the raw samples of its time; the run itself stays, like outages.
-    Statement outputs(db_,
-                      "UPDATE job_runs SET output = '' WHERE id IN (SELECT id FROM job_runs WHERE output != '' AND "
-                      "coalesce(end_ms, start_ms) < ?1 LIMIT ?2)");
-    outputs.bind(1, samples_cutoff).bind(2, max_rows).step();
-    removed.job_outputs = sqlite3_changes(db_);
+    // It is written again without it: an UPDATE that shrinks a row leaves its page as full
+    // as it was (one 10 KiB run a page, measured), a DELETE lets SQLite merge the pages.
+    // Each is a row deleted and three pages freed (and zeroed: SQLite's secure_delete), so fewer a step.
+    const int64_t max_runs = std::max<int64_t>(1, max_rows / 10);
+    std::vector<JobRunRow> runs;
+    {
+      Statement select(db_,
+                       "SELECT id, probe_id, rid, start_ms, end_ms, exit_status, failed FROM job_runs WHERE output != '' "
+                       "AND coalesce(end_ms, start_ms) < ?1 LIMIT ?2");
+      select.bind(1, samples_cutoff).bind(2, max_runs);
+      while (select.step()) {
+        JobRunRow run;
+        run.id = select.integer(0);
+        run.probe_id = select.integer(1);
+        run.rid = select.text(2);
+        if (!select.is_null(3)) run.start_ms = select.integer(3);
+        if (!select.is_null(4)) run.end_ms = select.integer(4);
+        if (!select.is_null(5)) run.exit_status = static_cast<int>(select.integer(5));
+        run.failed = select.integer(6) != 0;
+        runs.push_back(std::move(run));
+      }
+    }
+    for (const JobRunRow& run : runs) prepared("DELETE FROM job_runs WHERE id=?").bind(1, run.id).step();
+    for (const JobRunRow& run : runs) upsert_job_run(run);
+    removed.job_outputs = static_cast<int64_t>(runs.size());
 
     // Reports without rollups have no use for blind windows either.
     Statement blind(db_,
@@ -965,13 +1027,32 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
     details.bind(1, oldest_block - kDetailTouchEveryMs - kMinuteMs).bind(2, max_rows).step();
     removed.details = sqlite3_changes(db_);
     exec("COMMIT");
+  } catch (const StoreCorrupt& error) {
+    rollback();
+    // A damaged block SQLite cannot delete: each row on its own, outside a transaction, to
+    // find it; the next step passes it over.
+    PruneCounts sifted;
+    for (int64_t row : old_blocks) {
+      try {
+        prepared("DELETE FROM sample_blocks WHERE id=?").bind(1, row).step();
+        ++sifted.sample_blocks;
+      } catch (const StoreCorrupt&) {
+        if (undeletable_rows_.insert(row).second) {
+          spdlog::warn("store: a damaged sample block cannot be pruned and stays in the file, unread row={} err={}",
+                       row, error.what());
+        }
+      }
+    }
+    sifted.more = true;
+    return sifted;
   } catch (...) {
     rollback();
     throw;
   }
   if (removed.details > 0) forget_details();  // the cache must not hand out an id that is gone
   removed.more = removed.more || removed.sample_blocks == max_rows || removed.rollups == max_rows ||
-                 removed.job_outputs == max_rows || removed.blind_windows == max_rows || removed.details == max_rows;
+                 removed.job_outputs == std::max<int64_t>(1, max_rows / 10) || removed.blind_windows == max_rows ||
+                 removed.details == max_rows;
   return removed;
 }
 

@@ -243,7 +243,8 @@ class Store : public RecordSink {
   void flush(int64_t now_ms);
   int64_t prune_samples_before(int64_t cutoff_ms);
   int64_t prune_rollups_before(int64_t cutoff_ms);
-  // One step of retention, in one short transaction: at most `max_rows` rows of each table.
+  // One step of retention, in one short transaction: at most `max_rows` rows of each
+  // table (a tenth of that of job runs' output, each up to 10 KiB).
   PruneCounts prune_step(const PruneCutoffs& cutoffs, int64_t max_rows);
   // Set when this Store found its file damaged at opening and moved it aside (Damaged::set_aside).
   const std::optional<StoreSetAside>& set_aside() const { return set_aside_; }
@@ -308,15 +309,17 @@ class Store : public RecordSink {
   void close_minute(int64_t probe_id, ProbeBuffer& buffer);
   void insert_block(int64_t probe_id, const SampleBlockEncoder& block);  // one sample_blocks row
   // Starts the buffer's block for a minute, continuing what a previous run stored of it
-  // (or, for a minute in replace_minutes, removing what is stored of it).
+  // (not for a minute in replace_minutes: what was stored of it is damaged and gone).
   void begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer);
-  // One transaction of the batch; `each_probe_apart` writes each probe's samples in a
-  // savepoint of their own, so a damaged block costs that block, not the batch.
-  void write_once(const WriteBatch& batch, bool each_probe_apart);
-  void write_samples(const std::vector<std::pair<int64_t, Sample>>& samples);
+  // One transaction of the batch, without the samples of `skipped` probes. With
+  // `find_damage`, damage met in a probe's samples throws DamagedSamples naming them.
+  void write_once(const WriteBatch& batch, bool find_damage, const std::set<int64_t>& skipped);
   // One probe's samples; `working_minute_ms` tells, on a throw, which minute it was at.
   void write_probe_samples(int64_t probe_id, const std::vector<const Sample*>& samples, int64_t& working_minute_ms);
-  void write_samples_each_probe_apart(const std::vector<std::pair<int64_t, Sample>>& samples);
+  // What a write learns from damage in one probe's samples (outside any transaction, so
+  // SQLite's corruption errors bar no later write): the minute's rows are removed and the
+  // minute begun anew or, if that was done already, the probe skipped. False: nothing new.
+  bool learn_from_damage(int64_t probe_id, int64_t minute_ms, const std::string& error, std::set<int64_t>& skipped);
   void upsert_outage(const OutageRow& row);
   void upsert_incident(const IncidentRow& row);
   void upsert_job_run(const JobRunRow& row);
@@ -335,6 +338,7 @@ class Store : public RecordSink {
   uint64_t damaged_blocks_ = 0;
   uint64_t damaged_dropped_samples_ = 0;
   std::set<std::pair<int64_t, int64_t>> damage_reported_;  // (probe id, minute): counted and logged once
+  std::set<int64_t> undeletable_rows_;  // damaged sample_blocks rows SQLite cannot delete: never read again
 };
 
 }  // namespace blip

@@ -59,6 +59,19 @@ std::vector<int64_t> table_pages(const std::string& db, const std::string& table
   return pages;
 }
 
+void leave_wal(const std::string& db, const std::string& sql) {
+  sqlite3* handle = nullptr;
+  char* error = nullptr;
+  const bool opened = sqlite3_open(db.c_str(), &handle) == SQLITE_OK;
+  if (opened) sqlite3_db_config(handle, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  const bool ran = opened && sqlite3_exec(handle, ("PRAGMA journal_mode=WAL; " + sql).c_str(), nullptr, nullptr,
+                                          &error) == SQLITE_OK;
+  const std::string message = error ? error : sqlite3_errmsg(handle);
+  sqlite3_free(error);
+  sqlite3_close(handle);
+  if (!ran) throw std::runtime_error(sql + ": " + message);
+}
+
 void run_sql(const std::string& db, const std::string& sql) {
   sqlite3* handle = nullptr;
   char* error = nullptr;

@@ -15,6 +15,8 @@ std::vector<int64_t> table_pages(const std::string& db, const std::string& table
 void overwrite_page(const std::string& db, int64_t page, uint64_t seed = 23);
 // Overwrites `bytes` at `offset` of a file.
 void overwrite_at(const std::string& path, int64_t offset, const std::string& bytes);
+// Runs `sql` in WAL mode and closes without a checkpoint: a -wal holding that commit, and its -shm, stay.
+void leave_wal(const std::string& db, const std::string& sql);
 // Runs one SQL statement on a database with the sqlite3 library (no blip code); throws on error.
 void run_sql(const std::string& db, const std::string& sql);
 

@@ -134,6 +134,7 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
 
 constexpr int64_t kMinuteMs = 60'000;
 constexpr int64_t kMaxDetails = 10'000;
+constexpr std::string_view kDetailsFull = "(detail not kept: more than 10000 distinct details stored)";
 // A details row's last use is written at most this often; pruning keeps this much margin.
 constexpr int64_t kDetailTouchEveryMs = 3'600'000;
 // Damaged blocks one probe's write may begin anew before its samples are given up.
@@ -149,7 +150,6 @@ bool is_corruption(int rc) {
   if (is_corruption(rc)) throw StoreCorrupt(message);
   throw StoreError(message);
 }
-constexpr std::string_view kDetailsFull = "(detail not kept: more than 10000 distinct details stored)";
 
 }  // namespace
 

@@ -144,5 +144,58 @@ TEST(FeedHistoryReader, EachDayKeepsItsWorstStateAndTheUptimeWindowsDiffer) {
   EXPECT_NE(reader.current(now + 500, 1), history);
 }
 
+// A long-running feed: its hour cache holds the 90 days the feed shows, of the probes
+// still running, however long blip runs and however many probes came and went.
+TEST(RollupHourCache, HoldsOnlyTheFeedsNinetyDaysOfTheProbesStillShown) {
+  test::TempDir dir;
+  const int64_t now = wall_now_ms();
+  {
+    Store store(dir.file("h.db"), Store::Mode::read_write);
+    std::vector<int64_t> ids;
+    for (const char* name : {"a", "b", "c"}) ids.push_back(store.register_probe(probe_config(name)));
+    // 120 days, a sample every 15 minutes.
+    for (int64_t t = now - 120 * kDayMs; t < now; t += 900'000) {
+      for (int64_t id : ids) {
+        Sample sample;
+        sample.sent_ms = t;
+        sample.status = Status::up;
+        sample.latency_us = 1000;
+        store.add_sample(id, sample);
+      }
+      if ((t / 900'000) % 96 == 0) store.flush(t);
+    }
+    store.flush(now);
+  }
+  constexpr size_t kShownHours = static_cast<size_t>(kFeedDays) * 24;
+  FeedHistoryReader reader(dir.file("h.db"));
+  const auto first = reader.current(now, 0, std::set<std::string>{"a", "b"});
+  EXPECT_EQ(reader.cached_probes(), 2U) << "only the probes shown";
+  EXPECT_EQ(first->days.count("c"), 0U);
+  EXPECT_EQ(first->days.count("a"), 1U);
+  EXPECT_GT(reader.cached_hours(), 2 * (kShownHours - 48)) << "the 90 days were cached";
+  EXPECT_LE(reader.cached_hours(), 2 * kShownHours);
+
+  // Ten days on, "b" removed: its hours go, and so do the hours that left the 90 days.
+  const auto later = reader.current(now + 10 * kDayMs, 1, std::set<std::string>{"a"});
+  EXPECT_EQ(reader.cached_probes(), 1U);
+  EXPECT_EQ(later->days.count("b"), 0U);
+  EXPECT_LE(reader.cached_hours(), kShownHours - 10 * 24 + 24) << "no hour before the feed's first day";
+  EXPECT_GT(reader.cached_hours(), kShownHours - 10 * 24 - 48);
+
+  // What is left still answers what the store answers.
+  Store store(dir.file("h.db"), Store::Mode::read_only);
+  RollupHourCache cache;
+  for (int64_t days : {90, 30, 7}) cache.totals(store, "a", now - days * kDayMs, now, now);
+  cache.keep_only({"a"}, now - 30 * kDayMs);
+  EXPECT_LE(cache.cached_hours(), static_cast<size_t>(30 * 24 + 1));
+  for (int64_t days : {90, 45, 30, 7}) {
+    const RollupTotals cached = cache.totals(store, "a", now - days * kDayMs, now, now);
+    const RollupTotals direct = store.rollup_totals("a", now - days * kDayMs, now);
+    EXPECT_EQ(cached.samples, direct.samples) << days;
+    EXPECT_EQ(cached.minutes, direct.minutes) << days;
+    EXPECT_EQ(cached.first_sample_ms, direct.first_sample_ms) << days;
+  }
+}
+
 }  // namespace
 }  // namespace blip

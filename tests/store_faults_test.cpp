@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +19,7 @@
 
 #include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
+#include "support/damaged_file.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
 #include "support/redis_server.hpp"
@@ -81,6 +84,27 @@ class SmallDisk {
   std::string path_;
   bool mounted_ = false;
 };
+
+ino_t file_inode(const std::string& path) {
+  struct stat status {};
+  return stat(path.c_str(), &status) == 0 ? status.st_ino : 0;
+}
+
+// What blip set aside in `dir` (blip.db.damaged-…), sorted.
+std::vector<std::string> damaged_files(const TempDir& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("blip.db.damaged-", 0) == 0) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void set_mtime(const std::string& path, int64_t wall_ms) {
+  const timeval times[2] = {{wall_ms / 1000, (wall_ms % 1000) * 1000}, {wall_ms / 1000, (wall_ms % 1000) * 1000}};
+  ASSERT_EQ(utimes(path.c_str(), times), 0);
+}
 
 std::string tcp_probes(int count, int port, const std::string& interval) {
   std::string config;
@@ -284,6 +308,7 @@ TEST(StoreFaults, ASecondBlipOnTheSameDatabaseIsRefused) {
   TempDir dir;
   Daemon first(dir, tcp_probes(1, nginx.port(), "250ms"));
   ASSERT_TRUE(wait_until([&] { return test::http_request(first.feed_url("/healthz")).status == 200; }, 10s));
+  const ino_t inode = file_inode(first.db());
   std::string output;
   EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", first.db(), "--listen", "off"},
                               &output),
@@ -292,9 +317,169 @@ TEST(StoreFaults, ASecondBlipOnTheSameDatabaseIsRefused) {
             std::string::npos)
       << output;
   EXPECT_TRUE(first.process().running());
+  EXPECT_EQ(file_inode(first.db()), inode) << "never moved aside";
+  EXPECT_EQ(damaged_files(dir), std::vector<std::string>{});
   ASSERT_EQ(first.stop(), 0) << first.log();
   Store store(first.db(), Store::Mode::read_only);
   EXPECT_TRUE(store.blind_windows(0, INT64_MAX).empty()) << "the second did not touch the first's data";
+}
+
+// Issue 17: a damaged database never stops blip. It is moved aside with its -wal and
+// -shm, a new one begins, the gap is a store_damaged blind window, probing goes on,
+// /healthz stays 200 (a 503 would restart the container in a loop) and says so.
+struct SetAsideSeen {
+  std::string health;
+  int health_status = 0;
+  double set_aside_at = -1;
+  double blind_seconds = -1;
+  std::string lint;
+};
+
+SetAsideSeen run_on_damaged_database(const TempDir& dir, Daemon& blip) {
+  SetAsideSeen seen;
+  EXPECT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s))
+      << blip.log();
+  // Samples go into the new file.
+  EXPECT_TRUE(wait_until([&] { return metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}") > 8; }, 10s));
+  const auto health = test::http_request(blip.feed_url("/healthz"));
+  seen.health = health.body;
+  seen.health_status = health.status;
+  seen.set_aside_at = metric(blip, "blip_store_set_aside_timestamp_seconds");
+  seen.blind_seconds = metric(blip, "blip_blind_seconds_total{reason=\"store_damaged\"}");
+  dir.write("metrics.txt", test::http_request(blip.feed_url("/metrics")).body);
+  test::run_command({"sh", "-c", "promtool check metrics < " + dir.file("metrics.txt")}, &seen.lint);
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(blip.stop(), 0) << blip.log();
+  return seen;
+}
+
+TEST(StoreFaults, AGarbageDatabaseIsSetAsideAndBlipProbesIntoANewOne) {
+  test::NginxServer nginx;
+  TempDir dir;
+  test::write_garbage(dir.file("blip.db"), 64 * 1024);
+  const std::string garbage = test::read_file(dir.file("blip.db"));
+  const int64_t last_written_ms = wall_now_ms() - 600'000;
+  set_mtime(dir.file("blip.db"), last_written_ms);
+  const int64_t started_ms = wall_now_ms();
+  Daemon blip(dir, tcp_probes(1, nginx.port(), "100ms"));
+  const SetAsideSeen seen = run_on_damaged_database(dir, blip);
+  const int64_t stopped_ms = wall_now_ms();
+
+  EXPECT_EQ(seen.health_status, 200);
+  EXPECT_NE(seen.health.find("ok\nstore: the database was damaged (file is not a database) and set aside at "),
+            std::string::npos)
+      << seen.health;
+  EXPECT_EQ(seen.health.find(dir.path()), std::string::npos) << "no file path: " << seen.health;
+  EXPECT_NEAR(seen.set_aside_at, static_cast<double>(started_ms) / 1000.0, 10.0);
+  EXPECT_NEAR(seen.blind_seconds, static_cast<double>(started_ms - last_written_ms) / 1000.0, 10.0);
+  EXPECT_EQ(seen.lint, "");
+  EXPECT_NE(blip.log().find("is damaged (file is not a database); moved it aside to " + dir.file("blip.db.damaged-")),
+            std::string::npos)
+      << blip.log();
+
+  const std::vector<std::string> aside = damaged_files(dir);
+  ASSERT_EQ(aside.size(), 1U) << "no -wal or -shm beside a file that was never a database";
+  EXPECT_EQ(test::read_file(dir.file(aside[0])), garbage) << "kept as it was found";
+  Store store(blip.db(), Store::Mode::read_only);
+  EXPECT_GE(store.samples("port-0", 0, INT64_MAX).size(), 10U) << "samples are stored in the new file";
+  const auto blind = store.blind_windows(0, INT64_MAX);
+  ASSERT_FALSE(blind.empty());
+  EXPECT_EQ(blind[0].reason, "store_damaged");
+  EXPECT_NEAR(static_cast<double>(blind[0].start_ms), static_cast<double>(last_written_ms), 1000.0)
+      << "from the damaged file's last write";
+  EXPECT_GE(blind[0].end_ms, started_ms);
+  EXPECT_LE(blind[0].end_ms, stopped_ms);
+}
+
+TEST(StoreFaults, ABlipDatabaseWithOneDamagedPageIsSetAsideWithItsWalAndShm) {
+  test::NginxServer nginx;
+  TempDir dir;
+  const std::string db = dir.file("blip.db");
+  {
+    // An hour of three probes' history, written by blip's own store.
+    Store store(db, Store::Mode::read_write);
+    std::vector<int64_t> ids;
+    for (const char* name : {"port-0", "old-1", "old-2"}) {
+      ProbeConfig config;
+      config.name = name;
+      config.type = "tcp";
+      config.target_display = "127.0.0.1:1";
+      ids.push_back(store.register_probe(config));
+    }
+    const int64_t from_ms = wall_now_ms() - 3'600'000;
+    for (int64_t t = from_ms; t < from_ms + 3'600'000; t += 1000) {
+      for (size_t p = 0; p < ids.size(); ++p) {
+        Sample sample;
+        sample.sent_ms = t;
+        sample.status = Status::up;
+        sample.latency_us = 1000 + (t / 7 + static_cast<int64_t>(p) * 13) % 90'000;
+        store.add_sample(ids[p], sample);
+      }
+      if (t % 60'000 < 1000) store.flush(t);
+    }
+    store.flush(from_ms + 3'600'000);
+  }
+  const auto leaves = test::table_pages(db, "sample_blocks", "leaf");
+  ASSERT_GT(leaves.size(), 10U);
+  test::overwrite_page(db, leaves[leaves.size() / 2]);
+  // A WAL with a commit not yet checkpointed, and its shared memory, as a killed blip leaves them.
+  test::leave_wal(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('left_in_the_wal', 1)");
+  ASSERT_TRUE(std::filesystem::exists(db + "-wal"));
+  ASSERT_TRUE(std::filesystem::exists(db + "-shm"));
+  const std::string damaged = test::read_file(db);
+  const std::string wal = test::read_file(db + "-wal");
+
+  Daemon blip(dir, tcp_probes(1, nginx.port(), "100ms"));
+  const SetAsideSeen seen = run_on_damaged_database(dir, blip);
+  EXPECT_EQ(seen.health_status, 200);
+  EXPECT_NE(seen.health.find("store: the database was damaged (quick_check found damage: "), std::string::npos)
+      << seen.health;
+  EXPECT_GT(seen.set_aside_at, 0.0);
+  EXPECT_GE(seen.blind_seconds, 0.0);
+  EXPECT_EQ(seen.lint, "");
+
+  const std::vector<std::string> aside = damaged_files(dir);
+  ASSERT_EQ(aside.size(), 3U) << "the file, its -wal and its -shm";
+  EXPECT_EQ(test::read_file(dir.file(aside[0])), damaged);
+  EXPECT_EQ(aside[1], aside[0] + "-shm");
+  EXPECT_EQ(aside[2], aside[0] + "-wal");
+  EXPECT_EQ(test::read_file(dir.file(aside[2])), wal) << "the WAL was not checkpointed into the damaged file";
+  Store store(db, Store::Mode::read_only);
+  EXPECT_EQ(store.probe_names(), std::vector<std::string>{"port-0"}) << "a new file";
+  EXPECT_GE(store.samples("port-0", 0, INT64_MAX).size(), 10U);
+  EXPECT_EQ(store.blind_ms_by_reason().count("store_damaged"), 1U);
+}
+
+TEST(StoreFaults, ADatabaseOfANewerBlipOrOneBlipCannotReadIsNeverMoved) {
+  test::NginxServer nginx;
+  TempDir dir;
+  dir.write("probes.d/probes.toml", tcp_probes(1, nginx.port(), "100ms"));
+  const std::string db = dir.file("blip.db");
+  { Store store(db, Store::Mode::read_write); }
+  test::run_sql(db, "PRAGMA user_version=99");
+  const std::string newer = test::read_file(db);
+  std::string output;
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db, "--listen", "off"}, &output),
+            2);
+  EXPECT_NE(output.find("database " + db + " was written by a newer blip (schema 99"), std::string::npos) << output;
+  EXPECT_EQ(test::read_file(db), newer);
+  EXPECT_EQ(damaged_files(dir), std::vector<std::string>{});
+
+  // Unreadable for its permissions: blip as an unprivileged user, the file root's alone.
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run blip as another user";
+  test::write_garbage(db, 64 * 1024);
+  const std::string garbage = test::read_file(db);
+  chmod(db.c_str(), 0600);
+  chmod(dir.path().c_str(), 0777);
+  chmod(dir.file("probes.d").c_str(), 0755);
+  chmod(dir.file("probes.d/probes.toml").c_str(), 0644);
+  EXPECT_EQ(test::run_command({"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", BLIP_BINARY,
+                               "run", "-c", dir.file("probes.d"), "--db", db, "--listen", "off"},
+                              &output),
+            2);
+  EXPECT_NE(output.find("cannot open database " + db), std::string::npos) << output;
+  EXPECT_EQ(test::read_file(db), garbage);
+  EXPECT_EQ(damaged_files(dir), std::vector<std::string>{});
 }
 
 }  // namespace

@@ -188,7 +188,8 @@ int run_daemon(const RunOptions& options) {
   std::unique_ptr<Store> store;
   std::map<std::string, double> blind_seconds;
   try {
-    store = std::make_unique<Store>(options.db_path, Store::Mode::read_write);
+    // A damaged database is moved aside for a new one: no damaged file stops probing.
+    store = std::make_unique<Store>(options.db_path, Store::Mode::read_write, Store::Damaged::set_aside);
     // Whatever a previous run left open ended, as far as we know, when it was last alive.
     if (auto last_alive = store->last_alive_ms()) {
       store->close_open_outages(*last_alive, "blip_stopped");

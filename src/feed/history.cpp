@@ -68,13 +68,41 @@ RollupTotals RollupHourCache::totals(const Store& store, const std::string& prob
   return sum;
 }
 
-std::shared_ptr<const FeedHistory> FeedHistoryReader::current(int64_t now_ms, uint64_t transitions) {
+void RollupHourCache::keep_only(const std::set<std::string>& probes, int64_t from_ms) {
+  const int64_t first_hour = floor_to(from_ms, kHourMs);
+  std::erase_if(probes_, [&](const auto& entry) { return !probes.contains(entry.first); });
+  for (auto& [probe, cached] : probes_) {
+    cached.hours.erase(cached.hours.begin(), cached.hours.lower_bound(first_hour));
+    // What is known starts no earlier than what is kept (an empty range is loaded afresh).
+    cached.known_from_ms = std::max(cached.known_from_ms, first_hour);
+  }
+}
+
+size_t RollupHourCache::cached_hours() const {
+  size_t hours = 0;
+  for (const auto& [probe, cached] : probes_) hours += cached.hours.size();
+  return hours;
+}
+
+std::shared_ptr<const FeedHistory> FeedHistoryReader::current(int64_t now_ms, uint64_t transitions,
+                                                              const std::optional<std::set<std::string>>& shown) {
   std::lock_guard lock(mutex_);
   if (!current_ || current_->transitions != transitions || now_ms - current_->built_wall_ms >= 1000 ||
-      now_ms < current_->built_wall_ms) {
+      now_ms < current_->built_wall_ms || shown != shown_) {
+    shown_ = shown;
     current_ = build(now_ms, transitions);
   }
   return current_;
+}
+
+size_t FeedHistoryReader::cached_hours() const {
+  std::lock_guard lock(mutex_);
+  return hours_.cached_hours();
+}
+
+size_t FeedHistoryReader::cached_probes() const {
+  std::lock_guard lock(mutex_);
+  return hours_.cached_probes();
 }
 
 std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint64_t transitions) {
@@ -89,7 +117,8 @@ std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint
     return hours_.totals(store, probe, from_ms, to_ms, now_ms);
   };
   // The feed runs inside the daemon that writes the store: an open outage is still going on.
-  const ReportData quarter = load_report_data(store, {history->days_from_ms, now_ms, now_ms}, "", true);
+  ReportData quarter = load_report_data(store, {history->days_from_ms, now_ms, now_ms}, "", true);
+  if (shown_) std::erase_if(quarter.probes, [&](const std::string& probe) { return !shown_->contains(probe); });
   history->month = analyse_report(narrow_report_data(quarter, now_ms - 30 * kDayMs), totals);
   // The shorter windows are only for their uptime.
   for (auto [window_ms, summaries] : {std::pair{kDayMs, &history->day}, std::pair{7 * kDayMs, &history->week}}) {
@@ -131,6 +160,8 @@ std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint
   };
   for (const OutageRecord& brownout : quarter.brownouts) mark(brownout, DayStrip::State::degraded);
   for (const OutageRecord& outage : quarter.outages) mark(outage, DayStrip::State::outage);
+  // Every window above starts at or after days_from_ms, and only these probes were asked about.
+  hours_.keep_only({quarter.probes.begin(), quarter.probes.end()}, history->days_from_ms);
   return history;
 }
 

@@ -167,6 +167,14 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
   out.family("blip_store_flush_seconds", "histogram",
              "Duration of each write of the writer thread (one transaction), since this blip process started.");
   out.histogram("blip_store_flush_seconds", "", live.store.write_seconds);
+  out.family("blip_store_set_aside_timestamp_seconds", "gauge",
+             "When this blip found its database damaged at start-up and moved it aside to begin a new one "
+             "(Unix time; 0: it did not).");
+  out.sample("blip_store_set_aside_timestamp_seconds", "", static_cast<double>(live.store.set_aside_at_ms) / 1000.0);
+  out.family("blip_store_damaged_blocks_total", "counter",
+             "Sample blocks found damaged while writing and begun anew (what they held of their minute is lost), "
+             "since this blip process started.");
+  out.sample("blip_store_damaged_blocks_total", "", static_cast<double>(live.store.damaged_blocks));
   // glibc's count over all its arenas, SQLite's share included (under sanitizers their allocator's, not counted).
   const struct mallinfo2 heap = mallinfo2();
   out.family("blip_heap_in_use_bytes", "gauge", "Heap this blip process has allocated and not freed.");

@@ -169,7 +169,9 @@ FeedResponse StatusFeed::build(Key key, const LiveSnapshot* live) {
   const int64_t now_ms = wall_now_ms();
   std::shared_ptr<const FeedHistory> history;
   try {
-    history = history_.current(now_ms, live->transitions);
+    std::set<std::string> shown;
+    for (const ProbeConfig& probe : probes) shown.insert(probe.name);
+    history = history_.current(now_ms, live->transitions, shown);
   } catch (const std::exception& error) {
     log_error("feed: cannot read history err={}", error.what());
     return make_response(503, kText, "the database cannot be read right now\n");
@@ -204,6 +206,11 @@ FeedResponse StatusFeed::health(const LiveSnapshot* live) const {
   } else {
     response.status = 200;
     response.body = "ok\n";
+    // Healthy (probing, writing), but the operator should know: a 503 would only restart it in a loop.
+    if (live->store.set_aside_at_ms != 0) {
+      response.body += fmt::format("store: the database was damaged ({}) and set aside at {}; blip writes a new one\n",
+                                   live->store.set_aside_reason, format_iso8601_ms(live->store.set_aside_at_ms));
+    }
   }
   return response;
 }

@@ -4,12 +4,17 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
+
+#include "blip/core/clock.hpp"
 
 #include "blip/core/logging.hpp"
 
@@ -118,11 +123,34 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
     period_ms INTEGER NOT NULL,
     grace_ms INTEGER NOT NULL,
     max_run_ms INTEGER NOT NULL);
+)sql", R"sql(
+  -- Every table has a bound (issue 17). A details row keeps when a block last used it,
+  -- so rows that no kept block refers to can go; rows from before count as used now.
+  ALTER TABLE details ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0;
+  UPDATE details SET last_used_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+  CREATE INDEX details_by_last_use ON details(last_used_ms);
+  -- Job output is cleared after --retain (the runs stay): the runs that still have some.
+  CREATE INDEX job_runs_with_output ON job_runs(coalesce(end_ms, start_ms)) WHERE output != '';
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
 constexpr int64_t kMaxDetails = 10'000;
 constexpr std::string_view kDetailsFull = "(detail not kept: more than 10000 distinct details stored)";
+// A details row's last use is written at most this often; pruning keeps this much margin.
+constexpr int64_t kDetailTouchEveryMs = 3'600'000;
+// Damaged blocks one probe's write may begin anew before its samples are given up.
+constexpr int kMaxReplacedBlocks = 3;
+
+// SQLite's word for a damaged file or page.
+bool is_corruption(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
+}
+
+[[noreturn]] void throw_sqlite(int rc, const std::string& message) {
+  if (is_corruption(rc)) throw StoreCorrupt(message);
+  throw StoreError(message);
+}
 
 }  // namespace
 
@@ -130,8 +158,8 @@ constexpr std::string_view kDetailsFull = "(detail not kept: more than 10000 dis
 class Store::Statement {
  public:
   Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &statement_, nullptr) != SQLITE_OK) {
-      throw StoreError(fmt::format("sqlite prepare failed: {}", sqlite3_errmsg(db)));
+    if (const int rc = sqlite3_prepare_v2(db, sql, -1, &statement_, nullptr); rc != SQLITE_OK) {
+      throw_sqlite(rc, fmt::format("sqlite prepare failed: {}", sqlite3_errmsg(db)));
     }
   }
   ~Statement() { sqlite3_finalize(statement_); }
@@ -161,7 +189,7 @@ class Store::Statement {
     int rc = sqlite3_step(statement_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw StoreError(fmt::format("sqlite: {}", sqlite3_errmsg(db_)));
+    throw_sqlite(rc, fmt::format("sqlite: {}", sqlite3_errmsg(db_)));
   }
   int64_t integer(int column) const { return sqlite3_column_int64(statement_, column); }
   bool is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
@@ -209,49 +237,155 @@ SqliteMemory sqlite_memory() {
   return {sqlite3_memory_used(), page_cache};
 }
 
-Store::Store(const std::string& path, Mode mode) : path_(path) {
-  if (mode == Mode::read_write) lock_fd_ = lock_for_writing(path);
-  int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  if (sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
-    std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    if (lock_fd_ >= 0) ::close(lock_fd_);
-    throw StoreError(fmt::format("cannot open database {}: {}", path, message));
+namespace {
+
+// 20261125T140003Z: a file name's time, without the colons some file systems refuse.
+std::string compact_utc(int64_t wall_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(wall_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
+                     utc.tm_min, utc.tm_sec);
+}
+
+bool file_exists(const std::string& path) {
+  struct stat status {};
+  return lstat(path.c_str(), &status) == 0;
+}
+
+// The last time SQLite wrote the database (its WAL takes the writes between checkpoints); 0 if unknown.
+int64_t last_modified_ms(const std::string& path) {
+  int64_t latest = 0;
+  for (const std::string& file : {path, path + "-wal"}) {
+    struct stat status {};
+    if (stat(file.c_str(), &status) != 0) continue;
+    latest = std::max<int64_t>(latest, int64_t{status.st_mtim.tv_sec} * 1000 + status.st_mtim.tv_nsec / 1'000'000);
   }
-  sqlite3_busy_timeout(db_, 5000);
+  return latest;
+}
+
+}  // namespace
+
+Store::Store(const std::string& path, Mode mode, Damaged damaged) : path_(path) {
+  // The lock is taken first and held throughout: a database another blip writes is never checked or moved.
+  if (mode == Mode::read_write) lock_fd_ = lock_for_writing(path);
+  const bool set_aside = mode == Mode::read_write && damaged == Damaged::set_aside;
   try {
-    // A read-only root file system (the container) has no writable /tmp for SQLite's temporary files.
-    exec("PRAGMA temp_store=MEMORY");
-    exec(fmt::format("PRAGMA cache_size=-{}", kPageCacheKiB).c_str());
-    if (mode == Mode::read_write) {
-      exec("PRAGMA journal_mode=WAL");
-      // NORMAL in WAL mode survives a killed process; only an OS crash may lose the last commits.
-      exec("PRAGMA synchronous=NORMAL");
-      exec("PRAGMA foreign_keys=ON");
-      migrate();
-    } else {
-      Statement version(db_, "PRAGMA user_version");
-      version.step();
-      int64_t found = version.integer(0);
-      if (found > kSchemaVersion) {
-        throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})",
-                                     path, found, kSchemaVersion));
-      }
-      if (found < 1) throw StoreError(fmt::format("{} is not a blip database (no schema)", path));
-      if (found < kSchemaVersion) {
-        throw StoreError(fmt::format("database {} has schema {}, this blip reads {}: `blip run` upgrades it", path,
-                                     found, kSchemaVersion));
-      }
+    try {
+      open_connection(mode, set_aside);
+    } catch (const StoreCorrupt& error) {
+      if (!set_aside) throw;
+      close_connection();
+      std::string reason = error.what();
+      if (reason.rfind("sqlite: ", 0) == 0) reason.erase(0, 8);
+      set_aside_ = move_aside(reason);
+      open_connection(mode, false);
+      // What the damaged file saw is not in this one: blind from its last write until now.
+      add_blind_window({set_aside_->since_ms, set_aside_->at_ms, "store_damaged"});
     }
   } catch (const StoreError& error) {
-    sqlite3_close(db_);
-    db_ = nullptr;
+    close_connection();
     if (lock_fd_ >= 0) ::close(lock_fd_);
     std::string message = error.what();
     if (message.find(path) == std::string::npos) message = fmt::format("database {}: {}", path, message);
     throw StoreError(message);
   }
+}
+
+void Store::open_connection(Mode mode, bool check_damage) {
+  int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    close_connection();
+    throw StoreError(fmt::format("cannot open database {}: {}", path_, message));
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  // Until the file is known to be sound, closing must neither checkpoint nor delete its
+  // WAL: a damaged database is refused, or moved aside, as it was found.
+  if (mode == Mode::read_write) sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  // A read-only root file system (the container) has no writable /tmp for SQLite's temporary files.
+  exec("PRAGMA temp_store=MEMORY");
+  exec(fmt::format("PRAGMA cache_size=-{}", kPageCacheKiB).c_str());
+  if (mode == Mode::read_write) {
+    if (check_damage) {
+      {
+        // A newer blip's database is refused before it is checked: it is never moved.
+        Statement version(db_, "PRAGMA user_version");
+        version.step();
+        if (const int64_t found = version.integer(0); found > kSchemaVersion) {
+          throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})",
+                                       path_, found, kSchemaVersion));
+        }
+      }
+      const int64_t began_us = mono_now_us();
+      std::string problems;
+      try {
+        Statement check(db_, "PRAGMA quick_check(3)");
+        while (check.step()) {
+          if (const std::string line = check.text(0); line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+        }
+      } catch (const StoreCorrupt& error) {
+        problems = error.what();  // SQLite gave up on a page the check could not even walk
+        if (problems.rfind("sqlite: ", 0) == 0) problems.erase(0, 8);
+      }
+      const int64_t took_us = mono_now_us() - began_us;
+      log_at(took_us > 1'000'000 ? spdlog::level::info : spdlog::level::debug, "store: quick_check path={} seconds={:.3f}",
+             path_, static_cast<double>(took_us) / 1e6);
+      if (!problems.empty()) throw StoreCorrupt(fmt::format("quick_check found damage: {}", problems.substr(0, 300)));
+    }
+    exec("PRAGMA journal_mode=WAL");
+    // NORMAL in WAL mode survives a killed process; only an OS crash may lose the last commits.
+    exec("PRAGMA synchronous=NORMAL");
+    exec("PRAGMA foreign_keys=ON");
+    migrate();
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
+  } else {
+    Statement version(db_, "PRAGMA user_version");
+    version.step();
+    int64_t found = version.integer(0);
+    if (found > kSchemaVersion) {
+      throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})", path_,
+                                   found, kSchemaVersion));
+    }
+    if (found < 1) throw StoreError(fmt::format("{} is not a blip database (no schema)", path_));
+    if (found < kSchemaVersion) {
+      throw StoreError(fmt::format("database {} has schema {}, this blip reads {}: `blip run` upgrades it", path_,
+                                   found, kSchemaVersion));
+    }
+  }
+}
+
+void Store::close_connection() noexcept {
+  prepared_.clear();  // finalized before the connection closes
+  sqlite3_close(db_);
+  db_ = nullptr;
+}
+
+StoreSetAside Store::move_aside(const std::string& reason) {
+  StoreSetAside aside;
+  aside.reason = reason;
+  aside.at_ms = wall_now_ms();
+  const int64_t modified_ms = last_modified_ms(path_);
+  aside.since_ms = modified_ms > 0 ? std::min(modified_ms, aside.at_ms) : aside.at_ms;
+  const std::string base = fmt::format("{}.damaged-{}", path_, compact_utc(aside.at_ms));
+  aside.moved_to = base;
+  for (int n = 1; file_exists(aside.moved_to) || file_exists(aside.moved_to + "-wal"); ++n) {
+    aside.moved_to = fmt::format("{}-{}", base, n);
+  }
+  // The WAL and shared memory keep their names beside it (`sqlite3 FILE .recover` reads them
+  // together); a WAL left behind would be replayed into the new database, so each must move.
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string from = path_ + suffix;
+    if (*suffix != '\0' && !file_exists(from)) continue;
+    if (std::rename(from.c_str(), (aside.moved_to + suffix).c_str()) != 0) {
+      throw StoreError(fmt::format("database {} is damaged ({}) and could not be moved aside to {}: {}", path_, reason,
+                                   aside.moved_to + suffix, std::strerror(errno)));
+    }
+  }
+  // The time since its last write is recorded as a store_damaged blind window; a new database is started.
+  log_error("store: damaged database set aside path={} reason={} moved_to={} last_write={}", path_, reason,
+            aside.moved_to, format_iso8601_ms(aside.since_ms));
+  return aside;
 }
 
 Store::~Store() {
@@ -261,8 +395,7 @@ Store::~Store() {
     if (pending) log_warn("store: closing with unflushed samples path={}", path_);
   } catch (...) {
   }
-  prepared_.clear();  // finalized before the connection closes
-  sqlite3_close(db_);
+  close_connection();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
@@ -274,10 +407,10 @@ Store::Statement& Store::prepared(const char* sql) {
 
 void Store::exec(const char* sql) const {
   char* error = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error); rc != SQLITE_OK) {
     std::string message = error ? error : sqlite3_errmsg(db_);
     sqlite3_free(error);
-    throw StoreError(fmt::format("sqlite: {}", message));
+    throw_sqlite(rc, fmt::format("sqlite: {}", message));
   }
 }
 
@@ -352,9 +485,24 @@ std::vector<std::pair<std::string, JobSettings>> Store::jobs() const {
 
 void Store::add_sample(int64_t probe_id, const Sample& sample) { buffers_[probe_id].pending.push_back(sample); }
 
-int64_t Store::detail_id(const std::string& text) {
+void Store::forget_details() noexcept {
+  detail_ids_.clear();
+  detail_count_ = -1;
+}
+
+int64_t Store::detail_id(const std::string& text, int64_t used_ms) {
   if (text.empty()) return 0;
-  if (auto found = detail_ids_.find(text); found != detail_ids_.end()) return found->second;
+  if (auto found = detail_ids_.find(text); found != detail_ids_.end()) {
+    // Pruning keeps a row until no kept block can use it: its last use is written now and then.
+    if (used_ms > found->second.touched_ms + kDetailTouchEveryMs) {
+      prepared("UPDATE details SET last_used_ms=max(last_used_ms, ?) WHERE id=?")
+          .bind(1, used_ms)
+          .bind(2, found->second.id)
+          .step();
+      found->second.touched_ms = used_ms;
+    }
+    return found->second.id;
+  }
   if (detail_count_ < 0) {
     Statement count(db_, "SELECT count(*) FROM details");
     count.step();
@@ -363,14 +511,19 @@ int64_t Store::detail_id(const std::string& text) {
   // Templates are few; text that varies in more than its numbers (an id in an error
   // message) could still grow the table without end: past the bound one row stands in.
   const std::string& stored = detail_count_ < kMaxDetails ? text : std::string(kDetailsFull);
-  Statement insert(db_, "INSERT INTO details(text) VALUES(?) ON CONFLICT(text) DO NOTHING");
-  insert.bind(1, stored).step();
-  detail_count_ += sqlite3_changes(db_);
+  Statement insert(db_, "INSERT INTO details(text, last_used_ms) VALUES(?, ?) ON CONFLICT(text) DO NOTHING");
+  insert.bind(1, stored).bind(2, used_ms).step();
+  const int inserted = sqlite3_changes(db_);
+  detail_count_ += inserted;
+  if (inserted == 0) {
+    Statement touch(db_, "UPDATE details SET last_used_ms=max(last_used_ms, ?) WHERE text=?");
+    touch.bind(1, used_ms).bind(2, stored).step();
+  }
   Statement select(db_, "SELECT id FROM details WHERE text=?");
   select.bind(1, stored).step();
   int64_t id = select.integer(0);
   if (detail_ids_.size() > 10'000) detail_ids_.clear();  // bound the cache too
-  detail_ids_.emplace(text, id);
+  detail_ids_.emplace(text, CachedDetail{id, used_ms});
   return id;
 }
 
@@ -378,22 +531,35 @@ void Store::begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer
   buffer.minute = RollupAccumulator{};
   buffer.part_rows.clear();
   buffer.block.emplace(minute_ms);
+  // Its stored rows were damaged and are removed: the minute goes on from here.
+  if (std::find(buffer.replace_minutes.begin(), buffer.replace_minutes.end(), minute_ms) !=
+      buffer.replace_minutes.end()) {
+    return;
+  }
   // A previous run (or a write of this run that failed after it) stored part
-  // of this minute: continue its block rather than overwrite it.
-  Statement existing(db_, "SELECT id, data FROM sample_blocks WHERE probe_id=? AND minute_ms=? ORDER BY id");
-  existing.bind(1, probe_id).bind(2, minute_ms);
-  while (existing.step()) {
+  // of this minute: continue its block rather than overwrite it. The ids come from
+  // the index alone, so a row known to be damaged is never read.
+  std::vector<int64_t> rows;
+  Statement& ids = prepared("SELECT id FROM sample_blocks WHERE probe_id=? AND minute_ms=? ORDER BY id");
+  ids.bind(1, probe_id).bind(2, minute_ms);
+  while (ids.step()) {
+    if (!undeletable_rows_.contains(ids.integer(0))) rows.push_back(ids.integer(0));
+  }
+  for (int64_t row : rows) {
+    Statement& existing = prepared("SELECT data FROM sample_blocks WHERE id=?");
+    existing.bind(1, row);
+    if (!existing.step()) continue;
     std::vector<StoredSample> decoded;
     try {
-      decoded = decode_sample_block(minute_ms, existing.text(1));
+      decoded = decode_sample_block(minute_ms, existing.text(0));
     } catch (const std::runtime_error& error) {
-      throw StoreError(fmt::format("sample block of minute {} is corrupt: {}", minute_ms, error.what()));
+      throw StoreCorrupt(fmt::format("sample block of minute {} is corrupt: {}", minute_ms, error.what()));
     }
     for (const StoredSample& stored : decoded) {
       buffer.block->append(stored.sample, stored.detail_id, stored.detail_numbers);
       buffer.minute.add(stored.sample);
     }
-    buffer.part_rows.push_back(existing.integer(0));
+    buffer.part_rows.push_back(row);
   }
 }
 
@@ -420,44 +586,131 @@ void Store::insert_block(int64_t probe_id, const SampleBlockEncoder& block) {
 void Store::close_minute(int64_t probe_id, ProbeBuffer& buffer) {
   const SampleBlockEncoder& block = *buffer.block;
   insert_block(probe_id, block);
-  // The parts are the minute's rows before the merged one just inserted.
-  prepared("DELETE FROM sample_blocks WHERE probe_id=? AND minute_ms=? AND id<?")
-      .bind(1, probe_id)
-      .bind(2, block.base_ms())
-      .bind(3, sqlite3_last_insert_rowid(db_))
-      .step();
+  // The parts are the rows from the first part to the merged one just inserted (a damaged
+  // row that could not be removed is older than them, and left alone).
+  if (!buffer.part_rows.empty()) {
+    prepared("DELETE FROM sample_blocks WHERE probe_id=? AND minute_ms=? AND id>=? AND id<?")
+        .bind(1, probe_id)
+        .bind(2, block.base_ms())
+        .bind(3, *std::min_element(buffer.part_rows.begin(), buffer.part_rows.end()))
+        .bind(4, sqlite3_last_insert_rowid(db_))
+        .step();
+  }
   buffer.part_rows.clear();
   write_rollup(probe_id, buffer);
 }
 
-void Store::write_samples(const std::vector<std::pair<int64_t, Sample>>& samples) {
-  // This write's new samples of each probe's open minute, appended as one part row.
-  std::map<int64_t, SampleBlockEncoder> parts;
+namespace {
+
+// Each probe's samples, in the order the probes first appear and each probe's in its own order.
+std::vector<std::pair<int64_t, std::vector<const Sample*>>> by_probe(
+    const std::vector<std::pair<int64_t, Sample>>& samples) {
+  std::vector<std::pair<int64_t, std::vector<const Sample*>>> groups;
+  std::unordered_map<int64_t, size_t> index;
   for (const auto& [probe_id, sample] : samples) {
-    ProbeBuffer& buffer = buffers_[probe_id];
-    const int64_t minute_ms = sample.sent_ms - sample.sent_ms % kMinuteMs;
+    auto [at, added] = index.try_emplace(probe_id, groups.size());
+    if (added) groups.emplace_back(probe_id, std::vector<const Sample*>{});
+    groups[at->second].second.push_back(&sample);
+  }
+  return groups;
+}
+
+}  // namespace
+
+void Store::write_probe_samples(int64_t probe_id, const std::vector<const Sample*>& samples,
+                                int64_t& working_minute_ms) {
+  // This write's new samples of the probe's open minute, appended as one part row.
+  ProbeBuffer& buffer = buffers_[probe_id];
+  std::optional<SampleBlockEncoder> part;
+  for (const Sample* sample : samples) {
+    const int64_t minute_ms = sample->sent_ms - sample->sent_ms % kMinuteMs;
     // A sample stamped earlier than the open block (the wall clock stepped
     // back) stays in it: its own time is exact within the block.
     if (!buffer.block || minute_ms > buffer.block->base_ms()) {
       if (buffer.block) {
-        parts.erase(probe_id);  // the merged row holds them
+        working_minute_ms = buffer.block->base_ms();
+        part.reset();  // the merged row holds them
         close_minute(probe_id, buffer);
       }
+      working_minute_ms = minute_ms;
       begin_block(probe_id, minute_ms, buffer);
     }
+    working_minute_ms = buffer.block->base_ms();
     // The details table holds each detail's template once; its numbers stay with the sample.
     std::string numbers;
-    const int64_t detail = sample.status == Status::down ? detail_id(detail_template(sample.detail, numbers)) : 0;
-    buffer.block->append(sample, detail, numbers);
-    buffer.minute.add(sample);
-    parts.try_emplace(probe_id, buffer.block->base_ms()).first->second.append(sample, detail, numbers);
+    const int64_t detail = sample->status == Status::down
+                               ? detail_id(detail_template(sample->detail, numbers), buffer.block->base_ms())
+                               : 0;
+    buffer.block->append(*sample, detail, numbers);
+    buffer.minute.add(*sample);
+    if (!part) part.emplace(buffer.block->base_ms());
+    part->append(*sample, detail, numbers);
   }
-  for (const auto& [probe_id, part] : parts) {
-    insert_block(probe_id, part);
-    ProbeBuffer& buffer = buffers_[probe_id];
+  if (part) {
+    insert_block(probe_id, *part);
     buffer.part_rows.push_back(sqlite3_last_insert_rowid(db_));
     write_rollup(probe_id, buffer);
   }
+}
+
+namespace {
+
+// Damage met in one probe's samples, while a write looks for it.
+class DamagedSamples : public StoreCorrupt {
+ public:
+  DamagedSamples(const std::string& what, int64_t probe, int64_t minute)
+      : StoreCorrupt(what), probe_id(probe), minute_ms(minute) {}
+  int64_t probe_id;
+  int64_t minute_ms;  // -1: not known
+};
+
+}  // namespace
+
+bool Store::learn_from_damage(int64_t probe_id, int64_t minute_ms, const std::string& error,
+                              std::set<int64_t>& skipped) {
+  ProbeBuffer& buffer = buffers_[probe_id];
+  // Each damaged block is counted and logged once, however often a write meets it again.
+  if (damage_reported_.size() > 10'000) damage_reported_.clear();
+  const bool replaced = std::find(buffer.replace_minutes.begin(), buffer.replace_minutes.end(), minute_ms) !=
+                        buffer.replace_minutes.end();
+  if (minute_ms >= 0 && !replaced && buffer.replace_minutes.size() < static_cast<size_t>(kMaxReplacedBlocks)) {
+    // Each row on its own, outside a transaction: a row SQLite cannot even delete stays, and is never read again.
+    std::vector<int64_t> rows;
+    try {
+      {
+        Statement ids(db_, "SELECT id FROM sample_blocks WHERE probe_id=? AND minute_ms=?");
+        ids.bind(1, probe_id).bind(2, minute_ms);
+        while (ids.step()) rows.push_back(ids.integer(0));
+      }
+      for (int64_t row : rows) {
+        try {
+          Statement remove(db_, "DELETE FROM sample_blocks WHERE id=?");
+          remove.bind(1, row).step();
+        } catch (const StoreCorrupt& undeletable) {
+          undeletable_rows_.insert(row);
+          // It stays in the file, never read again.
+          log_warn("store: damaged block kept unread probe_id={} minute={} row={} err={}", probe_id,
+                   format_iso8601_ms(minute_ms), row, undeletable.what());
+        }
+      }
+    } catch (const StoreCorrupt&) {
+      return learn_from_damage(probe_id, -1, error, skipped);  // not even its index can be read
+    }
+    buffer.replace_minutes.push_back(minute_ms);
+    if (damage_reported_.emplace(probe_id, minute_ms).second) {
+      ++damaged_blocks_;
+      // What it held of that minute is lost; the rest of the write goes on.
+      log_warn("store: damaged block replaced probe_id={} minute={} err={}", probe_id, format_iso8601_ms(minute_ms),
+               error);
+    }
+    return true;
+  }
+  if (!skipped.insert(probe_id).second) return false;
+  if (damage_reported_.emplace(probe_id, -2 - std::max<int64_t>(-1, minute_ms)).second) {
+    // The rest of the write goes on, and a restart sets the file aside.
+    log_error("store: samples dropped where the database is damaged probe_id={} err={}", probe_id, error);
+  }
+  return true;
 }
 
 void RunningPercentile::add(int64_t value) {
@@ -503,9 +756,46 @@ Rollup RollupAccumulator::rollup(int64_t minute_ms) const {
 }
 
 void Store::write(const WriteBatch& batch) {
+  std::set<int64_t> skipped;  // probes whose samples this write cannot store
+  for (int pass = 0;; ++pass) {
+    try {
+      write_once(batch, pass > 0, skipped);
+      break;
+    } catch (const DamagedSamples& damage) {
+      // Learnt outside the transaction (SQLite bars writes in one that met corruption), then again.
+      if (pass > 3 * kMaxReplacedBlocks || !learn_from_damage(damage.probe_id, damage.minute_ms, damage.what(), skipped)) {
+        throw StoreCorrupt(damage.what());
+      }
+    } catch (const StoreCorrupt& error) {
+      if (pass > 0) throw;
+      // Perhaps one probe's block: again, finding whose, so that it costs only that block.
+      log_debug("store: write met damage, looking for it err={}", error.what());
+    }
+  }
+  for (const auto& [probe_id, samples] : batch.samples) {
+    if (skipped.contains(probe_id)) ++damaged_dropped_samples_;
+  }
+}
+
+void Store::write_once(const WriteBatch& batch, bool find_damage, const std::set<int64_t>& skipped) {
+  auto undo = [&] {
+    // Blocks may hold samples that were rolled back: rebuild them from the database next time.
+    for (auto& [probe_id, buffer] : buffers_) buffer.block.reset();
+    forget_details();
+    rollback();
+  };
   exec("BEGIN IMMEDIATE");
   try {
-    write_samples(batch.samples);
+    for (const auto& [probe_id, samples] : by_probe(batch.samples)) {
+      if (skipped.contains(probe_id)) continue;
+      int64_t working_minute_ms = -1;
+      try {
+        write_probe_samples(probe_id, samples, working_minute_ms);
+      } catch (const StoreCorrupt& error) {
+        if (!find_damage) throw;
+        throw DamagedSamples(error.what(), probe_id, working_minute_ms);
+      }
+    }
     for (const IncidentRow& incident : batch.incidents) upsert_incident(incident);
     for (const OutageRow& outage : batch.outages) upsert_outage(outage);
     for (const BlindWindow& window : batch.blind_windows) add_blind_window(window);
@@ -514,12 +804,15 @@ void Store::write(const WriteBatch& batch) {
                          "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
     alive.bind(1, batch.alive_ms).step();
     exec("COMMIT");
+  } catch (const StoreCorrupt&) {
+    undo();
+    throw;
   } catch (const std::exception& error) {
-    // Blocks may hold samples that were rolled back: rebuild them from the database next time.
-    for (auto& [probe_id, buffer] : buffers_) buffer.block.reset();
-    rollback();
+    undo();
     throw StoreError(error.what());
   }
+  // The damaged minutes were begun anew and that is stored: from now on their rows are sound.
+  for (auto& [probe_id, buffer] : buffers_) buffer.replace_minutes.clear();
 }
 
 void Store::flush(int64_t now_ms) {
@@ -640,6 +933,126 @@ int64_t Store::prune_rollups_before(int64_t cutoff_ms) {
   Statement remove(db_, "DELETE FROM rollups WHERE minute_ms < ?");
   remove.bind(1, cutoff_ms - cutoff_ms % kMinuteMs).step();
   return sqlite3_changes(db_);
+}
+
+PruneCounts& PruneCounts::operator+=(const PruneCounts& other) {
+  sample_blocks += other.sample_blocks;
+  rollups += other.rollups;
+  job_outputs += other.job_outputs;
+  details += other.details;
+  blind_windows += other.blind_windows;
+  more = more || other.more;
+  return *this;
+}
+
+PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
+  const int64_t samples_cutoff = cutoffs.samples_before_ms - cutoffs.samples_before_ms % kMinuteMs;
+  const int64_t rollups_cutoff = cutoffs.rollups_before_ms - cutoffs.rollups_before_ms % kMinuteMs;
+  PruneCounts removed;
+  // The ids from the index alone: a damaged row known to be beyond deleting is passed over.
+  std::vector<int64_t> old_blocks;
+  {
+    Statement select(db_, "SELECT id FROM sample_blocks WHERE minute_ms < ?1 ORDER BY minute_ms LIMIT ?2");
+    select.bind(1, samples_cutoff).bind(2, max_rows + static_cast<int64_t>(undeletable_rows_.size()));
+    while (select.step()) {
+      const int64_t row = select.integer(0);
+      if (!undeletable_rows_.contains(row) && static_cast<int64_t>(old_blocks.size()) < max_rows) {
+        old_blocks.push_back(row);
+      }
+    }
+  }
+  exec("BEGIN IMMEDIATE");
+  try {
+    for (int64_t row : old_blocks) prepared("DELETE FROM sample_blocks WHERE id=?").bind(1, row).step();
+    removed.sample_blocks = static_cast<int64_t>(old_blocks.size());
+
+    // Rollups have no index by minute alone: each probe's oldest, by its key, until the step's rows are used.
+    std::vector<int64_t> probe_ids;
+    Statement probes(db_, "SELECT id FROM probes ORDER BY id");
+    while (probes.step()) probe_ids.push_back(probes.integer(0));
+    for (int64_t probe_id : probe_ids) {
+      const int64_t left = max_rows - removed.rollups;
+      if (left <= 0) {
+        removed.more = true;
+        break;
+      }
+      Statement rollups(db_,
+                        "DELETE FROM rollups WHERE probe_id = ?1 AND minute_ms < coalesce((SELECT minute_ms FROM "
+                        "rollups WHERE probe_id = ?1 AND minute_ms < ?2 ORDER BY minute_ms LIMIT 1 OFFSET ?3), ?2)");
+      rollups.bind(1, probe_id).bind(2, rollups_cutoff).bind(3, left).step();
+      removed.rollups += sqlite3_changes(db_);
+    }
+
+    // A run's output goes with the raw samples of its time; the run itself stays, like outages.
+    // It is written again without it: an UPDATE that shrinks a row leaves its page as full
+    // as it was (one 10 KiB run a page, measured), a DELETE lets SQLite merge the pages.
+    // Each is a row deleted and three pages freed (and zeroed: SQLite's secure_delete), so fewer a step.
+    const int64_t max_runs = std::max<int64_t>(1, max_rows / 10);
+    std::vector<JobRunRow> runs;
+    {
+      Statement select(db_,
+                       "SELECT id, probe_id, rid, start_ms, end_ms, exit_status, failed FROM job_runs WHERE output != '' "
+                       "AND coalesce(end_ms, start_ms) < ?1 LIMIT ?2");
+      select.bind(1, samples_cutoff).bind(2, max_runs);
+      while (select.step()) {
+        JobRunRow run;
+        run.id = select.integer(0);
+        run.probe_id = select.integer(1);
+        run.rid = select.text(2);
+        if (!select.is_null(3)) run.start_ms = select.integer(3);
+        if (!select.is_null(4)) run.end_ms = select.integer(4);
+        if (!select.is_null(5)) run.exit_status = static_cast<int>(select.integer(5));
+        run.failed = select.integer(6) != 0;
+        runs.push_back(std::move(run));
+      }
+    }
+    for (const JobRunRow& run : runs) prepared("DELETE FROM job_runs WHERE id=?").bind(1, run.id).step();
+    for (const JobRunRow& run : runs) upsert_job_run(run);
+    removed.job_outputs = static_cast<int64_t>(runs.size());
+
+    // Reports without rollups have no use for blind windows either.
+    Statement blind(db_,
+                    "DELETE FROM blind_windows WHERE id IN (SELECT id FROM blind_windows WHERE start_ms < ?1 AND "
+                    "end_ms < ?1 LIMIT ?2)");
+    blind.bind(1, rollups_cutoff).bind(2, max_rows).step();
+    removed.blind_windows = sqlite3_changes(db_);
+
+    // A detail whose last use (written at most kDetailTouchEveryMs late) is older than every
+    // block still stored is referred to by none of them.
+    Statement oldest(db_, "SELECT min(minute_ms) FROM sample_blocks");
+    oldest.step();
+    const int64_t oldest_block = oldest.is_null(0) ? samples_cutoff : std::min(samples_cutoff, oldest.integer(0));
+    Statement details(db_,
+                      "DELETE FROM details WHERE id IN (SELECT id FROM details WHERE last_used_ms < ?1 LIMIT ?2)");
+    details.bind(1, oldest_block - kDetailTouchEveryMs - kMinuteMs).bind(2, max_rows).step();
+    removed.details = sqlite3_changes(db_);
+    exec("COMMIT");
+  } catch (const StoreCorrupt& error) {
+    rollback();
+    // A damaged block SQLite cannot delete: each row on its own, outside a transaction, to
+    // find it; the next step passes it over.
+    PruneCounts sifted;
+    for (int64_t row : old_blocks) {
+      try {
+        prepared("DELETE FROM sample_blocks WHERE id=?").bind(1, row).step();
+        ++sifted.sample_blocks;
+      } catch (const StoreCorrupt&) {
+        if (undeletable_rows_.insert(row).second) {
+          log_warn("store: damaged block cannot be pruned, kept unread row={} err={}", row, error.what());
+        }
+      }
+    }
+    sifted.more = true;
+    return sifted;
+  } catch (...) {
+    rollback();
+    throw;
+  }
+  if (removed.details > 0) forget_details();  // the cache must not hand out an id that is gone
+  removed.more = removed.more || removed.sample_blocks == max_rows || removed.rollups == max_rows ||
+                 removed.job_outputs == std::max<int64_t>(1, max_rows / 10) || removed.blind_windows == max_rows ||
+                 removed.details == max_rows;
+  return removed;
 }
 
 std::vector<Rollup> Store::rollups(const std::string& probe, int64_t from_ms, int64_t to_ms) const {

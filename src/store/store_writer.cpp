@@ -54,6 +54,10 @@ StoreWriter::StoreWriter(std::unique_ptr<Store> store, std::string path,
   store_->set_auto_checkpoint(false);
   file_identity(path_, device_, inode_);
   for (const auto& [id, config] : probes_) probe_ids_[id] = id;
+  if (const auto& aside = store_->set_aside()) {
+    health_.set_aside_at_ms = aside->at_ms;
+    health_.set_aside_reason = aside->reason;
+  }
   last_success_mono_us_ = mono_now_us();
   thread_ = std::thread([this] { run(); });
 }
@@ -252,6 +256,7 @@ bool StoreWriter::reopen_if_replaced() {
               path_);
     store_.reset();
   }
+  store_damaged_blocks_ = 0;
   auto store = std::make_unique<Store>(path_, Store::Mode::read_write);  // throws while it cannot be created
   store->set_auto_checkpoint(false);
   for (const auto& [id, config] : probes_) probe_ids_[id] = store->register_probe(config);
@@ -304,6 +309,11 @@ bool StoreWriter::write(WriteBatch& batch) {
         open_outages_[outage.id] = outage;
       }
     }
+    if (const uint64_t damaged = store_->damaged_blocks(); damaged != store_damaged_blocks_) {
+      std::lock_guard lock(mutex_);
+      health_.damaged_blocks += damaged - store_damaged_blocks_;
+      store_damaged_blocks_ = damaged;
+    }
     if (failing_since_mono_us_ != 0) {
       log_warn("store: writing again after {}", format_duration_brief((mono_now_us() - failing_since_mono_us_) / 1000));
       failing_since_mono_us_ = 0;
@@ -328,19 +338,29 @@ bool StoreWriter::write(WriteBatch& batch) {
   }
 }
 
+PruneCutoffs prune_cutoffs(int64_t now_ms, const StoreWriterOptions& options) {
+  return {now_ms - options.retain_ms, now_ms - options.retain_rollups_ms};
+}
+
 void StoreWriter::maintain() {
   ++writes_;
   try {
     if (writes_ % kCheckpointEveryWrites == 0) store_->checkpoint();
-    if (writes_ % kPruneEveryWrites == 0) {
-      const int64_t now_ms = wall_now_ms();
-      const int64_t removed = store_->prune_samples_before(now_ms - options_.retain_ms);
-      const int64_t removed_rollups = store_->prune_rollups_before(now_ms - options_.retain_rollups_ms);
-      if (removed + removed_rollups > 0) {
-        log_info("store: pruned sample_blocks={} rollups={}", removed, removed_rollups);
+    // Pruning goes in bounded steps, one after each write, so no write waits long behind it.
+    if (prune_more_ || writes_ % kPruneEveryWrites == 0) {
+      const PruneCounts removed =
+          store_->prune_step(prune_cutoffs(wall_now_ms(), options_), options_.prune_rows_per_step);
+      pruned_ += removed;
+      prune_more_ = removed.more;
+      if (!prune_more_ && pruned_.total() > 0) {
+        log_info("store: pruned sample_blocks={} rollups={} job_outputs={} details={} blind_windows={}",
+                     pruned_.sample_blocks, pruned_.rollups, pruned_.job_outputs, pruned_.details,
+                     pruned_.blind_windows);
+        pruned_ = {};
       }
     }
   } catch (const StoreError& error) {
+    prune_more_ = false;
     log_error("store: maintenance failed err={}", error.what());
   }
 }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@ class RollupHourCache {
   static constexpr int64_t kSettleMs = 120'000;
 
   RollupTotals totals(const Store& store, const std::string& probe, int64_t from_ms, int64_t to_ms, int64_t now_ms);
+  // Drops the hours before `from_ms` and every probe not in `probes`: the cache holds only
+  // what the feed still shows (kFeedDays, the running probes), however long blip runs.
+  void keep_only(const std::set<std::string>& probes, int64_t from_ms);
+  size_t cached_hours() const;
+  size_t cached_probes() const { return probes_.size(); }
 
  private:
   struct ProbeHours {
@@ -65,16 +71,21 @@ inline constexpr int64_t kRecentIncidents = 50;
 class FeedHistoryReader {
  public:
   explicit FeedHistoryReader(std::string db_path) : db_path_(std::move(db_path)) {}
-  // Throws StoreError when the database cannot be read.
-  std::shared_ptr<const FeedHistory> current(int64_t now_ms, uint64_t transitions);
+  // Throws StoreError when the database cannot be read. With `shown`, only those probes'
+  // uptime, day strips and first samples are built (the running ones: not a removed probe's).
+  std::shared_ptr<const FeedHistory> current(int64_t now_ms, uint64_t transitions,
+                                             const std::optional<std::set<std::string>>& shown = std::nullopt);
+  size_t cached_hours() const;
+  size_t cached_probes() const;
 
  private:
   std::shared_ptr<const FeedHistory> build(int64_t now_ms, uint64_t transitions);
 
   std::string db_path_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::optional<Store> store_;  // opened on first use: `blip run` has created and migrated it by then
   RollupHourCache hours_;
+  std::optional<std::set<std::string>> shown_;
   std::shared_ptr<const FeedHistory> current_;
 };
 

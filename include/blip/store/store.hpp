@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -21,6 +22,35 @@ namespace blip {
 class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+// What SQLite calls damaged (SQLITE_CORRUPT, SQLITE_NOTADB), or a stored block that does not decode.
+class StoreCorrupt : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+// A damaged database that `blip run` moved aside at start-up to begin a new one.
+struct StoreSetAside {
+  std::string moved_to;  // the damaged file's new name (its -wal and -shm beside it, likewise named)
+  std::string reason;    // what SQLite said, without the path
+  int64_t at_ms = 0;     // when it was moved
+  int64_t since_ms = 0;  // the damaged file's last modification: the start of the store_damaged blind window
+};
+
+// What one bounded pruning step removes before a cutoff, and whether more is left.
+struct PruneCutoffs {
+  int64_t samples_before_ms = 0;  // raw sample blocks, job run output, unreferenced details (--retain)
+  int64_t rollups_before_ms = 0;  // per-minute rollups and blind windows (--retain-rollups)
+};
+struct PruneCounts {
+  int64_t sample_blocks = 0;
+  int64_t rollups = 0;
+  int64_t job_outputs = 0;  // job runs whose output was cleared (the runs stay)
+  int64_t details = 0;
+  int64_t blind_windows = 0;
+  bool more = false;  // a table had more to remove than one step takes
+  int64_t total() const { return sample_blocks + rollups + job_outputs + details + blind_windows; }
+  PruneCounts& operator+=(const PruneCounts& other);
 };
 
 // Outages are runs of down samples; brownouts are runs of degraded ones.
@@ -173,14 +203,18 @@ SqliteMemory sqlite_memory();
 class Store : public RecordSink {
  public:
   enum class Mode { read_write, read_only };
-  static constexpr int kSchemaVersion = 7;
+  // What read_write does with a database SQLite calls damaged: refuse it (StoreError), or
+  // (`blip run`) move it aside with its -wal and -shm and start a new one. A database in
+  // use by another blip, written by a newer one, or unreadable is refused either way.
+  enum class Damaged { refuse, set_aside };
+  static constexpr int kSchemaVersion = 8;
   // Each connection's page cache fills as the database grows, up to this; the
   // heap blip's connections (the writer, the feed's reader) take is bounded by it.
   static constexpr int kPageCacheKiB = 2048;
 
   // Throws StoreError naming the file when it cannot be opened or migrated,
   // or (read_write) when another process writes it.
-  Store(const std::string& path, Mode mode);
+  Store(const std::string& path, Mode mode, Damaged damaged = Damaged::refuse);
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
   ~Store() override;
@@ -209,6 +243,15 @@ class Store : public RecordSink {
   void flush(int64_t now_ms);
   int64_t prune_samples_before(int64_t cutoff_ms);
   int64_t prune_rollups_before(int64_t cutoff_ms);
+  // One step of retention, in one short transaction: at most `max_rows` rows of each
+  // table (a tenth of that of job runs' output, each up to 10 KiB).
+  PruneCounts prune_step(const PruneCutoffs& cutoffs, int64_t max_rows);
+  // Set when this Store found its file damaged at opening and moved it aside (Damaged::set_aside).
+  const std::optional<StoreSetAside>& set_aside() const { return set_aside_; }
+  // Sample blocks found damaged while writing, and replaced (or, failing that, skipped).
+  uint64_t damaged_blocks() const { return damaged_blocks_; }
+  // Samples that could not be written at all because their block's pages were damaged.
+  uint64_t damaged_dropped_samples() const { return damaged_dropped_samples_; }
   // When the previous run was last known alive (none for a new database).
   std::optional<int64_t> last_alive_ms() const;
   // Samples added and not yet flushed.
@@ -242,21 +285,41 @@ class Store : public RecordSink {
     std::optional<SampleBlockEncoder> block;  // every sample of the open minute
     RollupAccumulator minute;                 // of the samples in `block`
     std::vector<int64_t> part_rows;           // the open minute's rows, merged when it closes
+    std::vector<int64_t> replace_minutes;     // minutes whose stored rows are damaged: begun anew
+  };
+  struct CachedDetail {
+    int64_t id = 0;
+    int64_t touched_ms = 0;  // the last_used_ms written for it
   };
   class Statement;
 
   void exec(const char* sql) const;
+  // Opens the connection, sets it up and migrates; with `check_damage`, first finds
+  // whether SQLite calls the file damaged (StoreCorrupt) and leaves it as it was if so.
+  void open_connection(Mode mode, bool check_damage);
+  void close_connection() noexcept;
+  StoreSetAside move_aside(const std::string& reason);
   std::vector<OutageRecord> read_outages(Statement& select) const;
   void rollback() noexcept;
+  void forget_details() noexcept;  // after a rollback or a prune: ids may no longer exist
   void migrate();
-  int64_t detail_id(const std::string& text);
+  int64_t detail_id(const std::string& text, int64_t block_minute_ms);
   void write_rollup(int64_t probe_id, const ProbeBuffer& buffer);
   // Replaces the minute's parts by one row of all its samples.
   void close_minute(int64_t probe_id, ProbeBuffer& buffer);
   void insert_block(int64_t probe_id, const SampleBlockEncoder& block);  // one sample_blocks row
-  // Starts the buffer's block for a minute, continuing what a previous run stored of it.
+  // Starts the buffer's block for a minute, continuing what a previous run stored of it
+  // (not for a minute in replace_minutes: what was stored of it is damaged and gone).
   void begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer);
-  void write_samples(const std::vector<std::pair<int64_t, Sample>>& samples);
+  // One transaction of the batch, without the samples of `skipped` probes. With
+  // `find_damage`, damage met in a probe's samples throws DamagedSamples naming them.
+  void write_once(const WriteBatch& batch, bool find_damage, const std::set<int64_t>& skipped);
+  // One probe's samples; `working_minute_ms` tells, on a throw, which minute it was at.
+  void write_probe_samples(int64_t probe_id, const std::vector<const Sample*>& samples, int64_t& working_minute_ms);
+  // What a write learns from damage in one probe's samples (outside any transaction, so
+  // SQLite's corruption errors bar no later write): the minute's rows are removed and the
+  // minute begun anew or, if that was done already, the probe skipped. False: nothing new.
+  bool learn_from_damage(int64_t probe_id, int64_t minute_ms, const std::string& error, std::set<int64_t>& skipped);
   void upsert_outage(const OutageRow& row);
   void upsert_incident(const IncidentRow& row);
   void upsert_job_run(const JobRunRow& row);
@@ -269,8 +332,13 @@ class Store : public RecordSink {
   int lock_fd_ = -1;
   std::unordered_map<const char*, std::unique_ptr<Statement>> prepared_;
   std::map<int64_t, ProbeBuffer> buffers_;
-  std::unordered_map<std::string, int64_t> detail_ids_;
+  std::unordered_map<std::string, CachedDetail> detail_ids_;
   int64_t detail_count_ = -1;  // rows in details, once counted
+  std::optional<StoreSetAside> set_aside_;
+  uint64_t damaged_blocks_ = 0;
+  uint64_t damaged_dropped_samples_ = 0;
+  std::set<std::pair<int64_t, int64_t>> damage_reported_;  // (probe id, minute): counted and logged once
+  std::set<int64_t> undeletable_rows_;  // damaged sample_blocks rows SQLite cannot delete: never read again
 };
 
 }  // namespace blip

@@ -21,9 +21,15 @@ struct StoreWriterOptions {
   // Samples queued beyond this (the disk stalled, the database locked or
   // full) drop the oldest; outages, incidents and blind windows never drop.
   int64_t max_queued_samples = 1'000'000;
-  int64_t retain_ms = 14 * 86'400'000LL;          // raw sample blocks
-  int64_t retain_rollups_ms = 400 * 86'400'000LL;  // per-minute rollups
+  int64_t retain_ms = 14 * 86'400'000LL;          // raw sample blocks, job output, details no block uses
+  int64_t retain_rollups_ms = 400 * 86'400'000LL;  // per-minute rollups, blind windows
+  // Rows one pruning step removes from each table, in its own short transaction
+  // after a write; steps follow write by write until nothing is left to prune.
+  int64_t prune_rows_per_step = 1000;
 };
+
+// What the daemon prunes at `now_ms` (StoreWriter, and tests that run its pruning).
+PruneCutoffs prune_cutoffs(int64_t now_ms, const StoreWriterOptions& options);
 
 // What the writer reports to the loop, for /healthz and /metrics.
 struct StoreHealth {
@@ -36,6 +42,10 @@ struct StoreHealth {
   // How long what is queued now has waited since the last write that succeeded (0: nothing waits).
   int64_t unwritten_for_ms = 0;
   MetricHistogram write_seconds{kLatencyBuckets};
+  // At start-up the database was damaged and set aside (0: it was not); why, in SQLite's words.
+  int64_t set_aside_at_ms = 0;
+  std::string set_aside_reason;
+  uint64_t damaged_blocks = 0;  // sample blocks found damaged while writing, begun anew
 };
 
 // The one thread that touches the database while blip runs. The loop hands it
@@ -104,6 +114,9 @@ class StoreWriter : public RecordSink {
   std::map<int64_t, IncidentRow> incidents_seen_;  // rewritten into a new file
   std::map<int64_t, OutageRow> open_outages_;      // likewise
   int writes_ = 0;
+  bool prune_more_ = false;  // the last pruning step left more: the next write prunes again
+  PruneCounts pruned_;       // this pass so far, logged when it is done
+  uint64_t store_damaged_blocks_ = 0;  // what store_ had counted when last looked at
   int64_t failing_since_mono_us_ = 0;
   int64_t last_failure_log_mono_us_ = 0;
 

@@ -4,19 +4,15 @@
 #include <ostream>
 
 #include "blip/cli/commands.hpp"
+#include "blip/cli/probe_runtime.hpp"
 #include "blip/config/config.hpp"
 
 namespace blip {
 
 int run_check(const CheckOptions& options, std::ostream& out, std::ostream& err) {
-  // Warnings show beside errors, but only errors fail the check.
-  const LoadedConfig loaded = load_config_directory(options.config_dir);
-  for (const ConfigError& error : loaded.errors) err << error.to_string() << '\n';
-  for (ConfigError warning : loaded.warnings) {
-    warning.message = "warning: " + warning.message;
-    err << warning.to_string() << '\n';
-  }
-  if (!loaded.ok()) return kExitUsage;
+  const auto loaded_config = load_config_or_report(options.config_dir, err);
+  if (!loaded_config) return kExitUsage;
+  const LoadedConfig& loaded = *loaded_config;
   const auto jobs = static_cast<size_t>(std::count_if(loaded.probes.begin(), loaded.probes.end(),
                                                       [](const ProbeConfig& probe) { return probe.type == "job"; }));
   auto count = [](size_t n, std::string_view one, std::string_view many) {

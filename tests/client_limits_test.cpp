@@ -91,7 +91,9 @@ TEST(HostAllowed, IpLiteralsLocalhostAndTheListedNames) {
       {"localhost:9185", true}, {"LOCALHOST.", true},     {"blip:9185", true},         {"BLIP", true},
       {"status.example.org", true},                        {"attacker.example:9185", false},
       {"blip.attacker.example", false},                    {"", false},                 {"[nonsense]", false},
-      {"127.0.0.1.attacker.example", false},
+      {"127.0.0.1.attacker.example", false},              {"blip:abc", false},
+      {"[::1]:, x", false},                                {"blip:", false},
+      {"[::1 ]:9185", false},                              {"bl ip", false},
   };
   for (const Case& c : cases) EXPECT_EQ(host_allowed(c.host, allowed), c.allowed) << c.host;
   EXPECT_TRUE(host_allowed(nullptr, allowed)) << "HTTP/1.0 has no Host; no browser sends that";

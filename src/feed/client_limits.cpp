@@ -174,11 +174,25 @@ std::optional<ClientKey> forwarded_client(std::string_view x_forwarded_for, cons
 bool host_allowed(const char* host_header, const std::vector<std::string>& allowed) {
   if (!host_header) return true;
   std::string_view host(host_header);
+  // Names, addresses and a port are made of these; anything else is no Host blip answers.
+  const bool plain = std::all_of(host.begin(), host.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+  });
+  if (!plain) return false;
+  // ":<digits>" or nothing after the name or the bracketed address.
+  auto port_ok = [](std::string_view tail) {
+    return tail.empty() || (tail.size() > 1 && tail.size() <= 6 && tail.front() == ':' &&
+                            std::all_of(tail.begin() + 1, tail.end(), [](unsigned char c) { return std::isdigit(c); }));
+  };
   if (host.starts_with('[')) {
     const size_t close = host.find(']');
-    return close != std::string_view::npos && client_key(host.substr(1, close - 1)).has_value();
+    return close != std::string_view::npos && port_ok(host.substr(close + 1)) &&
+           client_key(host.substr(1, close - 1)).has_value();
   }
-  if (const size_t colon = host.rfind(':'); colon != std::string_view::npos) host = host.substr(0, colon);
+  if (const size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    if (!port_ok(host.substr(colon))) return false;
+    host = host.substr(0, colon);
+  }
   if (host.empty()) return false;
   int family = 0;
   unsigned char bytes[16]{};

@@ -373,7 +373,8 @@ TEST(StoreFaults, AGarbageDatabaseIsSetAsideAndBlipProbesIntoANewOne) {
   EXPECT_NEAR(seen.set_aside_at, static_cast<double>(started_ms) / 1000.0, 10.0);
   EXPECT_NEAR(seen.blind_seconds, static_cast<double>(started_ms - last_written_ms) / 1000.0, 10.0);
   EXPECT_EQ(seen.lint, "");
-  EXPECT_NE(blip.log().find("is damaged (file is not a database); moved it aside to " + dir.file("blip.db.damaged-")),
+  EXPECT_NE(blip.log().find("store: damaged database set aside path=" + dir.file("blip.db") +
+                            " reason=\"file is not a database\" moved_to=" + dir.file("blip.db.damaged-")),
             std::string::npos)
       << blip.log();
 

@@ -650,7 +650,7 @@ TEST(PatternFalseDiscovery, BlindWindowsAndManyOutagesDoNotMakeADailyPattern) {
   settings.min_range_ms = 3 * kDay;
   settings.max_range_ms = 10 * kDay;
   settings.min_blind_windows = 1;
-  constexpr int64_t kHistories = 500;
+  constexpr int64_t kHistories = 2000;
   const FalseDiscoveryTally tally = count_false_discoveries(kHistories, 7, 0.01, settings);
   EXPECT_LE(tally.with_finding, kHistories / 100) << tally.with_finding << " of " << kHistories;
   const FalseDiscoveryCount& day = tally.by_period.at(kDay);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <array>
 #include <complex>
+#include <functional>
 #include <numbers>
 #include <numeric>
 #include <random>
@@ -360,7 +361,23 @@ Arc densest_arc(const std::vector<double>& sorted, int64_t period_ms) {
   Arc best{0, 1};
   double best_ratio = 0;
   if (n < kClusterScanAllBelow) {
+    // The ratio grows with the count and falls with the width, so no arc
+    // opening at a start beats the count within a quarter cycle after it at
+    // the narrowest width: openings are tried best bound first, until the
+    // bound falls below the best arc found (in a tight cluster, at once).
+    std::vector<std::pair<double, int>> openings;  // (bound, first)
+    openings.reserve(static_cast<size_t>(n));
+    int reach = 0;  // one past the last start within a quarter cycle of `first`
     for (int first = 0; first < n; ++first) {
+      reach = std::max(reach, first + 1);
+      while (reach < first + n && phase_at(reach) - sorted[static_cast<size_t>(first)] <= widest) ++reach;
+      const int most = reach - first;
+      const double q = resolution / period;
+      if (most > n * q) openings.emplace_back(scan_ratio(k_log_k, n, most, q), first);
+    }
+    std::sort(openings.begin(), openings.end(), std::greater<>());
+    for (const auto& [bound, first] : openings) {
+      if (bound <= best_ratio) break;
       for (int last = first; last < first + n; ++last) {
         const double width = phase_at(last) - sorted[static_cast<size_t>(first)];
         if (width > widest) break;
@@ -431,25 +448,21 @@ void describe_cluster(PeriodFinding& finding, const std::vector<double>& sorted,
   finding.share = static_cast<double>(arc.count) / n;
 }
 
-// The statistics at one period, and for a significant or forced one its cluster.
-PeriodFinding analyse_period(const std::vector<int64_t>& starts, int64_t period_ms, const PatternInput& input,
-                             const ObservedTime& observed, double observed_ms, double threshold, bool forced) {
+// The statistics at one period: is it significant?
+PeriodFinding analyse_period(const std::vector<int64_t>& starts, int64_t period_ms, const ObservedTime& observed,
+                             double observed_ms, double threshold) {
   PeriodFinding finding;
   finding.period_ms = period_ms;
   finding.cycles = observed_ms / static_cast<double>(period_ms);
   const auto period = static_cast<double>(period_ms);
-  std::vector<double> phases;
-  phases.reserve(starts.size());
   double sum_cos = 0;
   double sum_sin = 0;
   for (int64_t start : starts) {
-    const auto phase = static_cast<double>(floor_mod(start, period_ms));
-    phases.push_back(phase);
-    sum_cos += std::cos(kTwoPi * phase / period);
-    sum_sin += std::sin(kTwoPi * phase / period);
+    const double angle = kTwoPi * static_cast<double>(floor_mod(start, period_ms)) / period;
+    sum_cos += std::cos(angle);
+    sum_sin += std::sin(angle);
   }
-  std::sort(phases.begin(), phases.end());
-  const int n = static_cast<int>(phases.size());
+  const int n = static_cast<int>(starts.size());
   finding.outages = n;
   const double resultant_length = std::hypot(sum_cos, sum_sin);
   finding.mean_resultant_length = std::min(1.0, resultant_length / n);
@@ -465,11 +478,21 @@ PeriodFinding analyse_period(const std::vector<int64_t>& starts, int64_t period_
   finding.p_method = p.method;
   finding.significant = finding.p_value < threshold;
 
+  finding.words = fmt::format("every {}: {} ({})", period_name(period_ms),
+                              finding.significant ? "clustered" : "no clustering beyond chance", p_text(finding.p_value));
+  return finding;
+}
+
+// The finding's cluster and its words: the phases folded again, the densest arc, its members' phase and window.
+void find_cluster(PeriodFinding& finding, const std::vector<int64_t>& starts, const PatternInput& input) {
+  const int64_t period_ms = finding.period_ms;
+  const auto period = static_cast<double>(period_ms);
+  std::vector<double> phases;
+  phases.reserve(starts.size());
+  for (int64_t start : starts) phases.push_back(static_cast<double>(floor_mod(start, period_ms)));
+  std::sort(phases.begin(), phases.end());
+  const int n = static_cast<int>(phases.size());
   const std::string name = period_name(period_ms);
-  if (!finding.significant && !forced) {
-    finding.words = fmt::format("every {}: no clustering beyond chance ({})", name, p_text(finding.p_value));
-    return finding;
-  }
   describe_cluster(finding, phases, densest_arc(phases, period_ms));
   finding.phase_words = describe_phase(period_ms, finding.phase_ms, input.range_start_ms);
   // "within" as the words round it: from the phase to the whole second, to the farthest member.
@@ -483,7 +506,6 @@ PeriodFinding analyse_period(const std::vector<int64_t>& starts, int64_t period_
                               others > 0 ? fmt::format(", {} {} at other times", others, others == 1 ? "other" : "others")
                                          : "",
                               p_text(finding.p_value));
-  return finding;
 }
 
 std::string not_enough(const std::string& why) { return "not enough data yet: " + why; }
@@ -575,8 +597,8 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
   // bench/pattern_false_discovery: docs/benchmarks.md).
   result.per_period_threshold = significance / result.periods_tested;
   for (int64_t period_ms : testable) {
-    result.candidates.push_back(analyse_period(starts, period_ms, input, observed, observed_ms,
-                                               result.per_period_threshold, result.forced));
+    result.candidates.push_back(
+        analyse_period(starts, period_ms, observed, observed_ms, result.per_period_threshold));
   }
   const std::string rule =
       result.periods_tested == 1
@@ -585,7 +607,8 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
                         result.per_period_threshold, significance, result.periods_tested);
 
   if (forced_period_ms) {
-    const PeriodFinding& candidate = result.candidates.front();
+    PeriodFinding& candidate = result.candidates.front();
+    find_cluster(candidate, starts, input);
     result.finding = candidate;
     result.outcome = candidate.significant ? PatternResult::Outcome::pattern
                                            : PatternResult::Outcome::no_pattern;
@@ -612,6 +635,7 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
                     format_duration_ms(kPatternMinCycles * *shortest_untested), observed_text);
   }
   if (longest != result.candidates.rend()) {
+    find_cluster(*longest, starts, input);
     result.finding = *longest;
     result.outcome = PatternResult::Outcome::pattern;
     result.verdict = fmt::format("{} recur {} (the longest of {} significant periods; {}){}", plural(input.noun, 2),

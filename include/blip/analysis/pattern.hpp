@@ -58,8 +58,9 @@ struct PeriodFinding {
   // The cluster is the arc of phases that stands out most from an even
   // background (a scan statistic: the arc whose count most exceeds its
   // width's share). Its members alone give the phase and the window, so a
-  // few outages at other times do not pull them. Computed for significant
-  // periods and a forced one; zero otherwise.
+  // few outages at other times do not pull them. Computed for the finding
+  // (the longest significant period, or a forced one); zero for the other
+  // candidates, whose words give only their significance.
   // Median phase of the members, in [0, period), folded on Unix epoch time:
   // 0 is the top of the hour for 1h, midnight UTC for 24h, Thursday 00:00 UTC for 7d.
   double phase_ms = 0;
@@ -112,10 +113,9 @@ struct PatternResult {
 PatternResult find_period(const PatternInput& input, std::optional<int64_t> forced_period_ms = {},
                           double significance = 0.01);
 
-// The Rayleigh test's p-value for n unit vectors with resultant length R = n R̄,
-// phases uniform on the circle: Zar's approximation, or below
-// kPatternExactBelow the smaller of it and the exact arc bound (the test
-// statistic's tail for small n is found by simulation in find_period).
+// The Rayleigh test's p-value for n unit vectors with resultant length R = n R̄
+// and phases uniform on the circle: the smaller of Zar's approximation and the
+// exact arc bound. (find_period tests against the observed time instead.)
 double rayleigh_p_value(int n, double resultant_length);
 
 // "1m", "15m", "1h", "24h", "7d": how periods are named in words and JSON.

@@ -20,7 +20,9 @@ constexpr int64_t kHour = 60 * kMinute;
 constexpr int64_t kDay = 24 * kHour;
 constexpr int64_t kMidnight = 1'795'392'000'000;  // 2026-11-23T00:00:00Z, a Monday
 
-int64_t floor_mod_ms(int64_t value, int64_t divisor) { return ((value % divisor) + divisor) % divisor; }
+int64_t floor_mod_ms(int64_t value, int64_t divisor) {
+  return ((value % divisor) + divisor) % divisor;
+}
 
 // Fully observed range (no blind time).
 PatternInput observed(std::vector<int64_t> starts, int64_t from_ms, int64_t to_ms) {
@@ -318,7 +320,7 @@ TEST(Pattern, PartialCyclesDoNotMakeADailyPattern) {
   EXPECT_FALSE(result.finding) << result.verdict;
   const PeriodFinding& day = result.candidates.back();
   ASSERT_EQ(day.period_ms, kDay);
-  EXPECT_EQ(day.outages, 3000);  // every start is folded
+  EXPECT_EQ(day.outages, 3000);                // every start is folded
   EXPECT_GT(day.mean_resultant_length, 0.05);  // the lean is there
   EXPECT_GT(day.p_value, 0.01) << day.words;
 }
@@ -339,7 +341,8 @@ TEST(Pattern, ABlindDayDoesNotMakeADailyPattern) {
   for (int trial = 0; trial < 20; ++trial) {
     input.start_ms.clear();
     for (int64_t start : uniform_starts(random, 1600, kMidnight, kMidnight + 4 * kDay)) {
-      if (start < input.blind_ms[0].first || start >= input.blind_ms[0].second) input.start_ms.push_back(start);
+      if (start < input.blind_ms[0].first || start >= input.blind_ms[0].second)
+        input.start_ms.push_back(start);
     }
     found += find_period(input).finding ? 1 : 0;
     PatternInput unaware = input;
@@ -404,7 +407,8 @@ TEST(PatternProperty, HourlyStartsWithRandomPhaseAndNoiseAreFoundAtTheirPhase) {
       EXPECT_LT(circular_distance(result.finding->phase_ms, static_cast<double>(true_phase), kHour),
                 5.0 * static_cast<double>(sigma) / std::sqrt(24.0) + kSecond)
           << "sigma " << sigma;
-      // 1.4826 × the members' MAD: σ, give or take what 24 samples allow (its standard error is a quarter of σ).
+      // 1.4826 × the members' MAD: σ, give or take what 24 samples allow (its standard error is a
+      // quarter of σ).
       EXPECT_NEAR(result.finding->spread_ms, static_cast<double>(sigma),
                   0.6 * static_cast<double>(sigma));
     }
@@ -440,8 +444,9 @@ struct ProbeHistory {
   int random_starts = 0;
 };
 
-ProbeHistory simulate_probe(uint64_t seed, int days, int64_t stall_phase_ms, int64_t drift_ms_per_day,
-                            double random_per_day, int64_t interval_ms = kSecond) {
+ProbeHistory simulate_probe(uint64_t seed, int days, int64_t stall_phase_ms,
+                            int64_t drift_ms_per_day, double random_per_day,
+                            int64_t interval_ms = kSecond) {
   std::mt19937_64 random(seed);
   struct Down {
     int64_t from;
@@ -458,7 +463,8 @@ ProbeHistory simulate_probe(uint64_t seed, int days, int64_t stall_phase_ms, int
   if (random_per_day > 0) {
     std::exponential_distribution<double> gap(random_per_day / static_cast<double>(kDay));
     std::uniform_int_distribution<int64_t> length(20 * kSecond, 120 * kSecond);
-    for (auto at = static_cast<double>(from) + gap(random); at < static_cast<double>(to); at += gap(random)) {
+    for (auto at = static_cast<double>(from) + gap(random); at < static_cast<double>(to);
+         at += gap(random)) {
       const auto start = static_cast<int64_t>(at);
       down.push_back({start, start + length(random), false});
     }
@@ -473,7 +479,8 @@ ProbeHistory simulate_probe(uint64_t seed, int days, int64_t stall_phase_ms, int
     const Down& first = down[i];
     int64_t until = first.until;
     size_t next = i + 1;
-    while (next < down.size() && down[next].from <= until) until = std::max(until, down[next++].until);
+    while (next < down.size() && down[next].from <= until)
+      until = std::max(until, down[next++].until);
     const int64_t start = first_sample_at(first.from);
     history.starts.push_back(start);
     if (first.stall) {
@@ -517,7 +524,8 @@ TEST(PatternExact, FindingsTakeThePhaseAndWindowFromTheClusterItself) {
   uint64_t seed = 100;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    const ProbeHistory history = simulate_probe(++seed, c.days, c.stall_phase_ms, c.drift_ms_per_day, c.random_per_day);
+    const ProbeHistory history =
+        simulate_probe(++seed, c.days, c.stall_phase_ms, c.drift_ms_per_day, c.random_per_day);
     PatternInput input = observed(history.starts, kMidnight, kMidnight + c.days * kDay);
     const PatternResult result = find_period(input);
     ASSERT_EQ(result.outcome, PatternResult::Outcome::pattern) << result.verdict;
@@ -530,13 +538,16 @@ TEST(PatternExact, FindingsTakeThePhaseAndWindowFromTheClusterItself) {
     std::sort(truth.begin(), truth.end());
     const double true_median = truth[truth.size() / 2];
     EXPECT_LE(std::abs(finding.phase_ms - true_median), kSecond) << result.verdict;
-    EXPECT_LE(std::abs(finding.phase_ms - static_cast<double>(c.stall_phase_ms + c.drift_ms_per_day * (c.days - 1) / 2)),
-              kSecond)
+    EXPECT_LE(
+        std::abs(finding.phase_ms -
+                 static_cast<double>(c.stall_phase_ms + c.drift_ms_per_day * (c.days - 1) / 2)),
+        kSecond)
         << result.verdict;
     EXPECT_LE(finding.window_ms, c.max_window_ms) << result.verdict;
     EXPECT_GE(finding.window_ms, truth.back() - truth.front()) << "every stall is in the window";
     // Exact: the stall's starts, and any random start that happened to fall among them.
-    EXPECT_EQ(finding.in_cluster, starts_within(history.starts, truth.front(), truth.back())) << result.verdict;
+    EXPECT_EQ(finding.in_cluster, starts_within(history.starts, truth.front(), truth.back()))
+        << result.verdict;
     EXPECT_GE(finding.in_cluster, static_cast<int>(history.stall_starts.size()));
     EXPECT_LE(finding.in_cluster, static_cast<int>(history.stall_starts.size()) + 1);
     EXPECT_EQ(finding.outages, static_cast<int>(history.starts.size()));
@@ -544,49 +555,79 @@ TEST(PatternExact, FindingsTakeThePhaseAndWindowFromTheClusterItself) {
     const std::string expected_words = fmt::format(
         "every 1h: {} of {} outages began within {} of {}{}", finding.in_cluster, finding.outages,
         c.drift_ms_per_day ? "" : "1s", finding.phase_words,
-        others ? fmt::format(", {} {} at other times", others, others == 1 ? "other" : "others") : "");
+        others ? fmt::format(", {} {} at other times", others, others == 1 ? "other" : "others")
+               : "");
     if (c.drift_ms_per_day == 0) {
-      EXPECT_TRUE(finding.words.starts_with(expected_words)) << finding.words << "\nnot\n" << expected_words;
+      EXPECT_TRUE(finding.words.starts_with(expected_words)) << finding.words << "\nnot\n"
+                                                             << expected_words;
     }
     EXPECT_TRUE(finding.words.ends_with("(p < 0.0001)")) << finding.words;
   }
 }
 
+TEST(PatternExact, ThousandsOfStartsAreSearchedOverBins) {
+  // 110 days of an hourly stall and random outages: over 2,000 starts the
+  // cluster is searched over 2,048 bins of the hour (1.76 s each).
+  const ProbeHistory history = simulate_probe(31, 110, 12 * kMinute, 0, 5.0);
+  ASSERT_GT(history.starts.size(), 2'000U);
+  const PatternResult result =
+      find_period(observed(history.starts, kMidnight, kMidnight + 110 * kDay));
+  ASSERT_TRUE(result.finding) << result.verdict;
+  EXPECT_EQ(result.finding->period_ms, kHour) << result.verdict;
+  EXPECT_LE(std::abs(result.finding->phase_ms - static_cast<double>(12 * kMinute)), kSecond);
+  EXPECT_LE(result.finding->window_ms, 2 * kSecond);
+  const auto stalls = static_cast<int>(history.stall_starts.size());
+  EXPECT_GE(result.finding->in_cluster, stalls);
+  EXPECT_LE(result.finding->in_cluster, stalls + 2);  // a random start may share the stall's bins
+  EXPECT_EQ(result.finding->in_cluster,
+            starts_within(history.starts, result.finding->window_start_ms,
+                          result.finding->window_start_ms + result.finding->window_ms));
+}
+
 TEST(PatternExact, TheFourteenDayHistoryReadsAsItHappened) {
   // The example, probe 0 of the generated history: the words a person reads.
   const ProbeHistory history = simulate_probe(7, 14, 5'000, 0, 1.0);
-  const PatternResult result = find_period(observed(history.starts, kMidnight, kMidnight + 14 * kDay));
+  const PatternResult result =
+      find_period(observed(history.starts, kMidnight, kMidnight + 14 * kDay));
   ASSERT_TRUE(result.finding) << result.verdict;
   const int others = static_cast<int>(history.starts.size() - history.stall_starts.size());
-  EXPECT_EQ(result.finding->words,
-            fmt::format("every 1h: {} of {} outages began within 1s of {} past the hour, {} others at other "
-                        "times (p < 0.0001)",
-                        history.stall_starts.size(), history.starts.size(),
-                        result.finding->phase_ms < 5'500 ? "+00:00:05" : "+00:00:06", others));
+  EXPECT_EQ(
+      result.finding->words,
+      fmt::format(
+          "every 1h: {} of {} outages began within 1s of {} past the hour, {} others at other "
+          "times (p < 0.0001)",
+          history.stall_starts.size(), history.starts.size(),
+          result.finding->phase_ms < 5'500 ? "+00:00:05" : "+00:00:06", others));
   EXPECT_GE(others, 5);  // there is noise to resist
 }
 
 TEST(PatternExact, AWeeklyJobOverFourWeeksIsPeriod7d) {
-  // A Sunday backup at 03:00 stalls the site for the first second or so of its run, four Sundays running.
+  // A Sunday backup at 03:00 stalls the site for the first second or so of its run, four Sundays
+  // running.
   std::mt19937_64 random(13);
   std::uniform_int_distribution<int64_t> jitter(0, 900);
   const int64_t first_sunday = kMidnight + 6 * kDay;
   std::vector<int64_t> starts;
-  for (int week = 0; week < 4; ++week) starts.push_back(first_sunday + week * 7 * kDay + 3 * kHour + jitter(random));
+  for (int week = 0; week < 4; ++week)
+    starts.push_back(first_sunday + week * 7 * kDay + 3 * kHour + jitter(random));
   const PatternResult result = find_period(observed(starts, kMidnight, kMidnight + 28 * kDay));
   ASSERT_EQ(result.outcome, PatternResult::Outcome::pattern) << result.verdict;
   EXPECT_EQ(result.finding->period_ms, kPatternWeekMs) << result.verdict;
   EXPECT_EQ(result.finding->in_cluster, 4);
   EXPECT_LE(result.finding->window_ms, 900);
-  EXPECT_EQ(result.finding->phase_words.rfind("Sunday 03:00:0", 0), 0U) << result.finding->phase_words;
-  EXPECT_TRUE(result.finding->words.starts_with("every 7d: 4 of 4 outages began within 1s of Sunday 03:00:0"))
+  EXPECT_EQ(result.finding->phase_words.rfind("Sunday 03:00:0", 0), 0U)
+      << result.finding->phase_words;
+  EXPECT_TRUE(result.finding->words.starts_with(
+      "every 7d: 4 of 4 outages began within 1s of Sunday 03:00:0"))
       << result.finding->words;
-  // Three weeks of observed time are needed: 20.5 days are not enough for 7d (it is not tested), so 24h is found.
-  const PatternResult short_run =
-      find_period(observed({starts[0], starts[1], starts[2]}, kMidnight, kMidnight + 20 * kDay + 12 * kHour));
+  // Three weeks of observed time are needed: 20.5 days are not enough for 7d (it is not tested), so
+  // 24h is found.
+  const PatternResult short_run = find_period(
+      observed({starts[0], starts[1], starts[2]}, kMidnight, kMidnight + 20 * kDay + 12 * kHour));
   ASSERT_TRUE(short_run.finding) << short_run.verdict;
   EXPECT_EQ(short_run.finding->period_ms, kDay);
-  EXPECT_NE(short_run.verdict.find("7d and longer need 3 cycles of observed time (21d)"), std::string::npos)
+  EXPECT_NE(short_run.verdict.find("7d and longer need 3 cycles of observed time (21d)"),
+            std::string::npos)
       << short_run.verdict;
 }
 
@@ -600,16 +641,19 @@ TEST(PatternExact, TheAlertUsesTheSameFinding) {
     last = tracker.opened("web", history.starts[i], kMidnight);
     if (!last.newly_found) continue;
     // The first time a pattern holds, the alert says the report's verdict over the same starts.
-    const std::vector<int64_t> so_far(history.starts.begin(), history.starts.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-    EXPECT_EQ(*last.newly_found, "web: " + find_period(observed(so_far, kMidnight, history.starts[i] + 1)).verdict);
+    const std::vector<int64_t> so_far(history.starts.begin(),
+                                      history.starts.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    EXPECT_EQ(*last.newly_found,
+              "web: " + find_period(observed(so_far, kMidnight, history.starts[i] + 1)).verdict);
     ++found;
   }
   EXPECT_EQ(found, 1);
-  const PatternResult result = find_period(observed(history.starts, kMidnight, history.starts.back() + 1));
+  const PatternResult result =
+      find_period(observed(history.starts, kMidnight, history.starts.back() + 1));
   ASSERT_TRUE(result.finding) << result.verdict;
   EXPECT_EQ(result.finding->period_ms, kHour);
-  EXPECT_EQ(last.phase_text, fmt::format("{}th outage at about {} (every 1h)", result.finding->in_cluster,
-                                         result.finding->phase_words));
+  EXPECT_EQ(last.phase_text, fmt::format("{}th outage at about {} (every 1h)",
+                                         result.finding->in_cluster, result.finding->phase_words));
   EXPECT_EQ(result.finding->phase_words, "+00:20:00 past the hour");
   // An outage at another time is not called part of the pattern.
   EXPECT_EQ(tracker.opened("web", history.starts.back() + 30 * kMinute, kMidnight).phase_text,
@@ -631,7 +675,8 @@ TEST(PatternFalseDiscovery, RandomHistoriesGetAPeriodAtMostAtTheClaimedRate) {
     allowed += count.allowed;
     significant += count.significant;
     // Each period within its share, with three Poisson deviations of room (a few expected each).
-    EXPECT_LE(static_cast<double>(count.significant), count.allowed + 3 * std::sqrt(count.allowed) + 1)
+    EXPECT_LE(static_cast<double>(count.significant),
+              count.allowed + 3 * std::sqrt(count.allowed) + 1)
         << period_name(period);
   }
   EXPECT_LE(static_cast<double>(significant), allowed);

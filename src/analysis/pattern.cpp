@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <array>
+#include <cmath>
 #include <complex>
 #include <functional>
 #include <numbers>
@@ -126,7 +126,8 @@ FoldedObservedTime fold_observed_time(const ObservedTime& observed, int64_t peri
   FoldedObservedTime folded;
   const auto period = static_cast<double>(period_ms);
   int64_t whole_cycles = 0;
-  std::vector<std::pair<int64_t, int>> edges;  // (phase, +1 where a part cycle begins, -1 where it ends)
+  std::vector<std::pair<int64_t, int>>
+      edges;  // (phase, +1 where a part cycle begins, -1 where it ends)
   const std::complex<double> i(0, 1);
   for (const auto& [start, end] : observed.spans()) {
     whole_cycles += (end - start) / period_ms;  // whole cycles add to every phase alike
@@ -166,7 +167,8 @@ FoldedObservedTime fold_observed_time(const ObservedTime& observed, int64_t peri
 // Rayleigh's Z against the observed time: the resultant's distance from what
 // random starts would give, in units of its spread (a χ² with 2 degrees of
 // freedom, halved). With every phase watched equally it is n R̄².
-double rayleigh_z_observed(int n, double sum_cos, double sum_sin, const FoldedObservedTime& folded) {
+double rayleigh_z_observed(int n, double sum_cos, double sum_sin,
+                           const FoldedObservedTime& folded) {
   const double a1 = folded.first_moment.real();
   const double b1 = folded.first_moment.imag();
   const double a2 = folded.second_moment.real();
@@ -178,7 +180,8 @@ double rayleigh_z_observed(int n, double sum_cos, double sum_sin, const FoldedOb
   if (determinant <= 1e-9) return 0;  // watched at (nearly) one phase only: nothing to compare
   const double dx = sum_cos - n * a1;
   const double dy = sum_sin - n * b1;
-  const double t = (var_sin * dx * dx - 2 * covariance * dx * dy + var_cos * dy * dy) / determinant / n;
+  const double t =
+      (var_sin * dx * dx - 2 * covariance * dx * dy + var_cos * dy * dy) / determinant / n;
   return t / 2;
 }
 
@@ -216,14 +219,15 @@ uint64_t mix(uint64_t value) {  // splitmix64's finaliser
 // unremarkable period is after a few dozen draws, and otherwise draws enough
 // to tell p from `threshold` (10 / threshold). Seeded from the data, so the
 // same data give the same answer.
-PValue exact_p_value(int n, double resultant_length, const ObservedTime& observed, int64_t period_ms,
-                     double peak_ratio, double threshold) {
+PValue exact_p_value(int n, double resultant_length, const ObservedTime& observed,
+                     int64_t period_ms, double peak_ratio, double threshold) {
   const double bound = arc_bound_p_value(n, resultant_length, peak_ratio);
   if (bound < threshold) return {bound, "arc_bound"};
   constexpr int kExtremeDraws = 10;
   const auto draws = static_cast<int64_t>(std::ceil(kExtremeDraws / threshold));
-  std::mt19937_64 random(mix(mix(static_cast<uint64_t>(n) * 1'000'003 + static_cast<uint64_t>(period_ms)) ^
-                             static_cast<uint64_t>(std::llround(resultant_length * 1e6))));
+  std::mt19937_64 random(
+      mix(mix(static_cast<uint64_t>(n) * 1'000'003 + static_cast<uint64_t>(period_ms)) ^
+          static_cast<uint64_t>(std::llround(resultant_length * 1e6))));
   std::uniform_int_distribution<int64_t> offset(0, observed.total_ms() - 1);
   const auto& circle = circle_table();
   const double target = resultant_length * resultant_length * (1 - 1e-6);
@@ -234,7 +238,8 @@ PValue exact_p_value(int n, double resultant_length, const ObservedTime& observe
     for (int start = 0; start < n; ++start) {
       // phase × 2^16 fits in 64 bits for any period under 4,000 years.
       const int64_t phase = floor_mod(observed.at(offset(random)), period_ms);
-      const auto& [cos_value, sin_value] = circle[static_cast<size_t>(phase * kCircleSteps / period_ms)];
+      const auto& [cos_value, sin_value] =
+          circle[static_cast<size_t>(phase * kCircleSteps / period_ms)];
       sum_cos += cos_value;
       sum_sin += sin_value;
     }
@@ -269,7 +274,7 @@ std::string within_text(double ms) {
 // multiple of the period after it; for a week, on Thursday 00:00 UTC (1 January 1970).
 std::string describe_phase(int64_t period_ms, double phase_ms, int64_t range_start_ms) {
   if (period_ms == kPatternWeekMs) {
-    static constexpr const char* kDays[] = {"Thursday", "Friday", "Saturday", "Sunday",
+    static constexpr const char* kDays[] = {"Thursday", "Friday",  "Saturday", "Sunday",
                                             "Monday",   "Tuesday", "Wednesday"};
     const int64_t phase_s = std::llround(phase_ms / 1000.0) % (kPatternWeekMs / 1000);
     return fmt::format("{} {} UTC", kDays[phase_s / 86'400], clock_text(phase_s % 86'400));
@@ -356,8 +361,12 @@ Arc densest_arc(const std::vector<double>& sorted, int64_t period_ms) {
   const double widest = period / 4;
   const double resolution = std::min(kClusterResolutionMs, widest);
   std::vector<double> k_log_k(static_cast<size_t>(n) + 1, 0.0);
-  for (int k = 1; k <= n; ++k) k_log_k[static_cast<size_t>(k)] = k * std::log(static_cast<double>(k));
-  auto phase_at = [&](int index) { return index < n ? sorted[static_cast<size_t>(index)] : sorted[static_cast<size_t>(index - n)] + period; };
+  for (int k = 1; k <= n; ++k)
+    k_log_k[static_cast<size_t>(k)] = k * std::log(static_cast<double>(k));
+  auto phase_at = [&](int index) {
+    return index < n ? sorted[static_cast<size_t>(index)]
+                     : sorted[static_cast<size_t>(index - n)] + period;
+  };
   Arc best{0, 1};
   double best_ratio = 0;
   if (n < kClusterScanAllBelow) {
@@ -370,7 +379,8 @@ Arc densest_arc(const std::vector<double>& sorted, int64_t period_ms) {
     int reach = 0;  // one past the last start within a quarter cycle of `first`
     for (int first = 0; first < n; ++first) {
       reach = std::max(reach, first + 1);
-      while (reach < first + n && phase_at(reach) - sorted[static_cast<size_t>(first)] <= widest) ++reach;
+      while (reach < first + n && phase_at(reach) - sorted[static_cast<size_t>(first)] <= widest)
+        ++reach;
       const int most = reach - first;
       const double q = resolution / period;
       if (most > n * q) openings.emplace_back(scan_ratio(k_log_k, n, most, q), first);
@@ -397,12 +407,15 @@ Arc densest_arc(const std::vector<double>& sorted, int64_t period_ms) {
   std::vector<int> bin_of(static_cast<size_t>(n));
   std::vector<int> counts(kClusterBins, 0);
   for (int index = 0; index < n; ++index) {
-    const int bin = std::min(kClusterBins - 1, static_cast<int>(sorted[static_cast<size_t>(index)] / period * kClusterBins));
+    const int bin = std::min(kClusterBins - 1, static_cast<int>(sorted[static_cast<size_t>(index)] /
+                                                                period * kClusterBins));
     bin_of[static_cast<size_t>(index)] = bin;
     ++counts[static_cast<size_t>(bin)];
   }
   std::vector<int> before(2 * kClusterBins + 1, 0);  // starts in bins [0, b) of the doubled circle
-  for (int b = 0; b < 2 * kClusterBins; ++b) before[static_cast<size_t>(b) + 1] = before[static_cast<size_t>(b)] + counts[static_cast<size_t>(b % kClusterBins)];
+  for (int b = 0; b < 2 * kClusterBins; ++b)
+    before[static_cast<size_t>(b) + 1] =
+        before[static_cast<size_t>(b)] + counts[static_cast<size_t>(b % kClusterBins)];
   int best_bin = 0;
   for (int first = 0; first < kClusterBins; ++first) {
     if (counts[static_cast<size_t>(first)] == 0) continue;
@@ -419,7 +432,8 @@ Arc densest_arc(const std::vector<double>& sorted, int64_t period_ms) {
       }
     }
   }
-  best.first = static_cast<int>(std::lower_bound(bin_of.begin(), bin_of.end(), best_bin) - bin_of.begin());
+  best.first =
+      static_cast<int>(std::lower_bound(bin_of.begin(), bin_of.end(), best_bin) - bin_of.begin());
   return best;
 }
 
@@ -431,10 +445,12 @@ void describe_cluster(PeriodFinding& finding, const std::vector<double>& sorted,
   members.reserve(static_cast<size_t>(arc.count));
   for (int m = 0; m < arc.count; ++m) {
     const int index = arc.first + m;
-    members.push_back(index < n ? sorted[static_cast<size_t>(index)] : sorted[static_cast<size_t>(index - n)] + period);
+    members.push_back(index < n ? sorted[static_cast<size_t>(index)]
+                                : sorted[static_cast<size_t>(index - n)] + period);
   }
   const size_t middle = members.size() / 2;
-  const double median = members.size() % 2 ? members[middle] : (members[middle - 1] + members[middle]) / 2;
+  const double median =
+      members.size() % 2 ? members[middle] : (members[middle - 1] + members[middle]) / 2;
   finding.phase_ms = std::fmod(median, period);
   finding.window_start_ms = members.front();
   finding.window_ms = members.back() - members.front();
@@ -442,15 +458,16 @@ void describe_cluster(PeriodFinding& finding, const std::vector<double>& sorted,
   std::vector<double> deviations;
   deviations.reserve(members.size());
   for (double member : members) deviations.push_back(std::abs(member - median));
-  std::nth_element(deviations.begin(), deviations.begin() + static_cast<std::ptrdiff_t>(middle), deviations.end());
+  std::nth_element(deviations.begin(), deviations.begin() + static_cast<std::ptrdiff_t>(middle),
+                   deviations.end());
   finding.spread_ms = 1.4826 * deviations[middle];
   finding.in_cluster = arc.count;
   finding.share = static_cast<double>(arc.count) / n;
 }
 
 // The statistics at one period: is it significant?
-PeriodFinding analyse_period(const std::vector<int64_t>& starts, int64_t period_ms, const ObservedTime& observed,
-                             double observed_ms, double threshold) {
+PeriodFinding analyse_period(const std::vector<int64_t>& starts, int64_t period_ms,
+                             const ObservedTime& observed, double observed_ms, double threshold) {
   PeriodFinding finding;
   finding.period_ms = period_ms;
   finding.cycles = observed_ms / static_cast<double>(period_ms);
@@ -479,12 +496,15 @@ PeriodFinding analyse_period(const std::vector<int64_t>& starts, int64_t period_
   finding.significant = finding.p_value < threshold;
 
   finding.words = fmt::format("every {}: {} ({})", period_name(period_ms),
-                              finding.significant ? "clustered" : "no clustering beyond chance", p_text(finding.p_value));
+                              finding.significant ? "clustered" : "no clustering beyond chance",
+                              p_text(finding.p_value));
   return finding;
 }
 
-// The finding's cluster and its words: the phases folded again, the densest arc, its members' phase and window.
-void find_cluster(PeriodFinding& finding, const std::vector<int64_t>& starts, const PatternInput& input) {
+// The finding's cluster and its words: the phases folded again, the densest arc, its members' phase
+// and window.
+void find_cluster(PeriodFinding& finding, const std::vector<int64_t>& starts,
+                  const PatternInput& input) {
   const int64_t period_ms = finding.period_ms;
   const auto period = static_cast<double>(period_ms);
   std::vector<double> phases;
@@ -496,16 +516,18 @@ void find_cluster(PeriodFinding& finding, const std::vector<int64_t>& starts, co
   describe_cluster(finding, phases, densest_arc(phases, period_ms));
   finding.phase_words = describe_phase(period_ms, finding.phase_ms, input.range_start_ms);
   // "within" as the words round it: from the phase to the whole second, to the farthest member.
-  const double median = finding.window_start_ms + std::fmod(finding.phase_ms - finding.window_start_ms + period, period);
+  const double median = finding.window_start_ms +
+                        std::fmod(finding.phase_ms - finding.window_start_ms + period, period);
   const double shown_phase = std::round(median / 1000.0) * 1000.0;
-  const double shown_within =
-      std::max(shown_phase - finding.window_start_ms, finding.window_start_ms + finding.window_ms - shown_phase);
+  const double shown_within = std::max(shown_phase - finding.window_start_ms,
+                                       finding.window_start_ms + finding.window_ms - shown_phase);
   const int others = n - finding.in_cluster;
-  finding.words = fmt::format("every {}: {} of {} {} began within {} of {}{} ({})", name, finding.in_cluster, n,
-                              plural(input.noun, n), within_text(shown_within), finding.phase_words,
-                              others > 0 ? fmt::format(", {} {} at other times", others, others == 1 ? "other" : "others")
-                                         : "",
-                              p_text(finding.p_value));
+  finding.words = fmt::format(
+      "every {}: {} of {} {} began within {} of {}{} ({})", name, finding.in_cluster, n,
+      plural(input.noun, n), within_text(shown_within), finding.phase_words,
+      others > 0 ? fmt::format(", {} {} at other times", others, others == 1 ? "other" : "others")
+                 : "",
+      p_text(finding.p_value));
 }
 
 std::string not_enough(const std::string& why) { return "not enough data yet: " + why; }
@@ -517,7 +539,8 @@ double rayleigh_p_value(int n, double resultant_length) {
   // Both fall as R grows, so the minimum rejects above the lower of their two
   // critical values of R: its false-positive rate is the larger of the two
   // rates, and the bound's is at most the threshold by construction.
-  const double p = std::min(zar_p_value(n, resultant_length), arc_bound_p_value(n, resultant_length, 1.0));
+  const double p =
+      std::min(zar_p_value(n, resultant_length), arc_bound_p_value(n, resultant_length, 1.0));
   return std::clamp(p, 0.0, 1.0);
 }
 
@@ -582,10 +605,12 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
   result.periods_tested = static_cast<int>(testable.size());
   if (testable.empty()) {
     const int64_t shortest = periods.front();
-    const std::string which = forced_period_ms ? "the requested period " + period_name(shortest)
-                                               : "the shortest period, " + period_name(shortest) + ",";
-    result.verdict = not_enough(fmt::format("{} of observed time; {} needs {} cycles ({})", observed_text, which,
-                                            kPatternMinCycles, format_duration_ms(kPatternMinCycles * shortest)));
+    const std::string which = forced_period_ms
+                                  ? "the requested period " + period_name(shortest)
+                                  : "the shortest period, " + period_name(shortest) + ",";
+    result.verdict = not_enough(fmt::format("{} of observed time; {} needs {} cycles ({})",
+                                            observed_text, which, kPatternMinCycles,
+                                            format_duration_ms(kPatternMinCycles * shortest)));
     return result;
   }
 
@@ -638,8 +663,9 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
     find_cluster(*longest, starts, input);
     result.finding = *longest;
     result.outcome = PatternResult::Outcome::pattern;
-    result.verdict = fmt::format("{} recur {} (the longest of {} significant periods; {}){}", plural(input.noun, 2),
-                                 longest->words, significant_count, rule, untested);
+    result.verdict =
+        fmt::format("{} recur {} (the longest of {} significant periods; {}){}",
+                    plural(input.noun, 2), longest->words, significant_count, rule, untested);
     return result;
   }
   const PeriodFinding& closest = *std::min_element(

@@ -19,27 +19,30 @@ double log_uniform(std::mt19937_64& random, double low, double high) {
 }  // namespace
 
 PatternInput random_null_history(std::mt19937_64& random, const NullHistorySettings& settings) {
-  const auto outages = static_cast<int>(std::lround(log_uniform(
-      random, settings.min_outages, static_cast<double>(settings.max_outages))));
-  const auto range_ms = static_cast<int64_t>(
-      log_uniform(random, static_cast<double>(settings.min_range_ms), static_cast<double>(settings.max_range_ms)));
+  const auto outages = static_cast<int>(std::lround(
+      log_uniform(random, settings.min_outages, static_cast<double>(settings.max_outages))));
+  const auto range_ms =
+      static_cast<int64_t>(log_uniform(random, static_cast<double>(settings.min_range_ms),
+                                       static_cast<double>(settings.max_range_ms)));
   std::uniform_int_distribution<int64_t> week_offset(0, kWeekMs - 1);
   PatternInput input;
   input.range_start_ms = kMidnightMonday + week_offset(random);
   input.range_end_ms = input.range_start_ms + range_ms;
 
-  std::uniform_int_distribution<int> windows(settings.min_blind_windows, settings.max_blind_windows);
+  std::uniform_int_distribution<int> windows(settings.min_blind_windows,
+                                             settings.max_blind_windows);
   const int wanted = windows(random);
-  const auto blind_allowed = static_cast<int64_t>(settings.max_blind_share * static_cast<double>(range_ms));
+  const auto blind_allowed =
+      static_cast<int64_t>(settings.max_blind_share * static_cast<double>(range_ms));
   int64_t blind_total = 0;
   for (int window = 0; window < wanted; ++window) {
     const auto length = static_cast<int64_t>(log_uniform(random, 5'000.0, 2.0 * 86'400'000));
     if (blind_total + length > blind_allowed) continue;
     std::uniform_int_distribution<int64_t> start(input.range_start_ms, input.range_end_ms - length);
     const int64_t from = start(random);
-    const bool overlaps = std::any_of(input.blind_ms.begin(), input.blind_ms.end(), [&](const auto& span) {
-      return from < span.second && from + length > span.first;
-    });
+    const bool overlaps = std::any_of(
+        input.blind_ms.begin(), input.blind_ms.end(),
+        [&](const auto& span) { return from < span.second && from + length > span.first; });
     if (overlaps) continue;
     input.blind_ms.emplace_back(from, from + length);
     blind_total += length;
@@ -79,7 +82,9 @@ FalseDiscoveryTally count_false_discoveries(int64_t histories, uint64_t seed, do
     ++tally.band_histories[band];
     tally.band_findings[band] += found ? 1 : 0;
     for (const PeriodFinding& candidate : result.candidates) {
-      for (FalseDiscoveryCount* count : {&tally.by_period[candidate.period_ms], &tally.by_method[candidate.p_method == "asymptotic" ? "asymptotic" : "exact"]}) {
+      for (FalseDiscoveryCount* count :
+           {&tally.by_period[candidate.period_ms],
+            &tally.by_method[candidate.p_method == "asymptotic" ? "asymptotic" : "exact"]}) {
         ++count->tests;
         count->significant += candidate.significant ? 1 : 0;
         count->allowed += result.per_period_threshold;

@@ -16,8 +16,8 @@ inline constexpr int64_t kPatternWeekMs = 604'800'000;
 
 // The periods tried when none is forced, shortest first.
 inline constexpr std::array<int64_t, 16> kPatternPeriodsMs{
-    60'000,     120'000,    300'000,    600'000,    900'000,    1'200'000,
-    1'800'000,  3'600'000,  7'200'000,  10'800'000, 14'400'000, 21'600'000,
+    60'000,     120'000,    300'000,    600'000,        900'000,    1'200'000,
+    1'800'000,  3'600'000,  7'200'000,  10'800'000,     14'400'000, 21'600'000,
     28'800'000, 43'200'000, 86'400'000, kPatternWeekMs,
 };
 

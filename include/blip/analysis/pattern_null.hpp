@@ -48,7 +48,9 @@ struct FalseDiscoveryTally {
   static constexpr std::array<int, 4> kBandStarts{5, 10, 50, 200};
   std::array<int64_t, 4> band_histories{};
   std::array<int64_t, 4> band_findings{};
-  double rate() const { return histories ? static_cast<double>(with_finding) / static_cast<double>(histories) : 0; }
+  double rate() const {
+    return histories ? static_cast<double>(with_finding) / static_cast<double>(histories) : 0;
+  }
 };
 
 // Runs `histories` random histories from `seed` through find_period at `significance`.

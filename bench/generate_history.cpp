@@ -2,7 +2,8 @@
 // SampleRecorder and Store (the code `blip run` uses): N probes sampling at
 // R Hz for D days ending now, with an hourly incident (a backup's disk lock:
 // the db probes first, the web probes a little later) and random
-// single-probe outages. Used by bench/report_speed.sh.
+// single-probe outages. Used by bench/report_speed.sh and for the README's
+// example of the pattern finding (--end and --seed make a history repeatable).
 //
 // The daemon flushes every second and rewrites the open minute's block each
 // time; this flushes once a simulated minute, which leaves the same rows.
@@ -25,12 +26,21 @@ int main(int argc, char** argv) {
   int rate_hz = 4;
   int days = 30;
   int incident_probes = 5;
+  std::string end_text;
+  uint64_t seed = 7;
   app.add_option("--db", db_path)->capture_default_str();
   app.add_option("--probes", probes)->capture_default_str();
   app.add_option("--rate", rate_hz, "samples per second per probe")->capture_default_str();
   app.add_option("--days", days)->capture_default_str();
   app.add_option("--incident-probes", incident_probes, "probes hit by the hourly stall")->capture_default_str();
+  app.add_option("--end", end_text, "when the history ends, ISO-8601 UTC (default: now)");
+  app.add_option("--seed", seed, "for the random outages and latencies")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  int64_t end_ms = blip::wall_now_ms();
+  if (!end_text.empty() && !blip::parse_iso8601_ms(end_text, end_ms)) {
+    std::cerr << "--end: cannot read \"" << end_text << "\" as an ISO-8601 UTC time\n";
+    return 2;
+  }
 
   std::vector<blip::ProbeConfig> configs(static_cast<size_t>(probes));
   for (int i = 0; i < probes; ++i) {
@@ -43,11 +53,10 @@ int main(int argc, char** argv) {
   blip::Store store(db_path, blip::Store::Mode::read_write);
   blip::SampleRecorder recorder(store, configs, /*log_transitions=*/false);
 
-  std::mt19937_64 random(7);
+  std::mt19937_64 random(seed);
   std::lognormal_distribution<double> latency_ms(std::log(2.0), 0.4);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const int64_t interval_ms = 1000 / rate_hz;
-  const int64_t end_ms = blip::wall_now_ms();
   const int64_t start_ms = end_ms - static_cast<int64_t>(days) * 86'400'000;
   // Per probe: the end of its current random outage (one a day on average, 20-120 s).
   std::vector<int64_t> random_outage_until(static_cast<size_t>(probes), 0);

@@ -3,6 +3,7 @@
 // analyse_report, against numbers worked out by hand below.
 #include "blip/report/report.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "blip/store/store.hpp"
@@ -202,6 +203,66 @@ TEST_F(ReportModel, ARangeWithoutSamplesHasNoUptime) {
   EXPECT_EQ(web.observed_ms, 0);
   EXPECT_EQ(web.down_ms, 5 * kMinute);
   EXPECT_FALSE(web.uptime().has_value());
+}
+
+// Five probes that go down together every hour make one incident an hour:
+// the incident finding counts each once (12 events, not 60), each probe's
+// own finding counts its own outages, and the day-of-week grid counts every
+// outage start.
+TEST(ReportPattern, AnIncidentsOutagesCountOnceInTheIncidentFinding) {
+  constexpr int64_t kHour = 60 * kMinute;
+  constexpr int kHours = 12;
+  constexpr int kProbes = 5;
+  const int64_t to = F + kHours * kHour;  // F is a Wednesday's midnight
+  test::TempDir dir;
+  {
+    Store store(dir.file("blip.db"), Store::Mode::read_write);
+    std::vector<int64_t> ids;
+    for (int probe = 0; probe < kProbes; ++probe) ids.push_back(store.register_probe(probe_named(fmt::format("probe-{}", probe))));
+    for (int minute = 0; minute < kHours * 60; ++minute) {
+      for (int64_t id : ids) store.add_sample(id, up_at(F + minute * kMinute));
+    }
+    int64_t outage_id = 0;
+    for (int hour = 0; hour < kHours; ++hour) {
+      const int64_t incident_start = F + hour * kHour + 5 * kSecond;
+      store.write_incident({hour + 1, incident_start, incident_start + 45 * kSecond});
+      for (int probe = 0; probe < kProbes; ++probe) {
+        OutageRow row;
+        row.id = ++outage_id;
+        row.probe_id = ids[static_cast<size_t>(probe)];
+        row.incident_id = hour + 1;
+        row.start_ms = incident_start + probe * 800;  // each a little after the one before
+        row.end_ms = row.start_ms + 40 * kSecond;
+        row.error = ErrorClass::timeout;
+        row.down_samples = 40;
+        row.end_reason = "recovered";
+        store.write_outage(row);
+      }
+    }
+    store.flush(to);
+  }
+  Store store(dir.file("blip.db"), Store::Mode::read_only);
+  const Report report = build_report(store, {F, to, to});
+  ASSERT_EQ(report.incidents.size(), static_cast<size_t>(kHours));
+  const PatternResult& incidents = report.incident_pattern;
+  EXPECT_EQ(incidents.outages_in_range, kHours) << "one start per incident, not one per outage";
+  ASSERT_TRUE(incidents.finding) << incidents.verdict;
+  EXPECT_EQ(incidents.finding->period_ms, kHour);
+  EXPECT_EQ(incidents.finding->in_cluster, kHours);
+  EXPECT_EQ(incidents.finding->outages, kHours);
+  EXPECT_TRUE(incidents.verdict.starts_with(
+      "incidents recur every 1h: 12 of 12 incidents began within 1s of +00:00:05 past the hour (p < 0.0001)"))
+      << incidents.verdict;
+  for (int probe = 0; probe < kProbes; ++probe) {
+    const PatternResult& own = report.probe_patterns.at(fmt::format("probe-{}", probe));
+    EXPECT_EQ(own.outages_in_range, kHours);
+    ASSERT_TRUE(own.finding) << own.verdict;
+    EXPECT_DOUBLE_EQ(own.finding->phase_ms, 5'000.0 + probe * 800);
+  }
+  for (int hour = 0; hour < 24; ++hour) {
+    EXPECT_EQ(report.hour_of_week.bins[2][static_cast<size_t>(hour)], hour < kHours ? kProbes : 0) << hour;
+  }
+  EXPECT_EQ(report.hour_of_week.total(), kHours * kProbes);
 }
 
 }  // namespace

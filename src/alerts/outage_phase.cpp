@@ -34,9 +34,14 @@ OutagePhaseTracker::Observation OutagePhaseTracker::opened(const std::string& pr
     found_.erase(probe);
     return observation;
   }
+  // The report's finding, word for word; this outage is counted in it only if it falls in its window.
   const PeriodFinding& finding = *result.finding;
-  observation.phase_text = fmt::format("{} outage at about {} (every {})", ordinal(finding.in_cluster),
-                                       finding.phase_words, period_name(finding.period_ms));
+  observation.phase_text =
+      in_cluster_window(finding, start_ms)
+          ? fmt::format("{} outage at about {} (every {})", ordinal(finding.in_cluster), finding.phase_words,
+                        period_name(finding.period_ms))
+          : fmt::format("outside the pattern: outages recur every {} at about {}", period_name(finding.period_ms),
+                        finding.phase_words);
   if (found_.insert(probe).second) observation.newly_found = fmt::format("{}: {}", probe, result.verdict);
   return observation;
 }

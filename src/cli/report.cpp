@@ -64,11 +64,6 @@ std::string incident_chain(const Incident& incident) {
   return chain;
 }
 
-std::string hour_strip(const HourOfDayHistogram& histogram) {
-  return fmt::format("Outage starts by hour of the day (UTC)\n  |{}|\n  00    06    12    18   23\n",
-                     block_bars(histogram.bins));
-}
-
 // The start time in the --tz zone as an extra column, or nothing.
 std::string local_column(int64_t wall_ms, const std::string& zone) {
   return zone.empty() ? "" : fmt::format("{:<28}  ", format_local(wall_ms, zone));
@@ -178,7 +173,7 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
   print_jobs(out, report);
   out << report.outage_starts.render("Outage starts by minute of the hour (UTC)") << '\n';
   out << report.down_seconds.render("Down seconds by minute of the hour (UTC)") << '\n';
-  out << hour_strip(report.hour_of_day) << '\n';
+  out << report.hour_of_week.render("Outage starts by day of the week and hour (UTC)") << '\n';
   out << "Pattern\n";
   out << fmt::format("  all incidents: {}\n", report.incident_pattern.verdict);
   for (const auto& [probe, pattern] : report.probe_patterns) {

@@ -501,6 +501,10 @@ json operator_blip_object(const FeedView& view, const Page& page) {
                         {"outages", timeline_rows(month.outages)},
                         {"brownouts", timeline_rows(month.brownouts)}}},
           {"minute_of_hour", {{"from", time_json(month.range.from_ms)}, {"outage_starts", month.outage_starts.bins}}},
+          {"hour_of_week",
+           {{"from", time_json(month.range.from_ms)},
+            {"days", DayOfWeekHourHistogram::kDayNames},
+            {"outage_starts", month.hour_of_week.bins}}},
           {"pattern", {{"incidents", pattern_json(month.incident_pattern, false)}, {"probes", patterns}}}};
 }
 
@@ -514,6 +518,8 @@ json public_pattern_json(const PatternResult& pattern) {
                {"period_ms", found.period_ms},
                {"phase_ms", found.phase_ms},
                {"phase", found.phase_words},
+               {"window_ms", found.window_ms},
+               {"within_ms", found.within_ms},
                {"spread_ms", found.spread_ms},
                {"share", found.share},
                {"in_cluster", found.in_cluster},
@@ -526,9 +532,9 @@ json public_pattern_json(const PatternResult& pattern) {
 // summary.json's `blip` object for the public face. Built field by field from
 // what is chosen to be public (a new field is private until someone adds it
 // here): component names and states, uptime, the day strip, the timeline,
-// incidents with their times and components, the minute-of-hour strip and
-// finding. Never a probe's target, an error's detail, job output, a blind
-// window's reason, or blip's version and start.
+// incidents with their times and components, the minute-of-hour strip, the
+// day-of-week × hour grid and the finding. Never a probe's target, an error's
+// detail, job output, a blind window's reason, or blip's version and start.
 json public_blip_object(const FeedView& view, const Page& page) {
   const FeedHistory& history = view.history;
   const Report& month = history.month;
@@ -605,6 +611,11 @@ json public_blip_object(const FeedView& view, const Page& page) {
                         {"outages", timeline_rows(month.outages, details)},
                         {"brownouts", timeline_rows(month.brownouts, false)}}},
           {"minute_of_hour", {{"from", time_json(month.range.from_ms)}, {"outage_starts", month.outage_starts.bins}}},
+          // Plain counts of outage starts per weekday and hour: no probe in them.
+          {"hour_of_week",
+           {{"from", time_json(month.range.from_ms)},
+            {"days", DayOfWeekHourHistogram::kDayNames},
+            {"outage_starts", month.hour_of_week.bins}}},
           {"pattern", {{"incidents", public_pattern_json(month.incident_pattern)}, {"components", patterns}}}};
 }
 

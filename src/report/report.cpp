@@ -191,6 +191,7 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
   report.blind = data.blind;
 
   int64_t first_data_ms = range.to_ms;
+  std::map<std::string, int64_t> first_data_by_probe;
   std::map<std::string, std::vector<int64_t>> starts_by_probe;
   for (const std::string& probe : data.probes) {
     RollupTotals totals = totals_of(probe, range.from_ms, range.to_ms);
@@ -200,6 +201,7 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
     summary.samples = totals.samples;
     const int64_t first = std::max(range.from_ms, totals.first_sample_ms);
     first_data_ms = std::min(first_data_ms, first);
+    first_data_by_probe[probe] = first;
     // Minutes with samples already leave out the time blip was not running.
     summary.observed_ms = std::max<int64_t>(
         0, std::min(totals.minutes * 60'000, range.to_ms - first - blind_overlap(report.blind, first, range.to_ms)));
@@ -227,6 +229,7 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
     if (outage.start_ms >= range.from_ms) {
       report.outage_starts.add(outage.start_ms);
       report.hour_of_day.add(outage.start_ms);
+      report.hour_of_week.add(outage.start_ms);
       starts_by_probe[outage.probe].push_back(outage.start_ms);
     }
     // Spread each outage's down time over the minutes it covered.
@@ -247,19 +250,27 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
   std::vector<int64_t> incident_starts;
   for (const Incident& incident : report.incidents) incident_starts.push_back(incident.start_ms);
 
-  auto pattern_for = [&](const std::vector<int64_t>& starts, int64_t observed_ms) {
+  // Observed from the first sample (of any probe, or of the probe) to the range's end, less blind windows.
+  std::vector<std::pair<int64_t, int64_t>> blind;
+  for (const BlindWindow& window : report.blind) blind.emplace_back(window.start_ms, window.end_ms);
+  auto pattern_for = [&](const std::vector<int64_t>& starts, int64_t from_ms, int64_t observed_ms, const char* noun) {
     PatternInput input;
     input.start_ms = starts;
     input.observed_ms = observed_ms;
-    input.range_start_ms = first_data_ms;
+    input.range_start_ms = from_ms;
     input.range_end_ms = range.to_ms;
+    input.blind_ms = blind;
+    input.noun = noun;
     return find_period(input, forced_period_ms);
   };
   const int64_t observed_all =
       std::max<int64_t>(0, range.to_ms - first_data_ms - blind_overlap(report.blind, first_data_ms, range.to_ms));
-  report.incident_pattern = pattern_for(incident_starts, observed_all);
+  report.incident_pattern = pattern_for(incident_starts, first_data_ms, observed_all, "incident");
   for (const ProbeSummary& summary : report.summaries) {
-    report.probe_patterns[summary.probe] = pattern_for(starts_by_probe[summary.probe], summary.observed_ms);
+    const auto first = first_data_by_probe.find(summary.probe);
+    report.probe_patterns[summary.probe] =
+        pattern_for(starts_by_probe[summary.probe], first != first_data_by_probe.end() ? first->second : first_data_ms,
+                    summary.observed_ms, "outage");
   }
   return report;
 }

@@ -14,13 +14,18 @@ nlohmann::json finding_json(const PeriodFinding& finding) {
           {"period_ms", finding.period_ms},
           {"phase_ms", finding.phase_ms},
           {"phase", finding.phase_words},
+          {"window_start_ms", finding.window_start_ms},
+          {"window_ms", finding.window_ms},
+          {"within_ms", finding.within_ms},
           {"spread_ms", finding.spread_ms},
           {"share", finding.share},
           {"in_cluster", finding.in_cluster},
           {"outages", finding.outages},
           {"cycles", finding.cycles},
+          {"mean_resultant_length", finding.mean_resultant_length},
           {"rayleigh_z", finding.rayleigh_z},
           {"p_value", finding.p_value},
+          {"p_method", finding.p_method},
           {"significant", finding.significant},
           {"words", finding.words}};
 }
@@ -142,6 +147,7 @@ nlohmann::json report_json(const Report& report) {
   json["minute_of_hour"] = {{"outage_starts", report.outage_starts.bins},
                             {"down_seconds", report.down_seconds.bins}};
   json["hour_of_day"] = {{"outage_starts", report.hour_of_day.bins}};
+  json["hour_of_week"] = {{"days", DayOfWeekHourHistogram::kDayNames}, {"outage_starts", report.hour_of_week.bins}};
   json["pattern"] = {{"incidents", pattern_json(report.incident_pattern)}, {"probes", nlohmann::json::object()}};
   for (const auto& [probe, pattern] : report.probe_patterns) json["pattern"]["probes"][probe] = pattern_json(pattern);
   json["jobs"] = nlohmann::json::array();

@@ -96,6 +96,8 @@ struct Report {
   MinuteOfHourHistogram outage_starts;
   MinuteOfHourHistogram down_seconds;
   HourOfDayHistogram hour_of_day;
+  DayOfWeekHourHistogram hour_of_week;
+  // Over incidents: the outages of several probes that went down together count once.
   PatternResult incident_pattern;
   std::map<std::string, PatternResult> probe_patterns;
   std::vector<JobSummary> jobs;

@@ -249,7 +249,6 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
     log_warn("job: forecast job={} text={}", slots[index]->name, text);
     alerts->notify(alert_events.job_forecast(*slots[index], text, wall_now_ms()));
   });
-  pings.set_jobs(job_tokens(configs));
   pings.set_wake([this] { pings_ready.send(); });
   pings_ready.send();  // any that came before the loop was ready
 
@@ -276,6 +275,7 @@ void Daemon::Parts::listen() {
         "--listen off: jobs report in through the listener's /ping/<token>; give it an address");
   }
   if (!settings.listen && !settings.public_listen) return;
+  pings.set_jobs(job_tokens(configs));  // before the first check-in can come
   feed.emplace(configs, loaded.page, board, settings.db_path);
   try {
     if (settings.listen) {

@@ -10,7 +10,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "blip/analysis/outage_tracker.hpp"
 #include "blip/config/config.hpp"
 #include "blip/core/sample.hpp"
 #include "blip/store/rows.hpp"

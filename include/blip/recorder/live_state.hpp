@@ -14,7 +14,7 @@
 #include "blip/config/config.hpp"
 #include "blip/core/metric_histogram.hpp"
 #include "blip/core/sample.hpp"
-#include "blip/store/store_writer.hpp"
+#include "blip/store/rows.hpp"
 
 namespace blip {
 

@@ -2,6 +2,24 @@
 
 namespace blip {
 
+std::string_view to_string(ConfirmedState state) {
+  switch (state) {
+    case ConfirmedState::up:
+      return "up";
+    case ConfirmedState::degraded:
+      return "degraded";
+    case ConfirmedState::down:
+      return "down";
+  }
+  return "up";
+}
+
+ConfirmedState ProbeLiveState::confirmed() const {
+  if (open_outage) return ConfirmedState::down;
+  if (open_brownout_start_ms) return ConfirmedState::degraded;
+  return ConfirmedState::up;
+}
+
 void ProbeLiveState::observe(const Sample& sample) {
   last_sample = sample;
   ++samples_by_status[static_cast<size_t>(sample.status)];

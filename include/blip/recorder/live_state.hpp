@@ -30,6 +30,12 @@ struct JobLiveState {
   std::optional<JobRunRow> last_run;  // the last that ended
 };
 
+// A probe's state as its outages and brownouts confirm it (one failed sample opens
+// nothing): what the page, the documents and /metrics show. The numbers are
+// blip_probe_state's.
+enum class ConfirmedState { up = 0, degraded = 1, down = 2 };
+std::string_view to_string(ConfirmedState state);
+
 // What the loop knows about one probe right now.
 struct ProbeLiveState {
   std::optional<Sample> last_sample;
@@ -49,6 +55,7 @@ struct ProbeLiveState {
   bool in_maintenance = false;      // a maintenance window covers it now
 
   void observe(const Sample& sample);
+  ConfirmedState confirmed() const;
 };
 
 // Alerts sent, failed, … by kind, for /metrics.

@@ -74,6 +74,9 @@ class StoreWriter : public RecordSink {
       return incidents.empty() && outages.empty() && blind_windows.empty() && job_runs.empty() && new_probes.empty();
     }
   };
+  // Queues a row (never dropped) and wakes the thread: rows are written at once.
+  template <typename Row>
+  void queue_row(std::vector<Row> Queue::*rows, const Row& row);
   void run();
   // One write of `batch`; false (and the reason logged) if it failed.
   bool write(WriteBatch& batch);

@@ -3,15 +3,8 @@
 namespace blip {
 
 std::string_view to_string(ConfirmedState state) {
-  switch (state) {
-    case ConfirmedState::up:
-      return "up";
-    case ConfirmedState::degraded:
-      return "degraded";
-    case ConfirmedState::down:
-      return "down";
-  }
-  return "up";
+  constexpr std::array<std::string_view, 3> kNames{"up", "degraded", "down"};
+  return kNames[static_cast<size_t>(state)];
 }
 
 ConfirmedState ProbeLiveState::confirmed() const {

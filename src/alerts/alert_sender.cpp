@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "blip/adapters/curl_easy.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/logging.hpp"
 
@@ -63,16 +64,8 @@ struct AlertSender::Target {
 };
 
 struct AlertSender::Message {
-  Message() : easy(curl_easy_init()) {}
-  ~Message() {
-    curl_easy_cleanup(easy);
-    curl_slist_free_all(headers);
-  }
-  Message(const Message&) = delete;
-  Message& operator=(const Message&) = delete;
-
-  CURL* easy;
-  curl_slist* headers = nullptr;
+  CurlList headers;  // the handle's CURLOPT_HTTPHEADER
+  CurlEasy easy;
   AlertRequest request;
   Label label;
   std::string alert_name;
@@ -138,7 +131,7 @@ void AlertSender::send(const AlertConfig& alert, AlertRequest request, Label lab
   message->sequence = next_sequence_++;
   message->queued_ms = mono_now_ms();
   message->not_before_ms = message->queued_ms;
-  if (stopping_ || !message->easy) {
+  if (stopping_ || !message->easy.get()) {
     settle(std::move(message), AlertResult::dropped, 0,
            stopping_ ? "stopping" : "curl_easy_init failed");
     return;
@@ -200,21 +193,18 @@ void AlertSender::pump_pass() {
 void AlertSender::start(std::unique_ptr<Message> owned) {
   Message* message = owned.get();
   ++message->attempts;
-  CURL* easy = message->easy;
+  CURL* easy = message->easy.get();
   curl_easy_reset(easy);
-  curl_slist_free_all(message->headers);
-  message->headers = nullptr;
-  for (const std::string& header : message->request.headers) {
-    message->headers = curl_slist_append(message->headers, header.c_str());
-  }
+  message->headers.clear();
+  for (const std::string& header : message->request.headers) message->headers.append(header);
   // "Expect: 100-continue" would cost a round trip (or a second) on bodies over 1 KiB.
-  message->headers = curl_slist_append(message->headers, "Expect:");
+  message->headers.append("Expect:");
   curl_easy_setopt(easy, CURLOPT_URL, message->request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_POST, 1L);
   curl_easy_setopt(easy, CURLOPT_POSTFIELDS, message->request.body.data());
   curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                    static_cast<curl_off_t>(message->request.body.size()));
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, message->headers);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, message->headers.get());
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(message->timeout_ms));
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   // Names are resolved on curl's resolver thread (AsynchDNS, see
@@ -237,7 +227,7 @@ void AlertSender::finished(Message* raw, CURLcode code) {
   --message->target->in_flight;
   --in_flight_count_;
   long status = 0;
-  if (code == CURLE_OK) curl_easy_getinfo(message->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (code == CURLE_OK) curl_easy_getinfo(message->easy.get(), CURLINFO_RESPONSE_CODE, &status);
 
   if (code == CURLE_OK && status >= 200 && status < 300) {
     settle(std::move(message), AlertResult::sent, status, "");
@@ -315,7 +305,7 @@ void AlertSender::stop(int64_t grace_ms, std::function<void()> done) {
 
 void AlertSender::abandon_all() {
   for (auto& [raw, message] : in_flight_) {
-    curl_.remove(message->easy);
+    curl_.remove(message->easy.get());
     --message->target->in_flight;
   }
   in_flight_count_ = 0;
@@ -326,7 +316,7 @@ void AlertSender::abandon_all() {
 void AlertSender::finish_stop() {
   grace_.stop();
   for (auto& [raw, message] : in_flight_) {
-    curl_.remove(message->easy);
+    curl_.remove(message->easy.get());
     --message->target->in_flight;
     count(message->kind, AlertResult::dropped);
     log_outcome(*message, AlertResult::dropped, 0, "abandoned at shutdown");

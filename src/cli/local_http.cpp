@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <memory>
+#include "blip/adapters/curl_easy.hpp"
 
 namespace blip {
 
@@ -15,7 +15,7 @@ std::string feed_base_url(const std::string& listen) {
 }
 
 HttpAnswer http_request(const std::string& url, long timeout_ms, const std::string& post_body) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> easy(curl_easy_init(), curl_easy_cleanup);
+  CurlEasy easy;
   HttpAnswer answer;
   curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy.get(), CURLOPT_NOPROXY, "*");

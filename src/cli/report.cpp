@@ -10,6 +10,7 @@
 #include "blip/core/duration.hpp"
 #include "blip/report/report.hpp"
 #include "blip/report/report_json.hpp"
+#include "blip/store/store.hpp"
 
 namespace blip {
 namespace {

@@ -87,7 +87,7 @@ std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const Liv
   per_probe("blip_probe_state", "gauge",
             "The probe's confirmed state: 0 up, 1 degraded (in a brownout), 2 down (in an outage).",
             [](const ProbeLiveState& state, size_t) -> Value {
-              return state.open_outage ? 2.0 : state.open_brownout_start_ms ? 1.0 : 0.0;
+              return static_cast<double>(state.confirmed());
             });
   per_probe("blip_last_sample_timestamp_seconds", "gauge", "When the probe's last sample was sent, Unix time.",
             [](const ProbeLiveState& state, size_t) -> Value {

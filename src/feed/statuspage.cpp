@@ -195,10 +195,11 @@ class Page {
     component.name = config.shown_name();
     component.description = config.description;
     if (!component.description && !is_public()) component.description = fmt::format("{} {}", config.type, config.target_display);
-    component.status = live.in_maintenance           ? ComponentStatus::under_maintenance
-                       : live.open_outage            ? ComponentStatus::major_outage
-                       : live.open_brownout_start_ms ? ComponentStatus::degraded_performance
-                                                     : ComponentStatus::operational;
+    const ConfirmedState state = live.confirmed();
+    component.status = live.in_maintenance                 ? ComponentStatus::under_maintenance
+                       : state == ConfirmedState::down     ? ComponentStatus::major_outage
+                       : state == ConfirmedState::degraded ? ComponentStatus::degraded_performance
+                                                           : ComponentStatus::operational;
     auto first_seen = view_.history.first_seen_ms.find(config.name);
     component.created_ms = first_seen != view_.history.first_seen_ms.end()
                                ? std::min(first_seen->second, view_.live.started_wall_ms)
@@ -350,10 +351,10 @@ json uptime_json(const std::map<std::string, ProbeSummary>& summaries, const std
   return *found->second.uptime();
 }
 
+// As the documents name it: "unknown" before the probe's first sample.
 std::string_view probe_state(const ProbeLiveState& live) {
-  if (live.open_outage) return "down";
-  if (live.open_brownout_start_ms) return "degraded";
-  return live.last_sample ? "up" : "unknown";
+  const ConfirmedState state = live.confirmed();
+  return state == ConfirmedState::up && !live.last_sample ? "unknown" : to_string(state);
 }
 
 // What both faces show of a probe's past: uptime over 24 h, 7 and 30 days, when it

@@ -13,15 +13,16 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <optional>
 #include <string_view>
-#include <utility>
 #include <unordered_map>
+#include <utility>
 
+#include "blip/adapters/curl_easy.hpp"
 #include "blip/adapters/curl_uv.hpp"
 #include "blip/adapters/resolver.hpp"
 #include "blip/core/clock.hpp"
@@ -163,7 +164,7 @@ class HttpProbe final : public Probe {
         curl_(*context.curl),
         resolver_(*context.resolver) {
     for (const auto& [name, value] : settings_.headers) {
-      headers_ = curl_slist_append(headers_, fmt::format("{}: {}", name, value).c_str());
+      headers_.append(fmt::format("{}: {}", name, value));
     }
     // The URL's own user info becomes the credentials (unless the probe names
     // them), so that the URL of each hop carries none.
@@ -182,7 +183,6 @@ class HttpProbe final : public Probe {
   }
   ~HttpProbe() override {
     for (auto& [id, attempt] : attempts_) forget(*attempt);
-    curl_slist_free_all(headers_);
   }
 
   void start(AttemptId id, ProbeDone done) override {
@@ -202,14 +202,8 @@ class HttpProbe final : public Probe {
  private:
   struct Attempt {
     Attempt(int64_t max_body, bool keep, bool follow)
-        : easy(curl_easy_init()), body_limit(max_body), keep_body(keep), follow_redirects(follow) {}
-    ~Attempt() {
-      curl_easy_cleanup(easy);
-      curl_slist_free_all(resolve);
-    }
-    Attempt(const Attempt&) = delete;
-    Attempt& operator=(const Attempt&) = delete;
-    CURL* easy;
+        : body_limit(max_body), keep_body(keep), follow_redirects(follow) {}
+    CurlEasy easy;
     ProbeDone done;
     int64_t started_us = 0;
     Hop hop;                      // the request under way
@@ -217,7 +211,7 @@ class HttpProbe final : public Probe {
     Phases finished_hops;         // summed over the hops before this one, lookups included
     Resolver::Ticket lookup = 0;  // while resolving
     int64_t lookup_us = 0;        // this hop's lookup
-    curl_slist* resolve = nullptr;  // host:port:address for curl
+    CurlList resolve;             // host:port:address for curl
     bool transferring = false;
     int64_t body_limit;
     bool keep_body;
@@ -262,7 +256,7 @@ class HttpProbe final : public Probe {
       attempt->headers_ended = true;
       // What curl's CURLINFO_REDIRECT_URL will say once the transfer is done: a 3xx with a Location.
       long status = 0;
-      curl_easy_getinfo(attempt->easy, CURLINFO_RESPONSE_CODE, &status);
+      curl_easy_getinfo(attempt->easy.get(), CURLINFO_RESPONSE_CODE, &status);
       attempt->redirecting = attempt->has_location && status >= 300 && status <= 399;
     }
     return size * count;
@@ -280,9 +274,9 @@ class HttpProbe final : public Probe {
   static int on_connected(void* user, char*, char*, int, int) {
     auto* attempt = static_cast<Attempt*>(user);
     long new_connections = 0;
-    curl_easy_getinfo(attempt->easy, CURLINFO_NUM_CONNECTS, &new_connections);
+    curl_easy_getinfo(attempt->easy.get(), CURLINFO_NUM_CONNECTS, &new_connections);
     if (new_connections > 0 || attempt->read_chain) {
-      if (auto expiry = peer_chain_expiry_ms(attempt->easy)) {
+      if (auto expiry = peer_chain_expiry_ms(attempt->easy.get())) {
         attempt->cert_expiry_ms = attempt->cert_expiry_ms ? std::min(*attempt->cert_expiry_ms, *expiry) : *expiry;
       }
     }
@@ -295,8 +289,7 @@ class HttpProbe final : public Probe {
   void begin_hop(AttemptId id, Attempt& attempt, Hop hop) {
     attempt.hop = std::move(hop);
     attempt.lookup_us = 0;
-    curl_slist_free_all(attempt.resolve);
-    attempt.resolve = nullptr;
+    attempt.resolve.clear();
     if (attempt.hop.host.empty() || Resolver::is_numeric(attempt.hop.host)) return transfer(id, attempt);
     const int64_t hop_started_us = mono_now_us();
     const int64_t limit_ms =
@@ -312,9 +305,8 @@ class HttpProbe final : public Probe {
             return finish(id, ProbeResult::failure(ErrorClass::dns, error, phases));
           }
           const bool v6 = address.find(':') != std::string::npos;
-          resolved.resolve = curl_slist_append(
-              nullptr, fmt::format("{}:{}:{}", resolved.hop.host, resolved.hop.port, v6 ? "[" + address + "]" : address)
-                           .c_str());
+          resolved.resolve.append(fmt::format("{}:{}:{}", resolved.hop.host, resolved.hop.port,
+                                              v6 ? "[" + address + "]" : address));
           transfer(id, resolved);
         });
   }
@@ -328,10 +320,10 @@ class HttpProbe final : public Probe {
     attempt.body_bytes = 0;
     attempt.socket_errno = 0;
     attempt.error[0] = '\0';
-    curl_easy_reset(attempt.easy);  // keeps the multi handle's connections and caches
-    configure(attempt.easy, attempt);
+    curl_easy_reset(attempt.easy.get());  // keeps the multi handle's connections and caches
+    configure(attempt.easy.get(), attempt);
     attempt.transferring = true;
-    curl_.add(attempt.easy, [this, id](CURLcode code) {
+    curl_.add(attempt.easy.get(), [this, id](CURLcode code) {
       auto found = attempts_.find(id);
       if (found == attempts_.end()) return;
       found->second->transferring = false;
@@ -343,7 +335,8 @@ class HttpProbe final : public Probe {
   void answered(AttemptId id, CURLcode code, Attempt& attempt) {
     char* location = nullptr;
     if (!settings_.follow_redirects || code != CURLE_OK || !attempt.headers_ended ||
-        curl_easy_getinfo(attempt.easy, CURLINFO_REDIRECT_URL, &location) != CURLE_OK || !location) {
+        curl_easy_getinfo(attempt.easy.get(), CURLINFO_REDIRECT_URL, &location) != CURLE_OK ||
+        !location) {
       return finish(id, evaluate(code, attempt));
     }
     if (attempt.redirects == kMaxRedirects) {
@@ -366,7 +359,7 @@ class HttpProbe final : public Probe {
 
   void forget(Attempt& attempt) noexcept {
     if (attempt.lookup) resolver_.cancel(attempt.lookup);
-    if (attempt.transferring) curl_.remove(attempt.easy);
+    if (attempt.transferring) curl_.remove(attempt.easy.get());
   }
 
   void finish(AttemptId id, ProbeResult result) {
@@ -379,7 +372,7 @@ class HttpProbe final : public Probe {
   void configure(CURL* easy, Attempt& attempt) const {
     curl_easy_setopt(easy, CURLOPT_URL, attempt.hop.url.c_str());
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    if (attempt.resolve) curl_easy_setopt(easy, CURLOPT_RESOLVE, attempt.resolve);
+    if (attempt.resolve.get()) curl_easy_setopt(easy, CURLOPT_RESOLVE, attempt.resolve.get());
     // A proxy named by the environment is still resolved by curl's thread:
     // removing such a transfer must not wait for that lookup to end.
     curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
@@ -401,7 +394,7 @@ class HttpProbe final : public Probe {
     // What the probe's own origin is trusted with goes nowhere else, not even
     // to the same host over plain http.
     const bool own_origin = attempt.hop.same_origin(first_hop_);
-    if (own_origin && headers_) curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_);
+    if (own_origin && headers_.get()) curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_.get());
     if (own_origin && credentials_) {
       curl_easy_setopt(easy, CURLOPT_USERNAME, credentials_->first.c_str());
       curl_easy_setopt(easy, CURLOPT_PASSWORD, credentials_->second.c_str());
@@ -437,11 +430,11 @@ class HttpProbe final : public Probe {
   // duration, and blip's lookup before it. An attempt's phases are the sums over its hops.
   static Phases hop_phases(const Attempt& attempt) {
     curl_off_t resolved = 0, connected = 0, handshaken = 0, pretransfer = 0, first_byte = 0;
-    curl_easy_getinfo(attempt.easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved);
-    curl_easy_getinfo(attempt.easy, CURLINFO_CONNECT_TIME_T, &connected);
-    curl_easy_getinfo(attempt.easy, CURLINFO_APPCONNECT_TIME_T, &handshaken);
-    curl_easy_getinfo(attempt.easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-    curl_easy_getinfo(attempt.easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
+    curl_easy_getinfo(attempt.easy.get(), CURLINFO_NAMELOOKUP_TIME_T, &resolved);
+    curl_easy_getinfo(attempt.easy.get(), CURLINFO_CONNECT_TIME_T, &connected);
+    curl_easy_getinfo(attempt.easy.get(), CURLINFO_APPCONNECT_TIME_T, &handshaken);
+    curl_easy_getinfo(attempt.easy.get(), CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+    curl_easy_getinfo(attempt.easy.get(), CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
     Phases phases;
     phases.dns_us = attempt.lookup_us + resolved;
     phases.connect_us = connected > resolved ? connected - resolved : 0;
@@ -456,7 +449,7 @@ class HttpProbe final : public Probe {
       last_cert_expiry_ms_ = attempt.cert_expiry_ms;
     } else if (code == CURLE_OK && settings_.reuse_connection) {
       long new_connections = 0;
-      curl_easy_getinfo(attempt.easy, CURLINFO_NUM_CONNECTS, &new_connections);
+      curl_easy_getinfo(attempt.easy.get(), CURLINFO_NUM_CONNECTS, &new_connections);
       if (new_connections == 0) attempt.cert_expiry_ms = last_cert_expiry_ms_;  // the same handshake as before
     }
     result.cert_expiry_ms = attempt.cert_expiry_ms;
@@ -501,7 +494,7 @@ class HttpProbe final : public Probe {
       return ProbeResult::failure(ErrorClass::reset, "connection closed in the middle of the response headers", phases);
     }
     long status = 0;
-    curl_easy_getinfo(attempt.easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(attempt.easy.get(), CURLINFO_RESPONSE_CODE, &status);
     bool expected = false;
     for (const StatusRange& range : settings_.expect_status) {
       expected = expected || (status >= range.first && status <= range.last);
@@ -521,7 +514,7 @@ class HttpProbe final : public Probe {
   Hop first_hop_;  // the configured URL, without its user info; its origin is the probe's own
   // From username/password, or else the URL's user info: sent only to the probe's own origin.
   std::optional<std::pair<std::string, std::string>> credentials_;
-  curl_slist* headers_ = nullptr;  // sent only to the probe's own origin
+  CurlList headers_;                            // sent only to the probe's own origin
   std::optional<int64_t> last_cert_expiry_ms_;  // of the last handshake seen, for a reused connection
   std::unordered_map<AttemptId, std::unique_ptr<Attempt>> attempts_;
 };

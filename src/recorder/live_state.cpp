@@ -2,6 +2,17 @@
 
 namespace blip {
 
+std::string_view to_string(ConfirmedState state) {
+  constexpr std::array<std::string_view, 3> kNames{"up", "degraded", "down"};
+  return kNames[static_cast<size_t>(state)];
+}
+
+ConfirmedState ProbeLiveState::confirmed() const {
+  if (open_outage) return ConfirmedState::down;
+  if (open_brownout_start_ms) return ConfirmedState::degraded;
+  return ConfirmedState::up;
+}
+
 void ProbeLiveState::observe(const Sample& sample) {
   last_sample = sample;
   ++samples_by_status[static_cast<size_t>(sample.status)];

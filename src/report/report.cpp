@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "blip/store/store.hpp"
 
 namespace blip {
 namespace {

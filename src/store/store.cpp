@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1116,8 +1117,6 @@ std::vector<RollupTotals> Store::rollup_totals_by(const std::string& probe, int6
   }
   return buckets;
 }
-
-std::string_view to_string(OutageKind kind) { return kind == OutageKind::outage ? "outage" : "brownout"; }
 
 namespace {
 

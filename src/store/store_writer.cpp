@@ -82,36 +82,20 @@ int64_t StoreWriter::add_probe(const ProbeConfig& config) {
   return id;
 }
 
-void StoreWriter::write_outage(const OutageRow& row) {
+template <typename Row>
+void StoreWriter::queue_row(std::vector<Row> Queue::*rows, const Row& row) {
   {
     std::lock_guard lock(mutex_);
-    queue_.outages.push_back(row);
+    (queue_.*rows).push_back(row);
   }
   wake_.notify_one();
 }
 
-void StoreWriter::write_job_run(const JobRunRow& row) {
-  {
-    std::lock_guard lock(mutex_);
-    queue_.job_runs.push_back(row);
-  }
-  wake_.notify_one();
-}
-
-void StoreWriter::write_incident(const IncidentRow& row) {
-  {
-    std::lock_guard lock(mutex_);
-    queue_.incidents.push_back(row);
-  }
-  wake_.notify_one();
-}
-
+void StoreWriter::write_outage(const OutageRow& row) { queue_row(&Queue::outages, row); }
+void StoreWriter::write_job_run(const JobRunRow& row) { queue_row(&Queue::job_runs, row); }
+void StoreWriter::write_incident(const IncidentRow& row) { queue_row(&Queue::incidents, row); }
 void StoreWriter::add_blind_window(const BlindWindow& window) {
-  {
-    std::lock_guard lock(mutex_);
-    queue_.blind_windows.push_back(window);
-  }
-  wake_.notify_one();
+  queue_row(&Queue::blind_windows, window);
 }
 
 void StoreWriter::flush(int64_t now_ms) {

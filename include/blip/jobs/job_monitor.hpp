@@ -12,7 +12,7 @@
 #include "blip/core/loop.hpp"
 #include "blip/core/sample.hpp"
 #include "blip/recorder/live_state.hpp"
-#include "blip/store/store.hpp"
+#include "blip/store/rows.hpp"
 
 namespace blip {
 

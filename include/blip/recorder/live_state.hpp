@@ -14,7 +14,7 @@
 #include "blip/config/config.hpp"
 #include "blip/core/metric_histogram.hpp"
 #include "blip/core/sample.hpp"
-#include "blip/store/store_writer.hpp"
+#include "blip/store/rows.hpp"
 
 namespace blip {
 
@@ -29,6 +29,12 @@ struct JobLiveState {
   std::optional<int64_t> running_since_ms;
   std::optional<JobRunRow> last_run;  // the last that ended
 };
+
+// A probe's state as its outages and brownouts confirm it (one failed sample opens
+// nothing): what the page, the documents and /metrics show. The numbers are
+// blip_probe_state's.
+enum class ConfirmedState { up = 0, degraded = 1, down = 2 };
+std::string_view to_string(ConfirmedState state);
 
 // What the loop knows about one probe right now.
 struct ProbeLiveState {
@@ -49,6 +55,7 @@ struct ProbeLiveState {
   bool in_maintenance = false;      // a maintenance window covers it now
 
   void observe(const Sample& sample);
+  ConfirmedState confirmed() const;
 };
 
 // Alerts sent, failed, … by kind, for /metrics.

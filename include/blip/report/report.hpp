@@ -9,13 +9,16 @@
 #include "blip/analysis/histogram.hpp"
 #include "blip/analysis/pattern.hpp"
 #include "blip/analysis/run_trend.hpp"
-#include "blip/store/store.hpp"
+#include "blip/config/config.hpp"
+#include "blip/store/rows.hpp"
 
 // The one report model: what happened in a range, computed from outages,
 // incidents, blind windows and per-minute rollups. `blip report` renders it
 // as a table, JSON or CSV; the status feed serves it.
 
 namespace blip {
+
+class Store;
 
 struct ReportRange {
   int64_t from_ms = 0;

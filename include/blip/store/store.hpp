@@ -1,6 +1,4 @@
 #pragma once
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -12,10 +10,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "blip/analysis/outage_tracker.hpp"
 #include "blip/config/config.hpp"
 #include "blip/core/sample.hpp"
+#include "blip/store/rows.hpp"
 #include "blip/store/sample_codec.hpp"
+
+struct sqlite3;
 
 namespace blip {
 
@@ -53,71 +53,6 @@ struct PruneCounts {
   PruneCounts& operator+=(const PruneCounts& other);
 };
 
-// Outages are runs of down samples; brownouts are runs of degraded ones.
-enum class OutageKind { outage, brownout };
-std::string_view to_string(OutageKind kind);
-
-struct OutageRecord {
-  int64_t id = 0;
-  OutageKind kind = OutageKind::outage;
-  std::optional<int64_t> incident_id;  // outages only
-  std::string probe;
-  int64_t start_ms = 0;
-  std::optional<int64_t> end_ms;  // none while still open
-  ErrorClass error = ErrorClass::none;
-  std::string detail;
-  int64_t down_samples = 0;
-  std::string end_reason;  // "recovered", "shutdown", "blip_stopped"
-  bool in_maintenance = false;  // began inside a maintenance window of its probe
-};
-
-// One outage or brownout as the recorder knows it, written as an upsert: writing
-// it again when it closes, or into a database recreated meanwhile, is safe.
-struct OutageRow {
-  int64_t id = 0;  // assigned by the recorder
-  int64_t probe_id = 0;
-  OutageKind kind = OutageKind::outage;
-  std::optional<int64_t> incident_id;  // outages only
-  int64_t start_ms = 0;
-  std::optional<int64_t> end_ms;
-  ErrorClass error = ErrorClass::none;
-  std::string detail;
-  int64_t down_samples = 0;
-  std::string end_reason;
-  bool in_maintenance = false;
-};
-struct IncidentRow {
-  int64_t id = 0;
-  int64_t start_ms = 0;
-  std::optional<int64_t> end_ms;
-};
-
-// One run of a job, as its pings told it; written as an upsert (at the start, again at the end).
-struct JobRunRow {
-  int64_t id = 0;  // assigned by the job monitor
-  int64_t probe_id = 0;
-  std::string rid;                 // the job's own run id (`?rid=`), empty when it sent none
-  std::optional<int64_t> start_ms;  // none when only the end was reported
-  std::optional<int64_t> end_ms;    // none while running (or never reported)
-  std::optional<int> exit_status;   // none for a plain /fail or while running
-  bool failed = false;
-  std::string output;  // the end ping's body: the last lines of the job's output, cleaned
-};
-struct JobRunRecord : JobRunRow {
-  std::string job;  // the job's name
-};
-
-// What SampleRecorder writes through: the Store itself (synchronously: the
-// history generator, tests) or the StoreWriter (its own thread: `blip run`).
-class RecordSink {
- public:
-  virtual ~RecordSink() = default;
-  virtual void add_sample(int64_t probe_id, const Sample& sample) = 0;
-  virtual void write_outage(const OutageRow& row) = 0;
-  virtual void write_incident(const IncidentRow& row) = 0;
-  virtual void write_job_run(const JobRunRow& row) = 0;
-};
-
 // Everything one write puts into the database, in one transaction.
 struct WriteBatch {
   std::vector<std::pair<int64_t, Sample>> samples;  // probe id, sample; each probe's in send order
@@ -126,33 +61,6 @@ struct WriteBatch {
   std::vector<BlindWindow> blind_windows;
   std::vector<JobRunRow> job_runs;
   int64_t alive_ms = 0;  // written as the "last known alive" mark
-};
-
-// One probe's samples of one minute, summarized; kept far longer than raw samples.
-struct Rollup {
-  int64_t minute_ms = 0;
-  int64_t count = 0;
-  int64_t down = 0;
-  int64_t degraded = 0;
-  int64_t p50_us = 0;  // latency percentiles of the answered samples
-  int64_t p95_us = 0;
-  int64_t max_us = 0;
-  int64_t first_ms = 0;  // send time of its first sample: a probe's first minute is only partly watched
-};
-// One probe's rollups over a range, added up in SQL.
-struct RollupTotals {
-  int64_t minutes = 0;  // minutes with at least one sample
-  int64_t first_minute_ms = 0;
-  int64_t last_minute_ms = 0;
-  int64_t samples = 0;
-  int64_t down = 0;
-  int64_t degraded = 0;
-  int64_t first_sample_ms = 0;  // the send time of the first sample
-};
-// What the store knows of one probe's outages, for counters that survive a restart.
-struct OutageTotals {
-  int64_t count = 0;
-  int64_t closed_ms = 0;  // the summed durations of the closed ones
 };
 
 // One percentile of a growing set of values, exact, in O(log n) an insert and

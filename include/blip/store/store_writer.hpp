@@ -12,7 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "blip/core/metric_histogram.hpp"
 #include "blip/store/store.hpp"
 
 namespace blip {
@@ -30,23 +29,6 @@ struct StoreWriterOptions {
 
 // What the daemon prunes at `now_ms` (StoreWriter, and tests that run its pruning).
 PruneCutoffs prune_cutoffs(int64_t now_ms, const StoreWriterOptions& options);
-
-// What the writer reports to the loop, for /healthz and /metrics.
-struct StoreHealth {
-  bool last_write_ok = true;
-  std::string last_error;
-  int64_t queued_samples = 0;
-  int64_t queued_bytes = 0;  // about: the samples and their details
-  int64_t queued_rows = 0;   // outages, incidents, blind windows
-  uint64_t dropped_samples = 0;
-  // How long what is queued now has waited since the last write that succeeded (0: nothing waits).
-  int64_t unwritten_for_ms = 0;
-  MetricHistogram write_seconds{kLatencyBuckets};
-  // At start-up the database was damaged and set aside (0: it was not); why, in SQLite's words.
-  int64_t set_aside_at_ms = 0;
-  std::string set_aside_reason;
-  uint64_t damaged_blocks = 0;  // sample blocks found damaged while writing, begun anew
-};
 
 // The one thread that touches the database while blip runs. The loop hands it
 // samples and rows through a bounded queue and never waits on the disk; the
@@ -92,6 +74,9 @@ class StoreWriter : public RecordSink {
       return incidents.empty() && outages.empty() && blind_windows.empty() && job_runs.empty() && new_probes.empty();
     }
   };
+  // Queues a row (never dropped) and wakes the thread: rows are written at once.
+  template <typename Row>
+  void queue_row(std::vector<Row> Queue::*rows, const Row& row);
   void run();
   // One write of `batch`; false (and the reason logged) if it failed.
   bool write(WriteBatch& batch);

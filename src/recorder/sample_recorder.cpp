@@ -6,15 +6,18 @@
 
 namespace blip {
 
-SampleRecorder::SampleRecorder(Store& store, RecordSink& sink, const std::vector<ProbeConfig>& configs,
-                               bool log_transitions)
+SampleRecorder::SampleRecorder(Store& store, RecordSink& sink,
+                               const std::vector<ComponentRef>& configs, bool log_transitions)
     : sink_(sink),
       log_transitions_(log_transitions),
       next_outage_id_(store.max_outage_id() + 1),
       next_incident_id_(store.max_incident_id() + 1) {
-  for (const ProbeConfig& config : configs) {
-    probes_.push_back({&config, store.register_probe(config), OutageTracker(config.confirm),
-                       OutageTracker(config.confirm, Status::degraded), std::nullopt, std::nullopt});
+  for (const ComponentRef& config : configs) {
+    const int64_t probe_id =
+        config.visit([&](const auto& probe_or_job) { return store.register_probe(probe_or_job); });
+    probes_.push_back({&*config, probe_id, OutageTracker(config->confirm),
+                       OutageTracker(config->confirm, Status::degraded), std::nullopt,
+                       std::nullopt});
   }
   // Counters that survive a restart: what the store already holds.
   const auto totals = store.outage_totals();
@@ -45,7 +48,7 @@ void SampleRecorder::record(size_t probe_index, const Sample& sample) {
   }
 }
 
-size_t SampleRecorder::add_probe(const ProbeConfig& config, int64_t probe_id) {
+size_t SampleRecorder::add_probe(const ComponentConfig& config, int64_t probe_id) {
   probes_.push_back({&config, probe_id, OutageTracker(config.confirm), OutageTracker(config.confirm, Status::degraded),
                      std::nullopt, std::nullopt});
   live_.emplace_back();

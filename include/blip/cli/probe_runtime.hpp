@@ -19,7 +19,7 @@ std::optional<LoadedConfig> load_config_or_report(const std::string& config_dir,
 // The loop and the probes built on it, torn down in the right order.
 struct ProbeRuntime {
   explicit ProbeRuntime(const std::vector<ProbeConfig>& configs);
-  // A probe added while running (a reload); `config` must outlive it. Null for a job.
+  // A probe added while running (a reload); `config` must outlive it.
   Probe* add(const ProbeConfig& config);
   EventLoop loop;
   CurlMultiUv curl{loop.get()};

@@ -18,14 +18,20 @@ namespace blip {
 // state. Samples of one probe must come in send order.
 class SampleRecorder {
  public:
-  // Registers the probes in `store` and numbers outages and incidents on from
-  // what it holds; writes through `sink` (a StoreWriter), or the store itself.
-  SampleRecorder(Store& store, RecordSink& sink, const std::vector<ProbeConfig>& configs, bool log_transitions = true);
+  // Registers the probes and jobs in `store` (numbered in this order) and
+  // numbers outages and incidents on from what it holds; writes through `sink`
+  // (a StoreWriter), or the store itself.
+  SampleRecorder(Store& store, RecordSink& sink, const std::vector<ComponentRef>& configs,
+                 bool log_transitions = true);
+  SampleRecorder(Store& store, RecordSink& sink, const std::vector<ProbeConfig>& configs,
+                 bool log_transitions = true)
+      : SampleRecorder(store, sink, std::vector<ComponentRef>(configs.begin(), configs.end()),
+                       log_transitions) {}
   SampleRecorder(Store& store, const std::vector<ProbeConfig>& configs, bool log_transitions = true)
       : SampleRecorder(store, store, configs, log_transitions) {}
   void record(size_t probe_index, const Sample& sample);
-  // A probe added while running (a reload), under its id in the store; returns its index.
-  size_t add_probe(const ProbeConfig& config, int64_t probe_id);
+  // A probe or job added while running (a reload), under its id in the store; returns its index.
+  size_t add_probe(const ComponentConfig& config, int64_t probe_id);
   // A probe removed while running: its open outage and brownout end at `end_ms`
   // with `end_reason`; it records nothing more.
   void remove_probe(size_t probe_index, int64_t end_ms, const std::string& end_reason);
@@ -36,7 +42,7 @@ class SampleRecorder {
   // What `blip run` adds to outages: whether one began in a maintenance window
   // (marked on its row), and who hears of each as it opens and closes (alerts).
   struct OutageHooks {
-    std::function<bool(const ProbeConfig&, int64_t start_ms)> in_maintenance;
+    std::function<bool(const ComponentConfig&, int64_t start_ms)> in_maintenance;
     std::function<void(size_t probe_index, const OutageRow& row)> changed;  // closed: end_ms is set
   };
   void set_outage_hooks(OutageHooks hooks) { hooks_ = std::move(hooks); }
@@ -50,7 +56,7 @@ class SampleRecorder {
 
  private:
   struct ProbeTracking {
-    const ProbeConfig* config;
+    const ComponentConfig* config;
     int64_t probe_id;
     OutageTracker outages;
     OutageTracker brownouts;

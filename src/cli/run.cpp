@@ -86,7 +86,7 @@ int run_daemon(const RunOptions& options) {
   const int64_t open_files_limit = raise_open_files_limit();
   auto loaded = load_config_or_report(options.config_dir, std::cerr);
   if (!loaded) return kExitUsage;
-  const std::vector<ProbeConfig>& configs = loaded->probes;
+  const std::vector<ComponentRef> configs = loaded->components();
   std::string problem;
   auto retain_ms = parse_duration_ms(options.retain, &problem);
   if (!retain_ms) {
@@ -141,21 +141,24 @@ int run_daemon(const RunOptions& options) {
     std::cerr << "--feed-request-timeout: " << (request_timeout_ms ? "must be at least 1s" : problem) << '\n';
     return kExitUsage;
   }
-  const bool has_jobs = std::any_of(configs.begin(), configs.end(), [](const ProbeConfig& c) { return c.type == "job"; });
-  if (has_jobs && !listen) {
+  if (!loaded->jobs.empty() && !listen) {
     std::cerr << "--listen off: jobs report in through the listener's /ping/<token>; give it an address\n";
     return kExitUsage;
   }
   // Jobs by name and token, for the listener (which never sees the configuration).
   PingInbox pings;
-  auto job_tokens = [](const std::vector<ProbeConfig>& probes) {
+  auto job_tokens = [](const std::vector<JobConfig>& jobs) {
     std::vector<std::pair<std::string, std::string>> tokens;
-    for (const ProbeConfig& probe : probes) {
-      if (const auto* job = std::get_if<JobSettings>(&probe.settings)) tokens.emplace_back(probe.name, job->token);
-    }
+    for (const JobConfig& job : jobs) tokens.emplace_back(job.name, job.settings.token);
     return tokens;
   };
-  pings.set_jobs(job_tokens(configs));
+  pings.set_jobs(job_tokens(loaded->jobs));
+  // What the feed shows of each probe and job.
+  auto common_parts = [](const std::vector<ComponentRef>& components) {
+    std::vector<ComponentConfig> parts;
+    for (const ComponentRef& component : components) parts.push_back(*component);
+    return parts;
+  };
   // The feed reads the store through its own connection and the loop only through
   // the board. It listens before the store opens, so a taken port changes nothing.
   SnapshotBoard board;
@@ -163,7 +166,7 @@ int run_daemon(const RunOptions& options) {
   std::optional<FeedServer> private_face;
   std::optional<FeedServer> public_face;
   if (listen || public_listen) {
-    feed.emplace(configs, loaded->page, board, options.db_path);
+    feed.emplace(common_parts(configs), loaded->page, board, options.db_path);
     FeedLimits limits;
     limits.max_connections = options.feed_max_connections;
     limits.max_connections_per_client = options.feed_max_connections_per_client;
@@ -206,7 +209,8 @@ int run_daemon(const RunOptions& options) {
   writer_options.retain_ms = *retain_ms;
   writer_options.retain_rollups_ms = *retain_rollups_ms;
   writer_options.max_queued_samples = 0;
-  for (const ProbeConfig& config : configs) writer_options.max_queued_samples += *queue_ms / config.interval_ms + 1;
+  for (const ComponentRef& config : configs)
+    writer_options.max_queued_samples += *queue_ms / config->interval_ms + 1;
   DeferredSink writer_sink;
   std::optional<StoreWriter> writer;  // built once the recorder has registered the probes
   std::optional<SampleRecorder> recorder;
@@ -222,8 +226,8 @@ int run_daemon(const RunOptions& options) {
   int64_t last_job_run_id = 0;
   try {
     for (size_t i = 0; i < configs.size(); ++i) {
-      if (configs[i].type != "job") continue;
-      for (JobRunRecord& run : store->job_runs(configs[i].name, 0, INT64_MAX, kJobHistoryRuns)) {
+      if (!configs[i].job()) continue;
+      for (JobRunRecord& run : store->job_runs(configs[i]->name, 0, INT64_MAX, kJobHistoryRuns)) {
         job_history[i].push_back(std::move(run));
       }
     }
@@ -232,22 +236,32 @@ int run_daemon(const RunOptions& options) {
     std::cerr << error.what() << '\n';
     return kExitUsage;
   }
-  std::vector<std::pair<int64_t, ProbeConfig>> registered;
+  std::vector<std::pair<int64_t, ComponentRef>> registered;
   const auto probe_ids = recorder->probe_ids();
   for (size_t i = 0; i < configs.size(); ++i) registered.emplace_back(probe_ids[i], configs[i]);
-  writer.emplace(std::move(store), options.db_path, std::move(registered), writer_options);
+  writer.emplace(std::move(store), options.db_path, registered, writer_options);
   writer_sink.target = &*writer;
   log_info("store: writer started queue_limit_samples={} (about {} MB)", writer_options.max_queued_samples,
            writer_options.max_queued_samples * 100 / 1'000'000);
-  ProbeRuntime runtime(configs);
-  // Probes by index (scheduler, recorder and runtime number them alike); a reload only
-  // appends, and a removed probe's slot stays empty. `active` is the configuration order.
-  std::deque<ProbeConfig> added_configs;  // stable addresses: probes keep references into them
-  std::vector<const ProbeConfig*> slots;
-  for (const ProbeConfig& config : configs) slots.push_back(&config);
+  ProbeRuntime runtime(loaded->probes);
+  // Probes and jobs by index (recorder, jobs and alerts number them alike); a reload only
+  // appends, and a removed one's slot stays empty. `active` is the configuration order.
+  // Those a reload adds, at stable addresses: the parts keep references into them.
+  std::deque<ProbeConfig> added_probes;
+  std::deque<JobConfig> added_jobs;
+  auto keep = [&](ComponentRef config) -> ComponentRef {
+    if (const ProbeConfig* probe = config.probe()) return added_probes.emplace_back(*probe);
+    return added_jobs.emplace_back(*config.job());
+  };
+  std::vector<ComponentRef> slots = configs;
+  // The scheduler and the runtime number only the probes: each one's slot.
+  std::vector<size_t> probe_slots;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].probe()) probe_slots.push_back(i);
+  }
   std::vector<size_t> active(configs.size());
   std::iota(active.begin(), active.end(), size_t{0});
-  auto active_configs = std::make_shared<const std::vector<ProbeConfig>>(configs);
+  auto active_configs = std::make_shared<const std::vector<ComponentConfig>>(common_parts(configs));
 
   // What the feed sees: a snapshot the loop publishes every second and after transitions.
   // Built once the recorder's sink exists (they feed it); the snapshot reads them when they do.
@@ -294,38 +308,42 @@ int run_daemon(const RunOptions& options) {
     recorder->record(index, sample);
     if (feed && recorder->transitions() != published_transitions) publish_soon.start(0);
   };
-  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes, record);
+  Scheduler scheduler(
+      runtime.loop.get(), loaded->probes, runtime.probes,
+      [&](size_t probe, const Sample& sample) { record(probe_slots[probe], sample); });
   jobs.emplace(runtime.loop.get(), *writer, last_job_run_id, record);
   for (size_t i = 0; i < configs.size(); ++i) {
-    if (configs[i].type == "job") jobs->add(i, configs[i], probe_ids[i], job_history[i], started_ms);
+    if (const JobConfig* job = configs[i].job())
+      jobs->add(i, *job, probe_ids[i], job_history[i], started_ms);
   }
   // Alerts: told of each outage as the recorder opens and closes it; held in maintenance windows.
-  auto config_named = [&](const std::string& name) -> const ProbeConfig* {
+  auto config_named = [&](const std::string& name) -> const ComponentConfig* {
     for (size_t index : active) {
-      if (slots[index]->name == name) return slots[index];
+      if (slots[index]->name == name) return &*slots[index];
     }
     return nullptr;
   };
   alerts.emplace(runtime.loop.get(), runtime.curl, loaded->alerts, [&](const AlertEvent& event) {
-    const ProbeConfig* config = config_named(event.probe);
+    const ComponentConfig* config = config_named(event.probe);
     return config && windows.active(*config, event.start_ms != 0 ? event.start_ms : event.at_ms).has_value();
   });
   OutagePhaseTracker phases;
   SampleRecorder::OutageHooks hooks;
-  hooks.in_maintenance = [&](const ProbeConfig& config, int64_t start_ms) {
+  hooks.in_maintenance = [&](const ComponentConfig& config, int64_t start_ms) {
     return windows.active(config, start_ms).has_value();
   };
-  auto event_of = [&](AlertEvent::Kind kind, const ProbeConfig& config) {
+  auto event_of = [&](AlertEvent::Kind kind, const ComponentConfig& config) {
     AlertEvent event;
     event.kind = kind;
     event.probe = config.name;
+    event.probe_kind = config.kind;
     event.probe_type = config.type;
     event.tags = config.tags;
     event.at_ms = wall_now_ms();
     return event;
   };
   hooks.changed = [&](size_t index, const OutageRow& row) {
-    const ProbeConfig& config = *slots[index];
+    const ComponentConfig& config = *slots[index];
     AlertEvent event =
         event_of(row.end_ms ? AlertEvent::Kind::outage_closed : AlertEvent::Kind::outage_opened, config);
     event.outage_id = row.id;
@@ -349,7 +367,7 @@ int run_daemon(const RunOptions& options) {
   };
   recorder->set_outage_hooks(std::move(hooks));
   jobs->set_forecast_sink([&](size_t index, const std::string& text) {
-    const ProbeConfig& config = *slots[index];
+    const ComponentConfig& config = *slots[index];
     AlertEvent event = event_of(AlertEvent::Kind::job_forecast, config);
     event.text = text;
     log_warn("job: forecast job={} text={}", config.name, text);
@@ -359,7 +377,7 @@ int run_daemon(const RunOptions& options) {
   AsyncWake pings_ready(runtime.loop.get(), [&] {
     for (auto& [name, ping] : pings.take()) {
       for (size_t index : active) {
-        if (slots[index]->name == name && slots[index]->type == "job") jobs->ping(index, ping);
+        if (slots[index]->name == name && slots[index].job()) jobs->ping(index, ping);
       }
     }
   });
@@ -423,33 +441,41 @@ int run_daemon(const RunOptions& options) {
                 next.errors.size() == 1 ? "" : "s", options.config_dir);
       return;
     }
-    const ProbeChanges changes = compare_probes(slots, next.probes);
+    const std::vector<ComponentRef> next_configs = next.components();
+    const ComponentChanges changes = compare_components(slots, next_configs);
     const int64_t now_ms = wall_now_ms();
     for (size_t index : changes.removed) {
       jobs->remove(index);
-      scheduler.remove(index);
+      if (auto probe = std::find(probe_slots.begin(), probe_slots.end(), index);
+          probe != probe_slots.end()) {
+        const auto scheduled = static_cast<size_t>(probe - probe_slots.begin());
+        scheduler.remove(scheduled);
+        runtime.probes[scheduled].reset();
+      }
       recorder->remove_probe(index, now_ms, "removed");
-      runtime.probes[index].reset();
-      slots[index] = nullptr;
+      slots[index] = {};
     }
     std::vector<size_t> order;
-    std::vector<ProbeConfig> running;
-    for (size_t i = 0; i < next.probes.size(); ++i) {
+    std::vector<ComponentRef> running;
+    for (size_t i = 0; i < next_configs.size(); ++i) {
       size_t index = changes.kept[i].value_or(slots.size());
       if (!changes.kept[i]) {
-        const ProbeConfig& config = added_configs.emplace_back(next.probes[i]);
+        const ComponentRef config = keep(next_configs[i]);
         const int64_t probe_id = writer->add_probe(config);
-        recorder->add_probe(config, probe_id);
-        const size_t added_index = scheduler.add(config, runtime.add(config));
-        if (config.type == "job") jobs->add(added_index, config, probe_id, {}, now_ms);
-        slots.push_back(&config);
+        recorder->add_probe(*config, probe_id);
+        if (const ProbeConfig* probe = config.probe()) {
+          probe_slots.push_back(index);
+          scheduler.add(*probe, runtime.add(*probe));
+        }
+        if (const JobConfig* job = config.job()) jobs->add(index, *job, probe_id, {}, now_ms);
+        slots.push_back(config);
       }
       order.push_back(index);
-      running.push_back(*slots[index]);
+      running.push_back(slots[index]);
     }
     active = std::move(order);
-    pings.set_jobs(job_tokens(running));
-    active_configs = std::make_shared<const std::vector<ProbeConfig>>(std::move(running));
+    pings.set_jobs(job_tokens(next.jobs));
+    active_configs = std::make_shared<const std::vector<ComponentConfig>>(common_parts(running));
     publish();
     const auto added = static_cast<size_t>(std::count(changes.kept.begin(), changes.kept.end(), std::nullopt));
     log_info("reload: probes={} kept={} added={} removed={}", active.size(), active.size() - added, added,
@@ -484,7 +510,7 @@ int run_daemon(const RunOptions& options) {
 
   publish();
   log_info("run: started probes={} db={} config={}", configs.size(), options.db_path, options.config_dir);
-  log_descriptor_room(open_files_limit, configs);
+  log_descriptor_room(open_files_limit, loaded->probes);
   scheduler.start();
   jobs->start();
   runtime.loop.run();

@@ -602,8 +602,7 @@ TEST(ConfigComponents, JobsLoadApartAndComponentsKeepTheFilesOrder) {
   }
   EXPECT_EQ(order, (std::vector<std::string>{"backup:job", "web:probe", "dump:job", "db:probe"}));
 
-  // A job and a probe of one name are not the same component: a reload replaces the one by the
-  // other.
+  // A job and a probe of one name differ: a reload replaces the one by the other.
   dir.write("a.toml", probe("backup"));
   const LoadedConfig next = load_config_directory(dir.path());
   ASSERT_TRUE(next.ok()) << testing::PrintToString(error_strings(next));

@@ -29,14 +29,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!loaded.ok()) return 0;
   std::set<std::string> names;
-  for (const blip::ProbeConfig& probe : loaded.probes) {
-    if (probe.name.empty() || !names.insert(probe.name).second) blip::fuzz::contract_broken("probe names");
-    if (probe.type != "job") {
-      if (probe.interval_ms < blip::kMinimumIntervalMs) blip::fuzz::contract_broken("interval below the minimum");
-      if (probe.timeout_ms <= 0 || probe.timeout_ms > blip::kMaximumTimeoutMs) blip::fuzz::contract_broken("timeout");
-      if (probe.attempts_in_flight() > blip::kMaxAttemptsInFlight) blip::fuzz::contract_broken("attempts in flight");
+  for (const blip::ComponentRef& component : loaded.components()) {
+    if (component->name.empty() || !names.insert(component->name).second)
+      blip::fuzz::contract_broken("probe names");
+    if (const blip::ProbeConfig* probe = component.probe()) {
+      if (probe->interval_ms < blip::kMinimumIntervalMs)
+        blip::fuzz::contract_broken("interval below the minimum");
+      if (probe->timeout_ms <= 0 || probe->timeout_ms > blip::kMaximumTimeoutMs)
+        blip::fuzz::contract_broken("timeout");
+      if (probe->attempts_in_flight() > blip::kMaxAttemptsInFlight)
+        blip::fuzz::contract_broken("attempts in flight");
     }
-    if (probe.confirm < 1 || probe.confirm > 1000) blip::fuzz::contract_broken("confirm out of range");
+    if (component->confirm < 1 || component->confirm > 1000)
+      blip::fuzz::contract_broken("confirm out of range");
   }
   return 0;
 }

@@ -575,6 +575,42 @@ TEST(ConfigLimits, TimeoutAboveAnHourIsRejected) {
             (std::vector<std::string>{dir.path() + "/web.toml:5:11: timeout: 2h is above the maximum of 1h"}));
 }
 
+// Jobs load into their own list; the components keep the directory's order:
+// file by file, each file's probes before its jobs.
+TEST(ConfigComponents, JobsLoadApartAndComponentsKeepTheFilesOrder) {
+  TempDir dir;
+  auto job = [](const std::string& name) {
+    return "[[job]]\nname = \"" + name +
+           "\"\nperiod = \"1h\"\ntoken = \"0123456789abcdef0123456789abcdef\"\n";
+  };
+  auto probe = [](const std::string& name) {
+    return "[[probe]]\nname = \"" + name + "\"\ntype = \"tcp\"\naddress = \"127.0.0.1:80\"\n";
+  };
+  dir.write("a.toml", job("backup"));
+  dir.write("b.toml", job("dump") + probe("web"));
+  dir.write("c.toml", probe("db"));
+  const LoadedConfig loaded = load_config_directory(dir.path());
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  ASSERT_EQ(loaded.probes.size(), 2u);
+  ASSERT_EQ(loaded.jobs.size(), 2u);
+  EXPECT_EQ(loaded.jobs[0].kind, ComponentKind::job);
+  EXPECT_EQ(loaded.jobs[0].type, kJobType);
+  EXPECT_EQ(loaded.jobs[0].settings.period_ms, 3'600'000);
+  std::vector<std::string> order;
+  for (const ComponentRef& component : loaded.components()) {
+    order.push_back(fmt::format("{}:{}", component->name, component.job() ? "job" : "probe"));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"backup:job", "web:probe", "dump:job", "db:probe"}));
+
+  // A job and a probe of one name differ: a reload replaces the one by the other.
+  dir.write("a.toml", probe("backup"));
+  const LoadedConfig next = load_config_directory(dir.path());
+  ASSERT_TRUE(next.ok()) << testing::PrintToString(error_strings(next));
+  const ComponentChanges changes = compare_components(loaded.components(), next.components());
+  EXPECT_EQ(changes.removed, (std::vector<size_t>{0}));
+  EXPECT_EQ(changes.kept, (std::vector<std::optional<size_t>>{std::nullopt, 1, 2, 3}));
+}
+
 // A job token of 16 to 31 characters loads, with a warning at the key: 32 hex
 // characters are 128 bits. Below 16 it stays an error.
 TEST(ConfigJobToken, AShortTokenIsAWarningAndATooShortOneAnError) {

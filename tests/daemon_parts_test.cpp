@@ -72,7 +72,7 @@ struct RunningDaemon {
 
 std::vector<std::string> probe_names(const LiveSnapshot& snapshot) {
   std::vector<std::string> names;
-  for (const ProbeConfig& config : *snapshot.configs) names.push_back(config.name);
+  for (const ComponentConfig& config : *snapshot.configs) names.push_back(config.name);
   return names;
 }
 

@@ -40,10 +40,9 @@ struct RecordedRuns : RecordSink {
   std::vector<JobRunRow> runs;
 };
 
-ProbeConfig job_config(JobSettings settings) {
-  ProbeConfig config;
+JobConfig job_config(JobSettings settings) {
+  JobConfig config;
   config.name = "nightly";
-  config.type = "job";
   config.confirm = 1;
   settings.token = kToken;
   config.settings = settings;
@@ -69,7 +68,7 @@ TEST(JobMonitor, MissedCronStartIsLateFromScheduleAndGrace) {
   settings.schedule = "0 3 * * *";
   settings.time_zone = "Europe/Berlin";
   settings.grace_ms = 5 * 60'000;
-  const ProbeConfig config = job_config(settings);
+  const JobConfig config = job_config(settings);
   JobMonitor monitor(loop.get(), runs, 0, [&](size_t, const Sample& sample) { samples.all.push_back(sample); });
   monitor.add(0, config, 7, {}, at("2026-12-01T01:00:00Z"));
   // 03:00 in Berlin is 02:00 UTC in December; late from 02:05.
@@ -101,7 +100,7 @@ TEST(JobMonitor, OverrunStartsAtMaxRunAndFailureLastsUntilASuccess) {
   settings.period_ms = 3'600'000;
   settings.grace_ms = 600'000;
   settings.max_run_ms = 20'000;
-  const ProbeConfig config = job_config(settings);
+  const JobConfig config = job_config(settings);
   JobMonitor monitor(loop.get(), runs, 41, [&](size_t, const Sample& sample) { samples.all.push_back(sample); });
   const int64_t t0 = at("2026-12-01T00:00:00Z");
   monitor.add(0, config, 7, {}, t0);
@@ -148,7 +147,7 @@ TEST(JobMonitor, ForecastsAnOverrunOnceWhenTheTrendCrossesMaxRunSoon) {
   JobSettings settings;
   settings.schedule = "0 3 * * *";
   settings.max_run_ms = 140 * 60'000;
-  const ProbeConfig config = job_config(settings);
+  const JobConfig config = job_config(settings);
   JobMonitor monitor(loop.get(), runs, 30, [](size_t, const Sample&) {});
   std::vector<std::string> told;
   monitor.set_forecast_sink([&](size_t, const std::string& text) { told.push_back(text); });
@@ -320,9 +319,9 @@ TEST(Jobs, ReportForecastsTheOverrunAndNamesOutagesDuringRuns) {
   const int64_t last_start = at("2026-11-30T03:00:00Z");
   {
     Store store(db, Store::Mode::read_write);
-    ProbeConfig job = job_config({});
+    JobConfig job = job_config({});
     job.name = "db-snapshot";
-    auto& settings = std::get<JobSettings>(job.settings);
+    auto& settings = job.settings;
     settings.schedule = "0 3 * * *";
     settings.max_run_ms = 3 * 3'600'000;
     const int64_t job_id = store.register_probe(job);

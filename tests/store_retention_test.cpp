@@ -35,10 +35,9 @@ int64_t count(const std::string& path, const std::string& sql) {
   return std::stoll(output);
 }
 
-ProbeConfig job_config(const std::string& name) {
-  ProbeConfig config;
+JobConfig job_config(const std::string& name) {
+  JobConfig config;
   config.name = name;
-  config.type = "job";
   config.interval_ms = kMinuteMs;
   config.target_display = "job";
   JobSettings job;

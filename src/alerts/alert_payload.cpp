@@ -56,7 +56,7 @@ std::string slack_text(std::string_view text) {
   return escaped;
 }
 
-bool is_job(const AlertEvent& event) { return event.probe_type == "job"; }
+bool is_job(const AlertEvent& event) { return event.probe_kind == ComponentKind::job; }
 
 std::string error_words(const AlertEvent& event) {
   if (event.error == ErrorClass::none) return event.detail;

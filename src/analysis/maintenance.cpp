@@ -50,7 +50,8 @@ std::optional<int64_t> MaintenanceCalendar::running_start(size_t index, int64_t 
   return start.cron->next_after(low);
 }
 
-std::optional<MaintenanceWindow> MaintenanceCalendar::active(const ProbeConfig& probe, int64_t wall_ms) const {
+std::optional<MaintenanceWindow> MaintenanceCalendar::active(const ComponentConfig& probe,
+                                                             int64_t wall_ms) const {
   std::optional<MaintenanceWindow> found;
   for (size_t i = 0; i < configs_.size(); ++i) {
     if (!configs_[i].selector.matches(probe)) continue;

@@ -57,10 +57,8 @@ std::optional<std::string> find_token(const ExecOptions& options, std::ostream& 
     return token;
   }
   LoadedConfig loaded = load_config_directory(options.config_dir);
-  for (const ProbeConfig& probe : loaded.probes) {
-    if (const auto* job = std::get_if<JobSettings>(&probe.settings); job && probe.name == options.job) {
-      if (!job->token.empty()) return job->token;
-    }
+  for (const JobConfig& job : loaded.jobs) {
+    if (job.name == options.job && !job.settings.token.empty()) return job.settings.token;
   }
   for (const ConfigError& error : loaded.errors) err << error.to_string() << '\n';
   err << fmt::format("blip exec: no [[job]] named \"{}\" in {} (or set BLIP_PING_TOKEN, or --token-file)\n",

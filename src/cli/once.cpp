@@ -17,9 +17,7 @@ std::string millis(int64_t us) { return us > 0 ? fmt::format("{:.1f}ms", static_
 int run_once(const OnceOptions& options, std::ostream& out, std::ostream& err) {
   auto loaded = load_config_or_report(options.config_dir, err);
   if (!loaded) return kExitUsage;
-  std::vector<ProbeConfig>* configs = &loaded->probes;
-  // Jobs report in; there is nothing to probe once.
-  std::erase_if(*configs, [](const ProbeConfig& probe) { return probe.type == "job"; });
+  std::vector<ProbeConfig>* configs = &loaded->probes;  // jobs report in: nothing to run once
   if (!options.probe.empty()) {
     std::erase_if(*configs, [&](const ProbeConfig& probe) { return probe.name != options.probe; });
     if (configs->empty()) {

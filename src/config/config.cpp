@@ -561,7 +561,10 @@ ProbeSettings read_redis(TableReader& reader, ProbeConfig& probe, const std::str
 
 using SettingsReader = std::function<ProbeSettings(TableReader&, ProbeConfig&, const std::string&)>;
 
-// The probe types the configuration knows, and how to read each one's keys.
+// The probe types, and how to read each one's keys: the one place a probe type
+// is named. Each reader makes one alternative of ProbeSettings, and the probe
+// registry builds a probe from that alternative (a type without a factory
+// does not compile).
 const std::map<std::string, SettingsReader, std::less<>> kProbeTypeReaders{
     {"http", read_http},
     {"postgres", read_postgres},
@@ -579,16 +582,17 @@ std::string known_types() {
 void check_unique_name(TableReader& reader, const std::string& name, const LoadedConfig& loaded) {
   // Missing is reported by required_string; present but empty (or a ${VAR} set to "") here.
   if (name.empty() && reader.table().get("name")) reader.error_at(reader.where("name"), "name must not be empty");
-  for (const ProbeConfig& existing : loaded.probes) {
-    if (!name.empty() && existing.name == name) {
-      reader.error_at(reader.where("name"),
-                      fmt::format("duplicate probe name \"{}\" (first defined at {})", name, existing.source));
+  for (const ComponentRef& existing : loaded.components()) {
+    if (!name.empty() && existing->name == name) {
+      reader.error_at(
+          reader.where("name"),
+          fmt::format("duplicate probe name \"{}\" (first defined at {})", name, existing->source));
     }
   }
 }
 
 // `display_name` and `description`: what the public status page shows of a probe or job.
-void read_presentation(TableReader& reader, ProbeConfig& probe) {
+void read_presentation(TableReader& reader, ComponentConfig& component) {
   constexpr size_t kMaxDisplayName = 100;
   constexpr size_t kMaxDescription = 500;
   if (auto display_name = reader.string("display_name")) {
@@ -596,14 +600,14 @@ void read_presentation(TableReader& reader, ProbeConfig& probe) {
       reader.error_at(reader.where("display_name"),
                       fmt::format("display_name: must be 1 to {} characters", kMaxDisplayName));
     }
-    probe.display_name = std::move(display_name);
+    component.display_name = std::move(display_name);
   }
   if (auto description = reader.string("description")) {
     if (description->size() > kMaxDescription) {
       reader.error_at(reader.where("description"),
                       fmt::format("description: at most {} characters", kMaxDescription));
     }
-    probe.description = std::move(description);
+    component.description = std::move(description);
   }
 }
 
@@ -677,22 +681,16 @@ void read_probe(TableReader& reader, const std::string& file, LoadedConfig& load
   loaded.probes.push_back(std::move(probe));
 }
 
-// Jobs are evaluated once a second: their samples say whether the job is on time.
-constexpr int64_t kJobEvaluationMs = 1000;
 constexpr size_t kMinTokenLength = 16;
 // 128 bits as hex (openssl rand -hex 16): shorter tokens load, with a warning.
 constexpr size_t kRecommendedTokenLength = 32;
 
 void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
-  ProbeConfig job;
-  job.type = "job";
+  JobConfig job;
   job.name = reader.required_string("name", "job");
   const std::string context = job.name.empty() ? "job" : fmt::format("job \"{}\"", job.name);
   job.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
-  job.interval_ms = kJobEvaluationMs;
-  job.timeout_ms = kJobEvaluationMs;
-  job.confirm = 1;
-  JobSettings settings;
+  JobSettings& settings = job.settings;
   settings.time_zone = reader.time_zone(context);
   auto schedule = reader.string("schedule");
   auto period = reader.duration("period");
@@ -745,10 +743,9 @@ void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded
   job.target_display = settings.schedule.empty()
                            ? fmt::format("every {}", format_duration_ms(settings.period_ms))
                            : fmt::format("cron \"{}\" {}", settings.schedule, settings.time_zone);
-  job.settings = std::move(settings);
   reader.reject_unknown_keys(context);
   check_unique_name(reader, job.name, loaded);
-  loaded.probes.push_back(std::move(job));
+  loaded.jobs.push_back(std::move(job));
 }
 
 void read_alert(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
@@ -950,16 +947,32 @@ LoadedConfig load_config_text(std::string_view toml_text, const std::string& fil
   return loaded;
 }
 
-ProbeChanges compare_probes(const std::vector<const ProbeConfig*>& running, const std::vector<ProbeConfig>& next) {
+std::vector<ComponentRef> LoadedConfig::components() const {
+  // A component's file is its source without ":line"; files load in name order.
+  auto file_of = [](const ComponentConfig& component) {
+    return std::string_view(component.source).substr(0, component.source.rfind(':'));
+  };
+  std::vector<ComponentRef> ordered;
+  auto job = jobs.begin();
+  for (const ProbeConfig& probe : probes) {
+    for (; job != jobs.end() && file_of(*job) < file_of(probe); ++job) ordered.emplace_back(*job);
+    ordered.emplace_back(probe);
+  }
+  for (; job != jobs.end(); ++job) ordered.emplace_back(*job);
+  return ordered;
+}
+
+ComponentChanges compare_components(const std::vector<ComponentRef>& running,
+                                    const std::vector<ComponentRef>& next) {
   std::map<std::string, size_t> by_name;
   for (size_t index = 0; index < running.size(); ++index) {
     if (running[index]) by_name.emplace(running[index]->name, index);
   }
-  ProbeChanges changes;
+  ComponentChanges changes;
   std::set<size_t> kept;
-  for (const ProbeConfig& config : next) {
-    auto found = by_name.find(config.name);
-    if (found != by_name.end() && running[found->second]->same_probe_as(config)) {
+  for (const ComponentRef& component : next) {
+    auto found = by_name.find(component->name);
+    if (found != by_name.end() && running[found->second].same_as(component)) {
       changes.kept.emplace_back(found->second);
       kept.insert(found->second);
     } else {
@@ -991,7 +1004,7 @@ LoadedConfig load_config_directory(const std::string& directory) {
   }
   if (files.empty()) {
     loaded.errors.push_back({directory, 0, 0, "no *.toml files in configuration directory"});
-  } else if (loaded.probes.empty() && loaded.errors.empty()) {
+  } else if (loaded.probes.empty() && loaded.jobs.empty() && loaded.errors.empty()) {
     loaded.errors.push_back({directory, 0, 0, "no [[probe]] or [[job]] defined"});
   }
   return loaded;

@@ -36,18 +36,17 @@ constexpr int64_t kMaintenanceShownAheadMs = 7 * 86'400'000LL;
 constexpr int64_t kJobHistoryRuns = 100;
 
 // Jobs by name and token, for the listener (which never sees the configuration).
-std::vector<std::pair<std::string, std::string>> job_tokens(
-    const std::vector<ProbeConfig>& probes) {
+std::vector<std::pair<std::string, std::string>> job_tokens(const std::vector<JobConfig>& jobs) {
   std::vector<std::pair<std::string, std::string>> tokens;
-  for (const ProbeConfig& probe : probes) {
-    if (const auto* job = std::get_if<JobSettings>(&probe.settings))
-      tokens.emplace_back(probe.name, job->token);
-  }
+  for (const JobConfig& job : jobs) tokens.emplace_back(job.name, job.settings.token);
   return tokens;
 }
 
-bool is_job(const ProbeConfig& config) {
-  return std::holds_alternative<JobSettings>(config.settings);
+// What the feed shows of each probe and job.
+std::vector<ComponentConfig> common_parts(const std::vector<ComponentRef>& components) {
+  std::vector<ComponentConfig> parts;
+  for (const ComponentRef& component : components) parts.push_back(*component);
+  return parts;
 }
 
 // Every hung attempt holds a socket: say at start whether the limit covers the worst case.
@@ -84,7 +83,7 @@ struct OpenedStore {
   std::map<std::string, double> blind_seconds;
 };
 
-OpenedStore open_store(const std::string& path, const std::vector<ProbeConfig>& configs,
+OpenedStore open_store(const std::string& path, const std::vector<ComponentRef>& configs,
                        int64_t started_ms) {
   OpenedStore opened;
   try {
@@ -103,8 +102,8 @@ OpenedStore open_store(const std::string& path, const std::vector<ProbeConfig>& 
     }
     opened.recorder_start = SampleRecorder::read_start(store, configs);
     for (size_t i = 0; i < configs.size(); ++i) {
-      if (!is_job(configs[i])) continue;
-      for (JobRunRecord& run : store.job_runs(configs[i].name, 0, INT64_MAX, kJobHistoryRuns)) {
+      if (!configs[i].job()) continue;
+      for (JobRunRecord& run : store.job_runs(configs[i]->name, 0, INT64_MAX, kJobHistoryRuns)) {
         opened.job_history[i].push_back(std::move(run));
       }
     }
@@ -130,11 +129,12 @@ struct Daemon::Parts {
   void finish();
   void start_reload();
   void apply_reload(const LoadedConfig& next);
-  const ProbeConfig* active_named(const std::string& name) const;
+  const ComponentConfig* active_named(const std::string& name) const;
+  ComponentRef keep(ComponentRef config);  // a copy at a stable address
 
   const DaemonSettings settings;
   const LoadedConfig loaded;
-  const std::vector<ProbeConfig>& configs = loaded.probes;
+  const std::vector<ComponentRef> components = loaded.components();
   const int64_t started_ms = wall_now_ms();
   const MaintenanceCalendar windows{loaded.maintenance};
 
@@ -152,15 +152,19 @@ struct Daemon::Parts {
   std::optional<SampleRecorder> recorder;
   AlertEvents alert_events{started_ms};
 
-  // Probes by index (scheduler, recorder and runtime number them alike); a
-  // reload only appends, and a removed probe's slot stays empty. `active` is
-  // the configuration order.
-  std::deque<ProbeConfig> added_configs;  // stable addresses: probes keep references into them
-  std::vector<const ProbeConfig*> slots;
+  // Probes and jobs by index (recorder, jobs and alerts number them alike); a
+  // reload only appends, and a removed one's slot stays empty. `active` is the
+  // configuration order. The scheduler and the runtime number only the
+  // probes: `probe_slots` holds each one's slot.
+  std::vector<ComponentRef> slots = components;
+  std::vector<size_t> probe_slots;
   std::vector<size_t> active;
-  std::shared_ptr<const std::vector<ProbeConfig>> active_configs;
+  std::shared_ptr<const std::vector<ComponentConfig>> active_configs;
+  // Those a reload adds, at stable addresses: the parts keep references into them.
+  std::deque<ProbeConfig> added_probes;
+  std::deque<JobConfig> added_jobs;
 
-  ProbeRuntime runtime{configs};
+  ProbeRuntime runtime{loaded.probes};
   std::optional<Scheduler> scheduler;
   std::optional<JobMonitor> jobs;
   std::optional<AlertDispatcher> alerts;
@@ -202,45 +206,48 @@ struct Daemon::Parts {
 Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
     : settings(std::move(daemon_settings)), loaded(std::move(loaded_config)) {
   listen();
-  OpenedStore opened = open_store(settings.db_path, configs, started_ms);
+  OpenedStore opened = open_store(settings.db_path, components, started_ms);
   blind_seconds = std::move(opened.blind_seconds);
   StoreWriterOptions writer_options;
   writer_options.retain_ms = settings.retain_ms;
   writer_options.retain_rollups_ms = settings.retain_rollups_ms;
   writer_options.max_queued_samples = 0;
-  std::vector<std::pair<int64_t, ProbeConfig>> registered;
-  for (size_t i = 0; i < configs.size(); ++i) {
-    writer_options.max_queued_samples += settings.store_queue_ms / configs[i].interval_ms + 1;
-    registered.emplace_back(opened.recorder_start.probe_ids[i], configs[i]);
+  std::vector<std::pair<int64_t, ComponentRef>> registered;
+  for (size_t i = 0; i < components.size(); ++i) {
+    writer_options.max_queued_samples += settings.store_queue_ms / components[i]->interval_ms + 1;
+    registered.emplace_back(opened.recorder_start.probe_ids[i], components[i]);
   }
-  writer.emplace(std::move(opened.store), settings.db_path, std::move(registered), writer_options);
+  writer.emplace(std::move(opened.store), settings.db_path, registered, writer_options);
   log_info("store: writer started queue_limit_samples={} (about {} MB)",
            writer_options.max_queued_samples, writer_options.max_queued_samples * 100 / 1'000'000);
-  recorder.emplace(opened.recorder_start, *writer, configs);
+  recorder.emplace(opened.recorder_start, *writer, components);
 
-  for (const ProbeConfig& config : configs) slots.push_back(&config);
-  active.resize(configs.size());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].probe()) probe_slots.push_back(i);
+  }
+  active.resize(components.size());
   std::iota(active.begin(), active.end(), size_t{0});
-  active_configs = std::make_shared<const std::vector<ProbeConfig>>(configs);
+  active_configs = std::make_shared<const std::vector<ComponentConfig>>(common_parts(components));
 
   uv_loop_t* loop = runtime.loop.get();
-  auto record_sample = [this](size_t index, const Sample& sample) { record(index, sample); };
-  scheduler.emplace(loop, configs, runtime.probes, record_sample);
-  jobs.emplace(loop, *writer, opened.last_job_run_id, record_sample);
-  for (size_t i = 0; i < configs.size(); ++i) {
-    if (is_job(configs[i])) {
-      jobs->add(i, configs[i], opened.recorder_start.probe_ids[i], opened.job_history[i],
-                started_ms);
+  scheduler.emplace(
+      loop, loaded.probes, runtime.probes,
+      [this](size_t probe, const Sample& sample) { record(probe_slots[probe], sample); });
+  jobs.emplace(loop, *writer, opened.last_job_run_id,
+               [this](size_t index, const Sample& sample) { record(index, sample); });
+  for (size_t i = 0; i < components.size(); ++i) {
+    if (const JobConfig* job = components[i].job()) {
+      jobs->add(i, *job, opened.recorder_start.probe_ids[i], opened.job_history[i], started_ms);
     }
   }
   // Alerts: told of each outage as the recorder opens and closes it; held in maintenance windows.
   alerts.emplace(loop, runtime.curl, loaded.alerts, [this](const AlertEvent& event) {
-    const ProbeConfig* config = active_named(event.probe);
+    const ComponentConfig* config = active_named(event.probe);
     return config &&
            windows.active(*config, event.start_ms != 0 ? event.start_ms : event.at_ms).has_value();
   });
   SampleRecorder::OutageHooks hooks;
-  hooks.in_maintenance = [this](const ProbeConfig& config, int64_t start_ms) {
+  hooks.in_maintenance = [this](const ComponentConfig& config, int64_t start_ms) {
     return windows.active(config, start_ms).has_value();
   };
   hooks.changed = [this](size_t index, const OutageRow& row) { outage_changed(index, row); };
@@ -269,14 +276,13 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
 }
 
 void Daemon::Parts::listen() {
-  const bool has_jobs = std::any_of(configs.begin(), configs.end(), is_job);
-  if (has_jobs && !settings.listen) {
+  if (!loaded.jobs.empty() && !settings.listen) {
     throw DaemonStartError(
         "--listen off: jobs report in through the listener's /ping/<token>; give it an address");
   }
   if (!settings.listen && !settings.public_listen) return;
-  pings.set_jobs(job_tokens(configs));  // before the first check-in can come
-  feed.emplace(configs, loaded.page, board, settings.db_path);
+  pings.set_jobs(job_tokens(loaded.jobs));  // before the first check-in can come
+  feed.emplace(common_parts(components), loaded.page, board, settings.db_path);
   try {
     if (settings.listen) {
       private_face.emplace(*feed, &pings, Audience::operator_view, *settings.listen,
@@ -341,14 +347,14 @@ void Daemon::Parts::outage_changed(size_t index, const OutageRow& row) {
 void Daemon::Parts::take_pings() {
   for (auto& [name, ping] : pings.take()) {
     for (size_t index : active) {
-      if (slots[index]->name == name && is_job(*slots[index])) jobs->ping(index, ping);
+      if (slots[index]->name == name && slots[index].job()) jobs->ping(index, ping);
     }
   }
 }
 
-const ProbeConfig* Daemon::Parts::active_named(const std::string& name) const {
+const ComponentConfig* Daemon::Parts::active_named(const std::string& name) const {
   for (size_t index : active) {
-    if (slots[index]->name == name) return slots[index];
+    if (slots[index]->name == name) return &*slots[index];
   }
   return nullptr;
 }
@@ -388,6 +394,11 @@ void Daemon::Parts::finish() {
   runtime.loop.stop();
 }
 
+ComponentRef Daemon::Parts::keep(ComponentRef config) {
+  if (const ProbeConfig* probe = config.probe()) return added_probes.emplace_back(*probe);
+  return added_jobs.emplace_back(*config.job());
+}
+
 void Daemon::Parts::start_reload() {
   if (stopping || reload_thread.joinable()) return;  // one reload at a time
   reload_thread = std::thread([this] {
@@ -412,33 +423,41 @@ void Daemon::Parts::apply_reload(const LoadedConfig& next) {
               next.errors.size(), next.errors.size() == 1 ? "" : "s", settings.config_dir);
     return;
   }
-  const ProbeChanges changes = compare_probes(slots, next.probes);
+  const std::vector<ComponentRef> next_components = next.components();
+  const ComponentChanges changes = compare_components(slots, next_components);
   const int64_t now_ms = wall_now_ms();
   for (size_t index : changes.removed) {
     jobs->remove(index);
-    scheduler->remove(index);
+    if (auto probe = std::find(probe_slots.begin(), probe_slots.end(), index);
+        probe != probe_slots.end()) {
+      const auto scheduled = static_cast<size_t>(probe - probe_slots.begin());
+      scheduler->remove(scheduled);
+      runtime.probes[scheduled].reset();
+    }
     recorder->remove_probe(index, now_ms, "removed");
-    runtime.probes[index].reset();
-    slots[index] = nullptr;
+    slots[index] = {};
   }
   std::vector<size_t> order;
-  std::vector<ProbeConfig> running;
-  for (size_t i = 0; i < next.probes.size(); ++i) {
+  std::vector<ComponentRef> running;
+  for (size_t i = 0; i < next_components.size(); ++i) {
     size_t index = changes.kept[i].value_or(slots.size());
     if (!changes.kept[i]) {
-      const ProbeConfig& config = added_configs.emplace_back(next.probes[i]);
+      const ComponentRef config = keep(next_components[i]);
       const int64_t probe_id = writer->add_probe(config);
-      recorder->add_probe(config, probe_id);
-      const size_t added_index = scheduler->add(config, runtime.add(config));
-      if (is_job(config)) jobs->add(added_index, config, probe_id, {}, now_ms);
-      slots.push_back(&config);
+      recorder->add_probe(*config, probe_id);
+      if (const ProbeConfig* probe = config.probe()) {
+        probe_slots.push_back(index);
+        scheduler->add(*probe, runtime.add(*probe));
+      }
+      if (const JobConfig* job = config.job()) jobs->add(index, *job, probe_id, {}, now_ms);
+      slots.push_back(config);
     }
     order.push_back(index);
-    running.push_back(*slots[index]);
+    running.push_back(slots[index]);
   }
   active = std::move(order);
-  pings.set_jobs(job_tokens(running));
-  active_configs = std::make_shared<const std::vector<ProbeConfig>>(std::move(running));
+  pings.set_jobs(job_tokens(next.jobs));
+  active_configs = std::make_shared<const std::vector<ComponentConfig>>(common_parts(running));
   publish();
   const auto added =
       static_cast<size_t>(std::count(changes.kept.begin(), changes.kept.end(), std::nullopt));
@@ -459,10 +478,10 @@ int Daemon::run() {
   Parts& parts = *parts_;
   parts.maintenance.start(kFlushEveryMs, kFlushEveryMs);
   parts.publish();
-  log_info("run: started probes={} db={} config={}", parts.configs.size(), parts.settings.db_path,
-           parts.settings.config_dir);
+  log_info("run: started probes={} db={} config={}", parts.components.size(),
+           parts.settings.db_path, parts.settings.config_dir);
   if (parts.settings.open_files_limit > 0)
-    log_descriptor_room(parts.settings.open_files_limit, parts.configs);
+    log_descriptor_room(parts.settings.open_files_limit, parts.loaded.probes);
   parts.scheduler->start();
   parts.jobs->start();
   parts.runtime.loop.run();

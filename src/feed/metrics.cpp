@@ -61,11 +61,12 @@ class Exposition {
 
 }  // namespace
 
-std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const LiveSnapshot& live,
-                               const FeedRefusals& refusals, std::vector<double>& outage_seconds_floor) {
+std::string prometheus_metrics(const std::vector<ComponentConfig>& probes, const LiveSnapshot& live,
+                               const FeedRefusals& refusals,
+                               std::vector<double>& outage_seconds_floor) {
   outage_seconds_floor.resize(probes.size(), 0.0);
   std::vector<std::string> labels;
-  for (const ProbeConfig& probe : probes) {
+  for (const ComponentConfig& probe : probes) {
     labels.push_back(fmt::format("probe=\"{}\",type=\"{}\"", label_value(probe.name), label_value(probe.type)));
   }
   Exposition out;

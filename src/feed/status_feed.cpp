@@ -33,9 +33,12 @@ constexpr std::string_view kText = "text/plain; charset=utf-8";
 
 }  // namespace
 
-StatusFeed::StatusFeed(std::vector<ProbeConfig> probes, PageConfig page, const SnapshotBoard& board,
-                       std::string db_path)
-    : probes_(std::move(probes)), page_(std::move(page)), board_(board), history_(std::move(db_path)) {
+StatusFeed::StatusFeed(std::vector<ComponentConfig> probes, PageConfig page,
+                       const SnapshotBoard& board, std::string db_path)
+    : probes_(std::move(probes)),
+      page_(std::move(page)),
+      board_(board),
+      history_(std::move(db_path)) {
   auto page_response = std::make_shared<FeedResponse>(make_response(200, "text/html; charset=utf-8",
                                                                     std::string(kStatusPageHtml)));
   page_response->etag = quoted_hash(page_response->body);
@@ -114,7 +117,7 @@ std::shared_ptr<const FeedResponse> StatusFeed::metrics(const std::shared_ptr<co
   std::lock_guard lock(metrics_mutex_);
   if (metrics_ && metrics_->sequence == live->sequence && mono_now_us() - metrics_->built_mono_us < kCacheUs) return metrics_;
   // After a reload the snapshot carries the probes now running.
-  const std::vector<ProbeConfig>& probes = live->configs ? *live->configs : probes_;
+  const std::vector<ComponentConfig>& probes = live->configs ? *live->configs : probes_;
   auto response = std::make_shared<FeedResponse>(make_response(
       200, "text/plain; version=0.0.4; charset=utf-8", prometheus_metrics(probes, *live, refusals_, outage_seconds_floor_)));
   response->sequence = live->sequence;
@@ -165,12 +168,12 @@ void StatusFeed::refresh_while_asked() {
 FeedResponse StatusFeed::build(Key key, const LiveSnapshot* live) {
   if (!live) return make_response(503, kText, "starting: no snapshot from the probe loop yet\n");
   // After a reload the snapshot carries the probes now running.
-  const std::vector<ProbeConfig>& probes = live->configs ? *live->configs : probes_;
+  const std::vector<ComponentConfig>& probes = live->configs ? *live->configs : probes_;
   const int64_t now_ms = wall_now_ms();
   std::shared_ptr<const FeedHistory> history;
   try {
     std::set<std::string> shown;
-    for (const ProbeConfig& probe : probes) shown.insert(probe.name);
+    for (const ComponentConfig& probe : probes) shown.insert(probe.name);
     history = history_.current(now_ms, live->transitions, shown);
   } catch (const std::exception& error) {
     log_error("feed: cannot read history err={}", error.what());

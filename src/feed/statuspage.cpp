@@ -188,7 +188,7 @@ class Page {
   }
 
   const Component& add_probe(size_t index, std::optional<std::string> group_id) {
-    const ProbeConfig& config = view_.probes[index];
+    const ComponentConfig& config = view_.probes[index];
     const ProbeLiveState& live = view_.live.probes[index];
     Component component;
     component.id = stable_id("probe:" + config.name);
@@ -397,7 +397,7 @@ json operator_blip_object(const FeedView& view, const Page& page) {
 
   json probes = json::array();
   for (size_t i = 0; i < view.probes.size(); ++i) {
-    const ProbeConfig& config = view.probes[i];
+    const ComponentConfig& config = view.probes[i];
     const ProbeLiveState& live = view.live.probes[i];
     json probe{{"probe", config.name},
                {"type", config.type},
@@ -544,7 +544,7 @@ json public_blip_object(const FeedView& view, const Page& page) {
 
   json components = json::array();
   for (size_t i = 0; i < view.probes.size(); ++i) {
-    const ProbeConfig& config = view.probes[i];
+    const ComponentConfig& config = view.probes[i];
     const ProbeLiveState& live = view.live.probes[i];
     json component{{"component_id", page.component_of_probe(config.name)->id},
                    {"name", config.shown_name()},
@@ -630,7 +630,7 @@ json scheduled_maintenances_json(const FeedView& view, const Page& page) {
   for (const MaintenanceWindow& window : view.live.maintenance) {
     const bool in_progress = window.start_ms <= view.live.taken_wall_ms;
     json components = json::array();
-    for (const ProbeConfig& probe : view.probes) {
+    for (const ComponentConfig& probe : view.probes) {
       if (window.selector.matches(probe)) {
         components.push_back({{"id", stable_id("probe:" + probe.name)}, {"name", probe.shown_name()}});
       }

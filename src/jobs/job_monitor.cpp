@@ -48,14 +48,14 @@ JobMonitor::JobMonitor(uv_loop_t* loop, RecordSink& runs, int64_t last_run_id, S
 void JobMonitor::start() { tick_.start(kEvaluateEveryMs, kEvaluateEveryMs); }
 void JobMonitor::stop() { tick_.stop(); }
 
-void JobMonitor::add(size_t index, const ProbeConfig& config, int64_t probe_id, const std::vector<JobRunRow>& history,
-                     int64_t watching_since_ms) {
+void JobMonitor::add(size_t index, const JobConfig& config, int64_t probe_id,
+                     const std::vector<JobRunRow>& history, int64_t watching_since_ms) {
   Job job;
   job.config = &config;
-  job.settings = &std::get<JobSettings>(config.settings);
-  if (!job.settings->schedule.empty()) {
+  if (!config.settings.schedule.empty()) {
     std::string problem;
-    job.schedule = CronSchedule::parse(job.settings->schedule, job.settings->time_zone, &problem);
+    job.schedule =
+        CronSchedule::parse(config.settings.schedule, config.settings.time_zone, &problem);
   }
   job.probe_id = probe_id;
   job.watching_since_ms = watching_since_ms;
@@ -79,7 +79,7 @@ void JobMonitor::add(size_t index, const ProbeConfig& config, int64_t probe_id, 
 void JobMonitor::remove(size_t index) { jobs_.erase(index); }
 
 int64_t JobMonitor::due_ms(const Job& job) const {
-  const JobSettings& settings = *job.settings;
+  const JobSettings& settings = job.config->settings;
   // From the last start (or end, for a job that only reports ends), else from when blip began to watch.
   const std::optional<int64_t> reported = job.last_start_ms ? job.last_start_ms : job.last_end_ms;
   if (settings.period_ms > 0) return reported.value_or(job.watching_since_ms) + settings.period_ms + settings.grace_ms;
@@ -90,7 +90,7 @@ int64_t JobMonitor::due_ms(const Job& job) const {
 }
 
 JobMonitor::Verdict JobMonitor::judge(const Job& job, int64_t now_ms) const {
-  const JobSettings& settings = *job.settings;
+  const JobSettings& settings = job.config->settings;
   if (!job.open_runs.empty() && settings.max_run_ms > 0) {
     const int64_t oldest = *job.open_runs.front().start_ms;
     if (now_ms >= oldest + settings.max_run_ms) {
@@ -195,7 +195,7 @@ void JobMonitor::ping(size_t index, const JobPing& ping) {
 }
 
 void JobMonitor::forecast(size_t index, Job& job, int64_t now_ms) {
-  const JobSettings& settings = *job.settings;
+  const JobSettings& settings = job.config->settings;
   if (settings.max_run_ms <= 0 || !forecast_) return;
   const int64_t period = job_period_ms(settings, now_ms);
   const auto trend = fit_run_trend(job.finished, settings.max_run_ms, period);

@@ -6,25 +6,30 @@
 
 namespace blip {
 
-SampleRecorder::Start SampleRecorder::read_start(Store& store, const std::vector<ProbeConfig>& configs) {
+SampleRecorder::Start SampleRecorder::read_start(Store& store,
+                                                 const std::vector<ComponentRef>& configs) {
   Start start;
-  for (const ProbeConfig& config : configs) start.probe_ids.push_back(store.register_probe(config));
+  for (const ComponentRef& config : configs) {
+    start.probe_ids.push_back(
+        config.visit([&](const auto& probe_or_job) { return store.register_probe(probe_or_job); }));
+  }
   start.next_outage_id = store.max_outage_id() + 1;
   start.next_incident_id = store.max_incident_id() + 1;
   start.totals = store.outage_totals();
   return start;
 }
 
-SampleRecorder::SampleRecorder(const Start& start, RecordSink& sink, const std::vector<ProbeConfig>& configs,
-                               bool log_transitions)
+SampleRecorder::SampleRecorder(const Start& start, RecordSink& sink,
+                               const std::vector<ComponentRef>& configs, bool log_transitions)
     : sink_(sink),
       log_transitions_(log_transitions),
       next_outage_id_(start.next_outage_id),
       next_incident_id_(start.next_incident_id) {
   for (size_t i = 0; i < configs.size(); ++i) {
-    const ProbeConfig& config = configs[i];
+    const ComponentConfig& config = *configs[i];
     probes_.push_back({&config, start.probe_ids.at(i), OutageTracker(config.confirm),
-                       OutageTracker(config.confirm, Status::degraded), std::nullopt, std::nullopt});
+                       OutageTracker(config.confirm, Status::degraded), std::nullopt,
+                       std::nullopt});
   }
   // Counters that survive a restart: what the store already holds.
   live_.resize(probes_.size());
@@ -48,20 +53,22 @@ void SampleRecorder::record(size_t probe_index, const Sample& sample) {
   try {
     sink_.add_sample(probe.probe_id, sample);
     if (auto transition = probe.outages.observe(sample)) record_outage(probe_index, *transition);
-    if (auto transition = probe.brownouts.observe(sample)) record_brownout(probe_index, *transition);
+    if (auto transition = probe.brownouts.observe(sample))
+      record_brownout(probe_index, *transition);
   } catch (const StoreError& error) {
     log_error("store: write failed probe={} err={}", probe.config->name, error.what());
   }
 }
 
-size_t SampleRecorder::add_probe(const ProbeConfig& config, int64_t probe_id) {
-  probes_.push_back({&config, probe_id, OutageTracker(config.confirm), OutageTracker(config.confirm, Status::degraded),
-                     std::nullopt, std::nullopt});
+size_t SampleRecorder::add_probe(const ComponentConfig& config, int64_t probe_id) {
+  probes_.push_back({&config, probe_id, OutageTracker(config.confirm),
+                     OutageTracker(config.confirm, Status::degraded), std::nullopt, std::nullopt});
   live_.emplace_back();
   return probes_.size() - 1;
 }
 
-void SampleRecorder::remove_probe(size_t probe_index, int64_t end_ms, const std::string& end_reason) {
+void SampleRecorder::remove_probe(size_t probe_index, int64_t end_ms,
+                                  const std::string& end_reason) {
   ProbeTracking& probe = probes_.at(probe_index);
   if (probe.open_outage) {
     ++transitions_;
@@ -70,7 +77,8 @@ void SampleRecorder::remove_probe(size_t probe_index, int64_t end_ms, const std:
       incident_.end_ms = *incident_end;
       sink_.write_incident(incident_);
     }
-    if (log_transitions_) log_info("outage: closed probe={} end_reason={}", probe.config->name, end_reason);
+    if (log_transitions_)
+      log_info("outage: closed probe={} end_reason={}", probe.config->name, end_reason);
   }
   end_row(probe.open_brownout, end_ms, probe.brownouts.consecutive_down(), end_reason);
   live_[probe_index] = ProbeLiveState{};
@@ -98,7 +106,8 @@ void SampleRecorder::end_row(std::optional<OutageRow>& open, int64_t end_ms, int
   sink_.write_outage(row);
 }
 
-OutageRow SampleRecorder::opened_row(const ProbeTracking& probe, const OutageTransition& transition, OutageKind kind) {
+OutageRow SampleRecorder::opened_row(const ProbeTracking& probe, const OutageTransition& transition,
+                                     OutageKind kind) {
   OutageRow row;
   row.id = next_outage_id_++;
   row.probe_id = probe.probe_id;
@@ -126,13 +135,14 @@ void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& t
     live.open_outage_incident = incident_.id;
     probe.open_outage = opened_row(probe, transition, OutageKind::outage);
     probe.open_outage->incident_id = incident_.id;
-    if (hooks_.in_maintenance) probe.open_outage->in_maintenance = hooks_.in_maintenance(*probe.config, transition.start_ms);
+    if (hooks_.in_maintenance)
+      probe.open_outage->in_maintenance = hooks_.in_maintenance(*probe.config, transition.start_ms);
     sink_.write_outage(*probe.open_outage);
     if (hooks_.changed) hooks_.changed(probe_index, *probe.open_outage);
     if (log_transitions_) {
-      log_warn("outage: opened probe={} start={} error={} detail={} incident={}", probe.config->name,
-               format_iso8601_ms(transition.start_ms), to_string(transition.error), transition.detail,
-               incident_.id);
+      log_warn("outage: opened probe={} start={} error={} detail={} incident={}",
+               probe.config->name, format_iso8601_ms(transition.start_ms),
+               to_string(transition.error), transition.detail, incident_.id);
     }
     return;
   }
@@ -153,7 +163,8 @@ void SampleRecorder::record_outage(size_t probe_index, const OutageTransition& t
   }
   if (log_transitions_) {
     log_info("outage: closed probe={} duration={} down_samples={}", probe.config->name,
-             format_duration_brief(transition.end_ms - transition.start_ms), transition.down_samples);
+             format_duration_brief(transition.end_ms - transition.start_ms),
+             transition.down_samples);
   }
 }
 
@@ -167,7 +178,8 @@ void SampleRecorder::record_brownout(size_t probe_index, const OutageTransition&
     probe.open_brownout = opened_row(probe, transition, OutageKind::brownout);
     sink_.write_outage(*probe.open_brownout);
     if (log_transitions_) {
-      log_info("brownout: opened probe={} start={}", probe.config->name, format_iso8601_ms(transition.start_ms));
+      log_info("brownout: opened probe={} start={}", probe.config->name,
+               format_iso8601_ms(transition.start_ms));
     }
     return;
   }

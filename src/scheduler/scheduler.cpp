@@ -47,7 +47,6 @@ void Scheduler::start() {
   const int64_t now = mono_now_us();
   for (size_t i = 0; i < states_.size(); ++i) {
     ProbeState& state = *states_[i];
-    if (!state.probe) continue;  // a job: it reports in
     state.tick = Timer(loop_, [this, &state] { fire(state); });
     // Spread first firings over one interval so probes do not fire in lock-step.
     int64_t offset = single_shot_ ? 0
@@ -186,7 +185,6 @@ size_t Scheduler::add(const ProbeConfig& config, Probe* probe) {
   state.config = &config;
   state.probe = probe;
   states_.push_back(std::move(owned));
-  if (!probe) return state.index;
   state.tick = Timer(loop_, [this, &state] { fire(state); });
   state.next_due_us = mono_now_us();
   if (!stopping_) arm(state);

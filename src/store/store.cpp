@@ -447,23 +447,31 @@ void Store::migrate() {
   }
 }
 
-int64_t Store::register_probe(const ProbeConfig& probe) {
+int64_t Store::register_component(const ComponentConfig& component) {
   Statement upsert(db_,
                    "INSERT INTO probes(name, type, target, interval_ms, confirm) VALUES(?,?,?,?,?) "
                    "ON CONFLICT(name) DO UPDATE SET type=excluded.type, target=excluded.target, "
                    "interval_ms=excluded.interval_ms, confirm=excluded.confirm");
-  upsert.bind(1, probe.name).bind(2, probe.type).bind(3, probe.target_display);
-  upsert.bind(4, probe.interval_ms).bind(5, static_cast<int64_t>(probe.confirm)).step();
+  upsert.bind(1, component.name).bind(2, component.type).bind(3, component.target_display);
+  upsert.bind(4, component.interval_ms).bind(5, static_cast<int64_t>(component.confirm)).step();
   Statement select(db_, "SELECT id FROM probes WHERE name=?");
-  select.bind(1, probe.name).step();
-  const int64_t id = select.integer(0);
-  if (const auto* job = std::get_if<JobSettings>(&probe.settings)) {
-    Statement settings(db_,
-                       "INSERT OR REPLACE INTO job_settings(probe_id, schedule, time_zone, period_ms, grace_ms, "
-                       "max_run_ms) VALUES(?,?,?,?,?,?)");
-    settings.bind(1, id).bind(2, job->schedule).bind(3, job->time_zone).bind(4, job->period_ms);
-    settings.bind(5, job->grace_ms).bind(6, job->max_run_ms).step();
-  }
+  select.bind(1, component.name).step();
+  return select.integer(0);
+}
+
+int64_t Store::register_probe(const ProbeConfig& probe) { return register_component(probe); }
+
+int64_t Store::register_probe(const JobConfig& job) {
+  const int64_t id = register_component(job);
+  Statement settings(
+      db_,
+      "INSERT OR REPLACE INTO job_settings(probe_id, schedule, time_zone, period_ms, grace_ms, "
+      "max_run_ms) VALUES(?,?,?,?,?,?)");
+  settings.bind(1, id)
+      .bind(2, job.settings.schedule)
+      .bind(3, job.settings.time_zone)
+      .bind(4, job.settings.period_ms);
+  settings.bind(5, job.settings.grace_ms).bind(6, job.settings.max_run_ms).step();
   return id;
 }
 

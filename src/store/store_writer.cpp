@@ -48,12 +48,27 @@ std::string unwritable_reason(const std::string& path) {
 
 }  // namespace
 
+StoreWriter::Registered StoreWriter::copy(int64_t id, ComponentRef config) {
+  return {id, config.visit([](const auto& probe_or_job) {
+            return std::variant<ProbeConfig, JobConfig>(probe_or_job);
+          })};
+}
+
+int64_t StoreWriter::register_in(Store& store, const Registered& registered) {
+  return std::visit([&](const auto& probe_or_job) { return store.register_probe(probe_or_job); },
+                    registered.second);
+}
+
 StoreWriter::StoreWriter(std::unique_ptr<Store> store, std::string path,
-                         std::vector<std::pair<int64_t, ProbeConfig>> probes, StoreWriterOptions options)
-    : path_(std::move(path)), probes_(std::move(probes)), options_(options), store_(std::move(store)) {
+                         const std::vector<std::pair<int64_t, ComponentRef>>& probes,
+                         StoreWriterOptions options)
+    : path_(std::move(path)), options_(options), store_(std::move(store)) {
   store_->set_auto_checkpoint(false);
   file_identity(path_, device_, inode_);
-  for (const auto& [id, config] : probes_) probe_ids_[id] = id;
+  for (const auto& [id, config] : probes) {
+    probes_.push_back(copy(id, config));
+    probe_ids_[id] = id;
+  }
   if (const auto& aside = store_->set_aside()) {
     health_.set_aside_at_ms = aside->at_ms;
     health_.set_aside_reason = aside->reason;
@@ -71,12 +86,12 @@ void StoreWriter::add_sample(int64_t probe_id, const Sample& sample) {
   if (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples) drop_oldest_beyond_bound();
 }
 
-int64_t StoreWriter::add_probe(const ProbeConfig& config) {
+int64_t StoreWriter::add_probe(ComponentRef config) {
   int64_t id = 0;
   {
     std::lock_guard lock(mutex_);
     id = next_provisional_id_--;
-    queue_.new_probes.emplace_back(id, config);
+    queue_.new_probes.push_back(copy(id, config));
   }
   wake_.notify_one();
   return id;
@@ -243,7 +258,8 @@ bool StoreWriter::reopen_if_replaced() {
   store_damaged_blocks_ = 0;
   auto store = std::make_unique<Store>(path_, Store::Mode::read_write);  // throws while it cannot be created
   store->set_auto_checkpoint(false);
-  for (const auto& [id, config] : probes_) probe_ids_[id] = store->register_probe(config);
+  for (const Registered& registered : probes_)
+    probe_ids_[registered.first] = register_in(*store, registered);
   file_identity(path_, device_, inode_);
   store_ = std::move(store);
   log_warn("store: writing to a new database file {}", path_);
@@ -254,9 +270,9 @@ bool StoreWriter::write(WriteBatch& batch) {
   try {
     const bool fresh_file = reopen_if_replaced();
     // Probes added while running, before any of their rows: found by name, or new.
-    for (const auto& [id, config] : unregistered_) {
-      probe_ids_[id] = store_->register_probe(config);
-      probes_.emplace_back(id, config);
+    for (Registered& registered : unregistered_) {
+      probe_ids_[registered.first] = register_in(*store_, registered);
+      probes_.push_back(std::move(registered));
     }
     unregistered_.clear();
     const bool same_ids = std::all_of(probe_ids_.begin(), probe_ids_.end(),

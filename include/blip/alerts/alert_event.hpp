@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "blip/config/config.hpp"
 #include "blip/core/sample.hpp"
 
 namespace blip {
@@ -17,7 +18,8 @@ struct AlertEvent {
   };
   Kind kind = Kind::outage_opened;
   std::string probe;              // the probe's or job's name
-  std::string probe_type;         // "http", …, "job"
+  ComponentKind probe_kind = ComponentKind::probe;  // which of the two `probe` names
+  std::string probe_type;         // as the store shows it: the probe's type, or the job type
   std::vector<std::string> tags;  // the probe's, for selectors
   int64_t outage_id = 0;          // outages: the store's id (pairs opened with closed)
   int64_t start_ms = 0;           // outages: first down sample's send time

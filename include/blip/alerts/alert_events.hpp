@@ -6,7 +6,7 @@
 #include "blip/alerts/alert_event.hpp"
 #include "blip/alerts/outage_phase.hpp"
 #include "blip/config/config.hpp"
-#include "blip/store/store.hpp"
+#include "blip/store/rows.hpp"
 
 namespace blip {
 
@@ -19,9 +19,10 @@ class AlertEvents {
   explicit AlertEvents(int64_t watching_since_ms) : watching_since_ms_(watching_since_ms) {}
 
   // An opened outage, then a pattern_found when its start completes one.
-  std::vector<AlertEvent> outage_changed(const ProbeConfig& probe, const OutageRow& row,
+  std::vector<AlertEvent> outage_changed(const ComponentConfig& component, const OutageRow& row,
                                          int64_t now_ms);
-  AlertEvent job_forecast(const ProbeConfig& job, const std::string& text, int64_t now_ms) const;
+  AlertEvent job_forecast(const ComponentConfig& job, const std::string& text,
+                          int64_t now_ms) const;
 
  private:
   OutagePhaseTracker phases_;

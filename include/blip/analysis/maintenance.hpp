@@ -25,9 +25,9 @@ class MaintenanceCalendar {
   // The configurations must already be valid (`blip check` validates them with
   // `validate_maintenance`).
   explicit MaintenanceCalendar(const std::vector<MaintenanceConfig>& windows);
-  // The window covering `probe` at `wall_ms` (start <= wall_ms < end), if any;
+  // The window covering `probe` (a probe or a job) at `wall_ms` (start <= wall_ms < end), if any;
   // of several (overlapping repeats, several tables), the one that ends last.
-  std::optional<MaintenanceWindow> active(const ProbeConfig& probe, int64_t wall_ms) const;
+  std::optional<MaintenanceWindow> active(const ComponentConfig& probe, int64_t wall_ms) const;
   // Windows (any probe) that are active at or begin within [from_ms, to_ms), by
   // start; at most kMaxWindowsPerTable from each table.
   std::vector<MaintenanceWindow> between(int64_t from_ms, int64_t to_ms) const;

@@ -74,34 +74,33 @@ struct RedisSettings {
   bool operator==(const RedisSettings&) const = default;
 };
 
-// A push monitor (`[[job]]`): blip does not probe it, the job reports in
-// through /ping/<token>. It is a ProbeConfig of type "job" so its outages,
-// incidents, feed component and metrics are a probe's.
-struct JobSettings {
-  std::string schedule;               // a cron expression; empty when `period` is set
-  std::string time_zone = "Etc/UTC";  // the zone `schedule` is read in
-  int64_t period_ms = 0;              // instead of a schedule: a start at least this often
-  int64_t grace_ms = 300'000;         // how late a start may be
-  int64_t max_run_ms = 0;             // the longest a run may take; 0: no limit
-  std::string token;                  // secret: never log it, never show it
-  bool operator==(const JobSettings&) const = default;
-};
+using ProbeSettings = std::variant<HttpSettings, TcpSettings, PostgresSettings, RedisSettings>;
 
-using ProbeSettings = std::variant<HttpSettings, TcpSettings, PostgresSettings, RedisSettings, JobSettings>;
+// A probe blip runs, or a job that reports in (`[[job]]`).
+enum class ComponentKind { probe, job };
 
-struct ProbeConfig {
+// What a probe and a job have in common: each is a component of the status
+// page with samples, outages, alerts and a row of the store's `probes` table.
+struct ComponentConfig {
+  ComponentKind kind = ComponentKind::probe;
   std::string name;
-  std::string type;
-  int64_t interval_ms = 1000;
-  int64_t timeout_ms = 2000;
-  std::optional<int64_t> degraded_after_ms;
-  int confirm = 2;
+  std::string type;            // a probe's type, or kJobType: as stored and shown
+  int64_t interval_ms = 1000;  // how often it has a sample
+  int confirm = 2;             // consecutive down samples that open an outage
   std::vector<std::string> tags;
   // What the status page calls the component (default: `name`) and says of it: public text.
   std::optional<std::string> display_name;
   std::optional<std::string> description;
   std::string target_display;  // the target with any password redacted
-  std::string source;          // "file:line" where the probe is defined
+  std::string source;          // "file:line" where it is defined
+  bool operator==(const ComponentConfig&) const = default;
+  // The name people see on the status page.
+  const std::string& shown_name() const { return display_name ? *display_name : name; }
+};
+
+struct ProbeConfig : ComponentConfig {
+  int64_t timeout_ms = 2000;
+  std::optional<int64_t> degraded_after_ms;
   ProbeSettings settings;
 
   // Attempts in flight at once when the target hangs: timeout ÷ interval, rounded up.
@@ -114,8 +113,74 @@ struct ProbeConfig {
     return *this == moved;
   }
   bool operator==(const ProbeConfig&) const = default;
-  // The name people see on the status page.
-  const std::string& shown_name() const { return display_name ? *display_name : name; }
+};
+
+// When a job should start and how long it may run, and its token.
+struct JobSettings {
+  std::string schedule;               // a cron expression; empty when `period` is set
+  std::string time_zone = "Etc/UTC";  // the zone `schedule` is read in
+  int64_t period_ms = 0;              // instead of a schedule: a start at least this often
+  int64_t grace_ms = 300'000;         // how late a start may be
+  int64_t max_run_ms = 0;             // the longest a run may take; 0: no limit
+  std::string token;                  // secret: never log it, never show it
+  bool operator==(const JobSettings&) const = default;
+};
+
+// The type the store, the feed and alerts show for a job.
+inline constexpr std::string_view kJobType = "job";
+
+// A push monitor (`[[job]]`): blip does not probe it, the job reports in
+// through /ping/<token>. Judged once a second, each judgment a sample, so its
+// outages, incidents, feed component and metrics are a probe's.
+struct JobConfig : ComponentConfig {
+  JobConfig() {
+    kind = ComponentKind::job;
+    type = kJobType;
+    interval_ms = 1000;
+    confirm = 1;  // a late, overrunning or failed judgment is an outage at once
+  }
+  JobSettings settings;
+
+  // The same job: every setting alike, wherever in the files it is defined.
+  bool same_job_as(const JobConfig& other) const {
+    JobConfig moved = other;
+    moved.source = source;
+    return *this == moved;
+  }
+  bool operator==(const JobConfig&) const = default;
+};
+
+// A probe or a job of a configuration, by reference: what treats both alike
+// reads the common part through `->`; what does not asks for probe() or job().
+// Empty when default-made (a removed component's place).
+class ComponentRef {
+ public:
+  ComponentRef() = default;
+  ComponentRef(const ProbeConfig& probe) : probe_(&probe) {}  // NOLINT(google-explicit-constructor)
+  ComponentRef(const JobConfig& job) : job_(&job) {}          // NOLINT(google-explicit-constructor)
+  explicit operator bool() const { return probe_ || job_; }
+  const ComponentConfig& operator*() const {
+    if (probe_) return *probe_;
+    return *job_;
+  }
+  const ComponentConfig* operator->() const { return &**this; }
+  const ProbeConfig* probe() const { return probe_; }  // null unless a probe
+  const JobConfig* job() const { return job_; }        // null unless a job
+  // `visitor` called with the ProbeConfig or the JobConfig; both calls return the same type.
+  template <typename Visitor>
+  decltype(auto) visit(Visitor&& visitor) const {
+    if (probe_) return std::forward<Visitor>(visitor)(*probe_);
+    return std::forward<Visitor>(visitor)(*job_);
+  }
+  // The same probe or the same job (as same_probe_as, same_job_as).
+  bool same_as(const ComponentRef& other) const {
+    if (probe_ && other.probe_) return probe_->same_probe_as(*other.probe_);
+    return job_ && other.job_ && job_->same_job_as(*other.job_);
+  }
+
+ private:
+  const ProbeConfig* probe_ = nullptr;
+  const JobConfig* job_ = nullptr;
 };
 
 // The status page's identity, from a `[page]` table (at most one in probes.d).
@@ -132,7 +197,9 @@ struct PageConfig {
 struct Selector {
   std::vector<std::string> probes;
   std::vector<std::string> tags;
-  bool matches(const ProbeConfig& probe) const { return matches(probe.name, probe.tags); }
+  bool matches(const ComponentConfig& component) const {
+    return matches(component.name, component.tags);
+  }
   // The same, for what an AlertEvent carries (a probe's name and tags).
   bool matches(const std::string& name, const std::vector<std::string>& probe_tags) const {
     if (probes.empty() && tags.empty()) return true;
@@ -191,7 +258,8 @@ struct ConfigError {
 };
 
 struct LoadedConfig {
-  std::vector<ProbeConfig> probes;  // jobs among them, as type "job"
+  std::vector<ProbeConfig> probes;
+  std::vector<JobConfig> jobs;
   std::vector<AlertConfig> alerts;
   std::vector<MaintenanceConfig> maintenance;
   PageConfig page;
@@ -199,6 +267,9 @@ struct LoadedConfig {
   // Valid but unwise (a short job token): `blip check` prints them and still passes.
   std::vector<ConfigError> warnings;
   bool ok() const { return errors.empty(); }
+  // The probes and jobs as the directory defines them: file by file in name
+  // order, each file's probes before its jobs (the feed's order of components).
+  std::vector<ComponentRef> components() const;
 };
 
 inline constexpr int64_t kMinimumIntervalMs = 50;
@@ -225,14 +296,16 @@ std::optional<std::string> expand_environment(std::string_view text, std::string
 inline const std::vector<std::string> kSecretQueryParameters{
     "token", "access_token", "key", "apikey", "password", "passwd", "secret", "sig", "signature", "credential", "auth"};
 
-// How a reloaded configuration differs from the running probes, matched by
-// name; a probe whose settings changed is removed and added anew.
-struct ProbeChanges {
-  std::vector<size_t> removed;                // indexes into `running`
-  std::vector<std::optional<size_t>> kept;    // per probe of `next`: the running index it keeps, or none (added)
+// How a reloaded configuration differs from the running probes and jobs,
+// matched by name; one whose settings changed is removed and added anew.
+struct ComponentChanges {
+  std::vector<size_t> removed;  // indexes into `running`
+  // Per component of `next`: the running index it keeps, or none (added).
+  std::vector<std::optional<size_t>> kept;
 };
-// `running` holds null for probes removed earlier.
-ProbeChanges compare_probes(const std::vector<const ProbeConfig*>& running, const std::vector<ProbeConfig>& next);
+// `running` holds empty refs for components removed earlier.
+ComponentChanges compare_components(const std::vector<ComponentRef>& running,
+                                    const std::vector<ComponentRef>& next);
 
 // A URL for logs, feed and reports: the user info becomes "***", and so does
 // the value of every secret query parameter (kSecretQueryParameters plus

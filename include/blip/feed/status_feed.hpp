@@ -37,7 +37,7 @@ enum class Audience { operator_view, public_view };
 // Everything a document is built from, at one moment.
 struct FeedView {
   Audience audience;
-  const std::vector<ProbeConfig>& probes;
+  const std::vector<ComponentConfig>& probes;  // and jobs: one component each
   const PageConfig& page;
   const LiveSnapshot& live;
   const FeedHistory& history;
@@ -60,8 +60,9 @@ std::string statuspage_incidents(const FeedView& view, bool unresolved_only);
 std::string statuspage_scheduled_maintenances(const FeedView& view);
 // Prometheus text format 0.0.4. `outage_seconds_floor` keeps each probe's
 // outage-seconds counter from going back (its live part is an estimate).
-std::string prometheus_metrics(const std::vector<ProbeConfig>& probes, const LiveSnapshot& live,
-                               const FeedRefusals& refusals, std::vector<double>& outage_seconds_floor);
+std::string prometheus_metrics(const std::vector<ComponentConfig>& probes, const LiveSnapshot& live,
+                               const FeedRefusals& refusals,
+                               std::vector<double>& outage_seconds_floor);
 // A 12-character id, stable for the same text, in the alphabet Statuspage uses.
 std::string stable_id(std::string_view text);
 
@@ -79,7 +80,8 @@ class StatusFeed {
   // While a newer one is built, a document up to this old is served instead.
   static constexpr int64_t kServeStaleUs = 10'000'000;
 
-  StatusFeed(std::vector<ProbeConfig> probes, PageConfig page, const SnapshotBoard& board, std::string db_path);
+  StatusFeed(std::vector<ComponentConfig> probes, PageConfig page, const SnapshotBoard& board,
+             std::string db_path);
   StatusFeed(const StatusFeed&) = delete;
   StatusFeed& operator=(const StatusFeed&) = delete;
   ~StatusFeed();
@@ -106,7 +108,7 @@ class StatusFeed {
   std::shared_ptr<const FeedResponse> metrics(const std::shared_ptr<const LiveSnapshot>& live);
   void refresh_while_asked();  // the refresher thread
 
-  std::vector<ProbeConfig> probes_;
+  std::vector<ComponentConfig> probes_;
   PageConfig page_;
   const SnapshotBoard& board_;
   FeedHistoryReader history_;

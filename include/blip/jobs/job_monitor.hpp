@@ -27,7 +27,7 @@ struct JobPing {
   int64_t received_ms = 0;
 };
 
-// Watches the jobs (ProbeConfigs of type "job"): applies their pings, and
+// Watches the jobs (`[[job]]`): applies their pings, and
 // once a second turns each job's state into a sample, so late, overrunning
 // and failed runs become outages through the same recorder as probes' down
 // samples. A state's first down sample is stamped with the moment it began
@@ -52,8 +52,8 @@ class JobMonitor {
   // `index` is the job's index in the recorder; `history` its recent runs from
   // the store, newest first (the last start, open runs and the last failure
   // carry over a restart); `watching_since_ms` when blip began to watch it.
-  void add(size_t index, const ProbeConfig& config, int64_t probe_id, const std::vector<JobRunRow>& history,
-           int64_t watching_since_ms);
+  void add(size_t index, const JobConfig& config, int64_t probe_id,
+           const std::vector<JobRunRow>& history, int64_t watching_since_ms);
   void remove(size_t index);
   void ping(size_t index, const JobPing& ping);
   std::optional<JobLiveState> live(size_t index, int64_t now_ms) const;
@@ -65,8 +65,7 @@ class JobMonitor {
 
  private:
   struct Job {
-    const ProbeConfig* config;
-    const JobSettings* settings;
+    const JobConfig* config;
     std::optional<CronSchedule> schedule;
     int64_t probe_id = 0;
     int64_t watching_since_ms = 0;

@@ -53,8 +53,7 @@ std::unique_ptr<Probe> make_redis_probe(const ProbeConfig& config, ProbeContext&
 // http attempt in flight; tcp, redis and postgres hold at most three each.
 int64_t worst_case_sockets(const std::vector<ProbeConfig>& configs);
 
-// Builds the probe for config.type from the registry table; throws on an unknown type.
-// Null for a job (type "job"): blip does not probe jobs, they report in.
+// Builds the probe its settings call for (registry.cpp).
 std::unique_ptr<Probe> make_probe(const ProbeConfig& config, ProbeContext& context);
 
 }  // namespace blip

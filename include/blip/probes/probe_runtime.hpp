@@ -13,7 +13,7 @@ namespace blip {
 // The loop and the probes built on it, torn down in the right order.
 struct ProbeRuntime {
   explicit ProbeRuntime(const std::vector<ProbeConfig>& configs);
-  // A probe added while running (a reload); `config` must outlive it. Null for a job.
+  // A probe added while running (a reload); `config` must outlive it.
   Probe* add(const ProbeConfig& config);
   EventLoop loop;
   CurlMultiUv curl{loop.get()};

@@ -73,8 +73,8 @@ struct LiveSnapshot {
   int64_t taken_wall_ms = 0;
   int64_t taken_mono_us = 0;
   int64_t started_wall_ms = 0;
-  // The running probes' configuration (it changes on a reload) and their states, in its order.
-  std::shared_ptr<const std::vector<ProbeConfig>> configs;
+  // The running probes and jobs (a reload changes them) and their states, in that order.
+  std::shared_ptr<const std::vector<ComponentConfig>> configs;
   std::vector<ProbeLiveState> probes;
   int64_t loop_lag_us = 0;             // of the last LoopWatch tick
   MetricHistogram loop_lag;

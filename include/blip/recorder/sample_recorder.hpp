@@ -19,26 +19,31 @@ namespace blip {
 // state. Samples of one probe must come in send order.
 class SampleRecorder {
  public:
-  // What the recorder takes from the store before it starts: the probes'
-  // ids (registered now), where outage and incident ids go on, and each
-  // probe's outage totals so far.
+  // What the recorder takes from the store before it starts: the ids of the
+  // probes and jobs (registered now, in this order), where outage and
+  // incident ids go on, and each one's outage totals so far.
   struct Start {
     std::vector<int64_t> probe_ids;
     int64_t next_outage_id = 1;
     int64_t next_incident_id = 1;
     std::map<int64_t, OutageTotals> totals;
   };
-  static Start read_start(Store& store, const std::vector<ProbeConfig>& configs);
+  static Start read_start(Store& store, const std::vector<ComponentRef>& configs);
   // Writes through `sink` (a StoreWriter, or the store itself).
-  SampleRecorder(const Start& start, RecordSink& sink, const std::vector<ProbeConfig>& configs,
+  SampleRecorder(const Start& start, RecordSink& sink, const std::vector<ComponentRef>& configs,
                  bool log_transitions = true);
-  SampleRecorder(Store& store, RecordSink& sink, const std::vector<ProbeConfig>& configs, bool log_transitions = true)
+  SampleRecorder(Store& store, RecordSink& sink, const std::vector<ComponentRef>& configs,
+                 bool log_transitions = true)
       : SampleRecorder(read_start(store, configs), sink, configs, log_transitions) {}
+  SampleRecorder(Store& store, RecordSink& sink, const std::vector<ProbeConfig>& configs,
+                 bool log_transitions = true)
+      : SampleRecorder(store, sink, std::vector<ComponentRef>(configs.begin(), configs.end()),
+                       log_transitions) {}
   SampleRecorder(Store& store, const std::vector<ProbeConfig>& configs, bool log_transitions = true)
       : SampleRecorder(store, store, configs, log_transitions) {}
   void record(size_t probe_index, const Sample& sample);
-  // A probe added while running (a reload), under its id in the store; returns its index.
-  size_t add_probe(const ProbeConfig& config, int64_t probe_id);
+  // A probe or job added while running (a reload), under its id in the store; returns its index.
+  size_t add_probe(const ComponentConfig& config, int64_t probe_id);
   // A probe removed while running: its open outage and brownout end at `end_ms`
   // with `end_reason`; it records nothing more.
   void remove_probe(size_t probe_index, int64_t end_ms, const std::string& end_reason);
@@ -49,7 +54,7 @@ class SampleRecorder {
   // What `blip run` adds to outages: whether one began in a maintenance window
   // (marked on its row), and who hears of each as it opens and closes (alerts).
   struct OutageHooks {
-    std::function<bool(const ProbeConfig&, int64_t start_ms)> in_maintenance;
+    std::function<bool(const ComponentConfig&, int64_t start_ms)> in_maintenance;
     std::function<void(size_t probe_index, const OutageRow& row)> changed;  // closed: end_ms is set
   };
   void set_outage_hooks(OutageHooks hooks) { hooks_ = std::move(hooks); }
@@ -63,7 +68,7 @@ class SampleRecorder {
 
  private:
   struct ProbeTracking {
-    const ProbeConfig* config;
+    const ComponentConfig* config;
     int64_t probe_id;
     OutageTracker outages;
     OutageTracker brownouts;
@@ -72,9 +77,11 @@ class SampleRecorder {
   };
   void record_outage(size_t probe_index, const OutageTransition& transition);
   void record_brownout(size_t probe_index, const OutageTransition& transition);
-  OutageRow opened_row(const ProbeTracking& probe, const OutageTransition& transition, OutageKind kind);
+  OutageRow opened_row(const ProbeTracking& probe, const OutageTransition& transition,
+                       OutageKind kind);
   // Writes an open row as ended there; nothing when none is open.
-  void end_row(std::optional<OutageRow>& open, int64_t end_ms, int64_t down_samples, const std::string& end_reason);
+  void end_row(std::optional<OutageRow>& open, int64_t end_ms, int64_t down_samples,
+               const std::string& end_reason);
 
   RecordSink& sink_;
   bool log_transitions_;

@@ -32,7 +32,7 @@ class Scheduler {
  public:
   using SampleSink = std::function<void(size_t probe_index, const Sample&)>;
 
-  // `probes[i]` runs `configs[i]`; a null probe (a job) never fires. With `single_shot`, start() fires each probe
+  // `probes[i]` runs `configs[i]`. With `single_shot`, start() fires each probe
   // once at once; follow it with stop() to learn when all have answered.
   Scheduler(uv_loop_t* loop, const std::vector<ProbeConfig>& configs,
             std::vector<std::unique_ptr<Probe>>& probes, SampleSink sink, bool single_shot = false);
@@ -49,7 +49,6 @@ class Scheduler {
   void abandon();
 
   // A probe added while running (a reload): fires from now on; returns its index.
-  // A null probe (a job) only takes its index.
   size_t add(const ProbeConfig& config, Probe* probe);
   // A probe removed while running: it fires no more and its attempts in flight
   // are abandoned without samples. Its index is never reused.

@@ -128,7 +128,10 @@ class Store : public RecordSink {
   ~Store() override;
 
   // Writing (the daemon through StoreWriter; the history generator and tests directly).
+  // A probe, or a job (a row of `probes` of kJobType, and its settings for the report): the id of
+  // the row.
   int64_t register_probe(const ProbeConfig& probe);
+  int64_t register_probe(const JobConfig& job);
   // Buffers a sample for flush().
   void add_sample(int64_t probe_id, const Sample& sample) override;
   void write_outage(const OutageRow& row) override;
@@ -188,6 +191,7 @@ class Store : public RecordSink {
   std::vector<JobRunRecord> job_runs(const std::string& job, int64_t from_ms, int64_t to_ms, int64_t limit) const;
 
  private:
+  int64_t register_component(const ComponentConfig& component);
   struct ProbeBuffer {
     std::vector<Sample> pending;              // add_sample()'s, until flush()
     std::optional<SampleBlockEncoder> block;  // every sample of the open minute

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "blip/store/store.hpp"
@@ -40,8 +41,10 @@ PruneCutoffs prune_cutoffs(int64_t now_ms, const StoreWriterOptions& options);
 class StoreWriter : public RecordSink {
  public:
   // Takes a store the caller has opened and prepared; `probes` are its probe
-  // ids with their configuration (to register them again in a new file).
-  StoreWriter(std::unique_ptr<Store> store, std::string path, std::vector<std::pair<int64_t, ProbeConfig>> probes,
+  // ids with their probe's or job's configuration, copied (to register them
+  // again in a new file).
+  StoreWriter(std::unique_ptr<Store> store, std::string path,
+              const std::vector<std::pair<int64_t, ComponentRef>>& probes,
               StoreWriterOptions options);
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
@@ -53,9 +56,9 @@ class StoreWriter : public RecordSink {
   void write_incident(const IncidentRow& row) override;
   void write_job_run(const JobRunRow& row) override;
   void add_blind_window(const BlindWindow& window);
-  // A probe added while running (a reload): the id to use for it now; the writer
-  // registers it (or finds it by name) in the file before its first samples.
-  int64_t add_probe(const ProbeConfig& config);
+  // A probe or job added while running (a reload), copied: the id to use for it now;
+  // the writer registers it (or finds it by name) in the file before its first samples.
+  int64_t add_probe(ComponentRef config);
   // The maintenance tick: write what is queued, with this "alive" mark.
   void flush(int64_t now_ms);
   StoreHealth health() const;
@@ -63,13 +66,17 @@ class StoreWriter : public RecordSink {
   bool finish(std::chrono::milliseconds limit);
 
  private:
+  // A probe's or a job's (first) id and configuration, as registered.
+  using Registered = std::pair<int64_t, std::variant<ProbeConfig, JobConfig>>;
+  static Registered copy(int64_t id, ComponentRef config);
+  static int64_t register_in(Store& store, const Registered& registered);
   struct Queue {
     std::deque<std::pair<int64_t, Sample>> samples;
     std::vector<IncidentRow> incidents;
     std::vector<OutageRow> outages;
     std::vector<BlindWindow> blind_windows;
     std::vector<JobRunRow> job_runs;
-    std::vector<std::pair<int64_t, ProbeConfig>> new_probes;  // provisional id, config
+    std::vector<Registered> new_probes;  // under a provisional id
     bool rows_empty() const {
       return incidents.empty() && outages.empty() && blind_windows.empty() && job_runs.empty() && new_probes.empty();
     }
@@ -87,7 +94,7 @@ class StoreWriter : public RecordSink {
   int64_t map_probe(int64_t original_id) const;
 
   std::string path_;
-  std::vector<std::pair<int64_t, ProbeConfig>> probes_;
+  std::vector<Registered> probes_;
   StoreWriterOptions options_;
 
   // The writer thread's own.
@@ -95,7 +102,7 @@ class StoreWriter : public RecordSink {
   dev_t device_ = 0;
   ino_t inode_ = 0;
   std::map<int64_t, int64_t> probe_ids_;          // as first registered -> in the open file
-  std::vector<std::pair<int64_t, ProbeConfig>> unregistered_;  // added while running, not yet in the file
+  std::vector<Registered> unregistered_;          // added while running, not yet in the file
   std::map<int64_t, IncidentRow> incidents_seen_;  // rewritten into a new file
   std::map<int64_t, OutageRow> open_outages_;      // likewise
   int writes_ = 0;

@@ -24,7 +24,7 @@ LABEL org.opencontainers.image.title="blip" \
       org.opencontainers.image.description="High-frequency synthetic uptime prober: sub-second HTTP, Postgres and Redis probes, outage windows and their time-of-hour pattern, a Statuspage-compatible feed" \
       org.opencontainers.image.version="${BLIP_VERSION}" \
       org.opencontainers.image.source="${BLIP_SOURCE}" \
-      org.opencontainers.image.licenses="NOASSERTION"
+      org.opencontainers.image.licenses="Apache-2.0"
 # ca-certificates for TLS probes, tzdata for time zones; no package lists left behind.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \

@@ -4,7 +4,7 @@
 #include <ostream>
 
 #include "blip/cli/commands.hpp"
-#include "blip/cli/probe_runtime.hpp"
+#include "blip/cli/common.hpp"
 #include "blip/config/config.hpp"
 
 namespace blip {

@@ -4,7 +4,8 @@
 #include <ostream>
 
 #include "blip/cli/commands.hpp"
-#include "blip/cli/probe_runtime.hpp"
+#include "blip/cli/common.hpp"
+#include "blip/scheduler/scheduler.hpp"
 
 namespace blip {
 namespace {

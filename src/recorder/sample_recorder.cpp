@@ -6,21 +6,30 @@
 
 namespace blip {
 
-SampleRecorder::SampleRecorder(Store& store, RecordSink& sink, const std::vector<ProbeConfig>& configs,
+SampleRecorder::Start SampleRecorder::read_start(Store& store, const std::vector<ProbeConfig>& configs) {
+  Start start;
+  for (const ProbeConfig& config : configs) start.probe_ids.push_back(store.register_probe(config));
+  start.next_outage_id = store.max_outage_id() + 1;
+  start.next_incident_id = store.max_incident_id() + 1;
+  start.totals = store.outage_totals();
+  return start;
+}
+
+SampleRecorder::SampleRecorder(const Start& start, RecordSink& sink, const std::vector<ProbeConfig>& configs,
                                bool log_transitions)
     : sink_(sink),
       log_transitions_(log_transitions),
-      next_outage_id_(store.max_outage_id() + 1),
-      next_incident_id_(store.max_incident_id() + 1) {
-  for (const ProbeConfig& config : configs) {
-    probes_.push_back({&config, store.register_probe(config), OutageTracker(config.confirm),
+      next_outage_id_(start.next_outage_id),
+      next_incident_id_(start.next_incident_id) {
+  for (size_t i = 0; i < configs.size(); ++i) {
+    const ProbeConfig& config = configs[i];
+    probes_.push_back({&config, start.probe_ids.at(i), OutageTracker(config.confirm),
                        OutageTracker(config.confirm, Status::degraded), std::nullopt, std::nullopt});
   }
   // Counters that survive a restart: what the store already holds.
-  const auto totals = store.outage_totals();
   live_.resize(probes_.size());
   for (size_t i = 0; i < probes_.size(); ++i) {
-    if (auto found = totals.find(probes_[i].probe_id); found != totals.end()) {
+    if (auto found = start.totals.find(probes_[i].probe_id); found != start.totals.end()) {
       live_[i].outages_total = found->second.count;
       live_[i].closed_outage_ms = found->second.closed_ms;
     }

@@ -8,6 +8,7 @@
 #include "blip/core/descriptors.hpp"
 #include "blip/core/duration.hpp"
 #include "blip/core/logging.hpp"
+#include "blip/probes/probe_runtime.hpp"
 
 namespace blip {
 
@@ -239,6 +240,17 @@ void Scheduler::cancel(ProbeState& state) {
   state.finished.clear();
   if (!state.probe) return;
   for (const auto& [id, flight] : in_flight) state.probe->cancel(id);
+}
+
+std::vector<Sample> run_each_probe_once(const std::vector<ProbeConfig>& configs) {
+  std::vector<Sample> samples(configs.size());
+  ProbeRuntime runtime(configs);
+  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes,
+                      [&](size_t index, const Sample& sample) { samples[index] = sample; }, true);
+  scheduler.start();
+  scheduler.stop([&] { runtime.loop.stop(); });
+  runtime.loop.run();
+  return samples;
 }
 
 }  // namespace blip

@@ -19,7 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The daemon's settings (README: a tick every 100 ms, a tick more than 500 ms late is a stall).
+// The daemon's settings (docs/design.md: a tick every 100 ms, one over 500 ms late is a stall).
 constexpr int64_t kTickMs = 100;
 constexpr int64_t kBlindAfterMs = 500;
 // How late the loop may get to a timer on a loaded 2-core machine under ASan

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "blip/cli/probe_runtime.hpp"
+#include "blip/scheduler/scheduler.hpp"
 #include "support/hostile_server.hpp"
 #include "support/servers.hpp"
 

@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "blip/cli/probe_runtime.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/feed/status_feed.hpp"
 #include "blip/recorder/live_state.hpp"

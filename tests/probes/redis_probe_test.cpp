@@ -10,7 +10,7 @@
 
 #include "blip/adapters/redis_uv.hpp"
 #include "blip/probes/sidekiq.hpp"
-#include "blip/cli/probe_runtime.hpp"
+#include "blip/probes/probe_runtime.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/scheduler/scheduler.hpp"
 #include "support/redis_server.hpp"

@@ -14,7 +14,6 @@
 #include <memory>
 #include <thread>
 
-#include "blip/cli/probe_runtime.hpp"
 #include "blip/core/clock.hpp"
 #include "support/hostile_server.hpp"
 #include "support/postgres_server.hpp"

@@ -147,7 +147,8 @@ CustomNginxServer::~CustomNginxServer() {
 
 }  // namespace blip::test
 
-#include "blip/cli/probe_runtime.hpp"
+#include "blip/probes/probe_runtime.hpp"
+#include "blip/scheduler/scheduler.hpp"
 
 namespace blip::test {
 
@@ -211,7 +212,6 @@ ProbeConfig redis_probe(int port, RedisSettings::Mode mode, int64_t timeout_ms) 
 
 #include <thread>
 
-#include "blip/scheduler/scheduler.hpp"
 
 namespace blip::test {
 

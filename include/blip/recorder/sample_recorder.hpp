@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -18,9 +19,21 @@ namespace blip {
 // state. Samples of one probe must come in send order.
 class SampleRecorder {
  public:
-  // Registers the probes in `store` and numbers outages and incidents on from
-  // what it holds; writes through `sink` (a StoreWriter), or the store itself.
-  SampleRecorder(Store& store, RecordSink& sink, const std::vector<ProbeConfig>& configs, bool log_transitions = true);
+  // What the recorder takes from the store before it starts: the probes'
+  // ids (registered now), where outage and incident ids go on, and each
+  // probe's outage totals so far.
+  struct Start {
+    std::vector<int64_t> probe_ids;
+    int64_t next_outage_id = 1;
+    int64_t next_incident_id = 1;
+    std::map<int64_t, OutageTotals> totals;
+  };
+  static Start read_start(Store& store, const std::vector<ProbeConfig>& configs);
+  // Writes through `sink` (a StoreWriter, or the store itself).
+  SampleRecorder(const Start& start, RecordSink& sink, const std::vector<ProbeConfig>& configs,
+                 bool log_transitions = true);
+  SampleRecorder(Store& store, RecordSink& sink, const std::vector<ProbeConfig>& configs, bool log_transitions = true)
+      : SampleRecorder(read_start(store, configs), sink, configs, log_transitions) {}
   SampleRecorder(Store& store, const std::vector<ProbeConfig>& configs, bool log_transitions = true)
       : SampleRecorder(store, store, configs, log_transitions) {}
   void record(size_t probe_index, const Sample& sample);

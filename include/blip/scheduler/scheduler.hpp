@@ -99,4 +99,8 @@ class Scheduler {
   int64_t descriptor_warning_mono_us_ = 0;  // when the log last said blip ran out of descriptors
 };
 
+// Runs one attempt of every probe at once on a loop of its own and returns the
+// samples, in order (`blip once`).
+std::vector<Sample> run_each_probe_once(const std::vector<ProbeConfig>& configs);
+
 }  // namespace blip

@@ -1,7 +1,5 @@
 #pragma once
-#include <iosfwd>
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include "blip/adapters/curl_uv.hpp"
@@ -11,10 +9,6 @@
 #include "blip/probes/probe.hpp"
 
 namespace blip {
-
-// Loads and validates the configuration directory; prints every error to
-// `err` as file:line:col: message and returns nullopt when there are any.
-std::optional<LoadedConfig> load_config_or_report(const std::string& config_dir, std::ostream& err);
 
 // The loop and the probes built on it, torn down in the right order.
 struct ProbeRuntime {
@@ -26,8 +20,5 @@ struct ProbeRuntime {
   Resolver resolver{loop.get()};
   std::vector<std::unique_ptr<Probe>> probes;
 };
-
-// Runs one attempt of every probe at once and returns the samples, in order.
-std::vector<Sample> run_each_probe_once(const std::vector<ProbeConfig>& configs);
 
 }  // namespace blip

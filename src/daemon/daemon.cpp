@@ -1,0 +1,480 @@
+#include "blip/daemon/daemon.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <thread>
+
+#include "blip/alerts/alert_dispatcher.hpp"
+#include "blip/alerts/alert_events.hpp"
+#include "blip/analysis/maintenance.hpp"
+#include "blip/core/clock.hpp"
+#include "blip/core/descriptors.hpp"
+#include "blip/core/duration.hpp"
+#include "blip/core/logging.hpp"
+#include "blip/core/loop_watch.hpp"
+#include "blip/feed/status_feed.hpp"
+#include "blip/jobs/job_monitor.hpp"
+#include "blip/jobs/ping_inbox.hpp"
+#include "blip/probes/probe_runtime.hpp"
+#include "blip/recorder/sample_recorder.hpp"
+#include "blip/scheduler/scheduler.hpp"
+#include "blip/store/store.hpp"
+#include "blip/store/store_writer.hpp"
+
+namespace blip {
+namespace {
+
+constexpr uint64_t kFlushEveryMs = 1000;
+// Inside compose's 10 s stop timeout, after at most one probe timeout of draining.
+constexpr std::chrono::milliseconds kFinishWithin{5000};
+constexpr int64_t kMaintenanceShownAheadMs = 7 * 86'400'000LL;
+// What the store knows of each job's runs carries over a restart.
+constexpr int64_t kJobHistoryRuns = 100;
+
+// Jobs by name and token, for the listener (which never sees the configuration).
+std::vector<std::pair<std::string, std::string>> job_tokens(
+    const std::vector<ProbeConfig>& probes) {
+  std::vector<std::pair<std::string, std::string>> tokens;
+  for (const ProbeConfig& probe : probes) {
+    if (const auto* job = std::get_if<JobSettings>(&probe.settings))
+      tokens.emplace_back(probe.name, job->token);
+  }
+  return tokens;
+}
+
+bool is_job(const ProbeConfig& config) {
+  return std::holds_alternative<JobSettings>(config.settings);
+}
+
+// Every hung attempt holds a socket: say at start whether the limit covers the worst case.
+void log_descriptor_room(int64_t limit, const std::vector<ProbeConfig>& configs) {
+  const int64_t in_use = open_descriptor_count();
+  const int64_t worst = worst_case_sockets(configs);
+  const int64_t per_probe =
+      configs.empty() ? 1 : std::max<int64_t>(1, worst / static_cast<int64_t>(configs.size()));
+  const int64_t room = std::max<int64_t>(0, (limit - in_use) / per_probe);
+  if (in_use + worst > limit) {
+    log_warn(
+        "run: open files limit {} is below what these probes can need ({} open now + {} sockets "
+        "when every "
+        "target hangs); room for about {} probes like these. An attempt that finds no descriptor "
+        "is stored "
+        "as blind, never as the target's failure. Raise the limit (ulimit -n, or the container's "
+        "nofile "
+        "ulimit)",
+        limit, in_use, worst, room);
+  } else {
+    log_info(
+        "run: open files limit={} open={} worst_case_sockets={} room for about {} probes like "
+        "these",
+        limit, in_use, worst, room);
+  }
+}
+
+// Startup's one look at the database; from then on only the writer thread touches it.
+struct OpenedStore {
+  std::unique_ptr<Store> store;
+  SampleRecorder::Start recorder_start;
+  std::map<size_t, std::vector<JobRunRow>> job_history;  // by probe index, newest first
+  int64_t last_job_run_id = 0;
+  std::map<std::string, double> blind_seconds;
+};
+
+OpenedStore open_store(const std::string& path, const std::vector<ProbeConfig>& configs,
+                       int64_t started_ms) {
+  OpenedStore opened;
+  try {
+    // A damaged database is moved aside for a new one: no damaged file stops probing.
+    opened.store =
+        std::make_unique<Store>(path, Store::Mode::read_write, Store::Damaged::set_aside);
+    Store& store = *opened.store;
+    // Whatever a previous run left open ended, as far as we know, when it was last alive.
+    if (auto last_alive = store.last_alive_ms()) {
+      store.close_open_outages(*last_alive, "blip_stopped");
+      if (started_ms > *last_alive)
+        store.add_blind_window({*last_alive, started_ms, "not_running"});
+    }
+    for (const auto& [reason, ms] : store.blind_ms_by_reason()) {
+      opened.blind_seconds[reason] = static_cast<double>(ms) / 1000.0;
+    }
+    opened.recorder_start = SampleRecorder::read_start(store, configs);
+    for (size_t i = 0; i < configs.size(); ++i) {
+      if (!is_job(configs[i])) continue;
+      for (JobRunRecord& run : store.job_runs(configs[i].name, 0, INT64_MAX, kJobHistoryRuns)) {
+        opened.job_history[i].push_back(std::move(run));
+      }
+    }
+    opened.last_job_run_id = store.max_job_run_id();
+  } catch (const StoreError& error) {
+    throw DaemonStartError(error.what());
+  }
+  return opened;
+}
+
+}  // namespace
+
+// The parts, declared in the order they are built (and destroyed in reverse).
+struct Daemon::Parts {
+  Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings);
+
+  void listen();
+  void publish();
+  void record(size_t index, const Sample& sample);
+  void outage_changed(size_t index, const OutageRow& row);
+  void take_pings();
+  void stop_signal();
+  void finish();
+  void start_reload();
+  void apply_reload(const LoadedConfig& next);
+  const ProbeConfig* active_named(const std::string& name) const;
+
+  const DaemonSettings settings;
+  const LoadedConfig loaded;
+  const std::vector<ProbeConfig>& configs = loaded.probes;
+  const int64_t started_ms = wall_now_ms();
+  const MaintenanceCalendar windows{loaded.maintenance};
+
+  // The feed reads the store through its own connection and the loop only
+  // through the board. It listens before the store opens, so a taken port
+  // changes nothing.
+  PingInbox pings;
+  SnapshotBoard board;
+  std::optional<StatusFeed> feed;
+  std::optional<FeedServer> private_face;
+  std::optional<FeedServer> public_face;
+
+  std::map<std::string, double> blind_seconds;
+  std::optional<StoreWriter> writer;
+  std::optional<SampleRecorder> recorder;
+  AlertEvents alert_events{started_ms};
+
+  // Probes by index (scheduler, recorder and runtime number them alike); a
+  // reload only appends, and a removed probe's slot stays empty. `active` is
+  // the configuration order.
+  std::deque<ProbeConfig> added_configs;  // stable addresses: probes keep references into them
+  std::vector<const ProbeConfig*> slots;
+  std::vector<size_t> active;
+  std::shared_ptr<const std::vector<ProbeConfig>> active_configs;
+
+  ProbeRuntime runtime{configs};
+  std::optional<Scheduler> scheduler;
+  std::optional<JobMonitor> jobs;
+  std::optional<AlertDispatcher> alerts;
+  std::optional<LoopWatch> loop_watch;
+  uint64_t snapshot_sequence = 0;
+  uint64_t published_transitions = 0;
+  // Transitions within one loop iteration make one snapshot.
+  Timer publish_soon{runtime.loop.get(), [this] { publish(); }};
+  // The one maintenance timer: the writer writes what is queued, the feed gets a snapshot.
+  Timer maintenance{runtime.loop.get(), [this] {
+                      writer->flush(wall_now_ms());
+                      publish();
+                    }};
+  // Pings come from the listener's threads; the loop applies them.
+  AsyncWake pings_ready{runtime.loop.get(), [this] { take_pings(); }};
+
+  // A reload reads probes.d on a thread of its own (the loop never waits for the disk).
+  std::mutex reload_mutex;
+  std::optional<LoadedConfig> reloaded;  // guarded by reload_mutex
+  std::thread reload_thread;
+  AsyncWake reload_ready{runtime.loop.get(), [this] {
+                           std::optional<LoadedConfig> next;
+                           {
+                             std::lock_guard lock(reload_mutex);
+                             next = std::exchange(reloaded, std::nullopt);
+                           }
+                           if (!next) return;
+                           reload_thread.join();
+                           apply_reload(*next);
+                         }};
+  AsyncWake reload_requested{runtime.loop.get(), [this] { start_reload(); }};
+  AsyncWake stop_requested{runtime.loop.get(), [this] { stop_signal(); }};
+  std::vector<SignalWatcher> signals;
+
+  bool stopping = false;
+  int exit_code = 0;
+};
+
+Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
+    : settings(std::move(daemon_settings)), loaded(std::move(loaded_config)) {
+  listen();
+  OpenedStore opened = open_store(settings.db_path, configs, started_ms);
+  blind_seconds = std::move(opened.blind_seconds);
+  StoreWriterOptions writer_options;
+  writer_options.retain_ms = settings.retain_ms;
+  writer_options.retain_rollups_ms = settings.retain_rollups_ms;
+  writer_options.max_queued_samples = 0;
+  std::vector<std::pair<int64_t, ProbeConfig>> registered;
+  for (size_t i = 0; i < configs.size(); ++i) {
+    writer_options.max_queued_samples += settings.store_queue_ms / configs[i].interval_ms + 1;
+    registered.emplace_back(opened.recorder_start.probe_ids[i], configs[i]);
+  }
+  writer.emplace(std::move(opened.store), settings.db_path, std::move(registered), writer_options);
+  log_info("store: writer started queue_limit_samples={} (about {} MB)",
+           writer_options.max_queued_samples, writer_options.max_queued_samples * 100 / 1'000'000);
+  recorder.emplace(opened.recorder_start, *writer, configs);
+
+  for (const ProbeConfig& config : configs) slots.push_back(&config);
+  active.resize(configs.size());
+  std::iota(active.begin(), active.end(), size_t{0});
+  active_configs = std::make_shared<const std::vector<ProbeConfig>>(configs);
+
+  uv_loop_t* loop = runtime.loop.get();
+  auto record_sample = [this](size_t index, const Sample& sample) { record(index, sample); };
+  scheduler.emplace(loop, configs, runtime.probes, record_sample);
+  jobs.emplace(loop, *writer, opened.last_job_run_id, record_sample);
+  for (size_t i = 0; i < configs.size(); ++i) {
+    if (is_job(configs[i])) {
+      jobs->add(i, configs[i], opened.recorder_start.probe_ids[i], opened.job_history[i],
+                started_ms);
+    }
+  }
+  // Alerts: told of each outage as the recorder opens and closes it; held in maintenance windows.
+  alerts.emplace(loop, runtime.curl, loaded.alerts, [this](const AlertEvent& event) {
+    const ProbeConfig* config = active_named(event.probe);
+    return config &&
+           windows.active(*config, event.start_ms != 0 ? event.start_ms : event.at_ms).has_value();
+  });
+  SampleRecorder::OutageHooks hooks;
+  hooks.in_maintenance = [this](const ProbeConfig& config, int64_t start_ms) {
+    return windows.active(config, start_ms).has_value();
+  };
+  hooks.changed = [this](size_t index, const OutageRow& row) { outage_changed(index, row); };
+  recorder->set_outage_hooks(std::move(hooks));
+  jobs->set_forecast_sink([this](size_t index, const std::string& text) {
+    log_warn("job: forecast job={} text={}", slots[index]->name, text);
+    alerts->notify(alert_events.job_forecast(*slots[index], text, wall_now_ms()));
+  });
+  pings.set_wake([this] { pings_ready.send(); });
+  pings_ready.send();  // any that came before the loop was ready
+
+  loop_watch.emplace(loop, [this](const BlindWindow& window) {
+    log_warn("blind: reason={} start={} duration={}", window.reason,
+             format_iso8601_ms(window.start_ms),
+             format_duration_brief(window.end_ms - window.start_ms));
+    blind_seconds[window.reason] += static_cast<double>(window.end_ms - window.start_ms) / 1000.0;
+    writer->add_blind_window(window);
+  });
+  scheduler->set_stall_detector(
+      [this](int64_t since_mono_us) { return loop_watch->stalled_since(since_mono_us); });
+  if (settings.handle_signals) {
+    signals.emplace_back(loop, SIGHUP, [this] { start_reload(); });
+    signals.emplace_back(loop, SIGTERM, [this] { stop_signal(); });
+    signals.emplace_back(loop, SIGINT, [this] { stop_signal(); });
+  }
+}
+
+void Daemon::Parts::listen() {
+  const bool has_jobs = std::any_of(configs.begin(), configs.end(), is_job);
+  if (has_jobs && !settings.listen) {
+    throw DaemonStartError(
+        "--listen off: jobs report in through the listener's /ping/<token>; give it an address");
+  }
+  if (!settings.listen && !settings.public_listen) return;
+  pings.set_jobs(job_tokens(configs));  // before the first check-in can come
+  feed.emplace(configs, loaded.page, board, settings.db_path);
+  try {
+    if (settings.listen) {
+      private_face.emplace(*feed, &pings, Audience::operator_view, *settings.listen,
+                           settings.feed_limits, settings.feed_access);
+    }
+    if (settings.public_listen) {
+      public_face.emplace(*feed, nullptr, Audience::public_view, *settings.public_listen,
+                          settings.feed_limits, settings.feed_access);
+    }
+  } catch (const std::runtime_error& error) {
+    throw DaemonStartError(error.what());
+  }
+  if (settings.listen) {
+    if (!settings.listen->loopback)
+      log_warn("feed: listening beyond loopback face=private address={}", settings.listen->text);
+    log_info("feed: listening face=private address={}", settings.listen->text);
+  }
+  if (settings.public_listen)
+    log_info("feed: listening face=public address={}", settings.public_listen->text);
+}
+
+// What the feed sees: a snapshot the loop publishes every second and after transitions.
+void Daemon::Parts::publish() {
+  auto snapshot = std::make_shared<LiveSnapshot>();
+  snapshot->sequence = ++snapshot_sequence;
+  snapshot->transitions = published_transitions = recorder->transitions();
+  snapshot->taken_wall_ms = wall_now_ms();
+  snapshot->taken_mono_us = mono_now_us();
+  snapshot->started_wall_ms = started_ms;
+  snapshot->configs = active_configs;
+  snapshot->probes.reserve(active.size());
+  for (size_t index : active) {
+    snapshot->probes.push_back(recorder->live()[index]);
+    snapshot->probes.back().job = jobs->live(index, snapshot->taken_wall_ms);
+    snapshot->probes.back().in_maintenance =
+        windows.active(*slots[index], snapshot->taken_wall_ms).has_value();
+  }
+  snapshot->maintenance =
+      windows.between(snapshot->taken_wall_ms, snapshot->taken_wall_ms + kMaintenanceShownAheadMs);
+  for (const AlertCount& count : alerts->counts()) {
+    snapshot->alert_counts.push_back(
+        {std::string(to_string(count.kind)), std::string(to_string(count.result)), count.count});
+  }
+  snapshot->loop_lag_us = loop_watch->last_lag_us();
+  snapshot->loop_lag = loop_watch->lag_histogram();
+  snapshot->blind_seconds = blind_seconds;
+  snapshot->store = writer->health();
+  board.publish(std::move(snapshot));
+}
+
+void Daemon::Parts::record(size_t index, const Sample& sample) {
+  recorder->record(index, sample);
+  if (recorder->transitions() != published_transitions) publish_soon.start(0);
+}
+
+void Daemon::Parts::outage_changed(size_t index, const OutageRow& row) {
+  for (const AlertEvent& event : alert_events.outage_changed(*slots[index], row, wall_now_ms())) {
+    alerts->notify(event);
+  }
+}
+
+void Daemon::Parts::take_pings() {
+  for (auto& [name, ping] : pings.take()) {
+    for (size_t index : active) {
+      if (slots[index]->name == name && is_job(*slots[index])) jobs->ping(index, ping);
+    }
+  }
+}
+
+const ProbeConfig* Daemon::Parts::active_named(const std::string& name) const {
+  for (size_t index : active) {
+    if (slots[index]->name == name) return slots[index];
+  }
+  return nullptr;
+}
+
+void Daemon::Parts::stop_signal() {
+  if (!stopping) {
+    stopping = true;
+    log_info("run: stopping, waiting for probes in flight");
+    scheduler->stop([this] { finish(); });
+  } else {
+    log_warn("run: second signal, abandoning probes in flight");
+    scheduler->abandon();
+    finish();
+  }
+}
+
+// Shutdown's order: nothing new starts (probes drained or abandoned before
+// this), open outages end, the writer stores everything queued, the loop ends.
+void Daemon::Parts::finish() {
+  loop_watch->stop();
+  jobs->stop();
+  alerts->stop(0);  // a send still going is abandoned: stopping never waits on an endpoint
+  maintenance.stop();
+  publish_soon.stop();
+  recorder->close_open(wall_now_ms(), "shutdown");
+  // The last chance to store what is queued: the writer retries for a while, then the exit status
+  // says so.
+  writer->flush(wall_now_ms());
+  if (!writer->finish(kFinishWithin)) {
+    log_error("run: samples could not be stored; exiting with status 1");
+    exit_code = 1;
+  }
+  const auto& lag = scheduler->schedule_lag();
+  log_info(
+      "run: stopped samples={} schedule_lag_p50_us={} schedule_lag_p99_us={} max_loop_lag_us={}",
+      lag.count(), lag.percentile_us(0.5), lag.percentile_us(0.99), loop_watch->max_lag_us());
+  runtime.loop.stop();
+}
+
+void Daemon::Parts::start_reload() {
+  if (stopping || reload_thread.joinable()) return;  // one reload at a time
+  reload_thread = std::thread([this] {
+    LoadedConfig next = load_config_directory(settings.config_dir);
+    {
+      std::lock_guard lock(reload_mutex);
+      reloaded = std::move(next);
+    }
+    reload_ready.send();
+  });
+}
+
+// Unchanged probes keep their state, schedule and open outages; an invalid
+// directory changes nothing. Removed probes end first, then added ones are
+// registered with the writer before anything can record for them.
+void Daemon::Parts::apply_reload(const LoadedConfig& next) {
+  if (stopping) return;
+  if (!next.ok()) {
+    for (const ConfigError& error : next.errors)
+      log_error("reload: rejected error={}", error.to_string());
+    log_error("reload: rejected {} error{} in {}; the running configuration is kept",
+              next.errors.size(), next.errors.size() == 1 ? "" : "s", settings.config_dir);
+    return;
+  }
+  const ProbeChanges changes = compare_probes(slots, next.probes);
+  const int64_t now_ms = wall_now_ms();
+  for (size_t index : changes.removed) {
+    jobs->remove(index);
+    scheduler->remove(index);
+    recorder->remove_probe(index, now_ms, "removed");
+    runtime.probes[index].reset();
+    slots[index] = nullptr;
+  }
+  std::vector<size_t> order;
+  std::vector<ProbeConfig> running;
+  for (size_t i = 0; i < next.probes.size(); ++i) {
+    size_t index = changes.kept[i].value_or(slots.size());
+    if (!changes.kept[i]) {
+      const ProbeConfig& config = added_configs.emplace_back(next.probes[i]);
+      const int64_t probe_id = writer->add_probe(config);
+      recorder->add_probe(config, probe_id);
+      const size_t added_index = scheduler->add(config, runtime.add(config));
+      if (is_job(config)) jobs->add(added_index, config, probe_id, {}, now_ms);
+      slots.push_back(&config);
+    }
+    order.push_back(index);
+    running.push_back(*slots[index]);
+  }
+  active = std::move(order);
+  pings.set_jobs(job_tokens(running));
+  active_configs = std::make_shared<const std::vector<ProbeConfig>>(std::move(running));
+  publish();
+  const auto added =
+      static_cast<size_t>(std::count(changes.kept.begin(), changes.kept.end(), std::nullopt));
+  log_info("reload: probes={} kept={} added={} removed={}", active.size(), active.size() - added,
+           added, changes.removed.size());
+}
+
+Daemon::Daemon(LoadedConfig config, DaemonSettings settings)
+    : parts_(std::make_unique<Parts>(std::move(config), std::move(settings))) {}
+
+Daemon::~Daemon() {
+  if (!parts_) return;
+  parts_->pings.set_wake(nullptr);  // the listener outlives the loop's handles
+  if (parts_->reload_thread.joinable()) parts_->reload_thread.join();
+}
+
+int Daemon::run() {
+  Parts& parts = *parts_;
+  parts.maintenance.start(kFlushEveryMs, kFlushEveryMs);
+  parts.publish();
+  log_info("run: started probes={} db={} config={}", parts.configs.size(), parts.settings.db_path,
+           parts.settings.config_dir);
+  if (parts.settings.open_files_limit > 0)
+    log_descriptor_room(parts.settings.open_files_limit, parts.configs);
+  parts.scheduler->start();
+  parts.jobs->start();
+  parts.runtime.loop.run();
+  parts.pings.set_wake(nullptr);
+  if (parts.reload_thread.joinable()) parts.reload_thread.join();
+  return parts.exit_code;
+}
+
+void Daemon::request_stop() { parts_->stop_requested.send(); }
+
+void Daemon::request_reload() { parts_->reload_requested.send(); }
+
+std::shared_ptr<const LiveSnapshot> Daemon::snapshot() const { return parts_->board.current(); }
+
+}  // namespace blip

@@ -3,7 +3,7 @@
 // 500 outages, blind windows), each run through find_period, counting the
 // histories in which it claims a period and, per candidate period, the tests
 // it calls significant against what Bonferroni allows. The test suite runs a
-// few thousand of the same (tests/pattern_test.cpp); this is the full run.
+// few thousand of the same (tests/analysis/pattern_test.cpp); this is the full run.
 //   build-bench/bench/pattern_false_discovery [--histories N] [--seed S] [--significance A]
 #include <fmt/format.h>
 

@@ -24,7 +24,7 @@ less S). Schedule lag is worked out from the stored send times
     the report shows as a check.
   * locked: --lock-probes probes; after a --warmup another process (the sqlite3
     shell) holds BEGIN EXCLUSIVE on blip's database for --lock-seconds, as
-    tests/store_faults_test.cpp does, and /metrics is read every 200 ms until
+    tests/system/database_faults_test.cpp does, and /metrics is read every 200 ms until
     the queue has drained. /metrics shows the snapshot the loop publishes once a
     second, so the drain time is good to about a second. And
     blip_store_pending_samples counts the queue only: a batch the writer has

@@ -72,6 +72,8 @@ ChildProcess::~ChildProcess() {
 }
 
 void ChildProcess::signal(int signal_number) const { kill(pid_, signal_number); }
+void ChildProcess::freeze() const { signal(SIGSTOP); }
+void ChildProcess::thaw() const { signal(SIGCONT); }
 
 int ChildProcess::wait(int timeout_ms) {
   if (reaped_) return status_;

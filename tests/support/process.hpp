@@ -20,6 +20,8 @@ class ChildProcess {
   ~ChildProcess();
   pid_t pid() const { return pid_; }
   void signal(int signal_number) const;
+  void freeze() const;  // SIGSTOP
+  void thaw() const;    // SIGCONT
   // Waits for the exit status (-1 on timeout; then the process is still running).
   int wait(int timeout_ms = 30'000);
   bool running();

@@ -9,7 +9,7 @@
 
 // Outage histories without a schedule, to measure how often the period finder
 // claims one anyway: its false-discovery rate, which must stay at the
-// significance it claims. tests/pattern_test.cpp runs a few thousand;
+// significance it claims. tests/analysis/pattern_test.cpp runs a few thousand;
 // bench/pattern_false_discovery the full simulation (docs/benchmarks.md).
 
 namespace blip {

@@ -13,6 +13,7 @@
 
 #include "blip/core/clock.hpp"
 #include "support/daemon.hpp"
+#include "support/freeze.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/hostile_server.hpp"
@@ -50,10 +51,7 @@ TEST(Alerting, OpenArrivesDuringTheOutageResolvedAfterItFlappingOnceAndAHungRece
   ASSERT_TRUE(wait_until([&] { return blip.log().find("run: started") != std::string::npos; }, 10s)) << blip.log();
   std::this_thread::sleep_for(2s);
 
-  nginx.freeze();
-  std::this_thread::sleep_for(10s);
-  const double thawed_ms = static_cast<double>(wall_now_ms());
-  nginx.thaw();
+  const double thawed_ms = static_cast<double>(test::freeze_for(nginx, 10s).thawed_ms);
   ASSERT_TRUE(wait_until([&] { return count_event(receiver.received("/pager"), "outage_closed") == 1; }, 10s)) << blip.log();
   auto pager = receiver.received("/pager");
   ASSERT_EQ(count_event(pager, "outage_opened"), 1u);
@@ -72,9 +70,7 @@ TEST(Alerting, OpenArrivesDuringTheOutageResolvedAfterItFlappingOnceAndAHungRece
   // Two more short freezes: the third outage within the hour is one summary, not a third pair.
   for (int i = 0; i < 2; ++i) {
     std::this_thread::sleep_for(3s);
-    nginx.freeze();
-    std::this_thread::sleep_for(2s);
-    nginx.thaw();
+    test::freeze_for(nginx, 2s);
   }
   ASSERT_TRUE(wait_until([&] { return count_event(receiver.received("/summary"), "flapping") == 1; }, 10s)) << blip.log();
   std::this_thread::sleep_for(2s);

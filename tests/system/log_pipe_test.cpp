@@ -22,6 +22,7 @@
 #include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
 #include "support/daemon.hpp"
+#include "support/freeze.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/servers.hpp"
@@ -127,11 +128,7 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   ASSERT_TRUE(log_past_the_queue(dir, blip, feed)) << feed("/metrics").body;
 
   std::this_thread::sleep_for(1s);
-  const int64_t frozen_ms = wall_now_ms();
-  nginx.freeze();
-  std::this_thread::sleep_for(3s);
-  const int64_t thawed_ms = wall_now_ms();
-  nginx.thaw();
+  const auto [frozen_ms, thawed_ms] = test::freeze_for(nginx, 3s);
   ASSERT_TRUE(wait_until([&] { return find_event(receiver.received(), "outage_closed") != nullptr; }, 10s))
       << test::read_file(dir.file("received.jsonl"));
   const double dropped = metric(feed("/metrics").body, "blip_log_dropped_total");

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "blip/probes/postgres_reply.hpp"
+#include "support/freeze.hpp"
 #include "support/postgres_server.hpp"
 #include "support/redis_server.hpp"
 #include "support/servers.hpp"
@@ -133,9 +134,7 @@ TEST_F(PostgresProbeTest, FrozenServerTimesOutOthersStayOnTimeAndItRecovers) {
   configs[1].interval_ms = 100;
   auto samples = test::run_probes_for(configs, 6s, [] {
     std::this_thread::sleep_for(1500ms);
-    server_->freeze();
-    std::this_thread::sleep_for(3s);
-    server_->thaw();
+    test::freeze_for(*server_, 3s);
   });
   const auto& db = samples[0];
   ASSERT_GE(count_status(db, Status::down), 20U);

@@ -45,7 +45,9 @@ std::string entry_at(const std::string& text, size_t at) {
 
 TEST(SecurityScan, EverySecretIsStillUsedByATest) {
   std::string sources;
-  for (const auto& entry : std::filesystem::directory_iterator(BLIP_TEST_SOURCES)) {
+  // The suites, in their folders under tests/ (not support/: a secret there is used by no test yet).
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(BLIP_TEST_SOURCES)) {
+    if (entry.path().parent_path().filename() == "support") continue;
     if (entry.path().extension() == ".cpp") sources += read_all(entry.path());
   }
   const std::vector<std::string> list = secrets();

@@ -19,6 +19,7 @@
 #include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
 #include "support/daemon.hpp"
+#include "support/freeze.hpp"
 #include "support/hostile_server.hpp"
 #include "support/http_client.hpp"
 #include "support/postgres_server.hpp"
@@ -214,11 +215,7 @@ TEST(BlipFrozen, FiveSecondsOfSigstopIsOneBlindWindowAndNoOutage) {
   test::Daemon blip(dir, config);
   ASSERT_TRUE(test::wait_until([&] { return samples_taken(blip) >= 60; }, 30s)) << blip.log();
   std::this_thread::sleep_for(1s);  // a steady state: pooled connections open and idle between samples
-  const int64_t frozen_ms = wall_now_ms();
-  blip.process().signal(SIGSTOP);
-  std::this_thread::sleep_for(5s);
-  const int64_t thawed_ms = wall_now_ms();
-  blip.process().signal(SIGCONT);
+  const auto [frozen_ms, thawed_ms] = test::freeze_for(blip.process(), 5s);
   const int64_t before = samples_taken(blip);
   ASSERT_TRUE(test::wait_until([&] { return samples_taken(blip) >= before + 60; }, 30s)) << blip.log();
   ASSERT_EQ(blip.stop(), 0) << blip.log();

@@ -21,6 +21,7 @@
 #include "blip/store/store.hpp"
 #include "support/damaged_file.hpp"
 #include "support/daemon.hpp"
+#include "support/freeze.hpp"
 #include "support/http_client.hpp"
 #include "support/redis_server.hpp"
 #include "support/servers.hpp"
@@ -128,11 +129,7 @@ TEST(StoreFaults, ALockedDatabaseStallsNeitherProbingNorTheOutageEdges) {
                        ".shell sleep 8\\nROLLBACK;\\n' | sqlite3 " +
                            blip.db()});
   sleep_for(2s);
-  const int64_t frozen_ms = wall_now_ms();
-  nginx.freeze();
-  sleep_for(3s);
-  const int64_t thawed_ms = wall_now_ms();
-  nginx.thaw();
+  const auto [frozen_ms, thawed_ms] = test::freeze_for(nginx, 3s);
   // While locked: probing goes on, samples queue, /healthz says why.
   const double queued = metric(blip, "blip_store_pending_samples");
   const auto health = test::http_request(blip.feed_url("/healthz"));

@@ -9,6 +9,7 @@
 #include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
 #include "support/daemon.hpp"
+#include "support/freeze.hpp"
 #include "support/hostile_server.hpp"
 #include "support/servers.hpp"
 
@@ -50,11 +51,7 @@ TEST(Daemon, OutageEdgesFollowAFrozenNginx) {
   TempDir dir;
   Daemon blip(dir, http_config("web", nginx.url("/health"), "250ms", "1s"));
   sleep_for(2s);
-  const int64_t frozen_ms = wall_now_ms();
-  nginx.freeze();
-  sleep_for(3s);
-  const int64_t thawed_ms = wall_now_ms();
-  nginx.thaw();
+  const auto [frozen_ms, thawed_ms] = test::freeze_for(nginx, 3s);
   sleep_for(2s);
   blip.process().signal(SIGTERM);
   ASSERT_EQ(blip.process().wait(), 0) << blip.log();
@@ -201,11 +198,8 @@ TEST(Daemon, ReportFindsTheStallSchedule) {
     int64_t next = now - now % 60'000 + kOffsetMs;
     if (next <= now + 500) next += 60'000;
     sleep_for(std::chrono::milliseconds(next - now));
-    stalls.emplace_back(wall_now_ms(), 0);
-    nginx.freeze();
-    sleep_for(3s);
-    stalls.back().second = wall_now_ms();
-    nginx.thaw();
+    const test::Freeze stall = test::freeze_for(nginx, 3s);
+    stalls.emplace_back(stall.frozen_ms, stall.thawed_ms);
   }
   sleep_for(2s);
   blip.process().signal(SIGTERM);
@@ -264,11 +258,7 @@ TEST(Daemon, FrozenBlipRecordsABlindWindowNotAnOutage) {
                        "[[probe]]\nname = \"port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:" +
                        std::to_string(nginx.port()) + "\"\ninterval = \"100ms\"\ntimeout = \"500ms\"\n");
   sleep_for(4s);
-  const int64_t frozen_ms = wall_now_ms();
-  blip.process().signal(SIGSTOP);
-  sleep_for(3s);
-  const int64_t continued_ms = wall_now_ms();
-  blip.process().signal(SIGCONT);
+  const auto [frozen_ms, continued_ms] = test::freeze_for(blip.process(), 3s);
   sleep_for(1500ms);
   blip.process().signal(SIGTERM);
   ASSERT_EQ(blip.process().wait(), 0) << blip.log();

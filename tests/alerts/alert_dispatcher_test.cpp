@@ -1,6 +1,7 @@
-// Alerts against real receivers on loopback: a libmicrohttpd server that
-// records what it is sent, a server that accepts and never answers, and a real
-// Alertmanager. Every send runs through a real libuv loop and libcurl.
+// The alert dispatcher and the sender it owns against real receivers on
+// loopback: a libmicrohttpd server that records what it is sent, a server that
+// accepts and never answers, and a real Alertmanager. Every send runs through a
+// real libuv loop and libcurl.
 #include <gtest/gtest.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -19,10 +20,10 @@
 
 #include "blip/adapters/curl_uv.hpp"
 #include "blip/alerts/alert_dispatcher.hpp"
-#include "blip/alerts/alert_payload.hpp"
 #include "blip/alerts/alert_sender.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/loop.hpp"
+#include "support/alerts.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/hostile_server.hpp"
@@ -33,6 +34,9 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+using test::alert_to;
+using test::closed_event;
+using test::opened_event;
 
 struct ReceivedRequest {
   std::string method;
@@ -162,39 +166,6 @@ void run_for(EventLoop& loop, std::chrono::milliseconds duration) {
       loop, [] { return false; }, duration);
 }
 
-AlertConfig alert_to(const std::string& name, AlertConfig::Kind kind, const std::string& url) {
-  AlertConfig alert;
-  alert.name = name;
-  alert.kind = kind;
-  alert.url = url;
-  alert.timeout_ms = 2000;
-  alert.retry_for_ms = 30'000;
-  return alert;
-}
-
-AlertEvent opened_event(const std::string& probe, int64_t outage_id, int64_t start_ms) {
-  AlertEvent event;
-  event.kind = AlertEvent::Kind::outage_opened;
-  event.probe = probe;
-  event.probe_type = "http";
-  event.tags = {"web"};
-  event.outage_id = outage_id;
-  event.start_ms = start_ms;
-  event.error = ErrorClass::timeout;
-  event.detail = "no answer within 1s";
-  event.at_ms = start_ms + 500;
-  return event;
-}
-
-AlertEvent closed_event(const AlertEvent& opened, int64_t duration_ms) {
-  AlertEvent event = opened;
-  event.kind = AlertEvent::Kind::outage_closed;
-  event.end_ms = opened.start_ms + duration_ms;
-  event.at_ms = event.end_ms;
-  event.text.clear();
-  return event;
-}
-
 // The loop, curl's bridge and a dispatcher, destroyed in the right order.
 struct Harness {
   explicit Harness(std::vector<AlertConfig> alerts, AlertDispatcher::HoldCheck held = {},
@@ -208,35 +179,6 @@ struct Harness {
     return dispatcher.sender().count_of(kind, result);
   }
 };
-
-TEST(AlertPayload, SummariesSayWhatHappenedInOneLine) {
-  AlertEvent opened = opened_event("web-health", 7, 1'700'000'000'000);
-  opened.text = "3rd outage at about +00:20 this hour";
-  EXPECT_EQ(
-      alert_summary({AlertMessage::Kind::opened, opened, opened.at_ms}),
-      "web-health is down: timeout (no answer within 1s); 3rd outage at about +00:20 this hour");
-  EXPECT_EQ(alert_summary({AlertMessage::Kind::closed, closed_event(opened, 31'000), 0}),
-            "web-health is back after 31s");
-  AlertMessage flapping{AlertMessage::Kind::flapping, opened, opened.at_ms};
-  flapping.flapping_outages = 3;
-  flapping.flapping_window_ms = 3'600'000;
-  flapping.flapping_closed_durations_ms = {58'000, 31'200};
-  EXPECT_EQ(alert_summary(flapping), "3 outages of web-health in the last 1h, 31–58 s each");
-  EXPECT_EQ(alert_summary({AlertMessage::Kind::reminder, opened, opened.start_ms + 300'000}),
-            "web-health is still down after 5m00s: timeout (no answer within 1s)");
-}
-
-TEST(AlertPayload, LogsNeverShowSecretPathsOrTokens) {
-  AlertConfig slack = alert_to("s", AlertConfig::Kind::slack,
-                               "https://hooks.slack.com/services/T000/B000/XXXXSECRET");
-  EXPECT_EQ(alert_url_for_logs(slack), "https://hooks.slack.com/***");
-  AlertConfig ntfy = alert_to("n", AlertConfig::Kind::ntfy, "http://127.0.0.1:8080/secret-topic");
-  EXPECT_EQ(alert_url_for_logs(ntfy), "http://127.0.0.1:8080/***");
-  AlertConfig hook =
-      alert_to("w", AlertConfig::Kind::webhook, "https://user:pw@example.org/hook?token=abc");
-  EXPECT_EQ(alert_url_for_logs(hook).find("abc"), std::string::npos);
-  EXPECT_EQ(alert_url_for_logs(hook).find("pw"), std::string::npos);
-}
 
 TEST(AlertSender, DebianCurlResolvesNamesOffTheLoop) {
   EXPECT_TRUE(curl_resolves_names_off_loop());

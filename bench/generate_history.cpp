@@ -7,9 +7,9 @@
 //
 // The daemon flushes every second and rewrites the open minute's block each
 // time; this flushes once a simulated minute, which leaves the same rows.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   app.add_option("--probes", probes)->capture_default_str();
   app.add_option("--rate", rate_hz, "samples per second per probe")->capture_default_str();
   app.add_option("--days", days)->capture_default_str();
-  app.add_option("--incident-probes", incident_probes, "probes hit by the hourly stall")->capture_default_str();
+  app.add_option("--incident-probes", incident_probes, "probes hit by the hourly stall")
+      ->capture_default_str();
   app.add_option("--end", end_text, "when the history ends, ISO-8601 UTC (default: now)");
   app.add_option("--seed", seed, "for the random outages and latencies")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -70,13 +71,15 @@ int main(int argc, char** argv) {
     for (int i = 0; i < probes; ++i) {
       auto index = static_cast<size_t>(i);
       // Hourly: at +00:05 the first probes stall for 40 s, each a little later than the one before.
-      const bool hourly = i < incident_probes && into_hour_ms >= 5'000 + i * 800 && into_hour_ms < 45'000 + i * 800;
+      const bool hourly =
+          i < incident_probes && into_hour_ms >= 5'000 + i * 800 && into_hour_ms < 45'000 + i * 800;
       if (random_outage_until[index] < t && unit(random) < outage_chance) {
         random_outage_until[index] = t + 20'000 + static_cast<int64_t>(unit(random) * 100'000);
       }
       const bool down = hourly || random_outage_until[index] >= t;
       blip::Sample sample;
-      sample.sent_ms = t + i * interval_ms / probes;  // probes spread over the interval, as the scheduler does
+      sample.sent_ms =
+          t + i * interval_ms / probes;  // probes spread over the interval, as the scheduler does
       if (down) {
         sample.status = blip::Status::down;
         sample.error = blip::ErrorClass::timeout;
@@ -96,8 +99,10 @@ int main(int argc, char** argv) {
     }
   }
   store.flush(end_ms);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::cout << fmt::format("samples={} probes={} days={} seconds={:.1f} samples_per_second={:.0f}\n", samples, probes,
-                           days, seconds, static_cast<double>(samples) / seconds);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << fmt::format(
+      "samples={} probes={} days={} seconds={:.1f} samples_per_second={:.0f}\n", samples, probes,
+      days, seconds, static_cast<double>(samples) / seconds);
   return 0;
 }

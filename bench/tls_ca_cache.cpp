@@ -30,7 +30,9 @@ size_t discard(char*, size_t size, size_t count, void*) { return size * count; }
 
 int main(int argc, char** argv) {
   if (argc != 6) {
-    std::fprintf(stderr, "usage: %s URL CA_FILE OTHER_CA_FILE default|cached|uncached|alternate COUNT\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s URL CA_FILE OTHER_CA_FILE default|cached|uncached|alternate COUNT\n",
+                 argv[0]);
     return 2;
   }
   const std::string url = argv[1];
@@ -75,9 +77,11 @@ int main(int argc, char** argv) {
   }
   const double cpu = cpu_ms() - cpu_start;
   const double wall =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start).count();
-  std::printf("%-9s connections=%d failures=%d cpu_ms_per_connection=%.3f wall_ms_per_connection=%.3f\n",
-              mode.c_str(), count, failures, cpu / count, wall / count);
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start)
+          .count();
+  std::printf(
+      "%-9s connections=%d failures=%d cpu_ms_per_connection=%.3f wall_ms_per_connection=%.3f\n",
+      mode.c_str(), count, failures, cpu / count, wall / count);
   curl_multi_cleanup(multi);
   curl_global_cleanup();
   return failures == 0 ? 0 : 1;

@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text = blip::fuzz::as_text(data, size);
   // In a directory that does not exist, so a relative password_file or ca_file reads nothing.
-  const blip::LoadedConfig loaded = blip::load_config_text(text, "/nonexistent/blip-fuzz/probes.d/fuzz.toml");
+  const blip::LoadedConfig loaded =
+      blip::load_config_text(text, "/nonexistent/blip-fuzz/probes.d/fuzz.toml");
   for (const blip::ConfigError& error : loaded.errors) {
     if (error.message.empty()) blip::fuzz::contract_broken("an error without a message");
     error.to_string();

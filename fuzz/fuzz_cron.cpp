@@ -16,8 +16,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (error.empty()) blip::fuzz::contract_broken("a rejected expression says why");
     return 0;
   }
-  // 2001-09-09, 2026-03-29 00:59:59.999 UTC (a European spring-forward), 2026-10-25 00:30 UTC (fall-back).
-  for (const int64_t from : {int64_t{1'000'000'000'000}, int64_t{1'774'745'999'999}, int64_t{1'792'888'200'000}}) {
+  // 2001-09-09, 2026-03-29 00:59:59.999 UTC (a European spring-forward), 2026-10-25 00:30 UTC
+  // (fall-back).
+  for (const int64_t from :
+       {int64_t{1'000'000'000'000}, int64_t{1'774'745'999'999}, int64_t{1'792'888'200'000}}) {
     const auto next = schedule->next_after(from);
     if (!next) continue;
     if (*next <= from) blip::fuzz::contract_broken("next_after is not after");

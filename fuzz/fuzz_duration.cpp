@@ -13,9 +13,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (error.empty()) blip::fuzz::contract_broken("a rejected duration says why");
     return 0;
   }
-  if (*ms < 0 || *ms > int64_t{100} * 365 * 86'400'000) blip::fuzz::contract_broken("duration out of range");
+  if (*ms < 0 || *ms > int64_t{100} * 365 * 86'400'000)
+    blip::fuzz::contract_broken("duration out of range");
   const std::string spelled = blip::format_duration_ms(*ms);
-  if (blip::parse_duration_ms(spelled) != ms) blip::fuzz::contract_broken("format_duration_ms does not read back");
+  if (blip::parse_duration_ms(spelled) != ms)
+    blip::fuzz::contract_broken("format_duration_ms does not read back");
   blip::format_duration_brief(*ms);
   return 0;
 }

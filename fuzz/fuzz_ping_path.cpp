@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view token;
   blip::JobPing ping;
   if (blip::parse_ping_path(path, token, ping)) {
-    if (token.empty() || token.find('/') != std::string_view::npos) blip::fuzz::contract_broken("bad token");
+    if (token.empty() || token.find('/') != std::string_view::npos)
+      blip::fuzz::contract_broken("bad token");
     if (ping.exit_status && (*ping.exit_status < 0 || *ping.exit_status > 255)) {
       blip::fuzz::contract_broken("exit status out of range");
     }

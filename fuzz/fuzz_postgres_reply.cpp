@@ -13,12 +13,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   failed.sqlstate = std::string(blip::fuzz::take_line(rest));
   failed.error = std::string(blip::fuzz::take_line(rest));
   const blip::ErrorClass error = blip::classify_postgres_error(failed);
-  if (static_cast<uint8_t>(error) >= blip::kErrorClassCount) blip::fuzz::contract_broken("no such error class");
+  if (static_cast<uint8_t>(error) >= blip::kErrorClassCount)
+    blip::fuzz::contract_broken("no such error class");
   while (!rest.empty()) {
     const std::string_view column = blip::fuzz::take_line(rest);
     const auto value = blip::postgres_integer(column);
     // A number is read whole or not at all: it prints back as the same digits.
-    if (value && (std::to_string(*value) != column && !(column.starts_with("-0") || column.starts_with("0")))) {
+    if (value && (std::to_string(*value) != column &&
+                  !(column.starts_with("-0") || column.starts_with("0")))) {
       blip::fuzz::contract_broken("an integer read differs from its text");
     }
   }

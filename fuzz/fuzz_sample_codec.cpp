@@ -13,10 +13,11 @@ namespace {
 bool same_sample(const blip::StoredSample& a, const blip::StoredSample& b) {
   const blip::Sample& x = a.sample;
   const blip::Sample& y = b.sample;
-  return x.sent_ms == y.sent_ms && x.status == y.status && x.error == y.error && x.latency_us == y.latency_us &&
-         x.phases.dns_us == y.phases.dns_us && x.phases.connect_us == y.phases.connect_us &&
-         x.phases.tls_us == y.phases.tls_us && x.phases.first_byte_us == y.phases.first_byte_us &&
-         a.detail_id == b.detail_id && a.detail_numbers == b.detail_numbers;
+  return x.sent_ms == y.sent_ms && x.status == y.status && x.error == y.error &&
+         x.latency_us == y.latency_us && x.phases.dns_us == y.phases.dns_us &&
+         x.phases.connect_us == y.phases.connect_us && x.phases.tls_us == y.phases.tls_us &&
+         x.phases.first_byte_us == y.phases.first_byte_us && a.detail_id == b.detail_id &&
+         a.detail_numbers == b.detail_numbers;
 }
 
 }  // namespace
@@ -33,15 +34,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const std::runtime_error&) {
     return 0;  // corrupt: the contract
   }
-  if (samples.size() > bytes.size() / 2) blip::fuzz::contract_broken("more samples than the block can hold");
+  if (samples.size() > bytes.size() / 2)
+    blip::fuzz::contract_broken("more samples than the block can hold");
   blip::SampleBlockEncoder encoder(base_ms);
   for (const blip::StoredSample& stored : samples) {
     encoder.append(stored.sample, stored.detail_id, stored.detail_numbers);
   }
   const auto again = blip::decode_sample_block(base_ms, encoder.bytes());
-  if (again.size() != samples.size()) blip::fuzz::contract_broken("re-encoded block has another sample count");
+  if (again.size() != samples.size())
+    blip::fuzz::contract_broken("re-encoded block has another sample count");
   for (size_t i = 0; i < samples.size(); ++i) {
-    if (!same_sample(samples[i], again[i])) blip::fuzz::contract_broken("re-encoded sample differs");
+    if (!same_sample(samples[i], again[i]))
+      blip::fuzz::contract_broken("re-encoded sample differs");
   }
   return 0;
 }

@@ -55,6 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     blip::fuzz::contract_broken("a detail does not come back from its template");
   }
   const std::string output = blip::clean_run_output(text);
-  if (output.size() > blip::kMaxRunOutputBytes + 3) blip::fuzz::contract_broken("run output over its cap");
+  if (output.size() > blip::kMaxRunOutputBytes + 3)
+    blip::fuzz::contract_broken("run output over its cap");
   return 0;
 }

@@ -10,15 +10,16 @@
 
 namespace {
 
-void write_seed(const std::string& directory, const std::string& name, const blip::SampleBlockEncoder& encoder) {
+void write_seed(const std::string& directory, const std::string& name,
+                const blip::SampleBlockEncoder& encoder) {
   std::ofstream out(directory + "/" + name, std::ios::binary);
   const int64_t base_ms = encoder.base_ms();
   out.write(reinterpret_cast<const char*>(&base_ms), sizeof base_ms);
   out << encoder.bytes();
 }
 
-blip::Sample sample(int64_t sent_ms, blip::Status status, int64_t latency_us, blip::Phases phases = {},
-                    blip::ErrorClass error = blip::ErrorClass::none) {
+blip::Sample sample(int64_t sent_ms, blip::Status status, int64_t latency_us,
+                    blip::Phases phases = {}, blip::ErrorClass error = blip::ErrorClass::none) {
   blip::Sample s;
   s.sent_ms = sent_ms;
   s.status = status;
@@ -39,12 +40,15 @@ int main(int argc, char** argv) {
   const int64_t minute = 1'764'633'600'000;  // 2025-12-02 00:00 UTC
 
   blip::SampleBlockEncoder loopback(minute);  // an up probe on loopback every 250 ms
-  for (int i = 0; i < 240; ++i) loopback.append(sample(minute + 250 * i + (i % 3), blip::Status::up, 180 + i % 7), 0);
+  for (int i = 0; i < 240; ++i)
+    loopback.append(sample(minute + 250 * i + (i % 3), blip::Status::up, 180 + i % 7), 0);
   write_seed(directory, "up-loopback-250ms", loopback);
 
   blip::SampleBlockEncoder https(minute);  // HTTPS with every phase, a second apart
   for (int i = 0; i < 60; ++i) {
-    https.append(sample(minute + 1000 * i, blip::Status::up, 41'000 + 97 * i, {1'200, 9'800, 21'000, 8'000}), 0);
+    https.append(
+        sample(minute + 1000 * i, blip::Status::up, 41'000 + 97 * i, {1'200, 9'800, 21'000, 8'000}),
+        0);
   }
   write_seed(directory, "up-https-phases", https);
 
@@ -58,22 +62,25 @@ int main(int argc, char** argv) {
     } else if (i < 15) {
       outage.append(sample(at, blip::Status::down, 2'000'000, {}, blip::ErrorClass::timeout), 7);
     } else {
-      outage.append(sample(at, blip::Status::down, 31'000, {}, blip::ErrorClass::lag), 12, "1.2,31");
+      outage.append(sample(at, blip::Status::down, 31'000, {}, blip::ErrorClass::lag), 12,
+                    "1.2,31");
     }
   }
   write_seed(directory, "outage-degraded-down", outage);
 
   blip::SampleBlockEncoder stalls(minute);  // blind samples and an irregular schedule
   for (int i = 0; i < 12; ++i) {
-    stalls.append(sample(minute + 5000 * i + (i % 2 ? 1'700 : 0), i % 4 == 3 ? blip::Status::blind : blip::Status::up,
-                         i % 4 == 3 ? 0 : 4'000),
-                  0);
+    stalls.append(
+        sample(minute + 5000 * i + (i % 2 ? 1'700 : 0),
+               i % 4 == 3 ? blip::Status::blind : blip::Status::up, i % 4 == 3 ? 0 : 4'000),
+        0);
   }
   write_seed(directory, "blind-irregular", stalls);
 
   blip::SampleBlockEncoder every_error(minute);  // one down sample of each error class
   for (uint8_t e = 1; e < blip::kErrorClassCount; ++e) {
-    every_error.append(sample(minute + 1000 * e, blip::Status::down, 1'000 * e, {}, static_cast<blip::ErrorClass>(e)),
+    every_error.append(sample(minute + 1000 * e, blip::Status::down, 1'000 * e, {},
+                              static_cast<blip::ErrorClass>(e)),
                        e);
   }
   write_seed(directory, "down-every-error-class", every_error);

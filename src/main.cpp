@@ -1,6 +1,6 @@
-#include <CLI/CLI.hpp>
 #include <curl/curl.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
 
@@ -28,65 +28,91 @@ int main(int argc, char** argv) {
 
   blip::CheckOptions check;
   auto* check_command = app.add_subcommand("check", "validate the configuration (like nginx -t)");
-  check_command->add_option("-c,--config", check.config_dir, "probe configuration directory")->capture_default_str();
+  check_command->add_option("-c,--config", check.config_dir, "probe configuration directory")
+      ->capture_default_str();
 
   blip::OnceOptions once;
   auto* once_command = app.add_subcommand("once", "run each probe once and print the results");
-  once_command->add_option("-c,--config", once.config_dir, "probe configuration directory")->capture_default_str();
+  once_command->add_option("-c,--config", once.config_dir, "probe configuration directory")
+      ->capture_default_str();
   once_command->add_option("--probe", once.probe, "only this probe");
 
   blip::RunOptions run;
   auto* run_command = app.add_subcommand("run", "probe forever and store every sample");
-  run_command->add_option("-c,--config", run.config_dir, "probe configuration directory")->capture_default_str();
-  run_command->add_option("--db", run.db_path, "SQLite database file")->capture_default_str();
-  run_command->add_option("--retain", run.retain, "how long raw samples are kept")->capture_default_str();
-  run_command->add_option("--retain-rollups", run.retain_rollups, "how long per-minute rollups are kept")
+  run_command->add_option("-c,--config", run.config_dir, "probe configuration directory")
       ->capture_default_str();
-  run_command->add_option("--store-queue", run.store_queue,
-                          "how much probing to hold in memory while the database cannot be written")
+  run_command->add_option("--db", run.db_path, "SQLite database file")->capture_default_str();
+  run_command->add_option("--retain", run.retain, "how long raw samples are kept")
+      ->capture_default_str();
+  run_command
+      ->add_option("--retain-rollups", run.retain_rollups, "how long per-minute rollups are kept")
+      ->capture_default_str();
+  run_command
+      ->add_option("--store-queue", run.store_queue,
+                   "how much probing to hold in memory while the database cannot be written")
       ->capture_default_str();
   run_command->add_option("--listen", run.listen, "feed address ADDRESS:PORT (numeric), or off")
       ->envname("BLIP_LISTEN")
       ->capture_default_str();
-  run_command->add_option("--public-listen", run.public_listen,
-                          "public status page address ADDRESS:PORT (numeric), or off: the page and the Statuspage "
-                          "documents only, with nothing private in them")
+  run_command
+      ->add_option(
+          "--public-listen", run.public_listen,
+          "public status page address ADDRESS:PORT (numeric), or off: the page and the Statuspage "
+          "documents only, with nothing private in them")
       ->envname("BLIP_PUBLIC_LISTEN")
       ->capture_default_str();
-  run_command->add_option("--allowed-hosts", run.allowed_hosts,
-                          "Host names the private face answers, comma-separated (besides IP literals and localhost)")
+  run_command
+      ->add_option("--allowed-hosts", run.allowed_hosts,
+                   "Host names the private face answers, comma-separated (besides IP literals and "
+                   "localhost)")
       ->envname("BLIP_ALLOWED_HOSTS");
-  run_command->add_option("--trusted-proxy", run.trusted_proxies,
-                          "reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the "
-                          "client that limits apply to")
+  run_command
+      ->add_option("--trusted-proxy", run.trusted_proxies,
+                   "reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For "
+                   "names the "
+                   "client that limits apply to")
       ->envname("BLIP_TRUSTED_PROXY");
-  run_command->add_option("--feed-max-connections", run.feed_max_connections, "connections in all, per face")
+  run_command
+      ->add_option("--feed-max-connections", run.feed_max_connections,
+                   "connections in all, per face")
       ->capture_default_str()
       ->check(CLI::Range(1U, 100000U));
-  run_command->add_option("--feed-max-per-client", run.feed_max_connections_per_client,
-                          "connections per client (an IPv4 address, an IPv6 /64; behind --trusted-proxy, requests in "
-                          "flight per forwarded client)")
+  run_command
+      ->add_option("--feed-max-per-client", run.feed_max_connections_per_client,
+                   "connections per client (an IPv4 address, an IPv6 /64; behind --trusted-proxy, "
+                   "requests in "
+                   "flight per forwarded client)")
       ->capture_default_str()
       ->check(CLI::Range(1U, 100000U));
-  run_command->add_option("--feed-idle-timeout", run.feed_idle_timeout, "close a feed connection quiet this long")
+  run_command
+      ->add_option("--feed-idle-timeout", run.feed_idle_timeout,
+                   "close a feed connection quiet this long")
       ->capture_default_str();
-  run_command->add_option("--feed-request-timeout", run.feed_request_timeout,
-                          "close a feed connection whose request (headers, body, answer) takes longer than this")
+  run_command
+      ->add_option(
+          "--feed-request-timeout", run.feed_request_timeout,
+          "close a feed connection whose request (headers, body, answer) takes longer than this")
       ->capture_default_str();
 
   blip::HealthOptions health;
-  auto* health_command = app.add_subcommand("health", "ask a running blip's /healthz (for container health checks)");
+  auto* health_command =
+      app.add_subcommand("health", "ask a running blip's /healthz (for container health checks)");
   health_command->add_option("--listen", health.listen, "the feed address blip run listens on")
       ->envname("BLIP_LISTEN")
       ->capture_default_str();
 
   blip::ExecOptions exec;
-  auto* exec_command = app.add_subcommand("exec", "run a cron job, reporting its start, end, exit status and output to blip");
+  auto* exec_command = app.add_subcommand(
+      "exec", "run a cron job, reporting its start, end, exit status and output to blip");
   exec_command->add_option("job", exec.job, "the [[job]]'s name")->required();
-  exec_command->add_option("command", exec.command, "the command and its arguments, after --")->required();
-  exec_command->add_option("-c,--config", exec.config_dir, "configuration directory holding the job's token")
+  exec_command->add_option("command", exec.command, "the command and its arguments, after --")
+      ->required();
+  exec_command
+      ->add_option("-c,--config", exec.config_dir,
+                   "configuration directory holding the job's token")
       ->capture_default_str();
-  exec_command->add_option("--token-file", exec.token_file, "a file holding the job's token instead");
+  exec_command->add_option("--token-file", exec.token_file,
+                           "a file holding the job's token instead");
   auto* exec_listen = exec_command->add_option("--listen", exec.listen, "blip's listener address")
                           ->envname("BLIP_LISTEN")
                           ->capture_default_str();
@@ -95,16 +121,22 @@ int main(int argc, char** argv) {
       ->excludes(exec_listen);
 
   blip::ReportOptions report;
-  auto* report_command = app.add_subcommand("report", "outage windows and their time-of-hour pattern");
+  auto* report_command =
+      app.add_subcommand("report", "outage windows and their time-of-hour pattern");
   report_command->add_option("--db", report.db_path, "SQLite database file")->capture_default_str();
-  auto* since = report_command->add_option("--since", report.since, "how far back, e.g. 24h or 7d")->capture_default_str();
+  auto* since = report_command->add_option("--since", report.since, "how far back, e.g. 24h or 7d")
+                    ->capture_default_str();
   auto* from = report_command->add_option("--from", report.from, "range start, ISO-8601 UTC");
-  report_command->add_option("--to", report.to, "range end, ISO-8601 UTC (default now)")->needs(from);
+  report_command->add_option("--to", report.to, "range end, ISO-8601 UTC (default now)")
+      ->needs(from);
   since->excludes(from);
   report_command->add_option("--probe", report.probe, "only this probe");
-  report_command->add_option("--format", report.format, "table, json or csv")->capture_default_str();
-  report_command->add_option("--tz", report.tz, "also show start times in this time zone, e.g. Europe/Berlin");
-  report_command->add_option("--period", report.period, "auto, or force the pattern's period, e.g. 1h")
+  report_command->add_option("--format", report.format, "table, json or csv")
+      ->capture_default_str();
+  report_command->add_option("--tz", report.tz,
+                             "also show start times in this time zone, e.g. Europe/Berlin");
+  report_command
+      ->add_option("--period", report.period, "auto, or force the pattern's period, e.g. 1h")
       ->capture_default_str();
 
   try {
@@ -141,7 +173,8 @@ int main(int argc, char** argv) {
     exit_code = blip::kExitUsage;
   }
   curl_global_cleanup();
-  // Queued lines get a second to reach stderr, then are dropped: a stop never waits on a log reader.
+  // Queued lines get a second to reach stderr, then are dropped: a stop never waits on a log
+  // reader.
   blip::stop_logging(std::chrono::seconds(1));
   return exit_code;
 }

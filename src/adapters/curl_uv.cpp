@@ -14,7 +14,9 @@ struct CurlMultiUv::SocketWatch {
 };
 
 CurlMultiUv::CurlMultiUv(uv_loop_t* loop)
-    : loop_(loop), multi_(curl_multi_init()), timer_(loop, [this] { drive(CURL_SOCKET_TIMEOUT, 0); }) {
+    : loop_(loop),
+      multi_(curl_multi_init()),
+      timer_(loop, [this] { drive(CURL_SOCKET_TIMEOUT, 0); }) {
   if (!multi_) throw std::runtime_error("curl_multi_init failed");
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMultiUv::on_socket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);

@@ -27,7 +27,8 @@ std::string one_line(const char* message) {
 
 }  // namespace
 
-PgConnection::PgConnection(uv_loop_t* loop, const std::string& conninfo, const std::string& password,
+PgConnection::PgConnection(uv_loop_t* loop, const std::string& conninfo,
+                           const std::string& password,
                            std::vector<std::pair<std::string, std::string>> options)
     : loop_(loop), conninfo_(conninfo), password_(password), options_(std::move(options)) {}
 
@@ -99,7 +100,8 @@ void PgConnection::connect(Connected on_connected) {
   if (!connection_) return fail("out of memory");
   if (PQstatus(connection_) == CONNECTION_BAD) return fail(one_line(PQerrorMessage(connection_)));
   PQsetnonblocking(connection_, 1);
-  PQsetNoticeProcessor(connection_, [](void*, const char*) {}, nullptr);  // NOTICEs are not ours to print
+  PQsetNoticeProcessor(
+      connection_, [](void*, const char*) {}, nullptr);  // NOTICEs are not ours to print
   // Until PQconnectPoll has run once, libpq waits for the socket to be writable.
   watch(UV_WRITABLE);
 }
@@ -125,16 +127,17 @@ void PgConnection::advance_connect() {
   }
 }
 
-void PgConnection::query(const std::string& sql, const std::vector<std::string>& params, QueryDone on_done) {
+void PgConnection::query(const std::string& sql, const std::vector<std::string>& params,
+                         QueryDone on_done) {
   on_query_done_ = std::move(on_done);
   phase_ = Phase::querying;
   first_result_.reset();
   std::vector<const char*> values;
   for (const auto& param : params) values.push_back(param.c_str());
-  const int sent = params.empty()
-                       ? PQsendQuery(connection_, sql.c_str())
-                       : PQsendQueryParams(connection_, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                                           values.data(), nullptr, nullptr, 0);
+  const int sent =
+      params.empty() ? PQsendQuery(connection_, sql.c_str())
+                     : PQsendQueryParams(connection_, sql.c_str(), static_cast<int>(params.size()),
+                                         nullptr, values.data(), nullptr, nullptr, 0);
   if (!sent) return fail(one_line(PQerrorMessage(connection_)));
   advance_query(UV_WRITABLE);
 }
@@ -145,7 +148,8 @@ void PgConnection::advance_query(int events) {
     if (flushed < 0) return fail(one_line(PQerrorMessage(connection_)));
     if (flushed == 1) return watch(UV_READABLE | UV_WRITABLE);  // more to send
   }
-  if ((events & UV_READABLE) && !PQconsumeInput(connection_)) return fail(one_line(PQerrorMessage(connection_)));
+  if ((events & UV_READABLE) && !PQconsumeInput(connection_))
+    return fail(one_line(PQerrorMessage(connection_)));
   while (!PQisBusy(connection_)) {
     PGresult* result = PQgetResult(connection_);
     if (!result) {
@@ -194,15 +198,19 @@ std::string PgConnection::progress() const {
   if (phase_ == Phase::querying) return "waiting for the query's result";
   if (phase_ != Phase::connecting || !connection_) return {};
   switch (PQstatus(connection_)) {
-    case CONNECTION_STARTED: return "TCP connection not established";
+    case CONNECTION_STARTED:
+      return "TCP connection not established";
     case CONNECTION_MADE:
     case CONNECTION_SSL_STARTUP:
-    case CONNECTION_AWAITING_RESPONSE: return "connected, no Postgres answer to the startup message";
+    case CONNECTION_AWAITING_RESPONSE:
+      return "connected, no Postgres answer to the startup message";
     case CONNECTION_AUTH_OK:
     case CONNECTION_SETENV:
     case CONNECTION_CHECK_WRITABLE:
-    case CONNECTION_CONSUME: return "authenticated, waiting for the server to be ready";
-    default: return "connecting";
+    case CONNECTION_CONSUME:
+      return "authenticated, waiting for the server to be ready";
+    default:
+      return "connecting";
   }
 }
 

@@ -179,8 +179,9 @@ RedisConnection::RedisConnection(uv_loop_t* loop, Resolver& resolver, int64_t lo
       on_failure_(std::move(on_failure)),
       created_us_(mono_now_us()) {
   // The Resolver answers from the loop, never from inside this constructor.
-  lookup_ = resolver_.resolve(endpoint_.host, lookup_limit_ms,
-                              [this](const std::string& address, const std::string& error) { resolved(address, error); });
+  lookup_ = resolver_.resolve(
+      endpoint_.host, lookup_limit_ms,
+      [this](const std::string& address, const std::string& error) { resolved(address, error); });
 }
 
 RedisConnection::~RedisConnection() { close(); }

@@ -35,9 +35,11 @@ std::string block_bars(std::span<const int64_t> counts, int64_t peak) {
 std::string MinuteOfHourHistogram::render(const std::string& label) const {
   const int64_t peak = *std::max_element(bins.begin(), bins.end());
   auto peak_minute = std::max_element(bins.begin(), bins.end()) - bins.begin();
-  std::string out = fmt::format("{}\n  |{}|\n  :00       :10       :20       :30       :40       :50      :59\n",
-                                label, block_bars(bins));
-  if (peak > 0) out += fmt::format("  peak {} at minute :{:02} of {} in all\n", peak, peak_minute, total());
+  std::string out =
+      fmt::format("{}\n  |{}|\n  :00       :10       :20       :30       :40       :50      :59\n",
+                  label, block_bars(bins));
+  if (peak > 0)
+    out += fmt::format("  peak {} at minute :{:02} of {} in all\n", peak, peak_minute, total());
   return out;
 }
 
@@ -81,8 +83,8 @@ std::string DayOfWeekHourHistogram::render(const std::string& label) const {
   out += fmt::format("  all |{}|\n", block_bars(hours));  // the hour of the day, on its own scale
   out += "      00    06    12    18   23\n";
   if (peak > 0) {
-    out += fmt::format("  peak {} on {} {:02}:00-{:02}:00 of {} in all\n", peak, kDayNames[peak_day], peak_hour,
-                       peak_hour + 1, total());
+    out += fmt::format("  peak {} on {} {:02}:00-{:02}:00 of {} in all\n", peak,
+                       kDayNames[peak_day], peak_hour, peak_hour + 1, total());
   }
   return out;
 }

@@ -6,7 +6,8 @@
 
 namespace blip {
 
-MaintenanceCalendar::MaintenanceCalendar(const std::vector<MaintenanceConfig>& windows) : configs_(windows) {
+MaintenanceCalendar::MaintenanceCalendar(const std::vector<MaintenanceConfig>& windows)
+    : configs_(windows) {
   starts_.reserve(configs_.size());
   for (const MaintenanceConfig& config : configs_) {
     Start start;
@@ -58,7 +59,8 @@ std::optional<MaintenanceWindow> MaintenanceCalendar::active(const ComponentConf
     const std::optional<int64_t> start = running_start(i, wall_ms);
     if (!start) continue;
     const int64_t end = *start + configs_[i].duration_ms;
-    if (!found || end > found->end_ms) found = MaintenanceWindow{configs_[i].name, *start, end, configs_[i].selector};
+    if (!found || end > found->end_ms)
+      found = MaintenanceWindow{configs_[i].name, *start, end, configs_[i].selector};
   }
   return found;
 }
@@ -72,7 +74,8 @@ std::vector<MaintenanceWindow> MaintenanceCalendar::between(int64_t from_ms, int
     const int64_t after_ms = from_ms - std::max<int64_t>(config.duration_ms, 1);
     if (start.once_ms) {
       if (*start.once_ms > after_ms && *start.once_ms < to_ms) {
-        windows.push_back({config.name, *start.once_ms, *start.once_ms + config.duration_ms, config.selector});
+        windows.push_back(
+            {config.name, *start.once_ms, *start.once_ms + config.duration_ms, config.selector});
       }
       continue;
     }
@@ -84,7 +87,9 @@ std::vector<MaintenanceWindow> MaintenanceCalendar::between(int64_t from_ms, int
     }
   }
   std::stable_sort(windows.begin(), windows.end(),
-                   [](const MaintenanceWindow& a, const MaintenanceWindow& b) { return a.start_ms < b.start_ms; });
+                   [](const MaintenanceWindow& a, const MaintenanceWindow& b) {
+                     return a.start_ms < b.start_ms;
+                   });
   return windows;
 }
 

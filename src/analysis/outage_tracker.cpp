@@ -16,8 +16,12 @@ std::optional<OutageTransition> OutageTracker::observe(const Sample& sample) {
     }
     if (!open_ && consecutive_down_ >= confirm_) {
       open_ = true;
-      return OutageTransition{OutageTransition::Kind::opened, first_down_ms_, 0, first_error_,
-                              first_detail_, consecutive_down_};
+      return OutageTransition{OutageTransition::Kind::opened,
+                              first_down_ms_,
+                              0,
+                              first_error_,
+                              first_detail_,
+                              consecutive_down_};
     }
     return std::nullopt;
   }
@@ -26,13 +30,19 @@ std::optional<OutageTransition> OutageTracker::observe(const Sample& sample) {
   if (!open_) return std::nullopt;
   open_ = false;
   int64_t end_ms = sample.completed_ms();
-  // The wall clock stepped back during the outage: its answer came "before" it began. Its length on the
-  // monotonic clock, from its start, is what is known; a forward step is a clock_jump blind window inside it.
+  // The wall clock stepped back during the outage: its answer came "before" it began. Its length on
+  // the monotonic clock, from its start, is what is known; a forward step is a clock_jump blind
+  // window inside it.
   if (end_ms < first_down_ms_ && sample.sent_mono_us > 0 && first_down_mono_us_ > 0) {
-    end_ms = first_down_ms_ + (sample.sent_mono_us + sample.latency_us - first_down_mono_us_) / 1000;
+    end_ms =
+        first_down_ms_ + (sample.sent_mono_us + sample.latency_us - first_down_mono_us_) / 1000;
   }
-  return OutageTransition{OutageTransition::Kind::closed, first_down_ms_, std::max(end_ms, first_down_ms_),
-                          first_error_, first_detail_, down_samples};
+  return OutageTransition{OutageTransition::Kind::closed,
+                          first_down_ms_,
+                          std::max(end_ms, first_down_ms_),
+                          first_error_,
+                          first_detail_,
+                          down_samples};
 }
 
 IncidentTracker::Membership IncidentTracker::outage_opened(size_t probe, int64_t start_ms) {

@@ -1,11 +1,11 @@
 #include "blip/analysis/run_trend.hpp"
 
-#include "blip/core/cron.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
+
+#include "blip/core/cron.hpp"
 
 namespace blip {
 namespace {

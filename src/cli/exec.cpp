@@ -2,8 +2,8 @@
 // runs the command with its output passed through, reports the end with the
 // exit status, the duration and the output's last lines, and exits with the
 // command's own status. A blip that cannot be reached never fails the job.
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -46,7 +46,8 @@ std::string random_run_id() {
 
 // The job's token: BLIP_PING_TOKEN, --token-file, or the job's own table in the configuration.
 std::optional<std::string> find_token(const ExecOptions& options, std::ostream& err) {
-  if (const char* token = std::getenv("BLIP_PING_TOKEN"); token && *token) return std::string(token);
+  if (const char* token = std::getenv("BLIP_PING_TOKEN"); token && *token)
+    return std::string(token);
   if (!options.token_file.empty()) {
     std::ifstream in(options.token_file);
     std::string token;
@@ -61,13 +62,15 @@ std::optional<std::string> find_token(const ExecOptions& options, std::ostream& 
     if (job.name == options.job && !job.settings.token.empty()) return job.settings.token;
   }
   for (const ConfigError& error : loaded.errors) err << error.to_string() << '\n';
-  err << fmt::format("blip exec: no [[job]] named \"{}\" in {} (or set BLIP_PING_TOKEN, or --token-file)\n",
-                     options.job, options.config_dir);
+  err << fmt::format(
+      "blip exec: no [[job]] named \"{}\" in {} (or set BLIP_PING_TOKEN, or --token-file)\n",
+      options.job, options.config_dir);
   return std::nullopt;
 }
 
 // Says on stderr when blip did not take a ping; the job goes on either way.
-void report(const std::string& base, const std::string& path, const std::string& body, std::ostream& err) {
+void report(const std::string& base, const std::string& path, const std::string& body,
+            std::ostream& err) {
   const HttpAnswer answer = http_request(base + path, kPingTimeoutMs, body);
   // The path holds the token: only the base URL is ever shown.
   if (answer.result != CURLE_OK) {
@@ -124,7 +127,8 @@ int run_exec(const ExecOptions& options, std::ostream& err) {
   std::string tail;
   int exit_status = 127;
   if (spawned != 0) {
-    tail = fmt::format("blip exec: cannot run {}: {}\n", options.command[0], std::strerror(spawned));
+    tail =
+        fmt::format("blip exec: cannot run {}: {}\n", options.command[0], std::strerror(spawned));
     err << tail;
   } else {
     child_pid = pid;
@@ -150,7 +154,8 @@ int run_exec(const ExecOptions& options, std::ostream& err) {
           continue;
         }
         for (ssize_t written = 0; written < got;) {
-          const ssize_t n = write(targets[i], buffer.data() + written, static_cast<size_t>(got - written));
+          const ssize_t n =
+              write(targets[i], buffer.data() + written, static_cast<size_t>(got - written));
           if (n <= 0 && errno != EINTR) break;
           if (n > 0) written += n;
         }
@@ -161,12 +166,15 @@ int run_exec(const ExecOptions& options, std::ostream& err) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     child_pid = 0;
-    exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+    exit_status = WIFEXITED(status)     ? WEXITSTATUS(status)
+                  : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                        : 1;
   }
   for (int fd : {out_pipe[0], err_pipe[0]}) close(fd);
   const int64_t duration_ms = (mono_now_us() - started_us) / 1000;
   if (tail.size() > kMaxRunOutputBytes) tail.erase(0, tail.size() - kMaxRunOutputBytes);
-  report(base, fmt::format("{}/{}?rid={}&duration_ms={}", ping, exit_status, rid, duration_ms), tail, err);
+  report(base, fmt::format("{}/{}?rid={}&duration_ms={}", ping, exit_status, rid, duration_ms),
+         tail, err);
   return exit_status;
 }
 

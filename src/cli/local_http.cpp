@@ -23,14 +23,16 @@ HttpAnswer http_request(const std::string& url, long timeout_ms, const std::stri
   curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
   if (!post_body.empty()) {
     curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, post_body.data());
-    curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post_body.size()));
+    curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(post_body.size()));
   }
   curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &answer.body);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* sink) {
-    auto* text = static_cast<std::string*>(sink);
-    if (text->size() < 4096) text->append(data, size * count);
-    return size * count;
-  });
+  curl_easy_setopt(
+      easy.get(), CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* sink) {
+        auto* text = static_cast<std::string*>(sink);
+        if (text->size() < 4096) text->append(data, size * count);
+        return size * count;
+      });
   answer.result = curl_easy_perform(easy.get());
   curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &answer.status);
   return answer;

@@ -1,5 +1,7 @@
 // `blip report`: reads its options, builds the report model (src/report/)
 // and renders it as a table, JSON or CSV.
+#include "blip/report/report.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include "blip/cli/commands.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
-#include "blip/report/report.hpp"
 #include "blip/report/report_json.hpp"
 #include "blip/store/store.hpp"
 
@@ -20,11 +21,14 @@ std::optional<ReportRange> resolve_range(const ReportOptions& options, std::ostr
   ReportRange range{0, now, now};
   if (!options.from.empty() || !options.to.empty()) {
     if (!options.from.empty() && !parse_iso8601_ms(options.from, range.from_ms)) {
-      err << fmt::format("--from: cannot read \"{}\" as an ISO-8601 UTC time (2026-11-25T14:00:00Z)\n", options.from);
+      err << fmt::format(
+          "--from: cannot read \"{}\" as an ISO-8601 UTC time (2026-11-25T14:00:00Z)\n",
+          options.from);
       return std::nullopt;
     }
     if (!options.to.empty() && !parse_iso8601_ms(options.to, range.to_ms)) {
-      err << fmt::format("--to: cannot read \"{}\" as an ISO-8601 UTC time (2026-11-25T14:00:00Z)\n", options.to);
+      err << fmt::format(
+          "--to: cannot read \"{}\" as an ISO-8601 UTC time (2026-11-25T14:00:00Z)\n", options.to);
       return std::nullopt;
     }
   } else {
@@ -59,7 +63,8 @@ std::string incident_chain(const Incident& incident) {
     if (chain.empty()) {
       chain = outage.probe;
     } else {
-      chain += fmt::format(" → {} +{}", outage.probe, format_duration_brief(outage.start_ms - incident.start_ms));
+      chain += fmt::format(" → {} +{}", outage.probe,
+                           format_duration_brief(outage.start_ms - incident.start_ms));
     }
   }
   return chain;
@@ -70,30 +75,36 @@ std::string local_column(int64_t wall_ms, const std::string& zone) {
   return zone.empty() ? "" : fmt::format("{:<28}  ", format_local(wall_ms, zone));
 }
 
-void print_outage_rows(std::ostream& out, const std::string& title, const std::vector<OutageRecord>& rows,
-                       const Report& report, const char* count_label, const std::string& zone) {
+void print_outage_rows(std::ostream& out, const std::string& title,
+                       const std::vector<OutageRecord>& rows, const Report& report,
+                       const char* count_label, const std::string& zone) {
   if (rows.empty()) return;
   size_t width = 5;
   for (const OutageRecord& row : rows) width = std::max(width, row.probe.size());
-  out << fmt::format("{} ({})\n  {:<{}}  {:<24}  {}{:<24}  {:>8}  {:>7}  {:<13}  {}\n", title, rows.size(), "PROBE",
-                     width, "START", zone.empty() ? "" : fmt::format("{:<28}  ", "LOCAL START"), "END", "DURATION",
+  out << fmt::format("{} ({})\n  {:<{}}  {:<24}  {}{:<24}  {:>8}  {:>7}  {:<13}  {}\n", title,
+                     rows.size(), "PROBE", width, "START",
+                     zone.empty() ? "" : fmt::format("{:<28}  ", "LOCAL START"), "END", "DURATION",
                      count_label, "ERROR", "DETAIL");
   for (const OutageRecord& row : rows) {
     std::string notes = row.detail;
-    if (row.incident_id && shared_incident(report, *row.incident_id)) notes += fmt::format(" [incident {}]", *row.incident_id);
-    if (row.end_reason == "shutdown" || row.end_reason == "blip_stopped") notes += " [ended when blip stopped]";
+    if (row.incident_id && shared_incident(report, *row.incident_id))
+      notes += fmt::format(" [incident {}]", *row.incident_id);
+    if (row.end_reason == "shutdown" || row.end_reason == "blip_stopped")
+      notes += " [ended when blip stopped]";
     if (touches_blind(row, report)) notes += " [touches a blind window]";
-    out << fmt::format("  {:<{}}  {:<24}  {}{:<24}  {:>8}  {:>7}  {:<13}  {}\n", row.probe, width,
-                       format_iso8601_ms(row.start_ms), local_column(row.start_ms, zone), end_text(row),
-                       format_duration_brief(effective_end(row, report.range) - row.start_ms), row.down_samples,
-                       row.kind == OutageKind::outage ? to_string(row.error) : "-", notes);
+    out << fmt::format(
+        "  {:<{}}  {:<24}  {}{:<24}  {:>8}  {:>7}  {:<13}  {}\n", row.probe, width,
+        format_iso8601_ms(row.start_ms), local_column(row.start_ms, zone), end_text(row),
+        format_duration_brief(effective_end(row, report.range) - row.start_ms), row.down_samples,
+        row.kind == OutageKind::outage ? to_string(row.error) : "-", notes);
   }
   out << '\n';
 }
 
 std::string job_schedule(const JobSettings& settings) {
-  return settings.schedule.empty() ? fmt::format("every {}", format_duration_ms(settings.period_ms))
-                                   : fmt::format("cron \"{}\" {}", settings.schedule, settings.time_zone);
+  return settings.schedule.empty()
+             ? fmt::format("every {}", format_duration_ms(settings.period_ms))
+             : fmt::format("cron \"{}\" {}", settings.schedule, settings.time_zone);
 }
 
 std::string run_result(const JobRunRecord& run) {
@@ -106,14 +117,17 @@ void print_jobs(std::ostream& out, const Report& report) {
   if (report.jobs.empty()) return;
   out << fmt::format("Jobs ({})\n", report.jobs.size());
   for (const JobSummary& job : report.jobs) {
-    out << fmt::format("  {}  {}  grace {}{}: {} runs in range, {} failed, {} over max_run\n", job.job,
-                       job_schedule(job.settings), format_duration_ms(job.settings.grace_ms),
-                       job.settings.max_run_ms ? ", max_run " + format_duration_ms(job.settings.max_run_ms) : "",
-                       job.runs, job.failed, job.overran);
+    out << fmt::format(
+        "  {}  {}  grace {}{}: {} runs in range, {} failed, {} over max_run\n", job.job,
+        job_schedule(job.settings), format_duration_ms(job.settings.grace_ms),
+        job.settings.max_run_ms ? ", max_run " + format_duration_ms(job.settings.max_run_ms) : "",
+        job.runs, job.failed, job.overran);
     for (const JobRunRecord& run : job.last_runs) {
-      out << fmt::format("    {:<24}  {:>9}  {}\n", run.start_ms ? format_iso8601_ms(*run.start_ms) : "(start not seen)",
-                         run.start_ms && run.end_ms ? format_duration_brief(*run.end_ms - *run.start_ms) : "-",
-                         run_result(run));
+      out << fmt::format(
+          "    {:<24}  {:>9}  {}\n",
+          run.start_ms ? format_iso8601_ms(*run.start_ms) : "(start not seen)",
+          run.start_ms && run.end_ms ? format_duration_brief(*run.end_ms - *run.start_ms) : "-",
+          run_result(run));
     }
     if (!job.trend_text.empty()) out << fmt::format("    trend: {}\n", job.trend_text);
   }
@@ -125,7 +139,8 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
                      format_iso8601_ms(report.range.to_ms), options.db_path,
                      options.probe.empty() ? "" : "  probe=" + options.probe);
   if (!options.tz.empty()) {
-    out << fmt::format("local time ({}): {} .. {}\n", options.tz, format_local(report.range.from_ms, options.tz),
+    out << fmt::format("local time ({}): {} .. {}\n", options.tz,
+                       format_local(report.range.from_ms, options.tz),
                        format_local(report.range.to_ms, options.tz));
   }
   out << '\n';
@@ -134,40 +149,49 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
     return;
   }
   size_t width = 5;
-  for (const ProbeSummary& summary : report.summaries) width = std::max(width, summary.probe.size());
-  out << fmt::format("Summary (uptime counts time, blind windows excluded)\n  {:<{}}  {:>9}  {:>7}  {:>9}  {:>8}  {:>8}  {:>9}\n",
-                     "PROBE", width, "UPTIME", "OUTAGES", "DOWN", "LONGEST", "MTTR", "BROWNOUTS");
+  for (const ProbeSummary& summary : report.summaries)
+    width = std::max(width, summary.probe.size());
+  out << fmt::format(
+      "Summary (uptime counts time, blind windows excluded)\n  {:<{}}  {:>9}  {:>7}  {:>9}  {:>8}  "
+      "{:>8}  {:>9}\n",
+      "PROBE", width, "UPTIME", "OUTAGES", "DOWN", "LONGEST", "MTTR", "BROWNOUTS");
   for (const ProbeSummary& summary : report.summaries) {
-    out << fmt::format("  {:<{}}  {:>9}  {:>7}  {:>9}  {:>8}  {:>8}  {:>9}\n", summary.probe, width,
-                       percent(summary.uptime()), summary.outages, format_duration_brief(summary.down_ms),
-                       summary.outages ? format_duration_brief(summary.longest_ms) : "-",
-                       summary.closed ? format_duration_brief(summary.mttr_ms()) : "-", summary.brownouts);
+    out << fmt::format(
+        "  {:<{}}  {:>9}  {:>7}  {:>9}  {:>8}  {:>8}  {:>9}\n", summary.probe, width,
+        percent(summary.uptime()), summary.outages, format_duration_brief(summary.down_ms),
+        summary.outages ? format_duration_brief(summary.longest_ms) : "-",
+        summary.closed ? format_duration_brief(summary.mttr_ms()) : "-", summary.brownouts);
   }
   out << '\n';
   if (report.outages.empty()) out << "No outages in range.\n\n";
-  const auto shared = std::count_if(report.incidents.begin(), report.incidents.end(),
-                                    [](const Incident& incident) { return incident.outages.size() > 1; });
+  const auto shared =
+      std::count_if(report.incidents.begin(), report.incidents.end(),
+                    [](const Incident& incident) { return incident.outages.size() > 1; });
   if (shared > 0) {
-    out << fmt::format("Incidents ({} of several outages; {} single-probe ones are only listed below):\n"
-                       "  outages that overlapped or began within 5 s; the first to go down is the likely cause\n",
-                       shared, report.incidents.size() - static_cast<size_t>(shared));
+    out << fmt::format(
+        "Incidents ({} of several outages; {} single-probe ones are only listed below):\n"
+        "  outages that overlapped or began within 5 s; the first to go down is the likely cause\n",
+        shared, report.incidents.size() - static_cast<size_t>(shared));
     for (const Incident& incident : report.incidents) {
       if (incident.outages.size() < 2) continue;
       const int64_t end = incident.end_ms.value_or(report.range.to_ms);
-      out << fmt::format("  #{:<4} {}  {}{:>8}  {}\n", incident.id, format_iso8601_ms(incident.start_ms),
+      out << fmt::format("  #{:<4} {}  {}{:>8}  {}\n", incident.id,
+                         format_iso8601_ms(incident.start_ms),
                          local_column(incident.start_ms, options.tz),
                          format_duration_brief(end - incident.start_ms), incident_chain(incident));
     }
     out << '\n';
   }
   print_outage_rows(out, "Outages", report.outages, report, "SAMPLES", options.tz);
-  print_outage_rows(out, "Brownouts (slower than degraded_after)", report.brownouts, report, "SAMPLES", options.tz);
+  print_outage_rows(out, "Brownouts (slower than degraded_after)", report.brownouts, report,
+                    "SAMPLES", options.tz);
   if (!report.blind.empty()) {
-    out << fmt::format("Blind windows ({}): blip could not see; neither up nor down\n", report.blind.size());
+    out << fmt::format("Blind windows ({}): blip could not see; neither up nor down\n",
+                       report.blind.size());
     for (const BlindWindow& window : report.blind) {
       out << fmt::format("  {:<24}  {:<24}  {:>8}  {}\n", format_iso8601_ms(window.start_ms),
-                         format_iso8601_ms(window.end_ms), format_duration_brief(window.end_ms - window.start_ms),
-                         window.reason);
+                         format_iso8601_ms(window.end_ms),
+                         format_duration_brief(window.end_ms - window.start_ms), window.reason);
     }
     out << '\n';
   }
@@ -181,19 +205,22 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
     if (pattern.outages_in_range > 0) out << fmt::format("  {}: {}\n", probe, pattern.verdict);
   }
   for (const JobOverlap& overlap : report.job_overlaps) {
-    out << fmt::format("  {} of {} {} outages began while `{}` was running\n", overlap.during, overlap.outages,
-                       overlap.probe, overlap.job);
+    out << fmt::format("  {} of {} {} outages began while `{}` was running\n", overlap.during,
+                       overlap.outages, overlap.probe, overlap.job);
   }
 }
 
-void print_json(std::ostream& out, const Report& report) { out << report_json(report).dump(2) << '\n'; }
+void print_json(std::ostream& out, const Report& report) {
+  out << report_json(report).dump(2) << '\n';
+}
 
 // RFC 4180 quoting for free text; a cell a spreadsheet would run as a formula
 // (=, +, -, @, tab, CR first) is neutralised with a leading apostrophe.
 std::string csv_field(const std::string& text) {
-  const std::string cell = !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos
-                               ? "'" + text
-                               : text;
+  const std::string cell =
+      !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos
+          ? "'" + text
+          : text;
   if (cell.find_first_of(",\"\n") == std::string::npos) return cell;
   std::string quoted = "\"";
   for (char c : cell) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
@@ -203,11 +230,12 @@ std::string csv_field(const std::string& text) {
 void print_csv(std::ostream& out, const Report& report) {
   out << "probe,start,end,duration_ms,down_samples,error,detail,incident,end_reason\n";
   for (const OutageRecord& outage : report.outages) {
-    out << fmt::format("{},{},{},{},{},{},{},{},{}\n", csv_field(outage.probe), format_iso8601_ms(outage.start_ms),
-                       outage.end_ms ? format_iso8601_ms(*outage.end_ms) : "",
-                       effective_end(outage, report.range) - outage.start_ms, outage.down_samples,
-                       to_string(outage.error), csv_field(outage.detail),
-                       outage.incident_id ? std::to_string(*outage.incident_id) : "", outage.end_reason);
+    out << fmt::format(
+        "{},{},{},{},{},{},{},{},{}\n", csv_field(outage.probe), format_iso8601_ms(outage.start_ms),
+        outage.end_ms ? format_iso8601_ms(*outage.end_ms) : "",
+        effective_end(outage, report.range) - outage.start_ms, outage.down_samples,
+        to_string(outage.error), csv_field(outage.detail),
+        outage.incident_id ? std::to_string(*outage.incident_id) : "", outage.end_reason);
   }
 }
 
@@ -239,8 +267,8 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
     if (!options.probe.empty()) {
       auto names = store.probe_names();
       if (std::find(names.begin(), names.end(), options.probe) == names.end()) {
-        err << fmt::format("--probe: no probe named \"{}\" in {} (known: {})\n", options.probe, options.db_path,
-                           fmt::join(names, ", "));
+        err << fmt::format("--probe: no probe named \"{}\" in {} (known: {})\n", options.probe,
+                           options.db_path, fmt::join(names, ", "));
         return kExitUsage;
       }
     }

@@ -1,8 +1,9 @@
 #include "blip/config/config.hpp"
 
 #include <curl/curl.h>
-#include <libpq-fe.h>
 #include <fmt/format.h>
+#include <libpq-fe.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <array>
@@ -17,7 +18,6 @@
 #include <set>
 #include <sstream>
 #include <tuple>
-#include <toml++/toml.h>
 
 #include "blip/core/clock.hpp"
 #include "blip/core/cron.hpp"
@@ -75,7 +75,8 @@ std::string redact_url(const std::string& url, const std::vector<std::string>& a
   char* user = nullptr;
   char* password = nullptr;
   const bool has_user = curl_url_get(handle.get(), CURLUPART_USER, &user, 0) == CURLUE_OK;
-  const bool has_password = curl_url_get(handle.get(), CURLUPART_PASSWORD, &password, 0) == CURLUE_OK;
+  const bool has_password =
+      curl_url_get(handle.get(), CURLUPART_PASSWORD, &password, 0) == CURLUE_OK;
   curl_free(user);
   curl_free(password);
   if (has_user || has_password) {
@@ -91,7 +92,8 @@ std::string redact_url(const std::string& url, const std::vector<std::string>& a
       std::string_view pair = rest.substr(0, amp);
       const size_t equals = pair.find('=');
       if (!redacted_query.empty()) redacted_query += '&';
-      const bool secret = equals != std::string_view::npos && is_secret_parameter(pair.substr(0, equals), also_secret);
+      const bool secret = equals != std::string_view::npos &&
+                          is_secret_parameter(pair.substr(0, equals), also_secret);
       redacted_query += secret ? std::string(pair.substr(0, equals)) + "=***" : std::string(pair);
       rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
     }
@@ -256,15 +258,18 @@ class TableReader {
     auto path = expand(*file_node, file_key);
     if (!path) return {};
     if (inline_secret) {
-      error_at(file_node->source(), fmt::format("{}: set {} or {}, not both", context, key, file_key));
+      error_at(file_node->source(),
+               fmt::format("{}: set {} or {}, not both", context, key, file_key));
       return {};
     }
     // A relative path is read from the configuration file's own directory.
     std::filesystem::path secret_path(*path);
-    if (secret_path.is_relative()) secret_path = std::filesystem::path(file_).parent_path() / secret_path;
+    if (secret_path.is_relative())
+      secret_path = std::filesystem::path(file_).parent_path() / secret_path;
     std::ifstream in(secret_path);
     if (!in) {
-      error_at(file_node->source(), fmt::format("{}: cannot read \"{}\": {}", file_key, *path, std::strerror(errno)));
+      error_at(file_node->source(),
+               fmt::format("{}: cannot read \"{}\": {}", file_key, *path, std::strerror(errno)));
       return {};
     }
     std::string secret_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -283,7 +288,8 @@ class TableReader {
     if (!zone) return "Etc/UTC";
     if (!known_time_zone(*zone)) {
       error_at(table_.get("time_zone")->source(),
-               fmt::format("{}: unknown time zone \"{}\" (like Europe/Berlin or Etc/UTC)", context, *zone));
+               fmt::format("{}: unknown time zone \"{}\" (like Europe/Berlin or Etc/UTC)", context,
+                           *zone));
     }
     return *zone;
   }
@@ -327,8 +333,10 @@ bool split_host_port(const std::string& address, std::string& host, std::string&
   if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) return false;
   host = address.substr(0, colon);
   port = address.substr(colon + 1);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return port.size() <= 5 &&
+         std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
          std::stoi(port) >= 1 && std::stoi(port) <= 65535;
 }
 
@@ -337,7 +345,8 @@ std::vector<StatusRange> read_expect_status(TableReader& reader) {
   if (!node) return {{200, 399}};
   std::vector<StatusRange> ranges;
   auto add = [&](const toml::node& item) {
-    if (auto code = item.value<int64_t>(); code && item.is_integer() && *code >= 100 && *code <= 599) {
+    if (auto code = item.value<int64_t>();
+        code && item.is_integer() && *code >= 100 && *code <= 599) {
       ranges.push_back({static_cast<int>(*code), static_cast<int>(*code)});
       return;
     }
@@ -376,12 +385,14 @@ std::string read_tls_file(TableReader& reader, std::string_view key) {
   if (path.is_relative()) path = std::filesystem::path(reader.file_).parent_path() / path;
   std::error_code error;
   if (std::filesystem::is_directory(path, error)) {
-    reader.error_at(node->source(), fmt::format("{}: \"{}\" is a directory, not a file", key, *text));
+    reader.error_at(node->source(),
+                    fmt::format("{}: \"{}\" is a directory, not a file", key, *text));
     return {};
   }
   std::ifstream in(path);
   if (!in) {
-    reader.error_at(node->source(), fmt::format("{}: cannot read \"{}\": {}", key, *text, std::strerror(errno)));
+    reader.error_at(node->source(),
+                    fmt::format("{}: cannot read \"{}\": {}", key, *text, std::strerror(errno)));
     return {};
   }
   return path.string();
@@ -407,7 +418,8 @@ ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::stri
   if (reader.table().get("redact_query")) http.redact_query = reader.string_list("redact_query");
   if (!http.url.empty()) probe.target_display = redact_url(http.url, http.redact_query);
   if (auto method = reader.string("method")) {
-    static const std::set<std::string> kMethods{"GET", "HEAD", "POST", "PUT", "OPTIONS", "DELETE", "PATCH"};
+    static const std::set<std::string> kMethods{"GET",     "HEAD",   "POST", "PUT",
+                                                "OPTIONS", "DELETE", "PATCH"};
     if (!kMethods.contains(*method)) {
       reader.error_at(reader.table().get("method")->source(),
                       fmt::format("method: unsupported HTTP method \"{}\"", *method));
@@ -422,7 +434,8 @@ ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::stri
         }
       }
     } else {
-      reader.error_at(headers->source(), "headers: expected a table like { Host = \"example.org\" }");
+      reader.error_at(headers->source(),
+                      "headers: expected a table like { Host = \"example.org\" }");
     }
   }
   http.expect_status = read_expect_status(reader);
@@ -432,7 +445,8 @@ ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::stri
   http.reuse_connection = reader.boolean("reuse_connection").value_or(false);
   if (auto max_body = reader.integer("max_body_bytes")) {
     if (*max_body <= 0) {
-      reader.error_at(reader.table().get("max_body_bytes")->source(), "max_body_bytes: must be positive");
+      reader.error_at(reader.table().get("max_body_bytes")->source(),
+                      "max_body_bytes: must be positive");
     }
     http.max_body_bytes = *max_body;
   }
@@ -441,7 +455,8 @@ ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::stri
   http.ca_file = read_tls_file(reader, "ca_file");
   http.client_cert = read_tls_file(reader, "client_cert");
   http.client_key = read_tls_file(reader, "client_key");
-  if (const toml::node* key = reader.table().get("client_key"); key && !reader.table().get("client_cert")) {
+  if (const toml::node* key = reader.table().get("client_key");
+      key && !reader.table().get("client_cert")) {
     reader.error_at(key->source(), fmt::format("{}: client_key needs client_cert", context));
   }
   if (auto days = reader.integer("min_cert_days")) {
@@ -456,8 +471,8 @@ ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::stri
 }
 
 // Reads the required `address = "host:port"` of tcp and redis probes.
-void read_address(TableReader& reader, ProbeConfig& probe, const std::string& context, std::string& host,
-                  std::string& port) {
+void read_address(TableReader& reader, ProbeConfig& probe, const std::string& context,
+                  std::string& host, std::string& port) {
   std::string address = reader.required_string("address", context);
   if (!address.empty() && !split_host_port(address, host, port)) {
     reader.error_at(reader.table().get("address")->source(),
@@ -474,17 +489,19 @@ ProbeSettings read_tcp(TableReader& reader, ProbeConfig& probe, const std::strin
 
 // Reads `key` as one of `names` (the enum's values in order); the default stays on error.
 template <typename Enum, size_t N>
-Enum read_choice(TableReader& reader, std::string_view key, const std::array<std::string_view, N>& names,
-                 Enum fallback) {
+Enum read_choice(TableReader& reader, std::string_view key,
+                 const std::array<std::string_view, N>& names, Enum fallback) {
   auto text = reader.string(key);
   if (!text) return fallback;
   for (size_t i = 0; i < N; ++i) {
     if (*text == names[i]) return static_cast<Enum>(i);
   }
   std::string expected;
-  for (std::string_view name : names) expected += (expected.empty() ? "" : ", ") + std::string(name);
-  reader.error_at(reader.table().get(key)->source(),
-                  fmt::format("{}: unknown value \"{}\" (expected one of: {})", key, *text, expected));
+  for (std::string_view name : names)
+    expected += (expected.empty() ? "" : ", ") + std::string(name);
+  reader.error_at(
+      reader.table().get(key)->source(),
+      fmt::format("{}: unknown value \"{}\" (expected one of: {})", key, *text, expected));
   return fallback;
 }
 
@@ -496,9 +513,10 @@ ProbeSettings read_postgres(TableReader& reader, ProbeConfig& probe, const std::
     PQconninfoOption* options = PQconninfoParse(pg.dsn.c_str(), &error);
     if (!options) {
       // libpq's message may quote the whole DSN, password included: say less.
-      reader.error_at(reader.table().get("dsn")->source(),
-                      "dsn: not a valid libpq connection string or URI (check quoting, and percent-encode "
-                      "special characters in a URI)");
+      reader.error_at(
+          reader.table().get("dsn")->source(),
+          "dsn: not a valid libpq connection string or URI (check quoting, and percent-encode "
+          "special characters in a URI)");
       PQfreemem(error);
     }
     bool names_host = false;
@@ -511,19 +529,22 @@ ProbeSettings read_postgres(TableReader& reader, ProbeConfig& probe, const std::
     }
     if (names_service && !names_host) {
       // libpq would read the host from pg_service.conf and resolve it with a blocking lookup.
-      reader.error_at(reader.table().get("dsn")->source(),
-                      "dsn: a service (service= or PGSERVICE) without host= is not supported: blip resolves "
-                      "host names itself, so name the host in the dsn");
+      reader.error_at(
+          reader.table().get("dsn")->source(),
+          "dsn: a service (service= or PGSERVICE) without host= is not supported: blip resolves "
+          "host names itself, so name the host in the dsn");
     }
     PQconninfoFree(options);
     probe.target_display = redact_postgres_dsn(pg.dsn);
   }
   pg.password = reader.secret(context);
-  pg.mode = read_choice(reader, "mode", std::array<std::string_view, 3>{"read", "write", "replication"},
-                        PostgresSettings::Mode::read);
+  pg.mode =
+      read_choice(reader, "mode", std::array<std::string_view, 3>{"read", "write", "replication"},
+                  PostgresSettings::Mode::read);
   if (auto query = reader.string("query")) {
     if (pg.mode != PostgresSettings::Mode::read) {
-      reader.error_at(reader.table().get("query")->source(), "query: only used with mode = \"read\"");
+      reader.error_at(reader.table().get("query")->source(),
+                      "query: only used with mode = \"read\"");
     }
     pg.query = *query;
   }
@@ -531,7 +552,9 @@ ProbeSettings read_postgres(TableReader& reader, ProbeConfig& probe, const std::
                         PostgresSettings::Role::standby);
   if (auto max_lag = reader.duration("max_lag")) pg.max_lag_ms = *max_lag;
   if (auto min_replicas = reader.integer("min_replicas")) {
-    if (*min_replicas < 1) reader.error_at(reader.table().get("min_replicas")->source(), "min_replicas: must be at least 1");
+    if (*min_replicas < 1)
+      reader.error_at(reader.table().get("min_replicas")->source(),
+                      "min_replicas: must be at least 1");
     pg.min_replicas = static_cast<int>(*min_replicas);
   }
   pg.reconnect_each = reader.boolean("reconnect_each").value_or(false);
@@ -547,11 +570,13 @@ ProbeSettings read_redis(TableReader& reader, ProbeConfig& probe, const std::str
     if (*db < 0) reader.error_at(reader.table().get("db")->source(), "db: must be 0 or more");
     redis.db = *db;
   }
-  redis.mode = read_choice(reader, "mode", std::array<std::string_view, 3>{"ping", "write", "sidekiq"},
-                           RedisSettings::Mode::ping);
+  redis.mode =
+      read_choice(reader, "mode", std::array<std::string_view, 3>{"ping", "write", "sidekiq"},
+                  RedisSettings::Mode::ping);
   if (reader.table().get("queues")) {
     redis.queues = reader.string_list("queues");
-    if (redis.queues.empty()) reader.error_at(reader.table().get("queues")->source(), "queues: must not be empty");
+    if (redis.queues.empty())
+      reader.error_at(reader.table().get("queues")->source(), "queues: must not be empty");
   }
   redis.key_namespace = reader.string("namespace").value_or("");
   if (auto latency = reader.duration("max_latency")) redis.max_latency_ms = *latency;
@@ -581,7 +606,8 @@ std::string known_types() {
 // A name for probes, jobs and alerts: shown in reports, URLs of the feed and metrics labels.
 void check_unique_name(TableReader& reader, const std::string& name, const LoadedConfig& loaded) {
   // Missing is reported by required_string; present but empty (or a ${VAR} set to "") here.
-  if (name.empty() && reader.table().get("name")) reader.error_at(reader.where("name"), "name must not be empty");
+  if (name.empty() && reader.table().get("name"))
+    reader.error_at(reader.where("name"), "name must not be empty");
   for (const ComponentRef& existing : loaded.components()) {
     if (!name.empty() && existing->name == name) {
       reader.error_at(
@@ -634,39 +660,47 @@ void read_probe(TableReader& reader, const std::string& file, LoadedConfig& load
   if (auto interval = reader.duration("interval")) {
     probe.interval_ms = *interval;
     if (*interval < kMinimumIntervalMs) {
-      reader.error_at(reader.table().get("interval")->source(),
-                      fmt::format("interval: {} is below the minimum of {}",
-                                  format_duration_ms(*interval), format_duration_ms(kMinimumIntervalMs)));
+      reader.error_at(
+          reader.table().get("interval")->source(),
+          fmt::format("interval: {} is below the minimum of {}", format_duration_ms(*interval),
+                      format_duration_ms(kMinimumIntervalMs)));
     }
   }
   if (auto timeout = reader.duration("timeout")) {
     probe.timeout_ms = *timeout;
     if (*timeout <= 0) {
-      reader.error_at(reader.table().get("timeout")->source(), "timeout: must be greater than zero");
+      reader.error_at(reader.table().get("timeout")->source(),
+                      "timeout: must be greater than zero");
     } else if (*timeout > kMaximumTimeoutMs) {
       // A probe that may wait longer than this is not an uptime probe; it also keeps
       // Postgres' statement_timeout (a 32-bit millisecond count) in range.
-      reader.error_at(reader.table().get("timeout")->source(),
-                      fmt::format("timeout: {} is above the maximum of {}", format_duration_ms(*timeout),
-                                  format_duration_ms(kMaximumTimeoutMs)));
+      reader.error_at(
+          reader.table().get("timeout")->source(),
+          fmt::format("timeout: {} is above the maximum of {}", format_duration_ms(*timeout),
+                      format_duration_ms(kMaximumTimeoutMs)));
     }
   }
-  if (probe.interval_ms >= kMinimumIntervalMs && probe.timeout_ms > 0 && probe.timeout_ms <= kMaximumTimeoutMs) {
+  if (probe.interval_ms >= kMinimumIntervalMs && probe.timeout_ms > 0 &&
+      probe.timeout_ms <= kMaximumTimeoutMs) {
     // A hung target keeps every attempt until its deadline: each one is a socket.
     const int64_t in_flight = probe.attempts_in_flight();
     if (in_flight > kMaxAttemptsInFlight) {
-      const toml::node* key = reader.table().get("timeout") ? reader.table().get("timeout") : reader.table().get("interval");
-      reader.error_at(key ? key->source() : reader.table().source(),
-                      fmt::format("timeout: {} at an interval of {} allows {} attempts in flight; at most {} (lower "
-                                  "the timeout or raise the interval)",
-                                  format_duration_ms(probe.timeout_ms), format_duration_ms(probe.interval_ms),
-                                  in_flight, kMaxAttemptsInFlight));
+      const toml::node* key = reader.table().get("timeout") ? reader.table().get("timeout")
+                                                            : reader.table().get("interval");
+      reader.error_at(
+          key ? key->source() : reader.table().source(),
+          fmt::format(
+              "timeout: {} at an interval of {} allows {} attempts in flight; at most {} (lower "
+              "the timeout or raise the interval)",
+              format_duration_ms(probe.timeout_ms), format_duration_ms(probe.interval_ms),
+              in_flight, kMaxAttemptsInFlight));
     }
   }
   probe.degraded_after_ms = reader.duration("degraded_after");
   if (auto confirm = reader.integer("confirm")) {
     if (*confirm < 1 || *confirm > 1000) {
-      reader.error_at(reader.table().get("confirm")->source(), "confirm: must be between 1 and 1000");
+      reader.error_at(reader.table().get("confirm")->source(),
+                      "confirm: must be between 1 and 1000");
     }
     probe.confirm = static_cast<int>(*confirm);
   }
@@ -695,9 +729,11 @@ void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded
   auto schedule = reader.string("schedule");
   auto period = reader.duration("period");
   if (schedule && period) {
-    reader.error_at(reader.where("period"), fmt::format("{}: set schedule or period, not both", context));
+    reader.error_at(reader.where("period"),
+                    fmt::format("{}: set schedule or period, not both", context));
   } else if (!schedule && !period) {
-    reader.error_at_table(fmt::format("{}: missing \"schedule\" (a cron expression) or \"period\"", context));
+    reader.error_at_table(
+        fmt::format("{}: missing \"schedule\" (a cron expression) or \"period\"", context));
   }
   if (schedule) {
     std::string problem;
@@ -715,28 +751,32 @@ void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded
     settings.grace_ms = *grace;
   }
   if (auto max_run = reader.duration("max_run")) {
-    if (*max_run <= 0) reader.error_at(reader.where("max_run"), "max_run: must be greater than zero");
+    if (*max_run <= 0)
+      reader.error_at(reader.where("max_run"), "max_run: must be greater than zero");
     settings.max_run_ms = *max_run;
   }
   settings.token = reader.secret(context, "token");
   if (!reader.table().get("token") && !reader.table().get("token_file")) {
-    reader.error_at_table(fmt::format("{}: missing \"token\" or \"token_file\" (a secret of at least {} characters)",
-                                      context, kMinTokenLength));
+    reader.error_at_table(
+        fmt::format("{}: missing \"token\" or \"token_file\" (a secret of at least {} characters)",
+                    context, kMinTokenLength));
   } else if (settings.token.size() < kMinTokenLength ||
              settings.token.find_first_of("/?#%& \t\r\n") != std::string::npos) {
     // The token is a path segment of /ping/<token>: long enough not to guess, nothing to escape.
     const std::string_view key = reader.table().get("token") ? "token" : "token_file";
-    reader.error_at(reader.where(key),
-                    fmt::format("{}: must be at least {} characters, without / ? # % & or spaces (try: openssl "
-                                "rand -hex 16)",
-                                key, kMinTokenLength));
+    reader.error_at(
+        reader.where(key),
+        fmt::format("{}: must be at least {} characters, without / ? # % & or spaces (try: openssl "
+                    "rand -hex 16)",
+                    key, kMinTokenLength));
   } else if (settings.token.size() < kRecommendedTokenLength) {
     const std::string_view key = reader.table().get("token") ? "token" : "token_file";
     const toml::source_position at = reader.where(key).begin;
-    loaded.warnings.push_back({file, static_cast<int>(at.line), static_cast<int>(at.column),
-                               fmt::format("{}: {} characters; {} or more (128 bits as hex) make it unguessable "
-                                           "(try: openssl rand -hex 16)",
-                                           key, settings.token.size(), kRecommendedTokenLength)});
+    loaded.warnings.push_back(
+        {file, static_cast<int>(at.line), static_cast<int>(at.column),
+         fmt::format("{}: {} characters; {} or more (128 bits as hex) make it unguessable "
+                     "(try: openssl rand -hex 16)",
+                     key, settings.token.size(), kRecommendedTokenLength)});
   }
   job.tags = reader.string_list("tags");
   read_presentation(reader, job);
@@ -754,10 +794,12 @@ void read_alert(TableReader& reader, const std::string& file, LoadedConfig& load
   constexpr std::array<std::string_view, 4> kinds{"webhook", "slack", "ntfy", "alertmanager"};
   alert.kind = read_choice(reader, "kind", kinds, AlertConfig::Kind::webhook);
   if (!reader.table().get("kind")) reader.error_at_table("alert: missing required key \"kind\"");
-  alert.name = optional_name(reader, fmt::format("{}-{}", to_string(alert.kind), loaded.alerts.size() + 1));
+  alert.name =
+      optional_name(reader, fmt::format("{}-{}", to_string(alert.kind), loaded.alerts.size() + 1));
   const std::string context = fmt::format("alert \"{}\"", alert.name);
   alert.url = reader.required_string("url", context);
-  if (!alert.url.empty() && alert.url.rfind("http://", 0) != 0 && alert.url.rfind("https://", 0) != 0) {
+  if (!alert.url.empty() && alert.url.rfind("http://", 0) != 0 &&
+      alert.url.rfind("https://", 0) != 0) {
     reader.error_at(reader.where("url"), "url: must start with http:// or https://");
   }
   // Header values are often secrets: `${ENV}` in `headers`, or a file per header in `header_files`.
@@ -781,11 +823,14 @@ void read_alert(TableReader& reader, const std::string& file, LoadedConfig& load
       if (path.is_relative()) path = std::filesystem::path(file).parent_path() / path;
       std::ifstream in(path);
       if (!in) {
-        reader.error_at(value.source(), fmt::format("{}: cannot read \"{}\": {}", key, *text, std::strerror(errno)));
+        reader.error_at(value.source(), fmt::format("{}: cannot read \"{}\": {}", key, *text,
+                                                    std::strerror(errno)));
         continue;
       }
-      std::string secret_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      while (!secret_text.empty() && (secret_text.back() == '\n' || secret_text.back() == '\r')) secret_text.pop_back();
+      std::string secret_text((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+      while (!secret_text.empty() && (secret_text.back() == '\n' || secret_text.back() == '\r'))
+        secret_text.pop_back();
       alert.headers.emplace_back(std::string(name.str()), std::move(secret_text));
     }
   };
@@ -798,26 +843,31 @@ void read_alert(TableReader& reader, const std::string& file, LoadedConfig& load
     alert.repeat_ms = *repeat;
   }
   if (auto timeout = reader.duration("timeout")) {
-    if (*timeout <= 0 || *timeout > 60'000) reader.error_at(reader.where("timeout"), "timeout: must be within (0s, 60s]");
+    if (*timeout <= 0 || *timeout > 60'000)
+      reader.error_at(reader.where("timeout"), "timeout: must be within (0s, 60s]");
     alert.timeout_ms = *timeout;
   }
   if (auto retry_for = reader.duration("retry_for")) {
-    if (*retry_for < 0) reader.error_at(reader.where("retry_for"), "retry_for: must not be negative");
+    if (*retry_for < 0)
+      reader.error_at(reader.where("retry_for"), "retry_for: must not be negative");
     alert.retry_for_ms = *retry_for;
   }
   if (const toml::node* node = reader.find("flapping")) {
     const toml::table* table = node->as_table();
     if (!table) {
-      reader.error_at(node->source(), "flapping: expected a table like { outages = 3, within = \"1h\" }");
+      reader.error_at(node->source(),
+                      "flapping: expected a table like { outages = 3, within = \"1h\" }");
     } else {
       TableReader rule(*table, file, loaded.errors);
       FlappingRule flapping;
       if (auto outages = rule.integer("outages")) {
-        if (*outages < 2 || *outages > 1000) rule.error_at(rule.where("outages"), "flapping.outages: must be between 2 and 1000");
+        if (*outages < 2 || *outages > 1000)
+          rule.error_at(rule.where("outages"), "flapping.outages: must be between 2 and 1000");
         flapping.outages = static_cast<int>(*outages);
       }
       if (auto within = rule.duration("within")) {
-        if (*within < 60'000) rule.error_at(rule.where("within"), "flapping.within: must be at least 1m");
+        if (*within < 60'000)
+          rule.error_at(rule.where("within"), "flapping.within: must be at least 1m");
         flapping.within_ms = *within;
       }
       rule.reject_unknown_keys("flapping");
@@ -828,7 +878,8 @@ void read_alert(TableReader& reader, const std::string& file, LoadedConfig& load
   for (const AlertConfig& existing : loaded.alerts) {
     if (existing.name == alert.name) {
       reader.error_at(reader.where("name"),
-                      fmt::format("duplicate alert name \"{}\" (first defined at {})", alert.name, existing.source));
+                      fmt::format("duplicate alert name \"{}\" (first defined at {})", alert.name,
+                                  existing.source));
     }
   }
   loaded.alerts.push_back(std::move(alert));
@@ -847,7 +898,8 @@ void read_maintenance(TableReader& reader, const std::string& file, LoadedConfig
     }
   }
   if (auto duration = reader.duration("duration")) {
-    if (*duration <= 0) reader.error_at(reader.where("duration"), "duration: must be greater than zero");
+    if (*duration <= 0)
+      reader.error_at(reader.where("duration"), "duration: must be greater than zero");
     window.duration_ms = *duration;
   } else {
     reader.error_at_table(fmt::format("{}: missing required key \"duration\"", context));
@@ -857,7 +909,8 @@ void read_maintenance(TableReader& reader, const std::string& file, LoadedConfig
   loaded.maintenance.push_back(std::move(window));
 }
 
-void read_page(TableReader& top, const toml::node& node, const std::string& file, LoadedConfig& loaded) {
+void read_page(TableReader& top, const toml::node& node, const std::string& file,
+               LoadedConfig& loaded) {
   const toml::table* table = node.as_table();
   if (!table) {
     top.error_at(node.source(), "page: expected a [page] table");
@@ -865,14 +918,16 @@ void read_page(TableReader& top, const toml::node& node, const std::string& file
   }
   const std::string source = fmt::format("{}:{}", file, table->source().begin.line);
   if (!loaded.page.source.empty()) {
-    top.error_at(table->source(), fmt::format("page: a second [page] table (the first is at {})", loaded.page.source));
+    top.error_at(table->source(), fmt::format("page: a second [page] table (the first is at {})",
+                                              loaded.page.source));
     return;
   }
   TableReader reader(*table, file, loaded.errors);
   PageConfig page;
   page.source = source;
   if (auto name = reader.string("name")) {
-    if (name->empty()) reader.error_at(table->get("name")->source(), "page: name must not be empty");
+    if (name->empty())
+      reader.error_at(table->get("name")->source(), "page: name must not be empty");
     page.name = *name;
   }
   if (auto url = reader.string("url")) {
@@ -883,8 +938,9 @@ void read_page(TableReader& top, const toml::node& node, const std::string& file
   }
   if (auto zone = reader.string("time_zone")) {
     if (!known_time_zone(*zone)) {
-      reader.error_at(table->get("time_zone")->source(),
-                      fmt::format("page: unknown time zone \"{}\" (like Europe/Berlin or Etc/UTC)", *zone));
+      reader.error_at(
+          table->get("time_zone")->source(),
+          fmt::format("page: unknown time zone \"{}\" (like Europe/Berlin or Etc/UTC)", *zone));
     }
     page.time_zone = *zone;
   }
@@ -898,13 +954,17 @@ void read_file_tables(const toml::table& root, const std::string& file, LoadedCo
   const toml::node* page = top.find("page");
   using TableArrayReader = void (*)(TableReader&, const std::string&, LoadedConfig&);
   const std::array<std::pair<std::string_view, TableArrayReader>, 4> arrays{
-      {{"probe", read_probe}, {"job", read_job}, {"alert", read_alert}, {"maintenance", read_maintenance}}};
+      {{"probe", read_probe},
+       {"job", read_job},
+       {"alert", read_alert},
+       {"maintenance", read_maintenance}}};
   std::vector<std::tuple<std::string_view, const toml::node*, TableArrayReader>> found;
   for (const auto& [key, read] : arrays) {
     if (const toml::node* node = top.find(key)) found.emplace_back(key, node, read);
   }
   top.reject_unknown_keys(
-      "top level (expected [[probe]], [[job]], [[alert]] and [[maintenance]] tables and at most one [page] table)");
+      "top level (expected [[probe]], [[job]], [[alert]] and [[maintenance]] tables and at most "
+      "one [page] table)");
   if (page) read_page(top, *page, file, loaded);
   for (const auto& [key, node, read] : found) {
     const toml::array* array = node->as_array();
@@ -920,7 +980,8 @@ void read_file_tables(const toml::table& root, const std::string& file, LoadedCo
 }
 
 // Reads one file's tables; `parse` makes the TOML tree (from the file, or from text).
-void load_file(const std::string& file, const std::function<toml::table()>& parse, LoadedConfig& loaded) {
+void load_file(const std::string& file, const std::function<toml::table()>& parse,
+               LoadedConfig& loaded) {
   const size_t first_error = loaded.errors.size();
   toml::table root;
   try {
@@ -933,8 +994,8 @@ void load_file(const std::string& file, const std::function<toml::table()>& pars
   }
   read_file_tables(root, file, loaded);
   // Keys are checked in a fixed order; show each file's errors in line order.
-  std::stable_sort(loaded.errors.begin() + static_cast<std::ptrdiff_t>(first_error), loaded.errors.end(),
-                   [](const ConfigError& a, const ConfigError& b) {
+  std::stable_sort(loaded.errors.begin() + static_cast<std::ptrdiff_t>(first_error),
+                   loaded.errors.end(), [](const ConfigError& a, const ConfigError& b) {
                      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
                    });
 }
@@ -943,7 +1004,8 @@ void load_file(const std::string& file, const std::function<toml::table()>& pars
 
 LoadedConfig load_config_text(std::string_view toml_text, const std::string& file_name) {
   LoadedConfig loaded;
-  load_file(file_name, [&] { return toml::parse(toml_text, file_name); }, loaded);
+  load_file(
+      file_name, [&] { return toml::parse(toml_text, file_name); }, loaded);
   return loaded;
 }
 
@@ -994,13 +1056,15 @@ LoadedConfig load_config_directory(const std::string& directory) {
     if (it->path().extension() == ".toml") files.push_back(it->path());
   }
   if (error) {
-    loaded.errors.push_back({directory, 0, 0, "cannot read configuration directory: " + error.message()});
+    loaded.errors.push_back(
+        {directory, 0, 0, "cannot read configuration directory: " + error.message()});
     return loaded;
   }
   std::sort(files.begin(), files.end());
   for (const auto& path : files) {
     const std::string file = path.string();
-    load_file(file, [&] { return toml::parse_file(file); }, loaded);
+    load_file(
+        file, [&] { return toml::parse_file(file); }, loaded);
   }
   if (files.empty()) {
     loaded.errors.push_back({directory, 0, 0, "no *.toml files in configuration directory"});

@@ -79,9 +79,11 @@ bool parse_iso8601_ms(const std::string& text, int64_t& wall_ms) {
 bool known_time_zone(const std::string& zone) {
   if (zone == "UTC") return true;
   if (zone.empty() || zone.find("..") != std::string::npos) return false;
-  // IANA names are letters, digits and "/_-+": no NUL (the file check would stop at it), no ".tab" files.
+  // IANA names are letters, digits and "/_-+": no NUL (the file check would stop at it), no ".tab"
+  // files.
   if (!std::all_of(zone.begin(), zone.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '_' || c == '-' || c == '+';
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '_' || c == '-' ||
+               c == '+';
       })) {
     return false;
   }

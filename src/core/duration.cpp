@@ -8,14 +8,21 @@
 namespace blip {
 namespace {
 constexpr std::array<std::pair<std::string_view, int64_t>, 5> kUnits{{
-    {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000},
+    {"ms", 1},
+    {"s", 1000},
+    {"m", 60'000},
+    {"h", 3'600'000},
+    {"d", 86'400'000},
 }};
 constexpr int64_t kMaxDurationMs = int64_t{100} * 365 * 86'400'000;  // a century is plenty
-}
+}  // namespace
 
 std::optional<int64_t> parse_duration_ms(std::string_view text, std::string* error) {
   auto fail = [&](std::string_view why) -> std::optional<int64_t> {
-    if (error) *error = fmt::format("invalid duration \"{}\": {} (write whole numbers with a unit: 250ms, 2s, 5m, 1h, 7d)", text, why);
+    if (error)
+      *error = fmt::format(
+          "invalid duration \"{}\": {} (write whole numbers with a unit: 250ms, 2s, 5m, 1h, 7d)",
+          text, why);
     return std::nullopt;
   };
   if (text.empty()) return fail("empty");
@@ -37,7 +44,8 @@ std::optional<int64_t> parse_duration_ms(std::string_view text, std::string* err
       if (unit == name) scale = factor;
     }
     if (scale == 0) return fail(fmt::format("unknown unit \"{}\"", unit));
-    if (number > kMaxDurationMs / scale || total + number * scale > kMaxDurationMs) return fail("too large");
+    if (number > kMaxDurationMs / scale || total + number * scale > kMaxDurationMs)
+      return fail("too large");
     total += number * scale;
   }
   return total;

@@ -5,6 +5,10 @@
 
 #include <limits.h>
 #include <poll.h>
+#include <spdlog/async.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/null_sink.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,10 +19,6 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <spdlog/async.h>
-#include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/null_sink.h>
 #include <thread>
 #include <vector>
 
@@ -50,30 +50,34 @@ size_t utf8_sequence_length(std::string_view text) {
     if ((static_cast<unsigned char>(text[i]) & 0xc0) != 0x80) return 0;
   }
   const auto second = static_cast<unsigned char>(text[1]);
-  if ((lead == 0xe0 && second < 0xa0) || (lead == 0xed && second >= 0xa0) || (lead == 0xf0 && second < 0x90) ||
-      (lead == 0xf4 && second >= 0x90)) {
+  if ((lead == 0xe0 && second < 0xa0) || (lead == 0xed && second >= 0xa0) ||
+      (lead == 0xf0 && second < 0x90) || (lead == 0xf4 && second >= 0x90)) {
     return 0;
   }
   return length;
 }
 
 uint32_t code_point(std::string_view sequence) {
-  const auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(sequence[i])); };
+  const auto byte = [&](size_t i) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(sequence[i]));
+  };
   switch (sequence.size()) {
     case 2:
       return (byte(0) & 0x1f) << 6 | (byte(1) & 0x3f);
     case 3:
       return (byte(0) & 0x0f) << 12 | (byte(1) & 0x3f) << 6 | (byte(2) & 0x3f);
     default:
-      return (byte(0) & 0x07) << 18 | (byte(1) & 0x3f) << 12 | (byte(2) & 0x3f) << 6 | (byte(3) & 0x3f);
+      return (byte(0) & 0x07) << 18 | (byte(1) & 0x3f) << 12 | (byte(2) & 0x3f) << 6 |
+             (byte(3) & 0x3f);
   }
 }
 
 // Characters that move or hide text on a terminal: C1 controls, line and
 // paragraph separators, bidirectional marks, embeddings, overrides and isolates.
 bool shown_escaped(uint32_t point) {
-  return (point >= 0x80 && point <= 0x9f) || point == 0x200e || point == 0x200f || point == 0x2028 ||
-         point == 0x2029 || (point >= 0x202a && point <= 0x202e) || (point >= 0x2066 && point <= 0x2069);
+  return (point >= 0x80 && point <= 0x9f) || point == 0x200e || point == 0x200f ||
+         point == 0x2028 || point == 0x2029 || (point >= 0x202a && point <= 0x202e) ||
+         (point >= 0x2066 && point <= 0x2069);
 }
 
 bool plain_word(std::string_view text) {
@@ -105,8 +109,8 @@ size_t quoted_end(std::string_view text) {
 
 bool is_key(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
   });
 }
 
@@ -121,7 +125,8 @@ void skip_to_space(std::string_view& rest) {
 ParsedMessage parse_message(std::string_view message) {
   ParsedMessage out;
   const size_t colon = message.find(": ");
-  if (colon == std::string_view::npos || colon == 0 || !plain_word(message.substr(0, colon))) return out;
+  if (colon == std::string_view::npos || colon == 0 || !plain_word(message.substr(0, colon)))
+    return out;
   out.component = std::string(message.substr(0, colon));
   std::string_view rest = message.substr(colon + 2);
   bool first = true;
@@ -174,12 +179,16 @@ ParsedMessage parse_message(std::string_view message) {
 class JsonFormatter : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& message, spdlog::memory_buf_t& dest) override {
-    const auto since_epoch = std::chrono::duration_cast<std::chrono::milliseconds>(message.time.time_since_epoch());
+    const auto since_epoch =
+        std::chrono::duration_cast<std::chrono::milliseconds>(message.time.time_since_epoch());
     const std::string line =
-        json_log_line(message.level, since_epoch.count(), std::string_view(message.payload.data(), message.payload.size()));
+        json_log_line(message.level, since_epoch.count(),
+                      std::string_view(message.payload.data(), message.payload.size()));
     dest.append(line.data(), line.data() + line.size());
   }
-  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
 };
 
 std::unique_ptr<spdlog::formatter> text_formatter() {
@@ -223,7 +232,8 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
     const uint64_t dropped = unwritten_.load() + (queue_ ? queue_->overrun_counter() : 0);
     if (dropped <= reported_dropped_) return;
     const std::string text = fmt::format(
-        "log: dropped lines_total={} (stderr did not take them in time; blip_log_dropped_total counts them)",
+        "log: dropped lines_total={} (stderr did not take them in time; blip_log_dropped_total "
+        "counts them)",
         dropped);
     spdlog::details::log_msg notice(message.time, {}, message.logger_name, spdlog::level::warn,
                                     spdlog::string_view_t(text.data(), text.size()));
@@ -235,7 +245,8 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
     formatter_->format(message, line);
     std::string_view rest(line.data(), line.size());
     if (color_ && message.color_range_end > message.color_range_start) {
-      return write_all(rest.substr(0, message.color_range_start)) && write_all(level_color(message.level)) &&
+      return write_all(rest.substr(0, message.color_range_start)) &&
+             write_all(level_color(message.level)) &&
              write_all(rest.substr(message.color_range_start,
                                    message.color_range_end - message.color_range_start)) &&
              write_all("\033[m") && write_all(rest.substr(message.color_range_end));
@@ -265,10 +276,12 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
       const int ready = poll(&writable, 1, kWritablePollMs);
       if (ready < 0 && errno != EINTR) return false;
       if (ready <= 0) continue;
-      if ((writable.revents & (POLLERR | POLLNVAL)) != 0) return false;  // closed, or no reader left
+      if ((writable.revents & (POLLERR | POLLNVAL)) != 0)
+        return false;  // closed, or no reader left
       const size_t chunk = std::min<size_t>(data.size(), PIPE_BUF);
-      const ssize_t written = socket_ ? send(STDERR_FILENO, data.data(), chunk, MSG_DONTWAIT | MSG_NOSIGNAL)
-                                      : write(STDERR_FILENO, data.data(), chunk);
+      const ssize_t written =
+          socket_ ? send(STDERR_FILENO, data.data(), chunk, MSG_DONTWAIT | MSG_NOSIGNAL)
+                  : write(STDERR_FILENO, data.data(), chunk);
       if (written < 0) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
         return false;
@@ -293,7 +306,8 @@ struct LogState {
   std::mutex mutex;  // guards queue (log_dropped_lines on the feed's threads, stop_logging)
   std::shared_ptr<spdlog::details::thread_pool> queue;
   std::shared_ptr<spdlog::logger> queued_logger;
-  std::shared_ptr<spdlog::details::thread_pool> abandoned_queue;  // its writer never returned from write(2)
+  std::shared_ptr<spdlog::details::thread_pool>
+      abandoned_queue;  // its writer never returned from write(2)
   std::shared_ptr<StderrSink> sink;
   std::atomic<uint64_t> unwritten{0};  // lines the sink could not write, or the logger failed on
   uint64_t overrun_at_stop = 0;
@@ -359,7 +373,8 @@ std::string log_value(std::string_view text) {
   return out;
 }
 
-std::string json_log_line(spdlog::level::level_enum level, int64_t time_ms, std::string_view message) {
+std::string json_log_line(spdlog::level::level_enum level, int64_t time_ms,
+                          std::string_view message) {
   nlohmann::ordered_json line = nlohmann::ordered_json::object();
   line["time"] = format_iso8601_ms(time_ms);
   const auto level_name = spdlog::level::to_string_view(level);
@@ -383,7 +398,8 @@ std::optional<std::string> configure_logging(const std::string& level, const std
   if (parsed == spdlog::level::off && level != "off") {
     return "--log-level: expected trace, debug, info, warn, error or off, got \"" + level + "\"";
   }
-  if (format != "text" && format != "json") return "--log-format: expected text or json, got \"" + format + "\"";
+  if (format != "text" && format != "json")
+    return "--log-format: expected text or json, got \"" + format + "\"";
   LogState& state = log_state();
   const bool color = format == "text" && isatty(STDERR_FILENO) == 1;
   auto sink = std::make_shared<StderrSink>(color, state.unwritten);
@@ -396,7 +412,8 @@ std::optional<std::string> configure_logging(const std::string& level, const std
   if (delivery == LogDelivery::queued) {
     auto queue = std::make_shared<spdlog::details::thread_pool>(kLogQueueLines, 1);
     sink->set_queue(queue.get());
-    logger = std::make_shared<spdlog::async_logger>("blip", sink, queue, spdlog::async_overflow_policy::overrun_oldest);
+    logger = std::make_shared<spdlog::async_logger>("blip", sink, queue,
+                                                    spdlog::async_overflow_policy::overrun_oldest);
     state.queued_logger = logger;
     std::lock_guard lock(state.mutex);
     state.queue = std::move(queue);
@@ -405,7 +422,8 @@ std::optional<std::string> configure_logging(const std::string& level, const std
   }
   state.sink = sink;
   // spdlog's own handler would print to stderr from the calling thread: count instead.
-  logger->set_error_handler([&unwritten = state.unwritten](const std::string&) { unwritten.fetch_add(1); });
+  logger->set_error_handler(
+      [&unwritten = state.unwritten](const std::string&) { unwritten.fetch_add(1); });
   logger->set_level(parsed);
   spdlog::set_default_logger(std::move(logger));
   return std::nullopt;
@@ -420,7 +438,8 @@ void stop_logging(std::chrono::milliseconds drain_within) {
   }
   if (!queue) return;  // direct: every line is written already
   // From here a line is dropped at once; the queue only shrinks.
-  auto silent = std::make_shared<spdlog::logger>("blip-stopped", std::make_shared<spdlog::sinks::null_sink_mt>());
+  auto silent = std::make_shared<spdlog::logger>("blip-stopped",
+                                                 std::make_shared<spdlog::sinks::null_sink_mt>());
   silent->set_level(spdlog::level::off);
   spdlog::set_default_logger(std::move(silent));
   // The last line queued, behind every other: the sink has dealt with them all when it gets to it.

@@ -15,15 +15,15 @@ void report_callback_failure(const char* what) noexcept {
 }
 
 Timer::Timer(uv_loop_t* loop, std::function<void()> on_fire) {
-  if (open(std::move(on_fire), [loop](uv_timer_t* handle) { return uv_timer_init(loop, handle); }) !=
-      0) {
+  if (open(std::move(on_fire),
+           [loop](uv_timer_t* handle) { return uv_timer_init(loop, handle); }) != 0) {
     throw std::runtime_error("uv_timer_init failed");
   }
 }
 
 void Timer::start(uint64_t timeout_ms, uint64_t repeat_ms) {
-  uv_timer_start(&state_->handle, [](uv_timer_t* handle) { invoke(handle); }, timeout_ms,
-                 repeat_ms);
+  uv_timer_start(
+      &state_->handle, [](uv_timer_t* handle) { invoke(handle); }, timeout_ms, repeat_ms);
 }
 
 void Timer::stop() {
@@ -41,7 +41,8 @@ SignalWatcher::SignalWatcher(uv_loop_t* loop, int signal_number, std::function<v
   int rc = open(std::move(on_signal), [&](uv_signal_t* handle) {
     int init_rc = uv_signal_init(loop, handle);
     if (init_rc != 0) return init_rc;
-    return uv_signal_start(handle, [](uv_signal_t* h, int) { invoke(h); }, signal_number);
+    return uv_signal_start(
+        handle, [](uv_signal_t* h, int) { invoke(h); }, signal_number);
   });
   if (rc != 0) throw std::runtime_error(std::string("uv_signal_init failed: ") + uv_strerror(rc));
 }

@@ -7,10 +7,10 @@ namespace blip {
 namespace {
 constexpr std::array<std::string_view, 4> kStatusNames{"up", "degraded", "down", "blind"};
 constexpr std::array<std::string_view, kErrorClassCount> kErrorNames{
-    "none",          "timeout",  "refused",  "dns",      "tls",      "http_status",
-    "body_mismatch", "body_too_large", "redirects", "reset", "protocol", "auth",
-    "lag",           "query",    "unreachable", "internal", "replication",
-    "late",          "overrunning", "failed"};
+    "none",          "timeout",        "refused",     "dns",      "tls",         "http_status",
+    "body_mismatch", "body_too_large", "redirects",   "reset",    "protocol",    "auth",
+    "lag",           "query",          "unreachable", "internal", "replication", "late",
+    "overrunning",   "failed"};
 }  // namespace
 
 std::string_view to_string(Status status) { return kStatusNames.at(static_cast<size_t>(status)); }
@@ -60,7 +60,8 @@ std::string sanitize_target_text(std::string given, size_t max_bytes) {
                           : lead >= 0xf0 && lead <= 0xf4 ? 4
                                                          : 0;
     bool valid = length > 0 && at + length <= text.size();
-    for (size_t i = 1; valid && i < length; ++i) valid = (static_cast<unsigned char>(text[at + i]) & 0xc0) == 0x80;
+    for (size_t i = 1; valid && i < length; ++i)
+      valid = (static_cast<unsigned char>(text[at + i]) & 0xc0) == 0x80;
     if (valid && length >= 3) {
       const auto second = static_cast<unsigned char>(text[at + 1]);
       valid = !(lead == 0xe0 && second < 0xa0) && !(lead == 0xed && second >= 0xa0) &&
@@ -79,7 +80,8 @@ std::string sanitize_target_text(std::string given, size_t max_bytes) {
   if (out.size() > max_bytes) {
     const std::string_view ellipsis = "\xe2\x80\xa6";
     size_t end = max_bytes > ellipsis.size() ? max_bytes - ellipsis.size() : 0;
-    while (end > 0 && (static_cast<unsigned char>(out[end]) & 0xc0) == 0x80) --end;  // a character's start
+    while (end > 0 && (static_cast<unsigned char>(out[end]) & 0xc0) == 0x80)
+      --end;  // a character's start
     out.erase(end);
     out += ellipsis;
   }

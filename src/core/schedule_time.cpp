@@ -1,9 +1,8 @@
-#include "blip/core/cron.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 
+#include "blip/core/cron.hpp"
 #include "blip/core/local_time.hpp"
 
 namespace blip {
@@ -53,9 +52,9 @@ std::optional<int64_t> parse_maintenance_time(std::string_view start, std::strin
   using namespace std::chrono;
   TimeReader reader(start);
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, millis = 0;
-  if (!reader.number(4, year) || !reader.literal('-') || !reader.number(2, month) || !reader.literal('-') ||
-      !reader.number(2, day) || !reader.one_of("Tt ") || !reader.number(2, hour) || !reader.literal(':') ||
-      !reader.number(2, minute)) {
+  if (!reader.number(4, year) || !reader.literal('-') || !reader.number(2, month) ||
+      !reader.literal('-') || !reader.number(2, day) || !reader.one_of("Tt ") ||
+      !reader.number(2, hour) || !reader.literal(':') || !reader.number(2, minute)) {
     return std::nullopt;
   }
   if (reader.literal(':')) {
@@ -77,7 +76,8 @@ std::optional<int64_t> parse_maintenance_time(std::string_view start, std::strin
   if (reader.done()) {  // local time in `time_zone`
     const date::time_zone* zone = locate_time_zone(time_zone);
     if (zone == nullptr) return std::nullopt;
-    const date::sys_seconds instant = resolve_local_time(*zone, date::local_days{date} + since_midnight);
+    const date::sys_seconds instant =
+        resolve_local_time(*zone, date::local_days{date} + since_midnight);
     return duration_cast<milliseconds>(instant.time_since_epoch()).count() + millis;
   }
   minutes offset{0};
@@ -96,14 +96,16 @@ std::optional<int64_t> parse_maintenance_time(std::string_view start, std::strin
   return duration_cast<milliseconds>(instant.time_since_epoch()).count() + millis;
 }
 
-std::optional<std::string> validate_maintenance_start(const std::string& start, const std::string& time_zone) {
+std::optional<std::string> validate_maintenance_start(const std::string& start,
+                                                      const std::string& time_zone) {
   if (locate_time_zone(time_zone) == nullptr) {
     return fmt::format("unknown time zone \"{}\" (like Europe/Berlin or Etc/UTC)", time_zone);
   }
   if (looks_like_time_inner(start)) {
     if (parse_maintenance_time(start, time_zone)) return std::nullopt;
     return fmt::format(
-        "\"{}\" is not a time like \"2026-11-25 03:00\" (in time_zone) or \"2026-11-25T03:00:00Z\"", start);
+        "\"{}\" is not a time like \"2026-11-25 03:00\" (in time_zone) or \"2026-11-25T03:00:00Z\"",
+        start);
   }
   std::string error;
   if (CronSchedule::parse(start, time_zone, &error)) return std::nullopt;

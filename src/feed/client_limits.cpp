@@ -14,7 +14,9 @@ namespace {
 constexpr char kV4 = '4';
 constexpr char kV6 = '6';
 
-ClientKey v4_key(const unsigned char* bytes) { return ClientKey(1, kV4) + std::string(reinterpret_cast<const char*>(bytes), 4); }
+ClientKey v4_key(const unsigned char* bytes) {
+  return ClientKey(1, kV4) + std::string(reinterpret_cast<const char*>(bytes), 4);
+}
 
 // An IPv6 address's /64, or the IPv4 address an IPv4-mapped one carries.
 ClientKey v6_key(const in6_addr& address) {
@@ -23,15 +25,18 @@ ClientKey v6_key(const in6_addr& address) {
 }
 
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   return text;
 }
 
 // "fd00::1", "[fd00::1]", "127.0.0.1": the address's family and bytes.
 bool parse_numeric(std::string_view text, int& family, unsigned char* bytes) {
   text = trim(text);
-  if (text.size() > 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
+  if (text.size() > 2 && text.front() == '[' && text.back() == ']')
+    text = text.substr(1, text.size() - 2);
   if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return false;
   const std::string copy(text);
   if (inet_pton(AF_INET, copy.c_str(), bytes) == 1) {
@@ -71,7 +76,8 @@ ClientKey client_key(const sockaddr* address) {
     const auto* v4 = reinterpret_cast<const sockaddr_in*>(address);
     return v4_key(reinterpret_cast<const unsigned char*>(&v4->sin_addr));
   }
-  if (address && address->sa_family == AF_INET6) return v6_key(reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr);
+  if (address && address->sa_family == AF_INET6)
+    return v6_key(reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr);
   return ClientKey("?");
 }
 
@@ -104,10 +110,12 @@ bool AddressRange::contains(const sockaddr* address) const {
   if (!address) return false;
   if (address->sa_family == AF_INET) {
     return range_contains(*this, AF_INET,
-                          reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(address)->sin_addr));
+                          reinterpret_cast<const unsigned char*>(
+                              &reinterpret_cast<const sockaddr_in*>(address)->sin_addr));
   }
   if (address->sa_family == AF_INET6) {
-    return range_contains(*this, AF_INET6, reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr);
+    return range_contains(*this, AF_INET6,
+                          reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr);
   }
   return false;
 }
@@ -124,7 +132,9 @@ std::optional<AddressRange> parse_address_range(std::string_view text, std::stri
   AddressRange range;
   const size_t slash = text.find('/');
   if (!parse_numeric(text.substr(0, slash), range.family, range.bytes)) {
-    if (error) *error = fmt::format("\"{}\" is not a numeric address or network (like 172.16.0.0/12 or fd00::/8)", text);
+    if (error)
+      *error = fmt::format(
+          "\"{}\" is not a numeric address or network (like 172.16.0.0/12 or fd00::/8)", text);
     return std::nullopt;
   }
   const unsigned full = range.family == AF_INET ? 32 : 128;
@@ -146,7 +156,8 @@ std::optional<AddressRange> parse_address_range(std::string_view text, std::stri
   return range;
 }
 
-std::optional<std::vector<AddressRange>> parse_address_ranges(std::string_view text, std::string* error) {
+std::optional<std::vector<AddressRange>> parse_address_ranges(std::string_view text,
+                                                              std::string* error) {
   std::vector<AddressRange> ranges;
   while (!trim(text).empty()) {
     const size_t comma = text.find(',');
@@ -158,14 +169,20 @@ std::optional<std::vector<AddressRange>> parse_address_ranges(std::string_view t
   return ranges;
 }
 
-std::optional<ClientKey> forwarded_client(std::string_view x_forwarded_for, const std::vector<AddressRange>& proxies) {
+std::optional<ClientKey> forwarded_client(std::string_view x_forwarded_for,
+                                          const std::vector<AddressRange>& proxies) {
   while (!x_forwarded_for.empty()) {
     const size_t comma = x_forwarded_for.rfind(',');
-    const std::string_view entry = comma == std::string_view::npos ? x_forwarded_for : x_forwarded_for.substr(comma + 1);
-    x_forwarded_for = comma == std::string_view::npos ? std::string_view() : x_forwarded_for.substr(0, comma);
+    const std::string_view entry =
+        comma == std::string_view::npos ? x_forwarded_for : x_forwarded_for.substr(comma + 1);
+    x_forwarded_for =
+        comma == std::string_view::npos ? std::string_view() : x_forwarded_for.substr(0, comma);
     auto key = client_key(entry);
-    if (!key) return std::nullopt;  // not an address: what is left of it was never checked by a proxy
-    const bool proxy = std::any_of(proxies.begin(), proxies.end(), [&](const AddressRange& range) { return range.contains(entry); });
+    if (!key)
+      return std::nullopt;  // not an address: what is left of it was never checked by a proxy
+    const bool proxy = std::any_of(proxies.begin(), proxies.end(), [&](const AddressRange& range) {
+      return range.contains(entry);
+    });
     if (!proxy) return key;
   }
   return std::nullopt;
@@ -182,7 +199,8 @@ bool host_allowed(const char* host_header, const std::vector<std::string>& allow
   // ":<digits>" or nothing after the name or the bracketed address.
   auto port_ok = [](std::string_view tail) {
     return tail.empty() || (tail.size() > 1 && tail.size() <= 6 && tail.front() == ':' &&
-                            std::all_of(tail.begin() + 1, tail.end(), [](unsigned char c) { return std::isdigit(c); }));
+                            std::all_of(tail.begin() + 1, tail.end(),
+                                        [](unsigned char c) { return std::isdigit(c); }));
   };
   if (host.starts_with('[')) {
     const size_t close = host.find(']');
@@ -198,18 +216,21 @@ bool host_allowed(const char* host_header, const std::vector<std::string>& allow
   unsigned char bytes[16]{};
   if (parse_numeric(host, family, bytes) && family == AF_INET) return true;
   std::string lower(host);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (lower.ends_with('.')) lower.pop_back();  // "localhost." is localhost
   if (lower == "localhost") return true;
   return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& name) {
     return name.size() == lower.size() &&
-           std::equal(name.begin(), name.end(), lower.begin(),
-                      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+           std::equal(name.begin(), name.end(), lower.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
   });
 }
 
 double PerClientRate::refill(Bucket& bucket, int64_t now_mono_us) const {
-  const double elapsed_s = static_cast<double>(std::max<int64_t>(0, now_mono_us - bucket.refilled_us)) / 1e6;
+  const double elapsed_s =
+      static_cast<double>(std::max<int64_t>(0, now_mono_us - bucket.refilled_us)) / 1e6;
   bucket.tokens = std::min(burst_, bucket.tokens + elapsed_s * per_second_);
   bucket.refilled_us = now_mono_us;
   return bucket.tokens;
@@ -224,7 +245,8 @@ bool PerClientRate::take(const ClientKey& client, int64_t now_mono_us) {
         it = refill(it->second, now_mono_us) >= burst_ ? buckets_.erase(it) : std::next(it);
       }
     }
-    if (buckets_.size() >= max_clients_) return false;  // that many guessing at once: no one new gets a guess
+    if (buckets_.size() >= max_clients_)
+      return false;  // that many guessing at once: no one new gets a guess
     found = buckets_.emplace(client, Bucket{burst_, now_mono_us}).first;
   }
   if (refill(found->second, now_mono_us) < 1.0) return false;

@@ -25,15 +25,22 @@ struct FeedRequest {
   bool ping = false;
   std::string body;  // a check-in's output: only its tail is kept
   size_t received = 0;
-  std::optional<ClientKey> forwarded;  // counted against this X-Forwarded-For client until it completes
-  int64_t waiting_since_us = INT64_MAX;  // put aside for a document since then: any built later will do
-  bool waited_too_long = false;          // and that took too long
+  std::optional<ClientKey>
+      forwarded;  // counted against this X-Forwarded-For client until it completes
+  int64_t waiting_since_us =
+      INT64_MAX;                 // put aside for a document since then: any built later will do
+  bool waited_too_long = false;  // and that took too long
 };
 
 // Everything the server's callbacks reach.
 struct FeedServer::State {
-  State(StatusFeed& feed_, PingInbox* pings_, Audience audience_, const FeedLimits& limits_, FeedAccess access_)
-      : feed(feed_), pings(pings_), audience(audience_), limits(limits_), access(std::move(access_)) {}
+  State(StatusFeed& feed_, PingInbox* pings_, Audience audience_, const FeedLimits& limits_,
+        FeedAccess access_)
+      : feed(feed_),
+        pings(pings_),
+        audience(audience_),
+        limits(limits_),
+        access(std::move(access_)) {}
   StatusFeed& feed;
   PingInbox* pings;
   Audience audience;
@@ -53,7 +60,8 @@ struct FeedServer::State {
   std::map<ClientKey, unsigned> forwarded_in_flight;
   // Unknown-token check-ins per client: 10 at once, then one every 10 s.
   PerClientRate guesses{0.1, 10.0, 10'000};
-  std::unordered_map<MHD_Connection*, std::pair<int64_t, FeedRequest*>> waiting;  // suspended: since when, for what
+  std::unordered_map<MHD_Connection*, std::pair<int64_t, FeedRequest*>>
+      waiting;  // suspended: since when, for what
   bool stopping = false;
   std::condition_variable janitor_wake;
   std::thread janitor;
@@ -78,15 +86,17 @@ constexpr unsigned kThreads = 2;
 constexpr auto kJanitorEvery = std::chrono::milliseconds(200);
 
 void add_common_headers(const FeedServer::State& state, MHD_Response* response) {
-  // Any page may read the public face's documents; nothing but a page of its own reads the private face.
+  // Any page may read the public face's documents; nothing but a page of its own reads the private
+  // face.
   if (state.is_public()) MHD_add_response_header(response, "Access-Control-Allow-Origin", "*");
   MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
 }
 
-MHD_Result queue_text(const FeedServer::State& state, MHD_Connection* connection, unsigned status, std::string_view text,
+MHD_Result queue_text(const FeedServer::State& state, MHD_Connection* connection, unsigned status,
+                      std::string_view text,
                       std::initializer_list<std::pair<const char*, const char*>> headers = {}) {
-  MHD_Response* response =
-      MHD_create_response_from_buffer(text.size(), const_cast<char*>(text.data()), MHD_RESPMEM_MUST_COPY);
+  MHD_Response* response = MHD_create_response_from_buffer(
+      text.size(), const_cast<char*>(text.data()), MHD_RESPMEM_MUST_COPY);
   if (!response) return MHD_NO;
   add_common_headers(state, response);
   MHD_add_response_header(response, "Content-Type", "text/plain; charset=utf-8");
@@ -98,9 +108,10 @@ MHD_Result queue_text(const FeedServer::State& state, MHD_Connection* connection
 }
 
 // A CORS preflight's answer: what a page on another origin may send here (the public face only).
-MHD_Result queue_preflight(const FeedServer::State& state, MHD_Connection* connection, const char* methods,
-                           const char* headers) {
-  if (!state.is_public()) return queue_text(state, connection, MHD_HTTP_NO_CONTENT, "", {{"Allow", methods}});
+MHD_Result queue_preflight(const FeedServer::State& state, MHD_Connection* connection,
+                           const char* methods, const char* headers) {
+  if (!state.is_public())
+    return queue_text(state, connection, MHD_HTTP_NO_CONTENT, "", {{"Allow", methods}});
   return queue_text(state, connection, MHD_HTTP_NO_CONTENT, "",
                     {{"Access-Control-Allow-Methods", methods},
                      {"Access-Control-Allow-Headers", headers},
@@ -118,8 +129,9 @@ bool matches_etag(const char* if_none_match, const std::string& etag) {
 MHD_Result queue_document(const FeedServer::State& state, MHD_Connection* connection,
                           std::shared_ptr<const FeedResponse> document) {
   const bool cacheable = !document->etag.empty();
-  if (cacheable && matches_etag(MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "If-None-Match"),
-                                document->etag)) {
+  if (cacheable &&
+      matches_etag(MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "If-None-Match"),
+                   document->etag)) {
     MHD_Response* response = MHD_create_response_from_buffer(0, nullptr, MHD_RESPMEM_PERSISTENT);
     if (!response) return MHD_NO;
     add_common_headers(state, response);
@@ -144,22 +156,27 @@ MHD_Result queue_document(const FeedServer::State& state, MHD_Connection* connec
   if (cacheable) MHD_add_response_header(response, "ETag", document->etag.c_str());
   if (document->content_type.starts_with("text/html")) {
     // The page is self-contained: its own inline script and style, and JSON from this origin.
-    MHD_add_response_header(response, "Content-Security-Policy",
-                            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                            "connect-src 'self'; img-src data:; base-uri 'none'; frame-ancestors 'self'");
+    MHD_add_response_header(
+        response, "Content-Security-Policy",
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src data:; base-uri 'none'; frame-ancestors 'self'");
   }
   const MHD_Result result = MHD_queue_response(connection, document->status, response);
   MHD_destroy_response(response);
   return result;
 }
 
-// The client a request counts against: the connection's, or behind a trusted proxy the one it forwards for.
+// The client a request counts against: the connection's, or behind a trusted proxy the one it
+// forwards for.
 ClientKey requesting_client(const FeedServer::State& state, MHD_Connection* connection) {
-  const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   const sockaddr* address = info ? info->client_addr : nullptr;
   if (address && state.trusted_proxy(address)) {
-    const char* forwarded = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Forwarded-For");
-    if (auto client = forwarded ? forwarded_client(forwarded, state.access.trusted_proxies) : std::nullopt) {
+    const char* forwarded =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Forwarded-For");
+    if (auto client =
+            forwarded ? forwarded_client(forwarded, state.access.trusted_proxies) : std::nullopt) {
       return *client;
     }
   }
@@ -167,10 +184,12 @@ ClientKey requesting_client(const FeedServer::State& state, MHD_Connection* conn
 }
 
 // A check-in's first call, with its headers only: the token is checked before any body is read.
-MHD_Result screen_ping(FeedServer::State& state, MHD_Connection* connection, std::string_view path) {
+MHD_Result screen_ping(FeedServer::State& state, MHD_Connection* connection,
+                       std::string_view path) {
   std::string_view token;
   JobPing ping;
-  if (!parse_ping_path(path, token, ping)) return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "not found\n");
+  if (!parse_ping_path(path, token, ping))
+    return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "not found\n");
   if (!state.pings->knows(token)) {
     bool guess_allowed;
     {
@@ -179,34 +198,40 @@ MHD_Result screen_ping(FeedServer::State& state, MHD_Connection* connection, std
     }
     if (!guess_allowed) {
       state.refuse(FeedRefusals::token_guesses);
-      return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS, "too many unknown tokens from this client\n",
-                        {{"Retry-After", "10"}});
+      return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS,
+                        "too many unknown tokens from this client\n", {{"Retry-After", "10"}});
     }
     return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "unknown token\n");
   }
-  if (const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length")) {
+  if (const char* length =
+          MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length")) {
     char* end = nullptr;
     const unsigned long long declared = std::strtoull(length, &end, 10);
     if (end != length && declared > kMaxPingBodyBytes) {
       return queue_text(state, connection, MHD_HTTP_CONTENT_TOO_LARGE,
-                        fmt::format("body over {} bytes; send the last lines of the output\n", kMaxPingBodyBytes));
+                        fmt::format("body over {} bytes; send the last lines of the output\n",
+                                    kMaxPingBodyBytes));
     }
   }
   return MHD_YES;
 }
 
-MHD_Result answer_ping(FeedServer::State& state, MHD_Connection* connection, std::string_view path, FeedRequest& request) {
+MHD_Result answer_ping(FeedServer::State& state, MHD_Connection* connection, std::string_view path,
+                       FeedRequest& request) {
   std::string_view token;
   JobPing ping;
-  if (!parse_ping_path(path, token, ping)) return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "not found\n");
+  if (!parse_ping_path(path, token, ping))
+    return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "not found\n");
   if (request.received > kMaxPingBodyBytes) {
-    return queue_text(state, connection, MHD_HTTP_CONTENT_TOO_LARGE,
-                      fmt::format("body over {} bytes; send the last lines of the output\n", kMaxPingBodyBytes));
+    return queue_text(
+        state, connection, MHD_HTTP_CONTENT_TOO_LARGE,
+        fmt::format("body over {} bytes; send the last lines of the output\n", kMaxPingBodyBytes));
   }
   if (const char* rid = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "rid")) {
     ping.rid = sanitize_target_text(rid, 64);
   }
-  if (const char* duration = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "duration_ms")) {
+  if (const char* duration =
+          MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "duration_ms")) {
     ping.duration_ms = parse_ping_duration_ms(duration);
   }
   ping.output = clean_run_output(request.body);
@@ -217,30 +242,36 @@ MHD_Result answer_ping(FeedServer::State& state, MHD_Connection* connection, std
     case PingInbox::Verdict::unknown_token:
       return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "unknown token\n");
     case PingInbox::Verdict::rate_limited:
-      return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS, "too many pings for this job\n",
-                        {{"Retry-After", "1"}});
+      return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS,
+                        "too many pings for this job\n", {{"Retry-After", "1"}});
     case PingInbox::Verdict::queue_full:
       break;
   }
-  return queue_text(state, connection, MHD_HTTP_SERVICE_UNAVAILABLE, "busy\n", {{"Retry-After", "1"}});
+  return queue_text(state, connection, MHD_HTTP_SERVICE_UNAVAILABLE, "busy\n",
+                    {{"Retry-After", "1"}});
 }
 
 // A request's first call, with its headers: who may ask what, before anything is read or built.
-MHD_Result screen(FeedServer::State& state, MHD_Connection* connection, std::string_view path, std::string_view verb,
-                  FeedRequest& request) {
+MHD_Result screen(FeedServer::State& state, MHD_Connection* connection, std::string_view path,
+                  std::string_view verb, FeedRequest& request) {
   if (!state.is_public() &&
-      !host_allowed(MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Host"), state.access.allowed_hosts)) {
+      !host_allowed(MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Host"),
+                    state.access.allowed_hosts)) {
     state.refuse(FeedRefusals::host);
-    return queue_text(state, connection, 421, "this Host is not served here (blip run --allowed-hosts)\n");
+    return queue_text(state, connection, 421,
+                      "this Host is not served here (blip run --allowed-hosts)\n");
   }
-  const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   if (info && state.trusted_proxy(info->client_addr)) {
-    // Behind a proxy every client shares its connections: the limit is on each one's requests in flight.
+    // Behind a proxy every client shares its connections: the limit is on each one's requests in
+    // flight.
     const ClientKey client = requesting_client(state, connection);
     std::lock_guard lock(state.mutex);
     if (state.forwarded_in_flight[client] >= state.limits.max_connections_per_client) {
       state.refuse(FeedRefusals::per_client);
-      return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests from this client\n",
+      return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS,
+                        "too many requests from this client\n",
                         {{"Retry-After", "1"}, {"Connection", "close"}});
     }
     ++state.forwarded_in_flight[client];
@@ -248,29 +279,34 @@ MHD_Result screen(FeedServer::State& state, MHD_Connection* connection, std::str
   }
   request.ping = !state.is_public() && path.starts_with("/ping/");
   if (request.ping) {
-    if (verb == "OPTIONS") return queue_preflight(state, connection, "GET, HEAD, POST, OPTIONS", "Content-Type");
+    if (verb == "OPTIONS")
+      return queue_preflight(state, connection, "GET, HEAD, POST, OPTIONS", "Content-Type");
     if (verb != "GET" && verb != "HEAD" && verb != "POST") {
-      return queue_text(state, connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET, HEAD, POST and OPTIONS\n",
+      return queue_text(state, connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+                        "only GET, HEAD, POST and OPTIONS\n",
                         {{"Allow", "GET, HEAD, POST, OPTIONS"}});
     }
     return screen_ping(state, connection, path);
   }
   if (verb == "OPTIONS") {
-    return queue_preflight(state, connection, "GET, HEAD, OPTIONS", "If-None-Match, Cache-Control, Content-Type");
+    return queue_preflight(state, connection, "GET, HEAD, OPTIONS",
+                           "If-None-Match, Cache-Control, Content-Type");
   }
   if (verb != "GET" && verb != "HEAD") {
-    return queue_text(state, connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET, HEAD and OPTIONS\n",
-                      {{"Allow", "GET, HEAD, OPTIONS"}});
+    return queue_text(state, connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+                      "only GET, HEAD and OPTIONS\n", {{"Allow", "GET, HEAD, OPTIONS"}});
   }
   return MHD_YES;
 }
 
 // A document's answer, or the request put aside until the document is built.
-MHD_Result answer_document(FeedServer::State& state, MHD_Connection* connection, const char* url, FeedRequest& request) {
+MHD_Result answer_document(FeedServer::State& state, MHD_Connection* connection, const char* url,
+                           FeedRequest& request) {
   using Kind = StatusFeed::Answer::Kind;
   StatusFeed::Answer answer = state.feed.respond(url, state.audience, request.waiting_since_us);
   if (answer.kind == Kind::building) {
-    // Asked again under the lock the built-listener takes: a document built in between is not missed.
+    // Asked again under the lock the built-listener takes: a document built in between is not
+    // missed.
     std::lock_guard lock(state.mutex);
     const int64_t now_us = mono_now_us();
     answer = state.feed.respond(url, state.audience, std::min(request.waiting_since_us, now_us));
@@ -281,10 +317,11 @@ MHD_Result answer_document(FeedServer::State& state, MHD_Connection* connection,
       return MHD_YES;
     }
   }
-  if (answer.kind == Kind::not_found) return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "not found\n");
+  if (answer.kind == Kind::not_found)
+    return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "not found\n");
   if (answer.kind == Kind::building) {
-    return queue_text(state, connection, MHD_HTTP_SERVICE_UNAVAILABLE, "the document is still being built; retry\n",
-                      {{"Retry-After", "1"}});
+    return queue_text(state, connection, MHD_HTTP_SERVICE_UNAVAILABLE,
+                      "the document is still being built; retry\n", {{"Retry-After", "1"}});
   }
   return queue_document(state, connection, std::move(answer.response));
 }
@@ -306,7 +343,8 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
       // A check-in's output is kept (its tail); any other request's body is dropped.
       if (request.ping) {
         request.received += *upload_data_size;
-        if (request.received <= kMaxPingBodyBytes) keep_output_tail(request.body, {upload_data, *upload_data_size});
+        if (request.received <= kMaxPingBodyBytes)
+          keep_output_tail(request.body, {upload_data, *upload_data_size});
       }
       *upload_data_size = 0;
       return MHD_YES;
@@ -334,7 +372,8 @@ void request_completed(void* cls, MHD_Connection* connection, void** request_sta
   }
   if (request && request->forwarded) {
     auto in_flight = state.forwarded_in_flight.find(*request->forwarded);
-    if (in_flight != state.forwarded_in_flight.end() && --in_flight->second == 0) state.forwarded_in_flight.erase(in_flight);
+    if (in_flight != state.forwarded_in_flight.end() && --in_flight->second == 0)
+      state.forwarded_in_flight.erase(in_flight);
   }
   state.waiting.erase(connection);
   delete request;
@@ -354,11 +393,13 @@ MHD_Result accept_client(void* cls, const sockaddr* address, socklen_t) noexcept
   return MHD_YES;
 }
 
-void connection_changed(void* cls, MHD_Connection* connection, void**, MHD_ConnectionNotificationCode code) noexcept {
+void connection_changed(void* cls, MHD_Connection* connection, void**,
+                        MHD_ConnectionNotificationCode code) noexcept {
   auto& state = *static_cast<FeedServer::State*>(cls);
   std::lock_guard lock(state.mutex);
   if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-    // Called before libmicrohttpd closes the socket, so the janitor never shuts down a reused descriptor.
+    // Called before libmicrohttpd closes the socket, so the janitor never shuts down a reused
+    // descriptor.
     auto found = state.connections.find(connection);
     if (found == state.connections.end()) return;
     if (found->second.counted) {
@@ -368,14 +409,17 @@ void connection_changed(void* cls, MHD_Connection* connection, void**, MHD_Conne
     state.connections.erase(found);
     return;
   }
-  const MHD_ConnectionInfo* fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-  const MHD_ConnectionInfo* address = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const MHD_ConnectionInfo* fd =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+  const MHD_ConnectionInfo* address =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   FeedServer::State::Connection record;
   record.fd = fd ? fd->connect_fd : -1;
   record.client = client_key(address ? address->client_addr : nullptr);
   record.request_began_us = mono_now_us();
   record.counted = !(address && state.trusted_proxy(address->client_addr));
-  if (record.counted && ++state.per_client[record.client] > state.limits.max_connections_per_client) {
+  if (record.counted &&
+      ++state.per_client[record.client] > state.limits.max_connections_per_client) {
     // Two accepted at once past the policy's check: the later one goes.
     state.refuse(FeedRefusals::per_client);
     if (record.fd >= 0) shutdown(record.fd, SHUT_RDWR);
@@ -394,11 +438,14 @@ void log_from_library(void*, const char* format, va_list arguments) {
 
 int listen_on(const ListenAddress& address, std::string_view flag) {
   const int fd = socket(address.address.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) throw std::runtime_error(fmt::format("{} {}: {}", flag, address.text, std::strerror(errno)));
+  if (fd < 0)
+    throw std::runtime_error(fmt::format("{} {}: {}", flag, address.text, std::strerror(errno)));
   int yes = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  if (address.address.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&address.address), address.length) != 0 || listen(fd, 128) != 0) {
+  if (address.address.ss_family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address.address), address.length) != 0 ||
+      listen(fd, 128) != 0) {
     const int error = errno;
     close(fd);
     throw std::runtime_error(fmt::format("{} {}: {}", flag, address.text, std::strerror(error)));
@@ -417,13 +464,15 @@ std::optional<ListenAddress> parse_listen_address(const std::string& text, std::
     return std::nullopt;
   };
   if (colon == std::string::npos || colon + 1 == text.size()) {
-    return fail(fmt::format("expected ADDRESS:PORT like 127.0.0.1:9185 or [::1]:9185, or off; got \"{}\"", text));
+    return fail(fmt::format(
+        "expected ADDRESS:PORT like 127.0.0.1:9185 or [::1]:9185, or off; got \"{}\"", text));
   }
   std::string host = text.substr(0, colon);
   const std::string port_text = text.substr(colon + 1);
   char* end = nullptr;
   const unsigned long port = std::strtoul(port_text.c_str(), &end, 10);
-  if (*end != '\0' || port > 65535 || port_text.empty() || !std::isdigit(static_cast<unsigned char>(port_text[0]))) {
+  if (*end != '\0' || port > 65535 || port_text.empty() ||
+      !std::isdigit(static_cast<unsigned char>(port_text[0]))) {
     return fail(fmt::format("\"{}\" is not a port number", port_text));
   }
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
@@ -431,7 +480,8 @@ std::optional<ListenAddress> parse_listen_address(const std::string& text, std::
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(static_cast<uint16_t>(port));
     if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6->sin6_addr) != 1) {
-      return fail(fmt::format("\"{}\" is not a numeric IPv6 address (no names: nothing is looked up)", host));
+      return fail(fmt::format(
+          "\"{}\" is not a numeric IPv6 address (no names: nothing is looked up)", host));
     }
     parsed.length = sizeof(sockaddr_in6);
     parsed.loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
@@ -441,7 +491,8 @@ std::optional<ListenAddress> parse_listen_address(const std::string& text, std::
   v4->sin_family = AF_INET;
   v4->sin_port = htons(static_cast<uint16_t>(port));
   if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) != 1) {
-    return fail(fmt::format("\"{}\" is not a numeric IPv4 address (no names: nothing is looked up)", host));
+    return fail(
+        fmt::format("\"{}\" is not a numeric IPv4 address (no names: nothing is looked up)", host));
   }
   parsed.length = sizeof(sockaddr_in);
   parsed.loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
@@ -476,25 +527,28 @@ void FeedServer::State::cut_slow_requests_until_stopped() {
   }
 }
 
-FeedServer::FeedServer(StatusFeed& feed, PingInbox* pings, Audience audience, const ListenAddress& address,
-                       const FeedLimits& limits, FeedAccess access)
+FeedServer::FeedServer(StatusFeed& feed, PingInbox* pings, Audience audience,
+                       const ListenAddress& address, const FeedLimits& limits, FeedAccess access)
     : state_(std::make_unique<State>(feed, pings, audience, limits, std::move(access))) {
   const std::string_view flag = audience == Audience::public_view ? "--public-listen" : "--listen";
   const int fd = listen_on(address, flag);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                   MHD_ALLOW_SUSPEND_RESUME;
   if (address.address.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
   daemon_ = MHD_start_daemon(
-      flags, 0, &accept_client, state_.get(), &on_request, state_.get(), MHD_OPTION_NOTIFY_COMPLETED,
-      &request_completed, state_.get(), MHD_OPTION_NOTIFY_CONNECTION, &connection_changed, state_.get(),
-      MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, kThreads, MHD_OPTION_CONNECTION_LIMIT,
-      limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, limits.idle_timeout_seconds,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.request_memory_bytes, MHD_OPTION_EXTERNAL_LOGGER, &log_from_library,
-      nullptr, MHD_OPTION_END);
+      flags, 0, &accept_client, state_.get(), &on_request, state_.get(),
+      MHD_OPTION_NOTIFY_COMPLETED, &request_completed, state_.get(), MHD_OPTION_NOTIFY_CONNECTION,
+      &connection_changed, state_.get(), MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
+      kThreads, MHD_OPTION_CONNECTION_LIMIT, limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+      limits.idle_timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.request_memory_bytes,
+      MHD_OPTION_EXTERNAL_LOGGER, &log_from_library, nullptr, MHD_OPTION_END);
   if (!daemon_) {
     close(fd);
-    throw std::runtime_error(fmt::format("{} {}: the HTTP server did not start", flag, address.text));
+    throw std::runtime_error(
+        fmt::format("{} {}: the HTTP server did not start", flag, address.text));
   }
-  state_->janitor = std::thread([state = state_.get()] { state->cut_slow_requests_until_stopped(); });
+  state_->janitor =
+      std::thread([state = state_.get()] { state->cut_slow_requests_until_stopped(); });
   feed.add_built_listener(this, [state = state_.get()] {
     std::lock_guard lock(state->mutex);
     state->resume_waiting();
@@ -504,7 +558,8 @@ FeedServer::FeedServer(StatusFeed& feed, PingInbox* pings, Audience audience, co
 FeedServer::~FeedServer() {
   state_->feed.remove_built_listener(this);
   {
-    // No request is put aside from here on, and those that are get their answer before the server stops.
+    // No request is put aside from here on, and those that are get their answer before the server
+    // stops.
     std::lock_guard lock(state_->mutex);
     state_->stopping = true;
     state_->resume_waiting();

@@ -29,8 +29,8 @@ void add_rollup_totals(RollupTotals& a, const RollupTotals& b) {
   a.degraded += b.degraded;
 }
 
-void RollupHourCache::cover(const Store& store, const std::string& probe, ProbeHours& cached, int64_t from_ms,
-                            int64_t to_ms) {
+void RollupHourCache::cover(const Store& store, const std::string& probe, ProbeHours& cached,
+                            int64_t from_ms, int64_t to_ms) {
   auto load = [&](int64_t a, int64_t b) {
     for (const RollupTotals& hour : store.rollup_totals_by(probe, a, b, kHourMs)) {
       cached.hours[floor_to(hour.first_minute_ms, kHourMs)] = hour;
@@ -52,8 +52,8 @@ void RollupHourCache::cover(const Store& store, const std::string& probe, ProbeH
   }
 }
 
-RollupTotals RollupHourCache::totals(const Store& store, const std::string& probe, int64_t from_ms, int64_t to_ms,
-                                     int64_t now_ms) {
+RollupTotals RollupHourCache::totals(const Store& store, const std::string& probe, int64_t from_ms,
+                                     int64_t to_ms, int64_t now_ms) {
   const int64_t first_hour = floor_to(from_ms + kHourMs - 1, kHourMs);
   const int64_t hours_end = floor_to(std::min(to_ms, now_ms - kSettleMs), kHourMs);
   if (first_hour >= hours_end) return store.rollup_totals(probe, from_ms, to_ms);
@@ -61,7 +61,8 @@ RollupTotals RollupHourCache::totals(const Store& store, const std::string& prob
   if (from_ms < first_hour) add_rollup_totals(sum, store.rollup_totals(probe, from_ms, first_hour));
   ProbeHours& cached = probes_[probe];
   cover(store, probe, cached, first_hour, hours_end);
-  for (auto it = cached.hours.lower_bound(first_hour); it != cached.hours.end() && it->first < hours_end; ++it) {
+  for (auto it = cached.hours.lower_bound(first_hour);
+       it != cached.hours.end() && it->first < hours_end; ++it) {
     add_rollup_totals(sum, it->second);
   }
   if (hours_end < to_ms) add_rollup_totals(sum, store.rollup_totals(probe, hours_end, to_ms));
@@ -84,11 +85,12 @@ size_t RollupHourCache::cached_hours() const {
   return hours;
 }
 
-std::shared_ptr<const FeedHistory> FeedHistoryReader::current(int64_t now_ms, uint64_t transitions,
-                                                              const std::optional<std::set<std::string>>& shown) {
+std::shared_ptr<const FeedHistory> FeedHistoryReader::current(
+    int64_t now_ms, uint64_t transitions, const std::optional<std::set<std::string>>& shown) {
   std::lock_guard lock(mutex_);
-  if (!current_ || current_->transitions != transitions || now_ms - current_->built_wall_ms >= 1000 ||
-      now_ms < current_->built_wall_ms || shown != shown_) {
+  if (!current_ || current_->transitions != transitions ||
+      now_ms - current_->built_wall_ms >= 1000 || now_ms < current_->built_wall_ms ||
+      shown != shown_) {
     shown_ = shown;
     current_ = build(now_ms, transitions);
   }
@@ -118,11 +120,15 @@ std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint
   };
   // The feed runs inside the daemon that writes the store: an open outage is still going on.
   ReportData quarter = load_report_data(store, {history->days_from_ms, now_ms, now_ms}, "", true);
-  if (shown_) std::erase_if(quarter.probes, [&](const std::string& probe) { return !shown_->contains(probe); });
+  if (shown_)
+    std::erase_if(quarter.probes,
+                  [&](const std::string& probe) { return !shown_->contains(probe); });
   history->month = analyse_report(narrow_report_data(quarter, now_ms - 30 * kDayMs), totals);
   // The shorter windows are only for their uptime.
-  for (auto [window_ms, summaries] : {std::pair{kDayMs, &history->day}, std::pair{7 * kDayMs, &history->week}}) {
-    const Report report = analyse_report(narrow_report_data(quarter, now_ms - window_ms), totals, std::nullopt, false);
+  for (auto [window_ms, summaries] :
+       {std::pair{kDayMs, &history->day}, std::pair{7 * kDayMs, &history->week}}) {
+    const Report report = analyse_report(narrow_report_data(quarter, now_ms - window_ms), totals,
+                                         std::nullopt, false);
     for (const ProbeSummary& summary : report.summaries) (*summaries)[summary.probe] = summary;
   }
   history->recent_incidents = group_incidents(store.recent_incident_outages(kRecentIncidents));
@@ -147,14 +153,15 @@ std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint
     auto found = history->days.find(outage.probe);
     if (found == history->days.end()) return;
     const int64_t end = effective_end(outage, quarter.range);
-    for (int64_t day_start = std::max(floor_to(outage.start_ms, kDayMs), history->days_from_ms); day_start < end;
-         day_start += kDayMs) {
+    for (int64_t day_start = std::max(floor_to(outage.start_ms, kDayMs), history->days_from_ms);
+         day_start < end; day_start += kDayMs) {
       const auto day = static_cast<size_t>((day_start - history->days_from_ms) / kDayMs);
       if (day >= static_cast<size_t>(kFeedDays)) break;
       DayStrip::State& current = found->second.states[day];
       if (current != DayStrip::State::outage) current = state;  // brownouts are marked first
       if (state == DayStrip::State::outage) {
-        found->second.down_ms[day] += std::min(end, day_start + kDayMs) - std::max(outage.start_ms, day_start);
+        found->second.down_ms[day] +=
+            std::min(end, day_start + kDayMs) - std::max(outage.start_ms, day_start);
       }
     }
   };

@@ -39,8 +39,8 @@ StatusFeed::StatusFeed(std::vector<ComponentConfig> probes, PageConfig page,
       page_(std::move(page)),
       board_(board),
       history_(std::move(db_path)) {
-  auto page_response = std::make_shared<FeedResponse>(make_response(200, "text/html; charset=utf-8",
-                                                                    std::string(kStatusPageHtml)));
+  auto page_response = std::make_shared<FeedResponse>(
+      make_response(200, "text/html; charset=utf-8", std::string(kStatusPageHtml)));
   page_response->etag = quoted_hash(page_response->body);
   page_response_ = std::move(page_response);
   refresher_ = std::thread([this] { refresh_while_asked(); });
@@ -55,7 +55,8 @@ StatusFeed::~StatusFeed() {
   refresher_.join();
 }
 
-StatusFeed::Answer StatusFeed::respond(std::string_view path, Audience audience, int64_t waiting_since_us) {
+StatusFeed::Answer StatusFeed::respond(std::string_view path, Audience audience,
+                                       int64_t waiting_since_us) {
   // The routes: one literal table. The public face has no /healthz or /metrics.
   enum class Special { none, page, health, metrics };
   struct Route {
@@ -77,13 +78,18 @@ StatusFeed::Answer StatusFeed::respond(std::string_view path, Audience audience,
       {"/api/v2/scheduled-maintenances.json", {Special::none, Document::maintenances, true}},
   };
   auto route = kRoutes.find(path);
-  if (route == kRoutes.end() || (audience == Audience::public_view && !route->second.public_face)) return {};
+  if (route == kRoutes.end() || (audience == Audience::public_view && !route->second.public_face))
+    return {};
   using Kind = Answer::Kind;
   switch (route->second.special) {
-    case Special::page: return {Kind::ready, page_response_};
-    case Special::health: return {Kind::ready, std::make_shared<FeedResponse>(health(board_.current().get()))};
-    case Special::metrics: return {Kind::ready, metrics(board_.current())};
-    case Special::none: break;
+    case Special::page:
+      return {Kind::ready, page_response_};
+    case Special::health:
+      return {Kind::ready, std::make_shared<FeedResponse>(health(board_.current().get()))};
+    case Special::metrics:
+      return {Kind::ready, metrics(board_.current())};
+    case Special::none:
+      break;
   }
   const Key key{route->second.document, audience};
   const auto live = board_.current();
@@ -98,7 +104,9 @@ StatusFeed::Answer StatusFeed::respond(std::string_view path, Audience audience,
   // While another request's rebuild runs, the last one built will do; else a fresh one is awaited.
   if (building_.contains(key) && age_us < kServeStaleUs) return {Kind::ready, cached};
   if (!stopping_ && wanted_.insert(key).second) asked_.notify_one();
-  if (stopping_) return {Kind::ready, std::make_shared<FeedResponse>(make_response(503, kText, "the feed is shutting down\n"))};
+  if (stopping_)
+    return {Kind::ready, std::make_shared<FeedResponse>(
+                             make_response(503, kText, "the feed is shutting down\n"))};
   return {Kind::building, nullptr};
 }
 
@@ -112,14 +120,20 @@ void StatusFeed::remove_built_listener(const void* key) {
   built_listeners_.erase(key);
 }
 
-std::shared_ptr<const FeedResponse> StatusFeed::metrics(const std::shared_ptr<const LiveSnapshot>& live) {
-  if (!live) return std::make_shared<FeedResponse>(make_response(503, kText, "starting: no snapshot from the probe loop yet\n"));
+std::shared_ptr<const FeedResponse> StatusFeed::metrics(
+    const std::shared_ptr<const LiveSnapshot>& live) {
+  if (!live)
+    return std::make_shared<FeedResponse>(
+        make_response(503, kText, "starting: no snapshot from the probe loop yet\n"));
   std::lock_guard lock(metrics_mutex_);
-  if (metrics_ && metrics_->sequence == live->sequence && mono_now_us() - metrics_->built_mono_us < kCacheUs) return metrics_;
+  if (metrics_ && metrics_->sequence == live->sequence &&
+      mono_now_us() - metrics_->built_mono_us < kCacheUs)
+    return metrics_;
   // After a reload the snapshot carries the probes now running.
   const std::vector<ComponentConfig>& probes = live->configs ? *live->configs : probes_;
-  auto response = std::make_shared<FeedResponse>(make_response(
-      200, "text/plain; version=0.0.4; charset=utf-8", prometheus_metrics(probes, *live, refusals_, outage_seconds_floor_)));
+  auto response = std::make_shared<FeedResponse>(
+      make_response(200, "text/plain; version=0.0.4; charset=utf-8",
+                    prometheus_metrics(probes, *live, refusals_, outage_seconds_floor_)));
   response->sequence = live->sequence;
   response->built_mono_us = mono_now_us();
   response->etag = quoted_hash(response->body);
@@ -181,12 +195,18 @@ FeedResponse StatusFeed::build(Key key, const LiveSnapshot* live) {
   }
   const FeedView view{key.second, probes, page_, *live, *history, now_ms};
   switch (key.first) {
-    case Document::summary: return make_response(200, kJson, statuspage_summary(view));
-    case Document::status: return make_response(200, kJson, statuspage_status(view));
-    case Document::components: return make_response(200, kJson, statuspage_components(view));
-    case Document::incidents: return make_response(200, kJson, statuspage_incidents(view, false));
-    case Document::unresolved: return make_response(200, kJson, statuspage_incidents(view, true));
-    case Document::maintenances: return make_response(200, kJson, statuspage_scheduled_maintenances(view));
+    case Document::summary:
+      return make_response(200, kJson, statuspage_summary(view));
+    case Document::status:
+      return make_response(200, kJson, statuspage_status(view));
+    case Document::components:
+      return make_response(200, kJson, statuspage_components(view));
+    case Document::incidents:
+      return make_response(200, kJson, statuspage_incidents(view, false));
+    case Document::unresolved:
+      return make_response(200, kJson, statuspage_incidents(view, true));
+    case Document::maintenances:
+      return make_response(200, kJson, statuspage_scheduled_maintenances(view));
   }
   return make_response(500, kText, "internal error\n");
 }
@@ -199,20 +219,24 @@ FeedResponse StatusFeed::health(const LiveSnapshot* live) const {
   }
   const int64_t age_us = mono_now_us() - live->taken_mono_us;
   if (age_us > kHealthyWithinUs) {
-    response.body = fmt::format("loop stalled: no tick for {}\n", format_duration_brief(age_us / 1000));
+    response.body =
+        fmt::format("loop stalled: no tick for {}\n", format_duration_brief(age_us / 1000));
   } else if (!live->store.last_write_ok) {
-    response.body = fmt::format("store: the last write failed ({} samples queued): {}\n", live->store.queued_samples,
-                                live->store.last_error);
+    response.body = fmt::format("store: the last write failed ({} samples queued): {}\n",
+                                live->store.queued_samples, live->store.last_error);
   } else if (live->store.unwritten_for_ms > kStoreWritesWithinMs) {
     response.body = fmt::format("store: nothing written for {} ({} samples queued)\n",
-                                format_duration_brief(live->store.unwritten_for_ms), live->store.queued_samples);
+                                format_duration_brief(live->store.unwritten_for_ms),
+                                live->store.queued_samples);
   } else {
     response.status = 200;
     response.body = "ok\n";
-    // Healthy (probing, writing), but the operator should know: a 503 would only restart it in a loop.
+    // Healthy (probing, writing), but the operator should know: a 503 would only restart it in a
+    // loop.
     if (live->store.set_aside_at_ms != 0) {
-      response.body += fmt::format("store: the database was damaged ({}) and set aside at {}; blip writes a new one\n",
-                                   live->store.set_aside_reason, format_iso8601_ms(live->store.set_aside_at_ms));
+      response.body += fmt::format(
+          "store: the database was damaged ({}) and set aside at {}; blip writes a new one\n",
+          live->store.set_aside_reason, format_iso8601_ms(live->store.set_aside_at_ms));
     }
   }
   return response;

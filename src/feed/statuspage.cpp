@@ -37,16 +37,24 @@ using nlohmann::json;
 
 // In order of how bad: the page shows the worst. A maintenance window is above
 // operational only (what is down during it was planned).
-enum class ComponentStatus { operational, under_maintenance, degraded_performance, partial_outage, major_outage };
+enum class ComponentStatus {
+  operational,
+  under_maintenance,
+  degraded_performance,
+  partial_outage,
+  major_outage
+};
 
 std::string_view to_string(ComponentStatus status) {
-  static constexpr std::string_view kNames[] = {"operational", "under_maintenance", "degraded_performance",
-                                                "partial_outage", "major_outage"};
+  static constexpr std::string_view kNames[] = {
+      "operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage"};
   return kNames[static_cast<int>(status)];
 }
 
 json time_json(int64_t wall_ms) { return format_iso8601_ms(wall_ms); }
-json time_or_null(std::optional<int64_t> wall_ms) { return wall_ms ? time_json(*wall_ms) : json(nullptr); }
+json time_or_null(std::optional<int64_t> wall_ms) {
+  return wall_ms ? time_json(*wall_ms) : json(nullptr);
+}
 
 struct Component {
   std::string id;
@@ -121,10 +129,8 @@ class Page {
 
   json status_json() const {
     static constexpr std::pair<std::string_view, std::string_view> kIndicators[] = {
-        {"none", "All Systems Operational"},
-        {"maintenance", "Service Under Maintenance"},
-        {"minor", "Minor Service Outage"},
-        {"major", "Partial System Outage"},
+        {"none", "All Systems Operational"},  {"maintenance", "Service Under Maintenance"},
+        {"minor", "Minor Service Outage"},    {"major", "Partial System Outage"},
         {"critical", "Major Service Outage"},
     };
     const auto& [indicator, description] = kIndicators[static_cast<int>(worst_)];
@@ -151,7 +157,8 @@ class Page {
 
   json components_json() const {
     json out = json::array();
-    for (size_t i = 0; i < components_.size(); ++i) out.push_back(component_json(components_[i], static_cast<int>(i + 1)));
+    for (size_t i = 0; i < components_.size(); ++i)
+      out.push_back(component_json(components_[i], static_cast<int>(i + 1)));
     return out;
   }
 
@@ -183,8 +190,8 @@ class Page {
       down += child.status == ComponentStatus::major_outage;
     }
     components_[group_index].status = down == probes.size() ? ComponentStatus::major_outage
-                                      : down > 0             ? ComponentStatus::partial_outage
-                                                             : worst;
+                                      : down > 0            ? ComponentStatus::partial_outage
+                                                            : worst;
   }
 
   const Component& add_probe(size_t index, std::optional<std::string> group_id) {
@@ -194,7 +201,8 @@ class Page {
     component.id = stable_id("probe:" + config.name);
     component.name = config.shown_name();
     component.description = config.description;
-    if (!component.description && !is_public()) component.description = fmt::format("{} {}", config.type, config.target_display);
+    if (!component.description && !is_public())
+      component.description = fmt::format("{} {}", config.type, config.target_display);
     const ConfirmedState state = live.confirmed();
     component.status = live.in_maintenance                 ? ComponentStatus::under_maintenance
                        : state == ConfirmedState::down     ? ComponentStatus::major_outage
@@ -233,7 +241,8 @@ std::string incident_name(const Incident& incident, const Page& page) {
     if (std::find(probes.begin(), probes.end(), label) == probes.end()) probes.push_back(label);
   }
   std::string name = probes.front() + " outage";
-  for (size_t i = 1; i < probes.size() && i < 3; ++i) name += (i == 1 ? ", then " : ", ") + probes[i];
+  for (size_t i = 1; i < probes.size() && i < 3; ++i)
+    name += (i == 1 ? ", then " : ", ") + probes[i];
   if (probes.size() > 3) name += fmt::format(" +{} more", probes.size() - 3);
   return name;
 }
@@ -255,26 +264,31 @@ json Page::incident_json(const Incident& incident) const {
     probes.insert(outage.probe);
     const bool first = &outage == &incident.outages.front();
     const std::string label = label_of(outage.probe);
-    updates.push_back({outage.start_ms, fmt::format("{}:open", outage.id), "investigating",
-                       with_cause(first ? fmt::format("{} went down", label)
-                                        : fmt::format("{} went down too, {} after {}", label,
-                                                      format_duration_brief(outage.start_ms - incident.start_ms),
-                                                      label_of(incident.first_down_probe())),
-                                  cause(outage)),
-                       &outage, true});
+    updates.push_back(
+        {outage.start_ms, fmt::format("{}:open", outage.id), "investigating",
+         with_cause(first ? fmt::format("{} went down", label)
+                          : fmt::format("{} went down too, {} after {}", label,
+                                        format_duration_brief(outage.start_ms - incident.start_ms),
+                                        label_of(incident.first_down_probe())),
+                    cause(outage)),
+         &outage, true});
     if (outage.end_ms) {
       const bool seen = outage.end_reason == "recovered";
-      updates.push_back({*outage.end_ms, fmt::format("{}:close", outage.id), "investigating",
-                         seen ? fmt::format("{} answers again after {}.", label,
-                                            format_duration_brief(*outage.end_ms - outage.start_ms))
-                              : fmt::format("The monitor stopped while {} was down; the end was not seen.", label),
-                         &outage, false});
+      updates.push_back(
+          {*outage.end_ms, fmt::format("{}:close", outage.id), "investigating",
+           seen
+               ? fmt::format("{} answers again after {}.", label,
+                             format_duration_brief(*outage.end_ms - outage.start_ms))
+               : fmt::format("The monitor stopped while {} was down; the end was not seen.", label),
+           &outage, false});
     }
   }
-  std::stable_sort(updates.begin(), updates.end(), [](const Update& a, const Update& b) { return a.at_ms > b.at_ms; });
+  std::stable_sort(updates.begin(), updates.end(),
+                   [](const Update& a, const Update& b) { return a.at_ms > b.at_ms; });
   if (incident.end_ms && !updates.empty()) {
     updates.front().status = "resolved";
-    updates.front().body = fmt::format("Resolved after {}. {}", format_duration_brief(*incident.end_ms - incident.start_ms),
+    updates.front().body = fmt::format("Resolved after {}. {}",
+                                       format_duration_brief(*incident.end_ms - incident.start_ms),
                                        updates.front().body);
   }
   json update_list = json::array();
@@ -319,7 +333,8 @@ json Page::incident_json(const Incident& incident) const {
 }
 
 // Incidents that touch a configured probe (a probe removed from probes.d is history, not status).
-std::vector<const Incident*> visible_incidents(const Page& page, const FeedView& view, bool unresolved_only) {
+std::vector<const Incident*> visible_incidents(const Page& page, const FeedView& view,
+                                               bool unresolved_only) {
   std::vector<const Incident*> out;
   for (const Incident& incident : view.history.recent_incidents) {
     if (unresolved_only && incident.end_ms) continue;
@@ -363,7 +378,8 @@ struct ProbeHistoryJson {
   const FeedHistory& history;
   std::map<std::string, ProbeSummary> month_by_probe;
   explicit ProbeHistoryJson(const FeedHistory& feed_history) : history(feed_history) {
-    for (const ProbeSummary& summary : history.month.summaries) month_by_probe[summary.probe] = summary;
+    for (const ProbeSummary& summary : history.month.summaries)
+      month_by_probe[summary.probe] = summary;
   }
   json uptime(const std::string& probe) const {
     return {{"24h", uptime_json(history.day, probe)},
@@ -386,7 +402,8 @@ struct ProbeHistoryJson {
 
 json brownout_json(const ProbeLiveState& live, int64_t now_ms) {
   if (!live.open_brownout_start_ms) return nullptr;
-  return {{"start", time_json(*live.open_brownout_start_ms)}, {"duration_ms", now_ms - *live.open_brownout_start_ms}};
+  return {{"start", time_json(*live.open_brownout_start_ms)},
+          {"duration_ms", now_ms - *live.open_brownout_start_ms}};
 }
 
 // summary.json's `blip` object for the operator: everything blip knows.
@@ -416,11 +433,13 @@ json operator_blip_object(const FeedView& view, const Page& page) {
       probe["last_sample_at"] = time_json(sample.sent_ms);
       probe["last_result"] = to_string(sample.status);
       probe["latency_ms"] = static_cast<double>(sample.latency_us) / 1000.0;
-      probe["phases_ms"] = {{"resolve", static_cast<double>(sample.phases.dns_us) / 1000.0},
-                            {"connect", static_cast<double>(sample.phases.connect_us) / 1000.0},
-                            {"tls", static_cast<double>(sample.phases.tls_us) / 1000.0},
-                            {"processing", static_cast<double>(sample.phases.first_byte_us) / 1000.0}};
-      probe["error"] = sample.status == Status::down ? json(std::string(to_string(sample.error))) : json(nullptr);
+      probe["phases_ms"] = {
+          {"resolve", static_cast<double>(sample.phases.dns_us) / 1000.0},
+          {"connect", static_cast<double>(sample.phases.connect_us) / 1000.0},
+          {"tls", static_cast<double>(sample.phases.tls_us) / 1000.0},
+          {"processing", static_cast<double>(sample.phases.first_byte_us) / 1000.0}};
+      probe["error"] = sample.status == Status::down ? json(std::string(to_string(sample.error)))
+                                                     : json(nullptr);
       probe["detail"] = sample.detail;
     }
     if (live.open_outage) {
@@ -431,7 +450,8 @@ json operator_blip_object(const FeedView& view, const Page& page) {
     }
     past.add_days(probe, config.name);
     if (live.job) {
-      // A job: its state, the last runs and the trend of their durations (the last 30 days' report).
+      // A job: its state, the last runs and the trend of their durations (the last 30 days'
+      // report).
       json job = {{"state", live.job->state},
                   {"due_at", live.job->due_ms ? time_json(live.job->due_ms) : json(nullptr)},
                   {"running_since", time_or_null(live.job->running_since_ms)}};
@@ -454,12 +474,14 @@ json operator_blip_object(const FeedView& view, const Page& page) {
     json out = json::array();
     for (const OutageRecord& row : rows) {
       if (!visible(row) || effective_end(row, month.range) <= day_from) continue;
-      out.push_back({{"probe", row.probe},
-                     {"component_id", page.component_of_probe(row.probe)->id},
-                     {"start", time_json(row.start_ms)},
-                     {"end", time_or_null(row.end_ms)},
-                     {"error", row.kind == OutageKind::outage ? json(std::string(to_string(row.error))) : json(nullptr)},
-                     {"detail", row.detail}});
+      out.push_back(
+          {{"probe", row.probe},
+           {"component_id", page.component_of_probe(row.probe)->id},
+           {"start", time_json(row.start_ms)},
+           {"end", time_or_null(row.end_ms)},
+           {"error", row.kind == OutageKind::outage ? json(std::string(to_string(row.error)))
+                                                    : json(nullptr)},
+           {"detail", row.detail}});
       if (out.size() >= 500) break;
     }
     return out;
@@ -497,16 +519,19 @@ json operator_blip_object(const FeedView& view, const Page& page) {
           {"recent_incidents", incidents},
           {"blind_windows", blind},
           {"days_from", fmt::format("{:.10}", format_iso8601_ms(history.days_from_ms))},
-          {"timeline", {{"from", time_json(day_from)},
-                        {"to", time_json(view.now_ms)},
-                        {"outages", timeline_rows(month.outages)},
-                        {"brownouts", timeline_rows(month.brownouts)}}},
-          {"minute_of_hour", {{"from", time_json(month.range.from_ms)}, {"outage_starts", month.outage_starts.bins}}},
+          {"timeline",
+           {{"from", time_json(day_from)},
+            {"to", time_json(view.now_ms)},
+            {"outages", timeline_rows(month.outages)},
+            {"brownouts", timeline_rows(month.brownouts)}}},
+          {"minute_of_hour",
+           {{"from", time_json(month.range.from_ms)}, {"outage_starts", month.outage_starts.bins}}},
           {"hour_of_week",
            {{"from", time_json(month.range.from_ms)},
             {"days", DayOfWeekHourHistogram::kDayNames},
             {"outage_starts", month.hour_of_week.bins}}},
-          {"pattern", {{"incidents", pattern_json(month.incident_pattern, false)}, {"probes", patterns}}}};
+          {"pattern",
+           {{"incidents", pattern_json(month.incident_pattern, false)}, {"probes", patterns}}}};
 }
 
 // A pattern finding as the public may read it: when outages recur, in words and numbers.
@@ -527,7 +552,9 @@ json public_pattern_json(const PatternResult& pattern) {
                {"outages", found.outages},
                {"words", found.words}};
   }
-  return {{"outcome", kOutcomes[static_cast<int>(pattern.outcome)]}, {"verdict", pattern.verdict}, {"finding", finding}};
+  return {{"outcome", kOutcomes[static_cast<int>(pattern.outcome)]},
+          {"verdict", pattern.verdict},
+          {"finding", finding}};
 }
 
 // summary.json's `blip` object for the public face. Built field by field from
@@ -578,7 +605,9 @@ json public_blip_object(const FeedView& view, const Page& page) {
   };
   json unwatched = json::array();
   for (const BlindWindow& window : month.blind) {
-    if (window.end_ms > day_from) unwatched.push_back({{"start", time_json(window.start_ms)}, {"end", time_json(window.end_ms)}});
+    if (window.end_ms > day_from)
+      unwatched.push_back(
+          {{"start", time_json(window.start_ms)}, {"end", time_json(window.end_ms)}});
   }
   json incidents = json::array();
   for (const Incident& incident : history.recent_incidents) {
@@ -589,7 +618,8 @@ json public_blip_object(const FeedView& view, const Page& page) {
     }
     json order = json::array();
     for (const OutageRecord& outage : incident.outages) {
-      order.push_back({{"component", page.label(outage.probe)}, {"after_ms", outage.start_ms - incident.start_ms}});
+      order.push_back({{"component", page.label(outage.probe)},
+                       {"after_ms", outage.start_ms - incident.start_ms}});
     }
     incidents.push_back({{"id", stable_id(fmt::format("incident:{}:{}", page.id(), incident.id))},
                          {"name", incident_name(incident, page)},
@@ -600,24 +630,28 @@ json public_blip_object(const FeedView& view, const Page& page) {
   }
   json patterns = json::object();
   for (const auto& [probe, pattern] : month.probe_patterns) {
-    if (const Component* component = page.component_of_probe(probe)) patterns[component->id] = public_pattern_json(pattern);
+    if (const Component* component = page.component_of_probe(probe))
+      patterns[component->id] = public_pattern_json(pattern);
   }
   return {{"generated_at", time_json(view.now_ms)},
           {"probes", components},
           {"recent_incidents", incidents},
           {"blind_windows", unwatched},
           {"days_from", fmt::format("{:.10}", format_iso8601_ms(history.days_from_ms))},
-          {"timeline", {{"from", time_json(day_from)},
-                        {"to", time_json(view.now_ms)},
-                        {"outages", timeline_rows(month.outages, details)},
-                        {"brownouts", timeline_rows(month.brownouts, false)}}},
-          {"minute_of_hour", {{"from", time_json(month.range.from_ms)}, {"outage_starts", month.outage_starts.bins}}},
+          {"timeline",
+           {{"from", time_json(day_from)},
+            {"to", time_json(view.now_ms)},
+            {"outages", timeline_rows(month.outages, details)},
+            {"brownouts", timeline_rows(month.brownouts, false)}}},
+          {"minute_of_hour",
+           {{"from", time_json(month.range.from_ms)}, {"outage_starts", month.outage_starts.bins}}},
           // Plain counts of outage starts per weekday and hour: no probe in them.
           {"hour_of_week",
            {{"from", time_json(month.range.from_ms)},
             {"days", DayOfWeekHourHistogram::kDayNames},
             {"outage_starts", month.hour_of_week.bins}}},
-          {"pattern", {{"incidents", public_pattern_json(month.incident_pattern)}, {"components", patterns}}}};
+          {"pattern",
+           {{"incidents", public_pattern_json(month.incident_pattern)}, {"components", patterns}}}};
 }
 
 }  // namespace
@@ -632,18 +666,20 @@ json scheduled_maintenances_json(const FeedView& view, const Page& page) {
     json components = json::array();
     for (const ComponentConfig& probe : view.probes) {
       if (window.selector.matches(probe)) {
-        components.push_back({{"id", stable_id("probe:" + probe.name)}, {"name", probe.shown_name()}});
+        components.push_back(
+            {{"id", stable_id("probe:" + probe.name)}, {"name", probe.shown_name()}});
       }
     }
-    windows.push_back({{"id", stable_id(fmt::format("maintenance:{}:{}", window.name, window.start_ms))},
-                       {"name", window.name},
-                       {"status", in_progress ? "in_progress" : "scheduled"},
-                       {"impact", "maintenance"},
-                       {"scheduled_for", time_json(window.start_ms)},
-                       {"scheduled_until", time_json(window.end_ms)},
-                       {"page_id", page.id()},
-                       {"components", std::move(components)},
-                       {"incident_updates", json::array()}});
+    windows.push_back(
+        {{"id", stable_id(fmt::format("maintenance:{}:{}", window.name, window.start_ms))},
+         {"name", window.name},
+         {"status", in_progress ? "in_progress" : "scheduled"},
+         {"impact", "maintenance"},
+         {"scheduled_for", time_json(window.start_ms)},
+         {"scheduled_until", time_json(window.end_ms)},
+         {"page_id", page.id()},
+         {"components", std::move(components)},
+         {"incident_updates", json::array()}});
   }
   return windows;
 }
@@ -658,20 +694,24 @@ std::string statuspage_summary(const FeedView& view) {
            {"components", page.components_json()},
            {"incidents", incidents_array(page, unresolved)},
            {"scheduled_maintenances", scheduled_maintenances_json(view, page)},
-           {"blip", page.is_public() ? public_blip_object(view, page) : operator_blip_object(view, page)}};
+           {"blip",
+            page.is_public() ? public_blip_object(view, page) : operator_blip_object(view, page)}};
   return out.dump();
 }
 
 std::string statuspage_status(const FeedView& view) {
   Page page(view);
   const auto unresolved = visible_incidents(page, view, true);
-  return json{{"page", page.page_json(page_updated_ms(page, unresolved))}, {"status", page.status_json()}}.dump();
+  return json{{"page", page.page_json(page_updated_ms(page, unresolved))},
+              {"status", page.status_json()}}
+      .dump();
 }
 
 std::string statuspage_components(const FeedView& view) {
   Page page(view);
   const auto unresolved = visible_incidents(page, view, true);
-  return json{{"page", page.page_json(page_updated_ms(page, unresolved))}, {"components", page.components_json()}}
+  return json{{"page", page.page_json(page_updated_ms(page, unresolved))},
+              {"components", page.components_json()}}
       .dump();
 }
 

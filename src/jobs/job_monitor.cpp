@@ -29,7 +29,8 @@ std::string clean_run_output(std::string_view output) {
   size_t at = 0;
   while (at <= output.size()) {
     const size_t end = std::min(output.find('\n', at), output.size());
-    std::string line = sanitize_target_text(std::string(output.substr(at, end - at)), kMaxRunOutputBytes);
+    std::string line =
+        sanitize_target_text(std::string(output.substr(at, end - at)), kMaxRunOutputBytes);
     if (end < output.size() || !line.empty()) cleaned += line + (end < output.size() ? "\n" : "");
     at = end + 1;
   }
@@ -42,7 +43,9 @@ std::string clean_run_output(std::string_view output) {
 }
 
 JobMonitor::JobMonitor(uv_loop_t* loop, RecordSink& runs, int64_t last_run_id, SampleSink samples)
-    : runs_(runs), next_run_id_(last_run_id + 1), samples_(std::move(samples)),
+    : runs_(runs),
+      next_run_id_(last_run_id + 1),
+      samples_(std::move(samples)),
       tick_(loop, [this] { evaluate(wall_now_ms()); }) {}
 
 void JobMonitor::start() { tick_.start(kEvaluateEveryMs, kEvaluateEveryMs); }
@@ -59,13 +62,16 @@ void JobMonitor::add(size_t index, const JobConfig& config, int64_t probe_id,
   }
   job.probe_id = probe_id;
   job.watching_since_ms = watching_since_ms;
-  // Newest first: the last start and end, runs still open, and whether the last finished run failed.
+  // Newest first: the last start and end, runs still open, and whether the last finished run
+  // failed.
   for (const JobRunRow& run : history) {
     if (run.start_ms && !job.last_start_ms) job.last_start_ms = run.start_ms;
     if (run.end_ms && !job.last_end_ms) job.last_end_ms = run.end_ms;
-    if (!run.end_ms && run.start_ms && job.open_runs.size() < kMaxOpenRuns) job.open_runs.insert(job.open_runs.begin(), run);
+    if (!run.end_ms && run.start_ms && job.open_runs.size() < kMaxOpenRuns)
+      job.open_runs.insert(job.open_runs.begin(), run);
     if (run.start_ms && run.end_ms && job.finished.size() < kTrendRuns) {
-      job.finished.insert(job.finished.begin(), RunPoint{*run.start_ms, *run.end_ms - *run.start_ms});
+      job.finished.insert(job.finished.begin(),
+                          RunPoint{*run.start_ms, *run.end_ms - *run.start_ms});
     }
     if (run.end_ms && !job.last_run) {
       job.last_run = run;
@@ -80,11 +86,14 @@ void JobMonitor::remove(size_t index) { jobs_.erase(index); }
 
 int64_t JobMonitor::due_ms(const Job& job) const {
   const JobSettings& settings = job.config->settings;
-  // From the last start (or end, for a job that only reports ends), else from when blip began to watch.
+  // From the last start (or end, for a job that only reports ends), else from when blip began to
+  // watch.
   const std::optional<int64_t> reported = job.last_start_ms ? job.last_start_ms : job.last_end_ms;
-  if (settings.period_ms > 0) return reported.value_or(job.watching_since_ms) + settings.period_ms + settings.grace_ms;
+  if (settings.period_ms > 0)
+    return reported.value_or(job.watching_since_ms) + settings.period_ms + settings.grace_ms;
   if (!job.schedule) return 0;
-  const int64_t from = reported ? *reported + std::min(settings.grace_ms, kEarlyStartToleranceMs) : job.watching_since_ms;
+  const int64_t from = reported ? *reported + std::min(settings.grace_ms, kEarlyStartToleranceMs)
+                                : job.watching_since_ms;
   const auto expected = job.schedule->next_after(from);
   return expected ? *expected + settings.grace_ms : 0;
 }
@@ -95,15 +104,16 @@ JobMonitor::Verdict JobMonitor::judge(const Job& job, int64_t now_ms) const {
     const int64_t oldest = *job.open_runs.front().start_ms;
     if (now_ms >= oldest + settings.max_run_ms) {
       return {Status::down, ErrorClass::overrunning,
-              fmt::format("run started {} is still running past max_run {}", format_iso8601_ms(oldest),
-                          format_duration_ms(settings.max_run_ms)),
+              fmt::format("run started {} is still running past max_run {}",
+                          format_iso8601_ms(oldest), format_duration_ms(settings.max_run_ms)),
               oldest + settings.max_run_ms, "overrunning"};
     }
   }
   if (job.failed_since_ms) {
     const JobRunRow& run = *job.last_run;
-    std::string detail = run.exit_status ? fmt::format("run ended with exit status {}", *run.exit_status)
-                                         : std::string("run reported failure");
+    std::string detail = run.exit_status
+                             ? fmt::format("run ended with exit status {}", *run.exit_status)
+                             : std::string("run reported failure");
     return {Status::down, ErrorClass::failed, std::move(detail), *job.failed_since_ms,
             job.open_runs.empty() ? "failed" : "running"};
   }
@@ -112,8 +122,8 @@ JobMonitor::Verdict JobMonitor::judge(const Job& job, int64_t now_ms) const {
   if (due != 0 && now_ms >= due) {
     const int64_t expected = due - settings.grace_ms;
     return {Status::down, ErrorClass::late,
-            fmt::format("no start since the one expected at {} (grace {})", format_iso8601_ms(expected),
-                        format_duration_ms(settings.grace_ms)),
+            fmt::format("no start since the one expected at {} (grace {})",
+                        format_iso8601_ms(expected), format_duration_ms(settings.grace_ms)),
             due, "late"};
   }
   return {Status::up, ErrorClass::none, {}, 0, "up"};
@@ -145,8 +155,10 @@ void JobMonitor::ping(size_t index, const JobPing& ping) {
   Job& job = found->second;
   const int64_t at = std::max(ping.received_ms, job.last_sample_ms);
   if (ping.kind == JobPing::Kind::start) {
-    // A new start without a run id replaces an open run without one: that run never reported its end.
-    if (ping.rid.empty()) std::erase_if(job.open_runs, [](const JobRunRow& run) { return run.rid.empty(); });
+    // A new start without a run id replaces an open run without one: that run never reported its
+    // end.
+    if (ping.rid.empty())
+      std::erase_if(job.open_runs, [](const JobRunRow& run) { return run.rid.empty(); });
     if (job.open_runs.size() >= kMaxOpenRuns) job.open_runs.erase(job.open_runs.begin());
     JobRunRow run;
     run.id = next_run_id_++;
@@ -187,9 +199,10 @@ void JobMonitor::ping(size_t index, const JobPing& ping) {
       if (job.finished.size() > kTrendRuns) job.finished.erase(job.finished.begin());
       forecast(index, job, at);
     }
-    log_info("job: run ended job={} exit={} duration={}", job.config->name,
-             run.exit_status ? std::to_string(*run.exit_status) : std::string(run.failed ? "fail" : "-"),
-             run.start_ms ? format_duration_brief(*run.end_ms - *run.start_ms) : std::string("-"));
+    log_info(
+        "job: run ended job={} exit={} duration={}", job.config->name,
+        run.exit_status ? std::to_string(*run.exit_status) : std::string(run.failed ? "fail" : "-"),
+        run.start_ms ? format_duration_brief(*run.end_ms - *run.start_ms) : std::string("-"));
   }
   emit(index, job, at);
 }
@@ -201,7 +214,8 @@ void JobMonitor::forecast(size_t index, Job& job, int64_t now_ms) {
   const auto trend = fit_run_trend(job.finished, settings.max_run_ms, period);
   const bool soon = trend && trend->exceeds_max_run_ms && *trend->exceeds_max_run_ms > now_ms &&
                     *trend->exceeds_max_run_ms - now_ms <= kForecastHorizonMs;
-  if (soon && !job.forecast_told) forecast_(index, describe_run_trend(*trend, settings.max_run_ms, period, now_ms));
+  if (soon && !job.forecast_told)
+    forecast_(index, describe_run_trend(*trend, settings.max_run_ms, period, now_ms));
   job.forecast_told = soon;
 }
 

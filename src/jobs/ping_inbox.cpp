@@ -63,7 +63,8 @@ PingInbox::Verdict PingInbox::submit(std::string_view token, JobPing ping, int64
     std::lock_guard lock(mutex_);
     Entry* job = find(token);
     if (!job) return Verdict::unknown_token;
-    const double elapsed_s = job->refilled_us == 0 ? 0.0 : static_cast<double>(now_mono_us - job->refilled_us) / 1e6;
+    const double elapsed_s =
+        job->refilled_us == 0 ? 0.0 : static_cast<double>(now_mono_us - job->refilled_us) / 1e6;
     job->tokens = std::min(kPingBurst, job->tokens + elapsed_s * kPingsPerSecond);
     job->refilled_us = now_mono_us;
     if (job->tokens < 1.0) return Verdict::rate_limited;
@@ -83,7 +84,8 @@ bool parse_ping_path(std::string_view path, std::string_view& token, JobPing& pi
   const size_t slash = path.find('/');
   token = path.substr(0, slash);
   if (token.empty()) return false;
-  const std::string_view action = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+  const std::string_view action =
+      slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
   ping.kind = JobPing::Kind::end;
   if (action.empty()) {
     ping.exit_status = 0;
@@ -92,7 +94,8 @@ bool parse_ping_path(std::string_view path, std::string_view& token, JobPing& pi
   } else if (action == "fail") {
     ping.failed = true;
   } else {
-    if (action.size() > 3 || !std::all_of(action.begin(), action.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (action.size() > 3 ||
+        !std::all_of(action.begin(), action.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       return false;
     }
     const int status = std::stoi(std::string(action));
@@ -106,7 +109,8 @@ std::optional<int64_t> parse_ping_duration_ms(std::string_view text) {
   int64_t value = 0;
   const char* end = text.data() + text.size();
   auto [parsed_to, error] = std::from_chars(text.data(), end, value);
-  if (error != std::errc() || parsed_to != end || value < 0 || value >= 366LL * 86'400'000) return std::nullopt;
+  if (error != std::errc() || parsed_to != end || value < 0 || value >= 366LL * 86'400'000)
+    return std::nullopt;
   return value;
 }
 

@@ -33,10 +33,13 @@ namespace {
 
 ErrorClass classify(CURLcode code) {
   switch (code) {
-    case CURLE_OPERATION_TIMEDOUT: return ErrorClass::timeout;
-    case CURLE_COULDNT_CONNECT: return ErrorClass::refused;
+    case CURLE_OPERATION_TIMEDOUT:
+      return ErrorClass::timeout;
+    case CURLE_COULDNT_CONNECT:
+      return ErrorClass::refused;
     case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return ErrorClass::dns;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return ErrorClass::dns;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -45,14 +48,19 @@ ErrorClass classify(CURLcode code) {
     case CURLE_SSL_CRL_BADFILE:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_ISSUER_ERROR: return ErrorClass::tls;
-    case CURLE_TOO_MANY_REDIRECTS: return ErrorClass::redirects;
-    case CURLE_WRITE_ERROR: return ErrorClass::body_too_large;  // only our write callback refuses
+    case CURLE_SSL_ISSUER_ERROR:
+      return ErrorClass::tls;
+    case CURLE_TOO_MANY_REDIRECTS:
+      return ErrorClass::redirects;
+    case CURLE_WRITE_ERROR:
+      return ErrorClass::body_too_large;  // only our write callback refuses
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE: return ErrorClass::reset;
-    default: return ErrorClass::protocol;
+    case CURLE_PARTIAL_FILE:
+      return ErrorClass::reset;
+    default:
+      return ErrorClass::protocol;
   }
 }
 
@@ -77,7 +85,8 @@ std::string lowercase(std::string_view text) {
 struct Hop {
   std::string url;
   std::string scheme;  // lower case
-  std::string host;    // as the URL spells it (curl's CURLOPT_RESOLVE entry), without an IPv6 address's brackets
+  std::string host;    // as the URL spells it (curl's CURLOPT_RESOLVE entry), without an IPv6
+                       // address's brackets
   std::string port;    // the scheme's default when the URL names none
   bool same_origin(const Hop& other) const {
     return scheme == other.scheme && lowercase(host) == lowercase(other.host) && port == other.port;
@@ -85,9 +94,11 @@ struct Hop {
 };
 
 // Parses a URL into a Hop; `user` and `password` receive its user info (decoded), if asked.
-std::optional<Hop> parse_hop(const std::string& url, std::string* user = nullptr, std::string* password = nullptr) {
+std::optional<Hop> parse_hop(const std::string& url, std::string* user = nullptr,
+                             std::string* password = nullptr) {
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> handle(curl_url(), curl_url_cleanup);
-  if (!handle || curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return std::nullopt;
+  if (!handle || curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK)
+    return std::nullopt;
   auto part = [&](CURLUPart which, unsigned flags, std::string* into) {
     char* text = nullptr;
     const bool found = curl_url_get(handle.get(), which, &text, flags) == CURLUE_OK;
@@ -105,7 +116,8 @@ std::optional<Hop> parse_hop(const std::string& url, std::string* user = nullptr
     return std::nullopt;
   }
   hop.scheme = lowercase(hop.scheme);
-  if (hop.host.size() > 2 && hop.host.front() == '[') hop.host = hop.host.substr(1, hop.host.size() - 2);
+  if (hop.host.size() > 2 && hop.host.front() == '[')
+    hop.host = hop.host.substr(1, hop.host.size() - 2);
   return hop;
 }
 
@@ -186,8 +198,8 @@ class HttpProbe final : public Probe {
   }
 
   void start(AttemptId id, ProbeDone done) override {
-    auto attempt = std::make_unique<Attempt>(settings_.max_body_bytes, !settings_.expect_body.empty(),
-                                             settings_.follow_redirects);
+    auto attempt = std::make_unique<Attempt>(
+        settings_.max_body_bytes, !settings_.expect_body.empty(), settings_.follow_redirects);
     attempt->done = std::move(done);
     attempt->started_us = mono_now_us();
     Attempt& started = *attempts_.emplace(id, std::move(attempt)).first->second;
@@ -219,8 +231,8 @@ class HttpProbe final : public Probe {
     bool has_location = false;  // the response so far has a Location header
     bool redirecting = false;   // its headers ended: a 3xx with a Location
     int64_t body_bytes = 0;
-    std::string body;  // kept only while expect_body needs it, up to body_limit
-    bool read_chain = true;                 // false: a reused connection whose chain is known already
+    std::string body;        // kept only while expect_body needs it, up to body_limit
+    bool read_chain = true;  // false: a reused connection whose chain is known already
     std::optional<int64_t> cert_expiry_ms;  // from this attempt's handshakes
     bool headers_ended = false;             // the last response's blank line came
     int socket_errno = 0;                   // why socket() failed, if it did
@@ -251,10 +263,12 @@ class HttpProbe final : public Probe {
       attempt->headers_ended = false;
       attempt->has_location = false;
     }
-    if (line.size() > 9 && lowercase(line.substr(0, 9)) == "location:") attempt->has_location = true;
+    if (line.size() > 9 && lowercase(line.substr(0, 9)) == "location:")
+      attempt->has_location = true;
     if (line == "\r\n" || line == "\n") {
       attempt->headers_ended = true;
-      // What curl's CURLINFO_REDIRECT_URL will say once the transfer is done: a 3xx with a Location.
+      // What curl's CURLINFO_REDIRECT_URL will say once the transfer is done: a 3xx with a
+      // Location.
       long status = 0;
       curl_easy_getinfo(attempt->easy.get(), CURLINFO_RESPONSE_CODE, &status);
       attempt->redirecting = attempt->has_location && status >= 300 && status <= 399;
@@ -264,7 +278,8 @@ class HttpProbe final : public Probe {
 
   static curl_socket_t on_open_socket(void* user, curlsocktype, curl_sockaddr* address) {
     auto* attempt = static_cast<Attempt*>(user);
-    const curl_socket_t socket_fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    const curl_socket_t socket_fd =
+        socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
     attempt->socket_errno = socket_fd == CURL_SOCKET_BAD ? errno : 0;
     return socket_fd;
   }
@@ -277,7 +292,8 @@ class HttpProbe final : public Probe {
     curl_easy_getinfo(attempt->easy.get(), CURLINFO_NUM_CONNECTS, &new_connections);
     if (new_connections > 0 || attempt->read_chain) {
       if (auto expiry = peer_chain_expiry_ms(attempt->easy.get())) {
-        attempt->cert_expiry_ms = attempt->cert_expiry_ms ? std::min(*attempt->cert_expiry_ms, *expiry) : *expiry;
+        attempt->cert_expiry_ms =
+            attempt->cert_expiry_ms ? std::min(*attempt->cert_expiry_ms, *expiry) : *expiry;
       }
     }
     return CURL_PREREQFUNC_OK;
@@ -290,12 +306,14 @@ class HttpProbe final : public Probe {
     attempt.hop = std::move(hop);
     attempt.lookup_us = 0;
     attempt.resolve.clear();
-    if (attempt.hop.host.empty() || Resolver::is_numeric(attempt.hop.host)) return transfer(id, attempt);
+    if (attempt.hop.host.empty() || Resolver::is_numeric(attempt.hop.host))
+      return transfer(id, attempt);
     const int64_t hop_started_us = mono_now_us();
     const int64_t limit_ms =
         std::max<int64_t>(1, lookup_limit_ms_ - (hop_started_us - attempt.started_us) / 1000);
     attempt.lookup = resolver_.resolve(
-        attempt.hop.host, limit_ms, [this, id, hop_started_us](const std::string& address, const std::string& error) {
+        attempt.hop.host, limit_ms,
+        [this, id, hop_started_us](const std::string& address, const std::string& error) {
           Attempt& resolved = *attempts_.at(id);
           resolved.lookup = 0;
           resolved.lookup_us = mono_now_us() - hop_started_us;
@@ -340,15 +358,17 @@ class HttpProbe final : public Probe {
       return finish(id, evaluate(code, attempt));
     }
     if (attempt.redirects == kMaxRedirects) {
-      std::snprintf(attempt.error, sizeof attempt.error, "Maximum (%d) redirects followed", kMaxRedirects);
+      std::snprintf(attempt.error, sizeof attempt.error, "Maximum (%d) redirects followed",
+                    kMaxRedirects);
       return finish(id, evaluate(CURLE_TOO_MANY_REDIRECTS, attempt));
     }
     std::optional<Hop> next = parse_hop(location);
     if (!next || (next->scheme != "http" && next->scheme != "https")) {
       // The Location is the server's text: name at most its scheme, and only a short one.
-      const std::string why = next && next->scheme.size() <= 16
-                                  ? fmt::format("redirect to an unsupported scheme \"{}\"", next->scheme)
-                                  : std::string("redirect to a URL blip cannot follow");
+      const std::string why =
+          next && next->scheme.size() <= 16
+              ? fmt::format("redirect to an unsupported scheme \"{}\"", next->scheme)
+              : std::string("redirect to a URL blip cannot follow");
       std::snprintf(attempt.error, sizeof attempt.error, "%s", why.c_str());
       return finish(id, evaluate(CURLE_UNSUPPORTED_PROTOCOL, attempt));
     }
@@ -409,7 +429,8 @@ class HttpProbe final : public Probe {
       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
     } else {
-      if (!settings_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, settings_.ca_file.c_str());
+      if (!settings_.ca_file.empty())
+        curl_easy_setopt(easy, CURLOPT_CAINFO, settings_.ca_file.c_str());
       // Debian's libcurl also names a CA directory by default, and curl caches
       // a store only when it comes from a CA file alone. The default bundle
       // holds the same certificates as that directory.
@@ -422,7 +443,8 @@ class HttpProbe final : public Probe {
       // A fresh connection each time is what sees accept-queue and TLS stalls.
       curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
       curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
-      curl_easy_setopt(easy, CURLOPT_DNS_CACHE_TIMEOUT, 0L);  // and a fresh lookup: DNS failures show at once
+      curl_easy_setopt(easy, CURLOPT_DNS_CACHE_TIMEOUT,
+                       0L);  // and a fresh lookup: DNS failures show at once
     }
   }
 
@@ -450,7 +472,8 @@ class HttpProbe final : public Probe {
     } else if (code == CURLE_OK && settings_.reuse_connection) {
       long new_connections = 0;
       curl_easy_getinfo(attempt.easy.get(), CURLINFO_NUM_CONNECTS, &new_connections);
-      if (new_connections == 0) attempt.cert_expiry_ms = last_cert_expiry_ms_;  // the same handshake as before
+      if (new_connections == 0)
+        attempt.cert_expiry_ms = last_cert_expiry_ms_;  // the same handshake as before
     }
     result.cert_expiry_ms = attempt.cert_expiry_ms;
     if (result.ok && attempt.cert_expiry_ms) check_expiry(*attempt.cert_expiry_ms, result);
@@ -462,19 +485,20 @@ class HttpProbe final : public Probe {
   void check_expiry(int64_t expiry_ms, ProbeResult& result) const {
     const int64_t left_ms = expiry_ms - wall_now_ms();
     if (left_ms <= 0 && settings_.tls_verify) {
-      result = ProbeResult::failure(ErrorClass::tls,
-                                    fmt::format("certificate expired at {}", format_iso8601_ms(expiry_ms)),
-                                    result.phases);
+      result = ProbeResult::failure(
+          ErrorClass::tls, fmt::format("certificate expired at {}", format_iso8601_ms(expiry_ms)),
+          result.phases);
       result.cert_expiry_ms = expiry_ms;
       return;
     }
     if (settings_.min_cert_days == 0 || left_ms >= settings_.min_cert_days * kDayMs) return;
     result.degraded = true;
-    result.detail = left_ms > 0 ? fmt::format("certificate expires in {} ({}), below min_cert_days {}",
-                                              days_text(left_ms), format_iso8601_ms(expiry_ms),
-                                              settings_.min_cert_days)
-                                : fmt::format("certificate expired at {} (tls_verify is off)",
-                                              format_iso8601_ms(expiry_ms));
+    result.detail =
+        left_ms > 0
+            ? fmt::format("certificate expires in {} ({}), below min_cert_days {}",
+                          days_text(left_ms), format_iso8601_ms(expiry_ms), settings_.min_cert_days)
+            : fmt::format("certificate expired at {} (tls_verify is off)",
+                          format_iso8601_ms(expiry_ms));
   }
 
   ProbeResult evaluate_answer(CURLcode code, Attempt& attempt) const {
@@ -487,11 +511,13 @@ class HttpProbe final : public Probe {
                                : (attempt.error[0] ? attempt.error : curl_easy_strerror(code));
       // curl says "Couldn't connect to server" when socket() itself failed: name the cause, so that
       // the scheduler can tell blip's own want of descriptors from a target that refuses.
-      if (attempt.socket_errno != 0) detail += fmt::format(" (socket: {})", std::strerror(attempt.socket_errno));
+      if (attempt.socket_errno != 0)
+        detail += fmt::format(" (socket: {})", std::strerror(attempt.socket_errno));
       return ProbeResult::failure(error, std::move(detail), phases);
     }
     if (!attempt.headers_ended) {
-      return ProbeResult::failure(ErrorClass::reset, "connection closed in the middle of the response headers", phases);
+      return ProbeResult::failure(
+          ErrorClass::reset, "connection closed in the middle of the response headers", phases);
     }
     long status = 0;
     curl_easy_getinfo(attempt.easy.get(), CURLINFO_RESPONSE_CODE, &status);
@@ -499,10 +525,13 @@ class HttpProbe final : public Probe {
     for (const StatusRange& range : settings_.expect_status) {
       expected = expected || (status >= range.first && status <= range.last);
     }
-    if (!expected) return ProbeResult::failure(ErrorClass::http_status, fmt::format("HTTP {}", status), phases);
-    if (!settings_.expect_body.empty() && attempt.body.find(settings_.expect_body) == std::string::npos) {
+    if (!expected)
+      return ProbeResult::failure(ErrorClass::http_status, fmt::format("HTTP {}", status), phases);
+    if (!settings_.expect_body.empty() &&
+        attempt.body.find(settings_.expect_body) == std::string::npos) {
       return ProbeResult::failure(ErrorClass::body_mismatch,
-                                  fmt::format("HTTP {}, body lacks the expected text", status), phases);
+                                  fmt::format("HTTP {}, body lacks the expected text", status),
+                                  phases);
     }
     return ProbeResult::success(phases, fmt::format("HTTP {}", status));
   }
@@ -514,8 +543,9 @@ class HttpProbe final : public Probe {
   Hop first_hop_;  // the configured URL, without its user info; its origin is the probe's own
   // From username/password, or else the URL's user info: sent only to the probe's own origin.
   std::optional<std::pair<std::string, std::string>> credentials_;
-  CurlList headers_;                            // sent only to the probe's own origin
-  std::optional<int64_t> last_cert_expiry_ms_;  // of the last handshake seen, for a reused connection
+  CurlList headers_;  // sent only to the probe's own origin
+  std::optional<int64_t>
+      last_cert_expiry_ms_;  // of the last handshake seen, for a reused connection
   std::unordered_map<AttemptId, std::unique_ptr<Attempt>> attempts_;
 };
 

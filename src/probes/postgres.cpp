@@ -35,21 +35,26 @@ constexpr const char* kStandbyState =
     "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0')::bigint, "
     "pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint";
 constexpr const char* kPrimaryState =
-    "SELECT pg_is_in_recovery(), (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming')";
+    "SELECT pg_is_in_recovery(), (SELECT count(*) FROM pg_stat_replication WHERE state = "
+    "'streaming')";
 
-bool contains(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const char* part) {
+  return text.find(part) != std::string::npos;
+}
 
 // libpq reports connection failures as text only.
 ErrorClass classify_connect_error(const std::string& error) {
   if (contains(error, "Connection refused")) return ErrorClass::refused;
-  // The server answers but takes no session: every slot is taken (53300), or it is starting up, shutting
-  // down or in recovery without hot standby (57P03). It refuses the connection, it speaks Postgres fine.
-  if (contains(error, "too many clients") || contains(error, "remaining connection slots are reserved") ||
+  // The server answers but takes no session: every slot is taken (53300), or it is starting up,
+  // shutting down or in recovery without hot standby (57P03). It refuses the connection, it speaks
+  // Postgres fine.
+  if (contains(error, "too many clients") ||
+      contains(error, "remaining connection slots are reserved") ||
       contains(error, "the database system is")) {
     return ErrorClass::refused;
   }
-  if (contains(error, "authentication") || contains(error, "pg_hba.conf") || contains(error, "does not exist") ||
-      contains(error, "password")) {
+  if (contains(error, "authentication") || contains(error, "pg_hba.conf") ||
+      contains(error, "does not exist") || contains(error, "password")) {
     return ErrorClass::auth;
   }
   if (contains(error, "could not translate host name")) return ErrorClass::dns;
@@ -57,7 +62,6 @@ ErrorClass classify_connect_error(const std::string& error) {
   if (contains(error, "timeout expired")) return ErrorClass::timeout;
   return ErrorClass::protocol;
 }
-
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> items;
@@ -73,7 +77,8 @@ std::vector<std::string> split_list(const std::string& text) {
 
 std::string join(const std::vector<std::string>& items, const char* separator = ",") {
   std::string text;
-  for (size_t index = 0; index < items.size(); ++index) text += (index ? separator : "") + items[index];
+  for (size_t index = 0; index < items.size(); ++index)
+    text += (index ? separator : "") + items[index];
   return text;
 }
 
@@ -82,7 +87,9 @@ std::string env_or_empty(const char* name) {
   return value ? value : "";
 }
 
-std::string megabytes(int64_t bytes) { return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6); }
+std::string megabytes(int64_t bytes) {
+  return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6);
+}
 
 class PostgresProbe final : public Probe {
  public:
@@ -109,7 +116,8 @@ class PostgresProbe final : public Probe {
     }
     PQfreemem(error);
     // libpq falls back to the environment for what the DSN leaves out.
-    if (hosts.empty() && !has_hostaddr && std::getenv("PGHOSTADDR") == nullptr) hosts = env_or_empty("PGHOST");
+    if (hosts.empty() && !has_hostaddr && std::getenv("PGHOSTADDR") == nullptr)
+      hosts = env_or_empty("PGHOST");
     if (ports.empty()) ports = env_or_empty("PGPORT");
     if (!has_hostaddr) {
       hosts_ = split_list(hosts);
@@ -141,11 +149,13 @@ class PostgresProbe final : public Probe {
   std::string progress(AttemptId id) const override {
     auto found = attempts_.find(id);
     if (found == attempts_.end()) return {};
-    if (found->second.waiting) return fmt::format("waiting for a free connection, {} in use", kMaxConnections);
+    if (found->second.waiting)
+      return fmt::format("waiting for a free connection, {} in use", kMaxConnections);
     if (found->second.pending_lookups > 0) return "resolving " + join(hosts_);
     if (!found->second.connection) return {};
     std::string where = found->second.connection->progress();
-    if (where == "waiting for the query's result" && found->second.connected_us == 0) where = "running the session setup";
+    if (where == "waiting for the query's result" && found->second.connected_us == 0)
+      where = "running the session setup";
     return where;
   }
 
@@ -180,13 +190,14 @@ class PostgresProbe final : public Probe {
     std::unique_ptr<PgConnection> connection;
     std::vector<Resolver::Ticket> lookups;  // per entry of hosts_: its lookup while running, else 0
     size_t pending_lookups = 0;
-    std::vector<std::string> addresses;     // per entry of hosts_: numeric, or empty (a socket, or failed)
+    std::vector<std::string>
+        addresses;  // per entry of hosts_: numeric, or empty (a socket, or failed)
     std::vector<std::string> lookup_errors;
     int64_t started_us = 0;
     int64_t resolved_us = 0;
     int64_t connected_us = 0;
     bool created_table = false;
-    bool reused = false;  // took an idle connection, which the server may have closed meanwhile
+    bool reused = false;   // took an idle connection, which the server may have closed meanwhile
     bool waiting = false;  // for a connection to come free
   };
 
@@ -197,7 +208,8 @@ class PostgresProbe final : public Probe {
 
   size_t connections_held() const {
     size_t held = idle_.size() + draining_.size();
-    for (const auto& [id, attempt] : attempts_) held += attempt.connection || attempt.pending_lookups > 0 ? 1 : 0;
+    for (const auto& [id, attempt] : attempts_)
+      held += attempt.connection || attempt.pending_lookups > 0 ? 1 : 0;
     return held;
   }
 
@@ -251,7 +263,8 @@ class PostgresProbe final : public Probe {
       return connect(id, {});
     }
     // An attempt that waited for a free connection has less of its deadline left.
-    const int64_t limit_ms = Resolver::limit_for(timeout_ms_) - (mono_now_us() - attempt.started_us) / 1000;
+    const int64_t limit_ms =
+        Resolver::limit_for(timeout_ms_) - (mono_now_us() - attempt.started_us) / 1000;
     attempt.addresses.assign(hosts_.size(), "");
     attempt.lookups.assign(hosts_.size(), 0);
     attempt.lookup_errors.clear();
@@ -260,7 +273,8 @@ class PostgresProbe final : public Probe {
       if (host.empty() || host.front() == '/') continue;
       ++attempt.pending_lookups;
       attempt.lookups[index] = resolver_.resolve(
-          host, std::max<int64_t>(limit_ms, 1), [this, id, index](const std::string& address, const std::string& error) {
+          host, std::max<int64_t>(limit_ms, 1),
+          [this, id, index](const std::string& address, const std::string& error) {
             Attempt& resolving = attempts_.at(id);
             resolving.lookups[index] = 0;
             resolving.addresses[index] = address;
@@ -282,8 +296,10 @@ class PostgresProbe final : public Probe {
       addresses.push_back(socket ? "" : attempt.addresses[index]);
       if (ports_.size() == hosts_.size()) ports.push_back(ports_[index]);
     }
-    if (hosts.empty()) return finish(id, ProbeResult::failure(ErrorClass::dns, join(attempt.lookup_errors, "; ")));
-    std::vector<std::pair<std::string, std::string>> target{{"host", join(hosts)}, {"hostaddr", join(addresses)}};
+    if (hosts.empty())
+      return finish(id, ProbeResult::failure(ErrorClass::dns, join(attempt.lookup_errors, "; ")));
+    std::vector<std::pair<std::string, std::string>> target{{"host", join(hosts)},
+                                                            {"hostaddr", join(addresses)}};
     if (!ports.empty()) target.emplace_back("port", join(ports));
     connect(id, target);
   }
@@ -301,7 +317,8 @@ class PostgresProbe final : public Probe {
                                                              {"options", startup_options_}};
     options.insert(options.end(), target.begin(), target.end());
     Attempt& attempt = attempts_.at(id);
-    attempt.connection = std::make_unique<PgConnection>(loop_, settings_.dsn, settings_.password, options);
+    attempt.connection =
+        std::make_unique<PgConnection>(loop_, settings_.dsn, settings_.password, options);
     attempt.connection->connect([this, id](bool ok, const std::string& error) {
       if (!ok) return finish(id, ProbeResult::failure(classify_connect_error(error), error));
       attempts_.at(id).connected_us = mono_now_us();
@@ -323,14 +340,15 @@ class PostgresProbe final : public Probe {
       }
       // The heartbeat table is created only when missing: CREATE needs a
       // privilege that a monitoring role with a prepared table may lack.
-      if (!result.ok && result.sqlstate == "42P01" && settings_.mode == PostgresSettings::Mode::write &&
-          !finished.created_table) {
+      if (!result.ok && result.sqlstate == "42P01" &&
+          settings_.mode == PostgresSettings::Mode::write && !finished.created_table) {
         finished.created_table = true;
         return finished.connection->query(kCreateHeartbeat, {}, [this, id](PgQueryResult created) {
           // Another connection may have created it at the same moment (23505 on pg_type, or 42P07).
           const bool raced = created.sqlstate == "23505" || created.sqlstate == "42P07";
           if (!created.ok && !raced) {
-            return finish(id, ProbeResult::failure(classify_postgres_error(created), created.error));
+            return finish(id,
+                          ProbeResult::failure(classify_postgres_error(created), created.error));
           }
           run_check(id);
         });
@@ -339,7 +357,9 @@ class PostgresProbe final : public Probe {
       phases.dns_us = finished.resolved_us - finished.started_us;
       phases.connect_us = finished.connected_us - finished.resolved_us;
       phases.first_byte_us = mono_now_us() - query_started_us;
-      if (!result.ok) return finish(id, ProbeResult::failure(classify_postgres_error(result), result.error, phases));
+      if (!result.ok)
+        return finish(id,
+                      ProbeResult::failure(classify_postgres_error(result), result.error, phases));
       ProbeResult verdict = evaluate(result);
       verdict.phases = phases;
       finish(id, std::move(verdict), /*keep_connection=*/true);
@@ -351,14 +371,16 @@ class PostgresProbe final : public Probe {
         return attempt.connection->query(kWriteHeartbeat, {name_}, on_result);
       case PostgresSettings::Mode::replication:
         return attempt.connection->query(
-            settings_.role == PostgresSettings::Role::standby ? kStandbyState : kPrimaryState, {}, on_result);
+            settings_.role == PostgresSettings::Role::standby ? kStandbyState : kPrimaryState, {},
+            on_result);
     }
   }
 
   ProbeResult evaluate(const PgQueryResult& result) {
     switch (settings_.mode) {
       case PostgresSettings::Mode::read:
-        return ProbeResult::success({}, fmt::format("{} row{}", result.rows.size(), result.rows.size() == 1 ? "" : "s"));
+        return ProbeResult::success(
+            {}, fmt::format("{} row{}", result.rows.size(), result.rows.size() == 1 ? "" : "s"));
       case PostgresSettings::Mode::write:
         return ProbeResult::success({}, "heartbeat committed");
       case PostgresSettings::Mode::replication:
@@ -372,12 +394,14 @@ class PostgresProbe final : public Probe {
   }
 
   ProbeResult evaluate_primary(const std::vector<std::optional<std::string>>& row) {
-    if (row[0] == "t") return ProbeResult::failure(ErrorClass::replication, "expected a primary, found a standby");
+    if (row[0] == "t")
+      return ProbeResult::failure(ErrorClass::replication, "expected a primary, found a standby");
     const std::optional<int64_t> streaming = row[1] ? postgres_integer(*row[1]) : 0;
     if (!streaming) return ProbeResult::failure(ErrorClass::protocol, "unexpected replica count");
-    std::string detail = fmt::format("{} replica{} streaming, {} expected", *streaming, *streaming == 1 ? "" : "s",
-                                     settings_.min_replicas);
-    if (*streaming < settings_.min_replicas) return ProbeResult::failure(ErrorClass::replication, detail);
+    std::string detail = fmt::format("{} replica{} streaming, {} expected", *streaming,
+                                     *streaming == 1 ? "" : "s", settings_.min_replicas);
+    if (*streaming < settings_.min_replicas)
+      return ProbeResult::failure(ErrorClass::replication, detail);
     return ProbeResult::success({}, detail);
   }
 
@@ -385,32 +409,41 @@ class PostgresProbe final : public Probe {
   // grows without bound on an idle primary): the standby lags by how long the
   // oldest WAL it has received but not replayed has been waiting.
   ProbeResult evaluate_standby(const std::vector<std::optional<std::string>>& row) {
-    if (row[0] != "t") return ProbeResult::failure(ErrorClass::replication, "not a standby: pg_is_in_recovery() is false");
+    if (row[0] != "t")
+      return ProbeResult::failure(ErrorClass::replication,
+                                  "not a standby: pg_is_in_recovery() is false");
     if (row[1] != "streaming") {
       received_.clear();
-      return ProbeResult::failure(ErrorClass::replication,
-                                  fmt::format("WAL receiver is not streaming (status: {})", row[1].value_or("none")));
+      return ProbeResult::failure(
+          ErrorClass::replication,
+          fmt::format("WAL receiver is not streaming (status: {})", row[1].value_or("none")));
     }
     // Parsed here, not with std::stoll: a throw would leave the attempt to time out.
-    const std::optional<int64_t> received_or = row.size() < 4 || !row[2] ? std::nullopt : postgres_integer(*row[2]);
-    const std::optional<int64_t> replayed_or = row.size() < 4 || !row[3] ? std::nullopt : postgres_integer(*row[3]);
+    const std::optional<int64_t> received_or =
+        row.size() < 4 || !row[2] ? std::nullopt : postgres_integer(*row[2]);
+    const std::optional<int64_t> replayed_or =
+        row.size() < 4 || !row[3] ? std::nullopt : postgres_integer(*row[3]);
     if (!received_or || !replayed_or || *received_or < 0 || *replayed_or < 0) {
       return ProbeResult::failure(ErrorClass::protocol, "no WAL positions");
     }
     const int64_t received = *received_or;
     const int64_t replayed = *replayed_or;
     const int64_t now_ms = mono_now_us() / 1000;
-    if (received_.empty() || received_.back().second != received) received_.emplace_back(now_ms, received);
+    if (received_.empty() || received_.back().second != received)
+      received_.emplace_back(now_ms, received);
     while (!received_.empty() && received_.front().second <= replayed) received_.pop_front();
-    if (received_.size() > 10'000) received_.pop_front();  // bound memory; the oldest entry stays a lower bound
+    if (received_.size() > 10'000)
+      received_.pop_front();  // bound memory; the oldest entry stays a lower bound
     const int64_t lag_ms = received_.empty() ? 0 : now_ms - received_.front().first;
     if (lag_ms > settings_.max_lag_ms) {
-      return ProbeResult::failure(ErrorClass::lag, fmt::format("replay {} behind receive for {} (max_lag {})",
-                                                               megabytes(received - replayed),
-                                                               format_duration_brief(lag_ms),
-                                                               format_duration_ms(settings_.max_lag_ms)));
+      return ProbeResult::failure(
+          ErrorClass::lag,
+          fmt::format("replay {} behind receive for {} (max_lag {})",
+                      megabytes(received - replayed), format_duration_brief(lag_ms),
+                      format_duration_ms(settings_.max_lag_ms)));
     }
-    return ProbeResult::success({}, fmt::format("streaming, replay lag {}", format_duration_brief(lag_ms)));
+    return ProbeResult::success(
+        {}, fmt::format("streaming, replay lag {}", format_duration_brief(lag_ms)));
   }
 
   void finish(AttemptId id, ProbeResult result, bool keep_connection = false) {
@@ -418,7 +451,8 @@ class PostgresProbe final : public Probe {
     if (node.empty()) return;
     Attempt& attempt = node.mapped();
     cancel_lookups(attempt);
-    if (keep_connection && !settings_.reconnect_each && attempt.connection && attempt.connection->usable()) {
+    if (keep_connection && !settings_.reconnect_each && attempt.connection &&
+        attempt.connection->usable()) {
       idle_.push_back(std::move(attempt.connection));
     }
     auto done = std::move(attempt.done);
@@ -439,7 +473,8 @@ class PostgresProbe final : public Probe {
   std::unordered_map<AttemptId, Attempt> attempts_;
   std::vector<std::unique_ptr<PgConnection>> idle_;
   std::deque<AttemptId> waiting_;
-  std::unordered_map<PgConnection*, std::unique_ptr<PgConnection>> draining_;  // given up on, result pending
+  std::unordered_map<PgConnection*, std::unique_ptr<PgConnection>>
+      draining_;                                      // given up on, result pending
   std::deque<std::pair<int64_t, int64_t>> received_;  // (monotonic ms first seen, receive LSN)
 };
 
@@ -447,7 +482,7 @@ class PostgresProbe final : public Probe {
 
 ErrorClass classify_postgres_error(const PgQueryResult& result) {
   if (result.sqlstate.rfind("28", 0) == 0 || result.sqlstate == "3D000") return ErrorClass::auth;
-  if (result.sqlstate == "57014") return ErrorClass::timeout;  // statement_timeout
+  if (result.sqlstate == "57014") return ErrorClass::timeout;                // statement_timeout
   if (result.sqlstate.empty()) return classify_connect_error(result.error);  // the connection broke
   return ErrorClass::query;
 }

@@ -78,8 +78,10 @@ class RedisProbe final : public Probe {
   std::string progress(AttemptId id) const override {
     auto found = attempts_.find(id);
     if (found == attempts_.end()) return {};
-    if (found->second->waiting) return fmt::format("waiting for a free connection, {} in use", kMaxConnections);
-    if (found->second->connection && found->second->connection->resolving()) return "resolving " + settings_.host;
+    if (found->second->waiting)
+      return fmt::format("waiting for a free connection, {} in use", kMaxConnections);
+    if (found->second->connection && found->second->connection->resolving())
+      return "resolving " + settings_.host;
     return {};
   }
 
@@ -136,9 +138,11 @@ class RedisProbe final : public Probe {
     if (connections_held() >= kMaxConnections) return false;
     attempt.fresh_connection = true;
     // An attempt that waited for a free connection has less of its deadline left for the lookup.
-    const int64_t lookup_limit_ms = std::max<int64_t>(1, lookup_limit_ms_ - (mono_now_us() - attempt.started_us) / 1000);
+    const int64_t lookup_limit_ms =
+        std::max<int64_t>(1, lookup_limit_ms_ - (mono_now_us() - attempt.started_us) / 1000);
     attempt.connection = std::make_unique<RedisConnection>(
-        loop_, resolver_, lookup_limit_ms, endpoint_, [this](RedisConnection& connection, const RedisFailure& failure) {
+        loop_, resolver_, lookup_limit_ms, endpoint_,
+        [this](RedisConnection& connection, const RedisFailure& failure) {
           on_connection_failure(connection, failure);
         });
     return true;
@@ -158,7 +162,8 @@ class RedisProbe final : public Probe {
         queued = start_sidekiq(attempt);
         break;
     }
-    if (!queued) finish(id, ProbeResult::failure(ErrorClass::internal, "could not queue the command"), false);
+    if (!queued)
+      finish(id, ProbeResult::failure(ErrorClass::internal, "could not queue the command"), false);
   }
 
   // A connection came free or was dropped: hand one to the oldest waiting attempt.
@@ -433,7 +438,8 @@ std::optional<double> sidekiq_enqueued_at_s(std::string_view job_json, std::stri
     return std::nullopt;
   }
   double enqueued_s = enqueued->get<double>();
-  if (enqueued_s > 1e11) enqueued_s /= 1000.0;  // Sidekiq 8: integer milliseconds; before: float seconds
+  if (enqueued_s > 1e11)
+    enqueued_s /= 1000.0;  // Sidekiq 8: integer milliseconds; before: float seconds
   return enqueued_s;
 }
 

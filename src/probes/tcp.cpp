@@ -14,12 +14,17 @@ namespace {
 
 ErrorClass classify(int uv_error) {
   switch (uv_error) {
-    case UV_ECONNREFUSED: return ErrorClass::refused;
-    case UV_ETIMEDOUT: return ErrorClass::timeout;
-    case UV_ECONNRESET: return ErrorClass::reset;
+    case UV_ECONNREFUSED:
+      return ErrorClass::refused;
+    case UV_ETIMEDOUT:
+      return ErrorClass::timeout;
+    case UV_ECONNRESET:
+      return ErrorClass::reset;
     case UV_EHOSTUNREACH:
-    case UV_ENETUNREACH: return ErrorClass::unreachable;
-    default: return ErrorClass::protocol;
+    case UV_ENETUNREACH:
+      return ErrorClass::unreachable;
+    default:
+      return ErrorClass::protocol;
   }
 }
 
@@ -43,10 +48,11 @@ class TcpProbe final : public Probe {
     attempt->done = std::move(done);
     attempt->started_us = mono_now_us();
     attempts_.emplace(id, attempt);
-    attempt->lookup = resolver_.resolve(settings_.host, Resolver::limit_for(timeout_ms_),
-                                        [this, attempt](const std::string& address, const std::string& error) {
-                                          resolved(attempt, address, error);
-                                        });
+    attempt->lookup =
+        resolver_.resolve(settings_.host, Resolver::limit_for(timeout_ms_),
+                          [this, attempt](const std::string& address, const std::string& error) {
+                            resolved(attempt, address, error);
+                          });
   }
 
   void cancel(AttemptId id) noexcept override {
@@ -65,7 +71,8 @@ class TcpProbe final : public Probe {
 
   std::string progress(AttemptId id) const override {
     auto found = attempts_.find(id);
-    if (found == attempts_.end() || found->second->address.empty() || found->second->socket_open) return {};
+    if (found == attempts_.end() || found->second->address.empty() || found->second->socket_open)
+      return {};
     return fmt::format("waiting for a free connection, {} in use", kMaxConnections);
   }
 
@@ -125,17 +132,20 @@ class TcpProbe final : public Probe {
 
   void connect(Attempt* attempt) {
     sockaddr_storage target{};
-    if (uv_ip4_addr(attempt->address.c_str(), port_, reinterpret_cast<sockaddr_in*>(&target)) != 0 &&
-        uv_ip6_addr(attempt->address.c_str(), port_, reinterpret_cast<sockaddr_in6*>(&target)) != 0) {
-      return finish(attempt, ProbeResult::failure(ErrorClass::dns, "resolve " + settings_.host + ": bad address " +
-                                                                       attempt->address));
+    if (uv_ip4_addr(attempt->address.c_str(), port_, reinterpret_cast<sockaddr_in*>(&target)) !=
+            0 &&
+        uv_ip6_addr(attempt->address.c_str(), port_, reinterpret_cast<sockaddr_in6*>(&target)) !=
+            0) {
+      return finish(attempt,
+                    ProbeResult::failure(ErrorClass::dns, "resolve " + settings_.host +
+                                                              ": bad address " + attempt->address));
     }
     uv_tcp_init(loop_, &attempt->socket);
     attempt->socket_open = true;
     ++sockets_open_;
     attempt->connect.data = attempt;
-    int rc = uv_tcp_connect(&attempt->connect, &attempt->socket, reinterpret_cast<const sockaddr*>(&target),
-                            &TcpProbe::on_connected);
+    int rc = uv_tcp_connect(&attempt->connect, &attempt->socket,
+                            reinterpret_cast<const sockaddr*>(&target), &TcpProbe::on_connected);
     if (rc != 0) finish(attempt, ProbeResult::failure(classify(rc), uv_strerror(rc)));
   }
 
@@ -152,9 +162,9 @@ class TcpProbe final : public Probe {
     Phases phases;
     phases.dns_us = attempt->resolved_us - attempt->started_us;
     phases.connect_us = mono_now_us() - attempt->resolved_us;
-    attempt->probe->finish(attempt, status == 0 ? ProbeResult::success(phases, "connected")
-                                                : ProbeResult::failure(classify(status),
-                                                                       uv_strerror(status), phases));
+    attempt->probe->finish(
+        attempt, status == 0 ? ProbeResult::success(phases, "connected")
+                             : ProbeResult::failure(classify(status), uv_strerror(status), phases));
   }
 
   const TcpSettings& settings_;

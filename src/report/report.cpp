@@ -37,7 +37,8 @@ int64_t blind_overlap(const std::vector<BlindWindow>& blind, int64_t start_ms, i
 
 std::optional<double> ProbeSummary::uptime() const {
   if (observed_ms <= 0) return std::nullopt;
-  return std::clamp(1.0 - static_cast<double>(down_ms) / static_cast<double>(observed_ms), 0.0, 1.0);
+  return std::clamp(1.0 - static_cast<double>(down_ms) / static_cast<double>(observed_ms), 0.0,
+                    1.0);
 }
 
 int64_t effective_end(const OutageRecord& outage, const ReportRange& range) {
@@ -45,15 +46,18 @@ int64_t effective_end(const OutageRecord& outage, const ReportRange& range) {
 }
 
 bool touches_blind(const OutageRecord& outage, const Report& report) {
-  return blind_overlap(report.blind, outage.start_ms - 1, effective_end(outage, report.range) + 1) > 0;
+  return blind_overlap(report.blind, outage.start_ms - 1, effective_end(outage, report.range) + 1) >
+         0;
 }
 
 bool shared_incident(const Report& report, int64_t id) {
-  return std::any_of(report.incidents.begin(), report.incidents.end(),
-                     [&](const Incident& incident) { return incident.id == id && incident.outages.size() > 1; });
+  return std::any_of(
+      report.incidents.begin(), report.incidents.end(),
+      [&](const Incident& incident) { return incident.id == id && incident.outages.size() > 1; });
 }
 
-ReportData load_report_data(const Store& store, ReportRange range, const std::string& probe, bool writer_alive) {
+ReportData load_report_data(const Store& store, ReportRange range, const std::string& probe,
+                            bool writer_alive) {
   ReportData data;
   if (auto last_alive = store.last_alive_ms(); last_alive && !writer_alive) {
     range.open_until_ms = std::min(range.open_until_ms, *last_alive);
@@ -86,12 +90,14 @@ std::vector<JobSummary> summarize_jobs(const std::vector<JobData>& jobs, const R
     std::vector<RunPoint> finished;
     for (const JobRunRecord& run : data.runs) {
       const int64_t at = run.start_ms.value_or(run.end_ms.value_or(0));
-      if (run.start_ms && run.end_ms) finished.push_back({*run.start_ms, *run.end_ms - *run.start_ms});
+      if (run.start_ms && run.end_ms)
+        finished.push_back({*run.start_ms, *run.end_ms - *run.start_ms});
       if (at < range.from_ms) continue;
       ++summary.runs;
       summary.failed += run.failed ? 1 : 0;
       const int64_t max_run = data.settings.max_run_ms;
-      if (max_run > 0 && run.start_ms && run.end_ms.value_or(range.open_until_ms) - *run.start_ms > max_run) {
+      if (max_run > 0 && run.start_ms &&
+          run.end_ms.value_or(range.open_until_ms) - *run.start_ms > max_run) {
         ++summary.overran;
       }
       if (summary.last_runs.size() < kReportedRuns) summary.last_runs.push_back(run);
@@ -99,7 +105,8 @@ std::vector<JobSummary> summarize_jobs(const std::vector<JobData>& jobs, const R
     const int64_t period = job_period_ms(data.settings, range.to_ms);
     summary.trend = fit_run_trend(std::move(finished), data.settings.max_run_ms, period);
     if (summary.trend) {
-      summary.trend_text = describe_run_trend(*summary.trend, data.settings.max_run_ms, period, range.to_ms);
+      summary.trend_text =
+          describe_run_trend(*summary.trend, data.settings.max_run_ms, period, range.to_ms);
     }
     summaries.push_back(std::move(summary));
   }
@@ -107,13 +114,15 @@ std::vector<JobSummary> summarize_jobs(const std::vector<JobData>& jobs, const R
 }
 
 // Which probes' outages began while a job ran: a backup that stalls the site is named beside it.
-std::vector<JobOverlap> overlap_jobs(const std::vector<JobData>& jobs, const std::vector<OutageRecord>& outages,
+std::vector<JobOverlap> overlap_jobs(const std::vector<JobData>& jobs,
+                                     const std::vector<OutageRecord>& outages,
                                      const ReportRange& range) {
   std::map<std::string, int> outages_by_probe;
   std::set<std::string> job_names;
   for (const JobData& job : jobs) job_names.insert(job.job);
   for (const OutageRecord& outage : outages) {
-    if (outage.start_ms >= range.from_ms && !job_names.contains(outage.probe)) ++outages_by_probe[outage.probe];
+    if (outage.start_ms >= range.from_ms && !job_names.contains(outage.probe))
+      ++outages_by_probe[outage.probe];
   }
   std::vector<JobOverlap> overlaps;
   for (const auto& [probe, count] : outages_by_probe) {
@@ -121,10 +130,11 @@ std::vector<JobOverlap> overlap_jobs(const std::vector<JobData>& jobs, const std
       JobOverlap overlap{probe, job.job, 0, count};
       for (const OutageRecord& outage : outages) {
         if (outage.probe != probe || outage.start_ms < range.from_ms) continue;
-        const bool during = std::any_of(job.runs.begin(), job.runs.end(), [&](const JobRunRecord& run) {
-          return run.start_ms && *run.start_ms <= outage.start_ms &&
-                 outage.start_ms < run.end_ms.value_or(range.open_until_ms);
-        });
+        const bool during =
+            std::any_of(job.runs.begin(), job.runs.end(), [&](const JobRunRecord& run) {
+              return run.start_ms && *run.start_ms <= outage.start_ms &&
+                     outage.start_ms < run.end_ms.value_or(range.open_until_ms);
+            });
         overlap.during += during ? 1 : 0;
       }
       if (overlap.during > 0) overlaps.push_back(std::move(overlap));
@@ -205,7 +215,8 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
     first_data_by_probe[probe] = first;
     // Minutes with samples already leave out the time blip was not running.
     summary.observed_ms = std::max<int64_t>(
-        0, std::min(totals.minutes * 60'000, range.to_ms - first - blind_overlap(report.blind, first, range.to_ms)));
+        0, std::min(totals.minutes * 60'000,
+                    range.to_ms - first - blind_overlap(report.blind, first, range.to_ms)));
     report.summaries.push_back(summary);
   }
   auto summary_of = [&](const std::string& probe) -> ProbeSummary& {
@@ -221,8 +232,10 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
     const int64_t until = std::min(effective_end(outage, range), range.to_ms);
     ProbeSummary& summary = summary_of(outage.probe);
     ++summary.outages;
-    summary.down_ms += std::max<int64_t>(0, until - from - blind_overlap(report.blind, from, until));
-    summary.longest_ms = std::max(summary.longest_ms, effective_end(outage, range) - outage.start_ms);
+    summary.down_ms +=
+        std::max<int64_t>(0, until - from - blind_overlap(report.blind, from, until));
+    summary.longest_ms =
+        std::max(summary.longest_ms, effective_end(outage, range) - outage.start_ms);
     if (outage.end_ms && outage.end_reason == "recovered") {  // not ended by blip stopping
       summary.repair_total_ms += *outage.end_ms - outage.start_ms;
       ++summary.closed;
@@ -251,10 +264,12 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
   std::vector<int64_t> incident_starts;
   for (const Incident& incident : report.incidents) incident_starts.push_back(incident.start_ms);
 
-  // Observed from the first sample (of any probe, or of the probe) to the range's end, less blind windows.
+  // Observed from the first sample (of any probe, or of the probe) to the range's end, less blind
+  // windows.
   std::vector<std::pair<int64_t, int64_t>> blind;
   for (const BlindWindow& window : report.blind) blind.emplace_back(window.start_ms, window.end_ms);
-  auto pattern_for = [&](const std::vector<int64_t>& starts, int64_t from_ms, int64_t observed_ms, const char* noun) {
+  auto pattern_for = [&](const std::vector<int64_t>& starts, int64_t from_ms, int64_t observed_ms,
+                         const char* noun) {
     PatternInput input;
     input.start_ms = starts;
     input.observed_ms = observed_ms;
@@ -264,13 +279,14 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
     input.noun = noun;
     return find_period(input, forced_period_ms);
   };
-  const int64_t observed_all =
-      std::max<int64_t>(0, range.to_ms - first_data_ms - blind_overlap(report.blind, first_data_ms, range.to_ms));
+  const int64_t observed_all = std::max<int64_t>(
+      0, range.to_ms - first_data_ms - blind_overlap(report.blind, first_data_ms, range.to_ms));
   report.incident_pattern = pattern_for(incident_starts, first_data_ms, observed_all, "incident");
   for (const ProbeSummary& summary : report.summaries) {
     const auto first = first_data_by_probe.find(summary.probe);
     report.probe_patterns[summary.probe] =
-        pattern_for(starts_by_probe[summary.probe], first != first_data_by_probe.end() ? first->second : first_data_ms,
+        pattern_for(starts_by_probe[summary.probe],
+                    first != first_data_by_probe.end() ? first->second : first_data_ms,
                     summary.observed_ms, "outage");
   }
   return report;
@@ -280,7 +296,9 @@ Report build_report(const Store& store, const ReportRange& range, const std::str
                     std::optional<int64_t> forced_period_ms) {
   return analyse_report(
       load_report_data(store, range, probe),
-      [&](const std::string& name, int64_t from_ms, int64_t to_ms) { return store.rollup_totals(name, from_ms, to_ms); },
+      [&](const std::string& name, int64_t from_ms, int64_t to_ms) {
+        return store.rollup_totals(name, from_ms, to_ms);
+      },
       forced_period_ms);
 }
 

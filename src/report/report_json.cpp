@@ -40,11 +40,14 @@ nlohmann::json outage_json(const OutageRecord& outage, const Report& report) {
       {"duration_ms", effective_end(outage, report.range) - outage.start_ms},
       {"ongoing", !outage.end_ms.has_value()},
       {"samples", outage.down_samples},
-      {"error", outage.kind == OutageKind::outage ? nlohmann::json(std::string(to_string(outage.error)))
-                                                  : nlohmann::json(nullptr)},
+      {"error", outage.kind == OutageKind::outage
+                    ? nlohmann::json(std::string(to_string(outage.error)))
+                    : nlohmann::json(nullptr)},
       {"detail", outage.detail},
-      {"incident", outage.incident_id ? nlohmann::json(*outage.incident_id) : nlohmann::json(nullptr)},
-      {"end_reason", outage.end_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(outage.end_reason)},
+      {"incident",
+       outage.incident_id ? nlohmann::json(*outage.incident_id) : nlohmann::json(nullptr)},
+      {"end_reason",
+       outage.end_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(outage.end_reason)},
       {"touches_blind_window", touches_blind(outage, report)},
       {"in_maintenance", outage.in_maintenance},
   };
@@ -52,30 +55,33 @@ nlohmann::json outage_json(const OutageRecord& outage, const Report& report) {
 
 nlohmann::json pattern_json(const PatternResult& pattern, bool with_candidates) {
   static const char* kOutcomes[] = {"pattern", "no_pattern", "not_enough_data"};
-  nlohmann::json json{{"outcome", kOutcomes[static_cast<int>(pattern.outcome)]},
-                      {"verdict", pattern.verdict},
-                      {"forced", pattern.forced},
-                      {"significance", pattern.significance},
-                      {"per_period_threshold", pattern.per_period_threshold},
-                      {"outages_in_range", pattern.outages_in_range},
-                      {"independent_starts", pattern.independent_starts},
-                      {"finding", pattern.finding ? finding_json(*pattern.finding) : nlohmann::json(nullptr)}};
+  nlohmann::json json{
+      {"outcome", kOutcomes[static_cast<int>(pattern.outcome)]},
+      {"verdict", pattern.verdict},
+      {"forced", pattern.forced},
+      {"significance", pattern.significance},
+      {"per_period_threshold", pattern.per_period_threshold},
+      {"outages_in_range", pattern.outages_in_range},
+      {"independent_starts", pattern.independent_starts},
+      {"finding", pattern.finding ? finding_json(*pattern.finding) : nlohmann::json(nullptr)}};
   if (!with_candidates) return json;
   json["candidates"] = nlohmann::json::array();
-  for (const PeriodFinding& candidate : pattern.candidates) json["candidates"].push_back(finding_json(candidate));
+  for (const PeriodFinding& candidate : pattern.candidates)
+    json["candidates"].push_back(finding_json(candidate));
   return json;
 }
 
 nlohmann::json summary_json(const ProbeSummary& summary) {
-  return {{"probe", summary.probe},
-          {"uptime", summary.uptime() ? nlohmann::json(*summary.uptime()) : nlohmann::json(nullptr)},
-          {"observed_ms", summary.observed_ms},
-          {"down_ms", summary.down_ms},
-          {"samples", summary.samples},
-          {"outages", summary.outages},
-          {"brownouts", summary.brownouts},
-          {"longest_outage_ms", summary.longest_ms},
-          {"mttr_ms", summary.mttr_ms()}};
+  return {
+      {"probe", summary.probe},
+      {"uptime", summary.uptime() ? nlohmann::json(*summary.uptime()) : nlohmann::json(nullptr)},
+      {"observed_ms", summary.observed_ms},
+      {"down_ms", summary.down_ms},
+      {"samples", summary.samples},
+      {"outages", summary.outages},
+      {"brownouts", summary.brownouts},
+      {"longest_outage_ms", summary.longest_ms},
+      {"mttr_ms", summary.mttr_ms()}};
 }
 
 nlohmann::json blind_window_json(const BlindWindow& window) {
@@ -86,13 +92,15 @@ nlohmann::json blind_window_json(const BlindWindow& window) {
 }
 
 nlohmann::json job_run_json(const JobRunRecord& run) {
-  return {{"start", time_or_null(run.start_ms)},
-          {"end", time_or_null(run.end_ms)},
-          {"duration_ms", run.start_ms && run.end_ms ? nlohmann::json(*run.end_ms - *run.start_ms) : nlohmann::json(nullptr)},
-          {"exit_status", run.exit_status ? nlohmann::json(*run.exit_status) : nlohmann::json(nullptr)},
-          {"failed", run.failed},
-          {"rid", run.rid},
-          {"output", run.output}};
+  return {
+      {"start", time_or_null(run.start_ms)},
+      {"end", time_or_null(run.end_ms)},
+      {"duration_ms", run.start_ms && run.end_ms ? nlohmann::json(*run.end_ms - *run.start_ms)
+                                                 : nlohmann::json(nullptr)},
+      {"exit_status", run.exit_status ? nlohmann::json(*run.exit_status) : nlohmann::json(nullptr)},
+      {"failed", run.failed},
+      {"rid", run.rid},
+      {"output", run.output}};
 }
 
 nlohmann::json job_json(const JobSummary& job) {
@@ -125,7 +133,8 @@ nlohmann::json report_json(const Report& report) {
   json["from"] = format_iso8601_ms(report.range.from_ms);
   json["to"] = format_iso8601_ms(report.range.to_ms);
   json["probes"] = nlohmann::json::array();
-  for (const ProbeSummary& summary : report.summaries) json["probes"].push_back(summary_json(summary));
+  for (const ProbeSummary& summary : report.summaries)
+    json["probes"].push_back(summary_json(summary));
   json["incidents"] = nlohmann::json::array();
   for (const Incident& incident : report.incidents) {
     nlohmann::json order = nlohmann::json::array();
@@ -139,23 +148,31 @@ nlohmann::json report_json(const Report& report) {
                                  {"order", order}});
   }
   json["outages"] = nlohmann::json::array();
-  for (const OutageRecord& outage : report.outages) json["outages"].push_back(outage_json(outage, report));
+  for (const OutageRecord& outage : report.outages)
+    json["outages"].push_back(outage_json(outage, report));
   json["brownouts"] = nlohmann::json::array();
-  for (const OutageRecord& brownout : report.brownouts) json["brownouts"].push_back(outage_json(brownout, report));
+  for (const OutageRecord& brownout : report.brownouts)
+    json["brownouts"].push_back(outage_json(brownout, report));
   json["blind_windows"] = nlohmann::json::array();
-  for (const BlindWindow& window : report.blind) json["blind_windows"].push_back(blind_window_json(window));
+  for (const BlindWindow& window : report.blind)
+    json["blind_windows"].push_back(blind_window_json(window));
   json["minute_of_hour"] = {{"outage_starts", report.outage_starts.bins},
                             {"down_seconds", report.down_seconds.bins}};
   json["hour_of_day"] = {{"outage_starts", report.hour_of_day.bins}};
-  json["hour_of_week"] = {{"days", DayOfWeekHourHistogram::kDayNames}, {"outage_starts", report.hour_of_week.bins}};
-  json["pattern"] = {{"incidents", pattern_json(report.incident_pattern)}, {"probes", nlohmann::json::object()}};
-  for (const auto& [probe, pattern] : report.probe_patterns) json["pattern"]["probes"][probe] = pattern_json(pattern);
+  json["hour_of_week"] = {{"days", DayOfWeekHourHistogram::kDayNames},
+                          {"outage_starts", report.hour_of_week.bins}};
+  json["pattern"] = {{"incidents", pattern_json(report.incident_pattern)},
+                     {"probes", nlohmann::json::object()}};
+  for (const auto& [probe, pattern] : report.probe_patterns)
+    json["pattern"]["probes"][probe] = pattern_json(pattern);
   json["jobs"] = nlohmann::json::array();
   for (const JobSummary& job : report.jobs) json["jobs"].push_back(job_json(job));
   json["job_overlaps"] = nlohmann::json::array();
   for (const JobOverlap& overlap : report.job_overlaps) {
-    json["job_overlaps"].push_back(
-        {{"probe", overlap.probe}, {"job", overlap.job}, {"outages_during_runs", overlap.during}, {"outages", overlap.outages}});
+    json["job_overlaps"].push_back({{"probe", overlap.probe},
+                                    {"job", overlap.job},
+                                    {"outages_during_runs", overlap.during},
+                                    {"outages", overlap.outages}});
   }
   return json;
 }

@@ -99,7 +99,8 @@ void Scheduler::fire(ProbeState& state) {
     return;
   }
   const AttemptId id = state.next_id++;
-  auto [entry, inserted] = state.in_flight.emplace(id, InFlight{wall_now_ms(), now_us, Timer(), false});
+  auto [entry, inserted] =
+      state.in_flight.emplace(id, InFlight{wall_now_ms(), now_us, Timer(), false});
   entry->second.deadline = Timer(loop_, [this, &state, id] {
     InFlight& flight = state.in_flight.at(id);
     // After a loop stall libuv runs timers before reading the sockets that
@@ -111,8 +112,10 @@ void Scheduler::fire(ProbeState& state) {
       flight.deadline.start(0);
       return;
     }
-    std::string detail = fmt::format("no answer within {}", format_duration_ms(state.config->timeout_ms));
-    if (std::string progress = state.probe->progress(id); !progress.empty()) detail += " (" + progress + ")";
+    std::string detail =
+        fmt::format("no answer within {}", format_duration_ms(state.config->timeout_ms));
+    if (std::string progress = state.probe->progress(id); !progress.empty())
+      detail += " (" + progress + ")";
     state.probe->cancel(id);
     complete(state, id, ProbeResult::failure(ErrorClass::timeout, std::move(detail)),
              mono_now_us() - flight.sent_mono_us);
@@ -152,17 +155,20 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
     sample.phases = {};
     sample.detail = "blip is out of file descriptors: " + sample.detail;
     // Said in the log too (blind samples keep no detail in the store), at most every 10 s.
-    if (descriptor_warning_mono_us_ == 0 || mono_now_us() - descriptor_warning_mono_us_ > 10'000'000) {
+    if (descriptor_warning_mono_us_ == 0 ||
+        mono_now_us() - descriptor_warning_mono_us_ > 10'000'000) {
       descriptor_warning_mono_us_ = mono_now_us();
       const int64_t open = open_descriptor_count();  // -1: not even one left to count them with
-      log_warn("scheduler: out of file descriptors probe={} open={} detail={} (attempts without a socket "
-               "are stored as blind, not as the target's failure)",
-               state.config->name, open < 0 ? std::string("all") : std::to_string(open), sample.detail);
+      log_warn(
+          "scheduler: out of file descriptors probe={} open={} detail={} (attempts without a "
+          "socket "
+          "are stored as blind, not as the target's failure)",
+          state.config->name, open < 0 ? std::string("all") : std::to_string(open), sample.detail);
     }
   } else if (!result.ok) {
     sample.status = Status::down;
-  } else if (result.degraded ||
-             (state.config->degraded_after_ms && latency_us > *state.config->degraded_after_ms * 1000)) {
+  } else if (result.degraded || (state.config->degraded_after_ms &&
+                                 latency_us > *state.config->degraded_after_ms * 1000)) {
     sample.status = Status::degraded;
   }
   state.in_flight.erase(flight);  // closes the deadline timer, even when it is the caller
@@ -243,8 +249,9 @@ void Scheduler::cancel(ProbeState& state) {
 std::vector<Sample> run_each_probe_once(const std::vector<ProbeConfig>& configs) {
   std::vector<Sample> samples(configs.size());
   ProbeRuntime runtime(configs);
-  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes,
-                      [&](size_t index, const Sample& sample) { samples[index] = sample; }, true);
+  Scheduler scheduler(
+      runtime.loop.get(), configs, runtime.probes,
+      [&](size_t index, const Sample& sample) { samples[index] = sample; }, true);
   scheduler.start();
   scheduler.stop([&] { runtime.loop.stop(); });
   runtime.loop.run();

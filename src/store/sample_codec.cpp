@@ -71,12 +71,16 @@ constexpr int64_t kMaxSampleOffsetMs = int64_t{100} * 365 * 86'400'000;
 // Header bit 4: the detail's numbers follow its id (older blocks never set it).
 constexpr uint8_t kNumbersBit = 0x10;
 
-uint64_t to_units(int64_t us) { return static_cast<uint64_t>((std::max<int64_t>(0, us) + kTimeUnitUs / 2) / kTimeUnitUs); }
+uint64_t to_units(int64_t us) {
+  return static_cast<uint64_t>((std::max<int64_t>(0, us) + kTimeUnitUs / 2) / kTimeUnitUs);
+}
 
 std::string detail_template(std::string_view detail, std::string& numbers) {
   std::string template_text;
   numbers.clear();
-  auto digit = [&](size_t at) { return at < detail.size() && detail[at] >= '0' && detail[at] <= '9'; };
+  auto digit = [&](size_t at) {
+    return at < detail.size() && detail[at] >= '0' && detail[at] <= '9';
+  };
   for (size_t at = 0; at < detail.size();) {
     if (!digit(at)) {
       template_text += detail[at++];
@@ -109,7 +113,8 @@ std::string detail_from_template(std::string_view template_text, std::string_vie
   return detail;
 }
 
-void SampleBlockEncoder::append(const Sample& sample, int64_t detail_id, std::string_view detail_numbers) {
+void SampleBlockEncoder::append(const Sample& sample, int64_t detail_id,
+                                std::string_view detail_numbers) {
   // Delta of delta: a probe firing on its interval costs one byte for its time.
   const int64_t delta = sample.sent_ms - previous_ms_;
   put_varint(bytes_, zigzag(delta - previous_delta_));
@@ -162,13 +167,15 @@ std::vector<StoredSample> decode_sample_block(int64_t base_ms, std::string_view 
     s.status = static_cast<Status>(header >> 6);
     if (s.status == Status::down) {
       uint8_t error = reader.byte();
-      if (error >= kErrorClassCount) throw std::runtime_error("sample block has an invalid error class");
+      if (error >= kErrorClassCount)
+        throw std::runtime_error("sample block has an invalid error class");
       s.error = static_cast<ErrorClass>(error);
       stored.detail_id = static_cast<int64_t>(reader.varint());
       if (header & kNumbersBit) stored.detail_numbers = reader.bytes(reader.varint());
     }
     s.latency_us = reader.time_us(kTimeUnitUs);
-    int64_t* phases[] = {&s.phases.dns_us, &s.phases.connect_us, &s.phases.tls_us, &s.phases.first_byte_us};
+    int64_t* phases[] = {&s.phases.dns_us, &s.phases.connect_us, &s.phases.tls_us,
+                         &s.phases.first_byte_us};
     for (int i = 0; i < 4; ++i) {
       if (header & (1 << i)) *phases[i] = reader.time_us(kTimeUnitUs);
     }

@@ -1,8 +1,7 @@
 #include "blip/store/store.hpp"
 
-#include <fmt/format.h>
-
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -16,7 +15,6 @@
 #include <ctime>
 
 #include "blip/core/clock.hpp"
-
 #include "blip/core/logging.hpp"
 
 namespace blip {
@@ -136,7 +134,8 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
 
 constexpr int64_t kMinuteMs = 60'000;
 constexpr int64_t kMaxDetails = 10'000;
-constexpr std::string_view kDetailsFull = "(detail not kept: more than 10000 distinct details stored)";
+constexpr std::string_view kDetailsFull =
+    "(detail not kept: more than 10000 distinct details stored)";
 // A details row's last use is written at most this often; pruning keeps this much margin.
 constexpr int64_t kDetailTouchEveryMs = 3'600'000;
 // Damaged blocks one probe's write may begin anew before its samples are given up.
@@ -178,11 +177,13 @@ class Store::Statement {
     return *this;
   }
   Statement& bind(int index, const std::string& value) {
-    sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()),
+                      SQLITE_TRANSIENT);
     return *this;
   }
   Statement& bind_blob(int index, const std::string& value) {
-    sqlite3_bind_blob(statement_, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(statement_, index, value.data(), static_cast<int>(value.size()),
+                      SQLITE_STATIC);
     return *this;
   }
   // True while there is a row; throws on error.
@@ -196,7 +197,8 @@ class Store::Statement {
   bool is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
   std::string text(int column) const {
     const auto* data = static_cast<const char*>(sqlite3_column_blob(statement_, column));
-    return data ? std::string(data, static_cast<size_t>(sqlite3_column_bytes(statement_, column))) : "";
+    return data ? std::string(data, static_cast<size_t>(sqlite3_column_bytes(statement_, column)))
+                : "";
   }
 
  private:
@@ -211,15 +213,17 @@ namespace {
 int lock_for_writing(const std::string& path) {
   const std::string lock_path = path + ".lock";
   const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw StoreError(fmt::format("cannot open database {}: {}", path, std::strerror(errno)));
+  if (fd < 0)
+    throw StoreError(fmt::format("cannot open database {}: {}", path, std::strerror(errno)));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     char holder[64] = {};
     const ssize_t got = pread(fd, holder, sizeof holder - 1, 0);
     ::close(fd);
     std::string who(holder, got > 0 ? static_cast<size_t>(got) : 0);
     while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
-    throw StoreError(fmt::format("database {} is in use by another blip ({}); one blip writes a database at a time",
-                                 path, who.empty() ? "its lock file " + lock_path + " is held" : who));
+    throw StoreError(fmt::format(
+        "database {} is in use by another blip ({}); one blip writes a database at a time", path,
+        who.empty() ? "its lock file " + lock_path + " is held" : who));
   }
   const std::string me = fmt::format("pid {}", getpid());
   if (ftruncate(fd, 0) != 0 || pwrite(fd, me.data(), me.size(), 0) < 0) {
@@ -245,8 +249,8 @@ std::string compact_utc(int64_t wall_ms) {
   const std::time_t seconds = static_cast<std::time_t>(wall_ms / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
-                     utc.tm_min, utc.tm_sec);
+  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1,
+                     utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
 bool file_exists(const std::string& path) {
@@ -254,13 +258,15 @@ bool file_exists(const std::string& path) {
   return lstat(path.c_str(), &status) == 0;
 }
 
-// The last time SQLite wrote the database (its WAL takes the writes between checkpoints); 0 if unknown.
+// The last time SQLite wrote the database (its WAL takes the writes between checkpoints); 0 if
+// unknown.
 int64_t last_modified_ms(const std::string& path) {
   int64_t latest = 0;
   for (const std::string& file : {path, path + "-wal"}) {
     struct stat status {};
     if (stat(file.c_str(), &status) != 0) continue;
-    latest = std::max<int64_t>(latest, int64_t{status.st_mtim.tv_sec} * 1000 + status.st_mtim.tv_nsec / 1'000'000);
+    latest = std::max<int64_t>(
+        latest, int64_t{status.st_mtim.tv_sec} * 1000 + status.st_mtim.tv_nsec / 1'000'000);
   }
   return latest;
 }
@@ -268,7 +274,8 @@ int64_t last_modified_ms(const std::string& path) {
 }  // namespace
 
 Store::Store(const std::string& path, Mode mode, Damaged damaged) : path_(path) {
-  // The lock is taken first and held throughout: a database another blip writes is never checked or moved.
+  // The lock is taken first and held throughout: a database another blip writes is never checked or
+  // moved.
   if (mode == Mode::read_write) lock_fd_ = lock_for_writing(path);
   const bool set_aside = mode == Mode::read_write && damaged == Damaged::set_aside;
   try {
@@ -288,13 +295,15 @@ Store::Store(const std::string& path, Mode mode, Damaged damaged) : path_(path) 
     close_connection();
     if (lock_fd_ >= 0) ::close(lock_fd_);
     std::string message = error.what();
-    if (message.find(path) == std::string::npos) message = fmt::format("database {}: {}", path, message);
+    if (message.find(path) == std::string::npos)
+      message = fmt::format("database {}: {}", path, message);
     throw StoreError(message);
   }
 }
 
 void Store::open_connection(Mode mode, bool check_damage) {
-  int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  int flags =
+      mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   if (sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
     std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     close_connection();
@@ -303,7 +312,8 @@ void Store::open_connection(Mode mode, bool check_damage) {
   sqlite3_busy_timeout(db_, 5000);
   // Until the file is known to be sound, closing must neither checkpoint nor delete its
   // WAL: a damaged database is refused, or moved aside, as it was found.
-  if (mode == Mode::read_write) sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  if (mode == Mode::read_write)
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   // A read-only root file system (the container) has no writable /tmp for SQLite's temporary files.
   exec("PRAGMA temp_store=MEMORY");
   exec(fmt::format("PRAGMA cache_size=-{}", kPageCacheKiB).c_str());
@@ -314,8 +324,9 @@ void Store::open_connection(Mode mode, bool check_damage) {
         Statement version(db_, "PRAGMA user_version");
         version.step();
         if (const int64_t found = version.integer(0); found > kSchemaVersion) {
-          throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})",
-                                       path_, found, kSchemaVersion));
+          throw StoreError(
+              fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})",
+                          path_, found, kSchemaVersion));
         }
       }
       const int64_t began_us = mono_now_us();
@@ -323,16 +334,19 @@ void Store::open_connection(Mode mode, bool check_damage) {
       try {
         Statement check(db_, "PRAGMA quick_check(3)");
         while (check.step()) {
-          if (const std::string line = check.text(0); line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+          if (const std::string line = check.text(0); line != "ok")
+            problems += (problems.empty() ? "" : "; ") + line;
         }
       } catch (const StoreCorrupt& error) {
         problems = error.what();  // SQLite gave up on a page the check could not even walk
         if (problems.rfind("sqlite: ", 0) == 0) problems.erase(0, 8);
       }
       const int64_t took_us = mono_now_us() - began_us;
-      log_at(took_us > 1'000'000 ? spdlog::level::info : spdlog::level::debug, "store: quick_check path={} seconds={:.3f}",
-             path_, static_cast<double>(took_us) / 1e6);
-      if (!problems.empty()) throw StoreCorrupt(fmt::format("quick_check found damage: {}", problems.substr(0, 300)));
+      log_at(took_us > 1'000'000 ? spdlog::level::info : spdlog::level::debug,
+             "store: quick_check path={} seconds={:.3f}", path_,
+             static_cast<double>(took_us) / 1e6);
+      if (!problems.empty())
+        throw StoreCorrupt(fmt::format("quick_check found damage: {}", problems.substr(0, 300)));
     }
     exec("PRAGMA journal_mode=WAL");
     // NORMAL in WAL mode survives a killed process; only an OS crash may lose the last commits.
@@ -345,13 +359,15 @@ void Store::open_connection(Mode mode, bool check_damage) {
     version.step();
     int64_t found = version.integer(0);
     if (found > kSchemaVersion) {
-      throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})", path_,
-                                   found, kSchemaVersion));
+      throw StoreError(
+          fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})",
+                      path_, found, kSchemaVersion));
     }
     if (found < 1) throw StoreError(fmt::format("{} is not a blip database (no schema)", path_));
     if (found < kSchemaVersion) {
-      throw StoreError(fmt::format("database {} has schema {}, this blip reads {}: `blip run` upgrades it", path_,
-                                   found, kSchemaVersion));
+      throw StoreError(
+          fmt::format("database {} has schema {}, this blip reads {}: `blip run` upgrades it",
+                      path_, found, kSchemaVersion));
     }
   }
 }
@@ -379,13 +395,15 @@ StoreSetAside Store::move_aside(const std::string& reason) {
     const std::string from = path_ + suffix;
     if (*suffix != '\0' && !file_exists(from)) continue;
     if (std::rename(from.c_str(), (aside.moved_to + suffix).c_str()) != 0) {
-      throw StoreError(fmt::format("database {} is damaged ({}) and could not be moved aside to {}: {}", path_, reason,
-                                   aside.moved_to + suffix, std::strerror(errno)));
+      throw StoreError(
+          fmt::format("database {} is damaged ({}) and could not be moved aside to {}: {}", path_,
+                      reason, aside.moved_to + suffix, std::strerror(errno)));
     }
   }
-  // The time since its last write is recorded as a store_damaged blind window; a new database is started.
-  log_error("store: damaged database set aside path={} reason={} moved_to={} last_write={}", path_, reason,
-            aside.moved_to, format_iso8601_ms(aside.since_ms));
+  // The time since its last write is recorded as a store_damaged blind window; a new database is
+  // started.
+  log_error("store: damaged database set aside path={} reason={} moved_to={} last_write={}", path_,
+            reason, aside.moved_to, format_iso8601_ms(aside.since_ms));
   return aside;
 }
 
@@ -433,8 +451,9 @@ void Store::migrate() {
       found = version.integer(0);
     }
     if (found > kSchemaVersion) {
-      throw StoreError(fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})",
-                                   path_, found, kSchemaVersion));
+      throw StoreError(
+          fmt::format("database {} was written by a newer blip (schema {}, this blip knows {})",
+                      path_, found, kSchemaVersion));
     }
     for (int64_t next = found; next < kSchemaVersion; ++next) {
       exec(kMigrations[static_cast<size_t>(next)]);
@@ -477,7 +496,8 @@ int64_t Store::register_probe(const JobConfig& job) {
 
 std::vector<std::pair<std::string, JobSettings>> Store::jobs() const {
   Statement select(db_,
-                   "SELECT p.name, j.schedule, j.time_zone, j.period_ms, j.grace_ms, j.max_run_ms FROM job_settings j "
+                   "SELECT p.name, j.schedule, j.time_zone, j.period_ms, j.grace_ms, j.max_run_ms "
+                   "FROM job_settings j "
                    "JOIN probes p ON p.id = j.probe_id WHERE p.type = 'job' ORDER BY p.name");
   std::vector<std::pair<std::string, JobSettings>> jobs;
   while (select.step()) {
@@ -492,7 +512,9 @@ std::vector<std::pair<std::string, JobSettings>> Store::jobs() const {
   return jobs;
 }
 
-void Store::add_sample(int64_t probe_id, const Sample& sample) { buffers_[probe_id].pending.push_back(sample); }
+void Store::add_sample(int64_t probe_id, const Sample& sample) {
+  buffers_[probe_id].pending.push_back(sample);
+}
 
 void Store::forget_details() noexcept {
   detail_ids_.clear();
@@ -520,7 +542,8 @@ int64_t Store::detail_id(const std::string& text, int64_t used_ms) {
   // Templates are few; text that varies in more than its numbers (an id in an error
   // message) could still grow the table without end: past the bound one row stands in.
   const std::string& stored = detail_count_ < kMaxDetails ? text : std::string(kDetailsFull);
-  Statement insert(db_, "INSERT INTO details(text, last_used_ms) VALUES(?, ?) ON CONFLICT(text) DO NOTHING");
+  Statement insert(
+      db_, "INSERT INTO details(text, last_used_ms) VALUES(?, ?) ON CONFLICT(text) DO NOTHING");
   insert.bind(1, stored).bind(2, used_ms).step();
   const int inserted = sqlite3_changes(db_);
   detail_count_ += inserted;
@@ -549,7 +572,8 @@ void Store::begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer
   // of this minute: continue its block rather than overwrite it. The ids come from
   // the index alone, so a row known to be damaged is never read.
   std::vector<int64_t> rows;
-  Statement& ids = prepared("SELECT id FROM sample_blocks WHERE probe_id=? AND minute_ms=? ORDER BY id");
+  Statement& ids =
+      prepared("SELECT id FROM sample_blocks WHERE probe_id=? AND minute_ms=? ORDER BY id");
   ids.bind(1, probe_id).bind(2, minute_ms);
   while (ids.step()) {
     if (!undeletable_rows_.contains(ids.integer(0))) rows.push_back(ids.integer(0));
@@ -562,7 +586,8 @@ void Store::begin_block(int64_t probe_id, int64_t minute_ms, ProbeBuffer& buffer
     try {
       decoded = decode_sample_block(minute_ms, existing.text(0));
     } catch (const std::runtime_error& error) {
-      throw StoreCorrupt(fmt::format("sample block of minute {} is corrupt: {}", minute_ms, error.what()));
+      throw StoreCorrupt(
+          fmt::format("sample block of minute {} is corrupt: {}", minute_ms, error.what()));
     }
     for (const StoredSample& stored : decoded) {
       buffer.block->append(stored.sample, stored.detail_id, stored.detail_numbers);
@@ -576,10 +601,17 @@ void Store::write_rollup(int64_t probe_id, const ProbeBuffer& buffer) {
   // The minute's rollup is rewritten with each write of its samples, so the two always agree.
   const Rollup rollup = buffer.minute.rollup(buffer.block->base_ms());
   Statement& rollup_upsert = prepared(
-      "INSERT OR REPLACE INTO rollups(probe_id, minute_ms, count, down, degraded, p50_us, p95_us, max_us, first_ms) "
+      "INSERT OR REPLACE INTO rollups(probe_id, minute_ms, count, down, degraded, p50_us, p95_us, "
+      "max_us, first_ms) "
       "VALUES(?,?,?,?,?,?,?,?,?)");
-  rollup_upsert.bind(1, probe_id).bind(2, rollup.minute_ms).bind(3, rollup.count).bind(4, rollup.down);
-  rollup_upsert.bind(5, rollup.degraded).bind(6, rollup.p50_us).bind(7, rollup.p95_us).bind(8, rollup.max_us);
+  rollup_upsert.bind(1, probe_id)
+      .bind(2, rollup.minute_ms)
+      .bind(3, rollup.count)
+      .bind(4, rollup.down);
+  rollup_upsert.bind(5, rollup.degraded)
+      .bind(6, rollup.p50_us)
+      .bind(7, rollup.p95_us)
+      .bind(8, rollup.max_us);
   rollup_upsert.bind(9, rollup.first_ms).step();
 }
 
@@ -647,9 +679,10 @@ void Store::write_probe_samples(int64_t probe_id, const std::vector<const Sample
     working_minute_ms = buffer.block->base_ms();
     // The details table holds each detail's template once; its numbers stay with the sample.
     std::string numbers;
-    const int64_t detail = sample->status == Status::down
-                               ? detail_id(detail_template(sample->detail, numbers), buffer.block->base_ms())
-                               : 0;
+    const int64_t detail =
+        sample->status == Status::down
+            ? detail_id(detail_template(sample->detail, numbers), buffer.block->base_ms())
+            : 0;
     buffer.block->append(*sample, detail, numbers);
     buffer.minute.add(*sample);
     if (!part) part.emplace(buffer.block->base_ms());
@@ -680,10 +713,12 @@ bool Store::learn_from_damage(int64_t probe_id, int64_t minute_ms, const std::st
   ProbeBuffer& buffer = buffers_[probe_id];
   // Each damaged block is counted and logged once, however often a write meets it again.
   if (damage_reported_.size() > 10'000) damage_reported_.clear();
-  const bool replaced = std::find(buffer.replace_minutes.begin(), buffer.replace_minutes.end(), minute_ms) !=
-                        buffer.replace_minutes.end();
-  if (minute_ms >= 0 && !replaced && buffer.replace_minutes.size() < static_cast<size_t>(kMaxReplacedBlocks)) {
-    // Each row on its own, outside a transaction: a row SQLite cannot even delete stays, and is never read again.
+  const bool replaced = std::find(buffer.replace_minutes.begin(), buffer.replace_minutes.end(),
+                                  minute_ms) != buffer.replace_minutes.end();
+  if (minute_ms >= 0 && !replaced &&
+      buffer.replace_minutes.size() < static_cast<size_t>(kMaxReplacedBlocks)) {
+    // Each row on its own, outside a transaction: a row SQLite cannot even delete stays, and is
+    // never read again.
     std::vector<int64_t> rows;
     try {
       {
@@ -709,15 +744,16 @@ bool Store::learn_from_damage(int64_t probe_id, int64_t minute_ms, const std::st
     if (damage_reported_.emplace(probe_id, minute_ms).second) {
       ++damaged_blocks_;
       // What it held of that minute is lost; the rest of the write goes on.
-      log_warn("store: damaged block replaced probe_id={} minute={} err={}", probe_id, format_iso8601_ms(minute_ms),
-               error);
+      log_warn("store: damaged block replaced probe_id={} minute={} err={}", probe_id,
+               format_iso8601_ms(minute_ms), error);
     }
     return true;
   }
   if (!skipped.insert(probe_id).second) return false;
   if (damage_reported_.emplace(probe_id, -2 - std::max<int64_t>(-1, minute_ms)).second) {
     // The rest of the write goes on, and a restart sets the file aside.
-    log_error("store: samples dropped where the database is damaged probe_id={} err={}", probe_id, error);
+    log_error("store: samples dropped where the database is damaged probe_id={} err={}", probe_id,
+              error);
   }
   return true;
 }
@@ -729,7 +765,8 @@ void RunningPercentile::add(int64_t value) {
     upper_.push(value);
   }
   const size_t count = lower_.size() + upper_.size();
-  const size_t position = std::min(count - 1, static_cast<size_t>(fraction_ * static_cast<double>(count)));
+  const size_t position =
+      std::min(count - 1, static_cast<size_t>(fraction_ * static_cast<double>(count)));
   while (lower_.size() > position + 1) {
     upper_.push(lower_.top());
     lower_.pop();
@@ -772,7 +809,8 @@ void Store::write(const WriteBatch& batch) {
       break;
     } catch (const DamagedSamples& damage) {
       // Learnt outside the transaction (SQLite bars writes in one that met corruption), then again.
-      if (pass > 3 * kMaxReplacedBlocks || !learn_from_damage(damage.probe_id, damage.minute_ms, damage.what(), skipped)) {
+      if (pass > 3 * kMaxReplacedBlocks ||
+          !learn_from_damage(damage.probe_id, damage.minute_ms, damage.what(), skipped)) {
         throw StoreCorrupt(damage.what());
       }
     } catch (const StoreCorrupt& error) {
@@ -786,7 +824,8 @@ void Store::write(const WriteBatch& batch) {
   }
 }
 
-void Store::write_once(const WriteBatch& batch, bool find_damage, const std::set<int64_t>& skipped) {
+void Store::write_once(const WriteBatch& batch, bool find_damage,
+                       const std::set<int64_t>& skipped) {
   auto undo = [&] {
     // Blocks may hold samples that were rolled back: rebuild them from the database next time.
     for (auto& [probe_id, buffer] : buffers_) buffer.block.reset();
@@ -809,8 +848,9 @@ void Store::write_once(const WriteBatch& batch, bool find_damage, const std::set
     for (const OutageRow& outage : batch.outages) upsert_outage(outage);
     for (const BlindWindow& window : batch.blind_windows) add_blind_window(window);
     for (const JobRunRow& run : batch.job_runs) upsert_job_run(run);
-    Statement alive(db_, "INSERT INTO meta(key, value) VALUES('last_alive_ms', ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+    Statement alive(db_,
+                    "INSERT INTO meta(key, value) VALUES('last_alive_ms', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
     alive.bind(1, batch.alive_ms).step();
     exec("COMMIT");
   } catch (const StoreCorrupt&) {
@@ -835,20 +875,23 @@ void Store::flush(int64_t now_ms) {
 }
 
 void Store::upsert_incident(const IncidentRow& row) {
-  Statement upsert(db_,
-                   "INSERT INTO incidents(id, start_ms, end_ms) VALUES(?1, ?2, ?3) "
-                   "ON CONFLICT(id) DO UPDATE SET start_ms=excluded.start_ms, end_ms=excluded.end_ms");
+  Statement upsert(
+      db_,
+      "INSERT INTO incidents(id, start_ms, end_ms) VALUES(?1, ?2, ?3) "
+      "ON CONFLICT(id) DO UPDATE SET start_ms=excluded.start_ms, end_ms=excluded.end_ms");
   upsert.bind(1, row.id).bind(2, row.start_ms);
   if (row.end_ms) upsert.bind(3, *row.end_ms);
   upsert.step();
 }
 
 void Store::upsert_outage(const OutageRow& row) {
-  Statement upsert(db_,
-                   "INSERT INTO outages(id, probe_id, start_ms, end_ms, error, detail, down_samples, end_reason, kind, "
-                   "incident_id, in_maintenance) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-                   "ON CONFLICT(id) DO UPDATE SET end_ms=excluded.end_ms, down_samples=excluded.down_samples, "
-                   "end_reason=excluded.end_reason, incident_id=excluded.incident_id");
+  Statement upsert(
+      db_,
+      "INSERT INTO outages(id, probe_id, start_ms, end_ms, error, detail, down_samples, "
+      "end_reason, kind, "
+      "incident_id, in_maintenance) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+      "ON CONFLICT(id) DO UPDATE SET end_ms=excluded.end_ms, down_samples=excluded.down_samples, "
+      "end_reason=excluded.end_reason, incident_id=excluded.incident_id");
   upsert.bind(1, row.id).bind(2, row.probe_id).bind(3, row.start_ms);
   if (row.end_ms) upsert.bind(4, *row.end_ms);
   upsert.bind(5, std::string(to_string(row.error))).bind(6, row.detail).bind(7, row.down_samples);
@@ -860,11 +903,13 @@ void Store::upsert_outage(const OutageRow& row) {
 }
 
 void Store::upsert_job_run(const JobRunRow& row) {
-  Statement upsert(db_,
-                   "INSERT INTO job_runs(id, probe_id, rid, start_ms, end_ms, exit_status, failed, output) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET start_ms=excluded.start_ms, "
-                   "end_ms=excluded.end_ms, exit_status=excluded.exit_status, failed=excluded.failed, "
-                   "output=excluded.output");
+  Statement upsert(
+      db_,
+      "INSERT INTO job_runs(id, probe_id, rid, start_ms, end_ms, exit_status, failed, output) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET "
+      "start_ms=excluded.start_ms, "
+      "end_ms=excluded.end_ms, exit_status=excluded.exit_status, failed=excluded.failed, "
+      "output=excluded.output");
   upsert.bind(1, row.id).bind(2, row.probe_id).bind(3, row.rid);
   if (row.start_ms) upsert.bind(4, *row.start_ms);
   if (row.end_ms) upsert.bind(5, *row.end_ms);
@@ -884,7 +929,8 @@ int64_t Store::max_job_run_id() const {
 std::vector<JobRunRecord> Store::job_runs(const std::string& job, int64_t from_ms, int64_t to_ms,
                                           int64_t limit) const {
   Statement select(db_,
-                   "SELECT r.id, r.probe_id, r.rid, r.start_ms, r.end_ms, r.exit_status, r.failed, r.output, p.name "
+                   "SELECT r.id, r.probe_id, r.rid, r.start_ms, r.end_ms, r.exit_status, r.failed, "
+                   "r.output, p.name "
                    "FROM job_runs r JOIN probes p ON p.id = r.probe_id WHERE p.name = ?1 AND "
                    "coalesce(r.start_ms, r.end_ms) >= ?2 AND coalesce(r.start_ms, r.end_ms) < ?3 "
                    "ORDER BY coalesce(r.start_ms, r.end_ms) DESC, r.id DESC LIMIT ?4");
@@ -921,19 +967,24 @@ int64_t Store::max_incident_id() const {
   return select.integer(0);
 }
 
-void Store::set_auto_checkpoint(bool on) { exec(on ? "PRAGMA wal_autocheckpoint=1000" : "PRAGMA wal_autocheckpoint=0"); }
+void Store::set_auto_checkpoint(bool on) {
+  exec(on ? "PRAGMA wal_autocheckpoint=1000" : "PRAGMA wal_autocheckpoint=0");
+}
 
 void Store::checkpoint() {
-  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) != SQLITE_OK) {
+  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) !=
+      SQLITE_OK) {
     throw StoreError(fmt::format("sqlite checkpoint: {}", sqlite3_errmsg(db_)));
   }
 }
 
 void Store::close_open_outages(int64_t end_ms, const std::string& end_reason) {
-  Statement update(db_, "UPDATE outages SET end_ms=max(?, start_ms), end_reason=? WHERE end_ms IS NULL");
+  Statement update(db_,
+                   "UPDATE outages SET end_ms=max(?, start_ms), end_reason=? WHERE end_ms IS NULL");
   update.bind(1, end_ms).bind(2, end_reason).step();
   Statement incidents(db_,
-                      "UPDATE incidents SET end_ms=(SELECT max(end_ms) FROM outages WHERE incident_id=incidents.id) "
+                      "UPDATE incidents SET end_ms=(SELECT max(end_ms) FROM outages WHERE "
+                      "incident_id=incidents.id) "
                       "WHERE end_ms IS NULL");
   incidents.step();
 }
@@ -961,8 +1012,10 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
   // The ids from the index alone: a damaged row known to be beyond deleting is passed over.
   std::vector<int64_t> old_blocks;
   {
-    Statement select(db_, "SELECT id FROM sample_blocks WHERE minute_ms < ?1 ORDER BY minute_ms LIMIT ?2");
-    select.bind(1, samples_cutoff).bind(2, max_rows + static_cast<int64_t>(undeletable_rows_.size()));
+    Statement select(
+        db_, "SELECT id FROM sample_blocks WHERE minute_ms < ?1 ORDER BY minute_ms LIMIT ?2");
+    select.bind(1, samples_cutoff)
+        .bind(2, max_rows + static_cast<int64_t>(undeletable_rows_.size()));
     while (select.step()) {
       const int64_t row = select.integer(0);
       if (!undeletable_rows_.contains(row) && static_cast<int64_t>(old_blocks.size()) < max_rows) {
@@ -972,10 +1025,12 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
   }
   exec("BEGIN IMMEDIATE");
   try {
-    for (int64_t row : old_blocks) prepared("DELETE FROM sample_blocks WHERE id=?").bind(1, row).step();
+    for (int64_t row : old_blocks)
+      prepared("DELETE FROM sample_blocks WHERE id=?").bind(1, row).step();
     removed.sample_blocks = static_cast<int64_t>(old_blocks.size());
 
-    // Rollups have no index by minute alone: each probe's oldest, by its key, until the step's rows are used.
+    // Rollups have no index by minute alone: each probe's oldest, by its key, until the step's rows
+    // are used.
     std::vector<int64_t> probe_ids;
     Statement probes(db_, "SELECT id FROM probes ORDER BY id");
     while (probes.step()) probe_ids.push_back(probes.integer(0));
@@ -985,9 +1040,11 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
         removed.more = true;
         break;
       }
-      Statement rollups(db_,
-                        "DELETE FROM rollups WHERE probe_id = ?1 AND minute_ms < coalesce((SELECT minute_ms FROM "
-                        "rollups WHERE probe_id = ?1 AND minute_ms < ?2 ORDER BY minute_ms LIMIT 1 OFFSET ?3), ?2)");
+      Statement rollups(
+          db_,
+          "DELETE FROM rollups WHERE probe_id = ?1 AND minute_ms < coalesce((SELECT minute_ms FROM "
+          "rollups WHERE probe_id = ?1 AND minute_ms < ?2 ORDER BY minute_ms LIMIT 1 OFFSET ?3), "
+          "?2)");
       rollups.bind(1, probe_id).bind(2, rollups_cutoff).bind(3, left).step();
       removed.rollups += sqlite3_changes(db_);
     }
@@ -995,12 +1052,14 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
     // A run's output goes with the raw samples of its time; the run itself stays, like outages.
     // It is written again without it: an UPDATE that shrinks a row leaves its page as full
     // as it was (one 10 KiB run a page, measured), a DELETE lets SQLite merge the pages.
-    // Each is a row deleted and three pages freed (and zeroed: SQLite's secure_delete), so fewer a step.
+    // Each is a row deleted and three pages freed (and zeroed: SQLite's secure_delete), so fewer a
+    // step.
     const int64_t max_runs = std::max<int64_t>(1, max_rows / 10);
     std::vector<JobRunRow> runs;
     {
       Statement select(db_,
-                       "SELECT id, probe_id, rid, start_ms, end_ms, exit_status, failed FROM job_runs WHERE output != '' "
+                       "SELECT id, probe_id, rid, start_ms, end_ms, exit_status, failed FROM "
+                       "job_runs WHERE output != '' "
                        "AND coalesce(end_ms, start_ms) < ?1 LIMIT ?2");
       select.bind(1, samples_cutoff).bind(2, max_runs);
       while (select.step()) {
@@ -1015,13 +1074,15 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
         runs.push_back(std::move(run));
       }
     }
-    for (const JobRunRow& run : runs) prepared("DELETE FROM job_runs WHERE id=?").bind(1, run.id).step();
+    for (const JobRunRow& run : runs)
+      prepared("DELETE FROM job_runs WHERE id=?").bind(1, run.id).step();
     for (const JobRunRow& run : runs) upsert_job_run(run);
     removed.job_outputs = static_cast<int64_t>(runs.size());
 
     // Reports without rollups have no use for blind windows either.
     Statement blind(db_,
-                    "DELETE FROM blind_windows WHERE id IN (SELECT id FROM blind_windows WHERE start_ms < ?1 AND "
+                    "DELETE FROM blind_windows WHERE id IN (SELECT id FROM blind_windows WHERE "
+                    "start_ms < ?1 AND "
                     "end_ms < ?1 LIMIT ?2)");
     blind.bind(1, rollups_cutoff).bind(2, max_rows).step();
     removed.blind_windows = sqlite3_changes(db_);
@@ -1030,9 +1091,11 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
     // block still stored is referred to by none of them.
     Statement oldest(db_, "SELECT min(minute_ms) FROM sample_blocks");
     oldest.step();
-    const int64_t oldest_block = oldest.is_null(0) ? samples_cutoff : std::min(samples_cutoff, oldest.integer(0));
+    const int64_t oldest_block =
+        oldest.is_null(0) ? samples_cutoff : std::min(samples_cutoff, oldest.integer(0));
     Statement details(db_,
-                      "DELETE FROM details WHERE id IN (SELECT id FROM details WHERE last_used_ms < ?1 LIMIT ?2)");
+                      "DELETE FROM details WHERE id IN (SELECT id FROM details WHERE last_used_ms "
+                      "< ?1 LIMIT ?2)");
     details.bind(1, oldest_block - kDetailTouchEveryMs - kMinuteMs).bind(2, max_rows).step();
     removed.details = sqlite3_changes(db_);
     exec("COMMIT");
@@ -1047,7 +1110,8 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
         ++sifted.sample_blocks;
       } catch (const StoreCorrupt&) {
         if (undeletable_rows_.insert(row).second) {
-          log_warn("store: damaged block cannot be pruned, kept unread row={} err={}", row, error.what());
+          log_warn("store: damaged block cannot be pruned, kept unread row={} err={}", row,
+                   error.what());
         }
       }
     }
@@ -1059,8 +1123,8 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
   }
   if (removed.details > 0) forget_details();  // the cache must not hand out an id that is gone
   removed.more = removed.more || removed.sample_blocks == max_rows || removed.rollups == max_rows ||
-                 removed.job_outputs == std::max<int64_t>(1, max_rows / 10) || removed.blind_windows == max_rows ||
-                 removed.details == max_rows;
+                 removed.job_outputs == std::max<int64_t>(1, max_rows / 10) ||
+                 removed.blind_windows == max_rows || removed.details == max_rows;
   return removed;
 }
 
@@ -1068,13 +1132,14 @@ std::vector<Rollup> Store::rollups(const std::string& probe, int64_t from_ms, in
   Statement select(db_,
                    "SELECT r.minute_ms, r.count, r.down, r.degraded, r.p50_us, r.p95_us, r.max_us, "
                    "coalesce(r.first_ms, r.minute_ms) FROM rollups r "
-                   "JOIN probes p ON p.id = r.probe_id WHERE p.name = ? AND r.minute_ms >= ? AND r.minute_ms < ? "
+                   "JOIN probes p ON p.id = r.probe_id WHERE p.name = ? AND r.minute_ms >= ? AND "
+                   "r.minute_ms < ? "
                    "ORDER BY r.minute_ms");
   select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, to_ms);
   std::vector<Rollup> rows;
   while (select.step()) {
-    rows.push_back({select.integer(0), select.integer(1), select.integer(2), select.integer(3), select.integer(4),
-                    select.integer(5), select.integer(6), select.integer(7)});
+    rows.push_back({select.integer(0), select.integer(1), select.integer(2), select.integer(3),
+                    select.integer(4), select.integer(5), select.integer(6), select.integer(7)});
   }
   return rows;
 }
@@ -1108,11 +1173,12 @@ RollupTotals Store::rollup_totals(const std::string& probe, int64_t from_ms, int
   return buckets.empty() ? RollupTotals{} : buckets.front();
 }
 
-std::vector<RollupTotals> Store::rollup_totals_by(const std::string& probe, int64_t from_ms, int64_t to_ms,
-                                                  int64_t bucket_ms) const {
+std::vector<RollupTotals> Store::rollup_totals_by(const std::string& probe, int64_t from_ms,
+                                                  int64_t to_ms, int64_t bucket_ms) const {
   // Bucket 0 means one bucket for the whole range.
   Statement select(db_,
-                   "SELECT count(*), min(r.minute_ms), max(r.minute_ms), sum(r.count), sum(r.down), sum(r.degraded), "
+                   "SELECT count(*), min(r.minute_ms), max(r.minute_ms), sum(r.count), "
+                   "sum(r.down), sum(r.degraded), "
                    "min(coalesce(r.first_ms, r.minute_ms)) "
                    "FROM rollups r JOIN probes p ON p.id = r.probe_id "
                    "WHERE p.name = ?1 AND r.minute_ms >= ?2 AND r.minute_ms < ?3 AND r.count > 0 "
@@ -1120,8 +1186,8 @@ std::vector<RollupTotals> Store::rollup_totals_by(const std::string& probe, int6
   select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, to_ms).bind(4, bucket_ms);
   std::vector<RollupTotals> buckets;
   while (select.step()) {
-    buckets.push_back({select.integer(0), select.integer(1), select.integer(2), select.integer(3), select.integer(4),
-                       select.integer(5), select.integer(6)});
+    buckets.push_back({select.integer(0), select.integer(1), select.integer(2), select.integer(3),
+                       select.integer(4), select.integer(5), select.integer(6)});
   }
   return buckets;
 }
@@ -1129,7 +1195,8 @@ std::vector<RollupTotals> Store::rollup_totals_by(const std::string& probe, int6
 namespace {
 
 constexpr const char* kOutageColumns =
-    "SELECT o.id, p.name, o.start_ms, o.end_ms, o.error, o.detail, o.down_samples, coalesce(o.end_reason, ''), "
+    "SELECT o.id, p.name, o.start_ms, o.end_ms, o.error, o.detail, o.down_samples, "
+    "coalesce(o.end_reason, ''), "
     "o.incident_id, o.kind, o.in_maintenance FROM outages o JOIN probes p ON p.id = o.probe_id ";
 
 }  // namespace
@@ -1156,19 +1223,23 @@ std::vector<OutageRecord> Store::read_outages(Statement& select) const {
 
 std::vector<OutageRecord> Store::outages(int64_t from_ms, int64_t to_ms, const std::string& probe,
                                          OutageKind kind) const {
-  Statement select(db_, fmt::format("{} WHERE o.start_ms < ?1 AND (o.end_ms IS NULL OR o.end_ms > ?2) AND "
-                                    "(?3 = '' OR p.name = ?3) AND o.kind = ?4 ORDER BY o.start_ms, p.name",
-                                    kOutageColumns)
-                           .c_str());
+  Statement select(
+      db_, fmt::format("{} WHERE o.start_ms < ?1 AND (o.end_ms IS NULL OR o.end_ms > ?2) AND "
+                       "(?3 = '' OR p.name = ?3) AND o.kind = ?4 ORDER BY o.start_ms, p.name",
+                       kOutageColumns)
+               .c_str());
   select.bind(1, to_ms).bind(2, from_ms).bind(3, probe).bind(4, std::string(to_string(kind)));
   return read_outages(select);
 }
 
 std::vector<OutageRecord> Store::recent_incident_outages(int64_t limit) const {
-  Statement select(db_, fmt::format("{} WHERE o.kind = 'outage' AND o.incident_id IN "
-                                    "(SELECT id FROM incidents ORDER BY start_ms DESC LIMIT ?) ORDER BY o.start_ms, p.name",
-                                    kOutageColumns)
-                           .c_str());
+  Statement select(
+      db_,
+      fmt::format(
+          "{} WHERE o.kind = 'outage' AND o.incident_id IN "
+          "(SELECT id FROM incidents ORDER BY start_ms DESC LIMIT ?) ORDER BY o.start_ms, p.name",
+          kOutageColumns)
+          .c_str());
   select.bind(1, limit);
   return read_outages(select);
 }
@@ -1196,9 +1267,10 @@ int64_t Store::pending_samples() const {
 }
 
 std::vector<BlindWindow> Store::blind_windows(int64_t from_ms, int64_t to_ms) const {
-  Statement select(db_,
-                   "SELECT start_ms, end_ms, reason FROM blind_windows WHERE start_ms < ? AND end_ms > ? "
-                   "ORDER BY start_ms");
+  Statement select(
+      db_,
+      "SELECT start_ms, end_ms, reason FROM blind_windows WHERE start_ms < ? AND end_ms > ? "
+      "ORDER BY start_ms");
   select.bind(1, to_ms).bind(2, from_ms);
   std::vector<BlindWindow> rows;
   while (select.step()) rows.push_back({select.integer(0), select.integer(1), select.text(2)});
@@ -1206,9 +1278,10 @@ std::vector<BlindWindow> Store::blind_windows(int64_t from_ms, int64_t to_ms) co
 }
 
 std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
-  Statement select(db_,
-                   "SELECT b.minute_ms, b.data FROM sample_blocks b JOIN probes p ON p.id = b.probe_id "
-                   "WHERE p.name = ? AND b.minute_ms >= ? AND b.minute_ms < ? ORDER BY b.minute_ms, b.id");
+  Statement select(
+      db_,
+      "SELECT b.minute_ms, b.data FROM sample_blocks b JOIN probes p ON p.id = b.probe_id "
+      "WHERE p.name = ? AND b.minute_ms >= ? AND b.minute_ms < ? ORDER BY b.minute_ms, b.id");
   // A block holds samples from its minute on (later ones only after a clock step back).
   select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs - kMinuteMs).bind(3, to_ms);
   std::map<int64_t, std::string> details;

@@ -38,7 +38,8 @@ bool file_identity(const std::string& path, dev_t& device, ino_t& inode) {
 // SQLite says "disk I/O error" for a file made read-only under it; the system says why.
 std::string unwritable_reason(const std::string& path) {
   const std::string directory = std::filesystem::path(path).parent_path().string();
-  for (const std::string& file : {path, path + "-wal", directory.empty() ? std::string(".") : directory}) {
+  for (const std::string& file :
+       {path, path + "-wal", directory.empty() ? std::string(".") : directory}) {
     if (access(file.c_str(), W_OK) != 0 && errno != ENOENT) {
       return fmt::format(" ({} is not writable: {})", file, std::strerror(errno));
     }
@@ -83,7 +84,8 @@ void StoreWriter::add_sample(int64_t probe_id, const Sample& sample) {
   std::lock_guard lock(mutex_);
   queue_.samples.emplace_back(probe_id, sample);
   queued_bytes_ += queued_size(sample);
-  if (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples) drop_oldest_beyond_bound();
+  if (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples)
+    drop_oldest_beyond_bound();
 }
 
 int64_t StoreWriter::add_probe(ComponentRef config) {
@@ -139,9 +141,11 @@ StoreHealth StoreWriter::health() const {
 bool StoreWriter::finish(std::chrono::milliseconds limit) {
   {
     std::lock_guard lock(mutex_);
-    if (!thread_.joinable()) return health_.last_write_ok && queue_.samples.empty() && queue_.rows_empty();
+    if (!thread_.joinable())
+      return health_.last_write_ok && queue_.samples.empty() && queue_.rows_empty();
     stopping_ = true;
-    finish_by_mono_us_ = mono_now_us() + std::chrono::duration_cast<std::chrono::microseconds>(limit).count();
+    finish_by_mono_us_ =
+        mono_now_us() + std::chrono::duration_cast<std::chrono::microseconds>(limit).count();
   }
   wake_.notify_one();
   thread_.join();
@@ -151,14 +155,17 @@ bool StoreWriter::finish(std::chrono::milliseconds limit) {
 
 void StoreWriter::drop_oldest_beyond_bound() {
   if (!dropping_logged_) {
-    log_error("store: the database is not keeping up; dropping the oldest queued samples (the queue holds {} "
-              "samples, about {} MB); outages and incidents are kept",
-              options_.max_queued_samples, queued_bytes_ / 1'000'000);
+    log_error(
+        "store: the database is not keeping up; dropping the oldest queued samples (the queue "
+        "holds {} "
+        "samples, about {} MB); outages and incidents are kept",
+        options_.max_queued_samples, queued_bytes_ / 1'000'000);
     dropping_logged_ = true;
   }
   while (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples) {
     const Sample& oldest = queue_.samples.front().second;
-    dropped_from_ms_ = dropped_from_ms_ == 0 ? oldest.sent_ms : std::min(dropped_from_ms_, oldest.sent_ms);
+    dropped_from_ms_ =
+        dropped_from_ms_ == 0 ? oldest.sent_ms : std::min(dropped_from_ms_, oldest.sent_ms);
     dropped_to_ms_ = std::max(dropped_to_ms_, oldest.completed_ms());
     queued_bytes_ -= queued_size(oldest);
     queue_.samples.pop_front();
@@ -171,13 +178,16 @@ void StoreWriter::requeue(WriteBatch& batch) {
     queued_bytes_ += queued_size(it->second);
     queue_.samples.push_front(std::move(*it));
   }
-  if (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples) drop_oldest_beyond_bound();
+  if (static_cast<int64_t>(queue_.samples.size()) > options_.max_queued_samples)
+    drop_oldest_beyond_bound();
   queue_.incidents.insert(queue_.incidents.begin(), batch.incidents.begin(), batch.incidents.end());
   queue_.outages.insert(queue_.outages.begin(), batch.outages.begin(), batch.outages.end());
   queue_.job_runs.insert(queue_.job_runs.begin(), batch.job_runs.begin(), batch.job_runs.end());
   // The dropped span is added afresh to each attempt: only the batch's own windows go back.
-  std::erase_if(batch.blind_windows, [](const BlindWindow& window) { return window.reason == "store_dropped"; });
-  queue_.blind_windows.insert(queue_.blind_windows.begin(), batch.blind_windows.begin(), batch.blind_windows.end());
+  std::erase_if(batch.blind_windows,
+                [](const BlindWindow& window) { return window.reason == "store_dropped"; });
+  queue_.blind_windows.insert(queue_.blind_windows.begin(), batch.blind_windows.begin(),
+                              batch.blind_windows.end());
 }
 
 void StoreWriter::run() {
@@ -188,16 +198,19 @@ void StoreWriter::run() {
     wake_.wait(lock, [&] { return stopping_ || flush_requested_ || !queue_.rows_empty(); });
     WriteBatch batch;
     batch.alive_ms = alive_ms_ != 0 ? alive_ms_ : wall_now_ms();
-    batch.samples.assign(std::make_move_iterator(queue_.samples.begin()), std::make_move_iterator(queue_.samples.end()));
+    batch.samples.assign(std::make_move_iterator(queue_.samples.begin()),
+                         std::make_move_iterator(queue_.samples.end()));
     queue_.samples.clear();
     queued_bytes_ = 0;
     batch.incidents = std::exchange(queue_.incidents, {});
     batch.outages = std::exchange(queue_.outages, {});
     batch.blind_windows = std::exchange(queue_.blind_windows, {});
     batch.job_runs = std::exchange(queue_.job_runs, {});
-    for (auto& added : std::exchange(queue_.new_probes, {})) unregistered_.push_back(std::move(added));
+    for (auto& added : std::exchange(queue_.new_probes, {}))
+      unregistered_.push_back(std::move(added));
     const int64_t dropped_to_ms = dropped_to_ms_;
-    if (dropped_to_ms != 0) batch.blind_windows.push_back({dropped_from_ms_, dropped_to_ms, "store_dropped"});
+    if (dropped_to_ms != 0)
+      batch.blind_windows.push_back({dropped_from_ms_, dropped_to_ms, "store_dropped"});
     flush_requested_ = false;
     lock.unlock();
 
@@ -206,7 +219,8 @@ void StoreWriter::run() {
     const double seconds = static_cast<double>(mono_now_us() - began_us) / 1e6;
     if (ok) {
       log_debug("store: wrote samples={} rows={} seconds={:.6f}", batch.samples.size(),
-                batch.incidents.size() + batch.outages.size() + batch.blind_windows.size(), seconds);
+                batch.incidents.size() + batch.outages.size() + batch.blind_windows.size(),
+                seconds);
       maintain();
     }
 
@@ -217,9 +231,11 @@ void StoreWriter::run() {
       health_.last_error.clear();
       last_success_mono_us_ = mono_now_us();
       if (dropped_to_ms != 0) {
-        log_warn("store: writing again; {} samples from {} to {} were dropped and are stored as a store_dropped "
-                 "blind window",
-                 dropped_, format_iso8601_ms(dropped_from_ms_), format_iso8601_ms(dropped_to_ms));
+        log_warn(
+            "store: writing again; {} samples from {} to {} were dropped and are stored as a "
+            "store_dropped "
+            "blind window",
+            dropped_, format_iso8601_ms(dropped_from_ms_), format_iso8601_ms(dropped_to_ms));
         // Samples dropped while this write ran start the next span.
         dropped_from_ms_ = dropped_to_ms_ == dropped_to_ms ? 0 : dropped_to_ms;
         if (dropped_to_ms_ == dropped_to_ms) dropped_to_ms_ = 0;
@@ -232,7 +248,8 @@ void StoreWriter::run() {
     if (stopping_ && ((ok && drained) || mono_now_us() >= finish_by_mono_us_)) return;
     if (!ok) {
       // Back off, then try again whether or not anything new came.
-      const int64_t wait_us = stopping_ ? std::min(kRetryEveryUs, finish_by_mono_us_ - mono_now_us()) : kRetryEveryUs;
+      const int64_t wait_us =
+          stopping_ ? std::min(kRetryEveryUs, finish_by_mono_us_ - mono_now_us()) : kRetryEveryUs;
       wake_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(0, wait_us)),
                      [&] { return stopping_ && mono_now_us() >= finish_by_mono_us_; });
       flush_requested_ = true;
@@ -250,13 +267,16 @@ bool StoreWriter::reopen_if_replaced() {
     dev_t device = 0;
     ino_t inode = 0;
     if (file_identity(path_, device, inode) && device == device_ && inode == inode_) return false;
-    log_error("store: the database file {} was removed or replaced; samples are kept until it can be created "
-              "there again",
-              path_);
+    log_error(
+        "store: the database file {} was removed or replaced; samples are kept until it can be "
+        "created "
+        "there again",
+        path_);
     store_.reset();
   }
   store_damaged_blocks_ = 0;
-  auto store = std::make_unique<Store>(path_, Store::Mode::read_write);  // throws while it cannot be created
+  auto store =
+      std::make_unique<Store>(path_, Store::Mode::read_write);  // throws while it cannot be created
   store->set_auto_checkpoint(false);
   for (const Registered& registered : probes_)
     probe_ids_[registered.first] = register_in(*store, registered);
@@ -315,7 +335,8 @@ bool StoreWriter::write(WriteBatch& batch) {
       store_damaged_blocks_ = damaged;
     }
     if (failing_since_mono_us_ != 0) {
-      log_warn("store: writing again after {}", format_duration_brief((mono_now_us() - failing_since_mono_us_) / 1000));
+      log_warn("store: writing again after {}",
+               format_duration_brief((mono_now_us() - failing_since_mono_us_) / 1000));
       failing_since_mono_us_ = 0;
     }
     return true;
@@ -353,9 +374,10 @@ void StoreWriter::maintain() {
       pruned_ += removed;
       prune_more_ = removed.more;
       if (!prune_more_ && pruned_.total() > 0) {
-        log_info("store: pruned sample_blocks={} rollups={} job_outputs={} details={} blind_windows={}",
-                     pruned_.sample_blocks, pruned_.rollups, pruned_.job_outputs, pruned_.details,
-                     pruned_.blind_windows);
+        log_info(
+            "store: pruned sample_blocks={} rollups={} job_outputs={} details={} blind_windows={}",
+            pruned_.sample_blocks, pruned_.rollups, pruned_.job_outputs, pruned_.details,
+            pruned_.blind_windows);
         pruned_ = {};
       }
     }

@@ -2,6 +2,8 @@
 // loopback: a libmicrohttpd server that records what it is sent, a server that
 // accepts and never answers, and a real Alertmanager. Every send runs through a
 // real libuv loop and libcurl.
+#include "blip/alerts/alert_dispatcher.hpp"
+
 #include <gtest/gtest.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -19,14 +21,13 @@
 #include <vector>
 
 #include "blip/adapters/curl_uv.hpp"
-#include "blip/alerts/alert_dispatcher.hpp"
 #include "blip/alerts/alert_sender.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/loop.hpp"
 #include "support/alerts.hpp"
+#include "support/hostile_server.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
-#include "support/hostile_server.hpp"
 #include "support/servers.hpp"
 
 namespace blip {
@@ -273,7 +274,8 @@ TEST(AlertDispatcher, SlackGetsTargetTextAsTextNeverAMentionOrALink) {
   opened.detail = "PING: ERR <!channel> <https://evil.example|click here> & <@U024BE7LH> &lt;";
   opened.text = "see <#C024BE7LR>";
   harness.dispatcher.notify(opened);
-  ASSERT_TRUE(run_until(harness.loop, [&] { return receiver.count() == 2; }, 10s));
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() == 2; }, 10s));
   EXPECT_EQ(receiver.at("/slack").at(0).json_body(),
             json({{"text",
                    "cache&lt;&amp;&gt; is down: protocol (PING: ERR &lt;!channel&gt; "
@@ -282,7 +284,8 @@ TEST(AlertDispatcher, SlackGetsTargetTextAsTextNeverAMentionOrALink) {
   const json hook = receiver.at("/webhook").at(0).json_body();
   EXPECT_EQ(hook["detail"], opened.detail);
   EXPECT_EQ(hook["summary"],
-            "cache<&> is down: protocol (PING: ERR <!channel> <https://evil.example|click here> & <@U024BE7LH> "
+            "cache<&> is down: protocol (PING: ERR <!channel> <https://evil.example|click here> & "
+            "<@U024BE7LH> "
             "&lt;); see <#C024BE7LR>");
 }
 

@@ -20,12 +20,14 @@ Sample at(int64_t sent_ms, Status status, int64_t latency_ms = 5) {
 }
 
 // Feeds one sample per 250 ms from a pattern like "uu-ddd-u" (u up, d down, g degraded).
-std::vector<OutageTransition> run(OutageTracker& tracker, const std::string& pattern, int64_t latency_ms = 5) {
+std::vector<OutageTransition> run(OutageTracker& tracker, const std::string& pattern,
+                                  int64_t latency_ms = 5) {
   std::vector<OutageTransition> transitions;
   int64_t t = 1'000'000;
   for (char c : pattern) {
     Status status = c == 'd' ? Status::down : c == 'g' ? Status::degraded : Status::up;
-    if (auto transition = tracker.observe(at(t, status, latency_ms))) transitions.push_back(*transition);
+    if (auto transition = tracker.observe(at(t, status, latency_ms)))
+      transitions.push_back(*transition);
     t += 250;
   }
   return transitions;
@@ -116,9 +118,9 @@ TEST(IncidentTracker, JoinGapDecidesBetweenOneIncidentAndTwo) {
 
 TEST(MinuteOfHourHistogram, BinsByUtcMinuteAndRendersEveryNonEmptyBin) {
   MinuteOfHourHistogram histogram;
-  histogram.add(0);                       // :00
-  histogram.add(20 * 60'000 + 59'999);    // :20
-  histogram.add(3'600'000 + 20 * 60'000); // :20 of the next hour
+  histogram.add(0);                        // :00
+  histogram.add(20 * 60'000 + 59'999);     // :20
+  histogram.add(3'600'000 + 20 * 60'000);  // :20 of the next hour
   EXPECT_EQ(histogram.bins[0], 1);
   EXPECT_EQ(histogram.bins[20], 2);
   EXPECT_EQ(histogram.total(), 3);

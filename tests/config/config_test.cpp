@@ -101,7 +101,8 @@ const InvalidCase kInvalidCases[] = {
     {"invalid-unknown-probe-key",
      {"{dir}/web.toml:5:1: probe \"web\": unknown key \"expect_code\""}},
     {"invalid-unknown-top-level-key",
-     {"{dir}/web.toml:1:1: top level (expected [[probe]], [[job]], [[alert]] and [[maintenance]] tables and at most one [page] table): unknown key \"interval\""}},
+     {"{dir}/web.toml:1:1: top level (expected [[probe]], [[job]], [[alert]] and [[maintenance]] "
+      "tables and at most one [page] table): unknown key \"interval\""}},
     {"invalid-unknown-probe-type",
      {"{dir}/web.toml:3:8: probe \"web\": unknown probe type \"ping\" (expected one of: http, "
       "postgres, redis, tcp)"}},
@@ -119,7 +120,8 @@ const InvalidCase kInvalidCases[] = {
     {"invalid-interval-too-short",
      {"{dir}/web.toml:5:12: interval: 10ms is below the minimum of 50ms"}},
     {"invalid-too-many-in-flight",
-     {"{dir}/web.toml:6:11: timeout: 10s at an interval of 50ms allows 200 attempts in flight; at most 40 "
+     {"{dir}/web.toml:6:11: timeout: 10s at an interval of 50ms allows 200 attempts in flight; at "
+      "most 40 "
       "(lower the timeout or raise the interval)"}},
     {"invalid-zero-timeout", {"{dir}/web.toml:5:11: timeout: must be greater than zero"}},
     {"invalid-missing-url", {"{dir}/web.toml:1:1: probe \"web\": missing required key \"url\""}},
@@ -130,7 +132,8 @@ const InvalidCase kInvalidCases[] = {
     {"invalid-port-out-of-range",
      {"{dir}/db.toml:4:11: address: expected host:port, got \"127.0.0.1:70000\""}},
     {"invalid-postgres-service",
-     {"{dir}/db.toml:4:7: dsn: a service (service= or PGSERVICE) without host= is not supported: blip "
+     {"{dir}/db.toml:4:7: dsn: a service (service= or PGSERVICE) without host= is not supported: "
+      "blip "
       "resolves host names itself, so name the host in the dsn"}},
     {"invalid-url-scheme", {"{dir}/web.toml:4:7: url: scheme \"ftp\" is not http or https"}},
     {"invalid-expect-status",
@@ -140,12 +143,14 @@ const InvalidCase kInvalidCases[] = {
      {"{dir}/web.toml:6:17: password_file: cannot read \"/nonexistent/blip-test/web-password\": No "
       "such file or directory"}},
     {"invalid-missing-ca-file",
-     {"{dir}/web.toml:5:11: ca_file: cannot read \"certs/missing-private-ca.pem\": No such file or directory"}},
+     {"{dir}/web.toml:5:11: ca_file: cannot read \"certs/missing-private-ca.pem\": No such file or "
+      "directory"}},
     {"invalid-negative-min-cert-days",
      {"{dir}/web.toml:5:17: min_cert_days: must be 0 (no warning) or more days"}},
     {"invalid-confirm-zero", {"{dir}/web.toml:5:11: confirm: must be between 1 and 1000"}},
     {"invalid-page",
-     {"{dir}/web.toml:2:13: page: unknown time zone \"Mars/Olympus\" (like Europe/Berlin or Etc/UTC)",
+     {"{dir}/web.toml:2:13: page: unknown time zone \"Mars/Olympus\" (like Europe/Berlin or "
+      "Etc/UTC)",
       "{dir}/web.toml:3:7: page: url must start with http:// or https://",
       "{dir}/web.toml:4:1: page: unknown key \"title\""}},
     {"invalid-second-page",
@@ -305,13 +310,15 @@ type = "tcp"
   const LoadedConfig from_text = load_config_text(text, file);
 
   EXPECT_EQ(error_strings(from_text), error_strings(from_directory));
-  EXPECT_EQ(error_strings(from_text),
-            (std::vector<std::string>{file + ":5:12: interval: 10ms is below the minimum of 50ms",
-                                      file + ":7:1: probe \"db\": missing required key \"address\""}));
+  EXPECT_EQ(
+      error_strings(from_text),
+      (std::vector<std::string>{file + ":5:12: interval: 10ms is below the minimum of 50ms",
+                                file + ":7:1: probe \"db\": missing required key \"address\""}));
   ASSERT_EQ(from_text.probes.size(), from_directory.probes.size());
   EXPECT_EQ(from_text.probes[0], from_directory.probes[0]);
   dir.write("web.toml", "[[probe]\n");  // a TOML syntax error
-  EXPECT_EQ(error_strings(load_config_text("[[probe]\n", file)), error_strings(load_config_directory(dir.path())));
+  EXPECT_EQ(error_strings(load_config_text("[[probe]\n", file)),
+            error_strings(load_config_directory(dir.path())));
 }
 
 // Found by fuzz_maintenance_time: "Etc/UTC\0…" passed the zone file check (the
@@ -324,10 +331,12 @@ TEST(ConfigTimeZoneTest, OnlyIanaNamesAreKnownZones) {
   EXPECT_FALSE(known_time_zone("../zoneinfo/UTC"));
   // Found by fuzz_config in CI: a component over NAME_MAX threw filesystem_error out of the loader.
   EXPECT_FALSE(known_time_zone("Europe/" + std::string(300, 'w')));
-  const LoadedConfig loaded = load_config_text("[page]\ntime_zone = \"Etc/UTC\\u0000\"\n", "page.toml");
+  const LoadedConfig loaded =
+      load_config_text("[page]\ntime_zone = \"Etc/UTC\\u0000\"\n", "page.toml");
   ASSERT_EQ(loaded.errors.size(), 1u);
   EXPECT_EQ(loaded.errors[0].line, 2);
-  EXPECT_TRUE(loaded.errors[0].message.starts_with("page: unknown time zone")) << loaded.errors[0].message;
+  EXPECT_TRUE(loaded.errors[0].message.starts_with("page: unknown time zone"))
+      << loaded.errors[0].message;
 }
 
 // Found by fuzz_config in CI: `name = ""` loaded, a probe no URL, label or report row can name;
@@ -392,7 +401,8 @@ client_key = "client.key"
 )toml");
   LoadedConfig loaded = load_config_directory(dir.path());
   EXPECT_EQ(error_strings(loaded),
-            (std::vector<std::string>{dir.path() + "/web.toml:5:14: probe \"web\": client_key needs client_cert"}));
+            (std::vector<std::string>{
+                dir.path() + "/web.toml:5:14: probe \"web\": client_key needs client_cert"}));
 }
 
 TEST(ConfigEnvTest, FallbackAppliesWhenTheVariableIsUnsetOrEmpty) {
@@ -444,12 +454,15 @@ TEST(ConfigSecretTest, RedactsTheUserInfoAndSecretQueryValuesOfAUrl) {
       {"https://h/health?token=s3cret&verbose", "https://h/health?token=***&verbose"},
       {"https://h/a?x=1&api_key=k#frag", "https://h/a?x=1&api_key=***#frag"},
       {"https://h/a?ACCESS_TOKEN=t&page=2", "https://h/a?ACCESS_TOKEN=***&page=2"},
-      {"https://h/a?X-Amz-Signature=abc&X-Amz-Date=1", "https://h/a?X-Amz-Signature=***&X-Amz-Date=1"},
+      {"https://h/a?X-Amz-Signature=abc&X-Amz-Date=1",
+       "https://h/a?X-Amz-Signature=***&X-Amz-Date=1"},
       {"https://h/a?keyboard=1&monkey=2", "https://h/a?keyboard=1&monkey=2"},
-      {"https://h/a?sig=1&client_secret=2&password=3", "https://h/a?sig=***&client_secret=***&password=***"},
+      {"https://h/a?sig=1&client_secret=2&password=3",
+       "https://h/a?sig=***&client_secret=***&password=***"},
   };
   for (const auto& [url, shown] : cases) EXPECT_EQ(redact_url(url), shown) << url;
-  EXPECT_EQ(redact_url("https://h/a?session=1&page=2", {"Session"}), "https://h/a?session=***&page=2");
+  EXPECT_EQ(redact_url("https://h/a?session=1&page=2", {"Session"}),
+            "https://h/a?session=***&page=2");
 }
 
 TEST(ConfigPageTest, ReadsThePageTableWithDefaultsForTheRest) {
@@ -503,10 +516,13 @@ TEST(ShippedExamples, MastodonProbesDirectoryIsValid) {
 
 TEST(ConfigLimits, TimeoutAboveAnHourIsRejected) {
   TempDir dir;
-  dir.write("web.toml", "[[probe]]\nname = \"web\"\ntype = \"tcp\"\naddress = \"127.0.0.1:80\"\ntimeout = \"2h\"\n");
+  dir.write(
+      "web.toml",
+      "[[probe]]\nname = \"web\"\ntype = \"tcp\"\naddress = \"127.0.0.1:80\"\ntimeout = \"2h\"\n");
   LoadedConfig loaded = load_config_directory(dir.path());
   EXPECT_EQ(error_strings(loaded),
-            (std::vector<std::string>{dir.path() + "/web.toml:5:11: timeout: 2h is above the maximum of 1h"}));
+            (std::vector<std::string>{dir.path() +
+                                      "/web.toml:5:11: timeout: 2h is above the maximum of 1h"}));
 }
 
 // Jobs load into their own list; the components keep the directory's order:
@@ -560,14 +576,24 @@ TEST(ConfigJobToken, AShortTokenIsAWarningAndATooShortOneAnError) {
       "20 characters; 32 or more (128 bits as hex) make it unguessable (try: openssl rand -hex 16)";
   const std::vector<Case> cases{
       {"32 characters", "token = \"" + std::string(32, 'a') + "\"", {}, {}},
-      {"31 characters", "token = \"" + std::string(31, 'a') + "\"", {},
-       {"{dir}/jobs.toml:4:9: token: 31 characters; 32 or more (128 bits as hex) make it unguessable (try: openssl "
+      {"31 characters",
+       "token = \"" + std::string(31, 'a') + "\"",
+       {},
+       {"{dir}/jobs.toml:4:9: token: 31 characters; 32 or more (128 bits as hex) make it "
+        "unguessable (try: openssl "
         "rand -hex 16)"}},
-      {"20 characters", "token = \"0123456789abcdef0123\"", {}, {"{dir}/jobs.toml:4:9: token: " + warning_text}},
-      {"20 characters from a file", "token_file = \"token.txt\"", {},
+      {"20 characters",
+       "token = \"0123456789abcdef0123\"",
+       {},
+       {"{dir}/jobs.toml:4:9: token: " + warning_text}},
+      {"20 characters from a file",
+       "token_file = \"token.txt\"",
+       {},
        {"{dir}/jobs.toml:4:14: token_file: " + warning_text}},
-      {"15 characters", "token = \"" + std::string(15, 'a') + "\"",
-       {"{dir}/jobs.toml:4:9: token: must be at least 16 characters, without / ? # % & or spaces (try: openssl rand "
+      {"15 characters",
+       "token = \"" + std::string(15, 'a') + "\"",
+       {"{dir}/jobs.toml:4:9: token: must be at least 16 characters, without / ? # % & or spaces "
+        "(try: openssl rand "
         "-hex 16)"},
        {}},
   };
@@ -578,33 +604,41 @@ TEST(ConfigJobToken, AShortTokenIsAWarningAndATooShortOneAnError) {
     std::vector<std::string> errors;
     for (const std::string& error : c.errors) errors.push_back(expand_dir(error, dir.path()));
     std::vector<std::string> warnings;
-    for (const std::string& warning : c.warnings) warnings.push_back(expand_dir(warning, dir.path()));
+    for (const std::string& warning : c.warnings)
+      warnings.push_back(expand_dir(warning, dir.path()));
     EXPECT_EQ(error_strings(loaded), errors);
     std::vector<std::string> loaded_warnings;
-    for (const ConfigError& warning : loaded.warnings) loaded_warnings.push_back(warning.to_string());
+    for (const ConfigError& warning : loaded.warnings)
+      loaded_warnings.push_back(warning.to_string());
     EXPECT_EQ(loaded_warnings, warnings);
   }
 }
 
 TEST(ConfigJobToken, CheckPrintsTheWarningAndPasses) {
   TempDir dir;
-  dir.write("jobs.toml", "[[job]]\nname = \"dump\"\nperiod = \"1d\"\ntoken = \"0123456789abcdef0123\"\n");
+  dir.write("jobs.toml",
+            "[[job]]\nname = \"dump\"\nperiod = \"1d\"\ntoken = \"0123456789abcdef0123\"\n");
   std::ostringstream out;
   std::ostringstream err;
   EXPECT_EQ(run_check(CheckOptions{dir.path()}, out, err), kExitOk);
-  EXPECT_EQ(err.str(), dir.path() +
-                           "/jobs.toml:4:9: warning: token: 20 characters; 32 or more (128 bits as hex) make it "
-                           "unguessable (try: openssl rand -hex 16)\n");
-  EXPECT_EQ(out.str(), dir.path() + ": configuration ok, 0 probes, 1 job, 0 alerts, 0 maintenance windows\n");
+  EXPECT_EQ(
+      err.str(),
+      dir.path() +
+          "/jobs.toml:4:9: warning: token: 20 characters; 32 or more (128 bits as hex) make it "
+          "unguessable (try: openssl rand -hex 16)\n");
+  EXPECT_EQ(out.str(),
+            dir.path() + ": configuration ok, 0 probes, 1 job, 0 alerts, 0 maintenance windows\n");
   // With an error beside it, both show and the check fails.
   dir.write("web.toml", "[[probe]]\nname = \"web\"\ntype = \"tcp\"\n");
   std::ostringstream failed_out;
   std::ostringstream failed_err;
   EXPECT_EQ(run_check(CheckOptions{dir.path()}, failed_out, failed_err), kExitUsage);
-  EXPECT_NE(failed_err.str().find("web.toml:1:1: probe \"web\": missing required key \"address\"\n"),
-            std::string::npos)
+  EXPECT_NE(
+      failed_err.str().find("web.toml:1:1: probe \"web\": missing required key \"address\"\n"),
+      std::string::npos)
       << failed_err.str();
-  EXPECT_NE(failed_err.str().find("jobs.toml:4:9: warning: token: 20 characters"), std::string::npos)
+  EXPECT_NE(failed_err.str().find("jobs.toml:4:9: warning: token: 20 characters"),
+            std::string::npos)
       << failed_err.str();
   EXPECT_EQ(failed_out.str(), "");
 }

@@ -2,6 +2,8 @@
 // breaks, "level=error", invalid UTF-8) stays one value of one field, in the
 // text format and in JSON; through the formatter directly and through the real
 // daemon with a Redis that answers with such an error.
+#include "blip/core/logging.hpp"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -13,7 +15,6 @@
 #include <sstream>
 #include <thread>
 
-#include "blip/core/logging.hpp"
 #include "blip/core/sample.hpp"
 #include "support/daemon.hpp"
 #include "support/process.hpp"
@@ -46,7 +47,10 @@ TEST(LogValue, PlainWordsAsTheyAreEverythingElseAJsonString) {
       {"invalid UTF-8 replaced", "a\xff\xc3", "\"a\xef\xbf\xbd\xef\xbf\xbd\""},
       {"an overlong '/' replaced", "\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\""},
       {"C1 NEL escaped", "a\xc2\x85z", "\"a\\u0085z\""},
-      {"RIGHT-TO-LEFT OVERRIDE escaped", "\xe2\x80\xae" "evil", "\"\\u202eevil\""},
+      {"RIGHT-TO-LEFT OVERRIDE escaped",
+       "\xe2\x80\xae"
+       "evil",
+       "\"\\u202eevil\""},
       {"LINE SEPARATOR escaped", "a\xe2\x80\xa8z", "\"a\\u2028z\""},
   };
   for (const Case& c : cases) {
@@ -69,18 +73,22 @@ struct HostileDetail {
 
 std::vector<HostileDetail> hostile_details() {
   return {
-      {"a quote then fields", "no answer\" level=error probe=forged", "no answer\" level=error probe=forged"},
+      {"a quote then fields", "no answer\" level=error probe=forged",
+       "no answer\" level=error probe=forged"},
       {"fields alone", "a=b c=d", "a=b c=d"},
       {"level=error", "level=error", "level=error"},
       {"a quoted field", "\" detail=\"forged\" incident=99", "\" detail=\"forged\" incident=99"},
       {"a lone quote", "\"", "\""},
       {"a trailing backslash", "ends in \\", "ends in \\"},
       {"a backslash before a quote", "\\\" probe=forged", "\\\" probe=forged"},
-      {"a line break with a forged line", "first\n2026-01-01T00:00:00.000Z error outage: opened probe=forged",
+      {"a line break with a forged line",
+       "first\n2026-01-01T00:00:00.000Z error outage: opened probe=forged",
        "first\n2026-01-01T00:00:00.000Z error outage: opened probe=forged"},
       {"spaces and tabs", "  many   spaces\tand\ttabs  ", "  many   spaces\tand\ttabs  "},
-      {"a JSON object", "{\"probe\":\"forged\",\"level\":\"error\"}", "{\"probe\":\"forged\",\"level\":\"error\"}"},
-      {"invalid UTF-8", "bad \xff\xfe bytes \xc3", "bad \xef\xbf\xbd\xef\xbf\xbd bytes \xef\xbf\xbd"},
+      {"a JSON object", "{\"probe\":\"forged\",\"level\":\"error\"}",
+       "{\"probe\":\"forged\",\"level\":\"error\"}"},
+      {"invalid UTF-8", "bad \xff\xfe bytes \xc3",
+       "bad \xef\xbf\xbd\xef\xbf\xbd bytes \xef\xbf\xbd"},
       {"Slack's control sequences", "<!channel> <https://evil.example|click> &amp;",
        "<!channel> <https://evil.example|click> &amp;"},
       {"empty", "", ""},
@@ -97,8 +105,9 @@ std::vector<std::string> keys_of(const nlohmann::ordered_json& object) {
 TEST(JsonLog, AHostileDetailNeverAddsRemovesOrChangesAField) {
   for (const HostileDetail& hostile : hostile_details()) {
     SCOPED_TRACE(hostile.name);
-    const std::string message = log_message("outage: opened probe={} start={} error={} detail={} incident={}", "web",
-                                            "2026-11-25T14:00:03.250Z", "refused", hostile.detail, 7);
+    const std::string message =
+        log_message("outage: opened probe={} start={} error={} detail={} incident={}", "web",
+                    "2026-11-25T14:00:03.250Z", "refused", hostile.detail, 7);
     // The text format's line: one line, whatever the detail held.
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     EXPECT_EQ(message.find('\r'), std::string::npos) << message;
@@ -106,8 +115,9 @@ TEST(JsonLog, AHostileDetailNeverAddsRemovesOrChangesAField) {
     ASSERT_EQ(line.find('\n'), line.size() - 1) << "one JSON object, one line: " << line;
     auto parsed = nlohmann::ordered_json::parse(line, nullptr, false);
     ASSERT_TRUE(parsed.is_object()) << line;
-    EXPECT_EQ(keys_of(parsed), (std::vector<std::string>{"time", "level", "component", "event", "probe", "start",
-                                                         "error", "detail", "incident", "message"}))
+    EXPECT_EQ(keys_of(parsed),
+              (std::vector<std::string>{"time", "level", "component", "event", "probe", "start",
+                                        "error", "detail", "incident", "message"}))
         << line;
     EXPECT_EQ(parsed["time"], "2025-11-25T14:00:03.250Z");
     EXPECT_EQ(parsed["level"], "warning");
@@ -125,23 +135,27 @@ TEST(JsonLog, AHostileDetailNeverAddsRemovesOrChangesAField) {
 TEST(JsonLog, AHostileValueInTheTextNeverBecomesAField) {
   for (const HostileDetail& hostile : hostile_details()) {
     SCOPED_TRACE(hostile.name);
-    const std::string message = log_message("store: writing to a new database file {} as asked", hostile.detail);
-    auto parsed = nlohmann::ordered_json::parse(json_log_line(spdlog::level::warn, 0, message), nullptr, false);
+    const std::string message =
+        log_message("store: writing to a new database file {} as asked", hostile.detail);
+    auto parsed = nlohmann::ordered_json::parse(json_log_line(spdlog::level::warn, 0, message),
+                                                nullptr, false);
     ASSERT_TRUE(parsed.is_object());
-    EXPECT_EQ(keys_of(parsed), (std::vector<std::string>{"time", "level", "component", "event", "message"}))
+    EXPECT_EQ(keys_of(parsed),
+              (std::vector<std::string>{"time", "level", "component", "event", "message"}))
         << parsed.dump();
     EXPECT_EQ(parsed["event"], "writing");
   }
   // A value where the event would be is not the event.
-  const auto parsed =
-      json::parse(json_log_line(spdlog::level::err, 0, log_message("reload: {}", "opened probe=forged")));
+  const auto parsed = json::parse(
+      json_log_line(spdlog::level::err, 0, log_message("reload: {}", "opened probe=forged")));
   EXPECT_FALSE(parsed.contains("event")) << parsed.dump();
   EXPECT_FALSE(parsed.contains("probe")) << parsed.dump();
 }
 
 TEST(JsonLog, NumbersKeepTheirFormatAndTextTakesNoSpec) {
-  EXPECT_EQ(log_message("store: wrote samples={} seconds={:.3f} ok={}", size_t{12}, 0.0123456, true),
-            "store: wrote samples=12 seconds=0.012 ok=true");
+  EXPECT_EQ(
+      log_message("store: wrote samples={} seconds={:.3f} ok={}", size_t{12}, 0.0123456, true),
+      "store: wrote samples=12 seconds=0.012 ok=true");
   EXPECT_EQ(log_message("dns: cannot watch socket {}", -1), "dns: cannot watch socket -1");
   // A char is text, not a number.
   EXPECT_EQ(log_message("x: y c={}", '"'), "x: y c=\"\\\"\"");
@@ -156,7 +170,8 @@ TEST(Sources, EveryLogCallQuotesItsValuesAndStartsWithComponentAndEvent) {
   const std::regex literal_start(R"re(^"[a-z_]+: [a-z(])re");
   size_t calls = 0;
   for (const char* folder : {"src", "include"}) {
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(BLIP_SOURCE_DIR) + "/" + folder)) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(
+             std::string(BLIP_SOURCE_DIR) + "/" + folder)) {
       const std::string extension = entry.path().extension().string();
       if (extension != ".cpp" && extension != ".hpp") continue;
       const std::string name = entry.path().filename().string();
@@ -165,10 +180,12 @@ TEST(Sources, EveryLogCallQuotesItsValuesAndStartsWithComponentAndEvent) {
       buffer << in.rdbuf();
       const std::string text = buffer.str();
       if (name != "logging.cpp" && name != "logging.hpp") {
-        EXPECT_FALSE(std::regex_search(text, spdlog_call)) << entry.path() << " logs through spdlog directly";
+        EXPECT_FALSE(std::regex_search(text, spdlog_call))
+            << entry.path() << " logs through spdlog directly";
       }
       if (name == "logging.hpp") continue;  // the functions' own definitions
-      for (auto it = std::sregex_iterator(text.begin(), text.end(), log_call); it != std::sregex_iterator(); ++it) {
+      for (auto it = std::sregex_iterator(text.begin(), text.end(), log_call);
+           it != std::sregex_iterator(); ++it) {
         const size_t quote = text.find('"', static_cast<size_t>(it->position() + it->length()));
         ASSERT_NE(quote, std::string::npos);
         const std::string start = text.substr(quote, 40);
@@ -211,16 +228,20 @@ std::vector<std::string> lines_of(const std::string& text) {
 TEST(JsonLog, AHostileRedisErrorStaysOneFieldInTheDaemonsLogAndTextInSlack) {
   test::TempDir dir;
   const std::string error_text =
-      "ERR x\" level=error probe=forged detail= <!channel> <https://evil.example|click> & \xff\xfe end";
+      "ERR x\" level=error probe=forged detail= <!channel> <https://evil.example|click> & \xff\xfe "
+      "end";
   const int redis_port = test::free_port();
   dir.write("redis.py", kFakeRedis);
-  test::ChildProcess redis({"python3", dir.file("redis.py"), std::to_string(redis_port), hex("-" + error_text + "\r\n")});
+  test::ChildProcess redis({"python3", dir.file("redis.py"), std::to_string(redis_port),
+                            hex("-" + error_text + "\r\n")});
   test::WebhookReceiver receiver(dir);
   const int receiver_port = receiver.port();
   ASSERT_TRUE(test::wait_for_port(redis_port));
   const std::string config = fmt::format(
-      "[[probe]]\nname = \"cache\"\ntype = \"redis\"\naddress = \"127.0.0.1:{}\"\ninterval = \"100ms\"\n\n"
-      "[[alert]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"http://127.0.0.1:{}/services/T0/B0/x\"\n",
+      "[[probe]]\nname = \"cache\"\ntype = \"redis\"\naddress = \"127.0.0.1:{}\"\ninterval = "
+      "\"100ms\"\n\n"
+      "[[alert]]\nname = \"chat\"\nkind = \"slack\"\nurl = "
+      "\"http://127.0.0.1:{}/services/T0/B0/x\"\n",
       redis_port, receiver_port);
   test::Daemon blip(dir, config, {"--log-format", "json"});
   ASSERT_TRUE(test::wait_until([&] { return !receiver.received().empty(); }, 10s)) << blip.log();
@@ -232,10 +253,12 @@ TEST(JsonLog, AHostileRedisErrorStaysOneFieldInTheDaemonsLogAndTextInSlack) {
     auto parsed = nlohmann::ordered_json::parse(line, nullptr, false);
     ASSERT_TRUE(parsed.is_object()) << "not one JSON object: " << line;
     EXPECT_FALSE(parsed.contains("forged")) << line;
-    if (parsed.value("component", "") != "outage" || parsed.value("event", "") != "opened") continue;
+    if (parsed.value("component", "") != "outage" || parsed.value("event", "") != "opened")
+      continue;
     ++opened_lines;
-    EXPECT_EQ(keys_of(parsed), (std::vector<std::string>{"time", "level", "component", "event", "probe", "start",
-                                                         "error", "detail", "incident", "message"}))
+    EXPECT_EQ(keys_of(parsed),
+              (std::vector<std::string>{"time", "level", "component", "event", "probe", "start",
+                                        "error", "detail", "incident", "message"}))
         << line;
     EXPECT_EQ(parsed["level"], "warning");
     EXPECT_EQ(parsed["probe"], "cache");
@@ -247,8 +270,11 @@ TEST(JsonLog, AHostileRedisErrorStaysOneFieldInTheDaemonsLogAndTextInSlack) {
   ASSERT_FALSE(received.empty());
   const json& slack = received[0].body;
   const std::string text = slack["text"];
-  EXPECT_NE(text.find("&lt;!channel&gt; &lt;https://evil.example|click&gt; &amp; "), std::string::npos) << text;
-  EXPECT_EQ(text.find_first_of("<>"), std::string::npos) << "a mention or link reached Slack: " << text;
+  EXPECT_NE(text.find("&lt;!channel&gt; &lt;https://evil.example|click&gt; &amp; "),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find_first_of("<>"), std::string::npos)
+      << "a mention or link reached Slack: " << text;
 }
 
 }  // namespace

@@ -34,8 +34,10 @@ struct WallClockOffset {
 };
 
 struct Watched {
-  Watched() : watch(loop.get(), [this](const BlindWindow& window) { windows.push_back(window); }, kTickMs,
-                    kBlindAfterMs) {}
+  Watched()
+      : watch(
+            loop.get(), [this](const BlindWindow& window) { windows.push_back(window); }, kTickMs,
+            kBlindAfterMs) {}
   // Runs `action` `at_ms` into the loop, and stops the loop at `stop_ms`.
   void run(int64_t at_ms, const std::function<void()>& action, int64_t stop_ms) {
     Timer act(loop.get(), action);
@@ -90,7 +92,8 @@ TEST(LoopWatch, ABlockedLoopIsALoopStallOfAboutTheBlockedTime) {
   EXPECT_GE(blocked_ms, 1200);
   EXPECT_GE(stall.end_ms - stall.start_ms, blocked_ms - kTickMs - 1);
   EXPECT_LE(stall.end_ms - stall.start_ms, blocked_ms + kSlackMs);
-  // The lag is the same span on the monotonic clock (the two clocks' readings differ by a millisecond).
+  // The lag is the same span on the monotonic clock (the two clocks' readings differ by a
+  // millisecond).
   EXPECT_NEAR(static_cast<double>(watched.watch.max_lag_us()) / 1000.0,
               static_cast<double>(stall.end_ms - stall.start_ms), 2.0);
 }
@@ -111,8 +114,9 @@ TEST(LoopWatch, AfterTheStallOnlyAttemptsSentBeforeItEndAreCalledStalled) {
       [&] {
         block_start_mono = mono_now_us();
         std::this_thread::sleep_for(800ms);  // 800 ms: a stall (over 500 ms)
-        uv_update_time(watched.loop.get());  // timers from here count from now, not from before the block
-        sent_later.start(300);               // well after the tick that sees the stall
+        uv_update_time(
+            watched.loop.get());  // timers from here count from now, not from before the block
+        sent_later.start(300);    // well after the tick that sees the stall
         ask.start(600);
       },
       2000);
@@ -126,9 +130,11 @@ TEST(LoopWatch, AStallUnderTheThresholdIsLagButNoBlindWindow) {
   // Blocked 250 ms: the tick after it is 150..250 ms late (plus whatever the
   // machine adds), which is lag, and under the 500 ms that make a stall.
   Watched watched;
-  watched.run(350, [] { std::this_thread::sleep_for(250ms); }, 1200);
-  EXPECT_TRUE(watched.windows.empty()) << watched.windows[0].reason << " of "
-                                       << watched.windows[0].end_ms - watched.windows[0].start_ms << " ms";
+  watched.run(
+      350, [] { std::this_thread::sleep_for(250ms); }, 1200);
+  EXPECT_TRUE(watched.windows.empty())
+      << watched.windows[0].reason << " of "
+      << watched.windows[0].end_ms - watched.windows[0].start_ms << " ms";
   EXPECT_GE(watched.watch.max_lag_us(), (250 - kTickMs - 1) * 1000);
   EXPECT_LT(watched.watch.max_lag_us(), kBlindAfterMs * 1000);
 }
@@ -148,7 +154,8 @@ TEST(LoopWatch, AWallClockStepForwardIsAClockJumpNotAStall) {
   ASSERT_EQ(watched.windows.size(), 1U);
   const BlindWindow& jump = watched.windows[0];
   EXPECT_EQ(jump.reason, "clock_jump");
-  // From the last tick before the step to the first tick after it, on the wall clock's own readings.
+  // From the last tick before the step to the first tick after it, on the wall clock's own
+  // readings.
   EXPECT_LE(jump.start_ms, before_step_wall);
   EXPECT_GE(jump.start_ms, before_step_wall - kTickMs - kSlackMs);
   EXPECT_GE(jump.end_ms, before_step_wall + kStepMs);
@@ -188,7 +195,9 @@ TEST(LoopWatch, AStallWithAClockStepIsOneClockJumpAndStillAStallForAttemptsInFli
   int64_t block_start_mono = 0;
   bool stalled_for_old_attempt = false;
   std::optional<WallClockOffset> stepped;
-  Timer ask(watched.loop.get(), [&] { stalled_for_old_attempt = watched.watch.stalled_since(block_start_mono - 1000); });
+  Timer ask(watched.loop.get(), [&] {
+    stalled_for_old_attempt = watched.watch.stalled_since(block_start_mono - 1000);
+  });
   watched.run(
       300,
       [&] {
@@ -210,7 +219,8 @@ TEST(LoopWatch, AStepUnderTheThresholdIsNoJump) {
   // (an NTP slew or a small step); 200 ms of slack before it would count.
   Watched watched;
   std::optional<WallClockOffset> stepped;
-  watched.run(350, [&] { stepped.emplace(300); }, 1000);
+  watched.run(
+      350, [&] { stepped.emplace(300); }, 1000);
   EXPECT_TRUE(watched.windows.empty()) << watched.windows[0].reason;
 }
 

@@ -1,5 +1,7 @@
 // The daemon in-process, on its own loop in a thread (no binary): start-up
 // errors, the order of a reload, and what a stop stores, against a real nginx.
+#include "blip/daemon/daemon.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,7 +11,6 @@
 #include <thread>
 
 #include "blip/core/clock.hpp"
-#include "blip/daemon/daemon.hpp"
 #include "blip/store/store.hpp"
 #include "support/daemon.hpp"
 #include "support/process.hpp"

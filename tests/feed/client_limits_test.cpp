@@ -77,7 +77,8 @@ TEST(ForwardedClient, TheRightmostEntryThatIsNotATrustedProxy) {
   EXPECT_EQ(forwarded_client(" 2001:db8::1 ", proxies), client_key("2001:db8::1"));
   EXPECT_EQ(forwarded_client("10.1.1.1, 10.2.2.2", proxies), std::nullopt) << "only proxies";
   EXPECT_EQ(forwarded_client("", proxies), std::nullopt);
-  EXPECT_EQ(forwarded_client("203.0.113.9, unknown", proxies), std::nullopt) << "a garbled entry ends the trail";
+  EXPECT_EQ(forwarded_client("203.0.113.9, unknown", proxies), std::nullopt)
+      << "a garbled entry ends the trail";
 }
 
 TEST(HostAllowed, IpLiteralsLocalhostAndTheListedNames) {
@@ -87,13 +88,25 @@ TEST(HostAllowed, IpLiteralsLocalhostAndTheListedNames) {
     bool allowed;
   };
   const Case cases[] = {
-      {"127.0.0.1:9185", true}, {"10.1.2.3", true},       {"[::1]:9185", true},        {"[fd00::1]", true},
-      {"localhost:9185", true}, {"LOCALHOST.", true},     {"blip:9185", true},         {"BLIP", true},
-      {"status.example.org", true},                        {"attacker.example:9185", false},
-      {"blip.attacker.example", false},                    {"", false},                 {"[nonsense]", false},
-      {"127.0.0.1.attacker.example", false},              {"blip:abc", false},
-      {"[::1]:, x", false},                                {"blip:", false},
-      {"[::1 ]:9185", false},                              {"bl ip", false},
+      {"127.0.0.1:9185", true},
+      {"10.1.2.3", true},
+      {"[::1]:9185", true},
+      {"[fd00::1]", true},
+      {"localhost:9185", true},
+      {"LOCALHOST.", true},
+      {"blip:9185", true},
+      {"BLIP", true},
+      {"status.example.org", true},
+      {"attacker.example:9185", false},
+      {"blip.attacker.example", false},
+      {"", false},
+      {"[nonsense]", false},
+      {"127.0.0.1.attacker.example", false},
+      {"blip:abc", false},
+      {"[::1]:, x", false},
+      {"blip:", false},
+      {"[::1 ]:9185", false},
+      {"bl ip", false},
   };
   for (const Case& c : cases) EXPECT_EQ(host_allowed(c.host, allowed), c.allowed) << c.host;
   EXPECT_TRUE(host_allowed(nullptr, allowed)) << "HTTP/1.0 has no Host; no browser sends that";
@@ -111,7 +124,8 @@ TEST(PerClientRate, ABurstThenTheRateAndEachClientItsOwn) {
   EXPECT_TRUE(rate.take(a, now + 10'000'000)) << "one more every 10 s";
   // Full: a new client is taken only once someone's bucket has refilled (and is forgotten).
   EXPECT_TRUE(rate.take(*client_key("192.0.2.3"), now));
-  EXPECT_FALSE(rate.take(*client_key("192.0.2.4"), now + 1'000'000)) << "three clients, none refilled";
+  EXPECT_FALSE(rate.take(*client_key("192.0.2.4"), now + 1'000'000))
+      << "three clients, none refilled";
   EXPECT_TRUE(rate.take(*client_key("192.0.2.4"), now + 200'000'000));
 }
 

@@ -33,12 +33,14 @@ struct Span {
   int64_t to_ms;
   bool contains(int64_t t) const { return t >= from_ms && t < to_ms; }
 };
-void write_history(Store& store, SampleRecorder& recorder, size_t probe, int64_t from_ms, int64_t to_ms,
-                   const std::vector<Span>& down, const std::vector<Span>& slow, const std::vector<Span>& gaps) {
+void write_history(Store& store, SampleRecorder& recorder, size_t probe, int64_t from_ms,
+                   int64_t to_ms, const std::vector<Span>& down, const std::vector<Span>& slow,
+                   const std::vector<Span>& gaps) {
   int64_t next_flush = from_ms + 60'000;
   for (int64_t t = from_ms; t < to_ms; t += 10'000) {
     auto in = [t](const std::vector<Span>& spans) {
-      return std::any_of(spans.begin(), spans.end(), [t](const Span& span) { return span.contains(t); });
+      return std::any_of(spans.begin(), spans.end(),
+                         [t](const Span& span) { return span.contains(t); });
     };
     if (in(gaps)) continue;
     Sample sample;
@@ -66,7 +68,8 @@ TEST(RollupHourCache, AnswersWhatTheStoreAnswersForAnyRange) {
   {
     Store store(dir.file("h.db"), Store::Mode::read_write);
     SampleRecorder recorder(store, configs, false);
-    write_history(store, recorder, 0, now - 50 * kHourMs, now, {{now - 30 * kHourMs, now - 29 * kHourMs}}, {},
+    write_history(store, recorder, 0, now - 50 * kHourMs, now,
+                  {{now - 30 * kHourMs, now - 29 * kHourMs}}, {},
                   {{now - 20 * kHourMs, now - 17 * kHourMs}});
     write_history(store, recorder, 1, now - 7 * kHourMs, now - 90'000, {}, {}, {});
   }
@@ -75,7 +78,8 @@ TEST(RollupHourCache, AnswersWhatTheStoreAnswersForAnyRange) {
   auto expect_same = [&](const char* probe, int64_t from, int64_t to) {
     const RollupTotals direct = store.rollup_totals(probe, from, to);
     const RollupTotals cached = cache.totals(store, probe, from, to, now);
-    SCOPED_TRACE(testing::Message() << probe << " [" << format_iso8601_ms(from) << ", " << format_iso8601_ms(to) << ")");
+    SCOPED_TRACE(testing::Message() << probe << " [" << format_iso8601_ms(from) << ", "
+                                    << format_iso8601_ms(to) << ")");
     ASSERT_EQ(cached.minutes, direct.minutes);
     ASSERT_EQ(cached.samples, direct.samples);
     ASSERT_EQ(cached.down, direct.down);
@@ -87,7 +91,8 @@ TEST(RollupHourCache, AnswersWhatTheStoreAnswersForAnyRange) {
     }
   };
   expect_same("b", now - 24 * kHourMs, now);
-  // The last minute and a half arrive later, as a running blip writes them: the cache must not have kept them out.
+  // The last minute and a half arrive later, as a running blip writes them: the cache must not have
+  // kept them out.
   {
     Store writer(dir.file("h.db"), Store::Mode::read_write);
     SampleRecorder recorder(writer, configs, false);
@@ -115,7 +120,8 @@ TEST(FeedHistoryReader, EachDayKeepsItsWorstStateAndTheUptimeWindowsDiffer) {
     SampleRecorder recorder(store, configs, false);
     // Ten days ago to now: a 30 s outage five days ago, a brownout three days ago,
     // nothing at all eight days ago.
-    write_history(store, recorder, 0, today - 10 * kDayMs, now, {{today - 5 * kDayMs + 3'600'000, today - 5 * kDayMs + 3'630'000}},
+    write_history(store, recorder, 0, today - 10 * kDayMs, now,
+                  {{today - 5 * kDayMs + 3'600'000, today - 5 * kDayMs + 3'630'000}},
                   {{today - 3 * kDayMs + 7'200'000, today - 3 * kDayMs + 7'260'000}},
                   {{today - 8 * kDayMs, today - 7 * kDayMs}});
   }
@@ -124,11 +130,14 @@ TEST(FeedHistoryReader, EachDayKeepsItsWorstStateAndTheUptimeWindowsDiffer) {
   ASSERT_TRUE(history);
   const DayStrip& strip = history->days.at("web");
   ASSERT_EQ(strip.states.size(), static_cast<size_t>(kFeedDays));
-  auto state_days_ago = [&](int days) { return strip.states[static_cast<size_t>(kFeedDays - 1 - days)]; };
+  auto state_days_ago = [&](int days) {
+    return strip.states[static_cast<size_t>(kFeedDays - 1 - days)];
+  };
   EXPECT_EQ(state_days_ago(0), DayStrip::State::operational);
   EXPECT_EQ(state_days_ago(3), DayStrip::State::degraded);
   EXPECT_EQ(state_days_ago(5), DayStrip::State::outage);
-  EXPECT_NEAR(static_cast<double>(strip.down_ms[static_cast<size_t>(kFeedDays - 1 - 5)]), 30'000.0, 10.0)
+  EXPECT_NEAR(static_cast<double>(strip.down_ms[static_cast<size_t>(kFeedDays - 1 - 5)]), 30'000.0,
+              10.0)
       << "down from the first down sample to the first answer after it";
   EXPECT_EQ(state_days_ago(8), DayStrip::State::no_data);
   EXPECT_EQ(state_days_ago(11), DayStrip::State::no_data);
@@ -152,7 +161,8 @@ TEST(RollupHourCache, HoldsOnlyTheFeedsNinetyDaysOfTheProbesStillShown) {
   {
     Store store(dir.file("h.db"), Store::Mode::read_write);
     std::vector<int64_t> ids;
-    for (const char* name : {"a", "b", "c"}) ids.push_back(store.register_probe(probe_config(name)));
+    for (const char* name : {"a", "b", "c"})
+      ids.push_back(store.register_probe(probe_config(name)));
     // 120 days, a sample every 15 minutes.
     for (int64_t t = now - 120 * kDayMs; t < now; t += 900'000) {
       for (int64_t id : ids) {
@@ -179,7 +189,8 @@ TEST(RollupHourCache, HoldsOnlyTheFeedsNinetyDaysOfTheProbesStillShown) {
   const auto later = reader.current(now + 10 * kDayMs, 1, std::set<std::string>{"a"});
   EXPECT_EQ(reader.cached_probes(), 1U);
   EXPECT_EQ(later->days.count("b"), 0U);
-  EXPECT_LE(reader.cached_hours(), kShownHours - 10 * 24 + 24) << "no hour before the feed's first day";
+  EXPECT_LE(reader.cached_hours(), kShownHours - 10 * 24 + 24)
+      << "no hour before the feed's first day";
   EXPECT_GT(reader.cached_hours(), kShownHours - 10 * 24 - 48);
 
   // What is left still answers what the store answers.

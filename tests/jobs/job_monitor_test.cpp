@@ -1,6 +1,8 @@
 // Jobs that report in, the monitor on its own: its edges on hand-made times
 // (cron, late, overrun, failed), its forecast, and the run output it keeps.
 // tests/system/jobs_end_to_end_test.cpp runs the same through the real daemon.
+#include "blip/jobs/job_monitor.hpp"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -9,7 +11,6 @@
 
 #include "blip/core/clock.hpp"
 #include "blip/core/loop.hpp"
-#include "blip/jobs/job_monitor.hpp"
 #include "blip/store/store.hpp"
 #include "support/iso_time.hpp"
 #include "support/jobs.hpp"
@@ -50,10 +51,12 @@ TEST(JobMonitor, MissedCronStartIsLateFromScheduleAndGrace) {
   settings.time_zone = "Europe/Berlin";
   settings.grace_ms = 5 * 60'000;
   const JobConfig config = job_config(settings, kToken);
-  JobMonitor monitor(loop.get(), runs, 0, [&](size_t, const Sample& sample) { samples.all.push_back(sample); });
+  JobMonitor monitor(loop.get(), runs, 0,
+                     [&](size_t, const Sample& sample) { samples.all.push_back(sample); });
   monitor.add(0, config, 7, {}, at("2026-12-01T01:00:00Z"));
   // 03:00 in Berlin is 02:00 UTC in December; late from 02:05.
-  for (int64_t t = at("2026-12-01T01:59:00Z"); t <= at("2026-12-01T02:06:00Z"); t += 1000) monitor.evaluate(t);
+  for (int64_t t = at("2026-12-01T01:59:00Z"); t <= at("2026-12-01T02:06:00Z"); t += 1000)
+    monitor.evaluate(t);
   const auto down = samples.first_down();
   ASSERT_TRUE(down);
   EXPECT_EQ(down->sent_ms, at("2026-12-01T02:05:00Z"));
@@ -82,7 +85,8 @@ TEST(JobMonitor, OverrunStartsAtMaxRunAndFailureLastsUntilASuccess) {
   settings.grace_ms = 600'000;
   settings.max_run_ms = 20'000;
   const JobConfig config = job_config(settings, kToken);
-  JobMonitor monitor(loop.get(), runs, 41, [&](size_t, const Sample& sample) { samples.all.push_back(sample); });
+  JobMonitor monitor(loop.get(), runs, 41,
+                     [&](size_t, const Sample& sample) { samples.all.push_back(sample); });
   const int64_t t0 = at("2026-12-01T00:00:00Z");
   monitor.add(0, config, 7, {}, t0);
   JobPing start;
@@ -119,7 +123,8 @@ TEST(JobMonitor, OverrunStartsAtMaxRunAndFailureLastsUntilASuccess) {
   EXPECT_EQ(samples.all.back().status, Status::up);
   EXPECT_EQ(runs.runs.back().start_ms, t0 + 85'000);
   EXPECT_EQ(monitor.live(0, ok.received_ms)->state, "up");
-  for (size_t i = 1; i < samples.all.size(); ++i) EXPECT_LE(samples.all[i - 1].sent_ms, samples.all[i].sent_ms);
+  for (size_t i = 1; i < samples.all.size(); ++i)
+    EXPECT_LE(samples.all[i - 1].sent_ms, samples.all[i].sent_ms);
 }
 
 TEST(JobMonitor, ForecastsAnOverrunOnceWhenTheTrendCrossesMaxRunSoon) {

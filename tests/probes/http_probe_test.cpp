@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
 #include <chrono>
 #include <fstream>
 #include <string>
@@ -18,8 +17,8 @@
 namespace blip {
 namespace {
 
-using test::http_probe;
 using test::HostileServer;
+using test::http_probe;
 using test::probe_once;
 
 class HttpProbeTest : public ::testing::Test {
@@ -45,12 +44,42 @@ struct HttpCase {
 
 TEST_F(HttpProbeTest, StatusBodyAndRedirectCases) {
   const std::vector<HttpCase> cases{
-      {"200 with expected body", "/health", {{200, 399}}, "OK", false, Status::up, ErrorClass::none},
-      {"404 not expected", "/missing", {{200, 200}}, "", false, Status::down, ErrorClass::http_status},
+      {"200 with expected body",
+       "/health",
+       {{200, 399}},
+       "OK",
+       false,
+       Status::up,
+       ErrorClass::none},
+      {"404 not expected",
+       "/missing",
+       {{200, 200}},
+       "",
+       false,
+       Status::down,
+       ErrorClass::http_status},
       {"404 expected", "/missing", {{404, 404}}, "", false, Status::up, ErrorClass::none},
-      {"body lacks the text", "/wrong-body", {{200, 399}}, "OK", false, Status::down, ErrorClass::body_mismatch},
-      {"302 counts as up without following", "/loop", {{200, 399}}, "", false, Status::up, ErrorClass::none},
-      {"redirect loop followed", "/loop", {{200, 399}}, "", true, Status::down, ErrorClass::redirects},
+      {"body lacks the text",
+       "/wrong-body",
+       {{200, 399}},
+       "OK",
+       false,
+       Status::down,
+       ErrorClass::body_mismatch},
+      {"302 counts as up without following",
+       "/loop",
+       {{200, 399}},
+       "",
+       false,
+       Status::up,
+       ErrorClass::none},
+      {"redirect loop followed",
+       "/loop",
+       {{200, 399}},
+       "",
+       true,
+       Status::down,
+       ErrorClass::redirects},
   };
   for (const HttpCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -117,7 +146,8 @@ TEST_F(HttpProbeTest, FrozenServerTimesOutWithinTheTimeout) {
   EXPECT_EQ(sample.error, ErrorClass::timeout);
   EXPECT_EQ(sample.detail, "no answer within 500ms");
   EXPECT_LT(elapsed, std::chrono::milliseconds(1500));
-  EXPECT_EQ(probe_once(http_probe(nginx_->url("/health"))).status, Status::up) << "recovers after SIGCONT";
+  EXPECT_EQ(probe_once(http_probe(nginx_->url("/health"))).status, Status::up)
+      << "recovers after SIGCONT";
 }
 
 TEST_F(HttpProbeTest, SlowAnswerPastTheTimeoutIsATimeout) {
@@ -129,8 +159,9 @@ TEST_F(HttpProbeTest, SlowAnswerPastTheTimeoutIsATimeout) {
   // answer (3 s): 2.5 s leaves 1.5 s for a loaded machine and is still short of it.
   const auto started = std::chrono::steady_clock::now();
   Sample sample = probe_once(http_probe(nginx_->url("/slow"), 1000));
-  const auto elapsed_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+  const auto elapsed_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count();
   EXPECT_EQ(sample.status, Status::down);
   EXPECT_EQ(sample.error, ErrorClass::timeout) << sample.detail;
   EXPECT_EQ(sample.detail.rfind("no answer within 1s", 0), 0U) << sample.detail;
@@ -158,7 +189,8 @@ class HttpRedirectTest : public ::testing::Test {
     do other_port_ = test::free_port();
     while (other_port_ == home_port_);
     server_ = new test::CustomNginxServer({home_port_, other_port_}, [](const std::string& dir) {
-      return fmt::format(R"(  log_format seen '$server_port $uri key=$http_x_api_key auth=$http_authorization';
+      return fmt::format(
+          R"(  log_format seen '$server_port $uri key=$http_x_api_key auth=$http_authorization';
   server {{
     listen 127.0.0.1:{1};
     access_log {0}/logs/seen.log seen;
@@ -187,7 +219,7 @@ class HttpRedirectTest : public ::testing::Test {
     location = /slow {{ default_type text/plain; echo_sleep 0.3; echo OK; }}
   }}
 )",
-                         dir, home_port_, other_port_, std::string(200, 'x'));
+          dir, home_port_, other_port_, std::string(200, 'x'));
     });
   }
   static void TearDownTestSuite() {
@@ -198,7 +230,8 @@ class HttpRedirectTest : public ::testing::Test {
   // A probe of `path` on the home origin that follows redirects and carries a
   // custom header and basic credentials meant for home alone.
   static ProbeConfig probe(const std::string& path, int64_t timeout_ms = 2000) {
-    ProbeConfig config = http_probe(fmt::format("http://127.0.0.1:{}{}", home_port_, path), timeout_ms);
+    ProbeConfig config =
+        http_probe(fmt::format("http://127.0.0.1:{}{}", home_port_, path), timeout_ms);
     auto& http = std::get<HttpSettings>(config.settings);
     http.follow_redirects = true;
     http.headers = {{"X-Api-Key", "key-for-home-only"}};
@@ -208,7 +241,8 @@ class HttpRedirectTest : public ::testing::Test {
   }
 
   // Runs one attempt and returns it with the `count` requests the servers logged for it.
-  static std::pair<Sample, std::vector<std::string>> probe_and_log(const ProbeConfig& config, size_t count) {
+  static std::pair<Sample, std::vector<std::string>> probe_and_log(const ProbeConfig& config,
+                                                                   size_t count) {
     const size_t logged_before = read_log().size();
     Sample sample = probe_once(config);
     std::vector<std::string> requests;
@@ -216,7 +250,9 @@ class HttpRedirectTest : public ::testing::Test {
     test::wait_until(
         [&] {
           const std::vector<std::string> all = read_log();
-          requests.assign(all.begin() + static_cast<std::ptrdiff_t>(std::min(logged_before, all.size())), all.end());
+          requests.assign(
+              all.begin() + static_cast<std::ptrdiff_t>(std::min(logged_before, all.size())),
+              all.end());
           return requests.size() >= count;
         },
         std::chrono::seconds(2), std::chrono::milliseconds(10));
@@ -256,10 +292,16 @@ struct RedirectCase {
 
 TEST_F(HttpRedirectTest, HeadersAndCredentialsReachOnlyTheProbesOwnOrigin) {
   const std::vector<RedirectCase> cases{
-      {"same origin", "/to-same", {"home /to-same " + kHomeSecrets, "home /final " + kHomeSecrets}, Status::up,
+      {"same origin",
+       "/to-same",
+       {"home /to-same " + kHomeSecrets, "home /final " + kHomeSecrets},
+       Status::up,
        ErrorClass::none},
-      {"another port is another origin", "/to-other", {"home /to-other " + kHomeSecrets, "other /final " + kNoSecrets},
-       Status::up, ErrorClass::none},
+      {"another port is another origin",
+       "/to-other",
+       {"home /to-other " + kHomeSecrets, "other /final " + kNoSecrets},
+       Status::up,
+       ErrorClass::none},
       {"a name, looked up by blip, is another origin",
        "/to-name",
        {"home /to-name " + kHomeSecrets, "other /final " + kNoSecrets},
@@ -267,10 +309,14 @@ TEST_F(HttpRedirectTest, HeadersAndCredentialsReachOnlyTheProbesOwnOrigin) {
        ErrorClass::none},
       {"back home from another origin",
        "/to-other-and-back",
-       {"home /to-other-and-back " + kHomeSecrets, "other /back " + kNoSecrets, "home /final " + kHomeSecrets},
+       {"home /to-other-and-back " + kHomeSecrets, "other /back " + kNoSecrets,
+        "home /final " + kHomeSecrets},
        Status::up,
        ErrorClass::none},
-      {"a scheme blip does not speak", "/to-ftp", {"home /to-ftp " + kHomeSecrets}, Status::down,
+      {"a scheme blip does not speak",
+       "/to-ftp",
+       {"home /to-ftp " + kHomeSecrets},
+       Status::down,
        ErrorClass::protocol},
   };
   for (const RedirectCase& c : cases) {
@@ -291,16 +337,19 @@ TEST_F(HttpRedirectTest, CredentialsInTheUrlStayHomeToo) {
   http.headers.clear();
   auto [sample, requests] = probe_and_log(config, 2);
   EXPECT_EQ(sample.status, Status::up) << sample.detail;
-  EXPECT_EQ(requests, (std::vector<std::string>{"home /to-other key=- auth=Basic cHJvYmU6aHVudGVyMg==",
-                                                "other /final " + kNoSecrets}));
+  EXPECT_EQ(requests,
+            (std::vector<std::string>{"home /to-other key=- auth=Basic cHJvYmU6aHVudGVyMg==",
+                                      "other /final " + kNoSecrets}));
 }
 
 TEST_F(HttpRedirectTest, AHostNameInAnotherCaseIsTheSameOrigin) {
   ProbeConfig config = probe("/to-upper-case");
-  std::get<HttpSettings>(config.settings).url = fmt::format("http://localhost:{}/to-upper-case", home_port_);
+  std::get<HttpSettings>(config.settings).url =
+      fmt::format("http://localhost:{}/to-upper-case", home_port_);
   auto [sample, requests] = probe_and_log(config, 2);
   EXPECT_EQ(sample.status, Status::up) << sample.detail;
-  EXPECT_EQ(requests, (std::vector<std::string>{"home /to-upper-case " + kHomeSecrets, "home /final " + kHomeSecrets}));
+  EXPECT_EQ(requests, (std::vector<std::string>{"home /to-upper-case " + kHomeSecrets,
+                                                "home /final " + kHomeSecrets}));
 }
 
 TEST_F(HttpRedirectTest, ARedirectLoopEndsAsRedirectsAfterTenHops) {
@@ -308,16 +357,19 @@ TEST_F(HttpRedirectTest, ARedirectLoopEndsAsRedirectsAfterTenHops) {
   EXPECT_EQ(sample.status, Status::down);
   EXPECT_EQ(sample.error, ErrorClass::redirects) << sample.detail;
   EXPECT_EQ(sample.detail, "Maximum (10) redirects followed");
-  EXPECT_EQ(requests, std::vector<std::string>(11, "home /loop " + kHomeSecrets)) << "the first request and ten more";
+  EXPECT_EQ(requests, std::vector<std::string>(11, "home /loop " + kHomeSecrets))
+      << "the first request and ten more";
 }
 
 TEST_F(HttpRedirectTest, PhasesAreSummedOverHops) {
   // Each hop's first byte comes after 300 ms: the attempt's first_byte is both.
   Sample sample = probe_once(probe("/slow-to-other", 3000));
   ASSERT_EQ(sample.status, Status::up) << sample.detail;
-  EXPECT_GE(sample.phases.first_byte_us, 590'000) << "the redirect's 300 ms and the answer's 300 ms";
+  EXPECT_GE(sample.phases.first_byte_us, 590'000)
+      << "the redirect's 300 ms and the answer's 300 ms";
   EXPECT_GT(sample.phases.connect_us, 0);
-  EXPECT_GE(sample.latency_us, sample.phases.dns_us + sample.phases.connect_us + sample.phases.first_byte_us);
+  EXPECT_GE(sample.latency_us,
+            sample.phases.dns_us + sample.phases.connect_us + sample.phases.first_byte_us);
 }
 
 TEST_F(HttpRedirectTest, TheDeadlineCoversEveryHop) {
@@ -340,7 +392,8 @@ TEST_F(HttpRedirectTest, BodyLimitAndExpectedTextApplyToTheFinalAnswer) {
   // nginx's 302 page is 145 bytes and says "302 Found"; the final answers are "OK" and 200 bytes.
   const std::vector<Case> cases{
       {"a redirect's body is not counted", "/to-same", "OK", Status::up, ErrorClass::none},
-      {"a redirect's body is not the answer", "/to-same", "302 Found", Status::down, ErrorClass::body_mismatch},
+      {"a redirect's body is not the answer", "/to-same", "302 Found", Status::down,
+       ErrorClass::body_mismatch},
       {"the final body is counted", "/to-big", "", Status::down, ErrorClass::body_too_large},
   };
   for (const Case& c : cases) {
@@ -369,7 +422,8 @@ TEST(HttpProbeMisbehaving, EachFailureIsADownSampleOfItsClass) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     HostileServer server(c.mode);
-    Sample sample = probe_once(http_probe("http://127.0.0.1:" + std::to_string(server.port()) + "/health", 500));
+    Sample sample = probe_once(
+        http_probe("http://127.0.0.1:" + std::to_string(server.port()) + "/health", 500));
     EXPECT_EQ(sample.status, Status::down);
     EXPECT_EQ(sample.error, c.error) << sample.detail;
   }
@@ -378,13 +432,15 @@ TEST(HttpProbeMisbehaving, EachFailureIsADownSampleOfItsClass) {
 // No DNS failure case here: resolving a name that does not exist would send a
 // query to the machine's resolver, and tests talk to loopback only.
 TEST(HttpProbeMisbehaving, RefusedPort) {
-  Sample refused = probe_once(http_probe("http://127.0.0.1:" + std::to_string(test::free_port()) + "/"));
+  Sample refused =
+      probe_once(http_probe("http://127.0.0.1:" + std::to_string(test::free_port()) + "/"));
   EXPECT_EQ(refused.status, Status::down);
   EXPECT_EQ(refused.error, ErrorClass::refused) << refused.detail;
 }
 
 TEST(HttpProbeMisbehaving, PasswordNeverReachesTheDetail) {
-  Sample sample = probe_once(http_probe("http://admin:hunter2@127.0.0.1:" + std::to_string(test::free_port()) + "/"));
+  Sample sample = probe_once(
+      http_probe("http://admin:hunter2@127.0.0.1:" + std::to_string(test::free_port()) + "/"));
   EXPECT_EQ(sample.status, Status::down);
   EXPECT_EQ(sample.detail.find("hunter2"), std::string::npos) << sample.detail;
 }

@@ -44,7 +44,8 @@ int64_t not_after_ms(const std::string& certificate) {
   test::run_command({"openssl", "x509", "-in", certificate, "-noout", "-enddate"}, &output);
   std::tm when{};
   // "notAfter=Dec  6 22:50:00 2026 GMT"
-  if (output.rfind("notAfter=", 0) != 0 || !strptime(output.c_str() + 9, "%b %d %H:%M:%S %Y GMT", &when)) {
+  if (output.rfind("notAfter=", 0) != 0 ||
+      !strptime(output.c_str() + 9, "%b %d %H:%M:%S %Y GMT", &when)) {
     throw std::runtime_error("unreadable notAfter: " + output);
   }
   return static_cast<int64_t>(timegm(&when)) * 1000;
@@ -87,31 +88,37 @@ basicConstraints = CA:FALSE
     issue("expired", "loopback", {"-startdate", "20250101000000Z", "-enddate", "20250201000000Z"});
     issue("wrong-host", "elsewhere", {"-days", "365"});
     request("client", "blip client");
-    openssl({"x509", "-req", "-in", file("client.csr"), "-CA", file("client-ca.pem"), "-CAkey", file("client-ca.key"),
-             "-CAcreateserial", "-days", "30", "-out", file("client.pem")});
+    openssl({"x509", "-req", "-in", file("client.csr"), "-CA", file("client-ca.pem"), "-CAkey",
+             file("client-ca.key"), "-CAcreateserial", "-days", "30", "-out", file("client.pem")});
   }
   std::string file(const std::string& name) const { return dir_.file(name); }
   test::TlsSite site(const std::string& name, bool client_certificate = false) const {
-    return {file(name + ".pem"), file(name + ".key"), client_certificate ? file("client-ca.pem") : ""};
+    return {file(name + ".pem"), file(name + ".key"),
+            client_certificate ? file("client-ca.pem") : ""};
   }
 
  private:
   void key(const std::string& name) {
-    openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", file(name + ".key")});
+    openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out",
+             file(name + ".key")});
   }
-  void self_signed(const std::string& name, const std::string& common_name, const std::string& extension) {
+  void self_signed(const std::string& name, const std::string& common_name,
+                   const std::string& extension) {
     key(name);
-    openssl({"req", "-x509", "-new", "-key", file(name + ".key"), "-subj", "/CN=" + common_name, "-days", "365",
-             "-addext", extension, "-out", file(name + ".pem")});
+    openssl({"req", "-x509", "-new", "-key", file(name + ".key"), "-subj", "/CN=" + common_name,
+             "-days", "365", "-addext", extension, "-out", file(name + ".pem")});
   }
   void request(const std::string& name, const std::string& common_name) {
     key(name);
-    openssl({"req", "-new", "-key", file(name + ".key"), "-subj", "/CN=" + common_name, "-out", file(name + ".csr")});
+    openssl({"req", "-new", "-key", file(name + ".key"), "-subj", "/CN=" + common_name, "-out",
+             file(name + ".csr")});
   }
-  void issue(const std::string& name, const std::string& extensions, const std::vector<std::string>& dates) {
+  void issue(const std::string& name, const std::string& extensions,
+             const std::vector<std::string>& dates) {
     request(name, name + ".blip.test");
-    std::vector<std::string> arguments{"ca",         "-batch", "-notext", "-config", file("ca.cnf"), "-extensions",
-                                       extensions,   "-in",    file(name + ".csr"), "-out", file(name + ".pem")};
+    std::vector<std::string> arguments{
+        "ca",       "-batch", "-notext",           "-config", file("ca.cnf"),     "-extensions",
+        extensions, "-in",    file(name + ".csr"), "-out",    file(name + ".pem")};
     arguments.insert(arguments.end(), dates.begin(), dates.end());
     openssl(arguments);
   }
@@ -124,9 +131,10 @@ class TlsProbeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     certificates_ = new Certificates();
-    nginx_ = new test::TlsNginxServer({certificates_->site("valid"), certificates_->site("soon"),
-                                       certificates_->site("expired"), certificates_->site("self-signed"),
-                                       certificates_->site("wrong-host"), certificates_->site("valid", true)});
+    nginx_ = new test::TlsNginxServer(
+        {certificates_->site("valid"), certificates_->site("soon"), certificates_->site("expired"),
+         certificates_->site("self-signed"), certificates_->site("wrong-host"),
+         certificates_->site("valid", true)});
   }
   static void TearDownTestSuite() {
     delete nginx_;
@@ -159,16 +167,21 @@ struct TlsCase {
 TEST_F(TlsProbeTest, TrustExpiryAndMutualTlsCases) {
   const std::vector<TlsCase> cases{
       {"valid, private CA", valid, true, false, 14, Status::up, ErrorClass::none, "HTTP 200"},
-      {"valid, system store only", valid, false, false, 14, Status::down, ErrorClass::tls, "certificate"},
+      {"valid, system store only", valid, false, false, 14, Status::down, ErrorClass::tls,
+       "certificate"},
       {"expired", expired, true, false, 14, Status::down, ErrorClass::tls, "expired"},
-      {"soon to expire", soon, true, false, 14, Status::degraded, ErrorClass::none, "below min_cert_days 14"},
-      {"soon to expire, above min_cert_days", soon, true, false, 3, Status::up, ErrorClass::none, "HTTP 200"},
-      {"soon to expire, min_cert_days 0", soon, true, false, 0, Status::up, ErrorClass::none, "HTTP 200"},
+      {"soon to expire", soon, true, false, 14, Status::degraded, ErrorClass::none,
+       "below min_cert_days 14"},
+      {"soon to expire, above min_cert_days", soon, true, false, 3, Status::up, ErrorClass::none,
+       "HTTP 200"},
+      {"soon to expire, min_cert_days 0", soon, true, false, 0, Status::up, ErrorClass::none,
+       "HTTP 200"},
       {"self-signed", self_signed, true, false, 14, Status::down, ErrorClass::tls, "certificate"},
       {"wrong host", wrong_host, true, false, 14, Status::down, ErrorClass::tls, "127.0.0.1"},
-      {"mutual TLS without a client certificate", mutual, true, false, 14, Status::down, ErrorClass::http_status,
-       "HTTP 400"},
-      {"mutual TLS with a client certificate", mutual, true, true, 14, Status::up, ErrorClass::none, "HTTP 200"},
+      {"mutual TLS without a client certificate", mutual, true, false, 14, Status::down,
+       ErrorClass::http_status, "HTTP 400"},
+      {"mutual TLS with a client certificate", mutual, true, true, 14, Status::up, ErrorClass::none,
+       "HTTP 200"},
   };
   for (const TlsCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -196,8 +209,9 @@ TEST_F(TlsProbeTest, SoonExpiringCertificateIsDegradedWithTheDaysLeft) {
   ASSERT_EQ(sample.cert_expiry_ms, std::optional<int64_t>(expiry_ms));
   const int64_t days_left = (expiry_ms - sample.completed_ms()) / kDayMs;
   EXPECT_TRUE(days_left == 4 || days_left == 5) << days_left;  // made with -days 5 a moment ago
-  EXPECT_EQ(sample.detail, fmt::format("certificate expires in {} days ({}), below min_cert_days 14", days_left,
-                                       format_iso8601_ms(expiry_ms)));
+  EXPECT_EQ(sample.detail,
+            fmt::format("certificate expires in {} days ({}), below min_cert_days 14", days_left,
+                        format_iso8601_ms(expiry_ms)));
 }
 
 TEST_F(TlsProbeTest, ExpiredCertificateIsATlsDownSampleSayingSo) {
@@ -226,18 +240,24 @@ TEST_F(TlsProbeTest, ExpiryReachesMetricsAsTheCertificatesNotAfter) {
   std::vector<double> floor;
   FeedRefusals refusals;
   const std::string metrics = prometheus_metrics({config, other}, live, refusals, floor);
-  EXPECT_NE(metrics.find(fmt::format("blip_probe_tls_cert_expiry_timestamp_seconds{{probe=\"private-web\",type="
-                                     "\"http\"}} {}\n",
-                                     expiry_ms / 1000)),
+  EXPECT_NE(metrics.find(fmt::format(
+                "blip_probe_tls_cert_expiry_timestamp_seconds{{probe=\"private-web\",type="
+                "\"http\"}} {}\n",
+                expiry_ms / 1000)),
             std::string::npos)
       << metrics;
-  EXPECT_EQ(metrics.find("blip_probe_tls_cert_expiry_timestamp_seconds{probe=\"plain-web\""), std::string::npos);
-  EXPECT_NE(metrics.find("# TYPE blip_probe_tls_cert_expiry_timestamp_seconds gauge\n"), std::string::npos);
+  EXPECT_EQ(metrics.find("blip_probe_tls_cert_expiry_timestamp_seconds{probe=\"plain-web\""),
+            std::string::npos);
+  EXPECT_NE(metrics.find("# TYPE blip_probe_tls_cert_expiry_timestamp_seconds gauge\n"),
+            std::string::npos);
 
   test::TempDir dir;
   dir.write("metrics.txt", metrics);
   std::string lint;
-  EXPECT_EQ(test::run_command({"sh", "-c", "promtool check metrics < " + dir.file("metrics.txt")}, &lint), 0) << lint;
+  EXPECT_EQ(
+      test::run_command({"sh", "-c", "promtool check metrics < " + dir.file("metrics.txt")}, &lint),
+      0)
+      << lint;
   EXPECT_EQ(lint, "") << "promtool's lint found problems";
 
   // A failed attempt keeps the last known expiry.
@@ -277,10 +297,12 @@ TEST_F(TlsProbeTest, RedirectsCarryHeadersCredentialsAndClientCertificateOnlyToT
   const std::string client_ca = certificates_->file("client-ca.pem");
   test::CustomNginxServer server({home, plain, other}, [&](const std::string& dir) {
     const std::string tls = fmt::format(
-        "ssl_certificate {}; ssl_certificate_key {}; ssl_client_certificate {}; ssl_verify_client optional;",
+        "ssl_certificate {}; ssl_certificate_key {}; ssl_client_certificate {}; ssl_verify_client "
+        "optional;",
         valid_cert, valid_key, client_ca);
     const std::string log = fmt::format("access_log {}/logs/seen.log seen;", dir);
-    return fmt::format(R"(  log_format seen '$server_port $uri key=$http_x_api_key auth=$http_authorization '
+    return fmt::format(
+        R"(  log_format seen '$server_port $uri key=$http_x_api_key auth=$http_authorization '
                    'cert=$ssl_client_verify';
   server {{
     listen 127.0.0.1:{1} ssl; {4} {0}
@@ -298,7 +320,7 @@ TEST_F(TlsProbeTest, RedirectsCarryHeadersCredentialsAndClientCertificateOnlyToT
     location = /final {{ default_type text/plain; return 200 "OK"; }}
   }}
 )",
-                       log, home, plain, other, tls);
+        log, home, plain, other, tls);
   });
   auto read_log = [&] {
     std::vector<std::string> lines;
@@ -313,18 +335,23 @@ TEST_F(TlsProbeTest, RedirectsCarryHeadersCredentialsAndClientCertificateOnlyToT
     }
     return lines;
   };
-  const std::string home_sees = "key=key-for-home-only auth=Basic cHJvYmU6aHVudGVyMg== cert=SUCCESS";
+  const std::string home_sees =
+      "key=key-for-home-only auth=Basic cHJvYmU6aHVudGVyMg== cert=SUCCESS";
   struct Case {
     std::string name;
     std::string path;
     std::vector<std::string> requests;
   };
   const std::vector<Case> cases{
-      {"https to http is a downgrade", "/to-plain",
+      {"https to http is a downgrade",
+       "/to-plain",
        {"https home /to-plain " + home_sees, "http plain /final key=- auth=- cert=-"}},
-      {"another https origin", "/to-other",
+      {"another https origin",
+       "/to-other",
        {"https home /to-other " + home_sees, "https other /final key=- auth=- cert=NONE"}},
-      {"the same origin", "/to-same", {"https home /to-same " + home_sees, "https home /final " + home_sees}},
+      {"the same origin",
+       "/to-same",
+       {"https home /to-same " + home_sees, "https home /final " + home_sees}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -344,7 +371,9 @@ TEST_F(TlsProbeTest, RedirectsCarryHeadersCredentialsAndClientCertificateOnlyToT
     test::wait_until(  // nginx logs a request just after answering it
         [&] {
           const std::vector<std::string> all = read_log();
-          requests.assign(all.begin() + static_cast<std::ptrdiff_t>(std::min(logged_before, all.size())), all.end());
+          requests.assign(
+              all.begin() + static_cast<std::ptrdiff_t>(std::min(logged_before, all.size())),
+              all.end());
           return requests.size() >= c.requests.size();
         },
         std::chrono::seconds(2), std::chrono::milliseconds(10));

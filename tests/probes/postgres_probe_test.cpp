@@ -2,7 +2,6 @@
 #include <gtest/gtest.h>
 
 #include <optional>
-
 #include <thread>
 
 #include "blip/probes/postgres_reply.hpp"
@@ -21,7 +20,8 @@ using test::postgres_probe;
 PostgresSettings& pg(ProbeConfig& config) { return std::get<PostgresSettings>(config.settings); }
 
 size_t count_status(const std::vector<Sample>& samples, Status status) {
-  return static_cast<size_t>(std::count_if(samples.begin(), samples.end(), [&](const Sample& s) { return s.status == status; }));
+  return static_cast<size_t>(std::count_if(samples.begin(), samples.end(),
+                                           [&](const Sample& s) { return s.status == status; }));
 }
 
 class PostgresProbeTest : public ::testing::Test {
@@ -60,16 +60,23 @@ TEST_F(PostgresProbeTest, ReadWriteAuthAndErrorCases) {
   const auto read = PostgresSettings::Mode::read;
   const std::vector<Case> cases{
       {"superuser SELECT 1", server_->dsn(), read, "", Status::up, ErrorClass::none},
-      {"password role", server_->dsn("blip", "blip-secret"), read, "", Status::up, ErrorClass::none},
-      {"wrong password", server_->dsn("blip", "not-the-password"), read, "", Status::down, ErrorClass::auth},
-      {"no password", server_->dsn("blip"), read, "", Status::down, ErrorClass::auth},
-      {"unknown database", server_->dsn() + " dbname=nope", read, "", Status::down, ErrorClass::auth},
-      {"custom query", server_->dsn(), read, "SELECT count(*) FROM pg_class", Status::up, ErrorClass::none},
-      {"bad query", server_->dsn(), read, "SELECT * FROM no_such_table", Status::down, ErrorClass::query},
-      {"COPY does not hang", server_->dsn(), read, "COPY (SELECT 1) TO STDOUT", Status::down, ErrorClass::protocol},
-      {"write heartbeat", server_->dsn("blip", "blip-secret"), PostgresSettings::Mode::write, "", Status::up,
+      {"password role", server_->dsn("blip", "blip-secret"), read, "", Status::up,
        ErrorClass::none},
-      {"URI form", "postgresql://postgres@127.0.0.1:" + std::to_string(server_->port()) + "/postgres", read, "",
+      {"wrong password", server_->dsn("blip", "not-the-password"), read, "", Status::down,
+       ErrorClass::auth},
+      {"no password", server_->dsn("blip"), read, "", Status::down, ErrorClass::auth},
+      {"unknown database", server_->dsn() + " dbname=nope", read, "", Status::down,
+       ErrorClass::auth},
+      {"custom query", server_->dsn(), read, "SELECT count(*) FROM pg_class", Status::up,
+       ErrorClass::none},
+      {"bad query", server_->dsn(), read, "SELECT * FROM no_such_table", Status::down,
+       ErrorClass::query},
+      {"COPY does not hang", server_->dsn(), read, "COPY (SELECT 1) TO STDOUT", Status::down,
+       ErrorClass::protocol},
+      {"write heartbeat", server_->dsn("blip", "blip-secret"), PostgresSettings::Mode::write, "",
+       Status::up, ErrorClass::none},
+      {"URI form",
+       "postgresql://postgres@127.0.0.1:" + std::to_string(server_->port()) + "/postgres", read, "",
        Status::up, ErrorClass::none},
   };
   for (const Case& c : cases) {
@@ -93,19 +100,23 @@ TEST_F(PostgresProbeTest, SeparatePasswordSetting) {
 }
 
 TEST_F(PostgresProbeTest, WritesStallUnderATableLockWhileReadsStayUp) {
-  test::probe_once(postgres_probe("db-write", server_->dsn(), PostgresSettings::Mode::write));  // creates the table
-  std::vector<ProbeConfig> configs{postgres_probe("db-write", server_->dsn(), PostgresSettings::Mode::write, 500),
-                                   postgres_probe("db-read", server_->dsn(), PostgresSettings::Mode::read, 500)};
+  test::probe_once(postgres_probe("db-write", server_->dsn(),
+                                  PostgresSettings::Mode::write));  // creates the table
+  std::vector<ProbeConfig> configs{
+      postgres_probe("db-write", server_->dsn(), PostgresSettings::Mode::write, 500),
+      postgres_probe("db-read", server_->dsn(), PostgresSettings::Mode::read, 500)};
   int blip_backends_during_lock = 0;
   auto samples = test::run_probes_for(configs, 4s, [&] {
     std::this_thread::sleep_for(500ms);
     std::thread count([&] {
       std::this_thread::sleep_for(1700ms);
-      blip_backends_during_lock =
-          std::stoi(server_->sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'blip'"));
+      blip_backends_during_lock = std::stoi(
+          server_->sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'blip'"));
     });
-    // Another session takes the heartbeat table for 2 s, as a long migration or a backup's lock would.
-    server_->sql("BEGIN; LOCK TABLE blip_heartbeat IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT");
+    // Another session takes the heartbeat table for 2 s, as a long migration or a backup's lock
+    // would.
+    server_->sql(
+        "BEGIN; LOCK TABLE blip_heartbeat IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT");
     count.join();
   });
   // Writes every 100 ms that each hang for 500 ms: without a bound on
@@ -117,8 +128,10 @@ TEST_F(PostgresProbeTest, WritesStallUnderATableLockWhileReadsStayUp) {
   for (const Sample& sample : writes) {
     if (sample.status == Status::down) {
       EXPECT_EQ(sample.error, ErrorClass::timeout) << sample.detail;
-      const bool in_query = sample.detail.find("waiting for the query's result") != std::string::npos;
-      const bool queued = sample.detail.find("waiting for a free connection, 3 in use") != std::string::npos;
+      const bool in_query =
+          sample.detail.find("waiting for the query's result") != std::string::npos;
+      const bool queued =
+          sample.detail.find("waiting for a free connection, 3 in use") != std::string::npos;
       EXPECT_TRUE(in_query || queued) << sample.detail;
     }
   }
@@ -129,8 +142,9 @@ TEST_F(PostgresProbeTest, WritesStallUnderATableLockWhileReadsStayUp) {
 
 TEST_F(PostgresProbeTest, FrozenServerTimesOutOthersStayOnTimeAndItRecovers) {
   test::NginxServer nginx;
-  std::vector<ProbeConfig> configs{postgres_probe("db", server_->dsn(), PostgresSettings::Mode::read, 500),
-                                   test::http_probe(nginx.url("/health"), 500)};
+  std::vector<ProbeConfig> configs{
+      postgres_probe("db", server_->dsn(), PostgresSettings::Mode::read, 500),
+      test::http_probe(nginx.url("/health"), 500)};
   configs[1].interval_ms = 100;
   auto samples = test::run_probes_for(configs, 6s, [] {
     std::this_thread::sleep_for(1500ms);
@@ -179,7 +193,8 @@ TEST_F(PostgresProbeTest, ServerClosingTheIdleConnectionCostsNoSample) {
   config.interval_ms = 200;
   auto samples = test::run_probes_for({config}, 2s, [] {
     std::this_thread::sleep_for(1s);
-    server_->sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'blip'");
+    server_->sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'blip'");
   });
   ASSERT_GE(samples[0].size(), 8U);
   for (const Sample& sample : samples[0]) EXPECT_EQ(sample.status, Status::up) << sample.detail;
@@ -198,10 +213,12 @@ TEST_F(PostgresProbeTest, ReconnectEachOpensAFreshConnection) {
 
 TEST(PostgresProbeWrongPeer, NotPostgresOnThePortIsAProtocolError) {
   test::NginxServer nginx;
-  Sample http = test::probe_once(postgres_probe("db", "host=127.0.0.1 port=" + std::to_string(nginx.port())));
+  Sample http =
+      test::probe_once(postgres_probe("db", "host=127.0.0.1 port=" + std::to_string(nginx.port())));
   EXPECT_EQ(http.status, Status::down);
   EXPECT_EQ(http.error, ErrorClass::protocol) << http.detail;
-  Sample refused = test::probe_once(postgres_probe("db", "host=127.0.0.1 port=" + std::to_string(test::free_port())));
+  Sample refused = test::probe_once(
+      postgres_probe("db", "host=127.0.0.1 port=" + std::to_string(test::free_port())));
   EXPECT_EQ(refused.error, ErrorClass::refused) << refused.detail;
 }
 
@@ -214,7 +231,8 @@ TEST_F(PostgresProbeTest, PostgresAndRedisProbesPointedAtEachOther) {
   // nothing answers; the detail says how far the attempt got.
   EXPECT_EQ(postgres_at_redis.status, Status::down);
   EXPECT_EQ(postgres_at_redis.error, ErrorClass::timeout);
-  EXPECT_EQ(postgres_at_redis.detail, "no answer within 1s (connected, no Postgres answer to the startup message)");
+  EXPECT_EQ(postgres_at_redis.detail,
+            "no answer within 1s (connected, no Postgres answer to the startup message)");
 
   ProbeConfig redis_at_postgres;
   redis_at_postgres.name = "redis";
@@ -227,20 +245,24 @@ TEST_F(PostgresProbeTest, PostgresAndRedisProbesPointedAtEachOther) {
   Sample sample = test::probe_once(redis_at_postgres);
   EXPECT_EQ(sample.status, Status::down);
   EXPECT_NE(sample.error, ErrorClass::none);
-  EXPECT_TRUE(sample.error == ErrorClass::protocol || sample.error == ErrorClass::reset) << sample.detail;
+  EXPECT_TRUE(sample.error == ErrorClass::protocol || sample.error == ErrorClass::reset)
+      << sample.detail;
 }
 
 TEST(PostgresReplication, StandbyStreamingLagAndPrimaryReplicas) {
   test::PostgresServer primary;
   test::PostgresServer standby(&primary);
   primary.sql("CREATE TABLE ticks(at timestamptz)");
-  ProbeConfig on_standby = postgres_probe("replica", standby.dsn(), PostgresSettings::Mode::replication);
+  ProbeConfig on_standby =
+      postgres_probe("replica", standby.dsn(), PostgresSettings::Mode::replication);
   pg(on_standby).max_lag_ms = 1000;
-  ProbeConfig on_primary = postgres_probe("replicas", primary.dsn(), PostgresSettings::Mode::replication);
+  ProbeConfig on_primary =
+      postgres_probe("replicas", primary.dsn(), PostgresSettings::Mode::replication);
   pg(on_primary).role = PostgresSettings::Role::primary;
 
   // Healthy: streaming, no lag, one replica.
-  for (int attempt = 0; attempt < 50 && test::probe_once(on_standby).status != Status::up; ++attempt) {
+  for (int attempt = 0; attempt < 50 && test::probe_once(on_standby).status != Status::up;
+       ++attempt) {
     std::this_thread::sleep_for(100ms);  // the receiver may still be starting
   }
   Sample streaming = test::probe_once(on_standby);

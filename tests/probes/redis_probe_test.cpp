@@ -9,12 +9,12 @@
 #include <thread>
 
 #include "blip/adapters/redis_uv.hpp"
-#include "blip/probes/sidekiq.hpp"
-#include "blip/probes/probe_runtime.hpp"
 #include "blip/core/clock.hpp"
+#include "blip/probes/probe_runtime.hpp"
+#include "blip/probes/sidekiq.hpp"
 #include "blip/scheduler/scheduler.hpp"
-#include "support/redis_server.hpp"
 #include "support/hostile_server.hpp"
+#include "support/redis_server.hpp"
 #include "support/servers.hpp"
 
 namespace blip {
@@ -99,10 +99,12 @@ TEST(SidekiqReplies, OnlyFiniteBeatsAndEnqueuedTimesCount) {
   EXPECT_EQ(sidekiq_beat_s("nan"), std::nullopt);
   EXPECT_EQ(sidekiq_beat_s("1e999"), std::nullopt);
   std::string problem;
-  EXPECT_EQ(sidekiq_enqueued_at_s(R"({"class":"X","enqueued_at":1764633601654})", problem), 1764633601.654);
+  EXPECT_EQ(sidekiq_enqueued_at_s(R"({"class":"X","enqueued_at":1764633601654})", problem),
+            1764633601.654);
   EXPECT_EQ(sidekiq_enqueued_at_s(R"({"class":"X","enqueued_at":1e999})", problem), std::nullopt);
   EXPECT_EQ(problem, "is not JSON");  // nlohmann refuses a number past double's range
-  EXPECT_EQ(sidekiq_enqueued_at_s(R"({"class":"X","enqueued_at":"1764633601.6"})", problem), std::nullopt);
+  EXPECT_EQ(sidekiq_enqueued_at_s(R"({"class":"X","enqueued_at":"1764633601.6"})", problem),
+            std::nullopt);
   EXPECT_EQ(problem, "has no enqueued_at");
   EXPECT_EQ(sidekiq_enqueued_at_s("[1]", problem), std::nullopt);
   EXPECT_EQ(problem, "is not JSON");
@@ -111,7 +113,8 @@ TEST(SidekiqReplies, OnlyFiniteBeatsAndEnqueuedTimesCount) {
 // Found by fuzz_redis_reply: "*36035902\r\n" made hiredis 0.14 calloc 288 MB at once.
 TEST(SidekiqReplies, AnArrayLongerThanTheBoundIsAnErrorNotAnAllocation) {
   auto read = [](const std::string& bytes) {
-    std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader(redisReaderCreate(), redisReaderFree);
+    std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader(redisReaderCreate(),
+                                                                    redisReaderFree);
     bound_redis_reply_arrays(reader.get());
     redisReaderFeed(reader.get(), bytes.data(), bytes.size());
     void* reply = nullptr;
@@ -168,7 +171,8 @@ TEST(RedisProbe, ErrorRepliesAreClassified) {
       {"ERR Client sent AUTH, but no password is set", ErrorClass::auth},
       {"ERR wrong number of arguments for 'auth' command", ErrorClass::auth},
       {"NOPERM this user has no permissions to run the 'set' command", ErrorClass::auth},
-      {"ERR max number of clients reached", ErrorClass::refused},  // as Postgres' "too many clients"
+      {"ERR max number of clients reached",
+       ErrorClass::refused},  // as Postgres' "too many clients"
       {"WRONGTYPE Operation against a key holding the wrong kind of value", ErrorClass::query},
       {"READONLY You can't write against a read only replica.", ErrorClass::query},
       {"ERR DB index is out of range", ErrorClass::query},
@@ -317,11 +321,12 @@ TEST(RedisProbe, FrozenServerTimesOutWhileOthersKeepTheirScheduleAndItRecovers) 
     if (s.status == Status::up) continue;
     EXPECT_EQ(s.error, ErrorClass::timeout) << s.detail;
     // A timeout's latency is the time the attempt really took: never less than the
-    // timeout (2 ms for libuv's whole-millisecond, possibly coarse, loop clock) and never more than the
-    // wall time from its send to its delivery (+2 ms: two millisecond readings),
-    // not a copy of the configured 500 ms.
+    // timeout (2 ms for libuv's whole-millisecond, possibly coarse, loop clock) and never more than
+    // the wall time from its send to its delivery (+2 ms: two millisecond readings), not a copy of
+    // the configured 500 ms.
     EXPECT_GE(s.latency_us, 498'000) << "a timeout stores its real elapsed time";
-    EXPECT_LE(s.latency_us, (d.arrived_ms - s.sent_ms + 2) * 1000) << "a timeout stores its real elapsed time";
+    EXPECT_LE(s.latency_us, (d.arrived_ms - s.sent_ms + 2) * 1000)
+        << "a timeout stores its real elapsed time";
     EXPECT_EQ(s.detail, "no answer within 500ms");
     // Reported by its deadline, not when the server thaws (the freeze lasts 3 s):
     // 400 ms beyond the timeout is slack for a loaded machine's late timers.

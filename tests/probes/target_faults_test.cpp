@@ -4,7 +4,6 @@
 // redis-server) or raw TCP servers that misbehave on purpose.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <chrono>
@@ -27,7 +26,8 @@ using namespace std::chrono_literals;
 using test::HostileServer;
 using test::probe_once;
 
-ProbeConfig postgres_probe(const std::string& dsn, PostgresSettings::Mode mode = PostgresSettings::Mode::read,
+ProbeConfig postgres_probe(const std::string& dsn,
+                           PostgresSettings::Mode mode = PostgresSettings::Mode::read,
                            int64_t timeout_ms = 1000) {
   return test::postgres_probe("pg-under-test", dsn, mode, timeout_ms);
 }
@@ -49,7 +49,9 @@ Sample first_down_sample(const ProbeConfig& config) {
   return sample;
 }
 
-std::string local_dsn(int port) { return fmt::format("host=127.0.0.1 port={} dbname=postgres user=postgres", port); }
+std::string local_dsn(int port) {
+  return fmt::format("host=127.0.0.1 port={} dbname=postgres user=postgres", port);
+}
 
 struct FaultCase {
   std::string name;
@@ -67,10 +69,11 @@ void expect_fault_cases(const std::vector<FaultCase>& cases) {
     EXPECT_EQ(sample.status, Status::down) << sample.detail;
     EXPECT_EQ(to_string(sample.error), to_string(c.error)) << sample.detail;
     EXPECT_NE(sample.detail.find(c.detail_part), std::string::npos) << sample.detail;
-    EXPECT_LE(sample.latency_us, c.config.timeout_ms * 1000 + 100'000) << "reported within its timeout";
+    EXPECT_LE(sample.latency_us, c.config.timeout_ms * 1000 + 100'000)
+        << "reported within its timeout";
     EXPECT_LT(elapsed, std::chrono::milliseconds(c.config.timeout_ms + 1500));
-    std::printf("[ fault    ] %-45s %-8s \"%s\"\n", c.name.c_str(), std::string(to_string(sample.error)).c_str(),
-                sample.detail.c_str());
+    std::printf("[ fault    ] %-45s %-8s \"%s\"\n", c.name.c_str(),
+                std::string(to_string(sample.error)).c_str(), sample.detail.c_str());
   }
 }
 
@@ -81,19 +84,21 @@ TEST(HostileTargets, HttpProbeFaultsAreDownSamplesOfTheirClass) {
   HostileServer garbage(HostileServer::Mode::garbage);
   test::RedisServer redis;
   expect_fault_cases({
-      {"accepts and never answers", test::http_probe(hang.url("/health"), 1000), ErrorClass::timeout,
-       "no answer within 1s"},
-      // A valid answer, but one byte a second: the timeout bounds the whole attempt, not the gap between bytes.
-      {"answers one byte a second", test::http_probe(trickle.url("/health"), 1500), ErrorClass::timeout,
-       "no answer within 1s500ms"},
+      {"accepts and never answers", test::http_probe(hang.url("/health"), 1000),
+       ErrorClass::timeout, "no answer within 1s"},
+      // A valid answer, but one byte a second: the timeout bounds the whole attempt, not the gap
+      // between bytes.
+      {"answers one byte a second", test::http_probe(trickle.url("/health"), 1500),
+       ErrorClass::timeout, "no answer within 1s500ms"},
       // curl itself calls this a complete "HTTP 200" answer; blip checks that the headers ended.
       {"closes mid-headers", test::http_probe(half.url("/health"), 1000), ErrorClass::reset,
        "connection closed in the middle of the response headers"},
       {"invalid HTTP", test::http_probe(garbage.url("/health"), 1000), ErrorClass::protocol, ""},
-      // redis-server takes "Host:" for a cross-protocol attack and drops the connection without a byte.
+      // redis-server takes "Host:" for a cross-protocol attack and drops the connection without a
+      // byte.
       {"HTTP probe on the Redis port (redis-server)",
-       test::http_probe(fmt::format("http://127.0.0.1:{}/health", redis.port()), 1000), ErrorClass::reset,
-       "Empty reply from server"},
+       test::http_probe(fmt::format("http://127.0.0.1:{}/health", redis.port()), 1000),
+       ErrorClass::reset, "Empty reply from server"},
   });
   EXPECT_EQ(redis.command({"PING"}), "PONG") << "redis-server shrugged off the HTTP request";
 }
@@ -104,14 +109,17 @@ TEST(HostileTargets, PostgresAndRedisProbesAgainstPeersThatMisbehave) {
   HostileServer garbage(HostileServer::Mode::garbage);
   test::NginxServer nginx;
   expect_fault_cases({
-      {"postgres: accepts and never answers", postgres_probe(local_dsn(hang.port())), ErrorClass::timeout,
-       "no answer within 1s"},
-      {"postgres: HTTP on the Postgres port (nginx)", postgres_probe(local_dsn(nginx.port())), ErrorClass::protocol,
-       ""},
+      {"postgres: accepts and never answers", postgres_probe(local_dsn(hang.port())),
+       ErrorClass::timeout, "no answer within 1s"},
+      {"postgres: HTTP on the Postgres port (nginx)", postgres_probe(local_dsn(nginx.port())),
+       ErrorClass::protocol, ""},
       {"postgres: garbage", postgres_probe(local_dsn(garbage.port())), ErrorClass::protocol, ""},
-      {"postgres: half an HTTP answer, then FIN", postgres_probe(local_dsn(half.port())), ErrorClass::protocol, ""},
-      {"redis: accepts and never answers", redis_probe(hang.port()), ErrorClass::timeout, "no answer within 1s"},
-      {"redis: HTTP on the Redis port (nginx)", redis_probe(nginx.port()), ErrorClass::protocol, ""},
+      {"postgres: half an HTTP answer, then FIN", postgres_probe(local_dsn(half.port())),
+       ErrorClass::protocol, ""},
+      {"redis: accepts and never answers", redis_probe(hang.port()), ErrorClass::timeout,
+       "no answer within 1s"},
+      {"redis: HTTP on the Redis port (nginx)", redis_probe(nginx.port()), ErrorClass::protocol,
+       ""},
       {"redis: half an HTTP answer, then FIN", redis_probe(half.port()), ErrorClass::protocol, ""},
   });
 }
@@ -126,7 +134,8 @@ TEST(PostgresFaults, MaxConnectionsReachedIsRefusedAndRecovers) {
   test::PostgresServer server;
   server.sql("ALTER SYSTEM SET max_connections = 3");
   server.sql("ALTER SYSTEM SET superuser_reserved_connections = 0");
-  // A backend in pg_sleep notices its client is gone only with this; then a slot frees when psql is killed.
+  // A backend in pg_sleep notices its client is gone only with this; then a slot frees when psql is
+  // killed.
   server.sql("ALTER SYSTEM SET client_connection_check_interval = '100ms'");
   server.stop();
   server.start();
@@ -135,8 +144,10 @@ TEST(PostgresFaults, MaxConnectionsReachedIsRefusedAndRecovers) {
   for (int i = 0; i < 2; ++i) held.push_back(hold_postgres_connection(server.port()));
   ASSERT_TRUE(test::wait_until(
       [&] {
-        return server.sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND "
-                          "query LIKE 'SELECT pg_sleep%'") == "2";
+        return server.sql(
+                   "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                   "AND "
+                   "query LIKE 'SELECT pg_sleep%'") == "2";
       },
       20s));
   held.push_back(hold_postgres_connection(server.port()));  // the last slot
@@ -145,8 +156,8 @@ TEST(PostgresFaults, MaxConnectionsReachedIsRefusedAndRecovers) {
   ASSERT_EQ(sample.status, Status::down);
   EXPECT_EQ(to_string(sample.error), "refused") << sample.detail;
   EXPECT_NE(sample.detail.find("too many clients"), std::string::npos) << sample.detail;
-  std::printf("[ fault    ] postgres max_connections reached: %s \"%s\"\n", std::string(to_string(sample.error)).c_str(),
-              sample.detail.c_str());
+  std::printf("[ fault    ] postgres max_connections reached: %s \"%s\"\n",
+              std::string(to_string(sample.error)).c_str(), sample.detail.c_str());
   held.clear();  // psql killed: its backend goes, a slot frees
   ASSERT_TRUE(test::wait_until([&] { return probe_once(config).status == Status::up; }, 20s, 100ms))
       << "up again once a connection slot is free";
@@ -171,7 +182,8 @@ TEST(PostgresFaults, KilledWithSigkillThenCrashRecoveryThenUpOnTheSameProbe) {
       const size_t after_name = stat.rfind(')');
       if (after_name == std::string::npos) continue;
       int parent = 0;
-      if (std::sscanf(stat.c_str() + after_name + 1, " %*c %d", &parent) == 1 && parent == postmaster) {
+      if (std::sscanf(stat.c_str() + after_name + 1, " %*c %d", &parent) == 1 &&
+          parent == postmaster) {
         backends.push_back(std::stoi(name));
       }
     }
@@ -190,19 +202,23 @@ TEST(PostgresFaults, KilledWithSigkillThenCrashRecoveryThenUpOnTheSameProbe) {
       EXPECT_EQ(sample.status, Status::up) << sample.detail;
     }
     if (sample.status != Status::down) continue;
-    // The pooled connection breaks (reset), new ones find no listener or a server still recovering (refused).
+    // The pooled connection breaks (reset), new ones find no listener or a server still recovering
+    // (refused).
     EXPECT_TRUE(sample.error == ErrorClass::reset || sample.error == ErrorClass::refused)
         << to_string(sample.error) << ": " << sample.detail;
     refused += sample.error == ErrorClass::refused;
   }
   EXPECT_GE(refused, 5);
-  EXPECT_EQ(db.back().status, Status::up) << "the same probe reconnects after the restart: " << db.back().detail;
+  EXPECT_EQ(db.back().status, Status::up)
+      << "the same probe reconnects after the restart: " << db.back().detail;
   EXPECT_GT(db.back().sent_ms, restarted_ms);
   std::map<std::string, int> seen;
   for (const Sample& sample : db) {
-    if (sample.status == Status::down) ++seen[std::string(to_string(sample.error)) + " \"" + sample.detail.substr(0, 90) + "\""];
+    if (sample.status == Status::down)
+      ++seen[std::string(to_string(sample.error)) + " \"" + sample.detail.substr(0, 90) + "\""];
   }
-  for (const auto& [what, count] : seen) std::printf("[ fault    ] postgres SIGKILLed: %3d x %s\n", count, what.c_str());
+  for (const auto& [what, count] : seen)
+    std::printf("[ fault    ] postgres SIGKILLed: %3d x %s\n", count, what.c_str());
 }
 
 TEST(PostgresFaults, InRecoveryReadsAnswerWritesFailAndWithoutHotStandbyItRefuses) {
@@ -229,7 +245,9 @@ TEST(PostgresFaults, InRecoveryReadsAnswerWritesFailAndWithoutHotStandbyItRefuse
   standby.sql("ALTER SYSTEM SET hot_standby = off");
   standby.stop();
   std::vector<std::string> argv{"/usr/lib/postgresql/15/bin/postgres", "-D", data};
-  if (geteuid() == 0) argv.insert(argv.begin(), {"setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"});
+  if (geteuid() == 0)
+    argv.insert(argv.begin(),
+                {"setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"});
   test::TempDir logs;
   test::ChildProcess recovering(argv, logs.file("postgres.log"), logs.file("postgres.log"));
   Sample refused;
@@ -255,19 +273,24 @@ TEST(RedisFaults, MaxClientsReachedIsRefusedAndRecovers) {
   // command()'s own connection could still hold a place and turn one of them away.
   std::vector<std::unique_ptr<test::ChildProcess>> held;
   for (int i = 0; i < 2; ++i) {
-    held.push_back(std::make_unique<test::ChildProcess>(std::vector<std::string>{
-        "redis-cli", "-h", "127.0.0.1", "-p", std::to_string(server.port()), "BLPOP", "never-pushed", "600"}));
+    held.push_back(std::make_unique<test::ChildProcess>(
+        std::vector<std::string>{"redis-cli", "-h", "127.0.0.1", "-p",
+                                 std::to_string(server.port()), "BLPOP", "never-pushed", "600"}));
   }
   ASSERT_TRUE(test::wait_until(
-      [&] { return server.command({"INFO", "clients"}).find("blocked_clients:2") != std::string::npos; }, 20s));
+      [&] {
+        return server.command({"INFO", "clients"}).find("blocked_clients:2") != std::string::npos;
+      },
+      20s));
   server.command({"CONFIG", "SET", "maxclients", "2"});
   const ProbeConfig config = redis_probe(server.port());
   const Sample sample = first_down_sample(config);
   ASSERT_EQ(sample.status, Status::down);
   EXPECT_EQ(to_string(sample.error), "refused") << sample.detail;
-  EXPECT_NE(sample.detail.find("max number of clients reached"), std::string::npos) << sample.detail;
-  std::printf("[ fault    ] redis maxclients reached: %s \"%s\"\n", std::string(to_string(sample.error)).c_str(),
-              sample.detail.c_str());
+  EXPECT_NE(sample.detail.find("max number of clients reached"), std::string::npos)
+      << sample.detail;
+  std::printf("[ fault    ] redis maxclients reached: %s \"%s\"\n",
+              std::string(to_string(sample.error)).c_str(), sample.detail.c_str());
   held.clear();
   ASSERT_TRUE(test::wait_until([&] { return probe_once(config).status == Status::up; }, 20s, 100ms))
       << "up again once a client place is free";

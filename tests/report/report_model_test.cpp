@@ -1,11 +1,10 @@
 // The report model's arithmetic on hand-made data: a temporary SQLite store
 // written through the Store API, then build_report / load_report_data +
 // analyse_report, against numbers worked out by hand below.
-#include "blip/report/report.hpp"
-
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "blip/report/report.hpp"
 #include "blip/store/store.hpp"
 #include "support/process.hpp"
 
@@ -78,11 +77,11 @@ class ReportModel : public ::testing::Test {
       row.end_reason = reason;
       store.write_outage(row);
     };
-    outage(F + 5 * kMinute, F + 7 * kMinute, "recovered");            // A
-    outage(F + 20 * kMinute, F + 25 * kMinute, "recovered");          // B
-    outage(F - 10 * kMinute, F + 2 * kMinute, "recovered");           // C
-    outage(F + 50 * kMinute, std::nullopt, "");                       // D
-    outage(F + 40 * kMinute, F + 41 * kMinute, "shutdown");           // E
+    outage(F + 5 * kMinute, F + 7 * kMinute, "recovered");    // A
+    outage(F + 20 * kMinute, F + 25 * kMinute, "recovered");  // B
+    outage(F - 10 * kMinute, F + 2 * kMinute, "recovered");   // C
+    outage(F + 50 * kMinute, std::nullopt, "");               // D
+    outage(F + 40 * kMinute, F + 41 * kMinute, "shutdown");   // E
     outage(F + 30 * kMinute, F + 31 * kMinute, "recovered", OutageKind::brownout);
     store.flush(F + 59 * kMinute + 30 * kSecond);  // the samples, and "last alive"
   }
@@ -184,7 +183,10 @@ TEST_F(ReportModel, AnOpenOutageLastsToTheRangeEndWhileTheWriterIsAlive) {
   Store store(dir_.file("blip.db"), Store::Mode::read_only);
   const ReportData data = load_report_data(store, {F, T, T}, "", /*writer_alive=*/true);
   const Report hour = analyse_report(
-      data, [&](const std::string& probe, int64_t from, int64_t to) { return store.rollup_totals(probe, from, to); },
+      data,
+      [&](const std::string& probe, int64_t from, int64_t to) {
+        return store.rollup_totals(probe, from, to);
+      },
       std::nullopt, /*find_patterns=*/false);
   const ProbeSummary& web = summary_of(hour, "web");
   EXPECT_EQ(web.down_ms, 1'020'000);
@@ -218,7 +220,8 @@ TEST(ReportPattern, AnIncidentsOutagesCountOnceInTheIncidentFinding) {
   {
     Store store(dir.file("blip.db"), Store::Mode::read_write);
     std::vector<int64_t> ids;
-    for (int probe = 0; probe < kProbes; ++probe) ids.push_back(store.register_probe(probe_named(fmt::format("probe-{}", probe))));
+    for (int probe = 0; probe < kProbes; ++probe)
+      ids.push_back(store.register_probe(probe_named(fmt::format("probe-{}", probe))));
     for (int minute = 0; minute < kHours * 60; ++minute) {
       for (int64_t id : ids) store.add_sample(id, up_at(F + minute * kMinute));
     }
@@ -250,8 +253,9 @@ TEST(ReportPattern, AnIncidentsOutagesCountOnceInTheIncidentFinding) {
   EXPECT_EQ(incidents.finding->period_ms, kHour);
   EXPECT_EQ(incidents.finding->in_cluster, kHours);
   EXPECT_EQ(incidents.finding->outages, kHours);
-  EXPECT_TRUE(incidents.verdict.starts_with(
-      "incidents recur every 1h: 12 of 12 incidents began within 1s of +00:00:05 past the hour (p < 0.0001)"))
+  EXPECT_TRUE(
+      incidents.verdict.starts_with("incidents recur every 1h: 12 of 12 incidents began within 1s "
+                                    "of +00:00:05 past the hour (p < 0.0001)"))
       << incidents.verdict;
   for (int probe = 0; probe < kProbes; ++probe) {
     const PatternResult& own = report.probe_patterns.at(fmt::format("probe-{}", probe));
@@ -260,7 +264,8 @@ TEST(ReportPattern, AnIncidentsOutagesCountOnceInTheIncidentFinding) {
     EXPECT_DOUBLE_EQ(own.finding->phase_ms, 5'000.0 + probe * 800);
   }
   for (int hour = 0; hour < 24; ++hour) {
-    EXPECT_EQ(report.hour_of_week.bins[2][static_cast<size_t>(hour)], hour < kHours ? kProbes : 0) << hour;
+    EXPECT_EQ(report.hour_of_week.bins[2][static_cast<size_t>(hour)], hour < kHours ? kProbes : 0)
+        << hour;
   }
   EXPECT_EQ(report.hour_of_week.total(), kHours * kProbes);
 }

@@ -150,12 +150,15 @@ TEST(Scheduler, SendsEachProbeOnItsOwnGridInDueOrderAcrossProbes) {
     for (size_t k = 0; k < sends.size(); ++k) {
       const int64_t due = offset + static_cast<int64_t>(k) * interval_us;
       // The scheduler's start time lies between the two readings around start().
-      EXPECT_GE(sends[k].mono_us, rig.started_before_us + due - kEarlyUs) << "send " << k << " early";
-      EXPECT_LE(sends[k].mono_us, rig.started_after_us + due + kLateUs) << "send " << k << " late (drift?)";
+      EXPECT_GE(sends[k].mono_us, rig.started_before_us + due - kEarlyUs)
+          << "send " << k << " early";
+      EXPECT_LE(sends[k].mono_us, rig.started_after_us + due + kLateUs)
+          << "send " << k << " late (drift?)";
       expected.push_back({p, due});
     }
   }
-  std::stable_sort(expected.begin(), expected.end(), [](const Due& x, const Due& y) { return x.due_us < y.due_us; });
+  std::stable_sort(expected.begin(), expected.end(),
+                   [](const Due& x, const Due& y) { return x.due_us < y.due_us; });
   ASSERT_EQ(expected.size(), rig.sends.size());
   std::string want;
   std::string got;
@@ -195,11 +198,13 @@ TEST(Scheduler, SlotsMissedWhileTheLoopWasBlockedAreSkippedNotBurst) {
   const int64_t catch_up = sends[4].mono_us;
   EXPECT_GE(catch_up, block_end_us) << "the catch-up comes once the loop runs again";
   // The next send is the first grid slot after the catch-up, not a missed one sent in a burst.
-  const int64_t next_slot = (catch_up - grid0) / kIntervalUs + 1;  // 8 unless the machine was slower still
+  const int64_t next_slot =
+      (catch_up - grid0) / kIntervalUs + 1;  // 8 unless the machine was slower still
   EXPECT_GE(next_slot, 8);
   for (size_t k = 5; k < sends.size(); ++k) {
     const int64_t due = grid0 + (next_slot + static_cast<int64_t>(k) - 5) * kIntervalUs;
-    EXPECT_GE(sends[k].mono_us, due - kEarlyUs) << "send " << k << ": a missed slot sent early, in a burst";
+    EXPECT_GE(sends[k].mono_us, due - kEarlyUs)
+        << "send " << k << ": a missed slot sent early, in a burst";
     EXPECT_LE(sends[k].mono_us, due + kLateUs) << "send " << k << ": off the grid";
   }
   // 4 on time + the catch-up + slots 8..12: the block cost slots 5..7 and no other.
@@ -215,7 +220,8 @@ TEST(Scheduler, SlotsMissedWhileTheLoopWasBlockedAreSkippedNotBurst) {
   // scheduler reads its clock a few calls before the probe does, and slot 0 was
   // late by microseconds: 5 ms covers both even when the process is preempted once.
   ASSERT_LT(lag.count(), 100);
-  EXPECT_NEAR(static_cast<double>(lag.percentile_us(0.99)), static_cast<double>(catch_up_lag_us), 5000.0);
+  EXPECT_NEAR(static_cast<double>(lag.percentile_us(0.99)), static_cast<double>(catch_up_lag_us),
+              5000.0);
   EXPECT_LT(lag.percentile_us(0.5), kLateUs) << "the other sends were on time";
 }
 
@@ -245,7 +251,8 @@ TEST(Scheduler, AttemptsInFlightAreCappedAndSendingResumesWhenOneAnswers) {
   });
   answer_all.start(2550);
   const auto level = spdlog::get_level();
-  spdlog::set_level(spdlog::level::err);  // one "too many attempts in flight" warning per skipped slot
+  spdlog::set_level(
+      spdlog::level::err);  // one "too many attempts in flight" warning per skipped slot
   rig.run_for(2600ms);
   spdlog::set_level(level);
 
@@ -316,7 +323,8 @@ TEST(Scheduler, AnUnansweredAttemptEndsAtItsDeadlineAsATimeout) {
   EXPECT_EQ(probe.cancelled, 1) << "the probe is told to give the attempt up";
   EXPECT_GE(sample.latency_us, 200'000 - 2000);
   EXPECT_LE(sample.latency_us, delivered_mono_us - rig.started_before_us);
-  EXPECT_GT(delivered_mono_us - rig.sends[0].mono_us, 198'000) << "delivered at the deadline, not before";
+  EXPECT_GT(delivered_mono_us - rig.sends[0].mono_us, 198'000)
+      << "delivered at the deadline, not before";
 }
 
 }  // namespace

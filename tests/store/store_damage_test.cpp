@@ -49,7 +49,8 @@ std::vector<std::string> files_starting(const std::string& dir, const std::strin
 }
 
 void set_mtime(const std::string& path, int64_t wall_ms) {
-  const timeval times[2] = {{wall_ms / 1000, (wall_ms % 1000) * 1000}, {wall_ms / 1000, (wall_ms % 1000) * 1000}};
+  const timeval times[2] = {{wall_ms / 1000, (wall_ms % 1000) * 1000},
+                            {wall_ms / 1000, (wall_ms % 1000) * 1000}};
   ASSERT_EQ(utimes(path.c_str(), times), 0);
 }
 
@@ -57,9 +58,12 @@ void set_mtime(const std::string& path, int64_t wall_ms) {
 void write_some_history(const std::string& path) {
   Store store(path, Store::Mode::read_write);
   std::vector<int64_t> ids;
-  for (const char* name : {"web", "db", "redis"}) ids.push_back(store.register_probe(probe_named(name)));
+  for (const char* name : {"web", "db", "redis"})
+    ids.push_back(store.register_probe(probe_named(name)));
   for (int64_t t = kMinute; t < kMinute + 3'600'000; t += 1000) {
-    for (size_t p = 0; p < ids.size(); ++p) store.add_sample(ids[p], sample_at(t, 1000 + (t / 7 + static_cast<int64_t>(p) * 13) % 90'000));
+    for (size_t p = 0; p < ids.size(); ++p)
+      store.add_sample(ids[p],
+                       sample_at(t, 1000 + (t / 7 + static_cast<int64_t>(p) * 13) % 90'000));
     if (t % 60'000 == 59'000) store.flush(t);
   }
   store.flush(kMinute + 3'600'000);
@@ -95,7 +99,8 @@ TEST(StoreSetAside, GarbageIsMovedAsideWithItsWalAndShmAndANewDatabaseBegins) {
     EXPECT_EQ(aside.since_ms, written_ms) << "from the damaged file's last write";
     EXPECT_EQ(aside.moved_to.rfind(path + ".damaged-", 0), 0U) << aside.moved_to;
     EXPECT_EQ(test::read_file(aside.moved_to), garbage) << "moved as it was found";
-    EXPECT_EQ(test::read_file(aside.moved_to + "-wal"), garbage_wal) << "its WAL beside it, untouched";
+    EXPECT_EQ(test::read_file(aside.moved_to + "-wal"), garbage_wal)
+        << "its WAL beside it, untouched";
     EXPECT_TRUE(std::filesystem::exists(aside.moved_to + "-shm"));
     const auto blind = store.blind_windows(0, INT64_MAX);
     ASSERT_EQ(blind.size(), 1U);
@@ -106,7 +111,8 @@ TEST(StoreSetAside, GarbageIsMovedAsideWithItsWalAndShmAndANewDatabaseBegins) {
     store.add_sample(web, sample_at(kMinute, 900));
     store.flush(kMinute);
   }
-  EXPECT_EQ(files_starting(dir.path(), "blip.db.damaged").size(), 3U) << "the file, its -wal and -shm";
+  EXPECT_EQ(files_starting(dir.path(), "blip.db.damaged").size(), 3U)
+      << "the file, its -wal and -shm";
   Store reopened(path, Store::Mode::read_only);
   EXPECT_EQ(reopened.samples("web", 0, INT64_MAX).size(), 1U);
   EXPECT_FALSE(reopened.set_aside());
@@ -127,7 +133,8 @@ TEST(StoreSetAside, AValidDatabaseWithOneDamagedPageFailsQuickCheckAndIsMovedAsi
   }
   Store store(path, Store::Mode::read_write, Store::Damaged::set_aside);
   ASSERT_TRUE(store.set_aside());
-  EXPECT_EQ(store.set_aside()->reason.rfind("quick_check found damage: ", 0), 0U) << store.set_aside()->reason;
+  EXPECT_EQ(store.set_aside()->reason.rfind("quick_check found damage: ", 0), 0U)
+      << store.set_aside()->reason;
   EXPECT_EQ(store.set_aside()->reason.find(path), std::string::npos) << "no path in the reason";
   EXPECT_EQ(test::read_file(store.set_aside()->moved_to), damaged);
   EXPECT_TRUE(store.probe_names().empty()) << "a new database";
@@ -154,7 +161,8 @@ TEST(StoreSetAside, ANewerBlipsDatabaseOrOneInUseIsNeverMoved) {
     Store store(path, Store::Mode::read_write, Store::Damaged::set_aside);
     FAIL() << "opened a schema-99 database";
   } catch (const StoreError& error) {
-    EXPECT_NE(std::string(error.what()).find("was written by a newer blip (schema 99"), std::string::npos)
+    EXPECT_NE(std::string(error.what()).find("was written by a newer blip (schema 99"),
+              std::string::npos)
         << error.what();
   }
   EXPECT_EQ(test::read_file(path), newer);
@@ -184,7 +192,8 @@ struct DamagedBlockCase {
     db = store.register_probe(probe_named("db"));
     std::mt19937_64 random(5);
     for (int i = 0; i < web_samples; ++i) {
-      store.add_sample(web, sample_at(kMinute + i * 30'000 / web_samples, static_cast<int64_t>(random() % 3'000'000)));
+      store.add_sample(web, sample_at(kMinute + i * 30'000 / web_samples,
+                                      static_cast<int64_t>(random() % 3'000'000)));
     }
     for (int i = 0; i < 30; ++i) store.add_sample(db, sample_at(kMinute + i * 1000, 700));
     store.flush(kMinute + 30'000);
@@ -204,14 +213,16 @@ struct DamagedBlockCase {
 TEST(StoreDamagedBlock, ABlockThatDoesNotDecodeIsBegunAnewAndTheRestOfTheBatchIsStored) {
   DamagedBlockCase setup(30);
   // Bytes that are no block: a varint that runs past the end.
-  test::run_sql(setup.path, "UPDATE sample_blocks SET data = x'ffffffffffffffffffff' WHERE probe_id = " +
-                                std::to_string(setup.web));
+  test::run_sql(setup.path,
+                "UPDATE sample_blocks SET data = x'ffffffffffffffffffff' WHERE probe_id = " +
+                    std::to_string(setup.web));
   Store store(setup.path, Store::Mode::read_write);
   const WriteBatch batch = DamagedBlockCase::next_batch(setup.web, setup.db);
   ASSERT_NO_THROW(store.write(batch));
   EXPECT_EQ(store.damaged_blocks(), 1U);
   EXPECT_EQ(store.damaged_dropped_samples(), 0U);
-  EXPECT_EQ(store.samples("db", 0, INT64_MAX).size(), 120U) << "the other probe's samples, all of them";
+  EXPECT_EQ(store.samples("db", 0, INT64_MAX).size(), 120U)
+      << "the other probe's samples, all of them";
   const auto web = store.samples("web", 0, INT64_MAX);
   ASSERT_EQ(web.size(), 90U) << "the damaged block's 30 are lost; the write's 90 are stored";
   EXPECT_EQ(web.front().sent_ms, kMinute + 30'000);
@@ -246,24 +257,29 @@ TEST(StoreDamagedBlock, ABlockWhosePagesSqliteCallsCorruptCostsThatBlockOnly) {
   EXPECT_EQ(store.samples("web", kMinute + 120'000, INT64_MAX).size(), 0U);
   WriteBatch later;
   later.alive_ms = kMinute + 240'000;
-  for (int64_t t = kMinute + 120'000; t < kMinute + 240'000; t += 1000) later.samples.emplace_back(setup.web, sample_at(t, 800));
-  ASSERT_NO_THROW(store.write(later)) << "closing the minute removes its own parts, not the damaged row";
+  for (int64_t t = kMinute + 120'000; t < kMinute + 240'000; t += 1000)
+    later.samples.emplace_back(setup.web, sample_at(t, 800));
+  ASSERT_NO_THROW(store.write(later))
+      << "closing the minute removes its own parts, not the damaged row";
   EXPECT_EQ(store.samples("web", kMinute + 180'000, INT64_MAX).size(), 60U);
   EXPECT_EQ(store.damaged_blocks(), 1U);
 }
 
 TEST(StoreDamagedBlock, TheWriterThreadCommitsTheBatchAndCountsTheBlock) {
   DamagedBlockCase setup(30);
-  test::run_sql(setup.path, "UPDATE sample_blocks SET data = x'ffffffffffffffffffff' WHERE probe_id = " +
-                                std::to_string(setup.web));
+  test::run_sql(setup.path,
+                "UPDATE sample_blocks SET data = x'ffffffffffffffffffff' WHERE probe_id = " +
+                    std::to_string(setup.web));
   auto store = std::make_unique<Store>(setup.path, Store::Mode::read_write);
-  StoreWriter writer(std::move(store), setup.path, {{setup.web, probe_named("web")}, {setup.db, probe_named("db")}},
+  StoreWriter writer(std::move(store), setup.path,
+                     {{setup.web, probe_named("web")}, {setup.db, probe_named("db")}},
                      StoreWriterOptions{});
   for (const auto& [probe, sample] : DamagedBlockCase::next_batch(setup.web, setup.db).samples) {
     writer.add_sample(probe, sample);
   }
   writer.flush(wall_now_ms());
-  ASSERT_TRUE(test::wait_until([&] { return writer.health().queued_samples == 0; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(test::wait_until([&] { return writer.health().queued_samples == 0; },
+                               std::chrono::seconds(10)));
   ASSERT_TRUE(writer.finish(std::chrono::seconds(5)));
   const StoreHealth health = writer.health();
   EXPECT_TRUE(health.last_write_ok) << health.last_error;

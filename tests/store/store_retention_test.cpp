@@ -24,14 +24,16 @@ constexpr int64_t kStart = 1'700'006'400'000 - 1'700'006'400'000 % kDayMs;  // a
 int64_t file_bytes(const std::string& path) {
   int64_t bytes = 0;
   for (const std::string& file : {path, path + "-wal"}) {
-    if (std::filesystem::exists(file)) bytes += static_cast<int64_t>(std::filesystem::file_size(file));
+    if (std::filesystem::exists(file))
+      bytes += static_cast<int64_t>(std::filesystem::file_size(file));
   }
   return bytes;
 }
 
 int64_t count(const std::string& path, const std::string& sql) {
   std::string output;
-  if (test::run_command({"sqlite3", path, sql}, &output) != 0) ADD_FAILURE() << sql << ": " << output;
+  if (test::run_command({"sqlite3", path, sql}, &output) != 0)
+    ADD_FAILURE() << sql << ": " << output;
   return std::stoll(output);
 }
 
@@ -56,9 +58,11 @@ PruneRun prune_all(Store& store, int64_t now_ms, const StoreWriterOptions& optio
   PruneRun run;
   while (true) {
     const auto began = std::chrono::steady_clock::now();
-    const PruneCounts step = store.prune_step(prune_cutoffs(now_ms, options), options.prune_rows_per_step);
-    run.longest_step_seconds = std::max(
-        run.longest_step_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    const PruneCounts step =
+        store.prune_step(prune_cutoffs(now_ms, options), options.prune_rows_per_step);
+    run.longest_step_seconds =
+        std::max(run.longest_step_seconds,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
     ++run.steps;
     run.removed += step;
     if (!step.more) return run;
@@ -72,7 +76,8 @@ class PerMinuteJob {
   PerMinuteJob(Store& store, StoreWriterOptions options) : store_(store), options_(options) {
     probe_id_ = store.register_probe(job_config("dump"));
     output_.reserve(10 * 1024);
-    while (output_.size() < 10 * 1024) output_ += fmt::format("line {} of the dump's output\n", output_.size());
+    while (output_.size() < 10 * 1024)
+      output_ += fmt::format("line {} of the dump's output\n", output_.size());
     output_.resize(10 * 1024);
   }
   void run_day() {
@@ -132,23 +137,33 @@ TEST(StoreRetention, AMonthOfAPerMinuteJobWithTenKiBOfOutputAndRetainSevenDaysSt
   for (int day = 30; day < 37; ++day) job.run_day();
   const int64_t month_and_week = file_bytes(path);
   std::cerr << fmt::format(
-      "file after a week {:.1f} MB, a month {:.1f} MB, a month and a week {:.1f} MB (10 KiB a run: {:.1f} MB a week "
+      "file after a week {:.1f} MB, a month {:.1f} MB, a month and a week {:.1f} MB (10 KiB a run: "
+      "{:.1f} MB a week "
       "of output); pruned job_outputs={} sample_blocks={}; longest prune step {:.3f} s\n",
-      static_cast<double>(week) / 1e6, static_cast<double>(month) / 1e6, static_cast<double>(month_and_week) / 1e6,
-      7.0 * 1440 * 10240 / 1e6, job.pruned().job_outputs, job.pruned().sample_blocks, job.longest_step_seconds());
+      static_cast<double>(week) / 1e6, static_cast<double>(month) / 1e6,
+      static_cast<double>(month_and_week) / 1e6, 7.0 * 1440 * 10240 / 1e6, job.pruned().job_outputs,
+      job.pruned().sample_blocks, job.longest_step_seconds());
 
   // Without pruning a month is over four weeks' worth; pruned once a day it holds 7-8 days.
   EXPECT_LT(month, week * 3 / 2);
-  EXPECT_LT(month_and_week, month + month / 50) << "freed pages are reused: the file stopped growing";
+  EXPECT_LT(month_and_week, month + month / 50)
+      << "freed pages are reused: the file stopped growing";
   EXPECT_LT(job.longest_step_seconds(), 2.0) << "a bounded step, not a multi-second transaction";
 
   // The runs stay, every one; their output only within --retain.
   const int64_t cutoff = job.now_ms() - options.retain_ms;
   EXPECT_EQ(count(path, "SELECT count(*) FROM job_runs"), job.runs());
-  EXPECT_EQ(count(path, fmt::format("SELECT count(*) FROM job_runs WHERE output != '' AND end_ms < {}", cutoff)), 0);
-  EXPECT_EQ(count(path, fmt::format("SELECT count(*) FROM job_runs WHERE output != '' AND end_ms >= {}", cutoff)),
-            7 * 1440);
-  EXPECT_EQ(count(path, fmt::format("SELECT count(*) FROM sample_blocks WHERE minute_ms < {}", cutoff)), 0);
+  EXPECT_EQ(
+      count(path, fmt::format("SELECT count(*) FROM job_runs WHERE output != '' AND end_ms < {}",
+                              cutoff)),
+      0);
+  EXPECT_EQ(
+      count(path, fmt::format("SELECT count(*) FROM job_runs WHERE output != '' AND end_ms >= {}",
+                              cutoff)),
+      7 * 1440);
+  EXPECT_EQ(
+      count(path, fmt::format("SELECT count(*) FROM sample_blocks WHERE minute_ms < {}", cutoff)),
+      0);
   const auto old_runs = store.job_runs("dump", 0, kStart + kDayMs, 5);
   ASSERT_EQ(old_runs.size(), 5U);
   EXPECT_TRUE(old_runs[0].end_ms.has_value());
@@ -188,7 +203,8 @@ TEST(StoreRetention, DetailsThatNoKeptBlockUsesArePrunedAndTheirTextIsStoredAgai
   const PruneRun pruned = prune_all(store, kStart + 14 * kDayMs, options);
   EXPECT_EQ(pruned.removed.details, 1);
   EXPECT_EQ(pruned.removed.sample_blocks, 1) << "day 0's one minute";
-  EXPECT_EQ(count(path, "SELECT count(*) FROM details WHERE text = 'refused by the old balancer'"), 0);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM details WHERE text = 'refused by the old balancer'"),
+            0);
   EXPECT_EQ(count(path, "SELECT count(*) FROM details"), 2) << "a detail a kept block uses stays";
 
   // The old text again: stored anew, not under an id that is gone (or now another's).
@@ -224,16 +240,19 @@ TEST(StoreRetention, RollupsAndBlindWindowsGoAfterRetainRollupsInStepsOfBoundedR
     }
     store.flush(kStart + day * kDayMs + 250 * kMinuteMs);
     for (int i = 0; i < 130; ++i) {
-      store.add_blind_window({kStart + day * kDayMs + i * 1000, kStart + day * kDayMs + i * 1000 + 500, "loop_stall"});
+      store.add_blind_window(
+          {kStart + day * kDayMs + i * 1000, kStart + day * kDayMs + i * 1000 + 500, "loop_stall"});
     }
   }
   const int64_t now = kStart + 40 * kDayMs + 300 * kMinuteMs;
   int steps = 0;
   PruneCounts removed;
   while (true) {
-    const PruneCounts step = store.prune_step(prune_cutoffs(now, options), options.prune_rows_per_step);
+    const PruneCounts step =
+        store.prune_step(prune_cutoffs(now, options), options.prune_rows_per_step);
     ++steps;
-    for (int64_t rows : {step.sample_blocks, step.rollups, step.job_outputs, step.details, step.blind_windows}) {
+    for (int64_t rows :
+         {step.sample_blocks, step.rollups, step.job_outputs, step.details, step.blind_windows}) {
       EXPECT_LE(rows, options.prune_rows_per_step);
     }
     removed += step;

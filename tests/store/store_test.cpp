@@ -1,9 +1,8 @@
 #include "blip/store/store.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-
-#include <fmt/format.h>
 
 #include <filesystem>
 #include <random>
@@ -69,7 +68,8 @@ TEST(SampleCodec, RoundTripsRandomSamplesIncludingClockStepsBack) {
 TEST(SampleCodec, TypicalSampleTakesFarLessThanAPlainRow) {
   SampleBlockEncoder encoder(0);
   // A loopback HTTP probe at 4 Hz with a little jitter in its send times.
-  for (int i = 0; i < 240; ++i) encoder.append(make_sample(i * 250 + i % 3, Status::up, 900 + i % 50), 0);
+  for (int i = 0; i < 240; ++i)
+    encoder.append(make_sample(i * 250 + i % 3, Status::up, 900 + i % 50), 0);
   double bytes_per_sample = static_cast<double>(encoder.bytes().size()) / 240.0;
   EXPECT_LE(bytes_per_sample, 8.0);
 }
@@ -85,9 +85,11 @@ TEST(SampleCodec, TruncatedBlockIsAnErrorNotACrash) {
 TEST(SampleCodec, OutOfRangeTimesInACorruptBlockAreAnError) {
   const std::string huge_varint = "\xff\xff\xff\xff\xff\xff\xff\xff\x7f";  // 2^63 - 1
   // Send-time delta 0, header "up, no phases", then a latency of 2^63 - 1 units of 10 µs.
-  EXPECT_THROW(decode_sample_block(0, std::string("\x00\x00", 2) + huge_varint), std::runtime_error);
+  EXPECT_THROW(decode_sample_block(0, std::string("\x00\x00", 2) + huge_varint),
+               std::runtime_error);
   // A delta of delta that puts the send time past int64's range (zigzag 2^63 - 1 is -2^62).
-  EXPECT_THROW(decode_sample_block(INT64_MIN + 5, huge_varint + std::string("\x00\x00", 2)), std::runtime_error);
+  EXPECT_THROW(decode_sample_block(INT64_MIN + 5, huge_varint + std::string("\x00\x00", 2)),
+               std::runtime_error);
   // A send time beyond a century from its block's minute.
   SampleBlockEncoder far(0);
   far.append(make_sample(int64_t{200} * 365 * 86'400'000, Status::up, 1'000), 0);
@@ -102,20 +104,29 @@ TEST(Store, SamplesOutagesAndBlindWindowsRoundTrip) {
     Store store(path, Store::Mode::read_write);
     int64_t web = store.register_probe(probe_named("web"));
     for (int i = 0; i < 600; ++i) {  // 2.5 minutes at 4 Hz, spanning minute blocks
-      written.push_back(make_sample(1'700'000'000'000 + i * 250, i % 50 == 7 ? Status::down : Status::up, 1200));
+      written.push_back(
+          make_sample(1'700'000'000'000 + i * 250, i % 50 == 7 ? Status::down : Status::up, 1200));
       store.add_sample(web, written.back());
       if (i % 40 == 0) store.flush(written.back().sent_ms);
     }
     store.flush(1'700'000'200'000);
-    OutageRow refused{1, web, OutageKind::outage, std::nullopt, 1'700'000'001'000, std::nullopt, ErrorClass::refused,
-                      "connection refused", 2, ""};
+    OutageRow refused{1,
+                      web,
+                      OutageKind::outage,
+                      std::nullopt,
+                      1'700'000'001'000,
+                      std::nullopt,
+                      ErrorClass::refused,
+                      "connection refused",
+                      2,
+                      ""};
     store.write_outage(refused);
     refused.end_ms = 1'700'000'004'000;
     refused.down_samples = 12;
     refused.end_reason = "recovered";
     store.write_outage(refused);  // the same row again, closed
-    store.write_outage({2, web, OutageKind::outage, std::nullopt, 1'700'000'100'000, std::nullopt, ErrorClass::timeout,
-                        "slow", 2, ""});
+    store.write_outage({2, web, OutageKind::outage, std::nullopt, 1'700'000'100'000, std::nullopt,
+                        ErrorClass::timeout, "slow", 2, ""});
     store.add_blind_window({1'700'000'050'000, 1'700'000'051'000, "loop_stall"});
   }
   Store store(path, Store::Mode::read_only);
@@ -144,8 +155,10 @@ TEST(SampleCodec, DetailTemplatesKeepTheTextAndMoveTheNumbersOut) {
   EXPECT_EQ(numbers, "12.5,31.2,30,0,3");
   EXPECT_EQ(template_text.find_first_of("0123456789"), std::string::npos) << template_text;
   EXPECT_EQ(detail_from_template(template_text, numbers), text);
-  EXPECT_EQ(detail_template("v1.2.3 at 10.0.0.1:5432.", numbers), std::string("v\x1f.\x1f at \x1f.\x1f:\x1f."));
-  EXPECT_EQ(detail_from_template(detail_template("v1.2.3 at 10.0.0.1:5432.", numbers), numbers), "v1.2.3 at 10.0.0.1:5432.");
+  EXPECT_EQ(detail_template("v1.2.3 at 10.0.0.1:5432.", numbers),
+            std::string("v\x1f.\x1f at \x1f.\x1f:\x1f."));
+  EXPECT_EQ(detail_from_template(detail_template("v1.2.3 at 10.0.0.1:5432.", numbers), numbers),
+            "v1.2.3 at 10.0.0.1:5432.");
   EXPECT_EQ(detail_template("no numbers", numbers), "no numbers");
   EXPECT_EQ(numbers, "");
 }
@@ -162,8 +175,8 @@ TEST(Store, TwentyThousandDistinctLagDetailsInAnHourKeepTheDetailsTableSmall) {
     for (int i = 0; i < 20'000; ++i) {
       Sample sample = make_sample(1'700'000'000'000 + i * 180, Status::down, 900);
       sample.error = ErrorClass::lag;
-      sample.detail = fmt::format("replay {:.1f} MB behind receive for {:.1f}s (max_lag 30s)", 1.0 + i * 0.01,
-                                  30.0 + i * 0.18);
+      sample.detail = fmt::format("replay {:.1f} MB behind receive for {:.1f}s (max_lag 30s)",
+                                  1.0 + i * 0.01, 30.0 + i * 0.18);
       written.push_back(sample);
       store.add_sample(replica, sample);
       if (i % 5 == 4) store.flush(sample.sent_ms);
@@ -171,7 +184,8 @@ TEST(Store, TwentyThousandDistinctLagDetailsInAnHourKeepTheDetailsTableSmall) {
     store.flush(written.back().sent_ms + 60'000);
   }
   std::string count;
-  ASSERT_EQ(test::run_command({"sqlite3", path, "SELECT count(*) FROM details"}, &count), 0) << count;
+  ASSERT_EQ(test::run_command({"sqlite3", path, "SELECT count(*) FROM details"}, &count), 0)
+      << count;
   EXPECT_EQ(count, "1\n");
   Store store(path, Store::Mode::read_only);
   const auto samples = store.samples("replica", 0, INT64_MAX);
@@ -200,7 +214,8 @@ TEST(Store, DetailsThatVaryInMoreThanNumbersStopAtTheBound) {
     store.flush(1'700'001'000'000);
   }
   std::string count;
-  ASSERT_EQ(test::run_command({"sqlite3", path, "SELECT count(*) FROM details"}, &count), 0) << count;
+  ASSERT_EQ(test::run_command({"sqlite3", path, "SELECT count(*) FROM details"}, &count), 0)
+      << count;
   EXPECT_EQ(count, "10001\n") << "10,000 kept, and one row that stands in for the rest";
   Store store(path, Store::Mode::read_only);
   const auto samples = store.samples("web", 0, INT64_MAX);
@@ -215,7 +230,9 @@ TEST(Store, RestartWithinAMinuteContinuesItsBlock) {
   for (int run = 0; run < 2; ++run) {
     Store store(path, Store::Mode::read_write);
     int64_t web = store.register_probe(probe_named("web"));
-    for (int i = 0; i < 10; ++i) store.add_sample(web, make_sample(1'700'000'040'000 + run * 10'000 + i * 250, Status::up, 800));
+    for (int i = 0; i < 10; ++i)
+      store.add_sample(web,
+                       make_sample(1'700'000'040'000 + run * 10'000 + i * 250, Status::up, 800));
     store.flush(0);
   }
   Store store(path, Store::Mode::read_only);
@@ -230,7 +247,8 @@ TEST(Store, ClosingOpenOutagesAndPruning) {
   test::TempDir dir;
   Store store(dir.file("blip.db"), Store::Mode::read_write);
   int64_t web = store.register_probe(probe_named("web"));
-  store.write_outage({1, web, OutageKind::outage, std::nullopt, 1000, std::nullopt, ErrorClass::timeout, "", 2, ""});
+  store.write_outage({1, web, OutageKind::outage, std::nullopt, 1000, std::nullopt,
+                      ErrorClass::timeout, "", 2, ""});
   store.close_open_outages(5000, "shutdown");
   auto outages = store.outages(0, INT64_MAX);
   ASSERT_EQ(outages.size(), 1U);
@@ -248,7 +266,9 @@ TEST(Store, RollupsSummarizeEachMinuteAndOutlivePrunedSamples) {
   Store store(dir.file("blip.db"), Store::Mode::read_write);
   int64_t web = store.register_probe(probe_named("web"));
   for (int i = 0; i < 240; ++i) {  // two minutes at 2 Hz; minute 2 has 10 down samples
-    Status status = i >= 120 && i < 130 ? Status::down : i % 40 == 0 ? Status::degraded : Status::up;
+    Status status = i >= 120 && i < 130 ? Status::down
+                    : i % 40 == 0       ? Status::degraded
+                                        : Status::up;
     store.add_sample(web, make_sample(60'000 + i * 500, status, 1000 + (i % 120) * 10));
   }
   store.flush(0);
@@ -262,7 +282,8 @@ TEST(Store, RollupsSummarizeEachMinuteAndOutlivePrunedSamples) {
   EXPECT_NEAR(rollups[0].max_us, 2190, 10);
   EXPECT_EQ(rollups[1].down, 10);
   EXPECT_EQ(store.prune_samples_before(180'000), 2);
-  EXPECT_EQ(store.rollups("web", 0, INT64_MAX).size(), 2U) << "rollups are kept longer than raw samples";
+  EXPECT_EQ(store.rollups("web", 0, INT64_MAX).size(), 2U)
+      << "rollups are kept longer than raw samples";
   EXPECT_EQ(store.prune_rollups_before(120'001), 1);
 }
 
@@ -276,13 +297,15 @@ TEST(Store, EachConnectionsPageCacheStopsAtItsBoundWhateverTheDatabaseSize) {
   const int64_t before = sqlite_memory().page_cache_bytes;
   Store writer(path, Store::Mode::read_write);
   std::vector<int64_t> ids;
-  for (int p = 0; p < 40; ++p) ids.push_back(writer.register_probe(probe_named(fmt::format("probe-{}", p))));
+  for (int p = 0; p < 40; ++p)
+    ids.push_back(writer.register_probe(probe_named(fmt::format("probe-{}", p))));
   // Latencies that vary sample to sample keep the blocks from packing into almost nothing.
   int64_t t = 1'700'000'000'000;
   for (int minute = 0; minute < 120; ++minute) {
     for (int tick = 0; tick < 60; ++tick, t += 1000) {
       for (size_t p = 0; p < ids.size(); ++p) {
-        Sample sample = make_sample(t, (tick + p) % 7 == 0 ? Status::down : Status::up, 1000 + (t / 7 + p * 13) % 90'000);
+        Sample sample = make_sample(t, (tick + p) % 7 == 0 ? Status::down : Status::up,
+                                    1000 + (t / 7 + p * 13) % 90'000);
         writer.add_sample(ids[p], sample);
       }
     }
@@ -290,14 +313,16 @@ TEST(Store, EachConnectionsPageCacheStopsAtItsBoundWhateverTheDatabaseSize) {
   }
   const int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(path)) +
                              static_cast<int64_t>(std::filesystem::file_size(path + "-wal"));
-  ASSERT_GT(file_bytes, 3 * bound) << "the database must outgrow the cache for this to mean anything";
+  ASSERT_GT(file_bytes, 3 * bound)
+      << "the database must outgrow the cache for this to mean anything";
   const int64_t writing = sqlite_memory().page_cache_bytes - before;
   EXPECT_GT(writing, bound / 2) << "the writer's cache filled";
   EXPECT_LE(writing, bound + 64 * 1024);
 
   Store reader(path, Store::Mode::read_only);
   size_t read = 0;
-  for (int p = 0; p < 40; ++p) read += reader.samples(fmt::format("probe-{}", p), 0, INT64_MAX).size();
+  for (int p = 0; p < 40; ++p)
+    read += reader.samples(fmt::format("probe-{}", p), 0, INT64_MAX).size();
   EXPECT_EQ(read, 40u * 120 * 60);
   const SqliteMemory both = sqlite_memory();
   EXPECT_GT(both.page_cache_bytes - before, bound + bound / 2) << "the reader's cache filled too";
@@ -312,8 +337,10 @@ TEST(Store, BrownoutsAndIncidentsAreStoredApart) {
   int64_t db = store.register_probe(probe_named("db"));
   const int64_t incident = 1;
   store.write_incident({incident, 1000, std::nullopt});
-  store.write_outage({1, db, OutageKind::outage, incident, 1000, std::nullopt, ErrorClass::timeout, "", 2, ""});
-  store.write_outage({2, web, OutageKind::brownout, std::nullopt, 2000, std::nullopt, ErrorClass::none, "", 2, ""});
+  store.write_outage(
+      {1, db, OutageKind::outage, incident, 1000, std::nullopt, ErrorClass::timeout, "", 2, ""});
+  store.write_outage({2, web, OutageKind::brownout, std::nullopt, 2000, std::nullopt,
+                      ErrorClass::none, "", 2, ""});
   store.close_open_outages(9000, "shutdown");
   auto outages = store.outages(0, INT64_MAX);
   ASSERT_EQ(outages.size(), 1U);
@@ -348,7 +375,8 @@ TEST(Store, UnopenablePathsNameTheFile) {
     Store store("/nonexistent-dir/blip.db", Store::Mode::read_write);
     FAIL();
   } catch (const StoreError& error) {
-    EXPECT_EQ(std::string(error.what()), "cannot open database /nonexistent-dir/blip.db: No such file or directory");
+    EXPECT_EQ(std::string(error.what()),
+              "cannot open database /nonexistent-dir/blip.db: No such file or directory");
   }
   test::TempDir dir;
   dir.write("not-a-db", "this is plain text, not SQLite\n");
@@ -372,8 +400,10 @@ TEST(RunningPercentile, AgreesWithSortingAfterEveryInsert) {
       running.add(values.back());
       std::vector<int64_t> sorted = values;
       std::sort(sorted.begin(), sorted.end());
-      const size_t position = std::min(sorted.size() - 1, static_cast<size_t>(fraction * static_cast<double>(sorted.size())));
-      ASSERT_EQ(running.value(), sorted[position]) << "fraction " << fraction << " after " << values.size();
+      const size_t position = std::min(
+          sorted.size() - 1, static_cast<size_t>(fraction * static_cast<double>(sorted.size())));
+      ASSERT_EQ(running.value(), sorted[position])
+          << "fraction " << fraction << " after " << values.size();
     }
   }
 }

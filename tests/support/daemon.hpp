@@ -14,8 +14,9 @@ class Daemon {
  public:
   // `db` defaults to dir/blip.db; `wrapper` is a command that execs its arguments (unshare …);
   // both faces listen on `listen_host` (a numeric address).
-  Daemon(const TempDir& dir, const std::string& config, const std::vector<std::string>& extra_args = {},
-         const std::string& db = "", const std::vector<std::string>& wrapper = {},
+  Daemon(const TempDir& dir, const std::string& config,
+         const std::vector<std::string>& extra_args = {}, const std::string& db = "",
+         const std::vector<std::string>& wrapper = {},
          const std::string& listen_host = "127.0.0.1");
   ChildProcess& process() { return *process_; }
   const std::string& db() const { return db_; }
@@ -36,7 +37,7 @@ class Daemon {
   std::unique_ptr<ChildProcess> process_;
 };
 
-std::string http_config(const std::string& name, const std::string& url, const std::string& interval,
-                        const std::string& timeout);
+std::string http_config(const std::string& name, const std::string& url,
+                        const std::string& interval, const std::string& timeout);
 
 }  // namespace blip::test

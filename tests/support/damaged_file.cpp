@@ -38,7 +38,8 @@ void overwrite_page(const std::string& db, int64_t page, uint64_t seed) {
   overwrite_at(db, (page - 1) * kPageBytes, random_bytes(kPageBytes, seed));
 }
 
-std::vector<int64_t> table_pages(const std::string& db, const std::string& table, const std::string& type) {
+std::vector<int64_t> table_pages(const std::string& db, const std::string& table,
+                                 const std::string& type) {
   sqlite3* handle = nullptr;
   if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     sqlite3_close(handle);
@@ -46,8 +47,9 @@ std::vector<int64_t> table_pages(const std::string& db, const std::string& table
   }
   sqlite3_stmt* select = nullptr;
   std::vector<int64_t> pages;
-  if (sqlite3_prepare_v2(handle, "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = ? ORDER BY path", -1,
-                         &select, nullptr) == SQLITE_OK) {
+  if (sqlite3_prepare_v2(handle,
+                         "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = ? ORDER BY path",
+                         -1, &select, nullptr) == SQLITE_OK) {
     sqlite3_bind_text(select, 1, table.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(select, 2, type.c_str(), -1, SQLITE_TRANSIENT);
     while (sqlite3_step(select) == SQLITE_ROW) pages.push_back(sqlite3_column_int64(select, 0));
@@ -55,7 +57,8 @@ std::vector<int64_t> table_pages(const std::string& db, const std::string& table
   const std::string error = sqlite3_errmsg(handle);
   sqlite3_finalize(select);
   sqlite3_close(handle);
-  if (pages.empty()) throw std::runtime_error("no " + type + " pages of " + table + " in " + db + ": " + error);
+  if (pages.empty())
+    throw std::runtime_error("no " + type + " pages of " + table + " in " + db + ": " + error);
   return pages;
 }
 
@@ -64,8 +67,8 @@ void leave_wal(const std::string& db, const std::string& sql) {
   char* error = nullptr;
   const bool opened = sqlite3_open(db.c_str(), &handle) == SQLITE_OK;
   if (opened) sqlite3_db_config(handle, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  const bool ran = opened && sqlite3_exec(handle, ("PRAGMA journal_mode=WAL; " + sql).c_str(), nullptr, nullptr,
-                                          &error) == SQLITE_OK;
+  const bool ran = opened && sqlite3_exec(handle, ("PRAGMA journal_mode=WAL; " + sql).c_str(),
+                                          nullptr, nullptr, &error) == SQLITE_OK;
   const std::string message = error ? error : sqlite3_errmsg(handle);
   sqlite3_free(error);
   sqlite3_close(handle);
@@ -76,7 +79,8 @@ void run_sql(const std::string& db, const std::string& sql) {
   sqlite3* handle = nullptr;
   char* error = nullptr;
   const bool opened = sqlite3_open(db.c_str(), &handle) == SQLITE_OK;
-  const bool ran = opened && sqlite3_exec(handle, sql.c_str(), nullptr, nullptr, &error) == SQLITE_OK;
+  const bool ran =
+      opened && sqlite3_exec(handle, sql.c_str(), nullptr, nullptr, &error) == SQLITE_OK;
   const std::string message = error ? error : sqlite3_errmsg(handle);
   sqlite3_free(error);
   sqlite3_close(handle);

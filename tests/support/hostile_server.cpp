@@ -16,13 +16,14 @@ namespace blip::test {
 
 namespace {
 
-constexpr char kTrickled[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK";
+constexpr char kTrickled[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK";
 constexpr char kHalfHeaders[] = "HTTP/1.1 200 OK\r\nContent-Type: text/pl";
 constexpr char kGarbage[] = "\x16\x03\x01 this is no protocol at all \xff\xfe\r\n\r\n";
 
 struct Client {
-  bool answered = false;     // what the mode sends at once has been sent
-  size_t trickled = 0;       // bytes of kTrickled sent so far
+  bool answered = false;  // what the mode sends at once has been sent
+  size_t trickled = 0;    // bytes of kTrickled sent so far
   std::chrono::steady_clock::time_point next_byte;
 };
 
@@ -35,7 +36,8 @@ HostileServer::HostileServer(Mode mode) : mode_(mode) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(listen_fd_, 1024) != 0) {
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      listen(listen_fd_, 1024) != 0) {
     throw std::runtime_error("HostileServer: bind/listen failed");
   }
   socklen_t length = sizeof address;
@@ -67,7 +69,8 @@ void HostileServer::serve() {
     for (const auto& [fd, client] : clients) {
       fds.push_back({fd, POLLIN, 0});
       if (client.answered && mode_ == Mode::trickle && client.trickled < sizeof kTrickled - 1) {
-        const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(client.next_byte - now).count();
+        const auto due =
+            std::chrono::duration_cast<std::chrono::milliseconds>(client.next_byte - now).count();
         wait_ms = wait_ms < 0 ? static_cast<int>(std::max<int64_t>(0, due))
                               : std::min(wait_ms, static_cast<int>(std::max<int64_t>(0, due)));
       }

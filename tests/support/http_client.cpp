@@ -1,11 +1,11 @@
 #include "support/http_client.hpp"
 
-#include "support/transcript.hpp"
-
 #include <curl/curl.h>
 
 #include <algorithm>
 #include <memory>
+
+#include "support/transcript.hpp"
 
 namespace blip::test {
 
@@ -14,8 +14,8 @@ std::string HttpResponse::header(const std::string& name) const {
   return found == headers.end() ? "" : found->second;
 }
 
-HttpResponse http_request(const std::string& url, const std::string& method, const std::vector<std::string>& headers,
-                          long timeout_ms) {
+HttpResponse http_request(const std::string& url, const std::string& method,
+                          const std::vector<std::string>& headers, long timeout_ms) {
   HttpResponse response;
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> easy(curl_easy_init(), curl_easy_cleanup);
   curl_slist* list = nullptr;
@@ -31,24 +31,27 @@ HttpResponse http_request(const std::string& url, const std::string& method, con
     curl_easy_setopt(easy.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
   }
   curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* sink) {
-    static_cast<std::string*>(sink)->append(data, size * count);
-    return size * count;
-  });
+  curl_easy_setopt(
+      easy.get(), CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* sink) {
+        static_cast<std::string*>(sink)->append(data, size * count);
+        return size * count;
+      });
   curl_easy_setopt(easy.get(), CURLOPT_HEADERDATA, &response.headers);
-  curl_easy_setopt(easy.get(), CURLOPT_HEADERFUNCTION, +[](char* data, size_t size, size_t count, void* sink) {
-    std::string line(data, size * count);
-    const size_t colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string name = line.substr(0, colon);
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-      std::string value = line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(' '));
-      while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
-      (*static_cast<std::map<std::string, std::string>*>(sink))[name] = value;
-    }
-    return size * count;
-  });
+  curl_easy_setopt(
+      easy.get(), CURLOPT_HEADERFUNCTION, +[](char* data, size_t size, size_t count, void* sink) {
+        std::string line(data, size * count);
+        const size_t colon = line.find(':');
+        if (colon != std::string::npos) {
+          std::string name = line.substr(0, colon);
+          std::transform(name.begin(), name.end(), name.begin(),
+                         [](unsigned char c) { return std::tolower(c); });
+          std::string value = line.substr(colon + 1);
+          value.erase(0, value.find_first_not_of(' '));
+          while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
+          (*static_cast<std::map<std::string, std::string>*>(sink))[name] = value;
+        }
+        return size * count;
+      });
   const CURLcode result = curl_easy_perform(easy.get());
   curl_slist_free_all(list);
   if (result != CURLE_OK) {

@@ -18,7 +18,8 @@ class PostgresServer {
   int port() const { return port_; }
   std::string dsn(const std::string& user = "postgres", const std::string& password = "") const;
 
-  void freeze() const;  // SIGSTOP the postmaster and every backend: nothing answers, as in a disk lock
+  void freeze()
+      const;  // SIGSTOP the postmaster and every backend: nothing answers, as in a disk lock
   void thaw() const;
   void stop();   // fast shutdown
   void start();  // again, on the same port and data

@@ -1,7 +1,5 @@
 #include "support/process.hpp"
 
-#include "support/transcript.hpp"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,6 +17,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/transcript.hpp"
+
 namespace blip::test {
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path,
@@ -26,7 +26,8 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
   start(argv, stdout_path, stderr_path, -1);
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path, int stderr_fd) {
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path,
+                           int stderr_fd) {
   start(argv, stdout_path, "/dev/null", stderr_fd);
 }
 
@@ -55,7 +56,8 @@ void ChildProcess::start(const std::vector<std::string>& argv, const std::string
   // blip itself, or blip under a wrapper (unshare, setpriv): its output is a transcript.
   if (std::find(argv.begin(), argv.end(), BLIP_BINARY) != argv.end()) {
     for (const std::string& path : {stdout_path, stderr_path}) {
-      if (path != "/dev/null" && std::find(blip_output_.begin(), blip_output_.end(), path) == blip_output_.end()) {
+      if (path != "/dev/null" &&
+          std::find(blip_output_.begin(), blip_output_.end(), path) == blip_output_.end()) {
         blip_output_.push_back(path);
       }
     }
@@ -68,7 +70,8 @@ ChildProcess::~ChildProcess() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
-  for (const std::string& path : blip_output_) keep_transcript("blip output " + path, read_file(path));
+  for (const std::string& path : blip_output_)
+    keep_transcript("blip output " + path, read_file(path));
 }
 
 void ChildProcess::signal(int signal_number) const { kill(pid_, signal_number); }

@@ -27,8 +27,8 @@ class ChildProcess {
   bool running();
 
  private:
-  void start(const std::vector<std::string>& argv, const std::string& stdout_path, const std::string& stderr_path,
-             int stderr_fd);
+  void start(const std::vector<std::string>& argv, const std::string& stdout_path,
+             const std::string& stderr_path, int stderr_fd);
   pid_t pid_ = -1;
   // blip's output files, kept as a transcript when the process is done with.
   std::vector<std::string> blip_output_;
@@ -41,7 +41,8 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
                 std::chrono::milliseconds step = std::chrono::milliseconds(50));
 
 // Runs a command to completion and returns its exit status; output captured into `output`.
-int run_command(const std::vector<std::string>& argv, std::string* output = nullptr, int timeout_ms = 60'000);
+int run_command(const std::vector<std::string>& argv, std::string* output = nullptr,
+                int timeout_ms = 60'000);
 
 // A fresh directory under $TMPDIR, removed on destruction.
 class TempDir {

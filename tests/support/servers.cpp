@@ -49,7 +49,8 @@ NginxServer::NginxServer() : port_(free_port()) {
     big.put('\0');
   }
   dir_.write("nginx.conf", "\nload_module /usr/lib/nginx/modules/ngx_http_echo_module.so;\n" +
-                               nginx_preamble(dir_.path()) + fmt::format(R"(  server {{
+                               nginx_preamble(dir_.path()) +
+                               fmt::format(R"(  server {{
     listen 127.0.0.1:{1} backlog=4096;
     location = /health {{ default_type text/plain; return 200 "OK"; }}
     location = /missing {{ return 404; }}
@@ -60,10 +61,10 @@ NginxServer::NginxServer() : port_(free_port()) {
   }}
 }}
 )",
-                                       dir_.path(), port_));
+                                           dir_.path(), port_));
   process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"nginx", "-e", dir_.file("logs/error.log"), "-c", dir_.file("nginx.conf"), "-p",
-                               dir_.path()},
+      std::vector<std::string>{"nginx", "-e", dir_.file("logs/error.log"), "-c",
+                               dir_.file("nginx.conf"), "-p", dir_.path()},
       dir_.file("logs/stdout"), dir_.file("logs/stderr"));
   if (!wait_for_port(port_)) {
     throw std::runtime_error("nginx did not start: " + read_file(dir_.file("logs/stderr")) +
@@ -77,7 +78,9 @@ NginxServer::~NginxServer() {
   process_->wait(5000);
 }
 
-std::string NginxServer::url(const std::string& path) const { return fmt::format("http://127.0.0.1:{}{}", port_, path); }
+std::string NginxServer::url(const std::string& path) const {
+  return fmt::format("http://127.0.0.1:{}{}", port_, path);
+}
 void NginxServer::freeze() const { process_->signal(SIGSTOP); }
 void NginxServer::thaw() const { process_->signal(SIGCONT); }
 
@@ -87,10 +90,11 @@ TlsNginxServer::TlsNginxServer(const std::vector<TlsSite>& sites) {
   std::string servers;
   for (const TlsSite& site : sites) {
     ports_.push_back(free_port());
-    std::string client = site.client_ca_file.empty()
-                             ? ""
-                             : fmt::format("    ssl_client_certificate {};\n    ssl_verify_client on;\n",
-                                           site.client_ca_file);
+    std::string client =
+        site.client_ca_file.empty()
+            ? ""
+            : fmt::format("    ssl_client_certificate {};\n    ssl_verify_client on;\n",
+                          site.client_ca_file);
     servers += fmt::format(R"(  server {{
     listen 127.0.0.1:{} ssl;
     ssl_certificate {};
@@ -102,8 +106,8 @@ TlsNginxServer::TlsNginxServer(const std::vector<TlsSite>& sites) {
   }
   dir_.write("nginx.conf", nginx_preamble(dir_.path()) + servers + "}\n");
   process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"nginx", "-e", dir_.file("logs/error.log"), "-c", dir_.file("nginx.conf"), "-p",
-                               dir_.path()},
+      std::vector<std::string>{"nginx", "-e", dir_.file("logs/error.log"), "-c",
+                               dir_.file("nginx.conf"), "-p", dir_.path()},
       dir_.file("logs/stdout"), dir_.file("logs/stderr"));
   for (int port : ports_) {
     if (!wait_for_port(port)) {
@@ -118,19 +122,21 @@ TlsNginxServer::~TlsNginxServer() {
   process_->wait(5000);
 }
 
-std::string TlsNginxServer::url(size_t site, const std::string& path, const std::string& host) const {
+std::string TlsNginxServer::url(size_t site, const std::string& path,
+                                const std::string& host) const {
   return fmt::format("https://{}:{}{}", host, ports_.at(site), path);
 }
 
-CustomNginxServer::CustomNginxServer(const std::vector<int>& ports,
-                                     const std::function<std::string(const std::string& dir)>& http_block) {
+CustomNginxServer::CustomNginxServer(
+    const std::vector<int>& ports,
+    const std::function<std::string(const std::string& dir)>& http_block) {
   std::filesystem::create_directories(dir_.file("logs"));
   std::filesystem::create_directories(dir_.file("tmp"));
   dir_.write("nginx.conf", "\nload_module /usr/lib/nginx/modules/ngx_http_echo_module.so;\n" +
                                nginx_preamble(dir_.path()) + http_block(dir_.path()) + "}\n");
   process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"nginx", "-e", dir_.file("logs/error.log"), "-c", dir_.file("nginx.conf"), "-p",
-                               dir_.path()},
+      std::vector<std::string>{"nginx", "-e", dir_.file("logs/error.log"), "-c",
+                               dir_.file("nginx.conf"), "-p", dir_.path()},
       dir_.file("logs/stdout"), dir_.file("logs/stderr"));
   for (int port : ports) {
     if (!wait_for_port(port)) {
@@ -178,8 +184,8 @@ ProbeConfig tcp_probe(const std::string& host, int port, int64_t timeout_ms) {
   return config;
 }
 
-ProbeConfig postgres_probe(const std::string& name, const std::string& dsn, PostgresSettings::Mode mode,
-                           int64_t timeout_ms) {
+ProbeConfig postgres_probe(const std::string& name, const std::string& dsn,
+                           PostgresSettings::Mode mode, int64_t timeout_ms) {
   ProbeConfig config;
   config.name = name;
   config.type = "postgres";
@@ -212,7 +218,6 @@ ProbeConfig redis_probe(int port, RedisSettings::Mode mode, int64_t timeout_ms) 
 
 #include <thread>
 
-
 namespace blip::test {
 
 std::vector<std::vector<Sample>> run_probes_for(const std::vector<ProbeConfig>& configs,
@@ -220,8 +225,9 @@ std::vector<std::vector<Sample>> run_probes_for(const std::vector<ProbeConfig>& 
                                                 const std::function<void()>& meanwhile) {
   std::vector<std::vector<Sample>> samples(configs.size());
   ProbeRuntime runtime(configs);
-  Scheduler scheduler(runtime.loop.get(), configs, runtime.probes,
-                      [&](size_t index, const Sample& sample) { samples[index].push_back(sample); });
+  Scheduler scheduler(
+      runtime.loop.get(), configs, runtime.probes,
+      [&](size_t index, const Sample& sample) { samples[index].push_back(sample); });
   Timer stop(runtime.loop.get(), [&] { scheduler.stop([&] { runtime.loop.stop(); }); });
   stop.start(static_cast<uint64_t>(duration.count()));
   std::thread background;
@@ -234,7 +240,8 @@ std::vector<std::vector<Sample>> run_probes_for(const std::vector<ProbeConfig>& 
 
 int64_t largest_gap_ms(const std::vector<Sample>& samples) {
   int64_t largest = 0;
-  for (size_t i = 1; i < samples.size(); ++i) largest = std::max(largest, samples[i].sent_ms - samples[i - 1].sent_ms);
+  for (size_t i = 1; i < samples.size(); ++i)
+    largest = std::max(largest, samples[i].sent_ms - samples[i - 1].sent_ms);
   return largest;
 }
 

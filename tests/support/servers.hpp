@@ -44,7 +44,8 @@ class TlsNginxServer {
   explicit TlsNginxServer(const std::vector<TlsSite>& sites);
   ~TlsNginxServer();
   int port(size_t site) const { return ports_.at(site); }
-  std::string url(size_t site, const std::string& path, const std::string& host = "127.0.0.1") const;
+  std::string url(size_t site, const std::string& path,
+                  const std::string& host = "127.0.0.1") const;
 
  private:
   TempDir dir_;
@@ -82,8 +83,10 @@ ProbeConfig http_probe(const std::string& url, int64_t timeout_ms = 1000);
 ProbeConfig tcp_probe(const std::string& host, int port, int64_t timeout_ms = 1000);
 // Every 100 ms, as the Postgres and Redis tests probe.
 ProbeConfig postgres_probe(const std::string& name, const std::string& dsn,
-                           PostgresSettings::Mode mode = PostgresSettings::Mode::read, int64_t timeout_ms = 1000);
-ProbeConfig redis_probe(int port, RedisSettings::Mode mode = RedisSettings::Mode::ping, int64_t timeout_ms = 1000);
+                           PostgresSettings::Mode mode = PostgresSettings::Mode::read,
+                           int64_t timeout_ms = 1000);
+ProbeConfig redis_probe(int port, RedisSettings::Mode mode = RedisSettings::Mode::ping,
+                        int64_t timeout_ms = 1000);
 
 }  // namespace blip::test
 

@@ -15,7 +15,8 @@ void keep_transcript(std::string_view what, std::string_view text) {
   static std::mutex mutex;  // responses can come from several client threads
   const std::lock_guard lock(mutex);
   const testing::TestInfo* test = testing::UnitTest::GetInstance()->current_test_info();
-  const std::string name = test ? std::string(test->test_suite_name()) + "." + test->name() : "(no test)";
+  const std::string name =
+      test ? std::string(test->test_suite_name()) + "." + test->name() : "(no test)";
   std::error_code ignored;
   std::filesystem::create_directories(dir, ignored);
   std::ofstream out(std::string(dir) + "/" + program_invocation_short_name + ".txt", std::ios::app);

@@ -24,7 +24,8 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_
 
 }  // namespace
 
-WebhookReceiver::WebhookReceiver(const TempDir& dir) : log_(dir.file("received.jsonl")), port_(free_port()) {
+WebhookReceiver::WebhookReceiver(const TempDir& dir)
+    : log_(dir.file("received.jsonl")), port_(free_port()) {
   dir.write("receiver.py", kReceiver);
   process_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{"python3", dir.file("receiver.py"), std::to_string(port_), log_});

@@ -32,11 +32,14 @@ namespace {
 using namespace std::chrono_literals;
 using test::HostileServer;
 
-std::string probe_config(const std::string& name, const std::string& type, const std::string& target_key,
-                         const std::string& target, const std::string& interval, const std::string& timeout,
+std::string probe_config(const std::string& name, const std::string& type,
+                         const std::string& target_key, const std::string& target,
+                         const std::string& interval, const std::string& timeout,
                          const std::string& extra = "") {
-  return fmt::format("[[probe]]\nname = \"{}\"\ntype = \"{}\"\n{} = \"{}\"\ninterval = \"{}\"\ntimeout = \"{}\"\n{}\n",
-                     name, type, target_key, target, interval, timeout, extra);
+  return fmt::format(
+      "[[probe]]\nname = \"{}\"\ntype = \"{}\"\n{} = \"{}\"\ninterval = \"{}\"\ntimeout = "
+      "\"{}\"\n{}\n",
+      name, type, target_key, target, interval, timeout, extra);
 }
 std::string local_dsn(int port, const std::string& user = "postgres") {
   return fmt::format("host=127.0.0.1 port={} dbname=postgres user={}", port, user);
@@ -68,7 +71,8 @@ int64_t samples_taken(const test::Daemon& blip) {
 
 size_t open_descriptors(pid_t pid) {
   size_t count = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid))) {
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid))) {
     ++count;
   }
   return count;
@@ -77,7 +81,8 @@ size_t open_descriptors(pid_t pid) {
 // The sanitizer options the tests run with, plus `more`: for blip started by a test.
 std::string asan_options(const std::string& more) {
   const char* inherited = std::getenv("ASAN_OPTIONS");
-  return "ASAN_OPTIONS=" + (inherited && *inherited ? std::string(inherited) + ":" : std::string()) + more;
+  return "ASAN_OPTIONS=" +
+         (inherited && *inherited ? std::string(inherited) + ":" : std::string()) + more;
 }
 
 // Ten thousand probes of targets that accept and never answer, answer a byte a
@@ -94,10 +99,12 @@ TEST(BlipUnderFire, RssStaysFlatAcrossTenThousandHostileProbes) {
   HostileServer half(HostileServer::Mode::close_mid_headers);
   HostileServer garbage(HostileServer::Mode::garbage);
   test::TempDir certificates;
-  ASSERT_EQ(test::run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                               "-nodes", "-keyout", certificates.file("key.pem"), "-out", certificates.file("cert.pem"),
-                               "-subj", "/CN=127.0.0.1", "-days", "2", "-addext", "subjectAltName=IP:127.0.0.1"}),
-            0);
+  ASSERT_EQ(
+      test::run_command(
+          {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+           "-nodes", "-keyout", certificates.file("key.pem"), "-out", certificates.file("cert.pem"),
+           "-subj", "/CN=127.0.0.1", "-days", "2", "-addext", "subjectAltName=IP:127.0.0.1"}),
+      0);
   test::TlsNginxServer tls({{certificates.file("cert.pem"), certificates.file("key.pem"), ""}});
   const int refused_port = test::free_port();
 
@@ -110,7 +117,8 @@ TEST(BlipUnderFire, RssStaysFlatAcrossTenThousandHostileProbes) {
   };
   for (const char* copy : {"a", "b"}) {
     const std::string s(copy);
-    add("http-hang-" + s, ErrorClass::timeout, probe_config("http-hang-" + s, "http", "url", hang.url(), "50ms", "200ms"));
+    add("http-hang-" + s, ErrorClass::timeout,
+        probe_config("http-hang-" + s, "http", "url", hang.url(), "50ms", "200ms"));
     add("http-trickle-" + s, ErrorClass::timeout,
         probe_config("http-trickle-" + s, "http", "url", trickle.url(), "50ms", "200ms"));
     add("http-half-headers-" + s, ErrorClass::reset,
@@ -118,33 +126,40 @@ TEST(BlipUnderFire, RssStaysFlatAcrossTenThousandHostileProbes) {
     add("http-garbage-" + s, ErrorClass::protocol,
         probe_config("http-garbage-" + s, "http", "url", garbage.url(), "50ms", "300ms"));
     add("http-refused-" + s, ErrorClass::refused,
-        probe_config("http-refused-" + s, "http", "url", fmt::format("http://127.0.0.1:{}/", refused_port), "50ms",
-                     "300ms"));
+        probe_config("http-refused-" + s, "http", "url",
+                     fmt::format("http://127.0.0.1:{}/", refused_port), "50ms", "300ms"));
     add("http-at-redis-" + s, ErrorClass::reset,
-        probe_config("http-at-redis-" + s, "http", "url", fmt::format("http://127.0.0.1:{}/", redis.port()), "50ms",
-                     "300ms"));
+        probe_config("http-at-redis-" + s, "http", "url",
+                     fmt::format("http://127.0.0.1:{}/", redis.port()), "50ms", "300ms"));
     add("redis-at-nginx-" + s, ErrorClass::protocol,
-        probe_config("redis-at-nginx-" + s, "redis", "address", local_address(nginx.port()), "50ms", "300ms"));
+        probe_config("redis-at-nginx-" + s, "redis", "address", local_address(nginx.port()), "50ms",
+                     "300ms"));
   }
-  add("http-100mb", ErrorClass::body_too_large, probe_config("http-100mb", "http", "url", nginx.url("/big"), "250ms", "2s"));
+  add("http-100mb", ErrorClass::body_too_large,
+      probe_config("http-100mb", "http", "url", nginx.url("/big"), "250ms", "2s"));
   add("https-self-signed", ErrorClass::tls,
       probe_config("https-self-signed", "http", "url", tls.url(0, "/health"), "100ms", "1s"));
   add("postgres-at-nginx", ErrorClass::protocol,
       probe_config("postgres-at-nginx", "postgres", "dsn", local_dsn(nginx.port()), "100ms", "1s"));
   add("postgres-at-hang", ErrorClass::timeout,
-      probe_config("postgres-at-hang", "postgres", "dsn", local_dsn(hang.port()), "100ms", "200ms"));
+      probe_config("postgres-at-hang", "postgres", "dsn", local_dsn(hang.port()), "100ms",
+                   "200ms"));
   add("redis-at-hang", ErrorClass::timeout,
-      probe_config("redis-at-hang", "redis", "address", local_address(hang.port()), "100ms", "200ms"));
+      probe_config("redis-at-hang", "redis", "address", local_address(hang.port()), "100ms",
+                   "200ms"));
 
   test::TempDir dir;
   // ASan keeps freed memory in a quarantine (256 MB by default) that fills over
   // minutes and reads as growth; a small one is full within the warm-up, so
   // what grows after it is what blip holds on to. The leak check at exit stays on.
-  test::Daemon blip(dir, config, {}, "",
-                    {"env", asan_options("quarantine_size_mb=4:thread_local_quarantine_size_kb=256")});
+  test::Daemon blip(
+      dir, config, {}, "",
+      {"env", asan_options("quarantine_size_mb=4:thread_local_quarantine_size_kb=256")});
   const pid_t pid = blip.process().pid();
   auto reach = [&](int64_t count) {
-    return test::wait_until([&] { return !blip.process().running() || samples_taken(blip) >= count; }, 240s, 250ms) &&
+    return test::wait_until(
+               [&] { return !blip.process().running() || samples_taken(blip) >= count; }, 240s,
+               250ms) &&
            blip.process().running();
   };
   const auto started = std::chrono::steady_clock::now();
@@ -158,14 +173,17 @@ TEST(BlipUnderFire, RssStaysFlatAcrossTenThousandHostileProbes) {
   const int64_t end_samples = samples_taken(blip);
   const int64_t end_rss = proc_status_kib(pid, "VmRSS");
   const int64_t end_anon = proc_status_kib(pid, "RssAnon");
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf(
-      "[ memory   ] %lld samples in %.0f s; VmRSS after %lld samples %lld KiB, after %lld more %lld KiB (%+lld), after "
+      "[ memory   ] %lld samples in %.0f s; VmRSS after %lld samples %lld KiB, after %lld more "
+      "%lld KiB (%+lld), after "
       "%lld more %lld KiB (%+lld); RssAnon %lld -> %lld KiB (%+lld)\n",
       static_cast<long long>(end_samples), seconds, static_cast<long long>(warm_samples),
-      static_cast<long long>(warm_rss), static_cast<long long>(kMeasuredSamples / 2), static_cast<long long>(half_rss),
-      static_cast<long long>(half_rss - warm_rss), static_cast<long long>(end_samples - warm_samples),
-      static_cast<long long>(end_rss), static_cast<long long>(end_rss - warm_rss), static_cast<long long>(warm_anon),
+      static_cast<long long>(warm_rss), static_cast<long long>(kMeasuredSamples / 2),
+      static_cast<long long>(half_rss), static_cast<long long>(half_rss - warm_rss),
+      static_cast<long long>(end_samples - warm_samples), static_cast<long long>(end_rss),
+      static_cast<long long>(end_rss - warm_rss), static_cast<long long>(warm_anon),
       static_cast<long long>(end_anon), static_cast<long long>(end_anon - warm_anon));
   // 10 MiB over 10,000 probes: a leak of 1 KiB a probe (one curl handle, one
   // connection's buffers) would be more. What legitimately grows after the
@@ -174,11 +192,14 @@ TEST(BlipUnderFire, RssStaysFlatAcrossTenThousandHostileProbes) {
   // and stack depot. Measured on two busy cores under ASan: +4 MiB over the
   // first 5,000, +2 MiB over the next 5,000.
   EXPECT_LT(end_rss - warm_rss, 10 * 1024) << "VmRSS grew by " << end_rss - warm_rss << " KiB";
-  EXPECT_LT(end_anon - warm_anon, 10 * 1024) << "RssAnon grew by " << end_anon - warm_anon << " KiB";
-  // The second half grows no more than the first: growth that stops is a cache, growth that goes on is a leak.
+  EXPECT_LT(end_anon - warm_anon, 10 * 1024)
+      << "RssAnon grew by " << end_anon - warm_anon << " KiB";
+  // The second half grows no more than the first: growth that stops is a cache, growth that goes on
+  // is a leak.
   EXPECT_LE(end_rss - half_rss, std::max<int64_t>(3 * 1024, half_rss - warm_rss));
 
-  ASSERT_EQ(blip.stop(), 0) << "stopped cleanly, nothing leaked at exit (LeakSanitizer)\n" << blip.log();
+  ASSERT_EQ(blip.stop(), 0) << "stopped cleanly, nothing leaked at exit (LeakSanitizer)\n"
+                            << blip.log();
   Store store(blip.db(), Store::Mode::read_only);
   for (const auto& [probe, error] : expected) {
     SCOPED_TRACE(probe);
@@ -193,8 +214,9 @@ TEST(BlipUnderFire, RssStaysFlatAcrossTenThousandHostileProbes) {
     const auto outages = store.outages(0, INT64_MAX, probe);
     ASSERT_EQ(outages.size(), 1U) << "one outage from the first confirmed failure to the shutdown";
     EXPECT_EQ(outages[0].end_reason, "shutdown");
-    std::printf("[ classes  ] %-22s %5zu samples %-14s e.g. \"%s\"\n", probe.c_str(), samples.size(),
-                std::string(to_string(error)).c_str(), details.begin()->first.c_str());
+    std::printf("[ classes  ] %-22s %5zu samples %-14s e.g. \"%s\"\n", probe.c_str(),
+                samples.size(), std::string(to_string(error)).c_str(),
+                details.begin()->first.c_str());
   }
 }
 
@@ -208,16 +230,19 @@ TEST(BlipFrozen, FiveSecondsOfSigstopIsOneBlindWindowAndNoOutage) {
   const std::string config =
       test::http_config("web", nginx.url("/health"), "100ms", "500ms") +
       probe_config("db-read", "postgres", "dsn", postgres.dsn(), "100ms", "500ms") +
-      probe_config("db-write", "postgres", "dsn", postgres.dsn(), "200ms", "500ms", "mode = \"write\"") +
+      probe_config("db-write", "postgres", "dsn", postgres.dsn(), "200ms", "500ms",
+                   "mode = \"write\"") +
       probe_config("cache", "redis", "address", local_address(redis.port()), "100ms", "500ms") +
       probe_config("cache-write", "redis", "address", local_address(redis.port()), "100ms", "500ms",
                    "mode = \"write\"");
   test::Daemon blip(dir, config);
   ASSERT_TRUE(test::wait_until([&] { return samples_taken(blip) >= 60; }, 30s)) << blip.log();
-  std::this_thread::sleep_for(1s);  // a steady state: pooled connections open and idle between samples
+  std::this_thread::sleep_for(
+      1s);  // a steady state: pooled connections open and idle between samples
   const auto [frozen_ms, thawed_ms] = test::freeze_for(blip.process(), 5s);
   const int64_t before = samples_taken(blip);
-  ASSERT_TRUE(test::wait_until([&] { return samples_taken(blip) >= before + 60; }, 30s)) << blip.log();
+  ASSERT_TRUE(test::wait_until([&] { return samples_taken(blip) >= before + 60; }, 30s))
+      << blip.log();
   ASSERT_EQ(blip.stop(), 0) << blip.log();
 
   Store store(blip.db(), Store::Mode::read_only);
@@ -235,7 +260,8 @@ TEST(BlipFrozen, FiveSecondsOfSigstopIsOneBlindWindowAndNoOutage) {
       EXPECT_NE(sample.status, Status::down) << "blip's own stall is no timeout: " << sample.detail;
       EXPECT_LE(sample.latency_us, 500'000) << "nor latency";
     }
-    EXPECT_EQ(samples.back().status, Status::up) << "probing goes on after SIGCONT: " << samples.back().detail;
+    EXPECT_EQ(samples.back().status, Status::up)
+        << "probing goes on after SIGCONT: " << samples.back().detail;
     EXPECT_GT(samples.back().sent_ms, thawed_ms);
   }
 }
@@ -255,8 +281,8 @@ TEST(BlipOutOfDescriptors, LimitLoweredWhileRunningIsBlindNotDownAndProbingResum
   const pid_t pid = blip.process().pid();
   ASSERT_TRUE(test::wait_until([&] { return samples_taken(blip) >= 30; }, 30s)) << blip.log();
   std::string limits;
-  ASSERT_EQ(test::run_command({"prlimit", "--pid", std::to_string(pid), "--nofile", "--raw", "--noheadings",
-                               "--output", "SOFT"},
+  ASSERT_EQ(test::run_command({"prlimit", "--pid", std::to_string(pid), "--nofile", "--raw",
+                               "--noheadings", "--output", "SOFT"},
                               &limits),
             0)
       << limits;
@@ -264,31 +290,38 @@ TEST(BlipOutOfDescriptors, LimitLoweredWhileRunningIsBlindNotDownAndProbingResum
   const size_t open_before = open_descriptors(pid);
   // Below every descriptor it has open: no new socket, pipe or file at all.
   const int64_t starved_from_ms = wall_now_ms();
-  ASSERT_EQ(test::run_command({"prlimit", "--pid", std::to_string(pid), "--nofile=8:"}, &limits), 0) << limits;
+  ASSERT_EQ(test::run_command({"prlimit", "--pid", std::to_string(pid), "--nofile=8:"}, &limits), 0)
+      << limits;
   const auto blind_for_descriptors = [&](const std::string& probe, int64_t after_ms) {
     Store store(blip.db(), Store::Mode::read_only);
     int count = 0;
     for (const Sample& sample : store.samples(probe, after_ms, INT64_MAX)) {
-      count += sample.status == Status::blind;  // the store keeps no detail for a blind sample: the log says why
+      count += sample.status ==
+               Status::blind;  // the store keeps no detail for a blind sample: the log says why
     }
     return count;
   };
-  EXPECT_TRUE(test::wait_until([&] { return blind_for_descriptors("web", starved_from_ms) >= 5; }, 30s))
+  EXPECT_TRUE(
+      test::wait_until([&] { return blind_for_descriptors("web", starved_from_ms) >= 5; }, 30s))
       << blip.log();
   std::this_thread::sleep_for(1s);
   ASSERT_TRUE(blip.process().running()) << blip.log();
   const int64_t restored_ms = wall_now_ms();
-  ASSERT_EQ(test::run_command({"prlimit", "--pid", std::to_string(pid), "--nofile=" + soft + ":"}, &limits), 0)
+  ASSERT_EQ(test::run_command({"prlimit", "--pid", std::to_string(pid), "--nofile=" + soft + ":"},
+                              &limits),
+            0)
       << limits;
   // Probing resumes: fresh connections again, and the feed answers.
   const auto up_since = [&](const std::string& probe, int64_t after_ms) {
     Store store(blip.db(), Store::Mode::read_only);
     int count = 0;
-    for (const Sample& sample : store.samples(probe, after_ms, INT64_MAX)) count += sample.status == Status::up;
+    for (const Sample& sample : store.samples(probe, after_ms, INT64_MAX))
+      count += sample.status == Status::up;
     return count;
   };
-  EXPECT_TRUE(test::wait_until([&] { return up_since("web", restored_ms) >= 10 && up_since("port", restored_ms) >= 10; },
-                               30s))
+  EXPECT_TRUE(test::wait_until(
+      [&] { return up_since("web", restored_ms) >= 10 && up_since("port", restored_ms) >= 10; },
+      30s))
       << blip.log();
   EXPECT_EQ(test::http_request(blip.feed_url("/healthz")).status, 200);
   ASSERT_TRUE(blip.process().running()) << blip.log();
@@ -309,10 +342,12 @@ TEST(BlipOutOfDescriptors, LimitLoweredWhileRunningIsBlindNotDownAndProbingResum
   const size_t warning = log.find("scheduler: out of file descriptors probe=");
   ASSERT_NE(warning, std::string::npos) << log;
   std::string said = log.substr(warning, log.find('\n', warning) - warning);
-  std::transform(said.begin(), said.end(), said.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(said.begin(), said.end(), said.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   EXPECT_NE(said.find("too many open files"), std::string::npos) << said;
-  std::printf("[ fds      ] %zu open before; %d blind samples while the limit was 8; the log said:\n%s\n", open_before,
-              blind, log.substr(warning, log.find('\n', warning) - warning).c_str());
+  std::printf(
+      "[ fds      ] %zu open before; %d blind samples while the limit was 8; the log said:\n%s\n",
+      open_before, blind, log.substr(warning, log.find('\n', warning) - warning).c_str());
 }
 
 }  // namespace

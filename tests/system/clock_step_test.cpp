@@ -26,40 +26,47 @@ using namespace std::chrono_literals;
 constexpr const char* kLibfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 constexpr int64_t kHourMs = 3'600'000;
 
-// One setting of the faked clock: from real time `from_ms` on, blip's wall clock reads real + offset.
+// One setting of the faked clock: from real time `from_ms` on, blip's wall clock reads real +
+// offset.
 struct ClockPhase {
   int64_t from_ms;
   int64_t offset_ms;
 };
 
-TEST(ClockSteps, StepsForwardAndBackIntoAnOutageAreBlindWindowsNeverAnInvertedOutageOrAFutureSample) {
-  ASSERT_TRUE(std::filesystem::exists(kLibfaketime)) << "install the faketime package (scripts/install-deps)";
+TEST(ClockSteps,
+     StepsForwardAndBackIntoAnOutageAreBlindWindowsNeverAnInvertedOutageOrAFutureSample) {
+  ASSERT_TRUE(std::filesystem::exists(kLibfaketime))
+      << "install the faketime package (scripts/install-deps)";
   test::NginxServer steady;
   test::NginxServer flaky;
   test::TempDir dir;
   const std::string clock_file = dir.file("faketime");
   dir.write("faketime", "+0\n");
   const char* inherited = std::getenv("ASAN_OPTIONS");
-  const std::string asan = "ASAN_OPTIONS=" + (inherited && *inherited ? std::string(inherited) + ":" : std::string()) +
-                           "verify_asan_link_order=0";  // libfaketime is preloaded ahead of the ASan runtime
-  test::Daemon blip(dir,
-                    test::http_config("web", steady.url("/health"), "100ms", "300ms") +
-                        "[[probe]]\nname = \"port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:" +
-                        std::to_string(steady.port()) + "\"\ninterval = \"100ms\"\ntimeout = \"300ms\"\n" +
-                        test::http_config("flaky", flaky.url("/health"), "100ms", "300ms"),
-                    {}, "",
-                    {"env", std::string("LD_PRELOAD=") + kLibfaketime, "FAKETIME_TIMESTAMP_FILE=" + clock_file,
-                     "FAKETIME_NO_CACHE=1", "FAKETIME_DONT_FAKE_MONOTONIC=1", asan});
+  const std::string asan =
+      "ASAN_OPTIONS=" + (inherited && *inherited ? std::string(inherited) + ":" : std::string()) +
+      "verify_asan_link_order=0";  // libfaketime is preloaded ahead of the ASan runtime
+  test::Daemon blip(
+      dir,
+      test::http_config("web", steady.url("/health"), "100ms", "300ms") +
+          "[[probe]]\nname = \"port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:" +
+          std::to_string(steady.port()) + "\"\ninterval = \"100ms\"\ntimeout = \"300ms\"\n" +
+          test::http_config("flaky", flaky.url("/health"), "100ms", "300ms"),
+      {}, "",
+      {"env", std::string("LD_PRELOAD=") + kLibfaketime, "FAKETIME_TIMESTAMP_FILE=" + clock_file,
+       "FAKETIME_NO_CACHE=1", "FAKETIME_DONT_FAKE_MONOTONIC=1", asan});
   std::vector<ClockPhase> phases{{wall_now_ms(), 0}};
   auto step = [&](int64_t offset_ms) {
-    // Written whole and renamed: libfaketime rereads the file on every call and must never see it half written.
+    // Written whole and renamed: libfaketime rereads the file on every call and must never see it
+    // half written.
     dir.write("faketime.next", fmt::format("{:+}\n", offset_ms / 1000));
     std::filesystem::rename(dir.file("faketime.next"), clock_file);
     phases.push_back({wall_now_ms(), offset_ms});
   };
   auto sleep = [](std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); };
 
-  ASSERT_TRUE(test::wait_until([&] { return std::filesystem::exists(blip.db()); }, 20s)) << blip.log();
+  ASSERT_TRUE(test::wait_until([&] { return std::filesystem::exists(blip.db()); }, 20s))
+      << blip.log();
   sleep(2s);
   const int64_t freeze_1 = wall_now_ms();
   flaky.freeze();
@@ -123,7 +130,8 @@ TEST(ClockSteps, StepsForwardAndBackIntoAnOutageAreBlindWindowsNeverAnInvertedOu
     ASSERT_GE(samples.size(), 60U);
     for (const Sample& sample : samples) {
       EXPECT_TRUE(consistent(sample.sent_ms)) << format_iso8601_ms(sample.sent_ms);
-      EXPECT_LE(sample.latency_us, 300'000 + 50'000) << "latency is measured on the monotonic clock";
+      EXPECT_LE(sample.latency_us, 300'000 + 50'000)
+          << "latency is measured on the monotonic clock";
       if (std::string(probe) != "flaky") {
         EXPECT_EQ(sample.status, Status::up) << sample.detail;
       }
@@ -146,21 +154,28 @@ TEST(ClockSteps, StepsForwardAndBackIntoAnOutageAreBlindWindowsNeverAnInvertedOu
     EXPECT_EQ(outage.end_reason, "recovered");
   }
   for (const BlindWindow& window : blind) {
-    std::printf("[ clock    ] blind %s %s .. %s (%lld ms)\n", window.reason.c_str(), format_iso8601_ms(window.start_ms).c_str(),
-                format_iso8601_ms(window.end_ms).c_str(), static_cast<long long>(window.end_ms - window.start_ms));
+    std::printf("[ clock    ] blind %s %s .. %s (%lld ms)\n", window.reason.c_str(),
+                format_iso8601_ms(window.start_ms).c_str(),
+                format_iso8601_ms(window.end_ms).c_str(),
+                static_cast<long long>(window.end_ms - window.start_ms));
   }
   for (const auto& outage : outages) {
-    std::printf("[ clock    ] outage %s %s .. %s (%lld ms)\n", outage.probe.c_str(), format_iso8601_ms(outage.start_ms).c_str(),
-                format_iso8601_ms(*outage.end_ms).c_str(), static_cast<long long>(*outage.end_ms - outage.start_ms));
+    std::printf("[ clock    ] outage %s %s .. %s (%lld ms)\n", outage.probe.c_str(),
+                format_iso8601_ms(outage.start_ms).c_str(),
+                format_iso8601_ms(*outage.end_ms).c_str(),
+                static_cast<long long>(*outage.end_ms - outage.start_ms));
   }
-  // The first began before the forward step and ended after it: the step is inside it, and inside a blind window.
+  // The first began before the forward step and ended after it: the step is inside it, and inside a
+  // blind window.
   EXPECT_NEAR(static_cast<double>(outages[0].start_ms), static_cast<double>(freeze_1), 500.0);
-  EXPECT_NEAR(static_cast<double>(*outages[0].end_ms), static_cast<double>(thaw_1 + kHourMs), 500.0);
+  EXPECT_NEAR(static_cast<double>(*outages[0].end_ms), static_cast<double>(thaw_1 + kHourMs),
+              500.0);
   // The second began an hour ahead and its first answer came after the step back: its length is the
   // monotonic clock's, from its start (not cut to nothing, not negative).
-  EXPECT_NEAR(static_cast<double>(outages[1].start_ms), static_cast<double>(freeze_2 + kHourMs), 500.0);
-  EXPECT_NEAR(static_cast<double>(*outages[1].end_ms - outages[1].start_ms), static_cast<double>(thaw_2 - freeze_2),
-              600.0);
+  EXPECT_NEAR(static_cast<double>(outages[1].start_ms), static_cast<double>(freeze_2 + kHourMs),
+              500.0);
+  EXPECT_NEAR(static_cast<double>(*outages[1].end_ms - outages[1].start_ms),
+              static_cast<double>(thaw_2 - freeze_2), 600.0);
 }
 
 // The same rule on hand-made samples: an answer stamped before the outage began.

@@ -28,15 +28,16 @@ namespace blip {
 namespace {
 
 using namespace std::chrono_literals;
-using test::wait_until;
 using nlohmann::json;
 using test::TempDir;
+using test::wait_until;
 
 const std::string kSource = BLIP_SOURCE_DIR;
 const std::string kContainer = kSource + "/scripts/container";
 const std::string kImage = "localhost/blip:test";
 
-int podman(const std::vector<std::string>& args, std::string* output = nullptr, int timeout_ms = 120'000) {
+int podman(const std::vector<std::string>& args, std::string* output = nullptr,
+           int timeout_ms = 120'000) {
   std::vector<std::string> argv{kContainer, "podman"};
   argv.insert(argv.end(), args.begin(), args.end());
   return test::run_command(argv, output, timeout_ms);
@@ -55,7 +56,9 @@ std::set<std::string> variables_read(const std::string& directory) {
   for (const auto& entry : std::filesystem::directory_iterator(directory)) {
     std::istringstream text(test::read_file(entry.path().string()));
     for (std::string line; std::getline(text, line);) {
-      if (line.find_first_not_of(' ') != std::string::npos && line[line.find_first_not_of(' ')] == '#') continue;
+      if (line.find_first_not_of(' ') != std::string::npos &&
+          line[line.find_first_not_of(' ')] == '#')
+        continue;
       for (size_t at = line.find("${"); at != std::string::npos; at = line.find("${", at + 2)) {
         const size_t end = line.find_first_of(":}", at + 2);
         if (end != std::string::npos) names.insert(line.substr(at + 2, end - at - 2));
@@ -71,27 +74,33 @@ std::string port_text(const json& port) {
     const std::string text = port.get<std::string>();
     return text.substr(0, text.find('/'));
   }
-  return fmt::format("{}:{}:{}", port.value("host_ip", ""), port.value("published", json("")).dump(),
-                     port.value("target", 0));
+  return fmt::format("{}:{}:{}", port.value("host_ip", ""),
+                     port.value("published", json("")).dump(), port.value("target", 0));
 }
 
 TEST(Container, ComposeOverrideFitsBesideMastodonsComposeFile) {
   TempDir project;
-  std::filesystem::copy_file(kSource + "/tests/testdata/mastodon/docker-compose.yml", project.file("docker-compose.yml"));
-  std::filesystem::copy(kSource + "/deploy", project.file("deploy"), std::filesystem::copy_options::recursive);
+  std::filesystem::copy_file(kSource + "/tests/testdata/mastodon/docker-compose.yml",
+                             project.file("docker-compose.yml"));
+  std::filesystem::copy(kSource + "/deploy", project.file("deploy"),
+                        std::filesystem::copy_options::recursive);
   // Mastodon's secrets beside what blip needs: only the latter may reach blip.
   project.write(".env.production",
-                "LOCAL_DOMAIN=social.example\nDB_USER=mastodon\nDB_PASS=dbsecret\nREDIS_PASSWORD=redissecret\n"
+                "LOCAL_DOMAIN=social.example\nDB_USER=mastodon\nDB_PASS=dbsecret\nREDIS_PASSWORD="
+                "redissecret\n"
                 "SECRET_KEY_BASE=secret-key-base-value\nOTP_SECRET=otp-secret-value\n"
                 "VAPID_PRIVATE_KEY=vapid-private-value\nSMTP_PASSWORD=smtp-password-value\n"
                 "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY=ar-primary-key-value\n");
-  const std::string compose = "cd " + project.path() + " && docker-compose -f docker-compose.yml -f deploy/compose.yaml";
+  const std::string compose =
+      "cd " + project.path() + " && docker-compose -f docker-compose.yml -f deploy/compose.yaml";
   std::string output;
-  ASSERT_EQ(test::run_command({"sh", "-c",
-                               compose + " --env-file .env.production config | python3 -c "
-                                         "'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'"},
-                              &output),
-            0)
+  ASSERT_EQ(
+      test::run_command(
+          {"sh", "-c",
+           compose + " --env-file .env.production config | python3 -c "
+                     "'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'"},
+          &output),
+      0)
       << output;
   const json rendered = json::parse(output.substr(output.find('{')));
   ASSERT_TRUE(rendered["services"].contains("blip")) << rendered.dump(2);
@@ -100,9 +109,10 @@ TEST(Container, ComposeOverrideFitsBesideMastodonsComposeFile) {
 
   // The environment: exactly what deploy/probes.d reads, and blip's own settings.
   std::set<std::string> expected = variables_read(kSource + "/deploy/probes.d");
-  ASSERT_TRUE(expected.contains("DB_PASS") && expected.contains("LOCAL_DOMAIN")) << "read the probe files";
-  for (const char* own : {"BLIP_LOG_FORMAT", "BLIP_VANTAGE", "BLIP_ALLOWED_HOSTS", "BLIP_PUBLIC_LISTEN",
-                          "BLIP_TRUSTED_PROXY"}) {
+  ASSERT_TRUE(expected.contains("DB_PASS") && expected.contains("LOCAL_DOMAIN"))
+      << "read the probe files";
+  for (const char* own : {"BLIP_LOG_FORMAT", "BLIP_VANTAGE", "BLIP_ALLOWED_HOSTS",
+                          "BLIP_PUBLIC_LISTEN", "BLIP_TRUSTED_PROXY"}) {
     expected.insert(own);
   }
   std::set<std::string> passed;
@@ -111,26 +121,31 @@ TEST(Container, ComposeOverrideFitsBesideMastodonsComposeFile) {
   const json& environment = blip["environment"];
   EXPECT_EQ(environment.value("DB_PASS", ""), "dbsecret") << "read from .env.production";
   EXPECT_EQ(environment.value("LOCAL_DOMAIN", ""), "social.example");
-  EXPECT_EQ(environment.value("BLIP_ALLOWED_HOSTS", ""), "blip") << "Prometheus and blip exec use blip:9185";
+  EXPECT_EQ(environment.value("BLIP_ALLOWED_HOSTS", ""), "blip")
+      << "Prometheus and blip exec use blip:9185";
   EXPECT_EQ(environment.value("BLIP_PUBLIC_LISTEN", ""), "0.0.0.0:9186");
   EXPECT_FALSE(environment.value("BLIP_VANTAGE", "").empty());
-  for (const char* secret : {"SECRET_KEY_BASE", "OTP_SECRET", "VAPID_PRIVATE_KEY", "SMTP_PASSWORD",
-                             "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY", "secret-key-base-value", "otp-secret-value",
-                             "vapid-private-value", "smtp-password-value", "ar-primary-key-value"}) {
+  for (const char* secret :
+       {"SECRET_KEY_BASE", "OTP_SECRET", "VAPID_PRIVATE_KEY", "SMTP_PASSWORD",
+        "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY", "secret-key-base-value", "otp-secret-value",
+        "vapid-private-value", "smtp-password-value", "ar-primary-key-value"}) {
     EXPECT_EQ(blip.dump().find(secret), std::string::npos) << secret;
   }
   EXPECT_NE(rendered["services"]["web"].dump().find("secret-key-base-value"), std::string::npos)
       << "Mastodon's own services still get theirs (the stand-in's env_file was read)";
 
-  // Published: the public face on the host's loopback, nothing else (the private face stays internal).
+  // Published: the public face on the host's loopback, nothing else (the private face stays
+  // internal).
   ASSERT_TRUE(blip["ports"].is_array()) << blip.dump(2);
   std::vector<std::string> ports;
   for (const json& port : blip["ports"]) ports.push_back(port_text(port));
   EXPECT_EQ(ports, std::vector<std::string>{"127.0.0.1:9186:9186"});
 
-  // The trusted proxy is blip_edge's subnet (its gateway is where the host's connections come from),
-  // a network only blip is on.
-  ASSERT_TRUE(blip["networks"].contains("internal_network") && blip["networks"].contains("blip_edge")) << blip.dump(2);
+  // The trusted proxy is blip_edge's subnet (its gateway is where the host's connections come
+  // from), a network only blip is on.
+  ASSERT_TRUE(blip["networks"].contains("internal_network") &&
+              blip["networks"].contains("blip_edge"))
+      << blip.dump(2);
   EXPECT_EQ(blip["networks"].size(), 2u);
   ASSERT_TRUE(rendered["networks"].contains("blip_edge"));
   EXPECT_EQ(rendered["networks"]["blip_edge"]["ipam"]["config"][0].value("subnet", "(none)"),
@@ -140,11 +155,14 @@ TEST(Container, ComposeOverrideFitsBesideMastodonsComposeFile) {
       EXPECT_FALSE(service["networks"].contains("blip_edge")) << name;
     }
   }
-  EXPECT_TRUE(rendered["networks"]["internal_network"].value("internal", false)) << "Mastodon's stays internal";
+  EXPECT_TRUE(rendered["networks"]["internal_network"].value("internal", false))
+      << "Mastodon's stays internal";
   EXPECT_EQ(blip["read_only"], true);
   EXPECT_EQ(blip["cap_drop"], json::array({"ALL"}));
   for (const char* expected_text : {"/etc/blip/probes.d:ro", "blip-data:/var/lib/blip"}) {
-    EXPECT_NE(blip["volumes"].dump().find(expected_text), std::string::npos) << expected_text << " in\n" << blip.dump(2);
+    EXPECT_NE(blip["volumes"].dump().find(expected_text), std::string::npos)
+        << expected_text << " in\n"
+        << blip.dump(2);
   }
 
   // Without --env-file compose stops and says what is missing.
@@ -153,7 +171,8 @@ TEST(Container, ComposeOverrideFitsBesideMastodonsComposeFile) {
 
   // The probes it mounts are valid with just the variables compose passes.
   std::vector<std::string> check{"env", "-i"};
-  for (const auto& [name, value] : environment.items()) check.push_back(name + "=" + value.get<std::string>());
+  for (const auto& [name, value] : environment.items())
+    check.push_back(name + "=" + value.get<std::string>());
   for (const std::string& part : {std::string(BLIP_BINARY), std::string("check"), std::string("-c"),
                                   kSource + "/deploy/probes.d"}) {
     check.push_back(part);
@@ -172,11 +191,13 @@ class ContainerImage : public testing::Test {
     }
     const auto started = std::chrono::steady_clock::now();
     build_status_ = test::run_command({kContainer, "build", kImage}, &build_log_, 40 * 60'000);
-    build_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    build_seconds_ =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   }
   void SetUp() override {
     if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
-    ASSERT_EQ(build_status_, 0) << build_log_.substr(build_log_.size() > 8000 ? build_log_.size() - 8000 : 0);
+    ASSERT_EQ(build_status_, 0) << build_log_.substr(
+        build_log_.size() > 8000 ? build_log_.size() - 8000 : 0);
   }
   static inline std::string skip_reason_;
   static inline int build_status_ = -1;
@@ -191,8 +212,8 @@ TEST_F(ContainerImage, IsSmallNonRootAndLabelled) {
   const json& config = image["Config"];
   EXPECT_EQ(config["User"], "10001:10001");
   EXPECT_EQ(config["Entrypoint"], json::array({"blip"}));
-  EXPECT_EQ(config["Cmd"], json::array({"run", "-c", "/etc/blip/probes.d", "--db", "/var/lib/blip/blip.db",
-                                        "--listen", "0.0.0.0:9185"}));
+  EXPECT_EQ(config["Cmd"], json::array({"run", "-c", "/etc/blip/probes.d", "--db",
+                                        "/var/lib/blip/blip.db", "--listen", "0.0.0.0:9185"}));
   EXPECT_TRUE(config["Volumes"].contains("/var/lib/blip"));
   EXPECT_TRUE(config["ExposedPorts"].contains("9185/tcp"));
   EXPECT_TRUE(config["ExposedPorts"].contains("9186/tcp"));
@@ -201,8 +222,10 @@ TEST_F(ContainerImage, IsSmallNonRootAndLabelled) {
         << variable << " in " << config["Env"];
   }
   EXPECT_EQ(config["StopSignal"], "SIGTERM");
-  ASSERT_TRUE(image.contains("Healthcheck")) << "built with --format docker, which keeps HEALTHCHECK";
-  EXPECT_EQ(image["Healthcheck"]["Test"], json::array({"CMD", "blip", "health"})) << image["Healthcheck"];
+  ASSERT_TRUE(image.contains("Healthcheck"))
+      << "built with --format docker, which keeps HEALTHCHECK";
+  EXPECT_EQ(image["Healthcheck"]["Test"], json::array({"CMD", "blip", "health"}))
+      << image["Healthcheck"];
   ASSERT_TRUE(config.contains("Labels"));
   const json& labels = config["Labels"];
   for (const char* label : {"org.opencontainers.image.source", "org.opencontainers.image.version",
@@ -210,12 +233,17 @@ TEST_F(ContainerImage, IsSmallNonRootAndLabelled) {
     EXPECT_TRUE(labels.contains(label)) << label;
   }
   std::string version;
-  ASSERT_EQ(podman({"run", "--rm", "--no-healthcheck", "--network", "none", kImage, "--version"}, &version), 0) << version;
+  ASSERT_EQ(podman({"run", "--rm", "--no-healthcheck", "--network", "none", kImage, "--version"},
+                   &version),
+            0)
+      << version;
   EXPECT_EQ(version, labels["org.opencontainers.image.version"].get<std::string>() + "\n");
   // Only the runtime: no compiler, no headers, no package lists.
   std::string listing;
-  EXPECT_EQ(podman({"run", "--rm", "--no-healthcheck", "--network", "none", "--entrypoint", "sh", kImage, "-c",
-                    "ls /usr/bin/c++ /usr/bin/gcc /usr/include/uv.h /var/lib/apt/lists/*_Packages 2>/dev/null | wc -l"},
+  EXPECT_EQ(podman({"run", "--rm", "--no-healthcheck", "--network", "none", "--entrypoint", "sh",
+                    kImage, "-c",
+                    "ls /usr/bin/c++ /usr/bin/gcc /usr/include/uv.h /var/lib/apt/lists/*_Packages "
+                    "2>/dev/null | wc -l"},
                    &listing),
             0);
   EXPECT_EQ(listing, "0\n");
@@ -230,7 +258,8 @@ TEST_F(ContainerImage, ProbesTheStackReadOnlyAndStopsCleanlyOnSigterm) {
   test::RedisServer redis("redis-secret");
   TempDir dir;
   const int feed_port = test::free_port();
-  dir.write("probes.d/stack.toml", fmt::format(R"toml([page]
+  dir.write("probes.d/stack.toml",
+            fmt::format(R"toml([page]
 name = "container test"
 
 [[probe]]
@@ -274,20 +303,42 @@ password = "${{REDIS_PASSWORD}}"
 interval = "500ms"
 tags = ["redis"]
 )toml",
-                                               nginx.url("/health"), postgres.dsn("blip"), redis.port(), nginx.port()));
+                        nginx.url("/health"), postgres.dsn("blip"), redis.port(), nginx.port()));
   std::filesystem::create_directories(dir.file("data"));
   ASSERT_EQ(chown(dir.file("data").c_str(), 10001, 10001), 0) << "the image's user owns its volume";
   const std::string name = fmt::format("blip-test-{}", getpid());
   std::string output;
   podman({"rm", "-f", name}, &output);
-  // The image's own CMD, but the feed on a free port of the host's network (BLIP_LISTEN also tells the
-  // health check), and the public face too: the image's 0.0.0.0:9186 would take the host's port.
-  ASSERT_EQ(podman({"run", "-d", "--name", name, "--read-only", "--cap-drop=ALL", "--network", "host",
-                    "--security-opt", "no-new-privileges", "-v", dir.file("data") + ":/var/lib/blip", "-v",
-                    dir.file("probes.d") + ":/etc/blip/probes.d:ro", "-e",
-                    fmt::format("BLIP_LISTEN=127.0.0.1:{}", feed_port), "-e",
-                    fmt::format("BLIP_PUBLIC_LISTEN=127.0.0.1:{}", test::free_port()), "-e", "DB_PASS=blip-secret", "-e",
-                    "REDIS_PASSWORD=redis-secret", kImage, "run", "-c", "/etc/blip/probes.d", "--db",
+  // The image's own CMD, but the feed on a free port of the host's network (BLIP_LISTEN also tells
+  // the health check), and the public face too: the image's 0.0.0.0:9186 would take the host's
+  // port.
+  ASSERT_EQ(podman({"run",
+                    "-d",
+                    "--name",
+                    name,
+                    "--read-only",
+                    "--cap-drop=ALL",
+                    "--network",
+                    "host",
+                    "--security-opt",
+                    "no-new-privileges",
+                    "-v",
+                    dir.file("data") + ":/var/lib/blip",
+                    "-v",
+                    dir.file("probes.d") + ":/etc/blip/probes.d:ro",
+                    "-e",
+                    fmt::format("BLIP_LISTEN=127.0.0.1:{}", feed_port),
+                    "-e",
+                    fmt::format("BLIP_PUBLIC_LISTEN=127.0.0.1:{}", test::free_port()),
+                    "-e",
+                    "DB_PASS=blip-secret",
+                    "-e",
+                    "REDIS_PASSWORD=redis-secret",
+                    kImage,
+                    "run",
+                    "-c",
+                    "/etc/blip/probes.d",
+                    "--db",
                     "/var/lib/blip/blip.db"},
                    &output),
             0)
@@ -297,12 +348,17 @@ tags = ["redis"]
     ~Remove() { podman({"rm", "-f", name}); }
   } remove{name};
   const auto started = std::chrono::steady_clock::now();
-  const bool healthy = wait_until([&] { return podman({"healthcheck", "run", name}) == 0; }, 60s, 250ms);
+  const bool healthy = wait_until(
+      [&] {
+        return podman({"healthcheck", "run", name}) == 0;
+      },
+      60s, 250ms);
   std::string logs;
   podman({"logs", name}, &logs);
   ASSERT_TRUE(healthy) << logs;
-  std::cerr << fmt::format("healthy after {:.2f} s\n",
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  std::cerr << fmt::format(
+      "healthy after {:.2f} s\n",
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 
   // What the running process holds: not root, no capability in any set, and a root
   // filesystem it cannot write to (only its volume).
@@ -310,15 +366,21 @@ tags = ["redis"]
   ASSERT_EQ(podman({"exec", name, "cat", "/proc/1/status"}, &status), 0) << status;
   EXPECT_NE(status.find("\nUid:\t10001\t10001\t10001\t10001\n"), std::string::npos) << status;
   for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
-    EXPECT_NE(status.find(fmt::format("\n{}:\t0000000000000000\n", set)), std::string::npos) << set << "\n" << status;
+    EXPECT_NE(status.find(fmt::format("\n{}:\t0000000000000000\n", set)), std::string::npos)
+        << set << "\n"
+        << status;
   }
   EXPECT_NE(status.find("\nNoNewPrivs:\t1\n"), std::string::npos) << status;
   for (const char* path : {"/x", "/usr/bin/x", "/etc/blip/x", "/var/lib/x"}) {
     std::string write_error;
-    EXPECT_NE(podman({"exec", name, "sh", "-c", fmt::format("echo x > {}", path)}, &write_error), 0) << path;
-    EXPECT_NE(write_error.find("Read-only file system"), std::string::npos) << path << ": " << write_error;
+    EXPECT_NE(podman({"exec", name, "sh", "-c", fmt::format("echo x > {}", path)}, &write_error), 0)
+        << path;
+    EXPECT_NE(write_error.find("Read-only file system"), std::string::npos)
+        << path << ": " << write_error;
   }
-  EXPECT_EQ(podman({"exec", name, "sh", "-c", "echo x > /var/lib/blip/probe-write && rm /var/lib/blip/probe-write"}), 0)
+  EXPECT_EQ(podman({"exec", name, "sh", "-c",
+                    "echo x > /var/lib/blip/probe-write && rm /var/lib/blip/probe-write"}),
+            0)
       << "the volume is writable";
 
   const std::string summary_url = fmt::format("http://127.0.0.1:{}/api/v2/summary.json", feed_port);
@@ -342,19 +404,26 @@ tags = ["redis"]
   // A real freeze, seen from outside through the feed.
   nginx.freeze();
   EXPECT_TRUE(wait_until(
-      [&] { return component_status(json::parse(test::http_request(summary_url).body), "web") == "major_outage"; }, 5s,
-      100ms));
+      [&] {
+        return component_status(json::parse(test::http_request(summary_url).body), "web") ==
+               "major_outage";
+      },
+      5s, 100ms));
   std::this_thread::sleep_for(3s);
   nginx.thaw();
   EXPECT_TRUE(wait_until(
-      [&] { return component_status(json::parse(test::http_request(summary_url).body), "web") == "operational"; }, 5s,
-      100ms));
+      [&] {
+        return component_status(json::parse(test::http_request(summary_url).body), "web") ==
+               "operational";
+      },
+      5s, 100ms));
 
   // podman stop sends the image's STOPSIGNAL, SIGTERM, to blip as PID 1.
   const auto stopping = std::chrono::steady_clock::now();
   const int64_t stopping_ms = wall_now_ms();
   ASSERT_EQ(podman({"stop", "-t", "10", name}, &output), 0) << output;
-  const double stop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopping).count();
+  const double stop_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopping).count();
   EXPECT_LT(stop_seconds, 5.0) << "well inside compose's 10 s";
   std::string exit_code;
   ASSERT_EQ(podman({"inspect", "--format", "{{.State.ExitCode}}", name}, &exit_code), 0);
@@ -367,12 +436,14 @@ tags = ["redis"]
   Store store(dir.file("data/blip.db"), Store::Mode::read_only);
   const auto samples = store.samples("web", 0, INT64_MAX);
   ASSERT_GE(samples.size(), 20U);
-  EXPECT_GE(samples.back().sent_ms, stopping_ms - 400) << "the samples up to the signal were flushed";
+  EXPECT_GE(samples.back().sent_ms, stopping_ms - 400)
+      << "the samples up to the signal were flushed";
   const auto outages = store.outages(0, INT64_MAX, "web");
   ASSERT_EQ(outages.size(), 1U) << logs;
   EXPECT_EQ(outages[0].end_reason, "recovered");
   EXPECT_EQ(outages[0].error, ErrorClass::timeout);
-  EXPECT_EQ(store.outages(0, INT64_MAX, "web-by-name").size(), 1U) << "the same nginx, reached by name";
+  EXPECT_EQ(store.outages(0, INT64_MAX, "web-by-name").size(), 1U)
+      << "the same nginx, reached by name";
   for (const char* probe : {"db-read", "db-write", "redis"}) {
     EXPECT_GE(store.samples(probe, 0, INT64_MAX).size(), 8U) << probe;
     EXPECT_TRUE(store.outages(0, INT64_MAX, probe).empty()) << probe;

@@ -19,8 +19,8 @@
 
 #include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
-#include "support/damaged_file.hpp"
 #include "support/daemon.hpp"
+#include "support/damaged_file.hpp"
 #include "support/freeze.hpp"
 #include "support/http_client.hpp"
 #include "support/redis_server.hpp"
@@ -30,17 +30,18 @@ namespace blip {
 namespace {
 
 using namespace std::chrono_literals;
-using test::wait_until;
 using test::ChildProcess;
 using test::Daemon;
 using test::TempDir;
+using test::wait_until;
 
 void sleep_for(std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); }
 
 // A metric's value from /metrics (the first series whose line starts with `series`), or -1.
 double metric(const Daemon& blip, const std::string& series) {
   const std::string body = test::http_request(blip.feed_url("/metrics")).body;
-  for (size_t at = body.find("\n" + series); at != std::string::npos; at = body.find("\n" + series, at + 1)) {
+  for (size_t at = body.find("\n" + series); at != std::string::npos;
+       at = body.find("\n" + series, at + 1)) {
     const size_t space = body.find(' ', at + 1 + series.size());
     if (space == std::string::npos) break;
     return std::stod(body.substr(space + 1, body.find('\n', space) - space - 1));
@@ -103,15 +104,18 @@ std::vector<std::string> damaged_files(const TempDir& dir) {
 }
 
 void set_mtime(const std::string& path, int64_t wall_ms) {
-  const timeval times[2] = {{wall_ms / 1000, (wall_ms % 1000) * 1000}, {wall_ms / 1000, (wall_ms % 1000) * 1000}};
+  const timeval times[2] = {{wall_ms / 1000, (wall_ms % 1000) * 1000},
+                            {wall_ms / 1000, (wall_ms % 1000) * 1000}};
   ASSERT_EQ(utimes(path.c_str(), times), 0);
 }
 
 std::string tcp_probes(int count, int port, const std::string& interval) {
   std::string config;
   for (int i = 0; i < count; ++i) {
-    config += fmt::format("[[probe]]\nname = \"port-{}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{}\"\ninterval = \"{}\"\n\n",
-                          i, port, interval);
+    config += fmt::format(
+        "[[probe]]\nname = \"port-{}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{}\"\ninterval = "
+        "\"{}\"\n\n",
+        i, port, interval);
   }
   return config;
 }
@@ -120,14 +124,16 @@ TEST(StoreFaults, ALockedDatabaseStallsNeitherProbingNorTheOutageEdges) {
   test::NginxServer nginx;
   TempDir dir;
   Daemon blip(dir, test::http_config("web", nginx.url("/health"), "250ms", "1s"));
-  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s));
+  ASSERT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s));
   sleep_for(1s);
   const int64_t from_ms = wall_now_ms();
   // Another process holds the database's write lock for 8 s.
-  ChildProcess locker({"sh", "-c",
-                       "printf 'BEGIN EXCLUSIVE;\\nINSERT OR REPLACE INTO meta(key, value) VALUES(\"lock\", 1);\\n"
-                       ".shell sleep 8\\nROLLBACK;\\n' | sqlite3 " +
-                           blip.db()});
+  ChildProcess locker(
+      {"sh", "-c",
+       "printf 'BEGIN EXCLUSIVE;\\nINSERT OR REPLACE INTO meta(key, value) VALUES(\"lock\", 1);\\n"
+       ".shell sleep 8\\nROLLBACK;\\n' | sqlite3 " +
+           blip.db()});
   sleep_for(2s);
   const auto [frozen_ms, thawed_ms] = test::freeze_for(nginx, 3s);
   // While locked: probing goes on, samples queue, /healthz says why.
@@ -149,37 +155,47 @@ TEST(StoreFaults, ALockedDatabaseStallsNeitherProbingNorTheOutageEdges) {
   EXPECT_NEAR(static_cast<double>(outages[0].start_ms), static_cast<double>(frozen_ms), 500.0);
   ASSERT_TRUE(outages[0].end_ms);
   EXPECT_NEAR(static_cast<double>(*outages[0].end_ms), static_cast<double>(thawed_ms), 500.0);
-  EXPECT_TRUE(store.blind_windows(from_ms, INT64_MAX).empty()) << "the loop never stalled: " << blip.log();
+  EXPECT_TRUE(store.blind_windows(from_ms, INT64_MAX).empty())
+      << "the loop never stalled: " << blip.log();
   expect_every_sample(store, from_ms, unlocked_ms + 1000, 250);
   std::smatch count;
-  ASSERT_TRUE(std::regex_search(metrics, count, std::regex("blip_store_flush_seconds_count (\\d+)")));
-  std::cerr << fmt::format("queued during the lock: {} samples; writes: {}\n", queued, count[1].str());
+  ASSERT_TRUE(
+      std::regex_search(metrics, count, std::regex("blip_store_flush_seconds_count (\\d+)")));
+  std::cerr << fmt::format("queued during the lock: {} samples; writes: {}\n", queued,
+                           count[1].str());
 }
 
 TEST(StoreFaults, AFullDiskDropsTheOldestSamplesAndRecordsTheSpanOnceItHasRoom) {
   TempDir dir;
   SmallDisk disk(dir.file("disk"), "2m");
-  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  if (!disk.mounted())
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
   test::NginxServer nginx;
   // 4 probes at 100 ms, and a queue of 3 s: full after about 3 s of a full disk.
-  Daemon blip(dir, tcp_probes(4, nginx.port(), "100ms"), {"--store-queue", "3s"}, dir.file("disk/blip.db"));
-  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s));
+  Daemon blip(dir, tcp_probes(4, nginx.port(), "100ms"), {"--store-queue", "3s"},
+              dir.file("disk/blip.db"));
+  ASSERT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s));
   sleep_for(2s);
   disk.fill();
   const int64_t filled_ms = wall_now_ms();
-  ASSERT_TRUE(wait_until([&] { return metric(blip, "blip_store_dropped_samples_total") > 0; }, 20s)) << blip.log();
+  ASSERT_TRUE(wait_until([&] { return metric(blip, "blip_store_dropped_samples_total") > 0; }, 20s))
+      << blip.log();
   const auto health = test::http_request(blip.feed_url("/healthz"));
   EXPECT_EQ(health.status, 503);
   EXPECT_NE(health.body.find("store:"), std::string::npos) << health.body;
-  const double probed = metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
+  const double probed =
+      metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
   sleep_for(3s);
-  EXPECT_GT(metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}"), probed + 20)
+  EXPECT_GT(metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}"),
+            probed + 20)
       << "probing goes on";
   const double dropped = metric(blip, "blip_store_dropped_samples_total");
   EXPECT_GT(dropped, 40.0);
   const int64_t freed_ms = wall_now_ms();
   disk.unfill();
-  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s))
+  ASSERT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s))
       << test::http_request(blip.feed_url("/healthz")).body << blip.log();
   sleep_for(1s);
   ASSERT_EQ(blip.stop(), 0) << blip.log();
@@ -204,7 +220,8 @@ TEST(StoreFaults, ADatabaseMadeReadOnlyIsLoggedProbingGoesOnAndTheQueueIsWritten
   TempDir dir;
   test::NginxServer nginx;
   Daemon blip(dir, tcp_probes(2, nginx.port(), "100ms"));
-  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s));
+  ASSERT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s));
   sleep_for(1s);
   const std::vector<std::string> files = {blip.db(), blip.db() + "-wal"};
   auto set_immutable = [&](bool on) {
@@ -218,21 +235,28 @@ TEST(StoreFaults, ADatabaseMadeReadOnlyIsLoggedProbingGoesOnAndTheQueueIsWritten
     GTEST_SKIP() << "this filesystem cannot make a file immutable: " << error;
   }
   const int64_t read_only_ms = wall_now_ms();
-  const bool logged = wait_until([&] { return blip.log().find("store: write failed") != std::string::npos; }, 10s);
-  const bool unhealthy = wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 503; }, 10s);
-  const double probed = metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
+  const bool logged =
+      wait_until([&] { return blip.log().find("store: write failed") != std::string::npos; }, 10s);
+  const bool unhealthy =
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 503; }, 10s);
+  const double probed =
+      metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
   sleep_for(2s);
-  const double probed_later = metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
+  const double probed_later =
+      metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
   ASSERT_EQ(set_immutable(false), "");
   const int64_t writable_ms = wall_now_ms();
   EXPECT_TRUE(logged) << blip.log();
   const std::string log = blip.log();
   const size_t failed_at = log.find("store: write failed");
   EXPECT_NE(log.find("is not writable"), std::string::npos) << "the log says why";
-  if (failed_at != std::string::npos) std::cerr << "logged: " << log.substr(failed_at, log.find('\n', failed_at) - failed_at) << "\n";
+  if (failed_at != std::string::npos)
+    std::cerr << "logged: " << log.substr(failed_at, log.find('\n', failed_at) - failed_at) << "\n";
   EXPECT_TRUE(unhealthy);
   EXPECT_GT(probed_later, probed + 10) << "probing goes on";
-  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s)) << blip.log();
+  ASSERT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s))
+      << blip.log();
   EXPECT_NE(blip.log().find("store: writing again after"), std::string::npos) << blip.log();
   sleep_for(1s);
   ASSERT_EQ(blip.stop(), 0) << blip.log();
@@ -248,19 +272,26 @@ TEST(StoreFaults, ARemovedDatabaseDirectoryIsLoggedProbingGoesOnAndANewFileIsWri
   std::filesystem::create_directories(dir.file("data"));
   const std::string db = dir.file("data/blip.db");
   Daemon blip(dir, tcp_probes(2, nginx.port(), "100ms"), {}, db);
-  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s));
+  ASSERT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s));
   sleep_for(1s);
   std::filesystem::remove_all(dir.file("data"));
-  ASSERT_TRUE(wait_until([&] { return blip.log().find("was removed or replaced") != std::string::npos; }, 10s))
+  ASSERT_TRUE(wait_until(
+      [&] { return blip.log().find("was removed or replaced") != std::string::npos; }, 10s))
       << blip.log();
-  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 503; }, 10s));
-  const double probed = metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
+  ASSERT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 503; }, 10s));
+  const double probed =
+      metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
   sleep_for(2s);
-  EXPECT_GT(metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}"), probed + 10)
+  EXPECT_GT(metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}"),
+            probed + 10)
       << "probing goes on";
   std::filesystem::create_directories(dir.file("data"));
   const int64_t recreated_ms = wall_now_ms();
-  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s)) << blip.log();
+  ASSERT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 10s))
+      << blip.log();
   sleep_for(1500ms);
   ASSERT_EQ(blip.stop(), 0) << blip.log();
 
@@ -275,9 +306,10 @@ TEST(StoreFaults, KillDashNineInAWriteBurstLeavesAConsistentDatabase) {
   TempDir dir;
   std::string config;
   for (int i = 0; i < 500; ++i) {
-    config += fmt::format("[[probe]]\nname = \"redis-{}\"\ntype = \"redis\"\naddress = \"127.0.0.1:{}\"\n"
-                          "interval = \"50ms\"\ntimeout = \"1s\"\n\n",
-                          i, redis.port());
+    config += fmt::format(
+        "[[probe]]\nname = \"redis-{}\"\ntype = \"redis\"\naddress = \"127.0.0.1:{}\"\n"
+        "interval = \"50ms\"\ntimeout = \"1s\"\n\n",
+        i, redis.port());
   }
   Daemon blip(dir, config);
   sleep_for(5s);
@@ -285,7 +317,8 @@ TEST(StoreFaults, KillDashNineInAWriteBurstLeavesAConsistentDatabase) {
   blip.process().signal(SIGKILL);
   blip.process().wait();
   std::string integrity;
-  ASSERT_EQ(test::run_command({"sqlite3", blip.db(), "PRAGMA integrity_check"}, &integrity), 0) << integrity;
+  ASSERT_EQ(test::run_command({"sqlite3", blip.db(), "PRAGMA integrity_check"}, &integrity), 0)
+      << integrity;
   EXPECT_EQ(integrity, "ok\n");
   Store store(blip.db(), Store::Mode::read_write);  // opens and recovers the WAL
   int64_t total = 0;
@@ -296,21 +329,26 @@ TEST(StoreFaults, KillDashNineInAWriteBurstLeavesAConsistentDatabase) {
     ASSERT_GE(samples.size(), 10U);
     EXPECT_GE(samples.back().sent_ms, killed_ms - 1000 - 250) << "at most the last second is lost";
   }
-  for (const std::string& probe : store.probe_names()) total += static_cast<int64_t>(store.samples(probe, 0, INT64_MAX).size());
-  std::cerr << fmt::format("stored {} samples of 500 probes in about 5 s ({:.0f}/s)\n", total, static_cast<double>(total) / 5.0);
+  for (const std::string& probe : store.probe_names())
+    total += static_cast<int64_t>(store.samples(probe, 0, INT64_MAX).size());
+  std::cerr << fmt::format("stored {} samples of 500 probes in about 5 s ({:.0f}/s)\n", total,
+                           static_cast<double>(total) / 5.0);
 }
 
 TEST(StoreFaults, ASecondBlipOnTheSameDatabaseIsRefused) {
   test::NginxServer nginx;
   TempDir dir;
   Daemon first(dir, tcp_probes(1, nginx.port(), "250ms"));
-  ASSERT_TRUE(wait_until([&] { return test::http_request(first.feed_url("/healthz")).status == 200; }, 10s));
+  ASSERT_TRUE(wait_until(
+      [&] { return test::http_request(first.feed_url("/healthz")).status == 200; }, 10s));
   const ino_t inode = file_inode(first.db());
   std::string output;
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", first.db(), "--listen", "off"},
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", first.db(),
+                               "--listen", "off"},
                               &output),
             2);
-  EXPECT_NE(output.find(fmt::format("database {} is in use by another blip (pid {})", first.db(), first.process().pid())),
+  EXPECT_NE(output.find(fmt::format("database {} is in use by another blip (pid {})", first.db(),
+                                    first.process().pid())),
             std::string::npos)
       << output;
   EXPECT_TRUE(first.process().running());
@@ -318,7 +356,8 @@ TEST(StoreFaults, ASecondBlipOnTheSameDatabaseIsRefused) {
   EXPECT_EQ(damaged_files(dir), std::vector<std::string>{});
   ASSERT_EQ(first.stop(), 0) << first.log();
   Store store(first.db(), Store::Mode::read_only);
-  EXPECT_TRUE(store.blind_windows(0, INT64_MAX).empty()) << "the second did not touch the first's data";
+  EXPECT_TRUE(store.blind_windows(0, INT64_MAX).empty())
+      << "the second did not touch the first's data";
 }
 
 // Issue 17: a damaged database never stops blip. It is moved aside with its -wal and
@@ -334,17 +373,24 @@ struct SetAsideSeen {
 
 SetAsideSeen run_on_damaged_database(const TempDir& dir, Daemon& blip) {
   SetAsideSeen seen;
-  EXPECT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s))
+  EXPECT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s))
       << blip.log();
   // Samples go into the new file.
-  EXPECT_TRUE(wait_until([&] { return metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}") > 8; }, 10s));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return metric(blip,
+                      "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}") > 8;
+      },
+      10s));
   const auto health = test::http_request(blip.feed_url("/healthz"));
   seen.health = health.body;
   seen.health_status = health.status;
   seen.set_aside_at = metric(blip, "blip_store_set_aside_timestamp_seconds");
   seen.blind_seconds = metric(blip, "blip_blind_seconds_total{reason=\"store_damaged\"}");
   dir.write("metrics.txt", test::http_request(blip.feed_url("/metrics")).body);
-  test::run_command({"sh", "-c", "promtool check metrics < " + dir.file("metrics.txt")}, &seen.lint);
+  test::run_command({"sh", "-c", "promtool check metrics < " + dir.file("metrics.txt")},
+                    &seen.lint);
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(blip.stop(), 0) << blip.log();
   return seen;
@@ -363,15 +409,17 @@ TEST(StoreFaults, AGarbageDatabaseIsSetAsideAndBlipProbesIntoANewOne) {
   const int64_t stopped_ms = wall_now_ms();
 
   EXPECT_EQ(seen.health_status, 200);
-  EXPECT_NE(seen.health.find("ok\nstore: the database was damaged (file is not a database) and set aside at "),
+  EXPECT_NE(seen.health.find(
+                "ok\nstore: the database was damaged (file is not a database) and set aside at "),
             std::string::npos)
       << seen.health;
   EXPECT_EQ(seen.health.find(dir.path()), std::string::npos) << "no file path: " << seen.health;
   EXPECT_NEAR(seen.set_aside_at, static_cast<double>(started_ms) / 1000.0, 10.0);
   EXPECT_NEAR(seen.blind_seconds, static_cast<double>(started_ms - last_written_ms) / 1000.0, 10.0);
   EXPECT_EQ(seen.lint, "");
-  EXPECT_NE(blip.log().find("store: damaged database set aside path=" + dir.file("blip.db") +
-                            " reason=\"file is not a database\" moved_to=" + dir.file("blip.db.damaged-")),
+  EXPECT_NE(blip.log().find(
+                "store: damaged database set aside path=" + dir.file("blip.db") +
+                " reason=\"file is not a database\" moved_to=" + dir.file("blip.db.damaged-")),
             std::string::npos)
       << blip.log();
 
@@ -379,7 +427,8 @@ TEST(StoreFaults, AGarbageDatabaseIsSetAsideAndBlipProbesIntoANewOne) {
   ASSERT_EQ(aside.size(), 1U) << "no -wal or -shm beside a file that was never a database";
   EXPECT_EQ(test::read_file(dir.file(aside[0])), garbage) << "kept as it was found";
   Store store(blip.db(), Store::Mode::read_only);
-  EXPECT_GE(store.samples("port-0", 0, INT64_MAX).size(), 10U) << "samples are stored in the new file";
+  EXPECT_GE(store.samples("port-0", 0, INT64_MAX).size(), 10U)
+      << "samples are stored in the new file";
   const auto blind = store.blind_windows(0, INT64_MAX);
   ASSERT_FALSE(blind.empty());
   EXPECT_EQ(blind[0].reason, "store_damaged");
@@ -430,7 +479,8 @@ TEST(StoreFaults, ABlipDatabaseWithOneDamagedPageIsSetAsideWithItsWalAndShm) {
   Daemon blip(dir, tcp_probes(1, nginx.port(), "100ms"));
   const SetAsideSeen seen = run_on_damaged_database(dir, blip);
   EXPECT_EQ(seen.health_status, 200);
-  EXPECT_NE(seen.health.find("store: the database was damaged (quick_check found damage: "), std::string::npos)
+  EXPECT_NE(seen.health.find("store: the database was damaged (quick_check found damage: "),
+            std::string::npos)
       << seen.health;
   EXPECT_GT(seen.set_aside_at, 0.0);
   EXPECT_GE(seen.blind_seconds, 0.0);
@@ -441,7 +491,8 @@ TEST(StoreFaults, ABlipDatabaseWithOneDamagedPageIsSetAsideWithItsWalAndShm) {
   EXPECT_EQ(test::read_file(dir.file(aside[0])), damaged);
   EXPECT_EQ(aside[1], aside[0] + "-shm");
   EXPECT_EQ(aside[2], aside[0] + "-wal");
-  EXPECT_EQ(test::read_file(dir.file(aside[2])), wal) << "the WAL was not checkpointed into the damaged file";
+  EXPECT_EQ(test::read_file(dir.file(aside[2])), wal)
+      << "the WAL was not checkpointed into the damaged file";
   Store store(db, Store::Mode::read_only);
   EXPECT_EQ(store.probe_names(), std::vector<std::string>{"port-0"}) << "a new file";
   EXPECT_GE(store.samples("port-0", 0, INT64_MAX).size(), 10U);
@@ -457,9 +508,13 @@ TEST(StoreFaults, ADatabaseOfANewerBlipOrOneBlipCannotReadIsNeverMoved) {
   test::run_sql(db, "PRAGMA user_version=99");
   const std::string newer = test::read_file(db);
   std::string output;
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db, "--listen", "off"}, &output),
-            2);
-  EXPECT_NE(output.find("database " + db + " was written by a newer blip (schema 99"), std::string::npos) << output;
+  EXPECT_EQ(
+      test::run_command(
+          {BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db, "--listen", "off"}, &output),
+      2);
+  EXPECT_NE(output.find("database " + db + " was written by a newer blip (schema 99"),
+            std::string::npos)
+      << output;
   EXPECT_EQ(test::read_file(db), newer);
   EXPECT_EQ(damaged_files(dir), std::vector<std::string>{});
 
@@ -471,9 +526,10 @@ TEST(StoreFaults, ADatabaseOfANewerBlipOrOneBlipCannotReadIsNeverMoved) {
   chmod(dir.path().c_str(), 0777);
   chmod(dir.file("probes.d").c_str(), 0755);
   chmod(dir.file("probes.d/probes.toml").c_str(), 0644);
-  EXPECT_EQ(test::run_command({"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", BLIP_BINARY,
-                               "run", "-c", dir.file("probes.d"), "--db", db, "--listen", "off"},
-                              &output),
+  EXPECT_EQ(test::run_command(
+                {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
+                 BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", db, "--listen", "off"},
+                &output),
             2);
   EXPECT_NE(output.find("cannot open database " + db), std::string::npos) << output;
   EXPECT_EQ(test::read_file(db), garbage);

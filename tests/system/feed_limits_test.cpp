@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <functional>
-#include <optional>
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -70,14 +70,16 @@ int connect_from(const std::string& source, const Endpoint& target) {
   if (fd < 0) return -1;
   const Endpoint from = endpoint(source, 0);
   if (bind(fd, reinterpret_cast<const sockaddr*>(&from.address), from.length) != 0 ||
-      (connect(fd, reinterpret_cast<const sockaddr*>(&target.address), target.length) != 0 && errno != EINPROGRESS)) {
+      (connect(fd, reinterpret_cast<const sockaddr*>(&target.address), target.length) != 0 &&
+       errno != EINPROGRESS)) {
     close(fd);
     return -1;
   }
   return fd;
 }
 
-// One request from `source`, written at once; the status and how long the answer took (0: none within the timeout).
+// One request from `source`, written at once; the status and how long the answer took (0: none
+// within the timeout).
 struct Timed {
   int status = 0;
   std::chrono::milliseconds took{0};
@@ -116,7 +118,9 @@ Timed timed_request(const std::string& source, const Endpoint& target, const std
   return out;
 }
 
-std::string get(const std::string& path) { return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"; }
+std::string get(const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+}
 
 // Clients that connect and then send one byte of a request every 0.5 s, never
 // idle long enough for an idle timeout, and connect again whenever the server
@@ -131,10 +135,13 @@ class TrickleCrowd {
     stop_ = true;
     thread_.join();
   }
-  // The most connections open at once per target that the server had not closed, sampled each round.
+  // The most connections open at once per target that the server had not closed, sampled each
+  // round.
   size_t most_open(size_t target) const { return most_open_[target].load(); }
   // The longest any connection lived, closed by the server or still open.
-  std::chrono::milliseconds longest_life() const { return std::chrono::milliseconds(longest_life_ms_.load()); }
+  std::chrono::milliseconds longest_life() const {
+    return std::chrono::milliseconds(longest_life_ms_.load());
+  }
   int closed_by_server() const { return closed_.load(); }
 
  private:
@@ -146,7 +153,8 @@ class TrickleCrowd {
     size_t sent = 0;
     bool connected = false;
   };
-  static constexpr char kRequest[] = "GET /api/v2/summary.json HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickle: ";
+  static constexpr char kRequest[] =
+      "GET /api/v2/summary.json HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickle: ";
 
   void run() {
     std::vector<Client> clients;
@@ -181,7 +189,9 @@ class TrickleCrowd {
         if (closed) {
           if (client.connected) {
             ++closed_;
-            const auto life = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - client.since).count();
+            const auto life =
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - client.since)
+                    .count();
             if (client.sent > 1) longest_life_ms_ = std::max<int64_t>(longest_life_ms_, life);
           }
           close(client.fd);
@@ -190,7 +200,9 @@ class TrickleCrowd {
         }
         if (client.connected && client.sent > 1) {
           ++open[client.target];
-          const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - client.since).count();
+          const auto age =
+              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - client.since)
+                  .count();
           longest_life_ms_ = std::max<int64_t>(longest_life_ms_, age);
         }
       }
@@ -227,35 +239,45 @@ struct Watch {
   int failures = 0;
   std::string first_failure;
 };
-Watch watch_for(std::chrono::seconds duration, const std::string& source, const Endpoint& private_face,
-                const Endpoint& public_face) {
+Watch watch_for(std::chrono::seconds duration, const std::string& source,
+                const Endpoint& private_face, const Endpoint& public_face) {
   Watch watch;
   const auto until = Clock::now() + duration;
   int round = 0;
   while (Clock::now() < until) {
-    auto check = [&](const Timed& answer, int expected, std::chrono::milliseconds& slowest, const char* what) {
+    auto check = [&](const Timed& answer, int expected, std::chrono::milliseconds& slowest,
+                     const char* what) {
       if (answer.status != expected || answer.took > 1000ms) {
-        if (watch.failures++ == 0) watch.first_failure = fmt::format("{}: {} after {} ms", what, answer.status, answer.took.count());
+        if (watch.failures++ == 0)
+          watch.first_failure =
+              fmt::format("{}: {} after {} ms", what, answer.status, answer.took.count());
       }
       slowest = std::max(slowest, answer.took);
     };
-    check(timed_request(source, private_face, get("/healthz")), 200, watch.slowest_health, "/healthz");
-    check(timed_request(source, public_face, get("/api/v2/status.json")), 200, watch.slowest_public, "public status");
-    if (round++ % 4 == 0) check(timed_request(source, private_face, get(std::string("/ping/") + kToken)), 200, watch.slowest_ping, "ping");
+    check(timed_request(source, private_face, get("/healthz")), 200, watch.slowest_health,
+          "/healthz");
+    check(timed_request(source, public_face, get("/api/v2/status.json")), 200, watch.slowest_public,
+          "public status");
+    if (round++ % 4 == 0)
+      check(timed_request(source, private_face, get(std::string("/ping/") + kToken)), 200,
+            watch.slowest_ping, "ping");
     std::this_thread::sleep_for(250ms);
   }
   return watch;
 }
 
-// The slow crowd against both faces, a legitimate client watching, and a 3 s nginx freeze in the middle.
-void hold_under_crowd(const std::string& listen_host, const std::vector<std::string>& crowd_sources, int per_source,
-                      const std::string& watcher_source) {
+// The slow crowd against both faces, a legitimate client watching, and a 3 s nginx freeze in the
+// middle.
+void hold_under_crowd(const std::string& listen_host, const std::vector<std::string>& crowd_sources,
+                      int per_source, const std::string& watcher_source) {
   test::NginxServer nginx;
   TempDir dir;
   Daemon blip(dir, limits_config(nginx), {"--feed-request-timeout", "4s"}, "", {}, listen_host);
   const Endpoint private_face = endpoint(listen_host, blip.feed_port());
   const Endpoint public_face = endpoint(listen_host, blip.public_port());
-  ASSERT_TRUE(wait_until([&] { return timed_request(watcher_source, private_face, get("/healthz")).status == 200; }, 15s))
+  ASSERT_TRUE(wait_until(
+      [&] { return timed_request(watcher_source, private_face, get("/healthz")).status == 200; },
+      15s))
       << blip.log();
   std::this_thread::sleep_for(1s);
 
@@ -275,35 +297,44 @@ void hold_under_crowd(const std::string& listen_host, const std::vector<std::str
   crowd.reset();
 
   auto slowest = [&](auto member) {
-    return std::max({(before_freeze.*member).count(), (during_freeze.*member).count(), (after_freeze.*member).count()});
+    return std::max({(before_freeze.*member).count(), (during_freeze.*member).count(),
+                     (after_freeze.*member).count()});
   };
-  std::cerr << fmt::format("crowd of {} x {} on {}: slowest /healthz {} ms, ping {} ms, public status {} ms; most held "
-                           "private {} public {}; longest life {} ms; {} closed by the server\n",
-                           crowd_sources.size(), per_source, listen_host, slowest(&Watch::slowest_health),
-                           slowest(&Watch::slowest_ping), slowest(&Watch::slowest_public), most_open_private,
-                           most_open_public, longest.count(), closed);
+  std::cerr << fmt::format(
+      "crowd of {} x {} on {}: slowest /healthz {} ms, ping {} ms, public status {} ms; most held "
+      "private {} public {}; longest life {} ms; {} closed by the server\n",
+      crowd_sources.size(), per_source, listen_host, slowest(&Watch::slowest_health),
+      slowest(&Watch::slowest_ping), slowest(&Watch::slowest_public), most_open_private,
+      most_open_public, longest.count(), closed);
   for (const Watch* watch : {&before_freeze, &during_freeze, &after_freeze}) {
     EXPECT_EQ(watch->failures, 0) << watch->first_failure;
     EXPECT_LT(watch->slowest_health, 1000ms);
     EXPECT_LT(watch->slowest_ping, 1000ms);
     EXPECT_LT(watch->slowest_public, 1000ms);
   }
-  // Each crowd, however many addresses it has in one client, holds at most that client's share of a face.
-  const size_t clients = crowd_sources.size() == 1 || listen_host.find(':') != std::string::npos ? 1 : crowd_sources.size();
-  EXPECT_LE(most_open_private, clients * 16) << "the private face held more than the per-client limit";
-  EXPECT_LE(most_open_public, clients * 16) << "the public face held more than the per-client limit";
+  // Each crowd, however many addresses it has in one client, holds at most that client's share of a
+  // face.
+  const size_t clients = crowd_sources.size() == 1 || listen_host.find(':') != std::string::npos
+                             ? 1
+                             : crowd_sources.size();
+  EXPECT_LE(most_open_private, clients * 16)
+      << "the private face held more than the per-client limit";
+  EXPECT_LE(most_open_public, clients * 16)
+      << "the public face held more than the per-client limit";
   EXPECT_GT(most_open_private, 0U) << "the crowd never got in: the test tested nothing";
-  // A request that never goes quiet is still cut at 4 s: the crowd sees it up to a round later (0.5 s and
-  // the round's own time on a busy machine), plus the janitor's 0.2 s. Uncut, the crowd's first connections
-  // would live the whole 12 s.
+  // A request that never goes quiet is still cut at 4 s: the crowd sees it up to a round later (0.5
+  // s and the round's own time on a busy machine), plus the janitor's 0.2 s. Uncut, the crowd's
+  // first connections would live the whole 12 s.
   EXPECT_GT(closed, 0);
   EXPECT_LT(longest, 6500ms) << "a trickling connection outlived --feed-request-timeout";
   const std::string metrics = test::http_request(blip.feed_url("/metrics")).body;
   for (const char* face : {"private", "public"}) {
     for (const char* reason : {"per_client", "request_time"}) {
       std::smatch match;
-      const std::string series = fmt::format("blip_feed_refused_total\\{{face=\"{}\",reason=\"{}\"\\}} (\\d+)", face, reason);
-      ASSERT_TRUE(std::regex_search(metrics, match, std::regex(series))) << series << "\n" << metrics;
+      const std::string series = fmt::format(
+          "blip_feed_refused_total\\{{face=\"{}\",reason=\"{}\"\\}} (\\d+)", face, reason);
+      ASSERT_TRUE(std::regex_search(metrics, match, std::regex(series))) << series << "\n"
+                                                                         << metrics;
       EXPECT_GT(std::stoi(match[1]), 0) << series;
     }
   }
@@ -316,8 +347,8 @@ void hold_under_crowd(const std::string& listen_host, const std::vector<std::str
   EXPECT_NEAR(static_cast<double>(outages[0].start_ms), static_cast<double>(frozen_ms), 500.0);
   ASSERT_TRUE(outages[0].end_ms.has_value());
   EXPECT_NEAR(static_cast<double>(*outages[0].end_ms), static_cast<double>(thawed_ms), 500.0);
-  std::cerr << fmt::format("the 3 s freeze: outage edges {:+} ms, {:+} ms off\n", outages[0].start_ms - frozen_ms,
-                           *outages[0].end_ms - thawed_ms);
+  std::cerr << fmt::format("the 3 s freeze: outage edges {:+} ms, {:+} ms off\n",
+                           outages[0].start_ms - frozen_ms, *outages[0].end_ms - thawed_ms);
 }
 
 TEST(FeedLimits, SlowClientsFrom16AddressesHoldNeitherFaceNorTheProbes) {
@@ -329,10 +360,13 @@ TEST(FeedLimits, SlowClientsFrom16AddressesHoldNeitherFaceNorTheProbes) {
 TEST(FeedLimits, AnIpv6Slash64IsOneClient) {
   const int probe = socket(AF_INET6, SOCK_STREAM, 0);
   const Endpoint own = endpoint("fd00::1", 0);
-  const bool in_namespace = bind(probe, reinterpret_cast<const sockaddr*>(&own.address), own.length) == 0;
+  const bool in_namespace =
+      bind(probe, reinterpret_cast<const sockaddr*>(&own.address), own.length) == 0;
   close(probe);
-  if (!in_namespace && !std::getenv("BLIP_TEST_NETNS")) GTEST_SKIP() << "needs fd00::/64 on lo: ctest runs it so";
-  ASSERT_TRUE(in_namespace) << "run by ctest inside a network namespace with fd00::/64 on lo (tests/CMakeLists.txt)";
+  if (!in_namespace && !std::getenv("BLIP_TEST_NETNS"))
+    GTEST_SKIP() << "needs fd00::/64 on lo: ctest runs it so";
+  ASSERT_TRUE(in_namespace)
+      << "run by ctest inside a network namespace with fd00::/64 on lo (tests/CMakeLists.txt)";
   // 320 connections from 64 addresses of one /64; the watcher in another /64.
   std::vector<std::string> sources;
   for (int i = 2; i <= 65; ++i) sources.push_back(fmt::format("fd00::{:x}", i));
@@ -341,8 +375,10 @@ TEST(FeedLimits, AnIpv6Slash64IsOneClient) {
 
 // A check-in whose headers are sent at once and whose body never comes: it stays in flight.
 std::string unfinished_ping(const std::string& token, const std::string& forwarded_for) {
-  return fmt::format("POST /ping/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {}\r\nContent-Length: 100\r\n\r\npart",
-                     token, forwarded_for);
+  return fmt::format(
+      "POST /ping/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {}\r\nContent-Length: "
+      "100\r\n\r\npart",
+      token, forwarded_for);
 }
 
 // Holds `count` unfinished check-ins open from `source`; how many were answered 429 within 1 s.
@@ -352,7 +388,9 @@ int refused_of(const std::string& source, const Endpoint& face, int count,
   std::atomic<int> refused{0};
   for (int i = 0; i < count; ++i) {
     clients.emplace_back([&, i] {
-      if (timed_request(source, face, unfinished_ping(kToken, forwarded_for(i)), 1500ms).status == 429) ++refused;
+      if (timed_request(source, face, unfinished_ping(kToken, forwarded_for(i)), 1500ms).status ==
+          429)
+        ++refused;
     });
   }
   for (auto& client : clients) client.join();
@@ -363,13 +401,19 @@ TEST(FeedLimits, BehindATrustedProxyTheForwardedClientIsLimitedNotTheProxy) {
   test::NginxServer nginx;
   TempDir dir;
   Daemon blip(dir, limits_config(nginx), {"--trusted-proxy", "127.0.0.3,10.0.0.0/8"});
-  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s));
+  ASSERT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s));
   const Endpoint face = endpoint("127.0.0.1", blip.feed_port());
   // 30 in flight through the proxy for one client: its 16 are held, the rest refused at once. The
   // entries left of the proxy's own are the client's to write, and are not believed.
-  EXPECT_EQ(refused_of("127.0.0.3", face, 30, [](int i) { return fmt::format("198.51.100.{}, 203.0.113.9", i); }), 14);
-  // 30 clients through the proxy, one request each: none refused, though the proxy holds 30 connections.
-  EXPECT_EQ(refused_of("127.0.0.3", face, 30, [](int i) { return fmt::format("203.0.113.{}", 100 + i); }), 0);
+  EXPECT_EQ(refused_of("127.0.0.3", face, 30,
+                       [](int i) { return fmt::format("198.51.100.{}, 203.0.113.9", i); }),
+            14);
+  // 30 clients through the proxy, one request each: none refused, though the proxy holds 30
+  // connections.
+  EXPECT_EQ(
+      refused_of("127.0.0.3", face, 30, [](int i) { return fmt::format("203.0.113.{}", 100 + i); }),
+      0);
   // Not a trusted proxy: its X-Forwarded-For is ignored and its own connections are limited at 16.
   int accepted = 0;
   std::vector<int> held;
@@ -393,24 +437,30 @@ TEST(FeedLimits, ACheckInsTokenIsCheckedBeforeItsBodyIsRead) {
   test::NginxServer nginx;
   TempDir dir;
   Daemon blip(dir, limits_config(nginx));
-  ASSERT_TRUE(wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s));
+  ASSERT_TRUE(
+      wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 200; }, 15s));
   const Endpoint face = endpoint("127.0.0.1", blip.feed_port());
   auto announced = [](const std::string& token, size_t length) {
-    return fmt::format("POST /ping/{}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n", token, length);
+    return fmt::format("POST /ping/{}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+                       token, length);
   };
   // An unknown token with a body announced and never sent: 404 at once, not after the body.
-  Timed unknown = timed_request("127.0.0.5", face, announced("not-a-token-of-any-job-0123456789", 500'000));
+  Timed unknown =
+      timed_request("127.0.0.5", face, announced("not-a-token-of-any-job-0123456789", 500'000));
   EXPECT_EQ(unknown.status, 404) << unknown.head;
   EXPECT_LT(unknown.took, 1000ms);
   // A known token announcing more than a check-in may carry: 413 before any of it is read.
   Timed too_big = timed_request("127.0.0.5", face, announced(kToken, 2 << 20));
   EXPECT_EQ(too_big.status, 413) << too_big.head;
   EXPECT_LT(too_big.took, 1000ms);
-  // Guesses at tokens are limited per client: 10 at once, then one every 10 s; others still get theirs.
+  // Guesses at tokens are limited per client: 10 at once, then one every 10 s; others still get
+  // theirs.
   int not_found = 0;
   int limited = 0;
   for (int i = 0; i < 15; ++i) {
-    const int status = timed_request("127.0.0.6", face, get(fmt::format("/ping/guess-{:02}-0123456789abcdef", i))).status;
+    const int status =
+        timed_request("127.0.0.6", face, get(fmt::format("/ping/guess-{:02}-0123456789abcdef", i)))
+            .status;
     not_found += status == 404;
     limited += status == 429;
   }
@@ -420,7 +470,8 @@ TEST(FeedLimits, ACheckInsTokenIsCheckedBeforeItsBodyIsRead) {
   EXPECT_EQ(timed_request("127.0.0.6", face, get(std::string("/ping/") + kToken)).status, 200)
       << "a client's guesses never stop its real check-ins";
   const std::string metrics = test::http_request(blip.feed_url("/metrics")).body;
-  EXPECT_NE(metrics.find("blip_feed_refused_total{face=\"private\",reason=\"token_guesses\"} 5"), std::string::npos)
+  EXPECT_NE(metrics.find("blip_feed_refused_total{face=\"private\",reason=\"token_guesses\"} 5"),
+            std::string::npos)
       << metrics;
   EXPECT_EQ(blip.stop(), 0) << blip.log();
 }

@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,8 +26,8 @@
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/servers.hpp"
-#include "support/webhook_receiver.hpp"
 #include "support/transcript.hpp"
+#include "support/webhook_receiver.hpp"
 
 namespace blip {
 namespace {
@@ -90,7 +90,9 @@ bool log_past_the_queue(const test::TempDir& dir, test::ChildProcess& blip,
                         const std::function<test::HttpResponse(const std::string&)>& feed) {
   std::string broken;
   for (int i = 0; i < 1500; ++i) {
-    broken += fmt::format("[[probe]]\nname = \"p{0}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\nbogus = {0}\n\n", i);
+    broken += fmt::format(
+        "[[probe]]\nname = \"p{0}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\nbogus = {0}\n\n",
+        i);
   }
   dir.write("probes.d/zz-broken.toml", broken);
   return wait_until(
@@ -109,7 +111,8 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   const int receiver_port = receiver.port();
   dir.write("probes.d/probes.toml",
             test::http_config("web", nginx.url("/health"), "250ms", "1s") +
-                fmt::format("\n[[alert]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/pager\"\n",
+                fmt::format("\n[[alert]]\nname = \"pager\"\nkind = \"webhook\"\nurl = "
+                            "\"http://127.0.0.1:{}/pager\"\n",
                             receiver_port));
   const int feed_port = test::free_port();
   const auto feed = [&](const std::string& path) {
@@ -118,18 +121,21 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   FullPipe stderr_pipe;
   const int filled = stderr_pipe.queued();
   ASSERT_GE(filled, 4096);
-  test::ChildProcess blip({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", dir.file("blip.db"), "--listen",
-                           fmt::format("127.0.0.1:{}", feed_port), "--log-level", "debug"},
-                          dir.file("stdout"), stderr_pipe.write_end);
+  test::ChildProcess blip(
+      {BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", dir.file("blip.db"), "--listen",
+       fmt::format("127.0.0.1:{}", feed_port), "--log-level", "debug"},
+      dir.file("stdout"), stderr_pipe.write_end);
   close(stderr_pipe.write_end);
   stderr_pipe.write_end = -1;
-  ASSERT_TRUE(wait_until([&] { return feed("/healthz").status == 200; }, 15s)) << "blip never came up";
+  ASSERT_TRUE(wait_until([&] { return feed("/healthz").status == 200; }, 15s))
+      << "blip never came up";
 
   ASSERT_TRUE(log_past_the_queue(dir, blip, feed)) << feed("/metrics").body;
 
   std::this_thread::sleep_for(1s);
   const auto [frozen_ms, thawed_ms] = test::freeze_for(nginx, 3s);
-  ASSERT_TRUE(wait_until([&] { return find_event(receiver.received(), "outage_closed") != nullptr; }, 10s))
+  ASSERT_TRUE(
+      wait_until([&] { return find_event(receiver.received(), "outage_closed") != nullptr; }, 10s))
       << test::read_file(dir.file("received.jsonl"));
   const double dropped = metric(feed("/metrics").body, "blip_log_dropped_total");
   EXPECT_GT(dropped, 0);
@@ -138,7 +144,8 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   const auto term_at = std::chrono::steady_clock::now();
   blip.signal(SIGTERM);
   const int status = blip.wait(5000);
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - term_at);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - term_at);
   ASSERT_EQ(status, 0) << "-1: still running 5 s after SIGTERM";
 
   Store store(dir.file("blip.db"), Store::Mode::read_only);
@@ -147,14 +154,18 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   EXPECT_NEAR(static_cast<double>(outages[0].start_ms), static_cast<double>(frozen_ms), 500.0);
   ASSERT_TRUE(outages[0].end_ms.has_value());
   EXPECT_NEAR(static_cast<double>(*outages[0].end_ms), static_cast<double>(thawed_ms), 500.0);
-  std::printf("[ log pipe ] %.0f lines dropped; outage edges %+lld ms, %+lld ms off the freeze; exit %d %lld ms after "
-              "SIGTERM\n",
-              dropped, static_cast<long long>(outages[0].start_ms - frozen_ms),
-              static_cast<long long>(*outages[0].end_ms - thawed_ms), status, static_cast<long long>(took.count()));
+  std::printf(
+      "[ log pipe ] %.0f lines dropped; outage edges %+lld ms, %+lld ms off the freeze; exit %d "
+      "%lld ms after "
+      "SIGTERM\n",
+      dropped, static_cast<long long>(outages[0].start_ms - frozen_ms),
+      static_cast<long long>(*outages[0].end_ms - thawed_ms), status,
+      static_cast<long long>(took.count()));
   const auto samples = store.samples("web", 0, INT64_MAX);
   ASSERT_GT(samples.size(), 20U);
   for (size_t i = 1; i < samples.size(); ++i) {
-    EXPECT_LT(samples[i].sent_ms - samples[i - 1].sent_ms, 500) << "probing paused before sample " << i;
+    EXPECT_LT(samples[i].sent_ms - samples[i - 1].sent_ms, 500)
+        << "probing paused before sample " << i;
   }
 
   const auto pager = receiver.received();
@@ -162,7 +173,8 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   const Received* closed = find_event(pager, "outage_closed");
   ASSERT_NE(opened, nullptr);
   ASSERT_NE(closed, nullptr);
-  EXPECT_LT(opened->at_ms, static_cast<double>(thawed_ms)) << "the page came while nginx was frozen";
+  EXPECT_LT(opened->at_ms, static_cast<double>(thawed_ms))
+      << "the page came while nginx was frozen";
   EXPECT_EQ(opened->body["probe"], "web");
   EXPECT_GT(closed->at_ms, static_cast<double>(thawed_ms));
 }
@@ -182,24 +194,29 @@ TEST(LogPipe, WhenTheReaderComesBackTheKeptLinesFollowACountOfTheDroppedOnes) {
   ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
   test::TempDir dir;
   dir.write("probes.d/probes.toml",
-            fmt::format("[[probe]]\nname = \"port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{}\"\ninterval = \"100ms\"\n",
+            fmt::format("[[probe]]\nname = \"port\"\ntype = \"tcp\"\naddress = "
+                        "\"127.0.0.1:{}\"\ninterval = \"100ms\"\n",
                         ntohs(address.sin_port)));
   const int feed_port = test::free_port();
   const auto feed = [&](const std::string& path) {
     return test::http_request(fmt::format("http://127.0.0.1:{}{}", feed_port, path));
   };
   FullPipe stderr_pipe;
-  test::ChildProcess blip({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", dir.file("blip.db"), "--listen",
-                           fmt::format("127.0.0.1:{}", feed_port)},
+  test::ChildProcess blip({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db",
+                           dir.file("blip.db"), "--listen", fmt::format("127.0.0.1:{}", feed_port)},
                           dir.file("stdout"), stderr_pipe.write_end);
   close(stderr_pipe.write_end);
   stderr_pipe.write_end = -1;
-  ASSERT_TRUE(wait_until([&] { return feed("/healthz").status == 200; }, 15s)) << "blip never came up";
+  ASSERT_TRUE(wait_until([&] { return feed("/healthz").status == 200; }, 15s))
+      << "blip never came up";
   ASSERT_TRUE(log_past_the_queue(dir, blip, feed)) << feed("/metrics").body;
   close(listener);
-  ASSERT_TRUE(wait_until([&] { return feed("/metrics").body.find("blip_outage_open{probe=\"port\",type=\"tcp\"} 1") !=
-                                      std::string::npos; },
-                         5s));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return feed("/metrics").body.find("blip_outage_open{probe=\"port\",type=\"tcp\"} 1") !=
+               std::string::npos;
+      },
+      5s));
 
   std::mutex mutex;
   std::string said;  // guarded by mutex
@@ -214,7 +231,8 @@ TEST(LogPipe, WhenTheReaderComesBackTheKeptLinesFollowACountOfTheDroppedOnes) {
     std::lock_guard lock(mutex);
     return said;
   };
-  EXPECT_TRUE(wait_until([&] { return read_so_far().find("outage: opened probe=port") != std::string::npos; }, 5s))
+  EXPECT_TRUE(wait_until(
+      [&] { return read_so_far().find("outage: opened probe=port") != std::string::npos; }, 5s))
       << read_so_far().substr(0, 2000);
   blip.signal(SIGTERM);
   EXPECT_EQ(blip.wait(5000), 0);
@@ -223,8 +241,10 @@ TEST(LogPipe, WhenTheReaderComesBackTheKeptLinesFollowACountOfTheDroppedOnes) {
   const size_t notice = said.find("log: dropped lines_total=");
   ASSERT_NE(notice, std::string::npos) << said.substr(0, 2000);
   EXPECT_GT(std::stoll(said.substr(notice + std::string("log: dropped lines_total=").size())), 0);
-  EXPECT_LT(notice, said.find("outage: opened probe=port")) << "the count comes first, where the gap is";
-  EXPECT_NE(said.find("run: stopped samples="), std::string::npos) << "the last lines are written at exit";
+  EXPECT_LT(notice, said.find("outage: opened probe=port"))
+      << "the count comes first, where the gap is";
+  EXPECT_NE(said.find("run: stopped samples="), std::string::npos)
+      << "the last lines are written at exit";
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ constexpr const char* kToken = "fuzz-token-0c8e61d2b9a54f37";
 int64_t rss_kib(pid_t pid) {
   const std::string status = test::read_file(fmt::format("/proc/{}/status", pid));
   std::smatch match;
-  return std::regex_search(status, match, std::regex("VmRSS:\\s+(\\d+) kB")) ? std::stoll(match[1]) : -1;
+  return std::regex_search(status, match, std::regex("VmRSS:\\s+(\\d+) kB")) ? std::stoll(match[1])
+                                                                             : -1;
 }
 
 TEST(RequestFuzz, RandomRequestsReachNoFileCountNoCheckInAndStallNothing) {
@@ -51,7 +52,8 @@ token = "{}"
 )toml",
                                      nginx.url("/health"), kToken));
   ASSERT_TRUE(test::wait_for_port(blip.feed_port()));
-  ASSERT_TRUE(test::wait_until([&] { return test::http_request(blip.feed_url("/status.json")).status == 200; }, 10s));
+  ASSERT_TRUE(test::wait_until(
+      [&] { return test::http_request(blip.feed_url("/status.json")).status == 200; }, 10s));
   const int64_t rss_before = rss_kib(blip.process().pid());
 
   std::string out;
@@ -70,7 +72,8 @@ token = "{}"
   // What the feed means to send: its documents, not-found, method refused, the body,
   // URI or header limits, the ping and token-guess rate limits, a Host the private face does
   // not answer (421); libmicrohttpd itself answers 400/413/414/431.
-  const std::set<std::string> meant{"200", "204", "400", "404", "405", "413", "414", "421", "429", "431"};
+  const std::set<std::string> meant{"200", "204", "400", "404", "405",
+                                    "413", "414", "421", "429", "431"};
   for (const auto& [status, count] : result["statuses"].items()) {
     EXPECT_TRUE(meant.count(status)) << count << " responses with status " << status << ": " << out;
   }
@@ -79,7 +82,9 @@ token = "{}"
   // Afterwards: the process is whole, the feed answers at once, a real check-in counts.
   ASSERT_TRUE(blip.process().running()) << blip.log();
   EXPECT_EQ(test::http_request(blip.feed_url("/healthz"), "GET", {}, 2000).status, 200);
-  EXPECT_EQ(test::http_request(blip.feed_url(fmt::format("/ping/{}", kToken)), "GET", {}, 2000).status, 200);
+  EXPECT_EQ(
+      test::http_request(blip.feed_url(fmt::format("/ping/{}", kToken)), "GET", {}, 2000).status,
+      200);
   const int64_t rss_after = rss_kib(blip.process().pid());
   // The requests' memory is bounded per connection (16 KiB of headers, 10 KiB of a ping
   // body kept); under ASan freed memory sits in its quarantine (256 MiB at most), so
@@ -98,7 +103,8 @@ token = "{}"
   EXPECT_LT(std::stoll(match[1]), 100'000) << log;
 
   Store store(blip.db(), Store::Mode::read_only);
-  EXPECT_TRUE(store.outages(0, INT64_MAX, "web").empty()) << "the fuzzed stream took nginx's probe down";
+  EXPECT_TRUE(store.outages(0, INT64_MAX, "web").empty())
+      << "the fuzzed stream took nginx's probe down";
   const auto runs = store.job_runs("nightly", 0, INT64_MAX, 100);
   ASSERT_EQ(runs.size(), 1u) << "only the one real check-in counts";
 }

@@ -66,7 +66,10 @@ TEST(Daemon, OutageEdgesFollowAFrozenNginx) {
   EXPECT_EQ(outages[0].end_reason, "recovered");
 
   std::string json;
-  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--format", "json"}, &json), 0)
+  ASSERT_EQ(
+      test::run_command(
+          {BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--format", "json"}, &json),
+      0)
       << json;
   auto report = nlohmann::json::parse(json);
   ASSERT_EQ(report["outages"].size(), 1U);
@@ -75,7 +78,8 @@ TEST(Daemon, OutageEdgesFollowAFrozenNginx) {
   EXPECT_EQ(report["minute_of_hour"]["outage_starts"][(outages[0].start_ms / 60'000) % 60], 1);
 
   std::string csv;
-  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--format", "csv"}, &csv), 0);
+  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--format", "csv"}, &csv),
+            0);
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2) << csv;
   std::string table;
   ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db()}, &table), 0);
@@ -87,9 +91,10 @@ TEST(Daemon, SigtermStoresEverySampleSentBeforeIt) {
   test::HostileServer hanging(test::HostileServer::Mode::hang);
   TempDir dir;
   // The hanging target keeps about ten attempts in flight when the signal comes.
-  Daemon blip(dir, http_config("web", nginx.url("/health"), "100ms", "1s") +
-                       http_config("hang", "http://127.0.0.1:" + std::to_string(hanging.port()) + "/", "100ms",
-                                   "1s"));
+  Daemon blip(dir,
+              http_config("web", nginx.url("/health"), "100ms", "1s") +
+                  http_config("hang", "http://127.0.0.1:" + std::to_string(hanging.port()) + "/",
+                              "100ms", "1s"));
   sleep_for(3s);
   const int64_t signalled_ms = wall_now_ms();
   blip.process().signal(SIGTERM);
@@ -103,7 +108,8 @@ TEST(Daemon, SigtermStoresEverySampleSentBeforeIt) {
     ASSERT_GE(samples.size(), 25U);
     stored += samples.size();
     expect_no_lost_write(samples);
-    EXPECT_GE(samples.back().sent_ms, signalled_ms - 200) << "the last attempts before the signal are stored";
+    EXPECT_GE(samples.back().sent_ms, signalled_ms - 200)
+        << "the last attempts before the signal are stored";
     // Sending stops when the loop handles the signal: at most one slot (100 ms)
     // after it, plus what a loaded machine delays the loop's wake-up.
     EXPECT_LE(samples.back().sent_ms, signalled_ms + 250);
@@ -154,7 +160,8 @@ TEST(Daemon, MisbehavingTargetsAreDownSamplesAndBlipKeepsRunning) {
                        http_config("reset", local(reset.port()), "100ms", "500ms") +
                        http_config("hang", local(hang.port()), "100ms", "500ms") +
                        http_config("big", nginx.url("/big"), "200ms", "2s") +
-                       http_config("loop", nginx.url("/loop"), "100ms", "500ms") + "follow_redirects = true\n" +
+                       http_config("loop", nginx.url("/loop"), "100ms", "500ms") +
+                       "follow_redirects = true\n" +
                        http_config("refused", local(test::free_port()), "100ms", "500ms") +
                        http_config("healthy", nginx.url("/health"), "100ms", "500ms"));
   sleep_for(4s);
@@ -164,8 +171,9 @@ TEST(Daemon, MisbehavingTargetsAreDownSamplesAndBlipKeepsRunning) {
 
   Store store(blip.db(), Store::Mode::read_only);
   const std::vector<std::pair<std::string, ErrorClass>> expected{
-      {"garbage", ErrorClass::protocol}, {"reset", ErrorClass::reset},          {"hang", ErrorClass::timeout},
-      {"big", ErrorClass::body_too_large}, {"loop", ErrorClass::redirects}, {"refused", ErrorClass::refused}};
+      {"garbage", ErrorClass::protocol}, {"reset", ErrorClass::reset},
+      {"hang", ErrorClass::timeout},     {"big", ErrorClass::body_too_large},
+      {"loop", ErrorClass::redirects},   {"refused", ErrorClass::refused}};
   for (const auto& [probe, error] : expected) {
     SCOPED_TRACE(probe);
     auto samples = store.samples(probe, 0, INT64_MAX);
@@ -206,7 +214,10 @@ TEST(Daemon, ReportFindsTheStallSchedule) {
   ASSERT_EQ(blip.process().wait(), 0) << blip.log();
 
   std::string json;
-  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--format", "json"}, &json), 0)
+  ASSERT_EQ(
+      test::run_command(
+          {BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--format", "json"}, &json),
+      0)
       << json;
   auto report = nlohmann::json::parse(json);
   ASSERT_EQ(report["outages"].size(), static_cast<size_t>(kStalls)) << json;
@@ -233,13 +244,15 @@ TEST(Daemon, ReportFindsTheStallSchedule) {
   EXPECT_EQ(pattern["finding"]["period"], "1m");
   // Against when the freezes really began: a busy machine may wake the test late.
   double freeze_phase_ms = 0;
-  for (const auto& [freeze, thaw] : stalls) freeze_phase_ms += static_cast<double>(freeze % 60'000) / kStalls;
+  for (const auto& [freeze, thaw] : stalls)
+    freeze_phase_ms += static_cast<double>(freeze % 60'000) / kStalls;
   EXPECT_NEAR(pattern["finding"]["phase_ms"].get<double>(), freeze_phase_ms, 1000.0);
   EXPECT_EQ(report["pattern"]["probes"]["web"]["finding"]["period"], "1m");
 
   std::string table;
-  ASSERT_EQ(test::run_command({BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--tz", "Asia/Kolkata"},
-                              &table),
+  ASSERT_EQ(test::run_command(
+                {BLIP_BINARY, "report", "--db", blip.db(), "--since", "1h", "--tz", "Asia/Kolkata"},
+                &table),
             0);
   EXPECT_NE(table.find("every 1m"), std::string::npos) << table;
   EXPECT_NE(table.find(" IST "), std::string::npos) << "local times shown with --tz\n" << table;
@@ -251,12 +264,14 @@ TEST(Daemon, FrozenBlipRecordsABlindWindowNotAnOutage) {
   test::NginxServer nginx;
   TempDir dir;
   // Intervals shorter than the freeze and a timeout shorter still: attempts are due throughout; the
-  // slow page (3 s) keeps several in flight when the freeze comes, answered while blip cannot read them.
+  // slow page (3 s) keeps several in flight when the freeze comes, answered while blip cannot read
+  // them.
   Daemon blip(dir, http_config("web", nginx.url("/health"), "100ms", "500ms") +
                        http_config("web-slow", nginx.url("/health"), "700ms", "500ms") +
                        http_config("slow-page", nginx.url("/slow"), "500ms", "4s") +
                        "[[probe]]\nname = \"port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:" +
-                       std::to_string(nginx.port()) + "\"\ninterval = \"100ms\"\ntimeout = \"500ms\"\n");
+                       std::to_string(nginx.port()) +
+                       "\"\ninterval = \"100ms\"\ntimeout = \"500ms\"\n");
   sleep_for(4s);
   const auto [frozen_ms, continued_ms] = test::freeze_for(blip.process(), 3s);
   sleep_for(1500ms);
@@ -285,30 +300,42 @@ TEST(Daemon, FrozenBlipRecordsABlindWindowNotAnOutage) {
       EXPECT_NE(sample.status, Status::down) << "blip's own stall is no timeout: " << sample.detail;
       EXPECT_LE(sample.latency_us, timeout_us) << "blip's own stall is no latency";
     }
-    // At most one catch-up attempt after the stall (besides the slot then due), not a burst of the missed ones.
-    const int64_t interval = std::string(probe) == "web-slow" ? 700 : std::string(probe) == "slow-page" ? 500 : 100;
+    // At most one catch-up attempt after the stall (besides the slot then due), not a burst of the
+    // missed ones.
+    const int64_t interval = std::string(probe) == "web-slow"    ? 700
+                             : std::string(probe) == "slow-page" ? 500
+                                                                 : 100;
     for (size_t i = 2; i < samples.size(); ++i) {
       EXPECT_GE(samples[i].sent_ms - samples[i - 2].sent_ms, interval / 2) << "at sample " << i;
     }
   }
   const auto slow = store.samples("slow-page", 0, INT64_MAX);
-  EXPECT_GE(std::count_if(slow.begin(), slow.end(), [](const Sample& s) { return s.status == Status::blind; }), 3)
+  EXPECT_GE(std::count_if(slow.begin(), slow.end(),
+                          [](const Sample& s) { return s.status == Status::blind; }),
+            3)
       << "the attempts in flight across the freeze are marked, not measured";
   const auto rollups = store.rollups("slow-page", 0, INT64_MAX);
-  for (const Rollup& rollup : rollups) EXPECT_LE(rollup.max_us, 4'000'000) << "nor do they inflate the minute";
+  for (const Rollup& rollup : rollups)
+    EXPECT_LE(rollup.max_us, 4'000'000) << "nor do they inflate the minute";
 }
 
 TEST(Daemon, BadInputExitsTwoWithAClearMessage) {
   TempDir dir;
-  dir.write("probes.d/a.toml", "[[probe]]\nname = \"x\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\n");
-  dir.write("bad.d/a.toml", "[[probe]]\nname = \"x\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\nintervl = \"1s\"\n");
+  dir.write("probes.d/a.toml",
+            "[[probe]]\nname = \"x\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\n");
+  dir.write("bad.d/a.toml",
+            "[[probe]]\nname = \"x\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\nintervl = "
+            "\"1s\"\n");
   std::string output;
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "check", "-c", dir.file("probes.d")}, &output), 0) << output;
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "check", "-c", dir.file("probes.d")}, &output), 0)
+      << output;
   EXPECT_EQ(test::run_command({BLIP_BINARY, "check", "-c", dir.file("bad.d")}, &output), 2);
   EXPECT_EQ(output, dir.file("bad.d/a.toml") + ":5:1: probe \"x\": unknown key \"intervl\"\n");
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("bad.d"), "--db", dir.file("x.db")}, &output), 2);
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db", "/nonexistent-dir/blip.db",
-                               "--listen", "off"},
+  EXPECT_EQ(test::run_command(
+                {BLIP_BINARY, "run", "-c", dir.file("bad.d"), "--db", dir.file("x.db")}, &output),
+            2);
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "run", "-c", dir.file("probes.d"), "--db",
+                               "/nonexistent-dir/blip.db", "--listen", "off"},
                               &output),
             2);
   EXPECT_EQ(output, "cannot open database /nonexistent-dir/blip.db: No such file or directory\n");
@@ -319,15 +346,23 @@ TEST(Daemon, BadInputExitsTwoWithAClearMessage) {
   EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("not-a-db")}, &output), 2);
   EXPECT_NE(output.find("not-a-db"), std::string::npos) << output;
   { Store empty(dir.file("empty.db"), Store::Mode::read_write); }
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("empty.db")}, &output), 0) << output;
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("empty.db")}, &output), 0)
+      << output;
   EXPECT_NE(output.find("No samples in range."), std::string::npos) << output;
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("empty.db"), "--probe", "nope"}, &output), 2);
-  EXPECT_EQ(output, "--probe: no probe named \"nope\" in " + dir.file("empty.db") + " (known: )\n");
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("empty.db"), "--tz", "Mars/Olympus"}, &output),
+  EXPECT_EQ(test::run_command(
+                {BLIP_BINARY, "report", "--db", dir.file("empty.db"), "--probe", "nope"}, &output),
             2);
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "report", "--db", dir.file("empty.db"), "--period", "5s"}, &output), 2);
+  EXPECT_EQ(output, "--probe: no probe named \"nope\" in " + dir.file("empty.db") + " (known: )\n");
+  EXPECT_EQ(
+      test::run_command(
+          {BLIP_BINARY, "report", "--db", dir.file("empty.db"), "--tz", "Mars/Olympus"}, &output),
+      2);
+  EXPECT_EQ(test::run_command(
+                {BLIP_BINARY, "report", "--db", dir.file("empty.db"), "--period", "5s"}, &output),
+            2);
   EXPECT_EQ(test::run_command({BLIP_BINARY, "frobnicate"}, &output), 2);
-  EXPECT_EQ(test::run_command({BLIP_BINARY, "once", "-c", dir.file("probes.d")}, &output), 1) << output;
+  EXPECT_EQ(test::run_command({BLIP_BINARY, "once", "-c", dir.file("probes.d")}, &output), 1)
+      << output;
   EXPECT_NE(output.find("refused"), std::string::npos) << output;
 }
 

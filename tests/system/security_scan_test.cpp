@@ -34,7 +34,8 @@ std::string line_at(const std::string& text, size_t at) {
   const size_t begin = text.rfind('\n', at);
   const size_t end = text.find('\n', at);
   return text.substr(begin == std::string::npos ? 0 : begin + 1,
-                     end == std::string::npos ? std::string::npos : end - (begin == std::string::npos ? 0 : begin + 1));
+                     end == std::string::npos ? std::string::npos
+                                              : end - (begin == std::string::npos ? 0 : begin + 1));
 }
 
 // The "==== Suite.Test: what" header a transcript entry starts with.
@@ -45,7 +46,8 @@ std::string entry_at(const std::string& text, size_t at) {
 
 TEST(SecurityScan, EverySecretIsStillUsedByATest) {
   std::string sources;
-  // The suites, in their folders under tests/ (not support/: a secret there is used by no test yet).
+  // The suites, in their folders under tests/ (not support/: a secret there is used by no test
+  // yet).
   for (const auto& entry : std::filesystem::recursive_directory_iterator(BLIP_TEST_SOURCES)) {
     if (entry.path().parent_path().filename() == "support") continue;
     if (entry.path().extension() == ".cpp") sources += read_all(entry.path());
@@ -53,7 +55,8 @@ TEST(SecurityScan, EverySecretIsStillUsedByATest) {
   const std::vector<std::string> list = secrets();
   ASSERT_GE(list.size(), 10u);
   for (const std::string& secret : list) {
-    EXPECT_NE(sources.find(secret), std::string::npos) << secret << " is in secrets.txt but no test uses it";
+    EXPECT_NE(sources.find(secret), std::string::npos)
+        << secret << " is in secrets.txt but no test uses it";
   }
 }
 
@@ -71,22 +74,25 @@ TEST(SecurityScan, NoSecretInAnythingBlipSaidDuringTheSuite) {
     const std::string text = read_all(entry.path());
     ++files;
     bytes += text.size();
-    for (size_t at = text.find(": http response\n"); at != std::string::npos; at = text.find(": http response\n", at + 1)) {
+    for (size_t at = text.find(": http response\n"); at != std::string::npos;
+         at = text.find(": http response\n", at + 1)) {
       ++responses;
     }
-    for (size_t at = text.find(": blip output "); at != std::string::npos; at = text.find(": blip output ", at + 1)) {
+    for (size_t at = text.find(": blip output "); at != std::string::npos;
+         at = text.find(": blip output ", at + 1)) {
       ++outputs;
     }
     for (const std::string& secret : list) {
       for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 1)) {
-        ADD_FAILURE() << secret << " in " << entry.path().filename().string() << ", " << entry_at(text, at)
-                      << "\n  " << line_at(text, at);
+        ADD_FAILURE() << secret << " in " << entry.path().filename().string() << ", "
+                      << entry_at(text, at) << "\n  " << line_at(text, at);
       }
     }
   }
   EXPECT_GT(outputs + responses, 0u) << "transcripts with no entry in " << dir;
-  std::cout << "searched " << files << " test binaries' transcripts: " << outputs << " blip logs and outputs, "
-            << responses << " HTTP responses, " << bytes / 1024 << " KiB, for " << list.size() << " secrets\n";
+  std::cout << "searched " << files << " test binaries' transcripts: " << outputs
+            << " blip logs and outputs, " << responses << " HTTP responses, " << bytes / 1024
+            << " KiB, for " << list.size() << " secrets\n";
 }
 
 }  // namespace

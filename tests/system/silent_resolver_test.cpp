@@ -76,9 +76,11 @@ TEST(Dns, ASilentResolverDownsOnlyTheProbesByName) {
   // lookup would wait out the resolver's 5 s and end every attempt as a timeout).
   const int redirecting_port = test::free_port();
   test::CustomNginxServer redirecting({redirecting_port}, [&](const std::string&) {
-    return fmt::format("  server {{ listen 127.0.0.1:{}; location / {{ return 302 http://web.blip-test:{}/health; }}"
-                       " }}\n",
-                       redirecting_port, nginx_port);
+    return fmt::format(
+        "  server {{ listen 127.0.0.1:{}; location / {{ return 302 http://web.blip-test:{}/health; "
+        "}}"
+        " }}\n",
+        redirecting_port, nginx_port);
   });
   probe("redirect-to-name", "http",
         fmt::format("url = \"http://127.0.0.1:{}/\"\nfollow_redirects = true", redirecting_port));
@@ -87,7 +89,8 @@ TEST(Dns, ASilentResolverDownsOnlyTheProbesByName) {
         "dsn = \"host=db.blip-test port=" + pg_port + " dbname=postgres user=postgres\"");
   // A host list: the dead name is left out once its lookup gives up, the address still serves.
   config += fmt::format(
-      "[[probe]]\nname = \"db-list\"\ntype = \"postgres\"\ndsn = \"host=db.blip-test,127.0.0.1 port={0},{0} "
+      "[[probe]]\nname = \"db-list\"\ntype = \"postgres\"\ndsn = \"host=db.blip-test,127.0.0.1 "
+      "port={0},{0} "
       "dbname=postgres user=postgres\"\ninterval = \"1s\"\ntimeout = \"2s\"\n\n",
       pg_port);
   probe("web", "http", "url = \"http://127.0.0.1:" + nginx_port + "/health\"");
@@ -103,7 +106,8 @@ TEST(Dns, ASilentResolverDownsOnlyTheProbesByName) {
   ASSERT_EQ(blip.stop(), 0) << blip.log();
 
   Store store(blip.db(), Store::Mode::read_only);
-  for (const std::string name : {"web-by-name", "redirect-to-name", "redis-by-name", "db-by-name"}) {
+  for (const std::string name :
+       {"web-by-name", "redirect-to-name", "redis-by-name", "db-by-name"}) {
     SCOPED_TRACE(name);
     const auto samples = store.samples(name, from_ms, to_ms);
     ASSERT_GE(samples.size(), 10U) << blip.log();

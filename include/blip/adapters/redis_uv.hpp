@@ -74,8 +74,8 @@ class RedisConnection {
   using ReplyCallback = std::function<void(const RedisReply&)>;
   using FailureCallback = std::function<void(RedisConnection&, const RedisFailure&)>;
 
-  RedisConnection(uv_loop_t* loop, Resolver& resolver, int64_t lookup_limit_ms, RedisEndpoint endpoint,
-                  FailureCallback on_failure);
+  RedisConnection(uv_loop_t* loop, Resolver& resolver, int64_t lookup_limit_ms,
+                  RedisEndpoint endpoint, FailureCallback on_failure);
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
   ~RedisConnection();

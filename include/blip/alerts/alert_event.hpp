@@ -11,13 +11,13 @@ namespace blip {
 // Something an `[[alert]]` may tell a person, as the loop sees it happen.
 struct AlertEvent {
   enum class Kind {
-    outage_opened,    // after `confirm` down samples (a job: late, overrunning or failed)
+    outage_opened,  // after `confirm` down samples (a job: late, overrunning or failed)
     outage_closed,
-    pattern_found,    // a periodic pattern first found; `text` says it
-    job_forecast,     // a job's runs will exceed max_run soon; `text` says when
+    pattern_found,  // a periodic pattern first found; `text` says it
+    job_forecast,   // a job's runs will exceed max_run soon; `text` says when
   };
   Kind kind = Kind::outage_opened;
-  std::string probe;              // the probe's or job's name
+  std::string probe;                                // the probe's or job's name
   ComponentKind probe_kind = ComponentKind::probe;  // which of the two `probe` names
   std::string probe_type;         // as the store shows it: the probe's type, or the job type
   std::vector<std::string> tags;  // the probe's, for selectors
@@ -25,9 +25,9 @@ struct AlertEvent {
   int64_t start_ms = 0;           // outages: first down sample's send time
   int64_t end_ms = 0;             // closed: when it ended
   ErrorClass error = ErrorClass::none;
-  std::string detail;             // already cleaned target text, never a secret
-  std::string text;               // extra words: the phase finding, the forecast
-  int64_t at_ms = 0;              // when the loop saw it
+  std::string detail;  // already cleaned target text, never a secret
+  std::string text;    // extra words: the phase finding, the forecast
+  int64_t at_ms = 0;   // when the loop saw it
 };
 
 }  // namespace blip

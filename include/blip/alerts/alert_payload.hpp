@@ -45,7 +45,6 @@ struct AlertRequest {
   std::string body;
 };
 
-
 // The human line: "web-health is down: timeout (no answer within 1s)",
 // "web-health is back after 31s", "3 outages of web-health in the last 1h,
 // 31–58 s each", …; an event's `text`, when present, follows the first

@@ -16,7 +16,7 @@ class OutagePhaseTracker {
  public:
   static constexpr int64_t kWindowMs = 86'400'000;
   struct Observation {
-    std::string phase_text;                 // empty without a significant pattern
+    std::string phase_text;                  // empty without a significant pattern
     std::optional<std::string> newly_found;  // the finding in words, the first time it holds
   };
   Observation opened(const std::string& probe, int64_t start_ms, int64_t watching_since_ms);

@@ -26,7 +26,8 @@ struct MinuteOfHourHistogram {
 // weekly job (a Sunday backup) shows as one hot cell, an hourly one as a
 // column. Rows run Monday to Sunday.
 struct DayOfWeekHourHistogram {
-  static constexpr std::array<const char*, 7> kDayNames{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  static constexpr std::array<const char*, 7> kDayNames{"Mon", "Tue", "Wed", "Thu",
+                                                        "Fri", "Sat", "Sun"};
   std::array<std::array<int64_t, 24>, 7> bins{};
   void add(int64_t wall_ms, int64_t weight = 1);
   int64_t total() const;

@@ -11,11 +11,11 @@ namespace blip {
 // An outage opening or closing, as seen by OutageTracker.
 struct OutageTransition {
   enum class Kind { opened, closed } kind;
-  int64_t start_ms;           // send time of the first down sample
-  int64_t end_ms = 0;         // completion time of the first up sample after it (closed only)
-  ErrorClass error;           // of the first down sample
-  std::string detail;         // of the first down sample
-  int64_t down_samples = 0;   // so far (opened) or in all (closed)
+  int64_t start_ms;          // send time of the first down sample
+  int64_t end_ms = 0;        // completion time of the first up sample after it (closed only)
+  ErrorClass error;          // of the first down sample
+  std::string detail;        // of the first down sample
+  int64_t down_samples = 0;  // so far (opened) or in all (closed)
 };
 
 // Finds outages online: a run of at least `confirm` consecutive down samples,
@@ -24,7 +24,8 @@ struct OutageTransition {
 // degraded samples, ended by any sample that is not degraded.
 class OutageTracker {
  public:
-  explicit OutageTracker(int confirm, Status counted = Status::down) : confirm_(confirm), counted_(counted) {}
+  explicit OutageTracker(int confirm, Status counted = Status::down)
+      : confirm_(confirm), counted_(counted) {}
 
   std::optional<OutageTransition> observe(const Sample& sample);
   bool is_open() const { return open_; }
@@ -52,9 +53,9 @@ class IncidentTracker {
   explicit IncidentTracker(int64_t join_gap_ms = 5'000) : join_gap_ms_(join_gap_ms) {}
 
   struct Membership {
-    int64_t incident;   // its number
-    bool started;       // this outage began a new incident
-    int64_t start_ms;   // the incident's start so far (the earliest outage start)
+    int64_t incident;  // its number
+    bool started;      // this outage began a new incident
+    int64_t start_ms;  // the incident's start so far (the earliest outage start)
   };
   Membership outage_opened(size_t probe, int64_t start_ms);
   // The incident's end when this was its last open outage (it may still be

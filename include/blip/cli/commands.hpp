@@ -30,10 +30,12 @@ struct RunOptions {
   std::string retain_rollups = "400d";
   std::string store_queue = "10m";  // samples held in memory while the database cannot be written
   std::string listen = "127.0.0.1:9185";  // the private face: everything; "off" for none
-  std::string public_listen = "off";      // the public face: the page and documents in their public view
-  std::string allowed_hosts;              // Host names the private face answers besides IP literals and localhost
-  std::string trusted_proxies;            // addresses or networks whose X-Forwarded-For is believed
-  unsigned feed_max_connections = 1024;   // per face
+  std::string public_listen =
+      "off";  // the public face: the page and documents in their public view
+  std::string
+      allowed_hosts;  // Host names the private face answers besides IP literals and localhost
+  std::string trusted_proxies;           // addresses or networks whose X-Forwarded-For is believed
+  unsigned feed_max_connections = 1024;  // per face
   unsigned feed_max_connections_per_client = 16;
   std::string feed_idle_timeout = "5s";
   std::string feed_request_timeout = "10s";

@@ -67,7 +67,8 @@ struct RedisSettings {
   std::string password;
   int64_t db = 0;
   Mode mode = Mode::ping;
-  std::vector<std::string> queues{"default", "push", "ingress", "mailers", "pull", "scheduler", "fasp"};
+  std::vector<std::string> queues{"default", "push",      "ingress", "mailers",
+                                  "pull",    "scheduler", "fasp"};
   std::string key_namespace;  // redis-namespace prefix, e.g. "mastodon"
   int64_t max_latency_ms = 60'000;
   int64_t max_heartbeat_age_ms = 60'000;
@@ -104,7 +105,9 @@ struct ProbeConfig : ComponentConfig {
   ProbeSettings settings;
 
   // Attempts in flight at once when the target hangs: timeout ÷ interval, rounded up.
-  int64_t attempts_in_flight() const { return (timeout_ms + interval_ms - 1) / std::max<int64_t>(interval_ms, 1); }
+  int64_t attempts_in_flight() const {
+    return (timeout_ms + interval_ms - 1) / std::max<int64_t>(interval_ms, 1);
+  }
 
   // The same probe: every setting alike, wherever in the files it is defined.
   bool same_probe_as(const ProbeConfig& other) const {
@@ -188,8 +191,8 @@ struct PageConfig {
   std::string name = "blip";
   std::string url;                    // where people open the page; empty: the feed's own address
   std::string time_zone = "Etc/UTC";  // the zone the page shows times in
-  bool show_details = false;          // the public face also shows error classes (never server text)
-  std::string source;                 // "file:line", empty when defaulted
+  bool show_details = false;  // the public face also shows error classes (never server text)
+  std::string source;         // "file:line", empty when defaulted
 };
 
 // Which probes and jobs a `[[alert]]` or `[[maintenance]]` table covers: those
@@ -223,15 +226,15 @@ struct AlertConfig {
   enum class Kind { webhook, slack, ntfy, alertmanager };
   std::string name;  // defaults to "<kind>-<n>"
   Kind kind = Kind::webhook;
-  std::string url;   // may hold a secret (a Slack webhook path, a token): never log it whole
+  std::string url;  // may hold a secret (a Slack webhook path, a token): never log it whole
   std::vector<std::pair<std::string, std::string>> headers;  // values may be secrets
   Selector selector;
   bool send_resolved = true;
   int64_t repeat_ms = 0;  // a reminder this often while still down; 0: none
   std::optional<FlappingRule> flapping;
-  int64_t timeout_ms = 5'000;          // one send
-  int64_t retry_for_ms = 600'000;      // retries with backoff stop after this
-  std::string source;                  // "file:line"
+  int64_t timeout_ms = 5'000;      // one send
+  int64_t retry_for_ms = 600'000;  // retries with backoff stop after this
+  std::string source;              // "file:line"
   bool operator==(const AlertConfig&) const = default;
 };
 std::string_view to_string(AlertConfig::Kind kind);
@@ -240,7 +243,7 @@ std::string_view to_string(AlertConfig::Kind kind);
 // outages are still recorded (marked in_maintenance).
 struct MaintenanceConfig {
   std::string name;
-  std::string start;                  // a cron expression, or one time (RFC 3339, or local "YYYY-MM-DD HH:MM")
+  std::string start;  // a cron expression, or one time (RFC 3339, or local "YYYY-MM-DD HH:MM")
   int64_t duration_ms = 0;
   std::string time_zone = "Etc/UTC";
   Selector selector;
@@ -294,7 +297,8 @@ std::optional<std::string> expand_environment(std::string_view text, std::string
 // parameter is secret when its name, or a `_`/`-`/`.`-separated part of it,
 // is one of these, ignoring case: `api_key`, `X-Amz-Signature`.
 inline const std::vector<std::string> kSecretQueryParameters{
-    "token", "access_token", "key", "apikey", "password", "passwd", "secret", "sig", "signature", "credential", "auth"};
+    "token",  "access_token", "key",       "apikey",     "password", "passwd",
+    "secret", "sig",          "signature", "credential", "auth"};
 
 // How a reloaded configuration differs from the running probes and jobs,
 // matched by name; one whose settings changed is removed and added anew.

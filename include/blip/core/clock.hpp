@@ -14,7 +14,8 @@ int64_t mono_now_us();
 
 // "2026-11-25T14:00:03.250Z"
 std::string format_iso8601_ms(int64_t wall_ms);
-// Accepts "2026-11-25T14:00:03Z", with optional ".mmm" and a date-only form; returns false if unparsable.
+// Accepts "2026-11-25T14:00:03Z", with optional ".mmm" and a date-only form; returns false if
+// unparsable.
 bool parse_iso8601_ms(const std::string& text, int64_t& wall_ms);
 
 // Whether `zone` names a time zone this machine knows ("Europe/Berlin", "UTC").

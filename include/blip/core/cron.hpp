@@ -28,18 +28,19 @@ class CronSchedule {
 
  private:
   struct Fields;
-  CronSchedule(std::string expression, std::shared_ptr<const Fields> fields) : expression_(std::move(expression)), fields_(std::move(fields)) {}
+  CronSchedule(std::string expression, std::shared_ptr<const Fields> fields)
+      : expression_(std::move(expression)), fields_(std::move(fields)) {}
   std::string expression_;
   std::shared_ptr<const Fields> fields_;
 };
-
 
 // Nullopt when `start` is a valid cron expression or time in `time_zone`; else the
 // problem, without the key (the caller writes "start: <problem>"). A start that
 // begins "YYYY-" is a time: RFC 3339 ("2026-11-25T03:00:00Z", "+01:00", seconds
 // optional) or local "YYYY-MM-DD HH:MM" read in `time_zone` by CronSchedule's
 // daylight-saving rule; anything else is a cron expression.
-std::optional<std::string> validate_maintenance_start(const std::string& start, const std::string& time_zone);
+std::optional<std::string> validate_maintenance_start(const std::string& start,
+                                                      const std::string& time_zone);
 
 // The instant of a single-time `start` (as validate_maintenance_start reads it), or nullopt.
 std::optional<int64_t> parse_maintenance_time(std::string_view start, std::string_view time_zone);

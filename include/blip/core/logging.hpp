@@ -52,7 +52,8 @@ std::string log_value(std::string_view text);
 
 // The JSON line (with its newline) for one message of the text format: time,
 // level, component, event, the key=value fields in order, message.
-std::string json_log_line(spdlog::level::level_enum level, int64_t time_ms, std::string_view message);
+std::string json_log_line(spdlog::level::level_enum level, int64_t time_ms,
+                          std::string_view message);
 
 namespace log_detail {
 
@@ -93,7 +94,9 @@ template <typename... Args>
 std::string log_message(LogFormat<Args...> format, const Args&... args) {
   std::tuple<log_detail::Wrapped<Args>...> wrapped(log_detail::wrap(args)...);
   return std::apply(
-      [&](const auto&... values) { return fmt::vformat(fmt::string_view(format), fmt::make_format_args(values...)); },
+      [&](const auto&... values) {
+        return fmt::vformat(fmt::string_view(format), fmt::make_format_args(values...));
+      },
       wrapped);
 }
 
@@ -104,7 +107,8 @@ void count_unmade_line() noexcept;
 
 // Never throws: logging is no reason for a caller (often a callback from C) to fail.
 template <typename... Args>
-void log_at(spdlog::level::level_enum level, LogFormat<Args...> format, const Args&... args) noexcept {
+void log_at(spdlog::level::level_enum level, LogFormat<Args...> format,
+            const Args&... args) noexcept {
   try {
     spdlog::logger* logger = spdlog::default_logger_raw();
     if (logger == nullptr || !logger->should_log(level)) return;

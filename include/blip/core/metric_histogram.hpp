@@ -31,6 +31,7 @@ class MetricHistogram {
 inline constexpr double kLatencyBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 // Buckets for the loop's own lag: 0.1 ms to 5 s.
-inline constexpr double kLoopLagBuckets[] = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
+inline constexpr double kLoopLagBuckets[] = {0.0001, 0.0005, 0.001, 0.005, 0.01,
+                                             0.05,   0.1,    0.5,   1,     5};
 
 }  // namespace blip

@@ -87,7 +87,8 @@ struct Sample {
   std::string detail;
   // As in ProbeResult: the live state and /metrics read it; the sample codec does not store it.
   std::optional<int64_t> cert_expiry_ms;
-  // Monotonic send time (µs), in memory only (0: unknown): an outage's length when the wall clock stepped back.
+  // Monotonic send time (µs), in memory only (0: unknown): an outage's length when the wall clock
+  // stepped back.
   int64_t sent_mono_us = 0;
 
   // When the answer came (wall clock), which is what ends an outage.

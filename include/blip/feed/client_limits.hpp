@@ -32,13 +32,15 @@ struct AddressRange {
 // Nullopt with `error` set when the text is neither.
 std::optional<AddressRange> parse_address_range(std::string_view text, std::string* error);
 // A comma-separated list of them; nullopt with `error` naming the bad one.
-std::optional<std::vector<AddressRange>> parse_address_ranges(std::string_view text, std::string* error);
+std::optional<std::vector<AddressRange>> parse_address_ranges(std::string_view text,
+                                                              std::string* error);
 
 // The client a request through trusted proxies is for: X-Forwarded-For's
 // entries read from the right, the first that is not itself a trusted proxy
 // (entries to its left are whatever the client wrote). Nullopt when there is
 // none to be had: no header, or every entry a proxy or not an address.
-std::optional<ClientKey> forwarded_client(std::string_view x_forwarded_for, const std::vector<AddressRange>& proxies);
+std::optional<ClientKey> forwarded_client(std::string_view x_forwarded_for,
+                                          const std::vector<AddressRange>& proxies);
 
 // Whether the private face answers a request with this Host header: none
 // (HTTP/1.0), an IP literal, `localhost`, or one of `allowed` (names, without

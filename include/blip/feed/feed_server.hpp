@@ -34,9 +34,10 @@ std::optional<ListenAddress> parse_listen_address(const std::string& text, std::
 struct FeedLimits {
   unsigned max_connections = 1024;
   unsigned max_connections_per_client = 16;  // a client: an IPv4 address or an IPv6 /64
-  unsigned idle_timeout_seconds = 5;         // a connection quiet this long is closed, mid-request or not
-  int64_t request_time_ms = 10'000;          // a request's headers, body and answer, from its first byte
-  size_t request_memory_bytes = 16384;       // request line and headers; beyond it the request is refused
+  unsigned idle_timeout_seconds = 5;  // a connection quiet this long is closed, mid-request or not
+  int64_t request_time_ms = 10'000;   // a request's headers, body and answer, from its first byte
+  size_t request_memory_bytes =
+      16384;  // request line and headers; beyond it the request is refused
 };
 
 // Who may reach a face, beyond the limits.

@@ -22,7 +22,8 @@ class RollupHourCache {
   // Hours ending less than this before now may still receive samples.
   static constexpr int64_t kSettleMs = 120'000;
 
-  RollupTotals totals(const Store& store, const std::string& probe, int64_t from_ms, int64_t to_ms, int64_t now_ms);
+  RollupTotals totals(const Store& store, const std::string& probe, int64_t from_ms, int64_t to_ms,
+                      int64_t now_ms);
   // Drops the hours before `from_ms` and every probe not in `probes`: the cache holds only
   // what the feed still shows (kFeedDays, the running probes), however long blip runs.
   void keep_only(const std::set<std::string>& probes, int64_t from_ms);
@@ -31,11 +32,13 @@ class RollupHourCache {
 
  private:
   struct ProbeHours {
-    int64_t known_from_ms = 0;  // hours in [known_from_ms, known_to_ms) are cached (absent: no samples)
+    int64_t known_from_ms =
+        0;  // hours in [known_from_ms, known_to_ms) are cached (absent: no samples)
     int64_t known_to_ms = 0;
     std::map<int64_t, RollupTotals> hours;
   };
-  void cover(const Store& store, const std::string& probe, ProbeHours& cached, int64_t from_ms, int64_t to_ms);
+  void cover(const Store& store, const std::string& probe, ProbeHours& cached, int64_t from_ms,
+             int64_t to_ms);
 
   std::map<std::string, ProbeHours> probes_;
 };
@@ -46,7 +49,7 @@ void add_rollup_totals(RollupTotals& a, const RollupTotals& b);
 // One probe's last 90 days, one state a day (UTC), worst first.
 struct DayStrip {
   enum class State : char { no_data = '-', operational = 'o', degraded = 'd', outage = 'x' };
-  std::vector<State> states;    // oldest first
+  std::vector<State> states;     // oldest first
   std::vector<int64_t> down_ms;  // outage time in each day
 };
 
@@ -73,8 +76,9 @@ class FeedHistoryReader {
   explicit FeedHistoryReader(std::string db_path) : db_path_(std::move(db_path)) {}
   // Throws StoreError when the database cannot be read. With `shown`, only those probes'
   // uptime, day strips and first samples are built (the running ones: not a removed probe's).
-  std::shared_ptr<const FeedHistory> current(int64_t now_ms, uint64_t transitions,
-                                             const std::optional<std::set<std::string>>& shown = std::nullopt);
+  std::shared_ptr<const FeedHistory> current(
+      int64_t now_ms, uint64_t transitions,
+      const std::optional<std::set<std::string>>& shown = std::nullopt);
   size_t cached_hours() const;
   size_t cached_probes() const;
 
@@ -83,7 +87,8 @@ class FeedHistoryReader {
 
   std::string db_path_;
   mutable std::mutex mutex_;
-  std::optional<Store> store_;  // opened on first use: `blip run` has created and migrated it by then
+  std::optional<Store>
+      store_;  // opened on first use: `blip run` has created and migrated it by then
   RollupHourCache hours_;
   std::optional<std::set<std::string>> shown_;
   std::shared_ptr<const FeedHistory> current_;

@@ -23,8 +23,8 @@ struct FeedResponse {
   unsigned status = 200;
   std::string content_type;
   std::string body;
-  std::string etag;        // quoted; empty when the response must not be cached
-  uint64_t sequence = 0;   // of the snapshot it was built from
+  std::string etag;       // quoted; empty when the response must not be cached
+  uint64_t sequence = 0;  // of the snapshot it was built from
   int64_t built_mono_us = 0;
 };
 
@@ -47,9 +47,12 @@ struct FeedView {
 // What the feed's servers turned away, by face and reason, since start (for /metrics).
 struct FeedRefusals {
   enum Reason { per_client, request_time, host, token_guesses, kReasons };
-  static constexpr std::string_view kReasonNames[kReasons] = {"per_client", "request_time", "host", "token_guesses"};
+  static constexpr std::string_view kReasonNames[kReasons] = {"per_client", "request_time", "host",
+                                                              "token_guesses"};
   std::atomic<uint64_t> counts[2][kReasons]{};  // [Audience][Reason]
-  void count(Audience audience, Reason reason) { counts[static_cast<int>(audience)][reason].fetch_add(1, std::memory_order_relaxed); }
+  void count(Audience audience, Reason reason) {
+    counts[static_cast<int>(audience)][reason].fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 // The documents themselves: pure functions of a view (statuspage.cpp, metrics.cpp).

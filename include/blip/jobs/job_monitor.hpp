@@ -105,7 +105,8 @@ class JobMonitor {
 inline constexpr size_t kMaxOpenRuns = 100;
 // Output kept with a run: the last 10 KiB.
 inline constexpr size_t kMaxRunOutputBytes = 10 * 1024;
-// Appends `data` to a job's output as it streams in, keeping only (about) its last kMaxRunOutputBytes.
+// Appends `data` to a job's output as it streams in, keeping only (about) its last
+// kMaxRunOutputBytes.
 void keep_output_tail(std::string& tail, std::string_view data);
 // A job's output made safe to store and show, keeping its last lines within kMaxRunOutputBytes.
 std::string clean_run_output(std::string_view output);

@@ -46,7 +46,7 @@ struct ProbeSummary {
 struct Incident {
   int64_t id = 0;
   int64_t start_ms = 0;
-  std::optional<int64_t> end_ms;     // none while any of its outages is open
+  std::optional<int64_t> end_ms;      // none while any of its outages is open
   std::vector<OutageRecord> outages;  // by start: the first is the likely root cause
   const std::string& first_down_probe() const { return outages.front().probe; }
 };
@@ -65,8 +65,8 @@ struct JobSummary {
   std::vector<JobRunRecord> last_runs;  // in the range, newest first, at most kReportedRuns
   int runs = 0;                         // in the range
   int failed = 0;
-  int overran = 0;                      // took longer than max_run
-  std::optional<RunTrend> trend;        // over the last runs up to the range's end
+  int overran = 0;                // took longer than max_run
+  std::optional<RunTrend> trend;  // over the last runs up to the range's end
   std::string trend_text;
 };
 inline constexpr size_t kReportedRuns = 10;
@@ -107,10 +107,10 @@ struct Report {
   std::vector<JobOverlap> job_overlaps;  // only pairs with at least one outage during a run
 };
 
-
 // Where a report's per-probe rollup totals come from: the store by default,
 // or a cache that answers the same for repeated ranges (the feed).
-using RollupTotalsSource = std::function<RollupTotals(const std::string& probe, int64_t from_ms, int64_t to_ms)>;
+using RollupTotalsSource =
+    std::function<RollupTotals(const std::string& probe, int64_t from_ms, int64_t to_ms)>;
 
 // Reads outages, brownouts and blind windows of the range (of one probe, or all when empty).
 // Open outages last until the store was last known alive, unless `writer_alive`
@@ -121,7 +121,8 @@ ReportData load_report_data(const Store& store, ReportRange range, const std::st
 ReportData narrow_report_data(const ReportData& data, int64_t from_ms);
 // Without `find_patterns` the pattern results stay empty (the feed's uptime windows).
 Report analyse_report(const ReportData& data, const RollupTotalsSource& totals,
-                      std::optional<int64_t> forced_period_ms = std::nullopt, bool find_patterns = true);
+                      std::optional<int64_t> forced_period_ms = std::nullopt,
+                      bool find_patterns = true);
 // load + analyse with totals from the store.
 Report build_report(const Store& store, const ReportRange& range, const std::string& probe = "",
                     std::optional<int64_t> forced_period_ms = std::nullopt);

@@ -27,7 +27,7 @@ struct OutageRecord {
   ErrorClass error = ErrorClass::none;
   std::string detail;
   int64_t down_samples = 0;
-  std::string end_reason;  // "recovered", "shutdown", "blip_stopped"
+  std::string end_reason;       // "recovered", "shutdown", "blip_stopped"
   bool in_maintenance = false;  // began inside a maintenance window of its probe
 };
 
@@ -56,7 +56,7 @@ struct IncidentRow {
 struct JobRunRow {
   int64_t id = 0;  // assigned by the job monitor
   int64_t probe_id = 0;
-  std::string rid;                 // the job's own run id (`?rid=`), empty when it sent none
+  std::string rid;                  // the job's own run id (`?rid=`), empty when it sent none
   std::optional<int64_t> start_ms;  // none when only the end was reported
   std::optional<int64_t> end_ms;    // none while running (or never reported)
   std::optional<int> exit_status;   // none for a plain /fail or while running
@@ -87,7 +87,8 @@ struct Rollup {
   int64_t p50_us = 0;  // latency percentiles of the answered samples
   int64_t p95_us = 0;
   int64_t max_us = 0;
-  int64_t first_ms = 0;  // send time of its first sample: a probe's first minute is only partly watched
+  int64_t first_ms =
+      0;  // send time of its first sample: a probe's first minute is only partly watched
 };
 // One probe's rollups over a range, added up in SQL.
 struct RollupTotals {

@@ -12,8 +12,8 @@ namespace blip {
 // (the detail's text with each number as kDetailNumber) plus its numbers.
 struct StoredSample {
   Sample sample;
-  int64_t detail_id = 0;        // 0: none
-  std::string detail_numbers;   // comma-separated, in order
+  int64_t detail_id = 0;       // 0: none
+  std::string detail_numbers;  // comma-separated, in order
 };
 
 // Where a number stood in a stored detail template (details never hold control characters).

@@ -23,7 +23,8 @@ class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-// What SQLite calls damaged (SQLITE_CORRUPT, SQLITE_NOTADB), or a stored block that does not decode.
+// What SQLite calls damaged (SQLITE_CORRUPT, SQLITE_NOTADB), or a stored block that does not
+// decode.
 class StoreCorrupt : public StoreError {
  public:
   using StoreError::StoreError;
@@ -31,15 +32,18 @@ class StoreCorrupt : public StoreError {
 
 // A damaged database that `blip run` moved aside at start-up to begin a new one.
 struct StoreSetAside {
-  std::string moved_to;  // the damaged file's new name (its -wal and -shm beside it, likewise named)
-  std::string reason;    // what SQLite said, without the path
-  int64_t at_ms = 0;     // when it was moved
-  int64_t since_ms = 0;  // the damaged file's last modification: the start of the store_damaged blind window
+  std::string
+      moved_to;        // the damaged file's new name (its -wal and -shm beside it, likewise named)
+  std::string reason;  // what SQLite said, without the path
+  int64_t at_ms = 0;   // when it was moved
+  int64_t since_ms =
+      0;  // the damaged file's last modification: the start of the store_damaged blind window
 };
 
 // What one bounded pruning step removes before a cutoff, and whether more is left.
 struct PruneCutoffs {
-  int64_t samples_before_ms = 0;  // raw sample blocks, job run output, unreferenced details (--retain)
+  int64_t samples_before_ms =
+      0;  // raw sample blocks, job run output, unreferenced details (--retain)
   int64_t rollups_before_ms = 0;  // per-minute rollups and blind windows (--retain-rollups)
 };
 struct PruneCounts {
@@ -143,7 +147,8 @@ class Store : public RecordSink {
   int64_t max_outage_id() const;
   int64_t max_incident_id() const;
   int64_t max_job_run_id() const;
-  // SQLite checkpoints the WAL inside commits unless told not to; the writer thread checkpoints itself.
+  // SQLite checkpoints the WAL inside commits unless told not to; the writer thread checkpoints
+  // itself.
   void set_auto_checkpoint(bool on);
   void checkpoint();  // PASSIVE: copies what no reader needs, never waits for one
   // Ends every outage, brownout and incident still open (blip is stopping, or
@@ -174,9 +179,10 @@ class Store : public RecordSink {
                                     OutageKind kind = OutageKind::outage) const;
   std::vector<Rollup> rollups(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
   RollupTotals rollup_totals(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
-  // The same totals per bucket of `bucket_ms` (a multiple of a minute), only for buckets with samples.
-  std::vector<RollupTotals> rollup_totals_by(const std::string& probe, int64_t from_ms, int64_t to_ms,
-                                             int64_t bucket_ms) const;
+  // The same totals per bucket of `bucket_ms` (a multiple of a minute), only for buckets with
+  // samples.
+  std::vector<RollupTotals> rollup_totals_by(const std::string& probe, int64_t from_ms,
+                                             int64_t to_ms, int64_t bucket_ms) const;
   // Outages (not brownouts) per probe id, over the whole history.
   std::map<int64_t, OutageTotals> outage_totals() const;
   // Blind time per reason over the whole history, in ms.
@@ -187,8 +193,10 @@ class Store : public RecordSink {
   std::vector<Sample> samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
   // Every job the store knows, with its settings as last registered (the token left out).
   std::vector<std::pair<std::string, JobSettings>> jobs() const;
-  // A job's runs that started (or, without a start, ended) in [from_ms, to_ms), newest first, at most `limit`.
-  std::vector<JobRunRecord> job_runs(const std::string& job, int64_t from_ms, int64_t to_ms, int64_t limit) const;
+  // A job's runs that started (or, without a start, ended) in [from_ms, to_ms), newest first, at
+  // most `limit`.
+  std::vector<JobRunRecord> job_runs(const std::string& job, int64_t from_ms, int64_t to_ms,
+                                     int64_t limit) const;
 
  private:
   int64_t register_component(const ComponentConfig& component);
@@ -227,11 +235,13 @@ class Store : public RecordSink {
   // `find_damage`, damage met in a probe's samples throws DamagedSamples naming them.
   void write_once(const WriteBatch& batch, bool find_damage, const std::set<int64_t>& skipped);
   // One probe's samples; `working_minute_ms` tells, on a throw, which minute it was at.
-  void write_probe_samples(int64_t probe_id, const std::vector<const Sample*>& samples, int64_t& working_minute_ms);
+  void write_probe_samples(int64_t probe_id, const std::vector<const Sample*>& samples,
+                           int64_t& working_minute_ms);
   // What a write learns from damage in one probe's samples (outside any transaction, so
   // SQLite's corruption errors bar no later write): the minute's rows are removed and the
   // minute begun anew or, if that was done already, the probe skipped. False: nothing new.
-  bool learn_from_damage(int64_t probe_id, int64_t minute_ms, const std::string& error, std::set<int64_t>& skipped);
+  bool learn_from_damage(int64_t probe_id, int64_t minute_ms, const std::string& error,
+                         std::set<int64_t>& skipped);
   void upsert_outage(const OutageRow& row);
   void upsert_incident(const IncidentRow& row);
   void upsert_job_run(const JobRunRow& row);
@@ -249,8 +259,10 @@ class Store : public RecordSink {
   std::optional<StoreSetAside> set_aside_;
   uint64_t damaged_blocks_ = 0;
   uint64_t damaged_dropped_samples_ = 0;
-  std::set<std::pair<int64_t, int64_t>> damage_reported_;  // (probe id, minute): counted and logged once
-  std::set<int64_t> undeletable_rows_;  // damaged sample_blocks rows SQLite cannot delete: never read again
+  std::set<std::pair<int64_t, int64_t>>
+      damage_reported_;  // (probe id, minute): counted and logged once
+  std::set<int64_t>
+      undeletable_rows_;  // damaged sample_blocks rows SQLite cannot delete: never read again
 };
 
 }  // namespace blip

@@ -21,7 +21,7 @@ struct StoreWriterOptions {
   // Samples queued beyond this (the disk stalled, the database locked or
   // full) drop the oldest; outages, incidents and blind windows never drop.
   int64_t max_queued_samples = 1'000'000;
-  int64_t retain_ms = 14 * 86'400'000LL;          // raw sample blocks, job output, details no block uses
+  int64_t retain_ms = 14 * 86'400'000LL;  // raw sample blocks, job output, details no block uses
   int64_t retain_rollups_ms = 400 * 86'400'000LL;  // per-minute rollups, blind windows
   // Rows one pruning step removes from each table, in its own short transaction
   // after a write; steps follow write by write until nothing is left to prune.
@@ -78,7 +78,8 @@ class StoreWriter : public RecordSink {
     std::vector<JobRunRow> job_runs;
     std::vector<Registered> new_probes;  // under a provisional id
     bool rows_empty() const {
-      return incidents.empty() && outages.empty() && blind_windows.empty() && job_runs.empty() && new_probes.empty();
+      return incidents.empty() && outages.empty() && blind_windows.empty() && job_runs.empty() &&
+             new_probes.empty();
     }
   };
   // Queues a row (never dropped) and wakes the thread: rows are written at once.
@@ -89,8 +90,8 @@ class StoreWriter : public RecordSink {
   bool write(WriteBatch& batch);
   void maintain();
   bool reopen_if_replaced();
-  void requeue(WriteBatch& batch);          // under mutex_: a failed batch goes back in front
-  void drop_oldest_beyond_bound();          // under mutex_
+  void requeue(WriteBatch& batch);  // under mutex_: a failed batch goes back in front
+  void drop_oldest_beyond_bound();  // under mutex_
   int64_t map_probe(int64_t original_id) const;
 
   std::string path_;
@@ -101,8 +102,8 @@ class StoreWriter : public RecordSink {
   std::unique_ptr<Store> store_;
   dev_t device_ = 0;
   ino_t inode_ = 0;
-  std::map<int64_t, int64_t> probe_ids_;          // as first registered -> in the open file
-  std::vector<Registered> unregistered_;          // added while running, not yet in the file
+  std::map<int64_t, int64_t> probe_ids_;           // as first registered -> in the open file
+  std::vector<Registered> unregistered_;           // added while running, not yet in the file
   std::map<int64_t, IncidentRow> incidents_seen_;  // rewritten into a new file
   std::map<int64_t, OutageRow> open_outages_;      // likewise
   int writes_ = 0;

@@ -99,6 +99,8 @@ struct ComponentConfig {
   const std::string& shown_name() const { return display_name ? *display_name : name; }
 };
 
+// A `[[probe]]`: blip runs an attempt every interval (the registry builds the
+// probe its settings call for).
 struct ProbeConfig : ComponentConfig {
   int64_t timeout_ms = 2000;
   std::optional<int64_t> degraded_after_ms;
@@ -159,8 +161,9 @@ struct JobConfig : ComponentConfig {
 class ComponentRef {
  public:
   ComponentRef() = default;
-  ComponentRef(const ProbeConfig& probe) : probe_(&probe) {}  // NOLINT(google-explicit-constructor)
-  ComponentRef(const JobConfig& job) : job_(&job) {}          // NOLINT(google-explicit-constructor)
+  // Implicit: a probe or a job is a component wherever one is wanted.
+  ComponentRef(const ProbeConfig& probe) : probe_(&probe) {}
+  ComponentRef(const JobConfig& job) : job_(&job) {}
   explicit operator bool() const { return probe_ || job_; }
   const ComponentConfig& operator*() const {
     if (probe_) return *probe_;

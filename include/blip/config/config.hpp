@@ -254,6 +254,17 @@ struct MaintenanceConfig {
   bool operator==(const MaintenanceConfig&) const = default;
 };
 
+// `[[remote_write]]`: a Prometheus remote-write 1.0 endpoint every stored sample is shipped to.
+struct RemoteWriteConfig {
+  std::string url;  // http:// or https://; may hold a secret (user:password@): never log it whole
+  std::vector<std::pair<std::string, std::string>> headers;  // values may be secrets
+  std::string username;  // basic auth with `password` (from `password_file`)
+  std::string password;
+  int64_t timeout_ms = 10'000;  // one request
+  std::string source;           // "file:line"
+  bool operator==(const RemoteWriteConfig&) const = default;
+};
+
 struct ConfigError {
   std::string file;
   int line = 0;  // 0 when the error concerns a whole file or directory
@@ -268,6 +279,7 @@ struct LoadedConfig {
   std::vector<JobConfig> jobs;
   std::vector<AlertConfig> alerts;
   std::vector<MaintenanceConfig> maintenance;
+  std::vector<RemoteWriteConfig> remote_writes;
   PageConfig page;
   std::vector<ConfigError> errors;
   // Valid but unwise (a short job token): `blip check` prints them and still passes.

@@ -51,6 +51,11 @@ int main(int argc, char** argv) {
       ->add_option("--store-queue", run.store_queue,
                    "how much probing to hold in memory while the database cannot be written")
       ->capture_default_str();
+  run_command
+      ->add_option("--vantage", run.vantage,
+                   "this blip's vantage point name: the label `vantage` on every sample shipped "
+                   "(default: the host name)")
+      ->envname("BLIP_VANTAGE");
   run_command->add_option("--listen", run.listen, "feed address ADDRESS:PORT (numeric), or off")
       ->envname("BLIP_LISTEN")
       ->capture_default_str();

@@ -1,4 +1,6 @@
 // `blip run`: checks the options and the configuration, then runs the daemon.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "blip/cli/commands.hpp"
@@ -53,6 +55,11 @@ struct OptionReader {
   }
 };
 
+std::string host_name() {
+  char name[256] = {};
+  return gethostname(name, sizeof name - 1) == 0 ? std::string(name) : std::string("blip");
+}
+
 }  // namespace
 
 int run_daemon(const RunOptions& options) {
@@ -62,6 +69,13 @@ int run_daemon(const RunOptions& options) {
   DaemonSettings settings;
   settings.config_dir = options.config_dir;
   settings.db_path = options.db_path;
+  settings.vantage = options.vantage.empty() ? host_name() : options.vantage;
+  if (settings.vantage.empty() || settings.vantage.size() > 128 ||
+      settings.vantage.find_first_of("\"\\\n\r\t") != std::string::npos) {
+    std::cerr << "--vantage: a name of 1 to 128 characters without quotes, backslashes or "
+                 "line breaks\n";
+    return kExitUsage;
+  }
   settings.open_files_limit = open_files_limit;
   OptionReader read;
   settings.retain_ms = read.duration(options.retain, "--retain").value_or(0);

@@ -21,6 +21,7 @@
 #include "blip/jobs/ping_inbox.hpp"
 #include "blip/probes/probe_runtime.hpp"
 #include "blip/recorder/sample_recorder.hpp"
+#include "blip/remote/remote_sender.hpp"
 #include "blip/scheduler/scheduler.hpp"
 #include "blip/store/store.hpp"
 #include "blip/store/store_writer.hpp"
@@ -83,14 +84,15 @@ struct OpenedStore {
   std::map<std::string, double> blind_seconds;
 };
 
-OpenedStore open_store(const std::string& path, const std::vector<ComponentRef>& configs,
-                       int64_t started_ms) {
+OpenedStore open_store(const std::string& path, const std::string& vantage,
+                       const std::vector<ComponentRef>& configs, int64_t started_ms) {
   OpenedStore opened;
   try {
     // A damaged database is moved aside for a new one: no damaged file stops probing.
     opened.store =
         std::make_unique<Store>(path, Store::Mode::read_write, Store::Damaged::set_aside);
     Store& store = *opened.store;
+    store.set_vantage(vantage);
     // Whatever a previous run left open ended, as far as we know, when it was last alive.
     if (auto last_alive = store.last_alive_ms()) {
       store.close_open_outages(*last_alive, "blip_stopped");
@@ -149,6 +151,8 @@ struct Daemon::Parts {
 
   std::map<std::string, double> blind_seconds;
   std::optional<StoreWriter> writer;
+  // Each reads the store on its own thread and saves its cursor through the writer.
+  std::vector<std::unique_ptr<RemoteSender>> senders;
   std::optional<SampleRecorder> recorder;
   AlertEvents alert_events{started_ms};
 
@@ -206,7 +210,7 @@ struct Daemon::Parts {
 Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
     : settings(std::move(daemon_settings)), loaded(std::move(loaded_config)) {
   listen();
-  OpenedStore opened = open_store(settings.db_path, components, started_ms);
+  OpenedStore opened = open_store(settings.db_path, settings.vantage, components, started_ms);
   blind_seconds = std::move(opened.blind_seconds);
   StoreWriterOptions writer_options;
   writer_options.retain_ms = settings.retain_ms;
@@ -221,6 +225,16 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
   log_info("store: writer started queue_limit_samples={} (about {} MB)",
            writer_options.max_queued_samples, writer_options.max_queued_samples * 100 / 1'000'000);
   recorder.emplace(opened.recorder_start, *writer, components);
+  for (const RemoteWriteConfig& remote : loaded.remote_writes) {
+    RemoteSenderOptions options;
+    options.db_path = settings.db_path;
+    options.vantage = settings.vantage;
+    options.retain_ms = settings.retain_ms;
+    senders.push_back(
+        std::make_unique<RemoteSender>(remote, options, [this](std::vector<ShipCursor> cursors) {
+          return writer->save_ship_cursors(std::move(cursors), kFinishWithin);
+        }));
+  }
 
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].probe()) probe_slots.push_back(i);
@@ -330,6 +344,8 @@ void Daemon::Parts::publish() {
   snapshot->loop_lag = loop_watch->lag_histogram();
   snapshot->blind_seconds = blind_seconds;
   snapshot->store = writer->health();
+  snapshot->vantage = settings.vantage;
+  for (const auto& sender : senders) snapshot->remote_writes.push_back(sender->stats());
   board.publish(std::move(snapshot));
 }
 
@@ -380,6 +396,7 @@ void Daemon::Parts::finish() {
   maintenance.stop();
   publish_soon.stop();
   recorder->close_open(wall_now_ms(), "shutdown");
+  for (const auto& sender : senders) sender->stop();  // before the writer: each saves its cursor
   // The last chance to store what is queued: the writer retries for a while, then the exit status
   // says so.
   writer->flush(wall_now_ms());

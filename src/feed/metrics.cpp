@@ -235,6 +235,34 @@ std::string prometheus_metrics(const std::vector<ComponentConfig>& probes, const
         fmt::format("kind=\"{}\",result=\"{}\"", label_value(row.kind), label_value(row.result)),
         static_cast<double>(row.count));
   }
+  out.family("blip_remote_write_samples_total", "counter",
+             "Points shipped to each remote-write endpoint by result: sent (acknowledged), "
+             "retried (in a request that failed and is tried again), rejected (refused with a "
+             "4xx: dropped), expired (pruned by --retain before they were sent).");
+  for (const RemoteWriteStats& remote : live.remote_writes) {
+    const std::pair<const char*, uint64_t> results[] = {{"sent", remote.sent},
+                                                        {"retried", remote.retried},
+                                                        {"rejected", remote.rejected},
+                                                        {"expired", remote.expired}};
+    for (const auto& [result, count] : results) {
+      out.sample("blip_remote_write_samples_total",
+                 fmt::format("url=\"{}\",result=\"{}\"", label_value(remote.endpoint), result),
+                 static_cast<double>(count));
+    }
+  }
+  out.family("blip_remote_write_lag_seconds", "gauge",
+             "How old the oldest stored sample not yet acknowledged by the endpoint is.");
+  for (const RemoteWriteStats& remote : live.remote_writes) {
+    out.sample("blip_remote_write_lag_seconds",
+               fmt::format("url=\"{}\"", label_value(remote.endpoint)), remote.lag_seconds);
+  }
+  out.family("blip_remote_write_pending_samples", "gauge",
+             "Stored samples the endpoint has not acknowledged yet (about: counted per minute).");
+  for (const RemoteWriteStats& remote : live.remote_writes) {
+    out.sample("blip_remote_write_pending_samples",
+               fmt::format("url=\"{}\"", label_value(remote.endpoint)),
+               static_cast<double>(remote.pending_samples));
+  }
   out.family("blip_feed_refused_total", "counter",
              "Requests and connections the feed turned away, by face and reason: over the "
              "per-client connection "

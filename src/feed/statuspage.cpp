@@ -513,6 +513,7 @@ json operator_blip_object(const FeedView& view, const Page& page) {
   return {{"version", kBlipVersion},
           {"generated_at", time_json(view.now_ms)},
           {"started_at", time_json(view.live.started_wall_ms)},
+          {"vantage", view.live.vantage},
           {"loop_lag_ms", static_cast<double>(view.live.loop_lag_us) / 1000.0},
           {"probes", probes},
           {"recent_outages", recent},

@@ -130,6 +130,16 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
   CREATE INDEX details_by_last_use ON details(last_used_ms);
   -- Job output is cleared after --retain (the runs stay): the runs that still have some.
   CREATE INDEX job_runs_with_output ON job_runs(coalesce(end_ms, start_ms)) WHERE output != '';
+)sql", R"sql(
+  -- The fleet (issue 20): this database's vantage name, and how far each remote-write
+  -- endpoint has acknowledged: per probe, by name (ids change when a file is begun anew),
+  -- the send time of its last sample sent; probe '' is blip's blind windows (their start).
+  CREATE TABLE labels(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE ship_cursors(
+    endpoint TEXT NOT NULL,
+    probe TEXT NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    PRIMARY KEY(endpoint, probe)) WITHOUT ROWID;
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
@@ -848,6 +858,7 @@ void Store::write_once(const WriteBatch& batch, bool find_damage,
     for (const OutageRow& outage : batch.outages) upsert_outage(outage);
     for (const BlindWindow& window : batch.blind_windows) add_blind_window(window);
     for (const JobRunRow& run : batch.job_runs) upsert_job_run(run);
+    for (const ShipCursor& cursor : batch.ship_cursors) upsert_ship_cursor(cursor);
     Statement alive(db_,
                     "INSERT INTO meta(key, value) VALUES('last_alive_ms', ?) "
                     "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
@@ -1277,7 +1288,8 @@ std::vector<BlindWindow> Store::blind_windows(int64_t from_ms, int64_t to_ms) co
   return rows;
 }
 
-std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
+std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, int64_t to_ms,
+                                   bool with_details) const {
   Statement select(
       db_,
       "SELECT b.minute_ms, b.data FROM sample_blocks b JOIN probes p ON p.id = b.probe_id "
@@ -1285,8 +1297,10 @@ std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, in
   // A block holds samples from its minute on (later ones only after a clock step back).
   select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs - kMinuteMs).bind(3, to_ms);
   std::map<int64_t, std::string> details;
-  Statement detail(db_, "SELECT id, text FROM details");
-  while (detail.step()) details.emplace(detail.integer(0), detail.text(1));
+  if (with_details) {
+    Statement detail(db_, "SELECT id, text FROM details");
+    while (detail.step()) details.emplace(detail.integer(0), detail.text(1));
+  }
   std::vector<Sample> out;
   while (select.step()) {
     for (StoredSample& stored : decode_sample_block(select.integer(0), select.text(1))) {
@@ -1298,6 +1312,66 @@ std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, in
     }
   }
   return out;
+}
+
+std::optional<int64_t> Store::first_sample_minute(const std::string& probe,
+                                                  int64_t after_ms) const {
+  Statement select(
+      db_,
+      "SELECT min(b.minute_ms) FROM sample_blocks b JOIN probes p ON p.id = b.probe_id "
+      "WHERE p.name = ? AND b.minute_ms >= ?");
+  select.bind(1, probe).bind(2,
+                             after_ms == INT64_MIN ? INT64_MIN : after_ms - after_ms % kMinuteMs);
+  if (!select.step() || select.is_null(0)) return std::nullopt;
+  return select.integer(0);
+}
+
+int64_t Store::samples_stored_from(const std::string& probe, int64_t from_ms,
+                                   int64_t minutes) const {
+  Statement select(db_,
+                   "SELECT coalesce(sum(count), 0) FROM (SELECT r.count FROM rollups r "
+                   "JOIN probes p ON p.id = r.probe_id WHERE p.name = ? AND r.minute_ms >= ? "
+                   "ORDER BY r.minute_ms LIMIT ?)");
+  select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, minutes);
+  select.step();
+  return select.integer(0);
+}
+
+void Store::set_vantage(const std::string& name) {
+  Statement upsert(db_,
+                   "INSERT INTO labels(key, value) VALUES('vantage', ?) "
+                   "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+  upsert.bind(1, name).step();
+}
+
+std::string Store::vantage() const {
+  Statement select(db_, "SELECT value FROM labels WHERE key='vantage'");
+  return select.step() ? select.text(0) : std::string();
+}
+
+std::vector<StoredComponent> Store::components() const {
+  Statement select(db_, "SELECT name, type, interval_ms, confirm FROM probes ORDER BY name");
+  std::vector<StoredComponent> out;
+  while (select.step()) {
+    out.push_back(
+        {select.text(0), select.text(1), select.integer(2), static_cast<int>(select.integer(3))});
+  }
+  return out;
+}
+
+std::map<std::string, int64_t> Store::ship_cursors(const std::string& endpoint) const {
+  Statement select(db_, "SELECT probe, sent_ms FROM ship_cursors WHERE endpoint = ?");
+  select.bind(1, endpoint);
+  std::map<std::string, int64_t> out;
+  while (select.step()) out.emplace(select.text(0), select.integer(1));
+  return out;
+}
+
+void Store::upsert_ship_cursor(const ShipCursor& cursor) {
+  Statement upsert(db_,
+                   "INSERT INTO ship_cursors(endpoint, probe, sent_ms) VALUES(?, ?, ?) "
+                   "ON CONFLICT(endpoint, probe) DO UPDATE SET sent_ms=excluded.sent_ms");
+  upsert.bind(1, cursor.endpoint).bind(2, cursor.probe).bind(3, cursor.sent_ms).step();
 }
 
 }  // namespace blip

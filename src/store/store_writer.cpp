@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
@@ -115,6 +116,15 @@ void StoreWriter::add_blind_window(const BlindWindow& window) {
   queue_row(&Queue::blind_windows, window);
 }
 
+bool StoreWriter::save_ship_cursors(std::vector<ShipCursor> cursors,
+                                    std::chrono::milliseconds limit) {
+  std::unique_lock lock(mutex_);
+  std::move(cursors.begin(), cursors.end(), std::back_inserter(queue_.ship_cursors));
+  const uint64_t save = ++cursor_saves_;
+  wake_.notify_one();
+  return cursors_written_.wait_for(lock, limit, [&] { return cursor_saves_stored_ >= save; });
+}
+
 void StoreWriter::flush(int64_t now_ms) {
   {
     std::lock_guard lock(mutex_);
@@ -183,6 +193,8 @@ void StoreWriter::requeue(WriteBatch& batch) {
   queue_.incidents.insert(queue_.incidents.begin(), batch.incidents.begin(), batch.incidents.end());
   queue_.outages.insert(queue_.outages.begin(), batch.outages.begin(), batch.outages.end());
   queue_.job_runs.insert(queue_.job_runs.begin(), batch.job_runs.begin(), batch.job_runs.end());
+  queue_.ship_cursors.insert(queue_.ship_cursors.begin(), batch.ship_cursors.begin(),
+                             batch.ship_cursors.end());
   // The dropped span is added afresh to each attempt: only the batch's own windows go back.
   std::erase_if(batch.blind_windows,
                 [](const BlindWindow& window) { return window.reason == "store_dropped"; });
@@ -206,6 +218,8 @@ void StoreWriter::run() {
     batch.outages = std::exchange(queue_.outages, {});
     batch.blind_windows = std::exchange(queue_.blind_windows, {});
     batch.job_runs = std::exchange(queue_.job_runs, {});
+    batch.ship_cursors = std::exchange(queue_.ship_cursors, {});
+    const uint64_t cursor_saves = cursor_saves_;
     for (auto& added : std::exchange(queue_.new_probes, {}))
       unregistered_.push_back(std::move(added));
     const int64_t dropped_to_ms = dropped_to_ms_;
@@ -230,6 +244,8 @@ void StoreWriter::run() {
     if (ok) {
       health_.last_error.clear();
       last_success_mono_us_ = mono_now_us();
+      cursor_saves_stored_ = cursor_saves;
+      cursors_written_.notify_all();
       if (dropped_to_ms != 0) {
         log_warn(
             "store: writing again; {} samples from {} to {} were dropped and are stored as a "

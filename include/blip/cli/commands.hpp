@@ -39,6 +39,7 @@ struct RunOptions {
   unsigned feed_max_connections_per_client = 16;
   std::string feed_idle_timeout = "5s";
   std::string feed_request_timeout = "10s";
+  std::string vantage;  // empty: the host name
 };
 int run_daemon(const RunOptions& options);
 

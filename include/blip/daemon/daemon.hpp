@@ -15,6 +15,7 @@ namespace blip {
 struct DaemonSettings {
   std::string config_dir;  // read again on each reload
   std::string db_path;
+  std::string vantage;  // the `vantage` label on everything shipped; stored in the database
   int64_t retain_ms = 0;
   int64_t retain_rollups_ms = 0;
   int64_t store_queue_ms = 0;  // how long the writer's queue may hold samples the database refuses

@@ -14,6 +14,7 @@
 #include "blip/config/config.hpp"
 #include "blip/core/metric_histogram.hpp"
 #include "blip/core/sample.hpp"
+#include "blip/remote/remote_write_stats.hpp"
 #include "blip/store/rows.hpp"
 
 namespace blip {
@@ -83,6 +84,8 @@ struct LiveSnapshot {
   StoreHealth store;                            // the writer thread's queue and last write
   std::vector<MaintenanceWindow> maintenance;   // active now or starting within 7 days
   std::vector<AlertCountRow> alert_counts;
+  std::string vantage;                          // `blip run --vantage`
+  std::vector<RemoteWriteStats> remote_writes;  // one per [[remote_write]] endpoint
 };
 
 // Hands snapshots from the loop to the feed: the loop swaps a pointer and

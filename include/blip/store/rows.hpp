@@ -67,6 +67,22 @@ struct JobRunRecord : JobRunRow {
   std::string job;  // the job's name
 };
 
+// A probe or job as the store registered it: what reading its samples back needs.
+struct StoredComponent {
+  std::string name;
+  std::string type;  // a probe type, or "job"
+  int64_t interval_ms = 0;
+  int confirm = 1;
+};
+
+// How far one remote-write endpoint has acknowledged one probe's samples (probe '': blip's
+// blind windows, by start).
+struct ShipCursor {
+  std::string endpoint;
+  std::string probe;
+  int64_t sent_ms = 0;
+};
+
 // What SampleRecorder writes through: the Store itself (synchronously: the
 // history generator, tests) or the StoreWriter (its own thread: `blip run`).
 class RecordSink {

@@ -64,6 +64,7 @@ struct WriteBatch {
   std::vector<OutageRow> outages;
   std::vector<BlindWindow> blind_windows;
   std::vector<JobRunRow> job_runs;
+  std::vector<ShipCursor> ship_cursors;
   int64_t alive_ms = 0;  // written as the "last known alive" mark
 };
 
@@ -119,7 +120,7 @@ class Store : public RecordSink {
   // (`blip run`) move it aside with its -wal and -shm and start a new one. A database in
   // use by another blip, written by a newer one, or unreadable is refused either way.
   enum class Damaged { refuse, set_aside };
-  static constexpr int kSchemaVersion = 8;
+  static constexpr int kSchemaVersion = 9;
   // Each connection's page cache fills as the database grows, up to this; the
   // heap blip's connections (the writer, the feed's reader) take is bounded by it.
   static constexpr int kPageCacheKiB = 2048;
@@ -190,7 +191,20 @@ class Store : public RecordSink {
   // The outages of the `limit` most recent incidents, by start.
   std::vector<OutageRecord> recent_incident_outages(int64_t limit) const;
   std::vector<BlindWindow> blind_windows(int64_t from_ms, int64_t to_ms) const;
-  std::vector<Sample> samples(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
+  // Sent in [from_ms, to_ms); without details, a down sample's text is left empty (cheaper).
+  std::vector<Sample> samples(const std::string& probe, int64_t from_ms, int64_t to_ms,
+                              bool with_details = true) const;
+  // The first minute from `after_ms`'s on holding a sample of `probe` (INT64_MIN: any).
+  std::optional<int64_t> first_sample_minute(const std::string& probe, int64_t after_ms) const;
+  // Samples stored in the first `minutes` minutes with any from `from_ms`'s minute on.
+  int64_t samples_stored_from(const std::string& probe, int64_t from_ms, int64_t minutes) const;
+  // This database's vantage point (`blip run --vantage`); empty when never set.
+  void set_vantage(const std::string& name);
+  std::string vantage() const;
+  // Every probe and job registered, by name.
+  std::vector<StoredComponent> components() const;
+  // How far a remote-write endpoint has acknowledged: probe name ('' blind windows) -> ms.
+  std::map<std::string, int64_t> ship_cursors(const std::string& endpoint) const;
   // Every job the store knows, with its settings as last registered (the token left out).
   std::vector<std::pair<std::string, JobSettings>> jobs() const;
   // A job's runs that started (or, without a start, ended) in [from_ms, to_ms), newest first, at
@@ -245,6 +259,7 @@ class Store : public RecordSink {
   void upsert_outage(const OutageRow& row);
   void upsert_incident(const IncidentRow& row);
   void upsert_job_run(const JobRunRow& row);
+  void upsert_ship_cursor(const ShipCursor& cursor);
 
   // A prepared statement kept for the writes a second makes thousands of.
   Statement& prepared(const char* sql);

@@ -59,6 +59,9 @@ class StoreWriter : public RecordSink {
   // A probe or job added while running (a reload), copied: the id to use for it now;
   // the writer registers it (or finds it by name) in the file before its first samples.
   int64_t add_probe(ComponentRef config);
+  // A remote-write sender's acknowledged position: queued as a row (written at once), then
+  // waits up to `limit` for the write that stores it; false if none did by then.
+  bool save_ship_cursors(std::vector<ShipCursor> cursors, std::chrono::milliseconds limit);
   // The maintenance tick: write what is queued, with this "alive" mark.
   void flush(int64_t now_ms);
   StoreHealth health() const;
@@ -76,10 +79,11 @@ class StoreWriter : public RecordSink {
     std::vector<OutageRow> outages;
     std::vector<BlindWindow> blind_windows;
     std::vector<JobRunRow> job_runs;
+    std::vector<ShipCursor> ship_cursors;
     std::vector<Registered> new_probes;  // under a provisional id
     bool rows_empty() const {
       return incidents.empty() && outages.empty() && blind_windows.empty() && job_runs.empty() &&
-             new_probes.empty();
+             ship_cursors.empty() && new_probes.empty();
     }
   };
   // Queues a row (never dropped) and wakes the thread: rows are written at once.
@@ -115,6 +119,9 @@ class StoreWriter : public RecordSink {
 
   mutable std::mutex mutex_;  // guards what follows
   std::condition_variable wake_;
+  std::condition_variable cursors_written_;
+  uint64_t cursor_saves_ = 0;         // save_ship_cursors() calls so far
+  uint64_t cursor_saves_stored_ = 0;  // of which a write has stored the cursors
   Queue queue_;
   int64_t alive_ms_ = 0;
   bool flush_requested_ = false;

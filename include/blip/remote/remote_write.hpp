@@ -1,0 +1,18 @@
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blip/remote/series.hpp"
+
+// Prometheus remote-write 1.0 bodies: a protobuf WriteRequest, snappy block-compressed.
+namespace blip {
+
+// The body of one request carrying `series`.
+std::string encode_write_request(const std::vector<Series>& series);
+
+// A body back into series (receivers in tests and benchmarks); throws std::runtime_error when
+// it is not snappy or not a WriteRequest.
+std::vector<Series> decode_write_request(std::string_view body);
+
+}  // namespace blip

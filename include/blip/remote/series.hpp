@@ -1,0 +1,76 @@
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "blip/store/store.hpp"
+
+// What blip ships beyond its own host: the stored samples as Prometheus series
+// (remote-write and OpenMetrics share them), read from the store in order.
+namespace blip {
+
+struct SeriesPoint {
+  int64_t ms = 0;
+  double value = 0;
+};
+
+// One series: its metric name and its labels (sorted by name, without __name__).
+struct Series {
+  std::string metric;
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::vector<SeriesPoint> points;  // in time order
+};
+
+// One probe's samples after a position, with what its series are computed from.
+struct ProbeSpan {
+  StoredComponent probe;
+  int64_t after_ms = 0;               // exclusive; INT64_MIN: from its first sample
+  int64_t next_after_ms = 0;          // the position after this span (its last sample's send time)
+  std::vector<Sample> samples;        // sent in (after_ms, next_after_ms], in send order
+  std::vector<OutageRecord> outages;  // its outages (not brownouts) overlapping the span
+  std::vector<Rollup> minutes;  // its minutes from after_ms's up to next_after_ms's (excluded)
+};
+
+// Reads spans from a store: the remote-write sender (only samples whose outage state is
+// settled) and `blip export` (a range, as it is).
+class SpanReader {
+ public:
+  explicit SpanReader(const Store& store) : store_(store) {}
+  // Samples sent in (after_ms, to_ms), about `max_samples` at most (whole minutes), holding
+  // back the last `hold_back` stored ones: the recorder decides a sample's outage up to
+  // `confirm` samples later and queues its rows before the following sample's.
+  ProbeSpan read(const StoredComponent& probe, int64_t after_ms, int64_t to_ms, size_t max_samples,
+                 size_t hold_back, bool with_details) const;
+
+ private:
+  const Store& store_;
+};
+
+// How many samples the sender keeps back of a probe: until its outage rows are written.
+inline size_t settle_samples(const StoredComponent& probe) {
+  return static_cast<size_t>(std::max(1, probe.confirm)) + 1;
+}
+
+// The series one span makes, appended to `out` (one Series per metric and probe):
+// blip_sample_up and blip_sample_duration_seconds per sample (blind samples have none),
+// blip_outage 1 at each sample inside an outage and 0 at its end, blip_minute_samples at
+// each minute's end.
+void append_probe_series(const ProbeSpan& span, const std::string& vantage,
+                         std::vector<Series>& out);
+
+// blip_blind{vantage, reason}: 1 at each window's start and each minute inside it, 0 at its
+// end; windows that start in (after_ms, to_ms).
+void append_blind_series(const std::vector<BlindWindow>& windows, const std::string& vantage,
+                         std::vector<Series>& out);
+
+// The OpenMetrics text of `series` (one family per metric, `# EOF` at the end when `last`),
+// as `promtool tsdb create-blocks-from openmetrics` reads it.
+std::string openmetrics_text(const std::vector<Series>& series);
+
+// The label value `url` is shown under: scheme, host, port and path, never its user,
+// password or query.
+std::string endpoint_label(const std::string& url);
+
+}  // namespace blip

@@ -1,0 +1,245 @@
+#include "blip/remote/remote_sender.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <climits>
+#include <map>
+#include <memory>
+
+#include "blip/adapters/curl_easy.hpp"
+#include "blip/core/clock.hpp"
+#include "blip/core/logging.hpp"
+#include "blip/remote/remote_write.hpp"
+#include "blip/remote/series.hpp"
+#include "blip/store/store.hpp"
+
+namespace blip {
+namespace {
+
+size_t discard_body(char*, size_t size, size_t count, void*) { return size * count; }
+
+size_t point_count(const std::vector<Series>& series) {
+  size_t points = 0;
+  for (const Series& one : series) points += one.points.size();
+  return points;
+}
+
+// What one round read: the series, the cursors they move on to, what they hold.
+struct Round {
+  std::vector<Series> series;
+  std::vector<ShipCursor> cursors;
+  size_t samples = 0;
+  int64_t oldest_ms = INT64_MAX;  // the oldest sample in it
+  bool full = false;              // stopped at the size bound: more is waiting
+};
+
+}  // namespace
+
+RemoteSender::RemoteSender(RemoteWriteConfig config, RemoteSenderOptions options, SaveCursors save)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      save_(std::move(save)),
+      endpoint_(endpoint_label(config_.url)) {
+  stats_.endpoint = endpoint_;
+  thread_ = std::thread([this] { run(); });
+}
+
+RemoteSender::~RemoteSender() { stop(); }
+
+void RemoteSender::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+RemoteWriteStats RemoteSender::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+bool RemoteSender::pause(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_);
+  return !wake_.wait_for(lock, wait, [&] { return stopping_; });
+}
+
+RemoteSender::Outcome RemoteSender::post(const std::string& body, size_t points) {
+  CurlEasy easy;
+  CurlList headers;
+  headers.append("Content-Encoding: snappy");
+  headers.append("Content-Type: application/x-protobuf");
+  headers.append("X-Prometheus-Remote-Write-Version: 0.1.0");
+  headers.append("User-Agent: blip");
+  for (const auto& [name, value] : config_.headers) headers.append(name + ": " + value);
+  CURL* handle = easy.get();
+  curl_easy_setopt(handle, CURLOPT_URL, config_.url.c_str());
+  curl_easy_setopt(handle, CURLOPT_POST, 1L);
+  curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.timeout_ms));
+  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, discard_body);
+  if (!config_.username.empty()) {
+    curl_easy_setopt(handle, CURLOPT_USERNAME, config_.username.c_str());
+    curl_easy_setopt(handle, CURLOPT_PASSWORD, config_.password.c_str());
+  }
+  // A stop does not wait out a hanging endpoint's timeout.
+  curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(handle, CURLOPT_XFERINFODATA, this);
+  curl_easy_setopt(
+      handle, CURLOPT_XFERINFOFUNCTION,
+      +[](void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+        auto* sender = static_cast<RemoteSender*>(self);
+        std::lock_guard lock(sender->mutex_);
+        return sender->stopping_ ? 1 : 0;
+      });
+  const CURLcode code = curl_easy_perform(handle);
+  long status = 0;
+  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  std::lock_guard lock(mutex_);
+  if (code == CURLE_ABORTED_BY_CALLBACK) return Outcome::stopped;
+  if (code == CURLE_OK && status >= 200 && status < 300) return Outcome::acknowledged;
+  if (code == CURLE_OK && status >= 400 && status < 500 && status != 429) {
+    stats_.rejected += points;
+    log_error(
+        "remote_write: rejected endpoint={} status={} points={} (dropped; Prometheus answers 400 "
+        "to a whole request holding a sample older than its head block: set "
+        "out_of_order_time_window to take a backlog)",
+        endpoint_, status, points);
+    return Outcome::rejected;
+  }
+  stats_.retried += points;
+  if (code != CURLE_OK) {
+    log_warn("remote_write: failed endpoint={} error=\"{}\" points={} (retrying)", endpoint_,
+             curl_easy_strerror(code), points);
+  } else {
+    log_warn("remote_write: failed endpoint={} status={} points={} (retrying)", endpoint_, status,
+             points);
+  }
+  return Outcome::failed;
+}
+
+void RemoteSender::run() {
+  std::unique_ptr<Store> store;
+  std::map<std::string, int64_t> cursors;
+  bool open_failure_logged = false;
+  int64_t pending_checked_ms = 0;
+  while (true) {
+    if (!store) {
+      try {
+        store = std::make_unique<Store>(options_.db_path, Store::Mode::read_only);
+        cursors = store->ship_cursors(endpoint_);
+        log_info("remote_write: started endpoint={} probes_with_cursor={}", endpoint_,
+                 cursors.size());
+      } catch (const StoreError& error) {
+        if (!open_failure_logged) log_warn("remote_write: cannot read store: {}", error.what());
+        open_failure_logged = true;
+        if (!pause(options_.poll)) return;
+        continue;
+      }
+    }
+    const int64_t now_ms = wall_now_ms();
+    Round round;
+    try {
+      const SpanReader reader(*store);
+      const int64_t expired_before_ms = now_ms - options_.retain_ms;
+      for (const StoredComponent& probe : store->components()) {
+        if (round.samples >= options_.max_samples_per_request) {
+          round.full = true;
+          break;
+        }
+        auto cursor = cursors.find(probe.name);
+        int64_t after_ms = cursor == cursors.end() ? INT64_MIN : cursor->second;
+        if (after_ms != INT64_MIN && after_ms < expired_before_ms) {
+          // Pruned before it could be sent: counted from the rollups, which are kept longer.
+          const RollupTotals lost =
+              store->rollup_totals(probe.name, after_ms + 1, expired_before_ms);
+          if (lost.samples > 0) {
+            log_warn("remote_write: expired endpoint={} probe={} samples={} (older than --retain)",
+                     endpoint_, probe.name, lost.samples);
+            std::lock_guard lock(mutex_);
+            stats_.expired += static_cast<uint64_t>(lost.samples);
+          }
+          after_ms = expired_before_ms;
+        }
+        const ProbeSpan span = reader.read(probe, after_ms, INT64_MAX,
+                                           options_.max_samples_per_request - round.samples,
+                                           settle_samples(probe), false);
+        if (span.next_after_ms == span.after_ms) continue;
+        append_probe_series(span, options_.vantage, round.series);
+        round.samples += span.samples.size();
+        if (!span.samples.empty())
+          round.oldest_ms = std::min(round.oldest_ms, span.samples.front().sent_ms);
+        round.cursors.push_back({endpoint_, probe.name, span.next_after_ms});
+      }
+      auto blind_cursor = cursors.find("");
+      const int64_t blind_after_ms =
+          blind_cursor == cursors.end() ? INT64_MIN : blind_cursor->second;
+      std::vector<BlindWindow> windows;
+      for (BlindWindow& window :
+           store->blind_windows(blind_after_ms == INT64_MIN ? 0 : blind_after_ms, INT64_MAX)) {
+        if (window.start_ms > blind_after_ms) windows.push_back(std::move(window));
+      }
+      if (!windows.empty()) {
+        std::sort(windows.begin(), windows.end(),
+                  [](const auto& a, const auto& b) { return a.start_ms < b.start_ms; });
+        append_blind_series(windows, options_.vantage, round.series);
+        round.cursors.push_back({endpoint_, "", windows.back().start_ms});
+      }
+      if (now_ms - pending_checked_ms >= 5'000) {
+        int64_t pending = 0;
+        for (const StoredComponent& probe : store->components()) {
+          auto cursor = cursors.find(probe.name);
+          pending += store
+                         ->rollup_totals(probe.name,
+                                         cursor == cursors.end() ? 0 : cursor->second + 1, now_ms)
+                         .samples;
+        }
+        std::lock_guard lock(mutex_);
+        stats_.pending_samples = pending;
+        pending_checked_ms = now_ms;
+      }
+    } catch (const StoreError& error) {
+      log_warn("remote_write: cannot read store: {}", error.what());
+      store.reset();
+      if (!pause(options_.poll)) return;
+      continue;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      stats_.lag_seconds =
+          round.oldest_ms == INT64_MAX ? 0.0 : static_cast<double>(now_ms - round.oldest_ms) / 1e3;
+    }
+    if (round.cursors.empty()) {
+      if (!pause(options_.poll)) return;
+      continue;
+    }
+    const size_t points = point_count(round.series);
+    const std::string body = encode_write_request(round.series);
+    std::chrono::milliseconds backoff = options_.first_backoff;
+    Outcome outcome = Outcome::failed;
+    while ((outcome = post(body, points)) == Outcome::failed) {
+      if (!pause(backoff)) return;
+      backoff = std::min(options_.max_backoff, backoff * 2);
+    }
+    if (outcome == Outcome::stopped) return;
+    // Acknowledged, or refused for good (dropped, counted, logged): either way on past it.
+    if (!save_(round.cursors)) {
+      log_warn("remote_write: cursor not stored endpoint={} (the store is not writing)", endpoint_);
+    }
+    for (const ShipCursor& cursor : round.cursors) cursors[cursor.probe] = cursor.sent_ms;
+    {
+      std::lock_guard lock(mutex_);
+      if (outcome == Outcome::acknowledged) stats_.sent += points;
+      stats_.pending_samples =
+          std::max<int64_t>(0, stats_.pending_samples - static_cast<int64_t>(round.samples));
+    }
+    if (!pause(round.full ? options_.catch_up_pause : options_.poll)) return;
+  }
+}
+
+}  // namespace blip

@@ -1,0 +1,163 @@
+#include "blip/remote/series.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+
+namespace blip {
+namespace {
+
+constexpr int64_t kMinuteMs = 60'000;
+
+int64_t minute_of(int64_t ms) { return ms - ((ms % kMinuteMs) + kMinuteMs) % kMinuteMs; }
+
+// Appends a point unless it would not move its series forward in time (a sample stored after
+// the wall clock stepped back): engines refuse those.
+void add_point(Series& series, int64_t ms, double value) {
+  if (!series.points.empty() && series.points.back().ms >= ms) return;
+  series.points.push_back({ms, value});
+}
+
+Series probe_series(const char* metric, const ProbeSpan& span, const std::string& vantage) {
+  return {
+      metric, {{"probe", span.probe.name}, {"type", span.probe.type}, {"vantage", vantage}}, {}};
+}
+
+// Prometheus label values are any UTF-8; OpenMetrics escapes \, " and newlines.
+std::string escaped(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+ProbeSpan SpanReader::read(const StoredComponent& probe, int64_t after_ms, int64_t to_ms,
+                           size_t max_samples, size_t hold_back, bool with_details) const {
+  ProbeSpan span{probe, after_ms, after_ms, {}, {}, {}};
+  const auto first_minute = store_.first_sample_minute(probe.name, after_ms);
+  if (!first_minute || *first_minute >= to_ms) return span;
+  // Whole minutes at a time (a block is a minute), as many as `max_samples` allows.
+  const int64_t per_minute =
+      std::max<int64_t>(1, kMinuteMs / std::max<int64_t>(1, probe.interval_ms));
+  const int64_t minutes = std::max<int64_t>(1, static_cast<int64_t>(max_samples) / per_minute);
+  const int64_t from_ms =
+      after_ms == INT64_MIN ? *first_minute : std::max(*first_minute, after_ms + 1);
+  const int64_t read_to_ms = std::min(to_ms, *first_minute + minutes * kMinuteMs);
+  span.samples = store_.samples(probe.name, from_ms, read_to_ms, with_details);
+  const int64_t later =
+      read_to_ms < to_ms
+          ? store_.samples_stored_from(probe.name, read_to_ms, static_cast<int64_t>(hold_back))
+          : 0;
+  const size_t held =
+      static_cast<size_t>(std::max<int64_t>(0, static_cast<int64_t>(hold_back) - later));
+  if (!span.samples.empty()) {
+    span.samples.resize(span.samples.size() > held ? span.samples.size() - held : 0);
+    if (!span.samples.empty()) span.next_after_ms = span.samples.back().sent_ms;
+  } else if (read_to_ms < to_ms) {
+    span.next_after_ms = read_to_ms - 1;  // nothing in these minutes: on past them
+  }
+  if (span.next_after_ms == after_ms) return span;
+  const int64_t begin_ms = after_ms == INT64_MIN ? from_ms : after_ms;
+  span.outages = store_.outages(begin_ms, span.next_after_ms + 1, probe.name, OutageKind::outage);
+  span.minutes = store_.rollups(probe.name, minute_of(begin_ms), minute_of(span.next_after_ms));
+  return span;
+}
+
+void append_probe_series(const ProbeSpan& span, const std::string& vantage,
+                         std::vector<Series>& out) {
+  Series up = probe_series("blip_sample_up", span, vantage);
+  Series duration = probe_series("blip_sample_duration_seconds", span, vantage);
+  Series outage = probe_series("blip_outage", span, vantage);
+  Series minute = probe_series("blip_minute_samples", span, vantage);
+  const int64_t last_ms = span.next_after_ms;
+  // Each outage's 0 at its end, once: in the span whose samples reach past it.
+  std::vector<std::pair<int64_t, double>> outage_points;
+  for (const OutageRecord& o : span.outages) {
+    if (o.end_ms && *o.end_ms > span.after_ms && *o.end_ms <= last_ms)
+      outage_points.emplace_back(*o.end_ms, 0.0);
+  }
+  for (const Sample& sample : span.samples) {
+    if (sample.status != Status::blind) {
+      add_point(up, sample.sent_ms, sample.status == Status::down ? 0.0 : 1.0);
+      add_point(duration, sample.sent_ms, static_cast<double>(sample.latency_us) / 1e6);
+    }
+    const bool inside = std::any_of(span.outages.begin(), span.outages.end(), [&](const auto& o) {
+      return o.start_ms <= sample.sent_ms && (!o.end_ms || sample.sent_ms < *o.end_ms);
+    });
+    if (inside) outage_points.emplace_back(sample.sent_ms, 1.0);
+  }
+  std::sort(outage_points.begin(), outage_points.end());
+  for (const auto& [ms, value] : outage_points) add_point(outage, ms, value);
+  for (const Rollup& rollup : span.minutes) {
+    add_point(minute, rollup.minute_ms + kMinuteMs, static_cast<double>(rollup.count));
+  }
+  for (Series* series : {&up, &duration, &outage, &minute}) {
+    if (!series->points.empty()) out.push_back(std::move(*series));
+  }
+}
+
+void append_blind_series(const std::vector<BlindWindow>& windows, const std::string& vantage,
+                         std::vector<Series>& out) {
+  std::map<std::string, Series> by_reason;
+  for (const BlindWindow& window : windows) {
+    auto [it, added] = by_reason.try_emplace(window.reason);
+    Series& series = it->second;
+    if (added) series = {"blip_blind", {{"reason", window.reason}, {"vantage", vantage}}, {}};
+    for (int64_t ms = window.start_ms; ms < window.end_ms; ms += kMinuteMs)
+      add_point(series, ms, 1);
+    add_point(series, window.end_ms, 0);
+  }
+  for (auto& [reason, series] : by_reason) out.push_back(std::move(series));
+}
+
+std::string openmetrics_text(const std::vector<Series>& series) {
+  static constexpr std::pair<const char*, const char*> kFamilies[] = {
+      {"blip_sample_up", "1 when a sample was up or degraded, 0 when down"},
+      {"blip_sample_duration_seconds", "the attempt's latency"},
+      {"blip_outage", "1 at each sample inside an outage, 0 at its end"},
+      {"blip_minute_samples", "samples stored in the minute, at the minute's end"},
+      {"blip_blind", "1 inside a window blip could not see, 0 at its end"}};
+  std::string text;
+  for (const auto& [family, help] : kFamilies) {
+    bool header = false;
+    for (const Series& one : series) {
+      if (one.metric != family) continue;
+      if (!header) {
+        text += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", family, help, family);
+        header = true;
+      }
+      std::string labels;
+      for (const auto& [name, value] : one.labels) {
+        labels += fmt::format("{}{}=\"{}\"", labels.empty() ? "" : ",", name, escaped(value));
+      }
+      for (const SeriesPoint& point : one.points) {
+        text += fmt::format("{}{{{}}} {} {}.{:03}\n", family, labels, point.value, point.ms / 1000,
+                            point.ms % 1000);
+      }
+    }
+  }
+  return text + "# EOF\n";
+}
+
+std::string endpoint_label(const std::string& url) {
+  const size_t scheme_end = url.find("://");
+  const size_t host_start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
+  size_t path_start = url.find('/', host_start);
+  if (path_start == std::string::npos) path_start = url.size();
+  std::string host = url.substr(host_start, path_start - host_start);
+  if (const size_t at = host.rfind('@'); at != std::string::npos) host.erase(0, at + 1);
+  std::string path = url.substr(path_start);
+  path = path.substr(0, path.find_first_of("?#"));
+  return url.substr(0, host_start) + host + path;
+}
+
+}  // namespace blip

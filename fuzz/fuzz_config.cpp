@@ -1,6 +1,6 @@
 // The config loader on one probes.d file's text: TOML (toml++), then every
-// table's keys validated into probes, jobs, alerts, maintenance windows and
-// the page, with ${ENV} expansion, durations, cron schedules and times. Any
+// table's keys validated into probes, jobs, alerts, maintenance windows,
+// remote writes and the page, with ${ENV} expansion, durations, cron schedules and times. Any
 // text gives a config or errors with a position, never a crash; a config
 // without errors holds only what validation promises.
 #include <cstdlib>
@@ -43,6 +43,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (component->confirm < 1 || component->confirm > 1000)
       blip::fuzz::contract_broken("confirm out of range");
+  }
+  std::set<std::string> remote_write_urls;
+  for (const blip::RemoteWriteConfig& remote : loaded.remote_writes) {
+    if (!remote.url.starts_with("http://") && !remote.url.starts_with("https://"))
+      blip::fuzz::contract_broken("remote_write url scheme");
+    if (!remote_write_urls.insert(remote.url).second)
+      blip::fuzz::contract_broken("remote_write urls");
+    if (remote.timeout_ms <= 0 || remote.timeout_ms > 60'000)
+      blip::fuzz::contract_broken("remote_write timeout");
   }
   return 0;
 }

@@ -262,15 +262,22 @@ class TableReader {
                fmt::format("{}: set {} or {}, not both", context, key, file_key));
       return {};
     }
-    // A relative path is read from the configuration file's own directory.
-    std::filesystem::path secret_path(*path);
+    return secret_file(*file_node, file_key, *path).value_or("");
+  }
+
+  // The text of the secret file `path`, the value of `node` (a `password_file`, a header of
+  // `header_files`), without trailing newlines. A relative path is read from the configuration
+  // file's own directory. Nullopt, with an error naming `key`, when it cannot be read.
+  std::optional<std::string> secret_file(const toml::node& node, std::string_view key,
+                                         const std::string& path) {
+    std::filesystem::path secret_path(path);
     if (secret_path.is_relative())
       secret_path = std::filesystem::path(file_).parent_path() / secret_path;
     std::ifstream in(secret_path);
     if (!in) {
-      error_at(file_node->source(),
-               fmt::format("{}: cannot read \"{}\": {}", file_key, *path, std::strerror(errno)));
-      return {};
+      error_at(node.source(),
+               fmt::format("{}: cannot read \"{}\": {}", key, path, std::strerror(errno)));
+      return std::nullopt;
     }
     std::string secret_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     while (!secret_text.empty() && (secret_text.back() == '\n' || secret_text.back() == '\r')) {
@@ -788,6 +795,44 @@ void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded
   loaded.jobs.push_back(std::move(job));
 }
 
+// Where an alert, a remote write or the status page's url may point.
+bool has_http_scheme(std::string_view url) {
+  return url.starts_with("http://") || url.starts_with("https://");
+}
+
+// `headers` (name -> value, `${ENV}` expanded) and `header_files` (name -> a file holding the
+// value, as `password_file`): header values are often secrets. An alert's and a remote write's.
+std::vector<std::pair<std::string, std::string>> read_headers(TableReader& reader) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const bool from_files : {false, true}) {
+    const std::string_view key = from_files ? "header_files" : "headers";
+    const toml::node* node = reader.find(key);
+    if (!node) continue;
+    const toml::table* table = node->as_table();
+    if (!table) {
+      reader.error_at(node->source(), fmt::format("{}: expected a table of header names to {}", key,
+                                                  from_files ? "files" : "values"));
+      continue;
+    }
+    for (auto&& [name, value] : *table) {
+      std::optional<std::string> text = reader.expand(value, key);
+      if (text && from_files) text = reader.secret_file(value, key, *text);
+      if (text) headers.emplace_back(std::string(name.str()), std::move(*text));
+    }
+  }
+  return headers;
+}
+
+// The `timeout` of one send (an alert's, a remote write's): within (0s, 60s]; `fallback` when
+// absent.
+int64_t read_send_timeout(TableReader& reader, int64_t fallback) {
+  auto timeout = reader.duration("timeout");
+  if (!timeout) return fallback;
+  if (*timeout <= 0 || *timeout > 60'000)
+    reader.error_at(reader.where("timeout"), "timeout: must be within (0s, 60s]");
+  return *timeout;
+}
+
 void read_alert(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
   AlertConfig alert;
   alert.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
@@ -798,55 +843,17 @@ void read_alert(TableReader& reader, const std::string& file, LoadedConfig& load
       optional_name(reader, fmt::format("{}-{}", to_string(alert.kind), loaded.alerts.size() + 1));
   const std::string context = fmt::format("alert \"{}\"", alert.name);
   alert.url = reader.required_string("url", context);
-  if (!alert.url.empty() && alert.url.rfind("http://", 0) != 0 &&
-      alert.url.rfind("https://", 0) != 0) {
+  if (!alert.url.empty() && !has_http_scheme(alert.url)) {
     reader.error_at(reader.where("url"), "url: must start with http:// or https://");
   }
-  // Header values are often secrets: `${ENV}` in `headers`, or a file per header in `header_files`.
-  auto read_headers = [&](std::string_view key, bool from_files) {
-    const toml::node* node = reader.find(key);
-    if (!node) return;
-    const toml::table* table = node->as_table();
-    if (!table) {
-      reader.error_at(node->source(), fmt::format("{}: expected a table of header names to {}", key,
-                                                  from_files ? "files" : "values"));
-      return;
-    }
-    for (auto&& [name, value] : *table) {
-      auto text = reader.expand(value, key);
-      if (!text) continue;
-      if (!from_files) {
-        alert.headers.emplace_back(std::string(name.str()), *text);
-        continue;
-      }
-      std::filesystem::path path(*text);
-      if (path.is_relative()) path = std::filesystem::path(file).parent_path() / path;
-      std::ifstream in(path);
-      if (!in) {
-        reader.error_at(value.source(), fmt::format("{}: cannot read \"{}\": {}", key, *text,
-                                                    std::strerror(errno)));
-        continue;
-      }
-      std::string secret_text((std::istreambuf_iterator<char>(in)),
-                              std::istreambuf_iterator<char>());
-      while (!secret_text.empty() && (secret_text.back() == '\n' || secret_text.back() == '\r'))
-        secret_text.pop_back();
-      alert.headers.emplace_back(std::string(name.str()), std::move(secret_text));
-    }
-  };
-  read_headers("headers", false);
-  read_headers("header_files", true);
+  alert.headers = read_headers(reader);
   alert.selector = reader.selector();
   if (auto send_resolved = reader.boolean("send_resolved")) alert.send_resolved = *send_resolved;
   if (auto repeat = reader.duration("repeat")) {
     if (*repeat < 60'000) reader.error_at(reader.where("repeat"), "repeat: must be at least 1m");
     alert.repeat_ms = *repeat;
   }
-  if (auto timeout = reader.duration("timeout")) {
-    if (*timeout <= 0 || *timeout > 60'000)
-      reader.error_at(reader.where("timeout"), "timeout: must be within (0s, 60s]");
-    alert.timeout_ms = *timeout;
-  }
+  alert.timeout_ms = read_send_timeout(reader, alert.timeout_ms);
   if (auto retry_for = reader.duration("retry_for")) {
     if (*retry_for < 0)
       reader.error_at(reader.where("retry_for"), "retry_for: must not be negative");
@@ -909,6 +916,58 @@ void read_maintenance(TableReader& reader, const std::string& file, LoadedConfig
   loaded.maintenance.push_back(std::move(window));
 }
 
+// A URL curl can parse (what it sends to), checked without ever showing the URL: it may hold a
+// secret.
+bool parsable_url(const std::string& url) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> handle(curl_url(), curl_url_cleanup);
+  return handle && curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) == CURLUE_OK;
+}
+
+// `[[remote_write]]`. The URL may hold a secret (user info, a token in its path or query), so
+// no error quotes it; one that repeats an earlier table's URL is an error (every sample twice).
+void read_remote_write(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
+  const std::string context = "remote_write";
+  RemoteWriteConfig remote;
+  remote.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
+  const std::optional<std::string> url = reader.string("url");
+  if (!reader.table().get("url")) {
+    reader.error_at_table(fmt::format("{}: missing required key \"url\"", context));
+  } else if (url && !has_http_scheme(*url)) {
+    reader.error_at(reader.where("url"), "url: must start with http:// or https://");
+  } else if (url && !parsable_url(*url)) {
+    reader.error_at(reader.where("url"), "url: not a valid URL");
+  }
+  remote.url = url.value_or("");
+  for (const RemoteWriteConfig& existing : loaded.remote_writes) {
+    if (url && !url->empty() && existing.url == *url) {
+      reader.error_at(reader.where("url"),
+                      fmt::format("url: the same endpoint as the [[remote_write]] at {} (every "
+                                  "sample would be sent twice)",
+                                  existing.source));
+      break;
+    }
+  }
+  remote.headers = read_headers(reader);
+  remote.username = reader.string("username").value_or("");
+  if (const toml::node* node = reader.find("password_file")) {
+    if (auto path = reader.expand(*node, "password_file"))
+      remote.password = reader.secret_file(*node, "password_file", *path).value_or("");
+  }
+  // Basic auth takes both: one without the other is a half-written setting, not "no auth".
+  const bool has_username = reader.table().get("username") != nullptr;
+  const bool has_password_file = reader.table().get("password_file") != nullptr;
+  if (has_password_file && !has_username) {
+    reader.error_at(reader.where("password_file"),
+                    fmt::format("{}: password_file needs username", context));
+  } else if (has_username && !has_password_file) {
+    reader.error_at(reader.where("username"),
+                    fmt::format("{}: username needs password_file", context));
+  }
+  remote.timeout_ms = read_send_timeout(reader, remote.timeout_ms);
+  reader.reject_unknown_keys(context);
+  loaded.remote_writes.push_back(std::move(remote));
+}
+
 void read_page(TableReader& top, const toml::node& node, const std::string& file,
                LoadedConfig& loaded) {
   const toml::table* table = node.as_table();
@@ -931,7 +990,7 @@ void read_page(TableReader& top, const toml::node& node, const std::string& file
     page.name = *name;
   }
   if (auto url = reader.string("url")) {
-    if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+    if (!has_http_scheme(*url)) {
       reader.error_at(table->get("url")->source(), "page: url must start with http:// or https://");
     }
     page.url = *url;
@@ -953,18 +1012,19 @@ void read_file_tables(const toml::table& root, const std::string& file, LoadedCo
   TableReader top(root, file, loaded.errors);
   const toml::node* page = top.find("page");
   using TableArrayReader = void (*)(TableReader&, const std::string&, LoadedConfig&);
-  const std::array<std::pair<std::string_view, TableArrayReader>, 4> arrays{
+  const std::array<std::pair<std::string_view, TableArrayReader>, 5> arrays{
       {{"probe", read_probe},
        {"job", read_job},
        {"alert", read_alert},
-       {"maintenance", read_maintenance}}};
+       {"maintenance", read_maintenance},
+       {"remote_write", read_remote_write}}};
   std::vector<std::tuple<std::string_view, const toml::node*, TableArrayReader>> found;
   for (const auto& [key, read] : arrays) {
     if (const toml::node* node = top.find(key)) found.emplace_back(key, node, read);
   }
   top.reject_unknown_keys(
-      "top level (expected [[probe]], [[job]], [[alert]] and [[maintenance]] tables and at most "
-      "one [page] table)");
+      "top level (expected [[probe]], [[job]], [[alert]], [[maintenance]] and [[remote_write]] "
+      "tables and at most one [page] table)");
   if (page) read_page(top, *page, file, loaded);
   for (const auto& [key, node, read] : found) {
     const toml::array* array = node->as_array();

@@ -101,8 +101,8 @@ const InvalidCase kInvalidCases[] = {
     {"invalid-unknown-probe-key",
      {"{dir}/web.toml:5:1: probe \"web\": unknown key \"expect_code\""}},
     {"invalid-unknown-top-level-key",
-     {"{dir}/web.toml:1:1: top level (expected [[probe]], [[job]], [[alert]] and [[maintenance]] "
-      "tables and at most one [page] table): unknown key \"interval\""}},
+     {"{dir}/web.toml:1:1: top level (expected [[probe]], [[job]], [[alert]], [[maintenance]] "
+      "and [[remote_write]] tables and at most one [page] table): unknown key \"interval\""}},
     {"invalid-unknown-probe-type",
      {"{dir}/web.toml:3:8: probe \"web\": unknown probe type \"ping\" (expected one of: http, "
       "postgres, redis, tcp)"}},
@@ -463,6 +463,145 @@ TEST(ConfigSecretTest, RedactsTheUserInfoAndSecretQueryValuesOfAUrl) {
   for (const auto& [url, shown] : cases) EXPECT_EQ(redact_url(url), shown) << url;
   EXPECT_EQ(redact_url("https://h/a?session=1&page=2", {"Session"}),
             "https://h/a?session=***&page=2");
+}
+
+// `[[remote_write]]`: every key, relative files read from the configuration file's directory.
+TEST(ConfigRemoteWriteTest, ReadsEveryKey) {
+  ScopedEnv tenant("BLIP_TEST_TENANT", "team-a");
+  TempDir dir;
+  dir.write("mimir-token", "Bearer t0ken\n\n");
+  dir.write("mimir-password", "hunter2\n");
+  const LoadedConfig loaded = load_config_text(R"toml(
+[[remote_write]]
+url = "https://mimir.example:9009/api/v1/push"
+headers = { X-Scope-OrgID = "${BLIP_TEST_TENANT}" }
+header_files = { Authorization = "mimir-token" }
+username = "blip"
+password_file = "mimir-password"
+timeout = "30s"
+
+[[remote_write]]
+url = "http://victoria:8428/api/v1/write"
+)toml",
+                                               dir.path() + "/rw.toml");
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  ASSERT_EQ(loaded.remote_writes.size(), 2u);
+  const RemoteWriteConfig& mimir = loaded.remote_writes[0];
+  EXPECT_EQ(mimir.url, "https://mimir.example:9009/api/v1/push");
+  EXPECT_EQ(mimir.headers, (std::vector<std::pair<std::string, std::string>>{
+                               {"X-Scope-OrgID", "team-a"}, {"Authorization", "Bearer t0ken"}}));
+  EXPECT_EQ(mimir.username, "blip");
+  EXPECT_EQ(mimir.password, "hunter2");
+  EXPECT_EQ(mimir.timeout_ms, 30'000);
+  EXPECT_EQ(mimir.source, dir.path() + "/rw.toml:2");
+  // Only a url: no headers, no basic auth, the default timeout.
+  const RemoteWriteConfig& victoria = loaded.remote_writes[1];
+  EXPECT_EQ(victoria.url, "http://victoria:8428/api/v1/write");
+  EXPECT_TRUE(victoria.headers.empty());
+  EXPECT_EQ(victoria.username, "");
+  EXPECT_EQ(victoria.password, "");
+  EXPECT_EQ(victoria.timeout_ms, 10'000);
+  EXPECT_EQ(victoria.source, dir.path() + "/rw.toml:10");
+}
+
+// Each bad table's errors, exactly; the URLs hold a password that no error may show.
+TEST(ConfigRemoteWriteTest, ReportsEachErrorAtItsKeyWithoutTheUrl) {
+  TempDir dir;
+  dir.write("password", "hunter2\n");
+  struct Case {
+    const char* name;
+    std::string toml;
+    std::vector<std::string> errors;
+  };
+  const Case cases[] = {
+      {"missing url",
+       "[[remote_write]]\ntimeout = \"5s\"\n",
+       {"{dir}/rw.toml:1:1: remote_write: missing required key \"url\""}},
+      {"bad scheme",
+       "[[remote_write]]\nurl = \"ftp://blip:s3cret@mimir/api/v1/push\"\n",
+       {"{dir}/rw.toml:2:7: url: must start with http:// or https://"}},
+      {"no scheme",
+       "[[remote_write]]\nurl = \"blip:s3cret@mimir/api/v1/push\"\n",
+       {"{dir}/rw.toml:2:7: url: must start with http:// or https://"}},
+      {"unparsable url",
+       "[[remote_write]]\nurl = \"http://blip:s3cret@mimir:99999/api/v1/push\"\n",
+       {"{dir}/rw.toml:2:7: url: not a valid URL"}},
+      {"zero timeout",
+       "[[remote_write]]\nurl = \"https://blip:s3cret@mimir/api/v1/push\"\ntimeout = \"0s\"\n",
+       {"{dir}/rw.toml:3:11: timeout: must be within (0s, 60s]"}},
+      {"timeout above a minute",
+       "[[remote_write]]\nurl = \"https://blip:s3cret@mimir/api/v1/push\"\ntimeout = \"61s\"\n",
+       {"{dir}/rw.toml:3:11: timeout: must be within (0s, 60s]"}},
+      {"password_file without username",
+       "[[remote_write]]\nurl = \"https://mimir/api/v1/push?token=s3cret\"\n"
+       "password_file = \"password\"\n",
+       {"{dir}/rw.toml:3:17: remote_write: password_file needs username"}},
+      {"username without password_file",
+       "[[remote_write]]\nurl = \"https://mimir/api/v1/push?token=s3cret\"\nusername = \"blip\"\n",
+       {"{dir}/rw.toml:3:12: remote_write: username needs password_file"}},
+      {"unreadable password_file",
+       "[[remote_write]]\nurl = \"https://mimir/s3cret/push\"\nusername = \"blip\"\n"
+       "password_file = \"missing-password\"\n",
+       {"{dir}/rw.toml:4:17: password_file: cannot read \"missing-password\": No such file or "
+        "directory"}},
+      {"inline password",
+       "[[remote_write]]\nurl = \"https://mimir/s3cret/push\"\nusername = \"blip\"\n"
+       "password_file = \"password\"\npassword = \"hunter2\"\n",
+       {"{dir}/rw.toml:5:1: remote_write: unknown key \"password\""}},
+      {"duplicate url",
+       "[[remote_write]]\nurl = \"https://blip:s3cret@mimir/api/v1/push\"\n\n"
+       "[[remote_write]]\nurl = \"https://blip:s3cret@mimir/api/v1/push\"\ntimeout = \"5s\"\n",
+       {"{dir}/rw.toml:5:7: url: the same endpoint as the [[remote_write]] at {dir}/rw.toml:1 "
+        "(every sample would be sent twice)"}},
+      {"name is not a key",
+       "[[remote_write]]\nurl = \"https://blip:s3cret@mimir/api/v1/push\"\nname = \"mimir\"\n",
+       {"{dir}/rw.toml:3:1: remote_write: unknown key \"name\""}},
+      {"headers not a table",
+       "[[remote_write]]\nurl = \"https://mimir/s3cret/push\"\nheaders = \"X-Scope-OrgID: a\"\n",
+       {"{dir}/rw.toml:3:11: headers: expected a table of header names to values"}},
+      {"a table, not a list of tables",
+       "[remote_write]\nurl = \"https://mimir/s3cret/push\"\n",
+       {"{dir}/rw.toml:1:1: remote_write: expected [[remote_write]] tables"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const LoadedConfig loaded = load_config_text(c.toml, dir.path() + "/rw.toml");
+    std::vector<std::string> errors;
+    for (const std::string& error : c.errors) errors.push_back(expand_dir(error, dir.path()));
+    EXPECT_EQ(error_strings(loaded), errors);
+    for (const std::string& error : error_strings(loaded))
+      EXPECT_EQ(error.find("s3cret"), std::string::npos) << error;
+  }
+}
+
+// The alert reader shares read_headers with [[remote_write]]: `headers` then `header_files`.
+TEST(ConfigAlertTest, ReadsHeadersAndHeaderFiles) {
+  ScopedEnv key("BLIP_TEST_ALERT_KEY", "k3y");
+  TempDir dir;
+  dir.write("token", "Bearer t0ken\r\n");
+  const LoadedConfig loaded = load_config_text(R"toml([[alert]]
+kind = "webhook"
+url = "https://hooks.example/blip"
+headers = { X-Api-Key = "${BLIP_TEST_ALERT_KEY}" }
+header_files = { Authorization = "token" }
+timeout = "20s"
+)toml",
+                                               dir.path() + "/alerts.toml");
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  ASSERT_EQ(loaded.alerts.size(), 1u);
+  EXPECT_EQ(loaded.alerts[0].headers,
+            (std::vector<std::pair<std::string, std::string>>{{"X-Api-Key", "k3y"},
+                                                              {"Authorization", "Bearer t0ken"}}));
+  EXPECT_EQ(loaded.alerts[0].timeout_ms, 20'000);
+  const LoadedConfig missing = load_config_text(
+      "[[alert]]\nkind = \"ntfy\"\nurl = \"https://ntfy.sh/blip\"\n"
+      "header_files = { Authorization = \"missing-token\" }\ntimeout = \"2m\"\n",
+      dir.path() + "/alerts.toml");
+  EXPECT_EQ(error_strings(missing),
+            (std::vector<std::string>{
+                dir.path() + "/alerts.toml:4:34: header_files: cannot read \"missing-token\": No "
+                             "such file or directory",
+                dir.path() + "/alerts.toml:5:11: timeout: must be within (0s, 60s]"}));
 }
 
 TEST(ConfigPageTest, ReadsThePageTableWithDefaultsForTheRest) {

@@ -47,12 +47,16 @@ RemoteSender::RemoteSender(RemoteWriteConfig config, RemoteSenderOptions options
 
 RemoteSender::~RemoteSender() { stop(); }
 
-void RemoteSender::stop() {
+void RemoteSender::request_stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
+}
+
+void RemoteSender::stop() {
+  request_stop();
   if (thread_.joinable()) thread_.join();
 }
 

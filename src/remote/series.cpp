@@ -55,15 +55,17 @@ ProbeSpan SpanReader::read(const StoredComponent& probe, int64_t after_ms, int64
   span.samples = store_.samples(probe.name, from_ms, read_to_ms, with_details);
   const int64_t later =
       read_to_ms < to_ms
-          ? store_.samples_stored_from(probe.name, read_to_ms, static_cast<int64_t>(hold_back))
+          ? store_.samples_stored_from(probe.name, read_to_ms,
+                                       std::max<int64_t>(1, static_cast<int64_t>(hold_back)))
           : 0;
   const size_t held =
       static_cast<size_t>(std::max<int64_t>(0, static_cast<int64_t>(hold_back) - later));
   if (!span.samples.empty()) {
     span.samples.resize(span.samples.size() > held ? span.samples.size() - held : 0);
     if (!span.samples.empty()) span.next_after_ms = span.samples.back().sent_ms;
-  } else if (read_to_ms < to_ms) {
-    span.next_after_ms = read_to_ms - 1;  // nothing in these minutes: on past them
+  } else if (later > 0) {
+    // Nothing in these minutes and something stored after them: none can come any more.
+    span.next_after_ms = read_to_ms - 1;
   }
   if (span.next_after_ms == after_ms) return span;
   const int64_t begin_ms = after_ms == INT64_MIN ? from_ms : after_ms;

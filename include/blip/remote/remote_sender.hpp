@@ -62,6 +62,7 @@ class RemoteSender {
   std::condition_variable wake_;
   bool stopping_ = false;
   RemoteWriteStats stats_;
+  int64_t last_problem_log_us_ = INT64_MIN / 2;  // monotonic
   std::thread thread_;
 };
 

@@ -43,7 +43,8 @@ std::string escaped(const std::string& value) {
 ProbeSpan SpanReader::read(const StoredComponent& probe, int64_t after_ms, int64_t to_ms,
                            size_t max_samples, size_t hold_back, bool with_details) const {
   ProbeSpan span{probe, after_ms, after_ms, {}, {}, {}};
-  const auto first_minute = store_.first_sample_minute(probe.name, after_ms);
+  const auto first_minute =
+      store_.first_sample_minute(probe.name, after_ms == INT64_MIN ? INT64_MIN : after_ms + 1);
   if (!first_minute || *first_minute >= to_ms) return span;
   // Whole minutes at a time (a block is a minute), as many as `max_samples` allows.
   const int64_t per_minute =

@@ -66,7 +66,10 @@ void RemoteSender::stop() {
 
 RemoteWriteStats RemoteSender::stats() const {
   std::lock_guard lock(mutex_);
-  return stats_;
+  RemoteWriteStats stats = stats_;
+  if (retrying_oldest_ms_ != INT64_MAX)
+    stats.lag_seconds = static_cast<double>(wall_now_ms() - retrying_oldest_ms_) / 1e3;
+  return stats;
 }
 
 bool RemoteSender::pause(std::chrono::milliseconds wait) {
@@ -141,6 +144,20 @@ void RemoteSender::run() {
   const int64_t started_ms = wall_now_ms();
   bool open_failure_logged = false;
   int64_t pending_checked_ms = 0;
+  // Stored samples past the cursors, at most every 5 s (counted per minute, from the rollups).
+  const auto refresh_pending = [&](int64_t now_ms) {
+    if (now_ms - pending_checked_ms < 5'000) return;
+    int64_t pending = 0;
+    for (const StoredComponent& probe : store->components()) {
+      auto cursor = cursors.find(probe.name);
+      pending +=
+          store->rollup_totals(probe.name, cursor == cursors.end() ? 0 : cursor->second + 1, now_ms)
+              .samples;
+    }
+    std::lock_guard lock(mutex_);
+    stats_.pending_samples = pending;
+    pending_checked_ms = now_ms;
+  };
   while (true) {
     if (!store) {
       try {
@@ -205,19 +222,7 @@ void RemoteSender::run() {
         append_blind_series(windows, options_.vantage, round.series);
         round.cursors.push_back({endpoint_, "", windows.back().start_ms});
       }
-      if (now_ms - pending_checked_ms >= 5'000) {
-        int64_t pending = 0;
-        for (const StoredComponent& probe : store->components()) {
-          auto cursor = cursors.find(probe.name);
-          pending += store
-                         ->rollup_totals(probe.name,
-                                         cursor == cursors.end() ? 0 : cursor->second + 1, now_ms)
-                         .samples;
-        }
-        std::lock_guard lock(mutex_);
-        stats_.pending_samples = pending;
-        pending_checked_ms = now_ms;
-      }
+      refresh_pending(now_ms);
     } catch (const StoreError& error) {
       log_warn("remote_write: cannot read store: {}", error.what());
       store.reset();
@@ -238,8 +243,22 @@ void RemoteSender::run() {
     std::chrono::milliseconds backoff = options_.first_backoff;
     Outcome outcome = Outcome::failed;
     while ((outcome = post(body, points)) == Outcome::failed) {
+      {
+        std::lock_guard lock(mutex_);
+        retrying_oldest_ms_ = round.oldest_ms;
+      }
+      // The backlog grows while the endpoint is away: /metrics shows it (a failed read is
+      // left to the next round).
+      try {
+        refresh_pending(wall_now_ms());
+      } catch (const StoreError&) {
+      }
       if (!pause(backoff)) return;
       backoff = std::min(options_.max_backoff, backoff * 2);
+    }
+    {
+      std::lock_guard lock(mutex_);
+      retrying_oldest_ms_ = INT64_MAX;
     }
     if (outcome == Outcome::stopped) return;
     // Acknowledged, or refused for good (dropped, counted, logged): either way on past it.

@@ -1,6 +1,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -63,6 +64,9 @@ class RemoteSender {
   bool stopping_ = false;
   RemoteWriteStats stats_;
   int64_t last_problem_log_us_ = INT64_MIN / 2;  // monotonic
+  // The oldest sample of a request that failed and is being retried (INT64_MAX: none): while the
+  // endpoint is away the lag grows from it, read at stats(), not only when a round is read.
+  int64_t retrying_oldest_ms_ = INT64_MAX;
   std::thread thread_;
 };
 

@@ -128,6 +128,19 @@ void RemoteSender::run() {
   std::map<std::string, int64_t> cursors;
   bool open_failure_logged = false;
   int64_t pending_checked_ms = 0;
+  // Stored samples not yet acknowledged, from each probe's cursor on (per minute: about).
+  const auto count_pending = [&](int64_t now_ms) {
+    int64_t pending = 0;
+    for (const StoredComponent& probe : store->components()) {
+      auto cursor = cursors.find(probe.name);
+      pending +=
+          store->rollup_totals(probe.name, cursor == cursors.end() ? 0 : cursor->second + 1, now_ms)
+              .samples;
+    }
+    std::lock_guard lock(mutex_);
+    stats_.pending_samples = pending;
+    pending_checked_ms = now_ms;
+  };
   while (true) {
     if (!store) {
       try {
@@ -190,19 +203,7 @@ void RemoteSender::run() {
         append_blind_series(windows, options_.vantage, round.series);
         round.cursors.push_back({endpoint_, "", windows.back().start_ms});
       }
-      if (now_ms - pending_checked_ms >= 5'000) {
-        int64_t pending = 0;
-        for (const StoredComponent& probe : store->components()) {
-          auto cursor = cursors.find(probe.name);
-          pending += store
-                         ->rollup_totals(probe.name,
-                                         cursor == cursors.end() ? 0 : cursor->second + 1, now_ms)
-                         .samples;
-        }
-        std::lock_guard lock(mutex_);
-        stats_.pending_samples = pending;
-        pending_checked_ms = now_ms;
-      }
+      if (now_ms - pending_checked_ms >= 5'000) count_pending(now_ms);
     } catch (const StoreError& error) {
       log_warn("remote_write: cannot read store: {}", error.what());
       store.reset();
@@ -225,6 +226,20 @@ void RemoteSender::run() {
     while ((outcome = post(body, points)) == Outcome::failed) {
       if (!pause(backoff)) return;
       backoff = std::min(options_.max_backoff, backoff * 2);
+      // The backlog grows while the endpoint fails: the gauges follow it, not the moment the
+      // round was read.
+      const int64_t waited_ms = wall_now_ms();
+      if (round.oldest_ms != INT64_MAX) {
+        std::lock_guard lock(mutex_);
+        stats_.lag_seconds = static_cast<double>(waited_ms - round.oldest_ms) / 1e3;
+      }
+      if (waited_ms - pending_checked_ms >= 5'000) {
+        try {
+          count_pending(waited_ms);
+        } catch (const StoreError&) {
+          // Counted again once the store reads (the next round says why it does not).
+        }
+      }
     }
     if (outcome == Outcome::stopped) return;
     // Acknowledged, or refused for good (dropped, counted, logged): either way on past it.

@@ -103,7 +103,7 @@ void print_outage_rows(std::ostream& out, const std::string& title,
         "  {:<{}}  {:<24}  {}{:<24}  {:>8}  {:>7}  {:<13}  {}\n", row.probe, width,
         format_iso8601_ms(row.start_ms), local_column(row.start_ms, zone), end_text(row),
         format_duration_brief(effective_end(row, report.range) - row.start_ms), row.down_samples,
-        row.kind == OutageKind::outage ? to_string(row.error) : "-", notes);
+        row.kind == OutageKind::outage && !report.fleet ? to_string(row.error) : "-", notes);
   }
   out << '\n';
 }

@@ -42,7 +42,8 @@ nlohmann::json outage_json(const OutageRecord& outage, const Report& report) {
       {"duration_ms", effective_end(outage, report.range) - outage.start_ms},
       {"ongoing", !outage.end_ms.has_value()},
       {"samples", outage.down_samples},
-      {"error", outage.kind == OutageKind::outage
+      // A fleet report's series carry no error class.
+      {"error", outage.kind == OutageKind::outage && !report.fleet
                     ? nlohmann::json(std::string(to_string(outage.error)))
                     : nlohmann::json(nullptr)},
       {"detail", outage.detail},

@@ -121,9 +121,10 @@ std::vector<PointRun> runs_from_points(const std::vector<SeriesPoint>& points) {
   bool open = false;
   for (const SeriesPoint& point : points) {
     if (point.value != 0) {
-      if (!open) runs.push_back({point.ms, std::nullopt, 0});
+      if (!open) runs.push_back({point.ms, std::nullopt, 0, point.ms});
       open = true;
       ++runs.back().ones;
+      runs.back().last_ms = point.ms;
     } else if (open) {
       runs.back().end_ms = point.ms;
       open = false;
@@ -169,65 +170,101 @@ bool observed(const FleetSeries& series, const std::string& probe, const std::st
          watched(shipped_until, series.range.to_ms);
 }
 
+namespace {
+
+// An open outage of a vantage that has shipped nothing of its probe lately (stopped,
+// cut off) ends at its last sample inside it; the others stay open.
+std::optional<int64_t> silent_end(const FleetSeries& series, const VantageOutage& outage) {
+  if (outage.end_ms) return outage.end_ms;
+  const auto found = series.minutes.find({outage.probe, outage.vantage});
+  const int64_t shipped_until = found == series.minutes.end() || found->second.empty()
+                                    ? INT64_MIN
+                                    : found->second.back().minute_ms + kMinuteMs;
+  if (shipped_until != INT64_MIN && series.range.to_ms - shipped_until <= kTrailingMinuteMs)
+    return std::nullopt;  // still shipping: still down
+  if (series.range.to_ms - outage.last_point_ms <= kTrailingMinuteMs) return std::nullopt;
+  return std::max(outage.last_point_ms, outage.start_ms + 1);
+}
+
+}  // namespace
+
 std::vector<FleetOutage> merge_fleet_outages(const FleetSeries& series,
                                              std::optional<int> fixed_quorum) {
-  std::map<std::string, std::vector<const VantageOutage*>> by_probe;
+  // Each counted vantage's outages by probe, with the ends of silent vantages' open ones.
+  std::map<std::string, std::vector<VantageOutage>> by_probe;
   for (const VantageOutage& outage : series.outages) {
-    if (std::binary_search(series.vantages.begin(), series.vantages.end(), outage.vantage))
-      by_probe[outage.probe].push_back(&outage);
+    if (!std::binary_search(series.vantages.begin(), series.vantages.end(), outage.vantage))
+      continue;
+    VantageOutage closed = outage;
+    closed.end_ms = silent_end(series, outage);
+    by_probe[outage.probe].push_back(std::move(closed));
   }
   std::vector<FleetOutage> merged;
   for (auto& [probe, outages] : by_probe) {
-    std::sort(outages.begin(), outages.end(), [](const VantageOutage* a, const VantageOutage* b) {
-      return a->start_ms != b->start_ms ? a->start_ms < b->start_ms : a->vantage < b->vantage;
+    std::sort(outages.begin(), outages.end(), [](const VantageOutage& a, const VantageOutage& b) {
+      return a.start_ms != b.start_ms ? a.start_ms < b.start_ms : a.vantage < b.vantage;
     });
     // Components: outages that overlap one another, directly or through others.
     for (size_t first = 0; first < outages.size();) {
       size_t last = first + 1;
-      int64_t end = outages[first]->end_ms.value_or(kOpen);
-      while (last < outages.size() && outages[last]->start_ms < end) {
-        end = std::max(end, outages[last]->end_ms.value_or(kOpen));
+      int64_t end = outages[first].end_ms.value_or(kOpen);
+      while (last < outages.size() && outages[last].start_ms < end) {
+        end = std::max(end, outages[last].end_ms.value_or(kOpen));
         ++last;
       }
-      FleetOutage fleet;
-      fleet.probe = probe;
+      const int64_t start = outages[first].start_ms;
+      // Who could have seen it: over the whole component.
       std::set<std::string> seen;
-      std::vector<std::pair<int64_t, int>> changes;  // +1 at a start, -1 at an end
-      for (size_t i = first; i < last; ++i) {
-        const VantageOutage& one = *outages[i];
-        seen.insert(one.vantage);
-        fleet.down_samples += one.down_samples;
-        fleet.sighting.edges.push_back({one.vantage, one.start_ms, one.end_ms});
-        changes.emplace_back(one.start_ms, +1);
-        changes.emplace_back(one.end_ms.value_or(kOpen), -1);
-      }
-      const int64_t start = outages[first]->start_ms;
-      OutageSighting& sighting = fleet.sighting;
-      sighting.seen_from.assign(seen.begin(), seen.end());
+      for (size_t i = first; i < last; ++i) seen.insert(outages[i].vantage);
+      std::vector<std::string> observed_by;
       const int64_t watched_until = std::min(end, std::max(series.range.to_ms, start + 1));
       for (const std::string& vantage : series.vantages) {
         if (seen.contains(vantage) || observed(series, probe, vantage, start, watched_until))
-          sighting.observed_by.push_back(vantage);
+          observed_by.push_back(vantage);
       }
-      sighting.needed =
-          fixed_quorum.value_or(static_cast<int>(sighting.observed_by.size()) / 2 + 1);
-      // The quorum's span: from the first moment `needed` vantages were down at once to
-      // the last moment they stopped being so many.
+      const int needed = fixed_quorum.value_or(static_cast<int>(observed_by.size()) / 2 + 1);
+      // The quorum's spans: each time from when `needed` vantages are down at once to
+      // when fewer are.
+      std::vector<std::pair<int64_t, int>> changes;  // +1 at a start, -1 at an end
+      for (size_t i = first; i < last; ++i) {
+        changes.emplace_back(outages[i].start_ms, +1);
+        changes.emplace_back(outages[i].end_ms.value_or(kOpen), -1);
+      }
       std::sort(changes.begin(), changes.end());  // at one moment, ends (-1) first
+      std::vector<std::pair<int64_t, int64_t>> spans;
       int down = 0;
-      std::optional<int64_t> quorum_start;
-      int64_t quorum_end = kOpen;
       for (const auto& [at, change] : changes) {
-        const bool was = down >= sighting.needed;
+        const bool was = down >= needed;
         down += change;
-        if (!was && down >= sighting.needed && !quorum_start) quorum_start = at;
-        if (was && down < sighting.needed) quorum_end = at;
+        if (!was && down >= needed) spans.emplace_back(at, kOpen);
+        if (was && down < needed) spans.back().second = at;
       }
-      sighting.quorum = quorum_start.has_value();
-      fleet.start_ms = quorum_start.value_or(start);
-      const int64_t fleet_end = sighting.quorum ? quorum_end : end;
-      if (fleet_end != kOpen) fleet.end_ms = fleet_end;
-      merged.push_back(std::move(fleet));
+      // No quorum: one local fault over the whole component.
+      const bool quorum = !spans.empty();
+      if (!quorum) spans.emplace_back(start, end);
+      for (const auto& [span_start, span_end] : spans) {
+        FleetOutage fleet;
+        fleet.probe = probe;
+        fleet.start_ms = span_start;
+        if (span_end != kOpen) fleet.end_ms = span_end;
+        OutageSighting& sighting = fleet.sighting;
+        sighting.observed_by = observed_by;
+        sighting.needed = needed;
+        std::set<std::string> seen_here;
+        for (size_t i = first; i < last; ++i) {
+          const VantageOutage& one = outages[i];
+          const int64_t one_end = one.end_ms.value_or(kOpen);
+          // Overlapping the span, or the span's own instant for a zero-length one.
+          if (one.start_ms < span_end && one_end > span_start) {
+            seen_here.insert(one.vantage);
+            fleet.down_samples += one.down_samples;
+            sighting.edges.push_back({one.vantage, one.start_ms, one.end_ms});
+          }
+        }
+        sighting.seen_from.assign(seen_here.begin(), seen_here.end());
+        sighting.quorum = quorum;
+        merged.push_back(std::move(fleet));
+      }
       first = last;
     }
   }

@@ -239,7 +239,7 @@ FleetSeries read_fleet_series(const PrometheusSource& source, const FleetQuery& 
     probes.insert(probe);
     if (query.vantages.empty()) vantages.insert(vantage);
     for (const PointRun& run : runs_from_points(series.points))
-      fleet.outages.push_back({probe, vantage, run.start_ms, run.end_ms, run.ones});
+      fleet.outages.push_back({probe, vantage, run.start_ms, run.end_ms, run.ones, run.last_ms});
   }
   for (const Series& series : blind) {
     const std::string vantage = label_of(series, "vantage");

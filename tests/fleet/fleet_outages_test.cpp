@@ -34,7 +34,7 @@ FleetSeries hour_of(const Names& probes = {"web"}) {
 
 void down(FleetSeries& series, const std::string& vantage, int64_t start,
           std::optional<int64_t> end, const std::string& probe = "web") {
-  series.outages.push_back({probe, vantage, start, end, 4});
+  series.outages.push_back({probe, vantage, start, end, 4, end.value_or(start) - 250});
 }
 
 TEST(FleetPoints, RunsOfOnesUpToTheZero) {
@@ -133,11 +133,18 @@ TEST(FleetMerge, AQuorumMeansDownAtOnceNotOneAfterAnother) {
   down(series, "b", F + 11 * kMinute, F + 14 * kMinute);
   down(series, "c", F + 13 * kMinute, F + 16 * kMinute);
   auto merged = merge_fleet_outages(series, std::nullopt);
-  ASSERT_EQ(merged.size(), 1u);
+  // Two down at once from 11m to 12m (a and b), and from 13m to 14m (b and c): between
+  // them only b saw it down.
+  ASSERT_EQ(merged.size(), 2u);
   EXPECT_TRUE(merged[0].sighting.quorum);
-  EXPECT_EQ(merged[0].start_ms, F + 11 * kMinute);  // two down at once from here
-  EXPECT_EQ(merged[0].end_ms, F + 14 * kMinute);    // to the last moment two were down
+  EXPECT_EQ(merged[0].start_ms, F + 11 * kMinute);
+  EXPECT_EQ(merged[0].end_ms, F + 12 * kMinute);
+  EXPECT_EQ(merged[0].sighting.seen_from, (Names{"a", "b"}));
+  EXPECT_EQ(merged[1].start_ms, F + 13 * kMinute);
+  EXPECT_EQ(merged[1].end_ms, F + 14 * kMinute);
+  EXPECT_EQ(merged[1].sighting.seen_from, (Names{"b", "c"}));
   merged = merge_fleet_outages(series, 3);
+  ASSERT_EQ(merged.size(), 1u);
   EXPECT_FALSE(merged[0].sighting.quorum);
   EXPECT_EQ(merged[0].start_ms, F + 10 * kMinute);  // a local fault spans every vantage's outage
   EXPECT_EQ(merged[0].end_ms, F + 16 * kMinute);
@@ -157,6 +164,40 @@ TEST(FleetMerge, ALongLocalOutageDoesNotStretchAShortQuorumOne) {
   EXPECT_EQ(merged[0].start_ms, F + 20 * kMinute);
   EXPECT_EQ(merged[0].end_ms, F + 21 * kMinute);
   EXPECT_EQ(merged[0].sighting.seen_from, (Names{"a", "b", "c"}));
+}
+
+TEST(FleetMerge, EachTimeAQuorumWasDownIsAnOutageOfItsOwn) {
+  FleetSeries series = hour_of();
+  down(series, "a", F, F + 50 * kMinute);
+  down(series, "b", F + 10 * kMinute, F + 11 * kMinute);
+  down(series, "c", F + 10 * kMinute, F + 11 * kMinute);
+  down(series, "b", F + 30 * kMinute, F + 31 * kMinute);
+  const auto merged = merge_fleet_outages(series, std::nullopt);
+  ASSERT_EQ(merged.size(), 2u);
+  EXPECT_EQ(merged[0].start_ms, F + 10 * kMinute);
+  EXPECT_EQ(merged[0].end_ms, F + 11 * kMinute);
+  EXPECT_EQ(merged[0].sighting.seen_from, (Names{"a", "b", "c"}));
+  EXPECT_EQ(merged[1].start_ms, F + 30 * kMinute);
+  EXPECT_EQ(merged[1].sighting.seen_from, (Names{"a", "b"}));
+  EXPECT_TRUE(merged[1].sighting.quorum);
+}
+
+TEST(FleetMerge, AVantageThatWentSilentEndsItsOpenOutageAtItsLastPoint) {
+  FleetSeries series = hour_of();
+  // a went down at 10m and stopped shipping at 11m: its outage has no 0.
+  series.outages.push_back(
+      {"web", "a", F + 10 * kMinute, std::nullopt, 120, F + 10 * kMinute + 30 * kSecond});
+  std::erase_if(series.minutes[{"web", "a"}],
+                [](const MinuteCount& minute) { return minute.minute_ms >= F + 11 * kMinute; });
+  down(series, "b", F + 40 * kMinute, F + 41 * kMinute);
+  down(series, "c", F + 40 * kMinute, F + 41 * kMinute);
+  const auto merged = merge_fleet_outages(series, std::nullopt);
+  ASSERT_EQ(merged.size(), 2u);
+  EXPECT_FALSE(merged[0].sighting.quorum);
+  EXPECT_EQ(merged[0].end_ms, F + 10 * kMinute + 30 * kSecond);
+  EXPECT_TRUE(merged[1].sighting.quorum);
+  EXPECT_EQ(merged[1].sighting.seen_from, (Names{"b", "c"}));
+  EXPECT_EQ(merged[1].sighting.observed_by, (Names{"b", "c"}));  // a was not watching then
 }
 
 TEST(FleetMerge, OpenOutagesStayOpenAndOnlyCountedVantagesCount) {

@@ -22,6 +22,7 @@ struct VantageOutage {
   int64_t start_ms = 0;
   std::optional<int64_t> end_ms;  // none while still open at the range's end
   int64_t down_samples = 0;       // its 1 points
+  int64_t last_point_ms = 0;      // its last 1 point
 };
 
 // One minute in which a vantage stored samples of a probe, by the minute's start.
@@ -49,6 +50,7 @@ struct PointRun {
   int64_t start_ms = 0;
   std::optional<int64_t> end_ms;
   int64_t ones = 0;
+  int64_t last_ms = 0;  // the last 1
 };
 std::vector<PointRun> runs_from_points(const std::vector<SeriesPoint>& points);
 
@@ -65,9 +67,11 @@ inline constexpr int64_t kTrailingMinuteMs = 2 * 60'000;
 bool observed(const FleetSeries& series, const std::string& probe, const std::string& vantage,
               int64_t from_ms, int64_t to_ms);
 
-// One outage of the fleet: overlapping outages of different vantages merged into one.
-// A quorum outage spans the time at least `needed` vantages saw it down at once; a
-// local fault spans its vantages' outages.
+// One outage of the fleet. Overlapping outages of different vantages make one component;
+// each time in it that at least `needed` vantages were down at once is a quorum outage
+// (its seen_from: the vantages whose outage overlaps that time); a component without
+// such a time is one local fault over all of it. An open outage of a vantage that has
+// shipped nothing of the probe for kTrailingMinuteMs ends at its last 1 point.
 struct FleetOutage {
   std::string probe;
   int64_t start_ms = 0;

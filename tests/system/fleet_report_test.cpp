@@ -244,6 +244,11 @@ TEST_F(FleetReport, AServerThatCannotAnswerIsAClearErrorWithExitTwo) {
   EXPECT_EQ(test::run_command(history_.report_args(victoria.url() + "/nothing", "json"), &output),
             2);
   EXPECT_NE(output.find("/nothing/api/v1/query answered HTTP 4"), std::string::npos) << output;
+  // A probe the server holds nothing of.
+  auto args = history_.report_args(victoria.url(), "json");
+  args.insert(args.end(), {"--probe", "web"});
+  EXPECT_EQ(test::run_command(args, &output), 2);
+  EXPECT_NE(output.find("holds no series of a probe named \"web\""), std::string::npos) << output;
   EXPECT_EQ(test::run_command(history_.report_args("ftp://127.0.0.1", "json"), &output), 2);
   EXPECT_NE(output.find("is not an http:// or https:// URL"), std::string::npos) << output;
 }

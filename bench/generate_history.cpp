@@ -32,6 +32,10 @@ int main(int argc, char** argv) {
   app.add_option("--probes", probes)->capture_default_str();
   app.add_option("--rate", rate_hz, "samples per second per probe")->capture_default_str();
   app.add_option("--days", days)->capture_default_str();
+  int minutes = 0;
+  app.add_option("--minutes", minutes, "instead of --days: this many minutes");
+  std::string vantage;
+  app.add_option("--vantage", vantage, "the vantage name stored in the database");
   app.add_option("--incident-probes", incident_probes, "probes hit by the hourly stall")
       ->capture_default_str();
   app.add_option("--end", end_text, "when the history ends, ISO-8601 UTC (default: now)");
@@ -52,13 +56,15 @@ int main(int argc, char** argv) {
     config.target_display = fmt::format("synthetic-{}", i);
   }
   blip::Store store(db_path, blip::Store::Mode::read_write);
+  if (!vantage.empty()) store.set_vantage(vantage);
   blip::SampleRecorder recorder(store, configs, /*log_transitions=*/false);
 
   std::mt19937_64 random(seed);
   std::lognormal_distribution<double> latency_ms(std::log(2.0), 0.4);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const int64_t interval_ms = 1000 / rate_hz;
-  const int64_t start_ms = end_ms - static_cast<int64_t>(days) * 86'400'000;
+  const int64_t start_ms = end_ms - (minutes > 0 ? static_cast<int64_t>(minutes) * 60'000
+                                                 : static_cast<int64_t>(days) * 86'400'000);
   // Per probe: the end of its current random outage (one a day on average, 20-120 s).
   std::vector<int64_t> random_outage_until(static_cast<size_t>(probes), 0);
   const double outage_chance = static_cast<double>(interval_ms) / 86'400'000.0;

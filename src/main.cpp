@@ -159,6 +159,30 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->needs(prometheus);
 
+  blip::ExportOptions export_options;
+  auto* export_command = app.add_subcommand(
+      "export",
+      "write the stored raw samples of a range: JSON lines or CSV (each probe's samples in send "
+      "order, probes and jobs by name), or OpenMetrics for `promtool tsdb create-blocks-from "
+      "openmetrics` (the series remote-write ships; the range is held in memory, so export a "
+      "long history a day or a week at a time)");
+  export_command->add_option("--db", export_options.db_path, "SQLite database file")
+      ->capture_default_str();
+  auto* export_since =
+      export_command->add_option("--since", export_options.since, "how far back, e.g. 24h or 7d")
+          ->capture_default_str();
+  auto* export_from =
+      export_command->add_option("--from", export_options.from, "range start, ISO-8601 UTC");
+  export_command
+      ->add_option("--to", export_options.to, "range end (excluded), ISO-8601 UTC (default now)")
+      ->needs(export_from);
+  export_since->excludes(export_from);
+  export_command->add_option("--probe", export_options.probe, "only this probe or job");
+  export_command
+      ->add_option("--format", export_options.format,
+                   "jsonl (one object a sample), csv (a header line, RFC 4180) or openmetrics")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -186,6 +210,7 @@ int main(int argc, char** argv) {
     if (*once_command) exit_code = blip::run_once(once, std::cout, std::cerr);
     if (*run_command) exit_code = blip::run_daemon(run);
     if (*report_command) exit_code = blip::run_report(report, std::cout, std::cerr);
+    if (*export_command) exit_code = blip::run_export(export_options, std::cout, std::cerr);
     if (*health_command) exit_code = blip::run_health(health, std::cout, std::cerr);
     if (*exec_command) exit_code = blip::run_exec(exec, std::cerr);
   } catch (const std::exception& error) {

@@ -8,6 +8,7 @@
 #include <ostream>
 
 #include "blip/cli/commands.hpp"
+#include "blip/cli/common.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
 #include "blip/fleet/fleet_outages.hpp"
@@ -17,38 +18,6 @@
 
 namespace blip {
 namespace {
-
-std::optional<ReportRange> resolve_range(const ReportOptions& options, std::ostream& err) {
-  const int64_t now = wall_now_ms();
-  ReportRange range{0, now, now};
-  if (!options.from.empty() || !options.to.empty()) {
-    if (!options.from.empty() && !parse_iso8601_ms(options.from, range.from_ms)) {
-      err << fmt::format(
-          "--from: cannot read \"{}\" as an ISO-8601 UTC time (2026-11-25T14:00:00Z)\n",
-          options.from);
-      return std::nullopt;
-    }
-    if (!options.to.empty() && !parse_iso8601_ms(options.to, range.to_ms)) {
-      err << fmt::format(
-          "--to: cannot read \"{}\" as an ISO-8601 UTC time (2026-11-25T14:00:00Z)\n", options.to);
-      return std::nullopt;
-    }
-  } else {
-    std::string problem;
-    auto since = parse_duration_ms(options.since, &problem);
-    if (!since) {
-      err << "--since: " << problem << '\n';
-      return std::nullopt;
-    }
-    range.from_ms = now - *since;
-  }
-  if (range.from_ms >= range.to_ms) {
-    err << "the range is empty: --from must be before --to\n";
-    return std::nullopt;
-  }
-  range.open_until_ms = std::min(range.to_ms, now);
-  return range;
-}
 
 std::string percent(std::optional<double> fraction) {
   return fraction ? fmt::format("{:.3f}%", *fraction * 100.0) : "n/a";
@@ -264,19 +233,6 @@ void print_json(std::ostream& out, const Report& report) {
   out << report_json(report).dump(2) << '\n';
 }
 
-// RFC 4180 quoting for free text; a cell a spreadsheet would run as a formula
-// (=, +, -, @, tab, CR first) is neutralised with a leading apostrophe.
-std::string csv_field(const std::string& text) {
-  const std::string cell =
-      !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos
-          ? "'" + text
-          : text;
-  if (cell.find_first_of(",\"\n") == std::string::npos) return cell;
-  std::string quoted = "\"";
-  for (char c : cell) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
-}
-
 // A fleet report adds seen_from, observed_by (vantages separated by spaces) and quorum,
 // and lists its local faults too (quorum false).
 void print_csv(std::ostream& out, const Report& report) {
@@ -334,14 +290,8 @@ std::vector<std::string> vantage_list(const std::string& text) {
 std::optional<Report> database_report(const ReportOptions& options, const ReportRange& range,
                                       std::optional<int64_t> forced_period_ms, std::ostream& err) {
   Store store(options.db_path, Store::Mode::read_only);
-  if (!options.probe.empty()) {
-    auto names = store.probe_names();
-    if (std::find(names.begin(), names.end(), options.probe) == names.end()) {
-      err << fmt::format("--probe: no probe named \"{}\" in {} (known: {})\n", options.probe,
-                         options.db_path, fmt::join(names, ", "));
-      return std::nullopt;
-    }
-  }
+  if (!options.probe.empty() && !known_probe_or_report(store, options.probe, options.db_path, err))
+    return std::nullopt;
   return build_report(store, range, options.probe, forced_period_ms);
 }
 
@@ -382,7 +332,7 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
     err << fmt::format("--tz: unknown time zone \"{}\" (like Europe/Berlin or UTC)\n", options.tz);
     return kExitUsage;
   }
-  auto range = resolve_range(options, err);
+  auto range = resolve_range(options.since, options.from, options.to, err);
   if (!range) return kExitUsage;
   try {
     std::optional<Report> report = options.prometheus.empty()

@@ -131,6 +131,7 @@ struct Daemon::Parts {
   void finish();
   void start_reload();
   void apply_reload(const LoadedConfig& next);
+  void start_senders();
   const ComponentConfig* active_named(const std::string& name) const;
   ComponentRef keep(ComponentRef config);  // a copy at a stable address
 
@@ -151,8 +152,11 @@ struct Daemon::Parts {
 
   std::map<std::string, double> blind_seconds;
   std::optional<StoreWriter> writer;
-  // Each reads the store on its own thread and saves its cursor through the writer.
+  // Each reads the store on its own thread and saves its cursor through the writer. A reload
+  // that changes [[remote_write]] retires them (they end by themselves; joined at shutdown).
+  std::vector<RemoteWriteConfig> remote_writes = loaded.remote_writes;
   std::vector<std::unique_ptr<RemoteSender>> senders;
+  std::vector<std::unique_ptr<RemoteSender>> retired_senders;
   std::optional<SampleRecorder> recorder;
   AlertEvents alert_events{started_ms};
 
@@ -225,16 +229,7 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
   log_info("store: writer started queue_limit_samples={} (about {} MB)",
            writer_options.max_queued_samples, writer_options.max_queued_samples * 100 / 1'000'000);
   recorder.emplace(opened.recorder_start, *writer, components);
-  for (const RemoteWriteConfig& remote : loaded.remote_writes) {
-    RemoteSenderOptions options;
-    options.db_path = settings.db_path;
-    options.vantage = settings.vantage;
-    options.retain_ms = settings.retain_ms;
-    senders.push_back(
-        std::make_unique<RemoteSender>(remote, options, [this](std::vector<ShipCursor> cursors) {
-          return writer->save_ship_cursors(std::move(cursors), kFinishWithin);
-        }));
-  }
+  start_senders();
 
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].probe()) probe_slots.push_back(i);
@@ -286,6 +281,19 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
     signals.emplace_back(loop, SIGHUP, [this] { start_reload(); });
     signals.emplace_back(loop, SIGTERM, [this] { stop_signal(); });
     signals.emplace_back(loop, SIGINT, [this] { stop_signal(); });
+  }
+}
+
+void Daemon::Parts::start_senders() {
+  for (const RemoteWriteConfig& remote : remote_writes) {
+    RemoteSenderOptions options;
+    options.db_path = settings.db_path;
+    options.vantage = settings.vantage;
+    options.retain_ms = settings.retain_ms;
+    senders.push_back(
+        std::make_unique<RemoteSender>(remote, options, [this](std::vector<ShipCursor> cursors) {
+          return writer->save_ship_cursors(std::move(cursors), kFinishWithin);
+        }));
   }
 }
 
@@ -396,7 +404,9 @@ void Daemon::Parts::finish() {
   maintenance.stop();
   publish_soon.stop();
   recorder->close_open(wall_now_ms(), "shutdown");
-  for (const auto& sender : senders) sender->stop();  // before the writer: each saves its cursor
+  // Before the writer: each saves its cursor.
+  for (const auto& sender : senders) sender->stop();
+  for (const auto& sender : retired_senders) sender->stop();
   // The last chance to store what is queued: the writer retries for a while, then the exit status
   // says so.
   writer->flush(wall_now_ms());
@@ -474,6 +484,16 @@ void Daemon::Parts::apply_reload(const LoadedConfig& next) {
   }
   active = std::move(order);
   pings.set_jobs(job_tokens(next.jobs));
+  if (next.remote_writes != remote_writes) {
+    // The new set starts from the cursors the old one stored (a retired sender's last
+    // acknowledged request may be sent again).
+    for (auto& sender : senders) sender->request_stop();
+    std::move(senders.begin(), senders.end(), std::back_inserter(retired_senders));
+    senders.clear();
+    remote_writes = next.remote_writes;
+    start_senders();
+    log_info("reload: remote_write endpoints={}", remote_writes.size());
+  }
   active_configs = std::make_shared<const std::vector<ComponentConfig>>(common_parts(running));
   publish();
   const auto added =

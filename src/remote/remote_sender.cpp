@@ -19,6 +19,10 @@ namespace {
 
 size_t discard_body(char*, size_t size, size_t count, void*) { return size * count; }
 
+constexpr int64_t kNewEndpointBackMs = 3'600'000;
+// A refusing or failing endpoint is logged once a minute, with what happened since.
+constexpr int64_t kLogEveryUs = 60'000'000;
+
 size_t point_count(const std::vector<Series>& series) {
   size_t points = 0;
   for (const Series& one : series) points += one.points.size();
@@ -47,12 +51,16 @@ RemoteSender::RemoteSender(RemoteWriteConfig config, RemoteSenderOptions options
 
 RemoteSender::~RemoteSender() { stop(); }
 
-void RemoteSender::stop() {
+void RemoteSender::request_stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
+}
+
+void RemoteSender::stop() {
+  request_stop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -103,16 +111,20 @@ RemoteSender::Outcome RemoteSender::post(const std::string& body, size_t points)
   std::lock_guard lock(mutex_);
   if (code == CURLE_ABORTED_BY_CALLBACK) return Outcome::stopped;
   if (code == CURLE_OK && status >= 200 && status < 300) return Outcome::acknowledged;
+  const bool log_now = mono_now_us() - last_problem_log_us_ >= kLogEveryUs;
+  if (log_now) last_problem_log_us_ = mono_now_us();
   if (code == CURLE_OK && status >= 400 && status < 500 && status != 429) {
     stats_.rejected += points;
+    if (!log_now) return Outcome::rejected;
     log_error(
         "remote_write: rejected endpoint={} status={} points={} (dropped; Prometheus answers 400 "
         "to a whole request holding a sample older than its head block: set "
-        "out_of_order_time_window to take a backlog)",
-        endpoint_, status, points);
+        "out_of_order_time_window to take a backlog) rejected_total={}",
+        endpoint_, status, points, stats_.rejected);
     return Outcome::rejected;
   }
   stats_.retried += points;
+  if (!log_now) return Outcome::failed;
   if (code != CURLE_OK) {
     log_warn("remote_write: failed endpoint={} error=\"{}\" points={} (retrying)", endpoint_,
              curl_easy_strerror(code), points);
@@ -126,6 +138,7 @@ RemoteSender::Outcome RemoteSender::post(const std::string& body, size_t points)
 void RemoteSender::run() {
   std::unique_ptr<Store> store;
   std::map<std::string, int64_t> cursors;
+  const int64_t started_ms = wall_now_ms();
   bool open_failure_logged = false;
   int64_t pending_checked_ms = 0;
   while (true) {
@@ -153,7 +166,10 @@ void RemoteSender::run() {
           break;
         }
         auto cursor = cursors.find(probe.name);
-        int64_t after_ms = cursor == cursors.end() ? INT64_MIN : cursor->second;
+        // A new endpoint (or probe) starts an hour back: what an engine's head block takes.
+        // Older history is a backfill: `blip export --format openmetrics`.
+        int64_t after_ms =
+            cursor == cursors.end() ? started_ms - kNewEndpointBackMs : cursor->second;
         if (after_ms != INT64_MIN && after_ms < expired_before_ms) {
           // Pruned before it could be sent: counted from the rollups, which are kept longer.
           const RollupTotals lost =
@@ -178,10 +194,9 @@ void RemoteSender::run() {
       }
       auto blind_cursor = cursors.find("");
       const int64_t blind_after_ms =
-          blind_cursor == cursors.end() ? INT64_MIN : blind_cursor->second;
+          blind_cursor == cursors.end() ? started_ms - kNewEndpointBackMs : blind_cursor->second;
       std::vector<BlindWindow> windows;
-      for (BlindWindow& window :
-           store->blind_windows(blind_after_ms == INT64_MIN ? 0 : blind_after_ms, INT64_MAX)) {
+      for (BlindWindow& window : store->blind_windows(blind_after_ms, INT64_MAX)) {
         if (window.start_ms > blind_after_ms) windows.push_back(std::move(window));
       }
       if (!windows.empty()) {

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <iterator>
+#include <ostream>
+#include <sstream>
 
 namespace blip {
 namespace {
@@ -43,32 +46,59 @@ std::string escaped(const std::string& value) {
 ProbeSpan SpanReader::read(const StoredComponent& probe, int64_t after_ms, int64_t to_ms,
                            size_t max_samples, size_t hold_back, bool with_details) const {
   ProbeSpan span{probe, after_ms, after_ms, {}, {}, {}};
-  const auto first_minute = store_.first_sample_minute(probe.name, after_ms);
-  if (!first_minute || *first_minute >= to_ms) return span;
-  // Whole minutes at a time (a block is a minute), as many as `max_samples` allows.
-  const int64_t per_minute =
-      std::max<int64_t>(1, kMinuteMs / std::max<int64_t>(1, probe.interval_ms));
-  const int64_t minutes = std::max<int64_t>(1, static_cast<int64_t>(max_samples) / per_minute);
-  const int64_t from_ms =
-      after_ms == INT64_MIN ? *first_minute : std::max(*first_minute, after_ms + 1);
-  const int64_t read_to_ms = std::min(to_ms, *first_minute + minutes * kMinuteMs);
-  span.samples = store_.samples(probe.name, from_ms, read_to_ms, with_details);
+  const int64_t after_next_ms = after_ms == INT64_MIN ? INT64_MIN : after_ms + 1;
+  if (after_next_ms >= to_ms) return span;  // read to the range's end already
+  // From the minute of the first sample that can follow `after_ms`: from `after_ms`'s own
+  // minute, a position on its last millisecond would read nothing and never move on.
+  const auto first_minute = store_.first_sample_minute(probe.name, after_next_ms);
+  const bool bounded = to_ms != INT64_MAX;
+  if (!first_minute || *first_minute >= to_ms) {
+    // Nothing (yet) after it. A range (`blip export`) is still closed below: its last
+    // minutes, and the end of an outage after its last sample.
+    if (!bounded || after_ms == INT64_MIN) return span;
+  }
+  const bool any = first_minute && *first_minute < to_ms;
+  const int64_t from_ms = !any                    ? to_ms
+                          : after_ms == INT64_MIN ? *first_minute
+                                                  : std::max(*first_minute, after_next_ms);
+  int64_t read_to_ms = to_ms;
+  if (any) {
+    // Whole minutes at a time (a block is a minute), as many as `max_samples` allows.
+    const int64_t per_minute =
+        std::max<int64_t>(1, kMinuteMs / std::max<int64_t>(1, probe.interval_ms));
+    const int64_t minutes = std::max<int64_t>(1, static_cast<int64_t>(max_samples) / per_minute);
+    read_to_ms = std::min(to_ms, *first_minute + minutes * kMinuteMs);
+    span.samples = store_.samples(probe.name, from_ms, read_to_ms, with_details);
+  }
   const int64_t later =
       read_to_ms < to_ms
-          ? store_.samples_stored_from(probe.name, read_to_ms, static_cast<int64_t>(hold_back))
+          ? store_.samples_stored_from(probe.name, read_to_ms,
+                                       std::max<int64_t>(1, static_cast<int64_t>(hold_back)))
           : 0;
   const size_t held =
       static_cast<size_t>(std::max<int64_t>(0, static_cast<int64_t>(hold_back) - later));
-  if (!span.samples.empty()) {
-    span.samples.resize(span.samples.size() > held ? span.samples.size() - held : 0);
-    if (!span.samples.empty()) span.next_after_ms = span.samples.back().sent_ms;
-  } else if (read_to_ms < to_ms) {
-    span.next_after_ms = read_to_ms - 1;  // nothing in these minutes: on past them
+  const bool read_some = !span.samples.empty();
+  span.samples.resize(span.samples.size() > held ? span.samples.size() - held : 0);
+  // A bounded range read to its end, nothing held back: this span closes it.
+  const bool closes = bounded && read_to_ms == to_ms && held == 0;
+  if (closes) {
+    span.next_after_ms = to_ms - 1;
+  } else if (!span.samples.empty()) {
+    span.next_after_ms = span.samples.back().sent_ms;
+  } else if (!read_some && later > 0) {
+    // Nothing in these minutes and something stored after them: none can come any more (with
+    // nothing stored after them yet, a sample may still come into them: the position stays).
+    span.next_after_ms = read_to_ms - 1;
   }
   if (span.next_after_ms == after_ms) return span;
   const int64_t begin_ms = after_ms == INT64_MIN ? from_ms : after_ms;
   span.outages = store_.outages(begin_ms, span.next_after_ms + 1, probe.name, OutageKind::outage);
-  span.minutes = store_.rollups(probe.name, minute_of(begin_ms), minute_of(span.next_after_ms));
+  // Each minute once, in the span that reads to its last millisecond: the minutes from
+  // after_ms + 1's to next_after_ms + 1's (excluded). The one closing a range takes every minute
+  // that starts before its end.
+  span.minutes =
+      store_.rollups(probe.name, minute_of(after_ms == INT64_MIN ? from_ms : after_next_ms),
+                     closes ? to_ms : minute_of(span.next_after_ms + 1));
   return span;
 }
 
@@ -112,6 +142,9 @@ void append_blind_series(const std::vector<BlindWindow>& windows, const std::str
     auto [it, added] = by_reason.try_emplace(window.reason);
     Series& series = it->second;
     if (added) series = {"blip_blind", {{"reason", window.reason}, {"vantage", vantage}}, {}};
+    // A window that starts where the one before ended goes on blind: its 1 replaces that 0.
+    if (!series.points.empty() && series.points.back().ms == window.start_ms)
+      series.points.back().value = 1;
     for (int64_t ms = window.start_ms; ms < window.end_ms; ms += kMinuteMs)
       add_point(series, ms, 1);
     add_point(series, window.end_ms, 0);
@@ -119,20 +152,25 @@ void append_blind_series(const std::vector<BlindWindow>& windows, const std::str
   for (auto& [reason, series] : by_reason) out.push_back(std::move(series));
 }
 
-std::string openmetrics_text(const std::vector<Series>& series) {
+void write_openmetrics(const std::vector<Series>& series, std::ostream& out) {
   static constexpr std::pair<const char*, const char*> kFamilies[] = {
       {"blip_sample_up", "1 when a sample was up or degraded, 0 when down"},
       {"blip_sample_duration_seconds", "the attempt's latency"},
       {"blip_outage", "1 at each sample inside an outage, 0 at its end"},
       {"blip_minute_samples", "samples stored in the minute, at the minute's end"},
       {"blip_blind", "1 inside a window blip could not see, 0 at its end"}};
-  std::string text;
+  fmt::memory_buffer text;
+  const auto flush = [&] {
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    text.clear();
+  };
   for (const auto& [family, help] : kFamilies) {
     bool header = false;
     for (const Series& one : series) {
       if (one.metric != family) continue;
       if (!header) {
-        text += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", family, help, family);
+        fmt::format_to(std::back_inserter(text), "# HELP {} {}\n# TYPE {} gauge\n", family, help,
+                       family);
         header = true;
       }
       std::string labels;
@@ -140,12 +178,20 @@ std::string openmetrics_text(const std::vector<Series>& series) {
         labels += fmt::format("{}{}=\"{}\"", labels.empty() ? "" : ",", name, escaped(value));
       }
       for (const SeriesPoint& point : one.points) {
-        text += fmt::format("{}{{{}}} {} {}.{:03}\n", family, labels, point.value, point.ms / 1000,
-                            point.ms % 1000);
+        fmt::format_to(std::back_inserter(text), "{}{{{}}} {} {}.{:03}\n", family, labels,
+                       point.value, point.ms / 1000, point.ms % 1000);
+        if (text.size() >= 64 * 1024) flush();
       }
     }
   }
-  return text + "# EOF\n";
+  fmt::format_to(std::back_inserter(text), "# EOF\n");
+  flush();
+}
+
+std::string openmetrics_text(const std::vector<Series>& series) {
+  std::ostringstream text;
+  write_openmetrics(series, text);
+  return std::move(text).str();
 }
 
 std::string endpoint_label(const std::string& url) {

@@ -1314,14 +1314,12 @@ std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, in
   return out;
 }
 
-std::optional<int64_t> Store::first_sample_minute(const std::string& probe,
-                                                  int64_t after_ms) const {
+std::optional<int64_t> Store::first_sample_minute(const std::string& probe, int64_t from_ms) const {
   Statement select(
       db_,
       "SELECT min(b.minute_ms) FROM sample_blocks b JOIN probes p ON p.id = b.probe_id "
       "WHERE p.name = ? AND b.minute_ms >= ?");
-  select.bind(1, probe).bind(2,
-                             after_ms == INT64_MIN ? INT64_MIN : after_ms - after_ms % kMinuteMs);
+  select.bind(1, probe).bind(2, from_ms == INT64_MIN ? INT64_MIN : from_ms - from_ms % kMinuteMs);
   if (!select.step() || select.is_null(0)) return std::nullopt;
   return select.integer(0);
 }

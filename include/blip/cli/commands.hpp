@@ -59,6 +59,18 @@ struct ReportOptions {
 };
 int run_report(const ReportOptions& options, std::ostream& out, std::ostream& err);
 
+struct ExportOptions {
+  std::string db_path = "./blip.db";
+  std::string since = "24h";
+  std::string from;
+  std::string to;
+  std::string probe;             // empty: every probe and job
+  std::string format = "jsonl";  // or csv, openmetrics
+};
+// Writes the stored raw samples of a range to `out`: one JSON object a line, CSV, or the
+// series the remote-write sender ships as OpenMetrics text.
+int run_export(const ExportOptions& options, std::ostream& out, std::ostream& err);
+
 struct HealthOptions {
   std::string listen = "127.0.0.1:9185";
 };

@@ -39,7 +39,9 @@ class RemoteSender {
   RemoteSender& operator=(const RemoteSender&) = delete;
   ~RemoteSender();
 
-  // Stops after the request in flight (its cursor saved if acknowledged); idempotent.
+  // Asks the thread to end after the request in flight (its cursor saved if acknowledged)
+  // without waiting; stop() also waits for it. Both idempotent.
+  void request_stop();
   void stop();
   RemoteWriteStats stats() const;
   const RemoteWriteConfig& config() const { return config_; }
@@ -60,6 +62,7 @@ class RemoteSender {
   std::condition_variable wake_;
   bool stopping_ = false;
   RemoteWriteStats stats_;
+  int64_t last_problem_log_us_ = INT64_MIN / 2;  // monotonic
   std::thread thread_;
 };
 

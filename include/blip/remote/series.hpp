@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <iosfwd>
 #include <map>
 #include <string>
 #include <utility>
@@ -26,11 +27,14 @@ struct Series {
 // One probe's samples after a position, with what its series are computed from.
 struct ProbeSpan {
   StoredComponent probe;
-  int64_t after_ms = 0;               // exclusive; INT64_MIN: from its first sample
-  int64_t next_after_ms = 0;          // the position after this span (its last sample's send time)
+  int64_t after_ms = 0;  // exclusive; INT64_MIN: from its first sample
+  // The position after this span: its last sample's send time; to_ms - 1 when it closes a
+  // range (below); after_ms when there is nothing (yet) to read.
+  int64_t next_after_ms = 0;
   std::vector<Sample> samples;        // sent in (after_ms, next_after_ms], in send order
   std::vector<OutageRecord> outages;  // its outages (not brownouts) overlapping the span
-  std::vector<Rollup> minutes;  // its minutes from after_ms's up to next_after_ms's (excluded)
+  // Its minutes read to their end: from after_ms + 1's up to next_after_ms + 1's (excluded).
+  std::vector<Rollup> minutes;
 };
 
 // Reads spans from a store: the remote-write sender (only samples whose outage state is
@@ -41,6 +45,10 @@ class SpanReader {
   // Samples sent in (after_ms, to_ms), about `max_samples` at most (whole minutes), holding
   // back the last `hold_back` stored ones: the recorder decides a sample's outage up to
   // `confirm` samples later and queues its rows before the following sample's.
+  // A bounded range (to_ms < INT64_MAX, nothing held back) is closed by the span that reads
+  // to its end: that span ends at to_ms - 1 and takes the minutes that start before to_ms and
+  // the outage ends before it, even without samples of its own. Read again from a span's
+  // next_after_ms until it equals after_ms.
   ProbeSpan read(const StoredComponent& probe, int64_t after_ms, int64_t to_ms, size_t max_samples,
                  size_t hold_back, bool with_details) const;
 
@@ -61,12 +69,14 @@ void append_probe_series(const ProbeSpan& span, const std::string& vantage,
                          std::vector<Series>& out);
 
 // blip_blind{vantage, reason}: 1 at each window's start and each minute inside it, 0 at its
-// end; windows that start in (after_ms, to_ms).
+// end (none where the next window of the reason starts); `windows` in start order.
 void append_blind_series(const std::vector<BlindWindow>& windows, const std::string& vantage,
                          std::vector<Series>& out);
 
-// The OpenMetrics text of `series` (one family per metric, `# EOF` at the end when `last`),
-// as `promtool tsdb create-blocks-from openmetrics` reads it.
+// The OpenMetrics text of `series` (one family per metric, `# EOF` at the end), as
+// `promtool tsdb create-blocks-from openmetrics` reads it; written to `out` as it is made
+// (`blip export`: the text of a day is several times the size of its points).
+void write_openmetrics(const std::vector<Series>& series, std::ostream& out);
 std::string openmetrics_text(const std::vector<Series>& series);
 
 // The label value `url` is shown under: scheme, host, port and path, never its user,

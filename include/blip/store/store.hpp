@@ -194,8 +194,8 @@ class Store : public RecordSink {
   // Sent in [from_ms, to_ms); without details, a down sample's text is left empty (cheaper).
   std::vector<Sample> samples(const std::string& probe, int64_t from_ms, int64_t to_ms,
                               bool with_details = true) const;
-  // The first minute from `after_ms`'s on holding a sample of `probe` (INT64_MIN: any).
-  std::optional<int64_t> first_sample_minute(const std::string& probe, int64_t after_ms) const;
+  // The first minute from `from_ms`'s on with a block of `probe`'s samples (INT64_MIN: any).
+  std::optional<int64_t> first_sample_minute(const std::string& probe, int64_t from_ms) const;
   // Samples stored in the first `minutes` minutes with any from `from_ms`'s minute on.
   int64_t samples_stored_from(const std::string& probe, int64_t from_ms, int64_t minutes) const;
   // This database's vantage point (`blip run --vantage`); empty when never set.

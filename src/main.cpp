@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
   blip::ReportOptions report;
   auto* report_command =
       app.add_subcommand("report", "outage windows and their time-of-hour pattern");
-  report_command->add_option("--db", report.db_path, "SQLite database file")->capture_default_str();
+  auto* report_db = report_command->add_option("--db", report.db_path, "SQLite database file")
+                        ->capture_default_str();
   auto* since = report_command->add_option("--since", report.since, "how far back, e.g. 24h or 7d")
                     ->capture_default_str();
   auto* from = report_command->add_option("--from", report.from, "range start, ISO-8601 UTC");
@@ -143,6 +144,20 @@ int main(int argc, char** argv) {
   report_command
       ->add_option("--period", report.period, "auto, or force the pattern's period, e.g. 1h")
       ->capture_default_str();
+  auto* prometheus = report_command->add_option(
+      "--prometheus", report.prometheus,
+      "a fleet report over every vantage point's series on this Prometheus-API server "
+      "(Prometheus, VictoriaMetrics), e.g. http://127.0.0.1:9090, instead of --db");
+  prometheus->excludes(report_db);
+  report_command
+      ->add_option("--vantages", report.vantages, "only these vantage points count, e.g. a,b,c")
+      ->needs(prometheus);
+  report_command
+      ->add_option("--quorum", report.quorum,
+                   "vantage points down at once that make an outage (default: a majority of those "
+                   "observing)")
+      ->check(CLI::PositiveNumber)
+      ->needs(prometheus);
 
   blip::ExportOptions export_options;
   auto* export_command = app.add_subcommand(

@@ -11,6 +11,8 @@
 #include "blip/cli/common.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
+#include "blip/fleet/fleet_outages.hpp"
+#include "blip/fleet/prometheus_source.hpp"
 #include "blip/report/report_json.hpp"
 #include "blip/store/store.hpp"
 
@@ -61,11 +63,16 @@ void print_outage_rows(std::ostream& out, const std::string& title,
     if (row.end_reason == "shutdown" || row.end_reason == "blip_stopped")
       notes += " [ended when blip stopped]";
     if (touches_blind(row, report)) notes += " [touches a blind window]";
+    if (report.fleet) {
+      if (auto found = report.fleet->sightings.find(row.id); found != report.fleet->sightings.end())
+        notes += fmt::format(" [seen from {} of {}]", fmt::join(found->second.seen_from, ","),
+                             fmt::join(found->second.observed_by, ","));
+    }
     out << fmt::format(
         "  {:<{}}  {:<24}  {}{:<24}  {:>8}  {:>7}  {:<13}  {}\n", row.probe, width,
         format_iso8601_ms(row.start_ms), local_column(row.start_ms, zone), end_text(row),
         format_duration_brief(effective_end(row, report.range) - row.start_ms), row.down_samples,
-        row.kind == OutageKind::outage ? to_string(row.error) : "-", notes);
+        row.kind == OutageKind::outage && !report.fleet ? to_string(row.error) : "-", notes);
   }
   out << '\n';
 }
@@ -103,9 +110,50 @@ void print_jobs(std::ostream& out, const Report& report) {
   out << '\n';
 }
 
+// The fleet's vantage points: what each shipped and how often it alone saw an outage.
+void print_vantages(std::ostream& out, const Report& report) {
+  size_t width = 7;
+  for (const VantageSummary& vantage : report.fleet->vantages)
+    width = std::max(width, vantage.vantage.size());
+  out << fmt::format("Vantage points ({})\n  {:<{}}  {:>9}  {:>9}  {:>7}  {:>12}\n",
+                     report.fleet->vantages.size(), "VANTAGE", width, "SAMPLES", "BLIND", "OUTAGES",
+                     "LOCAL FAULTS");
+  for (const VantageSummary& vantage : report.fleet->vantages) {
+    out << fmt::format("  {:<{}}  {:>9}  {:>9}  {:>7}  {:>12}\n", vantage.vantage, width,
+                       vantage.samples, format_duration_brief(vantage.blind_ms), vantage.outages,
+                       vantage.local_faults);
+  }
+  out << '\n';
+}
+
+// Outages too few vantage points saw: not the service's, so not in uptime or incidents.
+void print_local_faults(std::ostream& out, const Report& report, const std::string& zone) {
+  const std::vector<OutageRecord>& rows = report.fleet->local_faults;
+  if (rows.empty()) return;
+  out << fmt::format(
+      "Local faults ({}): seen from too few vantage points; not counted as outages\n"
+      "  {:<24}  {}{:>8}  {}\n",
+      rows.size(), "START", zone.empty() ? "" : fmt::format("{:<28}  ", "LOCAL START"), "DURATION",
+      "WHAT");
+  for (const OutageRecord& row : rows) {
+    const auto found = report.fleet->sightings.find(row.id);
+    out << fmt::format("  {:<24}  {}{:>8}  {}\n", format_iso8601_ms(row.start_ms),
+                       local_column(row.start_ms, zone),
+                       format_duration_brief(effective_end(row, report.range) - row.start_ms),
+                       found != report.fleet->sightings.end() ? found->second.note : row.probe);
+  }
+  out << '\n';
+}
+
 void print_table(std::ostream& out, const ReportOptions& options, const Report& report) {
-  out << fmt::format("blip report  {} .. {}  db={}{}\n", format_iso8601_ms(report.range.from_ms),
-                     format_iso8601_ms(report.range.to_ms), options.db_path,
+  const std::string source =
+      report.fleet
+          ? fmt::format("prometheus={}  quorum={}", report.fleet->source,
+                        report.fleet->fixed_quorum ? std::to_string(*report.fleet->fixed_quorum)
+                                                   : std::string("majority"))
+          : "db=" + options.db_path;
+  out << fmt::format("blip report  {} .. {}  {}{}\n", format_iso8601_ms(report.range.from_ms),
+                     format_iso8601_ms(report.range.to_ms), source,
                      options.probe.empty() ? "" : "  probe=" + options.probe);
   if (!options.tz.empty()) {
     out << fmt::format("local time ({}): {} .. {}\n", options.tz,
@@ -132,6 +180,7 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
         summary.closed ? format_duration_brief(summary.mttr_ms()) : "-", summary.brownouts);
   }
   out << '\n';
+  if (report.fleet) print_vantages(out, report);
   if (report.outages.empty()) out << "No outages in range.\n\n";
   const auto shared =
       std::count_if(report.incidents.begin(), report.incidents.end(),
@@ -154,6 +203,7 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
   print_outage_rows(out, "Outages", report.outages, report, "SAMPLES", options.tz);
   print_outage_rows(out, "Brownouts (slower than degraded_after)", report.brownouts, report,
                     "SAMPLES", options.tz);
+  if (report.fleet) print_local_faults(out, report, options.tz);
   if (!report.blind.empty()) {
     out << fmt::format("Blind windows ({}): blip could not see; neither up nor down\n",
                        report.blind.size());
@@ -183,16 +233,82 @@ void print_json(std::ostream& out, const Report& report) {
   out << report_json(report).dump(2) << '\n';
 }
 
+// A fleet report adds seen_from, observed_by (vantages separated by spaces) and quorum,
+// and lists its local faults too (quorum false).
 void print_csv(std::ostream& out, const Report& report) {
-  out << "probe,start,end,duration_ms,down_samples,error,detail,incident,end_reason\n";
-  for (const OutageRecord& outage : report.outages) {
-    out << fmt::format(
-        "{},{},{},{},{},{},{},{},{}\n", csv_field(outage.probe), format_iso8601_ms(outage.start_ms),
-        outage.end_ms ? format_iso8601_ms(*outage.end_ms) : "",
-        effective_end(outage, report.range) - outage.start_ms, outage.down_samples,
-        to_string(outage.error), csv_field(outage.detail),
-        outage.incident_id ? std::to_string(*outage.incident_id) : "", outage.end_reason);
+  out << "probe,start,end,duration_ms,down_samples,error,detail,incident,end_reason"
+      << (report.fleet ? ",seen_from,observed_by,quorum\n" : "\n");
+  std::vector<const OutageRecord*> rows;
+  for (const OutageRecord& outage : report.outages) rows.push_back(&outage);
+  if (report.fleet) {
+    for (const OutageRecord& local : report.fleet->local_faults) rows.push_back(&local);
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const OutageRecord* a, const OutageRecord* b) { return a->id < b->id; });
   }
+  for (const OutageRecord* outage : rows) {
+    out << fmt::format(
+        "{},{},{},{},{},{},{},{},{}", csv_field(outage->probe), format_iso8601_ms(outage->start_ms),
+        outage->end_ms ? format_iso8601_ms(*outage->end_ms) : "",
+        effective_end(*outage, report.range) - outage->start_ms, outage->down_samples,
+        to_string(outage->error), csv_field(outage->detail),
+        outage->incident_id ? std::to_string(*outage->incident_id) : "", outage->end_reason);
+    if (report.fleet) {
+      const auto found = report.fleet->sightings.find(outage->id);
+      if (found != report.fleet->sightings.end()) {
+        const OutageSighting& sighting = found->second;
+        out << fmt::format(",{},{},{}",
+                           csv_field(fmt::format("{}", fmt::join(sighting.seen_from, " "))),
+                           csv_field(fmt::format("{}", fmt::join(sighting.observed_by, " "))),
+                           sighting.quorum ? "true" : "false");
+      } else {
+        out << ",,,";
+      }
+    }
+    out << '\n';
+  }
+}
+
+// The vantages of --vantages, as a sorted list without empty names.
+std::vector<std::string> vantage_list(const std::string& text) {
+  std::vector<std::string> names;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string name = text.substr(start, comma - start);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (!name.empty()) names.push_back(name);
+    start = comma + 1;
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+// The report over the local database; none (and a message) when --probe names no probe.
+std::optional<Report> database_report(const ReportOptions& options, const ReportRange& range,
+                                      std::optional<int64_t> forced_period_ms, std::ostream& err) {
+  Store store(options.db_path, Store::Mode::read_only);
+  if (!options.probe.empty() && !known_probe_or_report(store, options.probe, options.db_path, err))
+    return std::nullopt;
+  return build_report(store, range, options.probe, forced_period_ms);
+}
+
+// The report over every vantage point's series on a Prometheus-API server.
+std::optional<Report> fleet_report(const ReportOptions& options, const ReportRange& range,
+                                   std::optional<int64_t> forced_period_ms, std::ostream& err) {
+  PrometheusSource source(options.prometheus);
+  FleetQuery query{range, options.probe, vantage_list(options.vantages)};
+  FleetSeries series = read_fleet_series(source, query);
+  if (!options.probe.empty() && series.probes.empty()) {
+    err << fmt::format("--probe: {} holds no series of a probe named \"{}\" in the range\n",
+                       source.shown(), options.probe);
+    return std::nullopt;
+  }
+  std::optional<int> quorum;
+  if (options.quorum > 0) quorum = options.quorum;
+  return build_fleet_report(series, quorum, forced_period_ms);
 }
 
 }  // namespace
@@ -219,19 +335,21 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
   auto range = resolve_range(options.since, options.from, options.to, err);
   if (!range) return kExitUsage;
   try {
-    Store store(options.db_path, Store::Mode::read_only);
-    if (!options.probe.empty() &&
-        !known_probe_or_report(store, options.probe, options.db_path, err))
-      return kExitUsage;
-    Report report = build_report(store, *range, options.probe, forced_period_ms);
+    std::optional<Report> report = options.prometheus.empty()
+                                       ? database_report(options, *range, forced_period_ms, err)
+                                       : fleet_report(options, *range, forced_period_ms, err);
+    if (!report) return kExitUsage;
     if (options.format == "json") {
-      print_json(out, report);
+      print_json(out, *report);
     } else if (options.format == "csv") {
-      print_csv(out, report);
+      print_csv(out, *report);
     } else {
-      print_table(out, options, report);
+      print_table(out, options, *report);
     }
   } catch (const StoreError& error) {
+    err << error.what() << '\n';
+    return kExitUsage;
+  } catch (const FleetSourceError& error) {
     err << error.what() << '\n';
     return kExitUsage;
   }

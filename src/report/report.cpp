@@ -162,6 +162,7 @@ ReportData narrow_report_data(const ReportData& data, int64_t from_ms) {
     if (window.end_ms > narrowed.range.from_ms) narrowed.blind.push_back(window);
   }
   narrowed.jobs = data.jobs;
+  narrowed.fleet = data.fleet;
   return narrowed;
 }
 
@@ -200,6 +201,7 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
   report.outages = data.outages;
   report.brownouts = data.brownouts;
   report.blind = data.blind;
+  report.fleet = data.fleet;
 
   int64_t first_data_ms = range.to_ms;
   std::map<std::string, int64_t> first_data_by_probe;

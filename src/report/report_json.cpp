@@ -1,5 +1,7 @@
 #include "blip/report/report_json.hpp"
 
+#include <algorithm>
+
 #include "blip/core/clock.hpp"
 
 namespace blip {
@@ -33,14 +35,15 @@ nlohmann::json finding_json(const PeriodFinding& finding) {
 }  // namespace
 
 nlohmann::json outage_json(const OutageRecord& outage, const Report& report) {
-  return {
+  nlohmann::json json = {
       {"probe", outage.probe},
       {"start", format_iso8601_ms(outage.start_ms)},
       {"end", time_or_null(outage.end_ms)},
       {"duration_ms", effective_end(outage, report.range) - outage.start_ms},
       {"ongoing", !outage.end_ms.has_value()},
       {"samples", outage.down_samples},
-      {"error", outage.kind == OutageKind::outage
+      // A fleet report's series carry no error class.
+      {"error", outage.kind == OutageKind::outage && !report.fleet
                     ? nlohmann::json(std::string(to_string(outage.error)))
                     : nlohmann::json(nullptr)},
       {"detail", outage.detail},
@@ -51,6 +54,22 @@ nlohmann::json outage_json(const OutageRecord& outage, const Report& report) {
       {"touches_blind_window", touches_blind(outage, report)},
       {"in_maintenance", outage.in_maintenance},
   };
+  if (!report.fleet) return json;
+  const auto found = report.fleet->sightings.find(outage.id);
+  if (found == report.fleet->sightings.end()) return json;
+  const OutageSighting& sighting = found->second;
+  json["seen_from"] = sighting.seen_from;
+  json["observed_by"] = sighting.observed_by;
+  json["quorum"] = sighting.quorum;
+  json["quorum_needed"] = sighting.needed;
+  if (!sighting.note.empty()) json["note"] = sighting.note;
+  json["vantage_outages"] = nlohmann::json::array();
+  for (const VantageEdges& edges : sighting.edges) {
+    json["vantage_outages"].push_back({{"vantage", edges.vantage},
+                                       {"start", format_iso8601_ms(edges.start_ms)},
+                                       {"end", time_or_null(edges.end_ms)}});
+  }
+  return json;
 }
 
 nlohmann::json pattern_json(const PatternResult& pattern, bool with_candidates) {
@@ -132,6 +151,19 @@ nlohmann::json report_json(const Report& report) {
   nlohmann::json json;
   json["from"] = format_iso8601_ms(report.range.from_ms);
   json["to"] = format_iso8601_ms(report.range.to_ms);
+  if (report.fleet) {
+    json["source"] = report.fleet->source;
+    json["quorum"] = report.fleet->fixed_quorum ? nlohmann::json(*report.fleet->fixed_quorum)
+                                                : nlohmann::json("majority");
+    json["vantages"] = nlohmann::json::array();
+    for (const VantageSummary& vantage : report.fleet->vantages) {
+      json["vantages"].push_back({{"vantage", vantage.vantage},
+                                  {"samples", vantage.samples},
+                                  {"blind_ms", vantage.blind_ms},
+                                  {"outages", vantage.outages},
+                                  {"local_faults", vantage.local_faults}});
+    }
+  }
   json["probes"] = nlohmann::json::array();
   for (const ProbeSummary& summary : report.summaries)
     json["probes"].push_back(summary_json(summary));
@@ -148,8 +180,16 @@ nlohmann::json report_json(const Report& report) {
                                  {"order", order}});
   }
   json["outages"] = nlohmann::json::array();
-  for (const OutageRecord& outage : report.outages)
-    json["outages"].push_back(outage_json(outage, report));
+  std::vector<const OutageRecord*> outages;
+  for (const OutageRecord& outage : report.outages) outages.push_back(&outage);
+  if (report.fleet) {
+    // A fleet report lists its local faults among the outages, with quorum false.
+    for (const OutageRecord& local : report.fleet->local_faults) outages.push_back(&local);
+    std::stable_sort(outages.begin(), outages.end(),
+                     [](const OutageRecord* a, const OutageRecord* b) { return a->id < b->id; });
+  }
+  for (const OutageRecord* outage : outages)
+    json["outages"].push_back(outage_json(*outage, report));
   json["brownouts"] = nlohmann::json::array();
   for (const OutageRecord& brownout : report.brownouts)
     json["brownouts"].push_back(outage_json(brownout, report));

@@ -52,6 +52,10 @@ struct ReportOptions {
   std::string format = "table";
   std::string period = "auto";  // or a duration that forces the pattern's period
   std::string tz;               // also show times in this zone (table only)
+  // The fleet report: every vantage point's series from a Prometheus-API server instead of --db.
+  std::string prometheus;  // its base URL; empty: the database
+  std::string vantages;    // comma-separated: only these count; empty: all that shipped
+  int quorum = 0;          // vantages down at once that make an outage; 0: a majority
 };
 int run_report(const ReportOptions& options, std::ostream& out, std::ostream& err);
 

@@ -79,7 +79,43 @@ struct JobOverlap {
   int outages = 0;  // the probe's outages that began in the range
 };
 
-// What a report reads from the store for one range.
+// One vantage point's own outage of a probe, as the fleet report shows it beside the merged one.
+struct VantageEdges {
+  std::string vantage;
+  int64_t start_ms = 0;
+  std::optional<int64_t> end_ms;  // none while still open
+};
+
+// Which vantage points saw one fleet outage, and which could have (the fleet report).
+struct OutageSighting {
+  std::vector<std::string> seen_from;    // vantages whose own outage overlaps it
+  std::vector<std::string> observed_by;  // vantages with samples then and not blind
+  int needed = 0;                        // vantages down at once that make a quorum
+  bool quorum = false;                   // false: a local fault, outside uptime and incidents
+  std::vector<VantageEdges> edges;       // each vantage's own outages in it, by start
+  std::string note;                      // a local fault, in words
+};
+
+struct VantageSummary {
+  std::string vantage;
+  int64_t samples = 0;   // in the range, over every probe
+  int64_t blind_ms = 0;  // its blind windows in the range
+  int outages = 0;       // its own outages in the range, over every probe
+  int local_faults = 0;  // the fleet's local faults it is in
+};
+
+// What a report over several vantage points adds (`blip report --prometheus`). Its
+// quorum outages are the report's outages; the rest are kept here, apart.
+struct FleetView {
+  std::string source;  // where the series came from (no credentials)
+  std::vector<VantageSummary> vantages;
+  std::optional<int> fixed_quorum;              // --quorum; none: a majority of observed_by
+  std::map<int64_t, OutageSighting> sightings;  // by OutageRecord::id, quorum and local ones
+  std::vector<OutageRecord> local_faults;       // by start
+};
+
+// What a report reads for one range: from the store (load_report_data), or from a
+// Prometheus-API server holding every vantage point's series (src/fleet/).
 struct ReportData {
   ReportRange range;
   std::vector<std::string> probes;
@@ -87,6 +123,7 @@ struct ReportData {
   std::vector<OutageRecord> brownouts;
   std::vector<BlindWindow> blind;
   std::vector<JobData> jobs;
+  std::optional<FleetView> fleet;
 };
 
 struct Report {
@@ -105,6 +142,7 @@ struct Report {
   std::map<std::string, PatternResult> probe_patterns;
   std::vector<JobSummary> jobs;
   std::vector<JobOverlap> job_overlaps;  // only pairs with at least one outage during a run
+  std::optional<FleetView> fleet;        // a fleet report's vantages and sightings
 };
 
 // Where a report's per-probe rollup totals come from: the store by default,

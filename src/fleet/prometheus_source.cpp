@@ -1,0 +1,261 @@
+#include "blip/fleet/prometheus_source.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "blip/adapters/curl_easy.hpp"
+
+namespace blip {
+namespace {
+
+constexpr int64_t kMinuteMs = 60'000;
+// An answer larger than this is refused rather than parsed (a chunk of one day of
+// outage points at 4 Hz for a thousand series stays far below it).
+constexpr size_t kMaxAnswerBytes = 1024UL * 1024 * 1024;
+
+int64_t minute_of(int64_t ms) { return ms - ((ms % kMinuteMs) + kMinuteMs) % kMinuteMs; }
+
+size_t collect_body(char* data, size_t size, size_t count, void* user) {
+  auto* body = static_cast<std::string*>(user);
+  if (body->size() + size * count > kMaxAnswerBytes) return 0;  // curl fails the transfer
+  body->append(data, size * count);
+  return size * count;
+}
+
+// Seconds with milliseconds, as the API's `time` parameter takes them.
+std::string api_time(int64_t ms) {
+  const int64_t seconds = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+  return fmt::format("{}.{:03}", seconds, ms - seconds * 1000);
+}
+
+std::string label_of(const Series& series, const std::string& name) {
+  for (const auto& [label, value] : series.labels) {
+    if (label == name) return value;
+  }
+  return "";
+}
+
+int64_t timestamp_ms(const nlohmann::json& value) {
+  if (value.is_number()) return std::llround(value.get<double>() * 1000.0);
+  if (value.is_string())
+    return std::llround(std::strtod(value.get<std::string>().c_str(), nullptr) * 1000.0);
+  throw FleetSourceError("a point without a timestamp");
+}
+
+SeriesPoint point_of(const nlohmann::json& pair) {
+  if (!pair.is_array() || pair.size() != 2 || !pair[1].is_string())
+    throw FleetSourceError("a point that is not [time, \"value\"]");
+  return {timestamp_ms(pair[0]), std::strtod(pair[1].get<std::string>().c_str(), nullptr)};
+}
+
+}  // namespace
+
+std::string promql_string(const std::string& text) {
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '\\' || c == '"') quoted += '\\';
+    if (c == '\n') {
+      quoted += "\\n";
+      continue;
+    }
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string promql_alternatives(const std::vector<std::string>& names) {
+  std::string regex;
+  for (const std::string& name : names) {
+    if (!regex.empty()) regex += '|';
+    for (char c : name) {
+      if (std::string_view("\\.^$|?*+()[]{}").find(c) != std::string_view::npos) regex += '\\';
+      regex += c;
+    }
+  }
+  return regex;
+}
+
+PrometheusSource::PrometheusSource(std::string base_url, long timeout_ms)
+    : base_url_(std::move(base_url)), shown_(endpoint_label(base_url_)), timeout_ms_(timeout_ms) {
+  if (base_url_.rfind("http://", 0) != 0 && base_url_.rfind("https://", 0) != 0) {
+    throw FleetSourceError(fmt::format(
+        "--prometheus: \"{}\" is not an http:// or https:// URL (like http://127.0.0.1:9090)",
+        shown_));
+  }
+  while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
+}
+
+std::string PrometheusSource::query(const std::string& promql, int64_t at_ms) const {
+  CurlEasy easy;
+  if (!easy.get()) throw FleetSourceError("--prometheus: curl could not start a request");
+  std::unique_ptr<char, decltype(&curl_free)> escaped(
+      curl_easy_escape(easy.get(), promql.data(), static_cast<int>(promql.size())), &curl_free);
+  const std::string url = fmt::format("{}/api/v1/query?query={}&time={}", base_url_,
+                                      escaped ? escaped.get() : "", api_time(at_ms));
+  std::string body;
+  char error[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms_);
+  curl_easy_setopt(easy.get(), CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms_, 10'000L));
+  curl_easy_setopt(easy.get(), CURLOPT_USERAGENT, "blip-report");
+  curl_easy_setopt(easy.get(), CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode
+  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &collect_body);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
+  const CURLcode result = curl_easy_perform(easy.get());
+  if (result != CURLE_OK) {
+    throw FleetSourceError(fmt::format("--prometheus: cannot query {}: {}", shown_,
+                                       error[0] ? error : curl_easy_strerror(result)));
+  }
+  long status = 0;
+  curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) {
+    std::string why;
+    const auto json = nlohmann::json::parse(body, nullptr, false);
+    if (json.is_object() && json.contains("error") && json["error"].is_string())
+      why = ": " + json["error"].get<std::string>();
+    throw FleetSourceError(fmt::format("--prometheus: {}/api/v1/query answered HTTP {}{}", shown_,
+                                       status, why.substr(0, 500)));
+  }
+  return body;
+}
+
+std::vector<Series> parse_query_answer(const std::string& body, const std::string& shown) {
+  const auto json = nlohmann::json::parse(body, nullptr, false);
+  if (!json.is_object() || !json.contains("status")) {
+    throw FleetSourceError(
+        fmt::format("--prometheus: {} answered, but not as the Prometheus HTTP API does", shown));
+  }
+  if (json["status"] != "success") {
+    throw FleetSourceError(fmt::format("--prometheus: {} answered status {}: {}", shown,
+                                       json["status"].dump(), json.value("error", "")));
+  }
+  std::vector<Series> out;
+  try {
+    const nlohmann::json& data = json.at("data");
+    const std::string type = data.at("resultType").get<std::string>();
+    if (type != "matrix" && type != "vector") {
+      throw FleetSourceError(fmt::format("a {} answer where series were expected", type));
+    }
+    for (const nlohmann::json& item : data.at("result")) {
+      Series& series = out.emplace_back();
+      for (const auto& [name, value] : item.at("metric").items()) {
+        if (name == "__name__") {
+          series.metric = value.get<std::string>();
+        } else {
+          series.labels.emplace_back(name, value.get<std::string>());
+        }
+      }
+      std::sort(series.labels.begin(), series.labels.end());
+      if (type == "vector") {
+        series.points.push_back(point_of(item.at("value")));
+      } else {
+        for (const nlohmann::json& pair : item.at("values"))
+          series.points.push_back(point_of(pair));
+      }
+    }
+  } catch (const nlohmann::json::exception& error) {
+    throw FleetSourceError(
+        fmt::format("--prometheus: {} answered JSON blip cannot read: {}", shown, error.what()));
+  } catch (const FleetSourceError& error) {
+    throw FleetSourceError(fmt::format("--prometheus: {} answered {}", shown, error.what()));
+  }
+  return out;
+}
+
+std::vector<Series> PrometheusSource::raw_points(const std::string& selector, int64_t after_ms,
+                                                 int64_t until_ms, int64_t chunk_ms) const {
+  std::map<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>, Series> joined;
+  for (int64_t chunk_after = after_ms; chunk_after < until_ms; chunk_after += chunk_ms) {
+    const int64_t chunk_until = std::min(until_ms, chunk_after + chunk_ms);
+    const std::string promql = fmt::format("{}[{}ms]", selector, chunk_until - chunk_after);
+    for (Series& series : parse_query_answer(query(promql, chunk_until), shown_)) {
+      Series& into = joined[{series.metric, series.labels}];
+      if (into.metric.empty()) {
+        into.metric = series.metric;
+        into.labels = series.labels;
+      }
+      // Prometheus 2.x includes a point at the window's start; VictoriaMetrics does not.
+      for (const SeriesPoint& point : series.points) {
+        if (point.ms <= chunk_after || point.ms > chunk_until) continue;
+        if (!into.points.empty() && into.points.back().ms >= point.ms) continue;
+        into.points.push_back(point);
+      }
+    }
+  }
+  std::vector<Series> out;
+  for (auto& [key, series] : joined) {
+    if (!series.points.empty()) out.push_back(std::move(series));
+  }
+  return out;
+}
+
+FleetSeries read_fleet_series(const PrometheusSource& source, const FleetQuery& query) {
+  const ReportRange& range = query.range;
+  FleetSeries fleet;
+  fleet.range = range;
+  fleet.source = source.shown();
+  std::string vantage_matcher;
+  if (!query.vantages.empty())
+    vantage_matcher = "vantage=~" + promql_string(promql_alternatives(query.vantages));
+  std::string probe_matchers = vantage_matcher;
+  if (!query.probe.empty()) {
+    probe_matchers = "probe=" + promql_string(query.probe) + (vantage_matcher.empty() ? "" : ",") +
+                     vantage_matcher;
+  }
+  // Each minute's count sits at its end: the minutes from the one holding `from` to the
+  // one holding the range's last moment.
+  const auto minutes = source.raw_points(fmt::format("blip_minute_samples{{{}}}", probe_matchers),
+                                         minute_of(range.from_ms) + kMinuteMs - 1,
+                                         minute_of(range.to_ms - 1) + kMinuteMs);
+  const auto outages = source.raw_points(fmt::format("blip_outage{{{}}}", probe_matchers),
+                                         range.from_ms - kFleetLookbackMs, range.to_ms);
+  const auto blind = source.raw_points(fmt::format("blip_blind{{{}}}", vantage_matcher),
+                                       range.from_ms - kFleetLookbackMs, range.to_ms);
+
+  std::set<std::string> vantages(query.vantages.begin(), query.vantages.end());
+  std::set<std::string> probes;
+  for (const Series& series : minutes) {
+    const std::string probe = label_of(series, "probe");
+    const std::string vantage = label_of(series, "vantage");
+    probes.insert(probe);
+    if (query.vantages.empty()) vantages.insert(vantage);
+    auto& counts = fleet.minutes[{probe, vantage}];
+    for (const SeriesPoint& point : series.points)
+      counts.push_back({point.ms - kMinuteMs, std::llround(point.value)});
+  }
+  for (const Series& series : outages) {
+    const std::string probe = label_of(series, "probe");
+    const std::string vantage = label_of(series, "vantage");
+    probes.insert(probe);
+    if (query.vantages.empty()) vantages.insert(vantage);
+    for (const PointRun& run : runs_from_points(series.points))
+      fleet.outages.push_back({probe, vantage, run.start_ms, run.end_ms, run.ones, run.last_ms});
+  }
+  for (const Series& series : blind) {
+    const std::string vantage = label_of(series, "vantage");
+    if (query.vantages.empty()) vantages.insert(vantage);
+    auto& windows = fleet.blind[vantage];
+    for (BlindWindow& window :
+         blind_windows_from_points(series.points, label_of(series, "reason"), range.to_ms))
+      windows.push_back(std::move(window));
+  }
+  for (auto& [vantage, windows] : fleet.blind) {
+    std::sort(windows.begin(), windows.end(),
+              [](const BlindWindow& a, const BlindWindow& b) { return a.start_ms < b.start_ms; });
+  }
+  fleet.vantages.assign(vantages.begin(), vantages.end());
+  fleet.probes.assign(probes.begin(), probes.end());
+  return fleet;
+}
+
+}  // namespace blip

@@ -44,7 +44,7 @@ count_in() {  # port selector -> blip_sample_up samples the engine holds
 echo "== generating $stores stores: $probes probes x 4 Hz x $minutes min each"
 for i in $(seq -w 1 "$stores"); do
   "$build/bench/generate_history" --db "$work/v$i.db" --probes "$probes" --minutes "$minutes" \
-    --vantage "v$i" --seed "$i" >/dev/null
+    --vantage "v$i" --seed "$((10#$i))" >/dev/null
 done
 
 echo "== 1. shipping cost: blip's sender vs vmagent forwarding the same samples"

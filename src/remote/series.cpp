@@ -203,7 +203,16 @@ std::string endpoint_label(const std::string& url) {
   if (const size_t at = host.rfind('@'); at != std::string::npos) host.erase(0, at + 1);
   std::string path = url.substr(path_start);
   path = path.substr(0, path.find_first_of("?#"));
-  return url.substr(0, host_start) + host + path;
+  std::string label = url.substr(0, host_start) + host + path;
+  // Two endpoints that differ only in their query (`?extra_label=`) must not share a cursor;
+  // the query may hold a token, so it is told apart by a stable hash (FNV-1a), never shown.
+  const size_t query = url.find('?', path_start);
+  if (query == std::string::npos) return label;
+  uint64_t hash = 14695981039346656037ULL;
+  for (size_t i = query + 1; i < url.size() && url[i] != '#'; ++i) {
+    hash = (hash ^ static_cast<unsigned char>(url[i])) * 1099511628211ULL;
+  }
+  return fmt::format("{}?{:016x}", label, hash);
 }
 
 }  // namespace blip

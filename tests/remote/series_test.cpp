@@ -203,8 +203,13 @@ TEST(RemoteWrite, BodyDecodesToTheSameSeriesAndGarbageIsRefused) {
 }
 
 TEST(EndpointLabel, KeepsNoCredentialsOrQuery) {
-  EXPECT_EQ(endpoint_label("https://user:s3cret@mimir.example:443/api/v1/push?token=x#f"),
-            "https://mimir.example:443/api/v1/push");
+  const std::string with_query =
+      endpoint_label("https://user:s3cret@mimir.example:443/api/v1/push?token=x#f");
+  EXPECT_EQ(with_query.substr(0, with_query.find('?')), "https://mimir.example:443/api/v1/push");
+  EXPECT_EQ(with_query.find("token"), std::string::npos);
+  // Endpoints that differ only in their query keep cursors of their own.
+  EXPECT_NE(with_query, endpoint_label("https://mimir.example:443/api/v1/push?token=y"));
+  EXPECT_EQ(with_query, endpoint_label("https://mimir.example:443/api/v1/push?token=x"));
   EXPECT_EQ(endpoint_label("http://127.0.0.1:8428/api/v1/write"),
             "http://127.0.0.1:8428/api/v1/write");
   EXPECT_EQ(endpoint_label("http://host"), "http://host");

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   app.add_option("--url", url)->required();
   app.add_option("--timeout", timeout_s, "give up after this many seconds")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  blip::configure_logging("warn", "text");  // on stderr: stdout is the one result line
 
   int64_t to_send = 0;  // samples the sender ships: all but each probe's held-back last ones
   std::string vantage;

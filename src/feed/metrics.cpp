@@ -250,6 +250,13 @@ std::string prometheus_metrics(const std::vector<ComponentConfig>& probes, const
                  static_cast<double>(count));
     }
   }
+  out.family("blip_remote_write_cpu_seconds_total", "counter",
+             "CPU time each endpoint's sender thread has used (reading the store, encoding, "
+             "sending).");
+  for (const RemoteWriteStats& remote : live.remote_writes) {
+    out.sample("blip_remote_write_cpu_seconds_total",
+               fmt::format("url=\"{}\"", label_value(remote.endpoint)), remote.cpu_seconds);
+  }
   out.family("blip_remote_write_lag_seconds", "gauge",
              "How old the oldest stored sample not yet acknowledged by the endpoint is.");
   for (const RemoteWriteStats& remote : live.remote_writes) {

@@ -1,6 +1,7 @@
 #include "blip/remote/remote_sender.hpp"
 
 #include <curl/curl.h>
+#include <time.h>
 
 #include <algorithm>
 #include <climits>
@@ -64,6 +65,14 @@ void RemoteSender::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+namespace {
+double thread_cpu_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+}  // namespace
+
 RemoteWriteStats RemoteSender::stats() const {
   std::lock_guard lock(mutex_);
   RemoteWriteStats stats = stats_;
@@ -74,6 +83,7 @@ RemoteWriteStats RemoteSender::stats() const {
 
 bool RemoteSender::pause(std::chrono::milliseconds wait) {
   std::unique_lock lock(mutex_);
+  stats_.cpu_seconds = thread_cpu_seconds();
   return !wake_.wait_for(lock, wait, [&] { return stopping_; });
 }
 

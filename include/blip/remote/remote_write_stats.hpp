@@ -13,6 +13,7 @@ struct RemoteWriteStats {
   uint64_t expired = 0;         // samples pruned (--retain) before they were sent
   double lag_seconds = 0;       // how old the oldest sample not yet acknowledged is
   int64_t pending_samples = 0;  // stored samples not yet acknowledged (about)
+  double cpu_seconds = 0;       // the sender thread's own CPU time
 };
 
 }  // namespace blip

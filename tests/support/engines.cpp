@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "blip/remote/remote_write.hpp"
 #include "support/http_client.hpp"
 
 namespace blip::test {
@@ -53,12 +54,32 @@ EngineCommand vmagent(const std::vector<std::string>& remote_write_urls) {
 }
 
 EngineCommand prometheus_receiver(const std::string& yaml) {
-  const std::string config = "global:\n  scrape_interval: 1s\n" + yaml;
+  const std::string config = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + yaml;
   return {"prometheus",
           {"--config.file={dir}/prometheus.yml", "--storage.tsdb.path={dir}/data",
            "--web.listen-address=127.0.0.1:{port}", "--web.enable-remote-write-receiver"},
           "/-/ready",
           {{"prometheus.yml", config}}};
+}
+
+EngineCommand alertmanager(const std::string& webhook_url) {
+  const std::string config = fmt::format(
+      "route:\n"
+      "  receiver: webhook\n"
+      "  group_wait: 1s\n"
+      "  group_interval: 1s\n"
+      "  repeat_interval: 1h\n"
+      "receivers:\n"
+      "  - name: webhook\n"
+      "    webhook_configs:\n"
+      "      - url: '{}'\n"
+      "        send_resolved: true\n",
+      webhook_url);
+  return {"prometheus-alertmanager",
+          {"--config.file={dir}/alertmanager.yml", "--storage.path={dir}/data",
+           "--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="},
+          "/-/ready",
+          {{"alertmanager.yml", config}}};
 }
 
 bool installed(const std::string& binary) {
@@ -148,6 +169,36 @@ std::vector<QueriedSeries> query_points(const std::string& base_url, const std::
     }
   }
   return out;
+}
+
+long remote_write(const std::string& write_url, const std::vector<Series>& series) {
+  const std::string body = encode_write_request(series);
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> easy(curl_easy_init(), curl_easy_cleanup);
+  curl_slist* headers = nullptr;
+  for (const char* line : {"Content-Encoding: snappy", "Content-Type: application/x-protobuf",
+                           "X-Prometheus-Remote-Write-Version: 0.1.0"})
+    headers = curl_slist_append(headers, line);
+  std::string answer;
+  curl_easy_setopt(easy.get(), CURLOPT_URL, write_url.c_str());
+  curl_easy_setopt(easy.get(), CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, 10'000L);
+  curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &answer);
+  curl_easy_setopt(
+      easy.get(), CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* sink) {
+        static_cast<std::string*>(sink)->append(data, size * count);
+        return size * count;
+      });
+  const CURLcode result = curl_easy_perform(easy.get());
+  curl_slist_free_all(headers);
+  long status = 0;
+  if (result == CURLE_OK) curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (status / 100 != 2)
+    fmt::print(stderr, "remote_write to {}: {} {}\n", write_url, status, answer);
+  return status;
 }
 
 }  // namespace blip::test

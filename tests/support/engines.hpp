@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "blip/remote/series.hpp"
 #include "support/process.hpp"
 
 // Real time-series engines (Debian's victoria-metrics, vmagent, prometheus) on loopback, and
@@ -29,9 +30,14 @@ EngineCommand victoria_metrics();
 // (replicated, each with its own on-disk queue).
 EngineCommand vmagent(const std::vector<std::string>& remote_write_urls);
 // Prometheus as a remote-write receiver (--web.enable-remote-write-receiver). Its
-// prometheus.yml sets scrape_interval 1s and nothing else, then `yaml` (top-level sections:
-// `scrape_configs:`, `storage:`; "{port}" is its own port).
+// prometheus.yml sets scrape_interval and evaluation_interval 1s and nothing else, then `yaml`
+// (top-level sections: `scrape_configs:`, `storage:`, `rule_files:`, `alerting:`; "{port}" is
+// its own port).
 EngineCommand prometheus_receiver(const std::string& yaml = "");
+// Alertmanager (Debian's prometheus-alertmanager, not clustered) routing every alert to the
+// webhook `webhook_url` (resolved ones too) with group_wait and group_interval 1s and
+// repeat_interval 1h: a notification about a second after an alert fires or changes.
+EngineCommand alertmanager(const std::string& webhook_url);
 
 // Whether `binary` is on PATH (a test without its engine skips, saying which).
 bool installed(const std::string& binary);
@@ -46,7 +52,7 @@ class Engine {
   ~Engine();
 
   int port() const { return port_; }
-  std::string url(const std::string& path) const;
+  std::string url(const std::string& path = "") const;  // http://127.0.0.1:<port><path>
   std::string write_url() const { return url("/api/v1/write"); }
   // Throws std::runtime_error (with the engine's log) when it is not ready within 60 s.
   void start();
@@ -75,5 +81,9 @@ struct QueriedSeries {
 // server does not answer it.
 std::vector<QueriedSeries> query_points(const std::string& base_url, const std::string& selector,
                                         const std::string& range, int64_t at_ms);
+
+// POSTs `series` as one remote-write 1.0 request (blip's own encode_write_request and headers)
+// to `write_url`; the HTTP status, 0 when no answer came.
+long remote_write(const std::string& write_url, const std::vector<Series>& series);
 
 }  // namespace blip::test

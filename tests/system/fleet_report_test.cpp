@@ -10,8 +10,8 @@
 #include "blip/core/clock.hpp"
 #include "blip/fleet/prometheus_source.hpp"
 #include "blip/remote/series.hpp"
+#include "support/engines.hpp"
 #include "support/process.hpp"
-#include "support/tsdb_servers.hpp"
 
 namespace blip {
 namespace {
@@ -152,8 +152,8 @@ class FleetReport : public ::testing::Test {
 };
 
 TEST_F(FleetReport, PrometheusAndVictoriaMetricsGiveTheSameFleetReport) {
-  test::PrometheusServer prometheus;
-  test::VictoriaMetricsServer victoria;
+  test::Engine prometheus(test::prometheus_receiver());
+  test::Engine victoria(test::victoria_metrics());
   ASSERT_EQ(test::remote_write(prometheus.write_url(), history_.series), 204);
   ASSERT_EQ(test::remote_write(victoria.write_url(), history_.series), 204);
 
@@ -240,7 +240,7 @@ TEST_F(FleetReport, AServerThatCannotAnswerIsAClearErrorWithExitTwo) {
   EXPECT_NE(output.find("--prometheus: cannot query http://127.0.0.1:"), std::string::npos)
       << output;
   // Something that is not the API: VictoriaMetrics under a wrong prefix.
-  test::VictoriaMetricsServer victoria;
+  test::Engine victoria(test::victoria_metrics());
   EXPECT_EQ(test::run_command(history_.report_args(victoria.url() + "/nothing", "json"), &output),
             2);
   EXPECT_NE(output.find("/nothing/api/v1/query answered HTTP 4"), std::string::npos) << output;

@@ -350,7 +350,9 @@ TEST(RemoteWriteEngines, PrometheusEndsWithEverySampleAcrossAShortStop) {
 
 // A store whose history (probe "history", every second for 5 minutes) ended 85 minutes ago, as
 // if blip had been stopped since then with its backlog, shipped by `blip run` to a Prometheus that
-// already has recent samples (it scrapes itself each second, so its head block reaches now).
+// already has recent samples (it scrapes itself each second, so its head block reaches now). The
+// store's cursors for that Prometheus stand just before the history, as if blip had shipped to it
+// until then: an endpoint new to a store starts only an hour back (docs/fleet.md).
 struct OldBacklog {
   static constexpr int64_t kSamples = 300;
   explicit OldBacklog(const std::string& prometheus_yaml)
@@ -382,6 +384,11 @@ struct OldBacklog {
     store.write_outage({1, id, OutageKind::outage, 1, at(100), at(110), ErrorClass::refused, "", 10,
                         "recovered", false});
     store.flush(at(kSamples));
+    WriteBatch cursors;
+    cursors.ship_cursors = {{prometheus.write_url(), "history", from_ms - 1},
+                            {prometheus.write_url(), "", from_ms - 1}};
+    cursors.alive_ms = at(kSamples);  // every write sets "last known alive"; flush's
+    store.write(cursors);
   }
   // Waits until Prometheus has scraped itself, then starts blip on the store.
   void run_blip() {

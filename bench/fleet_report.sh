@@ -42,7 +42,7 @@ for probes in $probe_sets; do
   set_dir="$work/set-$probes"
   mkdir -p "$set_dir"
   t0=$(ms_now)
-  read -r begin end series points < <("$build/generate_fleet_openmetrics" --days "$days" \
+  read -r begin end series points < <("$build/bench/generate_fleet_openmetrics" --days "$days" \
     --vantages "$vantages" --probes "$probes" --out "$set_dir/om")
   t1=$(ms_now)
   bytes=$(du -sb "$set_dir/om" | cut -f1)

@@ -568,8 +568,11 @@ FleetSeries read_fleet_series(const PrometheusSource& source, const FleetQuery& 
                               minute_of(range.to_ms - 1) + kMinuteMs);
   const auto outages = source.raw_points(fmt::format("blip_outage{{{}}}", probe_matchers),
                                          range.from_ms - kFleetLookbackMs, range.to_ms);
+  // Blind windows are few: one query (a query costs the server tens of ms however little
+  // it reads).
   const auto blind = source.raw_points(fmt::format("blip_blind{{{}}}", vantage_matcher),
-                                       range.from_ms - kFleetLookbackMs, range.to_ms);
+                                       range.from_ms - kFleetLookbackMs, range.to_ms,
+                                       range.to_ms - range.from_ms + kFleetLookbackMs);
 
   std::set<std::string> vantages(query.vantages.begin(), query.vantages.end());
   std::set<std::string> probes;

@@ -34,6 +34,23 @@ int64_t covered(const std::vector<BlindWindow>& windows, int64_t from_ms, int64_
   return total;
 }
 
+// The minutes of `minute` (one, or a run) that start in the range: [first, end).
+std::pair<int64_t, int64_t> minutes_within(const MinuteCount& minute, const ReportRange& range) {
+  const int64_t first = std::max(minute.minute_ms, minute_of(range.from_ms));
+  const int64_t end = std::min(minute.end_ms(), minute_of(range.to_ms - 1) + kMinuteMs);
+  return {first, std::max(first, end)};
+}
+
+// Its samples in those minutes: a run's total shared evenly where the range cuts it (the
+// source reads runs only within the range, so only hand-made ones are ever cut).
+int64_t samples_within(const MinuteCount& minute, const ReportRange& range) {
+  const auto [first, end] = minutes_within(minute, range);
+  if (first >= end) return 0;
+  const int64_t span = std::max<int64_t>(1, minute.span);
+  if (end - first == span * kMinuteMs) return minute.samples;
+  return minute.samples * ((end - first) / kMinuteMs) / span;
+}
+
 // "a", "a and b", "a, b and c"
 std::string spoken_list(const std::vector<std::string>& names) {
   std::string text;
@@ -158,14 +175,15 @@ bool observed(const FleetSeries& series, const std::string& probe, const std::st
     b = std::min(b, to_ms);
     return a < b && b - a - covered(blind, a, b) > 0;
   };
+  // The first minute (or run of minutes) that ends after `from_ms`'s minute starts.
   auto it =
       std::lower_bound(minutes.begin(), minutes.end(), minute_of(from_ms),
-                       [](const MinuteCount& minute, int64_t ms) { return minute.minute_ms < ms; });
+                       [](const MinuteCount& minute, int64_t ms) { return minute.end_ms() <= ms; });
   for (; it != minutes.end() && it->minute_ms < to_ms; ++it) {
-    if (it->samples > 0 && watched(it->minute_ms, it->minute_ms + kMinuteMs)) return true;
+    if (it->samples > 0 && watched(it->minute_ms, it->end_ms())) return true;
   }
   // The minute going on at the range's end has not been shipped yet.
-  const int64_t shipped_until = minutes.back().minute_ms + kMinuteMs;
+  const int64_t shipped_until = minutes.back().end_ms();
   return series.range.to_ms - shipped_until <= kTrailingMinuteMs &&
          watched(shipped_until, series.range.to_ms);
 }
@@ -179,7 +197,7 @@ std::optional<int64_t> silent_end(const FleetSeries& series, const VantageOutage
   const auto found = series.minutes.find({outage.probe, outage.vantage});
   const int64_t shipped_until = found == series.minutes.end() || found->second.empty()
                                     ? INT64_MIN
-                                    : found->second.back().minute_ms + kMinuteMs;
+                                    : found->second.back().end_ms();
   if (shipped_until != INT64_MIN && series.range.to_ms - shipped_until <= kTrailingMinuteMs)
     return std::nullopt;  // still shipping: still down
   if (series.range.to_ms - outage.last_point_ms <= kTrailingMinuteMs) return std::nullopt;
@@ -326,10 +344,7 @@ ReportData fleet_report_data(const FleetSeries& series, std::optional<int> fixed
     summary.vantage = vantage;
     for (const auto& [key, minutes] : series.minutes) {
       if (key.second != vantage) continue;
-      for (const MinuteCount& minute : minutes) {
-        if (minute.minute_ms >= minute_of(range.from_ms) && minute.minute_ms < range.to_ms)
-          summary.samples += minute.samples;
-      }
+      for (const MinuteCount& minute : minutes) summary.samples += samples_within(minute, range);
     }
     if (auto found = series.blind.find(vantage); found != series.blind.end())
       summary.blind_ms = covered(found->second, range.from_ms, range.to_ms);
@@ -350,26 +365,31 @@ ReportData fleet_report_data(const FleetSeries& series, std::optional<int> fixed
 
 RollupTotals fleet_rollup_totals(const FleetSeries& series, const std::string& probe,
                                  int64_t from_ms, int64_t to_ms) {
-  std::vector<int64_t> watched;
+  // The minutes with samples from any vantage: runs of them, joined where they overlap.
+  std::vector<std::pair<int64_t, int64_t>> watched;
   RollupTotals totals;
+  const ReportRange range{from_ms, to_ms, to_ms};
   for (const std::string& vantage : series.vantages) {
     const auto found = series.minutes.find({probe, vantage});
     if (found == series.minutes.end()) continue;
     for (const MinuteCount& minute : found->second) {
-      if (minute.samples <= 0 || minute.minute_ms < minute_of(from_ms) || minute.minute_ms >= to_ms)
-        continue;
-      watched.push_back(minute.minute_ms);
-      totals.samples += minute.samples;
+      const auto [a, b] = minutes_within(minute, range);
+      if (minute.samples <= 0 || a >= b) continue;
+      watched.emplace_back(a, b);
+      totals.samples += samples_within(minute, range);
     }
   }
-  std::sort(watched.begin(), watched.end());
-  watched.erase(std::unique(watched.begin(), watched.end()), watched.end());
   if (watched.empty()) return {};
-  totals.minutes = static_cast<int64_t>(watched.size());
-  totals.first_minute_ms = watched.front();
-  totals.last_minute_ms = watched.back();
+  std::sort(watched.begin(), watched.end());
+  int64_t until = watched.front().first;
+  for (const auto& [a, b] : watched) {
+    totals.minutes += std::max<int64_t>(0, b - std::max(a, until)) / kMinuteMs;
+    until = std::max(until, b);
+  }
+  totals.first_minute_ms = watched.front().first;
+  totals.last_minute_ms = until - kMinuteMs;
   // The series hold no send times: a probe's first minute counts from its start.
-  totals.first_sample_ms = watched.front();
+  totals.first_sample_ms = watched.front().first;
   return totals;
 }
 

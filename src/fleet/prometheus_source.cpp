@@ -3,12 +3,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "blip/adapters/curl_easy.hpp"
 
@@ -21,6 +26,46 @@ constexpr int64_t kMinuteMs = 60'000;
 constexpr size_t kMaxAnswerBytes = 1024UL * 1024 * 1024;
 
 int64_t minute_of(int64_t ms) { return ms - ((ms % kMinuteMs) + kMinuteMs) % kMinuteMs; }
+
+constexpr int64_t kDayMs = 86'400'000;
+// Chunks asked at once: the server evaluates each query on one core of its own.
+constexpr size_t kParallelQueries = 4;
+
+// Runs `work(i)` for i in [0, count), up to kParallelQueries at a time; the first error
+// thrown is thrown again once every started one has finished.
+template <typename Work>
+void in_parallel(size_t count, const Work& work) {
+  std::atomic<size_t> next{0};
+  std::exception_ptr failed;
+  std::mutex failed_mutex;
+  auto worker = [&] {
+    for (size_t i = next++; i < count; i = next++) {
+      try {
+        work(i);
+      } catch (...) {
+        const std::lock_guard lock(failed_mutex);
+        if (!failed) failed = std::current_exception();
+        next = count;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < std::min(count, kParallelQueries); ++t) threads.emplace_back(worker);
+  worker();
+  for (std::thread& thread : threads) thread.join();
+  if (failed) std::rethrow_exception(failed);
+}
+
+using LabelSet = std::vector<std::pair<std::string, std::string>>;
+
+// The chunks of (after_ms, until_ms], each at most `chunk_ms` long.
+std::vector<std::pair<int64_t, int64_t>> chunks_of(int64_t after_ms, int64_t until_ms,
+                                                   int64_t chunk_ms) {
+  std::vector<std::pair<int64_t, int64_t>> chunks;
+  for (int64_t a = after_ms; a < until_ms; a += chunk_ms)
+    chunks.emplace_back(a, std::min(until_ms, a + chunk_ms));
+  return chunks;
+}
 
 size_t collect_body(char* data, size_t size, size_t count, void* user) {
   auto* body = static_cast<std::string*>(user);
@@ -53,6 +98,179 @@ SeriesPoint point_of(const nlohmann::json& pair) {
   if (!pair.is_array() || pair.size() != 2 || !pair[1].is_string())
     throw FleetSourceError("a point that is not [time, \"value\"]");
   return {timestamp_ms(pair[0]), std::strtod(pair[1].get<std::string>().c_str(), nullptr)};
+}
+
+// A reader for the answers Prometheus and VictoriaMetrics give to range selectors, which
+// are most of what the report reads (a day of blip_outage points runs to megabytes): it
+// builds the series as it goes. Anything it does not expect (an escape in a string, an
+// error answer, a timestamp as a string) makes it give up, and the general parser below
+// reads the answer instead.
+class FastAnswer {
+ public:
+  explicit FastAnswer(std::string_view body) : p_(body.data()), end_(body.data() + body.size()) {}
+
+  std::optional<std::vector<Series>> read() {
+    bool success = false;
+    if (!eat('{')) return std::nullopt;
+    do {
+      std::string_view key;
+      if (!string(key) || !eat(':')) return std::nullopt;
+      if (key == "status") {
+        std::string_view status;
+        if (!string(status) || status != "success") return std::nullopt;
+        success = true;
+      } else if (key == "data") {
+        if (!data()) return std::nullopt;
+      } else if (!skip()) {
+        return std::nullopt;
+      }
+    } while (eat(','));
+    if (!eat('}') || !success) return std::nullopt;
+    return std::move(out_);
+  }
+
+ private:
+  void ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\t' || *p_ == '\r')) ++p_;
+  }
+  bool eat(char c) {
+    ws();
+    if (p_ < end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+  bool string(std::string_view& text) {
+    ws();
+    if (p_ >= end_ || *p_ != '"') return false;
+    const char* start = ++p_;
+    while (p_ < end_ && *p_ != '"') {
+      if (*p_ == '\\') return false;
+      ++p_;
+    }
+    if (p_ >= end_) return false;
+    text = {start, static_cast<size_t>(p_ - start)};
+    ++p_;
+    return true;
+  }
+  bool number(double& value) {
+    ws();
+    const auto [next, error] = std::from_chars(p_, end_, value);
+    if (error != std::errc()) return false;
+    p_ = next;
+    return true;
+  }
+  bool skip() {  // any value
+    ws();
+    if (p_ >= end_) return false;
+    if (*p_ == '"') {
+      for (++p_; p_ < end_ && *p_ != '"'; ++p_) {
+        if (*p_ == '\\') ++p_;
+      }
+      if (p_ >= end_) return false;
+      ++p_;
+      return true;
+    }
+    if (*p_ == '{' || *p_ == '[') {
+      const char close = *p_ == '{' ? '}' : ']';
+      const bool object = *p_ == '{';
+      ++p_;
+      if (eat(close)) return true;
+      do {
+        if (object) {
+          std::string_view key;
+          if (!string(key) || !eat(':')) return false;
+        }
+        if (!skip()) return false;
+      } while (eat(','));
+      return eat(close);
+    }
+    while (p_ < end_ && std::string_view(",]} \n\t\r").find(*p_) == std::string_view::npos) ++p_;
+    return true;
+  }
+  bool data() {
+    if (!eat('{')) return false;
+    if (eat('}')) return true;
+    do {
+      std::string_view key;
+      if (!string(key) || !eat(':')) return false;
+      if (key == "resultType") {
+        std::string_view type;
+        if (!string(type) || (type != "matrix" && type != "vector")) return false;
+      } else if (key == "result") {
+        if (!eat('[')) return false;
+        if (eat(']')) continue;
+        do {
+          if (!item()) return false;
+        } while (eat(','));
+        if (!eat(']')) return false;
+      } else if (!skip()) {
+        return false;
+      }
+    } while (eat(','));
+    return eat('}');
+  }
+  bool point(Series& series) {
+    double seconds = 0;
+    std::string_view value;
+    if (!eat('[') || !number(seconds) || !eat(',') || !string(value) || !eat(']')) return false;
+    double parsed = 0;
+    const auto [next, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+    if (error != std::errc() || next != value.data() + value.size()) return false;
+    series.points.push_back({std::llround(seconds * 1000.0), parsed});
+    return true;
+  }
+  bool item() {
+    Series& series = out_.emplace_back();
+    if (!eat('{')) return false;
+    do {
+      std::string_view key;
+      if (!string(key) || !eat(':')) return false;
+      if (key == "metric") {
+        if (!eat('{')) return false;
+        if (eat('}')) continue;
+        do {
+          std::string_view name;
+          std::string_view value;
+          if (!string(name) || !eat(':') || !string(value)) return false;
+          if (name == "__name__") {
+            series.metric = value;
+          } else {
+            series.labels.emplace_back(name, value);
+          }
+        } while (eat(','));
+        if (!eat('}')) return false;
+      } else if (key == "values") {
+        if (!eat('[')) return false;
+        if (eat(']')) continue;
+        do {
+          if (!point(series)) return false;
+        } while (eat(','));
+        if (!eat(']')) return false;
+      } else if (key == "value") {
+        if (!point(series)) return false;
+      } else if (!skip()) {
+        return false;
+      }
+    } while (eat(','));
+    std::sort(series.labels.begin(), series.labels.end());
+    return eat('}');
+  }
+
+  const char* p_;
+  const char* end_;
+  std::vector<Series> out_;
+};
+
+// Whether `url`'s host is this machine: its answers then come uncompressed (the server
+// would spend more on gzip than loopback saves).
+bool loopback(const std::string& url) {
+  size_t start = url.find("://");
+  start = start == std::string::npos ? 0 : start + 3;
+  std::string host = url.substr(start, url.find('/', start) - start);
+  if (const size_t at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
+  return host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
 }
 
 }  // namespace
@@ -107,7 +325,8 @@ std::string PrometheusSource::query(const std::string& promql, int64_t at_ms) co
   curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms_);
   curl_easy_setopt(easy.get(), CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms_, 10'000L));
   curl_easy_setopt(easy.get(), CURLOPT_USERAGENT, "blip-report");
-  curl_easy_setopt(easy.get(), CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode
+  if (!loopback(base_url_))
+    curl_easy_setopt(easy.get(), CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode
   curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &collect_body);
   curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
@@ -130,6 +349,7 @@ std::string PrometheusSource::query(const std::string& promql, int64_t at_ms) co
 }
 
 std::vector<Series> parse_query_answer(const std::string& body, const std::string& shown) {
+  if (auto series = FastAnswer(body).read()) return std::move(*series);
   const auto json = nlohmann::json::parse(body, nullptr, false);
   if (!json.is_object() || !json.contains("status")) {
     throw FleetSourceError(
@@ -174,11 +394,17 @@ std::vector<Series> parse_query_answer(const std::string& body, const std::strin
 
 std::vector<Series> PrometheusSource::raw_points(const std::string& selector, int64_t after_ms,
                                                  int64_t until_ms, int64_t chunk_ms) const {
-  std::map<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>, Series> joined;
-  for (int64_t chunk_after = after_ms; chunk_after < until_ms; chunk_after += chunk_ms) {
-    const int64_t chunk_until = std::min(until_ms, chunk_after + chunk_ms);
+  const auto chunks = chunks_of(after_ms, until_ms, chunk_ms);
+  std::vector<std::vector<Series>> answers(chunks.size());
+  in_parallel(chunks.size(), [&](size_t i) {
+    const auto [chunk_after, chunk_until] = chunks[i];
     const std::string promql = fmt::format("{}[{}ms]", selector, chunk_until - chunk_after);
-    for (Series& series : parse_query_answer(query(promql, chunk_until), shown_)) {
+    answers[i] = parse_query_answer(query(promql, chunk_until), shown_);
+  });
+  std::map<std::pair<std::string, LabelSet>, Series> joined;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const auto [chunk_after, chunk_until] = chunks[i];
+    for (Series& series : answers[i]) {
       Series& into = joined[{series.metric, series.labels}];
       if (into.metric.empty()) {
         into.metric = series.metric;
@@ -199,6 +425,130 @@ std::vector<Series> PrometheusSource::raw_points(const std::string& selector, in
   return out;
 }
 
+std::vector<Series> PrometheusSource::per_series(const std::string& function,
+                                                 const std::string& selector, int64_t after_ms,
+                                                 int64_t until_ms, int64_t chunk_ms) const {
+  const auto chunks = chunks_of(after_ms, until_ms, chunk_ms);
+  std::vector<std::vector<Series>> answers(chunks.size());
+  in_parallel(chunks.size(), [&](size_t i) {
+    const auto [chunk_after, chunk_until] = chunks[i];
+    const std::string promql =
+        fmt::format("{}({}[{}ms])", function, selector, chunk_until - chunk_after);
+    answers[i] = parse_query_answer(query(promql, chunk_until), shown_);
+  });
+  std::map<LabelSet, Series> joined;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    for (Series& series : answers[i]) {
+      Series& into = joined[series.labels];
+      into.labels = series.labels;
+      for (const SeriesPoint& point : series.points)
+        into.points.push_back({chunks[i].second, point.value});
+    }
+  }
+  std::vector<Series> out;
+  for (auto& [labels, series] : joined) out.push_back(std::move(series));
+  return out;
+}
+
+namespace {
+
+// Each (probe, vantage)'s minutes with samples in (after_ms, until_ms] (each minute's
+// count sits at its end), without reading every minute: per day, the server's
+// count_over_time and sum_over_time of each series; a day that holds every one of its
+// minutes is one run, and only the other days' minute points are read. Chunk edges sit
+// 1 ms before a minute's end, so that no point lies on the left edge of a window, which
+// Prometheus 2.x includes and VictoriaMetrics does not.
+std::map<std::pair<std::string, std::string>, std::vector<MinuteCount>> read_minutes(
+    const PrometheusSource& source, const std::string& matchers, int64_t after_ms,
+    int64_t until_ms) {
+  const std::string selector = fmt::format("blip_minute_samples{{{}}}", matchers);
+  const auto counts = source.per_series("count_over_time", selector, after_ms, until_ms, kDayMs);
+  const auto sums = source.per_series("sum_over_time", selector, after_ms, until_ms, kDayMs);
+  std::map<LabelSet, std::map<int64_t, double>> sum_of;
+  for (const Series& series : sums) {
+    for (const SeriesPoint& point : series.points) sum_of[series.labels][point.ms] = point.value;
+  }
+  // The chunk that ends at `chunk_until`, as chunks_of cut (after_ms, until_ms).
+  auto chunk_start = [&](int64_t chunk_until) {
+    return after_ms + (chunk_until - after_ms - 1) / kDayMs * kDayMs;
+  };
+  using Key = std::pair<std::string, std::string>;
+  std::map<Key, std::vector<MinuteCount>> runs;
+  std::map<int64_t, std::set<LabelSet>> partial;  // by chunk end: series to read point by point
+  std::map<std::pair<Key, int64_t>, int> series_per_key;
+  for (const Series& series : counts) {
+    for (const SeriesPoint& point : series.points)
+      ++series_per_key[{{label_of(series, "probe"), label_of(series, "vantage")}, point.ms}];
+  }
+  for (const Series& series : counts) {
+    const Key key{label_of(series, "probe"), label_of(series, "vantage")};
+    for (const SeriesPoint& point : series.points) {
+      const int64_t chunk_until = point.ms;
+      const int64_t chunk_after = chunk_start(chunk_until);
+      // The minute ends in (chunk_after, chunk_until].
+      const int64_t expected = (minute_of(chunk_until) - minute_of(chunk_after)) / kMinuteMs;
+      const auto sum = sum_of[series.labels].find(chunk_until);
+      // Blip ships a minute only when it holds samples (its count is at least 1).
+      if (std::llround(point.value) == expected && expected > 0 &&
+          sum != sum_of[series.labels].end() && series_per_key[{key, chunk_until}] == 1) {
+        runs[key].push_back({minute_of(chunk_after), std::llround(sum->second), expected});
+      } else {
+        partial[chunk_until].insert(series.labels);
+      }
+    }
+  }
+  // The days not whole: their minutes' points, for the series concerned.
+  std::vector<std::pair<int64_t, std::set<LabelSet>>> to_read(partial.begin(), partial.end());
+  std::vector<std::vector<Series>> read(to_read.size());
+  in_parallel(to_read.size(), [&](size_t i) {
+    const auto& [chunk_until, labels] = to_read[i];
+    std::vector<std::string> probes;
+    std::vector<std::string> vantages;
+    for (const LabelSet& set : labels) {
+      Series named{"", set, {}};
+      probes.push_back(label_of(named, "probe"));
+      vantages.push_back(label_of(named, "vantage"));
+    }
+    std::sort(probes.begin(), probes.end());
+    probes.erase(std::unique(probes.begin(), probes.end()), probes.end());
+    std::sort(vantages.begin(), vantages.end());
+    vantages.erase(std::unique(vantages.begin(), vantages.end()), vantages.end());
+    const std::string narrowed = fmt::format(
+        "blip_minute_samples{{{}{}probe=~{},vantage=~{}}}", matchers, matchers.empty() ? "" : ",",
+        promql_string(promql_alternatives(probes)), promql_string(promql_alternatives(vantages)));
+    const int64_t chunk_after = chunk_start(chunk_until);
+    for (Series& series : source.raw_points(narrowed, chunk_after, chunk_until, kDayMs)) {
+      if (labels.contains(series.labels)) read[i].push_back(std::move(series));
+    }
+  });
+  for (size_t i = 0; i < to_read.size(); ++i) {
+    for (const Series& series : read[i]) {
+      auto& of_key = runs[{label_of(series, "probe"), label_of(series, "vantage")}];
+      for (const SeriesPoint& point : series.points)
+        of_key.push_back({point.ms - kMinuteMs, std::llround(point.value), 1});
+    }
+  }
+  // Whole days and single minutes in time order, joined into runs where they follow on.
+  std::map<Key, std::vector<MinuteCount>> out;
+  for (auto& [key, ordered] : runs) {
+    std::sort(ordered.begin(), ordered.end(),
+              [](const MinuteCount& a, const MinuteCount& b) { return a.minute_ms < b.minute_ms; });
+    auto& joined = out[key];
+    for (const MinuteCount& minute : ordered) {
+      if (!joined.empty() && joined.back().samples > 0 && minute.samples > 0 &&
+          joined.back().end_ms() == minute.minute_ms) {
+        joined.back().samples += minute.samples;
+        joined.back().span += minute.span;
+      } else {
+        joined.push_back(minute);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 FleetSeries read_fleet_series(const PrometheusSource& source, const FleetQuery& query) {
   const ReportRange& range = query.range;
   FleetSeries fleet;
@@ -214,24 +564,23 @@ FleetSeries read_fleet_series(const PrometheusSource& source, const FleetQuery& 
   }
   // Each minute's count sits at its end: the minutes from the one holding `from` to the
   // one holding the range's last moment.
-  const auto minutes = source.raw_points(fmt::format("blip_minute_samples{{{}}}", probe_matchers),
-                                         minute_of(range.from_ms) + kMinuteMs - 1,
-                                         minute_of(range.to_ms - 1) + kMinuteMs);
+  auto minutes = read_minutes(source, probe_matchers, minute_of(range.from_ms) + kMinuteMs - 1,
+                              minute_of(range.to_ms - 1) + kMinuteMs);
   const auto outages = source.raw_points(fmt::format("blip_outage{{{}}}", probe_matchers),
                                          range.from_ms - kFleetLookbackMs, range.to_ms);
+  // Blind windows are few: one query (a query costs the server tens of ms however little
+  // it reads).
   const auto blind = source.raw_points(fmt::format("blip_blind{{{}}}", vantage_matcher),
-                                       range.from_ms - kFleetLookbackMs, range.to_ms);
+                                       range.from_ms - kFleetLookbackMs, range.to_ms,
+                                       range.to_ms - range.from_ms + kFleetLookbackMs);
 
   std::set<std::string> vantages(query.vantages.begin(), query.vantages.end());
   std::set<std::string> probes;
-  for (const Series& series : minutes) {
-    const std::string probe = label_of(series, "probe");
-    const std::string vantage = label_of(series, "vantage");
-    probes.insert(probe);
-    if (query.vantages.empty()) vantages.insert(vantage);
-    auto& counts = fleet.minutes[{probe, vantage}];
-    for (const SeriesPoint& point : series.points)
-      counts.push_back({point.ms - kMinuteMs, std::llround(point.value)});
+  for (auto& [key, counts] : minutes) {
+    if (counts.empty()) continue;
+    probes.insert(key.first);
+    if (query.vantages.empty()) vantages.insert(key.second);
+    fleet.minutes[key] = std::move(counts);
   }
   for (const Series& series : outages) {
     const std::string probe = label_of(series, "probe");

@@ -266,5 +266,53 @@ TEST(FleetReport, QuorumOutagesFeedTheReportModelAndLocalFaultsStayApart) {
   EXPECT_EQ(json["quorum"], "majority");
 }
 
+// The same minutes as runs (what the source makes of whole days from count_over_time and
+// sum_over_time): the same observers, the same report as minute by minute.
+TEST(FleetReport, RunsOfMinutesGiveWhatTheirMinutesGive) {
+  FleetSeries minutes = hour_of({"db", "web"});
+  std::erase_if(minutes.minutes[{"web", "c"}], [](const MinuteCount& minute) {
+    return minute.minute_ms >= F + 50 * kMinute && minute.minute_ms < F + 55 * kMinute;
+  });
+  minutes.blind["c"] = {{F + 40 * kMinute + 5 * kSecond, F + 45 * kMinute, "loop_stall"}};
+  down(minutes, "a", F + 10 * kSecond, F + 20 * kSecond);
+  down(minutes, "b", F + 10 * kSecond, F + 20 * kSecond);
+  down(minutes, "a", F + 41 * kMinute, F + 42 * kMinute);
+  down(minutes, "a", F + 51 * kMinute, F + 52 * kMinute);
+  FleetSeries runs = minutes;
+  for (auto& [key, counts] : runs.minutes) {
+    std::vector<MinuteCount> joined;
+    for (const MinuteCount& minute : counts) {
+      if (!joined.empty() && joined.back().end_ms() == minute.minute_ms) {
+        joined.back().samples += minute.samples;
+        ++joined.back().span;
+      } else {
+        joined.push_back(minute);
+      }
+    }
+    counts = joined;
+  }
+  EXPECT_EQ((runs.minutes[{"web", "a"}].size()), 1u);
+  EXPECT_EQ((runs.minutes[{"web", "c"}].size()), 2u);
+  for (int64_t from : {F, F + 30 * kSecond, F + 50 * kMinute + 1}) {
+    minutes.range.from_ms = runs.range.from_ms = from;
+    EXPECT_EQ(report_json(build_fleet_report(runs, std::nullopt)),
+              report_json(build_fleet_report(minutes, std::nullopt)))
+        << from;
+    const RollupTotals a = fleet_rollup_totals(runs, "web", from, T);
+    const RollupTotals b = fleet_rollup_totals(minutes, "web", from, T);
+    EXPECT_EQ(a.minutes, b.minutes);
+    EXPECT_EQ(a.samples, b.samples);
+    EXPECT_EQ(a.first_minute_ms, b.first_minute_ms);
+    EXPECT_EQ(a.last_minute_ms, b.last_minute_ms);
+    for (const std::string vantage : {"a", "b", "c"}) {
+      for (int64_t at : {F + 41 * kMinute, F + 51 * kMinute, F + 53 * kMinute + 7}) {
+        EXPECT_EQ(observed(runs, "web", vantage, at, at + kSecond),
+                  observed(minutes, "web", vantage, at, at + kSecond))
+            << vantage << " " << at;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace blip

@@ -25,10 +25,15 @@ struct VantageOutage {
   int64_t last_point_ms = 0;      // its last 1 point
 };
 
-// One minute in which a vantage stored samples of a probe, by the minute's start.
+// One minute in which a vantage stored samples of a probe, by the minute's start; or, with
+// `span` > 1, that many minutes in a row each with samples (`samples`: their total), as
+// the server's count_over_time and sum_over_time over a whole day tell without its points.
 struct MinuteCount {
   int64_t minute_ms = 0;
   int64_t samples = 0;
+  int64_t span = 1;  // minutes
+
+  int64_t end_ms() const { return minute_ms + span * 60'000; }
 };
 
 // What the fleet report reads, per vantage point.
@@ -39,7 +44,7 @@ struct FleetSeries {
   std::vector<std::string> probes;    // sorted
   std::vector<VantageOutage> outages;
   std::map<std::pair<std::string, std::string>, std::vector<MinuteCount>>
-      minutes;                                            // by (probe, vantage), by minute
+      minutes;  // by (probe, vantage), by minute; runs (span > 1) never overlap
   std::map<std::string, std::vector<BlindWindow>> blind;  // by vantage, by start
 };
 

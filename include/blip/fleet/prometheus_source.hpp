@@ -30,6 +30,12 @@ class PrometheusSource {
   std::vector<Series> raw_points(const std::string& selector, int64_t after_ms, int64_t until_ms,
                                  int64_t chunk_ms = 86'400'000) const;
 
+  // `function`(`selector`[<chunk>]) per chunk of (after_ms, until_ms] (count_over_time,
+  // sum_over_time: the server adds up, no point is sent), one query per chunk, several
+  // at once; each series once (labels without __name__), one point per chunk at its end.
+  std::vector<Series> per_series(const std::string& function, const std::string& selector,
+                                 int64_t after_ms, int64_t until_ms,
+                                 int64_t chunk_ms = 86'400'000) const;
   // The answer's "data" to one instant query at `at_ms`.
   std::string query(const std::string& promql, int64_t at_ms) const;
 
@@ -62,6 +68,9 @@ inline constexpr int64_t kFleetLookbackMs = 86'400'000;
 
 // Reads blip_outage, blip_minute_samples and blip_blind (never the raw samples) for
 // the range and rebuilds each (probe, vantage)'s outages and each vantage's blind windows.
+// Minutes come as the server's per-day count_over_time / sum_over_time of each series: a
+// day with every minute is one run (MinuteCount::span); only the other days' minute points
+// are read.
 FleetSeries read_fleet_series(const PrometheusSource& source, const FleetQuery& query);
 
 }  // namespace blip

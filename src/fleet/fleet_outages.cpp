@@ -17,22 +17,6 @@ constexpr int64_t kOpen = INT64_MAX;  // the end of an outage still open, while 
 int64_t minute_of(int64_t ms) { return ms - ((ms % kMinuteMs) + kMinuteMs) % kMinuteMs; }
 
 // The time of [from_ms, to_ms) that the windows cover, counted once where they overlap.
-int64_t covered(const std::vector<BlindWindow>& windows, int64_t from_ms, int64_t to_ms) {
-  std::vector<std::pair<int64_t, int64_t>> spans;
-  for (const BlindWindow& window : windows) {
-    const int64_t a = std::max(window.start_ms, from_ms);
-    const int64_t b = std::min(window.end_ms, to_ms);
-    if (a < b) spans.emplace_back(a, b);
-  }
-  std::sort(spans.begin(), spans.end());
-  int64_t total = 0;
-  int64_t until = from_ms;
-  for (const auto& [a, b] : spans) {
-    total += std::max<int64_t>(0, b - std::max(a, until));
-    until = std::max(until, b);
-  }
-  return total;
-}
 
 // The minutes of `minute` (one, or a run) that start in the range: [first, end).
 std::pair<int64_t, int64_t> minutes_within(const MinuteCount& minute, const ReportRange& range) {
@@ -173,7 +157,7 @@ bool observed(const FleetSeries& series, const std::string& probe, const std::st
   auto watched = [&](int64_t a, int64_t b) {
     a = std::max(a, from_ms);
     b = std::min(b, to_ms);
-    return a < b && b - a - covered(blind, a, b) > 0;
+    return a < b && b - a - blind_ms_within(blind, a, b) > 0;
   };
   // The first minute (or run of minutes) that ends after `from_ms`'s minute starts.
   auto it =
@@ -347,7 +331,7 @@ ReportData fleet_report_data(const FleetSeries& series, std::optional<int> fixed
       for (const MinuteCount& minute : minutes) summary.samples += samples_within(minute, range);
     }
     if (auto found = series.blind.find(vantage); found != series.blind.end())
-      summary.blind_ms = covered(found->second, range.from_ms, range.to_ms);
+      summary.blind_ms = blind_ms_within(found->second, range.from_ms, range.to_ms);
     for (const VantageOutage& outage : series.outages) {
       if (outage.vantage == vantage && outage.start_ms < range.to_ms &&
           (!outage.end_ms || *outage.end_ms > range.from_ms))

@@ -275,18 +275,7 @@ bool loopback(const std::string& url) {
 
 }  // namespace
 
-std::string promql_string(const std::string& text) {
-  std::string quoted = "\"";
-  for (char c : text) {
-    if (c == '\\' || c == '"') quoted += '\\';
-    if (c == '\n') {
-      quoted += "\\n";
-      continue;
-    }
-    quoted += c;
-  }
-  return quoted + "\"";
-}
+std::string promql_string(const std::string& text) { return quoted_label_value(text); }
 
 std::string promql_alternatives(const std::vector<std::string>& names) {
   std::string regex;

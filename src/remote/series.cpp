@@ -27,20 +27,6 @@ Series probe_series(const char* metric, const ProbeSpan& span, const std::string
       metric, {{"probe", span.probe.name}, {"type", span.probe.type}, {"vantage", vantage}}, {}};
 }
 
-// Prometheus label values are any UTF-8; OpenMetrics escapes \, " and newlines.
-std::string escaped(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
 }  // namespace
 
 ProbeSpan SpanReader::read(const StoredComponent& probe, int64_t after_ms, int64_t to_ms,
@@ -175,7 +161,8 @@ void write_openmetrics(const std::vector<Series>& series, std::ostream& out) {
       }
       std::string labels;
       for (const auto& [name, value] : one.labels) {
-        labels += fmt::format("{}{}=\"{}\"", labels.empty() ? "" : ",", name, escaped(value));
+        labels +=
+            fmt::format("{}{}={}", labels.empty() ? "" : ",", name, quoted_label_value(value));
       }
       for (const SeriesPoint& point : one.points) {
         fmt::format_to(std::back_inserter(text), "{}{{{}}} {} {}.{:03}\n", family, labels,
@@ -192,6 +179,19 @@ std::string openmetrics_text(const std::vector<Series>& series) {
   std::ostringstream text;
   write_openmetrics(series, text);
   return std::move(text).str();
+}
+
+std::string quoted_label_value(const std::string& value) {
+  std::string quoted = "\"";
+  for (char c : value) {
+    if (c == '\\' || c == '"') quoted += '\\';
+    if (c == '\n') {
+      quoted += "\\n";
+      continue;
+    }
+    quoted += c;
+  }
+  return quoted + "\"";
 }
 
 std::string endpoint_label(const std::string& url) {

@@ -14,9 +14,11 @@ int64_t overlap(int64_t a_start, int64_t a_end, int64_t b_start, int64_t b_end) 
   return std::max<int64_t>(0, std::min(a_end, b_end) - std::max(a_start, b_start));
 }
 
+}  // namespace
+
 // The blind time in [start_ms, end_ms): the union of the windows, so time that two
 // windows cover (a loop stall inside a clock jump, a stall at a restart) counts once.
-int64_t blind_overlap(const std::vector<BlindWindow>& blind, int64_t start_ms, int64_t end_ms) {
+int64_t blind_ms_within(const std::vector<BlindWindow>& blind, int64_t start_ms, int64_t end_ms) {
   std::vector<std::pair<int64_t, int64_t>> spans;
   for (const BlindWindow& window : blind) {
     if (overlap(window.start_ms, window.end_ms, start_ms, end_ms) > 0) {
@@ -33,8 +35,6 @@ int64_t blind_overlap(const std::vector<BlindWindow>& blind, int64_t start_ms, i
   return total;
 }
 
-}  // namespace
-
 std::optional<double> ProbeSummary::uptime() const {
   if (observed_ms <= 0) return std::nullopt;
   return std::clamp(1.0 - static_cast<double>(down_ms) / static_cast<double>(observed_ms), 0.0,
@@ -46,8 +46,8 @@ int64_t effective_end(const OutageRecord& outage, const ReportRange& range) {
 }
 
 bool touches_blind(const OutageRecord& outage, const Report& report) {
-  return blind_overlap(report.blind, outage.start_ms - 1, effective_end(outage, report.range) + 1) >
-         0;
+  return blind_ms_within(report.blind, outage.start_ms - 1,
+                         effective_end(outage, report.range) + 1) > 0;
 }
 
 bool shared_incident(const Report& report, int64_t id) {
@@ -218,7 +218,7 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
     // Minutes with samples already leave out the time blip was not running.
     summary.observed_ms = std::max<int64_t>(
         0, std::min(totals.minutes * 60'000,
-                    range.to_ms - first - blind_overlap(report.blind, first, range.to_ms)));
+                    range.to_ms - first - blind_ms_within(report.blind, first, range.to_ms)));
     report.summaries.push_back(summary);
   }
   auto summary_of = [&](const std::string& probe) -> ProbeSummary& {
@@ -235,7 +235,7 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
     ProbeSummary& summary = summary_of(outage.probe);
     ++summary.outages;
     summary.down_ms +=
-        std::max<int64_t>(0, until - from - blind_overlap(report.blind, from, until));
+        std::max<int64_t>(0, until - from - blind_ms_within(report.blind, from, until));
     summary.longest_ms =
         std::max(summary.longest_ms, effective_end(outage, range) - outage.start_ms);
     if (outage.end_ms && outage.end_reason == "recovered") {  // not ended by blip stopping
@@ -282,7 +282,7 @@ Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_o
     return find_period(input, forced_period_ms);
   };
   const int64_t observed_all = std::max<int64_t>(
-      0, range.to_ms - first_data_ms - blind_overlap(report.blind, first_data_ms, range.to_ms));
+      0, range.to_ms - first_data_ms - blind_ms_within(report.blind, first_data_ms, range.to_ms));
   report.incident_pattern = pattern_for(incident_starts, first_data_ms, observed_all, "incident");
   for (const ProbeSummary& summary : report.summaries) {
     const auto first = first_data_by_probe.find(summary.probe);

@@ -79,6 +79,9 @@ void append_blind_series(const std::vector<BlindWindow>& windows, const std::str
 void write_openmetrics(const std::vector<Series>& series, std::ostream& out);
 std::string openmetrics_text(const std::vector<Series>& series);
 
+// A label value in double quotes, \\, " and line feeds escaped: OpenMetrics and PromQL alike.
+std::string quoted_label_value(const std::string& value);
+
 // What an endpoint is shown and its cursor kept under: scheme, host, port and path, never its
 // user or password, and a hash of its query (which may hold a token) when it has one.
 std::string endpoint_label(const std::string& url);

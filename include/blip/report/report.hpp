@@ -173,4 +173,8 @@ bool touches_blind(const OutageRecord& outage, const Report& report);
 // Whether incident `id` groups outages of more than one probe.
 bool shared_incident(const Report& report, int64_t id);
 
+// The blind time in [start_ms, end_ms): the union of the windows (time two windows cover
+// counts once).
+int64_t blind_ms_within(const std::vector<BlindWindow>& blind, int64_t start_ms, int64_t end_ms);
+
 }  // namespace blip

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include "support/http_client.hpp"
+
 namespace blip::test {
 
 Daemon::Daemon(const TempDir& dir, const std::string& config,
@@ -30,6 +32,17 @@ std::string Daemon::public_url(const std::string& path) const {
 }
 
 std::string Daemon::log() const { return read_file(log_); }
+
+double Daemon::metric(const std::string& series) const {
+  const std::string body = http_request(feed_url("/metrics")).body;
+  for (size_t at = body.find("\n" + series); at != std::string::npos;
+       at = body.find("\n" + series, at + 1)) {
+    const size_t space = body.find(' ', at + 1 + series.size());
+    if (space == std::string::npos) break;
+    return std::stod(body.substr(space + 1, body.find('\n', space) - space - 1));
+  }
+  return -1;
+}
 
 int Daemon::stop() {
   process_->signal(SIGTERM);

@@ -25,6 +25,9 @@ class Daemon {
   int public_port() const { return public_port_; }
   std::string public_url(const std::string& path) const;
   std::string log() const;
+  // The value on the first line of its /metrics that starts with `series` (a name, or a name and
+  // its labels as blip writes them), or -1 when there is none.
+  double metric(const std::string& series) const;
   // SIGTERM; the exit status (-1 if it did not exit in time).
   int stop();
 

@@ -37,18 +37,6 @@ using test::wait_until;
 
 void sleep_for(std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); }
 
-// A metric's value from /metrics (the first series whose line starts with `series`), or -1.
-double metric(const Daemon& blip, const std::string& series) {
-  const std::string body = test::http_request(blip.feed_url("/metrics")).body;
-  for (size_t at = body.find("\n" + series); at != std::string::npos;
-       at = body.find("\n" + series, at + 1)) {
-    const size_t space = body.find(' ', at + 1 + series.size());
-    if (space == std::string::npos) break;
-    return std::stod(body.substr(space + 1, body.find('\n', space) - space - 1));
-  }
-  return -1;
-}
-
 // Every gap between consecutive samples of each probe is about one interval: nothing was lost.
 void expect_every_sample(const Store& store, int64_t from_ms, int64_t to_ms, int64_t interval_ms) {
   for (const std::string& probe : store.probe_names()) {
@@ -137,14 +125,14 @@ TEST(StoreFaults, ALockedDatabaseStallsNeitherProbingNorTheOutageEdges) {
   sleep_for(2s);
   const auto [frozen_ms, thawed_ms] = test::freeze_for(nginx, 3s);
   // While locked: probing goes on, samples queue, /healthz says why.
-  const double queued = metric(blip, "blip_store_pending_samples");
+  const double queued = blip.metric("blip_store_pending_samples");
   const auto health = test::http_request(blip.feed_url("/healthz"));
   ASSERT_EQ(locker.wait(20'000), 0);
   const int64_t unlocked_ms = wall_now_ms();
   EXPECT_GE(queued, 12.0) << "at least the freeze's samples wait in the queue";
   EXPECT_EQ(health.status, 503) << health.body;
   EXPECT_NE(health.body.find("store:"), std::string::npos) << health.body;
-  ASSERT_TRUE(wait_until([&] { return metric(blip, "blip_store_pending_samples") < 8; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return blip.metric("blip_store_pending_samples") < 8; }, 10s));
   sleep_for(1500ms);
   const std::string metrics = test::http_request(blip.feed_url("/metrics")).body;
   ASSERT_EQ(blip.stop(), 0) << blip.log();
@@ -179,18 +167,18 @@ TEST(StoreFaults, AFullDiskDropsTheOldestSamplesAndRecordsTheSpanOnceItHasRoom) 
   sleep_for(2s);
   disk.fill();
   const int64_t filled_ms = wall_now_ms();
-  ASSERT_TRUE(wait_until([&] { return metric(blip, "blip_store_dropped_samples_total") > 0; }, 20s))
+  ASSERT_TRUE(wait_until([&] { return blip.metric("blip_store_dropped_samples_total") > 0; }, 20s))
       << blip.log();
   const auto health = test::http_request(blip.feed_url("/healthz"));
   EXPECT_EQ(health.status, 503);
   EXPECT_NE(health.body.find("store:"), std::string::npos) << health.body;
   const double probed =
-      metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
+      blip.metric("blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
   sleep_for(3s);
-  EXPECT_GT(metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}"),
+  EXPECT_GT(blip.metric("blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}"),
             probed + 20)
       << "probing goes on";
-  const double dropped = metric(blip, "blip_store_dropped_samples_total");
+  const double dropped = blip.metric("blip_store_dropped_samples_total");
   EXPECT_GT(dropped, 40.0);
   const int64_t freed_ms = wall_now_ms();
   disk.unfill();
@@ -240,10 +228,10 @@ TEST(StoreFaults, ADatabaseMadeReadOnlyIsLoggedProbingGoesOnAndTheQueueIsWritten
   const bool unhealthy =
       wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 503; }, 10s);
   const double probed =
-      metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
+      blip.metric("blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
   sleep_for(2s);
   const double probed_later =
-      metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
+      blip.metric("blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
   ASSERT_EQ(set_immutable(false), "");
   const int64_t writable_ms = wall_now_ms();
   EXPECT_TRUE(logged) << blip.log();
@@ -282,9 +270,9 @@ TEST(StoreFaults, ARemovedDatabaseDirectoryIsLoggedProbingGoesOnAndANewFileIsWri
   ASSERT_TRUE(
       wait_until([&] { return test::http_request(blip.feed_url("/healthz")).status == 503; }, 10s));
   const double probed =
-      metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
+      blip.metric("blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}");
   sleep_for(2s);
-  EXPECT_GT(metric(blip, "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}"),
+  EXPECT_GT(blip.metric("blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}"),
             probed + 10)
       << "probing goes on";
   std::filesystem::create_directories(dir.file("data"));
@@ -379,15 +367,15 @@ SetAsideSeen run_on_damaged_database(const TempDir& dir, Daemon& blip) {
   // Samples go into the new file.
   EXPECT_TRUE(wait_until(
       [&] {
-        return metric(blip,
-                      "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}") > 8;
+        return blip.metric(
+                   "blip_probe_samples_total{probe=\"port-0\",type=\"tcp\",result=\"up\"}") > 8;
       },
       10s));
   const auto health = test::http_request(blip.feed_url("/healthz"));
   seen.health = health.body;
   seen.health_status = health.status;
-  seen.set_aside_at = metric(blip, "blip_store_set_aside_timestamp_seconds");
-  seen.blind_seconds = metric(blip, "blip_blind_seconds_total{reason=\"store_damaged\"}");
+  seen.set_aside_at = blip.metric("blip_store_set_aside_timestamp_seconds");
+  seen.blind_seconds = blip.metric("blip_blind_seconds_total{reason=\"store_damaged\"}");
   dir.write("metrics.txt", test::http_request(blip.feed_url("/metrics")).body);
   test::run_command({"sh", "-c", "promtool check metrics < " + dir.file("metrics.txt")},
                     &seen.lint);

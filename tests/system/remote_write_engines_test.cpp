@@ -201,18 +201,6 @@ testing::AssertionResult holds_everything(const test::Engine& engine, const std:
                                      << last;
 }
 
-// A value from blip's /metrics: the first line starting with `series`, or -1.
-double metric(const test::Daemon& blip, const std::string& series) {
-  const std::string body = test::http_request(blip.feed_url("/metrics")).body;
-  for (size_t at = body.find("\n" + series); at != std::string::npos;
-       at = body.find("\n" + series, at + 1)) {
-    const size_t space = body.find(' ', at + 1 + series.size());
-    if (space == std::string::npos) break;
-    return std::stod(body.substr(space + 1, body.find('\n', space) - space - 1));
-  }
-  return -1;
-}
-
 // The points compared of the series whose selector starts with `prefix`.
 size_t points(const std::vector<Expected>& expected, const std::string& prefix) {
   size_t count = 0;
@@ -223,8 +211,8 @@ size_t points(const std::vector<Expected>& expected, const std::string& prefix) 
 }
 
 double shipped(const test::Daemon& blip, const test::Engine& engine, const std::string& result) {
-  return metric(blip, fmt::format("blip_remote_write_samples_total{{url=\"{}\",result=\"{}\"}}",
-                                  engine.write_url(), result));
+  return blip.metric(fmt::format("blip_remote_write_samples_total{{url=\"{}\",result=\"{}\"}}",
+                                 engine.write_url(), result));
 }
 
 // Waits until the engine holds at least `count` blip_sample_up points of (vantage, probe).
@@ -277,9 +265,9 @@ TEST(RemoteWriteEngines, VictoriaMetricsEndsWithEverySampleAcrossItsStopAndBlips
   // backlog growing.
   ASSERT_EQ(victoria.stop(), 0) << victoria.log();
   std::this_thread::sleep_for(25s);
-  EXPECT_GE(metric(*blip, "blip_remote_write_lag_seconds"), 15.0)
+  EXPECT_GE(blip->metric("blip_remote_write_lag_seconds"), 15.0)
       << "the lag does not show a receiver down for 25 s";
-  EXPECT_GE(metric(*blip, "blip_remote_write_pending_samples"), 80.0)
+  EXPECT_GE(blip->metric("blip_remote_write_pending_samples"), 80.0)
       << "the backlog of two probes at 4 Hz for over 15 s (counted when a retry fails)";
   std::this_thread::sleep_for(5s);
   victoria.start();
@@ -291,7 +279,7 @@ TEST(RemoteWriteEngines, VictoriaMetricsEndsWithEverySampleAcrossItsStopAndBlips
   EXPECT_GE(points(held, "blip_outage{probe=\"engine\""), 100U) << "its own /health down 30 s";
   EXPECT_GT(shipped(*blip, victoria, "retried"), 0.0);
   EXPECT_EQ(shipped(*blip, victoria, "rejected"), 0.0);
-  EXPECT_LT(metric(*blip, "blip_remote_write_lag_seconds"), 10.0);
+  EXPECT_LT(blip->metric("blip_remote_write_lag_seconds"), 10.0);
   const size_t before_kill = points(held, "blip_sample_up{");
 
   // Down again; blip builds a backlog and is killed with it, then starts on the same database

@@ -63,20 +63,10 @@ std::unique_ptr<test::Daemon> start_blip(const test::TempDir& dir, const std::st
   return blip;
 }
 
-// The value of the first /metrics line starting with `series` (name and labels as blip writes
-// them), or -1.
-double metric(const test::Daemon& blip, const std::string& series) {
-  std::istringstream lines(test::http_request(blip.feed_url("/metrics")).body);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  }
-  return -1;
-}
-
 double shipped(const test::Daemon& blip, const RemoteWriteReceiver& receiver,
                const std::string& result) {
-  return metric(blip, fmt::format("blip_remote_write_samples_total{{url=\"{}\",result=\"{}\"}}",
-                                  receiver.url(), result));
+  return blip.metric(fmt::format("blip_remote_write_samples_total{{url=\"{}\",result=\"{}\"}}",
+                                 receiver.url(), result));
 }
 
 std::string series_key(const std::string& metric, const StoredComponent& probe) {
@@ -422,11 +412,11 @@ TEST(RemoteWrite, RefusingThrottlingAndHangingReceiversDisturbNoProbingAndHoldNo
       EXPECT_GT(shipped(*side.blip, receiver, "retried"), side.warm_retried);
       EXPECT_EQ(shipped(*side.blip, receiver, "rejected"), 0);
       // The backlog waits in the store, and the gauges show it growing while blip retries.
-      EXPECT_GT(metric(*side.blip,
-                       fmt::format("blip_remote_write_lag_seconds{{url=\"{}\"}}", receiver.url())),
+      EXPECT_GT(side.blip->metric(
+                    fmt::format("blip_remote_write_lag_seconds{{url=\"{}\"}}", receiver.url())),
                 10);
-      EXPECT_GT(metric(*side.blip, fmt::format("blip_remote_write_pending_samples{{url=\"{}\"}}",
-                                               receiver.url())),
+      EXPECT_GT(side.blip->metric(
+                    fmt::format("blip_remote_write_pending_samples{{url=\"{}\"}}", receiver.url())),
                 150);
     }
   }

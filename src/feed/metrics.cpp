@@ -250,25 +250,29 @@ std::string prometheus_metrics(const std::vector<ComponentConfig>& probes, const
                  static_cast<double>(count));
     }
   }
-  out.family("blip_remote_write_cpu_seconds_total", "counter",
-             "CPU time each endpoint's sender thread has used (reading the store, encoding, "
-             "sending).");
-  for (const RemoteWriteStats& remote : live.remote_writes) {
-    out.sample("blip_remote_write_cpu_seconds_total",
-               fmt::format("url=\"{}\"", label_value(remote.endpoint)), remote.cpu_seconds);
-  }
-  out.family("blip_remote_write_lag_seconds", "gauge",
-             "How old the oldest stored sample not yet acknowledged by the endpoint is.");
-  for (const RemoteWriteStats& remote : live.remote_writes) {
-    out.sample("blip_remote_write_lag_seconds",
-               fmt::format("url=\"{}\"", label_value(remote.endpoint)), remote.lag_seconds);
-  }
-  out.family("blip_remote_write_pending_samples", "gauge",
-             "Stored samples the endpoint has not acknowledged yet (about: counted per minute).");
-  for (const RemoteWriteStats& remote : live.remote_writes) {
-    out.sample("blip_remote_write_pending_samples",
-               fmt::format("url=\"{}\"", label_value(remote.endpoint)),
-               static_cast<double>(remote.pending_samples));
+  // One value per endpoint each.
+  struct EndpointFamily {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const RemoteWriteStats&);
+  };
+  static constexpr EndpointFamily kEndpointFamilies[] = {
+      {"blip_remote_write_cpu_seconds_total", "counter",
+       "CPU time each endpoint's sender thread has used (reading the store, encoding, sending).",
+       [](const RemoteWriteStats& remote) { return remote.cpu_seconds; }},
+      {"blip_remote_write_lag_seconds", "gauge",
+       "How old the oldest stored sample not yet acknowledged by the endpoint is.",
+       [](const RemoteWriteStats& remote) { return remote.lag_seconds; }},
+      {"blip_remote_write_pending_samples", "gauge",
+       "Stored samples the endpoint has not acknowledged yet (about: counted per minute).",
+       [](const RemoteWriteStats& remote) { return static_cast<double>(remote.pending_samples); }}};
+  for (const EndpointFamily& family : kEndpointFamilies) {
+    out.family(family.name, family.type, family.help);
+    for (const RemoteWriteStats& remote : live.remote_writes) {
+      out.sample(family.name, fmt::format("url=\"{}\"", label_value(remote.endpoint)),
+                 family.value(remote));
+    }
   }
   out.family("blip_feed_refused_total", "counter",
              "Requests and connections the feed turned away, by face and reason: over the "

@@ -40,6 +40,7 @@ void AlertDispatcher::notify(const AlertEvent& event) {
         break;
       case AlertEvent::Kind::pattern_found:
       case AlertEvent::Kind::job_forecast:
+      case AlertEvent::Kind::blip_trouble:
         on_finding(alert, event, *held, now);
         break;
     }
@@ -115,9 +116,10 @@ void AlertDispatcher::on_closed(AlertState& alert, const AlertEvent& event, bool
 
 void AlertDispatcher::on_finding(AlertState& alert, const AlertEvent& event, bool held,
                                  int64_t now) {
-  const auto kind = event.kind == AlertEvent::Kind::pattern_found
-                        ? AlertMessage::Kind::pattern_found
-                        : AlertMessage::Kind::job_forecast;
+  const auto kind =
+      event.kind == AlertEvent::Kind::pattern_found  ? AlertMessage::Kind::pattern_found
+      : event.kind == AlertEvent::Kind::job_forecast ? AlertMessage::Kind::job_forecast
+                                                     : AlertMessage::Kind::blip_trouble;
   AlertMessage message{kind, event, now};
   if (held) return skip(alert, message, AlertResult::held);
   send(alert, message);

@@ -100,6 +100,8 @@ std::string title_of(const AlertMessage& message) {
       return probe + ": a pattern";
     case AlertMessage::Kind::job_forecast:
       return probe + ": runs getting longer";
+    case AlertMessage::Kind::blip_trouble:
+      return "blip needs attention";
   }
   return probe;
 }
@@ -138,6 +140,7 @@ json webhook_body(const AlertConfig& alert, const AlertMessage& message) {
       body["duration_ms"] = std::max<int64_t>(0, message.now_ms - event.start_ms);  // so far
     }
   }
+  if (message.kind == AlertMessage::Kind::blip_trouble) body["trouble"] = event.trouble;
   if (message.kind == AlertMessage::Kind::flapping) {
     body["flapping"] = {{"outages", message.flapping_outages},
                         {"within_ms", message.flapping_window_ms},
@@ -173,6 +176,9 @@ json alertmanager_body(const AlertMessage& message) {
       alert["endsAt"] = rfc3339(message.now_ms + message.flapping_window_ms);
       description = alert_summary(message);
       break;
+    case AlertMessage::Kind::blip_trouble:
+      labels["trouble"] = event.trouble;
+      [[fallthrough]];
     case AlertMessage::Kind::pattern_found:
     case AlertMessage::Kind::job_forecast:
       // A finding, not a state: active for an hour, then it resolves itself.
@@ -212,6 +218,8 @@ std::string_view to_string(AlertMessage::Kind kind) {
       return "pattern_found";
     case AlertMessage::Kind::job_forecast:
       return "job_forecast";
+    case AlertMessage::Kind::blip_trouble:
+      return "blip_trouble";
   }
   return "unknown";
 }
@@ -252,6 +260,7 @@ std::string alert_summary(const AlertMessage& message) {
     }
     case AlertMessage::Kind::pattern_found:
     case AlertMessage::Kind::job_forecast:
+    case AlertMessage::Kind::blip_trouble:
       return event.text.empty() ? title_of(message)
                                 : fmt::format("{}: {}", event.probe, event.text);
   }
@@ -270,6 +279,8 @@ std::string alertmanager_alert_name(const AlertMessage& message) {
       return "BlipPattern";
     case AlertMessage::Kind::job_forecast:
       return "BlipJobForecast";
+    case AlertMessage::Kind::blip_trouble:
+      return "BlipTrouble";
   }
   return "Blip";
 }

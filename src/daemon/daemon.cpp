@@ -10,6 +10,7 @@
 
 #include "blip/alerts/alert_dispatcher.hpp"
 #include "blip/alerts/alert_events.hpp"
+#include "blip/alerts/blip_trouble.hpp"
 #include "blip/analysis/maintenance.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/descriptors.hpp"
@@ -124,6 +125,7 @@ struct Daemon::Parts {
 
   void listen();
   void publish();
+  void tell_troubles(const LiveSnapshot& snapshot);
   void record(size_t index, const Sample& sample);
   void outage_changed(size_t index, const OutageRow& row);
   void take_pings();
@@ -159,6 +161,7 @@ struct Daemon::Parts {
   std::vector<std::unique_ptr<RemoteSender>> retired_senders;
   std::optional<SampleRecorder> recorder;
   AlertEvents alert_events{started_ms};
+  BlipTroubleWatch trouble_watch;
 
   // Probes and jobs by index (recorder, jobs and alerts number them alike); a
   // reload only appends, and a removed one's slot stays empty. `active` is the
@@ -274,6 +277,7 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
              format_duration_brief(window.end_ms - window.start_ms));
     blind_seconds[window.reason] += static_cast<double>(window.end_ms - window.start_ms) / 1000.0;
     writer->add_blind_window(window);
+    if (auto event = trouble_watch.blind(window, wall_now_ms())) alerts->notify(*event);
   });
   scheduler->set_stall_detector(
       [this](int64_t since_mono_us) { return loop_watch->stalled_since(since_mono_us); });
@@ -354,7 +358,23 @@ void Daemon::Parts::publish() {
   snapshot->store = writer->health();
   snapshot->vantage = settings.vantage;
   for (const auto& sender : senders) snapshot->remote_writes.push_back(sender->stats());
+  tell_troubles(*snapshot);
   board.publish(std::move(snapshot));
+}
+
+// Alerts about blip itself, from the counters the snapshot just read.
+void Daemon::Parts::tell_troubles(const LiveSnapshot& snapshot) {
+  BlipCounters counters;
+  counters.dropped_samples = snapshot.store.dropped_samples;
+  counters.dropped_log_lines = log_dropped_lines();
+  counters.store_set_aside_at_ms = snapshot.store.set_aside_at_ms;
+  counters.store_set_aside_reason = snapshot.store.set_aside_reason;
+  for (const RemoteWriteStats& remote : snapshot.remote_writes)
+    counters.remote_writes.push_back({remote.endpoint, remote.rejected, remote.expired});
+  for (const AlertEvent& event : trouble_watch.observe(counters, snapshot.taken_wall_ms)) {
+    log_warn("alerts: blip_trouble trouble={} text={}", event.trouble, event.text);
+    alerts->notify(event);
+  }
 }
 
 void Daemon::Parts::record(size_t index, const Sample& sample) {

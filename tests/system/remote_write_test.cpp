@@ -29,6 +29,7 @@
 #include "support/process.hpp"
 #include "support/remote_write_receiver.hpp"
 #include "support/servers.hpp"
+#include "support/webhook_receiver.hpp"
 
 namespace blip {
 namespace {
@@ -377,9 +378,16 @@ TEST(RemoteWrite, RefusingThrottlingAndHangingReceiversDisturbNoProbingAndHoldNo
     sides[i].name = receivers[i - 1].first;
     sides[i].receiver = std::make_unique<RemoteWriteReceiver>(receivers[i - 1].second);
   }
+  // The refused side's blip also tells a person, as an alert about blip itself.
+  test::TempDir hook_dir;
+  test::WebhookReceiver hook(hook_dir);
   for (Side& side : sides) {
-    const std::string config =
-        probes + (side.receiver ? remote_write_config(side.receiver->url()) : "");
+    std::string config = probes + (side.receiver ? remote_write_config(side.receiver->url()) : "");
+    if (side.name == "400")
+      config += fmt::format(
+          "\n[[alert]]\nname = \"blip-itself\"\nkind = \"webhook\"\nurl = \"{}\"\nprobes = "
+          "[\"blip\"]\n",
+          hook.url("/blip"));
     side.blip = start_blip(side.dir, config, "", small_quarantine());
   }
   const int64_t from_ms = wall_now_ms();
@@ -406,6 +414,15 @@ TEST(RemoteWrite, RefusingThrottlingAndHangingReceiversDisturbNoProbingAndHoldNo
       EXPECT_EQ(shipped(*side.blip, receiver, "retried"), 0);
       EXPECT_NE(side.blip->log().find("remote_write: rejected"), std::string::npos)
           << side.blip->log();
+      // One message about blip itself for the whole run (then one per 30 min at most), naming
+      // the endpoint and the points dropped.
+      const auto posts = hook.received("/blip");
+      ASSERT_EQ(posts.size(), 1u) << side.blip->log();
+      EXPECT_EQ(posts[0].body.value("event", ""), "blip_trouble") << posts[0].body.dump();
+      EXPECT_EQ(posts[0].body.value("trouble", ""), "remote_write_rejected");
+      EXPECT_EQ(posts[0].body.value("probe", ""), "blip");
+      EXPECT_NE(posts[0].body.value("summary", "").find(receiver.url()), std::string::npos)
+          << posts[0].body.dump();
     } else {
       EXPECT_GE(receiver.mode() == Mode::hang ? receiver.hung_requests() : receiver.requests(429),
                 4u);

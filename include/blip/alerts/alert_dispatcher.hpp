@@ -50,7 +50,7 @@ namespace blip {
 //   outages started within the last W (checked each tick and on each
 //   opened); its next outage is announced as usual, and N more within W make
 //   a new summary.
-// - pattern_found and job_forecast events: one message each (held aside).
+// - pattern_found, job_forecast and blip_trouble events: one message each (held aside).
 class AlertDispatcher {
  public:
   // True: the event falls in a maintenance window of its probe: hold it.

@@ -15,6 +15,7 @@ struct AlertEvent {
     outage_closed,
     pattern_found,  // a periodic pattern first found; `text` says it
     job_forecast,   // a job's runs will exceed max_run soon; `text` says when
+    blip_trouble,   // blip itself lost or could not do something; `trouble` says which
   };
   Kind kind = Kind::outage_opened;
   std::string probe;                                // the probe's or job's name
@@ -25,9 +26,11 @@ struct AlertEvent {
   int64_t start_ms = 0;           // outages: first down sample's send time
   int64_t end_ms = 0;             // closed: when it ended
   ErrorClass error = ErrorClass::none;
-  std::string detail;  // already cleaned target text, never a secret
-  std::string text;    // extra words: the phase finding, the forecast
-  int64_t at_ms = 0;   // when the loop saw it
+  std::string detail;   // already cleaned target text, never a secret
+  std::string text;     // extra words: the phase finding, the forecast, blip's trouble
+  std::string trouble;  // blip_trouble: store_set_aside, store_queue_full, log_dropped,
+                        // remote_write_rejected, remote_write_expired, loop_blind
+  int64_t at_ms = 0;    // when the loop saw it
 };
 
 }  // namespace blip

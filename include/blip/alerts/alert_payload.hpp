@@ -21,6 +21,7 @@ struct AlertMessage {
     flapping,       // the flapping rule's one summary
     pattern_found,  // a periodic pattern first found
     job_forecast,   // a job's runs will exceed max_run soon
+    blip_trouble,   // blip itself lost or could not do something
   };
   AlertMessage() = default;
   AlertMessage(Kind what, AlertEvent about, int64_t now)
@@ -61,14 +62,14 @@ std::string human_duration(int64_t ms);
 //   ntfy          the summary as a text body; Title, Priority (high when down,
 //                 default otherwise) and Tags headers
 //   alertmanager  a JSON array of one alert POSTed to <url>/api/v2/alerts;
-//                 labels {alertname, probe, type, error}, annotations
+//                 labels {alertname, probe, type, error | trouble}, annotations
 //                 {summary, description}, startsAt, and endsAt once resolved
 // The alert's own headers (an Authorization token) are added to each.
 AlertRequest build_alert_request(const AlertConfig& alert, const AlertMessage& message);
 
 // The Alertmanager `alertname` label for a message: BlipOutage (a probe),
 // BlipJobOutage (a job late, overrunning or failed), BlipFlapping,
-// BlipPattern, BlipJobForecast.
+// BlipPattern, BlipJobForecast, BlipTrouble (blip itself).
 std::string alertmanager_alert_name(const AlertMessage& message);
 
 // A URL as the alert logs show it: `redact_url`'s form for webhook and

@@ -1,7 +1,6 @@
 // What each `[[alert]]` kind is sent: pure functions from a message to a request.
 #include "blip/alerts/alert_payload.hpp"
 
-#include <curl/curl.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -330,25 +329,7 @@ std::string alert_url_for_logs(const AlertConfig& alert) {
   if (alert.kind == AlertConfig::Kind::webhook || alert.kind == AlertConfig::Kind::alertmanager) {
     return redact_url(alert.url);
   }
-  std::string origin = "(unparsable url)";
-  if (CURLU* url = curl_url()) {
-    char* scheme = nullptr;
-    char* host = nullptr;
-    char* port = nullptr;
-    if (curl_url_set(url, CURLUPART_URL, alert.url.c_str(), 0) == CURLUE_OK &&
-        curl_url_get(url, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(url, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-      origin = fmt::format("{}://{}", scheme, host);
-      if (curl_url_get(url, CURLUPART_PORT, &port, 0) == CURLUE_OK)
-        origin += fmt::format(":{}", port);
-      origin += "/***";
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(url);
-  }
-  return origin;
+  return url_origin_for_logs(alert.url);
 }
 
 }  // namespace blip

@@ -66,6 +66,26 @@ bool is_secret_parameter(std::string_view name, const std::vector<std::string>& 
 
 }  // namespace
 
+std::string url_origin_for_logs(const std::string& url) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> handle(curl_url(), curl_url_cleanup);
+  char* scheme = nullptr;
+  char* host = nullptr;
+  char* port = nullptr;
+  std::string origin = "(unparsable url)";
+  if (handle && curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(handle.get(), CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(handle.get(), CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+    origin = fmt::format("{}://{}", scheme, host);
+    if (curl_url_get(handle.get(), CURLUPART_PORT, &port, 0) == CURLUE_OK)
+      origin += fmt::format(":{}", port);
+    origin += "/***";
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  return origin;
+}
+
 std::string redact_url(const std::string& url, const std::vector<std::string>& also_secret) {
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> handle(curl_url(), curl_url_cleanup);
   if (!handle || curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
@@ -968,6 +988,33 @@ void read_remote_write(TableReader& reader, const std::string& file, LoadedConfi
   loaded.remote_writes.push_back(std::move(remote));
 }
 
+// `[[heartbeat]]`. Like a remote write's, the URL may hold a secret: no error quotes it.
+void read_heartbeat(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
+  const std::string context = "heartbeat";
+  HeartbeatConfig heartbeat;
+  heartbeat.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
+  const std::optional<std::string> url = reader.string("url");
+  if (!reader.table().get("url")) {
+    reader.error_at_table(fmt::format("{}: missing required key \"url\"", context));
+  } else if (url && !has_http_scheme(*url)) {
+    reader.error_at(reader.where("url"), "url: must start with http:// or https://");
+  } else if (url && !parsable_url(*url)) {
+    reader.error_at(reader.where("url"), "url: not a valid URL");
+  }
+  heartbeat.url = url.value_or("");
+  heartbeat.headers = read_headers(reader);
+  if (auto every = reader.duration("every")) {
+    if (*every < 1000) {
+      reader.error_at(reader.where("every"), "every: at least 1s");
+    } else {
+      heartbeat.every_ms = *every;
+    }
+  }
+  heartbeat.timeout_ms = read_send_timeout(reader, heartbeat.timeout_ms);
+  reader.reject_unknown_keys(context);
+  loaded.heartbeats.push_back(std::move(heartbeat));
+}
+
 void read_page(TableReader& top, const toml::node& node, const std::string& file,
                LoadedConfig& loaded) {
   const toml::table* table = node.as_table();
@@ -1012,19 +1059,20 @@ void read_file_tables(const toml::table& root, const std::string& file, LoadedCo
   TableReader top(root, file, loaded.errors);
   const toml::node* page = top.find("page");
   using TableArrayReader = void (*)(TableReader&, const std::string&, LoadedConfig&);
-  const std::array<std::pair<std::string_view, TableArrayReader>, 5> arrays{
+  const std::array<std::pair<std::string_view, TableArrayReader>, 6> arrays{
       {{"probe", read_probe},
        {"job", read_job},
        {"alert", read_alert},
        {"maintenance", read_maintenance},
-       {"remote_write", read_remote_write}}};
+       {"remote_write", read_remote_write},
+       {"heartbeat", read_heartbeat}}};
   std::vector<std::tuple<std::string_view, const toml::node*, TableArrayReader>> found;
   for (const auto& [key, read] : arrays) {
     if (const toml::node* node = top.find(key)) found.emplace_back(key, node, read);
   }
   top.reject_unknown_keys(
-      "top level (expected [[probe]], [[job]], [[alert]], [[maintenance]] and [[remote_write]] "
-      "tables and at most one [page] table)");
+      "top level (expected [[probe]], [[job]], [[alert]], [[maintenance]], [[remote_write]] and "
+      "[[heartbeat]] tables and at most one [page] table)");
   if (page) read_page(top, *page, file, loaded);
   for (const auto& [key, node, read] : found) {
     const toml::array* array = node->as_array();

@@ -11,6 +11,7 @@
 #include "blip/alerts/alert_dispatcher.hpp"
 #include "blip/alerts/alert_events.hpp"
 #include "blip/alerts/blip_trouble.hpp"
+#include "blip/alerts/heartbeat.hpp"
 #include "blip/analysis/maintenance.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/descriptors.hpp"
@@ -33,6 +34,9 @@ namespace {
 constexpr uint64_t kFlushEveryMs = 1000;
 // Inside compose's 10 s stop timeout, after at most one probe timeout of draining.
 constexpr std::chrono::milliseconds kFinishWithin{5000};
+// The writer writes every second: samples waiting this long mean the store is not writing, and
+// the heartbeat is withheld.
+constexpr int64_t kStoreStuckMs = 15'000;
 constexpr int64_t kMaintenanceShownAheadMs = 7 * 86'400'000LL;
 // What the store knows of each job's runs carries over a restart.
 constexpr int64_t kJobHistoryRuns = 100;
@@ -179,6 +183,7 @@ struct Daemon::Parts {
   std::optional<Scheduler> scheduler;
   std::optional<JobMonitor> jobs;
   std::optional<AlertDispatcher> alerts;
+  std::optional<Heartbeats> heartbeats;
   std::optional<LoopWatch> loop_watch;
   uint64_t snapshot_sequence = 0;
   uint64_t published_transitions = 0;
@@ -257,6 +262,15 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
     const ComponentConfig* config = active_named(event.probe);
     return config &&
            windows.active(*config, event.start_ms != 0 ? event.start_ms : event.at_ms).has_value();
+  });
+  // The dead-man's switch beats only while the store writes (the loop's own timer beats it).
+  heartbeats.emplace(loop, runtime.curl, loaded.heartbeats, [this]() -> std::optional<std::string> {
+    // A failed write leaves its samples waiting: waiting too long is the one test.
+    const StoreHealth health = writer->health();
+    if (health.unwritten_for_ms > kStoreStuckMs)
+      return fmt::format("samples unwritten for {}",
+                         format_duration_brief(health.unwritten_for_ms));
+    return std::nullopt;
   });
   SampleRecorder::OutageHooks hooks;
   hooks.in_maintenance = [this](const ComponentConfig& config, int64_t start_ms) {
@@ -352,6 +366,9 @@ void Daemon::Parts::publish() {
     snapshot->alert_counts.push_back(
         {std::string(to_string(count.kind)), std::string(to_string(count.result)), count.count});
   }
+  const HeartbeatCounts beats = heartbeats->counts();
+  snapshot->heartbeat_counts = {
+      {"sent", beats.sent}, {"failed", beats.failed}, {"withheld", beats.withheld}};
   snapshot->loop_lag_us = loop_watch->last_lag_us();
   snapshot->loop_lag = loop_watch->lag_histogram();
   snapshot->blind_seconds = blind_seconds;
@@ -420,6 +437,7 @@ void Daemon::Parts::stop_signal() {
 void Daemon::Parts::finish() {
   loop_watch->stop();
   jobs->stop();
+  heartbeats->stop();
   alerts->stop(0);  // a send still going is abandoned: stopping never waits on an endpoint
   maintenance.stop();
   publish_soon.stop();

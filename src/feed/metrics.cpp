@@ -235,6 +235,13 @@ std::string prometheus_metrics(const std::vector<ComponentConfig>& probes, const
         fmt::format("kind=\"{}\",result=\"{}\"", label_value(row.kind), label_value(row.result)),
         static_cast<double>(row.count));
   }
+  out.family("blip_heartbeats_total", "counter",
+             "[[heartbeat]] beats by outcome: sent (a 2xx answer), failed (another answer, a "
+             "network error, the last beat unanswered), withheld (blip not well: the store not "
+             "writing).");
+  for (const auto& [result, count] : live.heartbeat_counts)
+    out.sample("blip_heartbeats_total", fmt::format("result=\"{}\"", label_value(result)),
+               static_cast<double>(count));
   out.family("blip_remote_write_samples_total", "counter",
              "Points shipped to each remote-write endpoint by result: sent (acknowledged), "
              "retried (in a request that failed and is tried again), rejected (refused with a "

@@ -101,8 +101,9 @@ const InvalidCase kInvalidCases[] = {
     {"invalid-unknown-probe-key",
      {"{dir}/web.toml:5:1: probe \"web\": unknown key \"expect_code\""}},
     {"invalid-unknown-top-level-key",
-     {"{dir}/web.toml:1:1: top level (expected [[probe]], [[job]], [[alert]], [[maintenance]] "
-      "and [[remote_write]] tables and at most one [page] table): unknown key \"interval\""}},
+     {"{dir}/web.toml:1:1: top level (expected [[probe]], [[job]], [[alert]], [[maintenance]], "
+      "[[remote_write]] and [[heartbeat]] tables and at most one [page] table): unknown key "
+      "\"interval\""}},
     {"invalid-unknown-probe-type",
      {"{dir}/web.toml:3:8: probe \"web\": unknown probe type \"ping\" (expected one of: http, "
       "postgres, redis, tcp)"}},
@@ -502,6 +503,49 @@ url = "http://victoria:8428/api/v1/write"
   EXPECT_EQ(victoria.password, "");
   EXPECT_EQ(victoria.timeout_ms, 10'000);
   EXPECT_EQ(victoria.source, dir.path() + "/rw.toml:10");
+}
+
+// `[[heartbeat]]`: every key; its errors at their keys, never quoting the URL (a check's uuid).
+TEST(ConfigHeartbeatTest, ReadsEveryKeyAndReportsErrorsWithoutTheUrl) {
+  TempDir dir;
+  dir.write("ping-token", "s3cret\n");
+  const LoadedConfig loaded = load_config_text(R"toml(
+[[heartbeat]]
+url = "https://hc-ping.com/0b1c2d3e"
+every = "30s"
+timeout = "5s"
+header_files = { X-Token = "ping-token" }
+
+[[heartbeat]]
+url = "http://127.0.0.1:9187/ping/abc"
+)toml",
+                                               dir.path() + "/hb.toml");
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  ASSERT_EQ(loaded.heartbeats.size(), 2u);
+  EXPECT_EQ(loaded.heartbeats[0].every_ms, 30'000);
+  EXPECT_EQ(loaded.heartbeats[0].timeout_ms, 5'000);
+  EXPECT_EQ(loaded.heartbeats[0].headers,
+            (std::vector<std::pair<std::string, std::string>>{{"X-Token", "s3cret"}}));
+  EXPECT_EQ(loaded.heartbeats[1].every_ms, 60'000);
+  EXPECT_EQ(loaded.heartbeats[1].timeout_ms, 10'000);
+  EXPECT_EQ(loaded.heartbeats[1].source, dir.path() + "/hb.toml:8");
+
+  const std::pair<std::string, std::string> cases[] = {
+      {"[[heartbeat]]\nevery = \"1m\"\n", "hb.toml:1:1: heartbeat: missing required key \"url\""},
+      {"[[heartbeat]]\nurl = \"ftp://hc-ping.com/s3cret\"\n",
+       "hb.toml:2:7: url: must start with http:// or https://"},
+      {"[[heartbeat]]\nurl = \"https://hc-ping.com/s3cret\"\nevery = \"500ms\"\n",
+       "hb.toml:3:9: every: at least 1s"},
+      {"[[heartbeat]]\nurl = \"https://hc-ping.com/s3cret\"\nmethod = \"POST\"\n",
+       "hb.toml:3:1: heartbeat: unknown key \"method\""},
+  };
+  for (const auto& [toml, error] : cases) {
+    const LoadedConfig bad = load_config_text(toml, dir.path() + "/hb.toml");
+    const auto errors = error_strings(bad);
+    ASSERT_EQ(errors.size(), 1u) << toml;
+    EXPECT_EQ(errors[0], dir.path() + "/" + error) << toml;
+    EXPECT_EQ(errors[0].find("s3cret"), std::string::npos);
+  }
 }
 
 // Each bad table's errors, exactly; the URLs hold a password that no error may show.

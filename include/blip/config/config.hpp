@@ -265,6 +265,18 @@ struct RemoteWriteConfig {
   bool operator==(const RemoteWriteConfig&) const = default;
 };
 
+// `[[heartbeat]]`: blip's own dead-man's switch, a GET to `url` every `every` while blip is well
+// (a healthchecks.io check, another blip's /ping/<token>): what is outside notices its absence.
+struct HeartbeatConfig {
+  std::string
+      url;  // http:// or https://; may hold a secret (a check's uuid, a token): never log it
+  std::vector<std::pair<std::string, std::string>> headers;  // values may be secrets
+  int64_t every_ms = 60'000;
+  int64_t timeout_ms = 10'000;  // one beat
+  std::string source;           // "file:line"
+  bool operator==(const HeartbeatConfig&) const = default;
+};
+
 struct ConfigError {
   std::string file;
   int line = 0;  // 0 when the error concerns a whole file or directory
@@ -280,6 +292,7 @@ struct LoadedConfig {
   std::vector<AlertConfig> alerts;
   std::vector<MaintenanceConfig> maintenance;
   std::vector<RemoteWriteConfig> remote_writes;
+  std::vector<HeartbeatConfig> heartbeats;
   PageConfig page;
   std::vector<ConfigError> errors;
   // Valid but unwise (a short job token): `blip check` prints them and still passes.
@@ -330,6 +343,9 @@ ComponentChanges compare_components(const std::vector<ComponentRef>& running,
 // the value of every secret query parameter (kSecretQueryParameters plus
 // `also_secret`, an http probe's `redact_query`); the rest is kept.
 std::string redact_url(const std::string& url, const std::vector<std::string>& also_secret = {});
+// A URL whose path or query may be the secret (a Slack webhook, an ntfy topic, a heartbeat's
+// check id) as logs show it: "scheme://host[:port]/***", or "(unparsable url)".
+std::string url_origin_for_logs(const std::string& url);
 // A libpq conninfo string or URI shown without its password. Empty when unparsable.
 std::string redact_postgres_dsn(const std::string& dsn);
 

@@ -84,7 +84,8 @@ struct LiveSnapshot {
   StoreHealth store;                            // the writer thread's queue and last write
   std::vector<MaintenanceWindow> maintenance;   // active now or starting within 7 days
   std::vector<AlertCountRow> alert_counts;
-  std::string vantage;                          // `blip run --vantage`
+  std::vector<std::pair<std::string, uint64_t>> heartbeat_counts;  // beats by result
+  std::string vantage;                                             // `blip run --vantage`
   std::vector<RemoteWriteStats> remote_writes;  // one per [[remote_write]] endpoint
 };
 

@@ -2,9 +2,9 @@
 # `blip report --prometheus` over a fleet's 30 days (issue 20's scale goal: 10 vantages ×
 # 100 probes answer in under 2 s), and how its time grows with vantages and probes.
 #
-# The history holds only what the fleet report reads: blip_outage, blip_minute_samples
-# and blip_blind (raw samples for 30 days × 1,000 series do not fit here, and the report
-# never needs them), written as blip's own OpenMetrics by bench/generate_fleet_openmetrics
+# The history holds only what the fleet report reads: blip_outage, blip_hour_samples,
+# blip_minute_samples and blip_blind (raw samples for 30 days × 1,000 series do not fit
+# here, and the report never needs them), written as blip's own OpenMetrics by bench/generate_fleet_openmetrics
 # (one file per 18 h block), loaded with `promtool tsdb create-blocks-from openmetrics
 # --max-block-duration=24h` (timed), and served by one Prometheus per probe count.
 # Vantages are narrowed with --vantages on the full set; probe counts are sets of their own.

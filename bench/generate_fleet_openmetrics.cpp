@@ -1,12 +1,13 @@
 // Writes the OpenMetrics a fleet of blips would ship over D days, without the raw
-// samples: blip_outage, blip_minute_samples and blip_blind only, for V vantages × P
-// probes probing at 4 Hz (bench/fleet_report.sh). One file per 18 hours (part-NNN.om in
+// samples: blip_outage, blip_minute_samples, blip_hour_samples and blip_blind only, for V vantages
+// × P probes probing at 4 Hz (bench/fleet_report.sh). One file per 18 hours (part-NNN.om in
 // --out, each for `promtool tsdb create-blocks-from openmetrics --max-block-duration=24h`:
 // promtool cuts blocks of 18 h then, 2 h × 3^k, aligned to the epoch, and reads its input
 // once per block; a file that fills one block is read once and no blocks overlap). The text is
 // blip's own (openmetrics_text, include/blip/remote/series.hpp), a series at a time.
 //
-// Per vantage and probe: one blip_minute_samples point (240) at each minute's end;
+// Per vantage and probe: one blip_minute_samples point (240) at each minute's end, one
+// blip_hour_samples point (14,400) at each hour's end;
 // blip_outage 1 at each sample (every 250 ms, on the vantage's own phase) inside an
 // outage and 0 at its end. Outages: an hourly incident of the first --incident-probes
 // probes (a 40 s stall, as bench/generate_history's), seen by each vantage with
@@ -28,6 +29,7 @@
 namespace {
 
 constexpr int64_t kMinute = 60'000;
+constexpr int64_t kHour = 3'600'000;
 constexpr int64_t kDay = 86'400'000;
 constexpr int64_t kInterval = 250;
 constexpr int64_t kFile = 18 * 3'600'000;
@@ -168,6 +170,15 @@ int main(int argc, char** argv) {
       for (int64_t ms = std::max(day, begin + kMinute); ms < day + kFile && ms <= end;
            ms += kMinute)
         series.points.push_back({ms, 240});
+      points += series.points.size();
+      if (!series.points.empty()) append_series(series, header, text);
+    }
+    header = false;
+    for (const One& one : all) {
+      // Each hour's samples at its end, as the sender ships them: every hour here is whole.
+      blip::Series series{"blip_hour_samples", labels(one), {}};
+      for (int64_t ms = std::max(day, begin + kHour); ms < day + kFile && ms <= end; ms += kHour)
+        series.points.push_back({ms, 240 * 60});
       points += series.points.size();
       if (!series.points.empty()) append_series(series, header, text);
     }

@@ -1,12 +1,16 @@
 #include "blip/fleet/prometheus_source.hpp"
 
 #include <fmt/format.h>
+#include <snappy.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,8 +18,10 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "blip/adapters/curl_easy.hpp"
+#include "remote_read.pb.h"
 
 namespace blip {
 namespace {
@@ -27,6 +33,7 @@ constexpr size_t kMaxAnswerBytes = 1024UL * 1024 * 1024;
 
 int64_t minute_of(int64_t ms) { return ms - ((ms % kMinuteMs) + kMinuteMs) % kMinuteMs; }
 
+constexpr int64_t kHourMs = 3'600'000;
 constexpr int64_t kDayMs = 86'400'000;
 // Chunks asked at once: the server evaluates each query on one core of its own.
 constexpr size_t kParallelQueries = 4;
@@ -299,13 +306,17 @@ PrometheusSource::PrometheusSource(std::string base_url, long timeout_ms)
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
 }
 
-std::string PrometheusSource::query(const std::string& promql, int64_t at_ms) const {
+std::string PrometheusSource::get(
+    const std::string& path, const std::vector<std::pair<std::string, std::string>>& params) const {
   CurlEasy easy;
   if (!easy.get()) throw FleetSourceError("--prometheus: curl could not start a request");
-  std::unique_ptr<char, decltype(&curl_free)> escaped(
-      curl_easy_escape(easy.get(), promql.data(), static_cast<int>(promql.size())), &curl_free);
-  const std::string url = fmt::format("{}/api/v1/query?query={}&time={}", base_url_,
-                                      escaped ? escaped.get() : "", api_time(at_ms));
+  std::string url = base_url_ + path;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& [name, value] = params[i];
+    std::unique_ptr<char, decltype(&curl_free)> escaped(
+        curl_easy_escape(easy.get(), value.data(), static_cast<int>(value.size())), &curl_free);
+    url += fmt::format("{}{}={}", i == 0 ? '?' : '&', name, escaped ? escaped.get() : "");
+  }
   std::string body;
   char error[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
@@ -331,10 +342,14 @@ std::string PrometheusSource::query(const std::string& promql, int64_t at_ms) co
     const auto json = nlohmann::json::parse(body, nullptr, false);
     if (json.is_object() && json.contains("error") && json["error"].is_string())
       why = ": " + json["error"].get<std::string>();
-    throw FleetSourceError(fmt::format("--prometheus: {}/api/v1/query answered HTTP {}{}", shown_,
+    throw FleetSourceError(fmt::format("--prometheus: {}{} answered HTTP {}{}", shown_, path,
                                        status, why.substr(0, 500)));
   }
   return body;
+}
+
+std::string PrometheusSource::query(const std::string& promql, int64_t at_ms) const {
+  return get("/api/v1/query", {{"query", promql}, {"time", api_time(at_ms)}});
 }
 
 std::vector<Series> parse_query_answer(const std::string& body, const std::string& shown) {
@@ -381,30 +396,40 @@ std::vector<Series> parse_query_answer(const std::string& body, const std::strin
   return out;
 }
 
-std::vector<Series> PrometheusSource::raw_points(const std::string& selector, int64_t after_ms,
-                                                 int64_t until_ms, int64_t chunk_ms) const {
-  const auto chunks = chunks_of(after_ms, until_ms, chunk_ms);
-  std::vector<std::vector<Series>> answers(chunks.size());
-  in_parallel(chunks.size(), [&](size_t i) {
-    const auto [chunk_after, chunk_until] = chunks[i];
-    const std::string promql = fmt::format("{}[{}ms]", selector, chunk_until - chunk_after);
-    answers[i] = parse_query_answer(query(promql, chunk_until), shown_);
-  });
+namespace {
+
+// Each chunk's series joined by metric and labels: the points in its (after, until] only (a
+// point on a boundary counts once), in time order.
+std::vector<Series> join_chunks(const std::vector<std::pair<int64_t, int64_t>>& chunks,
+                                std::vector<std::vector<Series>>& answers) {
+  auto within = [&](size_t i, const SeriesPoint& point) {
+    return point.ms > chunks[i].first && point.ms <= chunks[i].second;
+  };
+  // Each series' points once in place: a month of outage points is hundreds of megabytes.
+  std::map<std::pair<std::string, LabelSet>, size_t> sizes;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    for (const Series& series : answers[i]) {
+      size_t& size = sizes[{series.metric, series.labels}];
+      for (const SeriesPoint& point : series.points) size += within(i, point) ? 1 : 0;
+    }
+  }
   std::map<std::pair<std::string, LabelSet>, Series> joined;
   for (size_t i = 0; i < chunks.size(); ++i) {
-    const auto [chunk_after, chunk_until] = chunks[i];
     for (Series& series : answers[i]) {
-      Series& into = joined[{series.metric, series.labels}];
+      std::pair<std::string, LabelSet> key{series.metric, series.labels};
+      Series& into = joined[key];
       if (into.metric.empty()) {
         into.metric = series.metric;
         into.labels = series.labels;
+        into.points.reserve(sizes[key]);
       }
       // Prometheus 2.x includes a point at the window's start; VictoriaMetrics does not.
       for (const SeriesPoint& point : series.points) {
-        if (point.ms <= chunk_after || point.ms > chunk_until) continue;
+        if (!within(i, point)) continue;
         if (!into.points.empty() && into.points.back().ms >= point.ms) continue;
         into.points.push_back(point);
       }
+      series.points = {};
     }
   }
   std::vector<Series> out;
@@ -414,110 +439,661 @@ std::vector<Series> PrometheusSource::raw_points(const std::string& selector, in
   return out;
 }
 
-std::vector<Series> PrometheusSource::per_series(const std::string& function,
-                                                 const std::string& selector, int64_t after_ms,
+// Reads Prometheus's tsdb bit stream: most significant bit first.
+class BitReader {
+ public:
+  explicit BitReader(std::string_view data) : data_(data) {}
+  uint64_t bits(int count) {
+    uint64_t out = 0;
+    while (count > 0) {
+      if (position_ >= data_.size() * 8) throw FleetSourceError("an XOR chunk cut short");
+      const size_t byte = position_ / 8;
+      const int offset = static_cast<int>(position_ % 8);
+      const int take = std::min(count, 8 - offset);
+      const auto value = static_cast<unsigned char>(data_[byte]);
+      const uint64_t piece = (value >> (8 - offset - take)) & ((1U << take) - 1);
+      out = (out << take) | piece;
+      position_ += static_cast<size_t>(take);
+      count -= take;
+    }
+    return out;
+  }
+  bool bit() { return bits(1) != 0; }
+  uint64_t uvarint() {
+    uint64_t out = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      const uint64_t byte = bits(8);
+      out |= (byte & 0x7F) << shift;
+      if ((byte & 0x80) == 0) return out;
+    }
+    throw FleetSourceError("an XOR chunk with a bad varint");
+  }
+  int64_t varint() {
+    const uint64_t zigzag = uvarint();
+    const auto value = static_cast<int64_t>(zigzag >> 1);
+    return (zigzag & 1) != 0 ? ~value : value;
+  }
+
+ private:
+  std::string_view data_;
+  size_t position_ = 0;
+};
+
+uint32_t crc32c(std::string_view data) {
+  static const auto table = [] {
+    std::array<uint32_t, 256> out{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t crc = i;
+      for (int k = 0; k < 8; ++k) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F63B78U : crc >> 1;
+      out[i] = crc;
+    }
+    return out;
+  }();
+  uint32_t crc = 0xFFFFFFFFU;
+  for (char c : data) crc = table[(crc ^ static_cast<unsigned char>(c)) & 0xFF] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFU;
+}
+
+// Prometheus's stale marker: a range selector never returns it, so neither does remote read here.
+bool stale_marker(double value) {
+  uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits == 0x7ff0000000000002ULL;
+}
+
+template <typename Labels>
+Series series_of_labels(const Labels& labels) {
+  Series series;
+  for (const auto& label : labels) {
+    if (label.name() == "__name__") {
+      series.metric = label.value();
+    } else {
+      series.labels.emplace_back(label.name(), label.value());
+    }
+  }
+  std::sort(series.labels.begin(), series.labels.end());
+  return series;
+}
+
+size_t collect_header(char* data, size_t size, size_t count, void* user) {
+  std::string_view line(data, size * count);
+  static constexpr std::string_view kName = "content-type:";
+  if (line.size() > kName.size()) {
+    std::string name(line.substr(0, kName.size()));
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (name == kName) {
+      std::string_view value = line.substr(kName.size());
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+      while (!value.empty() && (value.back() == '\r' || value.back() == '\n'))
+        value.remove_suffix(1);
+      *static_cast<std::string*>(user) = value;
+    }
+  }
+  return size * count;
+}
+
+}  // namespace
+
+std::string SeriesSelector::promql() const {
+  std::string text = metric + "{";
+  for (size_t i = 0; i < matchers.size(); ++i) {
+    text += fmt::format("{}{}{}{}", i == 0 ? "" : ",", matchers[i].name,
+                        matchers[i].regex ? "=~" : "=", promql_string(matchers[i].value));
+  }
+  return text + "}";
+}
+
+void decode_xor_chunk(std::string_view data, std::vector<SeriesPoint>& out) {
+  if (data.size() < 2) throw FleetSourceError("an XOR chunk without its header");
+  const auto count = static_cast<size_t>((static_cast<unsigned char>(data[0]) << 8) |
+                                         static_cast<unsigned char>(data[1]));
+  BitReader in(data.substr(2));
+  int64_t ms = 0;
+  uint64_t delta = 0;
+  uint64_t value = 0;
+  int leading = 0;
+  int trailing = 0;
+  auto read_value = [&] {
+    if (!in.bit()) return;  // the same value
+    if (in.bit()) {         // a new window of meaningful bits
+      leading = static_cast<int>(in.bits(5));
+      int meaningful = static_cast<int>(in.bits(6));
+      if (meaningful == 0) meaningful = 64;
+      trailing = 64 - leading - meaningful;
+      if (trailing < 0) throw FleetSourceError("an XOR chunk with a bad value window");
+    }
+    value ^= in.bits(64 - leading - trailing) << trailing;
+  };
+  auto push = [&] {
+    double point = 0;
+    std::memcpy(&point, &value, sizeof point);
+    out.push_back({ms, point});
+  };
+  for (size_t i = 0; i < count; ++i) {
+    if (i == 0) {
+      ms = in.varint();
+      value = in.bits(64);
+    } else if (i == 1) {
+      delta = in.uvarint();
+      ms += static_cast<int64_t>(delta);
+      read_value();
+    } else {
+      int prefix = 0;  // 0, 10, 110, 1110, 1111
+      while (prefix < 4 && in.bit()) ++prefix;
+      int64_t delta_of_delta = 0;
+      if (prefix == 4) {
+        delta_of_delta = static_cast<int64_t>(in.bits(64));
+      } else if (prefix > 0) {
+        static constexpr int kWidths[] = {0, 14, 17, 20};
+        const int width = kWidths[prefix];
+        auto raw = static_cast<int64_t>(in.bits(width));
+        if (raw > (int64_t{1} << (width - 1))) raw -= int64_t{1} << width;
+        delta_of_delta = raw;
+      }
+      delta = static_cast<uint64_t>(static_cast<int64_t>(delta) + delta_of_delta);
+      ms += static_cast<int64_t>(delta);
+      read_value();
+    }
+    push();
+  }
+}
+
+std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSelector& selector,
+                                                                 int64_t after_ms,
+                                                                 int64_t until_ms) const {
+  remote_read::ReadRequest request;
+  remote_read::Query* query = request.add_queries();
+  query->set_start_timestamp_ms(after_ms + 1);
+  query->set_end_timestamp_ms(until_ms);
+  remote_read::LabelMatcher* name = query->add_matchers();
+  name->set_type(remote_read::LabelMatcher::EQ);
+  name->set_name("__name__");
+  name->set_value(selector.metric);
+  for (const SeriesMatcher& matcher : selector.matchers) {
+    remote_read::LabelMatcher* added = query->add_matchers();
+    added->set_type(matcher.regex ? remote_read::LabelMatcher::RE : remote_read::LabelMatcher::EQ);
+    added->set_name(matcher.name);
+    added->set_value(matcher.value);
+  }
+  request.add_accepted_response_types(remote_read::ReadRequest::STREAMED_XOR_CHUNKS);
+  request.add_accepted_response_types(remote_read::ReadRequest::SAMPLES);
+  std::string compressed;
+  const std::string plain = request.SerializeAsString();
+  snappy::Compress(plain.data(), plain.size(), &compressed);
+
+  CurlEasy easy;
+  if (!easy.get()) throw FleetSourceError("--prometheus: curl could not start a request");
+  const std::string url = base_url_ + "/api/v1/read";
+  std::string body;
+  std::string content_type;
+  char error[CURL_ERROR_SIZE] = {};
+  curl_slist* headers = nullptr;
+  for (const char* header : {"Content-Type: application/x-protobuf", "Content-Encoding: snappy",
+                             "X-Prometheus-Remote-Read-Version: 0.1.0"})
+    headers = curl_slist_append(headers, header);
+  const std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(
+      headers, &curl_slist_free_all);
+  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms_);
+  curl_easy_setopt(easy.get(), CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms_, 10'000L));
+  curl_easy_setopt(easy.get(), CURLOPT_USERAGENT, "blip-report");
+  curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, header_list.get());
+  curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, compressed.data());
+  curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(compressed.size()));
+  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &collect_body);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(easy.get(), CURLOPT_HEADERFUNCTION, &collect_header);
+  curl_easy_setopt(easy.get(), CURLOPT_HEADERDATA, &content_type);
+  if (curl_easy_perform(easy.get()) != CURLE_OK) return std::nullopt;
+  long status = 0;
+  curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) return std::nullopt;
+
+  std::vector<Series> out;
+  auto keep = [&](Series& series) {
+    auto earlier = [](const SeriesPoint& a, const SeriesPoint& b) { return a.ms < b.ms; };
+    if (!std::is_sorted(series.points.begin(), series.points.end(), earlier))
+      std::stable_sort(series.points.begin(), series.points.end(), earlier);
+    std::erase_if(series.points, [&](const SeriesPoint& point) {
+      return point.ms <= after_ms || point.ms > until_ms || stale_marker(point.value);
+    });
+    out.push_back(std::move(series));
+  };
+  if (content_type.starts_with("application/x-streamed-protobuf")) {
+    // Frames: the message's size (uvarint), its CRC-32C (big-endian), the message.
+    std::string_view rest(body);
+    remote_read::ChunkedReadResponse frame;
+    while (!rest.empty()) {
+      uint64_t size = 0;
+      size_t used = 0;
+      for (int shift = 0;; shift += 7) {
+        if (used >= rest.size() || shift >= 64) return std::nullopt;
+        const auto byte = static_cast<unsigned char>(rest[used++]);
+        size |= static_cast<uint64_t>(byte & 0x7F) << shift;
+        if ((byte & 0x80) == 0) break;
+      }
+      if (rest.size() - used < 4 || rest.size() - used - 4 < size) return std::nullopt;
+      uint32_t crc = 0;
+      for (int k = 0; k < 4; ++k) crc = (crc << 8) | static_cast<unsigned char>(rest[used++]);
+      const std::string_view message = rest.substr(used, size);
+      rest.remove_prefix(used + size);
+      if (crc32c(message) != crc) return std::nullopt;
+      if (!frame.ParseFromArray(message.data(), static_cast<int>(message.size())))
+        return std::nullopt;
+      for (const auto& chunked : frame.chunked_series()) {
+        Series series = series_of_labels(chunked.labels());
+        size_t count = 0;
+        for (const auto& chunk : chunked.chunks()) {
+          const std::string& data = chunk.data();
+          if (data.size() >= 2)
+            count +=
+                (static_cast<unsigned char>(data[0]) << 8) | static_cast<unsigned char>(data[1]);
+        }
+        series.points.reserve(count);
+        for (const auto& chunk : chunked.chunks()) {
+          if (chunk.type() != remote_read::Chunk::XOR) return std::nullopt;
+          decode_xor_chunk(chunk.data(), series.points);
+        }
+        keep(series);
+      }
+    }
+  } else if (content_type.starts_with("application/x-protobuf")) {
+    std::string uncompressed;
+    if (!snappy::Uncompress(body.data(), body.size(), &uncompressed)) return std::nullopt;
+    remote_read::ReadResponse response;
+    if (!response.ParseFromString(uncompressed) || response.results_size() != 1)
+      return std::nullopt;
+    for (const auto& timeseries : response.results(0).timeseries()) {
+      Series series = series_of_labels(timeseries.labels());
+      for (const auto& sample : timeseries.samples())
+        series.points.push_back({sample.timestamp(), sample.value()});
+      keep(series);
+    }
+  } else {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::vector<Series> PrometheusSource::raw_points(const std::string& selector, int64_t after_ms,
                                                  int64_t until_ms, int64_t chunk_ms) const {
   const auto chunks = chunks_of(after_ms, until_ms, chunk_ms);
   std::vector<std::vector<Series>> answers(chunks.size());
   in_parallel(chunks.size(), [&](size_t i) {
     const auto [chunk_after, chunk_until] = chunks[i];
-    const std::string promql =
-        fmt::format("{}({}[{}ms])", function, selector, chunk_until - chunk_after);
+    const std::string promql = fmt::format("{}[{}ms]", selector, chunk_until - chunk_after);
     answers[i] = parse_query_answer(query(promql, chunk_until), shown_);
   });
-  std::map<LabelSet, Series> joined;
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    for (Series& series : answers[i]) {
-      Series& into = joined[series.labels];
-      into.labels = series.labels;
-      for (const SeriesPoint& point : series.points)
-        into.points.push_back({chunks[i].second, point.value});
+  return join_chunks(chunks, answers);
+}
+
+std::vector<Series> PrometheusSource::raw_points(const SeriesSelector& selector, int64_t after_ms,
+                                                 int64_t until_ms, int64_t chunk_ms) const {
+  const auto chunks = chunks_of(after_ms, until_ms, chunk_ms);
+  std::vector<std::vector<Series>> answers(chunks.size());
+  const std::string promql = selector.promql();
+  in_parallel(chunks.size(), [&](size_t i) {
+    const auto [chunk_after, chunk_until] = chunks[i];
+    if (remote_read_enabled()) {
+      std::optional<std::vector<Series>> read;
+      try {
+        read = remote_read(selector, chunk_after, chunk_until);
+      } catch (const FleetSourceError&) {
+        read.reset();  // an answer blip cannot read: the query API below instead
+      }
+      if (read) {
+        answers[i] = std::move(*read);
+        return;
+      }
+      disable_remote_read();
+    }
+    answers[i] = parse_query_answer(
+        query(fmt::format("{}[{}ms]", promql, chunk_until - chunk_after), chunk_until), shown_);
+  });
+  return join_chunks(chunks, answers);
+}
+
+namespace {
+
+// One chunk of a series as runs: runs_from_points on its points (a point not after the one
+// before it dropped, as join_chunks does), and what joining it to the chunk before needs.
+struct ChunkRuns {
+  std::optional<int64_t> leading_zero_ms;  // a 0 before its first 1: ends a run still open
+  bool starts_with_one = false;            // its first run goes on from an open one
+  bool open = false;                       // its last run has no 0 yet
+  bool any = false;                        // it holds points
+  std::vector<PointRun> runs;
+};
+
+ChunkRuns chunk_runs(const std::vector<SeriesPoint>& points, int64_t after_ms, int64_t until_ms) {
+  ChunkRuns out;
+  int64_t last_ms = 0;
+  for (const SeriesPoint& point : points) {
+    if (point.ms <= after_ms || point.ms > until_ms) continue;
+    if (out.any && point.ms <= last_ms) continue;
+    if (!out.any) out.starts_with_one = point.value != 0;
+    out.any = true;
+    last_ms = point.ms;
+    if (point.value != 0) {
+      if (!out.open) out.runs.push_back({point.ms, std::nullopt, 0, point.ms});
+      out.open = true;
+      ++out.runs.back().ones;
+      out.runs.back().last_ms = point.ms;
+    } else if (out.open) {
+      out.runs.back().end_ms = point.ms;
+      out.open = false;
+    } else if (out.runs.empty() && !out.leading_zero_ms) {
+      out.leading_zero_ms = point.ms;
     }
   }
+  return out;
+}
+
+}  // namespace
+
+std::vector<PrometheusSource::SeriesRuns> PrometheusSource::raw_runs(const SeriesSelector& selector,
+                                                                     int64_t after_ms,
+                                                                     int64_t until_ms,
+                                                                     int64_t chunk_ms) const {
+  const auto chunks = chunks_of(after_ms, until_ms, chunk_ms);
+  using Key = std::pair<std::string, LabelSet>;
+  std::vector<std::vector<std::pair<Key, ChunkRuns>>> answers(chunks.size());
+  in_parallel(chunks.size(), [&](size_t i) {
+    const auto [chunk_after, chunk_until] = chunks[i];
+    // One chunk's points at a time, as raw_points reads them (chunk_runs keeps the points
+    // in (chunk_after, chunk_until] and drops one not after the one before, as it joins).
+    std::optional<std::vector<Series>> read;
+    if (remote_read_enabled()) {
+      try {
+        read = remote_read(selector, chunk_after, chunk_until);
+      } catch (const FleetSourceError&) {
+        read.reset();
+      }
+      if (!read) disable_remote_read();
+    }
+    if (!read) {
+      read = parse_query_answer(
+          query(fmt::format("{}[{}ms]", selector.promql(), chunk_until - chunk_after), chunk_until),
+          shown_);
+    }
+    for (Series& series : *read) {
+      answers[i].emplace_back(Key{series.metric, series.labels},
+                              chunk_runs(series.points, chunk_after, chunk_until));
+      series.points = {};
+    }
+  });
+  struct Joined {
+    std::vector<PointRun> runs;
+    bool open = false;
+    bool any = false;
+  };
+  std::map<Key, Joined> joined;
+  for (auto& answer : answers) {
+    for (auto& [key, chunk] : answer) {
+      if (!chunk.any) continue;
+      Joined& into = joined[key];
+      auto next = chunk.runs.begin();
+      if (into.open) {
+        if (chunk.leading_zero_ms) {
+          into.runs.back().end_ms = *chunk.leading_zero_ms;
+        } else if (chunk.starts_with_one && next != chunk.runs.end()) {
+          PointRun& run = into.runs.back();
+          run.ones += next->ones;
+          run.last_ms = next->last_ms;
+          run.end_ms = next->end_ms;
+          ++next;
+        }
+      }
+      into.runs.insert(into.runs.end(), next, chunk.runs.end());
+      into.open = chunk.open;
+      into.any = true;
+    }
+  }
+  std::vector<SeriesRuns> out;
+  for (auto& [key, series] : joined) {
+    if (series.any) out.push_back({key.first, key.second, std::move(series.runs)});
+  }
+  return out;
+}
+
+std::vector<Series> PrometheusSource::series_of(const SeriesSelector& selector, int64_t from_ms,
+                                                int64_t to_ms) const {
+  const std::string body =
+      get("/api/v1/series",
+          {{"match[]", selector.promql()}, {"start", api_time(from_ms)}, {"end", api_time(to_ms)}});
+  const auto json = nlohmann::json::parse(body, nullptr, false);
+  if (!json.is_object() || json.value("status", "") != "success" || !json.contains("data") ||
+      !json["data"].is_array()) {
+    throw FleetSourceError(
+        fmt::format("--prometheus: {} answered /api/v1/series, but not as the Prometheus HTTP API "
+                    "does",
+                    shown_));
+  }
   std::vector<Series> out;
-  for (auto& [labels, series] : joined) out.push_back(std::move(series));
+  for (const nlohmann::json& item : json["data"]) {
+    if (!item.is_object()) continue;
+    Series& series = out.emplace_back();
+    for (const auto& [name, value] : item.items()) {
+      if (!value.is_string()) continue;
+      if (name == "__name__") {
+        series.metric = value.get<std::string>();
+      } else {
+        series.labels.emplace_back(name, value.get<std::string>());
+      }
+    }
+    std::sort(series.labels.begin(), series.labels.end());
+  }
   return out;
 }
 
 namespace {
 
-// Each (probe, vantage)'s minutes with samples in (after_ms, until_ms] (each minute's
-// count sits at its end), without reading every minute: per day, the server's
-// count_over_time and sum_over_time of each series; a day that holds every one of its
-// minutes is one run, and only the other days' minute points are read. Chunk edges sit
-// 1 ms before a minute's end, so that no point lies on the left edge of a window, which
-// Prometheus 2.x includes and VictoriaMetrics does not.
-std::map<std::pair<std::string, std::string>, std::vector<MinuteCount>> read_minutes(
-    const PrometheusSource& source, const std::string& matchers, int64_t after_ms,
-    int64_t until_ms) {
-  const std::string selector = fmt::format("blip_minute_samples{{{}}}", matchers);
-  const auto counts = source.per_series("count_over_time", selector, after_ms, until_ms, kDayMs);
-  const auto sums = source.per_series("sum_over_time", selector, after_ms, until_ms, kDayMs);
-  std::map<LabelSet, std::map<int64_t, double>> sum_of;
+using Key = std::pair<std::string, std::string>;  // (probe, vantage)
+// What tells a series apart within a key (several types of one probe name).
+using Projection = std::tuple<std::string, std::string, std::string>;  // (probe, type, vantage)
+
+Key key_of(const Series& series) {
+  return {label_of(series, "probe"), label_of(series, "vantage")};
+}
+Projection projection_of(const Series& series) {
+  return {label_of(series, "probe"), label_of(series, "type"), label_of(series, "vantage")};
+}
+
+int64_t floor_to(int64_t ms, int64_t unit) { return ms - ((ms % unit) + unit) % unit; }
+
+// `base` narrowed to the probes and vantages of `keys`: a superset of them (every probe
+// with every vantage), so answers are filtered by key.
+SeriesSelector narrowed(const SeriesSelector& base, const std::set<Key>& keys) {
+  std::set<std::string> probes;
+  std::set<std::string> vantages;
+  for (const auto& [probe, vantage] : keys) {
+    probes.insert(probe);
+    vantages.insert(vantage);
+  }
+  SeriesSelector out = base;
+  out.matchers.push_back({"probe", promql_alternatives({probes.begin(), probes.end()}), true});
+  out.matchers.push_back(
+      {"vantage", promql_alternatives({vantages.begin(), vantages.end()}), true});
+  return out;
+}
+
+// A stretch of minutes [from_ms, to_ms) to read from the minute series, for `keys` (all:
+// every series the selector matches).
+struct MinuteStretch {
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  bool all = false;
+  std::set<Key> keys;
+};
+
+// The stretch's minutes of each key: the server's count_over_time and sum_over_time of each
+// series over it; a series that holds every minute is one run, the others' minute points
+// are read. Each minute's count sits at its end: the points in (from + 1m - 1 ms, to].
+void read_stretch(const PrometheusSource& source, const SeriesSelector& base,
+                  const MinuteStretch& stretch, std::vector<std::pair<Key, MinuteCount>>& out) {
+  const SeriesSelector selector = stretch.all ? base : narrowed(base, stretch.keys);
+  const std::string promql = selector.promql();
+  const int64_t after_ms = stretch.from_ms + kMinuteMs - 1;
+  const int64_t until_ms = stretch.to_ms;
+  const auto counts = parse_query_answer(
+      source.query(fmt::format("count_over_time({}[{}ms])", promql, until_ms - after_ms), until_ms),
+      source.shown());
+  const auto sums = parse_query_answer(
+      source.query(fmt::format("sum_over_time({}[{}ms])", promql, until_ms - after_ms), until_ms),
+      source.shown());
+  auto wanted = [&](const Key& key) { return stretch.all || stretch.keys.contains(key); };
+  std::map<LabelSet, double> sum_of;
   for (const Series& series : sums) {
-    for (const SeriesPoint& point : series.points) sum_of[series.labels][point.ms] = point.value;
+    if (!series.points.empty()) sum_of[series.labels] = series.points.back().value;
   }
-  // The chunk that ends at `chunk_until`, as chunks_of cut (after_ms, until_ms).
-  auto chunk_start = [&](int64_t chunk_until) {
-    return after_ms + (chunk_until - after_ms - 1) / kDayMs * kDayMs;
-  };
-  using Key = std::pair<std::string, std::string>;
-  std::map<Key, std::vector<MinuteCount>> runs;
-  std::map<int64_t, std::set<LabelSet>> partial;  // by chunk end: series to read point by point
-  std::map<std::pair<Key, int64_t>, int> series_per_key;
+  std::map<Key, int> series_per_key;
+  for (const Series& series : counts) ++series_per_key[key_of(series)];
+  const int64_t expected = (stretch.to_ms - stretch.from_ms) / kMinuteMs;
+  std::set<Projection> partial;
+  std::set<Key> partial_keys;
   for (const Series& series : counts) {
+    const Key key = key_of(series);
+    if (!wanted(key) || series.points.empty()) continue;
+    const auto sum = sum_of.find(series.labels);
+    // Blip ships a minute only when it holds samples (its count is at least 1).
+    if (std::llround(series.points.back().value) == expected && expected > 0 &&
+        sum != sum_of.end() && series_per_key[key] == 1) {
+      out.push_back({key, {stretch.from_ms, std::llround(sum->second), expected}});
+    } else {
+      partial.insert(projection_of(series));
+      partial_keys.insert(key);
+    }
+  }
+  if (partial.empty()) return;
+  for (const Series& series :
+       source.raw_points(narrowed(base, partial_keys), after_ms, until_ms, until_ms - after_ms)) {
+    if (!partial.contains(projection_of(series))) continue;
     for (const SeriesPoint& point : series.points)
-      ++series_per_key[{{label_of(series, "probe"), label_of(series, "vantage")}, point.ms}];
+      out.push_back({key_of(series), {point.ms - kMinuteMs, std::llround(point.value), 1}});
   }
-  for (const Series& series : counts) {
-    const Key key{label_of(series, "probe"), label_of(series, "vantage")};
-    for (const SeriesPoint& point : series.points) {
-      const int64_t chunk_until = point.ms;
-      const int64_t chunk_after = chunk_start(chunk_until);
-      // The minute ends in (chunk_after, chunk_until].
-      const int64_t expected = (minute_of(chunk_until) - minute_of(chunk_after)) / kMinuteMs;
-      const auto sum = sum_of[series.labels].find(chunk_until);
-      // Blip ships a minute only when it holds samples (its count is at least 1).
-      if (std::llround(point.value) == expected && expected > 0 &&
-          sum != sum_of[series.labels].end() && series_per_key[{key, chunk_until}] == 1) {
-        runs[key].push_back({minute_of(chunk_after), std::llround(sum->second), expected});
-      } else {
-        partial[chunk_until].insert(series.labels);
+}
+
+// The point at `ms` of points in time order, if there is one.
+const SeriesPoint* hour_point(const std::vector<SeriesPoint>& points, int64_t ms) {
+  const auto found =
+      std::lower_bound(points.begin(), points.end(), ms,
+                       [](const SeriesPoint& point, int64_t at) { return point.ms < at; });
+  return found != points.end() && found->ms == ms ? &*found : nullptr;
+}
+
+// Each (probe, vantage)'s minutes with samples in [first_minute_ms, end_minute_ms) (by
+// their start), without reading every minute: by the hour from blip_hour_samples where it
+// vouches for them, by the minute series' count and sum elsewhere (read_stretch).
+//
+// The range is cut at hours: its uneven head and tail, then days from its first whole hour.
+// In a day, an hour counts from blip_hour_samples when the series has that hour's point and
+// the point before it: the first says each of the hour's minutes holds samples (and how
+// many), the second that the sender was shipping when the hour began, so that every one of
+// its minutes is in the engine too (a sender that starts in the middle of an hour, or a
+// request refused, leaves the hour's point without the one before it). The hours of a
+// series that do not count make one stretch of minutes per day, from the first such hour to
+// the end of the last, read for every series that has one.
+std::map<Key, std::vector<MinuteCount>> read_minutes(const PrometheusSource& source,
+                                                     const std::vector<SeriesMatcher>& matchers,
+                                                     int64_t first_minute_ms,
+                                                     int64_t end_minute_ms) {
+  const SeriesSelector minute_selector{"blip_minute_samples", matchers};
+  const int64_t first_hour = floor_to(first_minute_ms + kHourMs - 1, kHourMs);
+  const int64_t last_hour = floor_to(end_minute_ms, kHourMs);
+  struct Piece {
+    int64_t from_ms;
+    int64_t to_ms;
+    bool whole_hours;
+  };
+  std::vector<Piece> pieces;
+  if (first_hour < last_hour) {
+    if (first_minute_ms < first_hour) pieces.push_back({first_minute_ms, first_hour, false});
+    for (int64_t a = first_hour; a < last_hour; a += kDayMs)
+      pieces.push_back({a, std::min(a + kDayMs, last_hour), true});
+    if (last_hour < end_minute_ms) pieces.push_back({last_hour, end_minute_ms, false});
+  } else {
+    for (int64_t a = first_minute_ms; a < end_minute_ms; a += kDayMs)
+      pieces.push_back({a, std::min(a + kDayMs, end_minute_ms), false});
+  }
+
+  // The hours' points, from the end of the hour before the first whole one.
+  // By key: the points in time order (raw_points keeps one a time).
+  std::map<Key, std::vector<SeriesPoint>> hours;
+  std::set<Key> universe;
+  if (first_hour < last_hour) {
+    std::map<Key, std::set<LabelSet>> hour_series;
+    for (Series& series : source.raw_points(SeriesSelector{"blip_hour_samples", matchers},
+                                            first_hour - 1, last_hour, 10 * kDayMs)) {
+      const Key key = key_of(series);
+      hour_series[key].insert(series.labels);
+      hours[key] = std::move(series.points);
+    }
+    // Two series of one key (two types of one probe name): read by the minute, as before.
+    for (const auto& [key, labels] : hour_series) {
+      if (labels.size() > 1) hours.erase(key);
+    }
+    // Every series that may have minutes: those without hours are read by the minute.
+    if (!hours.empty()) {
+      for (const Series& series : source.series_of(minute_selector, first_minute_ms, end_minute_ms))
+        universe.insert(key_of(series));
+    }
+  }
+
+  std::vector<std::pair<Key, MinuteCount>> found;
+  std::vector<MinuteStretch> stretches;
+  for (const Piece& piece : pieces) {
+    if (!piece.whole_hours || hours.empty()) {
+      stretches.push_back({piece.from_ms, piece.to_ms, true, {}});
+      continue;
+    }
+    MinuteStretch stretch{piece.to_ms, piece.from_ms, false, {}};
+    for (const Key& key : universe) {
+      const auto of_key = hours.find(key);
+      // The hours that do not count: [bad_from, bad_to).
+      int64_t bad_from = piece.to_ms;
+      int64_t bad_to = piece.from_ms;
+      for (int64_t hour = piece.from_ms; hour < piece.to_ms; hour += kHourMs) {
+        const bool counts = of_key != hours.end() && hour_point(of_key->second, hour) &&
+                            hour_point(of_key->second, hour + kHourMs);
+        if (counts) continue;
+        bad_from = std::min(bad_from, hour);
+        bad_to = std::max(bad_to, hour + kHourMs);
+      }
+      if (bad_from < bad_to) {
+        stretch.keys.insert(key);
+        stretch.from_ms = std::min(stretch.from_ms, bad_from);
+        stretch.to_ms = std::max(stretch.to_ms, bad_to);
       }
     }
+    for (const Key& key : universe) {
+      // Runs of counted hours before and after the stretch (all of the day without one).
+      const bool in_stretch = stretch.keys.contains(key);
+      for (const auto& [from_ms, to_ms] :
+           {std::pair{piece.from_ms, in_stretch ? stretch.from_ms : piece.to_ms},
+            std::pair{in_stretch ? stretch.to_ms : piece.to_ms, piece.to_ms}}) {
+        if (from_ms >= to_ms) continue;
+        int64_t samples = 0;
+        const auto& points = hours.at(key);
+        for (int64_t hour = from_ms; hour < to_ms; hour += kHourMs)
+          samples += std::llround(hour_point(points, hour + kHourMs)->value);
+        found.push_back({key, {from_ms, samples, (to_ms - from_ms) / kMinuteMs}});
+      }
+    }
+    if (!stretch.keys.empty()) stretches.push_back(std::move(stretch));
   }
-  // The days not whole: their minutes' points, for the series concerned.
-  std::vector<std::pair<int64_t, std::set<LabelSet>>> to_read(partial.begin(), partial.end());
-  std::vector<std::vector<Series>> read(to_read.size());
-  in_parallel(to_read.size(), [&](size_t i) {
-    const auto& [chunk_until, labels] = to_read[i];
-    std::vector<std::string> probes;
-    std::vector<std::string> vantages;
-    for (const LabelSet& set : labels) {
-      Series named{"", set, {}};
-      probes.push_back(label_of(named, "probe"));
-      vantages.push_back(label_of(named, "vantage"));
-    }
-    std::sort(probes.begin(), probes.end());
-    probes.erase(std::unique(probes.begin(), probes.end()), probes.end());
-    std::sort(vantages.begin(), vantages.end());
-    vantages.erase(std::unique(vantages.begin(), vantages.end()), vantages.end());
-    const std::string narrowed = fmt::format(
-        "blip_minute_samples{{{}{}probe=~{},vantage=~{}}}", matchers, matchers.empty() ? "" : ",",
-        promql_string(promql_alternatives(probes)), promql_string(promql_alternatives(vantages)));
-    const int64_t chunk_after = chunk_start(chunk_until);
-    for (Series& series : source.raw_points(narrowed, chunk_after, chunk_until, kDayMs)) {
-      if (labels.contains(series.labels)) read[i].push_back(std::move(series));
-    }
-  });
-  for (size_t i = 0; i < to_read.size(); ++i) {
-    for (const Series& series : read[i]) {
-      auto& of_key = runs[{label_of(series, "probe"), label_of(series, "vantage")}];
-      for (const SeriesPoint& point : series.points)
-        of_key.push_back({point.ms - kMinuteMs, std::llround(point.value), 1});
-    }
-  }
-  // Whole days and single minutes in time order, joined into runs where they follow on.
+  std::vector<std::vector<std::pair<Key, MinuteCount>>> read(stretches.size());
+  in_parallel(stretches.size(),
+              [&](size_t i) { read_stretch(source, minute_selector, stretches[i], read[i]); });
+  for (auto& one : read) found.insert(found.end(), one.begin(), one.end());
+
+  std::map<Key, std::vector<MinuteCount>> runs;
+  for (const auto& [key, minute] : found) runs[key].push_back(minute);
+  // Whole stretches and single minutes in time order, joined into runs where they follow on.
   std::map<Key, std::vector<MinuteCount>> out;
   for (auto& [key, ordered] : runs) {
     std::sort(ordered.begin(), ordered.end(),
@@ -543,25 +1119,41 @@ FleetSeries read_fleet_series(const PrometheusSource& source, const FleetQuery& 
   FleetSeries fleet;
   fleet.range = range;
   fleet.source = source.shown();
-  std::string vantage_matcher;
+  std::vector<SeriesMatcher> vantage_matcher;
   if (!query.vantages.empty())
-    vantage_matcher = "vantage=~" + promql_string(promql_alternatives(query.vantages));
-  std::string probe_matchers = vantage_matcher;
-  if (!query.probe.empty()) {
-    probe_matchers = "probe=" + promql_string(query.probe) + (vantage_matcher.empty() ? "" : ",") +
-                     vantage_matcher;
-  }
+    vantage_matcher.push_back({"vantage", promql_alternatives(query.vantages), true});
+  std::vector<SeriesMatcher> probe_matchers;
+  if (!query.probe.empty()) probe_matchers.push_back({"probe", query.probe, false});
+  probe_matchers.insert(probe_matchers.end(), vantage_matcher.begin(), vantage_matcher.end());
   // Each minute's count sits at its end: the minutes from the one holding `from` to the
-  // one holding the range's last moment.
-  auto minutes = read_minutes(source, probe_matchers, minute_of(range.from_ms) + kMinuteMs - 1,
-                              minute_of(range.to_ms - 1) + kMinuteMs);
-  const auto outages = source.raw_points(fmt::format("blip_outage{{{}}}", probe_matchers),
-                                         range.from_ms - kFleetLookbackMs, range.to_ms);
-  // Blind windows are few: one query (a query costs the server tens of ms however little
-  // it reads).
-  const auto blind = source.raw_points(fmt::format("blip_blind{{{}}}", vantage_matcher),
-                                       range.from_ms - kFleetLookbackMs, range.to_ms,
-                                       range.to_ms - range.from_ms + kFleetLookbackMs);
+  // one holding the range's last moment. Read beside the outages (the server answers each
+  // request on a core of its own; blip decodes on another).
+  std::map<Key, std::vector<MinuteCount>> minutes;
+  std::exception_ptr minutes_failed;
+  std::thread minute_reader([&] {
+    try {
+      minutes = read_minutes(source, probe_matchers, minute_of(range.from_ms),
+                             minute_of(range.to_ms - 1) + kMinuteMs);
+    } catch (...) {
+      minutes_failed = std::current_exception();
+    }
+  });
+  std::vector<PrometheusSource::SeriesRuns> outages;
+  std::vector<Series> blind;
+  try {
+    outages = source.raw_runs(SeriesSelector{"blip_outage", probe_matchers},
+                              range.from_ms - kFleetLookbackMs, range.to_ms);
+    // Blind windows are few: one request (a request costs the server tens of ms however
+    // little it reads).
+    blind = source.raw_points(SeriesSelector{"blip_blind", vantage_matcher},
+                              range.from_ms - kFleetLookbackMs, range.to_ms,
+                              range.to_ms - range.from_ms + kFleetLookbackMs);
+  } catch (...) {
+    minute_reader.join();
+    throw;
+  }
+  minute_reader.join();
+  if (minutes_failed) std::rethrow_exception(minutes_failed);
 
   std::set<std::string> vantages(query.vantages.begin(), query.vantages.end());
   std::set<std::string> probes;
@@ -571,12 +1163,13 @@ FleetSeries read_fleet_series(const PrometheusSource& source, const FleetQuery& 
     if (query.vantages.empty()) vantages.insert(key.second);
     fleet.minutes[key] = std::move(counts);
   }
-  for (const Series& series : outages) {
-    const std::string probe = label_of(series, "probe");
-    const std::string vantage = label_of(series, "vantage");
+  for (const auto& series : outages) {
+    const Series named{series.metric, series.labels, {}};
+    const std::string probe = label_of(named, "probe");
+    const std::string vantage = label_of(named, "vantage");
     probes.insert(probe);
     if (query.vantages.empty()) vantages.insert(vantage);
-    for (const PointRun& run : runs_from_points(series.points))
+    for (const PointRun& run : series.runs)
       fleet.outages.push_back({probe, vantage, run.start_ms, run.end_ms, run.ones, run.last_ms});
   }
   for (const Series& series : blind) {

@@ -12,6 +12,7 @@ namespace blip {
 namespace {
 
 constexpr int64_t kMinuteMs = 60'000;
+constexpr int64_t kHourMs = 3'600'000;
 
 int64_t minute_of(int64_t ms) { return ms - ((ms % kMinuteMs) + kMinuteMs) % kMinuteMs; }
 
@@ -31,7 +32,7 @@ Series probe_series(const char* metric, const ProbeSpan& span, const std::string
 
 ProbeSpan SpanReader::read(const StoredComponent& probe, int64_t after_ms, int64_t to_ms,
                            size_t max_samples, size_t hold_back, bool with_details) const {
-  ProbeSpan span{probe, after_ms, after_ms, {}, {}, {}};
+  ProbeSpan span{probe, after_ms, after_ms, {}, {}, {}, {}};
   const int64_t after_next_ms = after_ms == INT64_MIN ? INT64_MIN : after_ms + 1;
   if (after_next_ms >= to_ms) return span;  // read to the range's end already
   // From the minute of the first sample that can follow `after_ms`: from `after_ms`'s own
@@ -85,6 +86,25 @@ ProbeSpan SpanReader::read(const StoredComponent& probe, int64_t after_ms, int64
   span.minutes =
       store_.rollups(probe.name, minute_of(after_ms == INT64_MIN ? from_ms : after_next_ms),
                      closes ? to_ms : minute_of(span.next_after_ms + 1));
+  // Each hour that ends with one of these minutes, when all 60 of its minutes hold samples.
+  for (const Rollup& last : span.minutes) {
+    const int64_t hour_end = last.minute_ms + kMinuteMs;
+    if (hour_end % kHourMs != 0) continue;
+    const int64_t hour_ms = hour_end - kHourMs;
+    std::vector<Rollup> earlier;
+    if (span.minutes.front().minute_ms > hour_ms)
+      earlier = store_.rollups(probe.name, hour_ms, span.minutes.front().minute_ms);
+    int64_t minutes = 0;
+    int64_t samples = 0;
+    for (const auto* list : {&earlier, &span.minutes}) {
+      for (const Rollup& rollup : *list) {
+        if (rollup.minute_ms < hour_ms || rollup.minute_ms >= hour_end) continue;
+        ++minutes;
+        samples += rollup.count;
+      }
+    }
+    if (minutes == kHourMs / kMinuteMs) span.hours.push_back({hour_ms, samples});
+  }
   return span;
 }
 
@@ -94,6 +114,7 @@ void append_probe_series(const ProbeSpan& span, const std::string& vantage,
   Series duration = probe_series("blip_sample_duration_seconds", span, vantage);
   Series outage = probe_series("blip_outage", span, vantage);
   Series minute = probe_series("blip_minute_samples", span, vantage);
+  Series hour = probe_series("blip_hour_samples", span, vantage);
   const int64_t last_ms = span.next_after_ms;
   // Each outage's 0 at its end, once: in the span whose samples reach past it.
   std::vector<std::pair<int64_t, double>> outage_points;
@@ -116,7 +137,10 @@ void append_probe_series(const ProbeSpan& span, const std::string& vantage,
   for (const Rollup& rollup : span.minutes) {
     add_point(minute, rollup.minute_ms + kMinuteMs, static_cast<double>(rollup.count));
   }
-  for (Series* series : {&up, &duration, &outage, &minute}) {
+  for (const HourSamples& whole : span.hours) {
+    add_point(hour, whole.hour_ms + kHourMs, static_cast<double>(whole.samples));
+  }
+  for (Series* series : {&up, &duration, &outage, &minute, &hour}) {
     if (!series->points.empty()) out.push_back(std::move(*series));
   }
 }
@@ -144,6 +168,7 @@ void write_openmetrics(const std::vector<Series>& series, std::ostream& out) {
       {"blip_sample_duration_seconds", "the attempt's latency"},
       {"blip_outage", "1 at each sample inside an outage, 0 at its end"},
       {"blip_minute_samples", "samples stored in the minute, at the minute's end"},
+      {"blip_hour_samples", "samples stored in an hour whose every minute holds some, at its end"},
       {"blip_blind", "1 inside a window blip could not see, 0 at its end"}};
   fmt::memory_buffer text;
   const auto flush = [&] {

@@ -159,6 +159,50 @@ TEST(SpanReader, ARangeReadInChunksIsClosedByItsLastSpan) {
   EXPECT_EQ(minutes[0].ms, F + 2 * kMinute);
 }
 
+// blip_hour_samples: at the end of each hour whose every minute holds samples, their total,
+// whichever span ships the hour's last minute (its earlier minutes read from the store); none
+// for an hour with a minute without samples.
+TEST(SpanReader, AnHourWithEveryMinuteIsShippedAtItsEnd) {
+  constexpr int64_t kHour = 60 * kMinute;
+  test::TempDir dir;
+  {
+    Store store(dir.file("blip.db"), Store::Mode::read_write);
+    const int64_t id = store.register_probe(probe_named("web", 10'000));
+    for (int64_t ms = F; ms < F + 3 * kHour + 5 * kMinute; ms += 10 * kSecond) {
+      // No sample in the second hour's minute 17.
+      if (ms >= F + kHour + 17 * kMinute && ms < F + kHour + 18 * kMinute) continue;
+      store.add_sample(id, sample_at(ms));
+    }
+    store.flush(F + 4 * kHour);
+  }
+  Store store(dir.file("blip.db"), Store::Mode::read_only);
+  for (size_t chunk : {6U, 60U, 100'000U}) {
+    SCOPED_TRACE(chunk);
+    std::vector<Series> series;
+    for (const ProbeSpan& span : read_all(store, INT64_MIN, INT64_MAX, chunk, 2))
+      append_probe_series(span, "a", series);
+    const auto hours = points_of(series, "blip_hour_samples");
+    ASSERT_EQ(hours.size(), 2U);
+    EXPECT_EQ(hours[0].ms, F + kHour);
+    EXPECT_EQ(hours[0].value, 360);
+    EXPECT_EQ(hours[1].ms, F + 3 * kHour);
+    EXPECT_EQ(hours[1].value, 360);
+  }
+  // A cursor in the middle of the third hour: its point all the same, from the store.
+  std::vector<Series> later;
+  for (const ProbeSpan& span : read_all(store, F + 2 * kHour + 30 * kMinute, INT64_MAX, 60, 2))
+    append_probe_series(span, "a", later);
+  const auto hours = points_of(later, "blip_hour_samples");
+  ASSERT_EQ(hours.size(), 1U);
+  EXPECT_EQ(hours[0].ms, F + 3 * kHour);
+  EXPECT_EQ(hours[0].value, 360);
+  EXPECT_NE(openmetrics_text(later).find("# TYPE blip_hour_samples gauge\n"
+                                         "blip_hour_samples{probe=\"web\",type=\"tcp\",vantage="
+                                         "\"a\"} 360 1795575600.000\n"),
+            std::string::npos)
+      << openmetrics_text(later);
+}
+
 // store_dropped windows one after another: blind throughout, 0 only at the last one's end.
 TEST(BlindSeries, AWindowStartingWhereTheLastEndedStaysBlind) {
   std::vector<Series> series;

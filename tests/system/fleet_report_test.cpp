@@ -230,6 +230,111 @@ TEST_F(FleetReport, PrometheusAndVictoriaMetricsGiveTheSameFleetReport) {
   EXPECT_EQ(restricted["quorum"], 3);
 }
 
+// Remote read (Prometheus) and range selectors (VictoriaMetrics, or Prometheus asked by a
+// string) give the same points.
+TEST_F(FleetReport, RemoteReadGivesThePointsRangeSelectorsGive) {
+  test::Engine prometheus(test::prometheus_receiver());
+  test::Engine victoria(test::victoria_metrics());
+  ASSERT_EQ(test::remote_write(prometheus.write_url(), history_.series), 204);
+  ASSERT_EQ(test::remote_write(victoria.write_url(), history_.series), 204);
+  settled_report(history_, prometheus.url());
+  settled_report(history_, victoria.url());
+  const PrometheusSource from_prometheus(prometheus.url());
+  const PrometheusSource from_victoria(victoria.url());
+  const SeriesSelector outage{"blip_outage", {{"vantage", "a|c", true}}};
+  const int64_t after = history_.begin;
+  const int64_t until = history_.begin + 15 * kMinute;
+  ASSERT_TRUE(from_prometheus.remote_read(outage, after, until).has_value());
+  EXPECT_FALSE(from_victoria.remote_read(outage, after, until).has_value());
+  for (const int64_t chunk : {7 * kSecond, kMinute, 15 * kMinute}) {
+    const auto by_read = from_prometheus.raw_points(outage, after, until, chunk);
+    EXPECT_TRUE(from_prometheus.remote_read_enabled());
+    const auto by_query = from_prometheus.raw_points(outage.promql(), after, until, chunk);
+    const auto by_victoria = from_victoria.raw_points(outage, after, until, chunk);
+    ASSERT_EQ(by_read.size(), 2u);
+    for (const auto* other : {&by_query, &by_victoria}) {
+      ASSERT_EQ(other->size(), by_read.size());
+      for (size_t i = 0; i < by_read.size(); ++i) {
+        EXPECT_EQ((*other)[i].metric, by_read[i].metric);
+        EXPECT_EQ((*other)[i].labels, by_read[i].labels);
+        ASSERT_EQ((*other)[i].points.size(), by_read[i].points.size()) << chunk;
+        for (size_t k = 0; k < by_read[i].points.size(); ++k) {
+          EXPECT_EQ((*other)[i].points[k].ms, by_read[i].points[k].ms);
+          EXPECT_EQ((*other)[i].points[k].value, by_read[i].points[k].value);
+        }
+      }
+    }
+  }
+}
+
+// blip_hour_samples stands for an hour's minute points where it has the hour before it too:
+// the same report from Prometheus holding the hours as from VictoriaMetrics without them.
+// Vantage a's history begins in the middle of an hour (its first hour point speaks for minutes
+// it never shipped); b lacks three minutes (no point for that hour); c has every minute.
+TEST_F(FleetReport, HourPointsGiveTheReportTheMinutesGive) {
+  constexpr int64_t kHour = 60 * kMinute;
+  const int64_t end = (wall_now_ms() - 20 * kMinute) / kHour * kHour;
+  const int64_t begin = end - 4 * kHour;
+  const int64_t shipped_from = begin + 30 * kMinute;
+  const int64_t gap = begin + 100 * kMinute;  // b's missing minutes: [gap, gap + 3m)
+  std::vector<Series> with_hours;
+  std::vector<Series> without_hours;
+  for (const std::string vantage : {"a", "b", "c"}) {
+    Series minutes = probe_series("blip_minute_samples", "web", vantage);
+    Series hours = probe_series("blip_hour_samples", "web", vantage);
+    for (int64_t minute = shipped_from; minute < end; minute += kMinute) {
+      if (vantage == "b" && minute >= gap && minute < gap + 3 * kMinute) continue;
+      minutes.points.push_back({minute + kMinute, 240});
+    }
+    // What the store held: every minute (b: but its three).
+    for (int64_t hour = begin; hour < end; hour += kHour) {
+      if (hour + kHour <= shipped_from) continue;
+      if (vantage == "b" && gap < hour + kHour && gap + 3 * kMinute > hour) continue;
+      hours.points.push_back({hour + kHour, 240 * 60});
+    }
+    with_hours.push_back(minutes);
+    without_hours.push_back(std::move(minutes));
+    with_hours.push_back(std::move(hours));
+  }
+  Series down = probe_series("blip_outage", "web", "a");
+  outage_points(down, begin + 2 * kHour + 7 * kSecond, begin + 2 * kHour + 20 * kSecond);
+  with_hours.push_back(down);
+  without_hours.push_back(std::move(down));
+
+  test::Engine prometheus(test::prometheus_receiver());
+  test::Engine victoria(test::victoria_metrics());
+  ASSERT_EQ(test::remote_write(prometheus.write_url(), with_hours), 204);
+  ASSERT_EQ(test::remote_write(victoria.write_url(), without_hours), 204);
+  for (const int64_t from : {begin, begin + 25 * kMinute, begin + kHour}) {
+    auto args = [&](const std::string& url) {
+      return std::vector<std::string>{BLIP_BINARY,    "report",
+                                      "--prometheus", url,
+                                      "--from",       format_iso8601_ms(from),
+                                      "--to",         format_iso8601_ms(end),
+                                      "--format",     "json"};
+    };
+    nlohmann::json a;
+    nlohmann::json b;
+    test::wait_until(
+        [&] {
+          a = report_json(args(prometheus.url()));
+          b = report_json(args(victoria.url()));
+          return a.contains("vantages") && b.contains("vantages") && a["vantages"].size() == 3 &&
+                 b["vantages"].size() == 3 && a["vantages"][0]["samples"] > 0 &&
+                 a["vantages"][0]["samples"] == b["vantages"][0]["samples"] &&
+                 a["vantages"][1]["samples"] == b["vantages"][1]["samples"];
+        },
+        std::chrono::seconds(30), std::chrono::milliseconds(500));
+    const int64_t minutes = (end - std::max(from, shipped_from)) / kMinute;
+    EXPECT_EQ(a["vantages"][0]["samples"], minutes * 240) << a.dump(2);
+    EXPECT_EQ(a["vantages"][1]["samples"], (minutes - 3) * 240) << a.dump(2);
+    EXPECT_EQ(a["vantages"][2]["samples"], minutes * 240) << a.dump(2);
+    a.erase("source");
+    b.erase("source");
+    EXPECT_EQ(a, b) << "with hours:\n" << a.dump(2) << "\nwithout:\n" << b.dump(2);
+  }
+}
+
 TEST_F(FleetReport, AServerThatCannotAnswerIsAClearErrorWithExitTwo) {
   std::string output;
   // Nothing listens there.

@@ -24,6 +24,12 @@ struct Series {
   std::vector<SeriesPoint> points;  // in time order
 };
 
+// An hour in which every minute holds samples (60 rollups), by its start: blip_hour_samples.
+struct HourSamples {
+  int64_t hour_ms = 0;
+  int64_t samples = 0;  // the hour's minutes' counts, added up
+};
+
 // One probe's samples after a position, with what its series are computed from.
 struct ProbeSpan {
   StoredComponent probe;
@@ -35,6 +41,9 @@ struct ProbeSpan {
   std::vector<OutageRecord> outages;  // its outages (not brownouts) overlapping the span
   // Its minutes read to their end: from after_ms + 1's up to next_after_ms + 1's (excluded).
   std::vector<Rollup> minutes;
+  // The hours whose last minute is among `minutes` and every minute of which holds samples
+  // (the earlier minutes as the store has them, shipped in earlier spans).
+  std::vector<HourSamples> hours;
 };
 
 // Reads spans from a store: the remote-write sender (only samples whose outage state is
@@ -64,7 +73,8 @@ inline size_t settle_samples(const StoredComponent& probe) {
 // The series one span makes, appended to `out` (one Series per metric and probe):
 // blip_sample_up and blip_sample_duration_seconds per sample (blind samples have none),
 // blip_outage 1 at each sample inside an outage and 0 at its end, blip_minute_samples at
-// each minute's end.
+// each minute's end, blip_hour_samples at the end of each hour whose every minute holds
+// samples (what the fleet report reads instead of 60 minute points).
 void append_probe_series(const ProbeSpan& span, const std::string& vantage,
                          std::vector<Series>& out);
 

@@ -38,13 +38,14 @@ struct AlertCount {
 // name is looked up on curl's own thread and never on the loop.
 bool curl_resolves_names_off_loop();
 
-// POSTs alert requests through the loop's CurlMultiUv: never a blocking call.
-// A 2xx answer is success. 408, 429, 5xx and transport errors (timeouts,
-// refused, reset, DNS) are retried with exponential backoff (1 s, 2 s, 4 s …,
-// at most 60 s apart) until `retry_for_ms` after the message was queued; any
-// other answer (3xx, 4xx) fails it at once. At most `max_in_flight_per_alert`
-// sends of one `[[alert]]` run at a time; the others wait in one queue of at
-// most `max_pending` messages (waiting for a slot or for their next retry),
+// POSTs alert requests (or, for email, sends them over SMTP) through the loop's
+// CurlMultiUv: never a blocking call. A 2xx answer is success; for SMTP the
+// server's acceptance of the message, with 4xx replies retried and 5xx ones,
+// a refused login or a missing required STARTTLS failed at once. 408, 429, 5xx and transport errors
+// (timeouts, refused, reset, DNS) are retried with exponential backoff (1 s, 2 s, 4 s …, at most 60
+// s apart) until `retry_for_ms` after the message was queued; any other answer (3xx, 4xx) fails it
+// at once. At most `max_in_flight_per_alert` sends of one `[[alert]]` run at a time; the others
+// wait in one queue of at most `max_pending` messages (waiting for a slot or for their next retry),
 // and when it is full the oldest waiting message is dropped and counted.
 // Every outcome is one log line that never shows a secret (no full URL, no
 // header value) and a count. Loop thread only.
@@ -111,7 +112,7 @@ class AlertSender {
   std::list<std::unique_ptr<Message>> waiting_;             // oldest first
   std::map<Message*, std::unique_ptr<Message>> in_flight_;
   size_t in_flight_count_ = 0;
-  std::array<std::array<uint64_t, kAlertResultCount>, 4> counts_{};
+  std::array<std::array<uint64_t, kAlertResultCount>, kAlertKindCount> counts_{};
   uint64_t next_sequence_ = 0;
   bool stopping_ = false;
   bool pumping_ = false;  // pump() is running: a nested call only asks for another pass

@@ -38,14 +38,16 @@ struct AlertCount {
 // name is looked up on curl's own thread and never on the loop.
 bool curl_resolves_names_off_loop();
 
-// POSTs alert requests (or, for email, sends them over SMTP) through the loop's
-// CurlMultiUv: never a blocking call. A 2xx answer is success; for SMTP the
-// server's acceptance of the message, with 4xx replies retried and 5xx ones,
-// a refused login or a missing required STARTTLS failed at once. 408, 429, 5xx and transport errors
-// (timeouts, refused, reset, DNS) are retried with exponential backoff (1 s, 2 s, 4 s …, at most 60
-// s apart) until `retry_for_ms` after the message was queued; any other answer (3xx, 4xx) fails it
-// at once. At most `max_in_flight_per_alert` sends of one `[[alert]]` run at a time; the others
-// wait in one queue of at most `max_pending` messages (waiting for a slot or for their next retry),
+// POSTs alert requests through the loop's CurlMultiUv: never a blocking call.
+// A 2xx answer is success. 408, 429, 5xx and transport errors (timeouts,
+// refused, reset, DNS) are retried with exponential backoff (1 s, 2 s, 4 s …,
+// at most 60 s apart) until `retry_for_ms` after the message was queued; any
+// other answer (3xx, 4xx) fails it at once. An email request goes over SMTP
+// instead: success is the relay taking the message; its 4xx replies and
+// transport errors are retried, a 5xx reply, a refused login or a required
+// STARTTLS the relay lacks fail it at once. At most `max_in_flight_per_alert`
+// sends of one `[[alert]]` run at a time; the others wait in one queue of at
+// most `max_pending` messages (waiting for a slot or for their next retry),
 // and when it is full the oldest waiting message is dropped and counted.
 // Every outcome is one log line that never shows a secret (no full URL, no
 // header value) and a count. Loop thread only.

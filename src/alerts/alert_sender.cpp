@@ -17,9 +17,9 @@ int64_t mono_now_ms() { return mono_now_us() / 1000; }
 
 size_t kind_index(AlertConfig::Kind kind) { return static_cast<size_t>(kind); }
 
-constexpr std::array<AlertConfig::Kind, 4> kKinds{AlertConfig::Kind::webhook,
-                                                  AlertConfig::Kind::slack, AlertConfig::Kind::ntfy,
-                                                  AlertConfig::Kind::alertmanager};
+constexpr std::array<AlertConfig::Kind, kAlertKindCount> kKinds{
+    AlertConfig::Kind::webhook, AlertConfig::Kind::slack, AlertConfig::Kind::ntfy,
+    AlertConfig::Kind::alertmanager, AlertConfig::Kind::email};
 constexpr std::array<AlertResult, kAlertResultCount> kResults{
     AlertResult::sent,    AlertResult::failed, AlertResult::retried,
     AlertResult::dropped, AlertResult::held,   AlertResult::suppressed};
@@ -33,6 +33,41 @@ bool permanent(CURLcode code) {
 bool retryable_status(long status) { return status == 408 || status == 429 || status >= 500; }
 
 size_t discard_body(char*, size_t size, size_t count, void*) { return size * count; }
+
+// An SMTP send that can never succeed however often it is tried: the login
+// refused, STARTTLS required and not offered, or a 5xx reply (RFC 5321: a
+// permanent failure; 4xx is transient and retried).
+bool permanent_for_mail(CURLcode code, long reply) {
+  return permanent(code) || code == CURLE_LOGIN_DENIED || code == CURLE_USE_SSL_FAILED ||
+         (reply >= 500 && reply < 600);
+}
+
+// The message a mail send uploads, from the start on each attempt.
+struct Upload {
+  std::string_view text;
+  size_t offset = 0;
+};
+
+size_t read_upload(char* buffer, size_t size, size_t count, void* data) {
+  auto* upload = static_cast<Upload*>(data);
+  const size_t chunk = std::min(size * count, upload->text.size() - upload->offset);
+  std::copy_n(upload->text.data() + upload->offset, chunk, buffer);
+  upload->offset += chunk;
+  return chunk;
+}
+
+long starttls_option(MailSettings::StartTls starttls, bool smtps) {
+  if (smtps) return CURLUSESSL_ALL;
+  switch (starttls) {
+    case MailSettings::StartTls::try_upgrade:
+      return CURLUSESSL_TRY;
+    case MailSettings::StartTls::require:
+      return CURLUSESSL_ALL;
+    case MailSettings::StartTls::off:
+      return CURLUSESSL_NONE;
+  }
+  return CURLUSESSL_TRY;
+}
 
 }  // namespace
 
@@ -64,7 +99,9 @@ struct AlertSender::Target {
 };
 
 struct AlertSender::Message {
-  CurlList headers;  // the handle's CURLOPT_HTTPHEADER
+  CurlList headers;     // the handle's CURLOPT_HTTPHEADER
+  CurlList recipients;  // email: its CURLOPT_MAIL_RCPT
+  Upload upload;        // email: its CURLOPT_READDATA
   CurlEasy easy;
   AlertRequest request;
   Label label;
@@ -195,25 +232,48 @@ void AlertSender::start(std::unique_ptr<Message> owned) {
   ++message->attempts;
   CURL* easy = message->easy.get();
   curl_easy_reset(easy);
-  message->headers.clear();
-  for (const std::string& header : message->request.headers) message->headers.append(header);
-  // "Expect: 100-continue" would cost a round trip (or a second) on bodies over 1 KiB.
-  message->headers.append("Expect:");
   curl_easy_setopt(easy, CURLOPT_URL, message->request.url.c_str());
-  curl_easy_setopt(easy, CURLOPT_POST, 1L);
-  curl_easy_setopt(easy, CURLOPT_POSTFIELDS, message->request.body.data());
-  curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                   static_cast<curl_off_t>(message->request.body.size()));
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, message->headers.get());
+  if (const std::optional<MailEnvelope>& mail = message->request.mail) {
+    // SMTP: MAIL FROM, one RCPT TO each, the message uploaded as DATA (curl
+    // dot-stuffs it); AUTH and STARTTLS as configured.
+    message->recipients.clear();
+    for (const std::string& to : mail->recipients) message->recipients.append("<" + to + ">");
+    message->upload = Upload{message->request.body, 0};
+    const std::string from = "<" + mail->from + ">";
+    curl_easy_setopt(easy, CURLOPT_MAIL_FROM, from.c_str());  // curl copies option strings
+    curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, message->recipients.get());
+    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(easy, CURLOPT_READFUNCTION, &read_upload);
+    curl_easy_setopt(easy, CURLOPT_READDATA, &message->upload);
+    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE,
+                     static_cast<curl_off_t>(message->request.body.size()));
+    if (!mail->username.empty()) {
+      curl_easy_setopt(easy, CURLOPT_USERNAME, mail->username.c_str());
+      curl_easy_setopt(easy, CURLOPT_PASSWORD, mail->password.c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_USE_SSL,
+                     starttls_option(mail->starttls, message->request.url.starts_with("smtps://")));
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  } else {
+    message->headers.clear();
+    for (const std::string& header : message->request.headers) message->headers.append(header);
+    // "Expect: 100-continue" would cost a round trip (or a second) on bodies over 1 KiB.
+    message->headers.append("Expect:");
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, message->request.body.data());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(message->request.body.size()));
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, message->headers.get());
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "blip/0.1");
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &discard_body);
+  }
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(message->timeout_ms));
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   // Names are resolved on curl's resolver thread (AsynchDNS, see
   // curl_resolves_names_off_loop); abandoning a transfer mid-lookup must not
   // join that thread on the loop.
   curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_USERAGENT, "blip/0.1");
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &discard_body);
   ++message->target->in_flight;
   ++in_flight_count_;
   in_flight_.emplace(message, std::move(owned));
@@ -226,13 +286,16 @@ void AlertSender::finished(Message* raw, CURLcode code) {
   std::unique_ptr<Message> message = std::move(node.mapped());
   --message->target->in_flight;
   --in_flight_count_;
-  long status = 0;
-  if (code == CURLE_OK) curl_easy_getinfo(message->easy.get(), CURLINFO_RESPONSE_CODE, &status);
+  const bool mail = message->request.mail.has_value();
+  long status = 0;  // HTTP's status; SMTP's last reply code, also when the send failed
+  if (code == CURLE_OK || mail)
+    curl_easy_getinfo(message->easy.get(), CURLINFO_RESPONSE_CODE, &status);
 
-  if (code == CURLE_OK && status >= 200 && status < 300) {
+  if (code == CURLE_OK && (mail || (status >= 200 && status < 300))) {
     settle(std::move(message), AlertResult::sent, status, "");
-  } else if ((code == CURLE_OK && !retryable_status(status)) ||
-             (code != CURLE_OK && permanent(code))) {
+  } else if (mail ? permanent_for_mail(code, status)
+                  : ((code == CURLE_OK && !retryable_status(status)) ||
+                     (code != CURLE_OK && permanent(code)))) {
     settle(std::move(message), AlertResult::failed, status,
            code == CURLE_OK ? "not retried" : curl_easy_strerror(code));
   } else {

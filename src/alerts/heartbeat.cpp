@@ -44,7 +44,7 @@ Heartbeats::Heartbeats(uv_loop_t* loop, CurlMultiUv& curl,
   for (const HeartbeatConfig& config : configs) {
     auto beat = std::make_unique<Beat>();
     beat->config = config;
-    beat->shown = url_origin_for_logs(config.url);
+    beat->shown = url_origin(config.url) + "/***";
     for (const auto& [name, value] : config.headers) beat->headers.append(name + ": " + value);
     Beat* raw = beat.get();
     beat->timer = Timer(loop, [this, raw] { this->beat(*raw); });

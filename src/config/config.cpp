@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -26,8 +27,57 @@
 namespace blip {
 
 std::string_view to_string(AlertConfig::Kind kind) {
-  constexpr std::array<std::string_view, 4> kNames{"webhook", "slack", "ntfy", "alertmanager"};
+  constexpr std::array<std::string_view, kAlertKindCount> kNames{"webhook", "slack", "ntfy",
+                                                                 "alertmanager", "email"};
   return kNames.at(static_cast<size_t>(kind));
+}
+
+std::optional<MailAddress> parse_mail_address(std::string_view text, std::string* problem) {
+  auto fail = [&](std::string why) -> std::optional<MailAddress> {
+    if (problem) *problem = std::move(why);
+    return std::nullopt;
+  };
+  auto trim = [](std::string_view part) {
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+    return part;
+  };
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) return fail("a control character or line break");
+  }
+  MailAddress parsed;
+  std::string_view address = trim(text);
+  if (!address.empty() && address.back() == '>') {
+    const size_t open = address.rfind('<');
+    if (open == std::string_view::npos) return fail("a \">\" without \"<\"");
+    std::string_view name = trim(address.substr(0, open));
+    if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
+      name = name.substr(1, name.size() - 2);
+      if (name.find('"') != std::string_view::npos || name.find('\\') != std::string_view::npos)
+        return fail("a quoted name with \" or \\ inside");
+    }
+    parsed.display_name = std::string(name);
+    address = address.substr(open + 1, address.size() - open - 2);
+  }
+  if (address.empty()) return fail("no address");
+  const size_t at = address.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == address.size())
+    return fail("not an address like name@example.org");
+  for (char c : address) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7f ||
+        std::string_view("<>()[]\\,;:\"").find(c) != std::string_view::npos)
+      return fail("not an address like name@example.org (spaces, specials or non-ASCII)");
+  }
+  const std::string_view domain = address.substr(at + 1);
+  if (address.substr(0, at).find('@') != std::string_view::npos ||
+      !std::all_of(domain.begin(), domain.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+      }))
+    return fail("not an address like name@example.org");
+  parsed.address = std::string(address);
+  return parsed;
 }
 
 std::string ConfigError::to_string() const {
@@ -66,7 +116,7 @@ bool is_secret_parameter(std::string_view name, const std::vector<std::string>& 
 
 }  // namespace
 
-std::string url_origin_for_logs(const std::string& url) {
+std::string url_origin(const std::string& url, bool default_port) {
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> handle(curl_url(), curl_url_cleanup);
   char* scheme = nullptr;
   char* host = nullptr;
@@ -76,9 +126,9 @@ std::string url_origin_for_logs(const std::string& url) {
       curl_url_get(handle.get(), CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
       curl_url_get(handle.get(), CURLUPART_HOST, &host, 0) == CURLUE_OK) {
     origin = fmt::format("{}://{}", scheme, host);
-    if (curl_url_get(handle.get(), CURLUPART_PORT, &port, 0) == CURLUE_OK)
+    if (curl_url_get(handle.get(), CURLUPART_PORT, &port, default_port ? CURLU_DEFAULT_PORT : 0) ==
+        CURLUE_OK)
       origin += fmt::format(":{}", port);
-    origin += "/***";
   }
   curl_free(scheme);
   curl_free(host);
@@ -853,20 +903,95 @@ int64_t read_send_timeout(TableReader& reader, int64_t fallback) {
   return *timeout;
 }
 
+// A `from` or one of `to`'s addresses; an error at `node` when it is not one.
+std::optional<MailAddress> read_mail_address(TableReader& reader, const toml::node& node,
+                                             std::string_view key) {
+  auto text = reader.expand(node, key);
+  if (!text) return std::nullopt;
+  std::string problem;
+  auto address = parse_mail_address(*text, &problem);
+  if (!address) reader.error_at(node.source(), fmt::format("{}: {}", key, problem));
+  return address;
+}
+
+// kind = "email": an smtp:// or smtps:// url without user info (the login has keys of its
+// own, so the url can be logged as scheme://host:port), `from`, `to`, AUTH, STARTTLS.
+void read_mail_settings(TableReader& reader, AlertConfig& alert, const std::string& context) {
+  MailSettings& mail = alert.mail;
+  const bool smtps = alert.url.starts_with("smtps://");
+  if (!alert.url.empty()) {
+    std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> url(curl_url(), curl_url_cleanup);
+    char* user = nullptr;
+    if (!alert.url.starts_with("smtp://") && !smtps) {
+      reader.error_at(reader.where("url"), "url: must start with smtp:// or smtps://");
+    } else if (curl_url_set(url.get(), CURLUPART_URL, alert.url.c_str(), 0) != CURLUE_OK) {
+      reader.error_at(reader.where("url"), "url: not a valid URL");
+    } else if (curl_url_get(url.get(), CURLUPART_USER, &user, 0) == CURLUE_OK) {
+      reader.error_at(reader.where("url"),
+                      "url: the login goes in username and password (or password_file), not in "
+                      "the url");
+    }
+    curl_free(user);
+  }
+  if (const toml::node* node = reader.find("from")) {
+    if (auto from = read_mail_address(reader, *node, "from")) mail.from = std::move(*from);
+  } else {
+    reader.error_at_table(fmt::format("{}: missing required key \"from\"", context));
+  }
+  if (const toml::node* node = reader.find("to")) {
+    const toml::array* list = node->as_array();
+    if (!list || list->empty()) {
+      reader.error_at(node->source(), "to: expected a list of at least one address");
+    } else {
+      for (const toml::node& item : *list) {
+        if (auto to = read_mail_address(reader, item, "to")) mail.to.push_back(std::move(*to));
+      }
+    }
+  } else {
+    reader.error_at_table(fmt::format("{}: missing required key \"to\"", context));
+  }
+  mail.username = reader.string("username").value_or("");
+  mail.password = reader.secret(context);
+  // AUTH takes both: one without the other is a half-written setting, not "no auth".
+  const bool has_username = reader.table().get("username") != nullptr;
+  const bool has_password =
+      reader.table().get("password") != nullptr || reader.table().get("password_file") != nullptr;
+  if (has_password && !has_username) {
+    reader.error_at(reader.where(reader.table().get("password") ? "password" : "password_file"),
+                    fmt::format("{}: a password needs username", context));
+  } else if (has_username && !has_password) {
+    reader.error_at(reader.where("username"),
+                    fmt::format("{}: username needs password or password_file", context));
+  }
+  if (reader.table().get("starttls") && smtps) {
+    reader.error_at(reader.where("starttls"),
+                    "starttls: only for smtp:// (smtps:// is TLS from the first byte)");
+  }
+  mail.starttls =
+      read_choice(reader, "starttls", std::array<std::string_view, 3>{"try", "require", "off"},
+                  MailSettings::StartTls::try_upgrade);
+  mail.subject_prefix = reader.string("subject_prefix").value_or("");
+}
+
 void read_alert(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
   AlertConfig alert;
   alert.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
-  constexpr std::array<std::string_view, 4> kinds{"webhook", "slack", "ntfy", "alertmanager"};
+  constexpr std::array<std::string_view, kAlertKindCount> kinds{"webhook", "slack", "ntfy",
+                                                                "alertmanager", "email"};
   alert.kind = read_choice(reader, "kind", kinds, AlertConfig::Kind::webhook);
   if (!reader.table().get("kind")) reader.error_at_table("alert: missing required key \"kind\"");
   alert.name =
       optional_name(reader, fmt::format("{}-{}", to_string(alert.kind), loaded.alerts.size() + 1));
   const std::string context = fmt::format("alert \"{}\"", alert.name);
   alert.url = reader.required_string("url", context);
-  if (!alert.url.empty() && !has_http_scheme(alert.url)) {
-    reader.error_at(reader.where("url"), "url: must start with http:// or https://");
+  if (alert.kind == AlertConfig::Kind::email) {
+    read_mail_settings(reader, alert, context);
+  } else {
+    if (!alert.url.empty() && !has_http_scheme(alert.url)) {
+      reader.error_at(reader.where("url"), "url: must start with http:// or https://");
+    }
+    alert.headers = read_headers(reader);
   }
-  alert.headers = read_headers(reader);
   alert.selector = reader.selector();
   if (auto send_resolved = reader.boolean("send_resolved")) alert.send_resolved = *send_resolved;
   if (auto repeat = reader.duration("repeat")) {

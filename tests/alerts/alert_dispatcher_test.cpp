@@ -476,7 +476,7 @@ TEST(AlertSender, AFullQueueDropsTheOldestAndCountsThem) {
       found = count.count == 13;
   }
   EXPECT_TRUE(found);
-  EXPECT_EQ(harness.dispatcher.counts().size(), 4u * kAlertResultCount);
+  EXPECT_EQ(harness.dispatcher.counts().size(), kAlertKindCount * kAlertResultCount);
 }
 
 TEST(AlertDispatcher, HeldEventsAndUnselectedProbesAreNotSent) {

@@ -648,6 +648,121 @@ timeout = "20s"
                 dir.path() + "/alerts.toml:5:11: timeout: must be within (0s, 60s]"}));
 }
 
+// kind = "email": every value may be ${ENV} (Mastodon's SMTP_* variables), the
+// password from `password` or `password_file`, addresses with or without a name.
+TEST(ConfigAlertTest, ReadsAnEmailAlertFromEnvironmentAndFiles) {
+  ScopedEnv server("BLIP_TEST_SMTP_SERVER", "smtp.example.org");
+  ScopedEnv port("BLIP_TEST_SMTP_PORT", "587");
+  ScopedEnv login("BLIP_TEST_SMTP_LOGIN", "mastodon");
+  ScopedEnv password("BLIP_TEST_SMTP_PASSWORD", "s3cret");
+  ScopedEnv from("BLIP_TEST_SMTP_FROM_ADDRESS", "Mastodon <notifications@example.org>");
+  TempDir dir;
+  dir.write("smtp-password", "f1le-s3cret\n");
+  const LoadedConfig loaded = load_config_text(R"toml([[alert]]
+name = "mail"
+kind = "email"
+url = "smtp://${BLIP_TEST_SMTP_SERVER}:${BLIP_TEST_SMTP_PORT}"
+from = "${BLIP_TEST_SMTP_FROM_ADDRESS}"
+to = ["ops@example.org", "\"Ops, on call\" <oncall@example.org>"]
+username = "${BLIP_TEST_SMTP_LOGIN}"
+password = "${BLIP_TEST_SMTP_PASSWORD}"
+starttls = "require"
+subject_prefix = "[blip] "
+
+[[alert]]
+kind = "email"
+url = "smtps://127.0.0.1:465"
+from = "blip@example.org"
+to = ["ops@example.org"]
+username = "blip"
+password_file = "smtp-password"
+)toml",
+                                               dir.path() + "/alerts.toml");
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  ASSERT_EQ(loaded.alerts.size(), 2u);
+  const AlertConfig& mail = loaded.alerts[0];
+  EXPECT_EQ(mail.kind, AlertConfig::Kind::email);
+  EXPECT_EQ(mail.url, "smtp://smtp.example.org:587");
+  EXPECT_EQ(mail.mail.from, (MailAddress{"Mastodon", "notifications@example.org"}));
+  EXPECT_EQ(mail.mail.to, (std::vector<MailAddress>{{"", "ops@example.org"},
+                                                    {"Ops, on call", "oncall@example.org"}}));
+  EXPECT_EQ(mail.mail.username, "mastodon");
+  EXPECT_EQ(mail.mail.password, "s3cret");
+  EXPECT_EQ(mail.mail.starttls, MailSettings::StartTls::require);
+  EXPECT_EQ(mail.mail.subject_prefix, "[blip] ");
+  EXPECT_EQ(loaded.alerts[1].name, "email-2");
+  EXPECT_EQ(loaded.alerts[1].mail.password, "f1le-s3cret");
+  EXPECT_EQ(loaded.alerts[1].mail.starttls, MailSettings::StartTls::try_upgrade);
+}
+
+TEST(ConfigAlertTest, EmailErrorsNameFileLineAndKey) {
+  TempDir dir;
+  struct Case {
+    const char* name;
+    std::string toml;
+    std::vector<std::string> errors;
+  };
+  const std::string head = "[[alert]]\nname = \"m\"\nkind = \"email\"\n";
+  const std::vector<Case> cases{
+      {"an http url",
+       head + "url = \"https://mail.example.org\"\nfrom = \"a@example.org\"\nto = "
+              "[\"b@example.org\"]\n",
+       {"{file}:4:7: url: must start with smtp:// or smtps://"}},
+      {"a login in the url",
+       head + "url = \"smtp://me:s3cret@mail.example.org\"\nfrom = \"a@example.org\"\nto = "
+              "[\"b@example.org\"]\n",
+       {"{file}:4:7: url: the login goes in username and password (or password_file), not in "
+        "the url"}},
+      {"no from, no to",
+       head + "url = \"smtp://127.0.0.1:25\"\n",
+       {"{file}:1:1: alert \"m\": missing required key \"from\"",
+        "{file}:1:1: alert \"m\": missing required key \"to\""}},
+      {"an empty to",
+       head + "url = \"smtp://127.0.0.1:25\"\nfrom = \"a@example.org\"\nto = []\n",
+       {"{file}:6:6: to: expected a list of at least one address"}},
+      {"bad addresses",
+       head + "url = \"smtp://127.0.0.1:25\"\nfrom = \"a@example.org, b@example.org\"\nto = "
+              "[\"ops\", \"x@example.org\\r\\nBcc: y@example.org\"]\n",
+       {"{file}:5:8: from: not an address like name@example.org (spaces, specials or non-ASCII)",
+        "{file}:6:7: to: not an address like name@example.org",
+        "{file}:6:14: to: a control character or line break"}},
+      {"username without password",
+       head + "url = \"smtp://127.0.0.1:25\"\nfrom = \"a@example.org\"\nto = "
+              "[\"b@example.org\"]\nusername = \"u\"\n",
+       {"{file}:7:12: alert \"m\": username needs password or password_file"}},
+      {"password without username",
+       head + "url = \"smtp://127.0.0.1:25\"\nfrom = \"a@example.org\"\nto = "
+              "[\"b@example.org\"]\npassword = \"s3cret\"\n",
+       {"{file}:7:12: alert \"m\": a password needs username"}},
+      {"starttls on smtps and an unknown value",
+       head + "url = \"smtps://127.0.0.1:465\"\nfrom = \"a@example.org\"\nto = "
+              "[\"b@example.org\"]\nstarttls = \"maybe\"\n",
+       {"{file}:7:12: starttls: only for smtp:// (smtps:// is TLS from the first byte)",
+        "{file}:7:12: starttls: unknown value \"maybe\" (expected one of: try, require, off)"}},
+      {"headers are HTTP's",
+       head + "url = \"smtp://127.0.0.1:25\"\nfrom = \"a@example.org\"\nto = "
+              "[\"b@example.org\"]\nheaders = { X = \"y\" }\n",
+       {"{file}:7:1: alert \"m\": unknown key \"headers\""}},
+      {"mail keys on a webhook",
+       "[[alert]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:1/\"\nfrom = "
+       "\"a@example.org\"\n",
+       {"{file}:5:1: alert \"w\": unknown key \"from\""}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string file = dir.path() + "/alerts.toml";
+    const LoadedConfig loaded = load_config_text(c.toml, file);
+    std::vector<std::string> expected;
+    for (std::string error : c.errors) {
+      error.replace(error.find("{file}"), 6, file);
+      expected.push_back(error);
+    }
+    EXPECT_EQ(error_strings(loaded), expected);
+    for (const std::string& error : error_strings(loaded))
+      EXPECT_EQ(error.find("s3cret"), std::string::npos) << error;
+  }
+}
+
 TEST(ConfigPageTest, ReadsThePageTableWithDefaultsForTheRest) {
   TempDir dir;
   dir.write("web.toml", R"toml([page]

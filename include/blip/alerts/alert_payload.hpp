@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,11 +40,21 @@ struct AlertMessage {
 };
 std::string_view to_string(AlertMessage::Kind kind);
 
-// One HTTP POST, ready for the sender.
+// kind = email: what SMTP needs beside the message (the request's body).
+struct MailEnvelope {
+  std::string from;                     // MAIL FROM, an addr-spec
+  std::vector<std::string> recipients;  // RCPT TO, one each
+  std::string username;                 // AUTH when not empty
+  std::string password;                 // a secret: never log it
+  MailSettings::StartTls starttls = MailSettings::StartTls::try_upgrade;
+};
+
+// One HTTP POST, or with `mail` one SMTP send, ready for the sender.
 struct AlertRequest {
   std::string url;                   // may hold a secret: never log it whole
   std::vector<std::string> headers;  // "Name: value"; values may be secrets: never log them
-  std::string body;
+  std::string body;                  // email: the whole RFC 5322 message
+  std::optional<MailEnvelope> mail;  // email only
 };
 
 // The human line: "web-health is down: timeout (no answer within 1s)",
@@ -64,6 +75,7 @@ std::string human_duration(int64_t ms);
 //   alertmanager  a JSON array of one alert POSTed to <url>/api/v2/alerts;
 //                 labels {alertname, probe, type, error | trouble}, annotations
 //                 {summary, description}, startsAt, and endsAt once resolved
+//   email         the message of build_mail (email_message.hpp) and its envelope
 // The alert's own headers (an Authorization token) are added to each.
 AlertRequest build_alert_request(const AlertConfig& alert, const AlertMessage& message);
 
@@ -74,7 +86,8 @@ std::string alertmanager_alert_name(const AlertMessage& message);
 
 // A URL as the alert logs show it: `redact_url`'s form for webhook and
 // alertmanager; only scheme://host[:port] for slack and ntfy, whose paths
-// are the secret (a Slack webhook's path is its key, an ntfy topic its password).
+// are the secret (a Slack webhook's path is its key, an ntfy topic its password);
+// scheme://host:port for email.
 std::string alert_url_for_logs(const AlertConfig& alert);
 
 }  // namespace blip

@@ -42,7 +42,10 @@ bool curl_resolves_names_off_loop();
 // A 2xx answer is success. 408, 429, 5xx and transport errors (timeouts,
 // refused, reset, DNS) are retried with exponential backoff (1 s, 2 s, 4 s …,
 // at most 60 s apart) until `retry_for_ms` after the message was queued; any
-// other answer (3xx, 4xx) fails it at once. At most `max_in_flight_per_alert`
+// other answer (3xx, 4xx) fails it at once. An email request goes over SMTP
+// instead: success is the relay taking the message; its 4xx replies and
+// transport errors are retried, a 5xx reply, a refused login or a required
+// STARTTLS the relay lacks fail it at once. At most `max_in_flight_per_alert`
 // sends of one `[[alert]]` run at a time; the others wait in one queue of at
 // most `max_pending` messages (waiting for a slot or for their next retry),
 // and when it is full the oldest waiting message is dropped and counted.
@@ -111,7 +114,7 @@ class AlertSender {
   std::list<std::unique_ptr<Message>> waiting_;             // oldest first
   std::map<Message*, std::unique_ptr<Message>> in_flight_;
   size_t in_flight_count_ = 0;
-  std::array<std::array<uint64_t, kAlertResultCount>, 4> counts_{};
+  std::array<std::array<uint64_t, kAlertResultCount>, kAlertKindCount> counts_{};
   uint64_t next_sequence_ = 0;
   bool stopping_ = false;
   bool pumping_ = false;  // pump() is running: a nested call only asks for another pass

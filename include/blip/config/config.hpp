@@ -225,12 +225,40 @@ struct FlappingRule {
   bool operator==(const FlappingRule&) const = default;
 };
 
+// An e-mail address as a `from` or `to` value gives it: "ops@example.org" or
+// "Ops Team <ops@example.org>" (the display name may be quoted, and any UTF-8).
+struct MailAddress {
+  std::string display_name;  // empty when none
+  std::string address;       // the addr-spec: printable ASCII, one "@", no spaces or specials
+  bool operator==(const MailAddress&) const = default;
+};
+// Nullopt, with `problem` set, for text that is not one address (two, none, a
+// line break, a space inside the address).
+std::optional<MailAddress> parse_mail_address(std::string_view text, std::string* problem);
+
+// `kind = "email"`'s keys (unused by the other kinds).
+struct MailSettings {
+  // smtp:// only: `starttls = "try"` (the default, as Mastodon's
+  // SMTP_ENABLE_STARTTLS=auto) upgrades when the server offers STARTTLS and
+  // goes on in the clear when it does not; "require" fails the send without
+  // it; "off" never upgrades. smtps:// is TLS from the first byte.
+  enum class StartTls { try_upgrade, require, off };
+  MailAddress from;
+  std::vector<MailAddress> to;  // at least one
+  std::string username;         // SMTP AUTH, with `password`; empty: no AUTH
+  std::string password;         // a secret: never log it
+  StartTls starttls = StartTls::try_upgrade;
+  std::string subject_prefix;  // put before each subject ("[blip] "), as written
+  bool operator==(const MailSettings&) const = default;
+};
+
 struct AlertConfig {
-  enum class Kind { webhook, slack, ntfy, alertmanager };
+  enum class Kind { webhook, slack, ntfy, alertmanager, email };
   std::string name;  // defaults to "<kind>-<n>"
   Kind kind = Kind::webhook;
   std::string url;  // may hold a secret (a Slack webhook path, a token): never log it whole
   std::vector<std::pair<std::string, std::string>> headers;  // values may be secrets
+  MailSettings mail;                                         // kind = email only
   Selector selector;
   bool send_resolved = true;
   int64_t repeat_ms = 0;  // a reminder this often while still down; 0: none
@@ -241,6 +269,7 @@ struct AlertConfig {
   bool operator==(const AlertConfig&) const = default;
 };
 std::string_view to_string(AlertConfig::Kind kind);
+inline constexpr size_t kAlertKindCount = 5;
 
 // `[[maintenance]]`: alerts for the selected probes are held inside each window;
 // outages are still recorded (marked in_maintenance).
@@ -343,9 +372,10 @@ ComponentChanges compare_components(const std::vector<ComponentRef>& running,
 // the value of every secret query parameter (kSecretQueryParameters plus
 // `also_secret`, an http probe's `redact_query`); the rest is kept.
 std::string redact_url(const std::string& url, const std::vector<std::string>& also_secret = {});
-// A URL whose path or query may be the secret (a Slack webhook, an ntfy topic, a heartbeat's
-// check id) as logs show it: "scheme://host[:port]/***", or "(unparsable url)".
-std::string url_origin_for_logs(const std::string& url);
+// "scheme://host[:port]" of a URL (the port as written, or the scheme's default with
+// `default_port`), or "(unparsable url)": what logs show of a URL whose path or query may be the
+// secret (a Slack webhook, an ntfy topic, a heartbeat's check id), with "/***" after it.
+std::string url_origin(const std::string& url, bool default_port = false);
 // A libpq conninfo string or URI shown without its password. Empty when unparsable.
 std::string redact_postgres_dsn(const std::string& dsn);
 

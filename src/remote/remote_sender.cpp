@@ -155,10 +155,10 @@ void RemoteSender::run() {
   bool open_failure_logged = false;
   int64_t pending_checked_ms = 0;
   // Stored samples past the cursors, at most every 5 s (counted per minute, from the rollups).
-  const auto refresh_pending = [&](int64_t now_ms) {
+  const auto refresh_pending = [&](int64_t now_ms, const std::vector<StoredComponent>& probes) {
     if (now_ms - pending_checked_ms < 5'000) return;
     int64_t pending = 0;
-    for (const StoredComponent& probe : store->components()) {
+    for (const StoredComponent& probe : probes) {
       auto cursor = cursors.find(probe.name);
       pending +=
           store->rollup_totals(probe.name, cursor == cursors.end() ? 0 : cursor->second + 1, now_ms)
@@ -185,9 +185,12 @@ void RemoteSender::run() {
     const int64_t now_ms = wall_now_ms();
     Round round;
     try {
+      // The round's reads share one snapshot (and each its kept statement).
+      const Store::ReadTransaction snapshot(*store);
       const SpanReader reader(*store);
       const int64_t expired_before_ms = now_ms - options_.retain_ms;
-      for (const StoredComponent& probe : store->components()) {
+      const std::vector<StoredComponent> probes = store->components();
+      for (const StoredComponent& probe : probes) {
         if (round.samples >= options_.max_samples_per_request) {
           round.full = true;
           break;
@@ -232,7 +235,7 @@ void RemoteSender::run() {
         append_blind_series(windows, options_.vantage, round.series);
         round.cursors.push_back({endpoint_, "", windows.back().start_ms});
       }
-      refresh_pending(now_ms);
+      refresh_pending(now_ms, probes);
     } catch (const StoreError& error) {
       log_warn("remote_write: cannot read store: {}", error.what());
       store.reset();
@@ -260,7 +263,7 @@ void RemoteSender::run() {
       // The backlog grows while the endpoint is away: /metrics shows it (a failed read is
       // left to the next round).
       try {
-        refresh_pending(wall_now_ms());
+        refresh_pending(wall_now_ms(), store->components());
       } catch (const StoreError&) {
       }
       if (!pause(backoff)) return;

@@ -87,20 +87,23 @@ bool RemoteSender::pause(std::chrono::milliseconds wait) {
   return !wake_.wait_for(lock, wait, [&] { return stopping_; });
 }
 
-RemoteSender::Outcome RemoteSender::post(const std::string& body, size_t points) {
+// One curl handle for all of a sender's requests: its connection to the endpoint is kept and
+// reused (a new one is made only when the endpoint or a failure closed it).
+struct RemoteSender::Connection {
   CurlEasy easy;
   CurlList headers;
-  headers.append("Content-Encoding: snappy");
-  headers.append("Content-Type: application/x-protobuf");
-  headers.append("X-Prometheus-Remote-Write-Version: 0.1.0");
-  headers.append("User-Agent: blip");
-  for (const auto& [name, value] : config_.headers) headers.append(name + ": " + value);
-  CURL* handle = easy.get();
+};
+
+void RemoteSender::set_up(Connection& connection) {
+  connection.headers.append("Content-Encoding: snappy");
+  connection.headers.append("Content-Type: application/x-protobuf");
+  connection.headers.append("X-Prometheus-Remote-Write-Version: 0.1.0");
+  connection.headers.append("User-Agent: blip");
+  for (const auto& [name, value] : config_.headers) connection.headers.append(name + ": " + value);
+  CURL* handle = connection.easy.get();
   curl_easy_setopt(handle, CURLOPT_URL, config_.url.c_str());
   curl_easy_setopt(handle, CURLOPT_POST, 1L);
-  curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, connection.headers.get());
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.timeout_ms));
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, discard_body);
@@ -118,6 +121,13 @@ RemoteSender::Outcome RemoteSender::post(const std::string& body, size_t points)
         std::lock_guard lock(sender->mutex_);
         return sender->stopping_ ? 1 : 0;
       });
+}
+
+RemoteSender::Outcome RemoteSender::post(Connection& connection, const std::string& body,
+                                         size_t points) {
+  CURL* handle = connection.easy.get();
+  curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   const CURLcode code = curl_easy_perform(handle);
   long status = 0;
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
@@ -150,6 +160,9 @@ RemoteSender::Outcome RemoteSender::post(const std::string& body, size_t points)
 
 void RemoteSender::run() {
   std::unique_ptr<Store> store;
+  Connection connection;
+  set_up(connection);
+  WriteRequestEncoder encoder;
   std::map<std::string, int64_t> cursors;
   const int64_t started_ms = wall_now_ms();
   bool open_failure_logged = false;
@@ -252,10 +265,10 @@ void RemoteSender::run() {
       continue;
     }
     const size_t points = point_count(round.series);
-    const std::string body = encode_write_request(round.series);
+    const std::string& body = encoder.encode(round.series);
     std::chrono::milliseconds backoff = options_.first_backoff;
     Outcome outcome = Outcome::failed;
-    while ((outcome = post(body, points)) == Outcome::failed) {
+    while ((outcome = post(connection, body, points)) == Outcome::failed) {
       {
         std::lock_guard lock(mutex_);
         retrying_oldest_ms_ = round.oldest_ms;

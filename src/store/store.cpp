@@ -1333,8 +1333,11 @@ std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, in
     while (detail.step()) details.emplace(detail.integer(0), detail.text(1));
   }
   std::vector<Sample> out;
+  std::vector<StoredSample> block;  // one block's samples at a time, its room kept
   while (select.step()) {
-    for (StoredSample& stored : decode_sample_block(select.integer(0), select.view(1))) {
+    block.clear();
+    decode_sample_block(select.integer(0), select.view(1), block);
+    for (StoredSample& stored : block) {
       if (stored.sample.sent_ms < from_ms || stored.sample.sent_ms >= to_ms) continue;
       if (auto text = details.find(stored.detail_id); text != details.end()) {
         stored.sample.detail = detail_from_template(text->second, stored.detail_numbers);
@@ -1399,9 +1402,9 @@ std::map<std::string, int64_t> Store::ship_cursors(const std::string& endpoint) 
 }
 
 void Store::upsert_ship_cursor(const ShipCursor& cursor) {
-  Statement upsert(db_,
-                   "INSERT INTO ship_cursors(endpoint, probe, sent_ms) VALUES(?, ?, ?) "
-                   "ON CONFLICT(endpoint, probe) DO UPDATE SET sent_ms=excluded.sent_ms");
+  Statement& upsert = prepared(
+      "INSERT INTO ship_cursors(endpoint, probe, sent_ms) VALUES(?, ?, ?) "
+      "ON CONFLICT(endpoint, probe) DO UPDATE SET sent_ms=excluded.sent_ms");
   upsert.bind(1, cursor.endpoint).bind(2, cursor.probe).bind(3, cursor.sent_ms).step();
 }
 

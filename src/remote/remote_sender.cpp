@@ -7,6 +7,7 @@
 #include <climits>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "blip/adapters/curl_easy.hpp"
 #include "blip/core/clock.hpp"
@@ -90,17 +91,19 @@ bool RemoteSender::pause(std::chrono::milliseconds wait) {
 // One curl handle for all of a sender's requests: its connection to the endpoint is kept and
 // reused (a new one is made only when the endpoint or a failure closed it).
 struct RemoteSender::Connection {
-  CurlEasy easy;
+  std::optional<CurlEasy> easy;  // made again before a request while curl could not make one
   CurlList headers;
 };
 
 void RemoteSender::set_up(Connection& connection) {
+  connection.easy.emplace();
+  connection.headers.clear();
   connection.headers.append("Content-Encoding: snappy");
   connection.headers.append("Content-Type: application/x-protobuf");
   connection.headers.append("X-Prometheus-Remote-Write-Version: 0.1.0");
   connection.headers.append("User-Agent: blip");
   for (const auto& [name, value] : config_.headers) connection.headers.append(name + ": " + value);
-  CURL* handle = connection.easy.get();
+  CURL* handle = connection.easy->get();
   curl_easy_setopt(handle, CURLOPT_URL, config_.url.c_str());
   curl_easy_setopt(handle, CURLOPT_POST, 1L);
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, connection.headers.get());
@@ -125,7 +128,8 @@ void RemoteSender::set_up(Connection& connection) {
 
 RemoteSender::Outcome RemoteSender::post(Connection& connection, const std::string& body,
                                          size_t points) {
-  CURL* handle = connection.easy.get();
+  if (!connection.easy || !connection.easy->get()) set_up(connection);
+  CURL* handle = connection.easy->get();
   curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   const CURLcode code = curl_easy_perform(handle);
@@ -160,8 +164,7 @@ RemoteSender::Outcome RemoteSender::post(Connection& connection, const std::stri
 
 void RemoteSender::run() {
   std::unique_ptr<Store> store;
-  Connection connection;
-  set_up(connection);
+  Connection connection;  // set up by the first request
   WriteRequestEncoder encoder;
   std::map<std::string, int64_t> cursors;
   const int64_t started_ms = wall_now_ms();

@@ -42,7 +42,7 @@ count_in() {  # port selector -> blip_sample_up samples the engine holds
 }
 
 echo "== generating $stores stores: $probes probes x 4 Hz x $minutes min each"
-for i in $(seq -w 1 "$stores"); do
+for i in $(seq -f '%02g' 1 "$stores"); do
   "$build/bench/generate_history" --db "$work/v$i.db" --probes "$probes" --minutes "$minutes" \
     --vantage "v$i" --seed "$((10#$i))" >/dev/null
 done
@@ -76,7 +76,7 @@ start_vm "$scale_port" "$work/vm-scale"
 vm_before=$(cpu_of "$vm_pid")
 start=$(date +%s.%N)
 pids=()
-for i in $(seq -w 1 "$stores"); do
+for i in $(seq -f '%02g' 1 "$stores"); do
   "$build/bench/ship_store" --db "$work/v$i.db" --url "http://127.0.0.1:$scale_port/api/v1/write" \
     >"$work/ship-$i.out" 2>/dev/null &
   pids+=($!)
@@ -85,7 +85,7 @@ for pid in "${pids[@]}"; do wait "$pid"; done
 seconds=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e - s}')
 vm_cpu=$(awk -v a="$(cpu_of "$vm_pid")" -v b="$vm_before" 'BEGIN{print a - b}')
 total=0 cpu=0
-for i in $(seq -w 1 "$stores"); do
+for i in $(seq -f '%02g' 1 "$stores"); do
   total=$((total + $(sed -E 's/.* samples=([0-9]+) .*/\1/' "$work/ship-$i.out")))
   cpu=$(awk -v a="$cpu" -v b="$(sed -E 's/.*cpu_seconds=([0-9.]+).*/\1/' "$work/ship-$i.out")" 'BEGIN{print a + b}')
 done

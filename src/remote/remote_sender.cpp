@@ -7,6 +7,7 @@
 #include <climits>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "blip/adapters/curl_easy.hpp"
 #include "blip/core/clock.hpp"
@@ -87,20 +88,25 @@ bool RemoteSender::pause(std::chrono::milliseconds wait) {
   return !wake_.wait_for(lock, wait, [&] { return stopping_; });
 }
 
-RemoteSender::Outcome RemoteSender::post(const std::string& body, size_t points) {
-  CurlEasy easy;
+// One curl handle for all of a sender's requests: its connection to the endpoint is kept and
+// reused (a new one is made only when the endpoint or a failure closed it).
+struct RemoteSender::Connection {
+  std::optional<CurlEasy> easy;  // made again before a request while curl could not make one
   CurlList headers;
-  headers.append("Content-Encoding: snappy");
-  headers.append("Content-Type: application/x-protobuf");
-  headers.append("X-Prometheus-Remote-Write-Version: 0.1.0");
-  headers.append("User-Agent: blip");
-  for (const auto& [name, value] : config_.headers) headers.append(name + ": " + value);
-  CURL* handle = easy.get();
+};
+
+void RemoteSender::set_up(Connection& connection) {
+  connection.easy.emplace();
+  connection.headers.clear();
+  connection.headers.append("Content-Encoding: snappy");
+  connection.headers.append("Content-Type: application/x-protobuf");
+  connection.headers.append("X-Prometheus-Remote-Write-Version: 0.1.0");
+  connection.headers.append("User-Agent: blip");
+  for (const auto& [name, value] : config_.headers) connection.headers.append(name + ": " + value);
+  CURL* handle = connection.easy->get();
   curl_easy_setopt(handle, CURLOPT_URL, config_.url.c_str());
   curl_easy_setopt(handle, CURLOPT_POST, 1L);
-  curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, connection.headers.get());
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.timeout_ms));
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, discard_body);
@@ -118,6 +124,14 @@ RemoteSender::Outcome RemoteSender::post(const std::string& body, size_t points)
         std::lock_guard lock(sender->mutex_);
         return sender->stopping_ ? 1 : 0;
       });
+}
+
+RemoteSender::Outcome RemoteSender::post(Connection& connection, const std::string& body,
+                                         size_t points) {
+  if (!connection.easy || !connection.easy->get()) set_up(connection);
+  CURL* handle = connection.easy->get();
+  curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   const CURLcode code = curl_easy_perform(handle);
   long status = 0;
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
@@ -150,15 +164,17 @@ RemoteSender::Outcome RemoteSender::post(const std::string& body, size_t points)
 
 void RemoteSender::run() {
   std::unique_ptr<Store> store;
+  Connection connection;  // set up by the first request
+  WriteRequestEncoder encoder;
   std::map<std::string, int64_t> cursors;
   const int64_t started_ms = wall_now_ms();
   bool open_failure_logged = false;
   int64_t pending_checked_ms = 0;
   // Stored samples past the cursors, at most every 5 s (counted per minute, from the rollups).
-  const auto refresh_pending = [&](int64_t now_ms) {
+  const auto refresh_pending = [&](int64_t now_ms, const std::vector<StoredComponent>& probes) {
     if (now_ms - pending_checked_ms < 5'000) return;
     int64_t pending = 0;
-    for (const StoredComponent& probe : store->components()) {
+    for (const StoredComponent& probe : probes) {
       auto cursor = cursors.find(probe.name);
       pending +=
           store->rollup_totals(probe.name, cursor == cursors.end() ? 0 : cursor->second + 1, now_ms)
@@ -185,9 +201,12 @@ void RemoteSender::run() {
     const int64_t now_ms = wall_now_ms();
     Round round;
     try {
+      // The round's reads share one snapshot (and each its kept statement).
+      const Store::ReadTransaction snapshot(*store);
       const SpanReader reader(*store);
       const int64_t expired_before_ms = now_ms - options_.retain_ms;
-      for (const StoredComponent& probe : store->components()) {
+      const std::vector<StoredComponent> probes = store->components();
+      for (const StoredComponent& probe : probes) {
         if (round.samples >= options_.max_samples_per_request) {
           round.full = true;
           break;
@@ -232,7 +251,7 @@ void RemoteSender::run() {
         append_blind_series(windows, options_.vantage, round.series);
         round.cursors.push_back({endpoint_, "", windows.back().start_ms});
       }
-      refresh_pending(now_ms);
+      refresh_pending(now_ms, probes);
     } catch (const StoreError& error) {
       log_warn("remote_write: cannot read store: {}", error.what());
       store.reset();
@@ -249,10 +268,10 @@ void RemoteSender::run() {
       continue;
     }
     const size_t points = point_count(round.series);
-    const std::string body = encode_write_request(round.series);
+    const std::string& body = encoder.encode(round.series);
     std::chrono::milliseconds backoff = options_.first_backoff;
     Outcome outcome = Outcome::failed;
-    while ((outcome = post(body, points)) == Outcome::failed) {
+    while ((outcome = post(connection, body, points)) == Outcome::failed) {
       {
         std::lock_guard lock(mutex_);
         retrying_oldest_ms_ = round.oldest_ms;
@@ -260,7 +279,7 @@ void RemoteSender::run() {
       // The backlog grows while the endpoint is away: /metrics shows it (a failed read is
       // left to the next round).
       try {
-        refresh_pending(wall_now_ms());
+        refresh_pending(wall_now_ms(), store->components());
       } catch (const StoreError&) {
       }
       if (!pause(backoff)) return;

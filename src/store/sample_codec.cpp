@@ -146,11 +146,17 @@ void SampleBlockEncoder::append(const Sample& sample, int64_t detail_id,
 
 std::vector<StoredSample> decode_sample_block(int64_t base_ms, std::string_view bytes) {
   std::vector<StoredSample> out;
+  decode_sample_block(base_ms, bytes, out);
+  return out;
+}
+
+void decode_sample_block(int64_t base_ms, std::string_view bytes, std::vector<StoredSample>& out) {
   Reader reader(bytes);
   int64_t previous_ms = base_ms;
   int64_t previous_delta = 0;
   while (!reader.done()) {
-    StoredSample stored;
+    // Decoded in place: a Sample is large enough that moving each one in shows in a profile.
+    StoredSample& stored = out.emplace_back();
     Sample& s = stored.sample;
     int64_t delta = 0;
     int64_t offset_ms = 0;
@@ -179,9 +185,7 @@ std::vector<StoredSample> decode_sample_block(int64_t base_ms, std::string_view 
     for (int i = 0; i < 4; ++i) {
       if (header & (1 << i)) *phases[i] = reader.time_us(kTimeUnitUs);
     }
-    out.push_back(std::move(stored));
   }
-  return out;
 }
 
 }  // namespace blip

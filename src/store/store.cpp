@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <string_view>
 
 #include "blip/core/clock.hpp"
 #include "blip/core/logging.hpp"
@@ -205,10 +206,13 @@ class Store::Statement {
   }
   int64_t integer(int column) const { return sqlite3_column_int64(statement_, column); }
   bool is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
-  std::string text(int column) const {
+  std::string text(int column) const { return std::string(view(column)); }
+  // Valid until the next step or reset.
+  std::string_view view(int column) const {
     const auto* data = static_cast<const char*>(sqlite3_column_blob(statement_, column));
-    return data ? std::string(data, static_cast<size_t>(sqlite3_column_bytes(statement_, column)))
-                : "";
+    return data ? std::string_view(data,
+                                   static_cast<size_t>(sqlite3_column_bytes(statement_, column)))
+                : std::string_view();
   }
 
  private:
@@ -428,10 +432,32 @@ Store::~Store() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
-Store::Statement& Store::prepared(const char* sql) {
+Store::Statement& Store::prepared(const char* sql) const {
   auto& statement = prepared_[sql];
   if (!statement) statement = std::make_unique<Statement>(db_, sql);
   return statement->reset();
+}
+
+// Resets a kept statement when its read ends, done or not: a statement left mid-result would
+// hold its read transaction (and its snapshot) open until its next use.
+class Store::ResetAfterRead {
+ public:
+  explicit ResetAfterRead(Statement& statement) : statement_(statement) {}
+  ~ResetAfterRead() { statement_.reset(); }
+  ResetAfterRead(const ResetAfterRead&) = delete;
+  ResetAfterRead& operator=(const ResetAfterRead&) = delete;
+
+ private:
+  Statement& statement_;
+};
+
+Store::ReadTransaction::ReadTransaction(const Store& store) : store_(store) {
+  store_.exec("BEGIN");
+}
+
+Store::ReadTransaction::~ReadTransaction() {
+  // A read-only transaction: ending it cannot lose anything.
+  sqlite3_exec(store_.db_, "COMMIT", nullptr, nullptr, nullptr);
 }
 
 void Store::exec(const char* sql) const {
@@ -1140,12 +1166,13 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
 }
 
 std::vector<Rollup> Store::rollups(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
-  Statement select(db_,
-                   "SELECT r.minute_ms, r.count, r.down, r.degraded, r.p50_us, r.p95_us, r.max_us, "
-                   "coalesce(r.first_ms, r.minute_ms) FROM rollups r "
-                   "JOIN probes p ON p.id = r.probe_id WHERE p.name = ? AND r.minute_ms >= ? AND "
-                   "r.minute_ms < ? "
-                   "ORDER BY r.minute_ms");
+  Statement& select = prepared(
+      "SELECT r.minute_ms, r.count, r.down, r.degraded, r.p50_us, r.p95_us, r.max_us, "
+      "coalesce(r.first_ms, r.minute_ms) FROM rollups r "
+      "JOIN probes p ON p.id = r.probe_id WHERE p.name = ? AND r.minute_ms >= ? AND "
+      "r.minute_ms < ? "
+      "ORDER BY r.minute_ms");
+  const ResetAfterRead done(select);
   select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, to_ms);
   std::vector<Rollup> rows;
   while (select.step()) {
@@ -1187,13 +1214,14 @@ RollupTotals Store::rollup_totals(const std::string& probe, int64_t from_ms, int
 std::vector<RollupTotals> Store::rollup_totals_by(const std::string& probe, int64_t from_ms,
                                                   int64_t to_ms, int64_t bucket_ms) const {
   // Bucket 0 means one bucket for the whole range.
-  Statement select(db_,
-                   "SELECT count(*), min(r.minute_ms), max(r.minute_ms), sum(r.count), "
-                   "sum(r.down), sum(r.degraded), "
-                   "min(coalesce(r.first_ms, r.minute_ms)) "
-                   "FROM rollups r JOIN probes p ON p.id = r.probe_id "
-                   "WHERE p.name = ?1 AND r.minute_ms >= ?2 AND r.minute_ms < ?3 AND r.count > 0 "
-                   "GROUP BY CASE WHEN ?4 = 0 THEN 0 ELSE r.minute_ms / ?4 END ORDER BY 2");
+  Statement& select = prepared(
+      "SELECT count(*), min(r.minute_ms), max(r.minute_ms), sum(r.count), "
+      "sum(r.down), sum(r.degraded), "
+      "min(coalesce(r.first_ms, r.minute_ms)) "
+      "FROM rollups r JOIN probes p ON p.id = r.probe_id "
+      "WHERE p.name = ?1 AND r.minute_ms >= ?2 AND r.minute_ms < ?3 AND r.count > 0 "
+      "GROUP BY CASE WHEN ?4 = 0 THEN 0 ELSE r.minute_ms / ?4 END ORDER BY 2");
+  const ResetAfterRead done(select);
   select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, to_ms).bind(4, bucket_ms);
   std::vector<RollupTotals> buckets;
   while (select.step()) {
@@ -1234,11 +1262,13 @@ std::vector<OutageRecord> Store::read_outages(Statement& select) const {
 
 std::vector<OutageRecord> Store::outages(int64_t from_ms, int64_t to_ms, const std::string& probe,
                                          OutageKind kind) const {
-  Statement select(
-      db_, fmt::format("{} WHERE o.start_ms < ?1 AND (o.end_ms IS NULL OR o.end_ms > ?2) AND "
-                       "(?3 = '' OR p.name = ?3) AND o.kind = ?4 ORDER BY o.start_ms, p.name",
-                       kOutageColumns)
-               .c_str());
+  // Built once: the kept statement is found by the text's address.
+  static const std::string sql = fmt::format(
+      "{} WHERE o.start_ms < ?1 AND (o.end_ms IS NULL OR o.end_ms > ?2) AND "
+      "(?3 = '' OR p.name = ?3) AND o.kind = ?4 ORDER BY o.start_ms, p.name",
+      kOutageColumns);
+  Statement& select = prepared(sql.c_str());
+  const ResetAfterRead done(select);
   select.bind(1, to_ms).bind(2, from_ms).bind(3, probe).bind(4, std::string(to_string(kind)));
   return read_outages(select);
 }
@@ -1278,10 +1308,10 @@ int64_t Store::pending_samples() const {
 }
 
 std::vector<BlindWindow> Store::blind_windows(int64_t from_ms, int64_t to_ms) const {
-  Statement select(
-      db_,
+  Statement& select = prepared(
       "SELECT start_ms, end_ms, reason FROM blind_windows WHERE start_ms < ? AND end_ms > ? "
       "ORDER BY start_ms");
+  const ResetAfterRead done(select);
   select.bind(1, to_ms).bind(2, from_ms);
   std::vector<BlindWindow> rows;
   while (select.step()) rows.push_back({select.integer(0), select.integer(1), select.text(2)});
@@ -1290,20 +1320,24 @@ std::vector<BlindWindow> Store::blind_windows(int64_t from_ms, int64_t to_ms) co
 
 std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, int64_t to_ms,
                                    bool with_details) const {
-  Statement select(
-      db_,
+  Statement& select = prepared(
       "SELECT b.minute_ms, b.data FROM sample_blocks b JOIN probes p ON p.id = b.probe_id "
       "WHERE p.name = ? AND b.minute_ms >= ? AND b.minute_ms < ? ORDER BY b.minute_ms, b.id");
+  const ResetAfterRead done(select);
   // A block holds samples from its minute on (later ones only after a clock step back).
   select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs - kMinuteMs).bind(3, to_ms);
   std::map<int64_t, std::string> details;
   if (with_details) {
-    Statement detail(db_, "SELECT id, text FROM details");
+    Statement& detail = prepared("SELECT id, text FROM details");
+    const ResetAfterRead details_done(detail);
     while (detail.step()) details.emplace(detail.integer(0), detail.text(1));
   }
   std::vector<Sample> out;
+  std::vector<StoredSample> block;  // one block's samples at a time, its room kept
   while (select.step()) {
-    for (StoredSample& stored : decode_sample_block(select.integer(0), select.text(1))) {
+    block.clear();
+    decode_sample_block(select.integer(0), select.view(1), block);
+    for (StoredSample& stored : block) {
       if (stored.sample.sent_ms < from_ms || stored.sample.sent_ms >= to_ms) continue;
       if (auto text = details.find(stored.detail_id); text != details.end()) {
         stored.sample.detail = detail_from_template(text->second, stored.detail_numbers);
@@ -1315,10 +1349,10 @@ std::vector<Sample> Store::samples(const std::string& probe, int64_t from_ms, in
 }
 
 std::optional<int64_t> Store::first_sample_minute(const std::string& probe, int64_t from_ms) const {
-  Statement select(
-      db_,
+  Statement& select = prepared(
       "SELECT min(b.minute_ms) FROM sample_blocks b JOIN probes p ON p.id = b.probe_id "
       "WHERE p.name = ? AND b.minute_ms >= ?");
+  const ResetAfterRead done(select);
   select.bind(1, probe).bind(2, from_ms == INT64_MIN ? INT64_MIN : from_ms - from_ms % kMinuteMs);
   if (!select.step() || select.is_null(0)) return std::nullopt;
   return select.integer(0);
@@ -1326,10 +1360,11 @@ std::optional<int64_t> Store::first_sample_minute(const std::string& probe, int6
 
 int64_t Store::samples_stored_from(const std::string& probe, int64_t from_ms,
                                    int64_t minutes) const {
-  Statement select(db_,
-                   "SELECT coalesce(sum(count), 0) FROM (SELECT r.count FROM rollups r "
-                   "JOIN probes p ON p.id = r.probe_id WHERE p.name = ? AND r.minute_ms >= ? "
-                   "ORDER BY r.minute_ms LIMIT ?)");
+  Statement& select = prepared(
+      "SELECT coalesce(sum(count), 0) FROM (SELECT r.count FROM rollups r "
+      "JOIN probes p ON p.id = r.probe_id WHERE p.name = ? AND r.minute_ms >= ? "
+      "ORDER BY r.minute_ms LIMIT ?)");
+  const ResetAfterRead done(select);
   select.bind(1, probe).bind(2, from_ms - from_ms % kMinuteMs).bind(3, minutes);
   select.step();
   return select.integer(0);
@@ -1348,7 +1383,8 @@ std::string Store::vantage() const {
 }
 
 std::vector<StoredComponent> Store::components() const {
-  Statement select(db_, "SELECT name, type, interval_ms, confirm FROM probes ORDER BY name");
+  Statement& select = prepared("SELECT name, type, interval_ms, confirm FROM probes ORDER BY name");
+  const ResetAfterRead done(select);
   std::vector<StoredComponent> out;
   while (select.step()) {
     out.push_back(
@@ -1366,9 +1402,9 @@ std::map<std::string, int64_t> Store::ship_cursors(const std::string& endpoint) 
 }
 
 void Store::upsert_ship_cursor(const ShipCursor& cursor) {
-  Statement upsert(db_,
-                   "INSERT INTO ship_cursors(endpoint, probe, sent_ms) VALUES(?, ?, ?) "
-                   "ON CONFLICT(endpoint, probe) DO UPDATE SET sent_ms=excluded.sent_ms");
+  Statement& upsert = prepared(
+      "INSERT INTO ship_cursors(endpoint, probe, sent_ms) VALUES(?, ?, ?) "
+      "ON CONFLICT(endpoint, probe) DO UPDATE SET sent_ms=excluded.sent_ms");
   upsert.bind(1, cursor.endpoint).bind(2, cursor.probe).bind(3, cursor.sent_ms).step();
 }
 

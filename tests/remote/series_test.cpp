@@ -1,6 +1,7 @@
 #include "blip/remote/series.hpp"
 
 #include <gtest/gtest.h>
+#include <snappy.h>
 
 #include <algorithm>
 #include <climits>
@@ -200,6 +201,31 @@ TEST(RemoteWrite, BodyDecodesToTheSameSeriesAndGarbageIsRefused) {
   EXPECT_EQ(back[0].points[1].value, 0.0);
   EXPECT_EQ(back[1].labels, series[1].labels);
   EXPECT_THROW(decode_write_request("not snappy at all"), std::runtime_error);
+}
+
+TEST(RemoteWrite, BodyIsTheBytesProtobufWouldWrite) {
+  // What protobuf-lite's SerializeAsString made of this WriteRequest: defaults (an empty label
+  // value, a 0 value, a 0 timestamp) left out, -0.0 kept, a negative timestamp in ten bytes.
+  const std::vector<Series> series{{"blip_outage",
+                                    {{"probe", ""}, {"vantage", "a"}},
+                                    {{kT0, 1}, {kT0 + 250, 0.0}, {0, -0.0}, {-1, 0.25}}}};
+  const std::string expected(
+      "\x0a\x6c\x0a\x17\x0a\x08\x5f\x5f\x6e\x61\x6d\x65\x5f\x5f\x12\x0b"
+      "\x62\x6c\x69\x70\x5f\x6f\x75\x74\x61\x67\x65\x0a\x07\x0a\x05\x70"
+      "\x72\x6f\x62\x65\x0a\x0c\x0a\x07\x76\x61\x6e\x74\x61\x67\x65\x12"
+      "\x01\x61\x12\x10\x09\x00\x00\x00\x00\x00\x00\xf0\x3f\x10\x80\xa0"
+      "\xf1\xc2\xb1\x34\x12\x07\x10\xfa\xa1\xf1\xc2\xb1\x34\x12\x09\x09"
+      "\x00\x00\x00\x00\x00\x00\x00\x80\x12\x14\x09\x00\x00\x00\x00\x00"
+      "\x00\xd0\x3f\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+      110);
+  std::string plain;
+  const std::string body = encode_write_request(series);
+  ASSERT_TRUE(snappy::Uncompress(body.data(), body.size(), &plain));
+  EXPECT_EQ(plain, expected);
+  // A sender's encoder gives the same body again with its buffers reused.
+  WriteRequestEncoder encoder;
+  encoder.encode({{"blip_blind", {{"reason", "loop_stall"}}, {{kT0, 1}}}});
+  EXPECT_EQ(encoder.encode(series), body);
 }
 
 TEST(EndpointLabel, KeepsNoCredentialsOrQuery) {

@@ -49,8 +49,11 @@ class RemoteSender {
 
  private:
   enum class Outcome { acknowledged, rejected, failed, stopped };
+  struct Connection;
   void run();
-  Outcome post(const std::string& body, size_t points);
+  // Sets up the one curl handle the thread posts every request with.
+  void set_up(Connection& connection);
+  Outcome post(Connection& connection, const std::string& body, size_t points);
   // Waits up to `wait` unless stopping; false once stopping.
   bool pause(std::chrono::milliseconds wait);
 

@@ -55,5 +55,8 @@ class SampleBlockEncoder {
 
 // Throws std::runtime_error on a truncated or corrupt block.
 std::vector<StoredSample> decode_sample_block(int64_t base_ms, std::string_view bytes);
+// The same, appended to `out` (a reader's vector, its room kept from block to block); after a
+// throw `out` may end with part of the block.
+void decode_sample_block(int64_t base_ms, std::string_view bytes, std::vector<StoredSample>& out);
 
 }  // namespace blip

@@ -174,7 +174,22 @@ class Store : public RecordSink {
   // Samples added and not yet flushed.
   int64_t pending_samples() const;
 
-  // Reading (reports and tests).
+  // One snapshot over several reads (the remote-write sender's round): the reads inside it
+  // neither take nor drop a snapshot of their own each, and all see the same commits. Only
+  // around reads; one at a time per Store.
+  class ReadTransaction {
+   public:
+    explicit ReadTransaction(const Store& store);
+    ~ReadTransaction();
+    ReadTransaction(const ReadTransaction&) = delete;
+    ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+   private:
+    const Store& store_;
+  };
+
+  // Reading (reports and tests). The reads a sender or a feed repeats keep their prepared
+  // statements: a Store is used by one thread at a time.
   std::vector<std::string> probe_names() const;
   std::vector<OutageRecord> outages(int64_t from_ms, int64_t to_ms, const std::string& probe = "",
                                     OutageKind kind = OutageKind::outage) const;
@@ -226,6 +241,7 @@ class Store : public RecordSink {
     int64_t touched_ms = 0;  // the last_used_ms written for it
   };
   class Statement;
+  class ResetAfterRead;
 
   void exec(const char* sql) const;
   // Opens the connection, sets it up and migrates; with `check_damage`, first finds
@@ -261,13 +277,15 @@ class Store : public RecordSink {
   void upsert_job_run(const JobRunRow& row);
   void upsert_ship_cursor(const ShipCursor& cursor);
 
-  // A prepared statement kept for the writes a second makes thousands of.
-  Statement& prepared(const char* sql);
+  // A prepared statement kept for the writes a second makes thousands of, and for the reads
+  // repeated per probe (a read resets it when done: see ResetAfterRead). Found by the
+  // address of its text: a literal, or a string that lives as long as the program.
+  Statement& prepared(const char* sql) const;
 
   std::string path_;
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;
-  std::unordered_map<const char*, std::unique_ptr<Statement>> prepared_;
+  mutable std::unordered_map<const char*, std::unique_ptr<Statement>> prepared_;
   std::map<int64_t, ProbeBuffer> buffers_;
   std::unordered_map<std::string, CachedDetail> detail_ids_;
   int64_t detail_count_ = -1;  // rows in details, once counted

@@ -29,12 +29,17 @@ start_vm() {  # port dir -> pid in $vm_pid
   echo "$vm_pid" >>"$work/pids"
   wait_http "http://127.0.0.1:$1/health"
 }
-count_in() {  # port selector -> blip_sample_up samples the engine holds
-  local answer
-  for _ in $(seq 50); do
+count_in() {  # port selector -> blip_sample_up samples the engine holds, once 3 answers agree
+  local answer last="" same=0
+  for _ in $(seq 60); do
     answer=$(curl -sg "http://127.0.0.1:$1/api/v1/query?query=sum(count_over_time(blip_sample_up$2[2h]))" |
       python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)')
-    [[ "$answer" == "${last:-}" ]] && break
+    if [[ "$answer" == "$last" ]]; then
+      same=$((same + 1))
+      ((same >= 2)) && break
+    else
+      same=0
+    fi
     last=$answer
     sleep 1
   done

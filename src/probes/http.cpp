@@ -513,7 +513,9 @@ class HttpProbe final : public Probe {
       // the scheduler can tell blip's own want of descriptors from a target that refuses.
       if (attempt.socket_errno != 0)
         detail += fmt::format(" (socket: {})", std::strerror(attempt.socket_errno));
-      return ProbeResult::failure(error, std::move(detail), phases);
+      ProbeResult failure = ProbeResult::failure(error, std::move(detail), phases);
+      failure.no_socket = attempt.socket_errno == EMFILE || attempt.socket_errno == ENFILE;
+      return failure;
     }
     if (!attempt.headers_ended) {
       return ProbeResult::failure(

@@ -147,7 +147,7 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
     sample.error = ErrorClass::none;
     sample.phases = {};
     sample.detail = "in flight while blip itself stalled";
-  } else if (!result.ok && out_of_descriptors(sample.detail)) {
+  } else if (!result.ok && (result.no_socket || out_of_descriptors(sample.detail))) {
     // blip had no socket to give this attempt: that says nothing about the target.
     sample.status = Status::blind;
     sample.latency_us = 0;

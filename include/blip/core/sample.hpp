@@ -68,6 +68,9 @@ struct ProbeResult {
   // The earliest notAfter of the peer's certificate chain (Unix ms), when the
   // attempt spoke TLS; for the live state and /metrics, never stored.
   std::optional<int64_t> cert_expiry_ms;
+  // blip itself had no descriptor for the attempt (socket() failed with EMFILE or ENFILE): the
+  // attempt says nothing about the target, whatever the descriptor count is by the time it is read.
+  bool no_socket = false;
 
   static ProbeResult success(Phases phases = {}, std::string detail = {}) {
     return {true, ErrorClass::none, phases, std::move(detail), false, std::nullopt};

@@ -6,11 +6,14 @@
 #     8,000 samples/s of 20 such blips) shipped at once into one VictoriaMetrics: samples lost,
 #     sender CPU per 1,000 samples, how long 10 minutes of the fleet take to ship.
 #   bench/fleet.sh [STORES] [PROBES] [MINUTES]     (defaults: 20 100 10)
+#   SHIP_MAX_SAMPLES=N: raw samples a request at most in part 1 (the sender's default otherwise)
 # Everything on loopback; takes a few minutes.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 bench_begin fleet
 stores=${1:-20} probes=${2:-100} minutes=${3:-10}
+ship_options=()
+[ -n "${SHIP_MAX_SAMPLES:-}" ] && ship_options=(--max-samples "$SHIP_MAX_SAMPLES")
 "$root/scripts/install-deps"
 build="$root/build-bench-fleet"
 echo "== building (Release) in $build"
@@ -55,7 +58,7 @@ done
 echo "== 1. shipping cost: blip's sender vs vmagent forwarding the same samples"
 vm_port=$(free_port)
 start_vm "$vm_port" "$work/vm-direct"
-direct=$("$build/bench/ship_store" --db "$work/v01.db" --url "http://127.0.0.1:$vm_port/api/v1/write" 2>/dev/null)
+direct=$("$build/bench/ship_store" "${ship_options[@]}" --db "$work/v01.db" --url "http://127.0.0.1:$vm_port/api/v1/write" 2>/dev/null)
 echo "blip sender -> VictoriaMetrics: $direct"
 agent_port=$(free_port) relay_port=$(free_port)
 start_vm "$relay_port" "$work/vm-relay"
@@ -66,7 +69,7 @@ echo "$agent_pid" >>"$work/pids"
 wait_http "http://127.0.0.1:$agent_port/health"
 sleep 2
 agent_before=$(cpu_of "$agent_pid")
-relayed=$("$build/bench/ship_store" --db "$work/v02.db" --url "http://127.0.0.1:$agent_port/api/v1/write" 2>/dev/null)
+relayed=$("$build/bench/ship_store" "${ship_options[@]}" --db "$work/v02.db" --url "http://127.0.0.1:$agent_port/api/v1/write" 2>/dev/null)
 samples=$(sed -E 's/.* samples=([0-9]+) .*/\1/' <<<"$relayed")
 # vmagent sends on what it received within its flush interval (1 s): wait until the relay holds it all.
 for _ in $(seq 60); do [[ "$(count_in "$relay_port" '{vantage="v02"}')" == "$samples" ]] && break; sleep 1; done

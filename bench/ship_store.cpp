@@ -32,9 +32,12 @@ int main(int argc, char** argv) {
   std::string db_path;
   std::string url;
   int timeout_s = 600;
+  size_t max_samples = blip::RemoteSenderOptions{}.max_samples_per_request;
   app.add_option("--db", db_path)->required();
   app.add_option("--url", url)->required();
   app.add_option("--timeout", timeout_s, "give up after this many seconds")->capture_default_str();
+  app.add_option("--max-samples", max_samples, "raw samples a request at most")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   blip::configure_logging("warn", "text");  // on stderr: stdout is the one result line
 
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
   options.vantage = vantage;
   options.retain_ms = INT64_MAX / 2;
   options.catch_up_pause = std::chrono::milliseconds(0);
+  options.max_samples_per_request = max_samples;
   const double cpu_before = cpu_seconds();
   const auto started = std::chrono::steady_clock::now();
   blip::RemoteSender sender(config, options, [&](std::vector<blip::ShipCursor> saved) {

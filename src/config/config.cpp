@@ -1068,13 +1068,10 @@ bool parsable_url(const std::string& url) {
   return handle && curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) == CURLUE_OK;
 }
 
-// `[[remote_write]]`. The URL may hold a secret (user info, a token in its path or query), so
-// no error quotes it; one that repeats an earlier table's URL is an error (every sample twice).
-void read_remote_write(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
-  const std::string context = "remote_write";
-  RemoteWriteConfig remote;
-  remote.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
-  const std::optional<std::string> url = reader.string("url");
+// A required http(s) `url` that may hold a secret (user info, a token in its path or query): no
+// error quotes it.
+std::optional<std::string> read_secret_http_url(TableReader& reader, const std::string& context) {
+  std::optional<std::string> url = reader.string("url");
   if (!reader.table().get("url")) {
     reader.error_at_table(fmt::format("{}: missing required key \"url\"", context));
   } else if (url && !has_http_scheme(*url)) {
@@ -1082,6 +1079,16 @@ void read_remote_write(TableReader& reader, const std::string& file, LoadedConfi
   } else if (url && !parsable_url(*url)) {
     reader.error_at(reader.where("url"), "url: not a valid URL");
   }
+  return url;
+}
+
+// `[[remote_write]]`. The URL may hold a secret (user info, a token in its path or query), so
+// no error quotes it; one that repeats an earlier table's URL is an error (every sample twice).
+void read_remote_write(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
+  const std::string context = "remote_write";
+  RemoteWriteConfig remote;
+  remote.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
+  const std::optional<std::string> url = read_secret_http_url(reader, context);
   remote.url = url.value_or("");
   for (const RemoteWriteConfig& existing : loaded.remote_writes) {
     if (url && !url->empty() && existing.url == *url) {
@@ -1113,19 +1120,12 @@ void read_remote_write(TableReader& reader, const std::string& file, LoadedConfi
   loaded.remote_writes.push_back(std::move(remote));
 }
 
-// `[[heartbeat]]`. Like a remote write's, the URL may hold a secret: no error quotes it.
+// `[[heartbeat]]`. Like a remote write's, the URL may hold a secret.
 void read_heartbeat(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
   const std::string context = "heartbeat";
   HeartbeatConfig heartbeat;
   heartbeat.source = fmt::format("{}:{}", file, reader.table().source().begin.line);
-  const std::optional<std::string> url = reader.string("url");
-  if (!reader.table().get("url")) {
-    reader.error_at_table(fmt::format("{}: missing required key \"url\"", context));
-  } else if (url && !has_http_scheme(*url)) {
-    reader.error_at(reader.where("url"), "url: must start with http:// or https://");
-  } else if (url && !parsable_url(*url)) {
-    reader.error_at(reader.where("url"), "url: not a valid URL");
-  }
+  const std::optional<std::string> url = read_secret_http_url(reader, context);
   heartbeat.url = url.value_or("");
   heartbeat.headers = read_headers(reader);
   if (auto every = reader.duration("every")) {

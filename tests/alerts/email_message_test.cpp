@@ -15,6 +15,7 @@
 
 #include "blip/alerts/alert_payload.hpp"
 #include "support/alerts.hpp"
+#include "support/smtp_receiver.hpp"
 
 namespace blip {
 namespace {
@@ -22,6 +23,7 @@ namespace {
 using test::alert_to;
 using test::closed_event;
 using test::opened_event;
+using test::quoted_printable_decode;
 
 const std::string kHostile = "\r\nBcc: x@example.org";
 
@@ -102,24 +104,6 @@ std::string decode_words(const std::string& value) {
   return first == std::string::npos ? "" : out.substr(first);
 }
 
-std::string qp_decode(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '=' && text.compare(i + 1, 2, "\r\n") == 0) {
-      i += 2;
-    } else if (text[i] == '=') {
-      out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else if (text.compare(i, 2, "\r\n") == 0) {
-      out += '\n';
-      ++i;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
 std::string field(const std::vector<std::pair<std::string, std::string>>& fields,
                   const std::string& name) {
   for (const auto& [key, value] : fields) {
@@ -162,7 +146,7 @@ TEST(EmailMessage, RawLineBreaksInNameDetailOrSubjectNeverMakeAHeader) {
         << subject;
     EXPECT_EQ(decode_words(field(fields, "X-Blip-Probe")), "web Bcc: x@example.org");
     // The body carries it too, but a body line cannot become a header.
-    const std::string body = qp_decode(mail.substr(mail.find("\r\n\r\n") + 4));
+    const std::string body = quoted_printable_decode(mail.substr(mail.find("\r\n\r\n") + 4));
     EXPECT_NE(body.find("probe:    web\n          Bcc: x@example.org\n"), std::string::npos)
         << body;
     EXPECT_EQ(mail.substr(mail.find("\r\n\r\n") + 4).find("\r\nBcc:"), std::string::npos);
@@ -227,7 +211,7 @@ TEST(EmailMessage, QuotedPrintableBodyKeepsLinesShortAndDecodesBack) {
   EXPECT_NE(encoded.find("=2Estarts with a dot"), std::string::npos) << encoded;
   EXPECT_NE(encoded.find("trailing space=20\r\n"), std::string::npos) << encoded;
   std::string expected = text;
-  EXPECT_EQ(qp_decode(encoded), expected);
+  EXPECT_EQ(quoted_printable_decode(encoded), expected);
 }
 
 TEST(EmailMessage, AnOutagesMailsThreadOnTheOpenedMailsId) {
@@ -267,7 +251,7 @@ TEST(EmailMessage, AnOutagesMailsThreadOnTheOpenedMailsId) {
   EXPECT_EQ(field(fields, "Date"), " Tue, 14 Nov 2023 22:13:51 +0000");
   EXPECT_EQ(field(fields, "From"), " blip at Example <blip@status.example.org>");
   EXPECT_EQ(decode_words(field(fields, "Subject")), "web-health is back after 31s");
-  const std::string body = qp_decode(mail.substr(mail.find("\r\n\r\n") + 4));
+  const std::string body = quoted_printable_decode(mail.substr(mail.find("\r\n\r\n") + 4));
   for (const char* line :
        {"web-health is back after 31s\n\n", "probe:    web-health\n", "type:     http\n",
         "error:    timeout\n", "detail:   no answer within 1s\n",

@@ -72,10 +72,7 @@ std::string ReceivedMail::header(const std::string& name) const {
   return value;
 }
 
-std::string ReceivedMail::body() const {
-  const size_t start = data.find("\r\n\r\n");
-  if (start == std::string::npos) return "";
-  const std::string text = data.substr(start + 4);
+std::string quoted_printable_decode(const std::string& text) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '=' && text.compare(i + 1, 2, "\r\n") == 0) {
@@ -91,6 +88,11 @@ std::string ReceivedMail::body() const {
     }
   }
   return out;
+}
+
+std::string ReceivedMail::body() const {
+  const size_t start = data.find("\r\n\r\n");
+  return start == std::string::npos ? "" : quoted_printable_decode(data.substr(start + 4));
 }
 
 SmtpReceiver::SmtpReceiver(const TempDir& dir, const std::string& username,

@@ -7,6 +7,9 @@
 
 namespace blip::test {
 
+// A quoted-printable body decoded: soft breaks joined, =XX bytes, "\n" line ends.
+std::string quoted_printable_decode(const std::string& text);
+
 // One message an SmtpReceiver accepted: when (ms since the epoch), its
 // envelope, the login it was sent under (empty without AUTH) and the message
 // as it came, CRLF line ends and all.

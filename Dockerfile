@@ -28,7 +28,7 @@ LABEL org.opencontainers.image.title="blip" \
 # ca-certificates for TLS probes, tzdata for time zones; no package lists left behind.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libuv1 libcurl4 libsqlite3-0 libpq5 libhiredis0.14 libspdlog1.10 libfmt9 libtomlplusplus3 libmicrohttpd12 libc-ares2 libdate-tz3 libprotobuf-lite32 libsnappy1v5 \
+      libuv1 libcurl4 libsqlite3-0 libpq5 libhiredis0.14 libspdlog1.10 libfmt9 libtomlplusplus3 libmicrohttpd12 libc-ares2 libdate-tz3 libprotobuf-lite32 libsnappy1v5 libsystemd0 \
       ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && { [ -s /etc/nsswitch.conf ] || printf 'hosts: files dns\n' >/etc/nsswitch.conf; } \

@@ -18,6 +18,7 @@
 #include "blip/core/duration.hpp"
 #include "blip/core/logging.hpp"
 #include "blip/core/loop_watch.hpp"
+#include "blip/daemon/service_manager.hpp"
 #include "blip/feed/status_feed.hpp"
 #include "blip/jobs/job_monitor.hpp"
 #include "blip/jobs/ping_inbox.hpp"
@@ -185,6 +186,7 @@ struct Daemon::Parts {
   std::optional<AlertDispatcher> alerts;
   std::optional<Heartbeats> heartbeats;
   std::optional<LoopWatch> loop_watch;
+  ServiceManager service{runtime.loop.get()};
   uint64_t snapshot_sequence = 0;
   uint64_t published_transitions = 0;
   // Transitions within one loop iteration make one snapshot.
@@ -423,6 +425,7 @@ const ComponentConfig* Daemon::Parts::active_named(const std::string& name) cons
 void Daemon::Parts::stop_signal() {
   if (!stopping) {
     stopping = true;
+    service.stopping();
     log_info("run: stopping, waiting for probes in flight");
     scheduler->stop([this] { finish(); });
   } else {
@@ -466,6 +469,7 @@ ComponentRef Daemon::Parts::keep(ComponentRef config) {
 
 void Daemon::Parts::start_reload() {
   if (stopping || reload_thread.joinable()) return;  // one reload at a time
+  service.reloading();
   reload_thread = std::thread([this] {
     LoadedConfig next = load_config_directory(settings.config_dir);
     {
@@ -486,6 +490,7 @@ void Daemon::Parts::apply_reload(const LoadedConfig& next) {
       log_error("reload: rejected error={}", error.to_string());
     log_error("reload: rejected {} error{} in {}; the running configuration is kept",
               next.errors.size(), next.errors.size() == 1 ? "" : "s", settings.config_dir);
+    service.ready("reload rejected: the running configuration is kept");
     return;
   }
   const std::vector<ComponentRef> next_components = next.components();
@@ -538,6 +543,7 @@ void Daemon::Parts::apply_reload(const LoadedConfig& next) {
       static_cast<size_t>(std::count(changes.kept.begin(), changes.kept.end(), std::nullopt));
   log_info("reload: probes={} kept={} added={} removed={}", active.size(), active.size() - added,
            added, changes.removed.size());
+  service.ready(fmt::format("probing {} components", active.size()));
 }
 
 Daemon::Daemon(LoadedConfig config, DaemonSettings settings)
@@ -559,6 +565,7 @@ int Daemon::run() {
     log_descriptor_room(parts.settings.open_files_limit, parts.loaded.probes);
   parts.scheduler->start();
   parts.jobs->start();
+  parts.service.ready(fmt::format("probing {} components", parts.components.size()));
   parts.runtime.loop.run();
   parts.pings.set_wake(nullptr);
   if (parts.reload_thread.joinable()) parts.reload_thread.join();

@@ -142,7 +142,9 @@ StoreHealth StoreWriter::health() const {
   health.queued_rows = static_cast<int64_t>(queue_.incidents.size() + queue_.outages.size() +
                                             queue_.blind_windows.size() + queue_.job_runs.size());
   health.dropped_samples = dropped_;
-  if (health.queued_samples + health.queued_rows > 0) {
+  // A batch taken from the queue is unwritten until its write succeeds: a write waiting on a
+  // locked file empties the queue for a moment, and the heartbeat must not beat in that moment.
+  if (writing_ || health.queued_samples + health.queued_rows > 0) {
     health.unwritten_for_ms = (mono_now_us() - last_success_mono_us_) / 1000;
   }
   return health;
@@ -226,6 +228,8 @@ void StoreWriter::run() {
     if (dropped_to_ms != 0)
       batch.blind_windows.push_back({dropped_from_ms_, dropped_to_ms, "store_dropped"});
     flush_requested_ = false;
+    writing_ = !batch.samples.empty() || !batch.incidents.empty() || !batch.outages.empty() ||
+               !batch.blind_windows.empty() || !batch.job_runs.empty();
     lock.unlock();
 
     const int64_t began_us = mono_now_us();
@@ -239,6 +243,7 @@ void StoreWriter::run() {
     }
 
     lock.lock();
+    writing_ = false;
     health_.write_seconds.observe(seconds);
     health_.last_write_ok = ok;
     if (ok) {

@@ -125,6 +125,7 @@ class StoreWriter : public RecordSink {
   Queue queue_;
   int64_t alive_ms_ = 0;
   bool flush_requested_ = false;
+  bool writing_ = false;  // a batch with samples or rows is being written
   bool stopping_ = false;
   int64_t finish_by_mono_us_ = 0;  // once stopping: retry a failed write until then
   int64_t queued_bytes_ = 0;

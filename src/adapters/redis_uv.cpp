@@ -235,12 +235,14 @@ void RedisConnection::resolved(const std::string& address, const std::string& er
     report({ErrorClass::dns, error});
     return;
   }
-  connect_to(address, std::stoi(endpoint_.port));
+  connect_to(address);
 }
 
-void RedisConnection::connect_to(const std::string& address, int port) {
-  // A numeric address: hiredis's getaddrinfo does not block on it.
-  redisAsyncContext* context = redisAsyncConnect(address.c_str(), port);
+void RedisConnection::connect_to(const std::string& address) {
+  // A Unix socket's path, or a numeric address: hiredis's getaddrinfo does not block on it.
+  redisAsyncContext* context = address.starts_with('/')
+                                   ? redisAsyncConnectUnix(address.c_str())
+                                   : redisAsyncConnect(address.c_str(), std::stoi(endpoint_.port));
   if (!context) {
     state_ = State::failed;
     report({ErrorClass::internal, "out of memory"});
@@ -402,6 +404,9 @@ RedisFailure RedisConnection::failure_of(const redisAsyncContext& context) const
     case REDIS_ERR_IO: {
       std::string lower = lowercase(text);
       if (lower.find("refused") != std::string::npos) return {ErrorClass::refused, text};
+      // A Unix socket's file is gone while its server is down: nobody listens there.
+      if (endpoint_.host.starts_with('/') && lower.find("no such file") != std::string::npos)
+        return {ErrorClass::refused, text + " (" + endpoint_.host + ")"};
       if (lower.find("timed out") != std::string::npos) return {ErrorClass::timeout, text};
       if (lower.find("unreachable") != std::string::npos) return {ErrorClass::unreachable, text};
       return {ErrorClass::reset, text.empty() ? "connection lost" : text};

@@ -91,7 +91,9 @@ Resolver::Ticket Resolver::resolve(const std::string& host, int64_t limit_ms, Do
   lookup->done = std::move(done);
   lookup->timer = Timer(loop_, [this, ticket] { deliver(ticket); });
   Lookup& started = *lookups_.emplace(ticket, std::move(lookup)).first->second;
-  if (is_numeric(host)) {
+  // A numeric address, or a Unix socket's path: nothing to look up (answered from the loop all
+  // the same).
+  if (is_numeric(host) || host.starts_with('/')) {
     started.answered = true;
     started.address = host;
     started.timer.start(0);

@@ -547,7 +547,7 @@ ProbeSettings read_http(TableReader& reader, ProbeConfig& probe, const std::stri
   return http;
 }
 
-// Reads the required `address = "host:port"` of tcp and redis probes.
+// Reads the required `address = "host:port"` of tcp and redis probes (redis: or a socket's path).
 void read_address(TableReader& reader, ProbeConfig& probe, const std::string& context,
                   std::string& host, std::string& port) {
   std::string address = reader.required_string("address", context);
@@ -640,7 +640,14 @@ ProbeSettings read_postgres(TableReader& reader, ProbeConfig& probe, const std::
 
 ProbeSettings read_redis(TableReader& reader, ProbeConfig& probe, const std::string& context) {
   RedisSettings redis;
-  read_address(reader, probe, context, redis.host, redis.port);
+  // Redis on the same machine usually listens on a Unix socket too (`unixsocket`): an absolute
+  // path is its address.
+  if (auto address = reader.string("address"); address && address->starts_with('/')) {
+    redis.host = *address;
+    probe.target_display = *address;
+  } else {
+    read_address(reader, probe, context, redis.host, redis.port);
+  }
   redis.username = reader.string("username").value_or("");
   redis.password = reader.secret(context);
   if (auto db = reader.integer("db")) {

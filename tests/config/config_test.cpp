@@ -264,6 +264,23 @@ TEST_F(GoodConfigTest, ParsesTcpProbeSettings) {
   EXPECT_EQ(std::get<TcpSettings>(db.settings).port, "5432");
 }
 
+TEST(ConfigUnixSocketTest, ARedisAddressMayBeASocketsPathATcpOneMayNot) {
+  const LoadedConfig redis = load_config_text(
+      "[[probe]]\nname = \"redis\"\ntype = \"redis\"\naddress = "
+      "\"/var/run/redis/redis-server.sock\"\n",
+      "redis.toml");
+  ASSERT_TRUE(redis.ok()) << redis.errors.at(0).to_string();
+  const auto& settings = std::get<RedisSettings>(redis.probes.at(0).settings);
+  EXPECT_EQ(settings.host, "/var/run/redis/redis-server.sock");
+  EXPECT_EQ(settings.port, "");
+  EXPECT_EQ(redis.probes[0].target_display, "/var/run/redis/redis-server.sock");
+  const LoadedConfig tcp = load_config_text(
+      "[[probe]]\nname = \"tcp\"\ntype = \"tcp\"\naddress = \"/var/run/redis.sock\"\n", "tcp.toml");
+  ASSERT_EQ(tcp.errors.size(), 1u);
+  EXPECT_EQ(tcp.errors[0].to_string(),
+            "tcp.toml:4:11: address: expected host:port, got \"/var/run/redis.sock\"");
+}
+
 // ---------------------------------------------------------------------------
 // Environment variables and secrets.
 

@@ -1,4 +1,5 @@
 // The Postgres probe against real PostgreSQL 15 clusters on loopback.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -91,6 +92,24 @@ TEST_F(PostgresProbeTest, ReadWriteAuthAndErrorCases) {
     EXPECT_EQ(config.target_display.find("password"), std::string::npos) << config.target_display;
   }
   EXPECT_EQ(server_->sql("SELECT count(*) FROM blip_heartbeat WHERE probe = 'pg'"), "1");
+}
+
+// On the same machine Postgres is reached over its Unix socket: host= names the socket's directory
+// (nothing to look up), and read and write both pass.
+TEST_F(PostgresProbeTest, OverTheUnixSocket) {
+  const std::string dsn = fmt::format("host={} port={} dbname=postgres user=postgres",
+                                      server_->socket_directory(), server_->port());
+  for (const auto mode : {PostgresSettings::Mode::read, PostgresSettings::Mode::write}) {
+    const Sample sample = test::probe_once(postgres_probe("pg-socket", dsn, mode));
+    EXPECT_EQ(sample.status, Status::up) << sample.detail;
+    EXPECT_EQ(sample.phases.dns_us, 0) << "a socket's directory was looked up";
+  }
+  // A directory without the socket: refused, not a lookup failure.
+  const Sample missing = test::probe_once(postgres_probe(
+      "pg-socket", fmt::format("host={} port={} dbname=postgres user=postgres",
+                               server_->socket_directory() + "/none", server_->port())));
+  EXPECT_EQ(missing.status, Status::down);
+  EXPECT_NE(missing.error, ErrorClass::dns) << missing.detail;
 }
 
 TEST_F(PostgresProbeTest, SeparatePasswordSetting) {

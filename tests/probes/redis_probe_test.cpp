@@ -150,6 +150,24 @@ TEST(RedisProbe, ModesAndSelectWithoutPassword) {
   EXPECT_EQ(server.command({"EXISTS", "blip:probe:redis-under-test"}, 4), "0");
 }
 
+// `address` as a socket's path: Redis on the same machine, as Debian's redis-server offers it.
+TEST(RedisProbe, OverTheUnixSocket) {
+  RedisServer server;
+  for (const Mode mode : {Mode::ping, Mode::write}) {
+    ProbeConfig config = redis_probe(0, mode);
+    settings_of(config).host = server.socket_path();
+    settings_of(config).port.clear();
+    const Sample sample = probe_once(config);
+    EXPECT_EQ(sample.status, Status::up) << sample.detail;
+  }
+  ProbeConfig missing = redis_probe(0);
+  settings_of(missing).host = server.socket_path() + ".none";
+  settings_of(missing).port.clear();
+  const Sample refused = probe_once(missing);
+  EXPECT_EQ(refused.status, Status::down);
+  EXPECT_EQ(refused.error, ErrorClass::refused) << refused.detail;
+}
+
 TEST(RedisProbe, ReadOnlyReplicaAnswersPingButFailsWrites) {
   RedisServer server;
   // A replica of a master that is not there: it still serves reads and PING, refuses writes.

@@ -16,6 +16,8 @@ class PostgresServer {
   explicit PostgresServer(const PostgresServer* standby_of = nullptr);
   ~PostgresServer();
   int port() const { return port_; }
+  // The directory of its Unix socket (`unix_socket_directories`): a DSN's host=.
+  std::string socket_directory() const { return dir_.file("run"); }
   std::string dsn(const std::string& user = "postgres", const std::string& password = "") const;
 
   void freeze()

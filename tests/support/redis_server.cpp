@@ -59,9 +59,10 @@ RedisServer::~RedisServer() {
 
 void RedisServer::start() {
   std::vector<std::string> argv{
-      "redis-server", "--port",    std::to_string(port_), "--bind", "127.0.0.1",
-      "--save",       "",          "--appendonly",        "no",     "--dir",
-      dir_.path(),    "--logfile", dir_.file("redis.log")};
+      "redis-server",     "--port",    std::to_string(port_),  "--bind",       "127.0.0.1",
+      "--save",           "",          "--appendonly",         "no",           "--dir",
+      dir_.path(),        "--logfile", dir_.file("redis.log"), "--unixsocket", socket_path(),
+      "--unixsocketperm", "700"};
   if (!password_.empty()) {
     argv.emplace_back("--requirepass");
     argv.push_back(password_);

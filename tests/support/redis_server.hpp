@@ -18,6 +18,8 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   int port() const { return port_; }
+  // Its Unix socket (`unixsocket`), beside the TCP port.
+  std::string socket_path() const { return dir_.file("redis.sock"); }
   const std::string& password() const { return password_; }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
 

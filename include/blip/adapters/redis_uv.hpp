@@ -40,8 +40,8 @@ void bound_redis_reply_arrays(redisReader* reader);
 
 // Where a connection goes and what it sends before any command.
 struct RedisEndpoint {
-  std::string host;  // a name (resolved with blip's Resolver) or a numeric address
-  std::string port;
+  std::string host;  // a name (resolved with blip's Resolver), a numeric address or a socket's path
+  std::string port;  // empty for a Unix socket
   std::string username;  // AUTH user pass when set, AUTH pass otherwise
   std::string password;  // no AUTH when both are empty
   int64_t db = 0;        // SELECT when not 0
@@ -104,7 +104,7 @@ class RedisConnection {
   static void on_disconnected(const redisAsyncContext* context, int status);
   static void on_reply(redisAsyncContext* context, void* reply, void* privdata);
 
-  void connect_to(const std::string& address, int port);
+  void connect_to(const std::string& address);
   bool queue_handshake();
   bool send(const std::vector<std::string>& argv, ReplyCallback on_reply);
   // The context is being freed by hiredis itself: forget it, report.

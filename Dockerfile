@@ -15,7 +15,12 @@ RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBLIP_BUILD_TES
       -DBLIP_VERSION_OVERRIDE="${BLIP_VERSION}" \
  && cmake --build /build --target blip \
  && strip /build/blip \
- && /build/blip --version
+ && /build/blip --version \
+ && cmake --build /build --target package
+
+# The Debian package from the same build (scripts/container package DIR writes it to DIR).
+FROM scratch AS package
+COPY --from=build /build/blip_*.deb /
 
 FROM ${RUN_IMAGE}
 ARG BLIP_VERSION=unknown

@@ -28,10 +28,11 @@ std::string mail_address_field(std::string_view name, const std::vector<MailAddr
 std::string quoted_printable(std::string_view text);
 
 // The thread a message's mail belongs to: an outage's opened, reminder and
-// closed mails share `key` ("outage-42") and `start_ms` (the outage's start).
-// Nullopt for a message that starts no thread and joins none (a pattern found,
-// a forecast, blip's trouble, a flapping summary). When alerts group by
-// incident, this is the one place that names the incident instead.
+// closed mails share `key` ("outage-42") and `start_ms` (the outage's start);
+// an incident's opened, grew, reminder and resolved mails share
+// "incident-7" and the incident's start. Nullopt for a message that starts no
+// thread and joins none (a pattern found, a forecast, blip's trouble, a
+// flapping summary).
 struct MailThread {
   std::string key;
   int64_t start_ms = 0;

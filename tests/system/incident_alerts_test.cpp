@@ -107,7 +107,7 @@ TEST(IncidentAlerts, OnePagePerIncidentNamedByTheFirstDownOnePerOutageWithGroupP
           "[[alert]]\nname = \"am\"\nkind = \"alertmanager\"\nurl = \"{}\"\n",
           receiver.url("/incident"), receiver.url("/probe"), alertmanager.url());
   test::Daemon blip(dir, config);
-  ASSERT_TRUE(wait_until([&] { return blip.log().find("run: started") != std::string::npos; }, 10s))
+  ASSERT_TRUE(wait_until([&] { return blip.log().find("run: started") != std::string::npos; }, 20s))
       << blip.log();
   std::this_thread::sleep_for(3s);
   ASSERT_TRUE(receiver.received().empty()) << "no outage before the freezes: " << blip.log();

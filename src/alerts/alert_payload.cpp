@@ -125,31 +125,8 @@ std::string component_error_words(const IncidentComponent& component) {
   return error_words(event);
 }
 
-// "12:00:05.9" (UTC), for timelines.
-std::string clock_time(int64_t ms) { return format_iso8601_ms(ms).substr(11, 10); }
-
-// One line per component going down or coming back, in time order; "total" once resolved.
-std::string incident_timeline(const IncidentView& incident) {
-  std::vector<std::pair<int64_t, std::string>> lines;
-  for (const IncidentComponent& component : incident.components) {
-    const std::string words = component_error_words(component);
-    lines.emplace_back(component.down_ms, words.empty()
-                                              ? component.probe + " down"
-                                              : fmt::format("{} down: {}", component.probe, words));
-    if (component.up_ms > 0) {
-      lines.emplace_back(component.up_ms,
-                         fmt::format("{} up after {}", component.probe,
-                                     human_duration(component.up_ms - component.down_ms)));
-    }
-  }
-  std::stable_sort(lines.begin(), lines.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::string timeline;
-  for (const auto& [at, line] : lines) timeline += fmt::format("  {}  {}\n", clock_time(at), line);
-  if (incident.end_ms > 0)
-    timeline += fmt::format("  total {}\n", human_duration(incident.end_ms - incident.start_ms));
-  return timeline;
-}
+// "12:00:05.9" (UTC, to the nearest tenth of a second), for timelines.
+std::string clock_time(int64_t ms) { return format_iso8601_ms(ms + 50).substr(11, 10); }
 
 std::string with_text(std::string summary, const AlertEvent& event) {
   if (!event.text.empty()) summary += "; " + event.text;
@@ -390,6 +367,28 @@ std::string human_duration(int64_t ms) {
   if (ms < 10'000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
   if (ms < 60'000) return fmt::format("{}s", std::llround(static_cast<double>(ms) / 1000.0));
   return format_duration_brief(ms);
+}
+
+std::string incident_timeline(const IncidentView& incident) {
+  std::vector<std::pair<int64_t, std::string>> lines;
+  for (const IncidentComponent& component : incident.components) {
+    const std::string words = component_error_words(component);
+    lines.emplace_back(component.down_ms, words.empty()
+                                              ? component.probe + " down"
+                                              : fmt::format("{} down: {}", component.probe, words));
+    if (component.up_ms > 0) {
+      lines.emplace_back(component.up_ms,
+                         fmt::format("{} up after {}", component.probe,
+                                     human_duration(component.up_ms - component.down_ms)));
+    }
+  }
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string timeline;
+  for (const auto& [at, line] : lines) timeline += fmt::format("  {}  {}\n", clock_time(at), line);
+  if (incident.end_ms > 0)
+    timeline += fmt::format("  total {}\n", human_duration(incident.end_ms - incident.start_ms));
+  return timeline;
 }
 
 std::string alert_summary(const AlertMessage& message) {

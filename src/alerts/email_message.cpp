@@ -189,7 +189,8 @@ std::string indented(std::string_view text, size_t indent) {
 std::string mail_body(const AlertConfig& alert, const AlertMessage& message) {
   static constexpr size_t kIndent = 10;
   const AlertEvent& event = message.event;
-  std::string body = indented(alert_text(message), 2) + "\n\n";
+  std::string body = indented(alert_summary(message), 2) + "\n\n";
+  if (is_incident_message(message.kind)) body += incident_timeline(*message.incident) + "\n";
   auto field = [&](std::string_view name, const std::string& value) {
     if (!value.empty())
       body += fmt::format("{:<{}}{}\n", std::string(name) + ":", kIndent, indented(value, kIndent));

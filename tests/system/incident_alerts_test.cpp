@@ -26,6 +26,7 @@
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/servers.hpp"
+#include "support/smtp_receiver.hpp"
 #include "support/webhook_receiver.hpp"
 
 namespace blip {
@@ -232,6 +233,47 @@ TEST(IncidentAlerts, OnePagePerIncidentNamedByTheFirstDownOnePerOutageWithGroupP
   std::cout << "--- messages to the incident webhook, as received ---\n";
   for (const test::ReceivedPost& post : receiver.received("/incident"))
     std::cout << post.body.dump(2) << "\n";
+}
+
+// kind = "email" grouped by incident (the default): the opened and resolved mails of one
+// incident, the resolved one replying to the opened one, with the timeline in its body.
+TEST(IncidentAlerts, AnIncidentsMailsArriveAsOneThread) {
+  test::NginxServer nginx;
+  test::TempDir dir;
+  test::SmtpReceiver smtp(dir);
+  const std::string config =
+      probe_table("web", "http", "url", nginx.url("/health")) +
+      fmt::format(
+          "[[alert]]\nname = \"mail\"\nkind = \"email\"\nurl = \"{}\"\n"
+          "from = \"blip <blip@status.example.org>\"\nto = [\"ops@example.org\"]\n",
+          smtp.url());
+  test::Daemon blip(dir, config);
+  ASSERT_TRUE(wait_until([&] { return blip.log().find("run: started") != std::string::npos; }, 20s))
+      << blip.log();
+  std::this_thread::sleep_for(2s);
+  nginx.freeze();
+  std::this_thread::sleep_for(5s);
+  nginx.thaw();
+  ASSERT_TRUE(wait_until([&] { return smtp.received().size() >= 2; }, 15s))
+      << blip.log() << smtp.log();
+  std::this_thread::sleep_for(1s);
+  const auto mails = smtp.received();
+  ASSERT_EQ(mails.size(), 2u);
+  const test::ReceivedMail& opened = mails[0];
+  const test::ReceivedMail& resolved = mails[1];
+  EXPECT_TRUE(opened.header("Subject").starts_with("web down: timeout")) << opened.data;
+  EXPECT_TRUE(resolved.header("Subject").starts_with("web incident resolved after"))
+      << resolved.data;
+  EXPECT_EQ(opened.header("X-Blip-Event"), "incident_opened");
+  EXPECT_EQ(resolved.header("X-Blip-Event"), "incident_resolved");
+  EXPECT_TRUE(opened.header("Message-ID").starts_with("<incident-")) << opened.data;
+  EXPECT_EQ(opened.header("In-Reply-To"), "");
+  EXPECT_EQ(resolved.header("In-Reply-To"), opened.header("Message-ID"));
+  EXPECT_EQ(resolved.header("References"), opened.header("Message-ID"));
+  EXPECT_NE(resolved.body().find("web up after"), std::string::npos) << resolved.body();
+  EXPECT_NE(resolved.body().find("total "), std::string::npos) << resolved.body();
+  for (const auto& mail : mails) std::cout << "---- received\n" << mail.data << "\n";
+  ASSERT_EQ(blip.stop(), 0) << blip.log();
 }
 
 }  // namespace

@@ -96,9 +96,13 @@ struct AlertRequest {
 // (db-write, db-read)", "db-write incident still open after 5m: …".
 std::string alert_summary(const AlertMessage& message);
 
-// The summary and, for a resolved incident, its timeline below it, one event a
-// line ("  12:00:00.1  db-write down: timeout (no answer within 1s)"): the text
-// of Slack, ntfy and e-mail bodies.
+// An incident's timeline: one line per component going down or coming back, in
+// time order ("  12:00:00.1  db-write down: timeout (no answer within 1s)",
+// "  12:00:05.9  db-write up after 5.8s"), then "  total 6.2s" once resolved.
+std::string incident_timeline(const IncidentView& incident);
+
+// The summary and, for an incident's messages, its timeline below it: the
+// text of Slack and ntfy bodies.
 std::string alert_text(const AlertMessage& message);
 
 // "2.8s", "31s", "4m32s": how long an outage lasted, for people.
@@ -114,6 +118,11 @@ std::string human_duration(int64_t ms);
 //                 labels {alertname, probe, type, error | trouble}, annotations
 //                 {summary, description}, startsAt, and endsAt once resolved
 //   email         the message of build_mail (email_message.hpp) and its envelope
+// Incident messages: the webhook adds state, incident, root_probe,
+// components, joined and timeline (start/end/duration are the incident's);
+// slack and ntfy send alert_text; Alertmanager gets one BlipIncident alert per
+// incident (labels alertname, incident, root_probe, severity; annotations
+// summary, description = the timeline, components).
 // The alert's own headers (an Authorization token) are added to each.
 AlertRequest build_alert_request(const AlertConfig& alert, const AlertMessage& message);
 

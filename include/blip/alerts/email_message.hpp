@@ -57,9 +57,9 @@ std::string mail_date(int64_t wall_ms);
 // To, Subject (`subject_prefix` + alert_summary), Message-ID, In-Reply-To and
 // References when it joins a thread, MIME-Version, Content-Type text/plain
 // UTF-8, Content-Transfer-Encoding quoted-printable, Auto-Submitted, and
-// X-Blip-Event/X-Blip-Probe; then the body: the summary, and the webhook's
-// fields one a line (probe, type, tags, error, detail, start, end, duration,
-// text, …).
+// X-Blip-Event/X-Blip-Probe; then the body: the summary, an incident's
+// timeline, and the webhook's fields one a line (probe, type, tags, error,
+// detail, start, end, duration, text, …).
 std::string build_mail(const AlertConfig& alert, const AlertMessage& message);
 
 }  // namespace blip

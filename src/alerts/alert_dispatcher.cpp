@@ -3,6 +3,7 @@
 #include "blip/alerts/alert_dispatcher.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <optional>
 
 #include "blip/core/clock.hpp"
@@ -15,9 +16,10 @@ AlertDispatcher::AlertDispatcher(uv_loop_t* loop, CurlMultiUv& curl,
     : held_(std::move(held)),
       options_(options),
       sender_(loop, curl, options.sender),
-      tick_timer_(loop, [this] { tick(); }) {
+      tick_timer_(loop, [this] { tick(); }),
+      gather_timer_(loop, [this] { tick(); }) {
   alerts_.reserve(alerts.size());
-  for (AlertConfig& config : alerts) alerts_.push_back(AlertState{std::move(config), {}});
+  for (AlertConfig& config : alerts) alerts_.push_back(AlertState{std::move(config), {}, {}});
   const auto tick = static_cast<uint64_t>(std::max<int64_t>(options_.tick_ms, 1));
   if (!alerts_.empty()) tick_timer_.start(tick, tick);
 }
@@ -31,12 +33,19 @@ void AlertDispatcher::notify(const AlertEvent& event) {
   for (AlertState& alert : alerts_) {
     if (!alert.config.selector.matches(event.probe, event.tags)) continue;
     if (!held) held = held_ && held_(event);
+    const bool by_incident =
+        alert.config.group == AlertConfig::Group::incident && event.incident_id != 0;
     switch (event.kind) {
       case AlertEvent::Kind::outage_opened:
-        on_opened(alert, event, *held, now);
+        if (by_incident) {
+          on_incident_opened(alert, event, *held, now);
+        } else {
+          on_opened(alert, event, *held, now);
+        }
         break;
       case AlertEvent::Kind::outage_closed:
-        on_closed(alert, event, *held, now);
+        if (!by_incident || !on_incident_closed(alert, event, now))
+          on_closed(alert, event, *held, now);
         break;
       case AlertEvent::Kind::pattern_found:
       case AlertEvent::Kind::job_forecast:
@@ -62,29 +71,37 @@ void AlertDispatcher::on_opened(AlertState& alert, const AlertEvent& event, bool
   AlertMessage message{AlertMessage::Kind::opened, event, now};
   if (held) return skip(alert, message, AlertResult::held);
 
-  if (const auto& rule = alert.config.flapping) {
-    forget_old(probe, *rule, now);
-    probe.recent.push_back({event.outage_id, event.start_ms, 0});
-    if (probe.flapping) return skip(alert, message, AlertResult::suppressed);
-    if (static_cast<int>(probe.recent.size()) >= rule->outages) {
-      probe.flapping = true;
-      AlertMessage summary{AlertMessage::Kind::flapping, event, now};
-      summary.flapping_outages = static_cast<int>(probe.recent.size());
-      summary.flapping_window_ms = rule->within_ms;
-      for (const RecentOutage& recent : probe.recent) {
-        if (recent.end_ms > 0)
-          summary.flapping_closed_durations_ms.push_back(recent.end_ms - recent.start_ms);
-      }
-      log_warn("alerts: flapping alert={} probe={} outages={} within={}ms", alert.config.name,
-               event.probe, summary.flapping_outages, rule->within_ms);
-      send(alert, summary);
-      return;
-    }
-  }
+  if (!passes_flapping(alert, probe, {event.outage_id, event.start_ms, 0}, message, now)) return;
   outage.announced = true;
   outage.next_reminder_ms = alert.config.repeat_ms > 0 ? now + alert.config.repeat_ms : 0;
   outage.next_resend_ms = now + options_.alertmanager_resend_ms;
   send(alert, message);
+}
+
+bool AlertDispatcher::passes_flapping(AlertState& alert, ProbeState& probe, RecentOutage recent,
+                                      const AlertMessage& opened, int64_t now) {
+  const auto& rule = alert.config.flapping;
+  if (!rule) return true;
+  forget_old(probe, *rule, now);
+  probe.recent.push_back(recent);
+  if (probe.flapping) {
+    skip(alert, opened, AlertResult::suppressed);
+    return false;
+  }
+  if (static_cast<int>(probe.recent.size()) < rule->outages) return true;
+  probe.flapping = true;
+  AlertMessage summary = opened;
+  summary.kind = AlertMessage::Kind::flapping;
+  summary.flapping_outages = static_cast<int>(probe.recent.size());
+  summary.flapping_window_ms = rule->within_ms;
+  for (const RecentOutage& each : probe.recent) {
+    if (each.end_ms > 0)
+      summary.flapping_closed_durations_ms.push_back(each.end_ms - each.start_ms);
+  }
+  log_warn("alerts: flapping alert={} probe={} outages={} within={}ms", alert.config.name,
+           opened.event.probe, summary.flapping_outages, rule->within_ms);
+  send(alert, summary);
+  return false;
 }
 
 void AlertDispatcher::on_closed(AlertState& alert, const AlertEvent& event, bool held,
@@ -125,11 +142,162 @@ void AlertDispatcher::on_finding(AlertState& alert, const AlertEvent& event, boo
   send(alert, message);
 }
 
+void AlertDispatcher::on_incident_opened(AlertState& alert, const AlertEvent& event, bool held,
+                                         int64_t now) {
+  auto [found, created] = alert.incidents.try_emplace(event.incident_id);
+  OpenIncident& incident = found->second;
+  if (created) {
+    incident.opened_due_ms = now + options_.incident_gather_ms;
+    // Restarted by a second new incident within the gather: the first is then due at a tick.
+    gather_timer_.start(static_cast<uint64_t>(std::max<int64_t>(options_.incident_gather_ms, 0)) +
+                        1);
+  }
+  incident.members.push_back(IncidentMember{event, held, 0, false});
+  if (!incident.decided) return;  // the opened, when due, names it
+  if (!incident.announced) {
+    skip(alert, incident_message(AlertMessage::Kind::incident_grew, found->first, incident, now),
+         incident.held ? AlertResult::held : AlertResult::suppressed);
+    incident.members.back().told = true;
+    return;
+  }
+  if (incident.grew_due_ms == 0) {
+    incident.grew_due_ms = std::max(now + options_.incident_gather_ms,
+                                    incident.last_message_ms + options_.incident_grew_every_ms);
+  }
+}
+
+void AlertDispatcher::decide_opened(AlertState& alert, int64_t incident_id, OpenIncident& incident,
+                                    int64_t now) {
+  incident.decided = true;
+  // The root: the outage that went down first among those gathered.
+  const IncidentMember& root = *std::min_element(
+      incident.members.begin(), incident.members.end(),
+      [](const auto& a, const auto& b) { return a.opened.start_ms < b.opened.start_ms; });
+  incident.root_outage_id = root.opened.outage_id;
+  const AlertMessage message =
+      incident_message(AlertMessage::Kind::incident_opened, incident_id, incident, now);
+  for (IncidentMember& member : incident.members) member.told = true;
+  incident.last_message_ms = now;
+  if (root.held) {
+    incident.held = true;
+    return skip(alert, message, AlertResult::held);
+  }
+  if (!passes_flapping(alert, alert.probes[message.event.probe],
+                       {incident_id, message.incident->start_ms, 0}, message, now))
+    return;
+  incident.announced = true;
+  incident.next_reminder_ms = alert.config.repeat_ms > 0 ? now + alert.config.repeat_ms : 0;
+  incident.next_resend_ms = now + options_.alertmanager_resend_ms;
+  send(alert, message);
+}
+
+bool AlertDispatcher::on_incident_closed(AlertState& alert, const AlertEvent& event, int64_t now) {
+  auto found = alert.incidents.find(event.incident_id);
+  if (found == alert.incidents.end()) return false;
+  OpenIncident& incident = found->second;
+  auto member = std::find_if(incident.members.begin(), incident.members.end(),
+                             [&](const auto& m) { return m.opened.outage_id == event.outage_id; });
+  if (member == incident.members.end()) return false;
+  member->end_ms = std::max(event.end_ms > 0 ? event.end_ms : now, member->opened.start_ms);
+  if (std::any_of(incident.members.begin(), incident.members.end(),
+                  [](const auto& m) { return m.end_ms == 0; }))
+    return true;
+
+  // Its last outage ended: a short incident's opened goes out first, then the resolved.
+  const int64_t incident_id = found->first;
+  if (!incident.decided) decide_opened(alert, incident_id, incident, now);
+  const AlertMessage message =
+      incident_message(AlertMessage::Kind::incident_resolved, incident_id, incident, now);
+  for (RecentOutage& recent : alert.probes[message.event.probe].recent) {
+    if (recent.outage_id == incident_id) recent.end_ms = message.incident->end_ms;
+  }
+  const bool held = incident.held;
+  const bool announced = incident.announced;
+  alert.incidents.erase(found);
+  if (held) {
+    skip(alert, message, AlertResult::held);
+  } else if (!announced) {
+    skip(alert, message, AlertResult::suppressed);
+  } else if (alert.config.send_resolved || alert.config.kind == AlertConfig::Kind::alertmanager) {
+    send(alert, message);
+  }
+  return true;
+}
+
+AlertMessage AlertDispatcher::incident_message(AlertMessage::Kind kind, int64_t incident_id,
+                                               const OpenIncident& incident, int64_t now) const {
+  const auto& members = incident.members;
+  std::vector<size_t> order(members.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return members[a].opened.start_ms < members[b].opened.start_ms;
+  });
+  // The root first (chosen at opened and kept: Alertmanager's labels name it).
+  auto root = std::find_if(order.begin(), order.end(), [&](size_t index) {
+    return members[index].opened.outage_id == incident.root_outage_id;
+  });
+  if (root != order.end()) std::rotate(order.begin(), root, root + 1);
+
+  IncidentView view;
+  view.id = incident_id;
+  view.start_ms = members[order.front()].opened.start_ms;
+  for (size_t index : order) {
+    const IncidentMember& member = members[index];
+    view.start_ms = std::min(view.start_ms, member.opened.start_ms);
+    view.end_ms = std::max(view.end_ms, member.end_ms);
+    if (!member.told) view.joined.push_back(view.components.size());
+    view.components.push_back(IncidentComponent{member.opened.probe, member.opened.probe_type,
+                                                member.opened.error, member.opened.detail,
+                                                member.opened.start_ms, member.end_ms});
+  }
+  if (kind != AlertMessage::Kind::incident_resolved) view.end_ms = 0;
+  AlertMessage message{kind, members[order.front()].opened, now};
+  message.event.end_ms = view.end_ms;
+  message.incident = std::move(view);
+  return message;
+}
+
+void AlertDispatcher::keep_reminding(AlertState& alert, int64_t& next_reminder_ms,
+                                     int64_t& next_resend_ms, const AlertMessage& reminder,
+                                     int64_t now) {
+  if (alert.config.kind == AlertConfig::Kind::alertmanager) {
+    if (now < next_resend_ms) return;
+    next_resend_ms = now + options_.alertmanager_resend_ms;
+    return send(alert, reminder);
+  }
+  if (next_reminder_ms == 0 || now < next_reminder_ms) return;
+  next_reminder_ms += alert.config.repeat_ms;
+  if (next_reminder_ms <= now) next_reminder_ms = now + alert.config.repeat_ms;  // after a stall
+  AlertEvent asked = reminder.event;
+  asked.at_ms = now;
+  if (held_ && held_(asked)) return skip(alert, reminder, AlertResult::held);
+  send(alert, reminder);
+}
+
+void AlertDispatcher::incident_tick(AlertState& alert, int64_t now) {
+  for (auto& [id, incident] : alert.incidents) {
+    if (!incident.decided) {
+      if (now >= incident.opened_due_ms) decide_opened(alert, id, incident, now);
+      continue;
+    }
+    if (!incident.announced) continue;
+    if (incident.grew_due_ms > 0 && now >= incident.grew_due_ms) {
+      incident.grew_due_ms = 0;
+      const AlertMessage grew =
+          incident_message(AlertMessage::Kind::incident_grew, id, incident, now);
+      for (IncidentMember& member : incident.members) member.told = true;
+      incident.last_message_ms = now;
+      if (!grew.incident->joined.empty()) send(alert, grew);
+    }
+    keep_reminding(alert, incident.next_reminder_ms, incident.next_resend_ms,
+                   incident_message(AlertMessage::Kind::incident_reminder, id, incident, now), now);
+  }
+}
+
 void AlertDispatcher::tick() {
   if (stopped_) return;
   const int64_t now = wall_now_ms();
   for (AlertState& alert : alerts_) {
-    const bool alertmanager = alert.config.kind == AlertConfig::Kind::alertmanager;
     for (auto& [name, probe] : alert.probes) {
       if (alert.config.flapping) {
         forget_old(probe, *alert.config.flapping, now);
@@ -141,25 +309,11 @@ void AlertDispatcher::tick() {
       }
       for (auto& [id, outage] : probe.open) {
         if (!outage.announced) continue;
-        if (alertmanager) {
-          if (now < outage.next_resend_ms) continue;
-          outage.next_resend_ms = now + options_.alertmanager_resend_ms;
-          send(alert, AlertMessage{AlertMessage::Kind::reminder, outage.opened, now});
-        } else if (outage.next_reminder_ms > 0 && now >= outage.next_reminder_ms) {
-          outage.next_reminder_ms += alert.config.repeat_ms;
-          if (outage.next_reminder_ms <= now)
-            outage.next_reminder_ms = now + alert.config.repeat_ms;  // after a stall
-          AlertMessage reminder{AlertMessage::Kind::reminder, outage.opened, now};
-          AlertEvent asked = outage.opened;
-          asked.at_ms = now;
-          if (held_ && held_(asked)) {
-            skip(alert, reminder, AlertResult::held);
-          } else {
-            send(alert, reminder);
-          }
-        }
+        keep_reminding(alert, outage.next_reminder_ms, outage.next_resend_ms,
+                       AlertMessage{AlertMessage::Kind::reminder, outage.opened, now}, now);
       }
     }
+    incident_tick(alert, now);
   }
 }
 
@@ -179,6 +333,7 @@ void AlertDispatcher::stop(int64_t grace_ms, std::function<void()> done) {
   if (stopped_) return;
   stopped_ = true;
   tick_timer_.stop();
+  gather_timer_.stop();
   sender_.stop(grace_ms, std::move(done));
 }
 

@@ -22,6 +22,7 @@ std::vector<AlertEvent> AlertEvents::outage_changed(const ComponentConfig& compo
       event_of(row.end_ms ? AlertEvent::Kind::outage_closed : AlertEvent::Kind::outage_opened,
                component, now_ms);
   event.outage_id = row.id;
+  event.incident_id = row.incident_id.value_or(0);
   event.start_ms = row.start_ms;
   event.end_ms = row.end_ms.value_or(0);
   event.error = row.error;

@@ -2,6 +2,7 @@
 #include "blip/alerts/alert_payload.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -64,21 +65,68 @@ std::string error_words(const AlertEvent& event) {
   return fmt::format("{} ({})", to_string(event.error), event.detail);
 }
 
-// "31–58 s each", "31 s each" or "" when none has closed yet.
-std::string duration_range(const std::vector<int64_t>& durations_ms) {
-  if (durations_ms.empty()) return {};
-  auto [shortest, longest] = std::minmax_element(durations_ms.begin(), durations_ms.end());
+// "31–58 s", "31 s", "2m–3m10s"; with `tenths`, "0.4–0.9 s" below 10 s; "" when empty.
+std::string range_words(const std::vector<int64_t>& values_ms, bool tenths) {
+  if (values_ms.empty()) return {};
+  auto [shortest, longest] = std::minmax_element(values_ms.begin(), values_ms.end());
   auto seconds = [](int64_t ms) {
     return static_cast<int64_t>(std::llround(static_cast<double>(ms) / 1000.0));
   };
   if (*longest >= 120'000) {
-    if (human_duration(*shortest) == human_duration(*longest))
-      return human_duration(*shortest) + " each";
-    return fmt::format("{}–{} each", human_duration(*shortest), human_duration(*longest));
+    if (human_duration(*shortest) == human_duration(*longest)) return human_duration(*shortest);
+    return fmt::format("{}–{}", human_duration(*shortest), human_duration(*longest));
   }
-  if (seconds(*shortest) == seconds(*longest)) return fmt::format("{} s each", seconds(*shortest));
-  return fmt::format("{}–{} s each", seconds(*shortest), seconds(*longest));
+  if (tenths && *longest < 10'000) {
+    auto tenth = [](int64_t ms) { return fmt::format("{:.1f}", static_cast<double>(ms) / 1000.0); };
+    if (tenth(*shortest) == tenth(*longest)) return tenth(*shortest) + " s";
+    return fmt::format("{}–{} s", tenth(*shortest), tenth(*longest));
+  }
+  if (seconds(*shortest) == seconds(*longest)) return fmt::format("{} s", seconds(*shortest));
+  return fmt::format("{}–{} s", seconds(*shortest), seconds(*longest));
 }
+
+// "31–58 s each", "31 s each" or "" when none has closed yet.
+std::string duration_range(const std::vector<int64_t>& durations_ms) {
+  std::string range = range_words(durations_ms, false);
+  return range.empty() ? range : range + " each";
+}
+
+// The names of `components` (indices), each once, in order: "web, streaming, sidekiq".
+std::string component_names(const IncidentView& incident, const std::vector<size_t>& which) {
+  std::vector<std::string> names;
+  for (size_t index : which) {
+    const std::string& probe = incident.components.at(index).probe;
+    if (std::find(names.begin(), names.end(), probe) == names.end()) names.push_back(probe);
+  }
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+std::vector<size_t> all_components(const IncidentView& incident) {
+  std::vector<size_t> all(incident.components.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  return all;
+}
+
+// "also down: web, streaming — 0.4–0.9 s after db-write" for `joined`. A
+// component that went down before the root (its outage confirmed later) counts as 0 s after.
+std::string also_down(const IncidentView& incident, const std::vector<size_t>& joined) {
+  const IncidentComponent& root = incident.components.front();
+  std::vector<int64_t> offsets;
+  for (size_t index : joined)
+    offsets.push_back(std::max<int64_t>(0, incident.components.at(index).down_ms - root.down_ms));
+  return fmt::format("also down: {} — {} after {}", component_names(incident, joined),
+                     range_words(offsets, true), root.probe);
+}
+
+std::string component_error_words(const IncidentComponent& component) {
+  AlertEvent event;
+  event.error = component.error;
+  event.detail = component.detail;
+  return error_words(event);
+}
+
+// "12:00:05.9" (UTC, to the nearest tenth of a second), for timelines.
+std::string clock_time(int64_t ms) { return format_iso8601_ms(ms + 50).substr(11, 10); }
 
 std::string with_text(std::string summary, const AlertEvent& event) {
   if (!event.text.empty()) summary += "; " + event.text;
@@ -102,8 +150,53 @@ std::string title_of(const AlertMessage& message) {
       return probe + ": runs getting longer";
     case AlertMessage::Kind::blip_trouble:
       return "blip needs attention";
+    case AlertMessage::Kind::incident_opened:
+      return probe + " down";
+    case AlertMessage::Kind::incident_grew:
+      return probe + " incident grew";
+    case AlertMessage::Kind::incident_resolved:
+      return probe + " incident resolved";
+    case AlertMessage::Kind::incident_reminder:
+      return probe + " incident still open";
   }
   return probe;
+}
+
+// The webhook's `state` of an incident message.
+std::string_view incident_state(AlertMessage::Kind kind) {
+  switch (kind) {
+    case AlertMessage::Kind::incident_grew:
+      return "grew";
+    case AlertMessage::Kind::incident_resolved:
+      return "resolved";
+    case AlertMessage::Kind::incident_reminder:
+      return "reminder";
+    default:
+      return "opened";
+  }
+}
+
+json incident_json(const IncidentView& incident) {
+  json components = json::array();
+  for (const IncidentComponent& component : incident.components) {
+    components.push_back({
+        {"probe", component.probe},
+        {"type", component.probe_type},
+        {"error", std::string(to_string(component.error))},
+        {"detail", component.detail},
+        {"down", format_iso8601_ms(component.down_ms)},
+        {"down_ms", component.down_ms},
+        {"up", component.up_ms > 0 ? json(format_iso8601_ms(component.up_ms)) : json(nullptr)},
+        {"up_ms", component.up_ms > 0 ? json(component.up_ms) : json(nullptr)},
+    });
+  }
+  json joined = json::array();
+  for (size_t index : incident.joined) joined.push_back(incident.components.at(index).probe);
+  return {{"incident", incident.id},
+          {"root_probe", incident.components.front().probe},
+          {"components", std::move(components)},
+          {"joined", std::move(joined)},
+          {"timeline", incident_timeline(incident)}};
 }
 
 std::string rfc3339(int64_t ms) { return format_iso8601_ms(ms); }
@@ -139,6 +232,18 @@ json webhook_body(const AlertConfig& alert, const AlertMessage& message) {
       body["end_ms"] = nullptr;
       body["duration_ms"] = std::max<int64_t>(0, message.now_ms - event.start_ms);  // so far
     }
+  }
+  if (message.incident) {
+    const IncidentView& incident = *message.incident;
+    body.update(incident_json(incident));
+    if (is_incident_message(message.kind))
+      body["state"] = std::string(incident_state(message.kind));
+    body["start"] = rfc3339(incident.start_ms);
+    body["start_ms"] = incident.start_ms;
+    body["end"] = incident.end_ms > 0 ? json(rfc3339(incident.end_ms)) : json(nullptr);
+    body["end_ms"] = incident.end_ms > 0 ? json(incident.end_ms) : json(nullptr);
+    body["duration_ms"] = std::max<int64_t>(
+        0, (incident.end_ms > 0 ? incident.end_ms : message.now_ms) - incident.start_ms);
   }
   if (message.kind == AlertMessage::Kind::blip_trouble) body["trouble"] = event.trouble;
   if (message.kind == AlertMessage::Kind::flapping) {
@@ -186,9 +291,28 @@ json alertmanager_body(const AlertMessage& message) {
       alert["endsAt"] = rfc3339(message.now_ms + 3'600'000);
       description = event.text;
       break;
+    case AlertMessage::Kind::incident_opened:
+    case AlertMessage::Kind::incident_grew:
+    case AlertMessage::Kind::incident_reminder:
+    case AlertMessage::Kind::incident_resolved: {
+      // One alert per incident: its labels stay what they were at opened (the
+      // root is chosen then), the components grow in the annotations.
+      const IncidentView& incident = message.incident.value();
+      labels = {{"alertname", alertmanager_alert_name(message)},
+                {"incident", std::to_string(incident.id)},
+                {"root_probe", incident.components.front().probe},
+                {"severity", "critical"}};
+      alert["startsAt"] = rfc3339(incident.start_ms);
+      if (message.kind == AlertMessage::Kind::incident_resolved)
+        alert["endsAt"] = rfc3339(incident.end_ms);
+      alert["annotations"]["components"] = component_names(incident, all_components(incident));
+      description = incident_timeline(incident);
+      break;
+    }
   }
   alert["labels"] = std::move(labels);
-  alert["annotations"] = {{"summary", alert_summary(message)}, {"description", description}};
+  alert["annotations"]["summary"] = alert_summary(message);
+  alert["annotations"]["description"] = description;
   return json::array({std::move(alert)});
 }
 
@@ -220,8 +344,22 @@ std::string_view to_string(AlertMessage::Kind kind) {
       return "job_forecast";
     case AlertMessage::Kind::blip_trouble:
       return "blip_trouble";
+    case AlertMessage::Kind::incident_opened:
+      return "incident_opened";
+    case AlertMessage::Kind::incident_grew:
+      return "incident_grew";
+    case AlertMessage::Kind::incident_resolved:
+      return "incident_resolved";
+    case AlertMessage::Kind::incident_reminder:
+      return "incident_reminder";
   }
   return "unknown";
+}
+
+bool is_incident_message(AlertMessage::Kind kind) {
+  return kind == AlertMessage::Kind::incident_opened || kind == AlertMessage::Kind::incident_grew ||
+         kind == AlertMessage::Kind::incident_resolved ||
+         kind == AlertMessage::Kind::incident_reminder;
 }
 
 std::string human_duration(int64_t ms) {
@@ -229,6 +367,28 @@ std::string human_duration(int64_t ms) {
   if (ms < 10'000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
   if (ms < 60'000) return fmt::format("{}s", std::llround(static_cast<double>(ms) / 1000.0));
   return format_duration_brief(ms);
+}
+
+std::string incident_timeline(const IncidentView& incident) {
+  std::vector<std::pair<int64_t, std::string>> lines;
+  for (const IncidentComponent& component : incident.components) {
+    const std::string words = component_error_words(component);
+    lines.emplace_back(component.down_ms, words.empty()
+                                              ? component.probe + " down"
+                                              : fmt::format("{} down: {}", component.probe, words));
+    if (component.up_ms > 0) {
+      lines.emplace_back(component.up_ms,
+                         fmt::format("{} up after {}", component.probe,
+                                     human_duration(component.up_ms - component.down_ms)));
+    }
+  }
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string timeline;
+  for (const auto& [at, line] : lines) timeline += fmt::format("  {}  {}\n", clock_time(at), line);
+  if (incident.end_ms > 0)
+    timeline += fmt::format("  total {}\n", human_duration(incident.end_ms - incident.start_ms));
+  return timeline;
 }
 
 std::string alert_summary(const AlertMessage& message) {
@@ -263,8 +423,44 @@ std::string alert_summary(const AlertMessage& message) {
     case AlertMessage::Kind::blip_trouble:
       return event.text.empty() ? title_of(message)
                                 : fmt::format("{}: {}", event.probe, event.text);
+    case AlertMessage::Kind::incident_opened: {
+      const IncidentView& incident = message.incident.value();
+      std::string words = error_words(event);
+      std::string summary = with_text(
+          words.empty() ? event.probe + " down" : fmt::format("{} down: {}", event.probe, words),
+          event);
+      std::vector<size_t> others = all_components(incident);
+      others.erase(others.begin());
+      if (!others.empty()) summary += "; " + also_down(incident, others);
+      return summary;
+    }
+    case AlertMessage::Kind::incident_grew:
+      return fmt::format("{} incident grew: {}", event.probe,
+                         also_down(message.incident.value(), message.incident->joined));
+    case AlertMessage::Kind::incident_resolved: {
+      const IncidentView& incident = message.incident.value();
+      return fmt::format("{} incident resolved after {} ({})", event.probe,
+                         human_duration(incident.end_ms - incident.start_ms),
+                         component_names(incident, all_components(incident)));
+    }
+    case AlertMessage::Kind::incident_reminder: {
+      const IncidentView& incident = message.incident.value();
+      std::vector<size_t> down;
+      for (size_t i = 0; i < incident.components.size(); ++i) {
+        if (incident.components[i].up_ms == 0) down.push_back(i);
+      }
+      return fmt::format("{} incident still open after {}: {} down", event.probe,
+                         human_duration(message.now_ms - incident.start_ms),
+                         component_names(incident, down));
+    }
   }
   return event.probe;
+}
+
+std::string alert_text(const AlertMessage& message) {
+  std::string text = alert_summary(message);
+  if (is_incident_message(message.kind)) text += "\n\n" + incident_timeline(*message.incident);
+  return text;
 }
 
 std::string alertmanager_alert_name(const AlertMessage& message) {
@@ -281,6 +477,11 @@ std::string alertmanager_alert_name(const AlertMessage& message) {
       return "BlipJobForecast";
     case AlertMessage::Kind::blip_trouble:
       return "BlipTrouble";
+    case AlertMessage::Kind::incident_opened:
+    case AlertMessage::Kind::incident_grew:
+    case AlertMessage::Kind::incident_resolved:
+    case AlertMessage::Kind::incident_reminder:
+      return "BlipIncident";
   }
   return "Blip";
 }
@@ -295,15 +496,18 @@ AlertRequest build_alert_request(const AlertConfig& alert, const AlertMessage& m
       break;
     case AlertConfig::Kind::slack:
       request.headers.emplace_back("Content-Type: application/json");
-      request.body = dump(json{{"text", slack_text(alert_summary(message))}});
+      request.body = dump(json{{"text", slack_text(alert_text(message))}});
       break;
     case AlertConfig::Kind::ntfy: {
       const bool down = message.kind == AlertMessage::Kind::opened ||
                         message.kind == AlertMessage::Kind::reminder ||
-                        message.kind == AlertMessage::Kind::flapping;
-      std::string tags = message.kind == AlertMessage::Kind::closed ? "white_check_mark"
-                         : down                                     ? "rotating_light"
-                                                                    : "mag";
+                        message.kind == AlertMessage::Kind::flapping ||
+                        message.kind == AlertMessage::Kind::incident_opened ||
+                        message.kind == AlertMessage::Kind::incident_grew ||
+                        message.kind == AlertMessage::Kind::incident_reminder;
+      const bool back = message.kind == AlertMessage::Kind::closed ||
+                        message.kind == AlertMessage::Kind::incident_resolved;
+      std::string tags = back ? "white_check_mark" : down ? "rotating_light" : "mag";
       tags += ",blip";
       if (!message.event.probe_type.empty()) tags += "," + message.event.probe_type;
       for (const std::string& tag : message.event.tags) tags += "," + tag;
@@ -311,7 +515,7 @@ AlertRequest build_alert_request(const AlertConfig& alert, const AlertMessage& m
       request.headers.push_back("Title: " + header_value(title_of(message)));
       request.headers.push_back(std::string("Priority: ") + (down ? "high" : "default"));
       request.headers.push_back("Tags: " + header_value(tags));
-      request.body = alert_summary(message);
+      request.body = alert_text(message);
       break;
     }
     case AlertConfig::Kind::alertmanager:

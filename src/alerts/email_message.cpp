@@ -190,6 +190,7 @@ std::string mail_body(const AlertConfig& alert, const AlertMessage& message) {
   static constexpr size_t kIndent = 10;
   const AlertEvent& event = message.event;
   std::string body = indented(alert_summary(message), 2) + "\n\n";
+  if (is_incident_message(message.kind)) body += incident_timeline(*message.incident) + "\n";
   auto field = [&](std::string_view name, const std::string& value) {
     if (!value.empty())
       body += fmt::format("{:<{}}{}\n", std::string(name) + ":", kIndent, indented(value, kIndent));
@@ -203,7 +204,19 @@ std::string mail_body(const AlertConfig& alert, const AlertMessage& message) {
   field("error", error_words(event));
   field("detail", event.detail);
   if (message.kind == AlertMessage::Kind::blip_trouble) field("trouble", event.trouble);
-  if (about_an_outage(message.kind)) {
+  if (is_incident_message(message.kind)) {
+    // The timeline is in the text above; the fields say which incident and how long.
+    const IncidentView& incident = *message.incident;
+    field("incident", std::to_string(incident.id));
+    field("start", format_iso8601_ms(incident.start_ms));
+    if (incident.end_ms > 0) {
+      field("end", format_iso8601_ms(incident.end_ms));
+      field("duration", human_duration(incident.end_ms - incident.start_ms));
+    } else {
+      field("duration",
+            human_duration(std::max<int64_t>(0, message.now_ms - incident.start_ms)) + " so far");
+    }
+  } else if (about_an_outage(message.kind)) {
     field("outage", std::to_string(event.outage_id));
     field("start", format_iso8601_ms(event.start_ms));
     if (message.kind == AlertMessage::Kind::closed) {
@@ -300,6 +313,12 @@ std::optional<MailThread> mail_thread_of(const AlertMessage& message) {
     case AlertMessage::Kind::reminder:
     case AlertMessage::Kind::closed:
       return MailThread{fmt::format("outage-{}", message.event.outage_id), message.event.start_ms};
+    case AlertMessage::Kind::incident_opened:
+    case AlertMessage::Kind::incident_grew:
+    case AlertMessage::Kind::incident_reminder:
+    case AlertMessage::Kind::incident_resolved:
+      return MailThread{fmt::format("incident-{}", message.incident.value().id),
+                        message.incident->start_ms};
     case AlertMessage::Kind::flapping:
     case AlertMessage::Kind::pattern_found:
     case AlertMessage::Kind::job_forecast:
@@ -316,10 +335,15 @@ MailIds mail_ids(const AlertMessage& message, std::string_view domain) {
     const std::string root = fmt::format("<{}.opened.{}@{}>", thread->key, thread->start_ms, at);
     switch (message.kind) {
       case AlertMessage::Kind::opened:
+      case AlertMessage::Kind::incident_opened:
         ids.message_id = root;
         return ids;
       case AlertMessage::Kind::closed:
         ids.message_id = fmt::format("<{}.closed.{}@{}>", thread->key, message.event.end_ms, at);
+        break;
+      case AlertMessage::Kind::incident_resolved:
+        ids.message_id =
+            fmt::format("<{}.resolved.{}@{}>", thread->key, message.incident->end_ms, at);
         break;
       default:
         ids.message_id = fmt::format("<{}.{}.{}@{}>", thread->key, id_part(to_string(message.kind)),

@@ -999,6 +999,8 @@ void read_alert(TableReader& reader, const std::string& file, LoadedConfig& load
     }
     alert.headers = read_headers(reader);
   }
+  alert.group = read_choice(reader, "group", std::array<std::string_view, 2>{"incident", "probe"},
+                            AlertConfig::Group::incident);
   alert.selector = reader.selector();
   if (auto send_resolved = reader.boolean("send_resolved")) alert.send_resolved = *send_resolved;
   if (auto repeat = reader.duration("repeat")) {

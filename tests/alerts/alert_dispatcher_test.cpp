@@ -506,6 +506,195 @@ TEST(AlertDispatcher, HeldEventsAndUnselectedProbesAreNotSent) {
   EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::held), 2u);  // opened and closed
 }
 
+// ---------------------------------------------------------------------------
+// group = "incident": the grouping rules, on events as the daemon makes them
+// (incident ids from the recorder), with short gathers so the test runs in seconds.
+
+AlertEvent member_event(const std::string& probe, int64_t outage_id, int64_t incident_id,
+                        int64_t start_ms) {
+  AlertEvent event = opened_event(probe, outage_id, start_ms);
+  event.incident_id = incident_id;
+  event.at_ms = wall_now_ms();  // the dispatcher's gathers count from when the loop saw it
+  return event;
+}
+
+AlertEvent member_closed(const AlertEvent& opened, int64_t end_ms) {
+  AlertEvent event = closed_event(opened, end_ms - opened.start_ms);
+  event.at_ms = wall_now_ms();
+  return event;
+}
+
+// The events received, sorted: two sends of one alert may overtake each other.
+std::vector<std::string> event_names(const std::vector<ReceivedRequest>& requests) {
+  std::vector<std::string> names;
+  for (const auto& request : requests) names.push_back(request.json_body()["event"]);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<std::string> joined_of(const json& body) {
+  std::vector<std::string> names;
+  for (const json& name : body["joined"]) names.push_back(name);
+  return names;
+}
+
+AlertDispatcher::Options incident_options() {
+  AlertDispatcher::Options options;
+  options.tick_ms = 20;
+  options.incident_gather_ms = 300;
+  options.incident_grew_every_ms = 1000;
+  return options;
+}
+
+TEST(IncidentAlerts, JoinsWithinTheGatherAreOneOpenedLaterOnesOneGrewAPendingOneGoesToResolved) {
+  Receiver receiver;
+  Harness harness({alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"))}, {},
+                  incident_options());
+  const int64_t t0 = wall_now_ms() - 2000;
+  // The write probe's outage is confirmed after the read probe's, but went down first: the root.
+  const AlertEvent read = member_event("db-read", 11, 7, t0 + 300);
+  const AlertEvent write = member_event("db-write", 12, 7, t0);
+  harness.dispatcher.notify(read);
+  harness.dispatcher.notify(write);
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() == 1; }, 5s));
+  const json opened = receiver.requests()[0].json_body();
+  EXPECT_EQ(opened["event"], "incident_opened");
+  EXPECT_EQ(opened["state"], "opened");
+  EXPECT_EQ(opened["incident"], 7);
+  EXPECT_EQ(opened["root_probe"], "db-write");
+  EXPECT_EQ(opened["summary"],
+            "db-write down: timeout (no answer within 1s); also down: db-read — 0.3 s after "
+            "db-write");
+  ASSERT_EQ(opened["components"].size(), 2u);
+  EXPECT_EQ(opened["components"][1]["probe"], "db-read");
+  EXPECT_EQ(opened["components"][1]["down_ms"], t0 + 300);
+  EXPECT_TRUE(opened["components"][1]["up"].is_null());
+  const int64_t opened_at = wall_now_ms();
+
+  // Three joins in a burst: one grew, no sooner than 1 s (the rate) after the opened.
+  const AlertEvent web = member_event("web", 13, 7, t0 + 400);
+  const AlertEvent streaming = member_event("streaming", 14, 7, t0 + 900);
+  harness.dispatcher.notify(web);
+  harness.dispatcher.notify(streaming);
+  harness.dispatcher.notify(member_event("web", 15, 99, t0 + 400));  // another incident's
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() == 3; }, 5s));
+  run_for(harness.loop, 500ms);
+  auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 3u) << "one grew, one opened of incident 99";
+  json grew;
+  for (const auto& request : requests) {
+    if (request.json_body()["event"] == "incident_grew") grew = request.json_body();
+  }
+  ASSERT_FALSE(grew.is_null());
+  EXPECT_EQ(grew["state"], "grew");
+  EXPECT_EQ(joined_of(grew), (std::vector<std::string>{"web", "streaming"}));
+  EXPECT_EQ(grew["summary"],
+            "db-write incident grew: also down: web, streaming — 0.4–0.9 s after db-write");
+  EXPECT_GE(grew["at_ms"].get<int64_t>(), opened_at + 900);
+
+  // A join the rate limit still holds when the incident ends is told by the resolved message.
+  const AlertEvent sidekiq = member_event("sidekiq", 16, 7, t0 + 1200);
+  harness.dispatcher.notify(sidekiq);
+  harness.dispatcher.notify(member_closed(write, t0 + 5000));
+  harness.dispatcher.notify(member_closed(read, t0 + 5100));
+  harness.dispatcher.notify(member_closed(web, t0 + 5200));
+  harness.dispatcher.notify(member_closed(streaming, t0 + 5300));
+  harness.dispatcher.notify(member_closed(sidekiq, t0 + 6200));
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() == 4; }, 5s));
+  run_for(harness.loop, 1500ms);  // no grew after the resolved
+  requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  const json resolved = requests.back().json_body();
+  EXPECT_EQ(resolved["event"], "incident_resolved");
+  EXPECT_EQ(resolved["state"], "resolved");
+  EXPECT_EQ(joined_of(resolved), std::vector<std::string>{"sidekiq"});
+  EXPECT_EQ(resolved["duration_ms"], 6200);
+  EXPECT_EQ(resolved["summary"],
+            "db-write incident resolved after 6.2s (db-write, db-read, web, streaming, sidekiq)");
+  ASSERT_EQ(resolved["components"].size(), 5u);
+  for (const json& component : resolved["components"]) EXPECT_FALSE(component["up"].is_null());
+  const std::string timeline = resolved["timeline"];
+  EXPECT_NE(timeline.find("db-write down: timeout (no answer within 1s)\n"), std::string::npos)
+      << timeline;
+  EXPECT_NE(timeline.find("sidekiq up after 5.0s\n"), std::string::npos) << timeline;
+  EXPECT_TRUE(timeline.ends_with("  total 6.2s\n")) << timeline;
+  // Incident 99 is still open: nothing of it resolved.
+  EXPECT_EQ(event_names(receiver.requests()),
+            (std::vector<std::string>{"incident_grew", "incident_opened", "incident_opened",
+                                      "incident_resolved"}));
+}
+
+TEST(IncidentAlerts, GroupProbeAndEventsWithoutAnIncidentKeepOneMessagePerOutage) {
+  Receiver receiver;
+  AlertConfig each = alert_to("each", AlertConfig::Kind::webhook, receiver.url("/each"));
+  each.group = AlertConfig::Group::probe;
+  Harness harness({each, alert_to("pager", AlertConfig::Kind::webhook, receiver.url("/pager"))}, {},
+                  incident_options());
+  const int64_t t0 = wall_now_ms() - 2000;
+  const AlertEvent write = member_event("db-write", 1, 3, t0);
+  const AlertEvent read = member_event("db-read", 2, 3, t0 + 100);
+  const AlertEvent loose = opened_event("web", 4, t0);  // no incident id: per outage everywhere
+  for (const AlertEvent& event : {write, read, loose}) harness.dispatcher.notify(event);
+  for (const AlertEvent& event : {write, read, loose})
+    harness.dispatcher.notify(member_closed(event, t0 + 3000));
+  ASSERT_TRUE(run_until(
+      harness.loop,
+      [&] { return receiver.at("/each").size() == 6 && receiver.at("/pager").size() == 4; }, 5s));
+  run_for(harness.loop, 500ms);
+  EXPECT_EQ(receiver.at("/each").size(), 6u);
+  EXPECT_EQ(event_names(receiver.at("/pager")),
+            (std::vector<std::string>{"incident_opened", "incident_resolved", "outage_closed",
+                                      "outage_opened"}))
+      << "a short incident's opened goes out as it resolves, with the resolved";
+}
+
+TEST(IncidentAlerts, FlappingCountsIncidentsByTheirRootAndMaintenanceHoldsAWholeIncident) {
+  Receiver receiver;
+  AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"));
+  hook.flapping = FlappingRule{3, 3'600'000};
+  Harness harness(
+      {hook}, [](const AlertEvent& event) { return event.probe == "db-maintained"; },
+      incident_options());
+  const int64_t t0 = wall_now_ms() - 60'000;
+  // Four Postgres incidents rooted at db-write: opened+resolved twice, then the summary, then
+  // nothing of the fourth.
+  for (int64_t i = 0; i < 4; ++i) {
+    const AlertEvent write = member_event("db-write", 100 + 2 * i, 10 + i, t0 + i * 10'000);
+    const AlertEvent read = member_event("db-read", 101 + 2 * i, 10 + i, t0 + i * 10'000 + 200);
+    harness.dispatcher.notify(write);
+    harness.dispatcher.notify(read);
+    harness.dispatcher.notify(member_closed(write, write.start_ms + 5000));
+    harness.dispatcher.notify(member_closed(read, write.start_ms + 6000));
+  }
+  // Maintenance on the root holds the whole incident, its join outside any window included.
+  const AlertEvent maintained = member_event("db-maintained", 200, 20, t0 + 50'000);
+  const AlertEvent web = member_event("web", 201, 20, t0 + 50'500);
+  harness.dispatcher.notify(maintained);
+  harness.dispatcher.notify(web);
+  run_for(harness.loop, 600ms);
+  harness.dispatcher.notify(member_closed(web, t0 + 55'000));
+  harness.dispatcher.notify(member_closed(maintained, t0 + 56'000));
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() >= 5; }, 5s));
+  run_for(harness.loop, 500ms);
+  EXPECT_EQ(event_names(receiver.requests()),
+            (std::vector<std::string>{"flapping", "incident_opened", "incident_opened",
+                                      "incident_resolved", "incident_resolved"}));
+  json summary;
+  for (const auto& request : receiver.requests()) {
+    if (request.json_body()["event"] == "flapping") summary = request.json_body();
+  }
+  EXPECT_EQ(summary["summary"], "3 outages of db-write in the last 1h, 6 s each");
+  EXPECT_EQ(summary["incident"], 12);
+  // Suppressed: the third's resolved, the fourth's opened and resolved. Held: the maintained
+  // incident's opened and resolved.
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::suppressed), 3u);
+  EXPECT_EQ(harness.count(AlertConfig::Kind::webhook, AlertResult::held), 2u);
+}
+
 // A real Alertmanager: the opened event makes an active alert with blip's
 // labels, the closed one resolves it.
 class AlertmanagerTest : public ::testing::Test {

@@ -261,6 +261,32 @@ TEST(EmailMessage, AnOutagesMailsThreadOnTheOpenedMailsId) {
   }
 }
 
+// group = "incident": an incident's opened, grew and resolved mails thread on the opened one.
+TEST(EmailMessage, AnIncidentsMailsThreadOnItsOpenedMail) {
+  AlertEvent root = opened_event("db-write", 12, 1'700'000'000'000);
+  root.incident_id = 7;
+  IncidentView incident;
+  incident.id = 7;
+  incident.start_ms = root.start_ms;
+  incident.components = {{"db-write", "postgres", ErrorClass::timeout, "", root.start_ms, 0}};
+  AlertMessage opened{AlertMessage::Kind::incident_opened, root, root.start_ms + 2000};
+  opened.incident = incident;
+  AlertMessage grew = opened;
+  grew.kind = AlertMessage::Kind::incident_grew;
+  grew.now_ms += 30'000;
+  AlertMessage resolved = opened;
+  resolved.kind = AlertMessage::Kind::incident_resolved;
+  resolved.incident->end_ms = root.start_ms + 60'000;
+  const std::string first = "<incident-7.opened.1700000000000@status.example.org>";
+  EXPECT_EQ(mail_ids(opened, "status.example.org").message_id, first);
+  EXPECT_EQ(mail_ids(opened, "status.example.org").in_reply_to, "");
+  EXPECT_EQ(mail_ids(grew, "status.example.org").in_reply_to, first);
+  EXPECT_EQ(mail_ids(resolved, "status.example.org").in_reply_to, first);
+  EXPECT_EQ(mail_ids(resolved, "status.example.org").message_id,
+            "<incident-7.resolved.1700000060000@status.example.org>");
+  EXPECT_NE(mail_ids(grew, "status.example.org").message_id, first);
+}
+
 TEST(EmailMessage, TheRequestCarriesTheEnvelopeAndLogsShowOnlySchemeHostAndPort) {
   AlertConfig alert = mail_alert();
   alert.mail.username = "blip";

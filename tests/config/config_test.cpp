@@ -665,6 +665,27 @@ timeout = "20s"
                 dir.path() + "/alerts.toml:5:11: timeout: must be within (0s, 60s]"}));
 }
 
+// group: "incident" by default, "probe" for one message per outage; anything else names
+// the file, line, column and key.
+TEST(ConfigAlertTest, GroupIsIncidentByDefaultProbeWhenAskedAndAnErrorOtherwise) {
+  TempDir dir;
+  const LoadedConfig loaded = load_config_text(
+      "[[alert]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:1/\"\n\n"
+      "[[alert]]\nkind = \"slack\"\nurl = \"http://127.0.0.1:1/\"\ngroup = \"probe\"\n",
+      dir.path() + "/alerts.toml");
+  ASSERT_TRUE(loaded.ok()) << testing::PrintToString(error_strings(loaded));
+  ASSERT_EQ(loaded.alerts.size(), 2u);
+  EXPECT_EQ(loaded.alerts[0].group, AlertConfig::Group::incident);
+  EXPECT_EQ(loaded.alerts[1].group, AlertConfig::Group::probe);
+  const LoadedConfig wrong = load_config_text(
+      "[[alert]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:1/\"\ngroup = \"outage\"\n",
+      dir.path() + "/alerts.toml");
+  EXPECT_EQ(
+      error_strings(wrong),
+      (std::vector<std::string>{dir.path() + "/alerts.toml:4:9: group: unknown value \"outage\" "
+                                             "(expected one of: incident, probe)"}));
+}
+
 // kind = "email": every value may be ${ENV} (Mastodon's SMTP_* variables), the
 // password from `password` or `password_file`, addresses with or without a name.
 TEST(ConfigAlertTest, ReadsAnEmailAlertFromEnvironmentAndFiles) {

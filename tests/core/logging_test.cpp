@@ -240,7 +240,7 @@ TEST(JsonLog, AHostileRedisErrorStaysOneFieldInTheDaemonsLogAndTextInSlack) {
   const std::string config = fmt::format(
       "[[probe]]\nname = \"cache\"\ntype = \"redis\"\naddress = \"127.0.0.1:{}\"\ninterval = "
       "\"100ms\"\n\n"
-      "[[alert]]\nname = \"chat\"\nkind = \"slack\"\nurl = "
+      "[[alert]]\nname = \"chat\"\nkind = \"slack\"\ngroup = \"probe\"\nurl = "
       "\"http://127.0.0.1:{}/services/T0/B0/x\"\n",
       redis_port, receiver_port);
   test::Daemon blip(dir, config, {"--log-format", "json"});

@@ -40,17 +40,18 @@ TEST(Alerting, OpenArrivesDuringTheOutageResolvedAfterItFlappingOnceAndAHungRece
   test::TempDir dir;
   test::WebhookReceiver receiver(dir);
   const int port = receiver.port();
-  const std::string config = test::http_config("web-health", nginx.url("/health"), "250ms", "1s") +
-                             fmt::format(
-                                 "\n[[alert]]\nname = \"pager\"\nkind = \"webhook\"\nurl = "
-                                 "\"http://127.0.0.1:{0}/pager\"\n\n"
-                                 "[[alert]]\nname = \"summary\"\nkind = \"webhook\"\nurl = "
-                                 "\"http://127.0.0.1:{0}/summary\"\n"
-                                 "flapping = {{ outages = 3, within = \"1h\" }}\n\n"
-                                 "[[alert]]\nname = \"hung\"\nkind = \"slack\"\nurl = "
-                                 "\"http://127.0.0.1:{1}/services/T0/B0/secret\"\n"
-                                 "timeout = \"5s\"\n",
-                                 port, hung.port());
+  const std::string config =
+      test::http_config("web-health", nginx.url("/health"), "250ms", "1s") +
+      fmt::format(
+          "\n[[alert]]\nname = \"pager\"\nkind = \"webhook\"\ngroup = \"probe\"\nurl = "
+          "\"http://127.0.0.1:{0}/pager\"\n\n"
+          "[[alert]]\nname = \"summary\"\nkind = \"webhook\"\ngroup = \"probe\"\nurl = "
+          "\"http://127.0.0.1:{0}/summary\"\n"
+          "flapping = {{ outages = 3, within = \"1h\" }}\n\n"
+          "[[alert]]\nname = \"hung\"\nkind = \"slack\"\ngroup = \"probe\"\nurl = "
+          "\"http://127.0.0.1:{1}/services/T0/B0/secret\"\n"
+          "timeout = \"5s\"\n",
+          port, hung.port());
   test::Daemon blip(dir, config);
   ASSERT_TRUE(wait_until([&] { return blip.log().find("run: started") != std::string::npos; }, 10s))
       << blip.log();
@@ -118,7 +119,8 @@ TEST(Alerting, MaintenanceHoldsAlertsMarksOutagesAndShowsOnTheFeed) {
       "tags = [\"db\"]\n\n"
       "[[probe]]\nname = \"web-port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{0}\"\ninterval = "
       "\"250ms\"\n\n"
-      "[[alert]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{1}/pager\"\n\n"
+      "[[alert]]\nname = \"pager\"\nkind = \"webhook\"\ngroup = \"probe\"\nurl = "
+      "\"http://127.0.0.1:{1}/pager\"\n\n"
       "[[maintenance]]\nname = \"db upgrade\"\nstart = \"{2}\"\nduration = \"1h\"\ntags = "
       "[\"db\"]\n",
       refused, port, started.substr(0, 19) + "Z");

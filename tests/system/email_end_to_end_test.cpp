@@ -35,11 +35,12 @@ TEST(EmailAlerts, OpenedAndClosedMailsArriveThreadedUnderTheLoginAndNoPasswordIs
   const std::string config =
       test::http_config("web-health", nginx.url("/health"), "250ms", "1s") +
       fmt::format(
-          "\n[[alert]]\nname = \"mail\"\nkind = \"email\"\nurl = \"{0}\"\n"
+          "\n[[alert]]\nname = \"mail\"\nkind = \"email\"\ngroup = \"probe\"\nurl = \"{0}\"\n"
           "from = \"blip <blip@status.example.org>\"\n"
           "to = [\"ops@example.org\", \"Zoë on call <oncall@example.org>\"]\n"
           "username = \"blip-alerts\"\npassword_file = \"{1}\"\nsubject_prefix = \"[blip] \"\n\n"
-          "[[alert]]\nname = \"mail-wrong-login\"\nkind = \"email\"\nurl = \"{0}\"\n"
+          "[[alert]]\nname = \"mail-wrong-login\"\nkind = \"email\"\ngroup = \"probe\"\nurl = "
+          "\"{0}\"\n"
           "from = \"blip@status.example.org\"\nto = [\"ops@example.org\"]\n"
           "username = \"blip-alerts\"\npassword_file = \"{2}\"\n",
           smtp.url(), dir.file("smtp-password"), dir.file("wrong-password"));

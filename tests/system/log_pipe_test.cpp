@@ -109,11 +109,12 @@ TEST(LogPipe, AFullStderrNobodyReadsStopsNoProbeNoAlertAndNoShutdown) {
   test::TempDir dir;
   test::WebhookReceiver receiver(dir);
   const int receiver_port = receiver.port();
-  dir.write("probes.d/probes.toml",
-            test::http_config("web", nginx.url("/health"), "250ms", "1s") +
-                fmt::format("\n[[alert]]\nname = \"pager\"\nkind = \"webhook\"\nurl = "
-                            "\"http://127.0.0.1:{}/pager\"\n",
-                            receiver_port));
+  dir.write(
+      "probes.d/probes.toml",
+      test::http_config("web", nginx.url("/health"), "250ms", "1s") +
+          fmt::format("\n[[alert]]\nname = \"pager\"\nkind = \"webhook\"\ngroup = \"probe\"\nurl = "
+                      "\"http://127.0.0.1:{}/pager\"\n",
+                      receiver_port));
   const int feed_port = test::free_port();
   const auto feed = [&](const std::string& path) {
     return test::http_request(fmt::format("http://127.0.0.1:{}{}", feed_port, path));

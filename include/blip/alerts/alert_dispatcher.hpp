@@ -51,6 +51,34 @@ namespace blip {
 //   opened); its next outage is announced as usual, and N more within W make
 //   a new summary.
 // - pattern_found, job_forecast and blip_trouble events: one message each (held aside).
+//   blip's own trouble stays one message per event in both groupings (it has
+//   no outage rows, so no incident of the store to join).
+//
+// `group = "incident"` (the default) replaces the per-outage rules for outages
+// that the store put in an incident (a job's outages too; an event without an
+// incident id falls back to the rules above). An alert's incident is the
+// outages of the probes it selects that share one store incident id:
+// - Opened: when its first outage opens, the alert waits `incident_gather_ms`
+//   (2 s) so that components failing together (a
+//   database's read and write probes) make one message; then ONE opened,
+//   named by the outage that went down first (the root), listing the others.
+// - Grew: outages that join an announced incident are gathered the same way
+//   and told in at most one grew message per `incident_grew_every_ms` (30 s,
+//   counted from the incident's previous message, the opened included).
+//   Joins still waiting when the incident resolves are told by the resolved
+//   message instead (its `joined`).
+// - Resolved: when the alert's last open outage of the incident ends, ONE
+//   resolved message with the timeline. An outage of the same store incident
+//   that opens later starts a new alert incident (opened again).
+// - Maintenance: the incident is held when its root's opened event is held;
+//   then its grew, reminders and resolved are held too (the root cause is the
+//   planned work), whatever window its joins fall in.
+// - Flapping: counts incidents by their root probe (an incident's start in the
+//   window); the Nth makes the one summary instead of its opened, and further
+//   incidents rooted at that probe are suppressed whole until fewer than N
+//   started within the window.
+// - send_resolved, repeat (incident_reminder) and Alertmanager re-sends (one
+//   BlipIncident alert per incident, every 60 s while open) as for outages.
 class AlertDispatcher {
  public:
   // True: the event falls in a maintenance window of its probe: hold it.
@@ -59,6 +87,8 @@ class AlertDispatcher {
     AlertSender::Options sender;
     int64_t tick_ms = 1000;  // reminders, re-sends and flapping ends
     int64_t alertmanager_resend_ms = 60'000;
+    int64_t incident_gather_ms = 2'000;       // joins this close together make one message
+    int64_t incident_grew_every_ms = 30'000;  // at most one message per incident this often
   };
 
   AlertDispatcher(uv_loop_t* loop, CurlMultiUv& curl, std::vector<AlertConfig> alerts,
@@ -95,17 +125,50 @@ class AlertDispatcher {
   };
   struct ProbeState {
     std::map<int64_t, OpenOutage> open;  // by outage id
-    std::deque<RecentOutage> recent;  // opened (not held) within the flapping window, oldest first
+    // opened (not held) within the flapping window, oldest first; with group =
+    // "incident", the incidents rooted at this probe (outage_id is the incident's id)
+    std::deque<RecentOutage> recent;
     bool flapping = false;
+  };
+  // One outage of an alert's incident.
+  struct IncidentMember {
+    AlertEvent opened;
+    bool held = false;   // its opened event fell in a maintenance window
+    int64_t end_ms = 0;  // 0 while down
+    bool told = false;   // named by a message already (opened or grew)
+  };
+  struct OpenIncident {
+    std::vector<IncidentMember> members;  // in the order they opened
+    int64_t root_outage_id = 0;           // chosen when the opened is decided
+    bool decided = false;                 // opened sent, held, suppressed or folded into a summary
+    bool announced = false;               // its opened was sent
+    bool held = false;
+    int64_t opened_due_ms = 0;  // the first outage's open + the gather
+    int64_t grew_due_ms = 0;    // 0: no join waiting
+    int64_t last_message_ms = 0;
+    int64_t next_reminder_ms = 0;
+    int64_t next_resend_ms = 0;
   };
   struct AlertState {
     AlertConfig config;
     std::map<std::string, ProbeState> probes;
+    std::map<int64_t, OpenIncident> incidents;  // by store incident id
   };
 
   void on_opened(AlertState& alert, const AlertEvent& event, bool held, int64_t now);
   void on_closed(AlertState& alert, const AlertEvent& event, bool held, int64_t now);
   void on_finding(AlertState& alert, const AlertEvent& event, bool held, int64_t now);
+  void on_incident_opened(AlertState& alert, const AlertEvent& event, bool held, int64_t now);
+  // False when the alert has no such incident (it opened before this dispatcher).
+  bool on_incident_closed(AlertState& alert, const AlertEvent& event, int64_t now);
+  void decide_opened(AlertState& alert, int64_t incident_id, OpenIncident& incident, int64_t now);
+  void incident_tick(AlertState& alert, int64_t now);
+  AlertMessage incident_message(AlertMessage::Kind kind, int64_t incident_id,
+                                const OpenIncident& incident, int64_t now) const;
+  bool passes_flapping(AlertState& alert, ProbeState& probe, RecentOutage recent,
+                       const AlertMessage& opened, int64_t now);
+  void keep_reminding(AlertState& alert, int64_t& next_reminder_ms, int64_t& next_resend_ms,
+                      const AlertMessage& reminder, int64_t now);
   void tick();
   void send(AlertState& alert, const AlertMessage& message);
   void skip(AlertState& alert, const AlertMessage& message, AlertResult why);
@@ -116,6 +179,7 @@ class AlertDispatcher {
   AlertSender sender_;
   std::vector<AlertState> alerts_;
   Timer tick_timer_;
+  Timer gather_timer_;  // a new incident's opened at the end of its gather, not at the next tick
   bool stopped_ = false;
 };
 

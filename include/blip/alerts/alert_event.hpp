@@ -23,6 +23,7 @@ struct AlertEvent {
   std::string probe_type;         // as the store shows it: the probe's type, or the job type
   std::vector<std::string> tags;  // the probe's, for selectors
   int64_t outage_id = 0;          // outages: the store's id (pairs opened with closed)
+  int64_t incident_id = 0;        // outages: the store's incident (overlapping outages); 0: none
   int64_t start_ms = 0;           // outages: first down sample's send time
   int64_t end_ms = 0;             // closed: when it ended
   ErrorClass error = ErrorClass::none;

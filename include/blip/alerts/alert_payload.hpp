@@ -11,18 +11,44 @@
 
 namespace blip {
 
+// One outage of an incident as incident messages show it (its component and times).
+struct IncidentComponent {
+  std::string probe;
+  std::string probe_type;
+  ErrorClass error = ErrorClass::none;
+  std::string detail;
+  int64_t down_ms = 0;  // its outage's start
+  int64_t up_ms = 0;    // its outage's end; 0 while still down
+};
+
+// An alert's view of one incident (`group = "incident"`): the outages of the
+// probes it selects that the store put in one incident.
+struct IncidentView {
+  int64_t id = 0;        // the store's incident id
+  int64_t start_ms = 0;  // the first down sample of any of its outages
+  int64_t end_ms = 0;    // resolved: when the last outage ended; 0 while open
+  // In the order they went down; the first is the root (the message's event).
+  std::vector<IncidentComponent> components;
+  // grew and resolved: the outages this message is the first to tell of (indices into components).
+  std::vector<size_t> joined;
+};
+
 // What one message to one `[[alert]]` is about: an AlertEvent as it came, or
 // what the dispatcher makes of events (a reminder, a flapping summary, an
-// Alertmanager re-send of a still-open outage).
+// Alertmanager re-send of a still-open outage, an incident's messages).
 struct AlertMessage {
   enum class Kind {
-    opened,         // an outage opened
-    closed,         // an outage closed (resolved)
-    reminder,       // `repeat`: still down; Alertmanager: the periodic re-send
-    flapping,       // the flapping rule's one summary
-    pattern_found,  // a periodic pattern first found
-    job_forecast,   // a job's runs will exceed max_run soon
-    blip_trouble,   // blip itself lost or could not do something
+    opened,             // an outage opened
+    closed,             // an outage closed (resolved)
+    reminder,           // `repeat`: still down; Alertmanager: the periodic re-send
+    flapping,           // the flapping rule's one summary
+    pattern_found,      // a periodic pattern first found
+    job_forecast,       // a job's runs will exceed max_run soon
+    blip_trouble,       // blip itself lost or could not do something
+    incident_opened,    // an incident's first outage(s), named by the first down
+    incident_grew,      // components that joined an announced incident
+    incident_resolved,  // the incident's last outage ended: the timeline
+    incident_reminder,  // `repeat` / Alertmanager re-send of an open incident
   };
   AlertMessage() = default;
   AlertMessage(Kind what, AlertEvent about, int64_t now)
@@ -37,8 +63,11 @@ struct AlertMessage {
   int flapping_outages = 0;
   int64_t flapping_window_ms = 0;
   std::vector<int64_t> flapping_closed_durations_ms;
+  // incident_* messages (and a flapping summary of incidents): the incident.
+  std::optional<IncidentView> incident;
 };
 std::string_view to_string(AlertMessage::Kind kind);
+bool is_incident_message(AlertMessage::Kind kind);
 
 // kind = email: what SMTP needs beside the message (the request's body).
 struct MailEnvelope {
@@ -61,7 +90,20 @@ struct AlertRequest {
 // "web-health is back after 31s", "3 outages of web-health in the last 1h,
 // 31–58 s each", …; an event's `text`, when present, follows the first
 // sentence ("…; 3rd outage at about +00:20 this hour").
+// Incident messages: "db-write down: timeout (no answer within 1s); also down:
+// db-read 0.3 s after db-write", "db-write incident grew: also down: web,
+// streaming — 0.4–0.9 s after db-write", "db-write incident resolved after 6.2s
+// (db-write, db-read)", "db-write incident still open after 5m: …".
 std::string alert_summary(const AlertMessage& message);
+
+// An incident's timeline: one line per component going down or coming back, in
+// time order ("  12:00:00.1  db-write down: timeout (no answer within 1s)",
+// "  12:00:05.9  db-write up after 5.8s"), then "  total 6.2s" once resolved.
+std::string incident_timeline(const IncidentView& incident);
+
+// The summary and, for an incident's messages, its timeline below it: the
+// text of Slack and ntfy bodies.
+std::string alert_text(const AlertMessage& message);
 
 // "2.8s", "31s", "4m32s": how long an outage lasted, for people.
 std::string human_duration(int64_t ms);
@@ -76,6 +118,11 @@ std::string human_duration(int64_t ms);
 //                 labels {alertname, probe, type, error | trouble}, annotations
 //                 {summary, description}, startsAt, and endsAt once resolved
 //   email         the message of build_mail (email_message.hpp) and its envelope
+// Incident messages: the webhook adds state, incident, root_probe,
+// components, joined and timeline (start/end/duration are the incident's);
+// slack and ntfy send alert_text; Alertmanager gets one BlipIncident alert per
+// incident (labels alertname, incident, root_probe, severity; annotations
+// summary, description = the timeline, components).
 // The alert's own headers (an Authorization token) are added to each.
 AlertRequest build_alert_request(const AlertConfig& alert, const AlertMessage& message);
 

@@ -28,10 +28,11 @@ std::string mail_address_field(std::string_view name, const std::vector<MailAddr
 std::string quoted_printable(std::string_view text);
 
 // The thread a message's mail belongs to: an outage's opened, reminder and
-// closed mails share `key` ("outage-42") and `start_ms` (the outage's start).
-// Nullopt for a message that starts no thread and joins none (a pattern found,
-// a forecast, blip's trouble, a flapping summary). When alerts group by
-// incident, this is the one place that names the incident instead.
+// closed mails share `key` ("outage-42") and `start_ms` (the outage's start);
+// an incident's opened, grew, reminder and resolved mails share
+// "incident-7" and the incident's start. Nullopt for a message that starts no
+// thread and joins none (a pattern found, a forecast, blip's trouble, a
+// flapping summary).
 struct MailThread {
   std::string key;
   int64_t start_ms = 0;
@@ -56,9 +57,9 @@ std::string mail_date(int64_t wall_ms);
 // To, Subject (`subject_prefix` + alert_summary), Message-ID, In-Reply-To and
 // References when it joins a thread, MIME-Version, Content-Type text/plain
 // UTF-8, Content-Transfer-Encoding quoted-printable, Auto-Submitted, and
-// X-Blip-Event/X-Blip-Probe; then the body: the summary, and the webhook's
-// fields one a line (probe, type, tags, error, detail, start, end, duration,
-// text, …).
+// X-Blip-Event/X-Blip-Probe; then the body: the summary, an incident's
+// timeline, and the webhook's fields one a line (probe, type, tags, error,
+// detail, start, end, duration, text, …).
 std::string build_mail(const AlertConfig& alert, const AlertMessage& message);
 
 }  // namespace blip

@@ -256,6 +256,9 @@ struct AlertConfig {
   enum class Kind { webhook, slack, ntfy, alertmanager, email };
   std::string name;  // defaults to "<kind>-<n>"
   Kind kind = Kind::webhook;
+  // incident: one message per incident (opened, grew, resolved); probe: one per outage.
+  enum class Group { incident, probe };
+  Group group = Group::incident;
   std::string url;  // may hold a secret (a Slack webhook path, a token): never log it whole
   std::vector<std::pair<std::string, std::string>> headers;  // values may be secrets
   MailSettings mail;                                         // kind = email only

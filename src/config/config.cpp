@@ -805,6 +805,7 @@ std::string read_token(TableReader& reader, const std::string& context, std::str
   std::string token = reader.secret(context, key);
   const bool inline_token = reader.table().get(key) != nullptr;
   const std::string_view given = inline_token ? key : std::string_view(file_key);
+  if (inline_token && reader.table().get(file_key)) return token;  // secret() said: not both
   if (!inline_token && !reader.table().get(file_key)) {
     reader.error_at_table(
         fmt::format("{}: missing \"{}\" or \"{}\" (a secret of at least {} characters)", context,

@@ -181,9 +181,18 @@ OperatorDesk::Answer OperatorDesk::note(int64_t incident_id, std::string_view bo
   // Opened for this one question: notes are rare, and the feed's own connection is its history's.
   if (!blip::Store(store_->db_path, blip::Store::Mode::read_only).incident_exists(incident_id))
     return {404, fmt::format("no incident {}\n", incident_id)};
+  const IncidentNoteRow note = *parsed.note;
   if (!store_->save_note(std::move(*parsed.note)))
     return {503, "the database did not store it in time; it is queued, do not send it again\n"};
+  latest_notes_[incident_id] = note;
   return {201, fmt::format("noted on incident {}\n", incident_id)};
+}
+
+std::optional<IncidentNoteRow> OperatorDesk::latest_note(int64_t incident_id) const {
+  std::lock_guard lock(mutex_);
+  auto found = latest_notes_.find(incident_id);
+  if (found == latest_notes_.end()) return std::nullopt;
+  return found->second;
 }
 
 OperatorDesk::Answer OperatorDesk::notice(std::string_view body, int64_t now_ms) {

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -68,6 +69,10 @@ class OperatorDesk {
   bool authorized(const char* authorization) const;
   // `path` is below kOperatorPathPrefix; called once the body is read and the token checked.
   Answer handle(std::string_view path, std::string_view body, int64_t now_ms);
+  // The latest note stored on an incident since blip started, from memory (any thread, the
+  // loop's too: no disk); for notes from before the start, Store::latest_incident_note.
+  // For the alerts' next message on the incident.
+  std::optional<IncidentNoteRow> latest_note(int64_t incident_id) const;
 
  private:
   Answer note(int64_t incident_id, std::string_view body, int64_t now_ms);
@@ -77,6 +82,7 @@ class OperatorDesk {
   mutable std::mutex mutex_;  // guards what follows; held while a row is saved
   std::set<std::string> components_;
   std::optional<Store> store_;
+  std::map<int64_t, IncidentNoteRow> latest_notes_;  // by incident: stored since start
 };
 
 }  // namespace blip

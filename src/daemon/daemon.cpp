@@ -170,6 +170,11 @@ struct Daemon::Parts {
 
   std::map<std::string, double> blind_seconds;
   std::optional<StoreWriter> writer;
+  // The listeners outlive the writer: the desk lets go of it first, however the parts end.
+  struct DeskRelease {
+    OperatorDesk& desk;
+    ~DeskRelease() { desk.disconnect(); }
+  } desk_release{desk};
   // Each reads the store on its own thread and saves its cursor through the writer. A reload
   // that changes [[remote_write]] retires them (they end by themselves; joined at shutdown).
   std::vector<RemoteWriteConfig> remote_writes = loaded.remote_writes;

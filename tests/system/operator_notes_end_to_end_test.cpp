@@ -126,6 +126,16 @@ TEST(OperatorNotes, NoteAndNoticeOnBothFacesAcrossARestart) {
                      {"incident", "note", std::to_string(number), "--status", "resolved", ""}),
             2);
   EXPECT_EQ(blip_cli(*blip, dir, {"notice", "x", "--components", "mail"}, &output), 2) << output;
+  // Wrong tokens take from the same per-client guess budget as unknown check-in tokens.
+  long last_status = 0;
+  for (int guess = 0; guess < 12 && last_status != 429; ++guess) {
+    last_status =
+        test::http_request(blip->feed_url("/api/operator/notices"), "POST",
+                           {"Authorization: Bearer operator-token-guess-" + std::to_string(guess)})
+            .status;
+  }
+  EXPECT_EQ(last_status, 429);
+  EXPECT_GE(blip->metric("blip_feed_refused_total{face=\"private\",reason=\"token_guesses\"}"), 1);
   // The public face takes no words at all.
   EXPECT_EQ(test::http_request(blip->public_url("/api/operator/notices"), "POST",
                                {std::string("Authorization: Bearer ") + kOperatorToken})

@@ -125,6 +125,46 @@ int main(int argc, char** argv) {
       ->envname("BLIP_URL")
       ->excludes(exec_listen);
 
+  // Where the operator's words go: the same flags for a note and a notice.
+  auto add_operator_client = [](CLI::App* command, blip::OperatorClientOptions& client) {
+    command
+        ->add_option("-c,--config", client.config_dir,
+                     "configuration directory holding [page] operator_token")
+        ->capture_default_str();
+    command->add_option("--token-file", client.token_file,
+                        "a file holding the operator's token instead");
+    auto* listen = command->add_option("--listen", client.listen, "blip's private face address")
+                       ->envname("BLIP_LISTEN")
+                       ->capture_default_str();
+    command->add_option("--url", client.url, "blip's base URL instead, e.g. http://blip:9185")
+        ->envname("BLIP_URL")
+        ->excludes(listen);
+  };
+  blip::IncidentNoteOptions note;
+  auto* incident_command = app.add_subcommand("incident", "the operator's words on an incident");
+  incident_command->require_subcommand(1);
+  auto* note_command = incident_command->add_subcommand(
+      "note", "add a note to an incident: shown as one of its updates on both faces");
+  note_command->add_option("id", note.incident, "the incident's number (blip report's #N)")
+      ->required();
+  note_command->add_option("--status", note.status, "identified, monitoring or resolved")
+      ->required()
+      ->check(CLI::IsMember({"identified", "monitoring", "resolved"}));
+  note_command->add_option("text", note.words, "what to say (one paragraph)")->required();
+  add_operator_client(note_command, note.client);
+
+  blip::NoticeOptions notice;
+  auto* notice_command = app.add_subcommand(
+      "notice", "post a notice: an incident of its own (impact none) on both faces");
+  notice_command->add_option("text", notice.words, "what to say (one paragraph)")->required();
+  notice_command
+      ->add_option("--components", notice.components, "the probes or jobs it is about, by name")
+      ->delimiter(',');
+  notice_command->add_option("--until", notice.until,
+                             "shown until then: a duration from now (2h) or ISO-8601 UTC "
+                             "(default: until removed)");
+  add_operator_client(notice_command, notice.client);
+
   blip::ReportOptions report;
   auto* report_command =
       app.add_subcommand("report", "outage windows and their time-of-hour pattern");
@@ -213,6 +253,8 @@ int main(int argc, char** argv) {
     if (*export_command) exit_code = blip::run_export(export_options, std::cout, std::cerr);
     if (*health_command) exit_code = blip::run_health(health, std::cout, std::cerr);
     if (*exec_command) exit_code = blip::run_exec(exec, std::cerr);
+    if (*note_command) exit_code = blip::run_incident_note(note, std::cout, std::cerr);
+    if (*notice_command) exit_code = blip::run_notice(notice, std::cout, std::cerr);
   } catch (const std::exception& error) {
     std::cerr << "blip: " << error.what() << '\n';
     exit_code = blip::kExitUsage;

@@ -14,9 +14,14 @@ std::string feed_base_url(const std::string& listen) {
   return fmt::format("http://{}:{}", host, listen.substr(colon + 1));
 }
 
-HttpAnswer http_request(const std::string& url, long timeout_ms, const std::string& post_body) {
+HttpAnswer http_request(const std::string& url, long timeout_ms, const std::string& post_body,
+                        const std::vector<std::string>& headers) {
   CurlEasy easy;
   HttpAnswer answer;
+  curl_slist* header_list = nullptr;
+  for (const std::string& header : headers)
+    header_list = curl_slist_append(header_list, header.c_str());
+  curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, header_list);
   curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy.get(), CURLOPT_NOPROXY, "*");
   curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -35,6 +40,7 @@ HttpAnswer http_request(const std::string& url, long timeout_ms, const std::stri
       });
   answer.result = curl_easy_perform(easy.get());
   curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &answer.status);
+  curl_slist_free_all(header_list);
   return answer;
 }
 

@@ -803,6 +803,38 @@ constexpr size_t kMinTokenLength = 16;
 // 128 bits as hex (openssl rand -hex 16): shorter tokens load, with a warning.
 constexpr size_t kRecommendedTokenLength = 32;
 
+// A secret token from `key` or `<key>_file` (a job's check-in token, the operator's token):
+// long enough not to guess, nothing a URL path or header would need escaped. Empty and an
+// error when it is missing or too short; a warning when it is short of 128 bits.
+std::string read_token(TableReader& reader, const std::string& context, std::string_view key,
+                       const std::string& file, LoadedConfig& loaded) {
+  const std::string file_key = fmt::format("{}_file", key);
+  std::string token = reader.secret(context, key);
+  const bool inline_token = reader.table().get(key) != nullptr;
+  const std::string_view given = inline_token ? key : std::string_view(file_key);
+  if (inline_token && reader.table().get(file_key)) return token;  // secret() said: not both
+  if (!inline_token && !reader.table().get(file_key)) {
+    reader.error_at_table(
+        fmt::format("{}: missing \"{}\" or \"{}\" (a secret of at least {} characters)", context,
+                    key, file_key, kMinTokenLength));
+  } else if (token.size() < kMinTokenLength ||
+             token.find_first_of("/?#%& \t\r\n") != std::string::npos) {
+    reader.error_at(
+        reader.where(given),
+        fmt::format("{}: must be at least {} characters, without / ? # % & or spaces (try: openssl "
+                    "rand -hex 16)",
+                    given, kMinTokenLength));
+  } else if (token.size() < kRecommendedTokenLength) {
+    const toml::source_position at = reader.where(given).begin;
+    loaded.warnings.push_back(
+        {file, static_cast<int>(at.line), static_cast<int>(at.column),
+         fmt::format("{}: {} characters; {} or more (128 bits as hex) make it unguessable "
+                     "(try: openssl rand -hex 16)",
+                     given, token.size(), kRecommendedTokenLength)});
+  }
+  return token;
+}
+
 void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded) {
   JobConfig job;
   job.name = reader.required_string("name", "job");
@@ -839,29 +871,7 @@ void read_job(TableReader& reader, const std::string& file, LoadedConfig& loaded
       reader.error_at(reader.where("max_run"), "max_run: must be greater than zero");
     settings.max_run_ms = *max_run;
   }
-  settings.token = reader.secret(context, "token");
-  if (!reader.table().get("token") && !reader.table().get("token_file")) {
-    reader.error_at_table(
-        fmt::format("{}: missing \"token\" or \"token_file\" (a secret of at least {} characters)",
-                    context, kMinTokenLength));
-  } else if (settings.token.size() < kMinTokenLength ||
-             settings.token.find_first_of("/?#%& \t\r\n") != std::string::npos) {
-    // The token is a path segment of /ping/<token>: long enough not to guess, nothing to escape.
-    const std::string_view key = reader.table().get("token") ? "token" : "token_file";
-    reader.error_at(
-        reader.where(key),
-        fmt::format("{}: must be at least {} characters, without / ? # % & or spaces (try: openssl "
-                    "rand -hex 16)",
-                    key, kMinTokenLength));
-  } else if (settings.token.size() < kRecommendedTokenLength) {
-    const std::string_view key = reader.table().get("token") ? "token" : "token_file";
-    const toml::source_position at = reader.where(key).begin;
-    loaded.warnings.push_back(
-        {file, static_cast<int>(at.line), static_cast<int>(at.column),
-         fmt::format("{}: {} characters; {} or more (128 bits as hex) make it unguessable "
-                     "(try: openssl rand -hex 16)",
-                     key, settings.token.size(), kRecommendedTokenLength)});
-  }
+  settings.token = read_token(reader, context, "token", file, loaded);
   job.tags = reader.string_list("tags");
   read_presentation(reader, job);
   job.target_display = settings.schedule.empty()
@@ -1185,6 +1195,9 @@ void read_page(TableReader& top, const toml::node& node, const std::string& file
     page.time_zone = *zone;
   }
   page.show_details = reader.boolean("show_details").value_or(false);
+  // Optional: without it, the private face takes no notes or notices.
+  if (table->get("operator_token") || table->get("operator_token_file"))
+    page.operator_token = read_token(reader, "page", "operator_token", file, loaded);
   reader.reject_unknown_keys("page");
   loaded.page = std::move(page);
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <set>
 #include <thread>
 
 #include "blip/alerts/alert_dispatcher.hpp"
@@ -19,6 +20,7 @@
 #include "blip/core/logging.hpp"
 #include "blip/core/loop_watch.hpp"
 #include "blip/daemon/service_manager.hpp"
+#include "blip/feed/operator_desk.hpp"
 #include "blip/feed/status_feed.hpp"
 #include "blip/jobs/job_monitor.hpp"
 #include "blip/jobs/ping_inbox.hpp"
@@ -38,6 +40,8 @@ constexpr std::chrono::milliseconds kFinishWithin{5000};
 // The writer writes every second: samples waiting this long mean the store is not writing, and
 // the heartbeat is withheld.
 constexpr int64_t kStoreStuckMs = 15'000;
+// How long an operator's note waits for the writer to store it (the writer writes rows at once).
+constexpr std::chrono::milliseconds kOperatorSaveWithin{3000};
 constexpr int64_t kMaintenanceShownAheadMs = 7 * 86'400'000LL;
 // What the store knows of each job's runs carries over a restart.
 constexpr int64_t kJobHistoryRuns = 100;
@@ -47,6 +51,13 @@ std::vector<std::pair<std::string, std::string>> job_tokens(const std::vector<Jo
   std::vector<std::pair<std::string, std::string>> tokens;
   for (const JobConfig& job : jobs) tokens.emplace_back(job.name, job.settings.token);
   return tokens;
+}
+
+// The names a notice may list: the probes and jobs running.
+std::set<std::string> component_names(const std::vector<ComponentRef>& components) {
+  std::set<std::string> names;
+  for (const ComponentRef& component : components) names.insert(component->name);
+  return names;
 }
 
 // What the feed shows of each probe and job.
@@ -152,6 +163,7 @@ struct Daemon::Parts {
   // through the board. It listens before the store opens, so a taken port
   // changes nothing.
   PingInbox pings;
+  OperatorDesk desk;  // notes and notices, connected to the writer once it runs
   SnapshotBoard board;
   std::optional<StatusFeed> feed;
   std::optional<FeedServer> private_face;
@@ -159,6 +171,11 @@ struct Daemon::Parts {
 
   std::map<std::string, double> blind_seconds;
   std::optional<StoreWriter> writer;
+  // The listeners outlive the writer: the desk lets go of it first, however the parts end.
+  struct DeskRelease {
+    OperatorDesk& desk;
+    ~DeskRelease() { desk.disconnect(); }
+  } desk_release{desk};
   // Each reads the store on its own thread and saves its cursor through the writer. A reload
   // that changes [[remote_write]] retires them (they end by themselves; joined at shutdown).
   std::vector<RemoteWriteConfig> remote_writes = loaded.remote_writes;
@@ -239,6 +256,13 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
   log_info("store: writer started queue_limit_samples={} (about {} MB)",
            writer_options.max_queued_samples, writer_options.max_queued_samples * 100 / 1'000'000);
   recorder.emplace(opened.recorder_start, *writer, components);
+  desk.connect({settings.db_path,
+                [this](IncidentNoteRow note) {
+                  return writer->save_note(std::move(note), kOperatorSaveWithin);
+                },
+                [this](NoticeRow notice) {
+                  return writer->save_notice(std::move(notice), kOperatorSaveWithin);
+                }});
   start_senders();
 
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -324,14 +348,16 @@ void Daemon::Parts::listen() {
   }
   if (!settings.listen && !settings.public_listen) return;
   pings.set_jobs(job_tokens(loaded.jobs));  // before the first check-in can come
+  desk.set_token(loaded.page.operator_token);
+  desk.set_components(component_names(components));
   feed.emplace(common_parts(components), loaded.page, board, settings.db_path);
   try {
     if (settings.listen) {
-      private_face.emplace(*feed, &pings, Audience::operator_view, *settings.listen,
+      private_face.emplace(*feed, &pings, &desk, Audience::operator_view, *settings.listen,
                            settings.feed_limits, settings.feed_access);
     }
     if (settings.public_listen) {
-      public_face.emplace(*feed, nullptr, Audience::public_view, *settings.public_listen,
+      public_face.emplace(*feed, nullptr, nullptr, Audience::public_view, *settings.public_listen,
                           settings.feed_limits, settings.feed_access);
     }
   } catch (const std::runtime_error& error) {
@@ -448,6 +474,7 @@ void Daemon::Parts::finish() {
   // Before the writer: each saves its cursor.
   for (const auto& sender : senders) sender->stop();
   for (const auto& sender : retired_senders) sender->stop();
+  desk.disconnect();  // a note in hand is queued first; later ones are refused
   // The last chance to store what is queued: the writer retries for a while, then the exit status
   // says so.
   writer->flush(wall_now_ms());
@@ -527,6 +554,7 @@ void Daemon::Parts::apply_reload(const LoadedConfig& next) {
   }
   active = std::move(order);
   pings.set_jobs(job_tokens(next.jobs));
+  desk.set_components(component_names(running));
   if (next.remote_writes != remote_writes) {
     // The new set starts from the cursors the old one stored (a retired sender's last
     // acknowledged request may be sent again).

@@ -23,7 +23,8 @@ namespace blip {
 // Per request: what its first call found, and a check-in's body as it arrives.
 struct FeedRequest {
   bool ping = false;
-  std::string body;  // a check-in's output: only its tail is kept
+  bool operator_words = false;  // a note or notice, its token already checked
+  std::string body;  // a check-in's output: only its tail is kept; an operator's body whole
   size_t received = 0;
   std::optional<ClientKey>
       forwarded;  // counted against this X-Forwarded-For client until it completes
@@ -34,15 +35,17 @@ struct FeedRequest {
 
 // Everything the server's callbacks reach.
 struct FeedServer::State {
-  State(StatusFeed& feed_, PingInbox* pings_, Audience audience_, const FeedLimits& limits_,
-        FeedAccess access_)
+  State(StatusFeed& feed_, PingInbox* pings_, OperatorDesk* desk_, Audience audience_,
+        const FeedLimits& limits_, FeedAccess access_)
       : feed(feed_),
         pings(pings_),
+        desk(desk_),
         audience(audience_),
         limits(limits_),
         access(std::move(access_)) {}
   StatusFeed& feed;
   PingInbox* pings;
+  OperatorDesk* desk;
   Audience audience;
   FeedLimits limits;
   FeedAccess access;
@@ -58,7 +61,7 @@ struct FeedServer::State {
   std::unordered_map<MHD_Connection*, Connection> connections;
   std::map<ClientKey, unsigned> per_client;
   std::map<ClientKey, unsigned> forwarded_in_flight;
-  // Unknown-token check-ins per client: 10 at once, then one every 10 s.
+  // Unknown-token check-ins and wrong operator tokens per client: 10 at once, then one every 10 s.
   PerClientRate guesses{0.1, 10.0, 10'000};
   std::unordered_map<MHD_Connection*, std::pair<int64_t, FeedRequest*>>
       waiting;  // suspended: since when, for what
@@ -183,6 +186,32 @@ ClientKey requesting_client(const FeedServer::State& state, MHD_Connection* conn
   return client_key(address);
 }
 
+// A token that opens nothing: a guess, as far as blip can tell. Each client has a budget of
+// them; beyond it, every one is refused as a guess (and counted) whatever it is.
+MHD_Result refuse_token(FeedServer::State& state, MHD_Connection* connection, unsigned status,
+                        std::string_view text) {
+  bool guess_allowed;
+  {
+    std::lock_guard lock(state.mutex);
+    guess_allowed = state.guesses.take(requesting_client(state, connection), mono_now_us());
+  }
+  if (!guess_allowed) {
+    state.refuse(FeedRefusals::token_guesses);
+    return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS,
+                      "too many unknown tokens from this client\n", {{"Retry-After", "10"}});
+  }
+  return queue_text(state, connection, status, text);
+}
+
+// Whether the request's Content-Length says more than `limit` bytes.
+bool declared_length_over(MHD_Connection* connection, size_t limit) {
+  const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length");
+  if (!length) return false;
+  char* end = nullptr;
+  const unsigned long long declared = std::strtoull(length, &end, 10);
+  return end != length && declared > limit;
+}
+
 // A check-in's first call, with its headers only: the token is checked before any body is read.
 MHD_Result screen_ping(FeedServer::State& state, MHD_Connection* connection,
                        std::string_view path) {
@@ -190,28 +219,26 @@ MHD_Result screen_ping(FeedServer::State& state, MHD_Connection* connection,
   JobPing ping;
   if (!parse_ping_path(path, token, ping))
     return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "not found\n");
-  if (!state.pings->knows(token)) {
-    bool guess_allowed;
-    {
-      std::lock_guard lock(state.mutex);
-      guess_allowed = state.guesses.take(requesting_client(state, connection), mono_now_us());
-    }
-    if (!guess_allowed) {
-      state.refuse(FeedRefusals::token_guesses);
-      return queue_text(state, connection, MHD_HTTP_TOO_MANY_REQUESTS,
-                        "too many unknown tokens from this client\n", {{"Retry-After", "10"}});
-    }
-    return queue_text(state, connection, MHD_HTTP_NOT_FOUND, "unknown token\n");
+  if (!state.pings->knows(token))
+    return refuse_token(state, connection, MHD_HTTP_NOT_FOUND, "unknown token\n");
+  if (declared_length_over(connection, kMaxPingBodyBytes)) {
+    return queue_text(
+        state, connection, MHD_HTTP_CONTENT_TOO_LARGE,
+        fmt::format("body over {} bytes; send the last lines of the output\n", kMaxPingBodyBytes));
   }
-  if (const char* length =
-          MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length")) {
-    char* end = nullptr;
-    const unsigned long long declared = std::strtoull(length, &end, 10);
-    if (end != length && declared > kMaxPingBodyBytes) {
-      return queue_text(state, connection, MHD_HTTP_CONTENT_TOO_LARGE,
-                        fmt::format("body over {} bytes; send the last lines of the output\n",
-                                    kMaxPingBodyBytes));
-    }
+  return MHD_YES;
+}
+
+// A note's or notice's first call: the operator's token is checked before any body is read.
+MHD_Result screen_operator_words(FeedServer::State& state, MHD_Connection* connection) {
+  if (!state.desk->authorized(
+          MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Authorization"))) {
+    return refuse_token(state, connection, MHD_HTTP_FORBIDDEN,
+                        "refused: this needs Authorization: Bearer <[page] operator_token>\n");
+  }
+  if (declared_length_over(connection, kMaxOperatorBodyBytes)) {
+    return queue_text(state, connection, MHD_HTTP_CONTENT_TOO_LARGE,
+                      fmt::format("body over {} bytes\n", kMaxOperatorBodyBytes));
   }
   return MHD_YES;
 }
@@ -251,6 +278,16 @@ MHD_Result answer_ping(FeedServer::State& state, MHD_Connection* connection, std
                     {{"Retry-After", "1"}});
 }
 
+MHD_Result answer_operator_words(FeedServer::State& state, MHD_Connection* connection,
+                                 std::string_view path, const FeedRequest& request) {
+  if (request.received > kMaxOperatorBodyBytes) {
+    return queue_text(state, connection, MHD_HTTP_CONTENT_TOO_LARGE,
+                      fmt::format("body over {} bytes\n", kMaxOperatorBodyBytes));
+  }
+  const OperatorDesk::Answer answer = state.desk->handle(path, request.body, wall_now_ms());
+  return queue_text(state, connection, answer.status, answer.body);
+}
+
 // A request's first call, with its headers: who may ask what, before anything is read or built.
 MHD_Result screen(FeedServer::State& state, MHD_Connection* connection, std::string_view path,
                   std::string_view verb, FeedRequest& request) {
@@ -276,6 +313,16 @@ MHD_Result screen(FeedServer::State& state, MHD_Connection* connection, std::str
     }
     ++state.forwarded_in_flight[client];
     request.forwarded = client;
+  }
+  request.operator_words =
+      !state.is_public() && state.desk && path.starts_with(kOperatorPathPrefix);
+  if (request.operator_words) {
+    if (verb == "OPTIONS") return queue_preflight(state, connection, "POST, OPTIONS", "");
+    if (verb != "POST") {
+      return queue_text(state, connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only POST and OPTIONS\n",
+                        {{"Allow", "POST, OPTIONS"}});
+    }
+    return screen_operator_words(state, connection);
   }
   request.ping = !state.is_public() && path.starts_with("/ping/");
   if (request.ping) {
@@ -345,11 +392,16 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
         request.received += *upload_data_size;
         if (request.received <= kMaxPingBodyBytes)
           keep_output_tail(request.body, {upload_data, *upload_data_size});
+      } else if (request.operator_words) {
+        request.received += *upload_data_size;
+        if (request.received <= kMaxOperatorBodyBytes)
+          request.body.append(upload_data, *upload_data_size);
       }
       *upload_data_size = 0;
       return MHD_YES;
     }
     if (request.ping) return answer_ping(state, connection, path, request);
+    if (request.operator_words) return answer_operator_words(state, connection, path, request);
     return answer_document(state, connection, url, request);
   } catch (const std::exception& error) {
     // A ping's path holds its job's token: never logged.
@@ -530,9 +582,9 @@ void FeedServer::State::cut_slow_requests_until_stopped() {
   }
 }
 
-FeedServer::FeedServer(StatusFeed& feed, PingInbox* pings, Audience audience,
+FeedServer::FeedServer(StatusFeed& feed, PingInbox* pings, OperatorDesk* desk, Audience audience,
                        const ListenAddress& address, const FeedLimits& limits, FeedAccess access)
-    : state_(std::make_unique<State>(feed, pings, audience, limits, std::move(access))) {
+    : state_(std::make_unique<State>(feed, pings, desk, audience, limits, std::move(access))) {
   const std::string_view flag = audience == Audience::public_view ? "--public-listen" : "--listen";
   const int fd = listen_on(address, flag);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |

@@ -133,6 +133,11 @@ std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint
   }
   history->recent_incidents = group_incidents(store.recent_incident_outages(kRecentIncidents));
   std::reverse(history->recent_incidents.begin(), history->recent_incidents.end());
+  std::vector<int64_t> incident_ids;
+  for (const Incident& incident : history->recent_incidents) incident_ids.push_back(incident.id);
+  for (IncidentNoteRow& note : store.incident_notes(incident_ids))
+    history->notes[note.incident_id].push_back(std::move(note));
+  history->notices = store.notices_shown_at(now_ms);
 
   // Each day keeps its worst state: an outage of any length marks it.
   for (const std::string& probe : quarter.probes) {

@@ -168,6 +168,13 @@ class Page {
   }
 
   json incident_json(const Incident& incident) const;
+  json notice_json(const NoticeRow& notice) const;
+  // The operator's notes on an incident, oldest first (none: empty).
+  const std::vector<IncidentNoteRow>& notes_of(int64_t incident_id) const {
+    static const std::vector<IncidentNoteRow> kNone;
+    auto found = view_.history.notes.find(incident_id);
+    return found == view_.history.notes.end() ? kNone : found->second;
+  }
 
  private:
   void add_group(const std::string& name, const std::vector<size_t>& probes) {
@@ -247,6 +254,24 @@ std::string incident_name(const Incident& incident, const Page& page) {
   return name;
 }
 
+// One of Statuspage's incident_updates.
+json update_json(const std::string& incident_id, const std::string& key, int64_t at_ms,
+                 std::string_view status, const std::string& body, json affected) {
+  return {{"id", stable_id(fmt::format("update:{}:{}", incident_id, key))},
+          {"status", status},
+          {"body", body},
+          {"incident_id", incident_id},
+          {"created_at", time_json(at_ms)},
+          {"updated_at", time_json(at_ms)},
+          {"display_at", time_json(at_ms)},
+          {"affected_components", std::move(affected)},
+          {"deliver_notifications", false},
+          {"custom_tweet", nullptr},
+          {"tweet_id", nullptr}};
+}
+
+// An operator's note and notice are public on purpose (issue 21): their status, text and
+// times are written for the status page, so both faces show them as they were stored.
 json Page::incident_json(const Incident& incident) const {
   auto label_of = [&](const std::string& probe) { return label(probe); };
   const std::string id = stable_id(fmt::format("incident:{}:{}", id_, incident.id));
@@ -255,7 +280,7 @@ json Page::incident_json(const Incident& incident) const {
     std::string key;
     std::string status;
     std::string body;
-    const OutageRecord* outage;
+    const OutageRecord* outage;  // null: an operator's note
     bool opened;
   };
   std::vector<Update> updates;
@@ -283,34 +308,40 @@ json Page::incident_json(const Incident& incident) const {
            &outage, false});
     }
   }
-  std::stable_sort(updates.begin(), updates.end(),
-                   [](const Update& a, const Update& b) { return a.at_ms > b.at_ms; });
-  if (incident.end_ms && !updates.empty()) {
-    updates.front().status = "resolved";
-    updates.front().body = fmt::format("Resolved after {}. {}",
+  // While it lasts, the incident says what the operator last said of it short of "resolved":
+  // only the probes answering again resolve it.
+  std::string status = incident.end_ms ? "resolved" : "investigating";
+  std::optional<int64_t> monitoring_ms;
+  for (const IncidentNoteRow& note : notes_of(incident.id)) {
+    updates.push_back(
+        {note.at_ms, fmt::format("note:{}", note.id), note.status, note.text, nullptr, false});
+    if (!incident.end_ms && note.status != "resolved") status = note.status;
+    if (note.status == "monitoring" && !monitoring_ms) monitoring_ms = note.at_ms;
+  }
+  // Newest first; at the same moment the operator's words come after blip's own.
+  std::stable_sort(updates.begin(), updates.end(), [](const Update& a, const Update& b) {
+    return a.at_ms != b.at_ms ? a.at_ms > b.at_ms : (a.outage == nullptr) < (b.outage == nullptr);
+  });
+  auto last_automatic =
+      std::find_if(updates.begin(), updates.end(), [](const Update& u) { return u.outage; });
+  if (incident.end_ms && last_automatic != updates.end()) {
+    last_automatic->status = "resolved";
+    last_automatic->body = fmt::format("Resolved after {}. {}",
                                        format_duration_brief(*incident.end_ms - incident.start_ms),
-                                       updates.front().body);
+                                       last_automatic->body);
   }
   json update_list = json::array();
   for (const Update& update : updates) {
     json affected = json::array();
-    if (const Component* component = component_of_probe(update.outage->probe)) {
+    if (const Component* component =
+            update.outage ? component_of_probe(update.outage->probe) : nullptr) {
       affected.push_back({{"code", component->id},
                           {"name", component->name},
                           {"old_status", update.opened ? "operational" : "major_outage"},
                           {"new_status", update.opened ? "major_outage" : "operational"}});
     }
-    update_list.push_back({{"id", stable_id(fmt::format("update:{}:{}", id, update.key))},
-                           {"status", update.status},
-                           {"body", update.body},
-                           {"incident_id", id},
-                           {"created_at", time_json(update.at_ms)},
-                           {"updated_at", time_json(update.at_ms)},
-                           {"display_at", time_json(update.at_ms)},
-                           {"affected_components", affected},
-                           {"deliver_notifications", false},
-                           {"custom_tweet", nullptr},
-                           {"tweet_id", nullptr}});
+    update_list.push_back(
+        update_json(id, update.key, update.at_ms, update.status, update.body, affected));
   }
   json components = json::array();
   for (const std::string& probe : probes) {
@@ -319,17 +350,64 @@ json Page::incident_json(const Incident& incident) const {
   const int64_t updated_ms = updates.empty() ? incident.start_ms : updates.front().at_ms;
   return {{"id", id},
           {"name", incident_name(incident, *this)},
-          {"status", incident.end_ms ? "resolved" : "investigating"},
+          {"status", status},
           {"impact", probes.size() > 1 ? "critical" : "major"},
           {"created_at", time_json(incident.start_ms)},
           {"updated_at", time_json(updated_ms)},
           {"started_at", time_json(incident.start_ms)},
-          {"monitoring_at", nullptr},
+          {"monitoring_at", time_or_null(monitoring_ms)},
           {"resolved_at", time_or_null(incident.end_ms)},
           {"shortlink", url_.empty() ? json(nullptr) : json(url_ + "#incident-" + id)},
           {"page_id", id_},
           {"components", components},
           {"incident_updates", update_list}};
+}
+
+// At most `limit` bytes of `text`, cut at a space when one is near and never inside a UTF-8
+// character, with an ellipsis when cut.
+std::string shortened(const std::string& text, size_t limit) {
+  if (text.size() <= limit) return text;
+  size_t cut = limit;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+  if (const size_t space = text.rfind(' ', cut); space != std::string::npos && space > limit / 2)
+    cut = space;
+  return text.substr(0, cut) + "…";
+}
+
+std::string notice_id(const Page& page, const NoticeRow& notice) {
+  return stable_id(fmt::format("notice:{}:{}", page.id(), notice.id));
+}
+
+// A notice is an incident of its own with impact "none": words from the operator, nothing
+// blip saw fail. Status "identified" (the operator knows what it is about) until it ends.
+json Page::notice_json(const NoticeRow& notice) const {
+  const std::string id = notice_id(*this, notice);
+  json components = json::array();
+  json affected = json::array();
+  for (const std::string& probe : notice.components) {
+    const Component* component = component_of_probe(probe);
+    if (!component) continue;
+    components.push_back(component_json_of(probe));
+    affected.push_back({{"code", component->id},
+                        {"name", component->name},
+                        {"old_status", to_string(component->status)},
+                        {"new_status", to_string(component->status)}});
+  }
+  json updates = json::array();
+  updates.push_back(update_json(id, "notice", notice.at_ms, "identified", notice.text, affected));
+  return {{"id", id},
+          {"name", shortened(notice.text, 100)},
+          {"status", "identified"},
+          {"impact", "none"},
+          {"created_at", time_json(notice.at_ms)},
+          {"updated_at", time_json(notice.at_ms)},
+          {"started_at", time_json(notice.at_ms)},
+          {"monitoring_at", nullptr},
+          {"resolved_at", nullptr},
+          {"shortlink", url_.empty() ? json(nullptr) : json(url_ + "#incident-" + id)},
+          {"page_id", id_},
+          {"components", components},
+          {"incident_updates", updates}};
 }
 
 // Incidents that touch a configured probe (a probe removed from probes.d is history, not status).
@@ -346,17 +424,57 @@ std::vector<const Incident*> visible_incidents(const Page& page, const FeedView&
   return out;
 }
 
-int64_t page_updated_ms(const Page& page, const std::vector<const Incident*>& incidents) {
+int64_t page_updated_ms(const Page& page, const std::vector<const Incident*>& incidents,
+                        const FeedView& view) {
   int64_t updated = page.updated_ms();
   for (const Incident* incident : incidents) {
     updated = std::max(updated, incident->end_ms.value_or(incident->outages.back().start_ms));
+    for (const IncidentNoteRow& note : page.notes_of(incident->id))
+      updated = std::max(updated, note.at_ms);
   }
+  for (const NoticeRow& notice : view.history.notices) updated = std::max(updated, notice.at_ms);
   return updated;
 }
 
-json incidents_array(const Page& page, const std::vector<const Incident*>& incidents) {
+// Incidents and the notices shown now, newest first (a notice is listed while it is shown,
+// so it is as unresolved as it is recent).
+json incidents_array(const Page& page, const std::vector<const Incident*>& incidents,
+                     const FeedView& view) {
+  std::vector<std::pair<int64_t, json>> listed;
+  for (const Incident* incident : incidents)
+    listed.emplace_back(incident->start_ms, page.incident_json(*incident));
+  for (const NoticeRow& notice : view.history.notices)
+    listed.emplace_back(notice.at_ms, page.notice_json(notice));
+  std::stable_sort(listed.begin(), listed.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
   json out = json::array();
-  for (const Incident* incident : incidents) out.push_back(page.incident_json(*incident));
+  for (auto& [at_ms, incident] : listed) out.push_back(std::move(incident));
+  return out;
+}
+
+// What both faces' `blip` objects carry of the operator's words (public on purpose, like the
+// incident_updates): an incident's notes, and the notices shown now.
+json notes_json(const Page& page, int64_t incident_id) {
+  json out = json::array();
+  for (const IncidentNoteRow& note : page.notes_of(incident_id))
+    out.push_back({{"status", note.status}, {"body", note.text}, {"at", time_json(note.at_ms)}});
+  return out;
+}
+
+json notices_json(const Page& page, const FeedView& view) {
+  json out = json::array();
+  for (const NoticeRow& notice : view.history.notices) {
+    json components = json::array();
+    for (const std::string& probe : notice.components) {
+      if (const Component* component = page.component_of_probe(probe))
+        components.push_back(component->name);
+    }
+    out.push_back({{"id", notice_id(page, notice)},
+                   {"body", notice.text},
+                   {"components", components},
+                   {"start", time_json(notice.at_ms)},
+                   {"until", time_or_null(notice.until_ms)}});
+  }
   return out;
 }
 
@@ -499,12 +617,14 @@ json operator_blip_object(const FeedView& view, const Page& page) {
       order.push_back({{"probe", outage.probe}, {"after_ms", outage.start_ms - incident.start_ms}});
     }
     incidents.push_back({{"id", stable_id(fmt::format("incident:{}:{}", page.id(), incident.id))},
+                         {"number", incident.id},  // what `blip incident note` takes
                          {"name", incident_name(incident, page)},
                          {"start", time_json(incident.start_ms)},
                          {"end", time_or_null(incident.end_ms)},
                          {"first_down_probe", incident.first_down_probe()},
                          {"first_down", page.label(incident.first_down_probe())},
-                         {"order", order}});
+                         {"order", order},
+                         {"notes", notes_json(page, incident.id)}});
   }
   json patterns = json::object();
   for (const auto& [probe, pattern] : month.probe_patterns) {
@@ -518,6 +638,7 @@ json operator_blip_object(const FeedView& view, const Page& page) {
           {"probes", probes},
           {"recent_outages", recent},
           {"recent_incidents", incidents},
+          {"notices", notices_json(page, view)},
           {"blind_windows", blind},
           {"days_from", fmt::format("{:.10}", format_iso8601_ms(history.days_from_ms))},
           {"timeline",
@@ -561,7 +682,8 @@ json public_pattern_json(const PatternResult& pattern) {
 // summary.json's `blip` object for the public face. Built field by field from
 // what is chosen to be public (a new field is private until someone adds it
 // here): component names and states, uptime, the day strip, the timeline,
-// incidents with their times and components, the minute-of-hour strip, the
+// incidents with their times, components and the operator's notes (status, text,
+// time), the operator's notices (text, components, times), the minute-of-hour strip, the
 // day-of-week × hour grid and the finding. Never a probe's target, an error's
 // detail, job output, a blind window's reason, or blip's version and start.
 json public_blip_object(const FeedView& view, const Page& page) {
@@ -627,7 +749,8 @@ json public_blip_object(const FeedView& view, const Page& page) {
                          {"start", time_json(incident.start_ms)},
                          {"end", time_or_null(incident.end_ms)},
                          {"first_down", page.label(incident.first_down_probe())},
-                         {"order", order}});
+                         {"order", order},
+                         {"notes", notes_json(page, incident.id)}});
   }
   json patterns = json::object();
   for (const auto& [probe, pattern] : month.probe_patterns) {
@@ -637,6 +760,7 @@ json public_blip_object(const FeedView& view, const Page& page) {
   return {{"generated_at", time_json(view.now_ms)},
           {"probes", components},
           {"recent_incidents", incidents},
+          {"notices", notices_json(page, view)},
           {"blind_windows", unwatched},
           {"days_from", fmt::format("{:.10}", format_iso8601_ms(history.days_from_ms))},
           {"timeline",
@@ -690,10 +814,10 @@ json scheduled_maintenances_json(const FeedView& view, const Page& page) {
 std::string statuspage_summary(const FeedView& view) {
   Page page(view);
   const auto unresolved = visible_incidents(page, view, true);
-  json out{{"page", page.page_json(page_updated_ms(page, unresolved))},
+  json out{{"page", page.page_json(page_updated_ms(page, unresolved, view))},
            {"status", page.status_json()},
            {"components", page.components_json()},
-           {"incidents", incidents_array(page, unresolved)},
+           {"incidents", incidents_array(page, unresolved, view)},
            {"scheduled_maintenances", scheduled_maintenances_json(view, page)},
            {"blip",
             page.is_public() ? public_blip_object(view, page) : operator_blip_object(view, page)}};
@@ -703,7 +827,7 @@ std::string statuspage_summary(const FeedView& view) {
 std::string statuspage_status(const FeedView& view) {
   Page page(view);
   const auto unresolved = visible_incidents(page, view, true);
-  return json{{"page", page.page_json(page_updated_ms(page, unresolved))},
+  return json{{"page", page.page_json(page_updated_ms(page, unresolved, view))},
               {"status", page.status_json()}}
       .dump();
 }
@@ -711,7 +835,7 @@ std::string statuspage_status(const FeedView& view) {
 std::string statuspage_components(const FeedView& view) {
   Page page(view);
   const auto unresolved = visible_incidents(page, view, true);
-  return json{{"page", page.page_json(page_updated_ms(page, unresolved))},
+  return json{{"page", page.page_json(page_updated_ms(page, unresolved, view))},
               {"components", page.components_json()}}
       .dump();
 }
@@ -719,8 +843,8 @@ std::string statuspage_components(const FeedView& view) {
 std::string statuspage_incidents(const FeedView& view, bool unresolved_only) {
   Page page(view);
   const auto incidents = visible_incidents(page, view, unresolved_only);
-  return json{{"page", page.page_json(page_updated_ms(page, incidents))},
-              {"incidents", incidents_array(page, incidents)}}
+  return json{{"page", page.page_json(page_updated_ms(page, incidents, view))},
+              {"incidents", incidents_array(page, incidents, view)}}
       .dump();
 }
 

@@ -141,6 +141,22 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
     probe TEXT NOT NULL,
     sent_ms INTEGER NOT NULL,
     PRIMARY KEY(endpoint, probe)) WITHOUT ROWID;
+)sql", R"sql(
+  -- An operator's words (issue 21): notes on incidents, and notices that are incidents of
+  -- their own. Kept forever, like incidents; components as text, one name a line.
+  CREATE TABLE incident_notes(
+    id INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    status TEXT NOT NULL,
+    text TEXT NOT NULL,
+    at_ms INTEGER NOT NULL);
+  CREATE INDEX incident_notes_by_incident ON incident_notes(incident_id, at_ms);
+  CREATE TABLE notices(
+    id INTEGER PRIMARY KEY,
+    text TEXT NOT NULL,
+    components TEXT NOT NULL,
+    until_ms INTEGER,
+    at_ms INTEGER NOT NULL);
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
@@ -885,6 +901,8 @@ void Store::write_once(const WriteBatch& batch, bool find_damage,
     for (const BlindWindow& window : batch.blind_windows) add_blind_window(window);
     for (const JobRunRow& run : batch.job_runs) upsert_job_run(run);
     for (const ShipCursor& cursor : batch.ship_cursors) upsert_ship_cursor(cursor);
+    for (const IncidentNoteRow& note : batch.notes) insert_note(note);
+    for (const NoticeRow& notice : batch.notices) insert_notice(notice);
     Statement alive(db_,
                     "INSERT INTO meta(key, value) VALUES('last_alive_ms', ?) "
                     "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
@@ -987,6 +1005,76 @@ std::vector<JobRunRecord> Store::job_runs(const std::string& job, int64_t from_m
     runs.push_back(std::move(run));
   }
   return runs;
+}
+
+void Store::insert_note(const IncidentNoteRow& row) {
+  Statement insert(db_,
+                   "INSERT INTO incident_notes(incident_id, status, text, at_ms) "
+                   "VALUES(?1, ?2, ?3, ?4)");
+  insert.bind(1, row.incident_id).bind(2, row.status).bind(3, row.text).bind(4, row.at_ms).step();
+}
+
+void Store::insert_notice(const NoticeRow& row) {
+  std::string components;
+  for (const std::string& name : row.components) components += name + "\n";
+  Statement insert(db_,
+                   "INSERT INTO notices(text, components, until_ms, at_ms) VALUES(?1, ?2, ?3, ?4)");
+  insert.bind(1, row.text).bind(2, components).bind(4, row.at_ms);
+  if (row.until_ms) insert.bind(3, *row.until_ms);
+  insert.step();
+}
+
+bool Store::incident_exists(int64_t incident_id) const {
+  Statement select(db_, "SELECT 1 FROM incidents WHERE id = ?");
+  select.bind(1, incident_id);
+  return select.step();
+}
+
+namespace {
+constexpr const char* kNoteColumns =
+    "SELECT id, incident_id, status, text, at_ms FROM incident_notes";
+}  // namespace
+
+std::vector<IncidentNoteRow> Store::incident_notes(const std::vector<int64_t>& incident_ids) const {
+  std::vector<IncidentNoteRow> notes;
+  const std::string sql = fmt::format("{} WHERE incident_id = ? ORDER BY at_ms, id", kNoteColumns);
+  for (const int64_t incident_id : incident_ids) {
+    Statement select(db_, sql.c_str());
+    select.bind(1, incident_id);
+    while (select.step()) {
+      notes.push_back({select.integer(0), select.integer(1), select.text(2), select.text(3),
+                       select.integer(4)});
+    }
+  }
+  return notes;
+}
+
+std::optional<IncidentNoteRow> Store::latest_incident_note(int64_t incident_id) const {
+  std::vector<IncidentNoteRow> notes = incident_notes({incident_id});
+  if (notes.empty()) return std::nullopt;
+  return std::move(notes.back());
+}
+
+std::vector<NoticeRow> Store::notices_shown_at(int64_t now_ms) const {
+  Statement select(db_,
+                   "SELECT id, text, components, until_ms, at_ms FROM notices "
+                   "WHERE until_ms IS NULL OR until_ms > ? ORDER BY at_ms, id");
+  select.bind(1, now_ms);
+  std::vector<NoticeRow> notices;
+  while (select.step()) {
+    NoticeRow notice;
+    notice.id = select.integer(0);
+    notice.text = select.text(1);
+    const std::string components = select.text(2);
+    for (size_t from = 0, end; (end = components.find('\n', from)) != std::string::npos;
+         from = end + 1) {
+      notice.components.push_back(components.substr(from, end - from));
+    }
+    if (!select.is_null(3)) notice.until_ms = select.integer(3);
+    notice.at_ms = select.integer(4);
+    notices.push_back(std::move(notice));
+  }
+  return notices;
 }
 
 void Store::write_outage(const OutageRow& row) { upsert_outage(row); }

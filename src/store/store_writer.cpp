@@ -116,13 +116,27 @@ void StoreWriter::add_blind_window(const BlindWindow& window) {
   queue_row(&Queue::blind_windows, window);
 }
 
+template <typename Row>
+bool StoreWriter::queue_and_wait(std::vector<Row> Queue::*rows, std::vector<Row> added,
+                                 std::chrono::milliseconds limit) {
+  std::unique_lock lock(mutex_);
+  std::move(added.begin(), added.end(), std::back_inserter(queue_.*rows));
+  const uint64_t save = ++waited_saves_;
+  wake_.notify_one();
+  return waited_written_.wait_for(lock, limit, [&] { return waited_saves_stored_ >= save; });
+}
+
 bool StoreWriter::save_ship_cursors(std::vector<ShipCursor> cursors,
                                     std::chrono::milliseconds limit) {
-  std::unique_lock lock(mutex_);
-  std::move(cursors.begin(), cursors.end(), std::back_inserter(queue_.ship_cursors));
-  const uint64_t save = ++cursor_saves_;
-  wake_.notify_one();
-  return cursors_written_.wait_for(lock, limit, [&] { return cursor_saves_stored_ >= save; });
+  return queue_and_wait(&Queue::ship_cursors, std::move(cursors), limit);
+}
+
+bool StoreWriter::save_note(IncidentNoteRow note, std::chrono::milliseconds limit) {
+  return queue_and_wait(&Queue::notes, {std::move(note)}, limit);
+}
+
+bool StoreWriter::save_notice(NoticeRow notice, std::chrono::milliseconds limit) {
+  return queue_and_wait(&Queue::notices, {std::move(notice)}, limit);
 }
 
 void StoreWriter::flush(int64_t now_ms) {
@@ -197,6 +211,8 @@ void StoreWriter::requeue(WriteBatch& batch) {
   queue_.job_runs.insert(queue_.job_runs.begin(), batch.job_runs.begin(), batch.job_runs.end());
   queue_.ship_cursors.insert(queue_.ship_cursors.begin(), batch.ship_cursors.begin(),
                              batch.ship_cursors.end());
+  queue_.notes.insert(queue_.notes.begin(), batch.notes.begin(), batch.notes.end());
+  queue_.notices.insert(queue_.notices.begin(), batch.notices.begin(), batch.notices.end());
   // The dropped span is added afresh to each attempt: only the batch's own windows go back.
   std::erase_if(batch.blind_windows,
                 [](const BlindWindow& window) { return window.reason == "store_dropped"; });
@@ -221,7 +237,9 @@ void StoreWriter::run() {
     batch.blind_windows = std::exchange(queue_.blind_windows, {});
     batch.job_runs = std::exchange(queue_.job_runs, {});
     batch.ship_cursors = std::exchange(queue_.ship_cursors, {});
-    const uint64_t cursor_saves = cursor_saves_;
+    batch.notes = std::exchange(queue_.notes, {});
+    batch.notices = std::exchange(queue_.notices, {});
+    const uint64_t waited_saves = waited_saves_;
     for (auto& added : std::exchange(queue_.new_probes, {}))
       unregistered_.push_back(std::move(added));
     const int64_t dropped_to_ms = dropped_to_ms_;
@@ -249,8 +267,8 @@ void StoreWriter::run() {
     if (ok) {
       health_.last_error.clear();
       last_success_mono_us_ = mono_now_us();
-      cursor_saves_stored_ = cursor_saves;
-      cursors_written_.notify_all();
+      waited_saves_stored_ = waited_saves;
+      waited_written_.notify_all();
       if (dropped_to_ms != 0) {
         log_warn(
             "store: writing again; {} samples from {} to {} were dropped and are stored as a "

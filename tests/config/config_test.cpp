@@ -950,6 +950,33 @@ TEST(ConfigJobToken, AShortTokenIsAWarningAndATooShortOneAnError) {
   }
 }
 
+// `[page] operator_token` (issue 21): optional, read like a job's token (inline or from a file
+// beside the configuration), with the same length rules and errors at file:line.
+TEST(ConfigOperatorToken, ReadLikeAJobsToken) {
+  TempDir dir;
+  const std::string probe =
+      "[[probe]]\nname = \"web\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\n";
+  dir.write("operator.txt", std::string(32, 'e') + "\n");
+  dir.write("probes.toml", probe);
+  EXPECT_EQ(load_config_directory(dir.path()).page.operator_token, "");
+  dir.write("probes.toml", probe + "[page]\noperator_token_file = \"operator.txt\"\n");
+  LoadedConfig loaded = load_config_directory(dir.path());
+  EXPECT_EQ(error_strings(loaded), std::vector<std::string>{});
+  EXPECT_EQ(loaded.page.operator_token, std::string(32, 'e'));
+  dir.write("probes.toml", probe + "[page]\noperator_token = \"short\"\n");
+  EXPECT_EQ(error_strings(load_config_directory(dir.path())),
+            std::vector<std::string>{expand_dir(
+                "{dir}/probes.toml:6:18: operator_token: must be at least 16 characters, without / "
+                "? # % & or spaces (try: openssl rand -hex 16)",
+                dir.path())});
+  dir.write("probes.toml", probe + "[page]\noperator_token = \"" + std::string(32, 'a') +
+                               "\"\noperator_token_file = \"operator.txt\"\n");
+  EXPECT_EQ(error_strings(load_config_directory(dir.path())),
+            std::vector<std::string>{expand_dir(
+                "{dir}/probes.toml:7:23: page: set operator_token or operator_token_file, not both",
+                dir.path())});
+}
+
 TEST(ConfigJobToken, CheckPrintsTheWarningAndPasses) {
   TempDir dir;
   dir.write("jobs.toml",

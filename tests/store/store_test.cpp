@@ -410,3 +410,41 @@ TEST(RunningPercentile, AgreesWithSortingAfterEveryInsert) {
 
 }  // namespace
 }  // namespace blip
+
+namespace blip {
+namespace {
+
+// The operator's words (issue 21): stored in the batch's transaction, read back by incident,
+// the latest one for the alerts, and notices while they are shown.
+TEST(Store, NotesAndNoticesRoundTrip) {
+  test::TempDir dir;
+  const std::string path = dir.file("blip.db");
+  {
+    Store store(path, Store::Mode::read_write);
+    store.write_incident({4, 1000, 2000});
+    WriteBatch batch;
+    batch.notes = {{0, 4, "identified", "disk lock", 1500}, {0, 4, "resolved", "moved", 2500}};
+    batch.notices = {{0, "forever", {"web", "db"}, std::nullopt, 100},
+                     {0, "until 5000", {}, 5000, 200}};
+    store.write(batch);
+  }
+  Store store(path, Store::Mode::read_only);
+  EXPECT_TRUE(store.incident_exists(4));
+  EXPECT_FALSE(store.incident_exists(5));
+  const std::vector<IncidentNoteRow> notes = store.incident_notes({4, 5});
+  ASSERT_EQ(notes.size(), 2U);
+  EXPECT_EQ(notes[0].text, "disk lock");
+  EXPECT_EQ(notes[1].status, "resolved");
+  EXPECT_EQ(store.latest_incident_note(4)->text, "moved");
+  EXPECT_FALSE(store.latest_incident_note(5));
+  std::vector<NoticeRow> shown = store.notices_shown_at(4999);
+  ASSERT_EQ(shown.size(), 2U);
+  EXPECT_EQ(shown[0].components, (std::vector<std::string>{"web", "db"}));
+  EXPECT_EQ(shown[1].until_ms, 5000);
+  shown = store.notices_shown_at(5000);
+  ASSERT_EQ(shown.size(), 1U);
+  EXPECT_EQ(shown[0].text, "forever");
+}
+
+}  // namespace
+}  // namespace blip

@@ -174,9 +174,9 @@ TEST(PublicFace, NoPrivateByteOnAnyRouteWhileThePrivateFaceShowsItAll) {
   }
   const json open = json::parse(test::http_request(blip.public_url("/api/v2/summary.json")).body);
   EXPECT_EQ(keys_of(open["blip"]),
-            (std::set<std::string>{"generated_at", "probes", "recent_incidents", "blind_windows",
-                                   "days_from", "timeline", "minute_of_hour", "hour_of_week",
-                                   "pattern"}));
+            (std::set<std::string>{"generated_at", "probes", "recent_incidents", "notices",
+                                   "blind_windows", "days_from", "timeline", "minute_of_hour",
+                                   "hour_of_week", "pattern"}));
   std::set<std::string> names;
   for (const json& component : open["components"]) {
     names.insert(component["name"]);

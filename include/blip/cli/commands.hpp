@@ -89,4 +89,28 @@ struct ExecOptions {
 // status (128 + the signal when a signal ended it, 127 when it cannot run).
 int run_exec(const ExecOptions& options, std::ostream& err);
 
+// Where `blip incident note` and `blip notice` find the private face and the operator's token.
+struct OperatorClientOptions {
+  std::string config_dir = "./probes.d";  // [page] operator_token(_file) is read from here, or
+  std::string token_file;                 // from this file (BLIP_OPERATOR_TOKEN wins over both)
+  std::string listen = "127.0.0.1:9185";  // blip's private face, or
+  std::string url;                        // its base URL from elsewhere, e.g. http://blip:9185
+};
+struct IncidentNoteOptions {
+  OperatorClientOptions client;
+  std::string incident;  // its number: blip report's #N, summary.json's "number"
+  std::string status;    // identified, monitoring or resolved
+  std::vector<std::string> words;
+};
+struct NoticeOptions {
+  OperatorClientOptions client;
+  std::vector<std::string> words;
+  std::vector<std::string> components;  // probe or job names
+  std::string until;                    // a duration from now (2h) or ISO-8601 UTC; empty: no end
+};
+// 0 stored; 1 refused (wrong token, unknown incident, blip unreachable or not storing); 2 bad
+// usage (a bad status, an empty or unfit text, an unknown component).
+int run_incident_note(const IncidentNoteOptions& options, std::ostream& out, std::ostream& err);
+int run_notice(const NoticeOptions& options, std::ostream& out, std::ostream& err);
+
 }  // namespace blip

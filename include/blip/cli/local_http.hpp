@@ -2,6 +2,7 @@
 #include <curl/curl.h>
 
 #include <string>
+#include <vector>
 
 namespace blip {
 
@@ -15,7 +16,9 @@ struct HttpAnswer {
   std::string body;  // the first 4 KiB
 };
 // One blocking request for the command line's clients (`health`, `exec`): no
-// proxy, no signals, at most `timeout_ms`. A non-empty `post_body` makes it a POST.
-HttpAnswer http_request(const std::string& url, long timeout_ms, const std::string& post_body = {});
+// proxy, no signals, at most `timeout_ms`. A non-empty `post_body` makes it a POST;
+// `headers` are "Name: value" lines sent with it.
+HttpAnswer http_request(const std::string& url, long timeout_ms, const std::string& post_body = {},
+                        const std::vector<std::string>& headers = {});
 
 }  // namespace blip

@@ -195,7 +195,9 @@ struct PageConfig {
   std::string url;                    // where people open the page; empty: the feed's own address
   std::string time_zone = "Etc/UTC";  // the zone the page shows times in
   bool show_details = false;  // the public face also shows error classes (never server text)
-  std::string source;         // "file:line", empty when defaulted
+  // Secret: `blip incident note` and `blip notice` send it to the private face (empty: refused).
+  std::string operator_token;
+  std::string source;  // "file:line", empty when defaulted
 };
 
 // Which probes and jobs a `[[alert]]` or `[[maintenance]]` table covers: those

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "blip/feed/client_limits.hpp"
+#include "blip/feed/operator_desk.hpp"
 #include "blip/feed/status_feed.hpp"
 #include "blip/jobs/ping_inbox.hpp"
 
@@ -53,16 +54,18 @@ struct FeedAccess {
 // serving what StatusFeed builds, read-only (GET, HEAD and OPTIONS). The
 // private face (Audience::operator_view, `--listen`) also takes the jobs'
 // check-ins, `/ping/<token>[/start|/fail|/<exit status>]` (also POST, with the
-// job's output as the body), which it hands to `pings`; the public face
+// job's output as the body), which it hands to `pings`, and the operator's
+// notes and notices (POST below /api/operator/, operator_desk.hpp), which it
+// hands to `desk`; the public face
 // (`--public-listen`) serves the page and the documents in their public view,
 // to any origin. No request waits on a thread for a document: it is put aside
 // (libmicrohttpd's suspend) until the document is built.
 class FeedServer {
  public:
   // Throws std::runtime_error naming the address when it cannot listen.
-  // `pings` is null on the public face.
-  FeedServer(StatusFeed& feed, PingInbox* pings, Audience audience, const ListenAddress& address,
-             const FeedLimits& limits, FeedAccess access);
+  // `pings` and `desk` are null on the public face.
+  FeedServer(StatusFeed& feed, PingInbox* pings, OperatorDesk* desk, Audience audience,
+             const ListenAddress& address, const FeedLimits& limits, FeedAccess access);
   FeedServer(const FeedServer&) = delete;
   FeedServer& operator=(const FeedServer&) = delete;
   ~FeedServer();

@@ -61,7 +61,10 @@ struct FeedHistory {
   Report month;              // the last 30 days: outages, incidents, the pattern
   std::map<std::string, ProbeSummary> day, week;  // the last 24 h and 7 days, by probe
   std::vector<Incident> recent_incidents;         // the 50 most recent, newest first
-  int64_t days_from_ms = 0;                       // midnight UTC that starts every DayStrip
+  std::map<int64_t, std::vector<IncidentNoteRow>>
+      notes;                       // the operator's, by incident, oldest first
+  std::vector<NoticeRow> notices;  // the operator's, shown now, oldest first
+  int64_t days_from_ms = 0;        // midnight UTC that starts every DayStrip
   std::map<std::string, DayStrip> days;
   std::map<std::string, int64_t> first_seen_ms;  // each probe's first sample in the last 90 days
 };

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "blip/core/metric_histogram.hpp"
 #include "blip/core/sample.hpp"
@@ -50,6 +51,24 @@ struct IncidentRow {
   int64_t id = 0;
   int64_t start_ms = 0;
   std::optional<int64_t> end_ms;
+};
+
+// An operator's words on an incident (`blip incident note`), shown as one of its
+// Statuspage incident_updates on both faces. Stored once, never changed.
+struct IncidentNoteRow {
+  int64_t id = 0;  // assigned by the database
+  int64_t incident_id = 0;
+  std::string status;  // "identified", "monitoring" or "resolved"
+  std::string text;
+  int64_t at_ms = 0;
+};
+// An operator's notice (`blip notice`): an incident of its own on both faces until `until_ms`.
+struct NoticeRow {
+  int64_t id = 0;  // assigned by the database
+  std::string text;
+  std::vector<std::string> components;  // probe and job names; empty: none in particular
+  std::optional<int64_t> until_ms;      // none: shown until removed from the database
+  int64_t at_ms = 0;
 };
 
 // One run of a job, as its pings told it; written as an upsert (at the start, again at the end).

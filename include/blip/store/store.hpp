@@ -65,6 +65,8 @@ struct WriteBatch {
   std::vector<BlindWindow> blind_windows;
   std::vector<JobRunRow> job_runs;
   std::vector<ShipCursor> ship_cursors;
+  std::vector<IncidentNoteRow> notes;  // an operator's words: inserted, never updated
+  std::vector<NoticeRow> notices;
   int64_t alive_ms = 0;  // written as the "last known alive" mark
 };
 
@@ -120,7 +122,7 @@ class Store : public RecordSink {
   // (`blip run`) move it aside with its -wal and -shm and start a new one. A database in
   // use by another blip, written by a newer one, or unreadable is refused either way.
   enum class Damaged { refuse, set_aside };
-  static constexpr int kSchemaVersion = 9;
+  static constexpr int kSchemaVersion = 10;
   // Each connection's page cache fills as the database grows, up to this; the
   // heap blip's connections (the writer, the feed's reader) take is bounded by it.
   static constexpr int kPageCacheKiB = 2048;
@@ -226,6 +228,13 @@ class Store : public RecordSink {
   // most `limit`.
   std::vector<JobRunRecord> job_runs(const std::string& job, int64_t from_ms, int64_t to_ms,
                                      int64_t limit) const;
+  bool incident_exists(int64_t incident_id) const;
+  // The operator's notes on these incidents: incident by incident, each's oldest first.
+  std::vector<IncidentNoteRow> incident_notes(const std::vector<int64_t>& incident_ids) const;
+  // The latest note on an incident (the alerts' next message quotes it), if any.
+  std::optional<IncidentNoteRow> latest_incident_note(int64_t incident_id) const;
+  // The notices shown at `now_ms` (no end, or one after it), oldest first.
+  std::vector<NoticeRow> notices_shown_at(int64_t now_ms) const;
 
  private:
   int64_t register_component(const ComponentConfig& component);
@@ -276,6 +285,8 @@ class Store : public RecordSink {
   void upsert_incident(const IncidentRow& row);
   void upsert_job_run(const JobRunRow& row);
   void upsert_ship_cursor(const ShipCursor& cursor);
+  void insert_note(const IncidentNoteRow& row);
+  void insert_notice(const NoticeRow& row);
 
   // A prepared statement kept for the writes a second makes thousands of, and for the reads
   // repeated per probe (a read resets it when done: see ResetAfterRead). Found by the

@@ -62,6 +62,10 @@ class StoreWriter : public RecordSink {
   // A remote-write sender's acknowledged position: queued as a row (written at once), then
   // waits up to `limit` for the write that stores it; false if none did by then.
   bool save_ship_cursors(std::vector<ShipCursor> cursors, std::chrono::milliseconds limit);
+  // An operator's note or notice (the feed's threads): queued as a row, then waits up to
+  // `limit` for the write that stores it; false if none did by then (it stays queued).
+  bool save_note(IncidentNoteRow note, std::chrono::milliseconds limit);
+  bool save_notice(NoticeRow notice, std::chrono::milliseconds limit);
   // The maintenance tick: write what is queued, with this "alive" mark.
   void flush(int64_t now_ms);
   StoreHealth health() const;
@@ -80,15 +84,21 @@ class StoreWriter : public RecordSink {
     std::vector<BlindWindow> blind_windows;
     std::vector<JobRunRow> job_runs;
     std::vector<ShipCursor> ship_cursors;
+    std::vector<IncidentNoteRow> notes;
+    std::vector<NoticeRow> notices;
     std::vector<Registered> new_probes;  // under a provisional id
     bool rows_empty() const {
       return incidents.empty() && outages.empty() && blind_windows.empty() && job_runs.empty() &&
-             ship_cursors.empty() && new_probes.empty();
+             ship_cursors.empty() && notes.empty() && notices.empty() && new_probes.empty();
     }
   };
   // Queues a row (never dropped) and wakes the thread: rows are written at once.
   template <typename Row>
   void queue_row(std::vector<Row> Queue::*rows, const Row& row);
+  // Queues rows and waits up to `limit` for the write that stores them.
+  template <typename Row>
+  bool queue_and_wait(std::vector<Row> Queue::*rows, std::vector<Row> added,
+                      std::chrono::milliseconds limit);
   void run();
   // One write of `batch`; false (and the reason logged) if it failed.
   bool write(WriteBatch& batch);
@@ -119,9 +129,9 @@ class StoreWriter : public RecordSink {
 
   mutable std::mutex mutex_;  // guards what follows
   std::condition_variable wake_;
-  std::condition_variable cursors_written_;
-  uint64_t cursor_saves_ = 0;         // save_ship_cursors() calls so far
-  uint64_t cursor_saves_stored_ = 0;  // of which a write has stored the cursors
+  std::condition_variable waited_written_;
+  uint64_t waited_saves_ = 0;         // queue_and_wait() calls so far
+  uint64_t waited_saves_stored_ = 0;  // of which a write has stored the rows
   Queue queue_;
   int64_t alive_ms_ = 0;
   bool flush_requested_ = false;

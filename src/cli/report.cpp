@@ -230,7 +230,7 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
 }
 
 void print_json(std::ostream& out, const Report& report) {
-  out << report_json(report).dump(2) << '\n';
+  out << report_json_text(report) << '\n';
 }
 
 // A fleet report adds seen_from, observed_by (vantages separated by spaces) and quorum,

@@ -264,6 +264,9 @@ TEST(FleetReport, QuorumOutagesFeedTheReportModelAndLocalFaultsStayApart) {
   EXPECT_EQ(json["outages"][2]["start"], "2026-11-25T00:30:00.000Z");
   EXPECT_EQ(json["vantages"][1]["vantage"], "b");
   EXPECT_EQ(json["quorum"], "majority");
+  EXPECT_EQ(report_json_text(report), json.dump(2));  // what `blip report` writes
+  EXPECT_EQ(report_json_text(build_fleet_report(series, 2)),
+            report_json(build_fleet_report(series, 2)).dump(2));
 }
 
 // The same minutes as runs (what the source makes of whole days from count_over_time and

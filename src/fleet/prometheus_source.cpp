@@ -1,5 +1,6 @@
 #include "blip/fleet/prometheus_source.hpp"
 
+#include <endian.h>
 #include <fmt/format.h>
 #include <snappy.h>
 
@@ -79,6 +80,21 @@ size_t collect_body(char* data, size_t size, size_t count, void* user) {
   if (body->size() + size * count > kMaxAnswerBytes) return 0;  // curl fails the transfer
   body->append(data, size * count);
   return size * count;
+}
+
+// What every request to the server sets: the answer goes to `body`, curl's words to `error`
+// (CURL_ERROR_SIZE); both, and `url`, must outlive the transfer.
+void configure_request(const CurlEasy& easy, const std::string& url, long timeout_ms,
+                       std::string& body, char* error) {
+  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(easy.get(), CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, 10'000L));
+  curl_easy_setopt(easy.get(), CURLOPT_USERAGENT, "blip-report");
+  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &collect_body);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
 }
 
 // Seconds with milliseconds, as the API's `time` parameter takes them.
@@ -319,17 +335,9 @@ std::string PrometheusSource::get(
   }
   std::string body;
   char error[CURL_ERROR_SIZE] = {};
-  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms_);
-  curl_easy_setopt(easy.get(), CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms_, 10'000L));
-  curl_easy_setopt(easy.get(), CURLOPT_USERAGENT, "blip-report");
+  configure_request(easy, url, timeout_ms_, body, error);
   if (!loopback(base_url_))
     curl_easy_setopt(easy.get(), CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode
-  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &collect_body);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
   const CURLcode result = curl_easy_perform(easy.get());
   if (result != CURLE_OK) {
     throw FleetSourceError(fmt::format("--prometheus: cannot query {}: {}", shown_,
@@ -439,26 +447,40 @@ std::vector<Series> join_chunks(const std::vector<std::pair<int64_t, int64_t>>& 
   return out;
 }
 
-// Reads Prometheus's tsdb bit stream: most significant bit first.
+// Reads Prometheus's tsdb bit stream: most significant bit first. A read takes the (up to)
+// eight bytes that hold its bits at once: a month of outage points is tens of millions of
+// reads, a few of them each.
 class BitReader {
  public:
-  explicit BitReader(std::string_view data) : data_(data) {}
+  explicit BitReader(std::string_view data) : data_(data), size_bits_(data.size() * 8) {}
   uint64_t bits(int count) {
-    uint64_t out = 0;
-    while (count > 0) {
-      if (position_ >= data_.size() * 8) throw FleetSourceError("an XOR chunk cut short");
-      const size_t byte = position_ / 8;
-      const int offset = static_cast<int>(position_ % 8);
-      const int take = std::min(count, 8 - offset);
-      const auto value = static_cast<unsigned char>(data_[byte]);
-      const uint64_t piece = (value >> (8 - offset - take)) & ((1U << take) - 1);
-      out = (out << take) | piece;
-      position_ += static_cast<size_t>(take);
-      count -= take;
+    if (count <= 0) return 0;
+    if (count > 56) {  // from inside a byte, 57 bits and more span nine bytes: two reads
+      const uint64_t high = bits(count - 32);
+      return (high << 32) | bits(32);
     }
+    if (size_bits_ - position_ < static_cast<size_t>(count))
+      throw FleetSourceError("an XOR chunk cut short");
+    const size_t byte = position_ / 8;
+    uint64_t word = 0;
+    if (data_.size() - byte >= 8) {
+      std::memcpy(&word, data_.data() + byte, sizeof word);
+      word = be64toh(word);
+    } else {  // the chunk's last bytes
+      for (size_t i = 0; byte + i < data_.size(); ++i)
+        word |= uint64_t{static_cast<unsigned char>(data_[byte + i])} << (56 - 8 * i);
+    }
+    const uint64_t out = (word << (position_ % 8)) >> (64 - count);
+    position_ += static_cast<size_t>(count);
     return out;
   }
-  bool bit() { return bits(1) != 0; }
+  bool bit() {
+    if (position_ >= size_bits_) throw FleetSourceError("an XOR chunk cut short");
+    const auto byte = static_cast<unsigned char>(data_[position_ / 8]);
+    const bool out = ((byte >> (7 - position_ % 8)) & 1U) != 0;
+    ++position_;
+    return out;
+  }
   uint64_t uvarint() {
     uint64_t out = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -476,6 +498,7 @@ class BitReader {
 
  private:
   std::string_view data_;
+  size_t size_bits_;
   size_t position_ = 0;
 };
 
@@ -629,24 +652,14 @@ std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSel
   std::string body;
   std::string content_type;
   char error[CURL_ERROR_SIZE] = {};
-  curl_slist* headers = nullptr;
+  CurlList headers;
   for (const char* header : {"Content-Type: application/x-protobuf", "Content-Encoding: snappy",
                              "X-Prometheus-Remote-Read-Version: 0.1.0"})
-    headers = curl_slist_append(headers, header);
-  const std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(
-      headers, &curl_slist_free_all);
-  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms_);
-  curl_easy_setopt(easy.get(), CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms_, 10'000L));
-  curl_easy_setopt(easy.get(), CURLOPT_USERAGENT, "blip-report");
-  curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, header_list.get());
+    headers.append(header);
+  configure_request(easy, url, timeout_ms_, body, error);
+  curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, compressed.data());
   curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(compressed.size()));
-  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &collect_body);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(easy.get(), CURLOPT_HEADERFUNCTION, &collect_header);
   curl_easy_setopt(easy.get(), CURLOPT_HEADERDATA, &content_type);
   if (curl_easy_perform(easy.get()) != CURLE_OK) return std::nullopt;

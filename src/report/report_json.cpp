@@ -4,6 +4,7 @@
 #include <cassert>
 #include <charconv>
 #include <concepts>
+#include <ostream>
 #include <ranges>
 #include <string_view>
 #include <type_traits>
@@ -74,10 +75,17 @@ class JsonBuilder {
   std::string key_;
 };
 
-// Writes what nlohmann::json's dump(2) writes for the same values, as they come.
+// Writes what nlohmann::json's dump(2) writes for the same values, as they come, to `sink` a
+// piece at a time (a fleet's month is tens of megabytes: one string of it costs its growth).
 class JsonWriter {
  public:
-  explicit JsonWriter(std::string& out) : out_(out) {}
+  explicit JsonWriter(std::ostream& sink) : sink_(sink) {}
+  JsonWriter(const JsonWriter&) = delete;
+  JsonWriter& operator=(const JsonWriter&) = delete;
+  void flush() {
+    sink_.write(out_.data(), static_cast<std::streamsize>(out_.size()));
+    out_.clear();
+  }
   JsonWriter& key(std::string_view name) {
     assert(!levels_.empty() && levels_.back().object && !keyed_);
     // A dump prints an object's keys sorted: so must the fields below.
@@ -107,6 +115,7 @@ class JsonWriter {
   };
 
   void next_item() {
+    if (out_.size() >= kPiece) flush();
     Level& level = levels_.back();
     out_ += level.first ? "\n" : ",\n";
     level.first = false;
@@ -175,7 +184,9 @@ class JsonWriter {
     }
   }
 
-  std::string& out_;
+  static constexpr size_t kPiece = 64 * 1024;
+  std::ostream& sink_;
+  std::string out_;
   std::vector<Level> levels_;
   bool keyed_ = false;
 };
@@ -502,11 +513,10 @@ nlohmann::json report_json(const Report& report) {
   return built([&](JsonBuilder& out) { write_report(out, report); });
 }
 
-std::string report_json_text(const Report& report) {
-  std::string text;
-  JsonWriter out(text);
-  write_report(out, report);
-  return text;
+void write_report_json(std::ostream& out, const Report& report) {
+  JsonWriter writer(out);
+  write_report(writer, report);
+  writer.flush();
 }
 
 }  // namespace blip

@@ -626,6 +626,16 @@ void decode_xor_chunk(std::string_view data, std::vector<SeriesPoint>& out) {
 std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSelector& selector,
                                                                  int64_t after_ms,
                                                                  int64_t until_ms) const {
+  std::vector<Series> out;
+  if (!remote_read_each(selector, after_ms, until_ms,
+                        [&](Series& series) { out.push_back(std::move(series)); }))
+    return std::nullopt;
+  return out;
+}
+
+bool PrometheusSource::remote_read_each(const SeriesSelector& selector, int64_t after_ms,
+                                        int64_t until_ms,
+                                        const std::function<void(Series&)>& each) const {
   remote_read::ReadRequest request;
   remote_read::Query* query = request.add_queries();
   query->set_start_timestamp_ms(after_ms + 1);
@@ -662,12 +672,11 @@ std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSel
   curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(compressed.size()));
   curl_easy_setopt(easy.get(), CURLOPT_HEADERFUNCTION, &collect_header);
   curl_easy_setopt(easy.get(), CURLOPT_HEADERDATA, &content_type);
-  if (curl_easy_perform(easy.get()) != CURLE_OK) return std::nullopt;
+  if (curl_easy_perform(easy.get()) != CURLE_OK) return false;
   long status = 0;
   curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) return std::nullopt;
+  if (status != 200) return false;
 
-  std::vector<Series> out;
   auto keep = [&](Series& series) {
     auto earlier = [](const SeriesPoint& a, const SeriesPoint& b) { return a.ms < b.ms; };
     if (!std::is_sorted(series.points.begin(), series.points.end(), earlier))
@@ -675,29 +684,29 @@ std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSel
     std::erase_if(series.points, [&](const SeriesPoint& point) {
       return point.ms <= after_ms || point.ms > until_ms || stale_marker(point.value);
     });
-    out.push_back(std::move(series));
+    each(series);
   };
   if (content_type.starts_with("application/x-streamed-protobuf")) {
     // Frames: the message's size (uvarint), its CRC-32C (big-endian), the message.
     std::string_view rest(body);
     remote_read::ChunkedReadResponse frame;
+    std::vector<SeriesPoint> points;  // one series' at a time, its storage kept
     while (!rest.empty()) {
       uint64_t size = 0;
       size_t used = 0;
       for (int shift = 0;; shift += 7) {
-        if (used >= rest.size() || shift >= 64) return std::nullopt;
+        if (used >= rest.size() || shift >= 64) return false;
         const auto byte = static_cast<unsigned char>(rest[used++]);
         size |= static_cast<uint64_t>(byte & 0x7F) << shift;
         if ((byte & 0x80) == 0) break;
       }
-      if (rest.size() - used < 4 || rest.size() - used - 4 < size) return std::nullopt;
+      if (rest.size() - used < 4 || rest.size() - used - 4 < size) return false;
       uint32_t crc = 0;
       for (int k = 0; k < 4; ++k) crc = (crc << 8) | static_cast<unsigned char>(rest[used++]);
       const std::string_view message = rest.substr(used, size);
       rest.remove_prefix(used + size);
-      if (crc32c(message) != crc) return std::nullopt;
-      if (!frame.ParseFromArray(message.data(), static_cast<int>(message.size())))
-        return std::nullopt;
+      if (crc32c(message) != crc) return false;
+      if (!frame.ParseFromArray(message.data(), static_cast<int>(message.size()))) return false;
       for (const auto& chunked : frame.chunked_series()) {
         Series series = series_of_labels(chunked.labels());
         size_t count = 0;
@@ -707,20 +716,22 @@ std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSel
             count +=
                 (static_cast<unsigned char>(data[0]) << 8) | static_cast<unsigned char>(data[1]);
         }
-        series.points.reserve(count);
+        points.clear();
+        points.reserve(count);
         for (const auto& chunk : chunked.chunks()) {
-          if (chunk.type() != remote_read::Chunk::XOR) return std::nullopt;
-          decode_xor_chunk(chunk.data(), series.points);
+          if (chunk.type() != remote_read::Chunk::XOR) return false;
+          decode_xor_chunk(chunk.data(), points);
         }
+        series.points = std::move(points);
         keep(series);
+        points = std::move(series.points);  // empty if `each` took them
       }
     }
   } else if (content_type.starts_with("application/x-protobuf")) {
     std::string uncompressed;
-    if (!snappy::Uncompress(body.data(), body.size(), &uncompressed)) return std::nullopt;
+    if (!snappy::Uncompress(body.data(), body.size(), &uncompressed)) return false;
     remote_read::ReadResponse response;
-    if (!response.ParseFromString(uncompressed) || response.results_size() != 1)
-      return std::nullopt;
+    if (!response.ParseFromString(uncompressed) || response.results_size() != 1) return false;
     for (const auto& timeseries : response.results(0).timeseries()) {
       Series series = series_of_labels(timeseries.labels());
       for (const auto& sample : timeseries.samples())
@@ -728,9 +739,9 @@ std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSel
       keep(series);
     }
   } else {
-    return std::nullopt;
+    return false;
   }
-  return out;
+  return true;
 }
 
 std::vector<Series> PrometheusSource::raw_points(const std::string& selector, int64_t after_ms,
@@ -820,23 +831,26 @@ std::vector<PrometheusSource::SeriesRuns> PrometheusSource::raw_runs(const Serie
     const auto [chunk_after, chunk_until] = chunks[i];
     // One chunk's points at a time, as raw_points reads them (chunk_runs keeps the points
     // in (chunk_after, chunk_until] and drops one not after the one before, as it joins).
-    std::optional<std::vector<Series>> read;
-    if (remote_read_enabled()) {
-      try {
-        read = remote_read(selector, chunk_after, chunk_until);
-      } catch (const FleetSourceError&) {
-        read.reset();
-      }
-      if (!read) disable_remote_read();
-    }
-    if (!read) {
-      read = parse_query_answer(
-          query(fmt::format("{}[{}ms]", selector.promql(), chunk_until - chunk_after), chunk_until),
-          shown_);
-    }
-    for (Series& series : *read) {
+    auto add = [&](const Series& series) {
       answers[i].emplace_back(Key{series.metric, series.labels},
                               chunk_runs(series.points, chunk_after, chunk_until));
+    };
+    if (remote_read_enabled()) {
+      bool read = false;
+      try {
+        read = remote_read_each(selector, chunk_after, chunk_until, add);
+      } catch (const FleetSourceError&) {
+        read = false;
+      }
+      if (read) return;
+      answers[i].clear();  // what came before the answer turned out unreadable
+      disable_remote_read();
+    }
+    for (Series& series : parse_query_answer(
+             query(fmt::format("{}[{}ms]", selector.promql(), chunk_until - chunk_after),
+                   chunk_until),
+             shown_)) {
+      add(series);
       series.points = {};
     }
   });

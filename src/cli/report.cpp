@@ -230,7 +230,8 @@ void print_table(std::ostream& out, const ReportOptions& options, const Report& 
 }
 
 void print_json(std::ostream& out, const Report& report) {
-  out << report_json(report).dump(2) << '\n';
+  write_report_json(out, report);
+  out << '\n';
 }
 
 // A fleet report adds seen_from, observed_by (vantages separated by spaces) and quorum,

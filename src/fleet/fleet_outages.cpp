@@ -323,24 +323,32 @@ ReportData fleet_report_data(const FleetSeries& series, std::optional<int> fixed
   assign_incidents(data.outages);
   data.blind = blind_everywhere(series);
 
-  for (const std::string& vantage : series.vantages) {
-    VantageSummary summary;
-    summary.vantage = vantage;
-    for (const auto& [key, minutes] : series.minutes) {
-      if (key.second != vantage) continue;
-      for (const MinuteCount& minute : minutes) summary.samples += samples_within(minute, range);
+  // One pass over each kind, not one per vantage: a fleet's month holds tens of thousands.
+  std::map<std::string, VantageSummary> by_vantage;
+  for (const std::string& vantage : series.vantages) by_vantage[vantage].vantage = vantage;
+  auto summary_of = [&](const std::string& vantage) -> VantageSummary* {
+    const auto found = by_vantage.find(vantage);
+    return found == by_vantage.end() ? nullptr : &found->second;
+  };
+  for (const auto& [key, minutes] : series.minutes) {
+    if (VantageSummary* summary = summary_of(key.second)) {
+      for (const MinuteCount& minute : minutes) summary->samples += samples_within(minute, range);
     }
+  }
+  for (const VantageOutage& outage : series.outages) {
+    if (outage.start_ms >= range.to_ms || (outage.end_ms && *outage.end_ms <= range.from_ms))
+      continue;
+    if (VantageSummary* summary = summary_of(outage.vantage)) ++summary->outages;
+  }
+  for (const OutageRecord& local : view.local_faults) {
+    for (const std::string& vantage : view.sightings[local.id].seen_from) {
+      if (VantageSummary* summary = summary_of(vantage)) ++summary->local_faults;
+    }
+  }
+  for (const std::string& vantage : series.vantages) {
+    VantageSummary& summary = by_vantage[vantage];
     if (auto found = series.blind.find(vantage); found != series.blind.end())
       summary.blind_ms = blind_ms_within(found->second, range.from_ms, range.to_ms);
-    for (const VantageOutage& outage : series.outages) {
-      if (outage.vantage == vantage && outage.start_ms < range.to_ms &&
-          (!outage.end_ms || *outage.end_ms > range.from_ms))
-        ++summary.outages;
-    }
-    for (const OutageRecord& local : view.local_faults) {
-      const auto& seen = view.sightings[local.id].seen_from;
-      if (std::find(seen.begin(), seen.end(), vantage) != seen.end()) ++summary.local_faults;
-    }
     view.vantages.push_back(summary);
   }
   data.fleet = std::move(view);

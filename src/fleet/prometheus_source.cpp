@@ -1,5 +1,6 @@
 #include "blip/fleet/prometheus_source.hpp"
 
+#include <endian.h>
 #include <fmt/format.h>
 #include <snappy.h>
 
@@ -79,6 +80,21 @@ size_t collect_body(char* data, size_t size, size_t count, void* user) {
   if (body->size() + size * count > kMaxAnswerBytes) return 0;  // curl fails the transfer
   body->append(data, size * count);
   return size * count;
+}
+
+// What every request to the server sets: the answer goes to `body`, curl's words to `error`
+// (CURL_ERROR_SIZE); both, and `url`, must outlive the transfer.
+void configure_request(const CurlEasy& easy, const std::string& url, long timeout_ms,
+                       std::string& body, char* error) {
+  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(easy.get(), CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, 10'000L));
+  curl_easy_setopt(easy.get(), CURLOPT_USERAGENT, "blip-report");
+  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &collect_body);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
 }
 
 // Seconds with milliseconds, as the API's `time` parameter takes them.
@@ -319,17 +335,9 @@ std::string PrometheusSource::get(
   }
   std::string body;
   char error[CURL_ERROR_SIZE] = {};
-  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms_);
-  curl_easy_setopt(easy.get(), CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms_, 10'000L));
-  curl_easy_setopt(easy.get(), CURLOPT_USERAGENT, "blip-report");
+  configure_request(easy, url, timeout_ms_, body, error);
   if (!loopback(base_url_))
     curl_easy_setopt(easy.get(), CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode
-  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &collect_body);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
   const CURLcode result = curl_easy_perform(easy.get());
   if (result != CURLE_OK) {
     throw FleetSourceError(fmt::format("--prometheus: cannot query {}: {}", shown_,
@@ -439,26 +447,40 @@ std::vector<Series> join_chunks(const std::vector<std::pair<int64_t, int64_t>>& 
   return out;
 }
 
-// Reads Prometheus's tsdb bit stream: most significant bit first.
+// Reads Prometheus's tsdb bit stream: most significant bit first. A read takes the (up to)
+// eight bytes that hold its bits at once: a month of outage points is tens of millions of
+// reads, a few of them each.
 class BitReader {
  public:
-  explicit BitReader(std::string_view data) : data_(data) {}
+  explicit BitReader(std::string_view data) : data_(data), size_bits_(data.size() * 8) {}
   uint64_t bits(int count) {
-    uint64_t out = 0;
-    while (count > 0) {
-      if (position_ >= data_.size() * 8) throw FleetSourceError("an XOR chunk cut short");
-      const size_t byte = position_ / 8;
-      const int offset = static_cast<int>(position_ % 8);
-      const int take = std::min(count, 8 - offset);
-      const auto value = static_cast<unsigned char>(data_[byte]);
-      const uint64_t piece = (value >> (8 - offset - take)) & ((1U << take) - 1);
-      out = (out << take) | piece;
-      position_ += static_cast<size_t>(take);
-      count -= take;
+    if (count <= 0) return 0;
+    if (count > 56) {  // from inside a byte, 57 bits and more span nine bytes: two reads
+      const uint64_t high = bits(count - 32);
+      return (high << 32) | bits(32);
     }
+    if (size_bits_ - position_ < static_cast<size_t>(count))
+      throw FleetSourceError("an XOR chunk cut short");
+    const size_t byte = position_ / 8;
+    uint64_t word = 0;
+    if (data_.size() - byte >= 8) {
+      std::memcpy(&word, data_.data() + byte, sizeof word);
+      word = be64toh(word);
+    } else {  // the chunk's last bytes
+      for (size_t i = 0; byte + i < data_.size(); ++i)
+        word |= uint64_t{static_cast<unsigned char>(data_[byte + i])} << (56 - 8 * i);
+    }
+    const uint64_t out = (word << (position_ % 8)) >> (64 - count);
+    position_ += static_cast<size_t>(count);
     return out;
   }
-  bool bit() { return bits(1) != 0; }
+  bool bit() {
+    if (position_ >= size_bits_) throw FleetSourceError("an XOR chunk cut short");
+    const auto byte = static_cast<unsigned char>(data_[position_ / 8]);
+    const bool out = ((byte >> (7 - position_ % 8)) & 1U) != 0;
+    ++position_;
+    return out;
+  }
   uint64_t uvarint() {
     uint64_t out = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -476,6 +498,7 @@ class BitReader {
 
  private:
   std::string_view data_;
+  size_t size_bits_;
   size_t position_ = 0;
 };
 
@@ -603,6 +626,16 @@ void decode_xor_chunk(std::string_view data, std::vector<SeriesPoint>& out) {
 std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSelector& selector,
                                                                  int64_t after_ms,
                                                                  int64_t until_ms) const {
+  std::vector<Series> out;
+  if (!remote_read_each(selector, after_ms, until_ms,
+                        [&](Series& series) { out.push_back(std::move(series)); }))
+    return std::nullopt;
+  return out;
+}
+
+bool PrometheusSource::remote_read_each(const SeriesSelector& selector, int64_t after_ms,
+                                        int64_t until_ms,
+                                        const std::function<void(Series&)>& each) const {
   remote_read::ReadRequest request;
   remote_read::Query* query = request.add_queries();
   query->set_start_timestamp_ms(after_ms + 1);
@@ -629,32 +662,21 @@ std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSel
   std::string body;
   std::string content_type;
   char error[CURL_ERROR_SIZE] = {};
-  curl_slist* headers = nullptr;
+  CurlList headers;
   for (const char* header : {"Content-Type: application/x-protobuf", "Content-Encoding: snappy",
                              "X-Prometheus-Remote-Read-Version: 0.1.0"})
-    headers = curl_slist_append(headers, header);
-  const std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(
-      headers, &curl_slist_free_all);
-  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms_);
-  curl_easy_setopt(easy.get(), CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms_, 10'000L));
-  curl_easy_setopt(easy.get(), CURLOPT_USERAGENT, "blip-report");
-  curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, header_list.get());
+    headers.append(header);
+  configure_request(easy, url, timeout_ms_, body, error);
+  curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, compressed.data());
   curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(compressed.size()));
-  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &collect_body);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(easy.get(), CURLOPT_HEADERFUNCTION, &collect_header);
   curl_easy_setopt(easy.get(), CURLOPT_HEADERDATA, &content_type);
-  if (curl_easy_perform(easy.get()) != CURLE_OK) return std::nullopt;
+  if (curl_easy_perform(easy.get()) != CURLE_OK) return false;
   long status = 0;
   curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) return std::nullopt;
+  if (status != 200) return false;
 
-  std::vector<Series> out;
   auto keep = [&](Series& series) {
     auto earlier = [](const SeriesPoint& a, const SeriesPoint& b) { return a.ms < b.ms; };
     if (!std::is_sorted(series.points.begin(), series.points.end(), earlier))
@@ -662,29 +684,29 @@ std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSel
     std::erase_if(series.points, [&](const SeriesPoint& point) {
       return point.ms <= after_ms || point.ms > until_ms || stale_marker(point.value);
     });
-    out.push_back(std::move(series));
+    each(series);
   };
   if (content_type.starts_with("application/x-streamed-protobuf")) {
     // Frames: the message's size (uvarint), its CRC-32C (big-endian), the message.
     std::string_view rest(body);
     remote_read::ChunkedReadResponse frame;
+    std::vector<SeriesPoint> points;  // one series' at a time, its storage kept
     while (!rest.empty()) {
       uint64_t size = 0;
       size_t used = 0;
       for (int shift = 0;; shift += 7) {
-        if (used >= rest.size() || shift >= 64) return std::nullopt;
+        if (used >= rest.size() || shift >= 64) return false;
         const auto byte = static_cast<unsigned char>(rest[used++]);
         size |= static_cast<uint64_t>(byte & 0x7F) << shift;
         if ((byte & 0x80) == 0) break;
       }
-      if (rest.size() - used < 4 || rest.size() - used - 4 < size) return std::nullopt;
+      if (rest.size() - used < 4 || rest.size() - used - 4 < size) return false;
       uint32_t crc = 0;
       for (int k = 0; k < 4; ++k) crc = (crc << 8) | static_cast<unsigned char>(rest[used++]);
       const std::string_view message = rest.substr(used, size);
       rest.remove_prefix(used + size);
-      if (crc32c(message) != crc) return std::nullopt;
-      if (!frame.ParseFromArray(message.data(), static_cast<int>(message.size())))
-        return std::nullopt;
+      if (crc32c(message) != crc) return false;
+      if (!frame.ParseFromArray(message.data(), static_cast<int>(message.size()))) return false;
       for (const auto& chunked : frame.chunked_series()) {
         Series series = series_of_labels(chunked.labels());
         size_t count = 0;
@@ -694,20 +716,22 @@ std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSel
             count +=
                 (static_cast<unsigned char>(data[0]) << 8) | static_cast<unsigned char>(data[1]);
         }
-        series.points.reserve(count);
+        points.clear();
+        points.reserve(count);
         for (const auto& chunk : chunked.chunks()) {
-          if (chunk.type() != remote_read::Chunk::XOR) return std::nullopt;
-          decode_xor_chunk(chunk.data(), series.points);
+          if (chunk.type() != remote_read::Chunk::XOR) return false;
+          decode_xor_chunk(chunk.data(), points);
         }
+        series.points = std::move(points);
         keep(series);
+        points = std::move(series.points);  // empty if `each` took them
       }
     }
   } else if (content_type.starts_with("application/x-protobuf")) {
     std::string uncompressed;
-    if (!snappy::Uncompress(body.data(), body.size(), &uncompressed)) return std::nullopt;
+    if (!snappy::Uncompress(body.data(), body.size(), &uncompressed)) return false;
     remote_read::ReadResponse response;
-    if (!response.ParseFromString(uncompressed) || response.results_size() != 1)
-      return std::nullopt;
+    if (!response.ParseFromString(uncompressed) || response.results_size() != 1) return false;
     for (const auto& timeseries : response.results(0).timeseries()) {
       Series series = series_of_labels(timeseries.labels());
       for (const auto& sample : timeseries.samples())
@@ -715,9 +739,9 @@ std::optional<std::vector<Series>> PrometheusSource::remote_read(const SeriesSel
       keep(series);
     }
   } else {
-    return std::nullopt;
+    return false;
   }
-  return out;
+  return true;
 }
 
 std::vector<Series> PrometheusSource::raw_points(const std::string& selector, int64_t after_ms,
@@ -807,23 +831,26 @@ std::vector<PrometheusSource::SeriesRuns> PrometheusSource::raw_runs(const Serie
     const auto [chunk_after, chunk_until] = chunks[i];
     // One chunk's points at a time, as raw_points reads them (chunk_runs keeps the points
     // in (chunk_after, chunk_until] and drops one not after the one before, as it joins).
-    std::optional<std::vector<Series>> read;
-    if (remote_read_enabled()) {
-      try {
-        read = remote_read(selector, chunk_after, chunk_until);
-      } catch (const FleetSourceError&) {
-        read.reset();
-      }
-      if (!read) disable_remote_read();
-    }
-    if (!read) {
-      read = parse_query_answer(
-          query(fmt::format("{}[{}ms]", selector.promql(), chunk_until - chunk_after), chunk_until),
-          shown_);
-    }
-    for (Series& series : *read) {
+    auto add = [&](const Series& series) {
       answers[i].emplace_back(Key{series.metric, series.labels},
                               chunk_runs(series.points, chunk_after, chunk_until));
+    };
+    if (remote_read_enabled()) {
+      bool read = false;
+      try {
+        read = remote_read_each(selector, chunk_after, chunk_until, add);
+      } catch (const FleetSourceError&) {
+        read = false;
+      }
+      if (read) return;
+      answers[i].clear();  // what came before the answer turned out unreadable
+      disable_remote_read();
+    }
+    for (Series& series : parse_query_answer(
+             query(fmt::format("{}[{}ms]", selector.promql(), chunk_until - chunk_after),
+                   chunk_until),
+             shown_)) {
+      add(series);
       series.points = {};
     }
   });

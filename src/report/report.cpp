@@ -193,15 +193,16 @@ std::vector<Incident> group_incidents(const std::vector<OutageRecord>& outages) 
   return incidents;
 }
 
-Report analyse_report(const ReportData& data, const RollupTotalsSource& totals_of,
+Report analyse_report(ReportData data, const RollupTotalsSource& totals_of,
                       std::optional<int64_t> forced_period_ms, bool find_patterns) {
   const ReportRange& range = data.range;
   Report report;
   report.range = range;
-  report.outages = data.outages;
-  report.brownouts = data.brownouts;
-  report.blind = data.blind;
-  report.fleet = data.fleet;
+  // Taken, not copied: a fleet report's outages and sightings are tens of thousands.
+  report.outages = std::move(data.outages);
+  report.brownouts = std::move(data.brownouts);
+  report.blind = std::move(data.blind);
+  report.fleet = std::move(data.fleet);
 
   int64_t first_data_ms = range.to_ms;
   std::map<std::string, int64_t> first_data_by_probe;

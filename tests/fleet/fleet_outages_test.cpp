@@ -4,10 +4,19 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "blip/report/report_json.hpp"
 
 namespace blip {
 namespace {
+
+// What `blip report --format json` writes.
+std::string json_text(const Report& report) {
+  std::ostringstream out;
+  write_report_json(out, report);
+  return out.str();
+}
 
 constexpr int64_t kMinute = 60'000;
 constexpr int64_t kSecond = 1'000;
@@ -264,6 +273,9 @@ TEST(FleetReport, QuorumOutagesFeedTheReportModelAndLocalFaultsStayApart) {
   EXPECT_EQ(json["outages"][2]["start"], "2026-11-25T00:30:00.000Z");
   EXPECT_EQ(json["vantages"][1]["vantage"], "b");
   EXPECT_EQ(json["quorum"], "majority");
+  EXPECT_EQ(json_text(report), json.dump(2));  // what `blip report` writes
+  EXPECT_EQ(json_text(build_fleet_report(series, 2)),
+            report_json(build_fleet_report(series, 2)).dump(2));
 }
 
 // The same minutes as runs (what the source makes of whole days from count_over_time and

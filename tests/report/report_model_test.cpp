@@ -4,12 +4,22 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "blip/report/report.hpp"
+#include "blip/report/report_json.hpp"
 #include "blip/store/store.hpp"
 #include "support/process.hpp"
 
 namespace blip {
 namespace {
+
+// What `blip report --format json` writes.
+std::string json_text(const Report& report) {
+  std::ostringstream out;
+  write_report_json(out, report);
+  return out.str();
+}
 
 constexpr int64_t kMinute = 60'000;
 constexpr int64_t kSecond = 1'000;
@@ -151,6 +161,7 @@ TEST_F(ReportModel, TheHourAddsUpByHand) {
   // The blind windows of the range, each as stored (the not_running one reaches back before F).
   ASSERT_EQ(hour.blind.size(), 3U);
   EXPECT_EQ(hour.blind[0].reason, "not_running");
+  EXPECT_EQ(json_text(hour), report_json(hour).dump(2));
 }
 
 TEST_F(ReportModel, OverlappingBlindWindowsAreSubtractedOnceAtTheRangeEdge) {
@@ -268,6 +279,39 @@ TEST(ReportPattern, AnIncidentsOutagesCountOnceInTheIncidentFinding) {
         << hour;
   }
   EXPECT_EQ(report.hour_of_week.total(), kHours * kProbes);
+  EXPECT_EQ(json_text(report), report_json(report).dump(2));
+}
+
+// `blip report --format json` writes its text straight away: the same bytes as the document's
+// dump, for the parts the store-backed reports above do not have (jobs, names to escape).
+TEST(ReportJson, TheTextIsTheDocumentsDump) {
+  Report report;
+  report.range = {F, T, T};
+  ProbeSummary summary{"caf\xc3\xa9 \"main\""};
+  summary.observed_ms = 60 * kMinute;
+  summary.down_ms = 20 * kSecond;
+  report.summaries.push_back(summary);
+  OutageRecord outage;
+  outage.id = 1;
+  outage.probe = summary.probe;
+  outage.start_ms = F + kMinute;
+  outage.detail = "line one\nline\ttwo\x01";
+  report.outages.push_back(outage);
+  JobSummary job;
+  job.job = "backup";
+  job.settings.period_ms = 3'600'000;
+  job.runs = 2;
+  JobRunRecord run;
+  run.start_ms = F;
+  run.end_ms = F + 1'500;
+  run.exit_status = 0;
+  run.output = "done";
+  job.last_runs = {run, JobRunRecord{}};
+  job.trend = RunTrend{6, F, T, 12.5, 1'000, 1'062.5, std::nullopt, T + kMinute};
+  job.trend_text = "growing";
+  report.jobs = {job, JobSummary{}};
+  report.job_overlaps.push_back({summary.probe, "backup", 1, 1});
+  EXPECT_EQ(json_text(report), report_json(report).dump(2));
 }
 
 }  // namespace

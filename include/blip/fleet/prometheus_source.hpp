@@ -1,6 +1,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -74,6 +75,11 @@ class PrometheusSource {
   // read; none when the server does not answer it as Prometheus does.
   std::optional<std::vector<Series>> remote_read(const SeriesSelector& selector, int64_t after_ms,
                                                  int64_t until_ms) const;
+  // The same, each series handed to `each` as it is decoded; its points' storage serves the
+  // next series unless `each` takes them (a month of outage points is tens of millions).
+  // False when the server does not answer as Prometheus does: `each` may have seen some.
+  bool remote_read_each(const SeriesSelector& selector, int64_t after_ms, int64_t until_ms,
+                        const std::function<void(Series&)>& each) const;
   // Whether remote read is tried (a server that refused it once is not asked again).
   bool remote_read_enabled() const { return remote_read_ok_.load(); }
   void disable_remote_read() const { remote_read_ok_ = false; }

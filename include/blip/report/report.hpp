@@ -158,7 +158,8 @@ ReportData load_report_data(const Store& store, ReportRange range, const std::st
 // The part of already-loaded data that touches [from_ms, data.range.to_ms).
 ReportData narrow_report_data(const ReportData& data, int64_t from_ms);
 // Without `find_patterns` the pattern results stay empty (the feed's uptime windows).
-Report analyse_report(const ReportData& data, const RollupTotalsSource& totals,
+// Takes `data`'s outages, windows and fleet view: pass a temporary, or a copy to keep it.
+Report analyse_report(ReportData data, const RollupTotalsSource& totals,
                       std::optional<int64_t> forced_period_ms = std::nullopt,
                       bool find_patterns = true);
 // load + analyse with totals from the store.

@@ -1,4 +1,5 @@
 #pragma once
+#include <iosfwd>
 #include <nlohmann/json.hpp>
 
 #include "blip/report/report.hpp"
@@ -16,5 +17,7 @@ nlohmann::json blind_window_json(const BlindWindow& window);
 nlohmann::json job_json(const JobSummary& job);
 // The whole report, as `blip report --format json` prints it.
 nlohmann::json report_json(const Report& report);
+// Writes report_json(report).dump(2) without building the document first.
+void write_report_json(std::ostream& out, const Report& report);
 
 }  // namespace blip

@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <ostream>
 #include <string_view>
 
@@ -76,6 +78,19 @@ std::string csv_field(const std::string& text) {
   std::string quoted = "\"";
   for (char c : cell) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   return quoted + "\"";
+}
+
+std::optional<std::string> token_outside_config(const char* env_name, const std::string& token_file,
+                                                std::string_view command, std::ostream& err) {
+  if (const char* token = std::getenv(env_name); token && *token) return std::string(token);
+  if (token_file.empty()) return std::nullopt;
+  std::ifstream in(token_file);
+  std::string token;
+  if (!in || !std::getline(in, token) || token.empty()) {
+    err << fmt::format("{}: cannot read a token from {}\n", command, token_file);
+    return std::string();
+  }
+  return token;
 }
 
 }  // namespace blip

@@ -14,11 +14,11 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <ostream>
 #include <random>
 
 #include "blip/cli/commands.hpp"
+#include "blip/cli/common.hpp"
 #include "blip/cli/local_http.hpp"
 #include "blip/config/config.hpp"
 #include "blip/core/clock.hpp"
@@ -46,15 +46,8 @@ std::string random_run_id() {
 
 // The job's token: BLIP_PING_TOKEN, --token-file, or the job's own table in the configuration.
 std::optional<std::string> find_token(const ExecOptions& options, std::ostream& err) {
-  if (const char* token = std::getenv("BLIP_PING_TOKEN"); token && *token)
-    return std::string(token);
-  if (!options.token_file.empty()) {
-    std::ifstream in(options.token_file);
-    std::string token;
-    if (!in || !std::getline(in, token) || token.empty()) {
-      err << fmt::format("blip exec: cannot read a token from {}\n", options.token_file);
-      return std::nullopt;
-    }
+  if (auto token = token_outside_config("BLIP_PING_TOKEN", options.token_file, "blip exec", err)) {
+    if (token->empty()) return std::nullopt;
     return token;
   }
   LoadedConfig loaded = load_config_directory(options.config_dir);

@@ -3,11 +3,11 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
 #include "blip/cli/commands.hpp"
+#include "blip/cli/common.hpp"
 #include "blip/cli/local_http.hpp"
 #include "blip/config/config.hpp"
 #include "blip/core/clock.hpp"
@@ -23,15 +23,8 @@ constexpr long kRequestTimeoutMs = 10'000;
 // The operator's token: BLIP_OPERATOR_TOKEN, --token-file, or [page] in the configuration.
 std::optional<std::string> find_operator_token(const OperatorClientOptions& options,
                                                std::ostream& err) {
-  if (const char* token = std::getenv("BLIP_OPERATOR_TOKEN"); token && *token)
-    return std::string(token);
-  if (!options.token_file.empty()) {
-    std::ifstream in(options.token_file);
-    std::string token;
-    if (!in || !std::getline(in, token) || token.empty()) {
-      err << fmt::format("blip: cannot read a token from {}\n", options.token_file);
-      return std::nullopt;
-    }
+  if (auto token = token_outside_config("BLIP_OPERATOR_TOKEN", options.token_file, "blip", err)) {
+    if (token->empty()) return std::nullopt;
     return token;
   }
   // Other tables' errors (a ${VARIABLE} only the daemon's environment sets) do not matter here.

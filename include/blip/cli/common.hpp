@@ -2,6 +2,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "blip/config/config.hpp"
 #include "blip/report/report.hpp"
@@ -12,6 +13,12 @@ class Store;
 
 // Loads and validates the configuration directory; prints every error to
 // `err` as file:line:col: message and returns nullopt when there are any.
+// A token given outside the configuration: `env_name` when set, else the first line of
+// `token_file` when one is named. nullopt when neither is (look in the configuration); an empty
+// string when the file cannot be read (said on `err`, after `command`).
+std::optional<std::string> token_outside_config(const char* env_name, const std::string& token_file,
+                                                std::string_view command, std::ostream& err);
+
 std::optional<LoadedConfig> load_config_or_report(const std::string& config_dir, std::ostream& err);
 
 // The range of `--since` or `--from`/`--to` (ISO-8601 UTC; --to defaults to now), as `blip

@@ -251,6 +251,7 @@ AlertMessage AlertDispatcher::incident_message(AlertMessage::Kind kind, int64_t 
                                                 member.opened.start_ms, member.end_ms});
   }
   if (kind != AlertMessage::Kind::incident_resolved) view.end_ms = 0;
+  if (note_of_) view.note = note_of_(incident_id);
   AlertMessage message{kind, members[order.front()].opened, now};
   message.event.end_ms = view.end_ms;
   message.incident = std::move(view);

@@ -196,6 +196,10 @@ json incident_json(const IncidentView& incident) {
           {"root_probe", incident.components.front().probe},
           {"components", std::move(components)},
           {"joined", std::move(joined)},
+          {"note", incident.note ? json{{"status", incident.note->status},
+                                        {"text", incident.note->text},
+                                        {"at", format_iso8601_ms(incident.note->at_ms)}}
+                                 : json(nullptr)},
           {"timeline", incident_timeline(incident)}};
 }
 
@@ -382,6 +386,10 @@ std::string incident_timeline(const IncidentView& incident) {
                                      human_duration(component.up_ms - component.down_ms)));
     }
   }
+  // The operator's words at their time, as the status page shows them.
+  if (incident.note)
+    lines.emplace_back(incident.note->at_ms,
+                       fmt::format("{}: {}", incident.note->status, incident.note->text));
   std::stable_sort(lines.begin(), lines.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   std::string timeline;

@@ -289,6 +289,12 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
     return config &&
            windows.active(*config, event.start_ms != 0 ? event.start_ms : event.at_ms).has_value();
   });
+  // The operator's words reach the incident's next message.
+  alerts->set_note_lookup([this](int64_t incident_id) -> std::optional<IncidentNote> {
+    auto note = desk.latest_note(incident_id);
+    if (!note) return std::nullopt;
+    return IncidentNote{note->status, note->text, note->at_ms};
+  });
   // The dead-man's switch beats only while the store writes (the loop's own timer beats it).
   heartbeats.emplace(loop, runtime.curl, loaded.heartbeats, [this]() -> std::optional<std::string> {
     // A failed write leaves its samples waiting: waiting too long is the one test.

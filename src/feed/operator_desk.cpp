@@ -131,7 +131,7 @@ ParsedNotice parse_notice_body(std::string_view body, const std::set<std::string
 void OperatorDesk::set_token(std::string token) { token_ = std::move(token); }
 
 void OperatorDesk::set_components(std::set<std::string> names) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(names_mutex_);
   components_ = std::move(names);
 }
 
@@ -184,21 +184,29 @@ OperatorDesk::Answer OperatorDesk::note(int64_t incident_id, std::string_view bo
   const IncidentNoteRow note = *parsed.note;
   if (!store_->save_note(std::move(*parsed.note)))
     return {503, "the database did not store it in time; it is queued, do not send it again\n"};
-  latest_notes_[incident_id] = note;
+  {
+    std::lock_guard names(names_mutex_);
+    latest_notes_[incident_id] = note;
+  }
   return {201, fmt::format("noted on incident {}\n", incident_id)};
 }
 
 std::optional<IncidentNoteRow> OperatorDesk::latest_note(int64_t incident_id) const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(names_mutex_);
   auto found = latest_notes_.find(incident_id);
   if (found == latest_notes_.end()) return std::nullopt;
   return found->second;
 }
 
 OperatorDesk::Answer OperatorDesk::notice(std::string_view body, int64_t now_ms) {
-  std::lock_guard lock(mutex_);
-  ParsedNotice parsed = parse_notice_body(body, components_, now_ms);
+  std::set<std::string> components;
+  {
+    std::lock_guard names(names_mutex_);
+    components = components_;
+  }
+  ParsedNotice parsed = parse_notice_body(body, components, now_ms);
   if (!parsed.notice) return {400, parsed.problem + "\n"};
+  std::lock_guard lock(mutex_);
   if (!store_) return {503, "blip is starting or stopping; retry\n"};
   if (!store_->save_notice(std::move(*parsed.notice)))
     return {503, "the database did not store it in time; it is queued, do not send it again\n"};

@@ -627,6 +627,35 @@ TEST(IncidentAlerts, JoinsWithinTheGatherAreOneOpenedLaterOnesOneGrewAPendingOne
                                       "incident_resolved"}));
 }
 
+// The operator's note (`blip incident note`), looked up when a message is made: the opened message
+// before it has none, the resolved one after it carries the words.
+TEST(IncidentAlerts, TheNextMessageAfterAnOperatorsNoteCarriesIt) {
+  Receiver receiver;
+  Harness harness({alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"))}, {},
+                  incident_options());
+  std::optional<IncidentNote> note;
+  harness.dispatcher.set_note_lookup([&](int64_t incident_id) -> std::optional<IncidentNote> {
+    return incident_id == 5 ? note : std::nullopt;
+  });
+  const int64_t t0 = wall_now_ms() - 2000;
+  const AlertEvent write = member_event("db-write", 21, 5, t0);
+  harness.dispatcher.notify(write);
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() == 1; }, 5s));
+  EXPECT_TRUE(receiver.requests().at(0).json_body()["note"].is_null());
+  note = IncidentNote{"identified", "the hourly VM snapshot locks the database disk", t0 + 1000};
+  harness.dispatcher.notify(member_closed(write, t0 + 3000));
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() == 2; }, 5s));
+  const json resolved = receiver.requests().at(1).json_body();
+  EXPECT_EQ(resolved["event"], "incident_resolved");
+  EXPECT_EQ(resolved["note"]["text"], "the hourly VM snapshot locks the database disk");
+  EXPECT_NE(resolved["timeline"].get<std::string>().find(
+                "identified: the hourly VM snapshot locks the database disk"),
+            std::string::npos)
+      << resolved.dump(2);
+}
+
 TEST(IncidentAlerts, GroupProbeAndEventsWithoutAnIncidentKeepOneMessagePerOutage) {
   Receiver receiver;
   AlertConfig each = alert_to("each", AlertConfig::Kind::webhook, receiver.url("/each"));

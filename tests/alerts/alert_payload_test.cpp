@@ -86,6 +86,35 @@ TEST(AlertPayload, AResolvedIncidentCarriesItsTimeline) {
   EXPECT_EQ(slack["text"], alert_text(resolved));
 }
 
+// `blip incident note`: the operator's words in the incident's next message, at their time.
+TEST(AlertPayload, AnIncidentsMessageCarriesTheOperatorsNote) {
+  AlertMessage resolved = resolved_incident();
+  resolved.incident->note =
+      IncidentNote{"identified", "the hourly VM snapshot locks the database disk",
+                   resolved.incident->start_ms + 4'000};
+  EXPECT_EQ(alert_text(resolved),
+            "db-write incident resolved after 6.2s (db-write, db-read)\n\n"
+            "  22:13:20.0  db-write down: timeout (no answer within 1s)\n"
+            "  22:13:20.3  db-read down: timeout (no answer within 1s)\n"
+            "  22:13:24.0  identified: the hourly VM snapshot locks the database disk\n"
+            "  22:13:25.0  db-write up after 5.0s\n"
+            "  22:13:26.2  db-read up after 5.9s\n"
+            "  total 6.2s\n");
+  const auto webhook = nlohmann::json::parse(
+      build_alert_request(alert_to("w", AlertConfig::Kind::webhook, "http://w/"), resolved).body);
+  EXPECT_EQ(webhook["note"],
+            (nlohmann::json{{"status", "identified"},
+                            {"text", "the hourly VM snapshot locks the database disk"},
+                            {"at", "2023-11-14T22:13:24.000Z"}}))
+      << webhook.dump(2);
+  resolved.incident->note.reset();
+  EXPECT_TRUE(
+      nlohmann::json::parse(
+          build_alert_request(alert_to("w", AlertConfig::Kind::webhook, "http://w/"), resolved)
+              .body)["note"]
+          .is_null());
+}
+
 TEST(AlertPayload, LogsNeverShowSecretPathsOrTokens) {
   AlertConfig slack = alert_to("s", AlertConfig::Kind::slack,
                                "https://hooks.slack.com/services/T000/B000/XXXXSECRET");

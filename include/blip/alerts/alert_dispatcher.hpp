@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,11 @@ class AlertDispatcher {
   AlertDispatcher& operator=(const AlertDispatcher&) = delete;
   ~AlertDispatcher();
 
+  // The operator's latest note on an incident (loop thread; never waits): incident messages
+  // made after a note carry it.
+  using NoteLookup = std::function<std::optional<IncidentNote>(int64_t incident_id)>;
+  void set_note_lookup(NoteLookup lookup) { note_of_ = std::move(lookup); }
+
   // Called by the loop for each event, in the order they happen.
   void notify(const AlertEvent& event);
   // Shutdown: no more messages; sends in flight get up to `grace_ms`, then are
@@ -175,6 +181,7 @@ class AlertDispatcher {
   static void forget_old(ProbeState& probe, const FlappingRule& rule, int64_t now);
 
   HoldCheck held_;
+  NoteLookup note_of_;
   Options options_;
   AlertSender sender_;
   std::vector<AlertState> alerts_;

@@ -21,6 +21,13 @@ struct IncidentComponent {
   int64_t up_ms = 0;    // its outage's end; 0 while still down
 };
 
+// The operator's latest words on an incident (`blip incident note`), shown in its next message.
+struct IncidentNote {
+  std::string status;  // identified, monitoring or resolved
+  std::string text;
+  int64_t at_ms = 0;
+};
+
 // An alert's view of one incident (`group = "incident"`): the outages of the
 // probes it selects that the store put in one incident.
 struct IncidentView {
@@ -31,6 +38,7 @@ struct IncidentView {
   std::vector<IncidentComponent> components;
   // grew and resolved: the outages this message is the first to tell of (indices into components).
   std::vector<size_t> joined;
+  std::optional<IncidentNote> note;  // the latest, when the operator wrote one
 };
 
 // What one message to one `[[alert]]` is about: an AlertEvent as it came, or

@@ -78,10 +78,13 @@ class OperatorDesk {
   Answer note(int64_t incident_id, std::string_view body, int64_t now_ms);
   Answer notice(std::string_view body, int64_t now_ms);
 
-  std::string token_;         // set before the faces start listening; read-only after
-  mutable std::mutex mutex_;  // guards what follows; held while a row is saved
-  std::set<std::string> components_;
+  std::string token_;  // set before the faces start listening; read-only after
+  // The store, held while a row is saved (up to the writer's wait); never taken by the loop.
+  mutable std::mutex mutex_;
   std::optional<Store> store_;
+  // Held only to read or swap what follows: the loop takes it (a reload, an alert's note).
+  mutable std::mutex names_mutex_;
+  std::set<std::string> components_;
   std::map<int64_t, IncidentNoteRow> latest_notes_;  // by incident: stored since start
 };
 

@@ -22,7 +22,6 @@
 #include "blip/cli/local_http.hpp"
 #include "blip/config/config.hpp"
 #include "blip/core/clock.hpp"
-#include "blip/feed/feed_server.hpp"
 #include "blip/jobs/job_monitor.hpp"
 
 extern char** environ;
@@ -81,16 +80,9 @@ int run_exec(const ExecOptions& options, std::ostream& err) {
     err << "blip exec: no command after --\n";
     return kExitUsage;
   }
-  std::string base = options.url;
-  if (base.empty()) {
-    std::string problem;
-    if (!parse_listen_address(options.listen, &problem)) {
-      err << "--listen: " << problem << '\n';
-      return kExitUsage;
-    }
-    base = feed_base_url(options.listen);
-  }
-  while (!base.empty() && base.back() == '/') base.pop_back();
+  const auto face = private_face_base(options.url, options.listen, err);
+  if (!face) return kExitUsage;
+  const std::string& base = *face;
   const auto token = find_token(options, err);
   if (!token) return kExitUsage;
   const std::string rid = random_run_id();

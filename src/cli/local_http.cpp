@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <ostream>
+
 #include "blip/adapters/curl_easy.hpp"
+#include "blip/feed/feed_server.hpp"
 
 namespace blip {
 
@@ -12,6 +15,21 @@ std::string feed_base_url(const std::string& listen) {
   if (host == "0.0.0.0") host = "127.0.0.1";
   if (host == "[::]") host = "[::1]";
   return fmt::format("http://{}:{}", host, listen.substr(colon + 1));
+}
+
+std::optional<std::string> private_face_base(const std::string& url, const std::string& listen,
+                                             std::ostream& err) {
+  std::string base = url;
+  if (base.empty()) {
+    std::string problem;
+    if (!parse_listen_address(listen, &problem)) {
+      err << "--listen: " << problem << '\n';
+      return std::nullopt;
+    }
+    base = feed_base_url(listen);
+  }
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base;
 }
 
 HttpAnswer http_request(const std::string& url, long timeout_ms, const std::string& post_body,

@@ -12,7 +12,6 @@
 #include "blip/config/config.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
-#include "blip/feed/feed_server.hpp"
 #include "blip/feed/operator_desk.hpp"
 
 namespace blip {
@@ -40,16 +39,9 @@ std::optional<std::string> find_operator_token(const OperatorClientOptions& opti
 // Sends `body` to the private face's `path`: the exit status, what blip said printed.
 int send(const OperatorClientOptions& options, const std::string& path, const std::string& body,
          std::ostream& out, std::ostream& err) {
-  std::string base = options.url;
-  if (base.empty()) {
-    std::string problem;
-    if (!parse_listen_address(options.listen, &problem)) {
-      err << "--listen: " << problem << '\n';
-      return kExitUsage;
-    }
-    base = feed_base_url(options.listen);
-  }
-  while (!base.empty() && base.back() == '/') base.pop_back();
+  const auto face = private_face_base(options.url, options.listen, err);
+  if (!face) return kExitUsage;
+  const std::string& base = *face;
   const auto token = find_operator_token(options, err);
   if (!token) return kExitUsage;
   const HttpAnswer answer =

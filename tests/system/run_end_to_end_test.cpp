@@ -105,7 +105,9 @@ TEST(Daemon, SigtermStoresEverySampleSentBeforeIt) {
   for (const std::string probe : {"web", "hang"}) {
     SCOPED_TRACE(probe);
     auto samples = store.samples(probe, 0, INT64_MAX);
-    ASSERT_GE(samples.size(), 25U);
+    // About 30 in 3 s; enough for the test to mean something even when a busy machine delays the
+    // start (24 seen with a Release build beside it). The exact check is the count below.
+    ASSERT_GE(samples.size(), 20U);
     stored += samples.size();
     expect_no_lost_write(samples);
     EXPECT_GE(samples.back().sent_ms, signalled_ms - 200)

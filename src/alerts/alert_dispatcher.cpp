@@ -258,20 +258,26 @@ AlertMessage AlertDispatcher::incident_message(AlertMessage::Kind kind, int64_t 
   return message;
 }
 
-void AlertDispatcher::keep_reminding(AlertState& alert, int64_t& next_reminder_ms,
-                                     int64_t& next_resend_ms, const AlertMessage& reminder,
-                                     int64_t now) {
+bool AlertDispatcher::reminder_due(const AlertState& alert, int64_t& next_reminder_ms,
+                                   int64_t& next_resend_ms, int64_t now) const {
   if (alert.config.kind == AlertConfig::Kind::alertmanager) {
-    if (now < next_resend_ms) return;
+    if (now < next_resend_ms) return false;
     next_resend_ms = now + options_.alertmanager_resend_ms;
-    return send(alert, reminder);
+    return true;
   }
-  if (next_reminder_ms == 0 || now < next_reminder_ms) return;
+  if (next_reminder_ms == 0 || now < next_reminder_ms) return false;
   next_reminder_ms += alert.config.repeat_ms;
   if (next_reminder_ms <= now) next_reminder_ms = now + alert.config.repeat_ms;  // after a stall
-  AlertEvent asked = reminder.event;
-  asked.at_ms = now;
-  if (held_ && held_(asked)) return skip(alert, reminder, AlertResult::held);
+  return true;
+}
+
+void AlertDispatcher::remind(AlertState& alert, const AlertMessage& reminder, int64_t now) {
+  // Alertmanager's re-sends refresh state and tell nobody anything new: never held.
+  if (alert.config.kind != AlertConfig::Kind::alertmanager && held_) {
+    AlertEvent asked = reminder.event;
+    asked.at_ms = now;
+    if (held_(asked)) return skip(alert, reminder, AlertResult::held);
+  }
   send(alert, reminder);
 }
 
@@ -290,8 +296,9 @@ void AlertDispatcher::incident_tick(AlertState& alert, int64_t now) {
       incident.last_message_ms = now;
       if (!grew.incident->joined.empty()) send(alert, grew);
     }
-    keep_reminding(alert, incident.next_reminder_ms, incident.next_resend_ms,
-                   incident_message(AlertMessage::Kind::incident_reminder, id, incident, now), now);
+    if (reminder_due(alert, incident.next_reminder_ms, incident.next_resend_ms, now))
+      remind(alert, incident_message(AlertMessage::Kind::incident_reminder, id, incident, now),
+             now);
   }
 }
 
@@ -310,8 +317,8 @@ void AlertDispatcher::tick() {
       }
       for (auto& [id, outage] : probe.open) {
         if (!outage.announced) continue;
-        keep_reminding(alert, outage.next_reminder_ms, outage.next_resend_ms,
-                       AlertMessage{AlertMessage::Kind::reminder, outage.opened, now}, now);
+        if (reminder_due(alert, outage.next_reminder_ms, outage.next_resend_ms, now))
+          remind(alert, AlertMessage{AlertMessage::Kind::reminder, outage.opened, now}, now);
       }
     }
     incident_tick(alert, now);

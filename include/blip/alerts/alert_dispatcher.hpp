@@ -173,8 +173,11 @@ class AlertDispatcher {
                                 const OpenIncident& incident, int64_t now) const;
   bool passes_flapping(AlertState& alert, ProbeState& probe, RecentOutage recent,
                        const AlertMessage& opened, int64_t now);
-  void keep_reminding(AlertState& alert, int64_t& next_reminder_ms, int64_t& next_resend_ms,
-                      const AlertMessage& reminder, int64_t now);
+  // True when a reminder (Alertmanager: a re-send) is due now; moves its schedule on. Asked each
+  // tick before any message is made: most ticks make none.
+  bool reminder_due(const AlertState& alert, int64_t& next_reminder_ms, int64_t& next_resend_ms,
+                    int64_t now) const;
+  void remind(AlertState& alert, const AlertMessage& reminder, int64_t now);
   void tick();
   void send(AlertState& alert, const AlertMessage& message);
   void skip(AlertState& alert, const AlertMessage& message, AlertResult why);

@@ -112,27 +112,13 @@ int main(int argc, char** argv) {
   exec_command->add_option("job", exec.job, "the [[job]]'s name")->required();
   exec_command->add_option("command", exec.command, "the command and its arguments, after --")
       ->required();
-  exec_command
-      ->add_option("-c,--config", exec.config_dir,
-                   "configuration directory holding the job's token")
-      ->capture_default_str();
-  exec_command->add_option("--token-file", exec.token_file,
-                           "a file holding the job's token instead");
-  auto* exec_listen = exec_command->add_option("--listen", exec.listen, "blip's listener address")
-                          ->envname("BLIP_LISTEN")
-                          ->capture_default_str();
-  exec_command->add_option("--url", exec.url, "blip's base URL instead, e.g. http://blip:9185")
-      ->envname("BLIP_URL")
-      ->excludes(exec_listen);
-
-  // Where the operator's words go: the same flags for a note and a notice.
-  auto add_operator_client = [](CLI::App* command, blip::OperatorClientOptions& client) {
+  // Where a client of the private face sends, and its token: the same flags for `exec`, a note
+  // and a notice.
+  auto add_private_face_client = [](CLI::App* command, auto& client, const std::string& token) {
     command
-        ->add_option("-c,--config", client.config_dir,
-                     "configuration directory holding [page] operator_token")
+        ->add_option("-c,--config", client.config_dir, "configuration directory holding " + token)
         ->capture_default_str();
-    command->add_option("--token-file", client.token_file,
-                        "a file holding the operator's token instead");
+    command->add_option("--token-file", client.token_file, "a file holding " + token + " instead");
     auto* listen = command->add_option("--listen", client.listen, "blip's private face address")
                        ->envname("BLIP_LISTEN")
                        ->capture_default_str();
@@ -140,6 +126,7 @@ int main(int argc, char** argv) {
         ->envname("BLIP_URL")
         ->excludes(listen);
   };
+  add_private_face_client(exec_command, exec, "the job's token");
   blip::IncidentNoteOptions note;
   auto* incident_command = app.add_subcommand("incident", "the operator's words on an incident");
   incident_command->require_subcommand(1);
@@ -151,7 +138,7 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"identified", "monitoring", "resolved"}));
   note_command->add_option("text", note.words, "what to say (one paragraph)")->required();
-  add_operator_client(note_command, note.client);
+  add_private_face_client(note_command, note.client, "[page] operator_token");
 
   blip::NoticeOptions notice;
   auto* notice_command = app.add_subcommand(
@@ -163,7 +150,7 @@ int main(int argc, char** argv) {
   notice_command->add_option("--until", notice.until,
                              "shown until then: a duration from now (2h) or ISO-8601 UTC "
                              "(default: until removed)");
-  add_operator_client(notice_command, notice.client);
+  add_private_face_client(notice_command, notice.client, "[page] operator_token");
 
   blip::ReportOptions report;
   auto* report_command =

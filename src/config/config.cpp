@@ -197,6 +197,24 @@ std::string redact_postgres_dsn(const std::string& dsn) {
   return shown;
 }
 
+namespace {
+
+// The "}" that closes the "${" just before `from`, past any nested "${...}" in a fallback.
+size_t closing_brace(std::string_view text, size_t from) {
+  int depth = 1;
+  for (size_t i = from; i < text.size(); ++i) {
+    if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '{') {
+      ++depth;
+      ++i;
+    } else if (text[i] == '}' && --depth == 0) {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 std::optional<std::string> expand_environment(std::string_view text, std::string* error) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -204,13 +222,14 @@ std::optional<std::string> expand_environment(std::string_view text, std::string
       out += '$';
       ++i;
     } else if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '{') {
-      size_t close = text.find('}', i + 2);
+      const size_t close = closing_brace(text, i + 2);
       if (close == std::string_view::npos) {
         if (error) *error = "unterminated \"${\" in string";
         return std::nullopt;
       }
       std::string name(text.substr(i + 2, close - i - 2));
-      // ${NAME:-fallback}: the fallback when NAME is unset or empty, as in a shell.
+      // ${NAME:-fallback}: the fallback when NAME is unset or empty, as in a shell; the
+      // fallback may itself hold ${OTHER}, expanded only when it is used.
       std::optional<std::string> fallback;
       if (size_t dash = name.find(":-"); dash != std::string::npos) {
         fallback = name.substr(dash + 2);
@@ -220,7 +239,9 @@ std::optional<std::string> expand_environment(std::string_view text, std::string
       if (env && (*env != '\0' || !fallback)) {
         out += env;
       } else if (fallback) {
-        out += *fallback;
+        auto expanded = expand_environment(*fallback, error);
+        if (!expanded) return std::nullopt;
+        out += *expanded;
       } else {
         if (error) *error = fmt::format("environment variable \"{}\" is not set", name);
         return std::nullopt;
@@ -809,10 +830,12 @@ constexpr size_t kRecommendedTokenLength = 32;
 std::string read_token(TableReader& reader, const std::string& context, std::string_view key,
                        const std::string& file, LoadedConfig& loaded) {
   const std::string file_key = fmt::format("{}_file", key);
+  const size_t errors_before = loaded.errors.size();
   std::string token = reader.secret(context, key);
+  // secret() said why (both given, a file it cannot read): its length would be a second error.
+  if (loaded.errors.size() > errors_before) return token;
   const bool inline_token = reader.table().get(key) != nullptr;
   const std::string_view given = inline_token ? key : std::string_view(file_key);
-  if (inline_token && reader.table().get(file_key)) return token;  // secret() said: not both
   if (!inline_token && !reader.table().get(file_key)) {
     reader.error_at_table(
         fmt::format("{}: missing \"{}\" or \"{}\" (a secret of at least {} characters)", context,

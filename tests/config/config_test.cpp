@@ -443,6 +443,27 @@ namespace = "${BLIP_TEST_EMPTY:-mastodon}"
   EXPECT_EQ(redis.key_namespace, "mastodon");
 }
 
+TEST(ConfigEnvTest, AFallbackMayNameAnotherVariable) {
+  ScopedEnv set("BLIP_TEST_SET", "files.example.org");
+  ScopedEnv empty("BLIP_TEST_EMPTY", "");
+  std::string error;
+  // The media probe's form: S3_ALIAS_HOST when set, else the instance's own name.
+  EXPECT_EQ(expand_environment("https://${BLIP_TEST_EMPTY:-${BLIP_TEST_SET}}/a.png", &error),
+            "https://files.example.org/a.png")
+      << error;
+  EXPECT_EQ(expand_environment("${BLIP_TEST_SURELY_UNSET:-${BLIP_TEST_EMPTY:-x}}y", &error), "xy")
+      << error;
+  // A fallback not used is not expanded, as in a shell.
+  EXPECT_EQ(expand_environment("${BLIP_TEST_SET:-${BLIP_TEST_SURELY_UNSET}}", &error),
+            "files.example.org")
+      << error;
+  EXPECT_EQ(expand_environment("${BLIP_TEST_EMPTY:-${BLIP_TEST_SURELY_UNSET}}", &error),
+            std::nullopt);
+  EXPECT_EQ(error, "environment variable \"BLIP_TEST_SURELY_UNSET\" is not set");
+  EXPECT_EQ(expand_environment("${BLIP_TEST_EMPTY:-${BLIP_TEST_SET}", &error), std::nullopt);
+  EXPECT_EQ(error, "unterminated \"${\" in string");
+}
+
 TEST(ConfigSecretTest, ReadsPasswordFileWithoutTrailingNewline) {
   TempDir dir;
   const std::string secret_file = dir.write("web-password", "hunter2\n");
@@ -926,6 +947,10 @@ TEST(ConfigJobToken, AShortTokenIsAWarningAndATooShortOneAnError) {
        "token_file = \"token.txt\"",
        {},
        {"{dir}/jobs.toml:4:14: token_file: " + warning_text}},
+      {"a file that is missing: one error, not a second about its length",
+       "token_file = \"missing.txt\"",
+       {"{dir}/jobs.toml:4:14: token_file: cannot read \"missing.txt\": No such file or directory"},
+       {}},
       {"15 characters",
        "token = \"" + std::string(15, 'a') + "\"",
        {"{dir}/jobs.toml:4:9: token: must be at least 16 characters, without / ? # % & or spaces "

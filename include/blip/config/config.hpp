@@ -351,7 +351,8 @@ LoadedConfig load_config_directory(const std::string& directory);
 // `file_name` (relative `*_file` paths are read from its directory).
 LoadedConfig load_config_text(std::string_view toml_text, const std::string& file_name);
 
-// Expands ${NAME} and ${NAME:-fallback} from the environment; "$$" is a literal "$".
+// Expands ${NAME} and ${NAME:-fallback} (the fallback may hold ${OTHER}) from the
+// environment; "$$" is a literal "$".
 // Nullopt with `error` set for an unterminated "${" or an unset variable.
 std::optional<std::string> expand_environment(std::string_view text, std::string* error);
 

@@ -87,7 +87,7 @@ TEST(Container, ComposeOverrideFitsBesideMastodonsComposeFile) {
   // Mastodon's secrets beside what blip needs: only the latter may reach blip.
   project.write(".env.production",
                 "LOCAL_DOMAIN=social.example\nDB_USER=mastodon\nDB_PASS=dbsecret\nREDIS_PASSWORD="
-                "redissecret\n"
+                "redissecret\nBLIP_DUMP_TOKEN=0123456789abcdef0123456789abcdef\n"
                 "SECRET_KEY_BASE=secret-key-base-value\nOTP_SECRET=otp-secret-value\n"
                 "VAPID_PRIVATE_KEY=vapid-private-value\nSMTP_PASSWORD=smtp-password-value\n"
                 "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY=ar-primary-key-value\n");
@@ -168,6 +168,14 @@ TEST(Container, ComposeOverrideFitsBesideMastodonsComposeFile) {
   // Without --env-file compose stops and says what is missing.
   EXPECT_NE(test::run_command({"sh", "-c", compose + " config"}, &output), 0);
   EXPECT_NE(output.find("--env-file .env.production"), std::string::npos) << output;
+
+  // Nor without the dump job's token: compose says how to make one.
+  project.write(".env.no-token", "LOCAL_DOMAIN=social.example\n");
+  EXPECT_NE(test::run_command({"sh", "-c", compose + " --env-file .env.no-token config"}, &output),
+            0);
+  EXPECT_NE(output.find("set BLIP_DUMP_TOKEN in .env.production (openssl rand -hex 16)"),
+            std::string::npos)
+      << output;
 
   // The probes it mounts are valid with just the variables compose passes.
   std::vector<std::string> check{"env", "-i"};

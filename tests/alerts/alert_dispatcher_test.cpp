@@ -731,6 +731,46 @@ TEST(IncidentAlerts, AMessageWaitsForItsRecordAndARestartContinuesTheIncident) {
   third.dispatcher.stop(0);
 }
 
+// Alertmanager forgets an alert not re-sent within its resolve_timeout: a restored incident's
+// BlipIncident goes again at the first tick, with the labels it opened with, and is resolved
+// (endsAt) when its probe's first sample after the restart is up.
+TEST(IncidentAlerts, ARestoredIncidentReachesAlertmanagerAgainAtOnce) {
+  Receiver receiver;
+  AlertDispatcher::Options options = incident_options();
+  Harness harness({alert_to("am", AlertConfig::Kind::alertmanager, receiver.url(""))}, {}, options);
+  RecordBook book;
+  harness.dispatcher.set_record_save(book.saver());
+  const int64_t down_ms = wall_now_ms() - 60'000;
+  const AlertIncidentRow row{
+      "am",
+      7,
+      "opened",
+      false,
+      {{"db-write", "postgres", ErrorClass::timeout, "no answer", down_ms, 0, true}},
+      down_ms,
+      false};
+  harness.dispatcher.restore({row}, {"db-write"}, wall_now_ms());
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() == 1; }, 3s))
+      << "at the first tick (20 ms), far inside the 60 s re-send";
+  const json firing = receiver.requests()[0].json_body()[0];
+  EXPECT_EQ(firing["labels"]["alertname"], "BlipIncident");
+  EXPECT_EQ(firing["labels"]["incident"], "7");
+  EXPECT_EQ(firing["labels"]["root_probe"], "db-write");
+  EXPECT_FALSE(firing.contains("endsAt"));
+  harness.dispatcher.probe_back("db-write", wall_now_ms());
+  ASSERT_TRUE(run_until(
+      harness.loop,
+      [&] {
+        harness.dispatcher.records_stored(book.saved.size());
+        return receiver.count() == 2;
+      },
+      5s));
+  const json resolved = receiver.requests()[1].json_body()[0];
+  EXPECT_EQ(resolved["labels"], firing["labels"]);
+  EXPECT_TRUE(resolved.contains("endsAt"));
+}
+
 // The operator's note (`blip incident note`), looked up when a message is made: the opened message
 // before it has none, the resolved one after it carries the words.
 TEST(IncidentAlerts, TheNextMessageAfterAnOperatorsNoteCarriesIt) {

@@ -56,9 +56,8 @@ bool started(const test::Daemon& blip) {
   return blip.log().find("run: started") != std::string::npos;
 }
 
-// The first run: nginx frozen until the incident's opened message has arrived (or, with a
-// hanging alert endpoint, until blip has tried to send it).
-struct FirstRun {
+// One case's servers and files: the database is the first run's, shared by the second.
+struct RestartCase {
   test::NginxServer nginx;
   test::TempDir dir;       // the database and the first run's log
   test::TempDir next_dir;  // the second run's log
@@ -67,7 +66,7 @@ struct FirstRun {
 };
 
 // Exactly one opened and one resolved for the incident, the resolved naming both probes as back.
-void expect_one_opened_one_resolved(const FirstRun& run, const std::string& logs) {
+void expect_one_opened_one_resolved(const RestartCase& run, const std::string& logs) {
   const auto opened = bodies_of(run.receiver, "incident_opened");
   const auto resolved = bodies_of(run.receiver, "incident_resolved");
   ASSERT_EQ(opened.size(), 1u) << "no second opened after the restart\n" << logs;
@@ -89,7 +88,7 @@ enum class Stop { sigterm, sigkill };
 
 // Opened while frozen, blip stopped, nginx thawed, blip again: one resolved, no second opened.
 void stopped_during_outage_then_thawed(Stop how) {
-  FirstRun run;
+  RestartCase run;
   const std::string config = config_for(run.nginx, run.receiver.url("/incident"));
   std::string first_log;
   {
@@ -136,7 +135,7 @@ TEST(AlertRestart, KillDuringAnOutageThenThawedGivesOneResolved) {
 // Restarted while nginx is still frozen: the probes' first confirmed samples are down, so the
 // new outages continue the incident (no second opened); the thaw resolves it once.
 TEST(AlertRestart, RestartedWhileStillFrozenContinuesTheIncident) {
-  FirstRun run;
+  RestartCase run;
   const std::string config = config_for(run.nginx, run.receiver.url("/incident"));
   std::string first_log;
   run.nginx.freeze();
@@ -186,7 +185,7 @@ TEST(AlertRestart, RestartedWhileStillFrozenContinuesTheIncident) {
 // stays pending in the store, and the next run sends it (here to an endpoint that answers),
 // then the resolved.
 TEST(AlertRestart, ASendInFlightAtSigtermIsSentAfterTheRestart) {
-  FirstRun run;
+  RestartCase run;
   test::HostileServer hanging(test::HostileServer::Mode::hang);
   std::string first_log;
   {
@@ -202,6 +201,10 @@ TEST(AlertRestart, ASendInFlightAtSigtermIsSentAfterTheRestart) {
     EXPECT_EQ(first.stop(), 0) << first.log();
     first_log = first.log();
   }
+  EXPECT_NE(first_log.find("event=incident_opened probe=web"), std::string::npos) << first_log;
+  EXPECT_NE(first_log.find("abandoned at shutdown"), std::string::npos)
+      << "the opened was in flight at SIGTERM\n"
+      << first_log;
   EXPECT_TRUE(run.receiver.received().empty());
   run.nginx.thaw();
   test::Daemon second(run.next_dir, config_for(run.nginx, run.receiver.url("/incident")), {},

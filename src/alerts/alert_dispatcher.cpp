@@ -19,7 +19,8 @@ AlertDispatcher::AlertDispatcher(uv_loop_t* loop, CurlMultiUv& curl,
       tick_timer_(loop, [this] { tick(); }),
       gather_timer_(loop, [this] { tick(); }) {
   alerts_.reserve(alerts.size());
-  for (AlertConfig& config : alerts) alerts_.push_back(AlertState{std::move(config), {}, {}});
+  for (AlertConfig& config : alerts)
+    alerts_.push_back(AlertState{std::move(config), {}, {}, {}, {}});
   const auto tick = static_cast<uint64_t>(std::max<int64_t>(options_.tick_ms, 1));
   if (!alerts_.empty()) tick_timer_.start(tick, tick);
 }
@@ -144,7 +145,8 @@ void AlertDispatcher::on_finding(AlertState& alert, const AlertEvent& event, boo
 
 void AlertDispatcher::on_incident_opened(AlertState& alert, const AlertEvent& event, bool held,
                                          int64_t now) {
-  auto [found, created] = alert.incidents.try_emplace(event.incident_id);
+  if (continue_restored(alert, event, now)) return;
+  auto [found, created] = alert.incidents.try_emplace(home_of(alert, event));
   OpenIncident& incident = found->second;
   if (created) {
     incident.opened_due_ms = now + options_.incident_gather_ms;
@@ -164,6 +166,41 @@ void AlertDispatcher::on_incident_opened(AlertState& alert, const AlertEvent& ev
     incident.grew_due_ms = std::max(now + options_.incident_gather_ms,
                                     incident.last_message_ms + options_.incident_grew_every_ms);
   }
+  save(alert, found->first, incident, now);
+}
+
+int64_t AlertDispatcher::home_of(const AlertState& alert, const AlertEvent& event) {
+  if (auto found = alert.continuing_outages.find(event.outage_id);
+      found != alert.continuing_outages.end())
+    return found->second;
+  if (auto found = alert.continuing_incidents.find(event.incident_id);
+      found != alert.continuing_incidents.end())
+    return found->second;
+  return event.incident_id;
+}
+
+bool AlertDispatcher::continue_restored(AlertState& alert, const AlertEvent& event, int64_t now) {
+  if (awaiting_restart_ == 0) return false;
+  for (auto& [id, incident] : alert.incidents) {
+    for (IncidentMember& member : incident.members) {
+      if (!member.awaiting_restart || member.opened.probe != event.probe) continue;
+      member.awaiting_restart = false;
+      --awaiting_restart_;
+      // Still down: the same outage as far as the alert's people are concerned (its start,
+      // error and detail as first told), under the new rows' ids.
+      if (incident.root_outage_id == member.opened.outage_id)
+        incident.root_outage_id = event.outage_id;
+      member.opened.outage_id = event.outage_id;
+      alert.continuing_outages[event.outage_id] = id;
+      if (!alert.incidents.contains(event.incident_id))
+        alert.continuing_incidents.try_emplace(event.incident_id, id);
+      log_info("alerts: incident continues after the restart alert={} incident={} probe={}",
+               alert.config.name, id, event.probe);
+      save(alert, id, incident, now);
+      return true;
+    }
+  }
+  return false;
 }
 
 void AlertDispatcher::decide_opened(AlertState& alert, int64_t incident_id, OpenIncident& incident,
@@ -176,23 +213,30 @@ void AlertDispatcher::decide_opened(AlertState& alert, int64_t incident_id, Open
   incident.root_outage_id = root.opened.outage_id;
   const AlertMessage message =
       incident_message(AlertMessage::Kind::incident_opened, incident_id, incident, now);
-  for (IncidentMember& member : incident.members) member.told = true;
   incident.last_message_ms = now;
+  // After the record: a re-send after a restart names them as this message did.
+  auto all_told = [&incident] {
+    for (IncidentMember& member : incident.members) member.told = true;
+  };
   if (root.held) {
+    all_told();
     incident.held = true;
     return skip(alert, message, AlertResult::held);
   }
   if (!passes_flapping(alert, alert.probes[message.event.probe],
-                       {incident_id, message.incident->start_ms, 0}, message, now))
+                       {incident_id, message.incident->start_ms, 0}, message, now)) {
+    all_told();
     return;
+  }
   incident.announced = true;
   incident.next_reminder_ms = alert.config.repeat_ms > 0 ? now + alert.config.repeat_ms : 0;
   incident.next_resend_ms = now + options_.alertmanager_resend_ms;
-  send(alert, message);
+  send_recorded(alert, incident_id, incident, message, now);
+  all_told();
 }
 
 bool AlertDispatcher::on_incident_closed(AlertState& alert, const AlertEvent& event, int64_t now) {
-  auto found = alert.incidents.find(event.incident_id);
+  auto found = alert.incidents.find(home_of(alert, event));
   if (found == alert.incidents.end()) return false;
   OpenIncident& incident = found->second;
   auto member = std::find_if(incident.members.begin(), incident.members.end(),
@@ -200,28 +244,44 @@ bool AlertDispatcher::on_incident_closed(AlertState& alert, const AlertEvent& ev
   if (member == incident.members.end()) return false;
   member->end_ms = std::max(event.end_ms > 0 ? event.end_ms : now, member->opened.start_ms);
   if (std::any_of(incident.members.begin(), incident.members.end(),
-                  [](const auto& m) { return m.end_ms == 0; }))
+                  [](const auto& m) { return m.end_ms == 0; })) {
+    save(alert, found->first, incident, now);
     return true;
+  }
+  resolve(alert, found, now);
+  return true;
+}
 
-  // Its last outage ended: a short incident's opened goes out first, then the resolved.
+void AlertDispatcher::resolve(AlertState& alert, std::map<int64_t, OpenIncident>::iterator found,
+                              int64_t now) {
+  // A short incident's opened goes out first, then the resolved.
   const int64_t incident_id = found->first;
+  OpenIncident& incident = found->second;
+  for (IncidentMember& member : incident.members) {
+    if (!member.awaiting_restart) continue;
+    member.awaiting_restart = false;
+    --awaiting_restart_;
+  }
   if (!incident.decided) decide_opened(alert, incident_id, incident, now);
   const AlertMessage message =
       incident_message(AlertMessage::Kind::incident_resolved, incident_id, incident, now);
   for (RecentOutage& recent : alert.probes[message.event.probe].recent) {
     if (recent.outage_id == incident_id) recent.end_ms = message.incident->end_ms;
   }
-  const bool held = incident.held;
-  const bool announced = incident.announced;
-  alert.incidents.erase(found);
-  if (held) {
+  std::erase_if(alert.continuing_outages,
+                [&](const auto& each) { return each.second == incident_id; });
+  std::erase_if(alert.continuing_incidents,
+                [&](const auto& each) { return each.second == incident_id; });
+  if (incident.held) {
     skip(alert, message, AlertResult::held);
-  } else if (!announced) {
+  } else if (!incident.announced) {
     skip(alert, message, AlertResult::suppressed);
   } else if (alert.config.send_resolved || alert.config.kind == AlertConfig::Kind::alertmanager) {
-    send(alert, message);
+    send_recorded(alert, incident_id, incident, message, now);
+  } else if (save_record_) {
+    save_record_(AlertIncidentRow{alert.config.name, incident_id, {}, false, {}, now, true});
   }
-  return true;
+  alert.incidents.erase(found);
 }
 
 AlertMessage AlertDispatcher::incident_message(AlertMessage::Kind kind, int64_t incident_id,
@@ -292,9 +352,9 @@ void AlertDispatcher::incident_tick(AlertState& alert, int64_t now) {
       incident.grew_due_ms = 0;
       const AlertMessage grew =
           incident_message(AlertMessage::Kind::incident_grew, id, incident, now);
-      for (IncidentMember& member : incident.members) member.told = true;
       incident.last_message_ms = now;
-      if (!grew.incident->joined.empty()) send(alert, grew);
+      if (!grew.incident->joined.empty()) send_recorded(alert, id, incident, grew, now);
+      for (IncidentMember& member : incident.members) member.told = true;
     }
     if (reminder_due(alert, incident.next_reminder_ms, incident.next_resend_ms, now))
       remind(alert, incident_message(AlertMessage::Kind::incident_reminder, id, incident, now),
@@ -305,6 +365,18 @@ void AlertDispatcher::incident_tick(AlertState& alert, int64_t now) {
 void AlertDispatcher::tick() {
   if (stopped_) return;
   const int64_t now = wall_now_ms();
+  // A stalled disk delays a page, never loses it.
+  while (!awaiting_records_.empty() &&
+         now - awaiting_records_.front().queued_ms >= options_.record_wait_ms) {
+    AwaitingRecord awaiting = std::move(awaiting_records_.front());
+    awaiting_records_.pop_front();
+    log_warn(
+        "alerts: the incident's record is not stored after {}ms; sending anyway alert={} "
+        "incident={} event={}",
+        now - awaiting.queued_ms, alerts_[awaiting.alert].config.name, awaiting.incident_id,
+        to_string(awaiting.message.kind));
+    send_awaited(awaiting);
+  }
   for (AlertState& alert : alerts_) {
     for (auto& [name, probe] : alert.probes) {
       if (alert.config.flapping) {
@@ -328,6 +400,193 @@ void AlertDispatcher::tick() {
 void AlertDispatcher::send(AlertState& alert, const AlertMessage& message) {
   sender_.send(alert.config, build_alert_request(alert.config, message),
                AlertSender::Label{std::string(to_string(message.kind)), message.event.probe});
+}
+
+AlertIncidentRow AlertDispatcher::record_of(const AlertState& alert, int64_t incident_id,
+                                            const OpenIncident& incident, int64_t now) const {
+  AlertIncidentRow row;
+  row.alert = alert.config.name;
+  row.incident_id = incident_id;
+  row.last_message = incident.last_message == AlertMessage::Kind::incident_grew       ? "grew"
+                     : incident.last_message == AlertMessage::Kind::incident_resolved ? "resolved"
+                                                                                      : "opened";
+  row.pending = incident.pending;
+  row.updated_ms = now;
+  // The root first, then as they went down: the order the messages show.
+  std::vector<const IncidentMember*> members;
+  for (const IncidentMember& member : incident.members) members.push_back(&member);
+  std::stable_sort(members.begin(), members.end(), [&](const auto* a, const auto* b) {
+    const bool a_root = a->opened.outage_id == incident.root_outage_id;
+    const bool b_root = b->opened.outage_id == incident.root_outage_id;
+    if (a_root != b_root) return a_root;
+    return a->opened.start_ms < b->opened.start_ms;
+  });
+  for (const IncidentMember* member : members) {
+    row.members.push_back({member->opened.probe, member->opened.probe_type, member->opened.error,
+                           member->opened.detail, member->opened.start_ms, member->end_ms,
+                           member->told});
+  }
+  return row;
+}
+
+void AlertDispatcher::save(const AlertState& alert, int64_t incident_id,
+                           const OpenIncident& incident, int64_t now) {
+  if (!save_record_ || !incident.announced) return;
+  save_record_(record_of(alert, incident_id, incident, now));
+}
+
+void AlertDispatcher::send_recorded(AlertState& alert, int64_t incident_id, OpenIncident& incident,
+                                    const AlertMessage& message, int64_t now) {
+  incident.last_message = message.kind;
+  incident.pending = true;
+  const uint64_t number = ++incident.message_number;
+  const auto index = static_cast<size_t>(&alert - alerts_.data());
+  if (!save_record_) return send_awaited({0, index, incident_id, number, message, now});
+  const uint64_t ticket = save_record_(record_of(alert, incident_id, incident, now));
+  awaiting_records_.push_back({ticket, index, incident_id, number, message, now});
+}
+
+void AlertDispatcher::records_stored(uint64_t through) {
+  if (stopped_) return;  // still pending in the store: told after the restart
+  while (!awaiting_records_.empty() && awaiting_records_.front().ticket <= through) {
+    AwaitingRecord awaiting = std::move(awaiting_records_.front());
+    awaiting_records_.pop_front();
+    send_awaited(awaiting);
+  }
+}
+
+void AlertDispatcher::send_awaited(const AwaitingRecord& awaiting) {
+  const AlertState& alert = alerts_[awaiting.alert];
+  sender_.send(
+      alert.config, build_alert_request(alert.config, awaiting.message),
+      AlertSender::Label{std::string(to_string(awaiting.message.kind)),
+                         awaiting.message.event.probe},
+      [this, index = awaiting.alert, id = awaiting.incident_id, number = awaiting.message_number,
+       kind = awaiting.message.kind](AlertResult) { settled(index, id, number, kind); });
+}
+
+// Sent, or failed or dropped for good: either way not to be sent again after a restart.
+void AlertDispatcher::settled(size_t alert_index, int64_t incident_id, uint64_t message_number,
+                              AlertMessage::Kind kind) {
+  if (!save_record_) return;
+  AlertState& alert = alerts_[alert_index];
+  auto found = alert.incidents.find(incident_id);
+  if (kind == AlertMessage::Kind::incident_resolved) {
+    // Nothing left to tell (unless a later incident of the same store id took the row).
+    if (found == alert.incidents.end())
+      save_record_(AlertIncidentRow{alert.config.name, incident_id, {}, false, {}, 0, true});
+    return;
+  }
+  if (found == alert.incidents.end() || found->second.message_number != message_number) return;
+  found->second.pending = false;
+  save(alert, incident_id, found->second, wall_now_ms());
+}
+
+void AlertDispatcher::restore(const std::vector<AlertIncidentRow>& rows,
+                              const std::set<std::string>& running, int64_t now) {
+  for (const AlertIncidentRow& row : rows) {
+    auto alert = std::find_if(alerts_.begin(), alerts_.end(), [&](const AlertState& each) {
+      return each.config.name == row.alert && each.config.group == AlertConfig::Group::incident;
+    });
+    if (alert == alerts_.end() || row.members.empty()) {
+      log_info(
+          "alerts: forgetting a stored incident alert={} incident={} (no such alert grouped "
+          "by incident now)",
+          row.alert, row.incident_id);
+      if (save_record_)
+        save_record_(AlertIncidentRow{row.alert, row.incident_id, {}, false, {}, now, true});
+      continue;
+    }
+    OpenIncident incident;
+    int awaiting = 0;
+    for (const AlertIncidentMemberRow& stored : row.members) {
+      AlertEvent opened;
+      opened.probe = stored.probe;
+      opened.probe_type = stored.probe_type;
+      opened.outage_id = next_restored_outage_id_--;
+      opened.incident_id = row.incident_id;
+      opened.start_ms = stored.down_ms;
+      opened.error = stored.error;
+      opened.detail = stored.detail;
+      opened.at_ms = stored.down_ms;
+      IncidentMember member{opened, false, stored.up_ms, stored.told};
+      if (member.end_ms == 0) {
+        if (running.contains(stored.probe)) {
+          member.awaiting_restart = true;
+          ++awaiting;
+        } else {
+          member.end_ms = std::max(now, stored.down_ms);  // no longer probed: ended here
+        }
+      }
+      incident.members.push_back(std::move(member));
+    }
+    awaiting_restart_ += awaiting;
+    incident.root_outage_id = incident.members.front().opened.outage_id;
+    incident.decided = true;
+    incident.announced = true;
+    incident.last_message_ms = now;
+    incident.next_reminder_ms = alert->config.repeat_ms > 0 ? now + alert->config.repeat_ms : 0;
+    incident.next_resend_ms = now;  // Alertmanager hears of it again at the next tick
+    incident.last_message = row.last_message == "grew"       ? AlertMessage::Kind::incident_grew
+                            : row.last_message == "resolved" ? AlertMessage::Kind::incident_resolved
+                                                             : AlertMessage::Kind::incident_opened;
+    incident.pending = row.pending;
+    auto [found, created] = alert->incidents.insert_or_assign(row.incident_id, std::move(incident));
+    OpenIncident& restored = found->second;
+    // pending: its endpoint never settled the last message, which goes again.
+    log_info(
+        "alerts: incident restored alert={} incident={} root={} waiting_for={} last={} "
+        "pending={}",
+        row.alert, row.incident_id, row.members.front().probe, awaiting, row.last_message,
+        row.pending);
+    const bool over =
+        awaiting == 0 && std::none_of(restored.members.begin(), restored.members.end(),
+                                      [](const auto& m) { return m.end_ms == 0; });
+    if (over || (row.pending && restored.last_message == AlertMessage::Kind::incident_resolved)) {
+      resolve(*alert, found, now);
+      continue;
+    }
+    if (row.pending) {
+      // The message its endpoint never settled goes again, naming what it named.
+      const AlertMessage message =
+          incident_message(restored.last_message, row.incident_id, restored, now);
+      send_recorded(*alert, row.incident_id, restored, message, now);
+      for (IncidentMember& member : restored.members) member.told = true;
+      continue;
+    }
+    if (std::any_of(restored.members.begin(), restored.members.end(),
+                    [](const auto& m) { return !m.told; }))
+      restored.grew_due_ms = now + options_.incident_gather_ms;
+  }
+}
+
+void AlertDispatcher::probe_back(const std::string& probe, int64_t at_ms) {
+  if (awaiting_restart_ == 0 || stopped_) return;
+  const int64_t now = wall_now_ms();
+  for (AlertState& alert : alerts_) {
+    for (auto found = alert.incidents.begin(); found != alert.incidents.end();) {
+      const auto next = std::next(found);
+      bool ended = false;
+      for (IncidentMember& member : found->second.members) {
+        if (!member.awaiting_restart || member.opened.probe != probe) continue;
+        member.awaiting_restart = false;
+        --awaiting_restart_;
+        member.end_ms = std::max(at_ms, member.opened.start_ms);
+        ended = true;
+      }
+      if (ended) {
+        log_info("alerts: back after the restart alert={} incident={} probe={}", alert.config.name,
+                 found->first, probe);
+        if (std::any_of(found->second.members.begin(), found->second.members.end(),
+                        [](const auto& m) { return m.end_ms == 0; })) {
+          save(alert, found->first, found->second, now);
+        } else {
+          resolve(alert, found, now);
+        }
+      }
+      found = next;
+    }
+  }
 }
 
 void AlertDispatcher::skip(AlertState& alert, const AlertMessage& message, AlertResult why) {

@@ -105,6 +105,7 @@ struct AlertSender::Message {
   CurlEasy easy;
   AlertRequest request;
   Label label;
+  Settled settled;
   std::string alert_name;
   AlertConfig::Kind kind = AlertConfig::Kind::webhook;
   std::string url_for_logs;
@@ -155,10 +156,12 @@ std::vector<AlertCount> AlertSender::counts() const {
   return all;
 }
 
-void AlertSender::send(const AlertConfig& alert, AlertRequest request, Label label) {
+void AlertSender::send(const AlertConfig& alert, AlertRequest request, Label label,
+                       Settled settled) {
   auto message = std::make_unique<Message>();
   message->request = std::move(request);
   message->label = std::move(label);
+  message->settled = std::move(settled);
   message->alert_name = alert.name;
   message->kind = alert.kind;
   message->url_for_logs = alert_url_for_logs(alert);
@@ -334,6 +337,8 @@ void AlertSender::settle(std::unique_ptr<Message> message, AlertResult result, l
                          std::string_view why) {
   count(message->kind, result);
   log_outcome(*message, result, status, why);
+  // Failed or dropped because of stop(): untold, so its sender may tell it after a restart.
+  if (message->settled && (result == AlertResult::sent || !stopping_)) message->settled(result);
 }
 
 void AlertSender::log_outcome(const Message& message, AlertResult result, long status,

@@ -99,6 +99,7 @@ struct OpenedStore {
   std::map<size_t, std::vector<JobRunRow>> job_history;  // by probe index, newest first
   int64_t last_job_run_id = 0;
   std::map<std::string, double> blind_seconds;
+  std::vector<AlertIncidentRow> alert_incidents;  // what the alerts had left to tell
 };
 
 OpenedStore open_store(const std::string& path, const std::string& vantage,
@@ -127,6 +128,7 @@ OpenedStore open_store(const std::string& path, const std::string& vantage,
       }
     }
     opened.last_job_run_id = store.max_job_run_id();
+    opened.alert_incidents = store.alert_incidents();
   } catch (const StoreError& error) {
     throw DaemonStartError(error.what());
   }
@@ -201,6 +203,16 @@ struct Daemon::Parts {
   std::optional<Scheduler> scheduler;
   std::optional<JobMonitor> jobs;
   std::optional<AlertDispatcher> alerts;
+  // The writer's thread says an alert's incident record is stored: its message may go.
+  AsyncWake alert_records_stored{
+      runtime.loop.get(), [this] { alerts->records_stored(writer->stored_alert_incidents()); }};
+  // Before the wake goes, however the parts end: the writer's thread may outlive it.
+  struct AlertRecordsRelease {
+    std::optional<StoreWriter>& writer;
+    ~AlertRecordsRelease() {
+      if (writer) writer->set_on_alert_incidents_stored(nullptr);
+    }
+  } alert_records_release{writer};
   std::optional<Heartbeats> heartbeats;
   std::optional<LoopWatch> loop_watch;
   ServiceManager service{runtime.loop.get()};
@@ -289,6 +301,11 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
     return config &&
            windows.active(*config, event.start_ms != 0 ? event.start_ms : event.at_ms).has_value();
   });
+  // An incident's record is stored before its message goes; what the last run left is restored.
+  alerts->set_record_save(
+      [this](AlertIncidentRow row) { return writer->save_alert_incident(std::move(row)); });
+  writer->set_on_alert_incidents_stored([this] { alert_records_stored.send(); });
+  alerts->restore(opened.alert_incidents, component_names(components), started_ms);
   // The operator's words reach the incident's next message.
   alerts->set_note_lookup([this](int64_t incident_id) -> std::optional<IncidentNote> {
     auto note = desk.latest_note(incident_id);
@@ -430,6 +447,10 @@ void Daemon::Parts::tell_troubles(const LiveSnapshot& snapshot) {
 
 void Daemon::Parts::record(size_t index, const Sample& sample) {
   recorder->record(index, sample);
+  // An incident open when blip stopped ends for this probe at its first sample that is not down.
+  if (alerts->awaiting_restart() &&
+      (sample.status == Status::up || sample.status == Status::degraded))
+    alerts->probe_back(slots[index]->name, sample.completed_ms());
   if (recorder->transitions() != published_transitions) publish_soon.start(0);
 }
 
@@ -473,7 +494,9 @@ void Daemon::Parts::finish() {
   loop_watch->stop();
   jobs->stop();
   heartbeats->stop();
-  alerts->stop(0);  // a send still going is abandoned: stopping never waits on an endpoint
+  // A send still going is abandoned (stopping never waits on an endpoint); an incident's message
+  // stays pending in its record and is sent after the restart.
+  alerts->stop(0);
   maintenance.stop();
   publish_soon.stop();
   recorder->close_open(wall_now_ms(), "shutdown");

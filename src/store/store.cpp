@@ -157,6 +157,30 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
     components TEXT NOT NULL,
     until_ms INTEGER,
     at_ms INTEGER NOT NULL);
+)sql", R"sql(
+  -- What each [[alert]] told of its incidents (issue 21), while an incident has something
+  -- left to tell: a restart continues them instead of opening them again. The last message
+  -- decided, and whether its endpoint had settled it (pending = 1: send it again); the
+  -- incident's outages as the alert knows them, the root first (position 0).
+  CREATE TABLE alert_incidents(
+    alert TEXT NOT NULL,
+    incident_id INTEGER NOT NULL,
+    last_message TEXT NOT NULL,
+    pending INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY(alert, incident_id)) WITHOUT ROWID;
+  CREATE TABLE alert_incident_members(
+    alert TEXT NOT NULL,
+    incident_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    probe TEXT NOT NULL,
+    probe_type TEXT NOT NULL,
+    error TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    down_ms INTEGER NOT NULL,
+    up_ms INTEGER NOT NULL,
+    told INTEGER NOT NULL,
+    PRIMARY KEY(alert, incident_id, position)) WITHOUT ROWID;
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
@@ -903,6 +927,7 @@ void Store::write_once(const WriteBatch& batch, bool find_damage,
     for (const ShipCursor& cursor : batch.ship_cursors) upsert_ship_cursor(cursor);
     for (const IncidentNoteRow& note : batch.notes) insert_note(note);
     for (const NoticeRow& notice : batch.notices) insert_notice(notice);
+    for (const AlertIncidentRow& row : batch.alert_incidents) save_alert_incident(row);
     Statement alive(db_,
                     "INSERT INTO meta(key, value) VALUES('last_alive_ms', ?) "
                     "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
@@ -1022,6 +1047,70 @@ void Store::insert_notice(const NoticeRow& row) {
   insert.bind(1, row.text).bind(2, components).bind(4, row.at_ms);
   if (row.until_ms) insert.bind(3, *row.until_ms);
   insert.step();
+}
+
+void Store::save_alert_incident(const AlertIncidentRow& row) {
+  Statement remove_members(
+      db_, "DELETE FROM alert_incident_members WHERE alert = ?1 AND incident_id = ?2");
+  remove_members.bind(1, row.alert).bind(2, row.incident_id).step();
+  if (row.done) {
+    Statement remove(db_, "DELETE FROM alert_incidents WHERE alert = ?1 AND incident_id = ?2");
+    remove.bind(1, row.alert).bind(2, row.incident_id).step();
+    return;
+  }
+  Statement upsert(db_,
+                   "INSERT INTO alert_incidents(alert, incident_id, last_message, pending, "
+                   "updated_ms) VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(alert, incident_id) DO "
+                   "UPDATE SET last_message=excluded.last_message, pending=excluded.pending, "
+                   "updated_ms=excluded.updated_ms");
+  upsert.bind(1, row.alert).bind(2, row.incident_id).bind(3, row.last_message);
+  upsert.bind(4, static_cast<int64_t>(row.pending)).bind(5, row.updated_ms).step();
+  int64_t position = 0;
+  for (const AlertIncidentMemberRow& member : row.members) {
+    Statement insert(db_,
+                     "INSERT INTO alert_incident_members(alert, incident_id, position, probe, "
+                     "probe_type, error, detail, down_ms, up_ms, told) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    insert.bind(1, row.alert).bind(2, row.incident_id).bind(3, position++).bind(4, member.probe);
+    insert.bind(5, member.probe_type).bind(6, std::string(to_string(member.error)));
+    insert.bind(7, member.detail).bind(8, member.down_ms).bind(9, member.up_ms);
+    insert.bind(10, static_cast<int64_t>(member.told)).step();
+  }
+}
+
+std::vector<AlertIncidentRow> Store::alert_incidents() const {
+  std::vector<AlertIncidentRow> rows;
+  Statement select(db_,
+                   "SELECT alert, incident_id, last_message, pending, updated_ms "
+                   "FROM alert_incidents ORDER BY alert, incident_id");
+  while (select.step()) {
+    AlertIncidentRow row;
+    row.alert = select.text(0);
+    row.incident_id = select.integer(1);
+    row.last_message = select.text(2);
+    row.pending = select.integer(3) != 0;
+    row.updated_ms = select.integer(4);
+    rows.push_back(std::move(row));
+  }
+  for (AlertIncidentRow& row : rows) {
+    Statement members(db_,
+                      "SELECT probe, probe_type, error, detail, down_ms, up_ms, told "
+                      "FROM alert_incident_members WHERE alert = ?1 AND incident_id = ?2 "
+                      "ORDER BY position");
+    members.bind(1, row.alert).bind(2, row.incident_id);
+    while (members.step()) {
+      AlertIncidentMemberRow member;
+      member.probe = members.text(0);
+      member.probe_type = members.text(1);
+      member.error = parse_error_class(members.text(2)).value_or(ErrorClass::internal);
+      member.detail = members.text(3);
+      member.down_ms = members.integer(4);
+      member.up_ms = members.integer(5);
+      member.told = members.integer(6) != 0;
+      row.members.push_back(std::move(member));
+    }
+  }
+  return rows;
 }
 
 bool Store::incident_exists(int64_t incident_id) const {

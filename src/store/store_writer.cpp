@@ -139,6 +139,27 @@ bool StoreWriter::save_notice(NoticeRow notice, std::chrono::milliseconds limit)
   return queue_and_wait(&Queue::notices, {std::move(notice)}, limit);
 }
 
+uint64_t StoreWriter::save_alert_incident(AlertIncidentRow row) {
+  uint64_t ticket = 0;
+  {
+    std::lock_guard lock(mutex_);
+    queue_.alert_incidents.push_back(std::move(row));
+    ticket = ++alert_incident_saves_;
+  }
+  wake_.notify_one();
+  return ticket;
+}
+
+uint64_t StoreWriter::stored_alert_incidents() const {
+  std::lock_guard lock(mutex_);
+  return alert_incident_saves_stored_;
+}
+
+void StoreWriter::set_on_alert_incidents_stored(std::function<void()> stored) {
+  std::lock_guard lock(stored_callback_mutex_);  // waits for a call under way
+  on_alert_incidents_stored_ = std::move(stored);
+}
+
 void StoreWriter::flush(int64_t now_ms) {
   {
     std::lock_guard lock(mutex_);
@@ -213,6 +234,8 @@ void StoreWriter::requeue(WriteBatch& batch) {
                              batch.ship_cursors.end());
   queue_.notes.insert(queue_.notes.begin(), batch.notes.begin(), batch.notes.end());
   queue_.notices.insert(queue_.notices.begin(), batch.notices.begin(), batch.notices.end());
+  queue_.alert_incidents.insert(queue_.alert_incidents.begin(), batch.alert_incidents.begin(),
+                                batch.alert_incidents.end());
   // The dropped span is added afresh to each attempt: only the batch's own windows go back.
   std::erase_if(batch.blind_windows,
                 [](const BlindWindow& window) { return window.reason == "store_dropped"; });
@@ -239,7 +262,9 @@ void StoreWriter::run() {
     batch.ship_cursors = std::exchange(queue_.ship_cursors, {});
     batch.notes = std::exchange(queue_.notes, {});
     batch.notices = std::exchange(queue_.notices, {});
+    batch.alert_incidents = std::exchange(queue_.alert_incidents, {});
     const uint64_t waited_saves = waited_saves_;
+    const uint64_t alert_incident_saves = alert_incident_saves_;
     for (auto& added : std::exchange(queue_.new_probes, {}))
       unregistered_.push_back(std::move(added));
     const int64_t dropped_to_ms = dropped_to_ms_;
@@ -269,6 +294,16 @@ void StoreWriter::run() {
       last_success_mono_us_ = mono_now_us();
       waited_saves_stored_ = waited_saves;
       waited_written_.notify_all();
+      if (!batch.alert_incidents.empty()) {
+        alert_incident_saves_stored_ = alert_incident_saves;
+        // Outside mutex_: the callback wakes the loop, which reads stored_alert_incidents().
+        lock.unlock();
+        {
+          std::lock_guard callback_lock(stored_callback_mutex_);
+          if (on_alert_incidents_stored_) on_alert_incidents_stored_();
+        }
+        lock.lock();
+      }
       if (dropped_to_ms != 0) {
         log_warn(
             "store: writing again; {} samples from {} to {} were dropped and are stored as a "

@@ -627,6 +627,150 @@ TEST(IncidentAlerts, JoinsWithinTheGatherAreOneOpenedLaterOnesOneGrewAPendingOne
                                       "incident_resolved"}));
 }
 
+// Records of incidents, as the store's writer would keep them: every save, and a ticket each.
+struct RecordBook {
+  std::vector<AlertIncidentRow> saved;
+  AlertDispatcher::RecordSave saver() {
+    return [this](AlertIncidentRow row) {
+      saved.push_back(std::move(row));
+      return static_cast<uint64_t>(saved.size());
+    };
+  }
+  std::vector<AlertIncidentRow> last_of_each() const {
+    std::map<std::pair<std::string, int64_t>, AlertIncidentRow> last;
+    for (const AlertIncidentRow& row : saved) last[{row.alert, row.incident_id}] = row;
+    std::vector<AlertIncidentRow> rows;
+    for (auto& [key, row] : last) {
+      if (!row.done) rows.push_back(row);
+    }
+    return rows;
+  }
+};
+
+// Across a restart: the opened waits for its record; a new dispatcher restored from the records
+// continues the incident with a probe still down (new outage and incident ids), ends it for a
+// probe that is back, and sends one resolved under the old id; a pending message goes again.
+TEST(IncidentAlerts, AMessageWaitsForItsRecordAndARestartContinuesTheIncident) {
+  Receiver receiver;
+  const AlertConfig hook = alert_to("hook", AlertConfig::Kind::webhook, receiver.url("/webhook"));
+  AlertDispatcher::Options options = incident_options();
+  options.record_wait_ms = 60'000;
+  RecordBook book;
+  const int64_t t0 = wall_now_ms() - 2000;
+  std::vector<AlertIncidentRow> pending_opened;
+  {
+    Harness first({hook}, {}, options);
+    first.dispatcher.set_record_save(book.saver());
+    first.dispatcher.notify(member_event("db-write", 11, 7, t0));
+    first.dispatcher.notify(member_event("db-read", 12, 7, t0 + 300));
+    ASSERT_TRUE(run_until(
+        first.loop, [&] { return !book.saved.empty(); }, 5s));
+    run_for(first.loop, 300ms);
+    EXPECT_EQ(receiver.count(), 0u) << "not before its record is stored";
+    pending_opened = book.last_of_each();
+    ASSERT_EQ(pending_opened.size(), 1u);
+    EXPECT_EQ(pending_opened[0].last_message, "opened");
+    EXPECT_TRUE(pending_opened[0].pending);
+    ASSERT_EQ(pending_opened[0].members.size(), 2u);
+    EXPECT_EQ(pending_opened[0].members[0].probe, "db-write");
+    EXPECT_FALSE(pending_opened[0].members[0].told) << "as before the message: sent again whole";
+    first.dispatcher.records_stored(book.saved.size());
+    ASSERT_TRUE(run_until(
+        first.loop, [&] { return receiver.count() == 1 && !book.last_of_each()[0].pending; }, 5s));
+    EXPECT_TRUE(book.last_of_each()[0].members[1].told);
+    first.dispatcher.stop(0);
+  }
+
+  // Restarted: db-write's first samples are down (a new outage 21 in a new store incident 8),
+  // db-read's are up.
+  const std::vector<AlertIncidentRow> records = book.last_of_each();
+  Harness second({hook}, {}, options);
+  second.dispatcher.set_record_save(book.saver());
+  second.dispatcher.restore(records, {"db-write", "db-read"}, wall_now_ms());
+  EXPECT_TRUE(second.dispatcher.awaiting_restart());
+  const AlertEvent still_down = member_event("db-write", 21, 8, wall_now_ms() - 500);
+  second.dispatcher.notify(still_down);
+  second.dispatcher.probe_back("db-read", wall_now_ms());
+  EXPECT_FALSE(second.dispatcher.awaiting_restart());
+  run_for(second.loop, 600ms);  // past the gather: a second opened would have been made
+  second.dispatcher.records_stored(book.saved.size());
+  run_for(second.loop, 200ms);
+  EXPECT_EQ(receiver.count(), 1u) << "no second opened";
+  second.dispatcher.notify(member_closed(still_down, wall_now_ms()));
+  ASSERT_TRUE(run_until(
+      second.loop,
+      [&] {
+        second.dispatcher.records_stored(book.saved.size());
+        return receiver.count() == 2;
+      },
+      5s));
+  const json resolved = receiver.requests()[1].json_body();
+  EXPECT_EQ(resolved["event"], "incident_resolved");
+  EXPECT_EQ(resolved["incident"], 7);
+  EXPECT_EQ(resolved["root_probe"], "db-write");
+  EXPECT_EQ(resolved["start_ms"], t0);
+  for (const json& component : resolved["components"]) EXPECT_FALSE(component["up"].is_null());
+  ASSERT_TRUE(run_until(
+      second.loop, [&] { return book.last_of_each().empty(); }, 5s))
+      << "a settled resolved leaves nothing to tell";
+  second.dispatcher.stop(0);
+
+  // The opened's record as it was before its endpoint answered: a restart sends it again.
+  Harness third({hook}, {}, options);
+  third.dispatcher.set_record_save(book.saver());
+  third.dispatcher.restore(pending_opened, {"db-write", "db-read"}, wall_now_ms());
+  ASSERT_TRUE(run_until(
+      third.loop,
+      [&] {
+        third.dispatcher.records_stored(book.saved.size());
+        return receiver.count() == 3;
+      },
+      5s));
+  EXPECT_EQ(receiver.requests()[2].json_body()["summary"],
+            receiver.requests()[0].json_body()["summary"]);
+  third.dispatcher.stop(0);
+}
+
+// Alertmanager forgets an alert not re-sent within its resolve_timeout: a restored incident's
+// BlipIncident goes again at the first tick, with the labels it opened with, and is resolved
+// (endsAt) when its probe's first sample after the restart is up.
+TEST(IncidentAlerts, ARestoredIncidentReachesAlertmanagerAgainAtOnce) {
+  Receiver receiver;
+  AlertDispatcher::Options options = incident_options();
+  Harness harness({alert_to("am", AlertConfig::Kind::alertmanager, receiver.url(""))}, {}, options);
+  RecordBook book;
+  harness.dispatcher.set_record_save(book.saver());
+  const int64_t down_ms = wall_now_ms() - 60'000;
+  const AlertIncidentRow row{
+      "am",
+      7,
+      "opened",
+      false,
+      {{"db-write", "postgres", ErrorClass::timeout, "no answer", down_ms, 0, true}},
+      down_ms,
+      false};
+  harness.dispatcher.restore({row}, {"db-write"}, wall_now_ms());
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.count() == 1; }, 3s))
+      << "at the first tick (20 ms), far inside the 60 s re-send";
+  const json firing = receiver.requests()[0].json_body()[0];
+  EXPECT_EQ(firing["labels"]["alertname"], "BlipIncident");
+  EXPECT_EQ(firing["labels"]["incident"], "7");
+  EXPECT_EQ(firing["labels"]["root_probe"], "db-write");
+  EXPECT_FALSE(firing.contains("endsAt"));
+  harness.dispatcher.probe_back("db-write", wall_now_ms());
+  ASSERT_TRUE(run_until(
+      harness.loop,
+      [&] {
+        harness.dispatcher.records_stored(book.saved.size());
+        return receiver.count() == 2;
+      },
+      5s));
+  const json resolved = receiver.requests()[1].json_body()[0];
+  EXPECT_EQ(resolved["labels"], firing["labels"]);
+  EXPECT_TRUE(resolved.contains("endsAt"));
+}
+
 // The operator's note (`blip incident note`), looked up when a message is made: the opened message
 // before it has none, the resolved one after it carries the words.
 TEST(IncidentAlerts, TheNextMessageAfterAnOperatorsNoteCarriesIt) {

@@ -446,5 +446,47 @@ TEST(Store, NotesAndNoticesRoundTrip) {
   EXPECT_EQ(shown[0].text, "forever");
 }
 
+// What the alerts told of an incident (issue 21): written whole in the batch's transaction
+// (a second write replaces the first, members included), read back at start-up, and gone
+// once done.
+TEST(Store, AlertIncidentRecordsRoundTripAndGoWhenDone) {
+  test::TempDir dir;
+  const std::string path = dir.file("blip.db");
+  const AlertIncidentMemberRow root{
+      "db-write", "postgres", ErrorClass::timeout, "no answer within 1s", 1000, 0, true};
+  const AlertIncidentMemberRow joined{"web", "http", ErrorClass::http_status, "503", 1400,
+                                      0,     false};
+  {
+    Store store(path, Store::Mode::read_write);
+    WriteBatch batch;
+    batch.alert_incidents = {{"pager", 7, "opened", true, {root}, 2000, false},
+                             {"pager", 7, "grew", false, {root, joined}, 3000, false},
+                             {"mail", 7, "opened", false, {root}, 2000, false},
+                             {"pager", 9, "opened", false, {joined}, 2000, false}};
+    store.write(batch);
+    batch.alert_incidents = {{"pager", 9, "", false, {}, 4000, true}};
+    store.write(batch);
+  }
+  Store store(path, Store::Mode::read_only);
+  const std::vector<AlertIncidentRow> rows = store.alert_incidents();
+  ASSERT_EQ(rows.size(), 2U);
+  EXPECT_EQ(rows[0].alert, "mail");
+  const AlertIncidentRow& pager = rows[1];
+  EXPECT_EQ(pager.alert, "pager");
+  EXPECT_EQ(pager.incident_id, 7);
+  EXPECT_EQ(pager.last_message, "grew");
+  EXPECT_FALSE(pager.pending);
+  EXPECT_EQ(pager.updated_ms, 3000);
+  ASSERT_EQ(pager.members.size(), 2U);
+  EXPECT_EQ(pager.members[0].probe, "db-write");
+  EXPECT_EQ(pager.members[0].error, ErrorClass::timeout);
+  EXPECT_EQ(pager.members[0].detail, "no answer within 1s");
+  EXPECT_TRUE(pager.members[0].told);
+  EXPECT_EQ(pager.members[1].probe_type, "http");
+  EXPECT_EQ(pager.members[1].down_ms, 1400);
+  EXPECT_EQ(pager.members[1].up_ms, 0);
+  EXPECT_FALSE(pager.members[1].told);
+}
+
 }  // namespace
 }  // namespace blip

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "blip/alerts/alert_sender.hpp"
 #include "blip/config/config.hpp"
 #include "blip/core/loop.hpp"
+#include "blip/store/rows.hpp"
 
 namespace blip {
 
@@ -80,6 +82,19 @@ namespace blip {
 //   started within the window.
 // - send_resolved, repeat (incident_reminder) and Alertmanager re-sends (one
 //   BlipIncident alert per incident, every 60 s while open) as for outages.
+//
+// Across a restart (set_record_save, restore): an announced incident is recorded
+// (AlertIncidentRow) whenever it changes, and each of its opened, grew and resolved
+// messages is sent only once its record is stored (at most `record_wait_ms` later: a
+// stalled disk delays a page, it never loses one), so a kill -9 after a send cannot forget
+// it was sent. The record says whether the endpoint settled the message (sent, failed for
+// good or dropped); one still waiting or in flight at shutdown is abandoned, stays pending
+// and is sent again after the restart. restore() reopens the incidents still open: each
+// outage that was open at shutdown waits for its probe's first samples. `confirm` down
+// samples open an outage that continues the incident (its new store outage and incident
+// join the old alert incident: no second opened); an up or degraded sample first
+// (probe_back) ends it there. The last to end sends the one resolved message.
+// Alertmanager gets the restored incident again at the next tick.
 class AlertDispatcher {
  public:
   // True: the event falls in a maintenance window of its probe: hold it.
@@ -90,6 +105,7 @@ class AlertDispatcher {
     int64_t alertmanager_resend_ms = 60'000;
     int64_t incident_gather_ms = 2'000;       // joins this close together make one message
     int64_t incident_grew_every_ms = 30'000;  // at most one message per incident this often
+    int64_t record_wait_ms = 2'000;  // an incident's message waits this long for its record
   };
 
   AlertDispatcher(uv_loop_t* loop, CurlMultiUv& curl, std::vector<AlertConfig> alerts,
@@ -105,6 +121,21 @@ class AlertDispatcher {
   // made after a note carry it.
   using NoteLookup = std::function<std::optional<IncidentNote>(int64_t incident_id)>;
   void set_note_lookup(NoteLookup lookup) { note_of_ = std::move(lookup); }
+
+  // Where incident records go (the store's writer; loop thread, never waits): returns a
+  // ticket, and records_stored(t) says every record up to ticket t is stored. Without one,
+  // messages go at once and nothing survives a restart.
+  using RecordSave = std::function<uint64_t(AlertIncidentRow)>;
+  void set_record_save(RecordSave save) { save_record_ = std::move(save); }
+  void records_stored(uint64_t through);
+  // At start-up, before any event: the incidents the store says were still to be told.
+  // Outages of probes not in `running` are taken as ended now.
+  void restore(const std::vector<AlertIncidentRow>& rows, const std::set<std::string>& running,
+               int64_t now);
+  // True while a restored incident waits for some probe's first samples.
+  bool awaiting_restart() const { return awaiting_restart_ > 0; }
+  // That probe's sample was up or degraded (not blind): a restored outage of it ends here.
+  void probe_back(const std::string& probe, int64_t at_ms);
 
   // Called by the loop for each event, in the order they happen.
   void notify(const AlertEvent& event);
@@ -142,6 +173,8 @@ class AlertDispatcher {
     bool held = false;   // its opened event fell in a maintenance window
     int64_t end_ms = 0;  // 0 while down
     bool told = false;   // named by a message already (opened or grew)
+    // Restored: its outage was open when blip stopped; its probe's first samples decide.
+    bool awaiting_restart = false;
   };
   struct OpenIncident {
     std::vector<IncidentMember> members;  // in the order they opened
@@ -154,11 +187,28 @@ class AlertDispatcher {
     int64_t last_message_ms = 0;
     int64_t next_reminder_ms = 0;
     int64_t next_resend_ms = 0;
+    // Its record: the last message decided, and whether its endpoint has not settled it yet.
+    AlertMessage::Kind last_message = AlertMessage::Kind::incident_opened;
+    bool pending = false;
+    uint64_t message_number = 0;  // which message `pending` is about
   };
   struct AlertState {
     AlertConfig config;
     std::map<std::string, ProbeState> probes;
-    std::map<int64_t, OpenIncident> incidents;  // by store incident id
+    // By the store's incident id; a restored incident keeps the id it had before the restart.
+    std::map<int64_t, OpenIncident> incidents;
+    // After a restart, the new store outages and incidents that continue a restored incident.
+    std::map<int64_t, int64_t> continuing_outages;    // outage id -> its alert incident
+    std::map<int64_t, int64_t> continuing_incidents;  // store incident id -> its alert incident
+  };
+  // An incident message whose record the writer has not stored yet.
+  struct AwaitingRecord {
+    uint64_t ticket;
+    size_t alert;  // index into alerts_
+    int64_t incident_id;
+    uint64_t message_number;
+    AlertMessage message;
+    int64_t queued_ms;
   };
 
   void on_opened(AlertState& alert, const AlertEvent& event, bool held, int64_t now);
@@ -168,6 +218,23 @@ class AlertDispatcher {
   // False when the alert has no such incident (it opened before this dispatcher).
   bool on_incident_closed(AlertState& alert, const AlertEvent& event, int64_t now);
   void decide_opened(AlertState& alert, int64_t incident_id, OpenIncident& incident, int64_t now);
+  // The alert incident an outage event belongs to (a restored one it continues, or its own).
+  static int64_t home_of(const AlertState& alert, const AlertEvent& event);
+  // An outage opened after a restart for a probe a restored incident waits on: it continues it.
+  bool continue_restored(AlertState& alert, const AlertEvent& event, int64_t now);
+  // Its last outage ended: the resolved message (and the opened first, if never decided).
+  void resolve(AlertState& alert, std::map<int64_t, OpenIncident>::iterator found, int64_t now);
+  AlertIncidentRow record_of(const AlertState& alert, int64_t incident_id,
+                             const OpenIncident& incident, int64_t now) const;
+  // Writes an announced incident's record as it is now (no message).
+  void save(const AlertState& alert, int64_t incident_id, const OpenIncident& incident,
+            int64_t now);
+  // An opened, grew or resolved message: recorded as pending, sent once the record is stored.
+  void send_recorded(AlertState& alert, int64_t incident_id, OpenIncident& incident,
+                     const AlertMessage& message, int64_t now);
+  void send_awaited(const AwaitingRecord& awaiting);
+  void settled(size_t alert_index, int64_t incident_id, uint64_t message_number,
+               AlertMessage::Kind kind);
   void incident_tick(AlertState& alert, int64_t now);
   AlertMessage incident_message(AlertMessage::Kind kind, int64_t incident_id,
                                 const OpenIncident& incident, int64_t now) const;
@@ -185,6 +252,10 @@ class AlertDispatcher {
 
   HoldCheck held_;
   NoteLookup note_of_;
+  RecordSave save_record_;
+  std::deque<AwaitingRecord> awaiting_records_;  // by ticket
+  int awaiting_restart_ = 0;                     // restored members waiting for first samples
+  int64_t next_restored_outage_id_ = -1;         // restored members' outage ids: never a store id
   Options options_;
   AlertSender sender_;
   std::vector<AlertState> alerts_;

@@ -73,9 +73,12 @@ class AlertSender {
   // callback). `curl` must outlive the sender.
   ~AlertSender();
 
+  // What became of a message in the end (sent, failed or dropped), on the loop. Not called
+  // for a message still waiting or in flight when stop() is called: that one stays untold.
+  using Settled = std::function<void(AlertResult)>;
   // Queues one message for `alert` (copied: the sender outlives a reload's configs).
   // Ignored, and counted as dropped, once stop() was called.
-  void send(const AlertConfig& alert, AlertRequest request, Label label);
+  void send(const AlertConfig& alert, AlertRequest request, Label label, Settled settled = {});
   // Counts an outcome decided before sending (held, suppressed).
   void count(AlertConfig::Kind kind, AlertResult result, uint64_t by = 1);
 

@@ -71,6 +71,28 @@ struct NoticeRow {
   int64_t at_ms = 0;
 };
 
+// What an `[[alert]]` told of one of its incidents (`group = "incident"`), kept while the
+// incident has something left to tell, so a restart neither repeats an opened message nor
+// forgets a resolved one. Written whole each time it changes (an upsert; `done` deletes it).
+struct AlertIncidentMemberRow {
+  std::string probe;
+  std::string probe_type;
+  ErrorClass error = ErrorClass::none;
+  std::string detail;
+  int64_t down_ms = 0;
+  int64_t up_ms = 0;  // 0: down when last written
+  bool told = false;  // named by a message already sent
+};
+struct AlertIncidentRow {
+  std::string alert;         // the [[alert]]'s name
+  int64_t incident_id = 0;   // the store's incident its first outage belonged to
+  std::string last_message;  // "opened", "grew" or "resolved": the last one decided
+  bool pending = false;      // that message was not yet settled by its endpoint (send it again)
+  std::vector<AlertIncidentMemberRow> members;  // the root first, then as they went down
+  int64_t updated_ms = 0;
+  bool done = false;  // nothing left to tell: the row is deleted
+};
+
 // One run of a job, as its pings told it; written as an upsert (at the start, again at the end).
 struct JobRunRow {
   int64_t id = 0;  // assigned by the job monitor

@@ -67,7 +67,8 @@ struct WriteBatch {
   std::vector<ShipCursor> ship_cursors;
   std::vector<IncidentNoteRow> notes;  // an operator's words: inserted, never updated
   std::vector<NoticeRow> notices;
-  int64_t alive_ms = 0;  // written as the "last known alive" mark
+  std::vector<AlertIncidentRow> alert_incidents;  // in the order they changed
+  int64_t alive_ms = 0;                           // written as the "last known alive" mark
 };
 
 // One percentile of a growing set of values, exact, in O(log n) an insert and
@@ -122,7 +123,7 @@ class Store : public RecordSink {
   // (`blip run`) move it aside with its -wal and -shm and start a new one. A database in
   // use by another blip, written by a newer one, or unreadable is refused either way.
   enum class Damaged { refuse, set_aside };
-  static constexpr int kSchemaVersion = 10;
+  static constexpr int kSchemaVersion = 11;
   // Each connection's page cache fills as the database grows, up to this; the
   // heap blip's connections (the writer, the feed's reader) take is bounded by it.
   static constexpr int kPageCacheKiB = 2048;
@@ -235,6 +236,8 @@ class Store : public RecordSink {
   std::optional<IncidentNoteRow> latest_incident_note(int64_t incident_id) const;
   // The notices shown at `now_ms` (no end, or one after it), oldest first.
   std::vector<NoticeRow> notices_shown_at(int64_t now_ms) const;
+  // What the alerts left to tell when blip last stopped (read at start-up), by alert and id.
+  std::vector<AlertIncidentRow> alert_incidents() const;
 
  private:
   int64_t register_component(const ComponentConfig& component);
@@ -287,6 +290,7 @@ class Store : public RecordSink {
   void upsert_ship_cursor(const ShipCursor& cursor);
   void insert_note(const IncidentNoteRow& row);
   void insert_notice(const NoticeRow& row);
+  void save_alert_incident(const AlertIncidentRow& row);
 
   // A prepared statement kept for the writes a second makes thousands of, and for the reads
   // repeated per probe (a read resets it when done: see ResetAfterRead). Found by the

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,13 @@ class StoreWriter : public RecordSink {
   // `limit` for the write that stores it; false if none did by then (it stays queued).
   bool save_note(IncidentNoteRow note, std::chrono::milliseconds limit);
   bool save_notice(NoticeRow notice, std::chrono::milliseconds limit);
+  // An alert's incident record (the loop): queued as a row, written at once. Returns its
+  // ticket; `stored_alert_incidents()` is the highest ticket a write has stored so far, and
+  // `on_alert_incidents_stored` (set before the first save) runs on the writer thread after
+  // each write that stored some: the alerts send a message only once its record is stored.
+  uint64_t save_alert_incident(AlertIncidentRow row);
+  uint64_t stored_alert_incidents() const;
+  void set_on_alert_incidents_stored(std::function<void()> stored);
   // The maintenance tick: write what is queued, with this "alive" mark.
   void flush(int64_t now_ms);
   StoreHealth health() const;
@@ -86,10 +94,12 @@ class StoreWriter : public RecordSink {
     std::vector<ShipCursor> ship_cursors;
     std::vector<IncidentNoteRow> notes;
     std::vector<NoticeRow> notices;
+    std::vector<AlertIncidentRow> alert_incidents;
     std::vector<Registered> new_probes;  // under a provisional id
     bool rows_empty() const {
       return incidents.empty() && outages.empty() && blind_windows.empty() && job_runs.empty() &&
-             ship_cursors.empty() && notes.empty() && notices.empty() && new_probes.empty();
+             ship_cursors.empty() && notes.empty() && notices.empty() && alert_incidents.empty() &&
+             new_probes.empty();
     }
   };
   // Queues a row (never dropped) and wakes the thread: rows are written at once.
@@ -127,11 +137,16 @@ class StoreWriter : public RecordSink {
   int64_t failing_since_mono_us_ = 0;
   int64_t last_failure_log_mono_us_ = 0;
 
+  std::mutex stored_callback_mutex_;  // held while the callback runs, and to replace it
+  std::function<void()> on_alert_incidents_stored_;
+
   mutable std::mutex mutex_;  // guards what follows
   std::condition_variable wake_;
   std::condition_variable waited_written_;
-  uint64_t waited_saves_ = 0;         // queue_and_wait() calls so far
-  uint64_t waited_saves_stored_ = 0;  // of which a write has stored the rows
+  uint64_t waited_saves_ = 0;                 // queue_and_wait() calls so far
+  uint64_t waited_saves_stored_ = 0;          // of which a write has stored the rows
+  uint64_t alert_incident_saves_ = 0;         // save_alert_incident() calls so far
+  uint64_t alert_incident_saves_stored_ = 0;  // of which a write has stored the rows
   Queue queue_;
   int64_t alive_ms_ = 0;
   bool flush_requested_ = false;

@@ -75,9 +75,10 @@ std::string stable_id(std::string_view text);
 // once, /metrics is built on the caller's thread from the loop's snapshot
 // (cheap, and never behind a slow document), and the Statuspage documents and
 // the badges (badge.hpp) are built on the feed's own refresher thread, at most
-// once per second and per loop snapshot, and only when asked for. While a rebuild runs, the last
-// one built is served if it is recent enough; otherwise the caller is told to wait, and the
-// listeners are called when one is built. Reads the loop's snapshots and the store, never the loop.
+// once per second and per loop snapshot, and only when asked for. While a
+// rebuild runs, the last one built is served if it is recent enough; otherwise
+// the caller is told to wait, and the listeners are called when one is built.
+// Reads the loop's snapshots and the store, never the loop.
 class StatusFeed {
  public:
   // While a newer one is built, a document up to this old is served instead.

@@ -125,16 +125,6 @@ std::string latency_text(int64_t latency_us) {
   return fmt::format("{:.1f} s", static_cast<double>(latency_us) / 1e6);
 }
 
-std::string_view uptime_color(double uptime) {
-  using namespace badge_color;
-  if (uptime >= 0.999) return kBrightGreen;
-  if (uptime >= 0.99) return kGreen;
-  if (uptime >= 0.98) return kYellowGreen;
-  if (uptime >= 0.95) return kYellow;
-  if (uptime >= 0.90) return kOrange;
-  return kRed;
-}
-
 // The uptime summary.json shows for a probe over one window (none: no observed time).
 std::optional<double> shown_uptime(const FeedHistory& history, const std::string& probe,
                                    BadgeKind kind) {
@@ -254,6 +244,16 @@ std::string badge_shields_json(const Badge& badge) {
   return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::string_view badge_uptime_color(double uptime) {
+  using namespace badge_color;
+  if (uptime >= 0.999) return kBrightGreen;
+  if (uptime >= 0.99) return kGreen;
+  if (uptime >= 0.98) return kYellowGreen;
+  if (uptime >= 0.95) return kYellow;
+  if (uptime >= 0.90) return kOrange;
+  return kRed;
+}
+
 std::string badge_uptime_text(double uptime) {
   if (uptime >= 1.0) return "100%";
   // Floored to the hundredth of a percent: 99.999% is not 100%. The millionth keeps 0.9995, held
@@ -286,7 +286,7 @@ Badge component_badge(const FeedView& view, size_t index, BadgeKind kind) {
       const std::string label = fmt::format("{} uptime {}", name, window);
       const std::optional<double> uptime = shown_uptime(view.history, config.name, kind);
       if (!uptime) return {label, "no data", kLightGrey};
-      return {label, badge_uptime_text(*uptime), uptime_color(*uptime)};
+      return {label, badge_uptime_text(*uptime), badge_uptime_color(*uptime)};
     }
     case BadgeKind::latency: {
       const std::string label = name + " latency";

@@ -62,6 +62,9 @@ std::string badge_shields_json(const Badge& badge);
 // An uptime fraction as a badge writes it, never rounded up: "100%" only when
 // nothing was down, else two decimals ("99.95%").
 std::string badge_uptime_text(double uptime);
+// Green from 99.9 %, lighter green from 99, yellow-green from 98, yellow from 95, orange from
+// 90, red below.
+std::string_view badge_uptime_color(double uptime);
 
 // The badge of `view.probes[index]` from what the documents show of it: its state
 // as components.json has it, its uptime as summary.json has it, its last

@@ -163,6 +163,9 @@ MHD_Result queue_document(const FeedServer::State& state, MHD_Connection* connec
         response, "Content-Security-Policy",
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
         "connect-src 'self'; img-src data:; base-uri 'none'; frame-ancestors 'self'");
+  } else if (document->content_type.starts_with("image/svg+xml")) {
+    // A badge opened on its own is a document too: it may fetch and run nothing.
+    MHD_add_response_header(response, "Content-Security-Policy", "default-src 'none'");
   }
   const MHD_Result result = MHD_queue_response(connection, document->status, response);
   MHD_destroy_response(response);

@@ -7,6 +7,7 @@
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
 #include "blip/core/logging.hpp"
+#include "blip/feed/badge.hpp"
 
 namespace blip {
 namespace {
@@ -18,6 +19,7 @@ constexpr int64_t kHealthyWithinUs = 2'000'000;
 constexpr int64_t kStoreWritesWithinMs = 5'000;
 
 constexpr std::string_view kJson = "application/json; charset=utf-8";
+constexpr std::string_view kSvg = "image/svg+xml; charset=utf-8";
 
 std::string quoted_hash(std::string_view body) { return fmt::format("\"{}\"", stable_id(body)); }
 
@@ -77,22 +79,29 @@ StatusFeed::Answer StatusFeed::respond(std::string_view path, Audience audience,
       {"/api/v2/incidents/unresolved.json", {Special::none, Document::unresolved, true}},
       {"/api/v2/scheduled-maintenances.json", {Special::none, Document::maintenances, true}},
   };
-  auto route = kRoutes.find(path);
-  if (route == kRoutes.end() || (audience == Audience::public_view && !route->second.public_face))
-    return {};
   using Kind = Answer::Kind;
-  switch (route->second.special) {
-    case Special::page:
-      return {Kind::ready, page_response_};
-    case Special::health:
-      return {Kind::ready, std::make_shared<FeedResponse>(health(board_.current().get()))};
-    case Special::metrics:
-      return {Kind::ready, metrics(board_.current())};
-    case Special::none:
-      break;
-  }
-  const Key key{route->second.document, audience};
   const auto live = board_.current();
+  Key key{Document::badge, Audience::public_view, {}, 0};
+  if (path.starts_with("/badge/")) {
+    std::optional<Key> badge = badge_key(path, live.get());
+    if (!badge) return {};
+    key = std::move(*badge);
+  } else {
+    auto route = kRoutes.find(path);
+    if (route == kRoutes.end() || (audience == Audience::public_view && !route->second.public_face))
+      return {};
+    switch (route->second.special) {
+      case Special::page:
+        return {Kind::ready, page_response_};
+      case Special::health:
+        return {Kind::ready, std::make_shared<FeedResponse>(health(live.get()))};
+      case Special::metrics:
+        return {Kind::ready, metrics(live)};
+      case Special::none:
+        break;
+    }
+    key = {route->second.document, audience, {}, 0};
+  }
   const uint64_t sequence = live ? live->sequence : 0;
   const int64_t asked_us = mono_now_us();
   std::lock_guard lock(mutex_);
@@ -108,6 +117,21 @@ StatusFeed::Answer StatusFeed::respond(std::string_view path, Audience audience,
     return {Kind::ready, std::make_shared<FeedResponse>(
                              make_response(503, kText, "the feed is shutting down\n"))};
   return {Kind::building, nullptr};
+}
+
+std::optional<StatusFeed::Key> StatusFeed::badge_key(std::string_view path,
+                                                     const LiveSnapshot* live) const {
+  const std::optional<BadgePath> badge = parse_badge_path(path);
+  if (!badge) return std::nullopt;
+  // A component by its public name or its component id, as components.json lists them; never by
+  // a probe's own name when it has a display_name (that name is the operator's).
+  const std::vector<ComponentConfig>& probes = live && live->configs ? *live->configs : probes_;
+  for (const ComponentConfig& probe : probes) {
+    if (probe.shown_name() == badge->component ||
+        stable_id("probe:" + probe.name) == badge->component)
+      return Key{Document::badge, Audience::public_view, probe.name, static_cast<int>(badge->kind)};
+  }
+  return std::nullopt;
 }
 
 void StatusFeed::add_built_listener(const void* key, std::function<void()> listener) {
@@ -170,6 +194,7 @@ void StatusFeed::refresh_while_asked() {
     lock.lock();
     for (auto& [key, response] : done) cache_[key] = std::move(response);
     building_.clear();
+    if (live && live->configs) forget_removed_badges(*live->configs);
     lock.unlock();
     {
       std::lock_guard listeners(listeners_mutex_);
@@ -177,6 +202,30 @@ void StatusFeed::refresh_while_asked() {
     }
     lock.lock();
   }
+}
+
+namespace {
+
+// A reload may have removed the probe since the request found it: then there is no badge.
+FeedResponse badge_response(const FeedView& view, const std::string& probe, BadgeKind kind) {
+  for (size_t i = 0; i < view.probes.size() && i < view.live.probes.size(); ++i) {
+    if (view.probes[i].name != probe) continue;
+    const Badge badge = component_badge(view, i, kind);
+    if (kind == BadgeKind::shields) return make_response(200, kJson, badge_shields_json(badge));
+    return make_response(200, kSvg, badge_svg(badge));
+  }
+  return make_response(404, kText, "not found\n");
+}
+
+}  // namespace
+
+void StatusFeed::forget_removed_badges(const std::vector<ComponentConfig>& running) {
+  std::erase_if(cache_, [&](const auto& entry) {
+    const Key& key = entry.first;
+    return key.document == Document::badge &&
+           std::none_of(running.begin(), running.end(),
+                        [&](const ComponentConfig& probe) { return probe.name == key.probe; });
+  });
 }
 
 FeedResponse StatusFeed::build(Key key, const LiveSnapshot* live) {
@@ -193,8 +242,8 @@ FeedResponse StatusFeed::build(Key key, const LiveSnapshot* live) {
     log_error("feed: cannot read history err={}", error.what());
     return make_response(503, kText, "the database cannot be read right now\n");
   }
-  const FeedView view{key.second, probes, page_, *live, *history, now_ms};
-  switch (key.first) {
+  const FeedView view{key.audience, probes, page_, *live, *history, now_ms};
+  switch (key.document) {
     case Document::summary:
       return make_response(200, kJson, statuspage_summary(view));
     case Document::status:
@@ -207,6 +256,8 @@ FeedResponse StatusFeed::build(Key key, const LiveSnapshot* live) {
       return make_response(200, kJson, statuspage_incidents(view, true));
     case Document::maintenances:
       return make_response(200, kJson, statuspage_scheduled_maintenances(view));
+    case Document::badge:
+      return badge_response(view, key.probe, static_cast<BadgeKind>(key.badge));
   }
   return make_response(500, kText, "internal error\n");
 }

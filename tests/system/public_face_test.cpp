@@ -13,6 +13,7 @@
 #include <regex>
 #include <set>
 
+#include "support/chromium.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
 #include "support/postgres_server.hpp"
@@ -103,11 +104,28 @@ std::set<std::string> keys_of(const json& object) {
 // Every route there is, known or not, with each method: what the public face may be asked.
 std::vector<std::pair<std::string, std::string>> public_requests() {
   std::vector<std::pair<std::string, std::string>> requests;
-  for (const char* path :
-       {"/", "/index.html", "/status.json", "/api/v2/summary.json", "/api/v2/status.json",
-        "/api/v2/components.json", "/api/v2/incidents.json", "/api/v2/incidents/unresolved.json",
-        "/api/v2/scheduled-maintenances.json", "/healthz", "/metrics", "/ping/", "/nope",
-        "/api/v2/summary.json/", "/../blip.db", "/api/v2/summary.json?x=1"}) {
+  for (const char* path : {"/",
+                           "/index.html",
+                           "/status.json",
+                           "/api/v2/summary.json",
+                           "/api/v2/status.json",
+                           "/api/v2/components.json",
+                           "/api/v2/incidents.json",
+                           "/api/v2/incidents/unresolved.json",
+                           "/api/v2/scheduled-maintenances.json",
+                           "/healthz",
+                           "/metrics",
+                           "/ping/",
+                           "/nope",
+                           "/api/v2/summary.json/",
+                           "/../blip.db",
+                           "/api/v2/summary.json?x=1",
+                           "/badge/Web/status.svg",
+                           "/badge/Web/uptime/24h.svg",
+                           "/badge/Database/latency.svg",
+                           "/badge/db-query/uptime/30d.svg",
+                           "/badge/Nightly%20backup/shields.json",
+                           "/badge/web-health/status.svg"}) {
     for (const char* method : {"GET", "HEAD", "OPTIONS", "POST", "DELETE"})
       requests.emplace_back(method, path);
   }
@@ -172,6 +190,9 @@ TEST(PublicFace, NoPrivateByteOnAnyRouteWhileThePrivateFaceShowsItAll) {
   for (const char* private_only : {"/healthz", "/metrics", "/ping/x"}) {
     EXPECT_EQ(test::http_request(blip.public_url(private_only)).status, 404) << private_only;
   }
+  // A badge names a component as the public knows it; the probe's own name is the operator's.
+  EXPECT_EQ(test::http_request(blip.public_url("/badge/Web/status.svg")).status, 200);
+  EXPECT_EQ(test::http_request(blip.public_url("/badge/web-health/status.svg")).status, 404);
   const json open = json::parse(test::http_request(blip.public_url("/api/v2/summary.json")).body);
   EXPECT_EQ(keys_of(open["blip"]),
             (std::set<std::string>{"generated_at", "probes", "recent_incidents", "notices",
@@ -265,17 +286,7 @@ TEST(PublicFace, ShowDetailsAddsErrorClassesButNeverServerText) {
   EXPECT_EQ(blip.stop(), 0) << blip.log();
 }
 
-// Headless Chromium as the probe of this machine runs it; `action` is --dump-dom or
-// --screenshot=FILE.
-int run_chromium(const TempDir& dir, const std::string& url, const std::string& action,
-                 const std::string& net_log, std::string* output) {
-  return test::run_command({"chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                            "--disable-quic", "--no-first-run", "--disable-background-networking",
-                            "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                            "--user-data-dir=" + dir.file("chromium"), "--virtual-time-budget=5000",
-                            "--window-size=1000,1500", "--log-net-log=" + net_log, action, url},
-                           output, 60'000);
-}
+using test::run_chromium;
 
 TEST(PublicFace, ThePageRendersInChromiumAndAsksNothingOfThePrivateFace) {
   test::NginxServer nginx;

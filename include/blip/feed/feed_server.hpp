@@ -57,7 +57,7 @@ struct FeedAccess {
 // job's output as the body), which it hands to `pings`, and the operator's
 // notes and notices (POST below /api/operator/, operator_desk.hpp), which it
 // hands to `desk`; the public face
-// (`--public-listen`) serves the page and the documents in their public view,
+// (`--public-listen`) serves the page, the documents and the badges in their public view,
 // to any origin. No request waits on a thread for a document: it is put aside
 // (libmicrohttpd's suspend) until the document is built.
 class FeedServer {

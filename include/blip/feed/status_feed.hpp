@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -72,12 +73,12 @@ std::string stable_id(std::string_view text);
 // Builds and caches the feed's documents for the HTTP servers (one per
 // face). Never makes a caller wait: the page and /healthz are answered at
 // once, /metrics is built on the caller's thread from the loop's snapshot
-// (cheap, and never behind a slow document), and the Statuspage documents are
-// built on the feed's own refresher thread, at most once per second and per
-// loop snapshot, and only when asked for. While a rebuild runs, the last one
-// built is served if it is recent enough; otherwise the caller is told to
-// wait, and the listeners are called when one is built. Reads the loop's
-// snapshots and the store, never the loop.
+// (cheap, and never behind a slow document), and the Statuspage documents and
+// the badges (badge.hpp) are built on the feed's own refresher thread, at most
+// once per second and per loop snapshot, and only when asked for. While a
+// rebuild runs, the last one built is served if it is recent enough; otherwise
+// the caller is told to wait, and the listeners are called when one is built.
+// Reads the loop's snapshots and the store, never the loop.
 class StatusFeed {
  public:
   // While a newer one is built, a document up to this old is served instead.
@@ -104,8 +105,20 @@ class StatusFeed {
   FeedRefusals& refusals() { return refusals_; }
 
  private:
-  enum class Document { summary, status, components, incidents, unresolved, maintenances };
-  using Key = std::pair<Document, Audience>;
+  enum class Document { summary, status, components, incidents, unresolved, maintenances, badge };
+  // A badge's key also names its probe (never a name the request made up: only running
+  // components are cached) and which badge it is. Badges look the same on both faces.
+  struct Key {
+    Document document;
+    Audience audience;
+    std::string probe;  // badges only
+    int badge = 0;      // a BadgeKind
+    auto operator<=>(const Key&) const = default;
+  };
+  // The key of a badge's path, for a component that is running now; nullopt for any other path.
+  std::optional<Key> badge_key(std::string_view path, const LiveSnapshot* live) const;
+  // Badges of probes a reload removed are dropped from the cache; called with `mutex_` held.
+  void forget_removed_badges(const std::vector<ComponentConfig>& running);
   FeedResponse build(Key key, const LiveSnapshot* live);
   FeedResponse health(const LiveSnapshot* live) const;
   std::shared_ptr<const FeedResponse> metrics(const std::shared_ptr<const LiveSnapshot>& live);

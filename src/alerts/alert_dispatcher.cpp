@@ -169,6 +169,38 @@ void AlertDispatcher::on_incident_opened(AlertState& alert, const AlertEvent& ev
   save(alert, found->first, incident, now);
 }
 
+namespace {
+
+// An incident's last decided message as its record names it.
+std::string recorded_message_text(AlertMessage::Kind kind) {
+  return kind == AlertMessage::Kind::incident_grew       ? "grew"
+         : kind == AlertMessage::Kind::incident_resolved ? "resolved"
+                                                         : "opened";
+}
+
+AlertMessage::Kind recorded_message_kind(std::string_view text) {
+  return text == "grew"       ? AlertMessage::Kind::incident_grew
+         : text == "resolved" ? AlertMessage::Kind::incident_resolved
+                              : AlertMessage::Kind::incident_opened;
+}
+
+// Nothing left to tell of an incident: its record goes.
+AlertIncidentRow done_record(const std::string& alert, int64_t incident_id, int64_t now) {
+  AlertIncidentRow row;
+  row.alert = alert;
+  row.incident_id = incident_id;
+  row.updated_ms = now;
+  row.done = true;
+  return row;
+}
+
+}  // namespace
+
+void AlertDispatcher::stop_awaiting(IncidentMember& member) {
+  member.awaiting_restart = false;
+  --awaiting_restart_;
+}
+
 int64_t AlertDispatcher::home_of(const AlertState& alert, const AlertEvent& event) {
   if (auto found = alert.continuing_outages.find(event.outage_id);
       found != alert.continuing_outages.end())
@@ -184,8 +216,7 @@ bool AlertDispatcher::continue_restored(AlertState& alert, const AlertEvent& eve
   for (auto& [id, incident] : alert.incidents) {
     for (IncidentMember& member : incident.members) {
       if (!member.awaiting_restart || member.opened.probe != event.probe) continue;
-      member.awaiting_restart = false;
-      --awaiting_restart_;
+      stop_awaiting(member);
       // Still down: the same outage as far as the alert's people are concerned (its start,
       // error and detail as first told), under the new rows' ids.
       if (incident.root_outage_id == member.opened.outage_id)
@@ -258,9 +289,7 @@ void AlertDispatcher::resolve(AlertState& alert, std::map<int64_t, OpenIncident>
   const int64_t incident_id = found->first;
   OpenIncident& incident = found->second;
   for (IncidentMember& member : incident.members) {
-    if (!member.awaiting_restart) continue;
-    member.awaiting_restart = false;
-    --awaiting_restart_;
+    if (member.awaiting_restart) stop_awaiting(member);
   }
   if (!incident.decided) decide_opened(alert, incident_id, incident, now);
   const AlertMessage message =
@@ -279,7 +308,7 @@ void AlertDispatcher::resolve(AlertState& alert, std::map<int64_t, OpenIncident>
   } else if (alert.config.send_resolved || alert.config.kind == AlertConfig::Kind::alertmanager) {
     send_recorded(alert, incident_id, incident, message, now);
   } else if (save_record_) {
-    save_record_(AlertIncidentRow{alert.config.name, incident_id, {}, false, {}, now, true});
+    save_record_(done_record(alert.config.name, incident_id, now));
   }
   alert.incidents.erase(found);
 }
@@ -407,9 +436,7 @@ AlertIncidentRow AlertDispatcher::record_of(const AlertState& alert, int64_t inc
   AlertIncidentRow row;
   row.alert = alert.config.name;
   row.incident_id = incident_id;
-  row.last_message = incident.last_message == AlertMessage::Kind::incident_grew       ? "grew"
-                     : incident.last_message == AlertMessage::Kind::incident_resolved ? "resolved"
-                                                                                      : "opened";
+  row.last_message = recorded_message_text(incident.last_message);
   row.pending = incident.pending;
   row.updated_ms = now;
   // The root first, then as they went down: the order the messages show.
@@ -474,7 +501,7 @@ void AlertDispatcher::settled(size_t alert_index, int64_t incident_id, uint64_t 
   if (kind == AlertMessage::Kind::incident_resolved) {
     // Nothing left to tell (unless a later incident of the same store id took the row).
     if (found == alert.incidents.end())
-      save_record_(AlertIncidentRow{alert.config.name, incident_id, {}, false, {}, 0, true});
+      save_record_(done_record(alert.config.name, incident_id, 0));
     return;
   }
   if (found == alert.incidents.end() || found->second.message_number != message_number) return;
@@ -493,8 +520,7 @@ void AlertDispatcher::restore(const std::vector<AlertIncidentRow>& rows,
           "alerts: forgetting a stored incident alert={} incident={} (no such alert grouped "
           "by incident now)",
           row.alert, row.incident_id);
-      if (save_record_)
-        save_record_(AlertIncidentRow{row.alert, row.incident_id, {}, false, {}, now, true});
+      if (save_record_) save_record_(done_record(row.alert, row.incident_id, now));
       continue;
     }
     OpenIncident incident;
@@ -527,9 +553,7 @@ void AlertDispatcher::restore(const std::vector<AlertIncidentRow>& rows,
     incident.last_message_ms = now;
     incident.next_reminder_ms = alert->config.repeat_ms > 0 ? now + alert->config.repeat_ms : 0;
     incident.next_resend_ms = now;  // Alertmanager hears of it again at the next tick
-    incident.last_message = row.last_message == "grew"       ? AlertMessage::Kind::incident_grew
-                            : row.last_message == "resolved" ? AlertMessage::Kind::incident_resolved
-                                                             : AlertMessage::Kind::incident_opened;
+    incident.last_message = recorded_message_kind(row.last_message);
     incident.pending = row.pending;
     auto [found, created] = alert->incidents.insert_or_assign(row.incident_id, std::move(incident));
     OpenIncident& restored = found->second;
@@ -569,8 +593,7 @@ void AlertDispatcher::probe_back(const std::string& probe, int64_t at_ms) {
       bool ended = false;
       for (IncidentMember& member : found->second.members) {
         if (!member.awaiting_restart || member.opened.probe != probe) continue;
-        member.awaiting_restart = false;
-        --awaiting_restart_;
+        stop_awaiting(member);
         member.end_ms = std::max(at_ms, member.opened.start_ms);
         ended = true;
       }

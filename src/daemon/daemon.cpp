@@ -561,6 +561,9 @@ void Daemon::Parts::apply_reload(const LoadedConfig& next) {
       runtime.probes[scheduled].reset();
     }
     recorder->remove_probe(index, now_ms, "removed");
+    // A restored incident waiting on this probe's first sample after a restart: it is back
+    // as far as the alerts can ever tell.
+    alerts->probe_back(slots[index]->name, now_ms);
     slots[index] = {};
   }
   std::vector<size_t> order;

@@ -271,7 +271,8 @@ Badge component_badge(const FeedView& view, size_t index, BadgeKind kind) {
   switch (kind) {
     case BadgeKind::status:
     case BadgeKind::shields:
-      // As components.json has it: maintenance first, then the confirmed state.
+      // summary.json's state ("unknown" before the first sample), maintenance first as
+      // components.json has it.
       if (live.in_maintenance) return {name, "maintenance", kBlue};
       if (state == ConfirmedState::down) return {name, "down", kRed};
       if (state == ConfirmedState::degraded) return {name, "degraded", kYellow};

@@ -282,7 +282,6 @@ void StoreWriter::run() {
       log_debug("store: wrote samples={} rows={} seconds={:.6f}", batch.samples.size(),
                 batch.incidents.size() + batch.outages.size() + batch.blind_windows.size(),
                 seconds);
-      maintain();
     }
 
     lock.lock();
@@ -315,6 +314,11 @@ void StoreWriter::run() {
         if (dropped_to_ms_ == dropped_to_ms) dropped_to_ms_ = 0;
         dropping_logged_ = false;
       }
+      // After telling who waits on this write (a cursor, an alert's record): a checkpoint or a
+      // prune step is no reason to hold a page back.
+      lock.unlock();
+      maintain();
+      lock.lock();
     } else {
       requeue(batch);
     }

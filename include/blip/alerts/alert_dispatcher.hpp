@@ -222,6 +222,8 @@ class AlertDispatcher {
   static int64_t home_of(const AlertState& alert, const AlertEvent& event);
   // An outage opened after a restart for a probe a restored incident waits on: it continues it.
   bool continue_restored(AlertState& alert, const AlertEvent& event, int64_t now);
+  // A restored member has had its first sample after the restart (or never will).
+  void stop_awaiting(IncidentMember& member);
   // Its last outage ended: the resolved message (and the opened first, if never decided).
   void resolve(AlertState& alert, std::map<int64_t, OpenIncident>::iterator found, int64_t now);
   AlertIncidentRow record_of(const AlertState& alert, int64_t incident_id,

@@ -8,7 +8,9 @@
 // Badges for README files and profile pages: one component's state, uptime or
 // latency as a small SVG written here (no font files, no renderer), and the
 // same as a shields.io endpoint document. A badge shows only what the public
-// face shows, whichever face serves it.
+// face shows, whichever face serves it, but for one field chosen for it: the
+// latency badge's last sample time, which the public summary.json leaves out
+// (docs/feed.md, "Badges").
 
 namespace blip {
 

@@ -53,11 +53,14 @@ std::string config_for(const test::NginxServer& nginx, const std::string& alert_
                               alert_url, alert_extra);
 }
 
+std::vector<AlertIncidentRow> alert_records(const std::string& db) {
+  return Store(db, Store::Mode::read_only).alert_incidents();
+}
+
 // Every record of the database's alert incidents settled: no message of theirs is waiting for its
 // endpoint's answer.
 bool records_settled(const std::string& db) {
-  const Store store(db, Store::Mode::read_only);
-  const auto rows = store.alert_incidents();
+  const auto rows = alert_records(db);
   return !rows.empty() &&
          std::none_of(rows.begin(), rows.end(), [](const auto& row) { return row.pending; });
 }
@@ -207,11 +210,10 @@ TEST(AlertRestart, ASendInFlightAtSigtermIsSentAfterTheRestart) {
     ASSERT_TRUE(wait_until([&] { return started(first); }, 20s)) << first.log();
     std::this_thread::sleep_for(1500ms);
     run.nginx.freeze();
-    // The opened is made about 2.5 s after the freeze (a timeout, then the 2 s gather).
-    ASSERT_TRUE(wait_until(
-        [&] { return first.log().find("event=incident_opened probe=web") != std::string::npos; },
-        15s))
-        << first.log();
+    // The opened is made about 2.5 s after the freeze (a timeout, then the 2 s gather), recorded,
+    // then sent once its record is stored: a second later it is in flight.
+    ASSERT_TRUE(wait_until([&] { return !alert_records(run.db).empty(); }, 15s)) << first.log();
+    std::this_thread::sleep_for(1s);
     EXPECT_EQ(first.metric("blip_alerts_total{kind=\"webhook\",result=\"sent\"}"), 0);
     EXPECT_EQ(first.stop(), 0) << first.log();
     first_log = first.log();

@@ -5,7 +5,7 @@
 namespace blip::test {
 
 int run_chromium(const TempDir& dir, const std::string& url, const std::string& action,
-                 const std::string& net_log, std::string* output, const std::string& window_size) {
+                 const std::string& net_log, std::string* output) {
   std::vector<std::string> argv{"chromium",
                                 "--headless",
                                 "--no-sandbox",
@@ -18,7 +18,7 @@ int run_chromium(const TempDir& dir, const std::string& url, const std::string& 
                                 "--hide-scrollbars",
                                 "--user-data-dir=" + dir.file("chromium"),
                                 "--virtual-time-budget=5000",
-                                "--window-size=" + window_size};
+                                "--window-size=1000,1500"};
   if (!net_log.empty()) argv.push_back("--log-net-log=" + net_log);
   argv.push_back(action);
   argv.push_back(url);

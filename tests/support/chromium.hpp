@@ -9,7 +9,6 @@ namespace blip::test {
 // `action` is --dump-dom or --screenshot=FILE, `net_log` a file for --log-net-log
 // (empty: none). The exit status; what it printed into `output`.
 int run_chromium(const TempDir& dir, const std::string& url, const std::string& action,
-                 const std::string& net_log, std::string* output,
-                 const std::string& window_size = "1000,1500");
+                 const std::string& net_log, std::string* output);
 
 }  // namespace blip::test

@@ -22,6 +22,7 @@
 
 #include "blip/core/clock.hpp"
 #include "blip/store/store.hpp"
+#include "support/chromium.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
 #include "support/servers.hpp"
@@ -525,24 +526,8 @@ tags = ["backend"]
   std::filesystem::create_directories(BLIP_ARTIFACTS);
   const std::string screenshot = std::string(BLIP_ARTIFACTS) + "/status-page.png";
   std::filesystem::remove(screenshot);
-  const std::vector<std::string> chromium{"chromium",
-                                          "--headless",
-                                          "--no-sandbox",
-                                          "--disable-gpu",
-                                          "--disable-quic",
-                                          "--no-first-run",
-                                          "--disable-background-networking",
-                                          "--disable-component-update",
-                                          "--disable-sync",
-                                          "--hide-scrollbars",
-                                          "--user-data-dir=" + dir.file("chromium"),
-                                          "--virtual-time-budget=5000",
-                                          "--window-size=1000,1500"};
   auto run_chromium = [&](const std::string& action, std::string* output) {
-    std::vector<std::string> argv = chromium;
-    argv.push_back(action);
-    argv.push_back(blip.feed_url("/"));
-    return test::run_command(argv, output, 60'000);
+    return test::run_chromium(dir, blip.feed_url("/"), action, "", output);
   };
   std::string dom;
   ASSERT_EQ(run_chromium("--dump-dom", &dom), 0) << dom;

@@ -50,7 +50,6 @@ void AlertDispatcher::notify(const AlertEvent& event) {
         break;
       case AlertEvent::Kind::pattern_found:
       case AlertEvent::Kind::job_forecast:
-      case AlertEvent::Kind::blip_trouble:
         on_finding(alert, event, *held, now);
         break;
     }
@@ -134,10 +133,9 @@ void AlertDispatcher::on_closed(AlertState& alert, const AlertEvent& event, bool
 
 void AlertDispatcher::on_finding(AlertState& alert, const AlertEvent& event, bool held,
                                  int64_t now) {
-  const auto kind =
-      event.kind == AlertEvent::Kind::pattern_found  ? AlertMessage::Kind::pattern_found
-      : event.kind == AlertEvent::Kind::job_forecast ? AlertMessage::Kind::job_forecast
-                                                     : AlertMessage::Kind::blip_trouble;
+  const auto kind = event.kind == AlertEvent::Kind::pattern_found
+                        ? AlertMessage::Kind::pattern_found
+                        : AlertMessage::Kind::job_forecast;
   AlertMessage message{kind, event, now};
   if (held) return skip(alert, message, AlertResult::held);
   send(alert, message);
@@ -274,6 +272,9 @@ bool AlertDispatcher::on_incident_closed(AlertState& alert, const AlertEvent& ev
                              [&](const auto& m) { return m.opened.outage_id == event.outage_id; });
   if (member == incident.members.end()) return false;
   member->end_ms = std::max(event.end_ms > 0 ? event.end_ms : now, member->opened.start_ms);
+  // blip's own trouble closes with what it counted over the whole spell.
+  if (is_blip_trouble(event.probe_type) && !event.detail.empty())
+    member->opened.detail = event.detail;
   if (std::any_of(incident.members.begin(), incident.members.end(),
                   [](const auto& m) { return m.end_ms == 0; })) {
     save(alert, found->first, incident, now);

@@ -135,6 +135,12 @@ std::string with_text(std::string summary, const AlertEvent& event) {
 
 std::string title_of(const AlertMessage& message) {
   const std::string& probe = message.event.probe;
+  if (is_blip_trouble(message.event.probe_type)) {
+    return message.kind == AlertMessage::Kind::closed ||
+                   message.kind == AlertMessage::Kind::incident_resolved
+               ? "blip's trouble is over"
+               : "blip needs attention";
+  }
   switch (message.kind) {
     case AlertMessage::Kind::opened:
       return probe + " is down";
@@ -148,8 +154,6 @@ std::string title_of(const AlertMessage& message) {
       return probe + ": a pattern";
     case AlertMessage::Kind::job_forecast:
       return probe + ": runs getting longer";
-    case AlertMessage::Kind::blip_trouble:
-      return "blip needs attention";
     case AlertMessage::Kind::incident_opened:
       return probe + " down";
     case AlertMessage::Kind::incident_grew:
@@ -249,7 +253,7 @@ json webhook_body(const AlertConfig& alert, const AlertMessage& message) {
     body["duration_ms"] = std::max<int64_t>(
         0, (incident.end_ms > 0 ? incident.end_ms : message.now_ms) - incident.start_ms);
   }
-  if (message.kind == AlertMessage::Kind::blip_trouble) body["trouble"] = event.trouble;
+  if (!event.trouble.empty()) body["trouble"] = event.trouble;
   if (message.kind == AlertMessage::Kind::flapping) {
     body["flapping"] = {{"outages", message.flapping_outages},
                         {"within_ms", message.flapping_window_ms},
@@ -272,6 +276,7 @@ json alertmanager_body(const AlertMessage& message) {
       // The error label is the opened event's: the dispatcher resolves with the
       // labels it opened with, or Alertmanager would see another alert.
       labels["error"] = std::string(to_string(event.error));
+      if (!event.trouble.empty()) labels["trouble"] = event.trouble;
       alert["startsAt"] = rfc3339(event.start_ms);
       // An open outage has no endsAt: Alertmanager keeps it active for
       // resolve_timeout after each re-send, which the dispatcher makes every minute.
@@ -285,9 +290,6 @@ json alertmanager_body(const AlertMessage& message) {
       alert["endsAt"] = rfc3339(message.now_ms + message.flapping_window_ms);
       description = alert_summary(message);
       break;
-    case AlertMessage::Kind::blip_trouble:
-      labels["trouble"] = event.trouble;
-      [[fallthrough]];
     case AlertMessage::Kind::pattern_found:
     case AlertMessage::Kind::job_forecast:
       // A finding, not a state: active for an hour, then it resolves itself.
@@ -305,7 +307,10 @@ json alertmanager_body(const AlertMessage& message) {
       labels = {{"alertname", alertmanager_alert_name(message)},
                 {"incident", std::to_string(incident.id)},
                 {"root_probe", incident.components.front().probe},
-                {"severity", "critical"}};
+                // blip's own trouble: the targets may well be fine.
+                {"severity", is_blip_trouble(incident.components.front().probe_type)
+                                 ? "warning"
+                                 : "critical"}};
       alert["startsAt"] = rfc3339(incident.start_ms);
       if (message.kind == AlertMessage::Kind::incident_resolved)
         alert["endsAt"] = rfc3339(incident.end_ms);
@@ -318,6 +323,42 @@ json alertmanager_body(const AlertMessage& message) {
   alert["annotations"]["summary"] = alert_summary(message);
   alert["annotations"]["description"] = description;
   return json::array({std::move(alert)});
+}
+
+// blip's own trouble (the `blip` component's outages): its words are in `detail`.
+std::string trouble_summary(const AlertMessage& message) {
+  const AlertEvent& event = message.event;
+  const std::string since = clock_time(event.end_ms);
+  switch (message.kind) {
+    case AlertMessage::Kind::closed:
+      return fmt::format("blip's trouble is over, none since {}: {}", since, event.detail);
+    case AlertMessage::Kind::reminder:
+      return fmt::format("blip's trouble still going after {}: {}",
+                         human_duration(message.now_ms - event.start_ms), event.detail);
+    case AlertMessage::Kind::incident_opened:
+    case AlertMessage::Kind::incident_grew: {
+      const IncidentView& incident = message.incident.value();
+      std::vector<std::string> also;
+      for (size_t i = 1; i < incident.components.size(); ++i) {
+        const bool joined = std::find(incident.joined.begin(), incident.joined.end(), i) !=
+                            incident.joined.end();
+        if (message.kind == AlertMessage::Kind::incident_opened || joined)
+          also.push_back(component_error_words(incident.components[i]));
+      }
+      const std::string more = also.empty() ? "" : fmt::format("; also: {}", fmt::join(also, "; "));
+      if (message.kind == AlertMessage::Kind::incident_grew)
+        return fmt::format("blip's trouble grew{}", more);
+      return fmt::format("blip trouble: {}{}", event.detail, more);
+    }
+    case AlertMessage::Kind::incident_resolved:
+      return fmt::format("blip's trouble is over, none since {}",
+                         clock_time(message.incident->end_ms));
+    case AlertMessage::Kind::incident_reminder:
+      return fmt::format("blip's trouble still going after {}",
+                         human_duration(message.now_ms - message.incident->start_ms));
+    default:
+      return fmt::format("blip trouble: {}", event.detail);
+  }
 }
 
 std::string alertmanager_url(const std::string& base) {
@@ -346,8 +387,6 @@ std::string_view to_string(AlertMessage::Kind kind) {
       return "pattern_found";
     case AlertMessage::Kind::job_forecast:
       return "job_forecast";
-    case AlertMessage::Kind::blip_trouble:
-      return "blip_trouble";
     case AlertMessage::Kind::incident_opened:
       return "incident_opened";
     case AlertMessage::Kind::incident_grew:
@@ -377,6 +416,14 @@ std::string incident_timeline(const IncidentView& incident) {
   std::vector<std::pair<int64_t, std::string>> lines;
   for (const IncidentComponent& component : incident.components) {
     const std::string words = component_error_words(component);
+    if (is_blip_trouble(component.probe_type)) {
+      lines.emplace_back(component.down_ms, fmt::format("{}: {}", component.probe, words));
+      if (component.up_ms > component.down_ms)
+        lines.emplace_back(component.up_ms, fmt::format("{}: the last of it, {} after the first",
+                                                        component.probe,
+                                                        human_duration(component.up_ms - component.down_ms)));
+      continue;
+    }
     lines.emplace_back(component.down_ms, words.empty()
                                               ? component.probe + " down"
                                               : fmt::format("{} down: {}", component.probe, words));
@@ -401,6 +448,7 @@ std::string incident_timeline(const IncidentView& incident) {
 
 std::string alert_summary(const AlertMessage& message) {
   const AlertEvent& event = message.event;
+  if (is_blip_trouble(event.probe_type)) return trouble_summary(message);
   switch (message.kind) {
     case AlertMessage::Kind::opened: {
       std::string words = error_words(event);
@@ -428,7 +476,6 @@ std::string alert_summary(const AlertMessage& message) {
     }
     case AlertMessage::Kind::pattern_found:
     case AlertMessage::Kind::job_forecast:
-    case AlertMessage::Kind::blip_trouble:
       return event.text.empty() ? title_of(message)
                                 : fmt::format("{}: {}", event.probe, event.text);
     case AlertMessage::Kind::incident_opened: {
@@ -476,6 +523,7 @@ std::string alertmanager_alert_name(const AlertMessage& message) {
     case AlertMessage::Kind::opened:
     case AlertMessage::Kind::closed:
     case AlertMessage::Kind::reminder:
+      if (is_blip_trouble(message.event.probe_type)) return "BlipTrouble";
       return is_job(message.event) ? "BlipJobOutage" : "BlipOutage";
     case AlertMessage::Kind::flapping:
       return "BlipFlapping";
@@ -483,8 +531,6 @@ std::string alertmanager_alert_name(const AlertMessage& message) {
       return "BlipPattern";
     case AlertMessage::Kind::job_forecast:
       return "BlipJobForecast";
-    case AlertMessage::Kind::blip_trouble:
-      return "BlipTrouble";
     case AlertMessage::Kind::incident_opened:
     case AlertMessage::Kind::incident_grew:
     case AlertMessage::Kind::incident_resolved:

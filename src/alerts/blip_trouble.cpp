@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "blip/core/clock.hpp"
@@ -10,88 +11,125 @@
 namespace blip {
 namespace {
 
-// The component every alert about blip itself is under: an `[[alert]]` selects it as
-// `probes = ["blip"]`, or gets it with no selector.
-constexpr const char* kComponent = "blip";
-
-AlertEvent trouble_event(std::string trouble, std::string text, int64_t now_ms) {
-  AlertEvent event;
-  event.kind = AlertEvent::Kind::blip_trouble;
-  event.probe = kComponent;
-  event.probe_type = kComponent;
-  event.trouble = std::move(trouble);
-  event.text = std::move(text);
-  event.at_ms = now_ms;
-  return event;
+// A one-off trouble's words: the first occurrence's, and how many there were.
+std::function<std::string(uint64_t)> once_words(std::string first) {
+  return [first = std::move(first)](uint64_t n) {
+    return n <= 1 ? first : fmt::format("{} ({} times in this spell)", first, n);
+  };
 }
 
 }  // namespace
 
-std::optional<uint64_t> BlipTroubleWatch::count(const std::string& key, uint64_t counter,
-                                                int64_t now_ms) {
-  Trouble& trouble = troubles_[key];
-  trouble.untold += counter >= trouble.counted ? counter - trouble.counted : counter;
-  trouble.counted = counter;
-  if (trouble.untold == 0 || now_ms < trouble.quiet_until_ms) return std::nullopt;
-  trouble.quiet_until_ms = now_ms + quiet_ms_;
-  return std::exchange(trouble.untold, 0);
+uint64_t BlipTroubleWatch::grown(const std::string& key, uint64_t counter) {
+  uint64_t& counted = counted_[key];
+  const uint64_t growth = counter >= counted ? counter - counted : counter;
+  counted = counter;
+  return growth;
+}
+
+void BlipTroubleWatch::happened(std::vector<AlertEvent>& events, const std::string& key,
+                                std::string trouble, uint64_t n, Words words, int64_t now_ms) {
+  if (spell_id_ == 0) spell_id_ = -now_ms;
+  auto [found, created] = open_.try_emplace(key);
+  Open& open = found->second;
+  open.total += n;
+  open.last_ms = now_ms;
+  if (!created) return;  // told at the spell's end, with the rest of it
+  AlertEvent& event = open.opened;
+  event.kind = AlertEvent::Kind::outage_opened;
+  event.probe = kBlipComponent;
+  event.probe_type = kBlipComponent;
+  event.outage_id = next_outage_id_--;
+  event.incident_id = spell_id_;
+  event.start_ms = now_ms;
+  event.detail = words(n);
+  event.trouble = std::move(trouble);
+  event.at_ms = now_ms;
+  open.words = std::move(words);
+  events.push_back(event);
 }
 
 std::vector<AlertEvent> BlipTroubleWatch::observe(const BlipCounters& counters, int64_t now_ms) {
   std::vector<AlertEvent> events;
   if (counters.store_set_aside_at_ms != 0 && !set_aside_told_) {
     set_aside_told_ = true;
-    events.push_back(trouble_event(
-        "store_set_aside",
-        fmt::format("the database was damaged ({}) and set aside at start-up; a new one was "
-                    "started, the old file is kept beside it",
-                    counters.store_set_aside_reason),
-        now_ms));
+    happened(events, "store_set_aside", "store_set_aside", 1,
+             once_words(fmt::format("the database was damaged ({}) and set aside at start-up; a "
+                                    "new one was started, the old file is kept beside it",
+                                    counters.store_set_aside_reason)),
+             now_ms);
   }
-  if (auto n = count("store_queue_full", counters.dropped_samples, now_ms)) {
-    events.push_back(trouble_event(
-        "store_queue_full",
-        fmt::format("{} samples dropped: the store's queue was full (the disk or the database "
-                    "file is not keeping up)",
-                    *n),
-        now_ms));
+  if (uint64_t n = grown("store_queue_full", counters.dropped_samples)) {
+    happened(events, "store_queue_full", "store_queue_full", n,
+             [](uint64_t total) {
+               return fmt::format(
+                   "{} samples dropped: the store's queue was full (the disk or the database "
+                   "file is not keeping up)",
+                   total);
+             },
+             now_ms);
   }
-  if (auto n = count("log_dropped", counters.dropped_log_lines, now_ms)) {
-    events.push_back(trouble_event(
-        "log_dropped",
-        fmt::format("{} log lines dropped (the log's queue overran, or stderr would not take them)",
-                    *n),
-        now_ms));
+  if (uint64_t n = grown("log_dropped", counters.dropped_log_lines)) {
+    happened(events, "log_dropped", "log_dropped", n,
+             [](uint64_t total) {
+               return fmt::format(
+                   "{} log lines dropped (the log's queue overran, or stderr would not take them)",
+                   total);
+             },
+             now_ms);
   }
   for (const BlipCounters::RemoteWrite& remote : counters.remote_writes) {
-    if (auto n = count("remote_write_rejected " + remote.endpoint, remote.rejected, now_ms)) {
-      events.push_back(trouble_event(
-          "remote_write_rejected",
-          fmt::format("remote-write to {} rejected {} points (a 4xx answer other than 429: those "
-                      "batches are dropped; the log says why)",
-                      remote.endpoint, *n),
-          now_ms));
+    const std::string rejected = "remote_write_rejected " + remote.endpoint;
+    if (uint64_t n = grown(rejected, remote.rejected)) {
+      happened(events, rejected, "remote_write_rejected", n,
+               [endpoint = remote.endpoint](uint64_t total) {
+                 return fmt::format(
+                     "remote-write to {} rejected {} points (a 4xx answer other than 429: those "
+                     "batches are dropped; the log says why)",
+                     endpoint, total);
+               },
+               now_ms);
     }
-    if (auto n = count("remote_write_expired " + remote.endpoint, remote.expired, now_ms)) {
-      events.push_back(trouble_event(
-          "remote_write_expired",
-          fmt::format("remote-write to {}: {} samples were pruned (--retain) before they could "
-                      "be sent",
-                      remote.endpoint, *n),
-          now_ms));
+    const std::string expired = "remote_write_expired " + remote.endpoint;
+    if (uint64_t n = grown(expired, remote.expired)) {
+      happened(events, expired, "remote_write_expired", n,
+               [endpoint = remote.endpoint](uint64_t total) {
+                 return fmt::format(
+                     "remote-write to {}: {} samples were pruned (--retain) before they could "
+                     "be sent",
+                     endpoint, total);
+               },
+               now_ms);
     }
+  }
+  int64_t last_ms = 0;
+  for (const auto& [key, open] : open_) last_ms = std::max(last_ms, open.last_ms);
+  if (!open_.empty() && now_ms - last_ms >= settle_ms_) {
+    // Quiet long enough: each kind closes at its last occurrence, with its whole count.
+    for (auto& [key, open] : open_) {
+      AlertEvent closed = std::move(open.opened);
+      closed.kind = AlertEvent::Kind::outage_closed;
+      closed.end_ms = open.last_ms;
+      closed.detail = open.words(open.total);
+      closed.at_ms = now_ms;
+      events.push_back(std::move(closed));
+    }
+    open_.clear();
+    spell_id_ = 0;
   }
   return events;
 }
 
-std::optional<AlertEvent> BlipTroubleWatch::blind(const BlindWindow& window, int64_t now_ms) const {
+std::vector<AlertEvent> BlipTroubleWatch::blind(const BlindWindow& window, int64_t now_ms) {
+  std::vector<AlertEvent> events;
   const int64_t lasted = window.end_ms - window.start_ms;
-  if (lasted <= kLongBlindMs) return std::nullopt;
-  return trouble_event(
-      "loop_blind",
-      fmt::format("blind for {} from {} ({}): nothing was probed", format_duration_brief(lasted),
-                  format_iso8601_ms(window.start_ms), window.reason),
-      now_ms);
+  if (lasted <= kLongBlindMs) return events;
+  happened(events, "loop_blind", "loop_blind", 1,
+           once_words(fmt::format("blind for {} from {} ({}): nothing was probed",
+                                  format_duration_brief(lasted),
+                                  format_iso8601_ms(window.start_ms), window.reason)),
+           now_ms);
+  return events;
 }
 
 }  // namespace blip

@@ -203,7 +203,7 @@ std::string mail_body(const AlertConfig& alert, const AlertMessage& message) {
   field("event", std::string(to_string(message.kind)));
   field("error", error_words(event));
   field("detail", event.detail);
-  if (message.kind == AlertMessage::Kind::blip_trouble) field("trouble", event.trouble);
+  field("trouble", event.trouble);
   if (is_incident_message(message.kind)) {
     // The timeline is in the text above; the fields say which incident and how long.
     const IncidentView& incident = *message.incident;
@@ -322,7 +322,6 @@ std::optional<MailThread> mail_thread_of(const AlertMessage& message) {
     case AlertMessage::Kind::flapping:
     case AlertMessage::Kind::pattern_found:
     case AlertMessage::Kind::job_forecast:
-    case AlertMessage::Kind::blip_trouble:
       return std::nullopt;
   }
   return std::nullopt;
@@ -356,8 +355,6 @@ MailIds mail_ids(const AlertMessage& message, std::string_view domain) {
   std::string what = id_part(to_string(message.kind));
   if (message.kind == AlertMessage::Kind::flapping) {
     what += fmt::format(".outage-{}", message.event.outage_id);
-  } else if (message.kind == AlertMessage::Kind::blip_trouble && !message.event.trouble.empty()) {
-    what += "." + id_part(message.event.trouble);
   }
   ids.message_id =
       fmt::format("<{}.{}.{}@{}>", what, id_part(message.event.probe), message.now_ms, at);

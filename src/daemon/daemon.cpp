@@ -144,6 +144,7 @@ struct Daemon::Parts {
   void listen();
   void publish();
   void tell_troubles(const LiveSnapshot& snapshot);
+  void tell_trouble(const AlertEvent& event);
   void record(size_t index, const Sample& sample);
   void outage_changed(size_t index, const OutageRow& row);
   void take_pings();
@@ -340,7 +341,7 @@ Daemon::Parts::Parts(LoadedConfig loaded_config, DaemonSettings daemon_settings)
              format_duration_brief(window.end_ms - window.start_ms));
     blind_seconds[window.reason] += static_cast<double>(window.end_ms - window.start_ms) / 1000.0;
     writer->add_blind_window(window);
-    if (auto event = trouble_watch.blind(window, wall_now_ms())) alerts->notify(*event);
+    for (const AlertEvent& event : trouble_watch.blind(window, wall_now_ms())) tell_trouble(event);
   });
   scheduler->set_stall_detector(
       [this](int64_t since_mono_us) { return loop_watch->stalled_since(since_mono_us); });
@@ -439,10 +440,19 @@ void Daemon::Parts::tell_troubles(const LiveSnapshot& snapshot) {
   counters.store_set_aside_reason = snapshot.store.set_aside_reason;
   for (const RemoteWriteStats& remote : snapshot.remote_writes)
     counters.remote_writes.push_back({remote.endpoint, remote.rejected, remote.expired});
-  for (const AlertEvent& event : trouble_watch.observe(counters, snapshot.taken_wall_ms)) {
-    log_warn("alerts: blip_trouble trouble={} text={}", event.trouble, event.text);
-    alerts->notify(event);
+  for (const AlertEvent& event : trouble_watch.observe(counters, snapshot.taken_wall_ms))
+    tell_trouble(event);
+}
+
+void Daemon::Parts::tell_trouble(const AlertEvent& event) {
+  if (event.kind == AlertEvent::Kind::outage_opened) {
+    log_warn("alerts: blip trouble trouble={} spell={} text={}", event.trouble, event.incident_id,
+             event.detail);
+  } else {
+    log_info("alerts: blip trouble over trouble={} spell={} text={}", event.trouble,
+             event.incident_id, event.detail);
   }
+  alerts->notify(event);
 }
 
 void Daemon::Parts::record(size_t index, const Sample& sample) {

@@ -22,6 +22,7 @@
 
 #include "blip/adapters/curl_uv.hpp"
 #include "blip/alerts/alert_sender.hpp"
+#include "blip/alerts/blip_trouble.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/loop.hpp"
 #include "support/alerts.hpp"
@@ -822,6 +823,79 @@ TEST(IncidentAlerts, GroupProbeAndEventsWithoutAnIncidentKeepOneMessagePerOutage
             (std::vector<std::string>{"incident_opened", "incident_resolved", "outage_closed",
                                       "outage_opened"}))
       << "a short incident's opened goes out as it resolves, with the resolved";
+}
+
+TEST(IncidentAlerts, BlipsOwnTroubleIsOneIncidentOfItsComponentInBothGroupings) {
+  Receiver receiver;
+  AlertConfig each = alert_to("each", AlertConfig::Kind::webhook, receiver.url("/each"));
+  each.group = AlertConfig::Group::probe;
+  Harness harness({alert_to("pager", AlertConfig::Kind::webhook, receiver.url("/pager")), each,
+                   alert_to("am", AlertConfig::Kind::alertmanager, receiver.url("/am"))},
+                  {}, incident_options());
+  BlipTroubleWatch watch(1'500);
+  auto tell = [&](const BlipCounters& counters) {
+    for (const AlertEvent& event : watch.observe(counters, wall_now_ms()))
+      harness.dispatcher.notify(event);
+  };
+  BlipCounters counters;
+  counters.dropped_samples = 12;
+  tell(counters);
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.at("/pager").size() == 1; }, 5s));
+  const json opened = receiver.at("/pager")[0].json_body();
+  EXPECT_EQ(opened["event"], "incident_opened");
+  EXPECT_EQ(opened["root_probe"], "blip");
+  EXPECT_EQ(opened["trouble"], "store_queue_full");
+  EXPECT_LT(opened["incident"].get<int64_t>(), 0) << "never a store incident's id";
+  EXPECT_EQ(opened["summary"],
+            "blip trouble: 12 samples dropped: the store's queue was full (the disk or the "
+            "database file is not keeping up)");
+  // More of the same is counted, not told; another kind joins: one grew.
+  for (int i = 0; i < 5; ++i) {
+    counters.dropped_samples += 7;
+    tell(counters);
+    run_for(harness.loop, 100ms);
+  }
+  counters.dropped_log_lines = 3;
+  tell(counters);
+  ASSERT_TRUE(run_until(
+      harness.loop, [&] { return receiver.at("/pager").size() == 2; }, 5s));
+  const json grew = receiver.at("/pager")[1].json_body();
+  EXPECT_EQ(grew["state"], "grew");
+  EXPECT_EQ(grew["summary"],
+            "blip's trouble grew; also: 3 log lines dropped (the log's queue overran, or stderr "
+            "would not take them)");
+  // Quiet for the settle period: one resolved, with what the spell counted in all.
+  ASSERT_TRUE(run_until(
+      harness.loop,
+      [&] {
+        tell(counters);
+        return receiver.at("/pager").size() == 3 && receiver.at("/each").size() == 4;
+      },
+      8s));
+  const json resolved = receiver.at("/pager")[2].json_body();
+  EXPECT_EQ(resolved["state"], "resolved");
+  EXPECT_TRUE(resolved["summary"].get<std::string>().starts_with("blip's trouble is over, none since "))
+      << resolved["summary"];
+  const std::string timeline = resolved["timeline"];
+  EXPECT_NE(timeline.find("blip: 47 samples dropped"), std::string::npos) << timeline;
+  EXPECT_NE(timeline.find("blip: 3 log lines dropped"), std::string::npos) << timeline;
+  // Grouped by probe: each kind opened and closed on its own.
+  EXPECT_EQ(event_names(receiver.at("/each")),
+            (std::vector<std::string>{"outage_closed", "outage_closed", "outage_opened",
+                                      "outage_opened"}));
+  // Alertmanager: one BlipIncident for the spell, a warning, resolved at its end.
+  run_for(harness.loop, 300ms);
+  const auto manager = receiver.at("/am/api/v2/alerts");
+  ASSERT_GE(manager.size(), 2u);
+  for (const auto& request : manager) {
+    const json labels = request.json_body()[0]["labels"];
+    EXPECT_EQ(labels["alertname"], "BlipIncident");
+    EXPECT_EQ(labels["root_probe"], "blip");
+    EXPECT_EQ(labels["severity"], "warning");
+    EXPECT_EQ(labels["incident"], opened["incident"].dump());
+  }
+  EXPECT_TRUE(manager.back().json_body()[0].contains("endsAt"));
 }
 
 TEST(IncidentAlerts, FlappingCountsIncidentsByTheirRootAndMaintenanceHoldsAWholeIncident) {

@@ -234,15 +234,14 @@ TEST(EmailMessage, AnOutagesMailsThreadOnTheOpenedMailsId) {
   EXPECT_EQ(mail_thread_of(closed)->key, "outage-42");
 
   // Outside threads: unique per kind, probe and time.
-  AlertEvent trouble;
-  trouble.kind = AlertEvent::Kind::blip_trouble;
-  trouble.probe = "blip";
-  trouble.trouble = "loop_blind";
-  const AlertMessage blip{AlertMessage::Kind::blip_trouble, trouble, 1'700'000'000'000};
-  EXPECT_FALSE(mail_thread_of(blip));
-  EXPECT_EQ(mail_ids(blip, "example.org").message_id,
-            "<blip_trouble.loop_blind.blip.1700000000000@example.org>");
-  EXPECT_EQ(mail_ids(blip, "example.org").in_reply_to, "");
+  AlertEvent finding;
+  finding.kind = AlertEvent::Kind::pattern_found;
+  finding.probe = "web";
+  const AlertMessage pattern{AlertMessage::Kind::pattern_found, finding, 1'700'000'000'000};
+  EXPECT_FALSE(mail_thread_of(pattern));
+  EXPECT_EQ(mail_ids(pattern, "example.org").message_id,
+            "<pattern_found.web.1700000000000@example.org>");
+  EXPECT_EQ(mail_ids(pattern, "example.org").in_reply_to, "");
 
   const std::string mail = build_mail(mail_alert(), closed);
   const auto fields = header_fields(mail);

@@ -414,13 +414,14 @@ TEST(RemoteWrite, RefusingThrottlingAndHangingReceiversDisturbNoProbingAndHoldNo
       EXPECT_EQ(shipped(*side.blip, receiver, "retried"), 0);
       EXPECT_NE(side.blip->log().find("remote_write: rejected"), std::string::npos)
           << side.blip->log();
-      // One message about blip itself for the whole run (then one per 30 min at most), naming
-      // the endpoint and the points dropped.
+      // One message about blip itself for the whole run: the opened of blip's trouble spell
+      // (resolved once nothing more is refused for 10 minutes), naming the endpoint.
       const auto posts = hook.received("/blip");
       ASSERT_EQ(posts.size(), 1u) << side.blip->log();
-      EXPECT_EQ(posts[0].body.value("event", ""), "blip_trouble") << posts[0].body.dump();
+      EXPECT_EQ(posts[0].body.value("event", ""), "incident_opened") << posts[0].body.dump();
       EXPECT_EQ(posts[0].body.value("trouble", ""), "remote_write_rejected");
       EXPECT_EQ(posts[0].body.value("probe", ""), "blip");
+      EXPECT_EQ(posts[0].body.value("root_probe", ""), "blip");
       EXPECT_NE(posts[0].body.value("summary", "").find(receiver.url()), std::string::npos)
           << posts[0].body.dump();
     } else {

@@ -53,9 +53,9 @@ namespace blip {
 //   outages started within the last W (checked each tick and on each
 //   opened); its next outage is announced as usual, and N more within W make
 //   a new summary.
-// - pattern_found, job_forecast and blip_trouble events: one message each (held aside).
-//   blip's own trouble stays one message per event in both groupings (it has
-//   no outage rows, so no incident of the store to join).
+// - pattern_found and job_forecast events: one message each (held aside).
+// - blip's own trouble comes as outages of the component `blip` (BlipTroubleWatch), each
+//   spell of it an incident of its own, so both groupings treat it as they treat outages.
 //
 // `group = "incident"` (the default) replaces the per-outage rules for outages
 // that the store put in an incident (a job's outages too; an event without an

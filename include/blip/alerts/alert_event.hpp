@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "blip/config/config.hpp"
@@ -15,7 +16,6 @@ struct AlertEvent {
     outage_closed,
     pattern_found,  // a periodic pattern first found; `text` says it
     job_forecast,   // a job's runs will exceed max_run soon; `text` says when
-    blip_trouble,   // blip itself lost or could not do something; `trouble` says which
   };
   Kind kind = Kind::outage_opened;
   std::string probe;                                // the probe's or job's name
@@ -29,9 +29,15 @@ struct AlertEvent {
   ErrorClass error = ErrorClass::none;
   std::string detail;   // already cleaned target text, never a secret
   std::string text;     // extra words: the phase finding, the forecast, blip's trouble
-  std::string trouble;  // blip_trouble: store_set_aside, store_queue_full, log_dropped,
+  std::string trouble;  // blip's own trouble: store_set_aside, store_queue_full, log_dropped,
                         // remote_write_rejected, remote_write_expired, loop_blind
   int64_t at_ms = 0;    // when the loop saw it
 };
+
+// blip's own trouble comes as outages of this component (its probe and its type): a spell of
+// trouble is an incident of its own, with one "outage" per kind of trouble in it.
+inline constexpr std::string_view kBlipComponent = "blip";
+inline bool is_blip_trouble(std::string_view probe_type) { return probe_type == kBlipComponent; }
+
 
 }  // namespace blip

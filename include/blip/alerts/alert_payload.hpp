@@ -52,7 +52,6 @@ struct AlertMessage {
     flapping,           // the flapping rule's one summary
     pattern_found,      // a periodic pattern first found
     job_forecast,       // a job's runs will exceed max_run soon
-    blip_trouble,       // blip itself lost or could not do something
     incident_opened,    // an incident's first outage(s), named by the first down
     incident_grew,      // components that joined an announced incident
     incident_resolved,  // the incident's last outage ended: the timeline
@@ -123,7 +122,7 @@ std::string human_duration(int64_t ms);
 //   ntfy          the summary as a text body; Title, Priority (high when down,
 //                 default otherwise) and Tags headers
 //   alertmanager  a JSON array of one alert POSTed to <url>/api/v2/alerts;
-//                 labels {alertname, probe, type, error | trouble}, annotations
+//                 labels {alertname, probe, type, error, and trouble for blip's own}, annotations
 //                 {summary, description}, startsAt, and endsAt once resolved
 //   email         the message of build_mail (email_message.hpp) and its envelope
 // Incident messages: the webhook adds state, incident, root_probe,
@@ -136,7 +135,8 @@ AlertRequest build_alert_request(const AlertConfig& alert, const AlertMessage& m
 
 // The Alertmanager `alertname` label for a message: BlipOutage (a probe),
 // BlipJobOutage (a job late, overrunning or failed), BlipFlapping,
-// BlipPattern, BlipJobForecast, BlipTrouble (blip itself).
+// BlipPattern, BlipJobForecast, BlipTrouble (blip itself, grouped by probe);
+// BlipIncident for every incident, blip's own trouble too (severity "warning").
 std::string alertmanager_alert_name(const AlertMessage& message);
 
 // A URL as the alert logs show it: `redact_url`'s form for webhook and

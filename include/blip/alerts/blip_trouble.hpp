@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,33 +28,48 @@ struct BlipCounters {
 // Alerts about blip itself, under the component `blip` (DESIGN: "Alerts about blip itself"):
 // the database set aside as damaged, samples dropped from a full store queue, log lines
 // dropped, remote-write points rejected or a backlog pruned unsent, the loop blind for more
-// than a minute. A trouble is told when first seen, then at most once per `quiet_ms` while it
-// goes on, each message counting what happened since the one before: a receiver that refuses
-// every batch is one message, not one a second. Loop thread only.
+// than a minute. They are grouped as outages are: a spell of trouble is one incident of the
+// `blip` component (its id is minus its start in ms, so it never meets a store incident's),
+// each kind of trouble in it one "outage" (opened when first seen, carrying the words), and the
+// spell ends when nothing more has happened for `settle_ms`: then each kind closes, at its last
+// occurrence, with what it counted over the whole spell. A receiver that refuses every batch
+// is one opened and one resolved message, however long it goes on. Loop thread only.
 class BlipTroubleWatch {
  public:
-  static constexpr int64_t kDefaultQuietMs = 30 * 60'000;
+  static constexpr int64_t kDefaultSettleMs = 10 * 60'000;
   static constexpr int64_t kLongBlindMs = 60'000;
 
-  explicit BlipTroubleWatch(int64_t quiet_ms = kDefaultQuietMs) : quiet_ms_(quiet_ms) {}
+  explicit BlipTroubleWatch(int64_t settle_ms = kDefaultSettleMs) : settle_ms_(settle_ms) {}
 
   // The events the counters' growth since the last call makes (counters that start again
-  // from zero, a reloaded remote-write sender's, count from zero).
+  // from zero, a reloaded remote-write sender's, count from zero), and the spell's end once
+  // nothing has happened for `settle_ms`.
   std::vector<AlertEvent> observe(const BlipCounters& counters, int64_t now_ms);
-  // A blind window as the loop watch closes it: an event when it lasted over a minute.
-  std::optional<AlertEvent> blind(const BlindWindow& window, int64_t now_ms) const;
+  // A blind window as the loop watch closes it: trouble when it lasted over a minute.
+  std::vector<AlertEvent> blind(const BlindWindow& window, int64_t now_ms);
 
  private:
-  struct Trouble {
-    uint64_t counted = 0;  // the counter when last read
-    uint64_t untold = 0;   // growth not yet in a message
-    int64_t quiet_until_ms = 0;
+  // blip's own outage ids: below any a restored incident uses (-1, -2, …), never a store id.
+  static constexpr int64_t kFirstOutageId = -(int64_t{1} << 50);
+  using Words = std::function<std::string(uint64_t)>;
+  // One kind of trouble in the open spell.
+  struct Open {
+    AlertEvent opened;
+    uint64_t total = 0;  // over the spell: counted things, or occurrences of a one-off
+    Words words;         // what `total` of it means, for the closing event
+    int64_t last_ms = 0;
   };
-  // Reads one counter: how much to tell now (something untold, and the trouble not quiet).
-  std::optional<uint64_t> count(const std::string& key, uint64_t counter, int64_t now_ms);
+  // `n` of trouble `key` happened now: opens the spell, or that kind in it, or adds to it.
+  void happened(std::vector<AlertEvent>& events, const std::string& key, std::string trouble,
+                uint64_t n, Words words, int64_t now_ms);
+  // How much a counter grew since it was last read.
+  uint64_t grown(const std::string& key, uint64_t counter);
 
-  int64_t quiet_ms_;
-  std::map<std::string, Trouble> troubles_;  // by key: the `trouble` field and endpoint
+  int64_t settle_ms_;
+  std::map<std::string, uint64_t> counted_;  // each counter as last read, by key
+  std::map<std::string, Open> open_;         // the open spell's troubles, by key
+  int64_t spell_id_ = 0;                     // 0: no spell open
+  int64_t next_outage_id_ = kFirstOutageId;
   bool set_aside_told_ = false;
 };
 

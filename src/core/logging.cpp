@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "blip/core/clock.hpp"
+#include "blip/core/utf8.hpp"
 
 namespace blip {
 namespace {
@@ -36,41 +37,6 @@ constexpr int kWritablePollMs = 100;
 constexpr std::string_view kEndOfLog = "\x01end of log\x01";
 
 // ---- values ---------------------------------------------------------------
-
-// The length of the well-formed UTF-8 sequence at the start of `text` (no
-// overlongs, no surrogates), or 0.
-size_t utf8_sequence_length(std::string_view text) {
-  const auto lead = static_cast<unsigned char>(text[0]);
-  const size_t length = lead >= 0xc2 && lead <= 0xdf   ? 2
-                        : lead >= 0xe0 && lead <= 0xef ? 3
-                        : lead >= 0xf0 && lead <= 0xf4 ? 4
-                                                       : 0;
-  if (length == 0 || length > text.size()) return 0;
-  for (size_t i = 1; i < length; ++i) {
-    if ((static_cast<unsigned char>(text[i]) & 0xc0) != 0x80) return 0;
-  }
-  const auto second = static_cast<unsigned char>(text[1]);
-  if ((lead == 0xe0 && second < 0xa0) || (lead == 0xed && second >= 0xa0) ||
-      (lead == 0xf0 && second < 0x90) || (lead == 0xf4 && second >= 0x90)) {
-    return 0;
-  }
-  return length;
-}
-
-uint32_t code_point(std::string_view sequence) {
-  const auto byte = [&](size_t i) {
-    return static_cast<uint32_t>(static_cast<unsigned char>(sequence[i]));
-  };
-  switch (sequence.size()) {
-    case 2:
-      return (byte(0) & 0x1f) << 6 | (byte(1) & 0x3f);
-    case 3:
-      return (byte(0) & 0x0f) << 12 | (byte(1) & 0x3f) << 6 | (byte(2) & 0x3f);
-    default:
-      return (byte(0) & 0x07) << 18 | (byte(1) & 0x3f) << 12 | (byte(2) & 0x3f) << 6 |
-             (byte(3) & 0x3f);
-  }
-}
 
 // Characters that move or hide text on a terminal: C1 controls, line and
 // paragraph separators, bidirectional marks, embeddings, overrides and isolates.
@@ -354,20 +320,19 @@ std::string log_value(std::string_view text) {
       ++at;
       continue;
     }
-    const size_t length = utf8_sequence_length(text.substr(at));
-    if (length == 0) {
+    const CodePoint point = next_code_point(text, at);
+    if (!point.valid) {
       out += "\xef\xbf\xbd";  // U+FFFD for the byte that is no UTF-8
       ++at;
       continue;
     }
-    const std::string_view sequence = text.substr(at, length);
-    const uint32_t point = code_point(sequence);
-    if (shown_escaped(point)) {
-      out += fmt::format("\\u{:04x}", point);
+    const std::string_view sequence = text.substr(at, point.length);
+    if (shown_escaped(point.value)) {
+      out += fmt::format("\\u{:04x}", static_cast<uint32_t>(point.value));
     } else {
       out += sequence;
     }
-    at += length;
+    at += point.length;
   }
   out += '"';
   return out;

@@ -9,64 +9,18 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include "blip/core/utf8.hpp"
+
 namespace blip {
 namespace {
-
-constexpr char32_t kReplacement = 0xFFFD;
-
-// The next code point of `text` from `at`, and how many bytes it took; broken
-// UTF-8 (a stray byte, an overlong form, a surrogate, past U+10FFFF) is one
-// byte of U+FFFD.
-std::pair<char32_t, size_t> next_code_point(std::string_view text, size_t at) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(at);
-  if (lead < 0x80) return {lead, 1};
-  size_t length;
-  char32_t code;
-  char32_t least;
-  if ((lead & 0xE0) == 0xC0) {
-    length = 2, code = lead & 0x1F, least = 0x80;
-  } else if ((lead & 0xF0) == 0xE0) {
-    length = 3, code = lead & 0x0F, least = 0x800;
-  } else if ((lead & 0xF8) == 0xF0) {
-    length = 4, code = lead & 0x07, least = 0x10000;
-  } else {
-    return {kReplacement, 1};
-  }
-  if (at + length > text.size()) return {kReplacement, 1};
-  for (size_t i = 1; i < length; ++i) {
-    if ((byte(at + i) & 0xC0) != 0x80) return {kReplacement, 1};
-    code = (code << 6) | (byte(at + i) & 0x3F);
-  }
-  if (code < least || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
-    return {kReplacement, 1};
-  return {code, length};
-}
 
 // What XML 1.0 cannot carry at all (a control character, U+FFFE, U+FFFF), as U+FFFD.
 char32_t carried_in_xml(char32_t code) {
   if ((code < 0x20 && code != '\t') || code == 0x7F || code == 0xFFFE || code == 0xFFFF)
-    return kReplacement;
+    return kReplacementCharacter;
   return code;
 }
 
-void append_utf8(std::string& out, char32_t code) {
-  if (code < 0x80) {
-    out += static_cast<char>(code);
-  } else if (code < 0x800) {
-    out += static_cast<char>(0xC0 | (code >> 6));
-    out += static_cast<char>(0x80 | (code & 0x3F));
-  } else if (code < 0x10000) {
-    out += static_cast<char>(0xE0 | (code >> 12));
-    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (code & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (code >> 18));
-    out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (code & 0x3F));
-  }
-}
 
 // Advance widths at 11 px in DejaVu Sans, in hundredths of a pixel, as Chromium
 // measures them (canvas measureText with font "11px DejaVu Sans", one character
@@ -174,9 +128,9 @@ std::string xml_escaped(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (size_t at = 0; at < text.size();) {
-    const auto [code, length] = next_code_point(text, at);
-    at += length;
-    switch (carried_in_xml(code)) {
+    const CodePoint point = next_code_point(text, at);
+    at += point.length;
+    switch (carried_in_xml(point.value)) {
       case '<':
         out += "&lt;";
         break;
@@ -193,7 +147,7 @@ std::string xml_escaped(std::string_view text) {
         out += "&#39;";
         break;
       default:
-        append_utf8(out, carried_in_xml(code));
+        append_utf8(out, carried_in_xml(point.value));
     }
   }
   return out;
@@ -202,9 +156,9 @@ std::string xml_escaped(std::string_view text) {
 double badge_text_width(std::string_view text) {
   int64_t hundredths = 0;
   for (size_t at = 0; at < text.size();) {
-    const auto [code, length] = next_code_point(text, at);
-    at += length;
-    hundredths += width_of(carried_in_xml(code));
+    const CodePoint point = next_code_point(text, at);
+    at += point.length;
+    hundredths += width_of(carried_in_xml(point.value));
   }
   return static_cast<double>(hundredths) / 100.0;
 }

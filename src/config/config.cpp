@@ -713,6 +713,10 @@ void check_unique_name(TableReader& reader, const std::string& name, const Loade
   // Missing is reported by required_string; present but empty (or a ${VAR} set to "") here.
   if (name.empty() && reader.table().get("name"))
     reader.error_at(reader.where("name"), "name must not be empty");
+  if (name == kBlipComponent) {
+    reader.error_at(reader.where("name"),
+                    "the name \"blip\" is taken: alerts about blip itself come under it");
+  }
   for (const ComponentRef& existing : loaded.components()) {
     if (!name.empty() && existing->name == name) {
       reader.error_at(

@@ -107,6 +107,8 @@ const InvalidCase kInvalidCases[] = {
     {"invalid-unknown-probe-type",
      {"{dir}/web.toml:3:8: probe \"web\": unknown probe type \"ping\" (expected one of: http, "
       "postgres, redis, tcp)"}},
+    {"invalid-reserved-name",
+     {"{dir}/web.toml:4:8: the name \"blip\" is taken: alerts about blip itself come under it"}},
     {"invalid-duplicate-name",
      {"{dir}/20-web-again.toml:4:8: duplicate probe name \"web\" (first defined at "
       "{dir}/10-web.toml:1)"}},

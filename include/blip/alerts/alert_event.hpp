@@ -34,9 +34,8 @@ struct AlertEvent {
   int64_t at_ms = 0;    // when the loop saw it
 };
 
-// blip's own trouble comes as outages of this component (its probe and its type): a spell of
-// trouble is an incident of its own, with one "outage" per kind of trouble in it.
-inline constexpr std::string_view kBlipComponent = "blip";
+// blip's own trouble comes as outages of the component kBlipComponent (its probe and its
+// type): a spell of trouble is an incident of its own, with one "outage" per kind in it.
 inline bool is_blip_trouble(std::string_view probe_type) { return probe_type == kBlipComponent; }
 
 

@@ -80,6 +80,10 @@ using ProbeSettings = std::variant<HttpSettings, TcpSettings, PostgresSettings, 
 // A probe blip runs, or a job that reports in (`[[job]]`).
 enum class ComponentKind { probe, job };
 
+// The component alerts about blip itself come under (an alert selects it as
+// `probes = ["blip"]`): no probe or job may take its name.
+inline constexpr std::string_view kBlipComponent = "blip";
+
 // What a probe and a job have in common: each is a component of the status
 // page with samples, outages, alerts and a row of the store's `probes` table.
 struct ComponentConfig {

@@ -3,7 +3,9 @@
 # and /metrics from a blip with 100 probes and 30 days of history, and the
 # probes' schedule lag with and without that load, side by side in one run.
 #   bench/feed_bench.sh [REPS] [DAYS]        (defaults: 2 30)
-#   BENCH_HISTORY=FILE reuses a history written before (it takes ~12 min on 2 cores).
+#   BENCH_HISTORY=FILE reuses a history written before (it takes ~12 min on 2 cores); one of
+#   an older schema is migrated by each run's first start (schema 12 adds hour_totals: ~8 s
+#   for 4.3 million rollups), before /healthz answers, so not in cold_ms.
 # Writes the history once (100 probes x 1 sample/s x DAYS through blip's own
 # recorder; the feed reads rollups and outages, which do not depend on the
 # rate), then per repetition runs blip three times on a copy of it: with no
@@ -135,4 +137,4 @@ for rep in $(seq "$reps"); do
   done
 done
 cat "$work/size.txt"
-echo "cold_ms: the first summary.json after start (the hour cache filled from $days days of rollups); lag: over each whole run"
+echo "cold_ms: the first summary.json after start (the hour cache filled from hour_totals: a row a probe-hour); lag: over each whole run"

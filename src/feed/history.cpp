@@ -12,27 +12,11 @@ int64_t floor_to(int64_t ms, int64_t unit) { return ms - ((ms % unit) + unit) % 
 
 }  // namespace
 
-void add_rollup_totals(RollupTotals& a, const RollupTotals& b) {
-  if (b.minutes == 0) return;
-  if (a.minutes == 0) {
-    a.first_minute_ms = b.first_minute_ms;
-    a.last_minute_ms = b.last_minute_ms;
-    a.first_sample_ms = b.first_sample_ms;
-  } else {
-    a.first_minute_ms = std::min(a.first_minute_ms, b.first_minute_ms);
-    a.last_minute_ms = std::max(a.last_minute_ms, b.last_minute_ms);
-    a.first_sample_ms = std::min(a.first_sample_ms, b.first_sample_ms);
-  }
-  a.minutes += b.minutes;
-  a.samples += b.samples;
-  a.down += b.down;
-  a.degraded += b.degraded;
-}
-
 void RollupHourCache::cover(const Store& store, const std::string& probe, ProbeHours& cached,
                             int64_t from_ms, int64_t to_ms) {
   auto load = [&](int64_t a, int64_t b) {
-    for (const RollupTotals& hour : store.rollup_totals_by(probe, a, b, kHourMs)) {
+    // The writer keeps each hour's totals: a row an hour, whatever the probe's rate.
+    for (const RollupTotals& hour : store.hour_totals(probe, a, b)) {
       cached.hours[floor_to(hour.first_minute_ms, kHourMs)] = hour;
     }
   };

@@ -181,9 +181,29 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
     up_ms INTEGER NOT NULL,
     told INTEGER NOT NULL,
     PRIMARY KEY(alert, incident_id, position)) WITHOUT ROWID;
+)sql", R"sql(
+  -- Each probe-hour's rollups added up (issue 22), kept by the writer in the transaction that
+  -- writes them: the feed and the report read an hour as one row instead of sixty. Only the
+  -- rollups with samples count, as rollup_totals counts them; an hour without any has no row.
+  CREATE TABLE hour_totals(
+    probe_id INTEGER NOT NULL REFERENCES probes(id),
+    hour_ms INTEGER NOT NULL,
+    minutes INTEGER NOT NULL,
+    first_minute_ms INTEGER NOT NULL,
+    last_minute_ms INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    down INTEGER NOT NULL,
+    degraded INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL,
+    PRIMARY KEY(probe_id, hour_ms)) WITHOUT ROWID;
+  INSERT INTO hour_totals
+    SELECT probe_id, minute_ms / 3600000 * 3600000, count(*), min(minute_ms), max(minute_ms),
+           sum(count), sum(down), sum(degraded), min(coalesce(first_ms, minute_ms))
+    FROM rollups WHERE count > 0 GROUP BY probe_id, minute_ms / 3600000;
 )sql"};
 
 constexpr int64_t kMinuteMs = 60'000;
+constexpr int64_t kHourMs = 3'600'000;
 constexpr int64_t kMaxDetails = 10'000;
 constexpr std::string_view kDetailsFull =
     "(detail not kept: more than 10000 distinct details stored)";
@@ -689,6 +709,29 @@ void Store::write_rollup(int64_t probe_id, const ProbeBuffer& buffer) {
       .bind(7, rollup.p95_us)
       .bind(8, rollup.max_us);
   rollup_upsert.bind(9, rollup.first_ms).step();
+  recount_hour(probe_id, rollup.minute_ms - rollup.minute_ms % kHourMs);
+}
+
+void Store::recount_hour(int64_t probe_id, int64_t hour_ms) {
+  // Added up again from its rollups (at most 60 rows, adjacent in the rollups' key) rather than
+  // changed by the difference: a minute begun anew after damage, or a write rolled back,
+  // cannot leave the hour counting what its rollups no longer hold.
+  prepared(
+      "INSERT OR REPLACE INTO hour_totals(probe_id, hour_ms, minutes, first_minute_ms, "
+      "last_minute_ms, samples, down, degraded, first_ms) "
+      "SELECT ?1, ?2, count(*), min(minute_ms), max(minute_ms), sum(count), sum(down), "
+      "sum(degraded), min(coalesce(first_ms, minute_ms)) FROM rollups "
+      "WHERE probe_id = ?1 AND minute_ms >= ?2 AND minute_ms < ?2 + 3600000 AND count > 0 "
+      "HAVING count(*) > 0")
+      .bind(1, probe_id)
+      .bind(2, hour_ms)
+      .step();
+  if (sqlite3_changes(db_) == 0) {
+    prepared("DELETE FROM hour_totals WHERE probe_id = ? AND hour_ms = ?")
+        .bind(1, probe_id)
+        .bind(2, hour_ms)
+        .step();
+  }
 }
 
 void Store::insert_block(int64_t probe_id, const SampleBlockEncoder& block) {
@@ -1204,9 +1247,27 @@ void Store::close_open_outages(int64_t end_ms, const std::string& end_reason) {
 }
 
 int64_t Store::prune_rollups_before(int64_t cutoff_ms) {
-  Statement remove(db_, "DELETE FROM rollups WHERE minute_ms < ?");
-  remove.bind(1, cutoff_ms - cutoff_ms % kMinuteMs).step();
-  return sqlite3_changes(db_);
+  const int64_t cutoff = cutoff_ms - cutoff_ms % kMinuteMs;
+  exec("BEGIN IMMEDIATE");
+  try {
+    Statement remove(db_, "DELETE FROM rollups WHERE minute_ms < ?");
+    remove.bind(1, cutoff).step();
+    const int64_t removed = sqlite3_changes(db_);
+    const int64_t hour = cutoff - cutoff % kHourMs;
+    Statement hours(db_, "DELETE FROM hour_totals WHERE hour_ms < ?");
+    hours.bind(1, hour).step();
+    if (hour < cutoff) {  // the hour it cuts through keeps only its later minutes
+      std::vector<int64_t> probe_ids;
+      Statement probes(db_, "SELECT id FROM probes ORDER BY id");
+      while (probes.step()) probe_ids.push_back(probes.integer(0));
+      for (int64_t probe_id : probe_ids) recount_hour(probe_id, hour);
+    }
+    exec("COMMIT");
+    return removed;
+  } catch (...) {
+    rollback();
+    throw;
+  }
 }
 
 PruneCounts& PruneCounts::operator+=(const PruneCounts& other) {
@@ -1254,13 +1315,22 @@ PruneCounts Store::prune_step(const PruneCutoffs& cutoffs, int64_t max_rows) {
         removed.more = true;
         break;
       }
-      Statement rollups(
-          db_,
-          "DELETE FROM rollups WHERE probe_id = ?1 AND minute_ms < coalesce((SELECT minute_ms FROM "
-          "rollups WHERE probe_id = ?1 AND minute_ms < ?2 ORDER BY minute_ms LIMIT 1 OFFSET ?3), "
-          "?2)");
-      rollups.bind(1, probe_id).bind(2, rollups_cutoff).bind(3, left).step();
-      removed.rollups += sqlite3_changes(db_);
+      // The step's bound for this probe: its rows before it go, with the hours they made up.
+      Statement bound(db_,
+                      "SELECT coalesce((SELECT minute_ms FROM rollups WHERE probe_id = ?1 AND "
+                      "minute_ms < ?2 ORDER BY minute_ms LIMIT 1 OFFSET ?3), ?2)");
+      bound.bind(1, probe_id).bind(2, rollups_cutoff).bind(3, left).step();
+      const int64_t until = bound.integer(0);
+      Statement rollups(db_, "DELETE FROM rollups WHERE probe_id = ? AND minute_ms < ?");
+      rollups.bind(1, probe_id).bind(2, until).step();
+      const int removed_here = sqlite3_changes(db_);
+      removed.rollups += removed_here;
+      if (removed_here > 0) {
+        const int64_t hour = until - until % kHourMs;
+        Statement hours(db_, "DELETE FROM hour_totals WHERE probe_id = ? AND hour_ms < ?");
+        hours.bind(1, probe_id).bind(2, hour).step();
+        if (hour < until) recount_hour(probe_id, hour);  // the hour the bound cuts through
+      }
     }
 
     // A run's output goes with the raw samples of its time; the run itself stays, like outages.
@@ -1383,9 +1453,67 @@ std::vector<std::string> Store::probe_names() const {
   return names;
 }
 
+void add_rollup_totals(RollupTotals& a, const RollupTotals& b) {
+  if (b.minutes == 0) return;
+  if (a.minutes == 0) {
+    a.first_minute_ms = b.first_minute_ms;
+    a.last_minute_ms = b.last_minute_ms;
+    a.first_sample_ms = b.first_sample_ms;
+  } else {
+    a.first_minute_ms = std::min(a.first_minute_ms, b.first_minute_ms);
+    a.last_minute_ms = std::max(a.last_minute_ms, b.last_minute_ms);
+    a.first_sample_ms = std::min(a.first_sample_ms, b.first_sample_ms);
+  }
+  a.minutes += b.minutes;
+  a.samples += b.samples;
+  a.down += b.down;
+  a.degraded += b.degraded;
+}
+
 RollupTotals Store::rollup_totals(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
-  auto buckets = rollup_totals_by(probe, from_ms, to_ms, 0);
-  return buckets.empty() ? RollupTotals{} : buckets.front();
+  auto minutes = [&](int64_t from, int64_t to) {
+    auto buckets = rollup_totals_by(probe, from, to, 0);
+    return buckets.empty() ? RollupTotals{} : buckets.front();
+  };
+  // The minutes before the first whole hour and from the last one's end; the hours between.
+  const int64_t from_minute = from_ms - from_ms % kMinuteMs;
+  const int64_t first_hour =
+      from_minute % kHourMs == 0 ? from_minute : from_minute - from_minute % kHourMs + kHourMs;
+  const int64_t hours_end = to_ms - to_ms % kHourMs;
+  if (from_minute < 0 || first_hour >= hours_end) return minutes(from_ms, to_ms);
+  RollupTotals sum = first_hour > from_minute ? minutes(from_ms, first_hour) : RollupTotals{};
+  Statement& select = prepared(
+      "SELECT sum(h.minutes), min(h.first_minute_ms), max(h.last_minute_ms), sum(h.samples), "
+      "sum(h.down), sum(h.degraded), min(h.first_ms) "
+      "FROM hour_totals h JOIN probes p ON p.id = h.probe_id "
+      "WHERE p.name = ?1 AND h.hour_ms >= ?2 AND h.hour_ms < ?3");
+  {
+    const ResetAfterRead done(select);
+    select.bind(1, probe).bind(2, first_hour).bind(3, hours_end);
+    if (select.step() && !select.is_null(0)) {
+      add_rollup_totals(sum,
+                        {select.integer(0), select.integer(1), select.integer(2), select.integer(3),
+                         select.integer(4), select.integer(5), select.integer(6)});
+    }
+  }
+  if (hours_end < to_ms) add_rollup_totals(sum, minutes(hours_end, to_ms));
+  return sum;
+}
+
+std::vector<RollupTotals> Store::hour_totals(const std::string& probe, int64_t from_ms,
+                                             int64_t to_ms) const {
+  Statement& select = prepared(
+      "SELECT h.minutes, h.first_minute_ms, h.last_minute_ms, h.samples, h.down, h.degraded, "
+      "h.first_ms FROM hour_totals h JOIN probes p ON p.id = h.probe_id "
+      "WHERE p.name = ?1 AND h.hour_ms >= ?2 AND h.hour_ms < ?3 ORDER BY h.hour_ms");
+  const ResetAfterRead done(select);
+  select.bind(1, probe).bind(2, from_ms).bind(3, to_ms);
+  std::vector<RollupTotals> hours;
+  while (select.step()) {
+    hours.push_back({select.integer(0), select.integer(1), select.integer(2), select.integer(3),
+                     select.integer(4), select.integer(5), select.integer(6)});
+  }
+  return hours;
 }
 
 std::vector<RollupTotals> Store::rollup_totals_by(const std::string& probe, int64_t from_ms,

@@ -1,4 +1,4 @@
-// The feed's history: the hour cache answers exactly what the store answers,
+// The feed's history: the hour cache answers exactly what the minute rollups add up to,
 // and each day of the 90-day strip keeps its worst state.
 #include <gtest/gtest.h>
 
@@ -76,8 +76,13 @@ TEST(RollupHourCache, AnswersWhatTheStoreAnswersForAnyRange) {
   Store store(dir.file("h.db"), Store::Mode::read_only);
   RollupHourCache cache;
   auto expect_same = [&](const char* probe, int64_t from, int64_t to) {
-    const RollupTotals direct = store.rollup_totals(probe, from, to);
+    // The cache's hours come from hour_totals; these from the minute rollups alone.
+    const auto minutes = store.rollup_totals_by(probe, from, to, 0);
+    const RollupTotals direct = minutes.empty() ? RollupTotals{} : minutes.front();
     const RollupTotals cached = cache.totals(store, probe, from, to, now);
+    const RollupTotals stored = store.rollup_totals(probe, from, to);
+    ASSERT_EQ(stored.samples, direct.samples);
+    ASSERT_EQ(stored.minutes, direct.minutes);
     SCOPED_TRACE(testing::Message() << probe << " [" << format_iso8601_ms(from) << ", "
                                     << format_iso8601_ms(to) << ")");
     ASSERT_EQ(cached.minutes, direct.minutes);
@@ -148,6 +153,36 @@ TEST(FeedHistoryReader, EachDayKeepsItsWorstStateAndTheUptimeWindowsDiffer) {
   EXPECT_DOUBLE_EQ(*history->day.at("web").uptime(), 1.0);
   EXPECT_LT(*history->week.at("web").uptime(), 1.0);
   EXPECT_EQ(history->week.at("web").outages, 1);
+  // The windows' figures and the day strip read the same from the minute rollups alone.
+  {
+    Store store(dir.file("h.db"), Store::Mode::read_only);
+    auto minutes = [&](const std::string& probe, int64_t from, int64_t to) {
+      const auto totals = store.rollup_totals_by(probe, from, to, 0);
+      return totals.empty() ? RollupTotals{} : totals.front();
+    };
+    const ReportData quarter = load_report_data(store, {history->days_from_ms, now, now}, "", true);
+    for (auto [window_ms, summaries] :
+         {std::pair{kDayMs, &history->day}, std::pair{7 * kDayMs, &history->week},
+          std::pair{30 * kDayMs,
+                    static_cast<const std::map<std::string, ProbeSummary>*>(nullptr)}}) {
+      const Report report = analyse_report(narrow_report_data(quarter, now - window_ms), minutes,
+                                           std::nullopt, false);
+      ASSERT_EQ(report.summaries.size(), 1U);
+      const ProbeSummary& shown = summaries ? summaries->at("web") : history->month.summaries.at(0);
+      EXPECT_EQ(shown.samples, report.summaries[0].samples) << window_ms;
+      EXPECT_EQ(shown.observed_ms, report.summaries[0].observed_ms) << window_ms;
+      EXPECT_EQ(shown.down_ms, report.summaries[0].down_ms) << window_ms;
+    }
+    for (int day = 0; day < kFeedDays; ++day) {
+      const int64_t from = history->days_from_ms + day * kDayMs;
+      if (from >= now) break;
+      EXPECT_EQ(strip.states[static_cast<size_t>(day)] != DayStrip::State::no_data,
+                minutes("web", from, std::min(from + kDayMs, now)).minutes > 0)
+          << day;
+    }
+    EXPECT_EQ(history->first_seen_ms.at("web"),
+              minutes("web", history->days_from_ms, now).first_sample_ms);
+  }
   // Shared until a second has passed or a transition happened.
   EXPECT_EQ(reader.current(now + 500, 0), history);
   EXPECT_NE(reader.current(now + 500, 1), history);

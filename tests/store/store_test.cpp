@@ -287,6 +287,95 @@ TEST(Store, RollupsSummarizeEachMinuteAndOutlivePrunedSamples) {
   EXPECT_EQ(store.prune_rollups_before(120'001), 1);
 }
 
+// The writer keeps hour_totals as the rollups' sums, however a minute is written (a part each
+// flush, continued after a restart), pruned or migrated: every hour and every range reads the
+// same from it as from the minutes themselves.
+TEST(Store, HourTotalsAddUpTheRollupsThroughWritesPrunesAndTheMigration) {
+  test::TempDir dir;
+  const std::string path = dir.file("blip.db");
+  constexpr int64_t kHour = 3'600'000;
+  const int64_t start = 1'700'000'000'000 - 1'700'000'000'000 % kHour + 17 * 60'000 + 2'500;
+  std::mt19937_64 random(5);
+  auto expect_agree = [&](const Store& store, const char* when) {
+    SCOPED_TRACE(when);
+    for (const char* probe : {"web", "db"}) {
+      const auto hours = store.hour_totals(probe, 0, INT64_MAX);
+      const auto minutes = store.rollup_totals_by(probe, 0, INT64_MAX, kHour);
+      ASSERT_EQ(hours.size(), minutes.size()) << probe;
+      for (size_t i = 0; i < hours.size(); ++i) {
+        ASSERT_EQ(hours[i].minutes, minutes[i].minutes) << probe << " hour " << i;
+        ASSERT_EQ(hours[i].first_minute_ms, minutes[i].first_minute_ms) << probe << " hour " << i;
+        ASSERT_EQ(hours[i].last_minute_ms, minutes[i].last_minute_ms) << probe << " hour " << i;
+        ASSERT_EQ(hours[i].samples, minutes[i].samples) << probe << " hour " << i;
+        ASSERT_EQ(hours[i].down, minutes[i].down) << probe << " hour " << i;
+        ASSERT_EQ(hours[i].degraded, minutes[i].degraded) << probe << " hour " << i;
+        ASSERT_EQ(hours[i].first_sample_ms, minutes[i].first_sample_ms) << probe << " hour " << i;
+      }
+      std::uniform_int_distribution<int64_t> at(start - kHour, start + 7 * kHour);
+      for (int i = 0; i < 200; ++i) {
+        int64_t from = at(random), to = at(random);
+        if (from > to) std::swap(from, to);
+        if (i % 4 == 0) from -= from % kHour;  // whole hours only
+        const RollupTotals read = store.rollup_totals(probe, from, to);
+        const auto direct = store.rollup_totals_by(probe, from, to, 0);
+        const RollupTotals expected = direct.empty() ? RollupTotals{} : direct.front();
+        ASSERT_EQ(read.minutes, expected.minutes) << probe << " " << from << ".." << to;
+        ASSERT_EQ(read.samples, expected.samples) << probe << " " << from << ".." << to;
+        ASSERT_EQ(read.down, expected.down) << probe << " " << from << ".." << to;
+        ASSERT_EQ(read.degraded, expected.degraded) << probe << " " << from << ".." << to;
+        if (expected.minutes > 0) {
+          ASSERT_EQ(read.first_minute_ms, expected.first_minute_ms);
+          ASSERT_EQ(read.last_minute_ms, expected.last_minute_ms);
+          ASSERT_EQ(read.first_sample_ms, expected.first_sample_ms);
+        }
+      }
+    }
+  };
+  // Six hours, a sample every 3 s (db: every 5 s, none in its second hour), flushed every 7 s
+  // as the daemon's writer would; blip restarts twice in the middle of a minute.
+  int64_t t = start;
+  for (int run = 0; run < 3; ++run) {
+    Store store(path, Store::Mode::read_write);
+    const int64_t web = store.register_probe(probe_named("web"));
+    const int64_t db = store.register_probe(probe_named("db"));
+    for (const int64_t until = start + (run + 1) * 2 * kHour + 31'000; t < until; t += 1'000) {
+      const int64_t i = (t - start) / 1'000;
+      const Status status = i % 97 < 9 ? Status::down : i % 31 == 0 ? Status::degraded : Status::up;
+      if (i % 3 == 0) store.add_sample(web, make_sample(t, status, 1000 + i % 700));
+      if (i % 5 == 0 && (t - start) / kHour != 1) store.add_sample(db, make_sample(t, status, 900));
+      if (i % 7 == 0) store.flush(t);
+    }
+    store.flush(t);
+    expect_agree(store, "written");
+  }
+  {
+    Store store(path, Store::Mode::read_write);
+    // Pruning a step at a time (bounds fall mid-hour), then everything before a mid-hour cutoff.
+    const int64_t cutoff = start - start % 60'000 + kHour + 25 * 60'000;
+    PruneCounts step;
+    do {
+      step = store.prune_step({0, cutoff}, 37);
+      expect_agree(store, "pruned a step");
+    } while (step.more);
+    EXPECT_TRUE(store.rollup_totals_by("web", 0, cutoff, 0).empty());
+    EXPECT_FALSE(store.hour_totals("web", start, start + kHour + 1).empty())
+        << "the cut hour keeps its later minutes";
+    store.prune_rollups_before(start + 2 * kHour + 44 * 60'000 + 1);
+    expect_agree(store, "pruned before");
+  }
+  // A schema-11 database (no hour_totals) is migrated: the table is filled from its rollups.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "DROP TABLE hour_totals; PRAGMA user_version=11", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+  { Store migrated(path, Store::Mode::read_write); }
+  Store store(path, Store::Mode::read_only);
+  expect_agree(store, "migrated");
+  EXPECT_GT(store.hour_totals("web", 0, INT64_MAX).size(), 3U);
+}
+
 // The soak's heap grew about 9 KiB a minute for hours and was freed at exit:
 // SQLite's page caches filling as the database grew. Each connection's stops at
 // Store::kPageCacheKiB, however large the database, and sqlite_memory() sees it.

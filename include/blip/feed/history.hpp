@@ -43,9 +43,6 @@ class RollupHourCache {
   std::map<std::string, ProbeHours> probes_;
 };
 
-// Adds b's totals to a's.
-void add_rollup_totals(RollupTotals& a, const RollupTotals& b);
-
 // One probe's last 90 days, one state a day (UTC), worst first.
 struct DayStrip {
   enum class State : char { no_data = '-', operational = 'o', degraded = 'd', outage = 'x' };

@@ -157,6 +157,8 @@ struct RollupTotals {
   int64_t degraded = 0;
   int64_t first_sample_ms = 0;  // the send time of the first sample
 };
+// Adds b's totals to a's.
+void add_rollup_totals(RollupTotals& a, const RollupTotals& b);
 // What the store knows of one probe's outages, for counters that survive a restart.
 struct OutageTotals {
   int64_t count = 0;

@@ -123,7 +123,7 @@ class Store : public RecordSink {
   // (`blip run`) move it aside with its -wal and -shm and start a new one. A database in
   // use by another blip, written by a newer one, or unreadable is refused either way.
   enum class Damaged { refuse, set_aside };
-  static constexpr int kSchemaVersion = 11;
+  static constexpr int kSchemaVersion = 12;
   // Each connection's page cache fills as the database grows, up to this; the
   // heap blip's connections (the writer, the feed's reader) take is bounded by it.
   static constexpr int kPageCacheKiB = 2048;
@@ -197,7 +197,13 @@ class Store : public RecordSink {
   std::vector<OutageRecord> outages(int64_t from_ms, int64_t to_ms, const std::string& probe = "",
                                     OutageKind kind = OutageKind::outage) const;
   std::vector<Rollup> rollups(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
+  // Whole hours of the range from hour_totals, only the minutes at its edges from the rollups.
   RollupTotals rollup_totals(const std::string& probe, int64_t from_ms, int64_t to_ms) const;
+  // The same totals per hour with samples, from hour_totals, for the hours starting in
+  // [from_ms, to_ms): what rollup_totals_by(probe, from_ms, to_ms, one hour) answers when
+  // both are whole hours, in a row an hour instead of sixty.
+  std::vector<RollupTotals> hour_totals(const std::string& probe, int64_t from_ms,
+                                        int64_t to_ms) const;
   // The same totals per bucket of `bucket_ms` (a multiple of a minute), only for buckets with
   // samples.
   std::vector<RollupTotals> rollup_totals_by(const std::string& probe, int64_t from_ms,
@@ -267,6 +273,9 @@ class Store : public RecordSink {
   void migrate();
   int64_t detail_id(const std::string& text, int64_t block_minute_ms);
   void write_rollup(int64_t probe_id, const ProbeBuffer& buffer);
+  // Sets a probe's hour_totals row of the hour starting at `hour_ms` to what its rollups add
+  // up to (none: no row), in the caller's transaction.
+  void recount_hour(int64_t probe_id, int64_t hour_ms);
   // Replaces the minute's parts by one row of all its samples.
   void close_minute(int64_t probe_id, ProbeBuffer& buffer);
   void insert_block(int64_t probe_id, const SampleBlockEncoder& block);  // one sample_blocks row

@@ -30,8 +30,9 @@ std::string detail_from_template(std::string_view template_text, std::string_vie
 // DNS, connect, TLS and first byte (10 µs units), and for down samples only their error class,
 // detail id and the length of their detail's numbers, then those numbers' bytes. A column is
 // one value, runs of values, or the values less their least packed in the fewest bits that
-// hold most of them, the rest patched in after (a timeout among 2 ms answers). About 3.5 bytes
-// a sample with every phase, 0.1 with none.
+// hold most of them, the rest patched in after (a timeout among 2 ms answers). About 4 bytes
+// a sample with four noisy phases (within a bit a column of their order-0 entropy), a fraction
+// of a byte for steady numbers.
 //
 // Layout 1 (older blocks, and a block of more than kMaxColumnarSamples samples): per sample a
 // zigzag varint of the change in send-time delta, a header byte (status and which phases are

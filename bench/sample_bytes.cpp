@@ -14,8 +14,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <ctime>
 #include <cmath>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <stdexcept>
@@ -106,9 +106,10 @@ int main(int argc, char** argv) {
           db, "prepare");
     while (sqlite3_step(select) == SQLITE_ROW) {
       const auto* data = static_cast<const char*>(sqlite3_column_blob(select, 3));
-      rows.push_back({sqlite3_column_int64(select, 0), sqlite3_column_int64(select, 1),
-                      sqlite3_column_int64(select, 2),
-                      std::string(data ? data : "", static_cast<size_t>(sqlite3_column_bytes(select, 3)))});
+      rows.push_back(
+          {sqlite3_column_int64(select, 0), sqlite3_column_int64(select, 1),
+           sqlite3_column_int64(select, 2),
+           std::string(data ? data : "", static_cast<size_t>(sqlite3_column_bytes(select, 3)))});
     }
     sqlite3_finalize(select);
   }
@@ -149,6 +150,7 @@ int main(int argc, char** argv) {
     if (last_status >= 0) ++status_run_counts[(run << 2) | static_cast<uint64_t>(last_status)];
   };
   std::vector<std::string> legacy_blobs(rows.size());
+  double legacy_encode_seconds = 0, columnar_encode_seconds = 0;
   Blocks legacy_blocks, columnar_blocks;
   for (const Row& row : rows) last_minute_ms = std::max(last_minute_ms, row.minute_ms);
   const auto decode_from_ms = last_minute_ms - static_cast<int64_t>(decode_hours * 3'600'000);
@@ -165,9 +167,18 @@ int main(int argc, char** argv) {
       previous_ms = row.minute_ms;
       previous_delta = 0;
     }
-    for (const blip::StoredSample& s : decoded) {
+    // Encoding each layout, timed on its own (appends and the bytes, as a write does).
+    double started = cpu_seconds();
+    for (const blip::StoredSample& s : decoded)
       old_layout.append(s.sample, s.detail_id, s.detail_numbers);
+    old_layout.bytes();
+    legacy_encode_seconds += cpu_seconds() - started;
+    started = cpu_seconds();
+    for (const blip::StoredSample& s : decoded)
       new_layout.append(s.sample, s.detail_id, s.detail_numbers);
+    new_layout.bytes();
+    columnar_encode_seconds += cpu_seconds() - started;
+    for (const blip::StoredSample& s : decoded) {
       // A probe's samples as one stream: the entropy, not the blocks, is measured here.
       const int64_t delta = s.sample.sent_ms - previous_ms;
       ++time_counts[static_cast<uint64_t>(delta - previous_delta)];
@@ -196,8 +207,8 @@ int main(int argc, char** argv) {
                                                     c[2] - c[3])];
       }
       if (s.sample.status == blip::Status::down) {
-        ++down_counts[static_cast<uint64_t>(s.detail_id) * 64 + static_cast<uint64_t>(s.sample.error) +
-                      (s.detail_numbers.empty() ? 0 : 32)];
+        ++down_counts[static_cast<uint64_t>(s.detail_id) * 64 +
+                      static_cast<uint64_t>(s.sample.error) + (s.detail_numbers.empty() ? 0 : 32)];
       }
     }
     samples += static_cast<int64_t>(decoded.size());
@@ -248,6 +259,10 @@ int main(int argc, char** argv) {
                              kCoarseUs[k], per((other_bits + coarse_bits[k]) / 8));
   }
 
+  std::cout << fmt::format(
+      "encode (CPU time, once): layout 1 {:.1f} ns/sample, layout 2 {:.1f} ns/sample\n",
+      legacy_encode_seconds * 1e9 / static_cast<double>(samples),
+      columnar_encode_seconds * 1e9 / static_cast<double>(samples));
   // Decode, the two layouts in turn.
   std::vector<blip::StoredSample> out;
   std::vector<double> old_seconds, new_seconds;
@@ -260,7 +275,8 @@ int main(int argc, char** argv) {
   }
   const double old_median = median(old_seconds), new_median = median(new_seconds);
   std::cout << fmt::format(
-      "decode of the last {}h ({} samples, {} blocks), CPU time, median of {} rounds each: layout 1 "
+      "decode of the last {}h ({} samples, {} blocks), CPU time, median of {} rounds each: layout "
+      "1 "
       "{:.1f} ms ({:.1f} ns/sample), layout 2 {:.1f} ms ({:.1f} ns/sample), new/old {:.2f}\n",
       decode_hours, decode_samples, columnar_blocks.size(), rounds, old_median * 1e3,
       old_median * 1e9 / static_cast<double>(decode_samples), new_median * 1e3,

@@ -27,7 +27,8 @@ void write_seed(const std::string& directory, const std::string& name,
     columnar.append(stored.sample, stored.detail_id, stored.detail_numbers);
   }
   write_file(directory + "/" + name, base_ms, legacy.bytes());
-  if (columnar.count() > 0) write_file(directory + "/" + name + "-columnar", base_ms, columnar.bytes());
+  if (columnar.count() > 0)
+    write_file(directory + "/" + name + "-columnar", base_ms, columnar.bytes());
 }
 
 blip::Sample sample(int64_t sent_ms, blip::Status status, int64_t latency_us,

@@ -122,7 +122,6 @@ std::string detail_from_template(std::string_view template_text, std::string_vie
   return detail;
 }
 
-
 namespace {
 
 // A layout-2 block begins 0x00 0x22: a delta of 0, then a header byte with bit 5 set, which
@@ -190,13 +189,14 @@ void put_column(std::string& out, const std::vector<uint64_t>& values) {
   // index gap (about a byte) and its high bits.
   size_t count_at_width[65] = {};
   for (uint64_t value : values) ++count_at_width[std::bit_width(value - base)];
+  const int widest = std::bit_width(*most - base);  // no wider width need be tried
   const size_t n = values.size();
   int width = 0;
   size_t packed = SIZE_MAX;
-  for (int w = 0; w <= kMaxPackedBits; ++w) {
+  for (int w = 0; w <= std::min(widest, kMaxPackedBits); ++w) {
     size_t size = (n * static_cast<size_t>(w) + 7) / 8;
     size_t patches = 0;
-    for (int b = w + 1; b <= 64; ++b) {
+    for (int b = w + 1; b <= widest; ++b) {
       patches += count_at_width[b];
       size += count_at_width[b] * (1 + static_cast<size_t>(b - w + 6) / 7);
     }
@@ -426,14 +426,14 @@ void SampleBlockEncoder::append(const Sample& sample, int64_t detail_id,
                                 std::string_view detail_numbers) {
   const Phases& p = sample.phases;
   const bool down = sample.status == Status::down;
-  samples_.push_back(Entry{sample.sent_ms,
-                           to_units(sample.latency_us),
-                           {to_units(p.dns_us), to_units(p.connect_us), to_units(p.tls_us),
-                            to_units(p.first_byte_us)},
-                           sample.status,
-                           down ? sample.error : ErrorClass::none,
-                           down ? detail_id : 0,
-                           down ? std::string(detail_numbers) : std::string()});
+  samples_.push_back(Entry{
+      sample.sent_ms,
+      to_units(sample.latency_us),
+      {to_units(p.dns_us), to_units(p.connect_us), to_units(p.tls_us), to_units(p.first_byte_us)},
+      sample.status,
+      down ? sample.error : ErrorClass::none,
+      down ? detail_id : 0,
+      down ? std::string(detail_numbers) : std::string()});
   encoded_ = false;
 }
 
@@ -493,8 +493,8 @@ void SampleBlockEncoder::encode_columnar() const {
     // Wrapping: a send time beyond int64's reach of the last is the decoder's error to find.
     const auto delta = static_cast<int64_t>(static_cast<uint64_t>(samples_[i].sent_ms) -
                                             static_cast<uint64_t>(previous_ms));
-    column[i] = zigzag(static_cast<int64_t>(static_cast<uint64_t>(delta) -
-                                            static_cast<uint64_t>(previous_delta)));
+    column[i] = zigzag(
+        static_cast<int64_t>(static_cast<uint64_t>(delta) - static_cast<uint64_t>(previous_delta)));
     previous_ms = samples_[i].sent_ms;
     previous_delta = delta;
   }

@@ -68,12 +68,18 @@ void expect_round_trip(int64_t base_ms, const std::vector<Input>& inputs) {
 // A duration from one of several scales, the rare ones included.
 int64_t random_us(std::mt19937_64& random) {
   switch (random() % 8) {
-    case 0: return 0;
-    case 1: return static_cast<int64_t>(random() % 20);  // rounds to 0, 10 or 20
-    case 2: return -static_cast<int64_t>(random() % 1'000'000);  // a clock's mistake: stored as 0
-    case 3: return static_cast<int64_t>(random() >> 1);  // anything up to INT64_MAX
-    case 4: return INT64_MAX - static_cast<int64_t>(random() % 10);
-    case 5: return 1'000'000;  // a timeout
+    case 0:
+      return 0;
+    case 1:
+      return static_cast<int64_t>(random() % 20);  // rounds to 0, 10 or 20
+    case 2:
+      return -static_cast<int64_t>(random() % 1'000'000);  // a clock's mistake: stored as 0
+    case 3:
+      return static_cast<int64_t>(random() >> 1);  // anything up to INT64_MAX
+    case 4:
+      return INT64_MAX - static_cast<int64_t>(random() % 10);
+    case 5:
+      return 1'000'000;  // a timeout
     default: {
       std::lognormal_distribution<double> ms(std::log(2.0), 1.0);
       return static_cast<int64_t>(ms(random) * 1000.0);
@@ -89,10 +95,17 @@ std::vector<Input> random_block(std::mt19937_64& random, int64_t base_ms) {
   Status status = static_cast<Status>(random() % 4);
   for (Input& input : inputs) {
     switch (random() % 10) {
-      case 0: t -= static_cast<int64_t>(random() % 100'000); break;  // the clock stepped back
-      case 1: t += static_cast<int64_t>(random() % 10'000'000); break;
-      case 2: t += static_cast<int64_t>(random() % 7); break;
-      default: t += interval;
+      case 0:
+        t -= static_cast<int64_t>(random() % 100'000);
+        break;  // the clock stepped back
+      case 1:
+        t += static_cast<int64_t>(random() % 10'000'000);
+        break;
+      case 2:
+        t += static_cast<int64_t>(random() % 7);
+        break;
+      default:
+        t += interval;
     }
     if (random() % 4 < status_changes) status = static_cast<Status>(random() % 4);
     Sample& s = input.sample;
@@ -142,8 +155,8 @@ TEST(SampleCodec, AdversarialBlocksRoundTrip) {
   expect_round_trip(m, {});
   expect_round_trip(m, {answered(m + 7, 1'234, {1, 2, 3, 4})});
   expect_round_trip(m, {timed_out(m, 3, "1.5")});
-  expect_round_trip(m, {answered(m - 86'400'000, INT64_MAX, {INT64_MAX, INT64_MAX, INT64_MAX,
-                                                             INT64_MAX})});
+  expect_round_trip(
+      m, {answered(m - 86'400'000, INT64_MAX, {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX})});
   std::vector<Input> every_status;  // a status change each sample: no runs at all
   for (int i = 0; i < 240; ++i) {
     Input input = answered(m + 250 * i, 2'000 + i, {100, 300, 0, 600});
@@ -180,8 +193,8 @@ std::vector<Input> https_minute(int64_t m) {
   for (int i = 0; i < 240; ++i) {
     Phases p{static_cast<int64_t>(dns(random)), static_cast<int64_t>(connect(random)),
              static_cast<int64_t>(tls(random)), static_cast<int64_t>(first_byte(random))};
-    const auto latency = p.dns_us + p.connect_us + p.tls_us + p.first_byte_us +
-                         static_cast<int64_t>(rest(random));
+    const auto latency =
+        p.dns_us + p.connect_us + p.tls_us + p.first_byte_us + static_cast<int64_t>(rest(random));
     inputs.push_back(answered(m + 250 * i, latency, p));
   }
   return inputs;

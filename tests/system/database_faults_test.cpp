@@ -451,10 +451,9 @@ TEST(StoreFaults, ABlipDatabaseWithOneDamagedPageIsSetAsideWithItsWalAndShm) {
         sample.status = Status::up;
         // Random numbers, so that the hour's blocks fill more than a few pages.
         sample.latency_us = 1000 + static_cast<int64_t>(random() % 90'000);
-        sample.phases = {static_cast<int64_t>(random() % 90'000),
-                         static_cast<int64_t>(random() % 90'000),
-                         static_cast<int64_t>(random() % 90'000),
-                         static_cast<int64_t>(random() % 90'000)};
+        sample.phases = {
+            static_cast<int64_t>(random() % 90'000), static_cast<int64_t>(random() % 90'000),
+            static_cast<int64_t>(random() % 90'000), static_cast<int64_t>(random() % 90'000)};
         store.add_sample(ids[p], sample);
       }
       if (t % 60'000 < 1000) store.flush(t);

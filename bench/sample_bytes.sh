@@ -13,7 +13,8 @@
 # incident and the daily random outage come at the same rate.
 #   bench/sample_bytes.sh [HOURS] [PROBES]     (defaults: 24 20; a day is ~7 million samples
 #                                              and ~600 MB of CSV in $TMPDIR; zstd -19 of its
-#                                              ~290 MB of columns takes minutes on 2 cores)
+#                                              ~290 MB of columns takes many minutes, over 11
+#                                              on a busy 2-core VM: 3 hours take ~1.5 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hours=${1:-24} probes=${2:-20}

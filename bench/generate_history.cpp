@@ -4,6 +4,9 @@
 // the db probes first, the web probes a little later) and random
 // single-probe outages. Used by bench/report_speed.sh and for the README's
 // example of the pattern finding (--end and --seed make a history repeatable).
+// An answered sample's phases are drawn on their own (log-normal each, as
+// network times are) and its latency is their sum plus the rest of the
+// attempt (a body read, a Postgres login), so no phase follows from another.
 //
 // The daemon flushes every second and rewrites the open minute's block each
 // time; this flushes once a simulated minute, which leaves the same rows.
@@ -60,7 +63,20 @@ int main(int argc, char** argv) {
   blip::SampleRecorder recorder(store, configs, /*log_transitions=*/false);
 
   std::mt19937_64 random(seed);
-  std::lognormal_distribution<double> latency_ms(std::log(2.0), 0.4);
+  // Medians in ms: a fresh lookup and connection each time (blip's default), TLS for
+  // the http probes; a Postgres probe's rest is its login. About 2 ms in all, as before.
+  // The phases draw from their own generator; the outages' keeps the draws it always had
+  // (one latency per answered sample, unused now), so a seed's outages and the README's
+  // example history stay what they were.
+  std::lognormal_distribution<double> legacy_latency_ms(std::log(2.0), 0.4);
+  std::mt19937_64 phase_random(seed ^ 0x9e3779b97f4a7c15);
+  std::lognormal_distribution<double> dns_ms(std::log(0.15), 0.5);
+  std::lognormal_distribution<double> connect_ms(std::log(0.3), 0.4);
+  std::lognormal_distribution<double> tls_ms(std::log(0.8), 0.3);
+  std::lognormal_distribution<double> first_byte_ms(std::log(0.6), 0.5);
+  std::lognormal_distribution<double> http_rest_ms(std::log(0.05), 0.5);
+  std::lognormal_distribution<double> login_ms(std::log(0.8), 0.3);
+  auto us = [](double ms) { return static_cast<int64_t>(ms * 1000.0); };
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const int64_t interval_ms = 1000 / rate_hz;
   const int64_t start_ms = end_ms - (minutes > 0 ? static_cast<int64_t>(minutes) * 60'000
@@ -92,9 +108,15 @@ int main(int argc, char** argv) {
         sample.detail = "no answer within 1s";
         sample.latency_us = 1'000'000;
       } else {
-        sample.latency_us = static_cast<int64_t>(latency_ms(random) * 1000.0);
-        sample.phases.connect_us = sample.latency_us / 5;
-        sample.phases.first_byte_us = sample.latency_us / 2;
+        legacy_latency_ms(random);
+        blip::Phases& p = sample.phases;
+        const bool http = configs[index].type == "http";
+        p.dns_us = us(dns_ms(phase_random));
+        p.connect_us = us(connect_ms(phase_random));
+        p.tls_us = http ? us(tls_ms(phase_random)) : 0;
+        p.first_byte_us = us(first_byte_ms(phase_random));
+        const int64_t rest_us = us(http ? http_rest_ms(phase_random) : login_ms(phase_random));
+        sample.latency_us = p.dns_us + p.connect_us + p.tls_us + p.first_byte_us + rest_us;
       }
       recorder.record(index, sample);
       ++samples;

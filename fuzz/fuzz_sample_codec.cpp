@@ -1,7 +1,9 @@
 // decode_sample_block on any bytes, as a corrupt or truncated stored block
 // would be: it returns samples or throws std::runtime_error, never crashes,
 // and never holds more samples than the block has bytes (each takes at least
-// two). What it returns encodes back to the same bytes' samples.
+// two in layout 1) or kMaxColumnarSamples (layout 2, where a column of one
+// value takes a byte or two). What it returns encodes back, in either layout,
+// to the same samples.
 #include <stdexcept>
 #include <string>
 
@@ -34,18 +36,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const std::runtime_error&) {
     return 0;  // corrupt: the contract
   }
-  if (samples.size() > bytes.size() / 2)
+  const bool columnar = bytes.size() >= 2 && bytes[0] == '\0' && (bytes[1] & 0x20) != 0;
+  if (columnar ? samples.size() > static_cast<size_t>(blip::kMaxColumnarSamples)
+               : samples.size() > bytes.size() / 2)
     blip::fuzz::contract_broken("more samples than the block can hold");
-  blip::SampleBlockEncoder encoder(base_ms);
-  for (const blip::StoredSample& stored : samples) {
-    encoder.append(stored.sample, stored.detail_id, stored.detail_numbers);
-  }
-  const auto again = blip::decode_sample_block(base_ms, encoder.bytes());
-  if (again.size() != samples.size())
-    blip::fuzz::contract_broken("re-encoded block has another sample count");
-  for (size_t i = 0; i < samples.size(); ++i) {
-    if (!same_sample(samples[i], again[i]))
-      blip::fuzz::contract_broken("re-encoded sample differs");
+  for (auto layout :
+       {blip::SampleBlockEncoder::Layout::columnar, blip::SampleBlockEncoder::Layout::legacy}) {
+    blip::SampleBlockEncoder encoder(base_ms, layout);
+    for (const blip::StoredSample& stored : samples) {
+      encoder.append(stored.sample, stored.detail_id, stored.detail_numbers);
+    }
+    const auto again = blip::decode_sample_block(base_ms, encoder.bytes());
+    if (again.size() != samples.size())
+      blip::fuzz::contract_broken("re-encoded block has another sample count");
+    for (size_t i = 0; i < samples.size(); ++i) {
+      if (!same_sample(samples[i], again[i]))
+        blip::fuzz::contract_broken("re-encoded sample differs");
+    }
   }
   return 0;
 }

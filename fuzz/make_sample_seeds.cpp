@@ -1,5 +1,5 @@
 // Writes fuzz_sample_codec's seeds: real blocks from SampleBlockEncoder (an
-// 8-byte base time, then the block), one file per kind of minute a probe has.
+// 8-byte base time, then the block), one file per kind of minute a probe has and layout.
 //   fuzz_make_sample_seeds fuzz/corpus/sample_codec
 #include <cstdio>
 #include <fstream>
@@ -10,12 +10,25 @@
 
 namespace {
 
+void write_file(const std::string& path, int64_t base_ms, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(&base_ms), sizeof base_ms);
+  out << bytes;
+}
+
+// Each block in both layouts: NAME in layout 1 (as blocks stored before layout 2), NAME-columnar.
 void write_seed(const std::string& directory, const std::string& name,
                 const blip::SampleBlockEncoder& encoder) {
-  std::ofstream out(directory + "/" + name, std::ios::binary);
   const int64_t base_ms = encoder.base_ms();
-  out.write(reinterpret_cast<const char*>(&base_ms), sizeof base_ms);
-  out << encoder.bytes();
+  blip::SampleBlockEncoder legacy(base_ms, blip::SampleBlockEncoder::Layout::legacy);
+  blip::SampleBlockEncoder columnar(base_ms, blip::SampleBlockEncoder::Layout::columnar);
+  for (const blip::StoredSample& stored : blip::decode_sample_block(base_ms, encoder.bytes())) {
+    legacy.append(stored.sample, stored.detail_id, stored.detail_numbers);
+    columnar.append(stored.sample, stored.detail_id, stored.detail_numbers);
+  }
+  write_file(directory + "/" + name, base_ms, legacy.bytes());
+  if (columnar.count() > 0)
+    write_file(directory + "/" + name + "-columnar", base_ms, columnar.bytes());
 }
 
 blip::Sample sample(int64_t sent_ms, blip::Status status, int64_t latency_us,

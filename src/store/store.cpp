@@ -185,6 +185,8 @@ constexpr std::array<const char*, Store::kSchemaVersion> kMigrations{R"sql(
   -- Each probe-hour's rollups added up (issue 22), kept by the writer in the transaction that
   -- writes them: the feed and the report read an hour as one row instead of sixty. Only the
   -- rollups with samples count, as rollup_totals counts them; an hour without any has no row.
+  -- From this schema on, sample blocks may be in layout 2 (each column coded on its own),
+  -- which a blip before it reads as corrupt: the version bump keeps such a blip out.
   CREATE TABLE hour_totals(
     probe_id INTEGER NOT NULL REFERENCES probes(id),
     hour_ms INTEGER NOT NULL,

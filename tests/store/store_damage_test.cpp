@@ -54,16 +54,21 @@ void set_mtime(const std::string& path, int64_t wall_ms) {
   ASSERT_EQ(utimes(path.c_str(), times), 0);
 }
 
-// A blip database of a few hundred pages: three probes, an hour at 1 Hz with varying latencies.
+// A blip database of a few dozen sample pages: three probes, an hour at 1 Hz with random
+// latencies and phases (what a column codec cannot squeeze into a page or two).
 void write_some_history(const std::string& path) {
   Store store(path, Store::Mode::read_write);
   std::vector<int64_t> ids;
   for (const char* name : {"web", "db", "redis"})
     ids.push_back(store.register_probe(probe_named(name)));
+  std::mt19937_64 random(3);
+  const auto up_to_90ms = [&random] { return static_cast<int64_t>(random() % 90'000); };
   for (int64_t t = kMinute; t < kMinute + 3'600'000; t += 1000) {
-    for (size_t p = 0; p < ids.size(); ++p)
-      store.add_sample(ids[p],
-                       sample_at(t, 1000 + (t / 7 + static_cast<int64_t>(p) * 13) % 90'000));
+    for (size_t p = 0; p < ids.size(); ++p) {
+      Sample sample = sample_at(t, 1000 + up_to_90ms());
+      sample.phases = {up_to_90ms(), up_to_90ms(), up_to_90ms(), up_to_90ms()};
+      store.add_sample(ids[p], sample);
+    }
     if (t % 60'000 == 59'000) store.flush(t);
   }
   store.flush(kMinute + 3'600'000);
@@ -241,7 +246,7 @@ TEST(StoreDamagedBlock, ABlockWhosePagesSqliteCallsCorruptCostsThatBlockOnly) {
   // web's block is large enough to spill into a chain of overflow pages; its first
   // overflow page then points past the end of the file: SQLite says "database disk
   // image is malformed" reading it, and cannot delete it either.
-  DamagedBlockCase setup(2500);
+  DamagedBlockCase setup(6000);
   const auto overflow = test::table_pages(setup.path, "sample_blocks", "overflow");
   ASSERT_GE(overflow.size(), 2U);
   test::overwrite_at(setup.path, (overflow[0] - 1) * 4096, std::string("\x7f\xff\xff\xf0", 4));

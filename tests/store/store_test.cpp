@@ -8,6 +8,7 @@
 #include <random>
 
 #include "blip/store/sample_codec.hpp"
+#include "support/damaged_file.hpp"
 #include "support/process.hpp"
 
 namespace blip {
@@ -94,6 +95,69 @@ TEST(SampleCodec, OutOfRangeTimesInACorruptBlockAreAnError) {
   SampleBlockEncoder far(0);
   far.append(make_sample(int64_t{200} * 365 * 86'400'000, Status::up, 1'000), 0);
   EXPECT_THROW(decode_sample_block(0, far.bytes()), std::runtime_error);
+}
+
+// A database from before layout 2: its layout-1 blocks read, and a minute a blip before the
+// upgrade left open goes on from its part row and is closed in layout 2.
+TEST(Store, LayoutOneBlocksFromBeforeStillReadAndTheirOpenMinuteGoesOn) {
+  test::TempDir dir;
+  const std::string path = dir.file("blip.db");
+  const int64_t minute = 1'764'633'600'000;
+  int64_t id = 0;
+  {
+    Store store(path, Store::Mode::read_write);
+    id = store.register_probe(probe_named("web"));
+  }
+  std::vector<Sample> written;
+  auto insert_legacy = [&](int64_t base_ms, int from, int to) {
+    SampleBlockEncoder block(base_ms, SampleBlockEncoder::Layout::legacy);
+    for (int i = from; i < to; ++i) {
+      written.push_back(make_sample(minute - 60'000 + 1000 * i,
+                                    i % 7 == 3 ? Status::down : Status::up, 1'000 + 37 * i));
+      block.append(written.back(), written.back().status == Status::down ? 1 : 0);
+    }
+    std::string hex;
+    for (unsigned char c : block.bytes()) hex += fmt::format("{:02x}", c);
+    test::run_sql(path, fmt::format("INSERT INTO sample_blocks(probe_id, minute_ms, count, data) "
+                                    "VALUES({}, {}, {}, x'{}')",
+                                    id, base_ms, block.count(), hex));
+  };
+  insert_legacy(minute - 60'000, 0, 60);  // a closed minute
+  insert_legacy(minute, 60, 90);          // the first half of the open one, as a part row
+  {
+    Store store(path, Store::Mode::read_write);
+    for (int i = 90; i < 125; ++i) {  // the rest of the minute, and into the next
+      written.push_back(make_sample(minute - 60'000 + 1000 * i, Status::up, 2'000 + i));
+      store.add_sample(id, written.back());
+    }
+    store.flush(minute + 65'000);
+  }
+  Store reader(path, Store::Mode::read_only);
+  const auto read = reader.samples("web", 0, INT64_MAX);
+  ASSERT_EQ(read.size(), written.size());
+  for (size_t i = 0; i < read.size(); ++i) expect_same(read[i], written[i]);
+  // The open minute was merged into one row, now in layout 2; the closed one is as it was.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* rows = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT minute_ms, count, hex(substr(data, 1, 2)) FROM "
+                               "sample_blocks ORDER BY minute_ms, id",
+                               -1, &rows, nullptr),
+            SQLITE_OK);
+  std::vector<std::string> seen;
+  while (sqlite3_step(rows) == SQLITE_ROW) {
+    seen.push_back(fmt::format("{} {} {}", (sqlite3_column_int64(rows, 0) - minute) / 60'000,
+                               sqlite3_column_int64(rows, 1),
+                               reinterpret_cast<const char*>(sqlite3_column_text(rows, 2))));
+  }
+  sqlite3_finalize(rows);
+  sqlite3_close(db);
+  ASSERT_EQ(seen.size(), 3U);
+  EXPECT_EQ(seen[0].substr(0, 6), "-1 60 ");
+  EXPECT_NE(seen[0].substr(6), "0022");
+  EXPECT_EQ(seen[1], "0 60 0022");
+  EXPECT_EQ(seen[2], "1 5 0022");
 }
 
 TEST(Store, SamplesOutagesAndBlindWindowsRoundTrip) {

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <regex>
 #include <thread>
 
@@ -442,12 +443,17 @@ TEST(StoreFaults, ABlipDatabaseWithOneDamagedPageIsSetAsideWithItsWalAndShm) {
       ids.push_back(store.register_probe(config));
     }
     const int64_t from_ms = wall_now_ms() - 3'600'000;
+    std::mt19937_64 random(3);
     for (int64_t t = from_ms; t < from_ms + 3'600'000; t += 1000) {
       for (size_t p = 0; p < ids.size(); ++p) {
         Sample sample;
         sample.sent_ms = t;
         sample.status = Status::up;
-        sample.latency_us = 1000 + (t / 7 + static_cast<int64_t>(p) * 13) % 90'000;
+        // Random numbers, so that the hour's blocks fill more than a few pages.
+        sample.latency_us = 1000 + static_cast<int64_t>(random() % 90'000);
+        sample.phases = {
+            static_cast<int64_t>(random() % 90'000), static_cast<int64_t>(random() % 90'000),
+            static_cast<int64_t>(random() % 90'000), static_cast<int64_t>(random() % 90'000)};
         store.add_sample(ids[p], sample);
       }
       if (t % 60'000 < 1000) store.flush(t);

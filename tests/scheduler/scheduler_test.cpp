@@ -3,7 +3,8 @@
 // server). What is asserted: send order across probes of different intervals
 // and offsets, slots missed while the loop was blocked are skipped (one
 // catch-up send, no burst) and their lateness is recorded, the cap on attempts
-// in flight, and samples delivered in send order whatever order answers come in.
+// in flight, samples delivered in send order whatever order answers come in, and
+// each attempt of several in flight ended at its own deadline by the one timer.
 #include "blip/scheduler/scheduler.hpp"
 
 #include <gtest/gtest.h>
@@ -325,6 +326,40 @@ TEST(Scheduler, AnUnansweredAttemptEndsAtItsDeadlineAsATimeout) {
   EXPECT_LE(sample.latency_us, delivered_mono_us - rig.started_before_us);
   EXPECT_GT(delivered_mono_us - rig.sends[0].mono_us, 198'000)
       << "delivered at the deadline, not before";
+}
+
+TEST(Scheduler, AttemptsInFlightTogetherEachEndAtTheirOwnDeadline) {
+  // Interval 50 ms, timeout 120 ms: three attempts are in flight at a time, and
+  // one timer serves the deadlines of all. Odd attempts answer at once, even
+  // ones never: each even one times out at its own deadline (not at the first
+  // one's, nor later than a loaded machine's lateness), the odd ones between
+  // them are untouched, and every sample comes out in send order.
+  Rig rig({config_of("p", 50, 120)});
+  CommandedProbe& probe = *rig.probes[0];
+  probe.answer_at_once = false;
+  probe.on_start = [&](AttemptId id) {
+    if (id % 2 == 1) probe.answer(id, ProbeResult::success({}, "answered"));
+  };
+  rig.run_for(400ms);  // stop() then waits for the last deadlines
+  ASSERT_GE(rig.sends.size(), 4U);
+  ASSERT_EQ(rig.delivered.size(), rig.sends.size());
+  int timeouts = 0;
+  for (size_t i = 0; i < rig.delivered.size(); ++i) {
+    const Sample& sample = rig.delivered[i].second;
+    if (i > 0) {
+      EXPECT_GT(sample.sent_mono_us, rig.delivered[i - 1].second.sent_mono_us);
+    }
+    if (i % 2 == 1) {
+      EXPECT_EQ(sample.status, Status::up) << i;
+      EXPECT_EQ(sample.detail, "answered") << i;
+      continue;
+    }
+    ++timeouts;
+    EXPECT_EQ(sample.error, ErrorClass::timeout) << i;
+    EXPECT_GE(sample.latency_us, 120'000 - 2000) << i;
+    EXPECT_LE(sample.latency_us, 120'000 + kLateUs) << i;
+  }
+  EXPECT_EQ(probe.cancelled, timeouts) << "each timed-out attempt was given up, no other";
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ class Scheduler {
   struct InFlight {
     int64_t sent_ms;
     int64_t sent_mono_us;
-    Timer deadline;
+    int64_t deadline_mono_us;
     bool deadline_deferred = false;
   };
   struct ProbeState {
@@ -73,6 +73,10 @@ class Scheduler {
     const ProbeConfig* config;
     Probe* probe;  // null once removed
     Timer tick;
+    // One timer for the deadlines of all its attempts in flight, armed for the
+    // oldest's: every attempt has the same timeout, so they come due in send order.
+    Timer deadline;
+    bool deadline_armed = false;
     int64_t next_due_us = 0;
     AttemptId next_id = 0;
     AttemptId next_to_deliver = 0;
@@ -82,6 +86,8 @@ class Scheduler {
 
   void arm(ProbeState& state);
   void fire(ProbeState& state);
+  void arm_deadline(ProbeState& state);
+  void deadlines_due(ProbeState& state);
   void complete(ProbeState& state, AttemptId id, ProbeResult result, int64_t latency_us);
   void check_drained();
   void cancel_all();

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <thread>
 
@@ -114,7 +115,8 @@ struct Rig {
   int64_t started_after_us = 0;
 };
 
-// The scheduler spreads first firings: probe i of n starts interval·i/n after start().
+// The scheduler spreads first firings: probe i of n starts interval·i/n after start()
+// (when every probe has an interval of its own: each is a start group then).
 int64_t offset_us(const ProbeConfig& config, size_t index, size_t count) {
   return config.interval_ms * 1000 * static_cast<int64_t>(index) / static_cast<int64_t>(count);
 }
@@ -173,6 +175,48 @@ TEST(Scheduler, SendsEachProbeOnItsOwnGridInDueOrderAcrossProbes) {
   // One sample per send, each probe's in send order.
   ASSERT_EQ(rig.delivered.size(), rig.sends.size());
   EXPECT_EQ(rig.scheduler->schedule_lag().count(), static_cast<int64_t>(rig.sends.size()));
+}
+
+TEST(Scheduler, ProbesOfOneIntervalStartInGroupsOfUpTo32) {
+  // 70 probes at 50 ms, two at 1 s, one at 300 ms, in that order: the 50 ms ones
+  // make groups of 32, 32 and 6; each other interval a group of its own.
+  std::vector<ProbeConfig> configs;
+  for (int i = 0; i < 70; ++i) configs.push_back(config_of("fast", 50, 40));
+  configs.push_back(config_of("slow", 1000, 500));
+  configs.push_back(config_of("slow", 1000, 500));
+  configs.push_back(config_of("mid", 300, 250));
+  std::vector<const ProbeConfig*> pointers;
+  for (const ProbeConfig& config : configs) pointers.push_back(&config);
+  size_t count = 0;
+  const std::vector<size_t> groups = Scheduler::start_groups(pointers, count);
+  EXPECT_EQ(count, 5U);
+  ASSERT_EQ(groups.size(), configs.size());
+  for (size_t i = 0; i < 70; ++i) EXPECT_EQ(groups[i], i / 32) << i;
+  EXPECT_EQ(groups[70], 3U);
+  EXPECT_EQ(groups[71], 3U);
+  EXPECT_EQ(groups[72], 4U);
+  // Interleaved intervals group alike: a, b, a, b -> 0, 1, 0, 1.
+  std::vector<const ProbeConfig*> mixed{&configs[0], &configs[70], &configs[1], &configs[71]};
+  EXPECT_EQ(Scheduler::start_groups(mixed, count), (std::vector<size_t>{0, 1, 0, 1}));
+  EXPECT_EQ(count, 2U);
+}
+
+TEST(Scheduler, ProbesOfOneIntervalFireTogether) {
+  // Four probes at 400 ms: one group, so each slot's four sends come in one
+  // loop iteration. Spread one by one they would be 100 ms apart; 50 ms is
+  // room for a loaded machine to preempt the loop in the middle of them.
+  Rig rig({config_of("a", 400, 300), config_of("b", 400, 300), config_of("c", 400, 300),
+           config_of("d", 400, 300)});
+  rig.run_for(1000ms);  // slots at 0, 400 and 800 ms
+  const auto first = rig.sends_of(0);
+  ASSERT_EQ(first.size(), 3U);
+  for (size_t p = 1; p < 4; ++p) {
+    const auto sends = rig.sends_of(p);
+    ASSERT_EQ(sends.size(), first.size()) << p;
+    for (size_t k = 0; k < sends.size(); ++k) {
+      EXPECT_LE(std::abs(sends[k].mono_us - first[k].mono_us), 50'000) << p << " slot " << k;
+    }
+  }
 }
 
 TEST(Scheduler, SlotsMissedWhileTheLoopWasBlockedAreSkippedNotBurst) {

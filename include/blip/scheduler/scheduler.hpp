@@ -55,6 +55,11 @@ class Scheduler {
   void remove(size_t index);
 
   const LagHistogram& schedule_lag() const { return schedule_lag_; }
+  // Which start group each probe is in (probes of one interval, up to a fixed
+  // number per group, in configuration order); `count` receives how many groups.
+  // start() spreads the groups' first firings over each probe's interval.
+  static std::vector<size_t> start_groups(const std::vector<const ProbeConfig*>& configs,
+                                          size_t& count);
   // Tells whether blip's own loop stalled after a monotonic time; an attempt
   // in flight across such a stall is stored as Status::blind.
   void set_stall_detector(std::function<bool(int64_t since_mono_us)> stalled_since) {

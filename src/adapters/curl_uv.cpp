@@ -112,15 +112,26 @@ void CurlMultiUv::unwatch(curl_socket_t socket) {
 }
 
 void CurlMultiUv::on_ready() {
+  // Up to 1,024 events a wake-up, as libuv takes from its own set: at thousands
+  // of attempts a second, answers must not wait behind the next round of timers.
+  constexpr int kRounds = 16;
   std::array<epoll_event, 64> events{};
-  const int count = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 0);
-  batch_ = events.data();
-  batch_size_ = count > 0 ? count : 0;
-  for (int i = 0; i < batch_size_; ++i) {
-    const int socket = events[static_cast<size_t>(i)].data.fd;
+  for (int round = 0; round < kRounds; ++round) {
+    const int count = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 0);
+    if (count <= 0) return;
+    hand_over(events.data(), count);
+    if (count < static_cast<int>(events.size())) return;
+  }
+}
+
+void CurlMultiUv::hand_over(epoll_event* events, int count) {
+  batch_ = events;
+  batch_size_ = count;
+  for (int i = 0; i < count; ++i) {
+    const int socket = events[i].data.fd;
     if (socket < 0) continue;  // curl stopped watching it while this batch was handed over
     Slot& slot = slots_[static_cast<size_t>(socket)];
-    const uint32_t ready = events[static_cast<size_t>(i)].events;
+    const uint32_t ready = events[i].events;
     if (!slot.watched) {
       epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, socket, nullptr);  // kept open by curl, not watched
       continue;

@@ -51,6 +51,7 @@ class CurlMultiUv {
   int watch(curl_socket_t socket, int what);
   void unwatch(curl_socket_t socket);
   void on_ready();
+  void hand_over(epoll_event* events, int count);
   void drive(curl_socket_t socket, int flags);
   void dispatch_finished();
 

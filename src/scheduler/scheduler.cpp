@@ -43,21 +43,14 @@ Scheduler::Scheduler(uv_loop_t* loop, const std::vector<ProbeConfig>& configs,
 
 Scheduler::~Scheduler() { cancel_all(); }
 
-// Probes of one interval start together in groups of up to this many: a
-// group's attempts share the loop's wake-ups. On a virtual machine an attempt
-// that wakes the loop alone costs about three times the CPU of one of ten that
-// fire together (docs/benchmarks.md); more than this many at once would make
-// the last of them late by the others' work.
-constexpr size_t kStartGroup = 32;
-
 std::vector<size_t> Scheduler::start_groups(const std::vector<const ProbeConfig*>& configs,
-                                            size_t& count) {
+                                            size_t group_size, size_t& count) {
   std::map<int64_t, std::pair<size_t, size_t>> open;  // by interval: group, members so far
   std::vector<size_t> groups;
   count = 0;
   for (const ProbeConfig* config : configs) {
     auto [found, added] = open.try_emplace(config->interval_ms, count, 0);
-    if (!added && found->second.second == kStartGroup) found->second = {count, 0};
+    if (!added && found->second.second >= group_size) found->second = {count, 0};
     if (found->second.first == count) ++count;
     ++found->second.second;
     groups.push_back(found->second.first);
@@ -70,7 +63,7 @@ void Scheduler::start() {
   std::vector<const ProbeConfig*> configs;
   for (const auto& state : states_) configs.push_back(state->config);
   size_t group_count = 0;
-  const std::vector<size_t> groups = start_groups(configs, group_count);
+  const std::vector<size_t> groups = start_groups(configs, start_group_size_, group_count);
   for (size_t i = 0; i < states_.size(); ++i) {
     ProbeState& state = *states_[i];
     state.tick = Timer(loop_, [this, &state] { fire(state); });

@@ -1,22 +1,41 @@
 #include "blip/adapters/curl_uv.hpp"
 
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "blip/core/logging.hpp"
 
 namespace blip {
 
-// One uv_poll_t per socket curl asks us to watch; freed in its close callback.
-struct CurlMultiUv::SocketWatch {
-  uv_poll_t poll{};
-  curl_socket_t socket;
-  CurlMultiUv* owner;
-};
+namespace {
+
+int make_epoll() {
+  const int fd = epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(std::string("epoll_create1 failed: ") + std::strerror(errno));
+  return fd;
+}
+
+}  // namespace
+
+ReadableWatch::ReadableWatch(uv_loop_t* loop, int fd, std::function<void()> on_readable) {
+  int rc = open(std::move(on_readable), [&](uv_poll_t* handle) {
+    int init_rc = uv_poll_init(loop, handle, fd);
+    if (init_rc != 0) return init_rc;
+    return uv_poll_start(handle, UV_READABLE, [](uv_poll_t* h, int, int) { invoke(h); });
+  });
+  if (rc != 0) throw std::runtime_error(std::string("uv_poll_init failed: ") + uv_strerror(rc));
+}
 
 CurlMultiUv::CurlMultiUv(uv_loop_t* loop)
-    : loop_(loop),
-      multi_(curl_multi_init()),
-      timer_(loop, [this] { drive(CURL_SOCKET_TIMEOUT, 0); }) {
+    : multi_(curl_multi_init()),
+      timer_(loop, [this] { drive(CURL_SOCKET_TIMEOUT, 0); }),
+      epoll_fd_(make_epoll()),
+      ready_(loop, epoll_fd_, [this] { on_ready(); }) {
   if (!multi_) throw std::runtime_error("curl_multi_init failed");
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMultiUv::on_socket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
@@ -26,8 +45,10 @@ CurlMultiUv::CurlMultiUv(uv_loop_t* loop)
 
 CurlMultiUv::~CurlMultiUv() {
   for (auto& [easy, completion] : transfers_) curl_multi_remove_handle(multi_, easy);
-  // Cleanup may still call on_socket to forget sockets, which closes their polls.
+  // Cleanup may still call on_socket to forget sockets.
   curl_multi_cleanup(multi_);
+  ready_.close();  // before the set's descriptor goes
+  ::close(epoll_fd_);
 }
 
 void CurlMultiUv::add(CURL* easy, Completion on_complete) {
@@ -43,35 +64,94 @@ void CurlMultiUv::remove(CURL* easy) noexcept {
   if (transfers_.erase(easy) > 0) curl_multi_remove_handle(multi_, easy);
 }
 
-int CurlMultiUv::on_socket(CURL*, curl_socket_t socket, int what, void* self_ptr, void* watch_ptr) {
+int CurlMultiUv::on_socket(CURL*, curl_socket_t socket, int what, void* self_ptr, void*) {
   auto* self = static_cast<CurlMultiUv*>(self_ptr);
-  auto* watch = static_cast<SocketWatch*>(watch_ptr);
   if (what == CURL_POLL_REMOVE) {
-    if (watch) {
-      curl_multi_assign(self->multi_, socket, nullptr);
-      uv_poll_stop(&watch->poll);
-      uv_close(reinterpret_cast<uv_handle_t*>(&watch->poll),
-               [](uv_handle_t* handle) { delete static_cast<SocketWatch*>(handle->data); });
-    }
+    self->unwatch(socket);
     return 0;
   }
-  if (!watch) {
-    watch = new SocketWatch{{}, socket, self};
-    if (uv_poll_init_socket(self->loop_, &watch->poll, socket) != 0) {
-      delete watch;
+  return self->watch(socket, what);
+}
+
+int CurlMultiUv::watch(curl_socket_t socket, int what) {
+  if (socket < 0) return -1;
+  if (static_cast<size_t>(socket) >= slots_.size()) slots_.resize(static_cast<size_t>(socket) + 1);
+  Slot& slot = slots_[static_cast<size_t>(socket)];
+  uint32_t events = 0;
+  if (what & CURL_POLL_IN) events |= EPOLLIN;
+  if (what & CURL_POLL_OUT) events |= EPOLLOUT;
+  if (slot.watched && slot.events == events) return 0;
+  epoll_event event{};
+  event.events = events;
+  event.data.fd = socket;
+  // A socket number curl stopped watching is most often a new socket now (the
+  // old one's close took it out of the set): add first, and change what is
+  // there when the old socket is still open.
+  int op = slot.watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(epoll_fd_, op, socket, &event) != 0) {
+    op = errno == EEXIST ? EPOLL_CTL_MOD : errno == ENOENT ? EPOLL_CTL_ADD : -1;
+    if (op < 0 || epoll_ctl(epoll_fd_, op, socket, &event) != 0) {
+      log_warn("curl: cannot watch socket fd={} err={}", socket, std::strerror(errno));
       return -1;  // curl fails this transfer
     }
-    watch->poll.data = watch;
-    curl_multi_assign(self->multi_, socket, watch);
   }
-  int events = 0;
-  if (what & CURL_POLL_IN) events |= UV_READABLE;
-  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-  uv_poll_start(&watch->poll, events, [](uv_poll_t* poll, int status, int ready) {
-    auto* w = static_cast<SocketWatch*>(poll->data);
-    w->owner->on_poll(w->socket, status, ready);
-  });
+  slot = {events, true};
   return 0;
+}
+
+// No epoll_ctl here: curl closes most sockets it stops watching, which takes
+// them out of the set. One it keeps open (a connection kept for reuse) stays
+// in the set until it shows an event, and leaves then. blip never shares a
+// socket with another process (no fork), so a closed socket leaves for good.
+void CurlMultiUv::unwatch(curl_socket_t socket) {
+  if (socket < 0 || static_cast<size_t>(socket) >= slots_.size()) return;
+  slots_[static_cast<size_t>(socket)].watched = false;
+  for (int i = 0; i < batch_size_; ++i) {
+    if (batch_[i].data.fd == socket) batch_[i].data.fd = -1;
+  }
+}
+
+void CurlMultiUv::on_ready() {
+  // Up to 1,024 events a wake-up, as libuv takes from its own set: at thousands
+  // of attempts a second, answers must not wait behind the next round of timers.
+  constexpr int kRounds = 16;
+  std::array<epoll_event, 64> events{};
+  for (int round = 0; round < kRounds; ++round) {
+    const int count = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 0);
+    if (count <= 0) return;
+    hand_over(events.data(), count);
+    if (count < static_cast<int>(events.size())) return;
+  }
+}
+
+void CurlMultiUv::hand_over(epoll_event* events, int count) {
+  batch_ = events;
+  batch_size_ = count;
+  for (int i = 0; i < count; ++i) {
+    const int socket = events[i].data.fd;
+    if (socket < 0) continue;  // curl stopped watching it while this batch was handed over
+    Slot& slot = slots_[static_cast<size_t>(socket)];
+    const uint32_t ready = events[i].events;
+    if (!slot.watched) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, socket, nullptr);  // kept open by curl, not watched
+      continue;
+    }
+    int flags = 0;
+    if (ready & EPOLLERR) {
+      // As libuv's uv_poll_t did: an error is reported alone and the watch stops.
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, socket, nullptr);
+      slot = {};
+      flags = CURL_CSELECT_ERR;
+    } else {
+      // A hang-up is reported as whatever curl waits for (it reads or writes and learns).
+      const uint32_t as = ready & EPOLLHUP ? slot.events : ready;
+      if (as & EPOLLIN) flags |= CURL_CSELECT_IN;
+      if (as & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+    }
+    drive(socket, flags);
+  }
+  batch_ = nullptr;
+  batch_size_ = 0;
 }
 
 int CurlMultiUv::on_timeout(CURLM*, long timeout_ms, void* self_ptr) {
@@ -84,14 +164,6 @@ int CurlMultiUv::on_timeout(CURLM*, long timeout_ms, void* self_ptr) {
     self->timer_.start(static_cast<uint64_t>(timeout_ms));
   }
   return 0;
-}
-
-void CurlMultiUv::on_poll(curl_socket_t socket, int status, int events) {
-  int flags = 0;
-  if (status < 0) flags = CURL_CSELECT_ERR;
-  if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-  if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-  drive(socket, flags);
 }
 
 void CurlMultiUv::drive(curl_socket_t socket, int flags) {

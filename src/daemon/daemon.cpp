@@ -631,8 +631,13 @@ int Daemon::run() {
   parts.publish();
   log_info("run: started probes={} db={} config={}", parts.components.size(),
            parts.settings.db_path, parts.settings.config_dir);
-  if (parts.settings.open_files_limit > 0)
+  if (parts.settings.open_files_limit > 0) {
     log_descriptor_room(parts.settings.open_files_limit, parts.loaded.probes);
+    // Short of sockets for the worst case: no bursts, each probe spread on its own.
+    if (open_descriptor_count() + worst_case_sockets(parts.loaded.probes) >
+        parts.settings.open_files_limit)
+      parts.scheduler->set_start_group_size(1);
+  }
   parts.scheduler->start();
   parts.jobs->start();
   parts.service.ready(fmt::format("probing {} components", parts.components.size()));

@@ -43,15 +43,37 @@ Scheduler::Scheduler(uv_loop_t* loop, const std::vector<ProbeConfig>& configs,
 
 Scheduler::~Scheduler() { cancel_all(); }
 
+std::vector<size_t> Scheduler::start_groups(const std::vector<const ProbeConfig*>& configs,
+                                            size_t group_size, size_t& count) {
+  std::map<int64_t, std::pair<size_t, size_t>> open;  // by interval: group, members so far
+  std::vector<size_t> groups;
+  count = 0;
+  for (const ProbeConfig* config : configs) {
+    auto [found, added] = open.try_emplace(config->interval_ms, count, 0);
+    if (!added && found->second.second >= group_size) found->second = {count, 0};
+    if (found->second.first == count) ++count;
+    ++found->second.second;
+    groups.push_back(found->second.first);
+  }
+  return groups;
+}
+
 void Scheduler::start() {
   const int64_t now = mono_now_us();
+  std::vector<const ProbeConfig*> configs;
+  for (const auto& state : states_) configs.push_back(state->config);
+  size_t group_count = 0;
+  const std::vector<size_t> groups = start_groups(configs, start_group_size_, group_count);
   for (size_t i = 0; i < states_.size(); ++i) {
     ProbeState& state = *states_[i];
     state.tick = Timer(loop_, [this, &state] { fire(state); });
-    // Spread first firings over one interval so probes do not fire in lock-step.
+    state.deadline = Timer(loop_, [this, &state] { deadlines_due(state); });
+    // The groups' first firings are spread over one interval, so that no more than a group
+    // fires in lock-step (probes of different intervals are each a group of their own).
     int64_t offset = single_shot_ ? 0
-                                  : state.config->interval_ms * 1000 * static_cast<int64_t>(i) /
-                                        static_cast<int64_t>(states_.size());
+                                  : state.config->interval_ms * 1000 *
+                                        static_cast<int64_t>(groups[i]) /
+                                        static_cast<int64_t>(group_count);
     state.next_due_us = now + offset;
     if (single_shot_) {
       fire(state);
@@ -99,33 +121,66 @@ void Scheduler::fire(ProbeState& state) {
     return;
   }
   const AttemptId id = state.next_id++;
-  auto [entry, inserted] =
-      state.in_flight.emplace(id, InFlight{wall_now_ms(), now_us, Timer(), false});
-  entry->second.deadline = Timer(loop_, [this, &state, id] {
-    InFlight& flight = state.in_flight.at(id);
+  state.in_flight.emplace(
+      id, InFlight{wall_now_ms(), now_us, now_us + state.config->timeout_ms * 1000, false});
+  if (!state.deadline_armed) arm_deadline(state);
+  state.probe->start(id, [this, &state, id](ProbeResult result) {
+    auto flight = state.in_flight.find(id);
+    if (flight == state.in_flight.end()) return;
+    complete(state, id, std::move(result), mono_now_us() - flight->second.sent_mono_us);
+  });
+}
+
+void Scheduler::arm_deadline(ProbeState& state) {
+  if (state.in_flight.empty()) {
+    state.deadline.stop();
+    state.deadline_armed = false;
+    return;
+  }
+  // Rounded up: libuv counts whole milliseconds, and an early wake-up would only arm again.
+  const int64_t wait_us = state.in_flight.begin()->second.deadline_mono_us - mono_now_us();
+  state.deadline.start(static_cast<uint64_t>(std::max<int64_t>(0, (wait_us + 999) / 1000)));
+  state.deadline_armed = true;
+}
+
+void Scheduler::deadlines_due(ProbeState& state) {
+  state.deadline_armed = false;
+  uv_update_time(loop_);
+  const int64_t now_us = mono_now_us();
+  std::vector<AttemptId> due;
+  bool deferred = false;
+  for (auto& [id, flight] : state.in_flight) {
+    if (flight.deadline_mono_us > now_us + kEarlyToleranceUs) break;
     // After a loop stall libuv runs timers before reading the sockets that
     // became readable meanwhile: give one I/O poll the chance to deliver an
     // answer that came in time before calling this attempt a timeout.
-    const int64_t late_us = mono_now_us() - flight.sent_mono_us - state.config->timeout_ms * 1000;
-    if (late_us > kLateDeadlineUs && !flight.deadline_deferred) {
+    if (now_us - flight.deadline_mono_us > kLateDeadlineUs && !flight.deadline_deferred) {
       flight.deadline_deferred = true;
-      flight.deadline.start(0);
-      return;
+      deferred = true;
+      continue;
     }
+    due.push_back(id);
+  }
+  // Each in turn: a probe's cancel() may complete its other attempts.
+  for (AttemptId id : due) {
+    auto flight = state.in_flight.find(id);
+    if (flight == state.in_flight.end()) continue;
+    const int64_t sent_mono_us = flight->second.sent_mono_us;
     std::string detail =
         fmt::format("no answer within {}", format_duration_ms(state.config->timeout_ms));
     if (std::string progress = state.probe->progress(id); !progress.empty())
       detail += " (" + progress + ")";
     state.probe->cancel(id);
     complete(state, id, ProbeResult::failure(ErrorClass::timeout, std::move(detail)),
-             mono_now_us() - flight.sent_mono_us);
-  });
-  entry->second.deadline.start(static_cast<uint64_t>(state.config->timeout_ms));
-  state.probe->start(id, [this, &state, id](ProbeResult result) {
-    auto flight = state.in_flight.find(id);
-    if (flight == state.in_flight.end()) return;
-    complete(state, id, std::move(result), mono_now_us() - flight->second.sent_mono_us);
-  });
+             mono_now_us() - sent_mono_us);
+  }
+  if (state.deadline_armed || !state.probe) return;  // armed again meanwhile, or removed
+  if (deferred) {
+    state.deadline.start(0);
+    state.deadline_armed = true;
+    return;
+  }
+  arm_deadline(state);
 }
 
 void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, int64_t latency_us) {
@@ -171,7 +226,13 @@ void Scheduler::complete(ProbeState& state, AttemptId id, ProbeResult result, in
                                  latency_us > *state.config->degraded_after_ms * 1000)) {
     sample.status = Status::degraded;
   }
-  state.in_flight.erase(flight);  // closes the deadline timer, even when it is the caller
+  state.in_flight.erase(flight);
+  // Its deadline goes with the last attempt; with others in flight the timer
+  // wakes for a deadline already met and arms for the next one then.
+  if (state.in_flight.empty() && state.deadline_armed) {
+    state.deadline.stop();
+    state.deadline_armed = false;
+  }
   state.finished.emplace(id, std::move(sample));
   // Deliver in send order: an outage is a run of consecutive samples as sent.
   for (auto next = state.finished.begin();
@@ -192,6 +253,7 @@ size_t Scheduler::add(const ProbeConfig& config, Probe* probe) {
   state.probe = probe;
   states_.push_back(std::move(owned));
   state.tick = Timer(loop_, [this, &state] { fire(state); });
+  state.deadline = Timer(loop_, [this, &state] { deadlines_due(state); });
   state.next_due_us = mono_now_us();
   if (!stopping_) arm(state);
   return state.index;
@@ -238,6 +300,8 @@ void Scheduler::cancel_all() {
 
 void Scheduler::cancel(ProbeState& state) {
   state.tick.close();
+  state.deadline.close();
+  state.deadline_armed = false;
   // Taken out first: a probe's cancel() may complete its other attempts (a connection came free).
   const auto in_flight = std::move(state.in_flight);
   state.in_flight.clear();

@@ -3,7 +3,8 @@
 // server). What is asserted: send order across probes of different intervals
 // and offsets, slots missed while the loop was blocked are skipped (one
 // catch-up send, no burst) and their lateness is recorded, the cap on attempts
-// in flight, and samples delivered in send order whatever order answers come in.
+// in flight, samples delivered in send order whatever order answers come in, and
+// each attempt of several in flight ended at its own deadline by the one timer.
 #include "blip/scheduler/scheduler.hpp"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <thread>
 
@@ -113,7 +115,8 @@ struct Rig {
   int64_t started_after_us = 0;
 };
 
-// The scheduler spreads first firings: probe i of n starts interval·i/n after start().
+// The scheduler spreads first firings: probe i of n starts interval·i/n after start()
+// (when every probe has an interval of its own: each is a start group then).
 int64_t offset_us(const ProbeConfig& config, size_t index, size_t count) {
   return config.interval_ms * 1000 * static_cast<int64_t>(index) / static_cast<int64_t>(count);
 }
@@ -172,6 +175,51 @@ TEST(Scheduler, SendsEachProbeOnItsOwnGridInDueOrderAcrossProbes) {
   // One sample per send, each probe's in send order.
   ASSERT_EQ(rig.delivered.size(), rig.sends.size());
   EXPECT_EQ(rig.scheduler->schedule_lag().count(), static_cast<int64_t>(rig.sends.size()));
+}
+
+TEST(Scheduler, ProbesOfOneIntervalStartInGroupsOfUpTo32) {
+  // 70 probes at 50 ms, two at 1 s, one at 300 ms, in that order: the 50 ms ones
+  // make groups of 32, 32 and 6; each other interval a group of its own.
+  std::vector<ProbeConfig> configs;
+  for (int i = 0; i < 70; ++i) configs.push_back(config_of("fast", 50, 40));
+  configs.push_back(config_of("slow", 1000, 500));
+  configs.push_back(config_of("slow", 1000, 500));
+  configs.push_back(config_of("mid", 300, 250));
+  std::vector<const ProbeConfig*> pointers;
+  for (const ProbeConfig& config : configs) pointers.push_back(&config);
+  size_t count = 0;
+  const std::vector<size_t> groups = Scheduler::start_groups(pointers, Scheduler::kStartGroup, count);
+  EXPECT_EQ(count, 5U);
+  ASSERT_EQ(groups.size(), configs.size());
+  for (size_t i = 0; i < 70; ++i) EXPECT_EQ(groups[i], i / 32) << i;
+  EXPECT_EQ(groups[70], 3U);
+  EXPECT_EQ(groups[71], 3U);
+  EXPECT_EQ(groups[72], 4U);
+  // Interleaved intervals group alike: a, b, a, b -> 0, 1, 0, 1.
+  std::vector<const ProbeConfig*> mixed{&configs[0], &configs[70], &configs[1], &configs[71]};
+  EXPECT_EQ(Scheduler::start_groups(mixed, Scheduler::kStartGroup, count), (std::vector<size_t>{0, 1, 0, 1}));
+  EXPECT_EQ(count, 2U);
+  // Groups of one: every probe spread on its own, as under a short open files limit.
+  EXPECT_EQ(Scheduler::start_groups(mixed, 1, count), (std::vector<size_t>{0, 1, 2, 3}));
+  EXPECT_EQ(count, 4U);
+}
+
+TEST(Scheduler, ProbesOfOneIntervalFireTogether) {
+  // Four probes at 400 ms: one group, so each slot's four sends come in one
+  // loop iteration. Spread one by one they would be 100 ms apart; 50 ms is
+  // room for a loaded machine to preempt the loop in the middle of them.
+  Rig rig({config_of("a", 400, 300), config_of("b", 400, 300), config_of("c", 400, 300),
+           config_of("d", 400, 300)});
+  rig.run_for(1000ms);  // slots at 0, 400 and 800 ms
+  const auto first = rig.sends_of(0);
+  ASSERT_EQ(first.size(), 3U);
+  for (size_t p = 1; p < 4; ++p) {
+    const auto sends = rig.sends_of(p);
+    ASSERT_EQ(sends.size(), first.size()) << p;
+    for (size_t k = 0; k < sends.size(); ++k) {
+      EXPECT_LE(std::abs(sends[k].mono_us - first[k].mono_us), 50'000) << p << " slot " << k;
+    }
+  }
 }
 
 TEST(Scheduler, SlotsMissedWhileTheLoopWasBlockedAreSkippedNotBurst) {
@@ -325,6 +373,40 @@ TEST(Scheduler, AnUnansweredAttemptEndsAtItsDeadlineAsATimeout) {
   EXPECT_LE(sample.latency_us, delivered_mono_us - rig.started_before_us);
   EXPECT_GT(delivered_mono_us - rig.sends[0].mono_us, 198'000)
       << "delivered at the deadline, not before";
+}
+
+TEST(Scheduler, AttemptsInFlightTogetherEachEndAtTheirOwnDeadline) {
+  // Interval 50 ms, timeout 120 ms: three attempts are in flight at a time, and
+  // one timer serves the deadlines of all. Odd attempts answer at once, even
+  // ones never: each even one times out at its own deadline (not at the first
+  // one's, nor later than a loaded machine's lateness), the odd ones between
+  // them are untouched, and every sample comes out in send order.
+  Rig rig({config_of("p", 50, 120)});
+  CommandedProbe& probe = *rig.probes[0];
+  probe.answer_at_once = false;
+  probe.on_start = [&](AttemptId id) {
+    if (id % 2 == 1) probe.answer(id, ProbeResult::success({}, "answered"));
+  };
+  rig.run_for(400ms);  // stop() then waits for the last deadlines
+  ASSERT_GE(rig.sends.size(), 4U);
+  ASSERT_EQ(rig.delivered.size(), rig.sends.size());
+  int timeouts = 0;
+  for (size_t i = 0; i < rig.delivered.size(); ++i) {
+    const Sample& sample = rig.delivered[i].second;
+    if (i > 0) {
+      EXPECT_GT(sample.sent_mono_us, rig.delivered[i - 1].second.sent_mono_us);
+    }
+    if (i % 2 == 1) {
+      EXPECT_EQ(sample.status, Status::up) << i;
+      EXPECT_EQ(sample.detail, "answered") << i;
+      continue;
+    }
+    ++timeouts;
+    EXPECT_EQ(sample.error, ErrorClass::timeout) << i;
+    EXPECT_GE(sample.latency_us, 120'000 - 2000) << i;
+    EXPECT_LE(sample.latency_us, 120'000 + kLateUs) << i;
+  }
+  EXPECT_EQ(probe.cancelled, timeouts) << "each timed-out attempt was given up, no other";
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -55,6 +56,21 @@ class Scheduler {
   void remove(size_t index);
 
   const LagHistogram& schedule_lag() const { return schedule_lag_; }
+  // Probes of one interval start together in groups of up to this many: a
+  // group's attempts share the loop's wake-ups. On a virtual machine an attempt
+  // that wakes the loop alone costs about three times the CPU of one of ten that
+  // fire together (docs/benchmarks.md); more than this many at once would make
+  // the last of them late by the others' work.
+  static constexpr size_t kStartGroup = 32;
+  // Which start group each probe is in (probes of one interval, up to
+  // `group_size` per group, in configuration order); `count` receives how many
+  // groups. start() spreads the groups' first firings over each probe's interval.
+  static std::vector<size_t> start_groups(const std::vector<const ProbeConfig*>& configs,
+                                          size_t group_size, size_t& count);
+  // Before start(): 1 spreads every probe on its own. A group needs its sockets
+  // at once; where the open files limit is short of what the probes can need,
+  // a burst would turn into attempts without a socket (blind samples).
+  void set_start_group_size(size_t size) { start_group_size_ = std::max<size_t>(1, size); }
   // Tells whether blip's own loop stalled after a monotonic time; an attempt
   // in flight across such a stall is stored as Status::blind.
   void set_stall_detector(std::function<bool(int64_t since_mono_us)> stalled_since) {
@@ -65,7 +81,7 @@ class Scheduler {
   struct InFlight {
     int64_t sent_ms;
     int64_t sent_mono_us;
-    Timer deadline;
+    int64_t deadline_mono_us;
     bool deadline_deferred = false;
   };
   struct ProbeState {
@@ -73,6 +89,10 @@ class Scheduler {
     const ProbeConfig* config;
     Probe* probe;  // null once removed
     Timer tick;
+    // One timer for the deadlines of all its attempts in flight, armed for the
+    // oldest's: every attempt has the same timeout, so they come due in send order.
+    Timer deadline;
+    bool deadline_armed = false;
     int64_t next_due_us = 0;
     AttemptId next_id = 0;
     AttemptId next_to_deliver = 0;
@@ -82,6 +102,8 @@ class Scheduler {
 
   void arm(ProbeState& state);
   void fire(ProbeState& state);
+  void arm_deadline(ProbeState& state);
+  void deadlines_due(ProbeState& state);
   void complete(ProbeState& state, AttemptId id, ProbeResult result, int64_t latency_us);
   void check_drained();
   void cancel_all();
@@ -91,6 +113,7 @@ class Scheduler {
   std::vector<std::unique_ptr<ProbeState>> states_;
   SampleSink sink_;
   bool single_shot_;
+  size_t start_group_size_ = kStartGroup;
   bool stopping_ = false;
   std::function<void()> on_drained_;
   std::function<bool(int64_t)> stalled_since_;

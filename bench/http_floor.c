@@ -48,7 +48,8 @@ static int raw_attempt(int ep, const struct sockaddr_in* to) {
   if (connect(s, (const struct sockaddr*)to, sizeof *to) != 0 && errno != EINPROGRESS) goto done;
   epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
   if (epoll_wait(ep, &ev, 1, 2000) != 1) goto done;
-  if (send(s, request, sizeof request - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof request - 1)) goto done;
+  if (send(s, request, sizeof request - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof request - 1))
+    goto done;
   ev.events = EPOLLIN;
   epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev);
   char answer[4096];

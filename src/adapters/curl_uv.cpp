@@ -16,7 +16,8 @@ namespace {
 
 int make_epoll() {
   const int fd = epoll_create1(EPOLL_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(std::string("epoll_create1 failed: ") + std::strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error(std::string("epoll_create1 failed: ") + std::strerror(errno));
   return fd;
 }
 

@@ -308,9 +308,8 @@ json alertmanager_body(const AlertMessage& message) {
                 {"incident", std::to_string(incident.id)},
                 {"root_probe", incident.components.front().probe},
                 // blip's own trouble: the targets may well be fine.
-                {"severity", is_blip_trouble(incident.components.front().probe_type)
-                                 ? "warning"
-                                 : "critical"}};
+                {"severity",
+                 is_blip_trouble(incident.components.front().probe_type) ? "warning" : "critical"}};
       alert["startsAt"] = rfc3339(incident.start_ms);
       if (message.kind == AlertMessage::Kind::incident_resolved)
         alert["endsAt"] = rfc3339(incident.end_ms);
@@ -340,8 +339,8 @@ std::string trouble_summary(const AlertMessage& message) {
       const IncidentView& incident = message.incident.value();
       std::vector<std::string> also;
       for (size_t i = 1; i < incident.components.size(); ++i) {
-        const bool joined = std::find(incident.joined.begin(), incident.joined.end(), i) !=
-                            incident.joined.end();
+        const bool joined =
+            std::find(incident.joined.begin(), incident.joined.end(), i) != incident.joined.end();
         if (message.kind == AlertMessage::Kind::incident_opened || joined)
           also.push_back(component_error_words(incident.components[i]));
       }
@@ -419,9 +418,9 @@ std::string incident_timeline(const IncidentView& incident) {
     if (is_blip_trouble(component.probe_type)) {
       lines.emplace_back(component.down_ms, fmt::format("{}: {}", component.probe, words));
       if (component.up_ms > component.down_ms)
-        lines.emplace_back(component.up_ms, fmt::format("{}: the last of it, {} after the first",
-                                                        component.probe,
-                                                        human_duration(component.up_ms - component.down_ms)));
+        lines.emplace_back(component.up_ms,
+                           fmt::format("{}: the last of it, {} after the first", component.probe,
+                                       human_duration(component.up_ms - component.down_ms)));
       continue;
     }
     lines.emplace_back(component.down_ms, words.empty()

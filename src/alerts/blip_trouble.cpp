@@ -60,46 +60,50 @@ std::vector<AlertEvent> BlipTroubleWatch::observe(const BlipCounters& counters, 
              now_ms);
   }
   if (uint64_t n = grown("store_queue_full", counters.dropped_samples)) {
-    happened(events, "store_queue_full", "store_queue_full", n,
-             [](uint64_t total) {
-               return fmt::format(
-                   "{} samples dropped: the store's queue was full (the disk or the database "
-                   "file is not keeping up)",
-                   total);
-             },
-             now_ms);
+    happened(
+        events, "store_queue_full", "store_queue_full", n,
+        [](uint64_t total) {
+          return fmt::format(
+              "{} samples dropped: the store's queue was full (the disk or the database "
+              "file is not keeping up)",
+              total);
+        },
+        now_ms);
   }
   if (uint64_t n = grown("log_dropped", counters.dropped_log_lines)) {
-    happened(events, "log_dropped", "log_dropped", n,
-             [](uint64_t total) {
-               return fmt::format(
-                   "{} log lines dropped (the log's queue overran, or stderr would not take them)",
-                   total);
-             },
-             now_ms);
+    happened(
+        events, "log_dropped", "log_dropped", n,
+        [](uint64_t total) {
+          return fmt::format(
+              "{} log lines dropped (the log's queue overran, or stderr would not take them)",
+              total);
+        },
+        now_ms);
   }
   for (const BlipCounters::RemoteWrite& remote : counters.remote_writes) {
     const std::string rejected = "remote_write_rejected " + remote.endpoint;
     if (uint64_t n = grown(rejected, remote.rejected)) {
-      happened(events, rejected, "remote_write_rejected", n,
-               [endpoint = remote.endpoint](uint64_t total) {
-                 return fmt::format(
-                     "remote-write to {} rejected {} points (a 4xx answer other than 429: those "
-                     "batches are dropped; the log says why)",
-                     endpoint, total);
-               },
-               now_ms);
+      happened(
+          events, rejected, "remote_write_rejected", n,
+          [endpoint = remote.endpoint](uint64_t total) {
+            return fmt::format(
+                "remote-write to {} rejected {} points (a 4xx answer other than 429: those "
+                "batches are dropped; the log says why)",
+                endpoint, total);
+          },
+          now_ms);
     }
     const std::string expired = "remote_write_expired " + remote.endpoint;
     if (uint64_t n = grown(expired, remote.expired)) {
-      happened(events, expired, "remote_write_expired", n,
-               [endpoint = remote.endpoint](uint64_t total) {
-                 return fmt::format(
-                     "remote-write to {}: {} samples were pruned (--retain) before they could "
-                     "be sent",
-                     endpoint, total);
-               },
-               now_ms);
+      happened(
+          events, expired, "remote_write_expired", n,
+          [endpoint = remote.endpoint](uint64_t total) {
+            return fmt::format(
+                "remote-write to {}: {} samples were pruned (--retain) before they could "
+                "be sent",
+                endpoint, total);
+          },
+          now_ms);
     }
   }
   int64_t last_ms = 0;
@@ -126,8 +130,8 @@ std::vector<AlertEvent> BlipTroubleWatch::blind(const BlindWindow& window, int64
   if (lasted <= kLongBlindMs) return events;
   happened(events, "loop_blind", "loop_blind", 1,
            once_words(fmt::format("blind for {} from {} ({}): nothing was probed",
-                                  format_duration_brief(lasted),
-                                  format_iso8601_ms(window.start_ms), window.reason)),
+                                  format_duration_brief(lasted), format_iso8601_ms(window.start_ms),
+                                  window.reason)),
            now_ms);
   return events;
 }

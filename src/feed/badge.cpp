@@ -21,7 +21,6 @@ char32_t carried_in_xml(char32_t code) {
   return code;
 }
 
-
 // Advance widths at 11 px in DejaVu Sans, in hundredths of a pixel, as Chromium
 // measures them (canvas measureText with font "11px DejaVu Sans", one character
 // at a time; docs/feed.md, "Badges", has the page that prints them). Verdana,

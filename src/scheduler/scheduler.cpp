@@ -70,10 +70,10 @@ void Scheduler::start() {
     state.deadline = Timer(loop_, [this, &state] { deadlines_due(state); });
     // The groups' first firings are spread over one interval, so that no more than a group
     // fires in lock-step (probes of different intervals are each a group of their own).
-    int64_t offset = single_shot_ ? 0
-                                  : state.config->interval_ms * 1000 *
-                                        static_cast<int64_t>(groups[i]) /
-                                        static_cast<int64_t>(group_count);
+    int64_t offset = single_shot_
+                         ? 0
+                         : state.config->interval_ms * 1000 * static_cast<int64_t>(groups[i]) /
+                               static_cast<int64_t>(group_count);
     state.next_due_us = now + offset;
     if (single_shot_) {
       fire(state);

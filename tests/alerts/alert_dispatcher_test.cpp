@@ -875,7 +875,8 @@ TEST(IncidentAlerts, BlipsOwnTroubleIsOneIncidentOfItsComponentInBothGroupings) 
       8s));
   const json resolved = receiver.at("/pager")[2].json_body();
   EXPECT_EQ(resolved["state"], "resolved");
-  EXPECT_TRUE(resolved["summary"].get<std::string>().starts_with("blip's trouble is over, none since "))
+  EXPECT_TRUE(
+      resolved["summary"].get<std::string>().starts_with("blip's trouble is over, none since "))
       << resolved["summary"];
   const std::string timeline = resolved["timeline"];
   EXPECT_NE(timeline.find("blip: 47 samples dropped"), std::string::npos) << timeline;

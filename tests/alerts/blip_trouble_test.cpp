@@ -99,9 +99,10 @@ TEST(BlipTrouble, EachKindIsAnOutageOfOneSpellThatEndsTogether) {
   ASSERT_EQ(closed.size(), 4u);
   for (const AlertEvent& event : closed) {
     EXPECT_EQ(event.kind, AlertEvent::Kind::outage_closed);
-    EXPECT_EQ(event.end_ms, event.trouble == "store_set_aside" || event.trouble == "store_queue_full"
-                                ? kT0
-                                : kT0 + 60'000)
+    EXPECT_EQ(event.end_ms,
+              event.trouble == "store_set_aside" || event.trouble == "store_queue_full"
+                  ? kT0
+                  : kT0 + 60'000)
         << event.trouble;
   }
   EXPECT_TRUE(watch.observe(counters, kT0 + 10 * kSettle).empty()) << "set aside once: told once";

@@ -38,5 +38,4 @@ struct AlertEvent {
 // type): a spell of trouble is an incident of its own, with one "outage" per kind in it.
 inline bool is_blip_trouble(std::string_view probe_type) { return probe_type == kBlipComponent; }
 
-
 }  // namespace blip

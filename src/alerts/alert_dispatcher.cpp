@@ -71,7 +71,10 @@ void AlertDispatcher::on_opened(AlertState& alert, const AlertEvent& event, bool
   AlertMessage message{AlertMessage::Kind::opened, event, now};
   if (held) return skip(alert, message, AlertResult::held);
 
-  if (!passes_flapping(alert, probe, {event.outage_id, event.start_ms, 0}, message, now)) return;
+  // Each kind of blip's own trouble is an outage of its own: they are one spell, not flapping.
+  if (!is_blip_trouble(event.probe_type) &&
+      !passes_flapping(alert, probe, {event.outage_id, event.start_ms, 0}, message, now))
+    return;
   outage.announced = true;
   outage.next_reminder_ms = alert.config.repeat_ms > 0 ? now + alert.config.repeat_ms : 0;
   outage.next_resend_ms = now + options_.alertmanager_resend_ms;

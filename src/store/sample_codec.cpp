@@ -263,8 +263,8 @@ void get_column(Reader& reader, size_t n, uint64_t* out) {
   const std::string_view packed = reader.view((n * static_cast<size_t>(width) + 7) / 8);
   const auto* data = reinterpret_cast<const uint8_t*>(packed.data());
   const uint64_t mask = (uint64_t{1} << width) - 1;
-  // base + any packed value fits (so each needs no check of its own), or the block is corrupt.
-  if (base > UINT64_MAX - mask) throw std::runtime_error("sample block has an out-of-range value");
+  // base + value wraps modulo 2^64, as the encoder's value - base did: a column holding -1 and
+  // -3 (base 2^64 - 3, width 2) reads back as written.
   if (width == 0) {
     std::fill(out, out + n, base);
   } else {
@@ -295,8 +295,9 @@ void get_column(Reader& reader, size_t n, uint64_t* out) {
     if (gap >= n - next) throw std::runtime_error("sample block has a patch past its count");
     const size_t index = next + gap;
     const uint64_t high = reader.varint();
-    // The packed low bits were added to base already; the high bits go on top.
-    if (high == 0 || high > (UINT64_MAX >> width) || (high << width) > UINT64_MAX - out[index])
+    // The packed low bits were added to base already; the high bits go on top (modulo 2^64,
+    // as the column's base).
+    if (high == 0 || high > (UINT64_MAX >> width))
       throw std::runtime_error("sample block has an out-of-range patch");
     out[index] += high << width;
     next = index + 1;

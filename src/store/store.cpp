@@ -724,7 +724,7 @@ void Store::recount_hour(int64_t probe_id, int64_t hour_ms) {
       "SELECT ?1, ?2, count(*), min(minute_ms), max(minute_ms), sum(count), sum(down), "
       "sum(degraded), min(coalesce(first_ms, minute_ms)) FROM rollups "
       "WHERE probe_id = ?1 AND minute_ms >= ?2 AND minute_ms < ?2 + 3600000 AND count > 0 "
-      "HAVING count(*) > 0")
+      "GROUP BY probe_id")  // no rollups, no row (HAVING without GROUP BY needs SQLite 3.39)
       .bind(1, probe_id)
       .bind(2, hour_ms)
       .step();

@@ -170,6 +170,13 @@ TEST(SampleCodec, AdversarialBlocksRoundTrip) {
   for (int i = 0; i < 240; ++i)
     outage.push_back(i % 60 == 7 ? timed_out(m + 250 * i, 9) : answered(m + 250 * i, 2'000));
   expect_round_trip(m, outage);
+  // Values whose least plus the column's mask passes 2^64 (negative detail ids, as a fuzzed
+  // layout-1 block can hold): they wrap back to what was written, also when patched.
+  expect_round_trip(m, {timed_out(m, -1), timed_out(m + 250, -3)});
+  std::vector<Input> wrapping;
+  for (int i = 0; i < 120; ++i)
+    wrapping.push_back(timed_out(m + 250 * i, i % 40 == 5 ? INT64_MAX : -1 - (i % 3)));
+  expect_round_trip(m, wrapping);
   std::vector<Input> backwards;  // each sample earlier than the one before
   for (int i = 0; i < 100; ++i) backwards.push_back(answered(m + 60'000 - 500 * i * i, 10 * i));
   expect_round_trip(m, backwards);

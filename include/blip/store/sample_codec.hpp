@@ -26,9 +26,9 @@ std::string detail_from_template(std::string_view template_text, std::string_vie
 //
 // Layout 2 (since issue 22), each column coded on its own: the bytes 0x00 0x22 (a send-time
 // delta of 0 and a header byte with bit 5 set, which layout 1 never writes), the sample count,
-// then columns of: send-time delta of delta (ms), status, latency less the sum of the phases,
-// DNS, connect, TLS and first byte (10 µs units), and for down samples only their error class,
-// detail id and the length of their detail's numbers, then those numbers' bytes. A column is
+// then columns of: send-time delta of delta (ms), status, DNS, connect, TLS and first byte,
+// then latency less the sum of the phases (10 µs units), and for down samples only their error
+// class, detail id and the length of their detail's numbers, then those numbers' bytes. A column is
 // one value, runs of values, or the values less their least packed in the fewest bits that
 // hold most of them, the rest patched in after (a timeout among 2 ms answers). About 4 bytes
 // a sample with four noisy phases (within a bit a column of their order-0 entropy), a fraction

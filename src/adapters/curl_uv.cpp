@@ -12,17 +12,6 @@
 
 namespace blip {
 
-namespace {
-
-int make_epoll() {
-  const int fd = epoll_create1(EPOLL_CLOEXEC);
-  if (fd < 0)
-    throw std::runtime_error(std::string("epoll_create1 failed: ") + std::strerror(errno));
-  return fd;
-}
-
-}  // namespace
-
 ReadableWatch::ReadableWatch(uv_loop_t* loop, int fd, std::function<void()> on_readable) {
   int rc = open(std::move(on_readable), [&](uv_poll_t* handle) {
     int init_rc = uv_poll_init(loop, handle, fd);
@@ -33,11 +22,19 @@ ReadableWatch::ReadableWatch(uv_loop_t* loop, int fd, std::function<void()> on_r
 }
 
 CurlMultiUv::CurlMultiUv(uv_loop_t* loop)
-    : multi_(curl_multi_init()),
-      timer_(loop, [this] { drive(CURL_SOCKET_TIMEOUT, 0); }),
-      epoll_fd_(make_epoll()),
-      ready_(loop, epoll_fd_, [this] { on_ready(); }) {
-  if (!multi_) throw std::runtime_error("curl_multi_init failed");
+    : multi_(curl_multi_init()), epoll_fd_(epoll_create1(EPOLL_CLOEXEC)) {
+  try {
+    if (!multi_) throw std::runtime_error("curl_multi_init failed");
+    if (epoll_fd_ < 0)
+      throw std::runtime_error(std::string("epoll_create1 failed: ") + std::strerror(errno));
+    timer_ = Timer(loop, [this] { drive(CURL_SOCKET_TIMEOUT, 0); });
+    ready_ = ReadableWatch(loop, epoll_fd_, [this] { on_ready(); });
+  } catch (...) {
+    // The destructor does not run for a constructor that throws.
+    if (multi_) curl_multi_cleanup(multi_);
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+    throw;
+  }
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMultiUv::on_socket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlMultiUv::on_timeout);

@@ -59,49 +59,50 @@ std::vector<AlertEvent> BlipTroubleWatch::observe(const BlipCounters& counters, 
                                     counters.store_set_aside_reason)),
              now_ms);
   }
-  if (uint64_t n = grown("store_queue_full", counters.dropped_samples)) {
-    happened(
-        events, "store_queue_full", "store_queue_full", n,
-        [](uint64_t total) {
-          return fmt::format(
-              "{} samples dropped: the store's queue was full (the disk or the database "
-              "file is not keeping up)",
-              total);
-        },
-        now_ms);
-  }
-  if (uint64_t n = grown("log_dropped", counters.dropped_log_lines)) {
-    happened(
-        events, "log_dropped", "log_dropped", n,
-        [](uint64_t total) {
-          return fmt::format(
-              "{} log lines dropped (the log's queue overran, or stderr would not take them)",
-              total);
-        },
-        now_ms);
-  }
+  // blip's counters of trouble, each with its words for a spell's total.
+  struct Counted {
+    const char* trouble;
+    std::string endpoint;  // per remote-write endpoint, or ""
+    uint64_t counter;
+    std::string (*words)(const std::string& endpoint, uint64_t total);
+  };
+  std::vector<Counted> counted{
+      {"store_queue_full", "", counters.dropped_samples,
+       [](const std::string&, uint64_t total) {
+         return fmt::format(
+             "{} samples dropped: the store's queue was full (the disk or the database "
+             "file is not keeping up)",
+             total);
+       }},
+      {"log_dropped", "", counters.dropped_log_lines, [](const std::string&, uint64_t total) {
+         return fmt::format(
+             "{} log lines dropped (the log's queue overran, or stderr would not take them)",
+             total);
+       }}};
   for (const BlipCounters::RemoteWrite& remote : counters.remote_writes) {
-    const std::string rejected = "remote_write_rejected " + remote.endpoint;
-    if (uint64_t n = grown(rejected, remote.rejected)) {
+    counted.push_back({"remote_write_rejected", remote.endpoint, remote.rejected,
+                       [](const std::string& endpoint, uint64_t total) {
+                         return fmt::format(
+                             "remote-write to {} rejected {} points (a 4xx answer other than "
+                             "429: those batches are dropped; the log says why)",
+                             endpoint, total);
+                       }});
+    counted.push_back({"remote_write_expired", remote.endpoint, remote.expired,
+                       [](const std::string& endpoint, uint64_t total) {
+                         return fmt::format(
+                             "remote-write to {}: {} samples were pruned (--retain) before "
+                             "they could be sent",
+                             endpoint, total);
+                       }});
+  }
+  for (Counted& kind : counted) {
+    const std::string key =
+        kind.endpoint.empty() ? kind.trouble : fmt::format("{} {}", kind.trouble, kind.endpoint);
+    if (uint64_t n = grown(key, kind.counter)) {
       happened(
-          events, rejected, "remote_write_rejected", n,
-          [endpoint = remote.endpoint](uint64_t total) {
-            return fmt::format(
-                "remote-write to {} rejected {} points (a 4xx answer other than 429: those "
-                "batches are dropped; the log says why)",
-                endpoint, total);
-          },
-          now_ms);
-    }
-    const std::string expired = "remote_write_expired " + remote.endpoint;
-    if (uint64_t n = grown(expired, remote.expired)) {
-      happened(
-          events, expired, "remote_write_expired", n,
-          [endpoint = remote.endpoint](uint64_t total) {
-            return fmt::format(
-                "remote-write to {}: {} samples were pruned (--retain) before they could "
-                "be sent",
-                endpoint, total);
+          events, key, kind.trouble, n,
+          [words = kind.words, endpoint = std::move(kind.endpoint)](uint64_t total) {
+            return words(endpoint, total);
           },
           now_ms);
     }

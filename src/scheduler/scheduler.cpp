@@ -43,17 +43,16 @@ Scheduler::Scheduler(uv_loop_t* loop, const std::vector<ProbeConfig>& configs,
 
 Scheduler::~Scheduler() { cancel_all(); }
 
-std::vector<size_t> Scheduler::start_groups(const std::vector<const ProbeConfig*>& configs,
-                                            size_t group_size, size_t& count) {
+Scheduler::StartGroups Scheduler::start_groups(const std::vector<const ProbeConfig*>& configs,
+                                               size_t group_size) {
   std::map<int64_t, std::pair<size_t, size_t>> open;  // by interval: group, members so far
-  std::vector<size_t> groups;
-  count = 0;
+  StartGroups groups;
   for (const ProbeConfig* config : configs) {
-    auto [found, added] = open.try_emplace(config->interval_ms, count, 0);
-    if (!added && found->second.second >= group_size) found->second = {count, 0};
-    if (found->second.first == count) ++count;
+    auto [found, added] = open.try_emplace(config->interval_ms, groups.count, 0);
+    if (!added && found->second.second >= group_size) found->second = {groups.count, 0};
+    if (found->second.first == groups.count) ++groups.count;
     ++found->second.second;
-    groups.push_back(found->second.first);
+    groups.of_probe.push_back(found->second.first);
   }
   return groups;
 }
@@ -62,18 +61,17 @@ void Scheduler::start() {
   const int64_t now = mono_now_us();
   std::vector<const ProbeConfig*> configs;
   for (const auto& state : states_) configs.push_back(state->config);
-  size_t group_count = 0;
-  const std::vector<size_t> groups = start_groups(configs, start_group_size_, group_count);
+  const StartGroups groups = start_groups(configs, start_group_size_);
   for (size_t i = 0; i < states_.size(); ++i) {
     ProbeState& state = *states_[i];
     state.tick = Timer(loop_, [this, &state] { fire(state); });
     state.deadline = Timer(loop_, [this, &state] { deadlines_due(state); });
     // The groups' first firings are spread over one interval, so that no more than a group
     // fires in lock-step (probes of different intervals are each a group of their own).
-    int64_t offset = single_shot_
-                         ? 0
-                         : state.config->interval_ms * 1000 * static_cast<int64_t>(groups[i]) /
-                               static_cast<int64_t>(group_count);
+    int64_t offset = single_shot_ ? 0
+                                  : state.config->interval_ms * 1000 *
+                                        static_cast<int64_t>(groups.of_probe[i]) /
+                                        static_cast<int64_t>(groups.count);
     state.next_due_us = now + offset;
     if (single_shot_) {
       fire(state);

@@ -1473,33 +1473,36 @@ void add_rollup_totals(RollupTotals& a, const RollupTotals& b) {
 }
 
 RollupTotals Store::rollup_totals(const std::string& probe, int64_t from_ms, int64_t to_ms) const {
-  auto minutes = [&](int64_t from, int64_t to) {
-    auto buckets = rollup_totals_by(probe, from, to, 0);
-    return buckets.empty() ? RollupTotals{} : buckets.front();
-  };
   // The minutes before the first whole hour and from the last one's end; the hours between.
   const int64_t from_minute = from_ms - from_ms % kMinuteMs;
   const int64_t first_hour =
       from_minute % kHourMs == 0 ? from_minute : from_minute - from_minute % kHourMs + kHourMs;
   const int64_t hours_end = to_ms - to_ms % kHourMs;
-  if (from_minute < 0 || first_hour >= hours_end) return minutes(from_ms, to_ms);
-  RollupTotals sum = first_hour > from_minute ? minutes(from_ms, first_hour) : RollupTotals{};
-  Statement& select = prepared(
-      "SELECT sum(h.minutes), min(h.first_minute_ms), max(h.last_minute_ms), sum(h.samples), "
-      "sum(h.down), sum(h.degraded), min(h.first_ms) "
-      "FROM hour_totals h JOIN probes p ON p.id = h.probe_id "
-      "WHERE p.name = ?1 AND h.hour_ms >= ?2 AND h.hour_ms < ?3");
-  {
-    const ResetAfterRead done(select);
-    select.bind(1, probe).bind(2, first_hour).bind(3, hours_end);
-    if (select.step() && !select.is_null(0)) {
-      add_rollup_totals(sum,
-                        {select.integer(0), select.integer(1), select.integer(2), select.integer(3),
-                         select.integer(4), select.integer(5), select.integer(6)});
-    }
+  if (from_minute < 0 || first_hour >= hours_end) {
+    auto buckets = rollup_totals_by(probe, from_ms, to_ms, 0);
+    return buckets.empty() ? RollupTotals{} : buckets.front();
   }
-  if (hours_end < to_ms) add_rollup_totals(sum, minutes(hours_end, to_ms));
-  return sum;
+  // One statement, so that the hours and the minutes at the edges are read from one snapshot:
+  // the writer recounts an hour in the same transaction as its minutes.
+  Statement& select = prepared(
+      "SELECT sum(minutes), min(first_minute_ms), max(last_minute_ms), sum(samples), "
+      "sum(down), sum(degraded), min(first_ms) FROM ("
+      "SELECT h.minutes, h.first_minute_ms, h.last_minute_ms, h.samples, h.down, h.degraded, "
+      "h.first_ms FROM hour_totals h WHERE h.probe_id = (SELECT id FROM probes WHERE name = ?1) "
+      "AND h.hour_ms >= ?3 AND h.hour_ms < ?4 "
+      "UNION ALL SELECT 1, r.minute_ms, r.minute_ms, r.count, r.down, r.degraded, "
+      "coalesce(r.first_ms, r.minute_ms) FROM rollups r "
+      "WHERE r.probe_id = (SELECT id FROM probes WHERE name = ?1) "
+      "AND r.minute_ms >= ?2 AND r.minute_ms < ?3 AND r.count > 0 "
+      "UNION ALL SELECT 1, r.minute_ms, r.minute_ms, r.count, r.down, r.degraded, "
+      "coalesce(r.first_ms, r.minute_ms) FROM rollups r "
+      "WHERE r.probe_id = (SELECT id FROM probes WHERE name = ?1) "
+      "AND r.minute_ms >= ?4 AND r.minute_ms < ?5 AND r.count > 0)");
+  const ResetAfterRead done(select);
+  select.bind(1, probe).bind(2, from_minute).bind(3, first_hour).bind(4, hours_end).bind(5, to_ms);
+  if (!select.step() || select.is_null(0)) return {};
+  return {select.integer(0), select.integer(1), select.integer(2), select.integer(3),
+          select.integer(4), select.integer(5), select.integer(6)};
 }
 
 std::vector<RollupTotals> Store::hour_totals(const std::string& probe, int64_t from_ms,

@@ -187,9 +187,7 @@ TEST(Scheduler, ProbesOfOneIntervalStartInGroupsOfUpTo32) {
   configs.push_back(config_of("mid", 300, 250));
   std::vector<const ProbeConfig*> pointers;
   for (const ProbeConfig& config : configs) pointers.push_back(&config);
-  size_t count = 0;
-  const std::vector<size_t> groups =
-      Scheduler::start_groups(pointers, Scheduler::kStartGroup, count);
+  const auto [groups, count] = Scheduler::start_groups(pointers, Scheduler::kStartGroup);
   EXPECT_EQ(count, 5U);
   ASSERT_EQ(groups.size(), configs.size());
   for (size_t i = 0; i < 70; ++i) EXPECT_EQ(groups[i], i / 32) << i;
@@ -198,12 +196,13 @@ TEST(Scheduler, ProbesOfOneIntervalStartInGroupsOfUpTo32) {
   EXPECT_EQ(groups[72], 4U);
   // Interleaved intervals group alike: a, b, a, b -> 0, 1, 0, 1.
   std::vector<const ProbeConfig*> mixed{&configs[0], &configs[70], &configs[1], &configs[71]};
-  EXPECT_EQ(Scheduler::start_groups(mixed, Scheduler::kStartGroup, count),
-            (std::vector<size_t>{0, 1, 0, 1}));
-  EXPECT_EQ(count, 2U);
+  const Scheduler::StartGroups alike = Scheduler::start_groups(mixed, Scheduler::kStartGroup);
+  EXPECT_EQ(alike.of_probe, (std::vector<size_t>{0, 1, 0, 1}));
+  EXPECT_EQ(alike.count, 2U);
   // Groups of one: every probe spread on its own, as under a short open files limit.
-  EXPECT_EQ(Scheduler::start_groups(mixed, 1, count), (std::vector<size_t>{0, 1, 2, 3}));
-  EXPECT_EQ(count, 4U);
+  const Scheduler::StartGroups single = Scheduler::start_groups(mixed, 1);
+  EXPECT_EQ(single.of_probe, (std::vector<size_t>{0, 1, 2, 3}));
+  EXPECT_EQ(single.count, 4U);
 }
 
 TEST(Scheduler, ProbesOfOneIntervalFireTogether) {

@@ -15,6 +15,7 @@ namespace blip {
 // Runs `on_readable` on the loop while `fd` is readable (level-triggered).
 class ReadableWatch : public OwnedHandle<uv_poll_t> {
  public:
+  ReadableWatch() = default;
   ReadableWatch(uv_loop_t* loop, int fd, std::function<void()> on_readable);
 };
 

@@ -63,10 +63,14 @@ class Scheduler {
   // the last of them late by the others' work.
   static constexpr size_t kStartGroup = 32;
   // Which start group each probe is in (probes of one interval, up to
-  // `group_size` per group, in configuration order); `count` receives how many
-  // groups. start() spreads the groups' first firings over each probe's interval.
-  static std::vector<size_t> start_groups(const std::vector<const ProbeConfig*>& configs,
-                                          size_t group_size, size_t& count);
+  // `group_size` per group, in configuration order), and how many groups.
+  // start() spreads the groups' first firings over each probe's interval.
+  struct StartGroups {
+    std::vector<size_t> of_probe;
+    size_t count = 0;
+  };
+  static StartGroups start_groups(const std::vector<const ProbeConfig*>& configs,
+                                  size_t group_size);
   // Before start(): 1 spreads every probe on its own. A group needs its sockets
   // at once; where the open files limit is short of what the probes can need,
   // a burst would turn into attempts without a socket (blind samples).

@@ -80,10 +80,10 @@ def timed_get(port, path):
 class Blip:
     """One `blip run` on the working copy; healthy() waits for /healthz's first 200."""
 
-    def __init__(self, args, port, tag):
+    def __init__(self, args, port, tag, binary=None):
         self.port, self.log = port, os.path.join(args.work, f"blip-{tag}.log")  # spawn's log
         self.started = time.monotonic()
-        self.proc = spawn([args.blip, "run", "-c", args.probes, "--db", args.db, "--listen", f"127.0.0.1:{port}",
+        self.proc = spawn([binary or args.blip, "run", "-c", args.probes, "--db", args.db, "--listen", f"127.0.0.1:{port}",
                            "--retain", "400d"], args.work, f"blip-{tag}")
 
     def healthy(self, timeout=120):
@@ -175,11 +175,11 @@ def run_phase(args, phase, rep):
     return row
 
 
-def run_cold(args, run):
-    """One cold start: (cold ms, next ms, start-up s, load average)."""
+def run_cold(args, run, name, binary):
+    """One cold start of `binary`: its row."""
     port = free_port()
     load = load_average()
-    blip = Blip(args, port, f"cold-{run}")
+    blip = Blip(args, port, f"cold-{run}-{name}", binary)
     ready = blip.healthy()
     threads = thread_cpu_ns(blip.proc.pid)
     # From the end of the first 200 from /healthz to the end of the first summary.json.
@@ -191,11 +191,11 @@ def run_cold(args, run):
     next_seconds, _ = timed_get(port, SUMMARY)
     next_cpu_ms = busiest_thread_ms(blip.proc.pid, threads)
     blip.stop()
-    row = {"cold_run": run, "cold_ms": round(cold_ms, 1), "next_ms": round(next_seconds * 1e3, 1),
+    row = {"cold_run": run, "blip": name, "cold_ms": round(cold_ms, 1), "next_ms": round(next_seconds * 1e3, 1),
            "cold_cpu_ms": round(cold_cpu_ms, 1), "next_cpu_ms": round(next_cpu_ms, 1),
            "start_s": round(ready - blip.started, 2), "load": load, "summary_bytes": size}
     log_row(row)
-    say(f"{run:>4} {cold_ms:>8.0f} {cold_cpu_ms:>8.0f} {next_seconds * 1e3:>8.0f} {next_cpu_ms:>8.0f} "
+    say(f"{run:>4} {name:>8} {cold_ms:>8.0f} {cold_cpu_ms:>8.0f} {next_seconds * 1e3:>8.0f} {next_cpu_ms:>8.0f} "
         f"{ready - blip.started:>8.1f}   {load}")
     return row
 
@@ -210,6 +210,8 @@ def main():
     p.add_argument("--phases", default="idle,paced,flat", help="which phases, in this order (reversed every "
                    "other repetition)")
     p.add_argument("--cold", type=int, default=0, metavar="N", help="N cold starts, after the repetitions")
+    p.add_argument("--also", action="append", default=[], metavar="NAME=BLIP",
+                   help="another blip binary for the cold starts, taking turns with this tree's")
     args = p.parse_args()
     open_log(args.work)
     exit_on_signals()
@@ -238,17 +240,21 @@ def main():
         say("cold starts: the first summary.json, timed from the first 200 of /healthz to its last byte; "
             "then one more 1.5 s later (a rebuild); cpu = CPU of blip's busiest thread (the feed's "
             "refresher) during that request; start = blip run to /healthz")
-        say(f"{'run':>4} {'cold_ms':>8} {'cold_cpu':>8} {'next_ms':>8} {'next_cpu':>8} {'start_s':>8}   load")
-        rows = [run_cold(args, run) for run in range(1, args.cold + 1)]
-        cold = [row["cold_ms"] for row in rows]
-        after = [row["next_ms"] for row in rows]
-        say(f"cold summary.json over {len(cold)} runs: median {statistics.median(cold):.0f} ms, "
-            f"min {min(cold):.0f}, max {max(cold):.0f}; under 300 ms in {sum(c < 300 for c in cold)} of {len(cold)}")
-        say(f"the next one (a rebuild): median {statistics.median(after):.0f} ms, min {min(after):.0f}, "
-            f"max {max(after):.0f}")
-        for key in ("cold_cpu_ms", "next_cpu_ms"):
-            cpu = [row[key] for row in rows]
-            say(f"{key}: median {statistics.median(cpu):.0f}, min {min(cpu):.0f}, max {max(cpu):.0f}")
+        say(f"{'run':>4} {'blip':>8} {'cold_ms':>8} {'cold_cpu':>8} {'next_ms':>8} {'next_cpu':>8} {'start_s':>8}   load")
+        # With --also, the builds take turns, so each sees the same spells of load.
+        blips = [("this", args.blip)] + [tuple(x.split("=", 1)) for x in args.also]
+        rows = [run_cold(args, run, name, binary) for run in range(1, args.cold + 1) for name, binary in blips]
+        for name, _ in blips:
+            mine = [row for row in rows if row["blip"] == name]
+            cold = [row["cold_ms"] for row in mine]
+            after = [row["next_ms"] for row in mine]
+            say(f"{name}: cold summary.json over {len(cold)} runs: median {statistics.median(cold):.0f} ms, "
+                f"min {min(cold):.0f}, max {max(cold):.0f}; under 300 ms in {sum(c < 300 for c in cold)} of "
+                f"{len(cold)}; the next one (a rebuild): median {statistics.median(after):.0f} ms, "
+                f"min {min(after):.0f}, max {max(after):.0f}")
+            for key in ("cold_cpu_ms", "next_cpu_ms"):
+                cpu = [row[key] for row in mine]
+                say(f"{name}: {key} median {statistics.median(cpu):.0f}, min {min(cpu):.0f}, max {max(cpu):.0f}")
 
 
 if __name__ == "__main__":

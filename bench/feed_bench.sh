@@ -3,9 +3,10 @@
 # and /metrics from a blip with 100 probes and 30 days of history, the probes'
 # schedule lag with and without that load, side by side in one run, and the
 # first summary.json after a cold start. See docs/benchmarks.md.
-#   bench/feed_bench.sh [--days D] [--reps N] [--phases idle,paced,flat] [--cold N]
+#   bench/feed_bench.sh [--days D] [--reps N] [--phases idle,paced,flat] [--cold N [--also NAME=BLIP]...]
 #     defaults: 30 days, 2 repetitions of the three phases, no cold starts;
-#     e.g. `--reps 0 --cold 15` (cold starts only), `--reps 5 --phases paced`.
+#     e.g. `--reps 0 --cold 15` (cold starts only), `--reps 5 --phases paced`;
+#     --also old=/path/to/blip: cold starts of another build, taking turns with this one.
 #   BENCH_HISTORY=FILE reuses a history written before; if FILE does not exist, the
 #   history is written there first (~12 min on 2 cores) and kept for the next run.
 #   One of an older schema is migrated by the first start (schema 12 adds hour_totals:

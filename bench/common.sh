@@ -5,7 +5,7 @@
 bench_begin() {
   here="$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)"
   root="$(cd "$here/.." && pwd)"
-  build="$root/build-bench"
+  build="${BENCH_BUILD:-$root/build-bench}"  # another tree: e.g. a change measured beside the one before it
   work="$(mktemp -d "/tmp/blip-$1-bench.XXXXXX")"
   trap bench_cleanup EXIT
   trap 'exit 130' INT

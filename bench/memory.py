@@ -37,10 +37,18 @@ def generate(args, db, probes, days, interval_ms, extra=(), base=None):
     """Writes the history on --scratch (a tmpfs: the generator syncs every simulated minute),
     widened from `base` probes when given, and moves it to `db`."""
     started = time.monotonic()
-    scratch = os.path.join(args.scratch, os.path.basename(args.work) + "-" + os.path.basename(db))
-    out = subprocess.run([args.generator, "--db", scratch, "--probes", str(base or probes), "--days", str(days),
-                          "--interval-ms", str(interval_ms), *extra],
-                         check=True, capture_output=True, text=True).stdout.strip()
+    prefix = os.path.join(args.scratch, os.path.basename(args.work) + "-")
+    scratch = prefix + os.path.basename(db)
+    written = prefix + f"generated-{base or probes}.db"  # kept for the next N with the same base
+    if os.path.exists(written):
+        shutil.copy(written, scratch)
+        out = f"copied the {base} probes' history written before"
+    else:
+        out = subprocess.run([args.generator, "--db", scratch, "--probes", str(base or probes), "--days",
+                              str(days), "--interval-ms", str(interval_ms), *extra],
+                             check=True, capture_output=True, text=True).stdout.strip()
+        if base:
+            shutil.copy(scratch, written)
     if base:
         fan_out(scratch, probes, base)
         out += f"; widened to {probes} probes"
@@ -105,9 +113,9 @@ def write_probes(directory, probes, interval_ms, nginx_port, flapping=0, flappin
                     f'interval = "{interval_ms}ms"\ntimeout = "1s"\n\n')
 
 
-def start_blip(args, name, db, probes_dir):
+def start_blip(args, name, db, probes_dir, binary=None):
     port = free_port()
-    blip = spawn([args.blip, "run", "-c", probes_dir, "--db", db, "--listen", f"127.0.0.1:{port}"],
+    blip = spawn([binary or args.blip, "run", "-c", probes_dir, "--db", db, "--listen", f"127.0.0.1:{port}"],
                  args.work, name)
     wait_port(port, blip, timeout=120)
     deadline = time.monotonic() + 120
@@ -153,11 +161,11 @@ def fetch_ms(port, path):
     return (time.monotonic() - started) * 1000, size
 
 
-def rss_run(args, name, db, probes, nginx_port):
+def rss_run(args, name, db, probes, nginx_port, binary):
     probes_dir = os.path.join(args.work, f"probes-{name}")
     write_probes(probes_dir, probes, args.interval_ms, nginx_port)
-    blip, port = start_blip(args, name, db, probes_dir)
-    say(f"== {name}: {probes} tcp probes at {args.interval_ms} ms, blip pid {blip.pid}")
+    blip, port = start_blip(args, name, db, probes_dir, binary)
+    say(f"== {name}: {probes} tcp probes at {args.interval_ms} ms, {binary}, pid {blip.pid}")
     show("started, feed not yet asked", reading(blip.pid, metrics_gauges(port)))
     ms, size = fetch_ms(port, "/api/v2/summary.json")
     time.sleep(2)  # blip's heap gauges are read with the loop's snapshot
@@ -171,9 +179,11 @@ def rss_run(args, name, db, probes, nginx_port):
     scraper.stop_event.set()
     scraper.join(10)
     rc = stop(blip, timeout=60)
-    say(f"   scrapes ok {scraper.ok}, failed {scraper.failed}; blip exited with {rc}")
-    if scraper.failed or rc != 0:
-        raise RuntimeError(f"{name}: {scraper.failed} failed scrapes {scraper.errors[:3]}, exit {rc}")
+    # A fetch that takes over 5 s (a busy machine) is counted, not fatal: memory is what is measured.
+    say(f"   scrapes ok {scraper.ok}, failed {scraper.failed} {scraper.errors[:3]}, slowest "
+        f"{scraper.slowest_ms:.0f} ms; blip exited with {rc}")
+    if rc != 0:
+        raise RuntimeError(f"{name}: blip exited with {rc}")
 
 
 class FlappingListener(threading.Thread):
@@ -281,6 +291,7 @@ def main():
     ap.add_argument("--scratch", default="/dev/shm", help="where the history is written first")
     ap.add_argument("--interval-ms", type=int, default=1000, help="the live probes' interval")
     ap.add_argument("--minutes", type=int, default=3, help="rss: how long each blip runs after the first summary")
+    ap.add_argument("--blip-before", help="rss: another blip binary, run first on a copy of each history")
     ap.add_argument("--fresh", action="store_true", help="rss: also each N on an empty database")
     ap.add_argument("--flapping", type=int, default=2, help="plateau: probes with an outage a minute")
     ap.add_argument("--duration", type=float, default=1500, help="plateau: seconds")
@@ -301,11 +312,19 @@ def main():
             db = os.path.join(args.work, f"history-{probes}.db")
             generate(args, db, probes, args.days, args.history_interval_ms,
                      base=args.base if probes > args.base else None)
-            rss_run(args, f"history-{probes}", db, probes, nginx_port)
+            if args.blip_before:  # on a copy of the same history, before the one measured
+                shutil.copy(db, db + ".before")
+                rss_run(args, f"before-history-{probes}", db + ".before", probes, nginx_port, args.blip_before)
+                os.remove(db + ".before")
+            rss_run(args, f"history-{probes}", db, probes, nginx_port, args.blip)
             if args.fresh:
-                rss_run(args, f"empty-{probes}", os.path.join(args.work, f"empty-{probes}.db"), probes, nginx_port)
+                rss_run(args, f"empty-{probes}", os.path.join(args.work, f"empty-{probes}.db"), probes, nginx_port,
+                        args.blip)
             os.remove(db)
     stop(nginx)
+    for name in os.listdir(args.scratch):
+        if name.startswith(os.path.basename(args.work) + "-"):
+            os.remove(os.path.join(args.scratch, name))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #
 #   bench/memory.sh                                    # rss: 100 and 1,000 probes, 3 minutes each
 #   bench/memory.sh --probes 100,1000 --fresh          # each beside the same probes on an empty database
+#   bench/memory.sh --blip-before OLD/blip             # each history first under another build
 #   bench/memory.sh --mode plateau --probes 4 --flapping 2 --days 91 --interval-ms 50 --duration 1500
 #
 # rss writes its history with bench/generate_history for 20 probes at a sample a minute

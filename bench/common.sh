@@ -5,7 +5,7 @@
 bench_begin() {
   here="$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)"
   root="$(cd "$here/.." && pwd)"
-  build="$root/build-bench"
+  build="${BENCH_BUILD:-$root/build-bench}"  # another tree: e.g. a change measured beside the one before it
   work="$(mktemp -d "/tmp/blip-$1-bench.XXXXXX")"
   trap bench_cleanup EXIT
   trap 'exit 130' INT
@@ -52,11 +52,12 @@ bench_raise_open_files() {
   fi
 }
 
+# Builds blip and the named bench/ programs (e.g. generate_history), if any, into $build.
 bench_build() {
-  echo "== building blip (Release) in $build"
+  echo "== building blip${1:+ and $*} (Release) in $build"
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DBLIP_BUILD_TESTS=OFF -DBLIP_BUILD_BENCH=OFF >/dev/null
-  cmake --build "$build" --target blip  # a TERM/INT during the build takes effect when it ends
+    -DBLIP_BUILD_TESTS=OFF -DBLIP_BUILD_BENCH="$( (($#)) && echo ON || echo OFF)" >/dev/null
+  cmake --build "$build" --target blip "$@"  # a TERM/INT during the build takes effect when it ends
   echo "== blip: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD -- src include CMakeLists.txt 2>/dev/null || echo ' + uncommitted changes in src/include')"
   echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -r)"
 }

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -37,6 +38,16 @@ int main(int argc, char** argv) {
   app.add_option("--days", days)->capture_default_str();
   int minutes = 0;
   app.add_option("--minutes", minutes, "instead of --days: this many minutes");
+  // Below 1 Hz: the feed reads rollups, hour totals and outages, whose number does not
+  // depend on the rate, so a fleet's month is written in minutes at a sample a minute.
+  int64_t interval_ms = 0;
+  app.add_option("--interval-ms", interval_ms, "instead of --rate: the time between samples");
+  int64_t stall_every_s = 3600;
+  int64_t stall_for_s = 40;
+  app.add_option("--stall-every", stall_every_s, "seconds between the stalls of the first probes")
+      ->capture_default_str();
+  app.add_option("--stall-for", stall_for_s, "how long each stall lasts, in seconds")
+      ->capture_default_str();
   std::string vantage;
   app.add_option("--vantage", vantage, "the vantage name stored in the database");
   app.add_option("--incident-probes", incident_probes, "probes hit by the hourly stall")
@@ -44,6 +55,7 @@ int main(int argc, char** argv) {
   app.add_option("--end", end_text, "when the history ends, ISO-8601 UTC (default: now)");
   app.add_option("--seed", seed, "for the random outages and latencies")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (interval_ms <= 0) interval_ms = 1000 / rate_hz;
   int64_t end_ms = blip::wall_now_ms();
   if (!end_text.empty() && !blip::parse_iso8601_ms(end_text, end_ms)) {
     std::cerr << "--end: cannot read \"" << end_text << "\" as an ISO-8601 UTC time\n";
@@ -55,7 +67,7 @@ int main(int argc, char** argv) {
     auto& config = configs[static_cast<size_t>(i)];
     config.name = fmt::format("probe-{:02}", i);
     config.type = i % 2 ? "http" : "postgres";
-    config.interval_ms = 1000 / rate_hz;
+    config.interval_ms = interval_ms;
     config.target_display = fmt::format("synthetic-{}", i);
   }
   blip::Store store(db_path, blip::Store::Mode::read_write);
@@ -78,25 +90,30 @@ int main(int argc, char** argv) {
   std::lognormal_distribution<double> login_ms(std::log(0.8), 0.3);
   auto us = [](double ms) { return static_cast<int64_t>(ms * 1000.0); };
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  const int64_t interval_ms = 1000 / rate_hz;
   const int64_t start_ms = end_ms - (minutes > 0 ? static_cast<int64_t>(minutes) * 60'000
                                                  : static_cast<int64_t>(days) * 86'400'000);
   // Per probe: the end of its current random outage (one a day on average, 20-120 s).
   std::vector<int64_t> random_outage_until(static_cast<size_t>(probes), 0);
   const double outage_chance = static_cast<double>(interval_ms) / 86'400'000.0;
+  // At a long --interval-ms an outage lasts at least three samples, so that each one is
+  // stored as an outage (confirm = 2) whatever the rate.
+  const int64_t shortest_down_ms = 3 * interval_ms;
+  const int64_t stall_ms = std::max(stall_for_s * 1000, shortest_down_ms);
 
   const auto started = std::chrono::steady_clock::now();
   int64_t samples = 0;
   int64_t next_flush_ms = start_ms - start_ms % 60'000 + 60'000;
   for (int64_t t = start_ms; t < end_ms; t += interval_ms) {
-    const int64_t into_hour_ms = t % 3'600'000;
+    const int64_t into_period_ms = t % (stall_every_s * 1000);
     for (int i = 0; i < probes; ++i) {
       auto index = static_cast<size_t>(i);
-      // Hourly: at +00:05 the first probes stall for 40 s, each a little later than the one before.
-      const bool hourly =
-          i < incident_probes && into_hour_ms >= 5'000 + i * 800 && into_hour_ms < 45'000 + i * 800;
+      // Hourly (by default): at +00:05 the first probes stall for 40 s, each a little later
+      // than the one before.
+      const bool hourly = i < incident_probes && into_period_ms >= 5'000 + i * 800 &&
+                          into_period_ms < 5'000 + stall_ms + i * 800;
       if (random_outage_until[index] < t && unit(random) < outage_chance) {
-        random_outage_until[index] = t + 20'000 + static_cast<int64_t>(unit(random) * 100'000);
+        random_outage_until[index] =
+            t + std::max(20'000 + static_cast<int64_t>(unit(random) * 100'000), shortest_down_ms);
       }
       const bool down = hourly || random_outage_until[index] >= t;
       blip::Sample sample;

@@ -16,14 +16,33 @@ void RollupHourCache::cover(const Store& store, const std::string& probe, ProbeH
                             int64_t from_ms, int64_t to_ms) {
   auto load = [&](int64_t a, int64_t b) {
     // The writer keeps each hour's totals: a row an hour, whatever the probe's rate.
-    for (const RollupTotals& hour : store.hour_totals(probe, a, b)) {
-      cached.hours[floor_to(hour.first_minute_ms, kHourMs)] = hour;
+    for (const RollupTotals& totals : store.hour_totals(probe, a, b)) {
+      const int64_t hour_ms = floor_to(totals.first_minute_ms, kHourMs);
+      if (cached.hours.empty()) {
+        cached.slots_from_ms = hour_ms;
+      } else if (hour_ms < cached.slots_from_ms) {
+        cached.hours.insert(cached.hours.begin(),
+                            static_cast<size_t>((cached.slots_from_ms - hour_ms) / kHourMs),
+                            Hour{});
+        cached.slots_from_ms = hour_ms;
+      }
+      const auto slot = static_cast<size_t>((hour_ms - cached.slots_from_ms) / kHourMs);
+      if (slot >= cached.hours.size()) cached.hours.resize(slot + 1);
+      Hour& hour = cached.hours[slot];
+      hour.samples = static_cast<uint32_t>(totals.samples);
+      hour.down = static_cast<uint32_t>(totals.down);
+      hour.degraded = static_cast<uint32_t>(totals.degraded);
+      hour.first_sample_offset_ms = static_cast<uint32_t>(totals.first_sample_ms - hour_ms);
+      hour.minutes = static_cast<uint8_t>(totals.minutes);
+      hour.first_minute = static_cast<uint8_t>((totals.first_minute_ms - hour_ms) / 60'000);
+      hour.last_minute = static_cast<uint8_t>((totals.last_minute_ms - hour_ms) / 60'000);
     }
   };
   if (cached.known_from_ms >= cached.known_to_ms) {
-    load(from_ms, to_ms);
+    cached.hours.clear();
     cached.known_from_ms = from_ms;
     cached.known_to_ms = to_ms;
+    load(from_ms, to_ms);
     return;
   }
   if (from_ms < cached.known_from_ms) {
@@ -45,9 +64,20 @@ RollupTotals RollupHourCache::totals(const Store& store, const std::string& prob
   if (from_ms < first_hour) add_rollup_totals(sum, store.rollup_totals(probe, from_ms, first_hour));
   ProbeHours& cached = probes_[probe];
   cover(store, probe, cached, first_hour, hours_end);
-  for (auto it = cached.hours.lower_bound(first_hour);
-       it != cached.hours.end() && it->first < hours_end; ++it) {
-    add_rollup_totals(sum, it->second);
+  const int64_t slots_to_ms =
+      cached.slots_from_ms + static_cast<int64_t>(cached.hours.size()) * kHourMs;
+  for (int64_t hour_ms = std::max(first_hour, cached.slots_from_ms);
+       hour_ms < std::min(hours_end, slots_to_ms); hour_ms += kHourMs) {
+    const Hour& hour =
+        cached.hours[static_cast<size_t>((hour_ms - cached.slots_from_ms) / kHourMs)];
+    if (hour.minutes == 0) continue;
+    add_rollup_totals(sum, {.minutes = hour.minutes,
+                            .first_minute_ms = hour_ms + hour.first_minute * 60'000,
+                            .last_minute_ms = hour_ms + hour.last_minute * 60'000,
+                            .samples = hour.samples,
+                            .down = hour.down,
+                            .degraded = hour.degraded,
+                            .first_sample_ms = hour_ms + hour.first_sample_offset_ms});
   }
   if (hours_end < to_ms) add_rollup_totals(sum, store.rollup_totals(probe, hours_end, to_ms));
   return sum;
@@ -57,15 +87,24 @@ void RollupHourCache::keep_only(const std::set<std::string>& probes, int64_t fro
   const int64_t first_hour = floor_to(from_ms, kHourMs);
   std::erase_if(probes_, [&](const auto& entry) { return !probes.contains(entry.first); });
   for (auto& [probe, cached] : probes_) {
-    cached.hours.erase(cached.hours.begin(), cached.hours.lower_bound(first_hour));
+    if (first_hour <= cached.known_from_ms) continue;
+    if (first_hour > cached.slots_from_ms) {
+      const size_t before = std::min(
+          cached.hours.size(), static_cast<size_t>((first_hour - cached.slots_from_ms) / kHourMs));
+      cached.hours.erase(cached.hours.begin(),
+                         cached.hours.begin() + static_cast<ptrdiff_t>(before));
+      cached.slots_from_ms += static_cast<int64_t>(before) * kHourMs;
+    }
     // What is known starts no earlier than what is kept (an empty range is loaded afresh).
-    cached.known_from_ms = std::max(cached.known_from_ms, first_hour);
+    cached.known_from_ms = first_hour;
   }
 }
 
 size_t RollupHourCache::cached_hours() const {
   size_t hours = 0;
-  for (const auto& [probe, cached] : probes_) hours += cached.hours.size();
+  for (const auto& [probe, cached] : probes_)
+    hours += static_cast<size_t>(std::count_if(cached.hours.begin(), cached.hours.end(),
+                                               [](const Hour& hour) { return hour.minutes > 0; }));
   return hours;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,15 +28,29 @@ class RollupHourCache {
   // Drops the hours before `from_ms` and every probe not in `probes`: the cache holds only
   // what the feed still shows (kFeedDays, the running probes), however long blip runs.
   void keep_only(const std::set<std::string>& probes, int64_t from_ms);
-  size_t cached_hours() const;
+  size_t cached_hours() const;  // with samples
   size_t cached_probes() const { return probes_.size(); }
+
+  // One hour's totals, its times as offsets into the hour: 20 bytes in a deque, where a
+  // std::map node of RollupTotals took 112 (1,000 probes' 90 days: 43 MB against 242 MB).
+  struct Hour {
+    uint32_t samples = 0;  // at most 72,000: an hour at the 50 ms floor
+    uint32_t down = 0;
+    uint32_t degraded = 0;
+    uint32_t first_sample_offset_ms = 0;  // the first sample's send time, in its first minute
+    uint8_t minutes = 0;                  // with samples; 0: none this hour
+    uint8_t first_minute = 0;
+    uint8_t last_minute = 0;
+  };
 
  private:
   struct ProbeHours {
-    int64_t known_from_ms =
-        0;  // hours in [known_from_ms, known_to_ms) are cached (absent: no samples)
+    int64_t known_from_ms = 0;  // hours in [known_from_ms, known_to_ms) are cached
     int64_t known_to_ms = 0;
-    std::map<int64_t, RollupTotals> hours;
+    // One per hour from slots_from_ms, from the first hour with samples to the last; a known
+    // hour outside them has none (a new probe holds nothing for the feed's 90 days).
+    int64_t slots_from_ms = 0;
+    std::deque<Hour> hours;
   };
   void cover(const Store& store, const std::string& probe, ProbeHours& cached, int64_t from_ms,
              int64_t to_ms);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "blip/alerts/outage_phase.hpp"
+#include "blip/analysis/mersenne_twister.hpp"
 #include "blip/analysis/pattern_null.hpp"
 
 namespace blip {
@@ -782,7 +783,7 @@ TEST(PatternPinned, AnswersAreBitForBitThoseOfBefore) {
        "no pattern: 12 outages in range show no significant clustering at any period from 1m to "
        "24h (closest: 20m, p = 0.046; each needs p < 0.00067 = 0.01 / 15 periods, Bonferroni); 7d "
        "and longer need 3 cycles of observed time (21d), have 14d00h"},
-      {"loose cluster: every draw of the simulation",
+      {"loose cluster",
        2,
        30,
        14,
@@ -874,6 +875,17 @@ TEST(PatternPinned, ManyHistoriesGiveTheAnswersOfBefore) {
   EXPECT_EQ(fnv1a(answers), 0x448f9b1e7bec725aULL)
       << fmt::format("0x{:x}ULL", fnv1a(answers)) << "\n"
       << answers;
+}
+
+TEST(PatternPinned, TheEngineDrawsWhatStdMt19937_64Draws) {
+  for (uint64_t seed : {uint64_t{0}, uint64_t{5489}, uint64_t{0x9e3779b97f4a7c15ULL}}) {
+    std::mt19937_64 reference(seed);
+    MersenneTwister64 engine(seed);
+    for (int i = 0; i < 100'000; ++i) ASSERT_EQ(engine(), reference()) << seed << " #" << i;
+    // And through the distribution the simulation uses.
+    std::uniform_int_distribution<int64_t> offset(0, 2'591'999'999);
+    for (int i = 0; i < 10'000; ++i) ASSERT_EQ(offset(engine), offset(reference)) << seed;
+  }
 }
 
 TEST(HourOfDayHistogram, CountsUtcHours) {

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <complex>
 #include <functional>
 #include <numbers>
 #include <numeric>
 #include <random>
+#include <string>
 
 #include "blip/analysis/mersenne_twister.hpp"
 #include "blip/core/clock.hpp"
@@ -306,20 +308,25 @@ PValue exact_p_value(int n, double resultant_length, const ObservedTime& observe
   };
   const double target = resultant_length * resultant_length * (1 - 1e-6);
   int extreme = 0;
-  // The table is 1 MiB, more than the core's cache: a draw's steps are found first and their
-  // table lines asked for, then summed in the same order, so the lines arrive together rather
-  // than one miss after another.
-  std::array<size_t, kPatternExactBelow> draw_steps{};
-  for (int64_t draw = 1; draw <= draws; ++draw) {
+  // The table is 1 MiB, more than the core's cache: the next draw's steps are found and their
+  // table lines asked for before this draw's are summed, so the lines have arrived by then. The
+  // numbers are drawn in the same order; the sums add in the same order.
+  std::array<std::array<size_t, kPatternExactBelow>, 2> draw_steps{};
+  auto find_steps = [&](std::array<size_t, kPatternExactBelow>& steps_of_draw) {
     for (int start = 0; start < n; ++start) {
       const size_t step = step_of(offset(random));
-      draw_steps[static_cast<size_t>(start)] = step;
+      steps_of_draw[static_cast<size_t>(start)] = step;
       __builtin_prefetch(&circle[step]);
     }
+  };
+  find_steps(draw_steps[1]);
+  for (int64_t draw = 1; draw <= draws; ++draw) {
+    const auto& steps_of_draw = draw_steps[static_cast<size_t>(draw & 1)];
+    if (draw < draws) find_steps(draw_steps[static_cast<size_t>((draw + 1) & 1)]);
     double sum_cos = 0;
     double sum_sin = 0;
     for (int start = 0; start < n; ++start) {
-      const auto& [cos_value, sin_value] = circle[draw_steps[static_cast<size_t>(start)]];
+      const auto& [cos_value, sin_value] = circle[steps_of_draw[static_cast<size_t>(start)]];
       sum_cos += cos_value;
       sum_sin += sin_value;
     }
@@ -759,6 +766,66 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
       period_name(result.candidates.back().period_ms), period_name(closest.period_ms),
       p_text(closest.p_value), rule, untested);
   return result;
+}
+
+namespace {
+
+uint64_t input_key(const PatternInput& input, std::optional<int64_t> forced_period_ms,
+                   double significance) {
+  uint64_t key = 0xcbf29ce484222325ULL;
+  auto add = [&](uint64_t value) { key = mix(key ^ value); };
+  for (int64_t start : input.start_ms) add(static_cast<uint64_t>(start));
+  for (auto [from, to] : input.blind_ms)
+    add(static_cast<uint64_t>(from) * 31 + static_cast<uint64_t>(to));
+  add(static_cast<uint64_t>(input.observed_ms));
+  add(static_cast<uint64_t>(input.range_start_ms));
+  add(static_cast<uint64_t>(input.range_end_ms));
+  add(static_cast<uint64_t>(input.coalesce_within_ms));
+  add(std::hash<std::string>{}(input.noun));
+  add(forced_period_ms ? static_cast<uint64_t>(*forced_period_ms) : ~uint64_t{0});
+  add(std::bit_cast<uint64_t>(significance));
+  return key;
+}
+
+bool same_input(const PatternInput& a, const PatternInput& b) {
+  return a.start_ms == b.start_ms && a.blind_ms == b.blind_ms && a.observed_ms == b.observed_ms &&
+         a.range_start_ms == b.range_start_ms && a.range_end_ms == b.range_end_ms &&
+         a.coalesce_within_ms == b.coalesce_within_ms && a.noun == b.noun;
+}
+
+}  // namespace
+
+PatternResult PatternMemo::find(const PatternInput& input, std::optional<int64_t> forced_period_ms,
+                                double significance) {
+  const uint64_t key = input_key(input, forced_period_ms, significance);
+  auto matches = [&](const Entry& entry) {
+    return entry.key == key && entry.forced_period_ms == forced_period_ms &&
+           std::bit_cast<uint64_t>(entry.significance) == std::bit_cast<uint64_t>(significance) &&
+           same_input(entry.input, input);
+  };
+  for (const Entry& entry : current_) {
+    if (matches(entry)) {
+      ++hits_;
+      return entry.result;
+    }
+  }
+  for (Entry& entry : previous_) {
+    if (matches(entry)) {
+      ++hits_;
+      current_.push_back(std::move(entry));
+      entry.key = ~key;  // moved from: never matches again
+      return current_.back().result;
+    }
+  }
+  ++misses_;
+  current_.push_back({key, input, forced_period_ms, significance,
+                      find_period(input, forced_period_ms, significance)});
+  return current_.back().result;
+}
+
+void PatternMemo::next_round() {
+  previous_ = std::move(current_);
+  current_.clear();
 }
 
 void HourOfDayHistogram::add(int64_t wall_ms, int64_t weight) {

@@ -888,6 +888,37 @@ TEST(PatternPinned, TheEngineDrawsWhatStdMt19937_64Draws) {
   }
 }
 
+TEST(PatternMemo, AnEqualInputGivesTheKeptResultAndAnyChangeSearchesAgain) {
+  PatternMemo memo;
+  const PatternInput input = pinned_history(4, 40, 20, 5 * kMinute, 21, 6);
+  const std::string searched = pinned_answer(find_period(input));
+  EXPECT_EQ(pinned_answer(memo.find(input)), searched);
+  EXPECT_EQ(pinned_answer(memo.find(input)), searched);
+  EXPECT_EQ(memo.misses(), 1);
+  EXPECT_EQ(memo.hits(), 1);
+  // Each part of the input counts: a start, a blind window, the range, the observed time.
+  std::vector<PatternInput> changed(5, input);
+  changed[0].start_ms.push_back(kMidnight + 3 * kHour);
+  changed[1].blind_ms.back().second += 1;
+  changed[2].range_end_ms += 1;
+  changed[3].observed_ms -= 1;
+  changed[4].noun = "incident";
+  for (const PatternInput& other : changed) {
+    EXPECT_EQ(pinned_answer(memo.find(other)), pinned_answer(find_period(other)));
+  }
+  EXPECT_EQ(pinned_answer(memo.find(input, kHour)), pinned_answer(find_period(input, kHour)));
+  EXPECT_EQ(memo.misses(), 7);
+  // A round keeps what it was asked for; what the next round did not ask for is forgotten.
+  memo.next_round();
+  EXPECT_EQ(pinned_answer(memo.find(input)), searched);
+  EXPECT_EQ(memo.hits(), 2);
+  memo.next_round();
+  memo.next_round();
+  EXPECT_EQ(memo.size(), 0U);
+  EXPECT_EQ(pinned_answer(memo.find(input)), searched);
+  EXPECT_EQ(memo.misses(), 8);
+}
+
 TEST(HourOfDayHistogram, CountsUtcHours) {
   HourOfDayHistogram histogram;
   histogram.add(kMidnight + 3 * kHour + 5 * kMinute);

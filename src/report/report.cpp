@@ -274,10 +274,15 @@ Report analyse_report(ReportData data, const RollupTotalsSource& totals_of,
   // windows.
   std::vector<std::pair<int64_t, int64_t>> blind;
   for (const BlindWindow& window : report.blind) blind.emplace_back(window.start_ms, window.end_ms);
-  // With a memo the patterns end at the range's last whole minute, so that a caller asking every
-  // second (the feed) asks about the same input for most of a minute.
-  const int64_t pattern_end_ms =
-      memo ? range.to_ms - ((range.to_ms % 60'000) + 60'000) % 60'000 : range.to_ms;
+  // With a memo the patterns cover the range's whole minutes only, so that a caller asking every
+  // second over a window that moves with the clock (the feed) asks about the same input for most
+  // of a minute.
+  constexpr int64_t kMinuteMs = 60'000;
+  auto minute_floor = [](int64_t ms) { return ms - ((ms % kMinuteMs) + kMinuteMs) % kMinuteMs; };
+  const int64_t pattern_end_ms = memo ? minute_floor(range.to_ms) : range.to_ms;
+  const int64_t pattern_start_ms =
+      memo ? minute_floor(range.from_ms + kMinuteMs - 1) : range.from_ms;
+  first_data_ms = std::max(first_data_ms, pattern_start_ms);
   auto pattern_for = [&](const std::vector<int64_t>& starts, int64_t from_ms, int64_t observed_ms,
                          const char* noun) {
     PatternInput input;
@@ -295,9 +300,10 @@ Report analyse_report(ReportData data, const RollupTotalsSource& totals_of,
   report.incident_pattern = pattern_for(incident_starts, first_data_ms, observed_all, "incident");
   for (const ProbeSummary& summary : report.summaries) {
     const auto first = first_data_by_probe.find(summary.probe);
-    const int64_t from = first != first_data_by_probe.end() ? first->second : first_data_ms;
+    const int64_t from = std::max(
+        pattern_start_ms, first != first_data_by_probe.end() ? first->second : first_data_ms);
     int64_t observed_ms = summary.observed_ms;
-    if (pattern_end_ms != range.to_ms) {  // as the summary's, to the patterns' end
+    if (memo) {  // as the summary's, over the patterns' whole minutes
       const auto minutes = minutes_by_probe.find(summary.probe);
       observed_ms = std::max<int64_t>(
           0, std::min(minutes != minutes_by_probe.end() ? minutes->second * 60'000 : 0,

@@ -212,7 +212,7 @@ const std::array<std::pair<double, double>, kCircleSteps>& circle_table() {
 // Where a draw of the simulation lands on the circle table: the step that
 // circle[floor_mod(observed.at(offset), period) * kCircleSteps / period] reads,
 // found without a search or a division per draw (the draws are the same; only
-// their mapping is cheaper). An instant less `base_ms_` (a multiple of the
+// their mapping is cheaper). An instant less `base` (a multiple of the
 // period at or before every observed instant) is y >= 0, and
 // floor(y * 2^16 / period) = cycles * 2^16 + step, so the step is its low 16
 // bits; the quotient comes from a multiplication by 1 / period, corrected to

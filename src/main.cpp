@@ -231,7 +231,10 @@ int main(int argc, char** argv) {
     std::cerr << *problem << '\n';
     return blip::kExitUsage;
   }
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  // A report over the local database and an export read SQLite only: they skip libcurl's set-up
+  // of its TLS library (about 0.7 ms of CPU, measured for issue 22).
+  const bool uses_curl = !(*report_command && report.prometheus.empty()) && !*export_command;
+  if (uses_curl) curl_global_init(CURL_GLOBAL_DEFAULT);
   try {
     if (*check_command) exit_code = blip::run_check(check, std::cout, std::cerr);
     if (*once_command) exit_code = blip::run_once(once, std::cout, std::cerr);
@@ -246,7 +249,7 @@ int main(int argc, char** argv) {
     std::cerr << "blip: " << error.what() << '\n';
     exit_code = blip::kExitUsage;
   }
-  curl_global_cleanup();
+  if (uses_curl) curl_global_cleanup();
   // Queued lines get a second to reach stderr, then are dropped: a stop never waits on a log
   // reader.
   blip::stop_logging(std::chrono::seconds(1));

@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <complex>
 #include <functional>
 #include <numbers>
 #include <numeric>
 #include <random>
+#include <string>
 
+#include "blip/analysis/mersenne_twister.hpp"
 #include "blip/core/clock.hpp"
 #include "blip/core/duration.hpp"
 
@@ -206,6 +209,71 @@ const std::array<std::pair<double, double>, kCircleSteps>& circle_table() {
   return table;
 }
 
+// Where a draw of the simulation lands on the circle table: the step that
+// circle[floor_mod(observed.at(offset), period) * kCircleSteps / period] reads,
+// found without a search or a division per draw (the draws are the same; only
+// their mapping is cheaper). An instant less `base` (a multiple of the
+// period at or before every observed instant) is y >= 0, and
+// floor(y * 2^16 / period) = cycles * 2^16 + step, so the step is its low 16
+// bits; the quotient comes from a multiplication by 1 / period, corrected to
+// the exact one.
+class CircleSteps {
+ public:
+  CircleSteps(const ObservedTime& observed, int64_t period_ms) : period_ms_(period_ms) {
+    const auto& spans = observed.spans();
+    const int64_t first = spans.front().first;
+    const int64_t base = first - floor_mod(first, period_ms);
+    // y * 2^16 must stay exact in 64 bits with room for the correction.
+    usable_ = spans.back().second - base < (int64_t{1} << 46);
+    inverse_ = 1.0 / static_cast<double>(period_ms);
+    int64_t before = 0;
+    for (const auto& [start, end] : spans) {
+      shifts_.push_back(start - base - before);
+      before += end - start;
+      ends_.push_back(before);
+    }
+    if (spans.size() > 1) {
+      while (((observed.total_ms() - 1) >> bucket_shift_) >= kBuckets) ++bucket_shift_;
+      for (int64_t bucket = 0; (bucket << bucket_shift_) < observed.total_ms(); ++bucket) {
+        first_span_.push_back(static_cast<uint32_t>(
+            std::upper_bound(ends_.begin(), ends_.end(), bucket << bucket_shift_) - ends_.begin()));
+      }
+    }
+  }
+  // False for ranges of thousands of years: then the caller maps each draw the plain way.
+  bool usable() const { return usable_; }
+  size_t step(int64_t offset_ms) const {
+    size_t span = 0;
+    if (!first_span_.empty()) {
+      span = first_span_[static_cast<size_t>(offset_ms >> bucket_shift_)];
+      while (ends_[span] <= offset_ms) ++span;
+    }
+    const auto scaled = static_cast<uint64_t>(offset_ms + shifts_[span]) << kStepBits;
+    auto quotient = static_cast<uint64_t>(static_cast<double>(scaled) * inverse_);
+    auto rest = static_cast<int64_t>(scaled - quotient * static_cast<uint64_t>(period_ms_));
+    while (rest < 0) {
+      --quotient;
+      rest += period_ms_;
+    }
+    while (rest >= period_ms_) {
+      ++quotient;
+      rest -= period_ms_;
+    }
+    return static_cast<size_t>(quotient & (kCircleSteps - 1));
+  }
+
+ private:
+  static constexpr int kStepBits = 16;
+  static constexpr int64_t kBuckets = 4096;
+  int64_t period_ms_;
+  double inverse_ = 0;
+  bool usable_ = true;
+  std::vector<int64_t> shifts_;  // per span: its instant - base - the observed time before it
+  std::vector<int64_t> ends_;    // observed time up to the end of each span
+  int bucket_shift_ = 0;
+  std::vector<uint32_t> first_span_;  // per bucket of offsets: the span holding its first
+};
+
 uint64_t mix(uint64_t value) {  // splitmix64's finaliser
   value += 0x9e3779b97f4a7c15ULL;
   value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -225,21 +293,40 @@ PValue exact_p_value(int n, double resultant_length, const ObservedTime& observe
   if (bound < threshold) return {bound, "arc_bound"};
   constexpr int kExtremeDraws = 10;
   const auto draws = static_cast<int64_t>(std::ceil(kExtremeDraws / threshold));
-  std::mt19937_64 random(
+  MersenneTwister64 random(
       mix(mix(static_cast<uint64_t>(n) * 1'000'003 + static_cast<uint64_t>(period_ms)) ^
           static_cast<uint64_t>(std::llround(resultant_length * 1e6))));
   std::uniform_int_distribution<int64_t> offset(0, observed.total_ms() - 1);
   const auto& circle = circle_table();
+  const CircleSteps steps(observed, period_ms);
+  // The step of the draw's instant on the circle; the plain way where CircleSteps cannot.
+  auto step_of = [&](int64_t offset_ms) {
+    if (steps.usable()) return steps.step(offset_ms);
+    // phase × 2^16 fits in 64 bits for any period under 4,000 years.
+    const int64_t phase = floor_mod(observed.at(offset_ms), period_ms);
+    return static_cast<size_t>(phase * kCircleSteps / period_ms);
+  };
   const double target = resultant_length * resultant_length * (1 - 1e-6);
   int extreme = 0;
+  // The table is 1 MiB, more than the core's cache: the next draw's steps are found and their
+  // table lines asked for before this draw's are summed, so the lines have arrived by then. The
+  // numbers are drawn in the same order; the sums add in the same order.
+  std::array<std::array<size_t, kPatternExactBelow>, 2> draw_steps{};
+  auto find_steps = [&](std::array<size_t, kPatternExactBelow>& steps_of_draw) {
+    for (int start = 0; start < n; ++start) {
+      const size_t step = step_of(offset(random));
+      steps_of_draw[static_cast<size_t>(start)] = step;
+      __builtin_prefetch(&circle[step]);
+    }
+  };
+  find_steps(draw_steps[1]);
   for (int64_t draw = 1; draw <= draws; ++draw) {
+    const auto& steps_of_draw = draw_steps[static_cast<size_t>(draw & 1)];
+    if (draw < draws) find_steps(draw_steps[static_cast<size_t>((draw + 1) & 1)]);
     double sum_cos = 0;
     double sum_sin = 0;
     for (int start = 0; start < n; ++start) {
-      // phase × 2^16 fits in 64 bits for any period under 4,000 years.
-      const int64_t phase = floor_mod(observed.at(offset(random)), period_ms);
-      const auto& [cos_value, sin_value] =
-          circle[static_cast<size_t>(phase * kCircleSteps / period_ms)];
+      const auto& [cos_value, sin_value] = circle[steps_of_draw[static_cast<size_t>(start)]];
       sum_cos += cos_value;
       sum_sin += sin_value;
     }
@@ -679,6 +766,66 @@ PatternResult find_period(const PatternInput& input, std::optional<int64_t> forc
       period_name(result.candidates.back().period_ms), period_name(closest.period_ms),
       p_text(closest.p_value), rule, untested);
   return result;
+}
+
+namespace {
+
+uint64_t input_key(const PatternInput& input, std::optional<int64_t> forced_period_ms,
+                   double significance) {
+  uint64_t key = 0xcbf29ce484222325ULL;
+  auto add = [&](uint64_t value) { key = mix(key ^ value); };
+  for (int64_t start : input.start_ms) add(static_cast<uint64_t>(start));
+  for (auto [from, to] : input.blind_ms)
+    add(static_cast<uint64_t>(from) * 31 + static_cast<uint64_t>(to));
+  add(static_cast<uint64_t>(input.observed_ms));
+  add(static_cast<uint64_t>(input.range_start_ms));
+  add(static_cast<uint64_t>(input.range_end_ms));
+  add(static_cast<uint64_t>(input.coalesce_within_ms));
+  add(std::hash<std::string>{}(input.noun));
+  add(forced_period_ms ? static_cast<uint64_t>(*forced_period_ms) : ~uint64_t{0});
+  add(std::bit_cast<uint64_t>(significance));
+  return key;
+}
+
+bool same_input(const PatternInput& a, const PatternInput& b) {
+  return a.start_ms == b.start_ms && a.blind_ms == b.blind_ms && a.observed_ms == b.observed_ms &&
+         a.range_start_ms == b.range_start_ms && a.range_end_ms == b.range_end_ms &&
+         a.coalesce_within_ms == b.coalesce_within_ms && a.noun == b.noun;
+}
+
+}  // namespace
+
+PatternResult PatternMemo::find(const PatternInput& input, std::optional<int64_t> forced_period_ms,
+                                double significance) {
+  const uint64_t key = input_key(input, forced_period_ms, significance);
+  auto matches = [&](const Entry& entry) {
+    return entry.key == key && entry.forced_period_ms == forced_period_ms &&
+           std::bit_cast<uint64_t>(entry.significance) == std::bit_cast<uint64_t>(significance) &&
+           same_input(entry.input, input);
+  };
+  for (const Entry& entry : current_) {
+    if (matches(entry)) {
+      ++hits_;
+      return entry.result;
+    }
+  }
+  for (Entry& entry : previous_) {
+    if (matches(entry)) {
+      ++hits_;
+      current_.push_back(std::move(entry));
+      entry.key = ~key;  // moved from: never matches again
+      return current_.back().result;
+    }
+  }
+  ++misses_;
+  current_.push_back({key, input, forced_period_ms, significance,
+                      find_period(input, forced_period_ms, significance)});
+  return current_.back().result;
+}
+
+void PatternMemo::next_round() {
+  previous_ = std::move(current_);
+  current_.clear();
 }
 
 void HourOfDayHistogram::add(int64_t wall_ms, int64_t weight) {

@@ -127,6 +127,11 @@ size_t FeedHistoryReader::cached_hours() const {
   return hours_.cached_hours();
 }
 
+int64_t FeedHistoryReader::pattern_searches() const {
+  std::lock_guard lock(mutex_);
+  return patterns_.misses();
+}
+
 size_t FeedHistoryReader::cached_probes() const {
   std::lock_guard lock(mutex_);
   return hours_.cached_probes();
@@ -148,7 +153,9 @@ std::shared_ptr<const FeedHistory> FeedHistoryReader::build(int64_t now_ms, uint
   if (shown_)
     std::erase_if(quarter.probes,
                   [&](const std::string& probe) { return !shown_->contains(probe); });
-  history->month = analyse_report(narrow_report_data(quarter, now_ms - 30 * kDayMs), totals);
+  history->month = analyse_report(narrow_report_data(quarter, now_ms - 30 * kDayMs), totals,
+                                  std::nullopt, true, &patterns_);
+  patterns_.next_round();
   // The shorter windows are only for their uptime.
   for (auto [window_ms, summaries] :
        {std::pair{kDayMs, &history->day}, std::pair{7 * kDayMs, &history->week}}) {

@@ -194,7 +194,8 @@ std::vector<Incident> group_incidents(const std::vector<OutageRecord>& outages) 
 }
 
 Report analyse_report(ReportData data, const RollupTotalsSource& totals_of,
-                      std::optional<int64_t> forced_period_ms, bool find_patterns) {
+                      std::optional<int64_t> forced_period_ms, bool find_patterns,
+                      PatternMemo* memo) {
   const ReportRange& range = data.range;
   Report report;
   report.range = range;
@@ -206,6 +207,7 @@ Report analyse_report(ReportData data, const RollupTotalsSource& totals_of,
 
   int64_t first_data_ms = range.to_ms;
   std::map<std::string, int64_t> first_data_by_probe;
+  std::map<std::string, int64_t> minutes_by_probe;
   std::map<std::string, std::vector<int64_t>> starts_by_probe;
   for (const std::string& probe : data.probes) {
     RollupTotals totals = totals_of(probe, range.from_ms, range.to_ms);
@@ -216,6 +218,7 @@ Report analyse_report(ReportData data, const RollupTotalsSource& totals_of,
     const int64_t first = std::max(range.from_ms, totals.first_sample_ms);
     first_data_ms = std::min(first_data_ms, first);
     first_data_by_probe[probe] = first;
+    minutes_by_probe[probe] = totals.minutes;
     // Minutes with samples already leave out the time blip was not running.
     summary.observed_ms = std::max<int64_t>(
         0, std::min(totals.minutes * 60'000,
@@ -271,26 +274,43 @@ Report analyse_report(ReportData data, const RollupTotalsSource& totals_of,
   // windows.
   std::vector<std::pair<int64_t, int64_t>> blind;
   for (const BlindWindow& window : report.blind) blind.emplace_back(window.start_ms, window.end_ms);
+  // With a memo the patterns cover the range's whole minutes only, so that a caller asking every
+  // second over a window that moves with the clock (the feed) asks about the same input for most
+  // of a minute.
+  constexpr int64_t kMinuteMs = 60'000;
+  auto minute_floor = [](int64_t ms) { return ms - ((ms % kMinuteMs) + kMinuteMs) % kMinuteMs; };
+  const int64_t pattern_end_ms = memo ? minute_floor(range.to_ms) : range.to_ms;
+  const int64_t pattern_start_ms =
+      memo ? minute_floor(range.from_ms + kMinuteMs - 1) : range.from_ms;
+  first_data_ms = std::max(first_data_ms, pattern_start_ms);
   auto pattern_for = [&](const std::vector<int64_t>& starts, int64_t from_ms, int64_t observed_ms,
                          const char* noun) {
     PatternInput input;
     input.start_ms = starts;
     input.observed_ms = observed_ms;
     input.range_start_ms = from_ms;
-    input.range_end_ms = range.to_ms;
+    input.range_end_ms = pattern_end_ms;
     input.blind_ms = blind;
     input.noun = noun;
-    return find_period(input, forced_period_ms);
+    return memo ? memo->find(input, forced_period_ms) : find_period(input, forced_period_ms);
   };
-  const int64_t observed_all = std::max<int64_t>(
-      0, range.to_ms - first_data_ms - blind_ms_within(report.blind, first_data_ms, range.to_ms));
+  const int64_t observed_all =
+      std::max<int64_t>(0, pattern_end_ms - first_data_ms -
+                               blind_ms_within(report.blind, first_data_ms, pattern_end_ms));
   report.incident_pattern = pattern_for(incident_starts, first_data_ms, observed_all, "incident");
   for (const ProbeSummary& summary : report.summaries) {
     const auto first = first_data_by_probe.find(summary.probe);
+    const int64_t from = std::max(
+        pattern_start_ms, first != first_data_by_probe.end() ? first->second : first_data_ms);
+    int64_t observed_ms = summary.observed_ms;
+    if (memo) {  // as the summary's, over the patterns' whole minutes
+      const auto minutes = minutes_by_probe.find(summary.probe);
+      observed_ms = std::max<int64_t>(
+          0, std::min(minutes != minutes_by_probe.end() ? minutes->second * 60'000 : 0,
+                      pattern_end_ms - from - blind_ms_within(report.blind, from, pattern_end_ms)));
+    }
     report.probe_patterns[summary.probe] =
-        pattern_for(starts_by_probe[summary.probe],
-                    first != first_data_by_probe.end() ? first->second : first_data_ms,
-                    summary.observed_ms, "outage");
+        pattern_for(starts_by_probe[summary.probe], from, observed_ms, "outage");
   }
   return report;
 }

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 #include <random>
+#include <string>
 
 #include "blip/alerts/outage_phase.hpp"
+#include "blip/analysis/mersenne_twister.hpp"
 #include "blip/analysis/pattern_null.hpp"
 
 namespace blip {
@@ -700,6 +703,220 @@ TEST(PatternFalseDiscovery, BlindWindowsAndManyOutagesDoNotMakeADailyPattern) {
   EXPECT_LE(tally.with_finding, kHistories / 100) << tally.with_finding << " of " << kHistories;
   const FalseDiscoveryCount& day = tally.by_period.at(kDay);
   EXPECT_LE(static_cast<double>(day.significant), day.allowed + 3 * std::sqrt(day.allowed) + 1);
+}
+
+// find_period's answers pinned bit for bit: the p-value of every candidate (in hex), its method,
+// and the verdict. The values were computed before the Monte Carlo loop was made faster (issue 22):
+// it must make the same draws in the same order, so any change here is a change of answers.
+uint64_t next_random(uint64_t& state) {  // splitmix64: the same on every library, unlike <random>
+  uint64_t value = (state += 0x9e3779b97f4a7c15ULL);
+  value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
+  return value ^ (value >> 31);
+}
+
+int64_t random_below(uint64_t& state, int64_t bound) {
+  return static_cast<int64_t>(next_random(state) % static_cast<uint64_t>(bound));
+}
+
+// A history of `outages` starts over `days` days from kMidnight: `clustered` of them every hour
+// at +20 min within ±`spread_ms`, the rest anywhere; `blind` windows of up to 6 h.
+PatternInput pinned_history(uint64_t seed, int outages, int clustered, int64_t spread_ms, int days,
+                            int blind) {
+  uint64_t state = seed;
+  const int64_t end = kMidnight + days * kDay;
+  PatternInput input = observed({}, kMidnight, end);
+  for (int i = 0; i < outages; ++i) {
+    if (i < clustered) {
+      const int64_t hour = random_below(state, days * 24);
+      input.start_ms.push_back(kMidnight + hour * kHour + 20 * kMinute - spread_ms +
+                               random_below(state, 2 * spread_ms + 1));
+    } else {
+      input.start_ms.push_back(kMidnight + random_below(state, days * kDay));
+    }
+  }
+  for (int i = 0; i < blind; ++i) {
+    const int64_t from = kMidnight + random_below(state, days * kDay);
+    const int64_t to = std::min(end, from + 1 + random_below(state, 6 * kHour));
+    input.blind_ms.emplace_back(from, to);
+    input.observed_ms -= to - from;  // overlaps are rare and harmless here
+  }
+  return input;
+}
+
+std::string pinned_answer(const PatternResult& result) {
+  std::string text = result.verdict + "\n";
+  for (const PeriodFinding& c : result.candidates) {
+    text += fmt::format("{} {:a} {} {:a} {:a}\n", period_name(c.period_ms), c.p_value, c.p_method,
+                        c.rayleigh_z, c.mean_resultant_length);
+  }
+  return text;
+}
+
+uint64_t fnv1a(const std::string& text) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ULL;
+  return hash;
+}
+
+TEST(PatternPinned, AnswersAreBitForBitThoseOfBefore) {
+  struct Case {
+    const char* name;
+    uint64_t seed;
+    int outages, clustered;
+    int64_t spread_ms;
+    int days, blind;
+    std::optional<int64_t> forced;
+    uint64_t expected_hash;
+    const char* expected_verdict;
+  };
+  const auto cases = std::to_array<Case>({
+      {"random, few",
+       1,
+       12,
+       0,
+       0,
+       14,
+       0,
+       {},
+       0x58beb53f0d62934eULL,
+       "no pattern: 12 outages in range show no significant clustering at any period from 1m to "
+       "24h (closest: 20m, p = 0.046; each needs p < 0.00067 = 0.01 / 15 periods, Bonferroni); 7d "
+       "and longer need 3 cycles of observed time (21d), have 14d00h"},
+      {"loose cluster",
+       2,
+       30,
+       14,
+       8 * kMinute,
+       30,
+       0,
+       {},
+       0x1e2411887cd4cd30ULL,
+       "no pattern: 30 outages in range show no significant clustering at any period from 1m to 7d "
+       "(closest: 30m, p = 0.01; each needs p < 0.00063 = 0.01 / 16 periods, Bonferroni)"},
+      {"tight cluster: the arc bound",
+       3,
+       20,
+       20,
+       kSecond,
+       30,
+       0,
+       {},
+       0x31aa39332f1771f5ULL,
+       "outages recur every 1h: 20 of 20 outages began within 1s of +00:20:00 past the hour (p < "
+       "0.0001) (the longest of 8 significant periods; each needs p < 0.00063 = 0.01 / 16 periods, "
+       "Bonferroni)"},
+      {"one outlier",
+       7,
+       15,
+       14,
+       20 * kSecond,
+       20,
+       0,
+       {},
+       0x4cdf93f02c035384ULL,
+       "outages recur every 1h: 14 of 15 outages began within 15s of +00:20:05 past the hour, 1 "
+       "other at other times (p < 0.0001) (the longest of 7 significant periods; each needs p < "
+       "0.00067 = 0.01 / 15 periods, Bonferroni); 7d and longer need 3 cycles of observed time "
+       "(21d), have 20d00h"},
+      {"blind windows",
+       4,
+       40,
+       20,
+       5 * kMinute,
+       21,
+       6,
+       {},
+       0x2a48d0a9c2667658ULL,
+       "outages recur every 30m: 26 of 40 outages began within 4m25s of +18m24s into each 30m "
+       "(:18:24, :48:24 past each hour), 14 others at other times (p < 0.0001) (the longest of 2 "
+       "significant periods; each needs p < 0.00067 = 0.01 / 15 periods, Bonferroni); 7d and "
+       "longer need 3 cycles of observed time (21d), have 19d23h"},
+      {"many starts: asymptotic",
+       5,
+       400,
+       60,
+       30 * kSecond,
+       30,
+       2,
+       {},
+       0x98e7e62dda85dfa6ULL,
+       "outages recur every 30m: 64 of 396 outages began within 31s of +20m04s into each 30m "
+       "(:20:04, :50:04 past each hour), 332 others at other times (p = 0.00036) (the longest of 1 "
+       "significant periods; each needs p < 0.00063 = 0.01 / 16 periods, Bonferroni)"},
+      {"forced 1h", 6, 25, 10, 4 * kMinute, 10, 1, kHour, 0x4eb83d1c3bd74764ULL,
+       "at the requested period 1h: every 1h: 2 of 25 outages began within 1s of +00:23:20 past "
+       "the hour, 23 others at other times (p = 0.48); not significant (needs p < 0.01)"},
+  });
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const PatternResult result = find_period(
+        pinned_history(c.seed, c.outages, c.clustered, c.spread_ms, c.days, c.blind), c.forced);
+    const std::string answer = pinned_answer(result);
+    EXPECT_EQ(result.verdict, c.expected_verdict);
+    EXPECT_EQ(fnv1a(answer), c.expected_hash) << fmt::format("0x{:x}ULL", fnv1a(answer)) << "\n"
+                                              << answer;
+  }
+}
+
+TEST(PatternPinned, ManyHistoriesGiveTheAnswersOfBefore) {
+  // 60 histories of every size below the exact test's limit, some clustered, some blind.
+  std::string answers;
+  uint64_t state = 2212;
+  for (int history = 0; history < 60; ++history) {
+    const int outages = 3 + static_cast<int>(random_below(state, kPatternExactBelow + 10));
+    const int clustered = static_cast<int>(random_below(state, outages + 1)) / 2;
+    const int64_t spread = 1 + random_below(state, 10 * kMinute);
+    const int days = 1 + static_cast<int>(random_below(state, 30));
+    const int blind = static_cast<int>(random_below(state, 4));
+    answers += pinned_answer(
+        find_period(pinned_history(next_random(state), outages, clustered, spread, days, blind)));
+  }
+  EXPECT_EQ(fnv1a(answers), 0x448f9b1e7bec725aULL)
+      << fmt::format("0x{:x}ULL", fnv1a(answers)) << "\n"
+      << answers;
+}
+
+TEST(PatternPinned, TheEngineDrawsWhatStdMt19937_64Draws) {
+  for (uint64_t seed : {uint64_t{0}, uint64_t{5489}, uint64_t{0x9e3779b97f4a7c15ULL}}) {
+    std::mt19937_64 reference(seed);
+    MersenneTwister64 engine(seed);
+    for (int i = 0; i < 100'000; ++i) ASSERT_EQ(engine(), reference()) << seed << " #" << i;
+    // And through the distribution the simulation uses.
+    std::uniform_int_distribution<int64_t> offset(0, 2'591'999'999);
+    for (int i = 0; i < 10'000; ++i) ASSERT_EQ(offset(engine), offset(reference)) << seed;
+  }
+}
+
+TEST(PatternMemo, AnEqualInputGivesTheKeptResultAndAnyChangeSearchesAgain) {
+  PatternMemo memo;
+  const PatternInput input = pinned_history(4, 40, 20, 5 * kMinute, 21, 6);
+  const std::string searched = pinned_answer(find_period(input));
+  EXPECT_EQ(pinned_answer(memo.find(input)), searched);
+  EXPECT_EQ(pinned_answer(memo.find(input)), searched);
+  EXPECT_EQ(memo.misses(), 1);
+  EXPECT_EQ(memo.hits(), 1);
+  // Each part of the input counts: a start, a blind window, the range, the observed time.
+  std::vector<PatternInput> changed(5, input);
+  changed[0].start_ms.push_back(kMidnight + 3 * kHour);
+  changed[1].blind_ms.back().second += 1;
+  changed[2].range_end_ms += 1;
+  changed[3].observed_ms -= 1;
+  changed[4].noun = "incident";
+  for (const PatternInput& other : changed) {
+    EXPECT_EQ(pinned_answer(memo.find(other)), pinned_answer(find_period(other)));
+  }
+  EXPECT_EQ(pinned_answer(memo.find(input, kHour)), pinned_answer(find_period(input, kHour)));
+  EXPECT_EQ(memo.misses(), 7);
+  // A round keeps what it was asked for; what the next round did not ask for is forgotten.
+  memo.next_round();
+  EXPECT_EQ(pinned_answer(memo.find(input)), searched);
+  EXPECT_EQ(memo.hits(), 2);
+  memo.next_round();
+  memo.next_round();
+  EXPECT_EQ(memo.size(), 0U);
+  EXPECT_EQ(pinned_answer(memo.find(input)), searched);
+  EXPECT_EQ(memo.misses(), 8);
 }
 
 TEST(HourOfDayHistogram, CountsUtcHours) {

@@ -188,6 +188,47 @@ TEST(FeedHistoryReader, EachDayKeepsItsWorstStateAndTheUptimeWindowsDiffer) {
   EXPECT_NE(reader.current(now + 500, 1), history);
 }
 
+// The feed rebuilds every second; within a minute an unchanged history runs no pattern search,
+// and its patterns are find_period's over the range to the last whole minute.
+TEST(FeedHistoryReader, AnUnchangedHistoryIsNotSearchedAgainWithinAMinute) {
+  test::TempDir dir;
+  const int64_t now = wall_now_ms();
+  const int64_t today = now - now % kDayMs;
+  const std::vector<ProbeConfig> configs{probe_config("web")};
+  std::vector<Span> down;
+  for (int hour = 0; hour < 5 * 24; hour += 6)  // every 6 hours at +00:20 for five days
+    down.push_back({today - 5 * kDayMs + hour * kHourMs + 1'200'000,
+                    today - 5 * kDayMs + hour * kHourMs + 1'230'000});
+  {
+    Store store(dir.file("h.db"), Store::Mode::read_write);
+    SampleRecorder recorder(store, configs, false);
+    write_history(store, recorder, 0, today - 6 * kDayMs, now, down, {}, {});
+  }
+  FeedHistoryReader reader(dir.file("h.db"));
+  const int64_t minute = now - now % 60'000;
+  const auto first = reader.current(minute + 1'000, 0);
+  EXPECT_EQ(reader.pattern_searches(), 2);  // the probe's and the incidents'
+  const auto again = reader.current(minute + 2'500, 0);
+  ASSERT_NE(again, first) << "rebuilt: a second passed";
+  EXPECT_EQ(reader.pattern_searches(), 2) << "the same history within the minute";
+  const PatternResult& pattern = again->month.probe_patterns.at("web");
+  EXPECT_EQ(pattern.verdict, first->month.probe_patterns.at("web").verdict);
+  EXPECT_EQ(pattern.outcome, PatternResult::Outcome::pattern) << pattern.verdict;
+  // What find_period says over the same starts to the minute's start.
+  {
+    Store store(dir.file("h.db"), Store::Mode::read_only);
+    const Report report = build_report(store, {minute - 30 * kDayMs, minute, minute});
+    EXPECT_EQ(pattern.verdict, report.probe_patterns.at("web").verdict);
+    ASSERT_EQ(pattern.candidates.size(), report.probe_patterns.at("web").candidates.size());
+    for (size_t i = 0; i < pattern.candidates.size(); ++i)
+      EXPECT_EQ(pattern.candidates[i].p_value,
+                report.probe_patterns.at("web").candidates[i].p_value);
+  }
+  // The next minute's range is another input.
+  reader.current(minute + 61'000, 0);
+  EXPECT_EQ(reader.pattern_searches(), 4);
+}
+
 // A long-running feed: its hour cache holds the 90 days the feed shows, of the probes
 // still running, however long blip runs and however many probes came and went.
 TEST(RollupHourCache, HoldsOnlyTheFeedsNinetyDaysOfTheProbesStillShown) {

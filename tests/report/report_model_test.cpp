@@ -280,6 +280,32 @@ TEST(ReportPattern, AnIncidentsOutagesCountOnceInTheIncidentFinding) {
   }
   EXPECT_EQ(report.hour_of_week.total(), kHours * kProbes);
   EXPECT_EQ(json_text(report), report_json(report).dump(2));
+
+  // The feed's way: a window moving with the clock, a second later each time, through a memo.
+  // Within a minute (both edges) the patterns are the same input: no search runs again.
+  PatternMemo memo;
+  auto moving = [&](int64_t now) {
+    const ReportRange range{now - 10 * kHour, now, now};
+    return analyse_report(
+        load_report_data(store, range, "", true),
+        [&](const std::string& probe, int64_t from_ms, int64_t to_ms) {
+          return store.rollup_totals(probe, from_ms, to_ms);
+        },
+        std::nullopt, true, &memo);
+  };
+  const Report first = moving(to + 1'000);  // the window starts after the first sample
+  EXPECT_EQ(memo.misses(), kProbes + 1);
+  const Report second = moving(to + 2'000);
+  EXPECT_EQ(memo.misses(), kProbes + 1);
+  EXPECT_EQ(memo.hits(), kProbes + 1);
+  EXPECT_EQ(second.incident_pattern.verdict, first.incident_pattern.verdict);
+  // And it is the search over the whole minutes.
+  const Report whole_minutes = build_report(store, {to - 10 * kHour + kMinute, to, to});
+  EXPECT_EQ(second.incident_pattern.verdict, whole_minutes.incident_pattern.verdict);
+  EXPECT_EQ(pattern_json(second.probe_patterns.at("probe-0")).dump(),
+            pattern_json(whole_minutes.probe_patterns.at("probe-0")).dump());
+  moving(to + kMinute + 1'000);
+  EXPECT_EQ(memo.misses(), 2 * (kProbes + 1)) << "the next minute is another input";
 }
 
 // `blip report --format json` writes its text straight away: the same bytes as the document's

@@ -113,6 +113,34 @@ struct PatternResult {
 PatternResult find_period(const PatternInput& input, std::optional<int64_t> forced_period_ms = {},
                           double significance = 0.01);
 
+// find_period's results kept on their whole input, for a caller that asks again and again about
+// a history that has mostly not changed (the feed rebuilds every second): an equal input (starts,
+// range, observed and blind time, words, period, significance) gives the kept result without the
+// search. Not thread-safe: one per caller.
+class PatternMemo {
+ public:
+  PatternResult find(const PatternInput& input, std::optional<int64_t> forced_period_ms = {},
+                     double significance = 0.01);
+  // Forgets the results not asked for since the last call, so that it holds one round's.
+  void next_round();
+  int64_t hits() const { return hits_; }
+  int64_t misses() const { return misses_; }
+  size_t size() const { return current_.size() + previous_.size(); }
+
+ private:
+  struct Entry {
+    uint64_t key = 0;
+    PatternInput input;
+    std::optional<int64_t> forced_period_ms;
+    double significance = 0;
+    PatternResult result;
+  };
+  std::vector<Entry> current_;   // asked for this round
+  std::vector<Entry> previous_;  // asked for last round
+  int64_t hits_ = 0;
+  int64_t misses_ = 0;
+};
+
 // The Rayleigh test's p-value for n unit vectors with resultant length R = n R̄
 // and phases uniform on the circle: the smaller of Zar's approximation and the
 // exact arc bound. (find_period tests against the observed time instead.)

@@ -96,6 +96,9 @@ class FeedHistoryReader {
       const std::optional<std::set<std::string>>& shown = std::nullopt);
   size_t cached_hours() const;
   size_t cached_probes() const;
+  // How many pattern searches the builds ran: a rebuild within the same minute over an unchanged
+  // history runs none (its results come from `patterns_`).
+  int64_t pattern_searches() const;
 
  private:
   std::shared_ptr<const FeedHistory> build(int64_t now_ms, uint64_t transitions);
@@ -105,6 +108,7 @@ class FeedHistoryReader {
   std::optional<Store>
       store_;  // opened on first use: `blip run` has created and migrated it by then
   RollupHourCache hours_;
+  PatternMemo patterns_;
   std::optional<std::set<std::string>> shown_;
   std::shared_ptr<const FeedHistory> current_;
 };

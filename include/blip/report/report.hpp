@@ -158,10 +158,12 @@ ReportData load_report_data(const Store& store, ReportRange range, const std::st
 // The part of already-loaded data that touches [from_ms, data.range.to_ms).
 ReportData narrow_report_data(const ReportData& data, int64_t from_ms);
 // Without `find_patterns` the pattern results stay empty (the feed's uptime windows).
+// With `memo` (the feed's, asking every second) the patterns are found over the range up to its
+// last whole minute, through the memo: within a minute an unchanged history costs no search.
 // Takes `data`'s outages, windows and fleet view: pass a temporary, or a copy to keep it.
 Report analyse_report(ReportData data, const RollupTotalsSource& totals,
                       std::optional<int64_t> forced_period_ms = std::nullopt,
-                      bool find_patterns = true);
+                      bool find_patterns = true, PatternMemo* memo = nullptr);
 // load + analyse with totals from the store.
 Report build_report(const Store& store, const ReportRange& range, const std::string& probe = "",
                     std::optional<int64_t> forced_period_ms = std::nullopt);

@@ -233,7 +233,11 @@ class CircleSteps {
       ends_.push_back(before);
     }
     if (spans.size() > 1) {
-      while (((observed.total_ms() - 1) >> bucket_shift_) >= kBuckets) ++bucket_shift_;
+      // A few buckets a span keep the walk short; more would cost more to fill (this is built
+      // for each period tested) than the few dozen draws of an unremarkable period use.
+      const int64_t buckets =
+          std::clamp<int64_t>(4 * static_cast<int64_t>(spans.size()), 16, kBuckets);
+      while (((observed.total_ms() - 1) >> bucket_shift_) >= buckets) ++bucket_shift_;
       for (int64_t bucket = 0; (bucket << bucket_shift_) < observed.total_ms(); ++bucket) {
         first_span_.push_back(static_cast<uint32_t>(
             std::upper_bound(ends_.begin(), ends_.end(), bucket << bucket_shift_) - ends_.begin()));
@@ -264,7 +268,7 @@ class CircleSteps {
 
  private:
   static constexpr int kStepBits = 16;
-  static constexpr int64_t kBuckets = 4096;
+  static constexpr int64_t kBuckets = 4096;  // at most
   int64_t period_ms_;
   double inverse_ = 0;
   bool usable_ = true;
@@ -798,29 +802,29 @@ bool same_input(const PatternInput& a, const PatternInput& b) {
 PatternResult PatternMemo::find(const PatternInput& input, std::optional<int64_t> forced_period_ms,
                                 double significance) {
   const uint64_t key = input_key(input, forced_period_ms, significance);
-  auto matches = [&](const Entry& entry) {
-    return entry.key == key && entry.forced_period_ms == forced_period_ms &&
-           std::bit_cast<uint64_t>(entry.significance) == std::bit_cast<uint64_t>(significance) &&
-           same_input(entry.input, input);
+  auto matching = [&](Entries& entries) {
+    auto [from, to] = entries.equal_range(key);
+    const auto found = std::find_if(from, to, [&](const auto& keyed) {
+      const Entry& entry = keyed.second;
+      return entry.forced_period_ms == forced_period_ms &&
+             std::bit_cast<uint64_t>(entry.significance) == std::bit_cast<uint64_t>(significance) &&
+             same_input(entry.input, input);
+    });
+    return found == to ? entries.end() : found;
   };
-  for (const Entry& entry : current_) {
-    if (matches(entry)) {
-      ++hits_;
-      return entry.result;
-    }
+  if (auto found = matching(current_); found != current_.end()) {
+    ++hits_;
+    return found->second.result;
   }
-  for (Entry& entry : previous_) {
-    if (matches(entry)) {
-      ++hits_;
-      current_.push_back(std::move(entry));
-      entry.key = ~key;  // moved from: never matches again
-      return current_.back().result;
-    }
+  if (auto found = matching(previous_); found != previous_.end()) {
+    ++hits_;
+    return current_.insert(previous_.extract(found))->second.result;
   }
   ++misses_;
-  current_.push_back({key, input, forced_period_ms, significance,
-                      find_period(input, forced_period_ms, significance)});
-  return current_.back().result;
+  return current_
+      .emplace(key, Entry{input, forced_period_ms, significance,
+                          find_period(input, forced_period_ms, significance)})
+      ->second.result;
 }
 
 void PatternMemo::next_round() {

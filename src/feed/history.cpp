@@ -1,6 +1,7 @@
 #include "blip/feed/history.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace blip {
 namespace {
@@ -32,9 +33,10 @@ void RollupHourCache::cover(const Store& store, const std::string& probe, ProbeH
       hour.samples = static_cast<uint32_t>(totals.samples);
       hour.down = static_cast<uint32_t>(totals.down);
       hour.degraded = static_cast<uint32_t>(totals.degraded);
-      // A sample stamped before its block (the wall clock stepped back) counts from the hour.
-      hour.first_sample_offset_ms =
-          static_cast<uint32_t>(std::clamp<int64_t>(totals.first_sample_ms - hour_ms, 0, kHourMs));
+      // Kept as the store has it, even when the clock stepped back (±24 days fit).
+      hour.first_sample_offset_ms = static_cast<int32_t>(
+          std::clamp<int64_t>(totals.first_sample_ms - hour_ms, std::numeric_limits<int32_t>::min(),
+                              std::numeric_limits<int32_t>::max()));
       hour.minutes = static_cast<uint8_t>(totals.minutes);
       hour.first_minute = static_cast<uint8_t>((totals.first_minute_ms - hour_ms) / 60'000);
       hour.last_minute = static_cast<uint8_t>((totals.last_minute_ms - hour_ms) / 60'000);

@@ -115,6 +115,38 @@ TEST(RollupHourCache, AnswersWhatTheStoreAnswersForAnyRange) {
   }
 }
 
+TEST(RollupHourCache, KeepsAFirstSampleStampedBeforeItsHourAsTheStoreDoes) {
+  // The wall clock stepped back 5 s just after an hour began: that sample stays in the
+  // hour's first block, so the hour's first sample was sent before the hour.
+  test::TempDir dir;
+  const int64_t now = wall_now_ms();
+  const int64_t hour = now - now % kHourMs - 5 * kHourMs;
+  {
+    Store store(dir.file("h.db"), Store::Mode::read_write);
+    SampleRecorder recorder(store, {probe_config("a")}, false);
+    for (int64_t t : {hour - 30'000, hour, hour + 10'000, hour - 5'000, hour + 20'000}) {
+      Sample sample;
+      sample.sent_ms = t;
+      sample.latency_us = 2'000;
+      recorder.record(0, sample);
+    }
+    for (int64_t t = hour + 30'000; t < hour + 2 * kHourMs; t += 10'000) {
+      Sample sample;
+      sample.sent_ms = t;
+      sample.latency_us = 2'000;
+      recorder.record(0, sample);
+    }
+    store.flush(hour + 2 * kHourMs);
+  }
+  Store store(dir.file("h.db"), Store::Mode::read_only);
+  const auto minutes = store.rollup_totals_by("a", hour, hour + 2 * kHourMs, 0);
+  ASSERT_EQ(minutes.size(), 1U);
+  ASSERT_EQ(minutes.front().first_sample_ms, hour - 5'000);
+  RollupHourCache cache;
+  EXPECT_EQ(cache.totals(store, "a", hour, hour + 2 * kHourMs, now).first_sample_ms, hour - 5'000);
+  EXPECT_EQ(store.rollup_totals("a", hour, hour + 2 * kHourMs).first_sample_ms, hour - 5'000);
+}
+
 TEST(FeedHistoryReader, EachDayKeepsItsWorstStateAndTheUptimeWindowsDiffer) {
   test::TempDir dir;
   const int64_t now = wall_now_ms();

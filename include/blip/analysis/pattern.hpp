@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -129,14 +130,15 @@ class PatternMemo {
 
  private:
   struct Entry {
-    uint64_t key = 0;
     PatternInput input;
     std::optional<int64_t> forced_period_ms;
     double significance = 0;
     PatternResult result;
   };
-  std::vector<Entry> current_;   // asked for this round
-  std::vector<Entry> previous_;  // asked for last round
+  // By a hash of the whole input; an entry matches only if all of it is the same.
+  using Entries = std::unordered_multimap<uint64_t, Entry>;
+  Entries current_;   // asked for this round
+  Entries previous_;  // asked for last round
   int64_t hits_ = 0;
   int64_t misses_ = 0;
 };

@@ -37,11 +37,14 @@ class RollupHourCache {
     uint32_t samples = 0;  // at most 72,000: an hour at the 50 ms floor
     uint32_t down = 0;
     uint32_t degraded = 0;
-    uint32_t first_sample_offset_ms = 0;  // the first sample's send time, in its first minute
-    uint8_t minutes = 0;                  // with samples; 0: none this hour
+    // The first sample's send time from the hour's start: before it when the wall clock
+    // stepped back (a sample stays in the block it was sent into).
+    int32_t first_sample_offset_ms = 0;
+    uint8_t minutes = 0;  // with samples; 0: none this hour
     uint8_t first_minute = 0;
     uint8_t last_minute = 0;
   };
+  static_assert(sizeof(Hour) == 20);
 
  private:
   struct ProbeHours {

@@ -7,6 +7,7 @@
 #include "blip/core/clock.hpp"
 #include "blip/feed/history.hpp"
 #include "blip/recorder/sample_recorder.hpp"
+#include "quarter_hour_samples.hpp"
 #include "support/process.hpp"
 
 namespace blip {
@@ -272,17 +273,7 @@ TEST(RollupHourCache, HoldsOnlyTheFeedsNinetyDaysOfTheProbesStillShown) {
     for (const char* name : {"a", "b", "c"})
       ids.push_back(store.register_probe(probe_config(name)));
     // 120 days, a sample every 15 minutes.
-    for (int64_t t = now - 120 * kDayMs; t < now; t += 900'000) {
-      for (int64_t id : ids) {
-        Sample sample;
-        sample.sent_ms = t;
-        sample.status = Status::up;
-        sample.latency_us = 1000;
-        store.add_sample(id, sample);
-      }
-      if ((t / 900'000) % 96 == 0) store.flush(t);
-    }
-    store.flush(now);
+    test::write_quarter_hour_samples(store, ids, now - 120 * kDayMs, now);
   }
   constexpr size_t kShownHours = static_cast<size_t>(kFeedDays) * 24;
   FeedHistoryReader reader(dir.file("h.db"));

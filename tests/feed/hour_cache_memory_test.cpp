@@ -10,6 +10,7 @@
 
 #include "blip/core/clock.hpp"
 #include "blip/feed/history.hpp"
+#include "quarter_hour_samples.hpp"
 #include "support/process.hpp"
 
 namespace {
@@ -49,17 +50,7 @@ TEST(RollupHourCacheMemory, HoldsAProbeHourInAtMostThirtyTwoBytes) {
       ids.push_back(store.register_probe(config));
     }
     // The feed's 90 days, a sample every 15 minutes: an hour_totals row each hour.
-    for (int64_t t = now - kFeedDays * kDayMs; t < now; t += 900'000) {
-      for (int64_t id : ids) {
-        Sample sample;
-        sample.sent_ms = t;
-        sample.status = Status::up;
-        sample.latency_us = 1000;
-        store.add_sample(id, sample);
-      }
-      if ((t / 900'000) % 96 == 0) store.flush(t);
-    }
-    store.flush(now);
+    test::write_quarter_hour_samples(store, ids, now - kFeedDays * kDayMs, now);
   }
   Store store(dir.file("h.db"), Store::Mode::read_only);
   auto fill = [&](RollupHourCache& cache) {
